@@ -1,1 +1,69 @@
-pub fn x(){}
+//! # order-events: the pure domain core of order-ledger
+//!
+//! Orders, stock, money and the rules between them, as pure functions over events:
+//!
+//! ```text
+//! decide(state, command, context) -> Result<Vec<Event>, Rejection>
+//! apply(&mut state, &event)                       // infallible
+//! ```
+//!
+//! Two aggregates: [`order::Order`] (key: order id) and [`stock::StockItem`] (key: SKU and
+//! warehouse). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
+//! hash chain; [`codec`] is the persistent binary and JSON format; [`schema`] publishes JSON
+//! Schemas; [`upcast`] reads older event versions.
+//!
+//! **Architecture invariant:** nothing here does IO, reads a clock or draws a random number.
+//! Time and ids come in through [`Context`] and the command envelope, so the same inputs
+//! always give the same events (replay and simulation depend on it).
+
+pub mod codec;
+pub mod context;
+pub mod envelope;
+pub mod ids;
+mod message;
+pub mod money;
+pub mod order;
+pub mod rejection;
+pub mod schema;
+pub mod stock;
+pub mod testkit;
+pub mod upcast;
+mod validate;
+
+pub use context::{Actor, ActorKind, Context, Policy};
+pub use envelope::{
+    AggregateKind, AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope,
+    EventHash,
+};
+pub use money::{Amount, Currency};
+pub use rejection::{Rejection, Rule};
+
+/// The shape every aggregate has. The free functions `order::decide`/`order::apply` and
+/// `stock::decide`/`stock::apply` are the same functions; the trait lets generic code (the
+/// command handler, replays, tests) treat aggregates alike.
+pub trait Aggregate: Default + Clone + PartialEq + std::fmt::Debug {
+    type Command;
+    type Event;
+    const KIND: AggregateKind;
+
+    /// The events that follow from `command` in this state, or the rule it breaks.
+    fn decide(&self, command: &Self::Command, context: &Context) -> Result<Vec<Self::Event>, Rejection>;
+
+    /// Folds one event in. Never fails: an event that does not fit is a bug and panics.
+    fn apply(&mut self, event: &Self::Event);
+
+    /// Every invariant of the state; the first broken one, described.
+    fn check_invariants(&self) -> Result<(), String>;
+
+    /// The state after all `events`, from the empty state.
+    fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
+    where
+        Self::Event: 'a,
+    {
+        let mut state = Self::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+}

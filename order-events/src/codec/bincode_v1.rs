@@ -1,0 +1,49 @@
+//! The only file that calls bincode.
+//!
+//! bincode is unmaintained upstream (3.0.0 is a tombstone), so it is pinned at 2.0.1 and kept
+//! here, behind format tag [`super::FORMAT_BINCODE_V1`]. Its configuration is spelled out in
+//! full rather than taken from `standard()` alone, so a change of bincode's defaults can never
+//! change the bytes: little-endian, variable-length integers (`u8` as one byte, larger integers
+//! as bincode's varint), strings and sequences prefixed by their varint length, enum variants as
+//! varint indices, `Option` as a 0/1 byte. A different encoding would get a new tag and a new
+//! file beside this one; records under tag 1 stay readable through this file.
+
+use bincode::config::{self, Configuration, LittleEndian, Varint};
+use bincode::error::DecodeError as BincodeError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{DecodeError, RECORD_BYTES_MAX};
+
+type Config = Configuration<LittleEndian, Varint, config::Limit<RECORD_BYTES_MAX>>;
+
+const CONFIG: Config = config::standard()
+    .with_little_endian()
+    .with_variable_int_encoding()
+    .with_limit::<RECORD_BYTES_MAX>();
+
+/// Encodes a value. Our types are plain data, so this cannot fail.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, CONFIG).expect("plain data always encodes with bincode")
+}
+
+/// Decodes exactly one `T` from all of `bytes`; `what` names it in errors.
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, read) =
+        bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG).map_err(|error| match error {
+            BincodeError::UnexpectedEnd { .. } => DecodeError::Truncated {
+                what: what.to_owned(),
+            },
+            other => DecodeError::Malformed {
+                what: what.to_owned(),
+                reason: other.to_string(),
+            },
+        })?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            what: what.to_owned(),
+            count: bytes.len() - read,
+        });
+    }
+    Ok(value)
+}

@@ -1,0 +1,438 @@
+//! The persistent formats of commands and events. Treat every byte here as forever.
+//!
+//! ## Binary records
+//!
+//! ```text
+//! command record: [format tag: u8][body: CommandBody]
+//! event record:   [format tag: u8][body: EventBody][hash: 32 bytes]
+//! ```
+//!
+//! The tag says how the body is encoded; this build writes and reads tag `0x01`, bincode 2.0.1
+//! in the configuration documented in `bincode_v1.rs`. A body carries its message's type name
+//! and schema version next to the payload, and the payload is encoded on its own, so a reader
+//! can route, verify and skip a record without understanding its payload, and can upcast a
+//! payload written at an older schema version (`upcast.rs`).
+//!
+//! An event's hash is SHA-256 over a domain tag and the body bytes exactly as stored (see
+//! [`EventHash::of_body`]); the body contains the previous event's hash, which chains every
+//! aggregate's events. Hashing the stored bytes, not a re-encoding, means upcasting or a new
+//! codec never changes a hash.
+//!
+//! ## JSON
+//!
+//! Commands from other services may be JSON (`json.rs`); events are exported as JSON for audit
+//! tools. The JSON Schemas in `schemas/` describe both.
+
+mod bincode_v1;
+pub mod json;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::context::Actor;
+use crate::envelope::{
+    event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
+};
+use crate::order::{OrderCommand, OrderEvent};
+use crate::stock::{StockCommand, StockEvent};
+use crate::upcast;
+
+/// Format tag of bincode 2.0.1 records (`bincode_v1.rs`).
+pub const FORMAT_BINCODE_V1: u8 = 0x01;
+
+/// Largest record, binary or JSON, this build decodes.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// Content type header values for the two command encodings.
+pub const CONTENT_TYPE_BINCODE: &str = "application/x-bincode";
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+const HASH_BYTES: usize = 32;
+
+/// Why bytes could not be decoded. Every variant names what was wrong; none of them panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the record is empty")]
+    Empty,
+    #[error("the record is {size} bytes; at most {max} are accepted")]
+    TooLarge { size: usize, max: usize },
+    #[error("unknown format tag 0x{tag:02x}; this build reads 0x01 (bincode v1)")]
+    UnknownFormat { tag: u8 },
+    #[error("the record ends early, inside the {what}")]
+    Truncated { what: String },
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: String, reason: String },
+    #[error("{count} bytes left over after the {what}")]
+    TrailingBytes { what: String, count: usize },
+    #[error("the event's stored hash {stored} does not match its content, which hashes to {computed}")]
+    HashMismatch { stored: String, computed: String },
+    #[error("unknown message type '{type_name}'")]
+    UnknownType { type_name: String },
+    #[error("{type_name} at schema version {version} cannot be read by this build, which reads up to version {current}")]
+    UnsupportedVersion {
+        type_name: String,
+        version: u16,
+        current: u16,
+    },
+    #[error("{type_name} is a {found} type where a {expected} was expected")]
+    WrongKind {
+        type_name: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("invalid JSON at line {line}, column {column}: {reason}")]
+    Json {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+}
+
+impl DecodeError {
+    /// A stable snake_case code for dead-letter records and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::UnknownFormat { .. } => "unknown_format",
+            DecodeError::Truncated { .. } => "truncated",
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::TrailingBytes { .. } => "trailing_bytes",
+            DecodeError::HashMismatch { .. } => "hash_mismatch",
+            DecodeError::UnknownType { .. } => "unknown_type",
+            DecodeError::UnsupportedVersion { .. } => "unsupported_version",
+            DecodeError::WrongKind { .. } => "wrong_kind",
+            DecodeError::Json { .. } => "invalid_json",
+        }
+    }
+}
+
+/// The stored form of a command, after the format tag.
+#[derive(Serialize, Deserialize)]
+struct CommandBody {
+    command_id: Uuid,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+    actor: Actor,
+    issued_at: DateTime<Utc>,
+    command_type: String,
+    schema_version: u16,
+    payload: Vec<u8>,
+}
+
+/// An event record split into its parts, hash verified, payload not yet decoded. What the
+/// replay tool checks chains on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawEvent {
+    pub event_id: Uuid,
+    pub aggregate_kind: AggregateKind,
+    pub aggregate_id: String,
+    pub sequence: u64,
+    pub command_id: Uuid,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    pub actor: Actor,
+    pub recorded_at: DateTime<Utc>,
+    pub event_type: String,
+    /// The schema version the payload was written at.
+    pub schema_version: u16,
+    pub payload: Vec<u8>,
+    pub prev_hash: EventHash,
+    /// Not part of the encoded body: the trailing 32 bytes of the record.
+    #[serde(skip)]
+    pub hash: EventHash,
+}
+
+/// A freshly decided event: its envelope and the exact record bytes to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedEvent {
+    pub envelope: EventEnvelope,
+    pub record: Vec<u8>,
+}
+
+/// Gives decided events their envelopes and record bytes, continuing the aggregate's chain
+/// from `head`. `recorded_at` is the decision time from the context.
+pub fn seal(
+    command: &CommandEnvelope,
+    head: ChainHead,
+    events: Vec<Event>,
+    recorded_at: DateTime<Utc>,
+) -> Vec<SealedEvent> {
+    let target = command.command.target();
+    let mut head = head;
+    let mut sealed = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        assert_eq!(
+            event.aggregate_kind(),
+            target.kind,
+            "a command's events belong to the aggregate it addresses"
+        );
+        let index = u32::try_from(index).expect("fewer than 2^32 events per command");
+        let raw = RawEvent {
+            event_id: event_id(command.command_id, index),
+            aggregate_kind: target.kind,
+            aggregate_id: target.id.clone(),
+            sequence: head.sequence + 1,
+            command_id: command.command_id,
+            correlation_id: command.correlation_id,
+            causation_id: command.causation_id,
+            actor: command.actor.clone(),
+            recorded_at,
+            event_type: event.type_name().to_owned(),
+            schema_version: event.schema_version(),
+            payload: encode_event_payload(&event),
+            prev_hash: head.hash,
+            hash: EventHash::GENESIS,
+        };
+        let body = bincode_v1::encode(&raw);
+        let hash = EventHash::of_body(&body);
+        let mut record = Vec::with_capacity(1 + body.len() + HASH_BYTES);
+        record.push(FORMAT_BINCODE_V1);
+        record.extend_from_slice(&body);
+        record.extend_from_slice(&hash.0);
+        assert!(
+            record.len() <= RECORD_BYTES_MAX,
+            "validated commands yield events under the record size limit"
+        );
+        let envelope = raw.into_envelope(hash, event);
+        head = envelope.head();
+        sealed.push(SealedEvent { envelope, record });
+    }
+    sealed
+}
+
+impl RawEvent {
+    fn into_envelope(self, hash: EventHash, event: Event) -> EventEnvelope {
+        EventEnvelope {
+            event_id: self.event_id,
+            aggregate_kind: self.aggregate_kind,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            command_id: self.command_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor,
+            recorded_at: self.recorded_at,
+            event,
+            prev_hash: self.prev_hash,
+            hash,
+        }
+    }
+
+    /// Decodes the payload (upcasting older schema versions) into a full envelope.
+    pub fn decode(self) -> Result<EventEnvelope, DecodeError> {
+        let event = decode_event_payload(&self.event_type, self.schema_version, &self.payload)?;
+        if event.aggregate_kind() != self.aggregate_kind {
+            return Err(DecodeError::Malformed {
+                what: "event header".to_owned(),
+                reason: format!(
+                    "{} is not an event of a {}",
+                    self.event_type, self.aggregate_kind
+                ),
+            });
+        }
+        let hash = self.hash;
+        Ok(self.into_envelope(hash, event))
+    }
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > RECORD_BYTES_MAX {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max: RECORD_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Checks size and tag and returns the bytes after the tag.
+fn untag(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    check_size(bytes)?;
+    match bytes[0] {
+        FORMAT_BINCODE_V1 => Ok(&bytes[1..]),
+        tag => Err(DecodeError::UnknownFormat { tag }),
+    }
+}
+
+/// Splits an event record and verifies its hash, without decoding the payload.
+pub fn decode_raw_event(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
+    let rest = untag(bytes)?;
+    if rest.len() < HASH_BYTES {
+        return Err(DecodeError::Truncated {
+            what: "event hash".to_owned(),
+        });
+    }
+    let (body, stored) = rest.split_at(rest.len() - HASH_BYTES);
+    let stored = EventHash(stored.try_into().expect("split at 32 bytes from the end"));
+    let computed = EventHash::of_body(body);
+    if stored != computed {
+        return Err(DecodeError::HashMismatch {
+            stored: stored.to_hex(),
+            computed: computed.to_hex(),
+        });
+    }
+    let mut raw: RawEvent = bincode_v1::decode("event body", body)?;
+    raw.hash = stored;
+    Ok(raw)
+}
+
+/// Decodes an event record: tag, hash, header and payload.
+pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
+    decode_raw_event(bytes)?.decode()
+}
+
+/// Encodes a command as a binary record.
+pub fn encode_command(envelope: &CommandEnvelope) -> Vec<u8> {
+    let body = CommandBody {
+        command_id: envelope.command_id,
+        correlation_id: envelope.correlation_id,
+        causation_id: envelope.causation_id,
+        actor: envelope.actor.clone(),
+        issued_at: envelope.issued_at,
+        command_type: envelope.command.type_name().to_owned(),
+        schema_version: envelope.command.schema_version(),
+        payload: encode_command_payload(&envelope.command),
+    };
+    let mut record = vec![FORMAT_BINCODE_V1];
+    record.extend_from_slice(&bincode_v1::encode(&body));
+    record
+}
+
+/// Decodes a binary command record.
+pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
+    let body: CommandBody = bincode_v1::decode("command body", untag(bytes)?)?;
+    let command = decode_command_payload(&body.command_type, body.schema_version, &body.payload)?;
+    Ok(CommandEnvelope {
+        command_id: body.command_id,
+        correlation_id: body.correlation_id,
+        causation_id: body.causation_id,
+        actor: body.actor,
+        issued_at: body.issued_at,
+        command,
+    })
+}
+
+/// Decodes a command in either encoding, by its content type header value.
+pub fn decode_command_as(content_type: &str, bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
+    if content_type == CONTENT_TYPE_JSON {
+        json::decode_command(bytes)
+    } else {
+        decode_command(bytes)
+    }
+}
+
+pub(crate) fn encode_payload<T: Serialize>(message: &T) -> Vec<u8> {
+    bincode_v1::encode(message)
+}
+
+pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
+    type_name: &str,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    bincode_v1::decode(&format!("{type_name} payload"), bytes)
+}
+
+fn encode_event_payload(event: &Event) -> Vec<u8> {
+    match event {
+        Event::Order(e) => e.encode_payload(),
+        Event::Stock(e) => e.encode_payload(),
+    }
+}
+
+fn encode_command_payload(command: &Command) -> Vec<u8> {
+    match command {
+        Command::Order(c) => c.encode_payload(),
+        Command::Stock(c) => c.encode_payload(),
+    }
+}
+
+/// Checks a message's schema version against what this build reads.
+fn check_version(type_name: &str, version: u16, current: Option<u16>) -> Result<u16, DecodeError> {
+    let current = current.ok_or_else(|| DecodeError::UnknownType {
+        type_name: type_name.chars().take(80).collect(),
+    })?;
+    if version > current || version == 0 {
+        return Err(DecodeError::UnsupportedVersion {
+            type_name: type_name.to_owned(),
+            version,
+            current,
+        });
+    }
+    Ok(current)
+}
+
+fn current_event_version(type_name: &str) -> Option<u16> {
+    OrderEvent::current_version_of(type_name).or_else(|| StockEvent::current_version_of(type_name))
+}
+
+fn current_command_version(type_name: &str) -> Option<u16> {
+    OrderCommand::current_version_of(type_name)
+        .or_else(|| StockCommand::current_version_of(type_name))
+}
+
+/// Refuses an event type name where a command was expected, and the reverse, by name.
+fn wrong_kind(type_name: &str, expected_command: bool) -> Option<DecodeError> {
+    let (is_other, expected, found) = if expected_command {
+        (current_event_version(type_name).is_some(), "command", "event")
+    } else {
+        (current_command_version(type_name).is_some(), "event", "command")
+    };
+    is_other.then(|| DecodeError::WrongKind {
+        type_name: type_name.to_owned(),
+        expected,
+        found,
+    })
+}
+
+pub(crate) fn decode_event_payload(
+    type_name: &str,
+    version: u16,
+    bytes: &[u8],
+) -> Result<Event, DecodeError> {
+    if let Some(error) = wrong_kind(type_name, false) {
+        return Err(error);
+    }
+    let current = check_version(type_name, version, current_event_version(type_name))?;
+    if version < current {
+        return upcast::decode_legacy_payload(type_name, version, bytes).unwrap_or(Err(
+            DecodeError::UnsupportedVersion {
+                type_name: type_name.to_owned(),
+                version,
+                current,
+            },
+        ));
+    }
+    let decoded = OrderEvent::decode_current_payload(type_name, bytes)
+        .map(|r| r.map(Event::Order))
+        .or_else(|| StockEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Stock)));
+    decoded.expect("a type with a current version decodes in its set")
+}
+
+fn decode_command_payload(
+    type_name: &str,
+    version: u16,
+    bytes: &[u8],
+) -> Result<Command, DecodeError> {
+    if let Some(error) = wrong_kind(type_name, true) {
+        return Err(error);
+    }
+    let current = check_version(type_name, version, current_command_version(type_name))?;
+    if version < current {
+        return Err(DecodeError::UnsupportedVersion {
+            type_name: type_name.to_owned(),
+            version,
+            current,
+        });
+    }
+    let decoded = OrderCommand::decode_current_payload(type_name, bytes)
+        .map(|r| r.map(Command::Order))
+        .or_else(|| {
+            StockCommand::decode_current_payload(type_name, bytes).map(|r| r.map(Command::Stock))
+        });
+    decoded.expect("a type with a current version decodes in its set")
+}

@@ -1,0 +1,106 @@
+//! What a decision may know besides the state and the command: the time, who is asking, and
+//! the shop's policy. The domain never reads a clock or a random source; the caller passes
+//! them in here, so the same inputs always give the same events.
+
+use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The kind of party behind a command.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A shopper acting on their own order.
+    Customer,
+    /// Shop staff: customer service, warehouse, finance.
+    Staff,
+    /// Another service publishing commands (checkout, PSP webhook bridge, WMS).
+    Service,
+    /// The ledger itself: timers and the order process manager.
+    System,
+}
+
+/// Who issued a command. Recorded in every event it produces, so auditors see who did what.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The actor's id in its own system (customer id, staff login, service name).
+    pub id: String,
+}
+
+impl Actor {
+    pub fn new(kind: ActorKind, id: impl Into<String>) -> Actor {
+        Actor {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub fn system() -> Actor {
+        Actor::new(ActorKind::System, "ledger")
+    }
+}
+
+/// The shop's configurable rules. Part of the decision's input, never of the stored events:
+/// changing the policy changes future decisions, never the replay of past ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Policy {
+    /// How long a placed order may stay unpaid before it expires and its stock is released.
+    pub payment_window_minutes: u32,
+    /// Days after delivery within which a return can be requested.
+    pub return_window_days: u32,
+    /// Days after delivery after which the receipt is confirmed automatically.
+    pub auto_confirm_days: u32,
+    /// Most lines one order may have.
+    pub lines_per_order_max: u32,
+    /// Most units of one SKU on one line, and in one stock movement.
+    pub quantity_per_line_max: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            payment_window_minutes: 30,
+            return_window_days: 14,
+            auto_confirm_days: 7,
+            lines_per_order_max: 100,
+            quantity_per_line_max: 10_000,
+        }
+    }
+}
+
+impl Policy {
+    pub fn payment_window(&self) -> Duration {
+        Duration::minutes(i64::from(self.payment_window_minutes))
+    }
+
+    pub fn return_window(&self) -> Duration {
+        Duration::days(i64::from(self.return_window_days))
+    }
+
+    pub fn auto_confirm_after(&self) -> Duration {
+        Duration::days(i64::from(self.auto_confirm_days))
+    }
+}
+
+/// Everything a `decide` function may know besides state and command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// The time the decision is made at; recorded as the events' time.
+    pub now: DateTime<Utc>,
+    /// Who issued the command.
+    pub actor: Actor,
+    pub policy: Policy,
+}
+
+impl Context {
+    pub fn new(now: DateTime<Utc>, actor: Actor) -> Context {
+        Context {
+            now,
+            actor,
+            policy: Policy::default(),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Envelopes: what travels around a command or an event — ids, actor, time, position in the
+//! aggregate's history and the hash chain — and the top-level command and event types.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::context::Actor;
+use crate::order::{OrderCommand, OrderEvent};
+use crate::stock::{StockCommand, StockEvent};
+
+/// The kinds of aggregate in the ledger.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateKind {
+    Order,
+    StockItem,
+}
+
+impl AggregateKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            AggregateKind::Order => "order",
+            AggregateKind::StockItem => "stock_item",
+        }
+    }
+}
+
+impl fmt::Display for AggregateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One aggregate: its kind and id. The id is the record key on every topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AggregateRef {
+    pub kind: AggregateKind,
+    /// An order's UUID, or a stock item's `SKU@WAREHOUSE`.
+    pub id: String,
+}
+
+/// Any command the ledger decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Order(OrderCommand),
+    Stock(StockCommand),
+}
+
+/// Any event the ledger records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Order(OrderEvent),
+    Stock(StockEvent),
+}
+
+impl Command {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Command::Order(c) => c.type_name(),
+            Command::Stock(c) => c.type_name(),
+        }
+    }
+
+    pub fn schema_version(&self) -> u16 {
+        match self {
+            Command::Order(c) => c.schema_version(),
+            Command::Stock(c) => c.schema_version(),
+        }
+    }
+
+    /// The aggregate the command addresses.
+    pub fn target(&self) -> AggregateRef {
+        match self {
+            Command::Order(c) => AggregateRef {
+                kind: AggregateKind::Order,
+                id: c.order_id().to_string(),
+            },
+            Command::Stock(c) => AggregateRef {
+                kind: AggregateKind::StockItem,
+                id: c.item().to_string(),
+            },
+        }
+    }
+
+    /// Every command type name with its current schema version.
+    pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
+        OrderCommand::TYPES.iter().chain(StockCommand::TYPES).copied()
+    }
+}
+
+impl Event {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::Order(e) => e.type_name(),
+            Event::Stock(e) => e.type_name(),
+        }
+    }
+
+    pub fn schema_version(&self) -> u16 {
+        match self {
+            Event::Order(e) => e.schema_version(),
+            Event::Stock(e) => e.schema_version(),
+        }
+    }
+
+    /// The kind of aggregate that records this event.
+    pub fn aggregate_kind(&self) -> AggregateKind {
+        match self {
+            Event::Order(_) => AggregateKind::Order,
+            Event::Stock(_) => AggregateKind::StockItem,
+        }
+    }
+
+    /// Every event type name with its current schema version.
+    pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
+        OrderEvent::TYPES.iter().chain(StockEvent::TYPES).copied()
+    }
+}
+
+impl From<OrderEvent> for Event {
+    fn from(event: OrderEvent) -> Event {
+        Event::Order(event)
+    }
+}
+
+impl From<StockEvent> for Event {
+    fn from(event: StockEvent) -> Event {
+        Event::Stock(event)
+    }
+}
+
+impl From<OrderCommand> for Command {
+    fn from(command: OrderCommand) -> Command {
+        Command::Order(command)
+    }
+}
+
+impl From<StockCommand> for Command {
+    fn from(command: StockCommand) -> Command {
+        Command::Stock(command)
+    }
+}
+
+/// A command with what travels around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandEnvelope {
+    /// The idempotency key: a command id is decided once, whatever the retries.
+    pub command_id: Uuid,
+    /// Ties together everything done for one business request; the command id when not given.
+    pub correlation_id: Uuid,
+    /// The event that made the order process issue this command, if it did.
+    pub causation_id: Option<Uuid>,
+    pub actor: Actor,
+    /// When the issuer sent it, by the issuer's clock.
+    pub issued_at: DateTime<Utc>,
+    pub command: Command,
+}
+
+/// A SHA-256 link of the hash chain. Raw bytes in binary records, lower-case hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventHash(pub [u8; 32]);
+
+impl EventHash {
+    /// The `prev_hash` of an aggregate's first event.
+    pub const GENESIS: EventHash = EventHash([0; 32]);
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<EventHash> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(EventHash(bytes))
+    }
+
+    /// The hash of an event record's body (see `codec`), under a domain tag that keeps these
+    /// hashes apart from any other SHA-256 use.
+    pub fn of_body(body: &[u8]) -> EventHash {
+        let mut hasher = Sha256::new();
+        hasher.update(b"order-ledger/event/v1\0");
+        hasher.update(body);
+        EventHash(hasher.finalize().into())
+    }
+}
+
+impl fmt::Debug for EventHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for EventHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for EventHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EventHash, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            EventHash::from_hex(&text)
+                .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(EventHash)
+        }
+    }
+}
+
+impl JsonSchema for EventHash {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EventHash".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "SHA-256, lower-case hex."
+        })
+    }
+}
+
+/// Where an aggregate's history ends: the last sequence number and hash. The next event gets
+/// `sequence + 1` and links to `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub sequence: u64,
+    pub hash: EventHash,
+}
+
+impl ChainHead {
+    /// The head of an aggregate with no events.
+    pub const GENESIS: ChainHead = ChainHead {
+        sequence: 0,
+        hash: EventHash::GENESIS,
+    };
+}
+
+/// An event with everything an auditor needs to place and verify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEnvelope {
+    /// Derived from the command id and the event's index within the command's result, so a
+    /// retried command produces the same ids ([`event_id`]).
+    pub event_id: Uuid,
+    pub aggregate_kind: AggregateKind,
+    pub aggregate_id: String,
+    /// Position in the aggregate's history: 1, 2, 3, ... without gaps.
+    pub sequence: u64,
+    pub command_id: Uuid,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    pub actor: Actor,
+    /// When the ledger decided the command.
+    pub recorded_at: DateTime<Utc>,
+    /// The event, in this build's current schema (older stored versions are upcast on read).
+    pub event: Event,
+    /// Hash of the aggregate's previous event; [`EventHash::GENESIS`] for the first.
+    pub prev_hash: EventHash,
+    /// Hash of this event's stored body, which includes `prev_hash`.
+    pub hash: EventHash,
+}
+
+impl EventEnvelope {
+    /// The chain head after this event.
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            sequence: self.sequence,
+            hash: self.hash,
+        }
+    }
+}
+
+/// The id of the `index`-th event decided for `command_id`: UUIDv5 in the command id's namespace
+/// over the index as four big-endian bytes.
+pub fn event_id(command_id: Uuid, index: u32) -> Uuid {
+    Uuid::new_v5(&command_id, &index.to_be_bytes())
+}

@@ -1,0 +1,92 @@
+//! The macro behind every message set (the commands and events of an aggregate).
+//!
+//! Each message is its own struct; a set is an enum with one variant per struct, named after
+//! it. The variant name is the wire type name (`PlaceOrder`, `OrderPlaced`), and each event type
+//! carries its own schema version, so one type can evolve without touching the others.
+
+/// Declares a message-set enum. `Name = N` gives the type's current schema version.
+macro_rules! message_set {
+    ($(#[$meta:meta])* pub enum $set:ident { $($variant:ident = $version:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub enum $set {
+            $($variant($variant),)+
+        }
+
+        impl $set {
+            /// Every type in the set with its current schema version.
+            pub const TYPES: &'static [(&'static str, u16)] = &[$((stringify!($variant), $version),)+];
+
+            /// The wire type name, e.g. `OrderPlaced`.
+            pub fn type_name(&self) -> &'static str {
+                match self { $($set::$variant(_) => stringify!($variant),)+ }
+            }
+
+            /// The schema version this build writes for the message's type.
+            pub fn schema_version(&self) -> u16 {
+                match self { $($set::$variant(_) => $version,)+ }
+            }
+
+            /// The current schema version of a type in this set, or `None` if it is not one.
+            pub fn current_version_of(type_name: &str) -> Option<u16> {
+                Self::TYPES.iter().find(|(name, _)| *name == type_name).map(|&(_, v)| v)
+            }
+
+            pub(crate) fn encode_payload(&self) -> Vec<u8> {
+                match self { $($set::$variant(message) => crate::codec::encode_payload(message),)+ }
+            }
+
+            /// Decodes a payload written at the type's current version; `None` for a type name
+            /// outside this set.
+            pub(crate) fn decode_current_payload(
+                type_name: &str,
+                bytes: &[u8],
+            ) -> Option<Result<$set, crate::codec::DecodeError>> {
+                match type_name {
+                    $(stringify!($variant) => Some(
+                        crate::codec::decode_payload::<$variant>(type_name, bytes).map($set::$variant)
+                    ),)+
+                    _ => None,
+                }
+            }
+
+            pub(crate) fn to_json_payload(&self) -> serde_json::Value {
+                let value = match self { $($set::$variant(message) => serde_json::to_value(message),)+ };
+                // Messages are plain data with string map keys: serializing them cannot fail.
+                value.expect("message types serialize to JSON")
+            }
+
+            /// Parses a JSON payload written at the type's current version; `None` for a type
+            /// name outside this set. Parsing from text (not from a `Value`) keeps serde's
+            /// duplicate-field check.
+            pub(crate) fn decode_current_json(
+                type_name: &str,
+                payload: &str,
+            ) -> Option<Result<$set, serde_json::Error>> {
+                match type_name {
+                    $(stringify!($variant) => Some(serde_json::from_str::<$variant>(payload).map($set::$variant)),)+
+                    _ => None,
+                }
+            }
+
+            /// `(type name, version, schema maker)` for every type: the maker adds the payload's
+            /// schema to a generator's definitions and returns a reference to it.
+            pub fn payload_schemas() -> Vec<(&'static str, u16, crate::schema::SchemaMaker)> {
+                vec![$((
+                    stringify!($variant),
+                    $version,
+                    (|generator: &mut schemars::SchemaGenerator| generator.subschema_for::<$variant>())
+                        as crate::schema::SchemaMaker,
+                ),)+]
+            }
+        }
+
+        $(impl From<$variant> for $set {
+            fn from(message: $variant) -> $set {
+                $set::$variant(message)
+            }
+        })+
+    };
+}
+
+pub(crate) use message_set;

@@ -1,0 +1,266 @@
+//! Money: a decimal amount and an ISO 4217 currency. Never a float.
+//!
+//! Amounts travel as decimal strings (`"120.00"`) in every format, so no JSON parser on the way
+//! can round them through a binary float. An [`Amount`] keeps the scale it was written with,
+//! which is why `"1.50"` stays `"1.50"` after a round trip through the log.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The currencies the ledger settles in, with their minor units.
+///
+/// A closed list on purpose: a currency the ledger does not know cannot be validated for
+/// precision, so a command naming one is refused at decode time instead of being guessed at.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Currency {
+    AUD,
+    CAD,
+    CHF,
+    CNY,
+    DKK,
+    EUR,
+    GBP,
+    HKD,
+    JPY,
+    KRW,
+    KWD,
+    NOK,
+    PLN,
+    SEK,
+    SGD,
+    USD,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 16] = [
+        Currency::AUD,
+        Currency::CAD,
+        Currency::CHF,
+        Currency::CNY,
+        Currency::DKK,
+        Currency::EUR,
+        Currency::GBP,
+        Currency::HKD,
+        Currency::JPY,
+        Currency::KRW,
+        Currency::KWD,
+        Currency::NOK,
+        Currency::PLN,
+        Currency::SEK,
+        Currency::SGD,
+        Currency::USD,
+    ];
+
+    /// Digits after the decimal point of the currency's smallest unit (ISO 4217 "minor unit").
+    pub fn minor_units(self) -> u32 {
+        match self {
+            Currency::JPY | Currency::KRW => 0,
+            Currency::KWD => 3,
+            _ => 2,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::AUD => "AUD",
+            Currency::CAD => "CAD",
+            Currency::CHF => "CHF",
+            Currency::CNY => "CNY",
+            Currency::DKK => "DKK",
+            Currency::EUR => "EUR",
+            Currency::GBP => "GBP",
+            Currency::HKD => "HKD",
+            Currency::JPY => "JPY",
+            Currency::KRW => "KRW",
+            Currency::KWD => "KWD",
+            Currency::NOK => "NOK",
+            Currency::PLN => "PLN",
+            Currency::SEK => "SEK",
+            Currency::SGD => "SGD",
+            Currency::USD => "USD",
+        }
+    }
+
+    /// Whether `amount` can be expressed in whole minor units of this currency.
+    pub fn fits_minor_units(self, amount: Amount) -> bool {
+        amount.0.normalize().scale() <= self.minor_units()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A decimal amount of money. Its currency is carried by the order or command it belongs to.
+///
+/// Serialized as a string in every format. Deserializing refuses JSON numbers, because a
+/// number like `0.1` has already been through a binary float in most producers' hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(pub Decimal);
+
+impl Amount {
+    pub const ZERO: Amount = Amount(Decimal::ZERO);
+
+    /// Largest amount any single field may hold: 10^12 currency units. Far above any real order,
+    /// and low enough that sums of many such amounts never approach `Decimal`'s 96-bit limit.
+    pub fn maximum() -> Amount {
+        Amount(Decimal::from(1_000_000_000_000_i64))
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0.is_sign_positive() && !self.0.is_zero()
+    }
+
+    /// Multiplies by a quantity. Callers bound both factors first, so this cannot overflow.
+    pub fn times(self, quantity: u32) -> Amount {
+        Amount(self.0 * Decimal::from(quantity))
+    }
+}
+
+impl std::ops::Add for Amount {
+    type Output = Amount;
+    fn add(self, other: Amount) -> Amount {
+        Amount(self.0 + other.0)
+    }
+}
+
+impl std::ops::Sub for Amount {
+    type Output = Amount;
+    fn sub(self, other: Amount) -> Amount {
+        Amount(self.0 - other.0)
+    }
+}
+
+impl std::ops::AddAssign for Amount {
+    fn add_assign(&mut self, other: Amount) {
+        self.0 += other.0;
+    }
+}
+
+impl std::ops::SubAssign for Amount {
+    fn sub_assign(&mut self, other: Amount) {
+        self.0 -= other.0;
+    }
+}
+
+impl std::iter::Sum for Amount {
+    fn sum<I: Iterator<Item = Amount>>(iter: I) -> Amount {
+        iter.fold(Amount::ZERO, |total, amount| total + amount)
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a string is not an amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{input}' is not a decimal amount (expected digits with an optional sign and point, like \"120.00\")")]
+pub struct AmountParseError {
+    pub input: String,
+}
+
+impl FromStr for Amount {
+    type Err = AmountParseError;
+
+    fn from_str(input: &str) -> Result<Amount, AmountParseError> {
+        let error = || AmountParseError {
+            input: input.chars().take(64).collect(),
+        };
+        // Only plain decimal notation: no exponents, no underscores, no surrounding space.
+        let digits = input.strip_prefix('-').unwrap_or(input);
+        let well_formed = !digits.is_empty()
+            && digits.len() <= 40
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && digits.chars().filter(|&c| c == '.').count() <= 1
+            && !digits.starts_with('.')
+            && !digits.ends_with('.');
+        if !well_formed {
+            return Err(error());
+        }
+        Decimal::from_str_exact(input)
+            .map(Amount)
+            .map_err(|_| error())
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal amount as a string, like \"120.00\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Amount, E> {
+                value.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl JsonSchema for Amount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^-?[0-9]+(\\.[0-9]+)?$",
+            "description": "A decimal amount of money as a string, in the currency of its order; at most the currency's minor units after the point.",
+            "examples": ["120.00"]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_keep_their_scale_through_json() {
+        let amount: Amount = serde_json::from_str("\"1.50\"").unwrap();
+        assert_eq!(serde_json::to_string(&amount).unwrap(), "\"1.50\"");
+    }
+
+    #[test]
+    fn json_numbers_and_exotic_notation_are_refused() {
+        assert!(serde_json::from_str::<Amount>("1.5").is_err());
+        for bad in ["", "-", "1e3", " 1", "1.", ".5", "1.2.3", "1_000", "+1", "NaN"] {
+            assert!(bad.parse::<Amount>().is_err(), "{bad:?} parsed");
+        }
+        let too_long = "9".repeat(41);
+        assert!(too_long.parse::<Amount>().is_err());
+    }
+
+    #[test]
+    fn precision_follows_the_currency() {
+        let amount: Amount = "10.005".parse().unwrap();
+        assert!(!Currency::EUR.fits_minor_units(amount));
+        assert!(Currency::KWD.fits_minor_units(amount));
+        assert!(Currency::JPY.fits_minor_units("100.00".parse().unwrap()));
+        assert!(!Currency::JPY.fits_minor_units("100.5".parse().unwrap()));
+    }
+}

@@ -1,0 +1,537 @@
+//! The order's rules: given the state and a command, the events that follow or the rule broken.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::messages::*;
+use super::status::{is_legal, legal_statuses, OrderStatus};
+use super::Order;
+use crate::context::{ActorKind, Context};
+use crate::money::{Amount, Currency};
+use crate::rejection::{ensure, reject, Rejection, Rule};
+use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
+
+/// Decides `command` against `state`. Pure: the same state, command and context always give the
+/// same answer.
+pub fn decide(
+    state: &Order,
+    command: &OrderCommand,
+    context: &Context,
+) -> Result<Vec<OrderEvent>, Rejection> {
+    let is_placement = matches!(command, OrderCommand::PlaceOrder(_));
+    if state.status == OrderStatus::Initial && !is_placement {
+        return reject(
+            Rule::OrderNotFound,
+            format!("order {} has not been placed", command.order_id()),
+        );
+    }
+    if state.status != OrderStatus::Initial && is_placement {
+        return reject(
+            Rule::OrderAlreadyPlaced,
+            format!("order {} was placed already", command.order_id()),
+        );
+    }
+    if !is_legal(state.status, command) {
+        let allowed: Vec<&str> = legal_statuses(command.type_name())
+            .iter()
+            .map(|status| status.code())
+            .collect();
+        return reject(
+            Rule::IllegalTransition,
+            format!(
+                "{} is not allowed when the order is {}; it is allowed when {}",
+                command.type_name(),
+                state.status,
+                allowed.join(", ")
+            ),
+        );
+    }
+    let currency = state.header.as_ref().map(|header| header.currency);
+    let events = match (command, currency) {
+        (OrderCommand::PlaceOrder(c), None) => vec![place_order(c, context)?.into()],
+        (command, Some(currency)) => decide_placed(state, command, currency, context)?,
+        (_, None) => unreachable!("only placement is legal before an order exists"),
+    };
+    Ok(events)
+}
+
+fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejection> {
+    let policy = &context.policy;
+    validate::required_text("channel", c.channel.as_str(), 64)?;
+    validate::required_text("external_reference", &c.external_reference, SHORT_TEXT_MAX)?;
+    validate::required_text("customer_id", c.customer_id.as_str(), SHORT_TEXT_MAX)?;
+    validate::required_text("merchant_id", c.merchant_id.as_str(), SHORT_TEXT_MAX)?;
+
+    ensure(!c.lines.is_empty(), Rule::LinesRequired, || {
+        "an order needs at least one line".to_owned()
+    })?;
+    let max_lines = policy.lines_per_order_max as usize;
+    ensure(c.lines.len() <= max_lines, Rule::TooManyLines, || {
+        format!("{} lines; at most {max_lines} allowed", c.lines.len())
+    })?;
+    let mut seen = HashSet::new();
+    for line in &c.lines {
+        validate::sku(&line.sku)?;
+        validate::unique_sku(&mut seen, &line.sku, "lines")?;
+        validate::quantity(
+            &format!("quantity of {}", line.sku),
+            u64::from(line.quantity),
+            policy,
+        )?;
+        validate::amount(
+            &format!("unit_price of {}", line.sku),
+            line.unit_price,
+            c.currency,
+            false,
+        )?;
+    }
+    validate::amount("shipping_fee", c.shipping_fee, c.currency, false)?;
+    let mut codes = HashSet::new();
+    for discount in &c.discounts {
+        check_discount(discount, c.currency)?;
+        ensure(codes.insert(&discount.code), Rule::DiscountAlreadyApplied, || {
+            format!("discount {} is listed twice", discount.code)
+        })?;
+    }
+    let subtotal: Amount = c.lines.iter().map(|l| l.unit_price.times(l.quantity)).sum();
+    let discounts: Amount = c.discounts.iter().map(|d| d.amount).sum();
+    check_total(subtotal + c.shipping_fee, discounts)?;
+
+    let address = &c.shipping_address;
+    validate::required_text("shipping_address.recipient", &address.recipient, SHORT_TEXT_MAX)?;
+    validate::required_text("shipping_address.street", &address.street, 200)?;
+    validate::required_text("shipping_address.city", &address.city, SHORT_TEXT_MAX)?;
+    validate::phone(&address.phone)?;
+    validate::postal_code(&address.postal_code)?;
+    validate::country(&address.country)?;
+
+    Ok(OrderPlaced {
+        order_id: OrderId::for_external_reference(c.channel.as_str(), &c.external_reference),
+        channel: c.channel.clone(),
+        external_reference: c.external_reference.clone(),
+        customer_id: c.customer_id.clone(),
+        merchant_id: c.merchant_id.clone(),
+        currency: c.currency,
+        lines: c.lines.clone(),
+        shipping_fee: c.shipping_fee,
+        discounts: c.discounts.clone(),
+        shipping_address: c.shipping_address.clone(),
+        placed_at: context.now,
+        payment_due_at: context.now + policy.payment_window(),
+    })
+}
+
+use crate::ids::OrderId;
+
+fn check_discount(discount: &Discount, currency: Currency) -> Result<(), Rejection> {
+    validate::required_text("discount code", &discount.code, 64)?;
+    validate::amount(
+        &format!("amount of discount {}", discount.code),
+        discount.amount,
+        currency,
+        false,
+    )
+}
+
+/// Discounts may not make the total negative.
+fn check_total(before_discounts: Amount, discounts: Amount) -> Result<(), Rejection> {
+    ensure(discounts <= before_discounts, Rule::DiscountExceedsSubtotal, || {
+        format!("discounts of {discounts} exceed the order's {before_discounts}")
+    })
+}
+
+/// Every command but placement, on an order that exists.
+fn decide_placed(
+    state: &Order,
+    command: &OrderCommand,
+    currency: Currency,
+    context: &Context,
+) -> Result<Vec<OrderEvent>, Rejection> {
+    let policy = &context.policy;
+    let line_of = |sku: &Sku| {
+        state.line(sku).ok_or_else(|| {
+            Rejection::new(
+                Rule::LineNotFound,
+                format!("{} is not a line of the order", validate::printable(sku.as_str())),
+            )
+        })
+    };
+    let event: OrderEvent = match command {
+        OrderCommand::PlaceOrder(_) => unreachable!("placement is decided by place_order"),
+        OrderCommand::ModifyPrice(c) => {
+            validate::sku(&c.sku)?;
+            let line = line_of(&c.sku)?;
+            validate::amount("unit_price", c.unit_price, currency, false)?;
+            validate::required_text("reason", &c.reason, NOTE_MAX)?;
+            let new_subtotal =
+                state.subtotal() - line.unit_price.times(line.quantity) + c.unit_price.times(line.quantity);
+            check_total(new_subtotal + state.shipping_fee, state.discount_total())?;
+            PriceModified {
+                sku: c.sku.clone(),
+                previous_unit_price: line.unit_price,
+                unit_price: c.unit_price,
+                reason: c.reason.clone(),
+            }
+            .into()
+        }
+        OrderCommand::ApplyDiscount(c) => {
+            check_discount(&c.discount, currency)?;
+            let applied = state.discounts.iter().any(|d| d.code == c.discount.code);
+            ensure(!applied, Rule::DiscountAlreadyApplied, || {
+                format!("discount {} is applied already", c.discount.code)
+            })?;
+            check_total(
+                state.subtotal() + state.shipping_fee,
+                state.discount_total() + c.discount.amount,
+            )?;
+            DiscountApplied {
+                discount: c.discount.clone(),
+            }
+            .into()
+        }
+        OrderCommand::CancelOrder(c) => {
+            validate::optional_text("note", &c.note, NOTE_MAX)?;
+            if let Some(hold) = state.hold {
+                ensure(!hold.resume_to.has_shipped(), Rule::IllegalTransition, || {
+                    format!(
+                        "CancelOrder is not allowed: the order on hold was {} and has shipped",
+                        hold.resume_to
+                    )
+                })?;
+            }
+            OrderCancelled {
+                reason: c.reason,
+                note: c.note.clone(),
+                refund_due: state.captured() - state.refunded(),
+            }
+            .into()
+        }
+        OrderCommand::ExpireOrder(_) => {
+            let due = state.header.as_ref().map(|h| h.payment_due_at);
+            let due = due.expect("a placed order has a header");
+            ensure(context.now >= due, Rule::OrderNotYetExpired, || {
+                format!("payment is due at {due}; it is {}", context.now)
+            })?;
+            OrderExpired {
+                expired_at: context.now,
+            }
+            .into()
+        }
+        OrderCommand::ConfirmStockReserved(c) => {
+            ensure(!c.reservations.is_empty(), Rule::LinesRequired, || {
+                "reservations is empty".to_owned()
+            })?;
+            // One SKU may be reserved across several warehouses; the sum must cover the line.
+            let mut reserved: BTreeMap<&Sku, u64> = BTreeMap::new();
+            for reservation in &c.reservations {
+                validate::sku(&reservation.sku)?;
+                validate::warehouse(&reservation.warehouse)?;
+                line_of(&reservation.sku)?;
+                validate::quantity("reserved quantity", u64::from(reservation.quantity), policy)?;
+                *reserved.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
+            }
+            for line in &state.lines {
+                let covered = reserved.get(&line.sku).copied().unwrap_or(0);
+                ensure(
+                    covered == u64::from(line.quantity),
+                    Rule::ReservationDoesNotCoverOrder,
+                    || format!("{} ordered {}, reserved {covered}", line.sku, line.quantity),
+                )?;
+            }
+            StockReservationConfirmed {
+                reservations: c.reservations.clone(),
+            }
+            .into()
+        }
+        OrderCommand::MarkStockShort(c) => {
+            validate::line_quantities("short_lines", &c.short_lines, policy)?;
+            for short in &c.short_lines {
+                let line = line_of(&short.sku)?;
+                ensure(short.quantity <= line.quantity, Rule::ShortageExceedsOrdered, || {
+                    format!("{} short {} of {} ordered", short.sku, short.quantity, line.quantity)
+                })?;
+            }
+            let recorded = StockShortRecorded {
+                short_lines: c.short_lines.clone(),
+                resolution: c.resolution,
+            };
+            match c.resolution {
+                ShortResolution::Split => {
+                    let remaining = state.lines.iter().any(|line| {
+                        let short = c.short_lines.iter().find(|s| s.sku == line.sku);
+                        line.quantity > short.map_or(0, |s| s.quantity)
+                    });
+                    ensure(remaining, Rule::SplitLeavesNoLines, || {
+                        "every line is short in full".to_owned()
+                    })?;
+                }
+                ShortResolution::Cancel => {
+                    let cancelled = OrderCancelled {
+                        reason: CancelReason::StockShort,
+                        note: "stock short".to_owned(),
+                        refund_due: state.captured() - state.refunded(),
+                    };
+                    return Ok(vec![recorded.into(), cancelled.into()]);
+                }
+                ShortResolution::Backorder => {}
+            }
+            recorded.into()
+        }
+        OrderCommand::CapturePayment(c) => {
+            validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
+            check_new_payment(state, &c.payment_id)?;
+            ensure(c.currency == currency, Rule::CurrencyMismatch, || {
+                format!("payment in {}, order in {currency}", c.currency)
+            })?;
+            validate::amount("amount", c.amount, currency, true)?;
+            validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
+            let outstanding = state.total() - state.captured();
+            ensure(c.amount <= outstanding, Rule::CaptureExceedsOutstanding, || {
+                format!("capture of {} exceeds the {outstanding} outstanding", c.amount)
+            })?;
+            PaymentCaptured {
+                payment_id: c.payment_id.clone(),
+                method: c.method,
+                amount: c.amount,
+                psp_reference: c.psp_reference.clone(),
+            }
+            .into()
+        }
+        OrderCommand::FailPayment(c) => {
+            validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
+            check_new_payment(state, &c.payment_id)?;
+            validate::required_text("reason", &c.reason, NOTE_MAX)?;
+            PaymentFailed {
+                payment_id: c.payment_id.clone(),
+                reason: c.reason.clone(),
+            }
+            .into()
+        }
+        OrderCommand::ReleaseHold(c) => {
+            validate::optional_text("note", &c.note, NOTE_MAX)?;
+            HoldReleased {
+                note: c.note.clone(),
+            }
+            .into()
+        }
+        OrderCommand::AllocateWarehouse(c) => {
+            ensure(!c.allocations.is_empty(), Rule::LinesRequired, || {
+                "allocations is empty".to_owned()
+            })?;
+            let mut seen = HashSet::new();
+            for allocation in &c.allocations {
+                validate::sku(&allocation.sku)?;
+                validate::unique_sku(&mut seen, &allocation.sku, "allocations")?;
+                validate::warehouse(&allocation.warehouse)?;
+                line_of(&allocation.sku)?;
+            }
+            WarehouseAllocated {
+                allocations: c.allocations.clone(),
+            }
+            .into()
+        }
+        OrderCommand::Ship(c) => {
+            validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
+            ensure(
+                state.shipment(&c.shipment_id).is_none(),
+                Rule::ShipmentAlreadyRecorded,
+                || format!("shipment {} was dispatched already", c.shipment_id),
+            )?;
+            validate::required_text("carrier", c.carrier.as_str(), 64)?;
+            validate::required_text("tracking_number", &c.tracking_number, 64)?;
+            validate::line_quantities("lines", &c.lines, policy)?;
+            for shipped in &c.lines {
+                let line = line_of(&shipped.sku)?;
+                let unshipped = line.quantity - line.shipped;
+                ensure(shipped.quantity <= unshipped, Rule::ShipmentExceedsUnshipped, || {
+                    format!("{} ships {}, {unshipped} unshipped", shipped.sku, shipped.quantity)
+                })?;
+            }
+            validate::amount("freight_cost", c.freight_cost, currency, false)?;
+            ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
+                "weight_grams is 0".to_owned()
+            })?;
+            ShipmentDispatched {
+                shipment_id: c.shipment_id.clone(),
+                carrier: c.carrier.clone(),
+                tracking_number: c.tracking_number.clone(),
+                lines: c.lines.clone(),
+                freight_cost: c.freight_cost,
+                weight_grams: c.weight_grams,
+                dispatched_at: context.now,
+            }
+            .into()
+        }
+        OrderCommand::RecordCarrierException(c) => {
+            shipment_of(state, &c.shipment_id)?;
+            validate::optional_text("note", &c.note, NOTE_MAX)?;
+            CarrierExceptionRecorded {
+                shipment_id: c.shipment_id.clone(),
+                kind: c.kind,
+                note: c.note.clone(),
+            }
+            .into()
+        }
+        OrderCommand::RecordDelivery(c) => {
+            let shipment = shipment_of(state, &c.shipment_id)?;
+            ensure(
+                shipment.delivered_at.is_none(),
+                Rule::ShipmentAlreadyDelivered,
+                || format!("shipment {} was delivered already", c.shipment_id),
+            )?;
+            ShipmentDelivered {
+                shipment_id: c.shipment_id.clone(),
+                delivered_at: context.now,
+            }
+            .into()
+        }
+        OrderCommand::ConfirmReceipt(_) => {
+            let header = state.header.as_ref().expect("a placed order has a header");
+            let actor = &context.actor;
+            let automatic = actor.kind == ActorKind::System;
+            match actor.kind {
+                ActorKind::Customer => {
+                    ensure(actor.id == header.customer_id.as_str(), Rule::ActorNotPermitted, || {
+                        "only the order's customer may confirm receipt".to_owned()
+                    })?;
+                }
+                ActorKind::System => {
+                    let delivered = state.delivered_at.expect("a delivered order has a time");
+                    let due = delivered + policy.auto_confirm_after();
+                    ensure(context.now >= due, Rule::AutoConfirmTooEarly, || {
+                        format!("automatic confirmation is due at {due}; it is {}", context.now)
+                    })?;
+                }
+                ActorKind::Staff | ActorKind::Service => {}
+            }
+            ReceiptConfirmed {
+                automatic,
+                confirmed_at: context.now,
+            }
+            .into()
+        }
+        OrderCommand::RequestReturn(c) => {
+            check_return_request(state, &c.return_id, &c.lines, context)?;
+            ReturnRequested {
+                return_id: c.return_id.clone(),
+                lines: c.lines.clone(),
+                reason: c.reason,
+            }
+            .into()
+        }
+        OrderCommand::RequestExchange(c) => {
+            check_return_request(state, &c.return_id, &c.lines, context)?;
+            validate::line_quantities("replacement", &c.replacement, policy)?;
+            ExchangeRequested {
+                return_id: c.return_id.clone(),
+                lines: c.lines.clone(),
+                replacement: c.replacement.clone(),
+                reason: c.reason,
+            }
+            .into()
+        }
+        OrderCommand::ReceiveReturn(c) => {
+            let case = state.return_case(&c.return_id).ok_or_else(|| {
+                Rejection::new(
+                    Rule::ReturnNotFound,
+                    format!("no return {} on this order", validate::printable(c.return_id.as_str())),
+                )
+            })?;
+            ensure(case.disposition.is_none(), Rule::ReturnAlreadyReceived, || {
+                format!("return {} was received already", c.return_id)
+            })?;
+            ReturnReceived {
+                return_id: c.return_id.clone(),
+                disposition: c.disposition,
+                lines: case.lines.clone(),
+            }
+            .into()
+        }
+        OrderCommand::Refund(c) => {
+            validate::required_text("refund_id", c.refund_id.as_str(), SHORT_TEXT_MAX)?;
+            let known = state.refunds.iter().any(|r| r.refund_id == c.refund_id);
+            ensure(!known, Rule::RefundAlreadyRecorded, || {
+                format!("refund {} was issued already", c.refund_id)
+            })?;
+            validate::amount("amount", c.amount, currency, true)?;
+            validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
+            let refundable = state.captured() - state.refunded();
+            ensure(c.amount <= refundable, Rule::RefundExceedsCaptured, || {
+                format!("refund of {} exceeds the {refundable} captured and not refunded", c.amount)
+            })?;
+            RefundIssued {
+                refund_id: c.refund_id.clone(),
+                amount: c.amount,
+                reason: c.reason,
+                psp_reference: c.psp_reference.clone(),
+            }
+            .into()
+        }
+        OrderCommand::RecordFeedback(c) => {
+            ensure((1..=5).contains(&c.rating), Rule::RatingOutOfRange, || {
+                format!("rating is {}", c.rating)
+            })?;
+            ensure(state.feedback.is_none(), Rule::FeedbackAlreadyRecorded, || {
+                "feedback was recorded already".to_owned()
+            })?;
+            validate::optional_text("comment", &c.comment, NOTE_MAX)?;
+            FeedbackRecorded {
+                rating: c.rating,
+                comment: c.comment.clone(),
+                claim: c.claim,
+            }
+            .into()
+        }
+    };
+    Ok(vec![event])
+}
+
+use crate::ids::{PaymentId, ReturnId, ShipmentId, Sku};
+
+fn check_new_payment(state: &Order, payment_id: &PaymentId) -> Result<(), Rejection> {
+    let known = state.payments.iter().any(|p| &p.payment_id == payment_id);
+    ensure(!known, Rule::PaymentAlreadyRecorded, || {
+        format!("payment {payment_id} was recorded already")
+    })
+}
+
+fn shipment_of<'a>(state: &'a Order, shipment_id: &ShipmentId) -> Result<&'a super::Shipment, Rejection> {
+    state.shipment(shipment_id).ok_or_else(|| {
+        Rejection::new(
+            Rule::ShipmentNotFound,
+            format!("no shipment {} on this order", validate::printable(shipment_id.as_str())),
+        )
+    })
+}
+
+fn check_return_request(
+    state: &Order,
+    return_id: &ReturnId,
+    lines: &[LineQuantity],
+    context: &Context,
+) -> Result<(), Rejection> {
+    validate::required_text("return_id", return_id.as_str(), SHORT_TEXT_MAX)?;
+    ensure(
+        state.return_case(return_id).is_none(),
+        Rule::ReturnAlreadyRecorded,
+        || format!("return {return_id} was requested already"),
+    )?;
+    let delivered = state.delivered_at.expect("orders after delivery have a delivery time");
+    let closes = delivered + context.policy.return_window();
+    ensure(context.now <= closes, Rule::ReturnWindowClosed, || {
+        format!("the return window closed at {closes}; it is {}", context.now)
+    })?;
+    validate::line_quantities("lines", lines, &context.policy)?;
+    for returned in lines {
+        let line = state.line(&returned.sku).ok_or_else(|| {
+            Rejection::new(
+                Rule::LineNotFound,
+                format!("{} is not a line of the order", returned.sku),
+            )
+        })?;
+        let returnable = line.shipped - state.return_requested(&returned.sku);
+        ensure(returned.quantity <= returnable, Rule::ReturnExceedsShipped, || {
+            format!("{} returns {}, {returnable} returnable", returned.sku, returned.quantity)
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,552 @@
+//! The order's commands and events, and the value types they share.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
+    ShipmentId, Sku, WarehouseId,
+};
+use crate::message::message_set;
+use crate::money::{Amount, Currency};
+
+/// Derives shared by every message and value type: comparable, printable, serde, JSON Schema.
+macro_rules! value_type {
+    ($($item:item)+) => {
+        $(
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+            #[serde(deny_unknown_fields)]
+            $item
+        )+
+    };
+}
+
+/// Derives for the closed vocabularies (reasons, kinds): snake_case on the wire.
+macro_rules! vocabulary {
+    ($($item:item)+) => {
+        $(
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+            #[serde(rename_all = "snake_case")]
+            $item
+        )+
+    };
+}
+
+value_type! {
+    /// One line of an order as placed.
+    pub struct LineItem {
+        pub sku: Sku,
+        /// Units ordered; 1 to the policy's maximum.
+        pub quantity: u32,
+        /// Price of one unit in the order's currency, before discounts.
+        pub unit_price: Amount,
+    }
+
+    /// Where the goods go.
+    pub struct Address {
+        pub recipient: String,
+        /// Digits with an optional leading `+`; spaces, dots, hyphens and parentheses allowed.
+        pub phone: String,
+        pub street: String,
+        pub city: String,
+        pub postal_code: String,
+        /// ISO 3166-1 alpha-2, upper case (`DE`, `US`).
+        pub country: String,
+    }
+
+    /// A coupon or promotion taking a fixed amount off the order.
+    pub struct Discount {
+        /// The coupon or promotion code; applied at most once per order.
+        pub code: String,
+        /// Amount taken off, in the order's currency.
+        pub amount: Amount,
+    }
+
+    /// A quantity of one SKU: shipment lines, return lines, shortages.
+    pub struct LineQuantity {
+        pub sku: Sku,
+        pub quantity: u32,
+    }
+
+    /// A reservation made for one line: the SKU, where, and how much.
+    pub struct ReservedLine {
+        pub sku: Sku,
+        pub warehouse: WarehouseId,
+        pub quantity: u32,
+    }
+
+    /// The warehouse chosen to ship a SKU of the order.
+    pub struct Allocation {
+        pub sku: Sku,
+        pub warehouse: WarehouseId,
+    }
+}
+
+vocabulary! {
+    /// What to do with an order some of whose lines could not be reserved.
+    pub enum ShortResolution {
+        /// Keep the order and wait for stock.
+        Backorder,
+        /// Drop the short quantities and sell the rest.
+        Split,
+        /// Cancel the whole order.
+        Cancel,
+    }
+
+    pub enum CancelReason {
+        CustomerRequest,
+        MerchantRequest,
+        StockShort,
+        PaymentFailed,
+        SuspectedFraud,
+        Other,
+    }
+
+    pub enum PaymentMethod {
+        Card,
+        Wallet,
+        BankTransfer,
+        CashOnDelivery,
+        GiftCard,
+        Other,
+    }
+
+    pub enum CarrierExceptionKind {
+        Delayed,
+        Lost,
+        Damaged,
+    }
+
+    pub enum ReturnReason {
+        Defective,
+        NotAsDescribed,
+        WrongItem,
+        DamagedInTransit,
+        ChangedMind,
+        Other,
+    }
+
+    /// What the warehouse does with returned goods.
+    pub enum ReturnDisposition {
+        /// Back on the shelf: the stock item is restocked.
+        Restock,
+        /// Not sellable: written off.
+        WriteOff,
+    }
+
+    pub enum RefundReason {
+        Return,
+        Cancellation,
+        PriceAdjustment,
+        Goodwill,
+        Other,
+    }
+
+    /// A complaint attached to feedback; claims count toward the order defect rate.
+    pub enum ClaimKind {
+        NotReceived,
+        Defective,
+        NotAsDescribed,
+        Counterfeit,
+    }
+
+    /// Why an order is on hold (in exception).
+    pub enum HoldReason {
+        PaymentFailed,
+        ParcelLost,
+        ParcelDamaged,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+value_type! {
+    /// Place an order imported from a sales channel. The order id is derived from the channel and
+    /// external reference ([`OrderId::for_external_reference`]), so importing the same order twice
+    /// is refused (`order_already_placed`).
+    pub struct PlaceOrder {
+        pub channel: Channel,
+        /// The order's reference in its channel (web checkout id, marketplace order number).
+        pub external_reference: String,
+        pub customer_id: CustomerId,
+        pub merchant_id: MerchantId,
+        pub currency: Currency,
+        pub lines: Vec<LineItem>,
+        /// Shipping charged to the customer.
+        pub shipping_fee: Amount,
+        #[serde(default)]
+        pub discounts: Vec<Discount>,
+        pub shipping_address: Address,
+    }
+
+    /// Change a line's unit price. Only before any payment.
+    pub struct ModifyPrice {
+        pub order_id: OrderId,
+        pub sku: Sku,
+        pub unit_price: Amount,
+        pub reason: String,
+    }
+
+    /// Apply a coupon or promotion. Only before any payment.
+    pub struct ApplyDiscount {
+        pub order_id: OrderId,
+        pub discount: Discount,
+    }
+
+    /// Cancel an order that has not shipped. Anything captured becomes due for refund.
+    pub struct CancelOrder {
+        pub order_id: OrderId,
+        pub reason: CancelReason,
+        #[serde(default)]
+        pub note: String,
+    }
+
+    /// Expire an unpaid order whose payment deadline has passed (issued by the handler's timer).
+    pub struct ExpireOrder {
+        pub order_id: OrderId,
+    }
+
+    /// Record that every line of the order is reserved.
+    pub struct ConfirmStockReserved {
+        pub order_id: OrderId,
+        pub reservations: Vec<ReservedLine>,
+    }
+
+    /// Record that some lines could not be reserved, and what to do about it.
+    pub struct MarkStockShort {
+        pub order_id: OrderId,
+        /// Per SKU, the quantity that could not be reserved.
+        pub short_lines: Vec<LineQuantity>,
+        pub resolution: ShortResolution,
+    }
+
+    /// Record a captured payment. Several captures may add up to the total.
+    pub struct CapturePayment {
+        pub order_id: OrderId,
+        pub payment_id: PaymentId,
+        pub method: PaymentMethod,
+        pub amount: Amount,
+        pub currency: Currency,
+        /// The payment provider's reference, for reconciliation.
+        pub psp_reference: String,
+    }
+
+    /// Record a failed payment; the order goes on hold for someone to look at.
+    pub struct FailPayment {
+        pub order_id: OrderId,
+        pub payment_id: PaymentId,
+        pub reason: String,
+    }
+
+    /// Take an order off hold, back to the status it had.
+    pub struct ReleaseHold {
+        pub order_id: OrderId,
+        #[serde(default)]
+        pub note: String,
+    }
+
+    /// Choose the warehouse that ships each SKU.
+    pub struct AllocateWarehouse {
+        pub order_id: OrderId,
+        pub allocations: Vec<Allocation>,
+    }
+
+    /// Dispatch a parcel with a carrier. Partial shipments are allowed.
+    pub struct Ship {
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub carrier: CarrierId,
+        pub tracking_number: String,
+        pub lines: Vec<LineQuantity>,
+        /// Freight the carrier charges for the parcel, in the order's currency.
+        pub freight_cost: Amount,
+        /// Parcel weight in grams.
+        pub weight_grams: u32,
+    }
+
+    /// Record a carrier problem. Lost and damaged parcels put the order on hold.
+    pub struct RecordCarrierException {
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub kind: CarrierExceptionKind,
+        #[serde(default)]
+        pub note: String,
+    }
+
+    /// Record that a parcel was delivered.
+    pub struct RecordDelivery {
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+    }
+
+    /// Confirm receipt: by the customer, by staff, or by the system once the auto-confirm period
+    /// after delivery has passed.
+    pub struct ConfirmReceipt {
+        pub order_id: OrderId,
+    }
+
+    /// Open a return case within the return window.
+    pub struct RequestReturn {
+        pub order_id: OrderId,
+        pub return_id: ReturnId,
+        pub lines: Vec<LineQuantity>,
+        pub reason: ReturnReason,
+    }
+
+    /// Open an exchange: a return whose goods are replaced instead of refunded.
+    pub struct RequestExchange {
+        pub order_id: OrderId,
+        pub return_id: ReturnId,
+        pub lines: Vec<LineQuantity>,
+        /// What the customer gets instead.
+        pub replacement: Vec<LineQuantity>,
+        pub reason: ReturnReason,
+    }
+
+    /// Record that the goods of a return case arrived at the warehouse.
+    pub struct ReceiveReturn {
+        pub order_id: OrderId,
+        pub return_id: ReturnId,
+        pub disposition: ReturnDisposition,
+    }
+
+    /// Refund money to the customer. Refunds never add up to more than was captured.
+    pub struct Refund {
+        pub order_id: OrderId,
+        pub refund_id: RefundId,
+        pub amount: Amount,
+        pub reason: RefundReason,
+        pub psp_reference: String,
+    }
+
+    /// Record the customer's rating and any claim.
+    pub struct RecordFeedback {
+        pub order_id: OrderId,
+        /// 1 (worst) to 5 (best).
+        pub rating: u8,
+        #[serde(default)]
+        pub comment: String,
+        #[serde(default)]
+        pub claim: Option<ClaimKind>,
+    }
+}
+
+message_set! {
+    /// Every command the order aggregate decides.
+    pub enum OrderCommand {
+        PlaceOrder = 1,
+        ModifyPrice = 1,
+        ApplyDiscount = 1,
+        CancelOrder = 1,
+        ExpireOrder = 1,
+        ConfirmStockReserved = 1,
+        MarkStockShort = 1,
+        CapturePayment = 1,
+        FailPayment = 1,
+        ReleaseHold = 1,
+        AllocateWarehouse = 1,
+        Ship = 1,
+        RecordCarrierException = 1,
+        RecordDelivery = 1,
+        ConfirmReceipt = 1,
+        RequestReturn = 1,
+        RequestExchange = 1,
+        ReceiveReturn = 1,
+        Refund = 1,
+        RecordFeedback = 1,
+    }
+}
+
+impl OrderCommand {
+    /// The order the command addresses.
+    pub fn order_id(&self) -> OrderId {
+        match self {
+            OrderCommand::PlaceOrder(c) => {
+                OrderId::for_external_reference(c.channel.as_str(), &c.external_reference)
+            }
+            OrderCommand::ModifyPrice(c) => c.order_id,
+            OrderCommand::ApplyDiscount(c) => c.order_id,
+            OrderCommand::CancelOrder(c) => c.order_id,
+            OrderCommand::ExpireOrder(c) => c.order_id,
+            OrderCommand::ConfirmStockReserved(c) => c.order_id,
+            OrderCommand::MarkStockShort(c) => c.order_id,
+            OrderCommand::CapturePayment(c) => c.order_id,
+            OrderCommand::FailPayment(c) => c.order_id,
+            OrderCommand::ReleaseHold(c) => c.order_id,
+            OrderCommand::AllocateWarehouse(c) => c.order_id,
+            OrderCommand::Ship(c) => c.order_id,
+            OrderCommand::RecordCarrierException(c) => c.order_id,
+            OrderCommand::RecordDelivery(c) => c.order_id,
+            OrderCommand::ConfirmReceipt(c) => c.order_id,
+            OrderCommand::RequestReturn(c) => c.order_id,
+            OrderCommand::RequestExchange(c) => c.order_id,
+            OrderCommand::ReceiveReturn(c) => c.order_id,
+            OrderCommand::Refund(c) => c.order_id,
+            OrderCommand::RecordFeedback(c) => c.order_id,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+value_type! {
+    pub struct OrderPlaced {
+        pub order_id: OrderId,
+        pub channel: Channel,
+        pub external_reference: String,
+        pub customer_id: CustomerId,
+        pub merchant_id: MerchantId,
+        pub currency: Currency,
+        pub lines: Vec<LineItem>,
+        pub shipping_fee: Amount,
+        pub discounts: Vec<Discount>,
+        pub shipping_address: Address,
+        pub placed_at: DateTime<Utc>,
+        /// When the order expires if not paid in full.
+        pub payment_due_at: DateTime<Utc>,
+    }
+
+    pub struct PriceModified {
+        pub sku: Sku,
+        pub previous_unit_price: Amount,
+        pub unit_price: Amount,
+        pub reason: String,
+    }
+
+    pub struct DiscountApplied {
+        pub discount: Discount,
+    }
+
+    /// Schema version 2: `reason` is a closed vocabulary plus a free-text note. Version 1 had a
+    /// free-text reason only; see `upcast.rs`.
+    pub struct OrderCancelled {
+        pub reason: CancelReason,
+        pub note: String,
+        /// Captured minus refunded at the moment of cancellation: what must still be refunded.
+        pub refund_due: Amount,
+    }
+
+    pub struct OrderExpired {
+        pub expired_at: DateTime<Utc>,
+    }
+
+    pub struct StockReservationConfirmed {
+        pub reservations: Vec<ReservedLine>,
+    }
+
+    pub struct StockShortRecorded {
+        pub short_lines: Vec<LineQuantity>,
+        pub resolution: ShortResolution,
+    }
+
+    pub struct PaymentCaptured {
+        pub payment_id: PaymentId,
+        pub method: PaymentMethod,
+        pub amount: Amount,
+        pub psp_reference: String,
+    }
+
+    pub struct PaymentFailed {
+        pub payment_id: PaymentId,
+        pub reason: String,
+    }
+
+    pub struct HoldReleased {
+        pub note: String,
+    }
+
+    pub struct WarehouseAllocated {
+        pub allocations: Vec<Allocation>,
+    }
+
+    pub struct ShipmentDispatched {
+        pub shipment_id: ShipmentId,
+        pub carrier: CarrierId,
+        pub tracking_number: String,
+        pub lines: Vec<LineQuantity>,
+        pub freight_cost: Amount,
+        pub weight_grams: u32,
+        pub dispatched_at: DateTime<Utc>,
+    }
+
+    pub struct CarrierExceptionRecorded {
+        pub shipment_id: ShipmentId,
+        pub kind: CarrierExceptionKind,
+        pub note: String,
+    }
+
+    pub struct ShipmentDelivered {
+        pub shipment_id: ShipmentId,
+        pub delivered_at: DateTime<Utc>,
+    }
+
+    pub struct ReceiptConfirmed {
+        /// True when the system confirmed after the auto-confirm period.
+        pub automatic: bool,
+        pub confirmed_at: DateTime<Utc>,
+    }
+
+    pub struct ReturnRequested {
+        pub return_id: ReturnId,
+        pub lines: Vec<LineQuantity>,
+        pub reason: ReturnReason,
+    }
+
+    pub struct ExchangeRequested {
+        pub return_id: ReturnId,
+        pub lines: Vec<LineQuantity>,
+        pub replacement: Vec<LineQuantity>,
+        pub reason: ReturnReason,
+    }
+
+    pub struct ReturnReceived {
+        pub return_id: ReturnId,
+        pub disposition: ReturnDisposition,
+        /// The lines of the return case, repeated so consumers (restocking) need no lookup.
+        pub lines: Vec<LineQuantity>,
+    }
+
+    pub struct RefundIssued {
+        pub refund_id: RefundId,
+        pub amount: Amount,
+        pub reason: RefundReason,
+        pub psp_reference: String,
+    }
+
+    pub struct FeedbackRecorded {
+        pub rating: u8,
+        pub comment: String,
+        pub claim: Option<ClaimKind>,
+    }
+}
+
+message_set! {
+    /// Every event of the order aggregate, with its current schema version.
+    pub enum OrderEvent {
+        OrderPlaced = 1,
+        PriceModified = 1,
+        DiscountApplied = 1,
+        OrderCancelled = 2,
+        OrderExpired = 1,
+        StockReservationConfirmed = 1,
+        StockShortRecorded = 1,
+        PaymentCaptured = 1,
+        PaymentFailed = 1,
+        HoldReleased = 1,
+        WarehouseAllocated = 1,
+        ShipmentDispatched = 1,
+        CarrierExceptionRecorded = 1,
+        ShipmentDelivered = 1,
+        ReceiptConfirmed = 1,
+        ReturnRequested = 1,
+        ExchangeRequested = 1,
+        ReturnReceived = 1,
+        RefundIssued = 1,
+        FeedbackRecorded = 1,
+    }
+}

@@ -1,0 +1,433 @@
+//! The order aggregate: one customer order from placement to after-sales.
+
+mod decide;
+pub mod messages;
+pub mod status;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use decide::decide;
+pub use messages::*;
+pub use status::OrderStatus;
+
+use crate::ids::{
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
+    ShipmentId, Sku, WarehouseId,
+};
+use crate::money::{Amount, Currency};
+
+/// What never changes after placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderHeader {
+    pub order_id: OrderId,
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub shipping_address: Address,
+    pub placed_at: DateTime<Utc>,
+    pub payment_due_at: DateTime<Utc>,
+}
+
+/// One line of the order with its fulfilment progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub quantity: u32,
+    pub unit_price: Amount,
+    /// The warehouse allocated to ship this SKU, once chosen.
+    pub warehouse: Option<WarehouseId>,
+    /// Units dispatched so far.
+    pub shipped: u32,
+    /// Units received back from returns so far.
+    pub returned: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub payment_id: PaymentId,
+    /// The captured amount; `None` for a failed payment.
+    pub captured: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRecord {
+    pub refund_id: RefundId,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub shipment_id: ShipmentId,
+    pub carrier: CarrierId,
+    pub tracking_number: String,
+    pub lines: Vec<LineQuantity>,
+    pub freight_cost: Amount,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub exceptions: Vec<CarrierExceptionKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnCase {
+    pub return_id: ReturnId,
+    pub lines: Vec<LineQuantity>,
+    /// An exchange (goods replaced) rather than a plain return.
+    pub exchange: bool,
+    /// Set when the goods arrived back.
+    pub disposition: Option<ReturnDisposition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub reason: HoldReason,
+    /// The status the order returns to when the hold is released.
+    pub resume_to: OrderStatus,
+}
+
+/// The state of one order, as folded from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Order {
+    pub status: OrderStatus,
+    /// `None` until the order is placed.
+    pub header: Option<OrderHeader>,
+    pub lines: Vec<OrderLine>,
+    pub shipping_fee: Amount,
+    pub discounts: Vec<Discount>,
+    /// Reservations confirmed for the order, so a cancellation knows what to release.
+    pub reservations: Vec<ReservedLine>,
+    pub payments: Vec<PaymentRecord>,
+    pub refunds: Vec<RefundRecord>,
+    pub shipments: Vec<Shipment>,
+    pub returns: Vec<ReturnCase>,
+    pub hold: Option<Hold>,
+    /// When the last parcel was delivered: starts the return window and auto-confirm timer.
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub feedback: Option<FeedbackRecorded>,
+}
+
+impl Order {
+    pub fn subtotal(&self) -> Amount {
+        self.lines
+            .iter()
+            .map(|line| line.unit_price.times(line.quantity))
+            .sum()
+    }
+
+    pub fn discount_total(&self) -> Amount {
+        self.discounts.iter().map(|discount| discount.amount).sum()
+    }
+
+    /// What the customer pays: lines plus shipping minus discounts.
+    pub fn total(&self) -> Amount {
+        self.subtotal() + self.shipping_fee - self.discount_total()
+    }
+
+    pub fn captured(&self) -> Amount {
+        self.payments.iter().filter_map(|p| p.captured).sum()
+    }
+
+    pub fn refunded(&self) -> Amount {
+        self.refunds.iter().map(|refund| refund.amount).sum()
+    }
+
+    pub fn line(&self, sku: &Sku) -> Option<&OrderLine> {
+        self.lines.iter().find(|line| &line.sku == sku)
+    }
+
+    fn line_mut(&mut self, sku: &Sku) -> &mut OrderLine {
+        let line = self.lines.iter_mut().find(|line| &line.sku == sku);
+        line.unwrap_or_else(|| panic!("event names SKU {sku}, which is not a line of the order"))
+    }
+
+    pub fn shipment(&self, shipment_id: &ShipmentId) -> Option<&Shipment> {
+        self.shipments
+            .iter()
+            .find(|shipment| &shipment.shipment_id == shipment_id)
+    }
+
+    pub fn return_case(&self, return_id: &ReturnId) -> Option<&ReturnCase> {
+        self.returns.iter().find(|case| &case.return_id == return_id)
+    }
+
+    /// Units of `sku` in any return case, open or received.
+    pub fn return_requested(&self, sku: &Sku) -> u32 {
+        self.returns
+            .iter()
+            .flat_map(|case| &case.lines)
+            .filter(|line| &line.sku == sku)
+            .map(|line| line.quantity)
+            .sum()
+    }
+
+    fn fully_shipped(&self) -> bool {
+        self.lines.iter().all(|line| line.shipped == line.quantity)
+    }
+
+    /// Checks every invariant the order keeps; used after each step by the property tests and
+    /// by auditors' replays. Returns the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let fail = |what: String| Err(what);
+        if self.status != OrderStatus::Initial && self.header.is_none() {
+            return fail(format!("status {} without a placed order", self.status));
+        }
+        if self.total().is_negative() {
+            return fail(format!("total {} is negative", self.total()));
+        }
+        if self.captured() > self.total() {
+            return fail(format!(
+                "captured {} exceeds total {}",
+                self.captured(),
+                self.total()
+            ));
+        }
+        if self.refunded() > self.captured() {
+            return fail(format!(
+                "refunded {} exceeds captured {}",
+                self.refunded(),
+                self.captured()
+            ));
+        }
+        for line in &self.lines {
+            if line.shipped > line.quantity || line.returned > line.shipped {
+                return fail(format!(
+                    "line {}: ordered {}, shipped {}, returned {}",
+                    line.sku, line.quantity, line.shipped, line.returned
+                ));
+            }
+            if self.return_requested(&line.sku) > line.shipped {
+                return fail(format!("line {}: more return requested than shipped", line.sku));
+            }
+        }
+        if (self.status == OrderStatus::OnHold) != self.hold.is_some() {
+            return fail(format!("status {} with hold {:?}", self.status, self.hold));
+        }
+        Ok(())
+    }
+}
+
+/// Folds one event into the state. Infallible: `decide` only emits events that fit the state,
+/// so an event that does not fit is a bug and panics with the broken invariant.
+pub fn apply(state: &mut Order, event: &OrderEvent) {
+    match event {
+        OrderEvent::OrderPlaced(e) => {
+            assert_eq!(state.status, OrderStatus::Initial, "order placed twice");
+            state.header = Some(OrderHeader {
+                order_id: e.order_id,
+                channel: e.channel.clone(),
+                external_reference: e.external_reference.clone(),
+                customer_id: e.customer_id.clone(),
+                merchant_id: e.merchant_id.clone(),
+                currency: e.currency,
+                shipping_address: e.shipping_address.clone(),
+                placed_at: e.placed_at,
+                payment_due_at: e.payment_due_at,
+            });
+            state.lines = e
+                .lines
+                .iter()
+                .map(|line| OrderLine {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                    warehouse: None,
+                    shipped: 0,
+                    returned: 0,
+                })
+                .collect();
+            state.shipping_fee = e.shipping_fee;
+            state.discounts = e.discounts.clone();
+            state.status = OrderStatus::Placed;
+        }
+        OrderEvent::PriceModified(e) => state.line_mut(&e.sku).unit_price = e.unit_price,
+        OrderEvent::DiscountApplied(e) => state.discounts.push(e.discount.clone()),
+        OrderEvent::OrderCancelled(_) => {
+            state.hold = None;
+            state.status = OrderStatus::Cancelled;
+        }
+        OrderEvent::OrderExpired(_) => state.status = OrderStatus::Expired,
+        OrderEvent::StockReservationConfirmed(e) => {
+            state.reservations = e.reservations.clone();
+            // An order discounted to zero has nothing to pay.
+            state.status = if state.total().0.is_zero() {
+                OrderStatus::Paid
+            } else {
+                OrderStatus::AwaitingPayment
+            };
+        }
+        OrderEvent::StockShortRecorded(e) => match e.resolution {
+            ShortResolution::Backorder => state.status = OrderStatus::Backordered,
+            ShortResolution::Split => {
+                for short in &e.short_lines {
+                    let line = state.line_mut(&short.sku);
+                    assert!(short.quantity <= line.quantity, "shortage above ordered");
+                    line.quantity -= short.quantity;
+                }
+                state.lines.retain(|line| line.quantity > 0);
+                assert!(!state.lines.is_empty(), "split left no lines");
+                state.status = OrderStatus::Placed;
+            }
+            // The `OrderCancelled` decided with it moves the status.
+            ShortResolution::Cancel => {}
+        },
+        OrderEvent::PaymentCaptured(e) => {
+            state.payments.push(PaymentRecord {
+                payment_id: e.payment_id.clone(),
+                captured: Some(e.amount),
+            });
+            let captured = state.captured();
+            assert!(captured <= state.total(), "capture above total");
+            state.status = if captured == state.total() {
+                OrderStatus::Paid
+            } else {
+                OrderStatus::PartiallyPaid
+            };
+        }
+        OrderEvent::PaymentFailed(e) => {
+            state.payments.push(PaymentRecord {
+                payment_id: e.payment_id.clone(),
+                captured: None,
+            });
+            put_on_hold(state, HoldReason::PaymentFailed);
+        }
+        OrderEvent::HoldReleased(_) => {
+            let hold = state.hold.take().expect("hold released on an order not on hold");
+            state.status = hold.resume_to;
+        }
+        OrderEvent::WarehouseAllocated(e) => {
+            for allocation in &e.allocations {
+                state.line_mut(&allocation.sku).warehouse = Some(allocation.warehouse.clone());
+            }
+        }
+        OrderEvent::ShipmentDispatched(e) => {
+            for shipped in &e.lines {
+                let line = state.line_mut(&shipped.sku);
+                line.shipped += shipped.quantity;
+                assert!(line.shipped <= line.quantity, "shipped more than ordered");
+            }
+            state.shipments.push(Shipment {
+                shipment_id: e.shipment_id.clone(),
+                carrier: e.carrier.clone(),
+                tracking_number: e.tracking_number.clone(),
+                lines: e.lines.clone(),
+                freight_cost: e.freight_cost,
+                delivered_at: None,
+                exceptions: Vec::new(),
+            });
+            state.status = if state.fully_shipped() {
+                OrderStatus::Shipped
+            } else {
+                OrderStatus::PartiallyShipped
+            };
+        }
+        OrderEvent::CarrierExceptionRecorded(e) => {
+            shipment_mut(state, &e.shipment_id).exceptions.push(e.kind);
+            match e.kind {
+                CarrierExceptionKind::Delayed => {}
+                CarrierExceptionKind::Lost => put_on_hold(state, HoldReason::ParcelLost),
+                CarrierExceptionKind::Damaged => put_on_hold(state, HoldReason::ParcelDamaged),
+            }
+        }
+        OrderEvent::ShipmentDelivered(e) => {
+            let shipment = shipment_mut(state, &e.shipment_id);
+            assert!(shipment.delivered_at.is_none(), "shipment delivered twice");
+            shipment.delivered_at = Some(e.delivered_at);
+            let all_delivered = state.shipments.iter().all(|s| s.delivered_at.is_some());
+            if state.fully_shipped() && all_delivered {
+                state.delivered_at = Some(e.delivered_at);
+                state.status = OrderStatus::Delivered;
+            }
+        }
+        OrderEvent::ReceiptConfirmed(_) => state.status = OrderStatus::Completed,
+        OrderEvent::ReturnRequested(e) => {
+            open_return_case(state, &e.return_id, &e.lines, false);
+        }
+        OrderEvent::ExchangeRequested(e) => {
+            open_return_case(state, &e.return_id, &e.lines, true);
+        }
+        OrderEvent::ReturnReceived(e) => {
+            let case = state
+                .returns
+                .iter_mut()
+                .find(|case| case.return_id == e.return_id)
+                .expect("return received for an unknown case");
+            assert!(case.disposition.is_none(), "return received twice");
+            case.disposition = Some(e.disposition);
+            let lines = case.lines.clone();
+            for returned in &lines {
+                state.line_mut(&returned.sku).returned += returned.quantity;
+            }
+            let open_case = state.returns.iter().any(|case| case.disposition.is_none());
+            let all_returned = state.lines.iter().all(|line| line.returned == line.shipped);
+            state.status = if open_case {
+                OrderStatus::ReturnRequested
+            } else if all_returned {
+                OrderStatus::Returned
+            } else {
+                OrderStatus::PartiallyReturned
+            };
+        }
+        OrderEvent::RefundIssued(e) => {
+            state.refunds.push(RefundRecord {
+                refund_id: e.refund_id.clone(),
+                amount: e.amount,
+            });
+            assert!(state.refunded() <= state.captured(), "refunds above captures");
+            if state.refunded() == state.captured() {
+                state.status = OrderStatus::Refunded;
+            }
+        }
+        OrderEvent::FeedbackRecorded(e) => state.feedback = Some(e.clone()),
+    }
+}
+
+fn put_on_hold(state: &mut Order, reason: HoldReason) {
+    assert!(state.hold.is_none(), "order put on hold twice");
+    state.hold = Some(Hold {
+        reason,
+        resume_to: state.status,
+    });
+    state.status = OrderStatus::OnHold;
+}
+
+fn shipment_mut<'a>(state: &'a mut Order, shipment_id: &ShipmentId) -> &'a mut Shipment {
+    state
+        .shipments
+        .iter_mut()
+        .find(|shipment| &shipment.shipment_id == shipment_id)
+        .unwrap_or_else(|| panic!("event names unknown shipment {shipment_id}"))
+}
+
+fn open_return_case(state: &mut Order, return_id: &ReturnId, lines: &[LineQuantity], exchange: bool) {
+    state.returns.push(ReturnCase {
+        return_id: return_id.clone(),
+        lines: lines.to_vec(),
+        exchange,
+        disposition: None,
+    });
+    state.status = OrderStatus::ReturnRequested;
+}
+
+/// The order as a [`crate::Aggregate`].
+impl crate::Aggregate for Order {
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    const KIND: crate::AggregateKind = crate::AggregateKind::Order;
+
+    fn decide(
+        &self,
+        command: &OrderCommand,
+        context: &crate::Context,
+    ) -> Result<Vec<OrderEvent>, crate::Rejection> {
+        decide(self, command, context)
+    }
+
+    fn apply(&mut self, event: &OrderEvent) {
+        apply(self, event)
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        Order::check_invariants(self)
+    }
+}

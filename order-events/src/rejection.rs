@@ -1,0 +1,161 @@
+//! Rejections: the expected business answers "no" to a command. Each names the rule it broke,
+//! with a stable snake_case code that services match on and a sentence a person can read.
+//!
+//! A rejection is not an error: nothing failed, the command was judged and refused. It is
+//! recorded on the command-results topic like an acceptance.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+macro_rules! rules {
+    ($($(#[$meta:meta])* $variant:ident => $code:literal, $description:literal;)+) => {
+        /// Every business rule a command can break. The serialized form is the stable code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Rule {
+            $($(#[$meta])* $variant,)+
+        }
+
+        impl Rule {
+            /// All rules, in declaration order: the rule table.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)+];
+
+            /// The stable wire code, e.g. `refund_exceeds_captured`.
+            pub fn code(self) -> &'static str {
+                match self { $(Rule::$variant => $code,)+ }
+            }
+
+            /// What the rule demands, in one sentence.
+            pub fn description(self) -> &'static str {
+                match self { $(Rule::$variant => $description,)+ }
+            }
+        }
+    };
+}
+
+rules! {
+    // Addressing and lifecycle.
+    OrderNotFound => "order_not_found", "The command addresses an order that has not been placed.";
+    OrderAlreadyPlaced => "order_already_placed", "An order (channel and external reference) can be placed only once.";
+    IllegalTransition => "illegal_transition", "The command is not allowed in the order's current status (see the transition table).";
+    ActorNotPermitted => "actor_not_permitted", "The actor may not issue this command for this order.";
+    // Field validation.
+    RequiredFieldMissing => "required_field_missing", "Required text fields must not be empty.";
+    FieldTooLong => "field_too_long", "Text fields have a maximum length.";
+    TextInvalid => "text_invalid", "Text fields hold no control characters.";
+    LinesRequired => "lines_required", "An order, shipment, return or reservation lists at least one line.";
+    TooManyLines => "too_many_lines", "An order has at most the policy's number of lines.";
+    DuplicateLine => "duplicate_line", "Each SKU appears at most once in a list of lines.";
+    QuantityMustBePositive => "quantity_must_be_positive", "Quantities are at least 1.";
+    QuantityExceedsMaximum => "quantity_exceeds_maximum", "Quantities are at most the policy's maximum.";
+    AmountMustNotBeNegative => "amount_must_not_be_negative", "Prices, fees and discounts are zero or more.";
+    AmountMustBePositive => "amount_must_be_positive", "Captured and refunded amounts are more than zero.";
+    AmountTooLarge => "amount_too_large", "Amounts are at most 10^12 currency units.";
+    AmountPrecisionExceedsCurrency => "amount_precision_exceeds_currency", "Amounts have at most the currency's minor units after the point.";
+    CurrencyMismatch => "currency_mismatch", "Money moved on an order is in the order's currency.";
+    SkuFormatInvalid => "sku_format_invalid", "SKUs are 1-64 of A-Z 0-9 . _ - starting with a letter or digit.";
+    WarehouseFormatInvalid => "warehouse_format_invalid", "Warehouse codes are 1-32 of A-Z 0-9 _ -.";
+    PostalCodeInvalid => "postal_code_invalid", "Postal codes are 2-10 letters, digits, spaces or hyphens, with at least one digit or letter.";
+    PhoneInvalid => "phone_invalid", "Phone numbers have 6-15 digits, an optional leading +, and only spaces, dots, hyphens or parentheses besides.";
+    CountryCodeInvalid => "country_code_invalid", "Countries are ISO 3166-1 alpha-2 codes in upper case.";
+    // Pricing.
+    DiscountExceedsSubtotal => "discount_exceeds_subtotal", "Discounts never make the order total negative.";
+    DiscountAlreadyApplied => "discount_already_applied", "A coupon code is applied to an order at most once.";
+    LineNotFound => "line_not_found", "The SKU named is not a line of the order.";
+    // Stock outcome and expiry.
+    OrderNotYetExpired => "order_not_yet_expired", "An unpaid order expires only once its payment deadline has passed.";
+    ReservationDoesNotCoverOrder => "reservation_does_not_cover_order", "A stock confirmation covers every line of the order in full.";
+    ShortageExceedsOrdered => "shortage_exceeds_ordered", "A shortage is at most the quantity ordered on the line.";
+    SplitLeavesNoLines => "split_leaves_no_lines", "Splitting off short lines must leave something to sell; cancel instead.";
+    // Payment.
+    PaymentAlreadyRecorded => "payment_already_recorded", "A payment id is captured or failed at most once per order.";
+    CaptureExceedsOutstanding => "capture_exceeds_outstanding", "Captures add up to at most the order total.";
+    // Fulfilment.
+    ShipmentAlreadyRecorded => "shipment_already_recorded", "A shipment id is dispatched at most once per order.";
+    ShipmentExceedsUnshipped => "shipment_exceeds_unshipped", "A shipment carries at most the quantities not yet shipped.";
+    ShipmentNotFound => "shipment_not_found", "The shipment named was not dispatched for this order.";
+    ShipmentAlreadyDelivered => "shipment_already_delivered", "A shipment is delivered once.";
+    WeightMustBePositive => "weight_must_be_positive", "A shipment weighs at least one gram.";
+    AutoConfirmTooEarly => "auto_confirm_too_early", "Receipt is confirmed automatically only after the policy's days since delivery.";
+    // After-sales.
+    ReturnWindowClosed => "return_window_closed", "Returns are requested within the policy's days after delivery.";
+    ReturnExceedsShipped => "return_exceeds_shipped", "Returns cover at most what was shipped and not already returned.";
+    ReturnAlreadyRecorded => "return_already_recorded", "A return id is requested at most once per order.";
+    ReturnNotFound => "return_not_found", "The return named was not requested for this order.";
+    ReturnAlreadyReceived => "return_already_received", "A return is received once.";
+    RefundAlreadyRecorded => "refund_already_recorded", "A refund id is issued at most once per order.";
+    RefundExceedsCaptured => "refund_exceeds_captured", "Refunds add up to at most what was captured.";
+    RatingOutOfRange => "rating_out_of_range", "Ratings are 1 to 5.";
+    FeedbackAlreadyRecorded => "feedback_already_recorded", "An order gets one feedback record.";
+    // Stock items.
+    StockInsufficient => "stock_insufficient", "A reservation never takes more than is available (on hand minus reserved).";
+    ReservationConflict => "reservation_conflict", "An order holds one reservation per stock item; a repeat must ask for the same quantity.";
+    ReservationNotFound => "reservation_not_found", "The order holds no reservation on this stock item.";
+    ReservationExpiryNotInFuture => "reservation_expiry_not_in_future", "A reservation's expiry lies after the time it is made.";
+    ReservationNotExpired => "reservation_not_expired", "A reservation is released for expiry only once its expiry has passed.";
+    CommitExceedsReservation => "commit_exceeds_reservation", "A shipment commits at most the quantity the order reserved.";
+    AdjustmentBelowReserved => "adjustment_below_reserved", "A counted quantity is never below what is reserved.";
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A command's refusal: the rule broken and what exactly broke it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[error("{rule}: {detail}")]
+pub struct Rejection {
+    pub rule: Rule,
+    /// What broke the rule, for a person: the field, the values involved.
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(rule: Rule, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            rule,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Shorthand for `Err(Rejection::new(..))` at the point a rule is checked.
+pub(crate) fn reject<T>(rule: Rule, detail: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::new(rule, detail))
+}
+
+/// Checks a rule: `ensure(condition, rule, detail)` rejects when the condition is false.
+pub(crate) fn ensure(
+    condition: bool,
+    rule: Rule,
+    detail: impl FnOnce() -> String,
+) -> Result<(), Rejection> {
+    if condition {
+        Ok(())
+    } else {
+        reject(rule, detail())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_match_serde() {
+        let mut seen = HashSet::new();
+        for &rule in Rule::ALL {
+            let code = rule.code();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert_eq!(serde_json::to_value(rule).unwrap(), code);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! JSON Schemas of every command and event, as published in `schemas/`.
+//!
+//! Each file describes a whole message — envelope and payload — so a service in any language
+//! can validate what it publishes against one file. The files are generated from the Rust types
+//! (`ledger schemas --out schemas`); a test fails when the checked-in copies are stale.
+
+use std::collections::BTreeMap;
+
+use schemars::generate::SchemaSettings;
+use schemars::{Schema, SchemaGenerator};
+use serde_json::{json, Value};
+
+use crate::context::Actor;
+use crate::envelope::{AggregateKind, EventHash};
+use crate::order::{OrderCommand, OrderEvent};
+use crate::stock::{StockCommand, StockEvent};
+
+/// Adds a payload's schema to a generator and returns the reference to it.
+pub type SchemaMaker = fn(&mut SchemaGenerator) -> Schema;
+
+const UUID: fn() -> Value = || json!({"type": "string", "format": "uuid"});
+const OPTIONAL_UUID: fn() -> Value = || json!({"type": ["string", "null"], "format": "uuid"});
+const TIME: fn() -> Value = || json!({"type": "string", "format": "date-time"});
+
+fn generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12().into_generator()
+}
+
+fn finish(mut generator: SchemaGenerator, mut document: Value) -> String {
+    document["$defs"] = Value::Object(generator.take_definitions(true));
+    let mut text = serde_json::to_string_pretty(&document).expect("schemas serialize");
+    text.push('\n');
+    text
+}
+
+fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String {
+    let mut generator = generator();
+    let payload = payload(&mut generator);
+    let actor = generator.subschema_for::<Actor>();
+    let document = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": type_name,
+        "description": format!("The {type_name} command (schema version {version}) as JSON on the commands topic."),
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["command_id", "type", "actor", "issued_at", "payload"],
+        "properties": {
+            "command_id": UUID(),
+            "type": {"const": type_name},
+            "schema_version": {"const": version},
+            "correlation_id": OPTIONAL_UUID(),
+            "causation_id": OPTIONAL_UUID(),
+            "actor": actor,
+            "issued_at": TIME(),
+            "payload": payload,
+        },
+    });
+    finish(generator, document)
+}
+
+fn event_schema(type_name: &str, version: u16, kind: AggregateKind, payload: SchemaMaker) -> String {
+    let mut generator = generator();
+    let payload = payload(&mut generator);
+    let actor = generator.subschema_for::<Actor>();
+    let hash = generator.subschema_for::<EventHash>();
+    let document = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": type_name,
+        "description": format!("The {type_name} event (schema version {version}) as exported in JSON."),
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+            "event_id", "aggregate_kind", "aggregate_id", "sequence", "command_id",
+            "correlation_id", "causation_id", "actor", "recorded_at", "type", "schema_version",
+            "payload", "prev_hash", "hash"
+        ],
+        "properties": {
+            "event_id": UUID(),
+            "aggregate_kind": {"const": kind.code()},
+            "aggregate_id": {"type": "string"},
+            "sequence": {"type": "integer", "minimum": 1},
+            "command_id": UUID(),
+            "correlation_id": UUID(),
+            "causation_id": OPTIONAL_UUID(),
+            "actor": actor,
+            "recorded_at": TIME(),
+            "type": {"const": type_name},
+            "schema_version": {"const": version},
+            "payload": payload,
+            "prev_hash": hash,
+            "hash": hash,
+        },
+    });
+    finish(generator, document)
+}
+
+/// Every schema file by its path under `schemas/`, with its contents.
+pub fn all() -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut index = Vec::new();
+    let commands = OrderCommand::payload_schemas().into_iter().chain(StockCommand::payload_schemas());
+    for (name, version, payload) in commands {
+        files.insert(format!("commands/{name}.json"), command_schema(name, version, payload));
+        index.push(json!({"kind": "command", "type": name, "schema_version": version, "file": format!("commands/{name}.json")}));
+    }
+    let events = OrderEvent::payload_schemas()
+        .into_iter()
+        .map(|(name, version, payload)| (name, version, AggregateKind::Order, payload))
+        .chain(
+            StockEvent::payload_schemas()
+                .into_iter()
+                .map(|(name, version, payload)| (name, version, AggregateKind::StockItem, payload)),
+        );
+    for (name, version, kind, payload) in events {
+        files.insert(format!("events/{name}.json"), event_schema(name, version, kind, payload));
+        index.push(json!({"kind": "event", "type": name, "schema_version": version, "aggregate_kind": kind.code(), "file": format!("events/{name}.json")}));
+    }
+    let mut text = serde_json::to_string_pretty(&index).expect("the index serializes");
+    text.push('\n');
+    files.insert("index.json".to_owned(), text);
+    files
+}

@@ -1,0 +1,426 @@
+//! The stock item aggregate: one SKU in one warehouse, with its reservations.
+//!
+//! Invariants, checked by [`StockItem::check_invariants`] and asserted in [`apply`]:
+//! `reserved = Σ active reservations`, `available = on_hand − reserved ≥ 0`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::ids::{OrderId, ReturnId, ShipmentId, StockKey};
+use crate::message::message_set;
+use crate::rejection::{ensure, Rejection, Rule};
+use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
+
+/// Most units one stock item can hold: bounds every sum so nothing overflows.
+pub const ON_HAND_MAX: u64 = 1_000_000_000_000;
+
+macro_rules! stock_message {
+    ($($item:item)+) => {
+        $(
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+            #[serde(deny_unknown_fields)]
+            $item
+        )+
+    };
+}
+
+/// Why a reservation is released.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    OrderCancelled,
+    /// The reservation's expiry passed without payment.
+    Expired,
+    /// Another line of the order was short and the order will not take this one.
+    ShortElsewhere,
+}
+
+stock_message! {
+    /// Goods arrived at the warehouse (purchase delivery, transfer in).
+    pub struct ReceiveStock {
+        pub item: StockKey,
+        pub quantity: u32,
+        /// The delivery note or transfer reference.
+        pub reference: String,
+    }
+
+    /// A cycle count: set on hand to what was counted.
+    pub struct AdjustStock {
+        pub item: StockKey,
+        pub counted_quantity: u64,
+        pub reason: String,
+    }
+
+    /// Set the level below which the item counts as low on stock.
+    pub struct SetSafetyStock {
+        pub item: StockKey,
+        pub quantity: u64,
+    }
+
+    /// Hold units for an order until `expires_at`.
+    pub struct ReserveStock {
+        pub item: StockKey,
+        pub order_id: OrderId,
+        pub quantity: u32,
+        pub expires_at: DateTime<Utc>,
+    }
+
+    /// Give an order's held units back.
+    pub struct ReleaseReservation {
+        pub item: StockKey,
+        pub order_id: OrderId,
+        pub reason: ReleaseReason,
+    }
+
+    /// Units of a reservation leave with a shipment: on hand and reserved both go down.
+    pub struct CommitReservation {
+        pub item: StockKey,
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub quantity: u32,
+    }
+
+    /// Returned goods back on the shelf.
+    pub struct RestockReturn {
+        pub item: StockKey,
+        pub order_id: OrderId,
+        pub return_id: ReturnId,
+        pub quantity: u32,
+    }
+
+    pub struct StockReceived {
+        pub quantity: u32,
+        pub reference: String,
+    }
+
+    pub struct StockAdjusted {
+        pub previous_on_hand: u64,
+        pub counted_quantity: u64,
+        pub reason: String,
+    }
+
+    pub struct SafetyStockSet {
+        pub quantity: u64,
+    }
+
+    pub struct StockReserved {
+        pub order_id: OrderId,
+        pub quantity: u32,
+        pub expires_at: DateTime<Utc>,
+    }
+
+    pub struct ReservationReleased {
+        pub order_id: OrderId,
+        pub quantity: u32,
+        pub reason: ReleaseReason,
+    }
+
+    pub struct ReservationCommitted {
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub quantity: u32,
+    }
+
+    pub struct StockRestocked {
+        pub order_id: OrderId,
+        pub return_id: ReturnId,
+        pub quantity: u32,
+    }
+}
+
+message_set! {
+    /// Every command the stock item aggregate decides.
+    pub enum StockCommand {
+        ReceiveStock = 1,
+        AdjustStock = 1,
+        SetSafetyStock = 1,
+        ReserveStock = 1,
+        ReleaseReservation = 1,
+        CommitReservation = 1,
+        RestockReturn = 1,
+    }
+}
+
+message_set! {
+    /// Every event of the stock item aggregate, with its current schema version.
+    pub enum StockEvent {
+        StockReceived = 1,
+        StockAdjusted = 1,
+        SafetyStockSet = 1,
+        StockReserved = 1,
+        ReservationReleased = 1,
+        ReservationCommitted = 1,
+        StockRestocked = 1,
+    }
+}
+
+impl StockCommand {
+    /// The stock item the command addresses.
+    pub fn item(&self) -> &StockKey {
+        match self {
+            StockCommand::ReceiveStock(c) => &c.item,
+            StockCommand::AdjustStock(c) => &c.item,
+            StockCommand::SetSafetyStock(c) => &c.item,
+            StockCommand::ReserveStock(c) => &c.item,
+            StockCommand::ReleaseReservation(c) => &c.item,
+            StockCommand::CommitReservation(c) => &c.item,
+            StockCommand::RestockReturn(c) => &c.item,
+        }
+    }
+}
+
+/// Units held for one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub quantity: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The state of one stock item, as folded from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StockItem {
+    /// Units physically in the warehouse, reserved or not.
+    pub on_hand: u64,
+    /// Below this many available units the item is low on stock.
+    pub safety_stock: u64,
+    /// Active reservations by order.
+    pub reservations: BTreeMap<OrderId, Reservation>,
+}
+
+impl StockItem {
+    /// Units held by active reservations.
+    pub fn reserved(&self) -> u64 {
+        self.reservations.values().map(|r| u64::from(r.quantity)).sum()
+    }
+
+    /// Units free to reserve.
+    pub fn available(&self) -> u64 {
+        self.on_hand - self.reserved()
+    }
+
+    pub fn is_low(&self) -> bool {
+        self.available() < self.safety_stock
+    }
+
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.reserved() > self.on_hand {
+            return Err(format!(
+                "reserved {} exceeds on hand {}",
+                self.reserved(),
+                self.on_hand
+            ));
+        }
+        if self.on_hand > ON_HAND_MAX {
+            return Err(format!("on hand {} above the maximum", self.on_hand));
+        }
+        if self.reservations.values().any(|r| r.quantity == 0) {
+            return Err("an empty reservation is kept".to_owned());
+        }
+        Ok(())
+    }
+
+    fn reservation(&self, order_id: &OrderId) -> Result<&Reservation, Rejection> {
+        self.reservations.get(order_id).ok_or_else(|| {
+            Rejection::new(
+                Rule::ReservationNotFound,
+                format!("order {order_id} holds no reservation here"),
+            )
+        })
+    }
+}
+
+fn check_item(item: &StockKey) -> Result<(), Rejection> {
+    validate::sku(&item.sku)?;
+    validate::warehouse(&item.warehouse)
+}
+
+fn check_room(state: &StockItem, adding: u64) -> Result<(), Rejection> {
+    ensure(
+        state.on_hand + adding <= ON_HAND_MAX,
+        Rule::QuantityExceedsMaximum,
+        || format!("on hand would exceed {ON_HAND_MAX}"),
+    )
+}
+
+/// Decides `command` against `state`. Pure.
+pub fn decide(
+    state: &StockItem,
+    command: &StockCommand,
+    context: &Context,
+) -> Result<Vec<StockEvent>, Rejection> {
+    let policy = &context.policy;
+    check_item(command.item())?;
+    let event: StockEvent = match command {
+        StockCommand::ReceiveStock(c) => {
+            validate::quantity("quantity", u64::from(c.quantity), policy)?;
+            validate::required_text("reference", &c.reference, SHORT_TEXT_MAX)?;
+            check_room(state, u64::from(c.quantity))?;
+            StockReceived {
+                quantity: c.quantity,
+                reference: c.reference.clone(),
+            }
+            .into()
+        }
+        StockCommand::AdjustStock(c) => {
+            validate::required_text("reason", &c.reason, NOTE_MAX)?;
+            ensure(c.counted_quantity <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
+                format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity)
+            })?;
+            let reserved = state.reserved();
+            ensure(c.counted_quantity >= reserved, Rule::AdjustmentBelowReserved, || {
+                format!("counted {}, but {reserved} are reserved", c.counted_quantity)
+            })?;
+            StockAdjusted {
+                previous_on_hand: state.on_hand,
+                counted_quantity: c.counted_quantity,
+                reason: c.reason.clone(),
+            }
+            .into()
+        }
+        StockCommand::SetSafetyStock(c) => {
+            ensure(c.quantity <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
+                format!("safety stock {} exceeds {ON_HAND_MAX}", c.quantity)
+            })?;
+            SafetyStockSet {
+                quantity: c.quantity,
+            }
+            .into()
+        }
+        StockCommand::ReserveStock(c) => {
+            validate::quantity("quantity", u64::from(c.quantity), policy)?;
+            if let Some(existing) = state.reservations.get(&c.order_id) {
+                // A retried reservation is idempotent; a different one is a conflict.
+                ensure(existing.quantity == c.quantity, Rule::ReservationConflict, || {
+                    format!(
+                        "order {} holds {}, asks for {}",
+                        c.order_id, existing.quantity, c.quantity
+                    )
+                })?;
+                return Ok(Vec::new());
+            }
+            ensure(c.expires_at > context.now, Rule::ReservationExpiryNotInFuture, || {
+                format!("expiry {} is not after {}", c.expires_at, context.now)
+            })?;
+            let available = state.available();
+            ensure(
+                u64::from(c.quantity) <= available,
+                Rule::StockInsufficient,
+                || format!("asks for {}, {available} available", c.quantity),
+            )?;
+            StockReserved {
+                order_id: c.order_id,
+                quantity: c.quantity,
+                expires_at: c.expires_at,
+            }
+            .into()
+        }
+        StockCommand::ReleaseReservation(c) => {
+            let reservation = state.reservation(&c.order_id)?;
+            if c.reason == ReleaseReason::Expired {
+                ensure(
+                    context.now >= reservation.expires_at,
+                    Rule::ReservationNotExpired,
+                    || format!("expires at {}; it is {}", reservation.expires_at, context.now),
+                )?;
+            }
+            ReservationReleased {
+                order_id: c.order_id,
+                quantity: reservation.quantity,
+                reason: c.reason,
+            }
+            .into()
+        }
+        StockCommand::CommitReservation(c) => {
+            validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
+            validate::quantity("quantity", u64::from(c.quantity), policy)?;
+            let reservation = state.reservation(&c.order_id)?;
+            ensure(
+                c.quantity <= reservation.quantity,
+                Rule::CommitExceedsReservation,
+                || format!("commits {}, {} reserved", c.quantity, reservation.quantity),
+            )?;
+            ReservationCommitted {
+                order_id: c.order_id,
+                shipment_id: c.shipment_id.clone(),
+                quantity: c.quantity,
+            }
+            .into()
+        }
+        StockCommand::RestockReturn(c) => {
+            validate::required_text("return_id", c.return_id.as_str(), SHORT_TEXT_MAX)?;
+            validate::quantity("quantity", u64::from(c.quantity), policy)?;
+            check_room(state, u64::from(c.quantity))?;
+            StockRestocked {
+                order_id: c.order_id,
+                return_id: c.return_id.clone(),
+                quantity: c.quantity,
+            }
+            .into()
+        }
+    };
+    Ok(vec![event])
+}
+
+/// Folds one event into the state. Infallible; an event that breaks an invariant is a bug.
+pub fn apply(state: &mut StockItem, event: &StockEvent) {
+    match event {
+        StockEvent::StockReceived(e) => state.on_hand += u64::from(e.quantity),
+        StockEvent::StockAdjusted(e) => {
+            assert!(e.counted_quantity >= state.reserved(), "adjusted below reserved");
+            state.on_hand = e.counted_quantity;
+        }
+        StockEvent::SafetyStockSet(e) => state.safety_stock = e.quantity,
+        StockEvent::StockReserved(e) => {
+            assert!(u64::from(e.quantity) <= state.available(), "reservation oversells");
+            let previous = state.reservations.insert(
+                e.order_id,
+                Reservation {
+                    quantity: e.quantity,
+                    expires_at: e.expires_at,
+                },
+            );
+            assert!(previous.is_none(), "second reservation for one order");
+        }
+        StockEvent::ReservationReleased(e) => {
+            let released = state.reservations.remove(&e.order_id);
+            assert!(released.is_some(), "released a reservation that does not exist");
+        }
+        StockEvent::ReservationCommitted(e) => {
+            let reservation = state
+                .reservations
+                .get_mut(&e.order_id)
+                .expect("committed a reservation that does not exist");
+            assert!(e.quantity <= reservation.quantity, "committed above reserved");
+            reservation.quantity -= e.quantity;
+            if reservation.quantity == 0 {
+                state.reservations.remove(&e.order_id);
+            }
+            state.on_hand -= u64::from(e.quantity);
+        }
+        StockEvent::StockRestocked(e) => state.on_hand += u64::from(e.quantity),
+    }
+}
+
+impl crate::Aggregate for StockItem {
+    type Command = StockCommand;
+    type Event = StockEvent;
+    const KIND: crate::AggregateKind = crate::AggregateKind::StockItem;
+
+    fn decide(&self, command: &StockCommand, context: &Context) -> Result<Vec<StockEvent>, Rejection> {
+        decide(self, command, context)
+    }
+
+    fn apply(&mut self, event: &StockEvent) {
+        apply(self, event)
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        StockItem::check_invariants(self)
+    }
+}

@@ -1,0 +1,510 @@
+//! Sample commands and events: one realistic order and one stock item, and the event histories
+//! that bring the order to each status.
+//!
+//! The sample order: channel `web`, reference `W-1001`, 2 × `TSHIRT-RED-M` at 19.99 and
+//! 1 × `MUG-01` at 9.50, shipping 4.90, EUR — a total of 54.38.
+
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::at;
+use crate::context::{Actor, ActorKind};
+use crate::envelope::{Command, CommandEnvelope, Event};
+use crate::ids::*;
+use crate::money::{Amount, Currency};
+use crate::order::*;
+use crate::stock::*;
+
+pub const TSHIRT: &str = "TSHIRT-RED-M";
+pub const MUG: &str = "MUG-01";
+pub const WAREHOUSE: &str = "BER-1";
+pub const TOTAL: &str = "54.38";
+
+pub fn amount(text: &str) -> Amount {
+    Amount::from_str(text).expect("sample amounts are valid")
+}
+
+pub fn order_id() -> OrderId {
+    OrderId::for_external_reference("web", "W-1001")
+}
+
+pub fn line_quantity(sku: &str, quantity: u32) -> LineQuantity {
+    LineQuantity {
+        sku: Sku::from(sku),
+        quantity,
+    }
+}
+
+pub fn address() -> Address {
+    Address {
+        recipient: "Erika Mustermann".to_owned(),
+        phone: "+49 30 1234567".to_owned(),
+        street: "Unter den Linden 1".to_owned(),
+        city: "Berlin".to_owned(),
+        postal_code: "10117".to_owned(),
+        country: "DE".to_owned(),
+    }
+}
+
+pub fn place_order() -> PlaceOrder {
+    PlaceOrder {
+        channel: Channel::from("web"),
+        external_reference: "W-1001".to_owned(),
+        customer_id: CustomerId::from("cust-42"),
+        merchant_id: MerchantId::from("merchant-7"),
+        currency: Currency::EUR,
+        lines: vec![
+            LineItem {
+                sku: Sku::from(TSHIRT),
+                quantity: 2,
+                unit_price: amount("19.99"),
+            },
+            LineItem {
+                sku: Sku::from(MUG),
+                quantity: 1,
+                unit_price: amount("9.50"),
+            },
+        ],
+        shipping_fee: amount("4.90"),
+        discounts: Vec::new(),
+        shipping_address: address(),
+    }
+}
+
+/// `OrderPlaced` as decided at minute 0 with the default policy (payment due at minute 30).
+pub fn order_placed() -> OrderEvent {
+    let c = place_order();
+    OrderPlaced {
+        order_id: order_id(),
+        channel: c.channel,
+        external_reference: c.external_reference,
+        customer_id: c.customer_id,
+        merchant_id: c.merchant_id,
+        currency: c.currency,
+        lines: c.lines,
+        shipping_fee: c.shipping_fee,
+        discounts: c.discounts,
+        shipping_address: c.shipping_address,
+        placed_at: at(0),
+        payment_due_at: at(30),
+    }
+    .into()
+}
+
+pub fn reservations() -> Vec<ReservedLine> {
+    vec![
+        ReservedLine {
+            sku: Sku::from(TSHIRT),
+            warehouse: WarehouseId::from(WAREHOUSE),
+            quantity: 2,
+        },
+        ReservedLine {
+            sku: Sku::from(MUG),
+            warehouse: WarehouseId::from(WAREHOUSE),
+            quantity: 1,
+        },
+    ]
+}
+
+pub fn stock_reserved() -> OrderEvent {
+    StockReservationConfirmed {
+        reservations: reservations(),
+    }
+    .into()
+}
+
+pub fn stock_short(resolution: ShortResolution) -> OrderEvent {
+    StockShortRecorded {
+        short_lines: vec![line_quantity(MUG, 1)],
+        resolution,
+    }
+    .into()
+}
+
+pub fn payment_captured(payment_id: &str, value: &str) -> OrderEvent {
+    PaymentCaptured {
+        payment_id: PaymentId::from(payment_id),
+        method: PaymentMethod::Card,
+        amount: amount(value),
+        psp_reference: format!("psp-{payment_id}"),
+    }
+    .into()
+}
+
+pub fn payment_failed() -> OrderEvent {
+    PaymentFailed {
+        payment_id: PaymentId::from("P-FAILED"),
+        reason: "card declined".to_owned(),
+    }
+    .into()
+}
+
+pub fn shipment_dispatched(shipment_id: &str, lines: Vec<LineQuantity>) -> OrderEvent {
+    ShipmentDispatched {
+        shipment_id: ShipmentId::from(shipment_id),
+        carrier: CarrierId::from("dhl"),
+        tracking_number: format!("TRK-{shipment_id}"),
+        lines,
+        freight_cost: amount("3.20"),
+        weight_grams: 850,
+        dispatched_at: at(120),
+    }
+    .into()
+}
+
+pub fn shipment_delivered(shipment_id: &str) -> OrderEvent {
+    ShipmentDelivered {
+        shipment_id: ShipmentId::from(shipment_id),
+        delivered_at: at(1440),
+    }
+    .into()
+}
+
+pub fn return_requested(return_id: &str, lines: Vec<LineQuantity>) -> OrderEvent {
+    ReturnRequested {
+        return_id: ReturnId::from(return_id),
+        lines,
+        reason: ReturnReason::Defective,
+    }
+    .into()
+}
+
+pub fn return_received(return_id: &str, lines: Vec<LineQuantity>) -> OrderEvent {
+    ReturnReceived {
+        return_id: ReturnId::from(return_id),
+        disposition: ReturnDisposition::Restock,
+        lines,
+    }
+    .into()
+}
+
+pub fn refund_issued(refund_id: &str, value: &str) -> OrderEvent {
+    RefundIssued {
+        refund_id: RefundId::from(refund_id),
+        amount: amount(value),
+        reason: RefundReason::Return,
+        psp_reference: format!("psp-{refund_id}"),
+    }
+    .into()
+}
+
+pub fn cancelled(refund_due: &str) -> OrderEvent {
+    OrderCancelled {
+        reason: CancelReason::CustomerRequest,
+        note: "changed my mind".to_owned(),
+        refund_due: amount(refund_due),
+    }
+    .into()
+}
+
+fn everything() -> Vec<LineQuantity> {
+    vec![line_quantity(TSHIRT, 2), line_quantity(MUG, 1)]
+}
+
+/// A history that brings the sample order to `status`. For `Cancelled`, the order was paid
+/// first (so a refund is due); for `OnHold`, a payment failed while awaiting payment.
+pub fn history_to(status: OrderStatus) -> Vec<OrderEvent> {
+    use OrderStatus::*;
+    let awaiting = vec![order_placed(), stock_reserved()];
+    let paid = [awaiting.clone(), vec![payment_captured("P1", TOTAL)]].concat();
+    let shipped = [paid.clone(), vec![shipment_dispatched("S1", everything())]].concat();
+    let delivered = [shipped.clone(), vec![shipment_delivered("S1")]].concat();
+    let mug = || vec![line_quantity(MUG, 1)];
+    match status {
+        Initial => Vec::new(),
+        Placed => vec![order_placed()],
+        Backordered => vec![order_placed(), stock_short(ShortResolution::Backorder)],
+        AwaitingPayment => awaiting,
+        PartiallyPaid => [awaiting, vec![payment_captured("P1", "20.00")]].concat(),
+        Paid => paid,
+        PartiallyShipped => {
+            [paid, vec![shipment_dispatched("S1", vec![line_quantity(TSHIRT, 2)])]].concat()
+        }
+        Shipped => shipped,
+        Delivered => delivered,
+        Completed => [
+            delivered,
+            vec![ReceiptConfirmed {
+                automatic: false,
+                confirmed_at: at(2000),
+            }
+            .into()],
+        ]
+        .concat(),
+        OnHold => [awaiting, vec![payment_failed()]].concat(),
+        ReturnRequested => [delivered, vec![return_requested("R1", mug())]].concat(),
+        PartiallyReturned => [
+            delivered,
+            vec![return_requested("R1", mug()), return_received("R1", mug())],
+        ]
+        .concat(),
+        Returned => [
+            delivered,
+            vec![
+                return_requested("R1", everything()),
+                return_received("R1", everything()),
+            ],
+        ]
+        .concat(),
+        Refunded => [paid, vec![refund_issued("RF1", TOTAL)]].concat(),
+        Cancelled => [paid, vec![cancelled(TOTAL)]].concat(),
+        Expired => [awaiting, vec![OrderExpired { expired_at: at(31) }.into()]].concat(),
+    }
+}
+
+/// One command of every order command type, each valid in every status the transition table
+/// allows it in (given [`history_to`] and a decision at minute 2880, two days in).
+pub fn one_of_each_order_command() -> Vec<OrderCommand> {
+    let order_id = order_id();
+    vec![
+        place_order().into(),
+        ModifyPrice {
+            order_id,
+            sku: Sku::from(TSHIRT),
+            unit_price: amount("18.00"),
+            reason: "price match".to_owned(),
+        }
+        .into(),
+        ApplyDiscount {
+            order_id,
+            discount: Discount {
+                code: "WELCOME5".to_owned(),
+                amount: amount("5.00"),
+            },
+        }
+        .into(),
+        CancelOrder {
+            order_id,
+            reason: CancelReason::CustomerRequest,
+            note: String::new(),
+        }
+        .into(),
+        ExpireOrder { order_id }.into(),
+        ConfirmStockReserved {
+            order_id,
+            reservations: reservations(),
+        }
+        .into(),
+        MarkStockShort {
+            order_id,
+            short_lines: vec![line_quantity(MUG, 1)],
+            resolution: ShortResolution::Backorder,
+        }
+        .into(),
+        CapturePayment {
+            order_id,
+            payment_id: PaymentId::from("P-NEW"),
+            method: PaymentMethod::Wallet,
+            amount: amount("10.00"),
+            currency: Currency::EUR,
+            psp_reference: "psp-new".to_owned(),
+        }
+        .into(),
+        FailPayment {
+            order_id,
+            payment_id: PaymentId::from("P-NEW-FAIL"),
+            reason: "insufficient funds".to_owned(),
+        }
+        .into(),
+        ReleaseHold {
+            order_id,
+            note: "customer called".to_owned(),
+        }
+        .into(),
+        AllocateWarehouse {
+            order_id,
+            allocations: vec![Allocation {
+                sku: Sku::from(TSHIRT),
+                warehouse: WarehouseId::from(WAREHOUSE),
+            }],
+        }
+        .into(),
+        Ship {
+            order_id,
+            shipment_id: ShipmentId::from("S-NEW"),
+            carrier: CarrierId::from("ups"),
+            tracking_number: "1Z999".to_owned(),
+            lines: vec![line_quantity(MUG, 1)],
+            freight_cost: amount("2.10"),
+            weight_grams: 400,
+        }
+        .into(),
+        RecordCarrierException {
+            order_id,
+            shipment_id: ShipmentId::from("S1"),
+            kind: CarrierExceptionKind::Delayed,
+            note: "hub congestion".to_owned(),
+        }
+        .into(),
+        RecordDelivery {
+            order_id,
+            shipment_id: ShipmentId::from("S1"),
+        }
+        .into(),
+        ConfirmReceipt { order_id }.into(),
+        RequestReturn {
+            order_id,
+            return_id: ReturnId::from("R-NEW"),
+            lines: vec![line_quantity(TSHIRT, 1)],
+            reason: ReturnReason::ChangedMind,
+        }
+        .into(),
+        RequestExchange {
+            order_id,
+            return_id: ReturnId::from("X-NEW"),
+            lines: vec![line_quantity(TSHIRT, 1)],
+            replacement: vec![line_quantity("TSHIRT-RED-L", 1)],
+            reason: ReturnReason::WrongItem,
+        }
+        .into(),
+        ReceiveReturn {
+            order_id,
+            return_id: ReturnId::from("R1"),
+            disposition: ReturnDisposition::Restock,
+        }
+        .into(),
+        Refund {
+            order_id,
+            refund_id: RefundId::from("RF-NEW"),
+            amount: amount("1.00"),
+            reason: RefundReason::Goodwill,
+            psp_reference: "psp-rf-new".to_owned(),
+        }
+        .into(),
+        RecordFeedback {
+            order_id,
+            rating: 4,
+            comment: "fast delivery".to_owned(),
+            claim: None,
+        }
+        .into(),
+    ]
+}
+
+pub fn stock_key() -> StockKey {
+    StockKey::new(MUG, WAREHOUSE)
+}
+
+/// One event of every type, order and stock, with fixed values: the golden fixtures' content.
+pub fn one_of_each_event() -> Vec<Event> {
+    let order_events: Vec<OrderEvent> = vec![
+        order_placed(),
+        PriceModified {
+            sku: Sku::from(TSHIRT),
+            previous_unit_price: amount("19.99"),
+            unit_price: amount("18.00"),
+            reason: "price match".to_owned(),
+        }
+        .into(),
+        DiscountApplied {
+            discount: Discount {
+                code: "WELCOME5".to_owned(),
+                amount: amount("5.00"),
+            },
+        }
+        .into(),
+        cancelled("54.38"),
+        OrderExpired { expired_at: at(31) }.into(),
+        stock_reserved(),
+        stock_short(ShortResolution::Split),
+        payment_captured("P1", TOTAL),
+        payment_failed(),
+        HoldReleased {
+            note: "customer called".to_owned(),
+        }
+        .into(),
+        WarehouseAllocated {
+            allocations: vec![Allocation {
+                sku: Sku::from(MUG),
+                warehouse: WarehouseId::from(WAREHOUSE),
+            }],
+        }
+        .into(),
+        shipment_dispatched("S1", everything()),
+        CarrierExceptionRecorded {
+            shipment_id: ShipmentId::from("S1"),
+            kind: CarrierExceptionKind::Damaged,
+            note: "box crushed".to_owned(),
+        }
+        .into(),
+        shipment_delivered("S1"),
+        ReceiptConfirmed {
+            automatic: true,
+            confirmed_at: at(11520),
+        }
+        .into(),
+        return_requested("R1", vec![line_quantity(MUG, 1)]),
+        ExchangeRequested {
+            return_id: ReturnId::from("X1"),
+            lines: vec![line_quantity(TSHIRT, 1)],
+            replacement: vec![line_quantity("TSHIRT-RED-L", 1)],
+            reason: ReturnReason::WrongItem,
+        }
+        .into(),
+        return_received("R1", vec![line_quantity(MUG, 1)]),
+        refund_issued("RF1", "9.50"),
+        FeedbackRecorded {
+            rating: 2,
+            comment: "mug arrived broken".to_owned(),
+            claim: Some(ClaimKind::Defective),
+        }
+        .into(),
+    ];
+    let stock_events: Vec<StockEvent> = vec![
+        StockReceived {
+            quantity: 100,
+            reference: "PO-2026-001".to_owned(),
+        }
+        .into(),
+        StockAdjusted {
+            previous_on_hand: 100,
+            counted_quantity: 98,
+            reason: "cycle count".to_owned(),
+        }
+        .into(),
+        SafetyStockSet { quantity: 10 }.into(),
+        StockReserved {
+            order_id: order_id(),
+            quantity: 1,
+            expires_at: at(30),
+        }
+        .into(),
+        ReservationReleased {
+            order_id: order_id(),
+            quantity: 1,
+            reason: ReleaseReason::Expired,
+        }
+        .into(),
+        ReservationCommitted {
+            order_id: order_id(),
+            shipment_id: ShipmentId::from("S1"),
+            quantity: 1,
+        }
+        .into(),
+        StockRestocked {
+            order_id: order_id(),
+            return_id: ReturnId::from("R1"),
+            quantity: 1,
+        }
+        .into(),
+    ];
+    order_events
+        .into_iter()
+        .map(Event::Order)
+        .chain(stock_events.into_iter().map(Event::Stock))
+        .collect()
+}
+
+/// A command envelope with fixed ids and times around `command`.
+pub fn envelope(command: impl Into<Command>, seed: u128) -> CommandEnvelope {
+    let command_id = Uuid::from_u128(0x0c0d_0000_0000_4000_8000_0000_0000_0000 | seed);
+    CommandEnvelope {
+        command_id,
+        correlation_id: command_id,
+        causation_id: None,
+        actor: Actor::new(ActorKind::Service, "checkout"),
+        issued_at: at(0),
+        command: command.into(),
+    }
+}
