@@ -1,0 +1,457 @@
+//! One case per rejection rule, as a table; a last check makes sure no rule lacks a case.
+
+use std::collections::BTreeSet;
+
+use order_events::ids::*;
+use order_events::order::*;
+use order_events::stock::*;
+use order_events::testkit::samples::{self, amount, history_to, line_quantity, order_id, MUG, TSHIRT};
+use order_events::testkit::{at, given, Then};
+use order_events::{Actor, ActorKind, Currency, Rule};
+
+type Case = (Rule, Box<dyn Fn() -> Then<Order>>);
+type StockCase = (Rule, Box<dyn Fn() -> Then<StockItem>>);
+
+fn order_case(rule: Rule, scenario: impl Fn() -> Then<Order> + 'static) -> Case {
+    (rule, Box::new(scenario))
+}
+
+fn stock_case(rule: Rule, scenario: impl Fn() -> Then<StockItem> + 'static) -> StockCase {
+    (rule, Box::new(scenario))
+}
+
+fn in_status(status: OrderStatus) -> order_events::testkit::Given<Order> {
+    given(history_to(status))
+}
+
+fn place_with(change: impl Fn(&mut PlaceOrder)) -> Then<Order> {
+    let mut command = samples::place_order();
+    change(&mut command);
+    given([]).when(command)
+}
+
+fn capture(payment_id: &str, value: &str, currency: Currency) -> CapturePayment {
+    CapturePayment {
+        order_id: order_id(),
+        payment_id: PaymentId::from(payment_id),
+        method: PaymentMethod::Card,
+        amount: amount(value),
+        currency,
+        psp_reference: "psp-x".to_owned(),
+    }
+}
+
+fn ship(shipment_id: &str, lines: Vec<LineQuantity>, weight_grams: u32) -> Ship {
+    Ship {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from(shipment_id),
+        carrier: CarrierId::from("dhl"),
+        tracking_number: "TRK".to_owned(),
+        lines,
+        freight_cost: amount("3.00"),
+        weight_grams,
+    }
+}
+
+fn request_return(return_id: &str, lines: Vec<LineQuantity>) -> RequestReturn {
+    RequestReturn {
+        order_id: order_id(),
+        return_id: ReturnId::from(return_id),
+        lines,
+        reason: ReturnReason::Defective,
+    }
+}
+
+fn refund(refund_id: &str, value: &str) -> Refund {
+    Refund {
+        order_id: order_id(),
+        refund_id: RefundId::from(refund_id),
+        amount: amount(value),
+        reason: RefundReason::Goodwill,
+        psp_reference: "psp-r".to_owned(),
+    }
+}
+
+fn feedback(rating: u8) -> RecordFeedback {
+    RecordFeedback {
+        order_id: order_id(),
+        rating,
+        comment: String::new(),
+        claim: None,
+    }
+}
+
+fn reserve(quantity: u32, expires_minute: i64) -> ReserveStock {
+    ReserveStock {
+        item: samples::stock_key(),
+        order_id: order_id(),
+        quantity,
+        expires_at: at(expires_minute),
+    }
+}
+
+fn received(quantity: u32) -> StockEvent {
+    StockReceived {
+        quantity,
+        reference: "PO-1".to_owned(),
+    }
+    .into()
+}
+
+fn reserved(quantity: u32) -> StockEvent {
+    StockReserved {
+        order_id: order_id(),
+        quantity,
+        expires_at: at(30),
+    }
+    .into()
+}
+
+fn order_cases() -> Vec<Case> {
+    use OrderStatus::*;
+    vec![
+        order_case(Rule::OrderNotFound, || {
+            given([]).when(capture("P1", "1.00", Currency::EUR))
+        }),
+        order_case(Rule::OrderAlreadyPlaced, || {
+            in_status(Placed).when(samples::place_order())
+        }),
+        order_case(Rule::IllegalTransition, || {
+            in_status(Placed).when(ship("S1", vec![line_quantity(MUG, 1)], 100))
+        }),
+        order_case(Rule::ActorNotPermitted, || {
+            in_status(Delivered)
+                .by(Actor::new(ActorKind::Customer, "somebody-else"))
+                .when(ConfirmReceipt {
+                    order_id: order_id(),
+                })
+        }),
+        order_case(Rule::RequiredFieldMissing, || {
+            place_with(|c| c.customer_id = CustomerId::from(" "))
+        }),
+        order_case(Rule::FieldTooLong, || {
+            place_with(|c| c.shipping_address.city = "x".repeat(129))
+        }),
+        order_case(Rule::TextInvalid, || {
+            place_with(|c| c.shipping_address.recipient = "Erika\u{7}".to_owned())
+        }),
+        order_case(Rule::LinesRequired, || place_with(|c| c.lines.clear())),
+        order_case(Rule::TooManyLines, || {
+            place_with(|c| {
+                let line = c.lines[0].clone();
+                c.lines = (0..101)
+                    .map(|i| LineItem {
+                        sku: Sku(format!("SKU-{i}")),
+                        ..line.clone()
+                    })
+                    .collect();
+            })
+        }),
+        order_case(Rule::DuplicateLine, || {
+            place_with(|c| c.lines[1].sku = Sku::from(TSHIRT))
+        }),
+        order_case(Rule::QuantityMustBePositive, || {
+            place_with(|c| c.lines[0].quantity = 0)
+        }),
+        order_case(Rule::QuantityExceedsMaximum, || {
+            place_with(|c| c.lines[0].quantity = 10_001)
+        }),
+        order_case(Rule::AmountMustNotBeNegative, || {
+            place_with(|c| c.lines[0].unit_price = amount("-1.00"))
+        }),
+        order_case(Rule::AmountMustBePositive, || {
+            in_status(AwaitingPayment).when(capture("P2", "0.00", Currency::EUR))
+        }),
+        order_case(Rule::AmountTooLarge, || {
+            place_with(|c| c.shipping_fee = amount("1000000000000.01"))
+        }),
+        order_case(Rule::AmountPrecisionExceedsCurrency, || {
+            place_with(|c| c.lines[0].unit_price = amount("19.999"))
+        }),
+        order_case(Rule::CurrencyMismatch, || {
+            in_status(AwaitingPayment).when(capture("P2", "10.00", Currency::USD))
+        }),
+        order_case(Rule::SkuFormatInvalid, || {
+            place_with(|c| c.lines[0].sku = Sku::from("red shirt"))
+        }),
+        order_case(Rule::WarehouseFormatInvalid, || {
+            let mut reservations = samples::reservations();
+            reservations[0].warehouse = WarehouseId::from("ber 1");
+            in_status(Placed).when(ConfirmStockReserved {
+                order_id: order_id(),
+                reservations,
+            })
+        }),
+        order_case(Rule::PostalCodeInvalid, || {
+            place_with(|c| c.shipping_address.postal_code = "!".to_owned())
+        }),
+        order_case(Rule::PhoneInvalid, || {
+            place_with(|c| c.shipping_address.phone = "call me".to_owned())
+        }),
+        order_case(Rule::CountryCodeInvalid, || {
+            place_with(|c| c.shipping_address.country = "Germany".to_owned())
+        }),
+        order_case(Rule::DiscountExceedsSubtotal, || {
+            place_with(|c| {
+                c.discounts = vec![Discount {
+                    code: "BIG".to_owned(),
+                    amount: amount("54.39"),
+                }]
+            })
+        }),
+        order_case(Rule::DiscountAlreadyApplied, || {
+            let discount = Discount {
+                code: "WELCOME5".to_owned(),
+                amount: amount("5.00"),
+            };
+            let mut history = history_to(Placed);
+            history.push(
+                DiscountApplied {
+                    discount: discount.clone(),
+                }
+                .into(),
+            );
+            given(history).when(ApplyDiscount {
+                order_id: order_id(),
+                discount,
+            })
+        }),
+        order_case(Rule::LineNotFound, || {
+            in_status(Placed).when(ModifyPrice {
+                order_id: order_id(),
+                sku: Sku::from("NOT-ORDERED"),
+                unit_price: amount("1.00"),
+                reason: "typo".to_owned(),
+            })
+        }),
+        order_case(Rule::OrderNotYetExpired, || {
+            in_status(AwaitingPayment)
+                .at_minute(29)
+                .when(ExpireOrder {
+                    order_id: order_id(),
+                })
+        }),
+        order_case(Rule::ReservationDoesNotCoverOrder, || {
+            let mut reservations = samples::reservations();
+            reservations.pop();
+            in_status(Placed).when(ConfirmStockReserved {
+                order_id: order_id(),
+                reservations,
+            })
+        }),
+        order_case(Rule::ShortageExceedsOrdered, || {
+            in_status(Placed).when(MarkStockShort {
+                order_id: order_id(),
+                short_lines: vec![line_quantity(MUG, 2)],
+                resolution: ShortResolution::Backorder,
+            })
+        }),
+        order_case(Rule::SplitLeavesNoLines, || {
+            in_status(Placed).when(MarkStockShort {
+                order_id: order_id(),
+                short_lines: vec![line_quantity(TSHIRT, 2), line_quantity(MUG, 1)],
+                resolution: ShortResolution::Split,
+            })
+        }),
+        order_case(Rule::PaymentAlreadyRecorded, || {
+            in_status(PartiallyPaid).when(capture("P1", "1.00", Currency::EUR))
+        }),
+        order_case(Rule::CaptureExceedsOutstanding, || {
+            in_status(PartiallyPaid).when(capture("P2", "34.39", Currency::EUR))
+        }),
+        order_case(Rule::ShipmentAlreadyRecorded, || {
+            in_status(PartiallyShipped).when(ship("S1", vec![line_quantity(MUG, 1)], 100))
+        }),
+        order_case(Rule::ShipmentExceedsUnshipped, || {
+            in_status(PartiallyShipped).when(ship("S2", vec![line_quantity(TSHIRT, 1)], 100))
+        }),
+        order_case(Rule::ShipmentNotFound, || {
+            in_status(Shipped).when(RecordDelivery {
+                order_id: order_id(),
+                shipment_id: ShipmentId::from("S9"),
+            })
+        }),
+        order_case(Rule::ShipmentAlreadyDelivered, || {
+            let mut history = history_to(PartiallyShipped);
+            history.push(samples::shipment_delivered("S1"));
+            given(history).when(RecordDelivery {
+                order_id: order_id(),
+                shipment_id: ShipmentId::from("S1"),
+            })
+        }),
+        order_case(Rule::WeightMustBePositive, || {
+            in_status(Paid).when(ship("S2", vec![line_quantity(MUG, 1)], 0))
+        }),
+        order_case(Rule::AutoConfirmTooEarly, || {
+            // Delivered at minute 1440; automatic confirmation is due seven days later.
+            in_status(Delivered)
+                .by(Actor::system())
+                .at_minute(1440 + 7 * 1440 - 1)
+                .when(ConfirmReceipt {
+                    order_id: order_id(),
+                })
+        }),
+        order_case(Rule::ReturnWindowClosed, || {
+            in_status(Delivered)
+                .at_minute(1440 + 14 * 1440 + 1)
+                .when(request_return("R2", vec![line_quantity(MUG, 1)]))
+        }),
+        order_case(Rule::ReturnExceedsShipped, || {
+            // One mug shipped, one already in return case R1.
+            in_status(ReturnRequested)
+                .at_minute(2000)
+                .when(request_return("R2", vec![line_quantity(MUG, 1)]))
+        }),
+        order_case(Rule::ReturnAlreadyRecorded, || {
+            in_status(ReturnRequested)
+                .at_minute(2000)
+                .when(request_return("R1", vec![line_quantity(TSHIRT, 1)]))
+        }),
+        order_case(Rule::ReturnNotFound, || {
+            in_status(ReturnRequested).when(ReceiveReturn {
+                order_id: order_id(),
+                return_id: ReturnId::from("R9"),
+                disposition: ReturnDisposition::Restock,
+            })
+        }),
+        order_case(Rule::ReturnAlreadyReceived, || {
+            let mut history = history_to(PartiallyReturned);
+            history.push(samples::return_requested("R2", vec![line_quantity(TSHIRT, 1)]));
+            given(history).when(ReceiveReturn {
+                order_id: order_id(),
+                return_id: ReturnId::from("R1"),
+                disposition: ReturnDisposition::WriteOff,
+            })
+        }),
+        order_case(Rule::RefundAlreadyRecorded, || {
+            let mut history = history_to(Paid);
+            history.push(samples::refund_issued("RF1", "1.00"));
+            given(history).when(refund("RF1", "1.00"))
+        }),
+        order_case(Rule::RefundExceedsCaptured, || {
+            let mut history = history_to(Paid);
+            history.push(samples::refund_issued("RF1", "50.00"));
+            given(history).when(refund("RF2", "4.39"))
+        }),
+        order_case(Rule::RatingOutOfRange, || in_status(Delivered).when(feedback(6))),
+        order_case(Rule::FeedbackAlreadyRecorded, || {
+            let mut history = history_to(Delivered);
+            history.push(
+                FeedbackRecorded {
+                    rating: 5,
+                    comment: String::new(),
+                    claim: None,
+                }
+                .into(),
+            );
+            given(history).when(feedback(4))
+        }),
+    ]
+}
+
+fn stock_cases() -> Vec<StockCase> {
+    vec![
+        stock_case(Rule::StockInsufficient, || {
+            given([received(5), reserved(1)]).when(ReserveStock {
+                order_id: OrderId::for_external_reference("web", "other"),
+                ..reserve(5, 30)
+            })
+        }),
+        stock_case(Rule::ReservationConflict, || {
+            given([received(5), reserved(1)]).when(reserve(2, 30))
+        }),
+        stock_case(Rule::ReservationNotFound, || {
+            given([received(5)]).when(ReleaseReservation {
+                item: samples::stock_key(),
+                order_id: order_id(),
+                reason: ReleaseReason::OrderCancelled,
+            })
+        }),
+        stock_case(Rule::ReservationExpiryNotInFuture, || {
+            given([received(5)]).when(reserve(1, 0))
+        }),
+        stock_case(Rule::ReservationNotExpired, || {
+            given([received(5), reserved(1)])
+                .at_minute(29)
+                .when(ReleaseReservation {
+                    item: samples::stock_key(),
+                    order_id: order_id(),
+                    reason: ReleaseReason::Expired,
+                })
+        }),
+        stock_case(Rule::CommitExceedsReservation, || {
+            given([received(5), reserved(1)]).when(CommitReservation {
+                item: samples::stock_key(),
+                order_id: order_id(),
+                shipment_id: ShipmentId::from("S1"),
+                quantity: 2,
+            })
+        }),
+        stock_case(Rule::AdjustmentBelowReserved, || {
+            given([received(5), reserved(3)]).when(AdjustStock {
+                item: samples::stock_key(),
+                counted_quantity: 2,
+                reason: "cycle count".to_owned(),
+            })
+        }),
+        stock_case(Rule::QuantityExceedsMaximum, || {
+            given([]).when(ReceiveStock {
+                item: samples::stock_key(),
+                quantity: 10_001,
+                reference: "PO-1".to_owned(),
+            })
+        }),
+        stock_case(Rule::SkuFormatInvalid, || {
+            given([]).when(ReceiveStock {
+                item: StockKey::new("bad sku", "BER-1"),
+                quantity: 1,
+                reference: "PO-1".to_owned(),
+            })
+        }),
+        stock_case(Rule::WarehouseFormatInvalid, || {
+            given([]).when(ReceiveStock {
+                item: StockKey::new(MUG, "ber-1"),
+                quantity: 1,
+                reference: "PO-1".to_owned(),
+            })
+        }),
+        stock_case(Rule::RequiredFieldMissing, || {
+            given([]).when(ReceiveStock {
+                item: samples::stock_key(),
+                quantity: 1,
+                reference: String::new(),
+            })
+        }),
+    ]
+}
+
+#[test]
+fn every_order_rule_case_rejects_with_its_rule() {
+    for (rule, scenario) in order_cases() {
+        let rejection = scenario().then_rejects(rule);
+        println!("{rule}: {}", rejection.detail);
+    }
+}
+
+#[test]
+fn every_stock_rule_case_rejects_with_its_rule() {
+    for (rule, scenario) in stock_cases() {
+        let rejection = scenario().then_rejects(rule);
+        println!("{rule}: {}", rejection.detail);
+    }
+}
+
+#[test]
+fn every_rule_has_a_case() {
+    let covered: BTreeSet<Rule> = order_cases()
+        .iter()
+        .map(|(rule, _)| *rule)
+        .chain(stock_cases().iter().map(|(rule, _)| *rule))
+        .collect();
+    let missing: Vec<&str> = Rule::ALL
+        .iter()
+        .filter(|rule| !covered.contains(rule))
+        .map(|rule| rule.code())
+        .collect();
+    assert!(missing.is_empty(), "rules without a test case: {missing:?}");
+}

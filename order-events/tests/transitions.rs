@@ -1,0 +1,112 @@
+//! The order state machine, pair by pair: every status × every command type.
+//!
+//! A legal pair (per the transition table) must be accepted and lead to the status listed in
+//! [`expected_after`]; an illegal pair must be refused as `illegal_transition` (or, before
+//! placement and for a second placement, `order_not_found` / `order_already_placed`).
+
+use order_events::order::status::{legal_statuses, TRANSITIONS};
+use order_events::order::{Order, OrderCommand, OrderStatus};
+use order_events::testkit::samples::{history_to, one_of_each_order_command};
+use order_events::testkit::given;
+use order_events::Rule;
+
+use OrderStatus::*;
+
+/// Decisions happen two days in: after the payment deadline, within the return window.
+const MINUTE: i64 = 2 * 1440;
+
+/// The status a legal command leads to from `from`, with the sample commands.
+fn expected_after(from: OrderStatus, command: &str) -> OrderStatus {
+    match (command, from) {
+        ("PlaceOrder", _) => Placed,
+        ("CancelOrder", _) => Cancelled,
+        ("ExpireOrder", _) => Expired,
+        ("ConfirmStockReserved", _) => AwaitingPayment,
+        // The sample shortage waits for stock.
+        ("MarkStockShort", _) => Backordered,
+        // The sample capture is 10.00 of 54.38.
+        ("CapturePayment", _) => PartiallyPaid,
+        ("FailPayment", _) => OnHold,
+        // The sample hold came from a failed payment while awaiting payment.
+        ("ReleaseHold", OnHold) => AwaitingPayment,
+        // The sample shipment sends the mug: the rest of a partial shipment, or a first parcel.
+        ("Ship", Paid) => PartiallyShipped,
+        ("Ship", PartiallyShipped) => Shipped,
+        // Delivering the only parcel of a fully shipped order delivers the order.
+        ("RecordDelivery", Shipped) => Delivered,
+        ("ConfirmReceipt", Delivered) => Completed,
+        ("RequestReturn" | "RequestExchange", _) => ReturnRequested,
+        // The open sample case R1 holds the mug only.
+        ("ReceiveReturn", ReturnRequested) => PartiallyReturned,
+        // Price changes, discounts, allocations, delays, a partial delivery, a partial refund
+        // and feedback leave the status as it was.
+        _ => from,
+    }
+}
+
+#[test]
+fn every_status_and_command_pair_follows_the_table() {
+    let mut legal = 0;
+    let mut illegal = 0;
+    for status in OrderStatus::ALL {
+        let history = history_to(status);
+        assert_eq!(
+            given::<Order>(history.clone()).state().status,
+            status,
+            "the sample history for {status} leads elsewhere"
+        );
+        for command in one_of_each_order_command() {
+            let name = command.type_name();
+            let then = given::<Order>(history.clone()).at_minute(MINUTE).when(command.clone());
+            if legal_statuses(name).contains(&status) {
+                let after = then.then_accepts();
+                assert_eq!(
+                    after.status,
+                    expected_after(status, name),
+                    "{name} from {status}"
+                );
+                legal += 1;
+            } else {
+                let expected_rule = match (status, &command) {
+                    (Initial, _) => Rule::OrderNotFound,
+                    (_, OrderCommand::PlaceOrder(_)) => Rule::OrderAlreadyPlaced,
+                    _ => Rule::IllegalTransition,
+                };
+                let rejection = then.then_rejects(expected_rule);
+                if expected_rule == Rule::IllegalTransition {
+                    assert!(rejection.detail.contains(status.code()), "{rejection}");
+                }
+                illegal += 1;
+            }
+        }
+    }
+    let pairs = OrderStatus::ALL.len() * OrderCommand::TYPES.len();
+    assert_eq!(legal + illegal, pairs);
+    let table_pairs: usize = TRANSITIONS.iter().map(|(_, from)| from.len()).sum();
+    assert_eq!(legal, table_pairs, "every legal pair in the table was exercised");
+    println!("{legal} legal and {illegal} illegal transitions checked");
+}
+
+#[test]
+fn a_held_order_that_had_shipped_cannot_be_cancelled() {
+    use order_events::order::{CancelOrder, CancelReason, CarrierExceptionRecorded, CarrierExceptionKind};
+    use order_events::ids::ShipmentId;
+    let mut history = history_to(Shipped);
+    history.push(
+        CarrierExceptionRecorded {
+            shipment_id: ShipmentId::from("S1"),
+            kind: CarrierExceptionKind::Lost,
+            note: "parcel lost at hub".to_owned(),
+        }
+        .into(),
+    );
+    let held = given::<Order>(history.clone());
+    assert_eq!(held.state().status, OnHold);
+    given::<Order>(history)
+        .when(CancelOrder {
+            order_id: order_events::testkit::samples::order_id(),
+            reason: CancelReason::CustomerRequest,
+            note: String::new(),
+        })
+        .then_rejects(Rule::IllegalTransition);
+}
