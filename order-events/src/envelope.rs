@@ -91,7 +91,10 @@ impl Command {
 
     /// Every command type name with its current schema version.
     pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
-        OrderCommand::TYPES.iter().chain(StockCommand::TYPES).copied()
+        OrderCommand::TYPES
+            .iter()
+            .chain(StockCommand::TYPES)
+            .copied()
     }
 }
 

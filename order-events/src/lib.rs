@@ -47,7 +47,11 @@ pub trait Aggregate: Default + Clone + PartialEq + std::fmt::Debug {
     const KIND: AggregateKind;
 
     /// The events that follow from `command` in this state, or the rule it breaks.
-    fn decide(&self, command: &Self::Command, context: &Context) -> Result<Vec<Self::Event>, Rejection>;
+    fn decide(
+        &self,
+        command: &Self::Command,
+        context: &Context,
+    ) -> Result<Vec<Self::Event>, Rejection>;
 
     /// Folds one event in. Never fails: an event that does not fit is a bug and panics.
     fn apply(&mut self, event: &Self::Event);

@@ -248,7 +248,9 @@ mod tests {
     #[test]
     fn json_numbers_and_exotic_notation_are_refused() {
         assert!(serde_json::from_str::<Amount>("1.5").is_err());
-        for bad in ["", "-", "1e3", " 1", "1.", ".5", "1.2.3", "1_000", "+1", "NaN"] {
+        for bad in [
+            "", "-", "1e3", " 1", "1.", ".5", "1.2.3", "1_000", "+1", "NaN",
+        ] {
             assert!(bad.parse::<Amount>().is_err(), "{bad:?} parsed");
         }
         let too_long = "9".repeat(41);

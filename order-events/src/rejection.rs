@@ -152,9 +152,7 @@ mod tests {
         for &rule in Rule::ALL {
             let code = rule.code();
             assert!(seen.insert(code), "duplicate code {code}");
-            assert!(code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert_eq!(serde_json::to_value(rule).unwrap(), code);
         }
     }

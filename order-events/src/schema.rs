@@ -58,7 +58,12 @@ fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String
     finish(generator, document)
 }
 
-fn event_schema(type_name: &str, version: u16, kind: AggregateKind, payload: SchemaMaker) -> String {
+fn event_schema(
+    type_name: &str,
+    version: u16,
+    kind: AggregateKind,
+    payload: SchemaMaker,
+) -> String {
     let mut generator = generator();
     let payload = payload(&mut generator);
     let actor = generator.subschema_for::<Actor>();
@@ -98,9 +103,14 @@ fn event_schema(type_name: &str, version: u16, kind: AggregateKind, payload: Sch
 pub fn all() -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut index = Vec::new();
-    let commands = OrderCommand::payload_schemas().into_iter().chain(StockCommand::payload_schemas());
+    let commands = OrderCommand::payload_schemas()
+        .into_iter()
+        .chain(StockCommand::payload_schemas());
     for (name, version, payload) in commands {
-        files.insert(format!("commands/{name}.json"), command_schema(name, version, payload));
+        files.insert(
+            format!("commands/{name}.json"),
+            command_schema(name, version, payload),
+        );
         index.push(json!({"kind": "command", "type": name, "schema_version": version, "file": format!("commands/{name}.json")}));
     }
     let events = OrderEvent::payload_schemas()
@@ -112,7 +122,10 @@ pub fn all() -> BTreeMap<String, String> {
                 .map(|(name, version, payload)| (name, version, AggregateKind::StockItem, payload)),
         );
     for (name, version, kind, payload) in events {
-        files.insert(format!("events/{name}.json"), event_schema(name, version, kind, payload));
+        files.insert(
+            format!("events/{name}.json"),
+            event_schema(name, version, kind, payload),
+        );
         index.push(json!({"kind": "event", "type": name, "schema_version": version, "aggregate_kind": kind.code(), "file": format!("events/{name}.json")}));
     }
     let mut text = serde_json::to_string_pretty(&index).expect("the index serializes");

@@ -196,7 +196,10 @@ pub struct StockItem {
 impl StockItem {
     /// Units held by active reservations.
     pub fn reserved(&self) -> u64 {
-        self.reservations.values().map(|r| u64::from(r.quantity)).sum()
+        self.reservations
+            .values()
+            .map(|r| u64::from(r.quantity))
+            .sum()
     }
 
     /// Units free to reserve.
@@ -269,13 +272,22 @@ pub fn decide(
         }
         StockCommand::AdjustStock(c) => {
             validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            ensure(c.counted_quantity <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
-                format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity)
-            })?;
+            ensure(
+                c.counted_quantity <= ON_HAND_MAX,
+                Rule::QuantityExceedsMaximum,
+                || format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity),
+            )?;
             let reserved = state.reserved();
-            ensure(c.counted_quantity >= reserved, Rule::AdjustmentBelowReserved, || {
-                format!("counted {}, but {reserved} are reserved", c.counted_quantity)
-            })?;
+            ensure(
+                c.counted_quantity >= reserved,
+                Rule::AdjustmentBelowReserved,
+                || {
+                    format!(
+                        "counted {}, but {reserved} are reserved",
+                        c.counted_quantity
+                    )
+                },
+            )?;
             StockAdjusted {
                 previous_on_hand: state.on_hand,
                 counted_quantity: c.counted_quantity,
@@ -284,9 +296,11 @@ pub fn decide(
             .into()
         }
         StockCommand::SetSafetyStock(c) => {
-            ensure(c.quantity <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
-                format!("safety stock {} exceeds {ON_HAND_MAX}", c.quantity)
-            })?;
+            ensure(
+                c.quantity <= ON_HAND_MAX,
+                Rule::QuantityExceedsMaximum,
+                || format!("safety stock {} exceeds {ON_HAND_MAX}", c.quantity),
+            )?;
             SafetyStockSet {
                 quantity: c.quantity,
             }
@@ -296,17 +310,23 @@ pub fn decide(
             validate::quantity("quantity", u64::from(c.quantity), policy)?;
             if let Some(existing) = state.reservations.get(&c.order_id) {
                 // A retried reservation is idempotent; a different one is a conflict.
-                ensure(existing.quantity == c.quantity, Rule::ReservationConflict, || {
-                    format!(
-                        "order {} holds {}, asks for {}",
-                        c.order_id, existing.quantity, c.quantity
-                    )
-                })?;
+                ensure(
+                    existing.quantity == c.quantity,
+                    Rule::ReservationConflict,
+                    || {
+                        format!(
+                            "order {} holds {}, asks for {}",
+                            c.order_id, existing.quantity, c.quantity
+                        )
+                    },
+                )?;
                 return Ok(Vec::new());
             }
-            ensure(c.expires_at > context.now, Rule::ReservationExpiryNotInFuture, || {
-                format!("expiry {} is not after {}", c.expires_at, context.now)
-            })?;
+            ensure(
+                c.expires_at > context.now,
+                Rule::ReservationExpiryNotInFuture,
+                || format!("expiry {} is not after {}", c.expires_at, context.now),
+            )?;
             let available = state.available();
             ensure(
                 u64::from(c.quantity) <= available,
@@ -326,7 +346,12 @@ pub fn decide(
                 ensure(
                     context.now >= reservation.expires_at,
                     Rule::ReservationNotExpired,
-                    || format!("expires at {}; it is {}", reservation.expires_at, context.now),
+                    || {
+                        format!(
+                            "expires at {}; it is {}",
+                            reservation.expires_at, context.now
+                        )
+                    },
                 )?;
             }
             ReservationReleased {
@@ -372,12 +397,18 @@ pub fn apply(state: &mut StockItem, event: &StockEvent) {
     match event {
         StockEvent::StockReceived(e) => state.on_hand += u64::from(e.quantity),
         StockEvent::StockAdjusted(e) => {
-            assert!(e.counted_quantity >= state.reserved(), "adjusted below reserved");
+            assert!(
+                e.counted_quantity >= state.reserved(),
+                "adjusted below reserved"
+            );
             state.on_hand = e.counted_quantity;
         }
         StockEvent::SafetyStockSet(e) => state.safety_stock = e.quantity,
         StockEvent::StockReserved(e) => {
-            assert!(u64::from(e.quantity) <= state.available(), "reservation oversells");
+            assert!(
+                u64::from(e.quantity) <= state.available(),
+                "reservation oversells"
+            );
             let previous = state.reservations.insert(
                 e.order_id,
                 Reservation {
@@ -389,14 +420,20 @@ pub fn apply(state: &mut StockItem, event: &StockEvent) {
         }
         StockEvent::ReservationReleased(e) => {
             let released = state.reservations.remove(&e.order_id);
-            assert!(released.is_some(), "released a reservation that does not exist");
+            assert!(
+                released.is_some(),
+                "released a reservation that does not exist"
+            );
         }
         StockEvent::ReservationCommitted(e) => {
             let reservation = state
                 .reservations
                 .get_mut(&e.order_id)
                 .expect("committed a reservation that does not exist");
-            assert!(e.quantity <= reservation.quantity, "committed above reserved");
+            assert!(
+                e.quantity <= reservation.quantity,
+                "committed above reserved"
+            );
             reservation.quantity -= e.quantity;
             if reservation.quantity == 0 {
                 state.reservations.remove(&e.order_id);
@@ -412,7 +449,11 @@ impl crate::Aggregate for StockItem {
     type Event = StockEvent;
     const KIND: crate::AggregateKind = crate::AggregateKind::StockItem;
 
-    fn decide(&self, command: &StockCommand, context: &Context) -> Result<Vec<StockEvent>, Rejection> {
+    fn decide(
+        &self,
+        command: &StockCommand,
+        context: &Context,
+    ) -> Result<Vec<StockEvent>, Rejection> {
         decide(self, command, context)
     }
 

@@ -20,7 +20,9 @@ use crate::Aggregate;
 
 /// A fixed instant `minutes` after 2026-01-01T00:00:00Z: tests never read the clock.
 pub fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
         + chrono::Duration::minutes(minutes)
 }
 
@@ -119,7 +121,10 @@ where
             Ok(events) => panic!("expected rejection {rule}, got events {events:?}"),
             Err(rejection) => {
                 assert_eq!(rejection.rule, rule, "wrong rule: {rejection}");
-                assert!(!rejection.detail.is_empty(), "rejection {rule} has no detail");
+                assert!(
+                    !rejection.detail.is_empty(),
+                    "rejection {rule} has no detail"
+                );
                 rejection
             }
         }

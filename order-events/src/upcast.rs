@@ -37,7 +37,11 @@ pub struct OrderCancelledV1 {
 
 /// Maps the version 1 free text onto the version 2 vocabulary, keeping the text as the note.
 pub fn order_cancelled_v1(old: OrderCancelledV1) -> OrderCancelled {
-    let normalized = old.reason.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    let normalized = old
+        .reason
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
     let reason = match normalized.as_str() {
         "customer_request" | "customer_requested" | "customer" => CancelReason::CustomerRequest,
         "merchant_request" | "merchant" => CancelReason::MerchantRequest,

@@ -28,9 +28,11 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<(), Rejecti
     ensure(length <= max, Rule::FieldTooLong, || {
         format!("{field} has {length} characters; at most {max} allowed")
     })?;
-    ensure(!value.chars().any(char::is_control), Rule::TextInvalid, || {
-        format!("{field} contains control characters")
-    })
+    ensure(
+        !value.chars().any(char::is_control),
+        Rule::TextInvalid,
+        || format!("{field} contains control characters"),
+    )
 }
 
 /// An amount of money in `currency`: not negative (or, with `positive`, above zero), within
@@ -70,9 +72,11 @@ pub fn quantity(field: &str, value: u64, policy: &Policy) -> Result<(), Rejectio
         format!("{field} is 0")
     })?;
     let max = policy.quantity_per_line_max;
-    ensure(value <= u64::from(max), Rule::QuantityExceedsMaximum, || {
-        format!("{field} is {value}; at most {max} allowed")
-    })
+    ensure(
+        value <= u64::from(max),
+        Rule::QuantityExceedsMaximum,
+        || format!("{field} is {value}; at most {max} allowed"),
+    )
 }
 
 pub fn sku(value: &Sku) -> Result<(), Rejection> {
@@ -83,25 +87,42 @@ pub fn sku(value: &Sku) -> Result<(), Rejection> {
 
 pub fn warehouse(value: &WarehouseId) -> Result<(), Rejection> {
     ensure(value.is_well_formed(), Rule::WarehouseFormatInvalid, || {
-        format!("'{}' is not a valid warehouse code", printable(value.as_str()))
+        format!(
+            "'{}' is not a valid warehouse code",
+            printable(value.as_str())
+        )
     })
 }
 
 /// A list of SKU quantities (shipment, return, shortage): at least one line, each SKU valid and
 /// listed once, each quantity in range.
-pub fn line_quantities(field: &str, lines: &[LineQuantity], policy: &Policy) -> Result<(), Rejection> {
-    ensure(!lines.is_empty(), Rule::LinesRequired, || format!("{field} is empty"))?;
+pub fn line_quantities(
+    field: &str,
+    lines: &[LineQuantity],
+    policy: &Policy,
+) -> Result<(), Rejection> {
+    ensure(!lines.is_empty(), Rule::LinesRequired, || {
+        format!("{field} is empty")
+    })?;
     let mut seen = HashSet::new();
     for line in lines {
         sku(&line.sku)?;
         unique_sku(&mut seen, &line.sku, field)?;
-        quantity(&format!("{field} quantity of {}", line.sku), u64::from(line.quantity), policy)?;
+        quantity(
+            &format!("{field} quantity of {}", line.sku),
+            u64::from(line.quantity),
+            policy,
+        )?;
     }
     Ok(())
 }
 
 /// Records `sku` in `seen`, rejecting it when it was there already.
-pub fn unique_sku<'a>(seen: &mut HashSet<&'a Sku>, sku: &'a Sku, field: &str) -> Result<(), Rejection> {
+pub fn unique_sku<'a>(
+    seen: &mut HashSet<&'a Sku>,
+    sku: &'a Sku,
+    field: &str,
+) -> Result<(), Rejection> {
     ensure(seen.insert(sku), Rule::DuplicateLine, || {
         format!("{sku} appears more than once in {field}")
     })
@@ -146,7 +167,11 @@ pub fn country(value: &str) -> Result<(), Rejection> {
 
 /// Makes untrusted text safe to echo in a message: control characters escaped, length capped.
 pub fn printable(value: &str) -> String {
-    value.chars().take(80).flat_map(char::escape_default).collect()
+    value
+        .chars()
+        .take(80)
+        .flat_map(char::escape_default)
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,7 +183,13 @@ mod tests {
         for good in ["+49 30 1234567", "(555) 123-4567", "030.123.456", "123456"] {
             assert!(phone(good).is_ok(), "{good}");
         }
-        for bad in ["", "12345", "+1234567890123456", "call me", "+49 30 12a4567"] {
+        for bad in [
+            "",
+            "12345",
+            "+1234567890123456",
+            "call me",
+            "+49 30 12a4567",
+        ] {
             assert!(phone(bad).is_err(), "{bad}");
         }
     }
@@ -175,9 +206,18 @@ mod tests {
 
     #[test]
     fn texts() {
-        assert_eq!(required_text("f", "  ", 5).unwrap_err().rule, Rule::RequiredFieldMissing);
-        assert_eq!(required_text("f", "abcdef", 5).unwrap_err().rule, Rule::FieldTooLong);
-        assert_eq!(required_text("f", "a\u{0}b", 5).unwrap_err().rule, Rule::TextInvalid);
+        assert_eq!(
+            required_text("f", "  ", 5).unwrap_err().rule,
+            Rule::RequiredFieldMissing
+        );
+        assert_eq!(
+            required_text("f", "abcdef", 5).unwrap_err().rule,
+            Rule::FieldTooLong
+        );
+        assert_eq!(
+            required_text("f", "a\u{0}b", 5).unwrap_err().rule,
+            Rule::TextInvalid
+        );
         assert!(optional_text("f", "", 5).is_ok());
     }
 }

@@ -3,7 +3,9 @@
 use order_events::ids::*;
 use order_events::order::*;
 use order_events::stock::*;
-use order_events::testkit::samples::{self, amount, history_to, line_quantity, order_id, MUG, TOTAL, TSHIRT};
+use order_events::testkit::samples::{
+    self, amount, history_to, line_quantity, order_id, MUG, TOTAL, TSHIRT,
+};
 use order_events::testkit::{at, given};
 use order_events::{Actor, ActorKind, Currency, Rule};
 
@@ -27,7 +29,9 @@ fn placing_records_the_order_with_its_payment_deadline() {
 
 #[test]
 fn the_same_channel_order_imported_twice_is_refused() {
-    let first = given::<Order>([]).when(samples::place_order()).then_accepts();
+    let first = given::<Order>([])
+        .when(samples::place_order())
+        .then_accepts();
     assert_eq!(first.header.as_ref().unwrap().order_id, order_id());
     given::<Order>([samples::order_placed()])
         .when(samples::place_order())
@@ -141,7 +145,10 @@ fn partial_shipments_then_deliveries_deliver_the_order() {
     assert_eq!(state.shipments.len(), 2);
 
     let mut history = history_to(OrderStatus::PartiallyShipped);
-    history.push(samples::shipment_dispatched("S2", vec![line_quantity(MUG, 1)]));
+    history.push(samples::shipment_dispatched(
+        "S2",
+        vec![line_quantity(MUG, 1)],
+    ));
     history.push(samples::shipment_delivered("S1"));
     let one_delivered = given::<Order>(history.clone());
     assert_eq!(one_delivered.state().status, OrderStatus::Shipped);
@@ -200,17 +207,26 @@ fn returns_come_back_partially_then_fully_and_get_refunded() {
     assert_eq!(state.status, OrderStatus::ReturnRequested);
     assert!(state.returns[1].exchange);
 
-    history.push(samples::return_requested("R2", vec![line_quantity(TSHIRT, 2)]));
+    history.push(samples::return_requested(
+        "R2",
+        vec![line_quantity(TSHIRT, 2)],
+    ));
     let returned = given::<Order>(history.clone())
         .when(ReceiveReturn {
             order_id: order_id(),
             return_id: ReturnId::from("R2"),
             disposition: ReturnDisposition::Restock,
         })
-        .then_events([samples::return_received("R2", vec![line_quantity(TSHIRT, 2)])]);
+        .then_events([samples::return_received(
+            "R2",
+            vec![line_quantity(TSHIRT, 2)],
+        )]);
     assert_eq!(returned.status, OrderStatus::Returned);
 
-    history.push(samples::return_received("R2", vec![line_quantity(TSHIRT, 2)]));
+    history.push(samples::return_received(
+        "R2",
+        vec![line_quantity(TSHIRT, 2)],
+    ));
     history.push(samples::refund_issued("RF1", "50.00"));
     let refunded = given::<Order>(history)
         .when(Refund {
@@ -278,7 +294,9 @@ fn stock_is_received_reserved_committed_and_restocked() {
         quantity: 10,
         reference: "PO-1".to_owned(),
     };
-    given::<StockItem>([]).when(receive(10)).then_events([received.clone().into()]);
+    given::<StockItem>([])
+        .when(receive(10))
+        .then_events([received.clone().into()]);
     let reserved = StockReserved {
         order_id: order_id(),
         quantity: 3,
@@ -287,7 +305,10 @@ fn stock_is_received_reserved_committed_and_restocked() {
     let state = given::<StockItem>([received.clone().into()])
         .when(reserve(3))
         .then_events([reserved.clone().into()]);
-    assert_eq!((state.on_hand, state.reserved(), state.available()), (10, 3, 7));
+    assert_eq!(
+        (state.on_hand, state.reserved(), state.available()),
+        (10, 3, 7)
+    );
 
     let history: Vec<StockEvent> = vec![received.into(), reserved.into()];
     let committed = given::<StockItem>(history.clone())
@@ -345,7 +366,10 @@ fn an_expired_reservation_is_released_and_the_low_stock_flag_follows_safety_stoc
         }
         .into(),
     ];
-    assert!(stock_after(history.clone()).is_low(), "3 available, safety stock 4");
+    assert!(
+        stock_after(history.clone()).is_low(),
+        "3 available, safety stock 4"
+    );
     let released = given::<StockItem>(history)
         .at_minute(30)
         .when(ReleaseReservation {

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use order_events::ids::*;
 use order_events::order::*;
 use order_events::stock::*;
-use order_events::testkit::samples::{self, amount, history_to, line_quantity, order_id, MUG, TSHIRT};
+use order_events::testkit::samples::{
+    self, amount, history_to, line_quantity, order_id, MUG, TSHIRT,
+};
 use order_events::testkit::{at, given, Then};
 use order_events::{Actor, ActorKind, Currency, Rule};
 
@@ -225,11 +227,9 @@ fn order_cases() -> Vec<Case> {
             })
         }),
         order_case(Rule::OrderNotYetExpired, || {
-            in_status(AwaitingPayment)
-                .at_minute(29)
-                .when(ExpireOrder {
-                    order_id: order_id(),
-                })
+            in_status(AwaitingPayment).at_minute(29).when(ExpireOrder {
+                order_id: order_id(),
+            })
         }),
         order_case(Rule::ReservationDoesNotCoverOrder, || {
             let mut reservations = samples::reservations();
@@ -316,7 +316,10 @@ fn order_cases() -> Vec<Case> {
         }),
         order_case(Rule::ReturnAlreadyReceived, || {
             let mut history = history_to(PartiallyReturned);
-            history.push(samples::return_requested("R2", vec![line_quantity(TSHIRT, 1)]));
+            history.push(samples::return_requested(
+                "R2",
+                vec![line_quantity(TSHIRT, 1)],
+            ));
             given(history).when(ReceiveReturn {
                 order_id: order_id(),
                 return_id: ReturnId::from("R1"),
@@ -333,7 +336,9 @@ fn order_cases() -> Vec<Case> {
             history.push(samples::refund_issued("RF1", "50.00"));
             given(history).when(refund("RF2", "4.39"))
         }),
-        order_case(Rule::RatingOutOfRange, || in_status(Delivered).when(feedback(6))),
+        order_case(Rule::RatingOutOfRange, || {
+            in_status(Delivered).when(feedback(6))
+        }),
         order_case(Rule::FeedbackAlreadyRecorded, || {
             let mut history = history_to(Delivered);
             history.push(

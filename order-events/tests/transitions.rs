@@ -6,8 +6,8 @@
 
 use order_events::order::status::{legal_statuses, TRANSITIONS};
 use order_events::order::{Order, OrderCommand, OrderStatus};
-use order_events::testkit::samples::{history_to, one_of_each_order_command};
 use order_events::testkit::given;
+use order_events::testkit::samples::{history_to, one_of_each_order_command};
 use order_events::Rule;
 
 use OrderStatus::*;
@@ -57,7 +57,9 @@ fn every_status_and_command_pair_follows_the_table() {
         );
         for command in one_of_each_order_command() {
             let name = command.type_name();
-            let then = given::<Order>(history.clone()).at_minute(MINUTE).when(command.clone());
+            let then = given::<Order>(history.clone())
+                .at_minute(MINUTE)
+                .when(command.clone());
             if legal_statuses(name).contains(&status) {
                 let after = then.then_accepts();
                 assert_eq!(
@@ -83,14 +85,19 @@ fn every_status_and_command_pair_follows_the_table() {
     let pairs = OrderStatus::ALL.len() * OrderCommand::TYPES.len();
     assert_eq!(legal + illegal, pairs);
     let table_pairs: usize = TRANSITIONS.iter().map(|(_, from)| from.len()).sum();
-    assert_eq!(legal, table_pairs, "every legal pair in the table was exercised");
+    assert_eq!(
+        legal, table_pairs,
+        "every legal pair in the table was exercised"
+    );
     println!("{legal} legal and {illegal} illegal transitions checked");
 }
 
 #[test]
 fn a_held_order_that_had_shipped_cannot_be_cancelled() {
-    use order_events::order::{CancelOrder, CancelReason, CarrierExceptionRecorded, CarrierExceptionKind};
     use order_events::ids::ShipmentId;
+    use order_events::order::{
+        CancelOrder, CancelReason, CarrierExceptionKind, CarrierExceptionRecorded,
+    };
     let mut history = history_to(Shipped);
     history.push(
         CarrierExceptionRecorded {

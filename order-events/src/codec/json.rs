@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{check_size, check_version, current_command_version, current_event_version, wrong_kind, DecodeError};
+use super::{
+    check_size, check_version, current_command_version, current_event_version, wrong_kind,
+    DecodeError,
+};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
 use crate::order::{OrderCommand, OrderEvent};
@@ -95,7 +98,11 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     if let Some(error) = wrong_kind(type_name, true) {
         return Err(error);
     }
-    let current = check_version(type_name, input.schema_version, current_command_version(type_name))?;
+    let current = check_version(
+        type_name,
+        input.schema_version,
+        current_command_version(type_name),
+    )?;
     if input.schema_version < current {
         return Err(DecodeError::UnsupportedVersion {
             type_name: type_name.to_owned(),
@@ -106,7 +113,9 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     let payload = input.payload.get();
     let command = OrderCommand::decode_current_json(type_name, payload)
         .map(|r| r.map(Command::Order))
-        .or_else(|| StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock)))
+        .or_else(|| {
+            StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
+        })
         .expect("a type with a current version decodes in its set")
         .map_err(json_error)?;
     Ok(CommandEnvelope {
@@ -191,7 +200,9 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     } else {
         OrderEvent::decode_current_json(type_name, payload)
             .map(|r| r.map(Event::Order))
-            .or_else(|| StockEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Stock)))
+            .or_else(|| {
+                StockEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Stock))
+            })
             .expect("a type with a current version decodes in its set")
             .map_err(json_error)?
     };

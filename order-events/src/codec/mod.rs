@@ -65,7 +65,9 @@ pub enum DecodeError {
     Malformed { what: String, reason: String },
     #[error("{count} bytes left over after the {what}")]
     TrailingBytes { what: String, count: usize },
-    #[error("the event's stored hash {stored} does not match its content, which hashes to {computed}")]
+    #[error(
+        "the event's stored hash {stored} does not match its content, which hashes to {computed}"
+    )]
     HashMismatch { stored: String, computed: String },
     #[error("unknown message type '{type_name}'")]
     UnknownType { type_name: String },
@@ -378,9 +380,17 @@ fn current_command_version(type_name: &str) -> Option<u16> {
 /// Refuses an event type name where a command was expected, and the reverse, by name.
 fn wrong_kind(type_name: &str, expected_command: bool) -> Option<DecodeError> {
     let (is_other, expected, found) = if expected_command {
-        (current_event_version(type_name).is_some(), "command", "event")
+        (
+            current_event_version(type_name).is_some(),
+            "command",
+            "event",
+        )
     } else {
-        (current_command_version(type_name).is_some(), "event", "command")
+        (
+            current_command_version(type_name).is_some(),
+            "event",
+            "command",
+        )
     };
     is_other.then(|| DecodeError::WrongKind {
         type_name: type_name.to_owned(),
@@ -409,7 +419,9 @@ pub(crate) fn decode_event_payload(
     }
     let decoded = OrderEvent::decode_current_payload(type_name, bytes)
         .map(|r| r.map(Event::Order))
-        .or_else(|| StockEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Stock)));
+        .or_else(|| {
+            StockEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Stock))
+        });
     decoded.expect("a type with a current version decodes in its set")
 }
 

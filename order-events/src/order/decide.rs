@@ -88,16 +88,22 @@ fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejecti
     let mut codes = HashSet::new();
     for discount in &c.discounts {
         check_discount(discount, c.currency)?;
-        ensure(codes.insert(&discount.code), Rule::DiscountAlreadyApplied, || {
-            format!("discount {} is listed twice", discount.code)
-        })?;
+        ensure(
+            codes.insert(&discount.code),
+            Rule::DiscountAlreadyApplied,
+            || format!("discount {} is listed twice", discount.code),
+        )?;
     }
     let subtotal: Amount = c.lines.iter().map(|l| l.unit_price.times(l.quantity)).sum();
     let discounts: Amount = c.discounts.iter().map(|d| d.amount).sum();
     check_total(subtotal + c.shipping_fee, discounts)?;
 
     let address = &c.shipping_address;
-    validate::required_text("shipping_address.recipient", &address.recipient, SHORT_TEXT_MAX)?;
+    validate::required_text(
+        "shipping_address.recipient",
+        &address.recipient,
+        SHORT_TEXT_MAX,
+    )?;
     validate::required_text("shipping_address.street", &address.street, 200)?;
     validate::required_text("shipping_address.city", &address.city, SHORT_TEXT_MAX)?;
     validate::phone(&address.phone)?;
@@ -134,9 +140,11 @@ fn check_discount(discount: &Discount, currency: Currency) -> Result<(), Rejecti
 
 /// Discounts may not make the total negative.
 fn check_total(before_discounts: Amount, discounts: Amount) -> Result<(), Rejection> {
-    ensure(discounts <= before_discounts, Rule::DiscountExceedsSubtotal, || {
-        format!("discounts of {discounts} exceed the order's {before_discounts}")
-    })
+    ensure(
+        discounts <= before_discounts,
+        Rule::DiscountExceedsSubtotal,
+        || format!("discounts of {discounts} exceed the order's {before_discounts}"),
+    )
 }
 
 /// Every command but placement, on an order that exists.
@@ -151,7 +159,10 @@ fn decide_placed(
         state.line(sku).ok_or_else(|| {
             Rejection::new(
                 Rule::LineNotFound,
-                format!("{} is not a line of the order", validate::printable(sku.as_str())),
+                format!(
+                    "{} is not a line of the order",
+                    validate::printable(sku.as_str())
+                ),
             )
         })
     };
@@ -162,8 +173,8 @@ fn decide_placed(
             let line = line_of(&c.sku)?;
             validate::amount("unit_price", c.unit_price, currency, false)?;
             validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            let new_subtotal =
-                state.subtotal() - line.unit_price.times(line.quantity) + c.unit_price.times(line.quantity);
+            let new_subtotal = state.subtotal() - line.unit_price.times(line.quantity)
+                + c.unit_price.times(line.quantity);
             check_total(new_subtotal + state.shipping_fee, state.discount_total())?;
             PriceModified {
                 sku: c.sku.clone(),
@@ -191,12 +202,16 @@ fn decide_placed(
         OrderCommand::CancelOrder(c) => {
             validate::optional_text("note", &c.note, NOTE_MAX)?;
             if let Some(hold) = state.hold {
-                ensure(!hold.resume_to.has_shipped(), Rule::IllegalTransition, || {
-                    format!(
-                        "CancelOrder is not allowed: the order on hold was {} and has shipped",
-                        hold.resume_to
-                    )
-                })?;
+                ensure(
+                    !hold.resume_to.has_shipped(),
+                    Rule::IllegalTransition,
+                    || {
+                        format!(
+                            "CancelOrder is not allowed: the order on hold was {} and has shipped",
+                            hold.resume_to
+                        )
+                    },
+                )?;
             }
             OrderCancelled {
                 reason: c.reason,
@@ -246,9 +261,16 @@ fn decide_placed(
             validate::line_quantities("short_lines", &c.short_lines, policy)?;
             for short in &c.short_lines {
                 let line = line_of(&short.sku)?;
-                ensure(short.quantity <= line.quantity, Rule::ShortageExceedsOrdered, || {
-                    format!("{} short {} of {} ordered", short.sku, short.quantity, line.quantity)
-                })?;
+                ensure(
+                    short.quantity <= line.quantity,
+                    Rule::ShortageExceedsOrdered,
+                    || {
+                        format!(
+                            "{} short {} of {} ordered",
+                            short.sku, short.quantity, line.quantity
+                        )
+                    },
+                )?;
             }
             let recorded = StockShortRecorded {
                 short_lines: c.short_lines.clone(),
@@ -263,6 +285,21 @@ fn decide_placed(
                     ensure(remaining, Rule::SplitLeavesNoLines, || {
                         "every line is short in full".to_owned()
                     })?;
+                    // Discounts stay as granted; a split that leaves less than they take off
+                    // must be cancelled or backordered instead.
+                    let dropped: Amount = c
+                        .short_lines
+                        .iter()
+                        .filter_map(|short| {
+                            state
+                                .line(&short.sku)
+                                .map(|l| l.unit_price.times(short.quantity))
+                        })
+                        .sum();
+                    check_total(
+                        state.subtotal() - dropped + state.shipping_fee,
+                        state.discount_total(),
+                    )?;
                 }
                 ShortResolution::Cancel => {
                     let cancelled = OrderCancelled {
@@ -285,9 +322,16 @@ fn decide_placed(
             validate::amount("amount", c.amount, currency, true)?;
             validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
             let outstanding = state.total() - state.captured();
-            ensure(c.amount <= outstanding, Rule::CaptureExceedsOutstanding, || {
-                format!("capture of {} exceeds the {outstanding} outstanding", c.amount)
-            })?;
+            ensure(
+                c.amount <= outstanding,
+                Rule::CaptureExceedsOutstanding,
+                || {
+                    format!(
+                        "capture of {} exceeds the {outstanding} outstanding",
+                        c.amount
+                    )
+                },
+            )?;
             PaymentCaptured {
                 payment_id: c.payment_id.clone(),
                 method: c.method,
@@ -342,9 +386,16 @@ fn decide_placed(
             for shipped in &c.lines {
                 let line = line_of(&shipped.sku)?;
                 let unshipped = line.quantity - line.shipped;
-                ensure(shipped.quantity <= unshipped, Rule::ShipmentExceedsUnshipped, || {
-                    format!("{} ships {}, {unshipped} unshipped", shipped.sku, shipped.quantity)
-                })?;
+                ensure(
+                    shipped.quantity <= unshipped,
+                    Rule::ShipmentExceedsUnshipped,
+                    || {
+                        format!(
+                            "{} ships {}, {unshipped} unshipped",
+                            shipped.sku, shipped.quantity
+                        )
+                    },
+                )?;
             }
             validate::amount("freight_cost", c.freight_cost, currency, false)?;
             ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
@@ -390,15 +441,20 @@ fn decide_placed(
             let automatic = actor.kind == ActorKind::System;
             match actor.kind {
                 ActorKind::Customer => {
-                    ensure(actor.id == header.customer_id.as_str(), Rule::ActorNotPermitted, || {
-                        "only the order's customer may confirm receipt".to_owned()
-                    })?;
+                    ensure(
+                        actor.id == header.customer_id.as_str(),
+                        Rule::ActorNotPermitted,
+                        || "only the order's customer may confirm receipt".to_owned(),
+                    )?;
                 }
                 ActorKind::System => {
                     let delivered = state.delivered_at.expect("a delivered order has a time");
                     let due = delivered + policy.auto_confirm_after();
                     ensure(context.now >= due, Rule::AutoConfirmTooEarly, || {
-                        format!("automatic confirmation is due at {due}; it is {}", context.now)
+                        format!(
+                            "automatic confirmation is due at {due}; it is {}",
+                            context.now
+                        )
                     })?;
                 }
                 ActorKind::Staff | ActorKind::Service => {}
@@ -433,12 +489,17 @@ fn decide_placed(
             let case = state.return_case(&c.return_id).ok_or_else(|| {
                 Rejection::new(
                     Rule::ReturnNotFound,
-                    format!("no return {} on this order", validate::printable(c.return_id.as_str())),
+                    format!(
+                        "no return {} on this order",
+                        validate::printable(c.return_id.as_str())
+                    ),
                 )
             })?;
-            ensure(case.disposition.is_none(), Rule::ReturnAlreadyReceived, || {
-                format!("return {} was received already", c.return_id)
-            })?;
+            ensure(
+                case.disposition.is_none(),
+                Rule::ReturnAlreadyReceived,
+                || format!("return {} was received already", c.return_id),
+            )?;
             ReturnReceived {
                 return_id: c.return_id.clone(),
                 disposition: c.disposition,
@@ -456,7 +517,10 @@ fn decide_placed(
             validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
             let refundable = state.captured() - state.refunded();
             ensure(c.amount <= refundable, Rule::RefundExceedsCaptured, || {
-                format!("refund of {} exceeds the {refundable} captured and not refunded", c.amount)
+                format!(
+                    "refund of {} exceeds the {refundable} captured and not refunded",
+                    c.amount
+                )
             })?;
             RefundIssued {
                 refund_id: c.refund_id.clone(),
@@ -470,9 +534,11 @@ fn decide_placed(
             ensure((1..=5).contains(&c.rating), Rule::RatingOutOfRange, || {
                 format!("rating is {}", c.rating)
             })?;
-            ensure(state.feedback.is_none(), Rule::FeedbackAlreadyRecorded, || {
-                "feedback was recorded already".to_owned()
-            })?;
+            ensure(
+                state.feedback.is_none(),
+                Rule::FeedbackAlreadyRecorded,
+                || "feedback was recorded already".to_owned(),
+            )?;
             validate::optional_text("comment", &c.comment, NOTE_MAX)?;
             FeedbackRecorded {
                 rating: c.rating,
@@ -494,11 +560,17 @@ fn check_new_payment(state: &Order, payment_id: &PaymentId) -> Result<(), Reject
     })
 }
 
-fn shipment_of<'a>(state: &'a Order, shipment_id: &ShipmentId) -> Result<&'a super::Shipment, Rejection> {
+fn shipment_of<'a>(
+    state: &'a Order,
+    shipment_id: &ShipmentId,
+) -> Result<&'a super::Shipment, Rejection> {
     state.shipment(shipment_id).ok_or_else(|| {
         Rejection::new(
             Rule::ShipmentNotFound,
-            format!("no shipment {} on this order", validate::printable(shipment_id.as_str())),
+            format!(
+                "no shipment {} on this order",
+                validate::printable(shipment_id.as_str())
+            ),
         )
     })
 }
@@ -515,10 +587,15 @@ fn check_return_request(
         Rule::ReturnAlreadyRecorded,
         || format!("return {return_id} was requested already"),
     )?;
-    let delivered = state.delivered_at.expect("orders after delivery have a delivery time");
+    let delivered = state
+        .delivered_at
+        .expect("orders after delivery have a delivery time");
     let closes = delivered + context.policy.return_window();
     ensure(context.now <= closes, Rule::ReturnWindowClosed, || {
-        format!("the return window closed at {closes}; it is {}", context.now)
+        format!(
+            "the return window closed at {closes}; it is {}",
+            context.now
+        )
     })?;
     validate::line_quantities("lines", lines, &context.policy)?;
     for returned in lines {
@@ -529,9 +606,16 @@ fn check_return_request(
             )
         })?;
         let returnable = line.shipped - state.return_requested(&returned.sku);
-        ensure(returned.quantity <= returnable, Rule::ReturnExceedsShipped, || {
-            format!("{} returns {}, {returnable} returnable", returned.sku, returned.quantity)
-        })?;
+        ensure(
+            returned.quantity <= returnable,
+            Rule::ReturnExceedsShipped,
+            || {
+                format!(
+                    "{} returns {}, {returnable} returnable",
+                    returned.sku, returned.quantity
+                )
+            },
+        )?;
     }
     Ok(())
 }

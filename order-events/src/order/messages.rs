@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
-    ShipmentId, Sku, WarehouseId,
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
+    Sku, WarehouseId,
 };
 use crate::message::message_set;
 use crate::money::{Amount, Currency};

@@ -12,8 +12,8 @@ pub use messages::*;
 pub use status::OrderStatus;
 
 use crate::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
-    ShipmentId, Sku, WarehouseId,
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
+    Sku, WarehouseId,
 };
 use crate::money::{Amount, Currency};
 
@@ -148,7 +148,9 @@ impl Order {
     }
 
     pub fn return_case(&self, return_id: &ReturnId) -> Option<&ReturnCase> {
-        self.returns.iter().find(|case| &case.return_id == return_id)
+        self.returns
+            .iter()
+            .find(|case| &case.return_id == return_id)
     }
 
     /// Units of `sku` in any return case, open or received.
@@ -197,7 +199,10 @@ impl Order {
                 ));
             }
             if self.return_requested(&line.sku) > line.shipped {
-                return fail(format!("line {}: more return requested than shipped", line.sku));
+                return fail(format!(
+                    "line {}: more return requested than shipped",
+                    line.sku
+                ));
             }
         }
         if (self.status == OrderStatus::OnHold) != self.hold.is_some() {
@@ -292,7 +297,10 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             put_on_hold(state, HoldReason::PaymentFailed);
         }
         OrderEvent::HoldReleased(_) => {
-            let hold = state.hold.take().expect("hold released on an order not on hold");
+            let hold = state
+                .hold
+                .take()
+                .expect("hold released on an order not on hold");
             state.status = hold.resume_to;
         }
         OrderEvent::WarehouseAllocated(e) => {
@@ -360,7 +368,10 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             }
             let open_case = state.returns.iter().any(|case| case.disposition.is_none());
             let all_returned = state.lines.iter().all(|line| line.returned == line.shipped);
-            state.status = if open_case {
+            state.status = if state.status == OrderStatus::Refunded {
+                // Refunded on request: the money is settled, the goods arriving changes nothing.
+                OrderStatus::Refunded
+            } else if open_case {
                 OrderStatus::ReturnRequested
             } else if all_returned {
                 OrderStatus::Returned
@@ -373,7 +384,10 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 refund_id: e.refund_id.clone(),
                 amount: e.amount,
             });
-            assert!(state.refunded() <= state.captured(), "refunds above captures");
+            assert!(
+                state.refunded() <= state.captured(),
+                "refunds above captures"
+            );
             if state.refunded() == state.captured() {
                 state.status = OrderStatus::Refunded;
             }
@@ -399,7 +413,12 @@ fn shipment_mut<'a>(state: &'a mut Order, shipment_id: &ShipmentId) -> &'a mut S
         .unwrap_or_else(|| panic!("event names unknown shipment {shipment_id}"))
 }
 
-fn open_return_case(state: &mut Order, return_id: &ReturnId, lines: &[LineQuantity], exchange: bool) {
+fn open_return_case(
+    state: &mut Order,
+    return_id: &ReturnId,
+    lines: &[LineQuantity],
+    exchange: bool,
+) {
     state.returns.push(ReturnCase {
         return_id: return_id.clone(),
         lines: lines.to_vec(),

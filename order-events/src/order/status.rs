@@ -144,7 +144,14 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
     // On hold is allowed; `decide` refuses it too when the held order had already shipped.
     (
         "CancelOrder",
-        &[Placed, Backordered, AwaitingPayment, PartiallyPaid, Paid, OnHold],
+        &[
+            Placed,
+            Backordered,
+            AwaitingPayment,
+            PartiallyPaid,
+            Paid,
+            OnHold,
+        ],
     ),
     ("ExpireOrder", &[Placed, Backordered, AwaitingPayment]),
     ("ConfirmStockReserved", &[Placed, Backordered]),
@@ -154,12 +161,16 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
     ("ReleaseHold", &[OnHold]),
     ("AllocateWarehouse", &[AwaitingPayment, PartiallyPaid, Paid]),
     ("Ship", &[Paid, PartiallyShipped]),
-    ("RecordCarrierException", &[PartiallyShipped, Shipped, Delivered]),
+    (
+        "RecordCarrierException",
+        &[PartiallyShipped, Shipped, Delivered],
+    ),
     ("RecordDelivery", &[PartiallyShipped, Shipped]),
     ("ConfirmReceipt", &[Delivered]),
     ("RequestReturn", AFTER_DELIVERY),
     ("RequestExchange", AFTER_DELIVERY),
-    ("ReceiveReturn", &[ReturnRequested]),
+    // Shops that refund on request still receive the goods afterwards.
+    ("ReceiveReturn", &[ReturnRequested, Refunded]),
     (
         "Refund",
         &[
@@ -176,7 +187,14 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
     ),
     (
         "RecordFeedback",
-        &[Delivered, Completed, ReturnRequested, PartiallyReturned, Returned, Refunded],
+        &[
+            Delivered,
+            Completed,
+            ReturnRequested,
+            PartiallyReturned,
+            Returned,
+            Refunded,
+        ],
     ),
 ];
 

@@ -218,9 +218,11 @@ pub fn history_to(status: OrderStatus) -> Vec<OrderEvent> {
         AwaitingPayment => awaiting,
         PartiallyPaid => [awaiting, vec![payment_captured("P1", "20.00")]].concat(),
         Paid => paid,
-        PartiallyShipped => {
-            [paid, vec![shipment_dispatched("S1", vec![line_quantity(TSHIRT, 2)])]].concat()
-        }
+        PartiallyShipped => [
+            paid,
+            vec![shipment_dispatched("S1", vec![line_quantity(TSHIRT, 2)])],
+        ]
+        .concat(),
         Shipped => shipped,
         Delivered => delivered,
         Completed => [
