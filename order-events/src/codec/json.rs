@@ -86,7 +86,36 @@ pub(crate) fn json_error(error: serde_json::Error) -> DecodeError {
     DecodeError::Json {
         line: error.line(),
         column: error.column(),
-        reason: error.to_string(),
+        reason: message_of(&error),
+    }
+}
+
+/// serde_json's message without the position it appends (the error variant carries that).
+fn message_of(error: &serde_json::Error) -> String {
+    let mut reason = error.to_string();
+    if let Some(at) = reason.rfind(" at line ") {
+        reason.truncate(at);
+    }
+    reason
+}
+
+/// A payload error with its line and column in the whole document, not in the payload alone.
+fn payload_error(document: &[u8], payload: &str, error: serde_json::Error) -> DecodeError {
+    // The raw payload borrows from the document, so its offset is the pointer difference.
+    let offset = (payload.as_ptr() as usize).saturating_sub(document.as_ptr() as usize);
+    let before = document.get(..offset).unwrap_or_default();
+    let lines_before = before.iter().filter(|&&b| b == b'\n').count();
+    let column_of_payload = before.iter().rev().take_while(|&&b| b != b'\n').count();
+    let line = lines_before + error.line();
+    let column = if error.line() == 1 {
+        column_of_payload + error.column()
+    } else {
+        error.column()
+    };
+    DecodeError::Json {
+        line,
+        column,
+        reason: format!("{} (in the payload)", message_of(&error)),
     }
 }
 
@@ -117,7 +146,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
             StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
         })
         .expect("a type with a current version decodes in its set")
-        .map_err(json_error)?;
+        .map_err(|error| payload_error(bytes, payload, error))?;
     Ok(CommandEnvelope {
         command_id: input.command_id,
         correlation_id: input.correlation_id.unwrap_or(input.command_id),

@@ -187,12 +187,7 @@ pub fn seal(
             prev_hash: head.hash,
             hash: EventHash::GENESIS,
         };
-        let body = bincode_v1::encode(&raw);
-        let hash = EventHash::of_body(&body);
-        let mut record = Vec::with_capacity(1 + body.len() + HASH_BYTES);
-        record.push(FORMAT_BINCODE_V1);
-        record.extend_from_slice(&body);
-        record.extend_from_slice(&hash.0);
+        let (record, hash) = encode_raw_event(&raw);
         assert!(
             record.len() <= RECORD_BYTES_MAX,
             "validated commands yield events under the record size limit"
@@ -202,6 +197,19 @@ pub fn seal(
         sealed.push(SealedEvent { envelope, record });
     }
     sealed
+}
+
+/// Encodes an event record from its parts, computing its hash (`raw.hash` is ignored).
+/// `seal` builds every new record through here; tools that must write a record as an older
+/// build did (golden fixtures, tamper tests) use it directly.
+pub fn encode_raw_event(raw: &RawEvent) -> (Vec<u8>, EventHash) {
+    let body = bincode_v1::encode(raw);
+    let hash = EventHash::of_body(&body);
+    let mut record = Vec::with_capacity(1 + body.len() + HASH_BYTES);
+    record.push(FORMAT_BINCODE_V1);
+    record.extend_from_slice(&body);
+    record.extend_from_slice(&hash.0);
+    (record, hash)
 }
 
 impl RawEvent {
@@ -339,7 +347,8 @@ pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
     bincode_v1::decode(&format!("{type_name} payload"), bytes)
 }
 
-fn encode_event_payload(event: &Event) -> Vec<u8> {
+/// The payload bytes of an event at its current schema version.
+pub fn encode_event_payload(event: &Event) -> Vec<u8> {
     match event {
         Event::Order(e) => e.encode_payload(),
         Event::Stock(e) => e.encode_payload(),
