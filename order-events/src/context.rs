@@ -24,6 +24,7 @@ pub enum ActorKind {
 
 /// Who issued a command. Recorded in every event it produces, so auditors see who did what.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     pub kind: ActorKind,
     /// The actor's id in its own system (customer id, staff login, service name).
@@ -46,6 +47,7 @@ impl Actor {
 /// The shop's configurable rules. Part of the decision's input, never of the stored events:
 /// changing the policy changes future decisions, never the replay of past ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// How long a placed order may stay unpaid before it expires and its stock is released.
     pub payment_window_minutes: u32,

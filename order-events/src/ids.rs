@@ -138,6 +138,7 @@ impl WarehouseId {
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
+#[serde(deny_unknown_fields)]
 pub struct StockKey {
     pub sku: Sku,
     pub warehouse: WarehouseId,

@@ -20,6 +20,7 @@ pub mod codec;
 pub mod context;
 pub mod envelope;
 pub mod ids;
+pub mod ledger;
 mod message;
 pub mod money;
 pub mod order;

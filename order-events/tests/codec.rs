@@ -17,7 +17,10 @@ fn sealed_record() -> Vec<u8> {
 }
 
 fn command_record() -> Vec<u8> {
-    codec::encode_command(&samples::envelope(OrderCommand::from(samples::place_order()), 1))
+    codec::encode_command(&samples::envelope(
+        OrderCommand::from(samples::place_order()),
+        1,
+    ))
 }
 
 #[test]
@@ -25,8 +28,14 @@ fn every_prefix_of_a_record_is_refused() {
     for record in [sealed_record(), command_record()] {
         for length in 0..record.len() {
             let prefix = &record[..length];
-            assert!(codec::decode_event(prefix).is_err(), "event prefix {length} accepted");
-            assert!(codec::decode_command(prefix).is_err(), "command prefix {length} accepted");
+            assert!(
+                codec::decode_event(prefix).is_err(),
+                "event prefix {length} accepted"
+            );
+            assert!(
+                codec::decode_command(prefix).is_err(),
+                "command prefix {length} accepted"
+            );
         }
     }
     assert_eq!(codec::decode_event(&[]), Err(DecodeError::Empty));
@@ -39,7 +48,11 @@ fn every_flipped_byte_of_an_event_is_caught() {
         let mut tampered = record.clone();
         tampered[position] ^= 0x01;
         let error = codec::decode_event(&tampered).expect_err("tampering accepted");
-        let expected = if position == 0 { "unknown_format" } else { "hash_mismatch" };
+        let expected = if position == 0 {
+            "unknown_format"
+        } else {
+            "hash_mismatch"
+        };
         assert_eq!(error.code(), expected, "byte {position}: {error}");
     }
 }
@@ -71,7 +84,10 @@ fn trailing_bytes_unknown_tags_and_oversized_records_are_named() {
 fn commands_round_trip_in_both_encodings() {
     for (seed, command) in samples::one_of_each_order_command().into_iter().enumerate() {
         let envelope = samples::envelope(command, seed as u128);
-        assert_eq!(codec::decode_command(&codec::encode_command(&envelope)).unwrap(), envelope);
+        assert_eq!(
+            codec::decode_command(&codec::encode_command(&envelope)).unwrap(),
+            envelope
+        );
         let text = json::encode_command(&envelope);
         assert_eq!(json::decode_command(text.as_bytes()).unwrap(), envelope);
         assert_eq!(
@@ -104,27 +120,100 @@ fn variant(from: &str, to: &str) -> String {
 #[test]
 fn a_valid_json_command_decodes_with_defaults() {
     let envelope = json::decode_command(VALID.as_bytes()).unwrap();
-    assert_eq!(envelope.correlation_id, envelope.command_id, "correlation defaults to the command id");
+    assert_eq!(
+        envelope.correlation_id, envelope.command_id,
+        "correlation defaults to the command id"
+    );
     assert_eq!(envelope.command.type_name(), "CapturePayment");
-    assert!(matches!(envelope.command, Command::Order(OrderCommand::CapturePayment(_))));
+    assert!(matches!(
+        envelope.command,
+        Command::Order(OrderCommand::CapturePayment(_))
+    ));
 }
 
 #[test]
 fn malformed_json_commands_get_typed_errors() {
     let cases: Vec<(String, &str, &str)> = vec![
-        (variant(r#""amount": "54.38""#, r#""amount": 54.38"#), "invalid_json", "decimal amount as a string"),
-        (variant(r#""amount": "54.38""#, r#""amount": "5e3""#), "invalid_json", "not a decimal amount"),
-        (variant(r#""currency": "EUR""#, r#""currency": "XXX""#), "invalid_json", "unknown variant"),
-        (variant(r#""method": "card""#, r#""method": "card", "extra": 1"#), "invalid_json", "unknown field"),
-        (variant(r#""method": "card""#, r#""method": "card", "method": "wallet""#), "invalid_json", "duplicate field"),
-        (variant(r#""actor""#, r#""unexpected": true, "actor""#), "invalid_json", "unknown field"),
-        (variant(r#""2026-11-22T10:00:00Z""#, "1"), "invalid_json", "RFC 3339"),
-        (variant(r#""type": "CapturePayment""#, r#""type": "CapturePayment", "type": "Refund""#), "invalid_json", "duplicate field"),
-        (variant("0d3a4f3e-8a7b", "not-a-uuid-8a7b"), "invalid_json", "UUID"),
-        (variant(r#""type": "CapturePayment""#, r#""type": "StealMoney""#), "unknown_type", "StealMoney"),
-        (variant(r#""type": "CapturePayment""#, r#""type": "PaymentCaptured""#), "wrong_kind", "event"),
-        (variant(r#""type": "CapturePayment""#, r#""type": "CapturePayment", "schema_version": 2"#), "unsupported_version", "version 2"),
-        (variant(r#""type": "CapturePayment""#, r#""type": "CapturePayment", "schema_version": 0"#), "unsupported_version", "version 0"),
+        (
+            variant(r#""amount": "54.38""#, r#""amount": 54.38"#),
+            "invalid_json",
+            "decimal amount as a string",
+        ),
+        (
+            variant(r#""amount": "54.38""#, r#""amount": "5e3""#),
+            "invalid_json",
+            "not a decimal amount",
+        ),
+        (
+            variant(r#""currency": "EUR""#, r#""currency": "XXX""#),
+            "invalid_json",
+            "unknown variant",
+        ),
+        (
+            variant(r#""method": "card""#, r#""method": "card", "extra": 1"#),
+            "invalid_json",
+            "unknown field",
+        ),
+        (
+            variant(
+                r#""method": "card""#,
+                r#""method": "card", "method": "wallet""#,
+            ),
+            "invalid_json",
+            "duplicate field",
+        ),
+        (
+            variant(r#""actor""#, r#""unexpected": true, "actor""#),
+            "invalid_json",
+            "unknown field",
+        ),
+        (
+            variant(r#""2026-11-22T10:00:00Z""#, "1"),
+            "invalid_json",
+            "RFC 3339",
+        ),
+        (
+            variant(
+                r#""type": "CapturePayment""#,
+                r#""type": "CapturePayment", "type": "Refund""#,
+            ),
+            "invalid_json",
+            "duplicate field",
+        ),
+        (
+            variant("0d3a4f3e-8a7b", "not-a-uuid-8a7b"),
+            "invalid_json",
+            "UUID",
+        ),
+        (
+            variant(r#""type": "CapturePayment""#, r#""type": "StealMoney""#),
+            "unknown_type",
+            "StealMoney",
+        ),
+        (
+            variant(
+                r#""type": "CapturePayment""#,
+                r#""type": "PaymentCaptured""#,
+            ),
+            "wrong_kind",
+            "event",
+        ),
+        (
+            variant(
+                r#""type": "CapturePayment""#,
+                r#""type": "CapturePayment", "schema_version": 2"#,
+            ),
+            "unsupported_version",
+            "version 2",
+        ),
+        (
+            variant(
+                r#""type": "CapturePayment""#,
+                r#""type": "CapturePayment", "schema_version": 0"#,
+            ),
+            "unsupported_version",
+            "version 0",
+        ),
         (VALID[..VALID.len() / 2].to_owned(), "invalid_json", "EOF"),
         ("[]".to_owned(), "invalid_json", "expected"),
         ("".to_owned(), "empty", "empty"),
@@ -136,7 +225,10 @@ fn malformed_json_commands_get_typed_errors() {
             Ok(_) => assert_eq!(code, "ok", "accepted: {input}"),
             Err(error) => {
                 assert_eq!(error.code(), code, "{error} for {input}");
-                assert!(error.to_string().contains(words), "'{error}' lacks '{words}'");
+                assert!(
+                    error.to_string().contains(words),
+                    "'{error}' lacks '{words}'"
+                );
             }
         }
     }
@@ -154,7 +246,10 @@ fn json_errors_point_at_the_line() {
 #[test]
 fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert_eq!(json::decode_command(deep.as_bytes()).unwrap_err().code(), "invalid_json");
+    assert_eq!(
+        json::decode_command(deep.as_bytes()).unwrap_err().code(),
+        "invalid_json"
+    );
 }
 
 #[test]

@@ -36,7 +36,13 @@ struct Fixture {
 }
 
 /// The header every fixture shares; `index` makes ids distinct per type.
-fn raw_header(index: u128, event_type: &str, version: u16, kind: AggregateKind, payload: Vec<u8>) -> RawEvent {
+fn raw_header(
+    index: u128,
+    event_type: &str,
+    version: u16,
+    kind: AggregateKind,
+    payload: Vec<u8>,
+) -> RawEvent {
     let command_id = Uuid::from_u128(0x601d_e000_0000_4000_8000_0000_0000_0000 | index);
     let aggregate_id = match kind {
         AggregateKind::Order => samples::order_id().to_string(),
@@ -83,7 +89,13 @@ fn fixtures() -> Vec<Fixture> {
         let index = index as u128;
         let name = event.type_name();
         let version = event.schema_version();
-        let raw = raw_header(index, name, version, event.aggregate_kind(), codec::encode_event_payload(&event));
+        let raw = raw_header(
+            index,
+            name,
+            version,
+            event.aggregate_kind(),
+            codec::encode_event_payload(&event),
+        );
         let (record, hash) = codec::encode_raw_event(&raw);
         let expected = envelope_of(&raw, hash, event);
         fixtures.push(Fixture {
@@ -116,7 +128,9 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
                 upcast::encode_order_cancelled_v1(&old),
             );
             let (record, hash) = codec::encode_raw_event(&raw);
-            let upcast = Event::Order(OrderEvent::OrderCancelled(upcast::order_cancelled_v1(old.clone())));
+            let upcast = Event::Order(OrderEvent::OrderCancelled(upcast::order_cancelled_v1(
+                old.clone(),
+            )));
             let expected = envelope_of(&raw, hash, upcast);
             let mut json = json::encode_event(&expected);
             json["schema_version"] = 1.into();
@@ -155,10 +169,20 @@ fn every_stored_event_version_still_decodes() {
         let stored = read_or_bless(&bin_path, &fixture.record);
         let decoded = codec::decode_event(&stored)
             .unwrap_or_else(|e| panic!("{} no longer decodes: {e}", bin_path.display()));
-        assert_eq!(decoded, fixture.expected, "{} decodes differently", bin_path.display());
+        assert_eq!(
+            decoded,
+            fixture.expected,
+            "{} decodes differently",
+            bin_path.display()
+        );
         if fixture.expected.event.schema_version() == fixture.stem_version() {
             // The current version must also still be written byte for byte as stored.
-            assert_eq!(stored, fixture.record, "{} is no longer written identically", bin_path.display());
+            assert_eq!(
+                stored,
+                fixture.record,
+                "{} is no longer written identically",
+                bin_path.display()
+            );
         }
 
         let json_path = dir.join(format!("{}.json", fixture.stem));
@@ -167,7 +191,12 @@ fn every_stored_event_version_still_decodes() {
         let stored_json = read_or_bless(&json_path, &fresh_json);
         let decoded = json::decode_event(&stored_json)
             .unwrap_or_else(|e| panic!("{} no longer decodes: {e}", json_path.display()));
-        assert_eq!(decoded, fixture.expected, "{} decodes differently", json_path.display());
+        assert_eq!(
+            decoded,
+            fixture.expected,
+            "{} decodes differently",
+            json_path.display()
+        );
 
         expected_files.insert(format!("{}.bin", fixture.stem));
         expected_files.insert(format!("{}.json", fixture.stem));
@@ -176,9 +205,15 @@ fn every_stored_event_version_still_decodes() {
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(present, expected_files, "golden files without a fixture, or the reverse");
+    assert_eq!(
+        present, expected_files,
+        "golden files without a fixture, or the reverse"
+    );
     let types = Event::types().count();
-    assert!(expected_files.len() >= 2 * types, "a fixture per type and format");
+    assert!(
+        expected_files.len() >= 2 * types,
+        "a fixture per type and format"
+    );
 }
 
 impl Fixture {
@@ -196,11 +231,17 @@ fn the_version_1_cancellation_is_upcast_in_both_formats() {
     let Event::Order(OrderEvent::OrderCancelled(cancelled)) = &decoded.event else {
         panic!("decoded {:?}", decoded.event)
     };
-    assert_eq!(cancelled.reason, order_events::order::CancelReason::CustomerRequest);
+    assert_eq!(
+        cancelled.reason,
+        order_events::order::CancelReason::CustomerRequest
+    );
     assert_eq!(cancelled.note, "Customer request");
     assert_eq!(decoded.event.schema_version(), 2);
     // Upcasting reads; it never rewrites: the hash still covers the version 1 bytes.
-    assert_eq!(EventHash::of_body(&stored[1..stored.len() - 32]), decoded.hash);
+    assert_eq!(
+        EventHash::of_body(&stored[1..stored.len() - 32]),
+        decoded.hash
+    );
 
     let stored_json = fs::read(golden_dir().join("OrderCancelled.v1.json")).unwrap();
     assert_eq!(json::decode_event(&stored_json).unwrap(), decoded);

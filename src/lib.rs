@@ -1,0 +1,5 @@
+//! The `ledger` application: what the binary's subcommands do, as functions over their inputs
+//! and outputs so they can be tested without a process. `main.rs` only parses arguments.
+
+pub mod rules;
+pub mod validate;

@@ -1,0 +1,148 @@
+//! The `ledger` binary as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ledger(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the ledger binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn validate_runs_the_example_lifecycle_and_reports_each_answer() {
+    let output = ledger(&["validate", "examples/order-lifecycle.jsonl"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.contains("18 commands: 16 accepted, 2 rejected, 0 invalid"),
+        "{text}"
+    );
+    assert!(text.contains("capture_exceeds_outstanding"), "{text}");
+    assert!(text.contains("refund_exceeds_captured"), "{text}");
+
+    let strict = ledger(&["validate", "--strict", "examples/order-lifecycle.jsonl"]);
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn accepted_events_replay_as_history_with_their_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let events = events.to_str().unwrap();
+    let first = ledger(&[
+        "validate",
+        "examples/order-lifecycle.jsonl",
+        "--events",
+        events,
+    ]);
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(std::fs::read_to_string(events).unwrap().lines().count(), 16);
+
+    // Against that history the same placement is a duplicate import.
+    let place = Path::new(dir.path()).join("place.jsonl");
+    let lifecycle = std::fs::read_to_string("examples/order-lifecycle.jsonl").unwrap();
+    let place_line = lifecycle
+        .lines()
+        .find(|l| l.contains("\"PlaceOrder\""))
+        .unwrap();
+    std::fs::write(&place, place_line.replace("000000000003", "000000000099")).unwrap();
+    let again = ledger(&[
+        "validate",
+        "--history",
+        events,
+        "--format",
+        "json",
+        place.to_str().unwrap(),
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(answer["outcome"], "rejected");
+    assert_eq!(answer["rule"], "order_already_placed");
+
+    // A history with a broken chain is refused with the line and the break.
+    let mut tampered: Vec<String> = std::fs::read_to_string(events)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    tampered.remove(3);
+    std::fs::write(events, tampered.join("\n")).unwrap();
+    let broken = ledger(&["validate", "--history", events, place.to_str().unwrap()]);
+    assert_eq!(broken.status.code(), Some(3));
+    let message = String::from_utf8_lossy(&broken.stderr);
+    assert!(message.contains("expected sequence"), "{message}");
+}
+
+#[test]
+fn undecodable_input_is_reported_with_its_line_and_exit_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.jsonl");
+    let lifecycle = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-lifecycle.jsonl"),
+    )
+    .unwrap();
+    let first = lifecycle.lines().next().unwrap();
+    let bad = format!(
+        "{first}\n{}\n{{\"type\": \"PlaceOrder\"\n",
+        first.replace("\"quantity\":40", "\"quantity\":\"40\"")
+    );
+    std::fs::write(&file, bad).unwrap();
+    let output = ledger(&["validate", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stdout(&output);
+    assert!(text.contains("line    2  INVALID   invalid_json"), "{text}");
+    assert!(text.contains("line    3  INVALID   invalid_json"), "{text}");
+    assert!(text.contains("1 accepted, 0 rejected, 2 invalid"), "{text}");
+}
+
+#[test]
+fn rules_lists_every_code_and_transition() {
+    let text = stdout(&ledger(&["rules"]));
+    for rule in order_events::Rule::ALL {
+        assert!(text.contains(rule.code()), "{} missing", rule.code());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ledger(&["rules", "--format", "json"]))).unwrap();
+    assert_eq!(
+        json["rules"].as_array().unwrap().len(),
+        order_events::Rule::ALL.len()
+    );
+    assert_eq!(
+        json["transitions"].as_array().unwrap().len(),
+        order_events::order::OrderCommand::TYPES.len()
+    );
+}
+
+#[test]
+fn schemas_writes_what_is_checked_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ledger(&["schemas", "--out", dir.path().to_str().unwrap()]);
+    assert!(output.status.success());
+    for (path, contents) in order_events::schema::all() {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&path)).unwrap(),
+            contents
+        );
+    }
+}
+
+#[test]
+fn order_id_matches_the_domain() {
+    let text = stdout(&ledger(&[
+        "order-id",
+        "--channel",
+        "web",
+        "--reference",
+        "W-1001",
+    ]));
+    assert_eq!(
+        text.trim(),
+        order_events::ids::OrderId::for_external_reference("web", "W-1001").to_string()
+    );
+}
