@@ -8,6 +8,8 @@
 macro_rules! message_set {
     ($(#[$meta:meta])* pub enum $set:ident { $($variant:ident = $version:literal),+ $(,)? }) => {
         $(#[$meta])*
+        // See `envelope::Command` on why large variants stay unboxed.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub enum $set {
             $($variant($variant),)+

@@ -119,7 +119,8 @@ fn the_schemas_refuse_what_the_codec_refuses() {
     let envelope = samples::envelope(OrderCommand::from(samples::place_order()), 1);
     let valid: Value = serde_json::from_str(&json::encode_command(&envelope)).unwrap();
     let validator = validator("commands/PlaceOrder.json");
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "amount as a number",
             Box::new(|v| v["payload"]["shipping_fee"] = 4.9.into()),
