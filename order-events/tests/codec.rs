@@ -69,6 +69,13 @@ fn trailing_bytes_unknown_tags_and_oversized_records_are_named() {
         codec::decode_command(&[0x7b, 0x7d]),
         Err(DecodeError::UnknownFormat { tag: 0x7b })
     );
+    assert_eq!(
+        codec::decode_command_as("text/plain", &command_record())
+            .unwrap_err()
+            .code(),
+        "unknown_content_type"
+    );
+    assert!(codec::decode_command_as(codec::CONTENT_TYPE_BINCODE, &command_record()).is_ok());
     let huge = vec![1u8; RECORD_BYTES_MAX + 1];
     assert!(matches!(
         codec::decode_command(&huge),

@@ -83,6 +83,10 @@ pub enum DecodeError {
         expected: &'static str,
         found: &'static str,
     },
+    #[error(
+        "unknown content type '{content_type}'; expected application/json or application/x-bincode"
+    )]
+    UnknownContentType { content_type: String },
     #[error("invalid JSON at line {line}, column {column}: {reason}")]
     Json {
         line: usize,
@@ -105,6 +109,7 @@ impl DecodeError {
             DecodeError::UnknownType { .. } => "unknown_type",
             DecodeError::UnsupportedVersion { .. } => "unsupported_version",
             DecodeError::WrongKind { .. } => "wrong_kind",
+            DecodeError::UnknownContentType { .. } => "unknown_content_type",
             DecodeError::Json { .. } => "invalid_json",
         }
     }
@@ -329,10 +334,12 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
 
 /// Decodes a command in either encoding, by its content type header value.
 pub fn decode_command_as(content_type: &str, bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
-    if content_type == CONTENT_TYPE_JSON {
-        json::decode_command(bytes)
-    } else {
-        decode_command(bytes)
+    match content_type {
+        CONTENT_TYPE_JSON => json::decode_command(bytes),
+        CONTENT_TYPE_BINCODE => decode_command(bytes),
+        other => Err(DecodeError::UnknownContentType {
+            content_type: other.chars().take(80).collect(),
+        }),
     }
 }
 

@@ -6,6 +6,7 @@ use super::messages::*;
 use super::status::{is_legal, legal_statuses, OrderStatus};
 use super::Order;
 use crate::context::{ActorKind, Context};
+use crate::ids::{OrderId, PaymentId, ReturnId, ShipmentId, Sku};
 use crate::money::{Amount, Currency};
 use crate::rejection::{ensure, reject, Rejection, Rule};
 use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
@@ -125,8 +126,6 @@ fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejecti
         payment_due_at: context.now + policy.payment_window(),
     })
 }
-
-use crate::ids::OrderId;
 
 fn check_discount(discount: &Discount, currency: Currency) -> Result<(), Rejection> {
     validate::required_text("discount code", &discount.code, 64)?;
@@ -550,8 +549,6 @@ fn decide_placed(
     };
     Ok(vec![event])
 }
-
-use crate::ids::{PaymentId, ReturnId, ShipmentId, Sku};
 
 fn check_new_payment(state: &Order, payment_id: &PaymentId) -> Result<(), Rejection> {
     let known = state.payments.iter().any(|p| &p.payment_id == payment_id);

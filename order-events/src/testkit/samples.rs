@@ -203,7 +203,8 @@ fn everything() -> Vec<LineQuantity> {
 }
 
 /// A history that brings the sample order to `status`. For `Cancelled`, the order was paid
-/// first (so a refund is due); for `OnHold`, a payment failed while awaiting payment.
+/// first (so a refund is due); for `OnHold`, a payment failed while awaiting payment; for
+/// `Refunded`, the money went back on a return request whose goods are still in transit.
 pub fn history_to(status: OrderStatus) -> Vec<OrderEvent> {
     use OrderStatus::*;
     let awaiting = vec![order_placed(), stock_reserved()];
@@ -249,7 +250,12 @@ pub fn history_to(status: OrderStatus) -> Vec<OrderEvent> {
             ],
         ]
         .concat(),
-        Refunded => [paid, vec![refund_issued("RF1", TOTAL)]].concat(),
+        // Refunded on request, with the goods of return case R1 still on their way back.
+        Refunded => [
+            delivered,
+            vec![return_requested("R1", mug()), refund_issued("RF1", TOTAL)],
+        ]
+        .concat(),
         Cancelled => [paid, vec![cancelled(TOTAL)]].concat(),
         Expired => [awaiting, vec![OrderExpired { expired_at: at(31) }.into()]].concat(),
     }
