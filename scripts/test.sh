@@ -20,4 +20,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary, so the total is plain to read.
+sum() { grep -Eo "[0-9]+ $1" "$log" | awk '{ total += $1 } END { print total + 0 }'; }
+echo "tests: $(sum passed) passed, $(sum failed) failed"
+exit "$status"

@@ -104,14 +104,9 @@ pub fn run(ledger: &mut MemoryLedger, input: &[u8]) -> Vec<Line> {
             }
             Some(Err(error)) => {
                 // The stream cannot resynchronise after broken JSON: report it and stop.
-                let error = order_events::codec::DecodeError::Json {
-                    line: error.line(),
-                    column: error.column(),
-                    reason: error.to_string(),
-                };
                 lines.push(Line {
                     line,
-                    outcome: undecodable(&error),
+                    outcome: undecodable(&error.into()),
                 });
                 break;
             }

@@ -90,6 +90,12 @@ pub(crate) fn json_error(error: serde_json::Error) -> DecodeError {
     }
 }
 
+impl From<serde_json::Error> for DecodeError {
+    fn from(error: serde_json::Error) -> DecodeError {
+        json_error(error)
+    }
+}
+
 /// serde_json's message without the position it appends (the error variant carries that).
 fn message_of(error: &serde_json::Error) -> String {
     let mut reason = error.to_string();
