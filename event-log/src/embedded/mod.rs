@@ -1,0 +1,502 @@
+//! The embedded backend: Kafka's semantics on one machine, stored in sled.
+//!
+//! Each topic-partition is a sled tree keyed by big-endian offset. A transaction — records to
+//! any partitions plus consumer offsets — is one sled transaction over those trees, flushed to
+//! disk before `commit` returns. Consumer groups, rebalances and producer fencing are kept in
+//! memory by the one process that owns the directory (sled's file lock refuses a second one).
+
+mod group;
+mod store;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tokio::sync::Notify;
+
+use crate::partition::partition_for;
+use crate::port::{
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
+};
+use crate::record::{OutgoingRecord, Position, StoredRecord};
+use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
+use group::Groups;
+
+/// Most records one poll returns.
+const POLL_BATCH_MAX: usize = 500;
+
+/// A log in a local directory.
+#[derive(Clone)]
+pub struct EmbeddedLog {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    db: sled::Db,
+    topics: Topics,
+    /// Partition count of every topic of the deployment, by name.
+    partitions: BTreeMap<String, u32>,
+    offsets: sled::Tree,
+    /// The next offset of every partition.
+    ends: Mutex<HashMap<TopicPartition, u64>>,
+    /// Serialises commits, so offsets are handed out in order.
+    commit: tokio::sync::Mutex<()>,
+    groups: Mutex<Groups>,
+    /// Current epoch of every transactional id; a producer with an older one is fenced.
+    producer_epochs: Mutex<HashMap<String, u64>>,
+    /// Woken on every commit and rebalance.
+    changed: Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep serving.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn storage(error: sled::Error) -> LogError {
+    LogError::Storage(error.to_string())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log in `path`. Existing topics keep their partition
+    /// counts; missing ones are created with `topics.partitions`.
+    pub fn open(path: &Path, topics: Topics) -> Result<EmbeddedLog, LogError> {
+        let db = sled::Config::new().path(path).open().map_err(|error| match &error {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                LogError::InUse {
+                    path: path.display().to_string(),
+                }
+            }
+            _ => storage(error),
+        })?;
+        let meta = db.open_tree("topics").map_err(storage)?;
+        let mut partitions = BTreeMap::new();
+        for topic in Topic::ALL {
+            let name = topics.name(topic);
+            let count = match meta.get(name.as_bytes()).map_err(storage)? {
+                Some(stored) => {
+                    let bytes: [u8; 4] = stored.as_ref().try_into().map_err(|_| LogError::Corrupt {
+                        at: format!("topics/{name}"),
+                        reason: "partition count is not 4 bytes".to_owned(),
+                    })?;
+                    u32::from_be_bytes(bytes)
+                }
+                None => {
+                    meta.insert(name.as_bytes(), &topics.partitions.to_be_bytes())
+                        .map_err(storage)?;
+                    topics.partitions
+                }
+            };
+            partitions.insert(name, count);
+        }
+        check_partition_counts(
+            partitions[&topics.name(Topic::Commands)],
+            partitions[&topics.name(Topic::Events)],
+        )?;
+        let mut ends = HashMap::new();
+        for (name, &count) in &partitions {
+            for partition in 0..count {
+                let tp = TopicPartition::new(name.clone(), partition);
+                let tree = db.open_tree(store::partition_tree_name(&tp)).map_err(storage)?;
+                let end = match tree.last().map_err(storage)? {
+                    Some((key, _)) => offset_of(&key, &tp)? + 1,
+                    None => 0,
+                };
+                ends.insert(tp, end);
+            }
+        }
+        db.flush().map_err(storage)?;
+        let offsets = db.open_tree("offsets").map_err(storage)?;
+        Ok(EmbeddedLog {
+            shared: Arc::new(Shared {
+                db,
+                topics,
+                partitions,
+                offsets,
+                ends: Mutex::new(ends),
+                commit: tokio::sync::Mutex::new(()),
+                groups: Mutex::new(Groups::default()),
+                producer_epochs: Mutex::new(HashMap::new()),
+                changed: Notify::new(),
+            }),
+        })
+    }
+}
+
+fn offset_of(key: &[u8], tp: &TopicPartition) -> Result<u64, LogError> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| LogError::Corrupt {
+        at: tp.to_string(),
+        reason: "offset key is not 8 bytes".to_owned(),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Shared {
+    fn tree(&self, tp: &TopicPartition) -> Result<sled::Tree, LogError> {
+        if self.partitions.get(&tp.topic).is_none_or(|&count| tp.partition >= count) {
+            return Err(LogError::UnknownPartition(tp.to_string()));
+        }
+        self.db.open_tree(store::partition_tree_name(tp)).map_err(storage)
+    }
+
+    fn partition_of(&self, record: &OutgoingRecord) -> Result<TopicPartition, LogError> {
+        let count = *self
+            .partitions
+            .get(&record.topic)
+            .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
+        Ok(TopicPartition::new(
+            record.topic.clone(),
+            partition_for(record.key.as_bytes(), count),
+        ))
+    }
+
+    fn read(&self, tp: &TopicPartition, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let tree = self.tree(tp)?;
+        let mut records = Vec::new();
+        for entry in tree.range(from.to_be_bytes()..).take(max) {
+            let (key, value) = entry.map_err(storage)?;
+            let offset = offset_of(&key, tp)?;
+            let record = store::decode(tp, offset, &value).map_err(|reason| LogError::Corrupt {
+                at: format!("{tp}@{offset}"),
+                reason,
+            })?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
+        match self.offsets.get(store::offsets_key(group, tp)).map_err(storage)? {
+            Some(value) => {
+                let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| LogError::Corrupt {
+                    at: format!("offsets/{group}/{tp}"),
+                    reason: "offset is not 8 bytes".to_owned(),
+                })?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Appends `records` and stores `offsets` in one sled transaction, flushed before return.
+    async fn append(
+        &self,
+        records: Vec<(TopicPartition, OutgoingRecord)>,
+        offsets: &[ConsumedOffsets],
+        check: impl FnOnce() -> Result<(), LogError>,
+    ) -> Result<Vec<Position>, LogError> {
+        let _serial = self.commit.lock().await;
+        check()?;
+        // Hand out offsets from the current ends.
+        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
+        let mut writes: Vec<(TopicPartition, u64, Vec<u8>)> = Vec::with_capacity(records.len());
+        {
+            let ends = lock(&self.ends);
+            let timestamp = now_ms();
+            for (tp, record) in &records {
+                let offset = next.entry(tp.clone()).or_insert(ends[tp]);
+                let value = store::encode(timestamp, Some(record.key.as_bytes()), &record.headers, &record.payload);
+                writes.push((tp.clone(), *offset, value));
+                *offset += 1;
+            }
+        }
+        let mut involved: Vec<TopicPartition> = next.keys().cloned().collect();
+        involved.sort();
+        let mut trees = Vec::with_capacity(involved.len() + 1);
+        for tp in &involved {
+            trees.push(self.tree(tp)?);
+        }
+        trees.push(self.offsets.clone());
+        let offset_writes: Vec<(Vec<u8>, u64)> = offsets
+            .iter()
+            .filter_map(|consumed| match &consumed.group.0 {
+                GroupInner::Embedded { group, .. } => Some((group.clone(), &consumed.offsets)),
+                GroupInner::Kafka(_) => None,
+            })
+            .flat_map(|(group, list)| {
+                list.iter()
+                    .map(move |(tp, next)| (store::offsets_key(&group, tp), *next))
+            })
+            .collect();
+        let index_of = |tp: &TopicPartition| involved.binary_search(tp).expect("involved partition");
+        trees
+            .as_slice()
+            .transaction(|view| {
+                for (tp, offset, value) in &writes {
+                    view[index_of(tp)].insert(&offset.to_be_bytes(), value.as_slice())?;
+                }
+                let offsets_view = &view[view.len() - 1];
+                for (key, next) in &offset_writes {
+                    offsets_view.insert(key.as_slice(), &next.to_be_bytes())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|error: TransactionError<()>| LogError::Storage(format!("{error:?}")))?;
+        self.db.flush_async().await.map_err(storage)?;
+        lock(&self.ends).extend(next);
+        self.changed.notify_waiters();
+        Ok(writes
+            .into_iter()
+            .map(|(tp, offset, _)| Position {
+                topic: tp.topic,
+                partition: tp.partition,
+                offset,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Log for EmbeddedLog {
+    fn topics(&self) -> &Topics {
+        &self.shared.topics
+    }
+
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        let names: Vec<String> = topics.iter().map(|&t| self.shared.topics.name(t)).collect();
+        let member = lock(&self.shared.groups).join(group, names, &self.shared.partitions);
+        self.shared.changed.notify_waiters();
+        Ok(Box::new(EmbeddedConsumer {
+            shared: self.shared.clone(),
+            group: group.to_owned(),
+            member,
+            generation: 0,
+            assigned: Vec::new(),
+            positions: HashMap::new(),
+            pending: VecDeque::new(),
+        }))
+    }
+
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        let mut epochs = lock(&self.shared.producer_epochs);
+        let epoch = epochs.entry(transactional_id.to_owned()).or_insert(0);
+        *epoch += 1;
+        Ok(Box::new(EmbeddedProducer {
+            shared: self.shared.clone(),
+            transactional_id: transactional_id.to_owned(),
+            epoch: *epoch,
+            transaction: None,
+        }))
+    }
+
+    async fn read(&self, partition: &TopicPartition, from_offset: u64, max_records: usize) -> Result<Vec<StoredRecord>, LogError> {
+        self.shared.read(partition, from_offset, max_records)
+    }
+
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let name = self.shared.topics.name(topic);
+        let count = self.shared.partitions[&name];
+        let ends = lock(&self.shared.ends);
+        Ok((0..count).map(|p| ends[&TopicPartition::new(name.clone(), p)]).collect())
+    }
+
+    async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
+        let placed = records
+            .into_iter()
+            .map(|record| Ok((self.shared.partition_of(&record)?, record)))
+            .collect::<Result<Vec<_>, LogError>>()?;
+        self.shared.append(placed, &[], || Ok(())).await
+    }
+}
+
+struct EmbeddedConsumer {
+    shared: Arc<Shared>,
+    group: String,
+    member: u64,
+    /// The group generation this consumer's assignment belongs to.
+    generation: u64,
+    assigned: Vec<TopicPartition>,
+    positions: HashMap<TopicPartition, u64>,
+    pending: VecDeque<ConsumerEvent>,
+}
+
+impl EmbeddedConsumer {
+    /// Takes up a new group generation: revoke the old assignment, assign the new one at the
+    /// committed offsets.
+    fn follow_rebalance(&mut self) -> Result<(), LogError> {
+        let (generation, assignment) = lock(&self.shared.groups).assignment(&self.group, self.member);
+        if generation == self.generation {
+            return Ok(());
+        }
+        self.generation = generation;
+        let revoked = std::mem::take(&mut self.assigned);
+        self.positions.clear();
+        for tp in &assignment {
+            self.positions.insert(tp.clone(), self.shared.committed(&self.group, tp)?);
+        }
+        self.assigned = assignment;
+        if !revoked.is_empty() {
+            self.pending.push_back(ConsumerEvent::Revoked(revoked));
+        }
+        if !self.assigned.is_empty() {
+            self.pending.push_back(ConsumerEvent::Assigned(self.assigned.clone()));
+        }
+        Ok(())
+    }
+
+    fn read_batch(&mut self) -> Result<Vec<StoredRecord>, LogError> {
+        let mut batch = Vec::new();
+        for tp in &self.assigned {
+            let room = POLL_BATCH_MAX - batch.len();
+            if room == 0 {
+                break;
+            }
+            let position = self.positions[tp];
+            let records = self.shared.read(tp, position, room)?;
+            if let Some(last) = records.last() {
+                self.positions.insert(tp.clone(), last.next_offset());
+            }
+            batch.extend(records);
+        }
+        Ok(batch)
+    }
+}
+
+#[async_trait]
+impl Consumer for EmbeddedConsumer {
+    async fn poll(&mut self, max_wait: Duration) -> Result<ConsumerEvent, LogError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let shared = self.shared.clone();
+        loop {
+            let changed = shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            self.follow_rebalance()?;
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(event);
+            }
+            let batch = self.read_batch()?;
+            if !batch.is_empty() {
+                return Ok(ConsumerEvent::Records(batch));
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Ok(ConsumerEvent::Idle);
+            }
+        }
+    }
+
+    fn group(&self) -> Result<GroupToken, LogError> {
+        Ok(GroupToken(GroupInner::Embedded {
+            group: self.group.clone(),
+            member: self.member,
+            generation: self.generation,
+        }))
+    }
+
+    async fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<(), LogError> {
+        if !self.assigned.contains(partition) {
+            return Err(LogError::InvalidState {
+                operation: "seek",
+                state: "on a partition not assigned to this consumer",
+            });
+        }
+        self.positions.insert(partition.clone(), offset);
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedConsumer {
+    fn drop(&mut self) {
+        lock(&self.shared.groups).leave(&self.group, self.member, &self.shared.partitions);
+        self.shared.changed.notify_waiters();
+    }
+}
+
+struct Transaction {
+    records: Vec<(TopicPartition, OutgoingRecord)>,
+    offsets: Vec<ConsumedOffsets>,
+}
+
+struct EmbeddedProducer {
+    shared: Arc<Shared>,
+    transactional_id: String,
+    epoch: u64,
+    transaction: Option<Transaction>,
+}
+
+impl EmbeddedProducer {
+    fn check_not_fenced(&self) -> Result<(), LogError> {
+        let current = lock(&self.shared.producer_epochs)[&self.transactional_id];
+        if current != self.epoch {
+            return Err(LogError::Fenced(format!(
+                "transactional id {} was taken over (epoch {} > {})",
+                self.transactional_id, current, self.epoch
+            )));
+        }
+        Ok(())
+    }
+
+    fn transaction(&mut self, operation: &'static str) -> Result<&mut Transaction, LogError> {
+        self.transaction.as_mut().ok_or(LogError::InvalidState {
+            operation,
+            state: "outside a transaction",
+        })
+    }
+}
+
+#[async_trait]
+impl Producer for EmbeddedProducer {
+    async fn begin(&mut self) -> Result<(), LogError> {
+        self.check_not_fenced()?;
+        if self.transaction.is_some() {
+            return Err(LogError::InvalidState {
+                operation: "begin",
+                state: "while a transaction is open",
+            });
+        }
+        self.transaction = Some(Transaction {
+            records: Vec::new(),
+            offsets: Vec::new(),
+        });
+        Ok(())
+    }
+
+    async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError> {
+        let tp = self.shared.partition_of(&record)?;
+        self.transaction("send")?.records.push((tp, record));
+        Ok(())
+    }
+
+    async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
+        if !matches!(offsets.group.0, GroupInner::Embedded { .. }) {
+            return Err(LogError::Config("a Kafka consumer's offsets cannot commit to an embedded log".to_owned()));
+        }
+        self.transaction("send_offsets")?.offsets.push(offsets);
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
+        let transaction = self.transaction.take().ok_or(LogError::InvalidState {
+            operation: "commit",
+            state: "outside a transaction",
+        })?;
+        let shared = self.shared.clone();
+        let check = || {
+            self.check_not_fenced()?;
+            let groups = lock(&shared.groups);
+            for consumed in &transaction.offsets {
+                if let GroupInner::Embedded { group, member, generation } = &consumed.group.0 {
+                    let partitions: Vec<&TopicPartition> = consumed.offsets.iter().map(|(tp, _)| tp).collect();
+                    groups.check_owner(group, *member, *generation, &partitions)?;
+                }
+            }
+            Ok(())
+        };
+        shared.append(transaction.records, &transaction.offsets, check).await
+    }
+
+    async fn abort(&mut self) -> Result<(), LogError> {
+        self.transaction = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! The port: what the ledger needs from a log, whichever backend provides it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::record::{OutgoingRecord, Position, StoredRecord};
+use crate::topic::{Topic, TopicPartition, Topics};
+
+/// Infrastructure failing — never a business answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Another producer with the same transactional id took over: this one must stop writing
+    /// and exit.
+    #[error("producer fenced: {0}")]
+    Fenced(String),
+    /// The consumer group rebalanced and these offsets are no longer this member's to commit:
+    /// abort, and poll again (the new owner reprocesses from the last commit).
+    #[error("consumer group rebalanced: {0}")]
+    Rebalanced(String),
+    #[error("commands has {commands} partitions but events has {events}; they must be equal, because an aggregate's events go to the partition number its commands arrive on")]
+    PartitionMismatch { commands: u32, events: u32 },
+    #[error("topic {topic} has {found} partitions; this deployment expects {expected}")]
+    TopicConfig {
+        topic: String,
+        expected: u32,
+        found: u32,
+    },
+    #[error("the data directory {path} is already in use by another process")]
+    InUse { path: String },
+    #[error("unknown topic or partition {0}")]
+    UnknownPartition(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{operation} is not possible {state}")]
+    InvalidState {
+        operation: &'static str,
+        state: &'static str,
+    },
+    /// The broker or client failed; `retriable` says whether the same operation may succeed if
+    /// tried again (a new transaction after an abort).
+    #[error("kafka: {message}")]
+    Broker { message: String, retriable: bool },
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("stored record {at} is corrupt: {reason}")]
+    Corrupt { at: String, reason: String },
+}
+
+impl LogError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            LogError::Broker {
+                retriable: true,
+                ..
+            } | LogError::Rebalanced(_)
+        )
+    }
+}
+
+/// Identifies a consumer's group membership, for committing offsets inside a transaction.
+/// Opaque: each backend puts what it needs in (Kafka: the KIP-447 group metadata).
+#[derive(Clone)]
+pub struct GroupToken(pub(crate) GroupInner);
+
+#[derive(Clone)]
+pub(crate) enum GroupInner {
+    Kafka(Arc<rdkafka::consumer::ConsumerGroupMetadata>),
+    Embedded {
+        group: String,
+        member: u64,
+        generation: u64,
+    },
+}
+
+impl std::fmt::Debug for GroupToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            GroupInner::Kafka(_) => f.write_str("GroupToken(kafka)"),
+            GroupInner::Embedded {
+                group,
+                member,
+                generation,
+            } => write!(f, "GroupToken({group}, member {member}, generation {generation})"),
+        }
+    }
+}
+
+/// The input positions a transaction consumed up to: committed atomically with its output.
+#[derive(Debug, Clone)]
+pub struct ConsumedOffsets {
+    pub group: GroupToken,
+    /// Per partition, the next offset to read (last processed + 1).
+    pub offsets: Vec<(TopicPartition, u64)>,
+}
+
+/// What a consumer's poll found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// These partitions are now this consumer's; reading resumes at their committed offsets.
+    /// The command handler catches up before deciding anything from them.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are no longer this consumer's; stop working on them.
+    Revoked(Vec<TopicPartition>),
+    /// Records in offset order within each partition.
+    Records(Vec<StoredRecord>),
+    /// Nothing arrived within the wait.
+    Idle,
+}
+
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits up to `max_wait` for records or an assignment change.
+    async fn poll(&mut self, max_wait: Duration) -> Result<ConsumerEvent, LogError>;
+
+    /// The membership token for committing offsets in a producer transaction.
+    fn group(&self) -> Result<GroupToken, LogError>;
+
+    /// Moves the read position of an assigned partition (to reprocess after an aborted
+    /// transaction).
+    async fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<(), LogError>;
+}
+
+/// A transactional producer. One transaction at a time: `begin`, `send`s, optionally
+/// `send_offsets`, then `commit` or `abort`. Either everything sent and the offsets become
+/// visible together, or nothing does.
+#[async_trait]
+pub trait Producer: Send {
+    async fn begin(&mut self) -> Result<(), LogError>;
+    async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError>;
+    async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError>;
+    /// Commits; returns where each sent record landed, in send order.
+    async fn commit(&mut self) -> Result<Vec<Position>, LogError>;
+    async fn abort(&mut self) -> Result<(), LogError>;
+}
+
+/// One whole transaction: begin, send every record, add the offsets, commit. On failure it
+/// aborts (unless the producer was fenced, when there is nothing left to abort) and returns
+/// the error.
+pub async fn transact(
+    producer: &mut dyn Producer,
+    records: Vec<OutgoingRecord>,
+    offsets: Option<ConsumedOffsets>,
+) -> Result<Vec<Position>, LogError> {
+    producer.begin().await?;
+    let result = async {
+        for record in records {
+            producer.send(record).await?;
+        }
+        if let Some(offsets) = offsets {
+            producer.send_offsets(offsets).await?;
+        }
+        producer.commit().await
+    }
+    .await;
+    if let Err(error) = &result {
+        if !matches!(error, LogError::Fenced(_)) {
+            if let Err(abort) = producer.abort().await {
+                tracing::warn!(%error, %abort, "abort after a failed transaction failed too");
+            }
+        }
+    }
+    result
+}
+
+/// A deployment's log: makes consumers and producers, and reads ranges.
+#[async_trait]
+pub trait Log: Send + Sync {
+    fn topics(&self) -> &Topics;
+
+    /// Joins consumer group `group` on `topics`; partitions are assigned by the group.
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError>;
+
+    /// A transactional producer; opening one fences any earlier producer with the same id.
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError>;
+
+    /// Up to `max_records` committed records of one partition, from `from_offset` on.
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        from_offset: u64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, LogError>;
+
+    /// Per partition of `topic`, the offset the next record will get (the end of the log).
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError>;
+
+    /// Appends records outside any consumer: the way other services publish commands, and
+    /// the way tests plant records. Not transactional with anything else.
+    async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError>;
+}
