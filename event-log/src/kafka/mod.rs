@@ -1,1 +1,594 @@
-//! Kafka backend (in progress).
+//! The Kafka backend (rdkafka): idempotent transactional producers, read_committed consumers,
+//! and exactly-once consume-transform-produce through `send_offsets_to_transaction` with the
+//! consumer's group metadata (KIP-447).
+//!
+//! librdkafka's transactional calls block; they run on tokio's blocking pool.
+
+mod settings;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message as _, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::OnceCell;
+
+pub use settings::KafkaSettings;
+
+use crate::partition::partition_for;
+use crate::port::{
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
+};
+use crate::record::{Headers, OutgoingRecord, Position, StoredRecord};
+use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
+
+/// Most records one poll returns.
+const POLL_BATCH_MAX: usize = 500;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Maps a client error onto the port's errors.
+fn kafka_error(error: KafkaError) -> LogError {
+    let code = error.rdkafka_error_code();
+    let message = error.to_string();
+    match code {
+        Some(
+            RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch,
+        ) => LogError::Fenced(message),
+        Some(
+            RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::FencedInstanceId,
+        ) => LogError::Rebalanced(message),
+        _ => {
+            let retriable = match &error {
+                KafkaError::Transaction(inner) => {
+                    !inner.is_fatal() && (inner.is_retriable() || inner.txn_requires_abort())
+                }
+                _ => true,
+            };
+            LogError::Broker { message, retriable }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| LogError::Broker {
+            message: format!("blocking task failed: {join}"),
+            retriable: false,
+        })?
+        .map_err(kafka_error)
+}
+
+/// A deployment's topics on a Kafka cluster.
+#[derive(Clone)]
+pub struct KafkaLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: KafkaSettings,
+    topics: Topics,
+    /// Partition count of every topic, by name, as the cluster has it.
+    partitions: BTreeMap<String, u32>,
+    /// A plain idempotent producer for `publish`, made on first use.
+    publisher: OnceCell<FutureProducer>,
+}
+
+impl KafkaLog {
+    /// Connects, creates missing topics, and checks the partition counts of existing ones.
+    pub async fn connect(settings: KafkaSettings, topics: Topics) -> Result<KafkaLog, LogError> {
+        let admin: AdminClient<DefaultClientContext> =
+            settings.client_config().create().map_err(kafka_error)?;
+        let names: Vec<String> = Topic::ALL.iter().map(|&t| topics.name(t)).collect();
+        let new_topics: Vec<NewTopic> = names
+            .iter()
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    topics.partitions as i32,
+                    TopicReplication::Fixed(i32::from(topics.replication_factor)),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Timeout::After(settings.operation_timeout)));
+        for result in admin.create_topics(&new_topics, &options).await.map_err(kafka_error)? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(LogError::Broker {
+                        message: format!("creating topic {topic}: {code}"),
+                        retriable: false,
+                    })
+                }
+            }
+        }
+        let mut partitions = BTreeMap::new();
+        for name in &names {
+            let count = partition_count(&settings, name).await?;
+            if count != topics.partitions {
+                tracing::warn!(topic = %name, count, configured = topics.partitions, "existing topic keeps its partition count");
+            }
+            partitions.insert(name.clone(), count);
+        }
+        check_partition_counts(
+            partitions[&topics.name(Topic::Commands)],
+            partitions[&topics.name(Topic::Events)],
+        )?;
+        Ok(KafkaLog {
+            inner: Arc::new(Inner {
+                settings,
+                topics,
+                partitions,
+                publisher: OnceCell::new(),
+            }),
+        })
+    }
+
+    fn partition_of(&self, record: &OutgoingRecord) -> Result<u32, LogError> {
+        let count = *self
+            .inner
+            .partitions
+            .get(&record.topic)
+            .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
+        Ok(partition_for(record.key.as_bytes(), count))
+    }
+}
+
+/// The partition count of `topic`, waiting briefly for a just-created topic's metadata.
+async fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<u32, LogError> {
+    let config = settings.client_config();
+    let topic = topic.to_owned();
+    let timeout = settings.operation_timeout;
+    blocking(move || {
+        let client: BaseConsumer = config.create()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let metadata = client.fetch_metadata(Some(&topic), timeout)?;
+            let count = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map_or(0, |t| t.partitions().len());
+            if count > 0 || std::time::Instant::now() >= deadline {
+                return Ok(count as u32);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+}
+
+fn headers_of(message: &BorrowedMessage<'_>) -> Headers {
+    let mut headers = Vec::new();
+    if let Some(list) = message.headers() {
+        for header in list.iter() {
+            headers.push((header.key.to_owned(), header.value.unwrap_or_default().to_vec()));
+        }
+    }
+    Headers(headers)
+}
+
+fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
+    StoredRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition() as u32,
+        offset: message.offset() as u64,
+        key: message.key().map(<[u8]>::to_vec),
+        headers: headers_of(message),
+        payload: message.payload().unwrap_or_default().to_vec(),
+        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+    }
+}
+
+fn owned_headers(headers: &Headers) -> OwnedHeaders {
+    headers
+        .0
+        .iter()
+        .fold(OwnedHeaders::new_with_capacity(headers.0.len()), |list, (key, value)| {
+            list.insert(Header {
+                key,
+                value: Some(value.as_slice()),
+            })
+        })
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
+    list.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition() as u32))
+        .collect()
+}
+
+/// Receives rebalance callbacks (on librdkafka's thread, inside `recv`) and queues them for
+/// `poll` to hand out.
+struct GroupContext {
+    events: Arc<Mutex<VecDeque<ConsumerEvent>>>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let revoked = partitions_of(list);
+            if !revoked.is_empty() {
+                lock(&self.events).push_back(ConsumerEvent::Revoked(revoked));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let assigned = partitions_of(list);
+                if !assigned.is_empty() {
+                    lock(&self.events).push_back(ConsumerEvent::Assigned(assigned));
+                }
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+struct KafkaConsumer {
+    consumer: StreamConsumer<GroupContext>,
+    events: Arc<Mutex<VecDeque<ConsumerEvent>>>,
+    /// Records received while an assignment change was waiting to be reported.
+    stash: Vec<StoredRecord>,
+    operation_timeout: Duration,
+}
+
+impl KafkaConsumer {
+    fn next_event(&mut self) -> Option<ConsumerEvent> {
+        let event = lock(&self.events).pop_front()?;
+        if let ConsumerEvent::Revoked(revoked) = &event {
+            self.stash
+                .retain(|record| !revoked.contains(&record.topic_partition()));
+        }
+        Some(event)
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max_wait: Duration) -> Result<ConsumerEvent, LogError> {
+        if let Some(event) = self.next_event() {
+            return Ok(event);
+        }
+        if !self.stash.is_empty() {
+            return Ok(ConsumerEvent::Records(std::mem::take(&mut self.stash)));
+        }
+        let first = match tokio::time::timeout(max_wait, self.consumer.recv()).await {
+            Err(_) => return Ok(self.next_event().unwrap_or(ConsumerEvent::Idle)),
+            Ok(Err(error)) => return Err(kafka_error(error)),
+            Ok(Ok(message)) => stored(&message),
+        };
+        let mut batch = vec![first];
+        // Take what is already buffered without waiting.
+        while batch.len() < POLL_BATCH_MAX {
+            match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(stored(&message)),
+                Ok(Err(error)) => return Err(kafka_error(error)),
+                Err(_) => break,
+            }
+        }
+        if let Some(event) = self.next_event() {
+            // The assignment changed while these arrived: report that first.
+            self.stash = batch;
+            if let ConsumerEvent::Revoked(revoked) = &event {
+                self.stash.retain(|r| !revoked.contains(&r.topic_partition()));
+            }
+            return Ok(event);
+        }
+        Ok(ConsumerEvent::Records(batch))
+    }
+
+    fn group(&self) -> Result<GroupToken, LogError> {
+        let metadata = self.consumer.group_metadata().ok_or(LogError::InvalidState {
+            operation: "group",
+            state: "before the consumer joined its group",
+        })?;
+        Ok(GroupToken(GroupInner::Kafka(Arc::new(metadata))))
+    }
+
+    async fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<(), LogError> {
+        self.stash.retain(|r| &r.topic_partition() != partition);
+        self.consumer
+            .seek(
+                &partition.topic,
+                partition.partition as i32,
+                Offset::Offset(offset as i64),
+                self.operation_timeout,
+            )
+            .map_err(kafka_error)
+    }
+}
+
+struct KafkaProducer {
+    log: KafkaLog,
+    producer: FutureProducer,
+    in_transaction: bool,
+    /// Each sent record's topic and delivery report, in send order.
+    deliveries: Vec<(String, DeliveryFuture)>,
+}
+
+impl KafkaProducer {
+    fn timeout(&self) -> Duration {
+        self.log.inner.settings.operation_timeout
+    }
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn begin(&mut self) -> Result<(), LogError> {
+        if self.in_transaction {
+            return Err(LogError::InvalidState {
+                operation: "begin",
+                state: "while a transaction is open",
+            });
+        }
+        self.producer.begin_transaction().map_err(kafka_error)?;
+        self.in_transaction = true;
+        self.deliveries.clear();
+        Ok(())
+    }
+
+    async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError> {
+        if !self.in_transaction {
+            return Err(LogError::InvalidState {
+                operation: "send",
+                state: "outside a transaction",
+            });
+        }
+        let partition = self.log.partition_of(&record)?;
+        let delivery = send(&self.producer, &record, partition, self.timeout()).await?;
+        self.deliveries.push((record.topic, delivery));
+        Ok(())
+    }
+
+    async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
+        let GroupInner::Kafka(metadata) = offsets.group.0 else {
+            return Err(LogError::Config("an embedded consumer's offsets cannot commit to Kafka".to_owned()));
+        };
+        let mut list = TopicPartitionList::new();
+        for (tp, next) in &offsets.offsets {
+            list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*next as i64))
+                .map_err(kafka_error)?;
+        }
+        let producer = self.producer.clone();
+        let timeout = self.timeout();
+        blocking(move || producer.send_offsets_to_transaction(&list, &metadata, timeout)).await
+    }
+
+    async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
+        if !self.in_transaction {
+            return Err(LogError::InvalidState {
+                operation: "commit",
+                state: "outside a transaction",
+            });
+        }
+        let mut positions = Vec::with_capacity(self.deliveries.len());
+        for (topic, delivery) in std::mem::take(&mut self.deliveries) {
+            match delivery.await {
+                Ok(Ok(delivered)) => positions.push(position(&topic, &delivered)),
+                Ok(Err((error, _))) => return Err(kafka_error(error)),
+                Err(_) => {
+                    return Err(LogError::Broker {
+                        message: "delivery report lost".to_owned(),
+                        retriable: true,
+                    })
+                }
+            }
+        }
+        let producer = self.producer.clone();
+        let timeout = self.timeout();
+        blocking(move || producer.commit_transaction(timeout)).await?;
+        self.in_transaction = false;
+        Ok(positions)
+    }
+
+    async fn abort(&mut self) -> Result<(), LogError> {
+        self.deliveries.clear();
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let producer = self.producer.clone();
+        let timeout = self.timeout();
+        blocking(move || producer.abort_transaction(timeout)).await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+/// Hands a record to the producer's queue, waiting while the queue is full.
+async fn send(
+    producer: &FutureProducer,
+    record: &OutgoingRecord,
+    partition: u32,
+    timeout: Duration,
+) -> Result<DeliveryFuture, LogError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let future_record = FutureRecord::to(&record.topic)
+            .partition(partition as i32)
+            .key(record.key.as_bytes())
+            .payload(record.payload.as_slice())
+            .headers(owned_headers(&record.headers));
+        match producer.send_result(future_record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((error, _)) => return Err(kafka_error(error)),
+        }
+    }
+}
+
+fn position(topic: &str, delivered: &rdkafka::producer::future_producer::Delivery) -> Position {
+    Position {
+        topic: topic.to_owned(),
+        partition: delivered.partition as u32,
+        offset: delivered.offset as u64,
+    }
+}
+
+#[async_trait]
+impl Log for KafkaLog {
+    fn topics(&self) -> &Topics {
+        &self.inner.topics
+    }
+
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        let events = Arc::new(Mutex::new(VecDeque::new()));
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", self.inner.settings.session_timeout_ms.to_string());
+        self.inner.settings.apply_overrides(&mut config);
+        let consumer: StreamConsumer<GroupContext> = config
+            .create_with_context(GroupContext {
+                events: events.clone(),
+            })
+            .map_err(kafka_error)?;
+        let names: Vec<String> = topics.iter().map(|&t| self.inner.topics.name(t)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(kafka_error)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            events,
+            stash: Vec::new(),
+            operation_timeout: self.inner.settings.operation_timeout,
+        }))
+    }
+
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("transaction.timeout.ms", self.inner.settings.transaction_timeout_ms.to_string());
+        self.inner.settings.apply_overrides(&mut config);
+        let producer: FutureProducer = config.create().map_err(kafka_error)?;
+        let init = producer.clone();
+        let timeout = self.inner.settings.operation_timeout;
+        blocking(move || init.init_transactions(timeout)).await?;
+        Ok(Box::new(KafkaProducer {
+            log: self.clone(),
+            producer,
+            in_transaction: false,
+            deliveries: Vec::new(),
+        }))
+    }
+
+    async fn read(&self, partition: &TopicPartition, from_offset: u64, max_records: usize) -> Result<Vec<StoredRecord>, LogError> {
+        if !self.inner.partitions.get(&partition.topic).is_some_and(|&n| partition.partition < n) {
+            return Err(LogError::UnknownPartition(partition.to_string()));
+        }
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("group.id", "order-ledger-reader")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true");
+        self.inner.settings.apply_overrides(&mut config);
+        let partition = partition.clone();
+        let timeout = self.inner.settings.operation_timeout;
+        blocking(move || {
+            let consumer: BaseConsumer = config.create()?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&partition.topic, partition.partition as i32, Offset::Offset(from_offset as i64))?;
+            consumer.assign(&list)?;
+            let deadline = std::time::Instant::now() + timeout;
+            let mut records = Vec::new();
+            while records.len() < max_records {
+                if std::time::Instant::now() >= deadline {
+                    return Err(KafkaError::MessageConsumption(RDKafkaErrorCode::RequestTimedOut));
+                }
+                match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(message)) => records.push(stored(&message)),
+                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Err(error)) => return Err(error),
+                    None => {}
+                }
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let name = self.inner.topics.name(topic);
+        let count = self.inner.partitions[&name];
+        let config = self.inner.settings.client_config();
+        let timeout = self.inner.settings.operation_timeout;
+        blocking(move || {
+            let consumer: BaseConsumer = config.create()?;
+            (0..count)
+                .map(|p| consumer.fetch_watermarks(&name, p as i32, timeout).map(|(_, high)| high as u64))
+                .collect()
+        })
+        .await
+    }
+
+    async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
+        let producer = self
+            .inner
+            .publisher
+            .get_or_try_init(|| async {
+                let mut config = self.inner.settings.client_config();
+                config.set("enable.idempotence", "true").set("acks", "all");
+                self.inner.settings.apply_overrides(&mut config);
+                config.create::<FutureProducer>().map_err(kafka_error)
+            })
+            .await?;
+        let timeout = self.inner.settings.operation_timeout;
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in &records {
+            let partition = self.partition_of(record)?;
+            deliveries.push(send(producer, record, partition, timeout).await?);
+        }
+        let mut positions = Vec::with_capacity(records.len());
+        for (record, delivery) in records.iter().zip(deliveries) {
+            match delivery.await {
+                Ok(Ok(delivered)) => positions.push(position(&record.topic, &delivered)),
+                Ok(Err((error, _))) => return Err(kafka_error(error)),
+                Err(_) => {
+                    return Err(LogError::Broker {
+                        message: "delivery report lost".to_owned(),
+                        retriable: true,
+                    })
+                }
+            }
+        }
+        Ok(positions)
+    }
+}
