@@ -22,8 +22,9 @@ pub use port::{
     transact, ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, Producer,
 };
 pub use record::{
-    Headers, MessageMeta, OutgoingRecord, Position, RecordError, StoredRecord, CONTENT_TYPE_BINCODE,
-    CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_MESSAGE_TYPE, HEADER_SCHEMA_VERSION,
+    Headers, MessageMeta, OutgoingRecord, Position, RecordError, StoredRecord,
+    CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_MESSAGE_TYPE,
+    HEADER_SCHEMA_VERSION,
 };
 pub use topic::{
     check_partition_counts, Topic, TopicPartition, Topics, DEFAULT_PARTITIONS, DEFAULT_PREFIX,

@@ -55,7 +55,10 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             (b"abc", 479_470_107),
         ];
         for (key, expected) in cases {
@@ -66,7 +69,10 @@ mod tests {
     #[test]
     fn partitions_are_stable_and_in_range() {
         // toPositive(-973932308) % 8 = (0x7fffffff & -973932308) % 8.
-        assert_eq!(partition_for(b"21", 8), ((-973_932_308_i32 as u32) & 0x7fff_ffff) % 8);
+        assert_eq!(
+            partition_for(b"21", 8),
+            ((-973_932_308_i32 as u32) & 0x7fff_ffff) % 8
+        );
         for partitions in 1..=64 {
             for key in ["order-1", "SKU-1@BER-1", "", "ü"] {
                 let p = partition_for(key.as_bytes(), partitions);

@@ -83,7 +83,10 @@ impl std::fmt::Debug for GroupToken {
                 group,
                 member,
                 generation,
-            } => write!(f, "GroupToken({group}, member {member}, generation {generation})"),
+            } => write!(
+                f,
+                "GroupToken({group}, member {member}, generation {generation})"
+            ),
         }
     }
 }

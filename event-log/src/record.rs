@@ -20,9 +20,18 @@ impl Headers {
     /// decoding the payload.
     pub fn for_message(content_type: &str, message_type: &str, schema_version: u16) -> Headers {
         Headers(vec![
-            (HEADER_CONTENT_TYPE.to_owned(), content_type.as_bytes().to_vec()),
-            (HEADER_MESSAGE_TYPE.to_owned(), message_type.as_bytes().to_vec()),
-            (HEADER_SCHEMA_VERSION.to_owned(), schema_version.to_string().into_bytes()),
+            (
+                HEADER_CONTENT_TYPE.to_owned(),
+                content_type.as_bytes().to_vec(),
+            ),
+            (
+                HEADER_MESSAGE_TYPE.to_owned(),
+                message_type.as_bytes().to_vec(),
+            ),
+            (
+                HEADER_SCHEMA_VERSION.to_owned(),
+                schema_version.to_string().into_bytes(),
+            ),
         ])
     }
 
@@ -56,7 +65,10 @@ impl Headers {
             other => {
                 return Err(RecordError::InvalidHeader {
                     name: HEADER_CONTENT_TYPE,
-                    reason: format!("unknown content type '{}'", other.chars().take(80).collect::<String>()),
+                    reason: format!(
+                        "unknown content type '{}'",
+                        other.chars().take(80).collect::<String>()
+                    ),
                 })
             }
         };
@@ -64,7 +76,10 @@ impl Headers {
         let version = self.text(HEADER_SCHEMA_VERSION)?;
         let schema_version = version.parse().map_err(|_| RecordError::InvalidHeader {
             name: HEADER_SCHEMA_VERSION,
-            reason: format!("'{}' is not a version number", version.chars().take(20).collect::<String>()),
+            reason: format!(
+                "'{}' is not a version number",
+                version.chars().take(20).collect::<String>()
+            ),
         })?;
         Ok(MessageMeta {
             content_type,
@@ -145,11 +160,30 @@ mod tests {
     fn message_meta_is_read_and_checked() {
         let headers = Headers::for_message(CONTENT_TYPE_BINCODE, "OrderPlaced", 1);
         let meta = headers.message_meta().unwrap();
-        assert_eq!((meta.content_type, meta.message_type.as_str(), meta.schema_version), (CONTENT_TYPE_BINCODE, "OrderPlaced", 1));
-        assert_eq!(Headers::default().message_meta(), Err(RecordError::MissingHeader(HEADER_CONTENT_TYPE)));
+        assert_eq!(
+            (
+                meta.content_type,
+                meta.message_type.as_str(),
+                meta.schema_version
+            ),
+            (CONTENT_TYPE_BINCODE, "OrderPlaced", 1)
+        );
+        assert_eq!(
+            Headers::default().message_meta(),
+            Err(RecordError::MissingHeader(HEADER_CONTENT_TYPE))
+        );
         let bad = Headers::for_message("text/csv", "X", 1);
-        assert!(matches!(bad.message_meta(), Err(RecordError::InvalidHeader { .. })));
+        assert!(matches!(
+            bad.message_meta(),
+            Err(RecordError::InvalidHeader { .. })
+        ));
         let bad = Headers::for_message(CONTENT_TYPE_JSON, "X", 1).with(HEADER_SCHEMA_VERSION, "v2");
-        assert!(matches!(bad.message_meta(), Err(RecordError::InvalidHeader { name: HEADER_SCHEMA_VERSION, .. })));
+        assert!(matches!(
+            bad.message_meta(),
+            Err(RecordError::InvalidHeader {
+                name: HEADER_SCHEMA_VERSION,
+                ..
+            })
+        ));
     }
 }

@@ -42,7 +42,10 @@ fn tansu_binary() -> Result<PathBuf, String> {
             return Ok(candidate);
         }
     }
-    Err(format!("no tansu binary under {}; run `bash scripts/test.sh`", lib.display()))
+    Err(format!(
+        "no tansu binary under {}; run `bash scripts/test.sh`",
+        lib.display()
+    ))
 }
 
 fn free_port() -> u16 {
@@ -65,7 +68,13 @@ impl TestBroker {
         let url = format!("tcp://127.0.0.1:{port}");
         let mut command = Command::new(&binary);
         command
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/", "--silent"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -94,7 +103,11 @@ impl TestBroker {
     fn wait_until_ready(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while TcpStream::connect(&self.bootstrap).is_err() {
-            assert!(Instant::now() < deadline, "broker at {} never listened", self.bootstrap);
+            assert!(
+                Instant::now() < deadline,
+                "broker at {} never listened",
+                self.bootstrap
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let client: BaseConsumer = KafkaSettings::new(&self.bootstrap)
@@ -102,8 +115,17 @@ impl TestBroker {
             .create()
             .expect("metadata client");
         while client.fetch_metadata(None, Duration::from_secs(2)).is_err() {
-            assert!(Instant::now() < deadline, "broker at {} never answered metadata", self.bootstrap);
+            assert!(
+                Instant::now() < deadline,
+                "broker at {} never answered metadata",
+                self.bootstrap
+            );
         }
+    }
+
+    /// True for the broker at `LEDGER_KAFKA_BOOTSTRAP` (a real Apache Kafka), false for tansu.
+    pub fn is_external(&self) -> bool {
+        self.child.is_none()
     }
 
     pub fn bootstrap(&self) -> &str {

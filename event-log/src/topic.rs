@@ -129,7 +129,10 @@ mod tests {
         assert!(Topics::new("ok", 0).is_err());
         assert!(matches!(
             check_partition_counts(8, 4),
-            Err(LogError::PartitionMismatch { commands: 8, events: 4 })
+            Err(LogError::PartitionMismatch {
+                commands: 8,
+                events: 4
+            })
         ));
     }
 }

@@ -42,8 +42,13 @@ impl Group {
             let mut next = 0;
             for (index, member) in subscribers.iter().enumerate() {
                 let take = per_member + usize::from(index < extra);
-                let slot = self.assignment.get_mut(member).expect("every member has a slot");
-                slot.extend((next..next + take).map(|p| TopicPartition::new(topic.clone(), p as u32)));
+                let slot = self
+                    .assignment
+                    .get_mut(member)
+                    .expect("every member has a slot");
+                slot.extend(
+                    (next..next + take).map(|p| TopicPartition::new(topic.clone(), p as u32)),
+                );
                 next += take;
             }
         }
@@ -51,7 +56,12 @@ impl Group {
 }
 
 impl Groups {
-    pub(crate) fn join(&mut self, group: &str, topics: Vec<String>, partitions: &BTreeMap<String, u32>) -> u64 {
+    pub(crate) fn join(
+        &mut self,
+        group: &str,
+        topics: Vec<String>,
+        partitions: &BTreeMap<String, u32>,
+    ) -> u64 {
         self.next_member += 1;
         let member = self.next_member;
         let state = self.groups.entry(group.to_owned()).or_default();
@@ -117,10 +127,19 @@ mod tests {
         let (_, second) = groups.assignment("g", b);
         assert_eq!((first.len(), second.len()), (3, 2));
         assert_eq!(generation, 2);
-        assert!(groups.check_owner("g", a, 1, &[&first[0]]).is_err(), "old generation");
-        assert!(groups.check_owner("g", a, 2, &[&second[0]]).is_err(), "foreign partition");
+        assert!(
+            groups.check_owner("g", a, 1, &[&first[0]]).is_err(),
+            "old generation"
+        );
+        assert!(
+            groups.check_owner("g", a, 2, &[&second[0]]).is_err(),
+            "foreign partition"
+        );
         assert!(groups.check_owner("g", a, 2, &[&first[0]]).is_ok());
         groups.leave("g", b, &partitions);
-        assert_eq!(groups.assignment("g", a), (3, (0..5).map(|p| TopicPartition::new("t", p)).collect()));
+        assert_eq!(
+            groups.assignment("g", a),
+            (3, (0..5).map(|p| TopicPartition::new("t", p)).collect())
+        );
     }
 }

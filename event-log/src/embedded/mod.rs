@@ -54,7 +54,9 @@ struct Shared {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep serving.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn storage(error: sled::Error) -> LogError {
@@ -71,24 +73,28 @@ impl EmbeddedLog {
     /// Opens (creating if needed) the log in `path`. Existing topics keep their partition
     /// counts; missing ones are created with `topics.partitions`.
     pub fn open(path: &Path, topics: Topics) -> Result<EmbeddedLog, LogError> {
-        let db = sled::Config::new().path(path).open().map_err(|error| match &error {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                LogError::InUse {
-                    path: path.display().to_string(),
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|error| match &error {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    LogError::InUse {
+                        path: path.display().to_string(),
+                    }
                 }
-            }
-            _ => storage(error),
-        })?;
+                _ => storage(error),
+            })?;
         let meta = db.open_tree("topics").map_err(storage)?;
         let mut partitions = BTreeMap::new();
         for topic in Topic::ALL {
             let name = topics.name(topic);
             let count = match meta.get(name.as_bytes()).map_err(storage)? {
                 Some(stored) => {
-                    let bytes: [u8; 4] = stored.as_ref().try_into().map_err(|_| LogError::Corrupt {
-                        at: format!("topics/{name}"),
-                        reason: "partition count is not 4 bytes".to_owned(),
-                    })?;
+                    let bytes: [u8; 4] =
+                        stored.as_ref().try_into().map_err(|_| LogError::Corrupt {
+                            at: format!("topics/{name}"),
+                            reason: "partition count is not 4 bytes".to_owned(),
+                        })?;
                     u32::from_be_bytes(bytes)
                 }
                 None => {
@@ -107,7 +113,9 @@ impl EmbeddedLog {
         for (name, &count) in &partitions {
             for partition in 0..count {
                 let tp = TopicPartition::new(name.clone(), partition);
-                let tree = db.open_tree(store::partition_tree_name(&tp)).map_err(storage)?;
+                let tree = db
+                    .open_tree(store::partition_tree_name(&tp))
+                    .map_err(storage)?;
                 let end = match tree.last().map_err(storage)? {
                     Some((key, _)) => offset_of(&key, &tp)? + 1,
                     None => 0,
@@ -143,10 +151,16 @@ fn offset_of(key: &[u8], tp: &TopicPartition) -> Result<u64, LogError> {
 
 impl Shared {
     fn tree(&self, tp: &TopicPartition) -> Result<sled::Tree, LogError> {
-        if self.partitions.get(&tp.topic).is_none_or(|&count| tp.partition >= count) {
+        if self
+            .partitions
+            .get(&tp.topic)
+            .is_none_or(|&count| tp.partition >= count)
+        {
             return Err(LogError::UnknownPartition(tp.to_string()));
         }
-        self.db.open_tree(store::partition_tree_name(tp)).map_err(storage)
+        self.db
+            .open_tree(store::partition_tree_name(tp))
+            .map_err(storage)
     }
 
     fn partition_of(&self, record: &OutgoingRecord) -> Result<TopicPartition, LogError> {
@@ -160,7 +174,12 @@ impl Shared {
         ))
     }
 
-    fn read(&self, tp: &TopicPartition, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    fn read(
+        &self,
+        tp: &TopicPartition,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
         let tree = self.tree(tp)?;
         let mut records = Vec::new();
         for entry in tree.range(from.to_be_bytes()..).take(max) {
@@ -176,7 +195,11 @@ impl Shared {
     }
 
     fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
-        match self.offsets.get(store::offsets_key(group, tp)).map_err(storage)? {
+        match self
+            .offsets
+            .get(store::offsets_key(group, tp))
+            .map_err(storage)?
+        {
             Some(value) => {
                 let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| LogError::Corrupt {
                     at: format!("offsets/{group}/{tp}"),
@@ -205,7 +228,12 @@ impl Shared {
             let timestamp = now_ms();
             for (tp, record) in &records {
                 let offset = next.entry(tp.clone()).or_insert(ends[tp]);
-                let value = store::encode(timestamp, Some(record.key.as_bytes()), &record.headers, &record.payload);
+                let value = store::encode(
+                    timestamp,
+                    Some(record.key.as_bytes()),
+                    &record.headers,
+                    &record.payload,
+                );
                 writes.push((tp.clone(), *offset, value));
                 *offset += 1;
             }
@@ -228,7 +256,8 @@ impl Shared {
                     .map(move |(tp, next)| (store::offsets_key(&group, tp), *next))
             })
             .collect();
-        let index_of = |tp: &TopicPartition| involved.binary_search(tp).expect("involved partition");
+        let index_of =
+            |tp: &TopicPartition| involved.binary_search(tp).expect("involved partition");
         trees
             .as_slice()
             .transaction(|view| {
@@ -289,7 +318,12 @@ impl Log for EmbeddedLog {
         }))
     }
 
-    async fn read(&self, partition: &TopicPartition, from_offset: u64, max_records: usize) -> Result<Vec<StoredRecord>, LogError> {
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        from_offset: u64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
         self.shared.read(partition, from_offset, max_records)
     }
 
@@ -297,7 +331,9 @@ impl Log for EmbeddedLog {
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
         let ends = lock(&self.shared.ends);
-        Ok((0..count).map(|p| ends[&TopicPartition::new(name.clone(), p)]).collect())
+        Ok((0..count)
+            .map(|p| ends[&TopicPartition::new(name.clone(), p)])
+            .collect())
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
@@ -324,7 +360,8 @@ impl EmbeddedConsumer {
     /// Takes up a new group generation: revoke the old assignment, assign the new one at the
     /// committed offsets.
     fn follow_rebalance(&mut self) -> Result<(), LogError> {
-        let (generation, assignment) = lock(&self.shared.groups).assignment(&self.group, self.member);
+        let (generation, assignment) =
+            lock(&self.shared.groups).assignment(&self.group, self.member);
         if generation == self.generation {
             return Ok(());
         }
@@ -332,14 +369,16 @@ impl EmbeddedConsumer {
         let revoked = std::mem::take(&mut self.assigned);
         self.positions.clear();
         for tp in &assignment {
-            self.positions.insert(tp.clone(), self.shared.committed(&self.group, tp)?);
+            self.positions
+                .insert(tp.clone(), self.shared.committed(&self.group, tp)?);
         }
         self.assigned = assignment;
         if !revoked.is_empty() {
             self.pending.push_back(ConsumerEvent::Revoked(revoked));
         }
         if !self.assigned.is_empty() {
-            self.pending.push_back(ConsumerEvent::Assigned(self.assigned.clone()));
+            self.pending
+                .push_back(ConsumerEvent::Assigned(self.assigned.clone()));
         }
         Ok(())
     }
@@ -469,7 +508,9 @@ impl Producer for EmbeddedProducer {
 
     async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
         if !matches!(offsets.group.0, GroupInner::Embedded { .. }) {
-            return Err(LogError::Config("a Kafka consumer's offsets cannot commit to an embedded log".to_owned()));
+            return Err(LogError::Config(
+                "a Kafka consumer's offsets cannot commit to an embedded log".to_owned(),
+            ));
         }
         self.transaction("send_offsets")?.offsets.push(offsets);
         Ok(())
@@ -485,14 +526,22 @@ impl Producer for EmbeddedProducer {
             self.check_not_fenced()?;
             let groups = lock(&shared.groups);
             for consumed in &transaction.offsets {
-                if let GroupInner::Embedded { group, member, generation } = &consumed.group.0 {
-                    let partitions: Vec<&TopicPartition> = consumed.offsets.iter().map(|(tp, _)| tp).collect();
+                if let GroupInner::Embedded {
+                    group,
+                    member,
+                    generation,
+                } = &consumed.group.0
+                {
+                    let partitions: Vec<&TopicPartition> =
+                        consumed.offsets.iter().map(|(tp, _)| tp).collect();
                     groups.check_owner(group, *member, *generation, &partitions)?;
                 }
             }
             Ok(())
         };
-        shared.append(transaction.records, &transaction.offsets, check).await
+        shared
+            .append(transaction.records, &transaction.offsets, check)
+            .await
     }
 
     async fn abort(&mut self) -> Result<(), LogError> {

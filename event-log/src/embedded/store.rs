@@ -29,7 +29,12 @@ pub(crate) fn offsets_key(group: &str, partition: &TopicPartition) -> Vec<u8> {
     key
 }
 
-pub(crate) fn encode(timestamp_ms: i64, key: Option<&[u8]>, headers: &Headers, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(
+    timestamp_ms: i64,
+    key: Option<&[u8]>,
+    headers: &Headers,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + payload.len() + 64);
     out.push(LAYOUT_V1);
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
@@ -69,7 +74,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(crate) fn decode(partition: &TopicPartition, offset: u64, bytes: &[u8]) -> Result<StoredRecord, String> {
+pub(crate) fn decode(
+    partition: &TopicPartition,
+    offset: u64,
+    bytes: &[u8],
+) -> Result<StoredRecord, String> {
     let mut reader = Reader { bytes };
     let [layout] = reader.array::<1>()?;
     if layout != LAYOUT_V1 {
@@ -83,7 +92,8 @@ pub(crate) fn decode(partition: &TopicPartition, offset: u64, bytes: &[u8]) -> R
     let mut headers = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let name_len = usize::from(u16::from_be_bytes(reader.array()?));
-        let name = String::from_utf8(reader.take(name_len)?.to_vec()).map_err(|_| "header name is not UTF-8".to_owned())?;
+        let name = String::from_utf8(reader.take(name_len)?.to_vec())
+            .map_err(|_| "header name is not UTF-8".to_owned())?;
         let value_len = u32::from_be_bytes(reader.array()?) as usize;
         headers.push((name, reader.take(value_len)?.to_vec()));
     }
@@ -111,9 +121,15 @@ mod tests {
         assert_eq!(record.key.as_deref(), Some(&b"order-1"[..]));
         assert_eq!(record.headers, headers);
         assert_eq!(record.payload, b"{}");
-        assert_eq!((record.offset, record.timestamp_ms), (42, 1_700_000_000_000));
+        assert_eq!(
+            (record.offset, record.timestamp_ms),
+            (42, 1_700_000_000_000)
+        );
         for cut in 0..bytes.len() - 2 {
-            assert!(decode(&partition, 42, &bytes[..cut]).is_err(), "prefix {cut} accepted");
+            assert!(
+                decode(&partition, 42, &bytes[..cut]).is_err(),
+                "prefix {cut} accepted"
+            );
         }
         let keyless = decode(&partition, 0, &encode(0, None, &Headers::default(), b"")).unwrap();
         assert_eq!(keyless.key, None);

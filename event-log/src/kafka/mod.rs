@@ -34,7 +34,9 @@ use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
 const POLL_BATCH_MAX: usize = 500;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Maps a client error onto the port's errors.
@@ -108,8 +110,13 @@ impl KafkaLog {
                 )
             })
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(Timeout::After(settings.operation_timeout)));
-        for result in admin.create_topics(&new_topics, &options).await.map_err(kafka_error)? {
+        let options =
+            AdminOptions::new().operation_timeout(Some(Timeout::After(settings.operation_timeout)));
+        for result in admin
+            .create_topics(&new_topics, &options)
+            .await
+            .map_err(kafka_error)?
+        {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
@@ -180,7 +187,10 @@ fn headers_of(message: &BorrowedMessage<'_>) -> Headers {
     let mut headers = Vec::new();
     if let Some(list) = message.headers() {
         for header in list.iter() {
-            headers.push((header.key.to_owned(), header.value.unwrap_or_default().to_vec()));
+            headers.push((
+                header.key.to_owned(),
+                header.value.unwrap_or_default().to_vec(),
+            ));
         }
     }
     Headers(headers)
@@ -199,15 +209,15 @@ fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
 }
 
 fn owned_headers(headers: &Headers) -> OwnedHeaders {
-    headers
-        .0
-        .iter()
-        .fold(OwnedHeaders::new_with_capacity(headers.0.len()), |list, (key, value)| {
+    headers.0.iter().fold(
+        OwnedHeaders::new_with_capacity(headers.0.len()),
+        |list, (key, value)| {
             list.insert(Header {
                 key,
                 value: Some(value.as_slice()),
             })
-        })
+        },
+    )
 }
 
 fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
@@ -295,7 +305,8 @@ impl Consumer for KafkaConsumer {
             // The assignment changed while these arrived: report that first.
             self.stash = batch;
             if let ConsumerEvent::Revoked(revoked) = &event {
-                self.stash.retain(|r| !revoked.contains(&r.topic_partition()));
+                self.stash
+                    .retain(|r| !revoked.contains(&r.topic_partition()));
             }
             return Ok(event);
         }
@@ -303,10 +314,13 @@ impl Consumer for KafkaConsumer {
     }
 
     fn group(&self) -> Result<GroupToken, LogError> {
-        let metadata = self.consumer.group_metadata().ok_or(LogError::InvalidState {
-            operation: "group",
-            state: "before the consumer joined its group",
-        })?;
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(LogError::InvalidState {
+                operation: "group",
+                state: "before the consumer joined its group",
+            })?;
         Ok(GroupToken(GroupInner::Kafka(Arc::new(metadata))))
     }
 
@@ -335,6 +349,23 @@ impl KafkaProducer {
     fn timeout(&self) -> Duration {
         self.log.inner.settings.operation_timeout
     }
+
+    /// Maps an error, looking behind it at the producer's fatal state: a fenced producer's
+    /// queued records fail as "purged", and only the fatal error says it was fenced.
+    fn classify(&self, error: LogError) -> LogError {
+        match self.producer.client().fatal_error() {
+            Some((code, reason)) => match code {
+                RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch => LogError::Fenced(reason),
+                _ => LogError::Broker {
+                    message: format!("{reason} (fatal; the producer must be recreated)"),
+                    retriable: false,
+                },
+            },
+            None => error,
+        }
+    }
 }
 
 #[async_trait]
@@ -346,7 +377,9 @@ impl Producer for KafkaProducer {
                 state: "while a transaction is open",
             });
         }
-        self.producer.begin_transaction().map_err(kafka_error)?;
+        self.producer
+            .begin_transaction()
+            .map_err(|error| self.classify(kafka_error(error)))?;
         self.in_transaction = true;
         self.deliveries.clear();
         Ok(())
@@ -360,14 +393,18 @@ impl Producer for KafkaProducer {
             });
         }
         let partition = self.log.partition_of(&record)?;
-        let delivery = send(&self.producer, &record, partition, self.timeout()).await?;
+        let delivery = send(&self.producer, &record, partition, self.timeout())
+            .await
+            .map_err(|error| self.classify(error))?;
         self.deliveries.push((record.topic, delivery));
         Ok(())
     }
 
     async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
         let GroupInner::Kafka(metadata) = offsets.group.0 else {
-            return Err(LogError::Config("an embedded consumer's offsets cannot commit to Kafka".to_owned()));
+            return Err(LogError::Config(
+                "an embedded consumer's offsets cannot commit to Kafka".to_owned(),
+            ));
         };
         let mut list = TopicPartitionList::new();
         for (tp, next) in &offsets.offsets {
@@ -376,7 +413,9 @@ impl Producer for KafkaProducer {
         }
         let producer = self.producer.clone();
         let timeout = self.timeout();
-        blocking(move || producer.send_offsets_to_transaction(&list, &metadata, timeout)).await
+        blocking(move || producer.send_offsets_to_transaction(&list, &metadata, timeout))
+            .await
+            .map_err(|error| self.classify(error))
     }
 
     async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
@@ -390,7 +429,7 @@ impl Producer for KafkaProducer {
         for (topic, delivery) in std::mem::take(&mut self.deliveries) {
             match delivery.await {
                 Ok(Ok(delivered)) => positions.push(position(&topic, &delivered)),
-                Ok(Err((error, _))) => return Err(kafka_error(error)),
+                Ok(Err((error, _))) => return Err(self.classify(kafka_error(error))),
                 Err(_) => {
                     return Err(LogError::Broker {
                         message: "delivery report lost".to_owned(),
@@ -401,7 +440,9 @@ impl Producer for KafkaProducer {
         }
         let producer = self.producer.clone();
         let timeout = self.timeout();
-        blocking(move || producer.commit_transaction(timeout)).await?;
+        blocking(move || producer.commit_transaction(timeout))
+            .await
+            .map_err(|error| self.classify(error))?;
         self.in_transaction = false;
         Ok(positions)
     }
@@ -413,8 +454,10 @@ impl Producer for KafkaProducer {
         }
         let producer = self.producer.clone();
         let timeout = self.timeout();
-        blocking(move || producer.abort_transaction(timeout)).await?;
         self.in_transaction = false;
+        blocking(move || producer.abort_transaction(timeout))
+            .await
+            .map_err(|error| self.classify(error))?;
         Ok(())
     }
 }
@@ -470,7 +513,10 @@ impl Log for KafkaLog {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("partition.assignment.strategy", "range")
-            .set("session.timeout.ms", self.inner.settings.session_timeout_ms.to_string());
+            .set(
+                "session.timeout.ms",
+                self.inner.settings.session_timeout_ms.to_string(),
+            );
         self.inner.settings.apply_overrides(&mut config);
         let consumer: StreamConsumer<GroupContext> = config
             .create_with_context(GroupContext {
@@ -495,7 +541,10 @@ impl Log for KafkaLog {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
-            .set("transaction.timeout.ms", self.inner.settings.transaction_timeout_ms.to_string());
+            .set(
+                "transaction.timeout.ms",
+                self.inner.settings.transaction_timeout_ms.to_string(),
+            );
         self.inner.settings.apply_overrides(&mut config);
         let producer: FutureProducer = config.create().map_err(kafka_error)?;
         let init = producer.clone();
@@ -509,8 +558,18 @@ impl Log for KafkaLog {
         }))
     }
 
-    async fn read(&self, partition: &TopicPartition, from_offset: u64, max_records: usize) -> Result<Vec<StoredRecord>, LogError> {
-        if !self.inner.partitions.get(&partition.topic).is_some_and(|&n| partition.partition < n) {
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        from_offset: u64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        if !self
+            .inner
+            .partitions
+            .get(&partition.topic)
+            .is_some_and(|&n| partition.partition < n)
+        {
             return Err(LogError::UnknownPartition(partition.to_string()));
         }
         let mut config = self.inner.settings.client_config();
@@ -525,13 +584,19 @@ impl Log for KafkaLog {
         blocking(move || {
             let consumer: BaseConsumer = config.create()?;
             let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&partition.topic, partition.partition as i32, Offset::Offset(from_offset as i64))?;
+            list.add_partition_offset(
+                &partition.topic,
+                partition.partition as i32,
+                Offset::Offset(from_offset as i64),
+            )?;
             consumer.assign(&list)?;
             let deadline = std::time::Instant::now() + timeout;
             let mut records = Vec::new();
             while records.len() < max_records {
                 if std::time::Instant::now() >= deadline {
-                    return Err(KafkaError::MessageConsumption(RDKafkaErrorCode::RequestTimedOut));
+                    return Err(KafkaError::MessageConsumption(
+                        RDKafkaErrorCode::RequestTimedOut,
+                    ));
                 }
                 match consumer.poll(Duration::from_millis(100)) {
                     Some(Ok(message)) => records.push(stored(&message)),
@@ -553,7 +618,11 @@ impl Log for KafkaLog {
         blocking(move || {
             let consumer: BaseConsumer = config.create()?;
             (0..count)
-                .map(|p| consumer.fetch_watermarks(&name, p as i32, timeout).map(|(_, high)| high as u64))
+                .map(|p| {
+                    consumer
+                        .fetch_watermarks(&name, p as i32, timeout)
+                        .map(|(_, high)| high as u64)
+                })
                 .collect()
         })
         .await

@@ -64,7 +64,10 @@ impl KafkaSettings {
                 continue;
             }
             let (key, value) = parse_assignment(line).ok_or_else(|| {
-                LogError::Config(format!("properties line {}: '{line}' is not key=value", index + 1))
+                LogError::Config(format!(
+                    "properties line {}: '{line}' is not key=value",
+                    index + 1
+                ))
             })?;
             self.set(key, value)?;
         }
@@ -113,7 +116,9 @@ mod tests {
     #[test]
     fn properties_pass_through_to_librdkafka() {
         let settings = KafkaSettings::new("127.0.0.1:1")
-            .with_properties_file("# TLS\nsecurity.protocol = SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\n")
+            .with_properties_file(
+                "# TLS\nsecurity.protocol = SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\n",
+            )
             .unwrap()
             .with_property("sasl.username=ledger")
             .unwrap();
@@ -125,16 +130,26 @@ mod tests {
         // with the ssl feature), an unknown property is refused by name.
         let client: Result<BaseProducer, _> = config.create();
         assert!(client.is_ok(), "{:?}", client.err());
-        let unknown = KafkaSettings::new("127.0.0.1:1").with_property("no.such.property=1").unwrap();
-        let error = unknown.client_config().create::<BaseProducer>().err().expect("refused");
+        let unknown = KafkaSettings::new("127.0.0.1:1")
+            .with_property("no.such.property=1")
+            .unwrap();
+        let error = unknown
+            .client_config()
+            .create::<BaseProducer>()
+            .err()
+            .expect("refused");
         assert!(error.to_string().contains("no.such.property"), "{error}");
     }
 
     #[test]
     fn reserved_and_malformed_properties_are_refused() {
-        assert!(KafkaSettings::new("b").with_property("isolation.level=read_uncommitted").is_err());
+        assert!(KafkaSettings::new("b")
+            .with_property("isolation.level=read_uncommitted")
+            .is_err());
         assert!(KafkaSettings::new("b").with_property("novalue").is_err());
-        let error = KafkaSettings::new("b").with_properties_file("a=1\nbroken line\n").unwrap_err();
+        let error = KafkaSettings::new("b")
+            .with_properties_file("a=1\nbroken line\n")
+            .unwrap_err();
         assert!(error.to_string().contains("line 2"), "{error}");
     }
 }
