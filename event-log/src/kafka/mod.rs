@@ -96,44 +96,35 @@ struct Inner {
 
 impl KafkaLog {
     /// Connects, creates missing topics, and checks the partition counts of existing ones.
+    /// Topics that exist are only read, so a ledger without create rights works on topics an
+    /// administrator made.
     pub async fn connect(settings: KafkaSettings, topics: Topics) -> Result<KafkaLog, LogError> {
-        let admin: AdminClient<DefaultClientContext> =
-            settings.client_config().create().map_err(kafka_error)?;
         let names: Vec<String> = Topic::ALL.iter().map(|&t| topics.name(t)).collect();
-        let new_topics: Vec<NewTopic> = names
-            .iter()
-            .map(|name| {
-                NewTopic::new(
-                    name,
-                    topics.partitions as i32,
-                    TopicReplication::Fixed(i32::from(topics.replication_factor)),
-                )
-            })
-            .collect();
-        let options =
-            AdminOptions::new().operation_timeout(Some(Timeout::After(settings.operation_timeout)));
-        for result in admin
-            .create_topics(&new_topics, &options)
-            .await
-            .map_err(kafka_error)?
-        {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(LogError::Broker {
-                        message: format!("creating topic {topic}: {code}"),
-                        retriable: false,
-                    })
+        let mut partitions = BTreeMap::new();
+        let mut missing = Vec::new();
+        for name in &names {
+            match partition_count(&settings, name, Duration::ZERO).await? {
+                0 => missing.push(name.clone()),
+                count => {
+                    if count != topics.partitions {
+                        tracing::warn!(topic = %name, count, configured = topics.partitions, "existing topic keeps its partition count");
+                    }
+                    partitions.insert(name.clone(), count);
                 }
             }
         }
-        let mut partitions = BTreeMap::new();
-        for name in &names {
-            let count = partition_count(&settings, name).await?;
-            if count != topics.partitions {
-                tracing::warn!(topic = %name, count, configured = topics.partitions, "existing topic keeps its partition count");
+        if !missing.is_empty() {
+            create_topics(&settings, &topics, &missing).await?;
+            for name in missing {
+                let count = partition_count(&settings, &name, settings.operation_timeout).await?;
+                if count == 0 {
+                    return Err(LogError::Broker {
+                        message: format!("topic {name} was created but has no partitions yet"),
+                        retriable: true,
+                    });
+                }
+                partitions.insert(name, count);
             }
-            partitions.insert(name.clone(), count);
         }
         check_partition_counts(
             partitions[&topics.name(Topic::Commands)],
@@ -159,14 +150,56 @@ impl KafkaLog {
     }
 }
 
-/// The partition count of `topic`, waiting briefly for a just-created topic's metadata.
-async fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<u32, LogError> {
+async fn create_topics(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    names: &[String],
+) -> Result<(), LogError> {
+    let admin: AdminClient<DefaultClientContext> =
+        settings.client_config().create().map_err(kafka_error)?;
+    let new_topics: Vec<NewTopic> = names
+        .iter()
+        .map(|name| {
+            NewTopic::new(
+                name,
+                topics.partitions as i32,
+                TopicReplication::Fixed(i32::from(topics.replication_factor)),
+            )
+        })
+        .collect();
+    let options =
+        AdminOptions::new().operation_timeout(Some(Timeout::After(settings.operation_timeout)));
+    for result in admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(kafka_error)?
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(LogError::Broker {
+                    message: format!("creating topic {topic}: {code}"),
+                    retriable: false,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The partition count of `topic` (0 when it does not exist), waiting up to `wait` for a
+/// just-created topic's metadata to show partitions.
+async fn partition_count(
+    settings: &KafkaSettings,
+    topic: &str,
+    wait: Duration,
+) -> Result<u32, LogError> {
     let config = settings.client_config();
     let topic = topic.to_owned();
     let timeout = settings.operation_timeout;
     blocking(move || {
         let client: BaseConsumer = config.create()?;
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = std::time::Instant::now() + wait;
         loop {
             let metadata = client.fetch_metadata(Some(&topic), timeout)?;
             let count = metadata
@@ -564,12 +597,8 @@ impl Log for KafkaLog {
         from_offset: u64,
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
-        if !self
-            .inner
-            .partitions
-            .get(&partition.topic)
-            .is_some_and(|&n| partition.partition < n)
-        {
+        let count = self.inner.partitions.get(&partition.topic);
+        if count.is_none_or(|&n| partition.partition >= n) {
             return Err(LogError::UnknownPartition(partition.to_string()));
         }
         let mut config = self.inner.settings.client_config();

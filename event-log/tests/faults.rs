@@ -1,0 +1,133 @@
+//! Broker faults on librdkafka's mock cluster during transactional appends: a broker down and
+//! back, injected NOT_LEADER and request time-outs on produce and transaction end, slow round
+//! trips. Every committed record must be there exactly once.
+//!
+//! (The mock cluster, like tansu, does not hide aborted records from read_committed readers, so
+//! these tests commit every transaction and check the committed path.)
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use event_log::kafka::{KafkaLog, KafkaSettings};
+use event_log::{
+    transact, Headers, Log, OutgoingRecord, Topic, TopicPartition, Topics, CONTENT_TYPE_JSON,
+};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+const PARTITIONS: u32 = 4;
+
+async fn log_on(cluster: &MockCluster<'static, DefaultProducerContext>) -> KafkaLog {
+    let topics = Topics::new("faults", PARTITIONS).unwrap();
+    for topic in Topic::ALL {
+        cluster
+            .create_topic(&topics.name(topic), PARTITIONS as i32, 3)
+            .unwrap();
+    }
+    let mut settings = KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(30);
+    KafkaLog::connect(settings, topics).await.unwrap()
+}
+
+fn batch(topic: &str, round: u32) -> Vec<OutgoingRecord> {
+    (0..25)
+        .map(|i| OutgoingRecord {
+            topic: topic.to_owned(),
+            key: format!("order-{i}"),
+            headers: Headers::for_message(CONTENT_TYPE_JSON, "Test", 1),
+            payload: format!("{round}/{i}").into_bytes(),
+        })
+        .collect()
+}
+
+/// Every record of the events topic, counted by payload.
+async fn committed_counts(log: &KafkaLog) -> BTreeMap<String, usize> {
+    let events = log.topics().name(Topic::Events);
+    let mut counts = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        for record in log
+            .read(&TopicPartition::new(&events, partition), 0, 10_000)
+            .await
+            .unwrap()
+        {
+            *counts
+                .entry(String::from_utf8(record.payload).unwrap())
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn assert_exactly_once(counts: &BTreeMap<String, usize>, rounds: u32) {
+    assert_eq!(counts.len(), (rounds * 25) as usize, "records lost");
+    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_going_down_and_up_mid_transaction_loses_and_duplicates_nothing() {
+    let cluster = MockCluster::new(3).unwrap();
+    let log = log_on(&cluster).await;
+    let events = log.topics().name(Topic::Events);
+    let mut producer = log.producer("faulty-1").await.unwrap();
+    for round in 0..4 {
+        producer.begin().await.unwrap();
+        for record in batch(&events, round) {
+            producer.send(record).await.unwrap();
+        }
+        if round == 1 || round == 3 {
+            cluster.broker_down(2).unwrap();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cluster.broker_up(2).unwrap();
+        }
+        producer.commit().await.unwrap();
+    }
+    assert_exactly_once(&committed_counts(&log).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_not_leader_and_timeouts_are_retried_without_duplicates() {
+    let cluster = MockCluster::new(3).unwrap();
+    let log = log_on(&cluster).await;
+    let events = log.topics().name(Topic::Events);
+    let mut producer = log.producer("faulty-2").await.unwrap();
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__TIMED_OUT,
+        ],
+    );
+    cluster.request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_COORDINATOR],
+    );
+    for round in 0..3 {
+        transact(&mut *producer, batch(&events, round), None)
+            .await
+            .unwrap();
+    }
+    assert_exactly_once(&committed_counts(&log).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_round_trips_only_slow_things_down() {
+    let cluster = MockCluster::new(3).unwrap();
+    let log = log_on(&cluster).await;
+    let events = log.topics().name(Topic::Events);
+    for broker in 1..=3 {
+        cluster
+            .broker_round_trip_time(broker, Duration::from_millis(150))
+            .unwrap();
+    }
+    let mut producer = log.producer("faulty-3").await.unwrap();
+    for round in 0..2 {
+        transact(&mut *producer, batch(&events, round), None)
+            .await
+            .unwrap();
+    }
+    assert_exactly_once(&committed_counts(&log).await, 2);
+}

@@ -1,0 +1,87 @@
+//! Deployment checks at start: partition counts of commands and events must match, and an
+//! embedded data directory has one owner.
+
+use event_log::embedded::EmbeddedLog;
+use event_log::kafka::KafkaLog;
+use event_log::testing::{unique_prefix, TestBroker};
+use event_log::{Log, LogError, Topic, Topics};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+#[tokio::test]
+async fn embedded_refuses_commands_and_events_with_different_partition_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("orders", 8).unwrap();
+    {
+        // A directory whose commands topic was made with 4 partitions by someone else.
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("topics").unwrap();
+        meta.insert(topics.name(Topic::Commands).as_bytes(), &4u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let error = EmbeddedLog::open(dir.path(), topics)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            error,
+            LogError::PartitionMismatch {
+                commands: 4,
+                events: 8
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("must be equal"), "{error}");
+}
+
+#[tokio::test]
+async fn a_second_owner_of_an_embedded_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("orders", 2).unwrap();
+    let first = EmbeddedLog::open(dir.path(), topics.clone()).unwrap();
+    let error = EmbeddedLog::open(dir.path(), topics.clone())
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LogError::InUse { .. }), "{error}");
+    assert!(error.to_string().contains("already in use"), "{error}");
+    drop(first);
+    let reopened = EmbeddedLog::open(dir.path(), topics).unwrap();
+    assert_eq!(
+        reopened.end_offsets(Topic::Events).await.unwrap(),
+        vec![0, 0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_refuses_commands_and_events_with_different_partition_counts() {
+    let broker = TestBroker::start();
+    let prefix = unique_prefix("mismatch");
+    let topics = Topics::new(&prefix, 8).unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        broker.settings().client_config().create().unwrap();
+    let commands = topics.name(Topic::Commands);
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&commands, 4, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(created[0].is_ok(), "{created:?}");
+    let error = KafkaLog::connect(broker.settings(), topics)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            error,
+            LogError::PartitionMismatch {
+                commands: 4,
+                events: 8
+            }
+        ),
+        "{error}"
+    );
+}
