@@ -121,15 +121,26 @@ mod tests {
             )
             .unwrap()
             .with_property("sasl.username=ledger")
+            .unwrap()
+            .with_property("sasl.password=secret")
             .unwrap();
         let config = settings.client_config();
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
         assert_eq!(config.get("sasl.username"), Some("ledger"));
-        // librdkafka itself validates what it is given: SCRAM over SSL is accepted (built
-        // with the ssl feature), an unknown property is refused by name.
+        // librdkafka itself validates what it is given: SCRAM over SSL with credentials is
+        // accepted (built with the ssl feature); without a password, or with an unknown
+        // property, client creation is refused by name.
         let client: Result<BaseProducer, _> = config.create();
         assert!(client.is_ok(), "{:?}", client.err());
+        let mut no_password = settings.clone();
+        no_password.properties.remove("sasl.password");
+        let error = no_password
+            .client_config()
+            .create::<BaseProducer>()
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("sasl.password"), "{error}");
         let unknown = KafkaSettings::new("127.0.0.1:1")
             .with_property("no.such.property=1")
             .unwrap();
