@@ -92,6 +92,23 @@ struct Inner {
     partitions: BTreeMap<String, u32>,
     /// A plain idempotent producer for `publish`, made on first use.
     publisher: OnceCell<FutureProducer>,
+    /// A group-less consumer for range reads, made on first use and reassigned per read.
+    reader: Mutex<Option<BaseConsumer>>,
+}
+
+impl Inner {
+    fn reader_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.settings.client_config();
+        config
+            .set("group.id", "order-ledger-reader")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            // A read ends at the partition's end: do not let the broker hold the fetch open.
+            .set("fetch.wait.max.ms", "10");
+        self.settings.apply_overrides(&mut config);
+        config
+    }
 }
 
 impl KafkaLog {
@@ -136,6 +153,7 @@ impl KafkaLog {
                 topics,
                 partitions,
                 publisher: OnceCell::new(),
+                reader: Mutex::new(None),
             }),
         })
     }
@@ -601,17 +619,14 @@ impl Log for KafkaLog {
         if count.is_none_or(|&n| partition.partition >= n) {
             return Err(LogError::UnknownPartition(partition.to_string()));
         }
-        let mut config = self.inner.settings.client_config();
-        config
-            .set("group.id", "order-ledger-reader")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true");
-        self.inner.settings.apply_overrides(&mut config);
+        let inner = self.inner.clone();
         let partition = partition.clone();
-        let timeout = self.inner.settings.operation_timeout;
         blocking(move || {
-            let consumer: BaseConsumer = config.create()?;
+            let mut reader = lock(&inner.reader);
+            let consumer = match reader.as_mut() {
+                Some(consumer) => consumer,
+                None => reader.insert(inner.reader_config().create()?),
+            };
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(
                 &partition.topic,
@@ -619,8 +634,8 @@ impl Log for KafkaLog {
                 Offset::Offset(from_offset as i64),
             )?;
             consumer.assign(&list)?;
-            let deadline = std::time::Instant::now() + timeout;
-            let mut records = Vec::new();
+            let deadline = std::time::Instant::now() + inner.settings.operation_timeout;
+            let mut records: Vec<StoredRecord> = Vec::new();
             while records.len() < max_records {
                 if std::time::Instant::now() >= deadline {
                     return Err(KafkaError::MessageConsumption(
@@ -628,8 +643,20 @@ impl Log for KafkaLog {
                     ));
                 }
                 match consumer.poll(Duration::from_millis(100)) {
-                    Some(Ok(message)) => records.push(stored(&message)),
-                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Ok(message)) => {
+                        let record = stored(&message);
+                        // Skip anything prefetched for an earlier read of the shared reader.
+                        let expected = records
+                            .last()
+                            .map_or(from_offset, StoredRecord::next_offset);
+                        if record.topic_partition() == partition && record.offset >= expected {
+                            records.push(record);
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(p))) if p == partition.partition as i32 => {
+                        break
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(error)) => return Err(error),
                     None => {}
                 }
