@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_events::Policy;
+use order_ledger::log_admin::{self, LogOptions};
 use order_ledger::{rules, validate};
 
 #[derive(Parser)]
@@ -56,6 +57,11 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         out: PathBuf,
     },
+    /// Create the deployment's topics where missing, check them, and print their end offsets.
+    Topics {
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// Print the order id the ledger derives from a channel and external reference.
     OrderId {
         #[arg(long)]
@@ -63,6 +69,46 @@ enum Command {
         #[arg(long)]
         reference: String,
     },
+}
+
+/// Where the log is: an embedded directory (default) or a Kafka cluster.
+#[derive(clap::Args)]
+struct LogArgs {
+    /// Embedded data directory (ignored with --kafka).
+    #[arg(long, default_value = "ledger-data")]
+    data: PathBuf,
+    /// Kafka bootstrap servers, e.g. localhost:9092.
+    #[arg(long)]
+    kafka: Option<String>,
+    /// A librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE")]
+    kafka_config: Vec<String>,
+    /// A file of librdkafka properties (key=value lines).
+    #[arg(long)]
+    kafka_config_file: Option<PathBuf>,
+    /// Topic prefix: topics are <prefix>.commands, .events, .command-results, .dead-letter.
+    #[arg(long, default_value = event_log::DEFAULT_PREFIX)]
+    prefix: String,
+    /// Partitions of topics this command creates.
+    #[arg(long, default_value_t = event_log::DEFAULT_PARTITIONS)]
+    partitions: u32,
+    /// Replication factor of topics this command creates (Kafka).
+    #[arg(long, default_value_t = 1)]
+    replication_factor: u16,
+}
+
+impl LogArgs {
+    fn options(self) -> LogOptions {
+        LogOptions {
+            data: self.data,
+            kafka: self.kafka,
+            kafka_config: self.kafka_config,
+            kafka_config_file: self.kafka_config_file,
+            prefix: self.prefix,
+            partitions: self.partitions,
+            replication_factor: self.replication_factor,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -144,6 +190,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 order_events::schema::all().len(),
                 dir.display()
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Topics { log } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let log = log_admin::open(&log.options()).await?;
+                log_admin::describe(log.as_ref(), &mut out).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::OrderId { channel, reference } => {

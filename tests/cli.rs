@@ -146,3 +146,69 @@ fn order_id_matches_the_domain() {
         order_events::ids::OrderId::for_external_reference("web", "W-1001").to_string()
     );
 }
+
+#[test]
+fn topics_creates_and_describes_an_embedded_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let output = ledger(&["topics", "--data", data, "--partitions", "4"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    for topic in [
+        "orders.commands",
+        "orders.events",
+        "orders.command-results",
+        "orders.dead-letter",
+    ] {
+        assert!(text.contains(topic), "{text}");
+    }
+    assert!(text.contains("partitions   4"), "{text}");
+    // Existing topics keep their partition count.
+    let again = stdout(&ledger(&["topics", "--data", data, "--partitions", "16"]));
+    assert!(
+        again.contains("partitions   4") && !again.contains("partitions  16"),
+        "{again}"
+    );
+}
+
+#[test]
+fn topics_on_kafka_passes_client_properties_through() {
+    let broker = event_log::testing::TestBroker::start();
+    let prefix = event_log::testing::unique_prefix("cli");
+    let dir = tempfile::tempdir().unwrap();
+    let properties = dir.path().join("client.properties");
+    std::fs::write(
+        &properties,
+        "# plain TCP to the test broker\nsecurity.protocol=PLAINTEXT\n",
+    )
+    .unwrap();
+    let output = ledger(&[
+        "topics",
+        "--kafka",
+        broker.bootstrap(),
+        "--prefix",
+        &prefix,
+        "--partitions",
+        "2",
+        "--kafka-config-file",
+        properties.to_str().unwrap(),
+        "--kafka-config",
+        "client.id=ledger-cli-test",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains(&format!("{prefix}.events")));
+
+    // A property librdkafka does not know is refused by librdkafka, by name.
+    let refused = ledger(&[
+        "topics",
+        "--kafka",
+        broker.bootstrap(),
+        "--prefix",
+        &prefix,
+        "--kafka-config",
+        "no.such.property=1",
+    ]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no.such.property"));
+}
