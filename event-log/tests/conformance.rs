@@ -286,7 +286,7 @@ async fn an_aborted_transaction_commits_no_offsets(backend: &dyn Backend) {
     producer.send_offsets(member.consumed()).await.unwrap();
     producer.abort().await.unwrap();
     if backend.hides_aborted_records() {
-        assert_eq!(log.end_offsets(Topic::Events).await.unwrap(), vec![0]);
+        // Kafka keeps aborted records and a marker in the log, hidden: only the read is checked.
         assert!(log
             .read(&TopicPartition::new(&events, 0), 0, 10)
             .await
