@@ -24,6 +24,7 @@ fn records_of(topic: &str, start: usize) -> Vec<OutgoingRecord> {
         .map(|i| OutgoingRecord {
             topic: topic.to_owned(),
             key: format!("order-{}", i % 1000),
+            partition: None,
             headers: Headers::for_message(CONTENT_TYPE_BINCODE, "OrderPlaced", 1),
             payload: vec![(i % 251) as u8; PAYLOAD_BYTES],
         })

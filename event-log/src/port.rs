@@ -134,6 +134,10 @@ pub trait Producer: Send {
     async fn begin(&mut self) -> Result<(), LogError>;
     async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError>;
     async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError>;
+    /// Where each record sent so far in this transaction will be, in send order (on Kafka this
+    /// waits for their acknowledgements). Lets a transaction name its own records' positions
+    /// in records it sends after them — the command results do.
+    async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError>;
     /// Commits; returns where each sent record landed, in send order.
     async fn commit(&mut self) -> Result<Vec<Position>, LogError>;
     async fn abort(&mut self) -> Result<(), LogError>;

@@ -109,14 +109,49 @@ pub enum RecordError {
     MissingKey,
 }
 
-/// A record to append. The log chooses its partition from the key ([`crate::partition_for`]).
+/// A record to append. The log chooses its partition from the key ([`crate::partition_for`])
+/// unless `partition` names one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRecord {
     pub topic: String,
     /// The aggregate id (or command id on the results topic).
     pub key: String,
+    /// An explicit partition, for records that must sit beside others whose key differs (a
+    /// command's result goes to its command's partition, keyed by command id).
+    pub partition: Option<u32>,
     pub headers: Headers,
     pub payload: Vec<u8>,
+}
+
+impl OutgoingRecord {
+    pub fn new(
+        topic: impl Into<String>,
+        key: impl Into<String>,
+        headers: Headers,
+        payload: Vec<u8>,
+    ) -> OutgoingRecord {
+        OutgoingRecord {
+            topic: topic.into(),
+            key: key.into(),
+            partition: None,
+            headers,
+            payload,
+        }
+    }
+
+    /// Places the record on `partition` instead of the key's partition.
+    pub fn on_partition(mut self, partition: u32) -> OutgoingRecord {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The partition among `partitions`: the explicit one, or the key's.
+    pub fn partition_among(&self, partitions: u32) -> Option<u32> {
+        match self.partition {
+            Some(partition) => (partition < partitions).then_some(partition),
+            None => Some(crate::partition_for(self.key.as_bytes(), partitions)),
+        }
+    }
 }
 
 /// A record read from the log.

@@ -77,6 +77,7 @@ fn message(topic: &str, key: &str, body: &str) -> OutgoingRecord {
     OutgoingRecord {
         topic: topic.to_owned(),
         key: key.to_owned(),
+        partition: None,
         headers: Headers::for_message(CONTENT_TYPE_JSON, "Test", 1),
         payload: body.as_bytes().to_vec(),
     }
@@ -428,6 +429,7 @@ async fn an_invalid_record_is_reported_and_consumption_goes_on(backend: &dyn Bac
     let garbage = OutgoingRecord {
         topic: commands.clone(),
         key: "k".to_owned(),
+        partition: None,
         headers: Headers::default().with("content-type", "text/csv"),
         payload: vec![0xff, 0x00, 0x13],
     };
@@ -449,6 +451,46 @@ async fn an_invalid_record_is_reported_and_consumption_goes_on(backend: &dyn Bac
         .collect();
     assert_eq!(metas, vec![true, false, true]);
     assert_eq!(body(&member.records[2]), "last");
+}
+
+async fn positions_are_known_before_commit_and_explicit_partitions_are_kept(backend: &dyn Backend) {
+    let log = backend.open(&unique_prefix("positions"), 4).await.unwrap();
+    let events = log.topics().name(Topic::Events);
+    let results = log.topics().name(Topic::CommandResults);
+    let partition = partition_for(b"order-1", 4);
+    let mut producer = log.producer("positions").await.unwrap();
+    producer.begin().await.unwrap();
+    producer
+        .send(message(&events, "order-1", "e1"))
+        .await
+        .unwrap();
+    producer
+        .send(message(&events, "order-1", "e2"))
+        .await
+        .unwrap();
+    let early = producer.sent_positions().await.unwrap();
+    // A result keyed by command id, placed beside its command's partition.
+    producer
+        .send(message(&results, "command-7", "r").on_partition(partition))
+        .await
+        .unwrap();
+    let committed = producer.commit().await.unwrap();
+    assert_eq!(&committed[..2], early.as_slice());
+    assert_eq!(committed[2].partition, partition);
+    let stored = log
+        .read(
+            &TopicPartition::new(&results, partition),
+            committed[2].offset,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored[0].key.as_deref(), Some(&b"command-7"[..]));
+    let beyond = message(&results, "x", "y").on_partition(9);
+    assert!(matches!(
+        log.publish(vec![beyond]).await,
+        Err(LogError::UnknownPartition(_))
+    ));
 }
 
 macro_rules! suite {
@@ -483,4 +525,5 @@ suite!(
     a_second_producer_fences_the_first,
     end_offsets_and_range_reads,
     an_invalid_record_is_reported_and_consumption_goes_on,
+    positions_are_known_before_commit_and_explicit_partitions_are_kept,
 );

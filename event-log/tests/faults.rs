@@ -35,6 +35,7 @@ fn batch(topic: &str, round: u32) -> Vec<OutgoingRecord> {
         .map(|i| OutgoingRecord {
             topic: topic.to_owned(),
             key: format!("order-{i}"),
+            partition: None,
             headers: Headers::for_message(CONTENT_TYPE_JSON, "Test", 1),
             payload: format!("{round}/{i}").into_bytes(),
         })

@@ -18,7 +18,6 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use tokio::sync::Notify;
 
-use crate::partition::partition_for;
 use crate::port::{
     ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
 };
@@ -44,7 +43,7 @@ struct Shared {
     /// The next offset of every partition.
     ends: Mutex<HashMap<TopicPartition, u64>>,
     /// Serialises commits, so offsets are handed out in order.
-    commit: tokio::sync::Mutex<()>,
+    commit: Arc<tokio::sync::Mutex<()>>,
     groups: Mutex<Groups>,
     /// Current epoch of every transactional id; a producer with an older one is fenced.
     producer_epochs: Mutex<HashMap<String, u64>>,
@@ -132,7 +131,7 @@ impl EmbeddedLog {
                 partitions,
                 offsets,
                 ends: Mutex::new(ends),
-                commit: tokio::sync::Mutex::new(()),
+                commit: Arc::new(tokio::sync::Mutex::new(())),
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
@@ -168,10 +167,10 @@ impl Shared {
             .partitions
             .get(&record.topic)
             .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
-        Ok(TopicPartition::new(
-            record.topic.clone(),
-            partition_for(record.key.as_bytes(), count),
-        ))
+        let partition = record.partition_among(count).ok_or_else(|| {
+            LogError::UnknownPartition(format!("{}[{:?}]", record.topic, record.partition))
+        })?;
+        Ok(TopicPartition::new(record.topic.clone(), partition))
     }
 
     fn read(
@@ -211,33 +210,55 @@ impl Shared {
         }
     }
 
-    /// Appends `records` and stores `offsets` in one sled transaction, flushed before return.
-    async fn append(
+    /// Gives `records` their offsets: the partition ends plus what `pending` already placed.
+    /// The caller holds the commit lock, so nobody else moves the ends meanwhile.
+    fn place(
         &self,
-        records: Vec<(TopicPartition, OutgoingRecord)>,
-        offsets: &[ConsumedOffsets],
-        check: impl FnOnce() -> Result<(), LogError>,
-    ) -> Result<Vec<Position>, LogError> {
-        let _serial = self.commit.lock().await;
-        check()?;
-        // Hand out offsets from the current ends.
+        pending: &[Placed],
+        records: impl IntoIterator<Item = (TopicPartition, OutgoingRecord)>,
+    ) -> Vec<Placed> {
+        let ends = lock(&self.ends);
         let mut next: HashMap<TopicPartition, u64> = HashMap::new();
-        let mut writes: Vec<(TopicPartition, u64, Vec<u8>)> = Vec::with_capacity(records.len());
-        {
-            let ends = lock(&self.ends);
-            let timestamp = now_ms();
-            for (tp, record) in &records {
-                let offset = next.entry(tp.clone()).or_insert(ends[tp]);
+        for placed in pending {
+            next.insert(placed.partition.clone(), placed.offset + 1);
+        }
+        records
+            .into_iter()
+            .map(|(partition, record)| {
+                let offset = next.entry(partition.clone()).or_insert(ends[&partition]);
+                let placed = Placed {
+                    partition,
+                    offset: *offset,
+                    record,
+                };
+                *offset += 1;
+                placed
+            })
+            .collect()
+    }
+
+    /// Writes placed records and `offsets` in one sled transaction, flushed before return.
+    /// The caller holds the commit lock and placed the records under it.
+    async fn write(
+        &self,
+        placed: Vec<Placed>,
+        offsets: &[ConsumedOffsets],
+    ) -> Result<Vec<Position>, LogError> {
+        let timestamp = now_ms();
+        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
+        let writes: Vec<(TopicPartition, u64, Vec<u8>)> = placed
+            .iter()
+            .map(|p| {
+                next.insert(p.partition.clone(), p.offset + 1);
                 let value = store::encode(
                     timestamp,
-                    Some(record.key.as_bytes()),
-                    &record.headers,
-                    &record.payload,
+                    Some(p.record.key.as_bytes()),
+                    &p.record.headers,
+                    &p.record.payload,
                 );
-                writes.push((tp.clone(), *offset, value));
-                *offset += 1;
-            }
-        }
+                (p.partition.clone(), p.offset, value)
+            })
+            .collect();
         let mut involved: Vec<TopicPartition> = next.keys().cloned().collect();
         involved.sort();
         let mut trees = Vec::with_capacity(involved.len() + 1);
@@ -337,11 +358,13 @@ impl Log for EmbeddedLog {
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
-        let placed = records
+        let routed = records
             .into_iter()
             .map(|record| Ok((self.shared.partition_of(&record)?, record)))
             .collect::<Result<Vec<_>, LogError>>()?;
-        self.shared.append(placed, &[], || Ok(())).await
+        let _serial = self.shared.commit.lock().await;
+        let placed = self.shared.place(&[], routed);
+        self.shared.write(placed, &[]).await
     }
 }
 
@@ -451,9 +474,19 @@ impl Drop for EmbeddedConsumer {
     }
 }
 
+/// A record with the offset it will have.
+struct Placed {
+    partition: TopicPartition,
+    offset: u64,
+    record: OutgoingRecord,
+}
+
+/// An open transaction. It holds the log's commit lock from `begin` to `commit` or `abort`, so
+/// the offsets handed out at `send` are the ones the records get.
 struct Transaction {
-    records: Vec<(TopicPartition, OutgoingRecord)>,
+    records: Vec<Placed>,
     offsets: Vec<ConsumedOffsets>,
+    _serial: tokio::sync::OwnedMutexGuard<()>,
 }
 
 struct EmbeddedProducer {
@@ -493,16 +526,21 @@ impl Producer for EmbeddedProducer {
                 state: "while a transaction is open",
             });
         }
+        let serial = self.shared.commit.clone().lock_owned().await;
         self.transaction = Some(Transaction {
             records: Vec::new(),
             offsets: Vec::new(),
+            _serial: serial,
         });
         Ok(())
     }
 
     async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError> {
         let tp = self.shared.partition_of(&record)?;
-        self.transaction("send")?.records.push((tp, record));
+        let shared = self.shared.clone();
+        let transaction = self.transaction("send")?;
+        let placed = shared.place(&transaction.records, [(tp, record)]);
+        transaction.records.extend(placed);
         Ok(())
     }
 
@@ -521,10 +559,9 @@ impl Producer for EmbeddedProducer {
             operation: "commit",
             state: "outside a transaction",
         })?;
-        let shared = self.shared.clone();
-        let check = || {
-            self.check_not_fenced()?;
-            let groups = lock(&shared.groups);
+        self.check_not_fenced()?;
+        {
+            let groups = lock(&self.shared.groups);
             for consumed in &transaction.offsets {
                 if let GroupInner::Embedded {
                     group,
@@ -537,11 +574,26 @@ impl Producer for EmbeddedProducer {
                     groups.check_owner(group, *member, *generation, &partitions)?;
                 }
             }
-            Ok(())
-        };
-        shared
-            .append(transaction.records, &transaction.offsets, check)
-            .await
+        }
+        let Transaction {
+            records,
+            offsets,
+            _serial,
+        } = transaction;
+        self.shared.write(records, &offsets).await
+    }
+
+    async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError> {
+        Ok(self
+            .transaction("sent_positions")?
+            .records
+            .iter()
+            .map(|p| Position {
+                topic: p.partition.topic.clone(),
+                partition: p.partition.partition,
+                offset: p.offset,
+            })
+            .collect())
     }
 
     async fn abort(&mut self) -> Result<(), LogError> {

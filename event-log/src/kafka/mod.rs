@@ -23,7 +23,6 @@ use tokio::sync::OnceCell;
 
 pub use settings::KafkaSettings;
 
-use crate::partition::partition_for;
 use crate::port::{
     ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
 };
@@ -164,7 +163,9 @@ impl KafkaLog {
             .partitions
             .get(&record.topic)
             .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
-        Ok(partition_for(record.key.as_bytes(), count))
+        record.partition_among(count).ok_or_else(|| {
+            LogError::UnknownPartition(format!("{}[{:?}]", record.topic, record.partition))
+        })
     }
 }
 
@@ -392,13 +393,32 @@ struct KafkaProducer {
     log: KafkaLog,
     producer: FutureProducer,
     in_transaction: bool,
-    /// Each sent record's topic and delivery report, in send order.
+    /// Each sent record's topic and delivery report, in send order, until awaited.
     deliveries: Vec<(String, DeliveryFuture)>,
+    /// Positions of the records of this transaction acknowledged so far, in send order.
+    delivered: Vec<Position>,
 }
 
 impl KafkaProducer {
     fn timeout(&self) -> Duration {
         self.log.inner.settings.operation_timeout
+    }
+
+    /// Waits for the acknowledgement of every record sent so far.
+    async fn await_deliveries(&mut self) -> Result<(), LogError> {
+        for (topic, delivery) in std::mem::take(&mut self.deliveries) {
+            match delivery.await {
+                Ok(Ok(delivered)) => self.delivered.push(position(&topic, &delivered)),
+                Ok(Err((error, _))) => return Err(self.classify(kafka_error(error))),
+                Err(_) => {
+                    return Err(LogError::Broker {
+                        message: "delivery report lost".to_owned(),
+                        retriable: true,
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Maps an error, looking behind it at the producer's fatal state: a fenced producer's
@@ -433,6 +453,7 @@ impl Producer for KafkaProducer {
             .map_err(|error| self.classify(kafka_error(error)))?;
         self.in_transaction = true;
         self.deliveries.clear();
+        self.delivered.clear();
         Ok(())
     }
 
@@ -476,30 +497,30 @@ impl Producer for KafkaProducer {
                 state: "outside a transaction",
             });
         }
-        let mut positions = Vec::with_capacity(self.deliveries.len());
-        for (topic, delivery) in std::mem::take(&mut self.deliveries) {
-            match delivery.await {
-                Ok(Ok(delivered)) => positions.push(position(&topic, &delivered)),
-                Ok(Err((error, _))) => return Err(self.classify(kafka_error(error))),
-                Err(_) => {
-                    return Err(LogError::Broker {
-                        message: "delivery report lost".to_owned(),
-                        retriable: true,
-                    })
-                }
-            }
-        }
+        self.await_deliveries().await?;
         let producer = self.producer.clone();
         let timeout = self.timeout();
         blocking(move || producer.commit_transaction(timeout))
             .await
             .map_err(|error| self.classify(error))?;
         self.in_transaction = false;
-        Ok(positions)
+        Ok(std::mem::take(&mut self.delivered))
+    }
+
+    async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError> {
+        if !self.in_transaction {
+            return Err(LogError::InvalidState {
+                operation: "sent_positions",
+                state: "outside a transaction",
+            });
+        }
+        self.await_deliveries().await?;
+        Ok(self.delivered.clone())
     }
 
     async fn abort(&mut self) -> Result<(), LogError> {
         self.deliveries.clear();
+        self.delivered.clear();
         if !self.in_transaction {
             return Ok(());
         }
@@ -606,6 +627,7 @@ impl Log for KafkaLog {
             producer,
             in_transaction: false,
             deliveries: Vec::new(),
+            delivered: Vec::new(),
         }))
     }
 
