@@ -177,6 +177,9 @@ pub async fn transact(
 pub trait Log: Send + Sync {
     fn topics(&self) -> &Topics;
 
+    /// The partition count `topic` really has (an existing topic keeps its own).
+    fn partitions(&self, topic: Topic) -> u32;
+
     /// Joins consumer group `group` on `topics`; partitions are assigned by the group.
     async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError>;
 

@@ -312,6 +312,10 @@ impl Log for EmbeddedLog {
         &self.shared.topics
     }
 
+    fn partitions(&self, topic: Topic) -> u32 {
+        self.shared.partitions[&self.shared.topics.name(topic)]
+    }
+
     async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
         let names: Vec<String> = topics.iter().map(|&t| self.shared.topics.name(t)).collect();
         let member = lock(&self.shared.groups).join(group, names, &self.shared.partitions);

@@ -574,6 +574,10 @@ impl Log for KafkaLog {
         &self.inner.topics
     }
 
+    fn partitions(&self, topic: Topic) -> u32 {
+        self.inner.partitions[&self.inner.topics.name(topic)]
+    }
+
     async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
         let events = Arc::new(Mutex::new(VecDeque::new()));
         let mut config = self.inner.settings.client_config();

@@ -1,0 +1,475 @@
+//! The handler loop: consume commands, decide, append events and results with the input
+//! offsets in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use event_log::{
+    ConsumedOffsets, Consumer, ConsumerEvent, Headers, Log, LogError, OutgoingRecord, Producer,
+    StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
+};
+use order_events::codec::{self, SealedEvent};
+use order_events::ledger::MemoryLedger;
+use order_events::{CommandEnvelope, Policy};
+use uuid::Uuid;
+
+use crate::dead_letter::dead_letter;
+use crate::result::{CommandResult, EventRef, Outcome};
+
+/// Where time comes from; tests drive a manual one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The machine's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        // Through `SystemTime`: chrono's `clock` feature stays off workspace-wide, so the
+        // domain core cannot read the time even by accident of feature unification.
+        DateTime::<Utc>::from(std::time::SystemTime::now())
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(start))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Consumer group of all handler instances of a deployment.
+    pub group: String,
+    /// This instance's stable name; its transactional id is `<group>-<instance_id>`, so a
+    /// restarted instance fences its own zombie.
+    pub instance_id: String,
+    /// Most commands decided in one transaction.
+    pub batch_size_max: usize,
+    /// How long a poll waits for commands before the loop checks for shutdown again.
+    pub poll_wait: Duration,
+    pub policy: Policy,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> HandlerConfig {
+        HandlerConfig {
+            group: "order-ledger-handler".to_owned(),
+            instance_id: "0".to_owned(),
+            batch_size_max: 500,
+            poll_wait: Duration::from_millis(100),
+            policy: Policy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the event log is corrupt at {at}: {reason}")]
+    Corrupt { at: String, reason: String },
+}
+
+/// What the handler holds for one assigned partition.
+struct PartitionState {
+    /// Every aggregate of the partition, folded from its events.
+    ledger: MemoryLedger,
+    /// Every command decided on the partition, by id (deduplication).
+    results: HashMap<Uuid, CommandResult>,
+    /// The next command offset not yet committed, once known.
+    committed_next: Option<u64>,
+}
+
+/// Counters since start, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandlerStats {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+    pub transactions: u64,
+    pub recoveries: u64,
+}
+
+pub struct Handler {
+    log: Arc<dyn Log>,
+    config: HandlerConfig,
+    clock: Arc<dyn Clock>,
+    partitions: BTreeMap<u32, PartitionState>,
+    stats: HandlerStats,
+}
+
+/// How one command of a chunk is answered.
+enum Answer {
+    Decided {
+        partition: u32,
+        envelope: CommandEnvelope,
+        events: Vec<SealedEvent>,
+        /// Index of the first event among the records sent in the transaction.
+        first_sent: usize,
+        rejection: Option<order_events::Rejection>,
+    },
+    /// A command id seen before: its original result, sent again.
+    Repeat {
+        partition: u32,
+        result: CommandResult,
+    },
+    /// The same command id earlier in this chunk.
+    RepeatInChunk { partition: u32, of: usize },
+}
+
+impl Handler {
+    pub fn new(log: Arc<dyn Log>, config: HandlerConfig, clock: Arc<dyn Clock>) -> Handler {
+        Handler {
+            log,
+            config,
+            clock,
+            partitions: BTreeMap::new(),
+            stats: HandlerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> HandlerStats {
+        self.stats
+    }
+
+    fn topic(&self, topic: Topic) -> String {
+        self.log.topics().name(topic)
+    }
+
+    /// Runs until `shutdown` completes (then finishes the current batch, commits, and leaves
+    /// the group) or the producer is fenced.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<HandlerStats, HandlerError> {
+        let mut consumer = self
+            .log
+            .consumer(&self.config.group, &[Topic::Commands])
+            .await?;
+        let transactional_id = format!("{}-{}", self.config.group, self.config.instance_id);
+        let mut producer = self.log.producer(&transactional_id).await?;
+        tokio::pin!(shutdown);
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                event = consumer.poll(self.config.poll_wait) => event?,
+            };
+            match event {
+                ConsumerEvent::Assigned(partitions) => {
+                    for tp in partitions {
+                        let started = Instant::now();
+                        let state = self.catch_up(tp.partition).await?;
+                        tracing::info!(
+                            partition = tp.partition,
+                            aggregates_events = state.results.len(),
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "caught up"
+                        );
+                        self.partitions.insert(tp.partition, state);
+                    }
+                }
+                ConsumerEvent::Revoked(partitions) => {
+                    for tp in partitions {
+                        self.partitions.remove(&tp.partition);
+                    }
+                }
+                ConsumerEvent::Records(records) => {
+                    for chunk in records.chunks(self.config.batch_size_max.max(1)) {
+                        match self
+                            .process(consumer.as_mut(), producer.as_mut(), chunk)
+                            .await
+                        {
+                            Ok(()) => {}
+                            Err(HandlerError::Log(LogError::Fenced(reason))) => {
+                                tracing::error!(%reason, "fenced by another instance; stopping");
+                                return Err(LogError::Fenced(reason).into());
+                            }
+                            Err(error @ HandlerError::Corrupt { .. }) => return Err(error),
+                            Err(HandlerError::Log(error)) => {
+                                tracing::warn!(%error, "transaction failed; rebuilding and retrying");
+                                self.recover(consumer.as_mut(), chunk).await?;
+                                // The rest of this poll is re-read from the committed offsets.
+                                break;
+                            }
+                        }
+                    }
+                }
+                ConsumerEvent::Idle => {}
+            }
+        }
+        Ok(self.stats)
+    }
+
+    /// Rebuilds a partition's aggregates and decided commands from its events and results.
+    async fn catch_up(&self, partition: u32) -> Result<PartitionState, HandlerError> {
+        let mut ledger = MemoryLedger::new(self.config.policy.clone());
+        let events = TopicPartition::new(self.topic(Topic::Events), partition);
+        let mut offset = 0;
+        loop {
+            let records = self.log.read(&events, offset, 1000).await?;
+            let Some(last) = records.last() else { break };
+            offset = last.next_offset();
+            for record in &records {
+                let at = || format!("{}@{}", events, record.offset);
+                let envelope =
+                    codec::decode_event(&record.payload).map_err(|e| HandlerError::Corrupt {
+                        at: at(),
+                        reason: e.to_string(),
+                    })?;
+                ledger
+                    .replay(&envelope)
+                    .map_err(|e| HandlerError::Corrupt {
+                        at: at(),
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        let mut results = HashMap::new();
+        let results_partition = TopicPartition::new(self.topic(Topic::CommandResults), partition);
+        let mut offset = 0;
+        loop {
+            let records = self.log.read(&results_partition, offset, 1000).await?;
+            let Some(last) = records.last() else { break };
+            offset = last.next_offset();
+            for result in records.iter().filter_map(CommandResult::from_record) {
+                results.insert(result.command_id, result);
+            }
+        }
+        Ok(PartitionState {
+            ledger,
+            results,
+            committed_next: None,
+        })
+    }
+
+    /// After a failed transaction: rebuild the touched partitions and rewind to their last
+    /// commit, so nothing decided in the failed transaction survives.
+    async fn recover(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        chunk: &[StoredRecord],
+    ) -> Result<(), HandlerError> {
+        self.stats.recoveries += 1;
+        let mut touched: Vec<u32> = chunk.iter().map(|r| r.partition).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for partition in touched {
+            let Some(previous) = self.partitions.get(&partition) else {
+                continue;
+            };
+            let rewind = previous.committed_next.unwrap_or_else(|| {
+                chunk
+                    .iter()
+                    .filter(|r| r.partition == partition)
+                    .map(|r| r.offset)
+                    .min()
+                    .unwrap_or(0)
+            });
+            let mut state = self.catch_up(partition).await?;
+            state.committed_next = Some(rewind);
+            self.partitions.insert(partition, state);
+            let tp = TopicPartition::new(self.topic(Topic::Commands), partition);
+            consumer.seek(&tp, rewind).await?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a command record, or says why it cannot be one.
+    fn decode(&self, record: &StoredRecord) -> Result<CommandEnvelope, (&'static str, String)> {
+        let meta = record
+            .headers
+            .message_meta()
+            .map_err(|e| ("invalid_headers", e.to_string()))?;
+        let envelope = codec::decode_command_as(meta.content_type, &record.payload)
+            .map_err(|e| (e.code(), e.to_string()))?;
+        let target = envelope.command.target();
+        let expected =
+            event_log::partition_for(target.id.as_bytes(), self.log.partitions(Topic::Commands));
+        if expected != record.partition {
+            return Err((
+                "wrong_partition",
+                format!(
+                    "the command addresses {} {}, whose commands belong on partition {expected}; publish commands keyed by their aggregate id",
+                    target.kind, target.id
+                ),
+            ));
+        }
+        Ok(envelope)
+    }
+
+    async fn process(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        producer: &mut dyn Producer,
+        chunk: &[StoredRecord],
+    ) -> Result<(), HandlerError> {
+        let events_topic = self.topic(Topic::Events);
+        let results_topic = self.topic(Topic::CommandResults);
+        let dead_letter_topic = self.topic(Topic::DeadLetter);
+        let group = consumer.group()?;
+        producer.begin().await?;
+        let outcome = async {
+            let mut answers: Vec<Answer> = Vec::with_capacity(chunk.len());
+            let mut in_chunk: HashMap<Uuid, usize> = HashMap::new();
+            let mut sent = 0;
+            let mut dead = 0;
+            for record in chunk {
+                if !self.partitions.contains_key(&record.partition) {
+                    continue;
+                }
+                let envelope = match self.decode(record) {
+                    Ok(envelope) => envelope,
+                    Err((code, reason)) => {
+                        tracing::warn!(partition = record.partition, offset = record.offset, code, %reason, "dead-lettered");
+                        producer.send(dead_letter(&dead_letter_topic, record, code, &reason)).await?;
+                        sent += 1;
+                        dead += 1;
+                        continue;
+                    }
+                };
+                let partition = record.partition;
+                let state = self.partitions.get_mut(&partition).expect("checked above");
+                if let Some(result) = state.results.get(&envelope.command_id) {
+                    answers.push(Answer::Repeat { partition, result: result.clone() });
+                    continue;
+                }
+                if let Some(&of) = in_chunk.get(&envelope.command_id) {
+                    answers.push(Answer::RepeatInChunk { partition, of });
+                    continue;
+                }
+                in_chunk.insert(envelope.command_id, answers.len());
+                let now = self.clock.now();
+                let (events, rejection) = match state.ledger.submit(&envelope, now) {
+                    Ok(events) => (events, None),
+                    Err(rejection) => (Vec::new(), Some(rejection)),
+                };
+                let first_sent = sent;
+                for event in &events {
+                    let headers = Headers::for_message(
+                        CONTENT_TYPE_BINCODE,
+                        event.envelope.event.type_name(),
+                        event.envelope.event.schema_version(),
+                    );
+                    let outgoing = OutgoingRecord::new(&events_topic, event.envelope.aggregate_id.clone(), headers, event.record.clone())
+                        .on_partition(partition);
+                    producer.send(outgoing).await?;
+                    sent += 1;
+                }
+                answers.push(Answer::Decided { partition, envelope, events, first_sent, rejection });
+            }
+            let positions = producer.sent_positions().await?;
+            let decided_at = self.clock.now();
+            let mut results: Vec<(u32, CommandResult, bool)> = Vec::with_capacity(answers.len());
+            for answer in answers {
+                let (partition, result, new) = match answer {
+                    Answer::Decided { partition, envelope, events, first_sent, rejection } => {
+                        let target = envelope.command.target();
+                        let outcome = match rejection {
+                            Some(rejection) => Outcome::Rejected {
+                                rule: rejection.rule.code().to_owned(),
+                                detail: rejection.detail,
+                            },
+                            None => Outcome::Accepted {
+                                events: events
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, event)| EventRef {
+                                        event_id: event.envelope.event_id,
+                                        event_type: event.envelope.event.type_name().to_owned(),
+                                        sequence: event.envelope.sequence,
+                                        partition: positions[first_sent + i].partition,
+                                        offset: positions[first_sent + i].offset,
+                                    })
+                                    .collect(),
+                            },
+                        };
+                        let result = CommandResult {
+                            command_id: envelope.command_id,
+                            command_type: envelope.command.type_name().to_owned(),
+                            aggregate_kind: target.kind.code().to_owned(),
+                            aggregate_id: target.id,
+                            outcome,
+                            decided_at,
+                        };
+                        (partition, result, true)
+                    }
+                    Answer::Repeat { partition, result } => (partition, result, false),
+                    Answer::RepeatInChunk { partition, of } => (partition, results[of].1.clone(), false),
+                };
+                producer.send(result.to_record(&results_topic, partition)).await?;
+                results.push((partition, result, new));
+            }
+            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+            for record in chunk {
+                let entry = next.entry(record.partition).or_insert(0);
+                *entry = (*entry).max(record.next_offset());
+            }
+            let offsets = ConsumedOffsets {
+                group,
+                offsets: next
+                    .iter()
+                    .map(|(&p, &o)| (TopicPartition::new(self.topic(Topic::Commands), p), o))
+                    .collect(),
+            };
+            producer.send_offsets(offsets).await?;
+            producer.commit().await?;
+            Ok::<_, LogError>((results, next, dead))
+        }
+        .await;
+        match outcome {
+            Ok((results, next, dead)) => {
+                self.stats.transactions += 1;
+                self.stats.dead_lettered += dead;
+                for (partition, result, new) in results {
+                    match (&result.outcome, new) {
+                        (_, false) => self.stats.duplicates += 1,
+                        (Outcome::Accepted { .. }, true) => self.stats.accepted += 1,
+                        (Outcome::Rejected { .. }, true) => self.stats.rejected += 1,
+                    }
+                    if let Some(state) = self.partitions.get_mut(&partition) {
+                        state.results.insert(result.command_id, result);
+                    }
+                }
+                for (partition, offset) in next {
+                    if let Some(state) = self.partitions.get_mut(&partition) {
+                        state.committed_next = Some(offset);
+                    }
+                }
+                Ok(())
+            }
+            Err(error) => {
+                if !matches!(error, LogError::Fenced(_)) {
+                    if let Err(abort) = producer.abort().await {
+                        tracing::warn!(%abort, "abort failed");
+                    }
+                }
+                Err(error.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The handler end to end, on both backends: a scripted order journey, duplicates, dead
+//! letters, and a restart that catches up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use command_handler::client::{await_result, publish, Submitted};
+use command_handler::{
+    CommandResult, Handler, HandlerConfig, ManualClock, Outcome, HEADER_REASON_CODE,
+};
+use event_log::embedded::EmbeddedLog;
+use event_log::kafka::KafkaLog;
+use event_log::testing::{unique_prefix, TestBroker};
+use event_log::{Headers, Log, OutgoingRecord, Topic, TopicPartition, Topics, CONTENT_TYPE_JSON};
+use order_events::codec;
+use order_events::envelope::{Command, CommandEnvelope};
+use order_events::ids::*;
+use order_events::ledger::MemoryLedger;
+use order_events::order::*;
+use order_events::stock::*;
+use order_events::testkit::samples::{
+    self, amount, line_quantity, order_id, MUG, TSHIRT, WAREHOUSE,
+};
+use order_events::{Actor, ActorKind, Currency, Policy};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// A running handler and how to stop it.
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<
+        Result<command_handler::HandlerStats, command_handler::HandlerError>,
+    >,
+}
+
+impl Running {
+    fn start(log: Arc<dyn Log>, clock: Arc<ManualClock>) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handler = Handler::new(log, HandlerConfig::default(), clock);
+        let task = tokio::spawn(handler.run(async {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    }
+
+    async fn stop(self) -> command_handler::HandlerStats {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap()
+    }
+}
+
+fn envelope(command: impl Into<Command>, id: u128, actor: Actor) -> CommandEnvelope {
+    CommandEnvelope {
+        command_id: Uuid::from_u128(0xe2e0_0000_0000_4000_8000_0000_0000_0000 | id),
+        correlation_id: Uuid::from_u128(0xc0),
+        causation_id: None,
+        actor,
+        issued_at: start(),
+        command: command.into(),
+    }
+}
+
+fn service() -> Actor {
+    Actor::new(ActorKind::Service, "e2e")
+}
+
+fn item(sku: &str) -> StockKey {
+    StockKey::new(sku, WAREHOUSE)
+}
+
+/// The journey: (minutes after start the command is decided at, command, actor).
+fn journey() -> Vec<(i64, Command, Actor)> {
+    let o = order_id();
+    let capture = |id: &str, value: &str| CapturePayment {
+        order_id: o,
+        payment_id: PaymentId::from(id),
+        method: PaymentMethod::Card,
+        amount: amount(value),
+        currency: Currency::EUR,
+        psp_reference: format!("psp-{id}"),
+    };
+    let ship = |id: &str, sku: &str, quantity: u32| Ship {
+        order_id: o,
+        shipment_id: ShipmentId::from(id),
+        carrier: CarrierId::from("dhl"),
+        tracking_number: format!("JJD-{id}"),
+        lines: vec![line_quantity(sku, quantity)],
+        freight_cost: amount("2.50"),
+        weight_grams: 500,
+    };
+    let commit = |sku: &str, shipment: &str, quantity: u32| CommitReservation {
+        item: item(sku),
+        order_id: o,
+        shipment_id: ShipmentId::from(shipment),
+        quantity,
+    };
+    let reserve = |sku: &str, quantity: u32| ReserveStock {
+        item: item(sku),
+        order_id: o,
+        quantity,
+        expires_at: start() + chrono::Duration::minutes(30),
+    };
+    let c = |m: i64, command: Command| (m, command, service());
+    let day = 24 * 60;
+    vec![
+        c(
+            0,
+            StockCommand::from(ReceiveStock {
+                item: item(TSHIRT),
+                quantity: 10,
+                reference: "PO-1".into(),
+            })
+            .into(),
+        ),
+        c(
+            0,
+            StockCommand::from(ReceiveStock {
+                item: item(MUG),
+                quantity: 10,
+                reference: "PO-2".into(),
+            })
+            .into(),
+        ),
+        c(1, OrderCommand::from(samples::place_order()).into()),
+        c(2, StockCommand::from(reserve(TSHIRT, 2)).into()),
+        c(2, StockCommand::from(reserve(MUG, 1)).into()),
+        c(
+            3,
+            OrderCommand::from(ConfirmStockReserved {
+                order_id: o,
+                reservations: samples::reservations(),
+            })
+            .into(),
+        ),
+        c(5, OrderCommand::from(capture("P1", "20.00")).into()),
+        c(6, OrderCommand::from(capture("P2", "34.38")).into()),
+        c(60, OrderCommand::from(ship("S1", TSHIRT, 2)).into()),
+        c(60, StockCommand::from(commit(TSHIRT, "S1", 2)).into()),
+        c(120, OrderCommand::from(ship("S2", MUG, 1)).into()),
+        c(120, StockCommand::from(commit(MUG, "S2", 1)).into()),
+        c(
+            day,
+            OrderCommand::from(RecordDelivery {
+                order_id: o,
+                shipment_id: ShipmentId::from("S1"),
+            })
+            .into(),
+        ),
+        c(
+            day + 60,
+            OrderCommand::from(RecordDelivery {
+                order_id: o,
+                shipment_id: ShipmentId::from("S2"),
+            })
+            .into(),
+        ),
+        (
+            day + 60 + 7 * day,
+            OrderCommand::from(ConfirmReceipt { order_id: o }).into(),
+            Actor::system(),
+        ),
+        c(
+            9 * day,
+            OrderCommand::from(RequestReturn {
+                order_id: o,
+                return_id: ReturnId::from("R1"),
+                lines: vec![line_quantity(MUG, 1)],
+                reason: ReturnReason::DamagedInTransit,
+            })
+            .into(),
+        ),
+        c(
+            11 * day,
+            OrderCommand::from(ReceiveReturn {
+                order_id: o,
+                return_id: ReturnId::from("R1"),
+                disposition: ReturnDisposition::Restock,
+            })
+            .into(),
+        ),
+        c(
+            11 * day,
+            StockCommand::from(RestockReturn {
+                item: item(MUG),
+                order_id: o,
+                return_id: ReturnId::from("R1"),
+                quantity: 1,
+            })
+            .into(),
+        ),
+        c(
+            11 * day + 5,
+            OrderCommand::from(Refund {
+                order_id: o,
+                refund_id: RefundId::from("RF1"),
+                amount: amount("9.50"),
+                reason: RefundReason::Return,
+                psp_reference: "psp-RF1".into(),
+            })
+            .into(),
+        ),
+    ]
+}
+
+async fn submit_and_wait(log: &dyn Log, envelope: &CommandEnvelope) -> CommandResult {
+    let submitted = publish(log, envelope).await.unwrap();
+    wait(log, &submitted).await
+}
+
+async fn wait(log: &dyn Log, submitted: &Submitted) -> CommandResult {
+    await_result(log, submitted, PATIENCE)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no result for {}", submitted.command_id))
+}
+
+/// Every event in the log, decoded, ordered by aggregate and sequence.
+async fn all_events(log: &dyn Log) -> Vec<order_events::EventEnvelope> {
+    let topic = log.topics().name(Topic::Events);
+    let mut events = Vec::new();
+    for partition in 0..log.partitions(Topic::Events) {
+        for record in log
+            .read(&TopicPartition::new(&topic, partition), 0, 100_000)
+            .await
+            .unwrap()
+        {
+            events.push(codec::decode_event(&record.payload).unwrap());
+        }
+    }
+    events.sort_by(|a, b| (&a.aggregate_id, a.sequence).cmp(&(&b.aggregate_id, b.sequence)));
+    events
+}
+
+async fn the_order_journey_produces_exactly_the_expected_events(
+    log: Arc<dyn Log>,
+    restart: impl Fn() -> Arc<dyn Log>,
+) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut running = Running::start(log.clone(), clock.clone());
+    let mut log = log;
+    let mut reference = MemoryLedger::new(Policy::default());
+    let mut expected = Vec::new();
+    for (index, (minute, command, actor)) in journey().into_iter().enumerate() {
+        if index == 10 {
+            // Restart mid-journey: the new handler catches up from the log.
+            running.stop().await;
+            drop(log);
+            log = restart();
+            running = Running::start(log.clone(), clock.clone());
+        }
+        let now = start() + chrono::Duration::minutes(minute);
+        clock.set(now);
+        let envelope = envelope(command, index as u128, actor);
+        let result = submit_and_wait(log.as_ref(), &envelope).await;
+        let sealed = reference
+            .submit(&envelope, now)
+            .unwrap_or_else(|r| panic!("reference rejects step {index}: {r}"));
+        let Outcome::Accepted { events } = &result.outcome else {
+            panic!(
+                "step {index} ({}) rejected: {:?}",
+                envelope.command.type_name(),
+                result.outcome
+            )
+        };
+        assert_eq!(events.len(), sealed.len());
+        for (event, reference) in events.iter().zip(&sealed) {
+            assert_eq!(event.event_id, reference.envelope.event_id);
+            assert_eq!(event.sequence, reference.envelope.sequence);
+        }
+        expected.extend(sealed.into_iter().map(|s| s.envelope));
+    }
+    let stats = running.stop().await;
+    assert_eq!(stats.rejected, 0);
+    expected.sort_by(|a, b| (&a.aggregate_id, a.sequence).cmp(&(&b.aggregate_id, b.sequence)));
+    assert_eq!(
+        all_events(log.as_ref()).await,
+        expected,
+        "the log differs from the reference run"
+    );
+    let order = reference.order(&order_id()).unwrap();
+    assert_eq!(order.status, OrderStatus::PartiallyReturned);
+    assert_eq!(order.refunded(), amount("9.50"));
+}
+
+async fn a_command_published_three_times_has_one_effect_and_three_identical_results(
+    log: Arc<dyn Log>,
+) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let running = Running::start(log.clone(), clock);
+    let receive = envelope(
+        StockCommand::from(ReceiveStock {
+            item: item(MUG),
+            quantity: 5,
+            reference: "PO-9".into(),
+        }),
+        900,
+        service(),
+    );
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        results.push(submit_and_wait(log.as_ref(), &receive).await);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[1], results[2]);
+    let stats = running.stop().await;
+    assert_eq!((stats.accepted, stats.duplicates), (1, 2));
+    assert_eq!(all_events(log.as_ref()).await.len(), 1);
+}
+
+async fn an_undecodable_record_is_dead_lettered_and_the_next_command_decided(log: Arc<dyn Log>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let running = Running::start(log.clone(), clock);
+    let commands = log.topics().name(Topic::Commands);
+    let garbage = OutgoingRecord::new(
+        &commands,
+        item(MUG).to_string(),
+        Headers::for_message(CONTENT_TYPE_JSON, "ReceiveStock", 1),
+        b"{\"command_id\": 42".to_vec(),
+    );
+    log.publish(vec![garbage]).await.unwrap();
+    let receive = envelope(
+        StockCommand::from(ReceiveStock {
+            item: item(MUG),
+            quantity: 5,
+            reference: "PO-9".into(),
+        }),
+        901,
+        service(),
+    );
+    let result = submit_and_wait(log.as_ref(), &receive).await;
+    assert!(result.is_accepted());
+    let stats = running.stop().await;
+    assert_eq!(stats.dead_lettered, 1);
+    let dead_letters = log.topics().name(Topic::DeadLetter);
+    let mut found = Vec::new();
+    for partition in 0..log.partitions(Topic::DeadLetter) {
+        found.extend(
+            log.read(&TopicPartition::new(&dead_letters, partition), 0, 10)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].payload, b"{\"command_id\": 42");
+    assert_eq!(
+        found[0].headers.get(HEADER_REASON_CODE),
+        Some(&b"invalid_json"[..])
+    );
+}
+
+fn embedded(dir: &tempfile::TempDir, prefix: &str) -> Arc<dyn Log> {
+    Arc::new(EmbeddedLog::open(&dir.path().join(prefix), Topics::new(prefix, 4).unwrap()).unwrap())
+}
+
+async fn kafka(broker: &TestBroker, prefix: &str) -> Arc<dyn Log> {
+    Arc::new(
+        KafkaLog::connect(broker.settings(), Topics::new(prefix, 4).unwrap())
+            .await
+            .unwrap(),
+    )
+}
+
+mod on_embedded {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn order_journey() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = unique_prefix("journey");
+        let log = embedded(&dir, &prefix);
+        the_order_journey_produces_exactly_the_expected_events(log, || embedded(&dir, &prefix))
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        a_command_published_three_times_has_one_effect_and_three_identical_results(embedded(
+            &dir, "dup",
+        ))
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        an_undecodable_record_is_dead_lettered_and_the_next_command_decided(embedded(&dir, "dead"))
+            .await;
+    }
+}
+
+mod on_kafka {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn order_journey() {
+        let broker = TestBroker::start();
+        let prefix = unique_prefix("journey");
+        let log = kafka(&broker, &prefix).await;
+        let settings = broker.settings();
+        let topics = Topics::new(&prefix, 4).unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        the_order_journey_produces_exactly_the_expected_events(log, move || {
+            let settings = settings.clone();
+            let topics = topics.clone();
+            let log = tokio::task::block_in_place(|| {
+                runtime.block_on(KafkaLog::connect(settings, topics))
+            })
+            .unwrap();
+            Arc::new(log) as Arc<dyn Log>
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates() {
+        let broker = TestBroker::start();
+        a_command_published_three_times_has_one_effect_and_three_identical_results(
+            kafka(&broker, &unique_prefix("dup")).await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dead_letters() {
+        let broker = TestBroker::start();
+        an_undecodable_record_is_dead_lettered_and_the_next_command_decided(
+            kafka(&broker, &unique_prefix("dead")).await,
+        )
+        .await;
+    }
+}
