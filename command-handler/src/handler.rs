@@ -126,7 +126,7 @@ pub struct Handler {
 enum Answer {
     Decided {
         partition: u32,
-        envelope: CommandEnvelope,
+        envelope: Box<CommandEnvelope>,
         events: Vec<SealedEvent>,
         /// Index of the first event among the records sent in the transaction.
         first_sent: usize,
@@ -380,7 +380,13 @@ impl Handler {
                     producer.send(outgoing).await?;
                     sent += 1;
                 }
-                answers.push(Answer::Decided { partition, envelope, events, first_sent, rejection });
+                answers.push(Answer::Decided {
+                    partition,
+                    envelope: Box::new(envelope),
+                    events,
+                    first_sent,
+                    rejection,
+                });
             }
             let positions = producer.sent_positions().await?;
             let decided_at = self.clock.now();
