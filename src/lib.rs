@@ -3,4 +3,5 @@
 
 pub mod log_admin;
 pub mod rules;
+pub mod submit;
 pub mod validate;

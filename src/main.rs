@@ -4,13 +4,15 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_events::Policy;
 use order_ledger::log_admin::{self, LogOptions};
-use order_ledger::{rules, validate};
+use order_ledger::{rules, submit, validate};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
@@ -62,6 +64,30 @@ enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+    /// Run the command handler until SIGINT or SIGTERM (then finish the batch and commit).
+    Serve {
+        #[command(flatten)]
+        log: LogArgs,
+        /// This instance's stable name; give each `serve --kafka` instance its own.
+        #[arg(long, default_value = "0")]
+        instance_id: String,
+        /// Most commands decided per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+    /// Publish JSON command lines and print one JSON result per line.
+    ///
+    /// On an embedded directory no `ledger serve` owns, the commands are processed in this
+    /// process. Exit status: 0 all accepted, 1 some rejected, 2 some invalid or unanswered.
+    Submit {
+        #[command(flatten)]
+        log: LogArgs,
+        /// JSON command lines; `-` for stdin.
+        file: PathBuf,
+        /// How long to wait for each command's result.
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+    },
     /// Print the order id the ledger derives from a channel and external reference.
     OrderId {
         #[arg(long)]
@@ -111,7 +137,44 @@ impl LogArgs {
     }
 }
 
+/// A file's bytes, or standard input's for `-`.
+fn read_input(file: &PathBuf) -> Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        io::Read::read_to_end(&mut io::stdin(), &mut buffer)?;
+        Ok(buffer)
+    } else {
+        fs::read(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "no SIGTERM handler; stopping on SIGINT only");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: finishing the batch");
+}
+
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
@@ -139,13 +202,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             strict,
         } => {
-            let input = if file.as_os_str() == "-" {
-                let mut buffer = Vec::new();
-                io::Read::read_to_end(&mut io::stdin(), &mut buffer)?;
-                buffer
-            } else {
-                fs::read(&file).with_context(|| format!("reading {}", file.display()))?
-            };
+            let input = read_input(&file)?;
             let mut ledger = match history {
                 Some(path) => {
                     let text = fs::read_to_string(&path)
@@ -201,6 +258,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 log_admin::describe(log.as_ref(), &mut out).await
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            log,
+            instance_id,
+            batch_size,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let stats = runtime.block_on(async {
+                let log = log_admin::open(&log.options()).await?;
+                let config = command_handler::HandlerConfig {
+                    instance_id,
+                    batch_size_max: batch_size,
+                    ..command_handler::HandlerConfig::default()
+                };
+                let handler = command_handler::Handler::new(
+                    log,
+                    config,
+                    Arc::new(command_handler::SystemClock),
+                );
+                tracing::info!("serving");
+                anyhow::Ok(handler.run(shutdown_signal()).await?)
+            })?;
+            writeln!(out, "stopped: {stats:?}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit {
+            log,
+            file,
+            wait_secs,
+        } => {
+            let input = read_input(&file)?;
+            let input = String::from_utf8(input).context("commands must be UTF-8 text")?;
+            let process_locally = log.kafka.is_none();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = runtime.block_on(async {
+                let log = log_admin::open(&log.options()).await.map_err(|error| match error {
+                    event_log::LogError::InUse { path } => anyhow::anyhow!(
+                        "{path} is owned by a running `ledger serve`; stop it to submit into the directory directly"
+                    ),
+                    other => other.into(),
+                })?;
+                submit::submit(log, &input, process_locally, Duration::from_secs(wait_secs), &mut out).await
+            })?;
+            Ok(if summary.invalid + summary.unanswered > 0 {
+                ExitCode::from(2)
+            } else if summary.rejected > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::OrderId { channel, reference } => {
             writeln!(

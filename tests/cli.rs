@@ -212,3 +212,104 @@ fn topics_on_kafka_passes_client_properties_through() {
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no.such.property"));
 }
+
+fn results_of(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let first = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
+    assert!(first.status.success(), "{first:?}");
+    let first = results_of(&first);
+    assert_eq!(first.len(), 20);
+    assert!(
+        first.iter().all(|r| r["outcome"] == "accepted"),
+        "{first:?}"
+    );
+    let second = results_of(&ledger(&[
+        "submit",
+        "--data",
+        data,
+        "examples/order-journey.jsonl",
+    ]));
+    assert_eq!(
+        first, second,
+        "a resubmitted command gets its original result"
+    );
+
+    let invalid = dir.path().join("invalid.jsonl");
+    std::fs::write(&invalid, "{\"type\": \"PlaceOrder\"}\n").unwrap();
+    let output = ledger(&["submit", "--data", data, invalid.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(results_of(&output)[0]["outcome"], "invalid");
+}
+
+#[test]
+fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
+    let broker = event_log::testing::TestBroker::start();
+    let prefix = event_log::testing::unique_prefix("serve");
+    let log_args = [
+        "--kafka",
+        broker.bootstrap(),
+        "--prefix",
+        &prefix,
+        "--partitions",
+        "2",
+    ];
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("serve")
+        .args(log_args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let submitted = ledger(
+        &[
+            &["submit"][..],
+            &log_args,
+            &["--wait-secs", "60", "examples/order-journey.jsonl"],
+        ]
+        .concat(),
+    );
+    let results = results_of(&submitted);
+    assert_eq!(results.len(), 20, "{submitted:?}");
+    assert!(
+        results.iter().all(|r| r["outcome"] == "accepted"),
+        "{results:?}"
+    );
+
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+}
+
+#[test]
+fn submit_refuses_a_directory_a_serve_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", "--data", data])
+        .spawn()
+        .unwrap();
+    // Wait until the serve has the directory (its lock file exists and topics are made).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let output = loop {
+        let output = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
+        if output.status.code() == Some(3) || std::time::Instant::now() > deadline {
+            break output;
+        }
+    };
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    serve.wait().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("owned by a running `ledger serve`"));
+}

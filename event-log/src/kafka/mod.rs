@@ -92,8 +92,22 @@ struct Inner {
     /// A plain idempotent producer for `publish`, made on first use.
     publisher: OnceCell<FutureProducer>,
     /// A group-less consumer for range reads, made on first use and reassigned per read.
-    reader: Mutex<Option<BaseConsumer>>,
+    reader: Mutex<Option<BaseConsumer<ReaderContext>>>,
 }
+
+/// The range reader's context: reaching the end of a partition is how a read ends, not an
+/// error worth logging.
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(%error, reason, "kafka reader error");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
 
 impl Inner {
     fn reader_config(&self) -> rdkafka::ClientConfig {
@@ -651,7 +665,7 @@ impl Log for KafkaLog {
             let mut reader = lock(&inner.reader);
             let consumer = match reader.as_mut() {
                 Some(consumer) => consumer,
-                None => reader.insert(inner.reader_config().create()?),
+                None => reader.insert(inner.reader_config().create_with_context(ReaderContext)?),
             };
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(
