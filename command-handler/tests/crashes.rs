@@ -1,0 +1,503 @@
+//! Crash safety, as a seeded simulation on the embedded backend: the handler is killed at random
+//! points — before or after any producer call, so before and after deciding, mid-transaction
+//! and right after a commit — and restarted on a reopened directory, until every command has
+//! its result. The event log must equal that of a run without crashes: nothing lost, nothing
+//! doubled. Each failure names its seed; `LEDGER_SIM_SEEDS=1,2,3` replays chosen seeds.
+//!
+//! Also here: the oversell race.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use command_handler::client::{await_result, publish, Submitted};
+use command_handler::{Handler, HandlerConfig, ManualClock};
+use event_log::embedded::EmbeddedLog;
+use event_log::{
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, OutgoingRecord, Position,
+    Producer, StoredRecord, Topic, TopicPartition, Topics,
+};
+use order_events::envelope::{Command, CommandEnvelope};
+use order_events::ids::*;
+use order_events::order::*;
+use order_events::stock::*;
+use order_events::testkit::samples;
+use order_events::{Actor, ActorKind};
+use uuid::Uuid;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// xorshift64*: enough randomness for crash points, and no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Counts down on every producer call (before and after it) and panics — the crash — at zero.
+struct Fuse(Arc<AtomicI64>);
+
+impl Fuse {
+    fn tick(&self, point: &str) {
+        if self.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            panic!("injected crash at {point}");
+        }
+    }
+}
+
+struct CrashingLog {
+    inner: Arc<dyn Log>,
+    fuse: Arc<AtomicI64>,
+}
+
+struct CrashingProducer {
+    inner: Box<dyn Producer>,
+    fuse: Fuse,
+}
+
+#[async_trait]
+impl Producer for CrashingProducer {
+    async fn begin(&mut self) -> Result<(), LogError> {
+        self.fuse.tick("before begin");
+        let result = self.inner.begin().await;
+        self.fuse.tick("after begin");
+        result
+    }
+
+    async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError> {
+        self.fuse.tick("before send");
+        let result = self.inner.send(record).await;
+        self.fuse.tick("after send");
+        result
+    }
+
+    async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
+        self.fuse.tick("before send_offsets");
+        self.inner.send_offsets(offsets).await
+    }
+
+    async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError> {
+        self.fuse.tick("before sent_positions");
+        self.inner.sent_positions().await
+    }
+
+    async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
+        self.fuse.tick("before commit");
+        let result = self.inner.commit().await;
+        self.fuse.tick("after commit");
+        result
+    }
+
+    async fn abort(&mut self) -> Result<(), LogError> {
+        self.inner.abort().await
+    }
+}
+
+struct PassConsumer(Box<dyn Consumer>);
+
+#[async_trait]
+impl Consumer for PassConsumer {
+    async fn poll(&mut self, max_wait: Duration) -> Result<ConsumerEvent, LogError> {
+        self.0.poll(max_wait).await
+    }
+    fn group(&self) -> Result<GroupToken, LogError> {
+        self.0.group()
+    }
+    async fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<(), LogError> {
+        self.0.seek(partition, offset).await
+    }
+}
+
+#[async_trait]
+impl Log for CrashingLog {
+    fn topics(&self) -> &Topics {
+        self.inner.topics()
+    }
+    fn partitions(&self, topic: Topic) -> u32 {
+        self.inner.partitions(topic)
+    }
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        Ok(Box::new(PassConsumer(
+            self.inner.consumer(group, topics).await?,
+        )))
+    }
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        Ok(Box::new(CrashingProducer {
+            inner: self.inner.producer(transactional_id).await?,
+            fuse: Fuse(self.fuse.clone()),
+        }))
+    }
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        self.inner.read(partition, from, max).await
+    }
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        self.inner.end_offsets(topic).await
+    }
+    async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
+        self.inner.publish(records).await
+    }
+}
+
+fn open(dir: &Path) -> Arc<dyn Log> {
+    Arc::new(EmbeddedLog::open(dir, Topics::new("sim", 4).unwrap()).unwrap())
+}
+
+fn config() -> HandlerConfig {
+    HandlerConfig {
+        batch_size_max: 4,
+        poll_wait: Duration::from_millis(20),
+        ..HandlerConfig::default()
+    }
+}
+
+/// Sixty-odd commands over three orders and their stock: accepted ones, rejected ones and
+/// repeated command ids.
+fn workload() -> Vec<CommandEnvelope> {
+    let mut commands: Vec<Command> = Vec::new();
+    for sku in [samples::TSHIRT, samples::MUG] {
+        commands.push(
+            StockCommand::from(ReceiveStock {
+                item: StockKey::new(sku, samples::WAREHOUSE),
+                quantity: 6,
+                reference: "PO".into(),
+            })
+            .into(),
+        );
+    }
+    for reference in ["S-1", "S-2", "S-3"] {
+        let mut place = samples::place_order();
+        place.external_reference = reference.to_owned();
+        let order = OrderId::for_external_reference("web", reference);
+        commands.push(OrderCommand::from(place).into());
+        for (sku, quantity) in [(samples::TSHIRT, 2), (samples::MUG, 1)] {
+            commands.push(
+                StockCommand::from(ReserveStock {
+                    item: StockKey::new(sku, samples::WAREHOUSE),
+                    order_id: order,
+                    quantity,
+                    expires_at: start() + chrono::Duration::hours(1),
+                })
+                .into(),
+            );
+        }
+        commands.push(
+            OrderCommand::from(ConfirmStockReserved {
+                order_id: order,
+                reservations: samples::reservations(),
+            })
+            .into(),
+        );
+        for (id, amount) in [("P1", "30.00"), ("P2", "24.38"), ("P3", "1.00")] {
+            commands.push(
+                OrderCommand::from(CapturePayment {
+                    order_id: order,
+                    payment_id: PaymentId::from(id),
+                    method: PaymentMethod::Card,
+                    amount: samples::amount(amount),
+                    currency: order_events::Currency::EUR,
+                    psp_reference: id.into(),
+                })
+                .into(),
+            );
+        }
+        commands.push(
+            OrderCommand::from(Ship {
+                order_id: order,
+                shipment_id: ShipmentId::from("S"),
+                carrier: CarrierId::from("dhl"),
+                tracking_number: "T".into(),
+                lines: vec![
+                    samples::line_quantity(samples::TSHIRT, 2),
+                    samples::line_quantity(samples::MUG, 1),
+                ],
+                freight_cost: samples::amount("3.00"),
+                weight_grams: 900,
+            })
+            .into(),
+        );
+        commands.push(
+            OrderCommand::from(Refund {
+                order_id: order,
+                refund_id: RefundId::from("R"),
+                amount: samples::amount("5.00"),
+                reason: RefundReason::Goodwill,
+                psp_reference: "r".into(),
+            })
+            .into(),
+        );
+    }
+    let mut envelopes: Vec<CommandEnvelope> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| CommandEnvelope {
+            command_id: Uuid::from_u128(0x51_0000 + i as u128),
+            correlation_id: Uuid::from_u128(1),
+            causation_id: None,
+            actor: Actor::new(ActorKind::Service, "sim"),
+            issued_at: start(),
+            command,
+        })
+        .collect();
+    // Every fifth command is published again.
+    let repeats: Vec<CommandEnvelope> = envelopes.iter().step_by(5).cloned().collect();
+    envelopes.extend(repeats);
+    envelopes
+}
+
+async fn publish_all(log: &dyn Log, commands: &[CommandEnvelope]) -> Vec<Submitted> {
+    let mut submitted = Vec::new();
+    for envelope in commands {
+        submitted.push(publish(log, envelope).await.unwrap());
+    }
+    submitted
+}
+
+/// Events and results by partition, as raw payloads: the whole observable outcome.
+async fn snapshot(log: &dyn Log) -> BTreeMap<(String, u32), Vec<Vec<u8>>> {
+    let mut all = BTreeMap::new();
+    for topic in [Topic::Events, Topic::CommandResults, Topic::DeadLetter] {
+        let name = log.topics().name(topic);
+        for partition in 0..log.partitions(topic) {
+            let records = log
+                .read(&TopicPartition::new(&name, partition), 0, 100_000)
+                .await
+                .unwrap();
+            all.insert(
+                (name.clone(), partition),
+                records.into_iter().map(|r| r.payload).collect(),
+            );
+        }
+    }
+    all
+}
+
+async fn all_answered(log: &dyn Log, submitted: &[Submitted]) -> bool {
+    for s in submitted {
+        if await_result(log, s, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Runs the workload to completion on `dir`, crashing the handler per `seed` (none for 0).
+async fn run(dir: &Path, seed: u64) -> (BTreeMap<(String, u32), Vec<Vec<u8>>>, u32) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let commands = workload();
+    let submitted = publish_all(open(dir).as_ref(), &commands).await;
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut crashes = 0;
+    loop {
+        let log = open(dir);
+        if all_answered(log.as_ref(), &submitted).await {
+            let outcome = snapshot(log.as_ref()).await;
+            return (outcome, crashes);
+        }
+        // After 40 crashes, let it finish so every seed terminates.
+        let fuse = if seed == 0 || crashes >= 40 {
+            i64::MAX
+        } else {
+            1 + rng.below(30) as i64
+        };
+        let crashing: Arc<dyn Log> = Arc::new(CrashingLog {
+            inner: log,
+            fuse: Arc::new(AtomicI64::new(fuse)),
+        });
+        let handler = Handler::new(crashing.clone(), config(), clock.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(AssertUnwindSafe(handler.run(async {
+            let _ = stopped.await;
+        })));
+        // Wait until everything is answered or the handler died.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !task.is_finished() && !all_answered(crashing.as_ref(), &submitted).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "seed {seed}: no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+        match task.await {
+            Ok(result) => {
+                result.unwrap_or_else(|e| panic!("seed {seed}: handler failed: {e}"));
+            }
+            Err(join) if join.is_panic() => crashes += 1,
+            Err(join) => panic!("seed {seed}: {join}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_at_random_points_lose_and_double_nothing() {
+    // Crashes are expected here; keep their panic messages out of the output.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        if !message.contains("injected crash") {
+            eprintln!("{message}");
+        }
+    }));
+    let reference_dir = tempfile::tempdir().unwrap();
+    let (reference, _) = run(reference_dir.path(), 0).await;
+    let results: usize = reference
+        .iter()
+        .filter(|((topic, _), _)| topic.ends_with("command-results"))
+        .map(|(_, records)| records.len())
+        .sum();
+    assert_eq!(
+        results,
+        workload().len(),
+        "one result per published command"
+    );
+
+    let seeds: Vec<u64> = match std::env::var("LEDGER_SIM_SEEDS") {
+        Ok(list) => list.split(',').map(|s| s.trim().parse().unwrap()).collect(),
+        Err(_) => (1..=6).collect(),
+    };
+    for seed in seeds {
+        let dir = tempfile::tempdir().unwrap();
+        let (outcome, crashes) = run(dir.path(), seed).await;
+        assert!(crashes > 0, "seed {seed}: the simulation crashed nothing");
+        for (key, expected) in &reference {
+            let found = outcome
+                .get(key)
+                .unwrap_or_else(|| panic!("seed {seed}: {key:?} missing"));
+            assert_eq!(
+                found, expected,
+                "seed {seed}: {key:?} differs after {crashes} crashes"
+            );
+        }
+        println!("seed {seed}: {crashes} crashes, log identical to the crash-free run");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_orders_racing_for_fifty_units_oversell_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let clock = Arc::new(ManualClock::new(start()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handler = Handler::new(log.clone(), HandlerConfig::default(), clock);
+    let task = tokio::spawn(handler.run(async {
+        let _ = stopped.await;
+    }));
+    let key = StockKey::new("HOT-ITEM", samples::WAREHOUSE);
+    let receive = CommandEnvelope {
+        command_id: Uuid::from_u128(0x7700),
+        correlation_id: Uuid::from_u128(0x7700),
+        causation_id: None,
+        actor: Actor::new(ActorKind::Service, "wms"),
+        issued_at: start(),
+        command: StockCommand::from(ReceiveStock {
+            item: key.clone(),
+            quantity: 50,
+            reference: "PO".into(),
+        })
+        .into(),
+    };
+    let received = publish(log.as_ref(), &receive).await.unwrap();
+    assert!(
+        await_result(log.as_ref(), &received, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_accepted()
+    );
+    // Four producers publish fifty orders' reservations each, concurrently.
+    let mut producers = Vec::new();
+    for producer in 0..4u128 {
+        let log = log.clone();
+        let key = key.clone();
+        producers.push(tokio::spawn(async move {
+            let mut submitted = Vec::new();
+            for i in 0..50u128 {
+                let n = producer * 50 + i;
+                let envelope = CommandEnvelope {
+                    command_id: Uuid::from_u128(0x7800 + n),
+                    correlation_id: Uuid::from_u128(0x7800 + n),
+                    causation_id: None,
+                    actor: Actor::new(ActorKind::Service, "checkout"),
+                    issued_at: start(),
+                    command: StockCommand::from(ReserveStock {
+                        item: key.clone(),
+                        order_id: OrderId::for_external_reference("race", &n.to_string()),
+                        quantity: 1,
+                        expires_at: start() + chrono::Duration::hours(1),
+                    })
+                    .into(),
+                };
+                submitted.push(publish(log.as_ref(), &envelope).await.unwrap());
+            }
+            submitted
+        }));
+    }
+    let mut outcomes = BTreeMap::<String, usize>::new();
+    for producer in producers {
+        for submitted in producer.await.unwrap() {
+            let result = await_result(log.as_ref(), &submitted, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .expect("a definite outcome");
+            let label = match result.outcome {
+                command_handler::Outcome::Accepted { .. } => "accepted".to_owned(),
+                command_handler::Outcome::Rejected { rule, .. } => rule,
+            };
+            *outcomes.entry(label).or_default() += 1;
+        }
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_eq!(outcomes.get("accepted"), Some(&50), "{outcomes:?}");
+    assert_eq!(
+        outcomes.get("stock_insufficient"),
+        Some(&150),
+        "{outcomes:?}"
+    );
+    // Fold the item's events: exactly fifty reserved, nothing available, never below zero.
+    let events = log.topics().name(Topic::Events);
+    let partition =
+        event_log::partition_for(key.to_string().as_bytes(), log.partitions(Topic::Events));
+    let mut item = StockItem::default();
+    for record in log
+        .read(&TopicPartition::new(&events, partition), 0, 10_000)
+        .await
+        .unwrap()
+    {
+        let envelope = order_events::codec::decode_event(&record.payload).unwrap();
+        if let order_events::Event::Stock(event) = envelope.event {
+            order_events::stock::apply(&mut item, &event);
+            item.check_invariants().unwrap();
+        }
+    }
+    assert_eq!(
+        (item.on_hand, item.reserved(), item.available()),
+        (50, 50, 0)
+    );
+}
