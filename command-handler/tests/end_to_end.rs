@@ -44,8 +44,17 @@ struct Running {
 
 impl Running {
     fn start(log: Arc<dyn Log>, clock: Arc<ManualClock>) -> Running {
+        Running::start_named(log, clock, "0")
+    }
+
+    fn start_named(log: Arc<dyn Log>, clock: Arc<ManualClock>, instance: &str) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let handler = Handler::new(log, HandlerConfig::default(), clock);
+        let config = HandlerConfig {
+            instance_id: instance.to_owned(),
+            batch_size_max: 16,
+            ..HandlerConfig::default()
+        };
+        let handler = Handler::new(log, config, clock);
         let task = tokio::spawn(handler.run(async {
             let _ = stopped.await;
         }));
@@ -357,6 +366,79 @@ async fn an_undecodable_record_is_dead_lettered_and_the_next_command_decided(log
     );
 }
 
+/// A second handler instance joins mid-load: every command is decided exactly once.
+async fn a_second_instance_joining_mid_load_decides_nothing_twice(log: Arc<dyn Log>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let first = Running::start_named(log.clone(), clock.clone(), "a");
+    let commands: Vec<CommandEnvelope> = (0..160u128)
+        .map(|i| {
+            let sku = format!("SKU-{}", i % 32);
+            envelope(
+                StockCommand::from(ReceiveStock {
+                    item: item(&sku),
+                    quantity: 1,
+                    reference: format!("PO-{i}"),
+                }),
+                5000 + i,
+                service(),
+            )
+        })
+        .collect();
+    let mut submitted = Vec::new();
+    let mut second = None;
+    for (i, command) in commands.iter().enumerate() {
+        submitted.push(publish(log.as_ref(), command).await.unwrap());
+        if second.is_some() {
+            // Paced, so the load is still running while the second instance joins.
+            wait(log.as_ref(), &submitted[i]).await;
+        }
+        if i == 60 {
+            // Mid-load: the first instance is deciding; the second joins the group.
+            wait(log.as_ref(), &submitted[30]).await;
+            second = Some(Running::start_named(log.clone(), clock.clone(), "b"));
+        }
+    }
+    let second = second.expect("started mid-load");
+    for s in &submitted {
+        assert!(wait(log.as_ref(), s).await.is_accepted());
+    }
+    let (a, b) = (first.stop().await, second.stop().await);
+    println!("first instance: {a:?}\nsecond instance: {b:?}");
+    // One result per command, and each item's five events in one unbroken chain.
+    let results_topic = log.topics().name(Topic::CommandResults);
+    let mut results = std::collections::BTreeMap::<Uuid, usize>::new();
+    for partition in 0..log.partitions(Topic::CommandResults) {
+        for record in log
+            .read(&TopicPartition::new(&results_topic, partition), 0, 10_000)
+            .await
+            .unwrap()
+        {
+            let result = CommandResult::from_record(&record).unwrap();
+            *results.entry(result.command_id).or_default() += 1;
+        }
+    }
+    assert_eq!(results.len(), 160);
+    assert!(
+        results.values().all(|&n| n == 1),
+        "a command was decided twice"
+    );
+    let mut replay = MemoryLedger::new(Policy::default());
+    let events = all_events(log.as_ref()).await;
+    assert_eq!(events.len(), 160);
+    for event in &events {
+        replay.replay(event).unwrap();
+    }
+    for i in 0..32 {
+        assert_eq!(
+            replay
+                .stock_item(&item(&format!("SKU-{i}")))
+                .unwrap()
+                .on_hand,
+            5
+        );
+    }
+}
+
 fn embedded(dir: &tempfile::TempDir, prefix: &str) -> Arc<dyn Log> {
     Arc::new(EmbeddedLog::open(&dir.path().join(prefix), Topics::new(prefix, 4).unwrap()).unwrap())
 }
@@ -388,6 +470,12 @@ mod on_embedded {
             &dir, "dup",
         ))
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rebalance() {
+        let dir = tempfile::tempdir().unwrap();
+        a_second_instance_joining_mid_load_decides_nothing_twice(embedded(&dir, "rebalance")).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +514,15 @@ mod on_kafka {
         let broker = TestBroker::start();
         a_command_published_three_times_has_one_effect_and_three_identical_results(
             kafka(&broker, &unique_prefix("dup")).await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rebalance() {
+        let broker = TestBroker::start();
+        a_second_instance_joining_mid_load_decides_nothing_twice(
+            kafka(&broker, &unique_prefix("rebalance")).await,
         )
         .await;
     }
