@@ -210,18 +210,15 @@ impl Shared {
         }
     }
 
-    /// Gives `records` their offsets: the partition ends plus what `pending` already placed.
-    /// The caller holds the commit lock, so nobody else moves the ends meanwhile.
+    /// Gives `records` their offsets: the partition ends, or `next` for partitions this
+    /// transaction already placed records on (updated). The caller holds the commit lock, so
+    /// nobody else moves the ends meanwhile.
     fn place(
         &self,
-        pending: &[Placed],
+        next: &mut HashMap<TopicPartition, u64>,
         records: impl IntoIterator<Item = (TopicPartition, OutgoingRecord)>,
     ) -> Vec<Placed> {
         let ends = lock(&self.ends);
-        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
-        for placed in pending {
-            next.insert(placed.partition.clone(), placed.offset + 1);
-        }
         records
             .into_iter()
             .map(|(partition, record)| {
@@ -367,7 +364,7 @@ impl Log for EmbeddedLog {
             .map(|record| Ok((self.shared.partition_of(&record)?, record)))
             .collect::<Result<Vec<_>, LogError>>()?;
         let _serial = self.shared.commit.lock().await;
-        let placed = self.shared.place(&[], routed);
+        let placed = self.shared.place(&mut HashMap::new(), routed);
         self.shared.write(placed, &[]).await
     }
 }
@@ -489,6 +486,8 @@ struct Placed {
 /// the offsets handed out at `send` are the ones the records get.
 struct Transaction {
     records: Vec<Placed>,
+    /// Next offset of every partition this transaction placed records on.
+    next: HashMap<TopicPartition, u64>,
     offsets: Vec<ConsumedOffsets>,
     _serial: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -533,6 +532,7 @@ impl Producer for EmbeddedProducer {
         let serial = self.shared.commit.clone().lock_owned().await;
         self.transaction = Some(Transaction {
             records: Vec::new(),
+            next: HashMap::new(),
             offsets: Vec::new(),
             _serial: serial,
         });
@@ -543,7 +543,7 @@ impl Producer for EmbeddedProducer {
         let tp = self.shared.partition_of(&record)?;
         let shared = self.shared.clone();
         let transaction = self.transaction("send")?;
-        let placed = shared.place(&transaction.records, [(tp, record)]);
+        let placed = shared.place(&mut transaction.next, [(tp, record)]);
         transaction.records.extend(placed);
         Ok(())
     }
@@ -583,6 +583,7 @@ impl Producer for EmbeddedProducer {
             records,
             offsets,
             _serial,
+            ..
         } = transaction;
         self.shared.write(records, &offsets).await
     }

@@ -1,0 +1,163 @@
+//! End-to-end commands/s: published, decoded, decided, appended and answered, next to the raw
+//! transactional append ceiling of the same log in the same run. Not a test: run with
+//! `cargo bench -p command-handler`; figures and method in BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use command_handler::client::{await_result, publish, Submitted};
+use command_handler::{Handler, HandlerConfig, ManualClock};
+use event_log::embedded::EmbeddedLog;
+use event_log::kafka::KafkaLog;
+use event_log::testing::{unique_prefix, TestBroker};
+use event_log::{transact, Headers, Log, OutgoingRecord, Topic, Topics, CONTENT_TYPE_BINCODE};
+use order_events::envelope::CommandEnvelope;
+use order_events::ids::StockKey;
+use order_events::stock::{ReceiveStock, StockCommand};
+use order_events::{Actor, ActorKind};
+use uuid::Uuid;
+
+const PARTITIONS: u32 = 8;
+
+fn command(n: u128) -> CommandEnvelope {
+    CommandEnvelope {
+        command_id: Uuid::from_u128(0xbe00_0000 + n),
+        correlation_id: Uuid::from_u128(0xbe00_0000 + n),
+        causation_id: None,
+        actor: Actor::new(ActorKind::Service, "bench"),
+        issued_at: Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap(),
+        command: StockCommand::from(ReceiveStock {
+            item: StockKey::new(format!("SKU-{}", n % 1000), "BER-1"),
+            quantity: 1,
+            reference: format!("PO-{n}"),
+        })
+        .into(),
+    }
+}
+
+/// Raw ceiling: transactions of 100 event-sized (400 B) records.
+async fn raw_append(log: &dyn Log, records: usize) -> f64 {
+    let events = log.topics().name(Topic::Events);
+    let mut producer = log.producer("raw").await.unwrap();
+    let started = Instant::now();
+    for batch in 0..records / 100 {
+        let records = (0..100)
+            .map(|i| {
+                OutgoingRecord::new(
+                    &events,
+                    format!("SKU-{}", (batch * 100 + i) % 1000),
+                    Headers::for_message(CONTENT_TYPE_BINCODE, "StockReceived", 1),
+                    vec![7; 400],
+                )
+            })
+            .collect();
+        transact(producer.as_mut(), records, None).await.unwrap();
+    }
+    records as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `raw` is a second deployment on the same backend for the ceiling: raw records in the events
+/// topic are not events, and the handler would rightly refuse to catch up over them.
+async fn measure(name: &str, log: Arc<dyn Log>, raw: Arc<dyn Log>, commands: usize) {
+    let raw = raw_append(raw.as_ref(), commands).await;
+    // Throughput: everything published first, then the handler drains it.
+    let mut submitted: Vec<Submitted> = Vec::with_capacity(commands);
+    for n in 0..commands {
+        submitted.push(publish(log.as_ref(), &command(n as u128)).await.unwrap());
+    }
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap(),
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let task = tokio::spawn(
+        Handler::new(log.clone(), HandlerConfig::default(), clock).run(async {
+            let _ = stopped.await;
+        }),
+    );
+    // Partitions are processed in order: the last command of each answered means all are.
+    let mut last_per_partition = std::collections::BTreeMap::new();
+    for s in &submitted {
+        last_per_partition.insert(s.partition, s);
+    }
+    for s in last_per_partition.values() {
+        await_result(log.as_ref(), s, Duration::from_secs(120))
+            .await
+            .unwrap()
+            .expect("answered");
+    }
+    let throughput = commands as f64 / started.elapsed().as_secs_f64();
+    // Latency: one command at a time, publish to result read back.
+    let mut latencies = Vec::new();
+    for n in 0..300 {
+        let sent = Instant::now();
+        let s = publish(log.as_ref(), &command(1_000_000 + n))
+            .await
+            .unwrap();
+        await_result(log.as_ref(), &s, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("answered");
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let p = |q: f64| {
+        latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
+    println!(
+        "{name:<9} {commands:>6} commands: {throughput:>8.0} commands/s end to end ({:.0} % of the raw ceiling {raw:.0} rec/s); latency p50 {:.1} ms, p99 {:.1} ms",
+        100.0 * throughput / raw,
+        p(0.50),
+        p(0.99)
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(
+            &dir.path().join("ledger"),
+            Topics::new("bench", PARTITIONS).unwrap(),
+        )
+        .unwrap();
+        let raw = EmbeddedLog::open(
+            &dir.path().join("raw"),
+            Topics::new("raw", PARTITIONS).unwrap(),
+        )
+        .unwrap();
+        measure("embedded", Arc::new(log), Arc::new(raw), 10_000).await;
+
+        if std::env::var("LEDGER_BENCH_EMBEDDED_ONLY").is_ok() {
+            return;
+        }
+        let broker = TestBroker::start();
+        let mut settings = broker.settings();
+        settings.operation_timeout = Duration::from_secs(60);
+        let log = KafkaLog::connect(
+            settings.clone(),
+            Topics::new(&unique_prefix("bench"), PARTITIONS).unwrap(),
+        )
+        .await
+        .unwrap();
+        let raw = KafkaLog::connect(
+            settings,
+            Topics::new(&unique_prefix("raw"), PARTITIONS).unwrap(),
+        )
+        .await
+        .unwrap();
+        let name = if broker.is_external() {
+            "kafka"
+        } else {
+            "tansu"
+        };
+        measure(name, Arc::new(log), Arc::new(raw), 3_000).await;
+    });
+}
