@@ -1,6 +1,7 @@
 //! The `ledger` application: what the binary's subcommands do, as functions over their inputs
 //! and outputs so they can be tested without a process. `main.rs` only parses arguments.
 
+pub mod config;
 pub mod log_admin;
 pub mod rules;
 pub mod submit;

@@ -10,13 +10,16 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
-use order_events::Policy;
+use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
 use order_ledger::{rules, submit, validate};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
 struct Cli {
+    /// A ledger.toml with the deployment's settings (see examples/ledger.toml); flags override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,12 +71,12 @@ enum Command {
     Serve {
         #[command(flatten)]
         log: LogArgs,
-        /// This instance's stable name; give each `serve --kafka` instance its own.
-        #[arg(long, default_value = "0")]
-        instance_id: String,
-        /// Most commands decided per transaction.
-        #[arg(long, default_value_t = 500)]
-        batch_size: usize,
+        /// This instance's stable name; give each `serve --kafka` instance its own [default: 0].
+        #[arg(long)]
+        instance_id: Option<String>,
+        /// Most commands decided per transaction [default: 500].
+        #[arg(long)]
+        batch_size: Option<usize>,
     },
     /// Publish JSON command lines and print one JSON result per line.
     ///
@@ -97,12 +100,13 @@ enum Command {
     },
 }
 
-/// Where the log is: an embedded directory (default) or a Kafka cluster.
+/// Where the log is: an embedded directory (default) or a Kafka cluster. Unset flags come from
+/// the configuration file, then the defaults.
 #[derive(clap::Args)]
 struct LogArgs {
-    /// Embedded data directory (ignored with --kafka).
-    #[arg(long, default_value = "ledger-data")]
-    data: PathBuf,
+    /// Embedded data directory (ignored with --kafka) [default: ledger-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Kafka bootstrap servers, e.g. localhost:9092.
     #[arg(long)]
     kafka: Option<String>,
@@ -112,28 +116,43 @@ struct LogArgs {
     /// A file of librdkafka properties (key=value lines).
     #[arg(long)]
     kafka_config_file: Option<PathBuf>,
-    /// Topic prefix: topics are <prefix>.commands, .events, .command-results, .dead-letter.
-    #[arg(long, default_value = event_log::DEFAULT_PREFIX)]
-    prefix: String,
-    /// Partitions of topics this command creates.
-    #[arg(long, default_value_t = event_log::DEFAULT_PARTITIONS)]
-    partitions: u32,
-    /// Replication factor of topics this command creates (Kafka).
-    #[arg(long, default_value_t = 1)]
-    replication_factor: u16,
+    /// Topic prefix: topics are <prefix>.commands, .events, .command-results, .dead-letter
+    /// [default: orders].
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Partitions of topics this command creates [default: 8].
+    #[arg(long)]
+    partitions: Option<u32>,
+    /// Replication factor of topics this command creates (Kafka) [default: 1].
+    #[arg(long)]
+    replication_factor: Option<u16>,
 }
 
 impl LogArgs {
-    fn options(self) -> LogOptions {
+    fn options(self, config: &LedgerConfig) -> LogOptions {
+        let section = &config.log;
+        // The file's [kafka] properties first, so flags given on the command line win.
+        let mut kafka_config: Vec<String> = config
+            .kafka
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        kafka_config.extend(self.kafka_config);
         LogOptions {
-            data: self.data,
-            kafka: self.kafka,
-            kafka_config: self.kafka_config,
+            data: self.data.unwrap_or_else(|| section.data.clone()),
+            kafka: self.kafka.or_else(|| section.kafka.clone()),
+            kafka_config,
             kafka_config_file: self.kafka_config_file,
-            prefix: self.prefix,
-            partitions: self.partitions,
-            replication_factor: self.replication_factor,
+            prefix: self.prefix.unwrap_or_else(|| section.prefix.clone()),
+            partitions: self.partitions.unwrap_or(section.partitions),
+            replication_factor: self
+                .replication_factor
+                .unwrap_or(section.replication_factor),
         }
+    }
+
+    fn is_kafka(&self, config: &LedgerConfig) -> bool {
+        self.kafka.is_some() || config.log.kafka.is_some()
     }
 }
 
@@ -187,6 +206,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let config = match &cli.config {
+        Some(path) => LedgerConfig::load(path)?,
+        None => LedgerConfig::default(),
+    };
     match cli.command {
         Command::Rules { format } => {
             match format {
@@ -207,10 +230,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => {
                     let text = fs::read_to_string(&path)
                         .with_context(|| format!("reading {}", path.display()))?;
-                    validate::load_history(&text, Policy::default())
+                    validate::load_history(&text, config.policy.clone())
                         .with_context(|| format!("loading {}", path.display()))?
                 }
-                None => order_events::ledger::MemoryLedger::new(Policy::default()),
+                None => order_events::ledger::MemoryLedger::new(config.policy.clone()),
             };
             let lines = validate::run(&mut ledger, &input);
             match format {
@@ -254,7 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                let log = log_admin::open(&log.options()).await?;
+                let log = log_admin::open(&log.options(&config)).await?;
                 log_admin::describe(log.as_ref(), &mut out).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -268,15 +291,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let stats = runtime.block_on(async {
-                let log = log_admin::open(&log.options()).await?;
-                let config = command_handler::HandlerConfig {
-                    instance_id,
-                    batch_size_max: batch_size,
-                    ..command_handler::HandlerConfig::default()
-                };
+                let log = log_admin::open(&log.options(&config)).await?;
+                let mut handler_config = config.handler_config();
+                if let Some(instance_id) = instance_id {
+                    handler_config.instance_id = instance_id;
+                }
+                if let Some(batch_size) = batch_size {
+                    handler_config.batch_size_max = batch_size;
+                }
                 let handler = command_handler::Handler::new(
                     log,
-                    config,
+                    handler_config,
                     Arc::new(command_handler::SystemClock),
                 );
                 tracing::info!("serving");
@@ -292,18 +317,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let input = read_input(&file)?;
             let input = String::from_utf8(input).context("commands must be UTF-8 text")?;
-            let process_locally = log.kafka.is_none();
+            let process_locally = !log.is_kafka(&config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             let summary = runtime.block_on(async {
-                let log = log_admin::open(&log.options()).await.map_err(|error| match error {
+                let log = log_admin::open(&log.options(&config)).await.map_err(|error| match error {
                     event_log::LogError::InUse { path } => anyhow::anyhow!(
                         "{path} is owned by a running `ledger serve`; stop it to submit into the directory directly"
                     ),
                     other => other.into(),
                 })?;
-                submit::submit(log, &input, process_locally, Duration::from_secs(wait_secs), &mut out).await
+                let handler_config = config.handler_config();
+                submit::submit(log, handler_config, &input, process_locally, Duration::from_secs(wait_secs), &mut out).await
             })?;
             Ok(if summary.invalid + summary.unanswered > 0 {
                 ExitCode::from(2)

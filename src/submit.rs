@@ -25,6 +25,7 @@ pub struct SubmitSummary {
 /// handler in this process while submitting (an embedded log that no `ledger serve` owns).
 pub async fn submit(
     log: Arc<dyn Log>,
+    handler_config: HandlerConfig,
     input: &str,
     process_locally: bool,
     wait: Duration,
@@ -32,7 +33,7 @@ pub async fn submit(
 ) -> anyhow::Result<SubmitSummary> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let local = process_locally.then(|| {
-        let handler = Handler::new(log.clone(), HandlerConfig::default(), Arc::new(SystemClock));
+        let handler = Handler::new(log.clone(), handler_config, Arc::new(SystemClock));
         tokio::spawn(handler.run(async {
             let _ = stopped.await;
         }))

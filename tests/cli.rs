@@ -313,3 +313,34 @@ fn submit_refuses_a_directory_a_serve_owns() {
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("owned by a running `ledger serve`"));
 }
+
+#[test]
+fn the_configuration_file_sets_defaults_that_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledger.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\ndata = {:?}\nprefix = \"shop\"\npartitions = 3\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let from_file = stdout(&ledger(&["--config", config, "topics"]));
+    assert!(
+        from_file.contains("shop.events") && from_file.contains("partitions   3"),
+        "{from_file}"
+    );
+    let overridden = stdout(&ledger(&[
+        "--config", config, "topics", "--prefix", "other",
+    ]));
+    assert!(overridden.contains("other.events"), "{overridden}");
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[handler]\nbatch_size = 5\n").unwrap();
+    let refused = ledger(&["--config", typo.to_str().unwrap(), "rules"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("batch_size"));
+}

@@ -47,7 +47,7 @@ impl Actor {
 /// The shop's configurable rules. Part of the decision's input, never of the stored events:
 /// changing the policy changes future decisions, never the replay of past ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Policy {
     /// How long a placed order may stay unpaid before it expires and its stock is released.
     pub payment_window_minutes: u32,

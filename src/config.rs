@@ -1,0 +1,113 @@
+//! `ledger.toml`: everything a deployment sets, in one file. Every key is optional and has the
+//! default shown in `examples/ledger.toml`; command-line flags override the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use order_events::Policy;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    pub log: LogSection,
+    /// librdkafka properties for every Kafka client (`"security.protocol" = "SASL_SSL"`).
+    pub kafka: BTreeMap<String, String>,
+    pub handler: HandlerSection,
+    /// The shop's rules: payment window, return window, auto-confirm days, order limits.
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Embedded data directory, used when no Kafka bootstrap is given.
+    pub data: PathBuf,
+    /// Kafka bootstrap servers; unset means the embedded log.
+    pub kafka: Option<String>,
+    /// Topic prefix.
+    pub prefix: String,
+    /// Partitions of topics the ledger creates.
+    pub partitions: u32,
+    /// Replication factor of topics the ledger creates (Kafka).
+    pub replication_factor: u16,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            data: PathBuf::from("ledger-data"),
+            kafka: None,
+            prefix: event_log::DEFAULT_PREFIX.to_owned(),
+            partitions: event_log::DEFAULT_PARTITIONS,
+            replication_factor: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandlerSection {
+    /// Consumer group shared by all handler instances.
+    pub group: String,
+    /// This instance's stable name (its transactional id is `<group>-<instance_id>`).
+    pub instance_id: String,
+    /// Most commands decided per transaction.
+    pub batch_size_max: usize,
+    /// How long a poll waits for commands, in milliseconds.
+    pub poll_wait_ms: u64,
+}
+
+impl Default for HandlerSection {
+    fn default() -> HandlerSection {
+        let defaults = command_handler::HandlerConfig::default();
+        HandlerSection {
+            group: defaults.group,
+            instance_id: defaults.instance_id,
+            batch_size_max: defaults.batch_size_max,
+            poll_wait_ms: defaults.poll_wait.as_millis() as u64,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// Reads a configuration file; errors name the file, line and key.
+    pub fn load(path: &Path) -> anyhow::Result<LedgerConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn handler_config(&self) -> command_handler::HandlerConfig {
+        command_handler::HandlerConfig {
+            group: self.handler.group.clone(),
+            instance_id: self.handler.instance_id.clone(),
+            batch_size_max: self.handler.batch_size_max,
+            poll_wait: std::time::Duration::from_millis(self.handler.poll_wait_ms),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_documents_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ledger.toml");
+        assert_eq!(LedgerConfig::load(&path).unwrap(), LedgerConfig::default());
+    }
+
+    #[test]
+    fn partial_files_keep_defaults_and_typos_are_refused_by_name() {
+        let config: LedgerConfig = toml::from_str("[policy]\nreturn_window_days = 30\n").unwrap();
+        assert_eq!(config.policy.return_window_days, 30);
+        assert_eq!(
+            config.policy.auto_confirm_days,
+            Policy::default().auto_confirm_days
+        );
+        let error = toml::from_str::<LedgerConfig>("[handler]\nbatch_size = 10\n").unwrap_err();
+        assert!(error.to_string().contains("batch_size"), "{error}");
+    }
+}
