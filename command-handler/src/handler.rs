@@ -199,7 +199,8 @@ impl Handler {
                     }
                 }
                 ConsumerEvent::Records(records) => {
-                    for chunk in records.chunks(self.config.batch_size_max.max(1)) {
+                    let size = self.config.batch_size_max.max(1);
+                    for (index, chunk) in records.chunks(size).enumerate() {
                         match self
                             .process(consumer.as_mut(), producer.as_mut(), chunk)
                             .await
@@ -212,8 +213,10 @@ impl Handler {
                             Err(error @ HandlerError::Corrupt { .. }) => return Err(error),
                             Err(HandlerError::Log(error)) => {
                                 tracing::warn!(%error, "transaction failed; rebuilding and retrying");
-                                self.recover(consumer.as_mut(), chunk).await?;
-                                // The rest of this poll is re-read from the committed offsets.
+                                // Rewind every partition of this chunk and of the rest of
+                                // the poll: all of it is read again from the last commit.
+                                let unprocessed = &records[index * size..];
+                                self.recover(consumer.as_mut(), unprocessed).await?;
                                 break;
                             }
                         }
@@ -267,15 +270,16 @@ impl Handler {
         })
     }
 
-    /// After a failed transaction: rebuild the touched partitions and rewind to their last
-    /// commit, so nothing decided in the failed transaction survives.
+    /// After a failed transaction: rebuild the partitions of the unprocessed records and rewind
+    /// them to their last commit, so nothing decided in the failed transaction survives and
+    /// nothing after it is skipped.
     async fn recover(
         &mut self,
         consumer: &mut dyn Consumer,
-        chunk: &[StoredRecord],
+        unprocessed: &[StoredRecord],
     ) -> Result<(), HandlerError> {
         self.stats.recoveries += 1;
-        let mut touched: Vec<u32> = chunk.iter().map(|r| r.partition).collect();
+        let mut touched: Vec<u32> = unprocessed.iter().map(|r| r.partition).collect();
         touched.sort_unstable();
         touched.dedup();
         for partition in touched {
@@ -283,7 +287,7 @@ impl Handler {
                 continue;
             };
             let rewind = previous.committed_next.unwrap_or_else(|| {
-                chunk
+                unprocessed
                     .iter()
                     .filter(|r| r.partition == partition)
                     .map(|r| r.offset)
@@ -431,7 +435,11 @@ impl Handler {
                 results.push((partition, result, new));
             }
             let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-            for record in chunk {
+            // Only partitions this instance owns; anything else is not its to commit.
+            for record in chunk
+                .iter()
+                .filter(|r| self.partitions.contains_key(&r.partition))
+            {
                 let entry = next.entry(record.partition).or_insert(0);
                 *entry = (*entry).max(record.next_offset());
             }
