@@ -103,14 +103,26 @@ struct PartitionState {
     committed_next: Option<u64>,
 }
 
-/// Counters since start, for logs and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counters since start, for logs and tests (and the metrics endpoint to come).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HandlerStats {
     pub accepted: u64,
     pub rejected: u64,
+    /// Rejections by rule code.
+    pub rejected_by_rule: BTreeMap<String, u64>,
     pub duplicates: u64,
     pub dead_lettered: u64,
+    /// Committed transactions, and the commands they carried in all (mean batch size =
+    /// `commands_committed / transactions`).
     pub transactions: u64,
+    pub commands_committed: u64,
+    /// Largest number of commands in one committed transaction.
+    pub batch_size_max: u64,
+    /// Time spent in `decide` (including sealing), in microseconds, over all commands.
+    pub decide_us_total: u64,
+    /// Partition catch-ups and the time they took, in milliseconds.
+    pub catch_ups: u64,
+    pub catch_up_ms_total: u64,
     pub recoveries: u64,
 }
 
@@ -153,7 +165,7 @@ impl Handler {
     }
 
     pub fn stats(&self) -> HandlerStats {
-        self.stats
+        self.stats.clone()
     }
 
     fn topic(&self, topic: Topic) -> String {
@@ -184,6 +196,8 @@ impl Handler {
                     for tp in partitions {
                         let started = Instant::now();
                         let state = self.catch_up(tp.partition).await?;
+                        self.stats.catch_ups += 1;
+                        self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
                         tracing::info!(
                             partition = tp.partition,
                             aggregates_events = state.results.len(),
@@ -368,10 +382,27 @@ impl Handler {
                 }
                 in_chunk.insert(envelope.command_id, answers.len());
                 let now = self.clock.now();
-                let (events, rejection) = match state.ledger.submit(&envelope, now) {
-                    Ok(events) => (events, None),
-                    Err(rejection) => (Vec::new(), Some(rejection)),
-                };
+                let span = tracing::debug_span!(
+                    "command",
+                    id = %envelope.command_id,
+                    kind = envelope.command.type_name(),
+                    partition
+                );
+                let deciding = Instant::now();
+                // In scope only while deciding: the span guard must not live across an await.
+                let (events, rejection) = span.in_scope(|| {
+                    let decided = match state.ledger.submit(&envelope, now) {
+                        Ok(events) => (events, None),
+                        Err(rejection) => (Vec::new(), Some(rejection)),
+                    };
+                    tracing::debug!(
+                        events = decided.0.len(),
+                        rejected = decided.1.as_ref().map(|r| r.rule.code()),
+                        "decided"
+                    );
+                    decided
+                });
+                self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
                 let first_sent = sent;
                 for event in &events {
                     let headers = Headers::for_message(
@@ -459,11 +490,16 @@ impl Handler {
             Ok((results, next, dead)) => {
                 self.stats.transactions += 1;
                 self.stats.dead_lettered += dead;
+                self.stats.commands_committed += results.len() as u64;
+                self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
                 for (partition, result, new) in results {
                     match (&result.outcome, new) {
                         (_, false) => self.stats.duplicates += 1,
                         (Outcome::Accepted { .. }, true) => self.stats.accepted += 1,
-                        (Outcome::Rejected { .. }, true) => self.stats.rejected += 1,
+                        (Outcome::Rejected { rule, .. }, true) => {
+                            self.stats.rejected += 1;
+                            *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
+                        }
                     }
                     if let Some(state) = self.partitions.get_mut(&partition) {
                         state.results.insert(result.command_id, result);

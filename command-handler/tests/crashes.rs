@@ -525,8 +525,13 @@ async fn two_hundred_orders_racing_for_fifty_units_oversell_nothing() {
         }
     }
     let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    let stats = task.await.unwrap().unwrap();
     assert_eq!(outcomes.get("accepted"), Some(&50), "{outcomes:?}");
+    // The handler's own counters agree: 51 accepted (with the receipt), 150 by rule.
+    assert_eq!(stats.accepted, 51);
+    assert_eq!(stats.rejected_by_rule.get("stock_insufficient"), Some(&150));
+    assert_eq!(stats.commands_committed, 201);
+    assert!(stats.batch_size_max >= 1 && stats.catch_ups == 4, "{stats:?}");
     assert_eq!(
         outcomes.get("stock_insufficient"),
         Some(&150),
