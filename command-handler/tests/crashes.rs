@@ -531,7 +531,10 @@ async fn two_hundred_orders_racing_for_fifty_units_oversell_nothing() {
     assert_eq!(stats.accepted, 51);
     assert_eq!(stats.rejected_by_rule.get("stock_insufficient"), Some(&150));
     assert_eq!(stats.commands_committed, 201);
-    assert!(stats.batch_size_max >= 1 && stats.catch_ups == 4, "{stats:?}");
+    assert!(
+        stats.batch_size_max >= 1 && stats.catch_ups == 4,
+        "{stats:?}"
+    );
     assert_eq!(
         outcomes.get("stock_insufficient"),
         Some(&150),
