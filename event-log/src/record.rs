@@ -145,11 +145,22 @@ impl OutgoingRecord {
         self
     }
 
-    /// The partition among `partitions`: the explicit one, or the key's.
-    pub fn partition_among(&self, partitions: u32) -> Option<u32> {
+    /// The record's partition, given every topic's partition count: the explicit one, or the
+    /// key's. Both backends place records through here.
+    pub fn partition_in(
+        &self,
+        partitions: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<u32, crate::LogError> {
+        let count = *partitions
+            .get(&self.topic)
+            .ok_or_else(|| crate::LogError::UnknownPartition(self.topic.clone()))?;
         match self.partition {
-            Some(partition) => (partition < partitions).then_some(partition),
-            None => Some(crate::partition_for(self.key.as_bytes(), partitions)),
+            Some(partition) if partition < count => Ok(partition),
+            Some(partition) => Err(crate::LogError::UnknownPartition(format!(
+                "{}[{partition}]",
+                self.topic
+            ))),
+            None => Ok(crate::partition_for(self.key.as_bytes(), count)),
         }
     }
 }

@@ -163,13 +163,7 @@ impl Shared {
     }
 
     fn partition_of(&self, record: &OutgoingRecord) -> Result<TopicPartition, LogError> {
-        let count = *self
-            .partitions
-            .get(&record.topic)
-            .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
-        let partition = record.partition_among(count).ok_or_else(|| {
-            LogError::UnknownPartition(format!("{}[{:?}]", record.topic, record.partition))
-        })?;
+        let partition = record.partition_in(&self.partitions)?;
         Ok(TopicPartition::new(record.topic.clone(), partition))
     }
 

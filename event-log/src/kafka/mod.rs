@@ -172,14 +172,7 @@ impl KafkaLog {
     }
 
     fn partition_of(&self, record: &OutgoingRecord) -> Result<u32, LogError> {
-        let count = *self
-            .inner
-            .partitions
-            .get(&record.topic)
-            .ok_or_else(|| LogError::UnknownPartition(record.topic.clone()))?;
-        record.partition_among(count).ok_or_else(|| {
-            LogError::UnknownPartition(format!("{}[{:?}]", record.topic, record.partition))
-        })
+        record.partition_in(&self.inner.partitions)
     }
 }
 
