@@ -145,6 +145,26 @@ impl From<StockEvent> for Event {
     }
 }
 
+/// `Command::from(PlaceOrder { .. })` and the like, for every command type.
+macro_rules! command_from {
+    ($set:ident => $variant:ident: $($type:ident),+) => {
+        $(
+            impl From<crate::$set::$type> for Command {
+                fn from(command: crate::$set::$type) -> Command {
+                    Command::$variant(command.into())
+                }
+            }
+        )+
+    };
+}
+
+command_from!(order => Order: PlaceOrder, ModifyPrice, ApplyDiscount, CancelOrder, ExpireOrder,
+    PlanReservations, RecordReservation, ConfirmStockReserved, MarkStockShort, CapturePayment,
+    FailPayment, ReleaseHold, AllocateWarehouse, Ship, RecordCarrierException, RecordDelivery,
+    ConfirmReceipt, RequestReturn, RequestExchange, ReceiveReturn, Refund, RecordFeedback);
+command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, ReserveStock,
+    ReleaseReservation, CommitReservation, RestockReturn);
+
 impl From<OrderCommand> for Command {
     fn from(command: OrderCommand) -> Command {
         Command::Order(command)

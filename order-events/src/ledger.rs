@@ -4,15 +4,18 @@
 //! It is what `ledger validate` runs a command file through, what the benchmarks measure, and
 //! the reference the command handler's storage-backed version must agree with.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
 
 use crate::codec::{self, SealedEvent};
-use crate::context::{Context, Policy};
+use crate::context::{Actor, Context, Policy};
 use crate::envelope::{AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope};
-use crate::ids::{OrderId, StockKey};
-use crate::order::{self, Order};
+use crate::ids::{OrderId, Sku, StockKey, WarehouseId};
+use crate::order::{self, Order, OrderCommand};
+use crate::process::{self, ProcessRules, StockView, TimerKind};
 use crate::rejection::Rejection;
-use crate::stock::{self, StockItem};
+use crate::stock::{self, StockCommand, StockItem};
 
 /// Why an event cannot be folded onto the history held so far.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,20 +41,43 @@ pub enum ChainError {
     },
 }
 
+/// What one command did, when the process runs: the command and its events or rejection.
+pub type Step = (CommandEnvelope, Result<Vec<SealedEvent>, Rejection>);
+
 #[derive(Debug, Default, Clone)]
 pub struct MemoryLedger {
     orders: HashMap<OrderId, Order>,
     stock: HashMap<StockKey, StockItem>,
     heads: HashMap<AggregateRef, ChainHead>,
     policy: Policy,
+    rules: ProcessRules,
+    /// Warehouses holding each SKU, for the process's stock view.
+    stocked: HashMap<Sku, BTreeSet<WarehouseId>>,
+    /// Every order's pending deadline, by time.
+    timers: BTreeSet<(DateTime<Utc>, OrderId, TimerKind)>,
+    timer_of: HashMap<OrderId, (DateTime<Utc>, TimerKind)>,
 }
 
 impl MemoryLedger {
     pub fn new(policy: Policy) -> MemoryLedger {
+        MemoryLedger::with_rules(policy, ProcessRules::default())
+    }
+
+    pub fn with_rules(policy: Policy, rules: ProcessRules) -> MemoryLedger {
         MemoryLedger {
             policy,
+            rules,
             ..MemoryLedger::default()
         }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Orders held.
+    pub fn order_count(&self) -> usize {
+        self.orders.len()
     }
 
     pub fn order(&self, order_id: &OrderId) -> Option<&Order> {
@@ -81,6 +107,8 @@ impl MemoryLedger {
             actor: command.actor.clone(),
             policy: self.policy.clone(),
         };
+        let resolved = self.resolve_carrier(command);
+        let command = resolved.as_ref().unwrap_or(command);
         let events: Vec<Event> = match &command.command {
             Command::Order(c) => {
                 let state = self.orders.get(&c.order_id()).cloned().unwrap_or_default();
@@ -107,16 +135,173 @@ impl MemoryLedger {
 
     fn fold(&mut self, command: &Command, envelope: &EventEnvelope) {
         match (command, &envelope.event) {
-            (Command::Order(c), Event::Order(e)) => {
-                order::apply(self.orders.entry(c.order_id()).or_default(), e)
-            }
-            (Command::Stock(c), Event::Stock(e)) => {
-                stock::apply(self.stock.entry(c.item().clone()).or_default(), e)
-            }
+            (Command::Order(c), Event::Order(e)) => self.fold_order(c.order_id(), e),
+            (Command::Stock(c), Event::Stock(e)) => self.fold_stock(c.item().clone(), e),
             _ => unreachable!("seal asserts events belong to the command's aggregate"),
         }
         let target = command.target();
         self.heads.insert(target, envelope.head());
+    }
+
+    fn fold_order(&mut self, order_id: OrderId, event: &order::OrderEvent) {
+        let state = self.orders.entry(order_id).or_default();
+        order::apply(state, event);
+        let timer = process::timer(state, &self.policy);
+        if self.timer_of.get(&order_id) != timer.as_ref() {
+            if let Some((at, kind)) = self.timer_of.remove(&order_id) {
+                self.timers.remove(&(at, order_id, kind));
+            }
+            if let Some((at, kind)) = timer {
+                self.timers.insert((at, order_id, kind));
+                self.timer_of.insert(order_id, (at, kind));
+            }
+        }
+    }
+
+    fn fold_stock(&mut self, key: StockKey, event: &stock::StockEvent) {
+        if !self
+            .stocked
+            .get(&key.sku)
+            .is_some_and(|w| w.contains(&key.warehouse))
+        {
+            self.stocked
+                .entry(key.sku.clone())
+                .or_default()
+                .insert(key.warehouse.clone());
+        }
+        stock::apply(self.stock.entry(key).or_default(), event);
+    }
+
+    /// A `Ship` that names no carrier gets one from the carrier rules, looked up before the
+    /// command is decided (the decision itself knows no rule tables). `None`: nothing to fill.
+    fn resolve_carrier(&self, envelope: &CommandEnvelope) -> Option<CommandEnvelope> {
+        let Command::Order(OrderCommand::Ship(ship)) = &envelope.command else {
+            return None;
+        };
+        if ship.carrier.is_some() {
+            return None;
+        }
+        let country = &self
+            .orders
+            .get(&ship.order_id)?
+            .header
+            .as_ref()?
+            .shipping_address
+            .country;
+        let carrier =
+            process::choose_carrier(&self.rules, country, ship.weight_grams, ship.service_level)?;
+        let mut resolved = envelope.clone();
+        if let Command::Order(OrderCommand::Ship(ship)) = &mut resolved.command {
+            ship.carrier = Some(carrier);
+        }
+        Some(resolved)
+    }
+
+    /// The commands the order process issues after `command` was decided with `outcome`
+    /// (this ledger already holds the state after it). Issued at `now`, by the system, with
+    /// the trigger's correlation id.
+    pub fn reactions(
+        &self,
+        command: &CommandEnvelope,
+        outcome: Result<&[SealedEvent], &Rejection>,
+        now: DateTime<Utc>,
+    ) -> Vec<CommandEnvelope> {
+        let mut reactions = Vec::new();
+        match (&command.command, outcome) {
+            (Command::Stock(StockCommand::ReserveStock(reserve)), outcome)
+                if command.actor.kind == crate::ActorKind::System
+                    && command.causation_id.is_some() =>
+            {
+                reactions.push(process::react_to_reservation(
+                    command.command_id,
+                    reserve,
+                    outcome.is_ok(),
+                ));
+            }
+            (Command::Order(c), Ok(events)) => {
+                let order_id = c.order_id();
+                let Some(order) = self.orders.get(&order_id) else {
+                    return Vec::new();
+                };
+                for event in events {
+                    if let Event::Order(e) = &event.envelope.event {
+                        reactions.extend(process::react_to_order_event(
+                            order_id,
+                            order,
+                            event.envelope.event_id,
+                            e,
+                            &self.rules,
+                            self,
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        reactions
+            .into_iter()
+            .map(|reaction| CommandEnvelope {
+                command_id: reaction.command_id,
+                correlation_id: command.correlation_id,
+                causation_id: Some(reaction.causation_id),
+                actor: Actor::system(),
+                issued_at: now,
+                command: reaction.command,
+            })
+            .collect()
+    }
+
+    /// The commands of every deadline due at `now`: expiries and automatic confirmations.
+    pub fn due_timers(&self, now: DateTime<Utc>) -> Vec<CommandEnvelope> {
+        self.timers
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .map(|&(_, order_id, kind)| {
+                let (command_id, command) = process::timer_command(order_id, kind);
+                CommandEnvelope {
+                    command_id,
+                    correlation_id: command_id,
+                    causation_id: None,
+                    actor: Actor::system(),
+                    issued_at: now,
+                    command,
+                }
+            })
+            .collect()
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.timers.first().map(|(at, _, _)| *at)
+    }
+
+    /// Decides `command` and then every reaction of the order process, in the order they
+    /// arise, until there are none: what the deployed handler does, in memory.
+    pub fn submit_with_process(
+        &mut self,
+        command: &CommandEnvelope,
+        now: DateTime<Utc>,
+    ) -> Vec<Step> {
+        let mut queue = VecDeque::from([command.clone()]);
+        let mut steps = Vec::new();
+        while let Some(next) = queue.pop_front() {
+            let outcome = self.submit(&next, now);
+            let reactions = match &outcome {
+                Ok(events) => self.reactions(&next, Ok(events), now),
+                Err(rejection) => self.reactions(&next, Err(rejection), now),
+            };
+            queue.extend(reactions);
+            steps.push((next, outcome));
+        }
+        steps
+    }
+
+    /// Fires every timer due at `now` through [`MemoryLedger::submit_with_process`].
+    pub fn fire_timers(&mut self, now: DateTime<Utc>) -> Vec<Step> {
+        let due = self.due_timers(now);
+        due.iter()
+            .flat_map(|command| self.submit_with_process(command, now))
+            .collect()
     }
 
     /// Folds an event from a stored history, checking that it continues its aggregate's chain.
@@ -149,19 +334,37 @@ impl MemoryLedger {
         match &envelope.event {
             Event::Order(e) => {
                 let id = envelope.aggregate_id.parse().map_err(|_| wrong("order"))?;
-                order::apply(self.orders.entry(OrderId(id)).or_default(), e);
+                self.fold_order(OrderId(id), e);
             }
             Event::Stock(e) => {
                 let (sku, warehouse) = envelope
                     .aggregate_id
                     .split_once('@')
                     .ok_or_else(|| wrong("stock item"))?;
-                let key = StockKey::new(sku, warehouse);
-                stock::apply(self.stock.entry(key).or_default(), e);
+                self.fold_stock(StockKey::new(sku, warehouse), e);
             }
         }
         self.heads.insert(aggregate, envelope.head());
         Ok(())
+    }
+}
+
+impl StockView for MemoryLedger {
+    fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
+        let Some(warehouses) = self.stocked.get(sku) else {
+            return Vec::new();
+        };
+        warehouses
+            .iter()
+            .map(|warehouse| {
+                let key = StockKey {
+                    sku: sku.clone(),
+                    warehouse: warehouse.clone(),
+                };
+                let available = self.stock.get(&key).map_or(0, StockItem::available);
+                (warehouse.clone(), available)
+            })
+            .collect()
     }
 }
 

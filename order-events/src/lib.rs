@@ -24,6 +24,7 @@ pub mod ledger;
 mod message;
 pub mod money;
 pub mod order;
+pub mod process;
 pub mod rejection;
 pub mod schema;
 pub mod stock;

@@ -67,6 +67,8 @@ rules! {
     // Stock outcome and expiry.
     OrderNotYetExpired => "order_not_yet_expired", "An unpaid order expires only once its payment deadline has passed.";
     ReservationDoesNotCoverOrder => "reservation_does_not_cover_order", "A stock confirmation covers every line of the order in full.";
+    ReservationPlanInvalid => "reservation_plan_invalid", "A reservation plan names lines of the order, each SKU and warehouse once, reserves at most what is ordered, and replaces no plan still waiting for outcomes.";
+    ReservationNotPlanned => "reservation_not_planned", "A reservation outcome answers a planned reservation that has no outcome yet.";
     ShortageExceedsOrdered => "shortage_exceeds_ordered", "A shortage is at most the quantity ordered on the line.";
     SplitLeavesNoLines => "split_leaves_no_lines", "Splitting off short lines must leave something to sell; cancel instead.";
     // Payment.
@@ -77,6 +79,7 @@ rules! {
     ShipmentExceedsUnshipped => "shipment_exceeds_unshipped", "A shipment carries at most the quantities not yet shipped.";
     ShipmentNotFound => "shipment_not_found", "The shipment named was not dispatched for this order.";
     ShipmentAlreadyDelivered => "shipment_already_delivered", "A shipment is delivered once.";
+    CarrierRequired => "carrier_required", "A shipment names its carrier, or the carrier rules find one for it.";
     WeightMustBePositive => "weight_must_be_positive", "A shipment weighs at least one gram.";
     AutoConfirmTooEarly => "auto_confirm_too_early", "Receipt is confirmed automatically only after the policy's days since delivery.";
     // After-sales.

@@ -15,16 +15,23 @@
 //! 4. Run the tests with `LEDGER_BLESS=1` once to add the version N+1 golden fixtures and
 //!    regenerate `schemas/`; the version N fixtures stay and must still decode.
 //!
-//! The one upcaster so far: `OrderCancelled` version 1 had a free-text `reason`; version 2 has
-//! a [`CancelReason`] code and keeps the text as `note`.
+//! Commands follow the same recipe: services may keep publishing an older version, and the
+//! handler reads it as the current type.
+//!
+//! The upcasters so far: `OrderCancelled` version 1 had a free-text `reason`; version 2 has
+//! a [`CancelReason`] code and keeps the text as `note`. The `Ship` command version 1 required
+//! a carrier; version 2 may leave it to the carrier rules and names a service level.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::json::json_error;
 use crate::codec::{decode_payload, DecodeError};
-use crate::envelope::Event;
+use crate::envelope::{Command, Event};
+use crate::ids::{CarrierId, OrderId, ShipmentId};
 use crate::money::Amount;
-use crate::order::{CancelReason, OrderCancelled, OrderEvent};
+use crate::order::{
+    CancelReason, LineQuantity, OrderCancelled, OrderCommand, OrderEvent, ServiceLevel, Ship,
+};
 
 /// `OrderCancelled` at schema version 1. Frozen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,4 +99,91 @@ pub(crate) fn decode_legacy_json(
 /// produce what a version 1 build wrote.
 pub fn encode_order_cancelled_v1(old: &OrderCancelledV1) -> Vec<u8> {
     crate::codec::encode_payload(old)
+}
+
+/// The `Ship` command at schema version 1. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipV1 {
+    pub order_id: OrderId,
+    pub shipment_id: ShipmentId,
+    pub carrier: CarrierId,
+    pub tracking_number: String,
+    pub lines: Vec<LineQuantity>,
+    pub freight_cost: Amount,
+    pub weight_grams: u32,
+}
+
+/// A version 1 shipment always named its carrier, at the standard service level.
+pub fn ship_v1(old: ShipV1) -> Ship {
+    Ship {
+        order_id: old.order_id,
+        shipment_id: old.shipment_id,
+        carrier: Some(old.carrier),
+        service_level: ServiceLevel::Standard,
+        tracking_number: old.tracking_number,
+        lines: old.lines,
+        freight_cost: old.freight_cost,
+        weight_grams: old.weight_grams,
+    }
+}
+
+/// Decodes a binary command payload of an older version; `None` when no upcaster handles it.
+pub(crate) fn decode_legacy_command_payload(
+    type_name: &str,
+    version: u16,
+    bytes: &[u8],
+) -> Option<Result<Command, DecodeError>> {
+    match (type_name, version) {
+        ("Ship", 1) => Some(
+            decode_payload::<ShipV1>("Ship v1 payload", bytes)
+                .map(|old| OrderCommand::Ship(ship_v1(old)).into()),
+        ),
+        _ => None,
+    }
+}
+
+/// Decodes a JSON command payload of an older version; `None` when no upcaster handles it.
+pub(crate) fn decode_legacy_command_json(
+    type_name: &str,
+    version: u16,
+    payload: &str,
+) -> Option<Result<Command, DecodeError>> {
+    match (type_name, version) {
+        ("Ship", 1) => Some(
+            serde_json::from_str::<ShipV1>(payload)
+                .map(|old| OrderCommand::Ship(ship_v1(old)).into())
+                .map_err(json_error),
+        ),
+        _ => None,
+    }
+}
+
+/// Encodes a version 1 `Ship` payload, as a version 1 publisher wrote it (for tests).
+pub fn encode_ship_v1(old: &ShipV1) -> Vec<u8> {
+    crate::codec::encode_payload(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::samples;
+
+    #[test]
+    fn a_version_1_binary_shipment_reads_as_version_2() {
+        let old = ShipV1 {
+            order_id: samples::order_id(),
+            shipment_id: ShipmentId::from("S1"),
+            carrier: CarrierId::from("dhl"),
+            tracking_number: "T1".to_owned(),
+            lines: vec![samples::line_quantity(samples::MUG, 1)],
+            freight_cost: samples::amount("3.20"),
+            weight_grams: 500,
+        };
+        let decoded = decode_legacy_command_payload("Ship", 1, &encode_ship_v1(&old))
+            .expect("an upcaster for Ship v1")
+            .unwrap();
+        assert_eq!(decoded, OrderCommand::Ship(ship_v1(old)).into());
+        assert!(decode_legacy_command_payload("Ship", 0, &[]).is_none());
+    }
 }

@@ -298,3 +298,27 @@ proptest! {
         let _ = json::decode_command(text.as_bytes());
     }
 }
+
+#[test]
+fn a_version_1_shipment_reads_as_version_2_and_version_2_may_leave_the_carrier_out() {
+    use order_events::order::{OrderCommand, ServiceLevel};
+    let ship = |version: &str, carrier: &str| {
+        format!(
+            r#"{{"command_id":"00000000-0000-4000-8000-000000000001","type":"Ship"{version},"actor":{{"kind":"service","id":"wms"}},"issued_at":"2026-11-22T10:00:00Z","payload":{{"order_id":"0185fbd6-a099-58df-8b5a-31a9370ebf6c","shipment_id":"S1"{carrier},"tracking_number":"T1","lines":[{{"sku":"MUG-01","quantity":1}}],"freight_cost":"3.20","weight_grams":500}}}}"#
+        )
+    };
+    let decoded = |text: String| match json::decode_command(text.as_bytes()) {
+        Ok(envelope) => match envelope.command {
+            order_events::Command::Order(OrderCommand::Ship(ship)) => Ok(ship),
+            other => panic!("decoded as {other:?}"),
+        },
+        Err(error) => Err(error.code()),
+    };
+    // No schema_version means version 1, which always named the carrier.
+    let v1 = decoded(ship("", r#","carrier":"dhl""#)).unwrap();
+    assert_eq!(v1.carrier.as_ref().map(|c| c.as_str()), Some("dhl"));
+    assert_eq!(v1.service_level, ServiceLevel::Standard);
+    assert_eq!(decoded(ship("", "")), Err("invalid_json"));
+    let v2 = decoded(ship(r#","schema_version":2"#, "")).unwrap();
+    assert_eq!(v2.carrier, None);
+}

@@ -134,7 +134,8 @@ fn partial_shipments_then_deliveries_deliver_the_order() {
         .when(Ship {
             order_id: order_id(),
             shipment_id: ShipmentId::from("S2"),
-            carrier: CarrierId::from("ups"),
+            carrier: Some(CarrierId::from("ups")),
+            service_level: ServiceLevel::Standard,
             tracking_number: "1Z1".to_owned(),
             lines: vec![line_quantity(MUG, 1)],
             freight_cost: amount("2.00"),

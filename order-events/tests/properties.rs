@@ -427,7 +427,8 @@ impl World {
                 OrderCommand::from(Ship {
                     order_id: order_id(order),
                     shipment_id: ShipmentId(format!("S{shipment}")),
-                    carrier: CarrierId::from("dhl"),
+                    carrier: Some(CarrierId::from("dhl")),
+                    service_level: ServiceLevel::Standard,
                     tracking_number: format!("T{shipment}"),
                     lines: vec![LineQuantity {
                         sku: self.sku_of(order, line),

@@ -47,7 +47,8 @@ fn ship(shipment_id: &str, lines: Vec<LineQuantity>, weight_grams: u32) -> Ship 
     Ship {
         order_id: order_id(),
         shipment_id: ShipmentId::from(shipment_id),
-        carrier: CarrierId::from("dhl"),
+        carrier: Some(CarrierId::from("dhl")),
+        service_level: ServiceLevel::Standard,
         tracking_number: "TRK".to_owned(),
         lines,
         freight_cost: amount("3.00"),
@@ -239,6 +240,25 @@ fn order_cases() -> Vec<Case> {
                 reservations,
             })
         }),
+        order_case(Rule::ReservationPlanInvalid, || {
+            // The order has one MUG; planning two is more than ordered.
+            in_status(Placed).when(PlanReservations {
+                order_id: order_id(),
+                reservations: vec![ReservedLine {
+                    sku: Sku::from(MUG),
+                    warehouse: WarehouseId::from(samples::WAREHOUSE),
+                    quantity: 2,
+                }],
+            })
+        }),
+        order_case(Rule::ReservationNotPlanned, || {
+            in_status(Placed).when(RecordReservation {
+                order_id: order_id(),
+                sku: Sku::from(MUG),
+                warehouse: WarehouseId::from(samples::WAREHOUSE),
+                reserved: true,
+            })
+        }),
         order_case(Rule::ShortageExceedsOrdered, || {
             in_status(Placed).when(MarkStockShort {
                 order_id: order_id(),
@@ -278,6 +298,11 @@ fn order_cases() -> Vec<Case> {
                 order_id: order_id(),
                 shipment_id: ShipmentId::from("S1"),
             })
+        }),
+        order_case(Rule::CarrierRequired, || {
+            let mut command = ship("S2", vec![line_quantity(MUG, 1)], 300);
+            command.carrier = None;
+            in_status(Paid).when(command)
         }),
         order_case(Rule::WeightMustBePositive, || {
             in_status(Paid).when(ship("S2", vec![line_quantity(MUG, 1)], 0))

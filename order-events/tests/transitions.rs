@@ -5,9 +5,9 @@
 //! placement and for a second placement, `order_not_found` / `order_already_placed`).
 
 use order_events::order::status::{legal_statuses, TRANSITIONS};
-use order_events::order::{Order, OrderCommand, OrderStatus};
+use order_events::order::{Order, OrderCommand, OrderStatus, ReservationsPlanned};
 use order_events::testkit::given;
-use order_events::testkit::samples::{history_to, one_of_each_order_command};
+use order_events::testkit::samples::{self, history_to, one_of_each_order_command};
 use order_events::Rule;
 
 use OrderStatus::*;
@@ -57,7 +57,17 @@ fn every_status_and_command_pair_follows_the_table() {
         );
         for command in one_of_each_order_command() {
             let name = command.type_name();
-            let then = given::<Order>(history.clone())
+            let mut history = history.clone();
+            if name == "RecordReservation" {
+                // An outcome answers a plan: give every status one to answer.
+                history.push(
+                    ReservationsPlanned {
+                        reservations: samples::reservations(),
+                    }
+                    .into(),
+                );
+            }
+            let then = given::<Order>(history)
                 .at_minute(MINUTE)
                 .when(command.clone());
             if legal_statuses(name).contains(&status) {

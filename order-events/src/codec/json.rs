@@ -138,21 +138,24 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
         input.schema_version,
         current_command_version(type_name),
     )?;
-    if input.schema_version < current {
-        return Err(DecodeError::UnsupportedVersion {
-            type_name: type_name.to_owned(),
-            version: input.schema_version,
-            current,
-        });
-    }
     let payload = input.payload.get();
-    let command = OrderCommand::decode_current_json(type_name, payload)
-        .map(|r| r.map(Command::Order))
-        .or_else(|| {
-            StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
-        })
-        .expect("a type with a current version decodes in its set")
-        .map_err(|error| payload_error(bytes, payload, error))?;
+    let command = if input.schema_version < current {
+        upcast::decode_legacy_command_json(type_name, input.schema_version, payload).unwrap_or(
+            Err(DecodeError::UnsupportedVersion {
+                type_name: type_name.to_owned(),
+                version: input.schema_version,
+                current,
+            }),
+        )?
+    } else {
+        OrderCommand::decode_current_json(type_name, payload)
+            .map(|r| r.map(Command::Order))
+            .or_else(|| {
+                StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
+            })
+            .expect("a type with a current version decodes in its set")
+            .map_err(|error| payload_error(bytes, payload, error))?
+    };
     Ok(CommandEnvelope {
         command_id: input.command_id,
         correlation_id: input.correlation_id.unwrap_or(input.command_id),

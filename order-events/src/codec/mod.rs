@@ -451,11 +451,13 @@ fn decode_command_payload(
     }
     let current = check_version(type_name, version, current_command_version(type_name))?;
     if version < current {
-        return Err(DecodeError::UnsupportedVersion {
-            type_name: type_name.to_owned(),
-            version,
-            current,
-        });
+        return upcast::decode_legacy_command_payload(type_name, version, bytes).unwrap_or(Err(
+            DecodeError::UnsupportedVersion {
+                type_name: type_name.to_owned(),
+                version,
+                current,
+            },
+        ));
     }
     let decoded = OrderCommand::decode_current_payload(type_name, bytes)
         .map(|r| r.map(Command::Order))

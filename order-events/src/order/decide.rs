@@ -230,6 +230,64 @@ fn decide_placed(
             }
             .into()
         }
+        OrderCommand::PlanReservations(c) => {
+            ensure(state.plan_complete(), Rule::ReservationPlanInvalid, || {
+                "the previous plan still waits for outcomes".to_owned()
+            })?;
+            let mut planned: BTreeMap<&Sku, u64> = BTreeMap::new();
+            let mut seen = HashSet::new();
+            for reservation in &c.reservations {
+                validate::sku(&reservation.sku)?;
+                validate::warehouse(&reservation.warehouse)?;
+                line_of(&reservation.sku)?;
+                validate::quantity("planned quantity", u64::from(reservation.quantity), policy)?;
+                ensure(
+                    seen.insert((&reservation.sku, &reservation.warehouse)),
+                    Rule::ReservationPlanInvalid,
+                    || {
+                        format!(
+                            "{} at {} is planned twice",
+                            reservation.sku, reservation.warehouse
+                        )
+                    },
+                )?;
+                *planned.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
+            }
+            for (sku, quantity) in planned {
+                let ordered = line_of(sku)?.quantity;
+                ensure(
+                    quantity <= u64::from(ordered),
+                    Rule::ReservationPlanInvalid,
+                    || format!("{sku} ordered {ordered}, planned {quantity}"),
+                )?;
+            }
+            ReservationsPlanned {
+                reservations: c.reservations.clone(),
+            }
+            .into()
+        }
+        OrderCommand::RecordReservation(c) => {
+            let planned = state.reservation_plan.iter().find(|p| {
+                p.line.sku == c.sku && p.line.warehouse == c.warehouse && p.reserved.is_none()
+            });
+            let Some(planned) = planned else {
+                return reject(
+                    Rule::ReservationNotPlanned,
+                    format!(
+                        "no reservation of {} at {} waits for an outcome",
+                        validate::printable(c.sku.as_str()),
+                        validate::printable(c.warehouse.as_str())
+                    ),
+                );
+            };
+            ReservationRecorded {
+                sku: c.sku.clone(),
+                warehouse: c.warehouse.clone(),
+                quantity: planned.line.quantity,
+                reserved: c.reserved,
+            }
+            .into()
+        }
         OrderCommand::ConfirmStockReserved(c) => {
             ensure(!c.reservations.is_empty(), Rule::LinesRequired, || {
                 "reservations is empty".to_owned()
@@ -379,7 +437,13 @@ fn decide_placed(
                 Rule::ShipmentAlreadyRecorded,
                 || format!("shipment {} was dispatched already", c.shipment_id),
             )?;
-            validate::required_text("carrier", c.carrier.as_str(), 64)?;
+            let Some(carrier) = &c.carrier else {
+                return reject(
+                    Rule::CarrierRequired,
+                    "no carrier named, and no carrier rule matches the shipment",
+                );
+            };
+            validate::required_text("carrier", carrier.as_str(), 64)?;
             validate::required_text("tracking_number", &c.tracking_number, 64)?;
             validate::line_quantities("lines", &c.lines, policy)?;
             for shipped in &c.lines {
@@ -402,7 +466,7 @@ fn decide_placed(
             })?;
             ShipmentDispatched {
                 shipment_id: c.shipment_id.clone(),
-                carrier: c.carrier.clone(),
+                carrier: carrier.clone(),
                 tracking_number: c.tracking_number.clone(),
                 lines: c.lines.clone(),
                 freight_cost: c.freight_cost,

@@ -151,6 +151,15 @@ vocabulary! {
         Counterfeit,
     }
 
+    /// How fast a parcel should travel; carrier rules may depend on it.
+    #[derive(Default)]
+    pub enum ServiceLevel {
+        #[default]
+        Standard,
+        Express,
+        Economy,
+    }
+
     /// Why an order is on hold (in exception).
     pub enum HoldReason {
         PaymentFailed,
@@ -215,6 +224,24 @@ value_type! {
         pub reservations: Vec<ReservedLine>,
     }
 
+    /// Record where the order process will reserve each line (issued by the process manager
+    /// from the warehouse rules). Quantities not planned anywhere count as short.
+    pub struct PlanReservations {
+        pub order_id: OrderId,
+        /// One entry per SKU and warehouse; a line may be split across warehouses.
+        pub reservations: Vec<ReservedLine>,
+    }
+
+    /// Record how one planned reservation went (issued by the process manager when the stock
+    /// item reserved or refused).
+    pub struct RecordReservation {
+        pub order_id: OrderId,
+        pub sku: Sku,
+        pub warehouse: WarehouseId,
+        /// False when the stock item refused (not enough available).
+        pub reserved: bool,
+    }
+
     /// Record that some lines could not be reserved, and what to do about it.
     pub struct MarkStockShort {
         pub order_id: OrderId,
@@ -255,10 +282,17 @@ value_type! {
     }
 
     /// Dispatch a parcel with a carrier. Partial shipments are allowed.
+    ///
+    /// Schema version 2: `carrier` may be left out, and the ledger then picks one from its
+    /// carrier rules (destination country, weight, service level); version 1 required it.
     pub struct Ship {
         pub order_id: OrderId,
         pub shipment_id: ShipmentId,
-        pub carrier: CarrierId,
+        /// The carrier; when absent, chosen by the carrier rules before the command is decided.
+        #[serde(default)]
+        pub carrier: Option<CarrierId>,
+        #[serde(default)]
+        pub service_level: ServiceLevel,
         pub tracking_number: String,
         pub lines: Vec<LineQuantity>,
         /// Freight the carrier charges for the parcel, in the order's currency.
@@ -342,13 +376,15 @@ message_set! {
         ApplyDiscount = 1,
         CancelOrder = 1,
         ExpireOrder = 1,
+        PlanReservations = 1,
+        RecordReservation = 1,
         ConfirmStockReserved = 1,
         MarkStockShort = 1,
         CapturePayment = 1,
         FailPayment = 1,
         ReleaseHold = 1,
         AllocateWarehouse = 1,
-        Ship = 1,
+        Ship = 2,
         RecordCarrierException = 1,
         RecordDelivery = 1,
         ConfirmReceipt = 1,
@@ -371,6 +407,8 @@ impl OrderCommand {
             OrderCommand::ApplyDiscount(c) => c.order_id,
             OrderCommand::CancelOrder(c) => c.order_id,
             OrderCommand::ExpireOrder(c) => c.order_id,
+            OrderCommand::PlanReservations(c) => c.order_id,
+            OrderCommand::RecordReservation(c) => c.order_id,
             OrderCommand::ConfirmStockReserved(c) => c.order_id,
             OrderCommand::MarkStockShort(c) => c.order_id,
             OrderCommand::CapturePayment(c) => c.order_id,
@@ -433,6 +471,18 @@ value_type! {
 
     pub struct OrderExpired {
         pub expired_at: DateTime<Utc>,
+    }
+
+    pub struct ReservationsPlanned {
+        pub reservations: Vec<ReservedLine>,
+    }
+
+    pub struct ReservationRecorded {
+        pub sku: Sku,
+        pub warehouse: WarehouseId,
+        /// The planned quantity this outcome is for.
+        pub quantity: u32,
+        pub reserved: bool,
     }
 
     pub struct StockReservationConfirmed {
@@ -533,6 +583,8 @@ message_set! {
         DiscountApplied = 1,
         OrderCancelled = 2,
         OrderExpired = 1,
+        ReservationsPlanned = 1,
+        ReservationRecorded = 1,
         StockReservationConfirmed = 1,
         StockShortRecorded = 1,
         PaymentCaptured = 1,

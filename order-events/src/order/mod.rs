@@ -86,6 +86,14 @@ pub struct Hold {
     pub resume_to: OrderStatus,
 }
 
+/// One reservation the order process planned, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedReservation {
+    pub line: ReservedLine,
+    /// `None` until the stock item answered; then whether it reserved.
+    pub reserved: Option<bool>,
+}
+
 /// The state of one order, as folded from its events.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Order {
@@ -95,6 +103,9 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub shipping_fee: Amount,
     pub discounts: Vec<Discount>,
+    /// The order process's reservation plan while stock is being reserved: cleared when the
+    /// reservations are confirmed or the order gives them up (backorder, cancel).
+    pub reservation_plan: Vec<PlannedReservation>,
     /// Reservations confirmed for the order, so a cancellation knows what to release.
     pub reservations: Vec<ReservedLine>,
     pub payments: Vec<PaymentRecord>,
@@ -161,6 +172,19 @@ impl Order {
             .filter(|line| &line.sku == sku)
             .map(|line| line.quantity)
             .sum()
+    }
+
+    /// Whether every planned reservation has its outcome (an empty plan is complete).
+    pub fn plan_complete(&self) -> bool {
+        self.reservation_plan.iter().all(|p| p.reserved.is_some())
+    }
+
+    /// Planned reservations the stock items made.
+    pub fn planned_reserved(&self) -> impl Iterator<Item = &ReservedLine> {
+        self.reservation_plan
+            .iter()
+            .filter(|p| p.reserved == Some(true))
+            .map(|p| &p.line)
     }
 
     fn fully_shipped(&self) -> bool {
@@ -252,7 +276,32 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             state.status = OrderStatus::Cancelled;
         }
         OrderEvent::OrderExpired(_) => state.status = OrderStatus::Expired,
+        OrderEvent::ReservationsPlanned(e) => {
+            assert!(
+                state.plan_complete(),
+                "a plan replaced one still waiting for outcomes"
+            );
+            state.reservation_plan = e
+                .reservations
+                .iter()
+                .map(|line| PlannedReservation {
+                    line: line.clone(),
+                    reserved: None,
+                })
+                .collect();
+        }
+        OrderEvent::ReservationRecorded(e) => {
+            let planned = state
+                .reservation_plan
+                .iter_mut()
+                .find(|p| {
+                    p.line.sku == e.sku && p.line.warehouse == e.warehouse && p.reserved.is_none()
+                })
+                .expect("an outcome for a reservation that was not planned");
+            planned.reserved = Some(e.reserved);
+        }
         OrderEvent::StockReservationConfirmed(e) => {
+            state.reservation_plan.clear();
             state.reservations = e.reservations.clone();
             // An order discounted to zero has nothing to pay.
             state.status = if state.total().0.is_zero() {
@@ -262,7 +311,11 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             };
         }
         OrderEvent::StockShortRecorded(e) => match e.resolution {
-            ShortResolution::Backorder => state.status = OrderStatus::Backordered,
+            ShortResolution::Backorder => {
+                // The process releases what was reserved; a later plan starts afresh.
+                state.reservation_plan.clear();
+                state.status = OrderStatus::Backordered;
+            }
             ShortResolution::Split => {
                 for short in &e.short_lines {
                     let line = state.line_mut(&short.sku);
@@ -273,8 +326,9 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 assert!(!state.lines.is_empty(), "split left no lines");
                 state.status = OrderStatus::Placed;
             }
-            // The `OrderCancelled` decided with it moves the status.
-            ShortResolution::Cancel => {}
+            // The `OrderCancelled` decided with it moves the status; the process releases what
+            // was reserved.
+            ShortResolution::Cancel => state.reservation_plan.clear(),
         },
         OrderEvent::PaymentCaptured(e) => {
             state.payments.push(PaymentRecord {

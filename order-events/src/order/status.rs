@@ -154,6 +154,12 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
         ],
     ),
     ("ExpireOrder", &[Placed, Backordered, AwaitingPayment]),
+    ("PlanReservations", &[Placed, Backordered]),
+    // Outcomes still arrive after a cancellation or expiry; the process then releases them.
+    (
+        "RecordReservation",
+        &[Placed, Backordered, Cancelled, Expired],
+    ),
     ("ConfirmStockReserved", &[Placed, Backordered]),
     ("MarkStockShort", &[Placed, Backordered]),
     ("CapturePayment", &[AwaitingPayment, PartiallyPaid]),

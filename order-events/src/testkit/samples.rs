@@ -289,6 +289,18 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
         }
         .into(),
         ExpireOrder { order_id }.into(),
+        PlanReservations {
+            order_id,
+            reservations: reservations(),
+        }
+        .into(),
+        RecordReservation {
+            order_id,
+            sku: Sku::from(MUG),
+            warehouse: WarehouseId::from(WAREHOUSE),
+            reserved: true,
+        }
+        .into(),
         ConfirmStockReserved {
             order_id,
             reservations: reservations(),
@@ -331,7 +343,8 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
         Ship {
             order_id,
             shipment_id: ShipmentId::from("S-NEW"),
-            carrier: CarrierId::from("ups"),
+            carrier: Some(CarrierId::from("ups")),
+            service_level: ServiceLevel::Standard,
             tracking_number: "1Z999".to_owned(),
             lines: vec![line_quantity(MUG, 1)],
             freight_cost: amount("2.10"),
@@ -497,10 +510,25 @@ pub fn one_of_each_event() -> Vec<Event> {
         }
         .into(),
     ];
+    // Types added later go last, so every earlier fixture keeps its envelope.
+    let added_later: Vec<OrderEvent> = vec![
+        ReservationsPlanned {
+            reservations: reservations(),
+        }
+        .into(),
+        ReservationRecorded {
+            sku: Sku::from(MUG),
+            warehouse: WarehouseId::from(WAREHOUSE),
+            quantity: 1,
+            reserved: true,
+        }
+        .into(),
+    ];
     order_events
         .into_iter()
         .map(Event::Order)
         .chain(stock_events.into_iter().map(Event::Stock))
+        .chain(added_later.into_iter().map(Event::Order))
         .collect()
 }
 

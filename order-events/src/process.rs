@@ -1,0 +1,641 @@
+//! The order process: the commands the ledger issues by itself when something happens.
+//!
+//! Cross-aggregate steps (an order needs stock, a shipment consumes it, a return puts it back)
+//! are reactions: given a decided command, its events and the state after them, the process
+//! answers with further commands. Those travel the commands topic like any other, so each is
+//! decided by its own aggregate, recorded with its actor (`system`) and causation (the event
+//! or command that triggered it), and answered on the results topic.
+//!
+//! Every reaction has a deterministic command id, derived from what triggered it, so a
+//! reaction computed twice (after a crash, by a zombie instance) is one command, decided once.
+//! Timers work the same way: the deadline is part of the order's state (payment due, delivered
+//! at + auto-confirm days), so it survives any crash with the events, and the command it fires
+//! has an id derived from the order — firing it again changes nothing.
+//!
+//! The steps:
+//! - `OrderPlaced` → `PlanReservations` (warehouse rules, available stock, customer country;
+//!   a line may be split across warehouses) → `ReservationsPlanned` → one `ReserveStock` per
+//!   SKU and warehouse, expiring when payment is due.
+//! - each answered `ReserveStock` → `RecordReservation` on the order (reserved or refused);
+//!   when the plan is complete: all reserved → `ConfirmStockReserved`; anything short → the
+//!   policy's [`ShortResolution`]: split (drop the short quantities, confirm the rest),
+//!   backorder or cancel (release what was reserved, then `MarkStockShort`).
+//! - an outcome arriving after the order was cancelled or expired → release it.
+//! - `OrderCancelled`/`OrderExpired` → release every reservation of the order.
+//! - `ShipmentDispatched` → `CommitReservation` for the shipped units.
+//! - `ReturnReceived` with restock → `RestockReturn` at the warehouse that shipped.
+//! - timers: unpaid orders → `ExpireOrder` at the payment deadline; delivered orders →
+//!   `ConfirmReceipt` (automatic) after the policy's days.
+//!
+//! Pure like the rest of the crate: the caller passes the time and a view of the stock.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::context::Policy;
+use crate::envelope::Command;
+use crate::ids::{CarrierId, OrderId, Sku, StockKey, WarehouseId};
+use crate::order::{
+    ConfirmReceipt, ConfirmStockReserved, ExpireOrder, LineQuantity, MarkStockShort, Order,
+    OrderCommand, OrderEvent, OrderStatus, PlanReservations, RecordReservation, ReservedLine,
+    ReturnDisposition, ServiceLevel, ShortResolution,
+};
+use crate::stock::{
+    CommitReservation, ReleaseReason, ReleaseReservation, ReserveStock, RestockReturn, StockCommand,
+};
+
+/// One row of the warehouse table: which warehouse may ship to which countries, and in which
+/// order warehouses are tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseRule {
+    pub warehouse: WarehouseId,
+    /// Destination countries (ISO 3166-1 alpha-2) this warehouse ships to; empty: all.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Lower is tried first; ties go by warehouse code.
+    #[serde(default)]
+    pub priority: u32,
+}
+
+/// One row of the carrier table; the first row that matches a shipment gives its carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierRule {
+    pub carrier: CarrierId,
+    /// Destination countries served; empty: all.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Heaviest parcel taken, in grams; absent: no limit.
+    #[serde(default)]
+    pub weight_grams_max: Option<u32>,
+    /// Service levels offered; empty: all.
+    #[serde(default)]
+    pub service_levels: Vec<ServiceLevel>,
+}
+
+/// The shop's rule tables for the order process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessRules {
+    /// What to do when some lines cannot be reserved. `split` falls back to `cancel` when
+    /// nothing at all could be reserved.
+    pub short_resolution: ShortResolution,
+    /// Warehouse table. Empty: every warehouse holding the SKU may ship anywhere, the one with
+    /// the most available stock first.
+    pub warehouses: Vec<WarehouseRule>,
+    /// Carrier table for shipments that name no carrier. Empty: such shipments are refused
+    /// (`carrier_required`).
+    pub carriers: Vec<CarrierRule>,
+}
+
+impl Default for ProcessRules {
+    fn default() -> ProcessRules {
+        ProcessRules {
+            short_resolution: ShortResolution::Split,
+            warehouses: Vec::new(),
+            carriers: Vec::new(),
+        }
+    }
+}
+
+/// What the process may know of stock when it plans: the warehouses holding a SKU and their
+/// available units. A hint only (it may be partial or a little behind); the stock items decide.
+pub trait StockView {
+    fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)>;
+}
+
+/// A command the process issues, with its deterministic id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub command_id: Uuid,
+    /// The event (or, for a stock item's answer, the command) that caused it.
+    pub causation_id: Uuid,
+    pub command: Command,
+}
+
+/// Which deadline an order is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// Unpaid at the payment deadline: expire, releasing the stock.
+    Expire,
+    /// Delivered and not confirmed: confirm receipt automatically.
+    AutoConfirm,
+}
+
+fn serves(countries: &[String], country: &str) -> bool {
+    countries.is_empty() || countries.iter().any(|c| c == country)
+}
+
+/// Where to reserve each line: per line, the first candidate warehouse that can fill it alone;
+/// otherwise what each candidate has, in order, with the rest left unplanned (short). A line no
+/// candidate is known to stock is planned whole at the first candidate, whose stock item then
+/// answers (the view may be partial). A line with no candidate at all stays unplanned.
+pub fn plan(
+    lines: &[(Sku, u32)],
+    country: &str,
+    rules: &ProcessRules,
+    view: &dyn StockView,
+) -> Vec<ReservedLine> {
+    let mut planned = Vec::new();
+    for (sku, quantity) in lines {
+        let stocked: BTreeMap<WarehouseId, u64> = view.stocked(sku).into_iter().collect();
+        let candidates: Vec<WarehouseId> = if rules.warehouses.is_empty() {
+            let mut by_stock: Vec<(&WarehouseId, &u64)> = stocked.iter().collect();
+            by_stock.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            by_stock.into_iter().map(|(w, _)| w.clone()).collect()
+        } else {
+            let mut rows: Vec<&WarehouseRule> = rules
+                .warehouses
+                .iter()
+                .filter(|rule| serves(&rule.countries, country))
+                .collect();
+            rows.sort_by(|a, b| (a.priority, &a.warehouse).cmp(&(b.priority, &b.warehouse)));
+            rows.into_iter()
+                .map(|rule| rule.warehouse.clone())
+                .collect()
+        };
+        let Some(first) = candidates.first() else {
+            continue;
+        };
+        let available = |w: &WarehouseId| stocked.get(w).copied().unwrap_or(0);
+        let wanted = u64::from(*quantity);
+        let piece = |warehouse: &WarehouseId, quantity: u64| ReservedLine {
+            sku: sku.clone(),
+            warehouse: warehouse.clone(),
+            quantity: u32::try_from(quantity).expect("at most the line's quantity"),
+        };
+        if let Some(whole) = candidates.iter().find(|w| available(w) >= wanted) {
+            planned.push(piece(whole, wanted));
+            continue;
+        }
+        if candidates.iter().all(|w| available(w) == 0) {
+            planned.push(piece(first, wanted));
+            continue;
+        }
+        let mut remaining = wanted;
+        for warehouse in &candidates {
+            let take = available(warehouse).min(remaining);
+            if take > 0 {
+                planned.push(piece(warehouse, take));
+                remaining -= take;
+            }
+            if remaining == 0 {
+                break;
+            }
+        }
+    }
+    planned
+}
+
+/// The carrier for a shipment that names none: the first matching row of the table.
+pub fn choose_carrier(
+    rules: &ProcessRules,
+    country: &str,
+    weight_grams: u32,
+    service_level: ServiceLevel,
+) -> Option<CarrierId> {
+    rules
+        .carriers
+        .iter()
+        .find(|rule| {
+            serves(&rule.countries, country)
+                && rule.weight_grams_max.is_none_or(|max| weight_grams <= max)
+                && (rule.service_levels.is_empty() || rule.service_levels.contains(&service_level))
+        })
+        .map(|rule| rule.carrier.clone())
+}
+
+/// The deadline the order waits for, if any.
+pub fn timer(order: &Order, policy: &Policy) -> Option<(DateTime<Utc>, TimerKind)> {
+    match order.status {
+        OrderStatus::Placed | OrderStatus::Backordered | OrderStatus::AwaitingPayment => order
+            .header
+            .as_ref()
+            .map(|h| (h.payment_due_at, TimerKind::Expire)),
+        OrderStatus::Delivered => order
+            .delivered_at
+            .map(|at| (at + policy.auto_confirm_after(), TimerKind::AutoConfirm)),
+        _ => None,
+    }
+}
+
+/// The command a due timer fires. Its id depends only on the order and the kind of deadline:
+/// each deadline happens once in an order's life, and firing it again is the same command.
+pub fn timer_command(order_id: OrderId, kind: TimerKind) -> (Uuid, Command) {
+    let (name, command): (&[u8], Command) = match kind {
+        TimerKind::Expire => (b"timer/expire", order_command(ExpireOrder { order_id })),
+        TimerKind::AutoConfirm => (
+            b"timer/auto-confirm",
+            order_command(ConfirmReceipt { order_id }),
+        ),
+    };
+    (Uuid::new_v5(&order_id.0, name), command)
+}
+
+fn order_command(command: impl Into<OrderCommand>) -> Command {
+    Command::Order(command.into())
+}
+
+fn stock_command(command: impl Into<StockCommand>) -> Command {
+    Command::Stock(command.into())
+}
+
+/// Collects reactions with ids derived from their trigger.
+struct Reactions {
+    trigger: Uuid,
+    out: Vec<Reaction>,
+}
+
+impl Reactions {
+    fn new(trigger: Uuid) -> Reactions {
+        Reactions {
+            trigger,
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, command: Command) {
+        let index = self.out.len() as u32;
+        let mut name = b"process/".to_vec();
+        name.extend_from_slice(&index.to_be_bytes());
+        self.out.push(Reaction {
+            command_id: Uuid::new_v5(&self.trigger, &name),
+            causation_id: self.trigger,
+            command,
+        });
+    }
+
+    fn release_all<'a>(
+        &mut self,
+        order_id: OrderId,
+        lines: impl IntoIterator<Item = &'a ReservedLine>,
+        reason: ReleaseReason,
+    ) {
+        let mut items: Vec<StockKey> = lines
+            .into_iter()
+            .map(|line| StockKey {
+                sku: line.sku.clone(),
+                warehouse: line.warehouse.clone(),
+            })
+            .collect();
+        items.sort();
+        items.dedup();
+        for item in items {
+            self.push(stock_command(ReleaseReservation {
+                item,
+                order_id,
+                reason,
+            }));
+        }
+    }
+}
+
+/// The process's answer to an order event. `order` is the state after the command that
+/// recorded `event` (every event of that command folded in).
+pub fn react_to_order_event(
+    order_id: OrderId,
+    order: &Order,
+    event_id: Uuid,
+    event: &OrderEvent,
+    rules: &ProcessRules,
+    view: &dyn StockView,
+) -> Vec<Reaction> {
+    let mut reactions = Reactions::new(event_id);
+    let Some(header) = &order.header else {
+        return Vec::new();
+    };
+    match event {
+        OrderEvent::OrderPlaced(placed) => {
+            let lines: Vec<(Sku, u32)> = placed
+                .lines
+                .iter()
+                .map(|line| (line.sku.clone(), line.quantity))
+                .collect();
+            let country = &placed.shipping_address.country;
+            reactions.push(order_command(PlanReservations {
+                order_id,
+                reservations: plan(&lines, country, rules, view),
+            }));
+        }
+        OrderEvent::ReservationsPlanned(planned) => {
+            for line in &planned.reservations {
+                reactions.push(stock_command(ReserveStock {
+                    item: StockKey {
+                        sku: line.sku.clone(),
+                        warehouse: line.warehouse.clone(),
+                    },
+                    order_id,
+                    quantity: line.quantity,
+                    expires_at: header.payment_due_at,
+                }));
+            }
+            if planned.reservations.is_empty() {
+                resolve(&mut reactions, order_id, order, rules);
+            }
+        }
+        OrderEvent::ReservationRecorded(recorded) => match order.status {
+            OrderStatus::Cancelled | OrderStatus::Expired if recorded.reserved => {
+                let reason = if order.status == OrderStatus::Expired {
+                    ReleaseReason::Expired
+                } else {
+                    ReleaseReason::OrderCancelled
+                };
+                let line = ReservedLine {
+                    sku: recorded.sku.clone(),
+                    warehouse: recorded.warehouse.clone(),
+                    quantity: recorded.quantity,
+                };
+                reactions.release_all(order_id, [&line], reason);
+            }
+            OrderStatus::Placed | OrderStatus::Backordered
+                if order.plan_complete() && !order.reservation_plan.is_empty() =>
+            {
+                resolve(&mut reactions, order_id, order, rules);
+            }
+            _ => {}
+        },
+        OrderEvent::OrderCancelled(_) | OrderEvent::OrderExpired(_) => {
+            let reason = if matches!(event, OrderEvent::OrderExpired(_)) {
+                ReleaseReason::Expired
+            } else {
+                ReleaseReason::OrderCancelled
+            };
+            let held = order.reservations.iter().chain(order.planned_reserved());
+            reactions.release_all(order_id, held, reason);
+        }
+        OrderEvent::ShipmentDispatched(dispatched) => {
+            for shipped in &dispatched.lines {
+                let Some(line) = order.line(&shipped.sku) else {
+                    continue;
+                };
+                // Units of this SKU shipped before this parcel came off the reservations first,
+                // in the order the reservations were listed.
+                let mut skip = line.shipped - shipped.quantity;
+                let mut remaining = shipped.quantity;
+                for reservation in order.reservations.iter().filter(|r| r.sku == shipped.sku) {
+                    let before = skip.min(reservation.quantity);
+                    skip -= before;
+                    let take = (reservation.quantity - before).min(remaining);
+                    if take > 0 {
+                        reactions.push(stock_command(CommitReservation {
+                            item: StockKey {
+                                sku: shipped.sku.clone(),
+                                warehouse: reservation.warehouse.clone(),
+                            },
+                            order_id,
+                            shipment_id: dispatched.shipment_id.clone(),
+                            quantity: take,
+                        }));
+                        remaining -= take;
+                    }
+                }
+            }
+        }
+        OrderEvent::ReturnReceived(received)
+            if received.disposition == ReturnDisposition::Restock =>
+        {
+            for returned in &received.lines {
+                let warehouse = order
+                    .reservations
+                    .iter()
+                    .find(|r| r.sku == returned.sku)
+                    .map(|r| r.warehouse.clone())
+                    .or_else(|| order.line(&returned.sku).and_then(|l| l.warehouse.clone()));
+                // An order whose stock the ledger never reserved has no known warehouse; its
+                // returns are restocked by whoever manages that stock.
+                if let Some(warehouse) = warehouse {
+                    reactions.push(stock_command(RestockReturn {
+                        item: StockKey {
+                            sku: returned.sku.clone(),
+                            warehouse,
+                        },
+                        order_id,
+                        return_id: received.return_id.clone(),
+                        quantity: returned.quantity,
+                    }));
+                }
+            }
+        }
+        _ => {}
+    }
+    reactions.out
+}
+
+/// Every planned reservation answered: confirm, or handle the shortage per policy.
+fn resolve(reactions: &mut Reactions, order_id: OrderId, order: &Order, rules: &ProcessRules) {
+    let mut reserved: BTreeMap<&Sku, u32> = BTreeMap::new();
+    for line in order.planned_reserved() {
+        *reserved.entry(&line.sku).or_default() += line.quantity;
+    }
+    let short_lines: Vec<LineQuantity> = order
+        .lines
+        .iter()
+        .filter_map(|line| {
+            let short = line.quantity - reserved.get(&line.sku).copied().unwrap_or(0);
+            (short > 0).then(|| LineQuantity {
+                sku: line.sku.clone(),
+                quantity: short,
+            })
+        })
+        .collect();
+    let reservations = merged(order.planned_reserved());
+    if short_lines.is_empty() {
+        reactions.push(order_command(ConfirmStockReserved {
+            order_id,
+            reservations,
+        }));
+        return;
+    }
+    let resolution = match rules.short_resolution {
+        ShortResolution::Split if reservations.is_empty() => ShortResolution::Cancel,
+        resolution => resolution,
+    };
+    if resolution != ShortResolution::Split {
+        reactions.release_all(order_id, &reservations, ReleaseReason::ShortElsewhere);
+    }
+    reactions.push(order_command(MarkStockShort {
+        order_id,
+        short_lines,
+        resolution,
+    }));
+    if resolution == ShortResolution::Split {
+        reactions.push(order_command(ConfirmStockReserved {
+            order_id,
+            reservations,
+        }));
+    }
+}
+
+/// Reserved lines with one entry per SKU and warehouse.
+fn merged<'a>(lines: impl Iterator<Item = &'a ReservedLine>) -> Vec<ReservedLine> {
+    let mut by_item: BTreeMap<(Sku, WarehouseId), u32> = BTreeMap::new();
+    for line in lines {
+        *by_item
+            .entry((line.sku.clone(), line.warehouse.clone()))
+            .or_default() += line.quantity;
+    }
+    by_item
+        .into_iter()
+        .map(|((sku, warehouse), quantity)| ReservedLine {
+            sku,
+            warehouse,
+            quantity,
+        })
+        .collect()
+}
+
+/// The process's answer to a stock item deciding one of the process's own reservations: the
+/// order learns whether it got the stock. `command_id` is the reservation command's id.
+pub fn react_to_reservation(
+    command_id: Uuid,
+    reservation: &ReserveStock,
+    reserved: bool,
+) -> Reaction {
+    let mut reactions = Reactions::new(command_id);
+    reactions.push(order_command(RecordReservation {
+        order_id: reservation.order_id,
+        sku: reservation.item.sku.clone(),
+        warehouse: reservation.item.warehouse.clone(),
+        reserved,
+    }));
+    reactions.out.remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Shelf(Vec<(&'static str, &'static str, u64)>);
+
+    impl StockView for Shelf {
+        fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
+            self.0
+                .iter()
+                .filter(|(s, _, _)| *s == sku.as_str())
+                .map(|(_, w, n)| (WarehouseId::from(*w), *n))
+                .collect()
+        }
+    }
+
+    fn rule(warehouse: &str, countries: &[&str], priority: u32) -> WarehouseRule {
+        WarehouseRule {
+            warehouse: WarehouseId::from(warehouse),
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            priority,
+        }
+    }
+
+    fn planned(lines: &[ReservedLine]) -> Vec<(String, String, u32)> {
+        lines
+            .iter()
+            .map(|l| (l.sku.to_string(), l.warehouse.to_string(), l.quantity))
+            .collect()
+    }
+
+    fn owned(rows: &[(&str, &str, u32)]) -> Vec<(String, String, u32)> {
+        rows.iter()
+            .map(|(s, w, n)| (s.to_string(), w.to_string(), *n))
+            .collect()
+    }
+
+    #[test]
+    fn the_warehouse_table_decides_by_country_and_priority_and_splits_when_needed() {
+        let shelf = Shelf(vec![
+            ("MUG", "BER", 10),
+            ("MUG", "HAM", 2),
+            ("MUG", "NYC", 100),
+            ("TEA", "BER", 1),
+            ("TEA", "HAM", 1),
+        ]);
+        let rules = ProcessRules {
+            warehouses: vec![
+                rule("HAM", &["DE"], 1),
+                rule("BER", &["DE", "AT"], 2),
+                rule("NYC", &["US"], 1),
+            ],
+            ..ProcessRules::default()
+        };
+        let lines = [(Sku::from("MUG"), 5), (Sku::from("TEA"), 3)];
+        // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3; 1 + 1, 1 short.
+        assert_eq!(
+            planned(&plan(&lines, "DE", &rules, &shelf)),
+            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 1), ("TEA", "BER", 1)])
+        );
+        // Austria is served by BER only.
+        assert_eq!(
+            planned(&plan(&lines, "AT", &rules, &shelf)),
+            owned(&[("MUG", "BER", 5), ("TEA", "BER", 1)])
+        );
+        // Nobody ships to France: nothing planned, everything short.
+        assert!(plan(&lines, "FR", &rules, &shelf).is_empty());
+        // Unknown stock: planned whole at the first candidate, which will answer.
+        let unknown = [(Sku::from("NEW"), 4)];
+        assert_eq!(
+            planned(&plan(&unknown, "DE", &rules, &shelf)),
+            owned(&[("NEW", "HAM", 4)])
+        );
+    }
+
+    #[test]
+    fn without_a_table_the_warehouse_with_most_stock_goes_first() {
+        let shelf = Shelf(vec![("MUG", "BER", 3), ("MUG", "HAM", 4)]);
+        let rules = ProcessRules::default();
+        assert_eq!(
+            planned(&plan(&[(Sku::from("MUG"), 4)], "DE", &rules, &shelf)),
+            owned(&[("MUG", "HAM", 4)])
+        );
+        assert_eq!(
+            planned(&plan(&[(Sku::from("MUG"), 6)], "DE", &rules, &shelf)),
+            owned(&[("MUG", "HAM", 4), ("MUG", "BER", 2)])
+        );
+        assert!(plan(&[(Sku::from("NONE"), 1)], "DE", &rules, &shelf).is_empty());
+    }
+
+    #[test]
+    fn the_first_matching_carrier_row_wins() {
+        let row = |carrier: &str, countries: &[&str], max: Option<u32>, levels: &[ServiceLevel]| {
+            CarrierRule {
+                carrier: CarrierId::from(carrier),
+                countries: countries.iter().map(|c| c.to_string()).collect(),
+                weight_grams_max: max,
+                service_levels: levels.to_vec(),
+            }
+        };
+        let rules = ProcessRules {
+            carriers: vec![
+                row("dhl-express", &["DE"], None, &[ServiceLevel::Express]),
+                row("dhl", &["DE", "AT"], Some(31_500), &[]),
+                row("freight-co", &[], None, &[]),
+            ],
+            ..ProcessRules::default()
+        };
+        let pick = |country, grams, level| {
+            choose_carrier(&rules, country, grams, level).map(|c| c.to_string())
+        };
+        assert_eq!(
+            pick("DE", 500, ServiceLevel::Express).as_deref(),
+            Some("dhl-express")
+        );
+        assert_eq!(
+            pick("DE", 500, ServiceLevel::Standard).as_deref(),
+            Some("dhl")
+        );
+        assert_eq!(
+            pick("AT", 40_000, ServiceLevel::Standard).as_deref(),
+            Some("freight-co")
+        );
+        assert_eq!(
+            pick("US", 1, ServiceLevel::Economy).as_deref(),
+            Some("freight-co")
+        );
+        assert_eq!(
+            choose_carrier(&ProcessRules::default(), "DE", 1, ServiceLevel::Standard),
+            None
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! The order process in memory: what the ledger does by itself after each command, run to
+//! quiescence by `MemoryLedger::submit_with_process`, the reference the deployed handler
+//! follows.
+
+use order_events::codec::SealedEvent;
+use order_events::ids::*;
+use order_events::ledger::{MemoryLedger, Step};
+use order_events::order::*;
+use order_events::process::{CarrierRule, ProcessRules, WarehouseRule};
+use order_events::stock::*;
+use order_events::testkit::at;
+use order_events::testkit::samples::{self, amount, line_quantity, order_id, MUG, TSHIRT};
+use order_events::{Command, Event, Policy, Rejection};
+
+fn rules(resolution: ShortResolution) -> ProcessRules {
+    ProcessRules {
+        short_resolution: resolution,
+        warehouses: vec![
+            WarehouseRule {
+                warehouse: WarehouseId::from("HAM-1"),
+                countries: vec!["DE".to_owned()],
+                priority: 1,
+            },
+            WarehouseRule {
+                warehouse: WarehouseId::from("BER-1"),
+                countries: vec!["DE".to_owned()],
+                priority: 2,
+            },
+        ],
+        carriers: vec![CarrierRule {
+            carrier: CarrierId::from("dhl"),
+            countries: vec!["DE".to_owned()],
+            weight_grams_max: Some(31_500),
+            service_levels: Vec::new(),
+        }],
+    }
+}
+
+struct Shop {
+    ledger: MemoryLedger,
+    seed: u128,
+    minute: i64,
+}
+
+impl Shop {
+    fn new(resolution: ShortResolution) -> Shop {
+        Shop {
+            ledger: MemoryLedger::with_rules(Policy::default(), rules(resolution)),
+            seed: 0,
+            minute: 0,
+        }
+    }
+
+    fn run(&mut self, command: impl Into<Command>) -> Vec<Step> {
+        self.seed += 1;
+        let envelope = samples::envelope(command, self.seed);
+        self.ledger.submit_with_process(&envelope, at(self.minute))
+    }
+
+    fn receive(&mut self, sku: &str, warehouse: &str, quantity: u32) {
+        let steps = self.run(ReceiveStock {
+            item: StockKey::new(sku, warehouse),
+            quantity,
+            reference: "PO-1".to_owned(),
+        });
+        assert!(steps[0].1.is_ok());
+    }
+
+    fn stock(&self, sku: &str, warehouse: &str) -> (u64, u64) {
+        let item = self
+            .ledger
+            .stock_item(&StockKey::new(sku, warehouse))
+            .cloned()
+            .unwrap_or_default();
+        (item.on_hand, item.reserved())
+    }
+
+    fn order(&self) -> Order {
+        self.ledger.order(&order_id()).cloned().expect("placed")
+    }
+}
+
+/// Command types of the steps, and whether each was accepted.
+fn trace(steps: &[Step]) -> Vec<(&'static str, bool)> {
+    steps
+        .iter()
+        .map(|(command, outcome)| (command.command.type_name(), outcome.is_ok()))
+        .collect()
+}
+
+fn events(steps: &[Step]) -> Vec<&Event> {
+    steps
+        .iter()
+        .filter_map(|(_, outcome)| outcome.as_ref().ok())
+        .flat_map(|events: &Vec<SealedEvent>| events.iter().map(|e| &e.envelope.event))
+        .collect()
+}
+
+fn rejection(steps: &[Step], type_name: &str) -> Option<Rejection> {
+    steps
+        .iter()
+        .find(|(command, _)| command.command.type_name() == type_name)
+        .and_then(|(_, outcome)| outcome.as_ref().err().cloned())
+}
+
+fn capture(payment_id: &str, value: &str) -> CapturePayment {
+    CapturePayment {
+        order_id: order_id(),
+        payment_id: PaymentId::from(payment_id),
+        method: PaymentMethod::Card,
+        amount: amount(value),
+        currency: order_events::Currency::EUR,
+        psp_reference: format!("psp-{payment_id}"),
+    }
+}
+
+fn ship(shipment_id: &str, lines: Vec<LineQuantity>) -> Ship {
+    Ship {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from(shipment_id),
+        carrier: None,
+        service_level: ServiceLevel::Standard,
+        tracking_number: format!("T-{shipment_id}"),
+        lines,
+        freight_cost: amount("3.20"),
+        weight_grams: 800,
+    }
+}
+
+#[test]
+fn a_whole_journey_runs_its_stock_steps_and_timers_by_itself() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 1);
+    shop.receive(TSHIRT, "BER-1", 5);
+    shop.receive(MUG, "HAM-1", 3);
+
+    // Placement: plan (T-shirt from BER alone: HAM has 1 of 2), reserve, record, confirm.
+    let steps = shop.run(samples::place_order());
+    assert_eq!(
+        trace(&steps),
+        [
+            ("PlaceOrder", true),
+            ("PlanReservations", true),
+            ("ReserveStock", true),
+            ("ReserveStock", true),
+            ("RecordReservation", true),
+            ("RecordReservation", true),
+            ("ConfirmStockReserved", true),
+        ]
+    );
+    let process_steps = &steps[1..];
+    assert!(process_steps
+        .iter()
+        .all(|(c, _)| c.actor == order_events::Actor::system() && c.causation_id.is_some()));
+    assert_eq!(shop.order().status, OrderStatus::AwaitingPayment);
+    assert_eq!(shop.stock(TSHIRT, "BER-1"), (5, 2));
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 0));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (3, 1));
+
+    // Two captures pay it.
+    shop.run(capture("P1", "30.00"));
+    shop.run(capture("P2", "24.38"));
+    assert_eq!(shop.order().status, OrderStatus::Paid);
+
+    // A partial shipment without a carrier: the carrier rules pick one; stock is committed.
+    let steps = shop.run(ship("S1", vec![line_quantity(TSHIRT, 2)]));
+    assert_eq!(trace(&steps), [("Ship", true), ("CommitReservation", true)]);
+    let Event::Order(OrderEvent::ShipmentDispatched(dispatched)) = events(&steps)[0] else {
+        panic!("expected a dispatch");
+    };
+    assert_eq!(dispatched.carrier, CarrierId::from("dhl"));
+    assert_eq!(shop.stock(TSHIRT, "BER-1"), (3, 0));
+    shop.run(ship("S2", vec![line_quantity(MUG, 1)]));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (2, 0));
+
+    // Delivery, then the auto-confirm timer: not before the policy's seven days, then once.
+    shop.minute = 1440;
+    for shipment in ["S1", "S2"] {
+        shop.run(RecordDelivery {
+            order_id: order_id(),
+            shipment_id: ShipmentId::from(shipment),
+        });
+    }
+    assert_eq!(shop.order().status, OrderStatus::Delivered);
+    assert!(shop.ledger.fire_timers(at(1440 + 7 * 1440 - 1)).is_empty());
+    let fired = shop.ledger.fire_timers(at(1440 + 7 * 1440));
+    assert_eq!(trace(&fired), [("ConfirmReceipt", true)]);
+    assert!(matches!(
+        events(&fired)[0],
+        Event::Order(OrderEvent::ReceiptConfirmed(ReceiptConfirmed {
+            automatic: true,
+            ..
+        }))
+    ));
+    assert!(shop.ledger.fire_timers(at(1440 + 30 * 1440)).is_empty());
+
+    // A returned mug is restocked where it shipped from.
+    shop.minute = 1440 + 8 * 1440;
+    shop.run(RequestReturn {
+        order_id: order_id(),
+        return_id: ReturnId::from("R1"),
+        lines: vec![line_quantity(MUG, 1)],
+        reason: ReturnReason::Defective,
+    });
+    let steps = shop.run(ReceiveReturn {
+        order_id: order_id(),
+        return_id: ReturnId::from("R1"),
+        disposition: ReturnDisposition::Restock,
+    });
+    assert_eq!(
+        trace(&steps),
+        [("ReceiveReturn", true), ("RestockReturn", true)]
+    );
+    assert_eq!(shop.stock(MUG, "HAM-1"), (3, 0));
+}
+
+#[test]
+fn a_short_line_is_split_off_backordered_or_cancels_the_order_per_policy() {
+    let place = |shop: &mut Shop| {
+        shop.receive(TSHIRT, "HAM-1", 1);
+        shop.receive(MUG, "BER-1", 1);
+        shop.run(samples::place_order())
+    };
+
+    // Split: the T-shirt line shrinks to the one unit there is; the rest is confirmed.
+    let mut shop = Shop::new(ShortResolution::Split);
+    let steps = place(&mut shop);
+    assert_eq!(
+        trace(&steps)[1..],
+        [
+            ("PlanReservations", true),
+            ("ReserveStock", true),
+            ("ReserveStock", true),
+            ("RecordReservation", true),
+            ("RecordReservation", true),
+            ("MarkStockShort", true),
+            ("ConfirmStockReserved", true),
+        ]
+    );
+    let order = shop.order();
+    assert_eq!(order.status, OrderStatus::AwaitingPayment);
+    assert_eq!(order.line(&Sku::from(TSHIRT)).unwrap().quantity, 1);
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 1));
+
+    // Backorder: whatever was reserved goes back; the order waits (until it expires).
+    let mut shop = Shop::new(ShortResolution::Backorder);
+    let steps = place(&mut shop);
+    assert_eq!(
+        trace(&steps)[6..],
+        [
+            ("ReleaseReservation", true),
+            ("ReleaseReservation", true),
+            ("MarkStockShort", true),
+        ]
+    );
+    assert_eq!(shop.order().status, OrderStatus::Backordered);
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 0));
+    assert_eq!(shop.stock(MUG, "BER-1"), (1, 0));
+    let expired = shop.ledger.fire_timers(at(30));
+    assert_eq!(trace(&expired), [("ExpireOrder", true)]);
+    assert_eq!(shop.order().status, OrderStatus::Expired);
+
+    // Cancel: released, and the order is cancelled for stock.
+    let mut shop = Shop::new(ShortResolution::Cancel);
+    place(&mut shop);
+    assert_eq!(shop.order().status, OrderStatus::Cancelled);
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 0));
+
+    // Split with nothing at all to sell cancels.
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.run(samples::place_order());
+    assert_eq!(shop.order().status, OrderStatus::Cancelled);
+}
+
+#[test]
+fn an_unpaid_order_expires_at_its_deadline_and_gives_its_stock_back() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 2);
+    shop.receive(MUG, "HAM-1", 1);
+    shop.run(samples::place_order());
+    assert_eq!(shop.ledger.next_deadline(), Some(at(30)));
+    assert!(shop.ledger.fire_timers(at(29)).is_empty());
+    let steps = shop.ledger.fire_timers(at(30));
+    assert_eq!(
+        trace(&steps),
+        [
+            ("ExpireOrder", true),
+            ("ReleaseReservation", true),
+            ("ReleaseReservation", true),
+        ]
+    );
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (2, 0));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (1, 0));
+    assert_eq!(shop.ledger.next_deadline(), None);
+}
+
+#[test]
+fn an_outcome_after_cancellation_is_released_and_a_cancellation_releases_the_rest() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 2);
+    shop.receive(MUG, "HAM-1", 1);
+    // Place by hand, without the process, to interleave a cancellation.
+    shop.seed += 1;
+    let place = samples::envelope(samples::place_order(), shop.seed);
+    let placed = shop.ledger.submit(&place, at(0)).unwrap();
+    let plan = shop.ledger.reactions(&place, Ok(&placed), at(0));
+    let planned = shop.ledger.submit(&plan[0], at(0)).unwrap();
+    let reserves = shop.ledger.reactions(&plan[0], Ok(&planned), at(0));
+    assert_eq!(reserves.len(), 2);
+    // The first reservation is made and recorded; then the customer cancels.
+    let steps = shop.ledger.submit_with_process(&reserves[0], at(0));
+    assert_eq!(
+        trace(&steps),
+        [("ReserveStock", true), ("RecordReservation", true)]
+    );
+    let steps = shop.run(CancelOrder {
+        order_id: order_id(),
+        reason: CancelReason::CustomerRequest,
+        note: String::new(),
+    });
+    assert_eq!(
+        trace(&steps),
+        [("CancelOrder", true), ("ReleaseReservation", true)]
+    );
+    // The second reservation arrives late: recorded, then released.
+    let steps = shop.ledger.submit_with_process(&reserves[1], at(0));
+    assert_eq!(
+        trace(&steps),
+        [
+            ("ReserveStock", true),
+            ("RecordReservation", true),
+            ("ReleaseReservation", true),
+        ]
+    );
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (2, 0));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (1, 0));
+}
+
+#[test]
+fn a_shipment_without_a_matching_carrier_rule_is_refused() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 2);
+    shop.receive(MUG, "HAM-1", 1);
+    shop.run(samples::place_order());
+    shop.run(capture("P1", "54.38"));
+    let mut heavy = ship("S1", vec![line_quantity(MUG, 1)]);
+    heavy.weight_grams = 40_000;
+    let steps = shop.run(heavy);
+    assert_eq!(
+        rejection(&steps, "Ship").map(|r| r.rule),
+        Some(order_events::Rule::CarrierRequired)
+    );
+}
+
+#[test]
+fn the_process_is_deterministic() {
+    let run = || {
+        let mut shop = Shop::new(ShortResolution::Split);
+        shop.receive(TSHIRT, "HAM-1", 1);
+        shop.receive(TSHIRT, "BER-1", 1);
+        shop.receive(MUG, "BER-1", 1);
+        let steps = shop.run(samples::place_order());
+        steps
+            .into_iter()
+            .map(|(command, outcome)| {
+                let events: Vec<_> = outcome
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.envelope.event_id, e.envelope.hash))
+                    .collect();
+                (command.command_id, command.command, events)
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = run();
+    // The T-shirt line is split across both warehouses.
+    assert!(first.iter().any(|(_, command, _)| matches!(
+        command,
+        Command::Order(OrderCommand::PlanReservations(p)) if p.reservations.len() == 3
+    )));
+    assert_eq!(first, run());
+}
