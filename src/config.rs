@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use order_events::process::ProcessRules;
 use order_events::Policy;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,8 @@ pub struct LedgerConfig {
     pub handler: HandlerSection,
     /// The shop's rules: payment window, return window, auto-confirm days, order limits.
     pub policy: Policy,
+    /// The order process's rule tables: shortage policy, warehouses, carriers.
+    pub process: ProcessRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +59,8 @@ pub struct HandlerSection {
     pub batch_size_max: usize,
     /// How long a poll waits for commands, in milliseconds.
     pub poll_wait_ms: u64,
+    /// Run the order process (reactions and timers) in the handler.
+    pub process: bool,
 }
 
 impl Default for HandlerSection {
@@ -66,6 +71,7 @@ impl Default for HandlerSection {
             instance_id: defaults.instance_id,
             batch_size_max: defaults.batch_size_max,
             poll_wait_ms: defaults.poll_wait.as_millis() as u64,
+            process: defaults.process,
         }
     }
 }
@@ -85,6 +91,8 @@ impl LedgerConfig {
             batch_size_max: self.handler.batch_size_max,
             poll_wait: std::time::Duration::from_millis(self.handler.poll_wait_ms),
             policy: self.policy.clone(),
+            process: self.handler.process,
+            rules: self.process.clone(),
         }
     }
 }
@@ -109,5 +117,34 @@ mod tests {
         );
         let error = toml::from_str::<LedgerConfig>("[handler]\nbatch_size = 10\n").unwrap_err();
         assert!(error.to_string().contains("batch_size"), "{error}");
+        let error =
+            toml::from_str::<LedgerConfig>("[[process.carriers]]\ncarrier = \"dhl\"\nweight = 5\n")
+                .unwrap_err();
+        assert!(error.to_string().contains("weight"), "{error}");
+    }
+
+    #[test]
+    fn rule_tables_read_from_the_file() {
+        let text = r#"
+            [process]
+            short_resolution = "backorder"
+            [[process.warehouses]]
+            warehouse = "HAM-1"
+            countries = ["DE", "AT"]
+            priority = 1
+            [[process.carriers]]
+            carrier = "dhl"
+            countries = ["DE"]
+            weight_grams_max = 31500
+            service_levels = ["standard", "express"]
+        "#;
+        let config: LedgerConfig = toml::from_str(text).unwrap();
+        let handler = config.handler_config();
+        assert_eq!(
+            handler.rules.short_resolution,
+            order_events::order::ShortResolution::Backorder
+        );
+        assert_eq!(handler.rules.warehouses[0].countries, ["DE", "AT"]);
+        assert_eq!(handler.rules.carriers[0].weight_grams_max, Some(31_500));
     }
 }

@@ -1,7 +1,7 @@
 //! The handler loop: consume commands, decide, append events and results with the input
 //! offsets in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,9 @@ use event_log::{
     StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
 };
 use order_events::codec::{self, SealedEvent};
+use order_events::ids::{Sku, WarehouseId};
 use order_events::ledger::MemoryLedger;
+use order_events::process::{ProcessRules, StockView};
 use order_events::{CommandEnvelope, Policy};
 use uuid::Uuid;
 
@@ -71,6 +73,12 @@ pub struct HandlerConfig {
     /// How long a poll waits for commands before the loop checks for shutdown again.
     pub poll_wait: Duration,
     pub policy: Policy,
+    /// Run the order process: issue the reactions of every decided command and fire due
+    /// timers (see `order_events::process`). Off only for tests and tools that drive every
+    /// step by hand.
+    pub process: bool,
+    /// Warehouse and carrier tables and the shortage policy of the order process.
+    pub rules: ProcessRules,
 }
 
 impl Default for HandlerConfig {
@@ -81,6 +89,8 @@ impl Default for HandlerConfig {
             batch_size_max: 500,
             poll_wait: Duration::from_millis(100),
             policy: Policy::default(),
+            process: true,
+            rules: ProcessRules::default(),
         }
     }
 }
@@ -101,6 +111,8 @@ struct PartitionState {
     results: HashMap<Uuid, CommandResult>,
     /// The next command offset not yet committed, once known.
     committed_next: Option<u64>,
+    /// Timer commands published and not yet seen decided: not fired again meanwhile.
+    fired: HashSet<Uuid>,
 }
 
 /// Counters since start, for logs and tests (and the metrics endpoint to come).
@@ -124,6 +136,10 @@ pub struct HandlerStats {
     pub catch_ups: u64,
     pub catch_up_ms_total: u64,
     pub recoveries: u64,
+    /// Commands the order process issued in reaction to decided commands.
+    pub process_commands: u64,
+    /// Timer commands published (expiries, automatic confirmations).
+    pub timers_fired: u64,
 }
 
 pub struct Handler {
@@ -238,13 +254,62 @@ impl Handler {
                 }
                 ConsumerEvent::Idle => {}
             }
+            if self.config.process {
+                match self.fire_timers(producer.as_mut()).await {
+                    Ok(()) => {}
+                    Err(HandlerError::Log(LogError::Fenced(reason))) => {
+                        tracing::error!(%reason, "fenced by another instance; stopping");
+                        return Err(LogError::Fenced(reason).into());
+                    }
+                    // Not marked fired: the next turn of the loop tries again.
+                    Err(error) => tracing::warn!(%error, "firing timers failed; retrying"),
+                }
+            }
         }
         Ok(self.stats)
     }
 
+    /// Publishes the command of every due timer of the owned partitions, in one transaction.
+    /// A timer's command id depends only on its order and kind, so publishing it again (after
+    /// a crash, or by a zombie) is the same command and is decided once.
+    async fn fire_timers(&mut self, producer: &mut dyn Producer) -> Result<(), HandlerError> {
+        let now = self.clock.now();
+        let commands_topic = self.topic(Topic::Commands);
+        let mut due: Vec<(u32, CommandEnvelope)> = Vec::new();
+        for (&partition, state) in &mut self.partitions {
+            let commands = state.ledger.due_timers(now);
+            state
+                .fired
+                .retain(|id| commands.iter().any(|c| c.command_id == *id));
+            due.extend(
+                commands
+                    .into_iter()
+                    .filter(|c| !state.fired.contains(&c.command_id))
+                    .map(|c| (partition, c)),
+            );
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        let records = due
+            .iter()
+            .map(|(_, command)| command_record(&commands_topic, command))
+            .collect();
+        event_log::transact(producer, records, None).await?;
+        for (partition, command) in due {
+            tracing::info!(id = %command.command_id, kind = command.command.type_name(), "timer fired");
+            self.stats.timers_fired += 1;
+            if let Some(state) = self.partitions.get_mut(&partition) {
+                state.fired.insert(command.command_id);
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuilds a partition's aggregates and decided commands from its events and results.
     async fn catch_up(&self, partition: u32) -> Result<PartitionState, HandlerError> {
-        let mut ledger = MemoryLedger::new(self.config.policy.clone());
+        let mut ledger =
+            MemoryLedger::with_rules(self.config.policy.clone(), self.config.rules.clone());
         let events = TopicPartition::new(self.topic(Topic::Events), partition);
         let mut offset = 0;
         loop {
@@ -281,6 +346,7 @@ impl Handler {
             ledger,
             results,
             committed_next: None,
+            fired: HashSet::new(),
         })
     }
 
@@ -347,6 +413,7 @@ impl Handler {
         chunk: &[StoredRecord],
     ) -> Result<(), HandlerError> {
         let events_topic = self.topic(Topic::Events);
+        let commands_topic = self.topic(Topic::Commands);
         let results_topic = self.topic(Topic::CommandResults);
         let dead_letter_topic = self.topic(Topic::DeadLetter);
         let group = consumer.group()?;
@@ -356,6 +423,7 @@ impl Handler {
             let mut in_chunk: HashMap<Uuid, usize> = HashMap::new();
             let mut sent = 0;
             let mut dead = 0;
+            let mut process_commands = 0;
             for record in chunk {
                 if !self.partitions.contains_key(&record.partition) {
                     continue;
@@ -403,6 +471,21 @@ impl Handler {
                     decided
                 });
                 self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
+                let reactions = if self.config.process {
+                    let outcome = match &rejection {
+                        None => Ok(events.as_slice()),
+                        Some(rejection) => Err(rejection),
+                    };
+                    let view = OwnedStock(&self.partitions);
+                    self.partitions[&partition].ledger.reactions_with_view(&envelope, outcome, now, &view)
+                } else {
+                    Vec::new()
+                };
+                if let (Some(rejection), order_events::ActorKind::System) = (&rejection, envelope.actor.kind) {
+                    // The process only issues commands that fit the state it saw; a refusal is
+                    // worth a look (a manual step raced it, or a rule table points nowhere).
+                    tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
+                }
                 let first_sent = sent;
                 for event in &events {
                     let headers = Headers::for_message(
@@ -415,6 +498,11 @@ impl Handler {
                     producer.send(outgoing).await?;
                     sent += 1;
                 }
+                for reaction in &reactions {
+                    producer.send(command_record(&commands_topic, reaction)).await?;
+                    sent += 1;
+                }
+                process_commands += reactions.len() as u64;
                 answers.push(Answer::Decided {
                     partition,
                     envelope: Box::new(envelope),
@@ -483,12 +571,13 @@ impl Handler {
             };
             producer.send_offsets(offsets).await?;
             producer.commit().await?;
-            Ok::<_, LogError>((results, next, dead))
+            Ok::<_, LogError>((results, next, dead, process_commands))
         }
         .await;
         match outcome {
-            Ok((results, next, dead)) => {
+            Ok((results, next, dead, process_commands)) => {
                 self.stats.transactions += 1;
+                self.stats.process_commands += process_commands;
                 self.stats.dead_lettered += dead;
                 self.stats.commands_committed += results.len() as u64;
                 self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
@@ -521,5 +610,35 @@ impl Handler {
                 Err(error.into())
             }
         }
+    }
+}
+
+/// A command as the process publishes it: bincode, keyed by its aggregate id (so it lands on
+/// the partition that aggregate's commands belong to).
+fn command_record(topic: &str, command: &CommandEnvelope) -> OutgoingRecord {
+    let headers = Headers::for_message(
+        CONTENT_TYPE_BINCODE,
+        command.command.type_name(),
+        command.command.schema_version(),
+    );
+    OutgoingRecord::new(
+        topic,
+        command.command.target().id,
+        headers,
+        codec::encode_command(command),
+    )
+}
+
+/// The stock items of every partition this instance holds: what the order process plans
+/// with. With several instances it is partial; the warehouse table (and the stock items'
+/// own answers) cover the rest.
+struct OwnedStock<'a>(&'a BTreeMap<u32, PartitionState>);
+
+impl StockView for OwnedStock<'_> {
+    fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
+        self.0
+            .values()
+            .flat_map(|state| state.ledger.stocked(sku))
+            .collect()
     }
 }

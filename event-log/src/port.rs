@@ -197,6 +197,10 @@ pub trait Log: Send + Sync {
     /// Per partition of `topic`, the offset the next record will get (the end of the log).
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError>;
 
+    /// Per partition of `topic`, the next offset consumer group `group` has committed (0
+    /// where it has committed nothing): with [`Log::end_offsets`], how far behind it is.
+    async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError>;
+
     /// Appends records outside any consumer: the way other services publish commands, and
     /// the way tests plant records. Not transactional with anything else.
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError>;

@@ -249,6 +249,21 @@ async fn a_committed_transaction_shows_records_and_offsets_together(backend: &dy
             .sum::<u64>()
             >= 6
     );
+    // The group's committed offsets are readable from outside: the six commands consumed.
+    assert_eq!(
+        log.committed_offsets("handler", Topic::Commands)
+            .await
+            .unwrap()
+            .iter()
+            .sum::<u64>(),
+        6
+    );
+    assert_eq!(
+        log.committed_offsets("nobody", Topic::Commands)
+            .await
+            .unwrap(),
+        vec![0, 0]
+    );
     drop(member);
 
     // The group resumes after the committed offsets: nothing is delivered twice.
@@ -286,6 +301,10 @@ async fn an_aborted_transaction_commits_no_offsets(backend: &dyn Backend) {
     producer.send(message(&events, "k", "never")).await.unwrap();
     producer.send_offsets(member.consumed()).await.unwrap();
     producer.abort().await.unwrap();
+    assert_eq!(
+        log.committed_offsets("g", Topic::Commands).await.unwrap(),
+        vec![0]
+    );
     if backend.hides_aborted_records() {
         // Kafka keeps aborted records and a marker in the log, hidden: only the read is checked.
         assert!(log

@@ -199,12 +199,24 @@ impl MemoryLedger {
 
     /// The commands the order process issues after `command` was decided with `outcome`
     /// (this ledger already holds the state after it). Issued at `now`, by the system, with
-    /// the trigger's correlation id.
+    /// the trigger's correlation id. Plans with this ledger's stock as the view.
     pub fn reactions(
         &self,
         command: &CommandEnvelope,
         outcome: Result<&[SealedEvent], &Rejection>,
         now: DateTime<Utc>,
+    ) -> Vec<CommandEnvelope> {
+        self.reactions_with_view(command, outcome, now, self)
+    }
+
+    /// [`MemoryLedger::reactions`], planning with another view of the stock (a handler that
+    /// holds several partitions sees the stock items of all of them).
+    pub fn reactions_with_view(
+        &self,
+        command: &CommandEnvelope,
+        outcome: Result<&[SealedEvent], &Rejection>,
+        now: DateTime<Utc>,
+        view: &dyn StockView,
     ) -> Vec<CommandEnvelope> {
         let mut reactions = Vec::new();
         match (&command.command, outcome) {
@@ -231,7 +243,7 @@ impl MemoryLedger {
                             event.envelope.event_id,
                             e,
                             &self.rules,
-                            self,
+                            view,
                         ));
                     }
                 }

@@ -352,6 +352,17 @@ impl Log for EmbeddedLog {
             .collect())
     }
 
+    async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let name = self.shared.topics.name(topic);
+        let count = self.shared.partitions[&name];
+        (0..count)
+            .map(|p| {
+                self.shared
+                    .committed(group, &TopicPartition::new(name.clone(), p))
+            })
+            .collect()
+    }
+
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
         let routed = records
             .into_iter()

@@ -717,6 +717,37 @@ impl Log for KafkaLog {
         .await
     }
 
+    async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let name = self.inner.topics.name(topic);
+        let count = self.inner.partitions[&name];
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+        let timeout = self.inner.settings.operation_timeout;
+        blocking(move || {
+            // Only asks the group coordinator; never joins the group.
+            let consumer: BaseConsumer = config.create()?;
+            let mut list = TopicPartitionList::new();
+            for partition in 0..count {
+                list.add_partition(&name, partition as i32);
+            }
+            let committed = consumer.committed_offsets(list, timeout)?;
+            Ok((0..count)
+                .map(|partition| {
+                    match committed
+                        .find_partition(&name, partition as i32)
+                        .map(|element| element.offset())
+                    {
+                        Some(Offset::Offset(offset)) if offset >= 0 => offset as u64,
+                        _ => 0,
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
         let producer = self
             .inner
