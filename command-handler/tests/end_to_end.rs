@@ -89,6 +89,7 @@ fn item(sku: &str) -> StockKey {
 }
 
 /// One step of the journey, at a number of minutes after the start.
+#[allow(clippy::large_enum_variant)] // A test script of a dozen steps.
 enum Step {
     /// A command from outside.
     Submit(i64, Command, Actor),
