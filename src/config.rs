@@ -15,6 +15,7 @@ pub struct LedgerConfig {
     /// librdkafka properties for every Kafka client (`"security.protocol" = "SASL_SSL"`).
     pub kafka: BTreeMap<String, String>,
     pub handler: HandlerSection,
+    pub serve: ServeSection,
     /// The shop's rules: payment window, return window, auto-confirm days, order limits.
     pub policy: Policy,
     /// The order process's rule tables: shortage policy, warehouses, carriers.
@@ -61,6 +62,22 @@ pub struct HandlerSection {
     pub poll_wait_ms: u64,
     /// Run the order process (reactions and timers) in the handler.
     pub process: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// Where `ledger serve` listens for HTTP (`POST /v1/commands`, `/metrics`); port 0 picks
+    /// a free one, which an embedded serve writes to `<data>/serve.addr` for `ledger submit`.
+    pub listen: String,
+}
+
+impl Default for ServeSection {
+    fn default() -> ServeSection {
+        ServeSection {
+            listen: "127.0.0.1:0".to_owned(),
+        }
+    }
 }
 
 impl Default for HandlerSection {

@@ -4,5 +4,6 @@
 pub mod config;
 pub mod log_admin;
 pub mod rules;
+pub mod serve;
 pub mod submit;
 pub mod validate;

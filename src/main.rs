@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
-use order_ledger::{rules, submit, validate};
+use order_ledger::{rules, serve, submit, validate};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
@@ -77,6 +77,9 @@ enum Command {
         /// Most commands decided per transaction [default: 500].
         #[arg(long)]
         batch_size: Option<usize>,
+        /// HTTP address for POST /v1/commands and GET /metrics [default: 127.0.0.1:0].
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Publish JSON command lines and print one JSON result per line.
     ///
@@ -286,12 +289,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             log,
             instance_id,
             batch_size,
+            listen,
         } => {
+            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .context("installing the metrics recorder")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             let stats = runtime.block_on(async {
-                let log = log_admin::open(&log.options(&config)).await?;
+                let options = log.options(&config);
+                let log = log_admin::open(&options).await?;
                 let mut handler_config = config.handler_config();
                 if let Some(instance_id) = instance_id {
                     handler_config.instance_id = instance_id;
@@ -299,13 +307,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if let Some(batch_size) = batch_size {
                     handler_config.batch_size_max = batch_size;
                 }
-                let handler = command_handler::Handler::new(
+                let listen = listen.unwrap_or_else(|| config.serve.listen.clone());
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                let serve_options = serve::ServeOptions {
+                    handler: handler_config,
+                    listener,
+                    data: options.kafka.is_none().then(|| options.data.clone()),
+                    metrics: Some(metrics),
+                    wait: Duration::from_secs(30),
+                };
+                serve::serve(
                     log,
-                    handler_config,
                     Arc::new(command_handler::SystemClock),
-                );
-                tracing::info!("serving");
-                anyhow::Ok(handler.run(shutdown_signal()).await?)
+                    serve_options,
+                    shutdown_signal(),
+                )
+                .await
             })?;
             writeln!(out, "stopped: {stats:?}")?;
             Ok(ExitCode::SUCCESS)
@@ -321,15 +340,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
+            let wait = Duration::from_secs(wait_secs);
             let summary = runtime.block_on(async {
-                let log = log_admin::open(&log.options(&config)).await.map_err(|error| match error {
-                    event_log::LogError::InUse { path } => anyhow::anyhow!(
-                        "{path} is owned by a running `ledger serve`; stop it to submit into the directory directly"
-                    ),
-                    other => other.into(),
-                })?;
+                let options = log.options(&config);
+                let log = match log_admin::open(&options).await {
+                    Ok(log) => log,
+                    // A serve owns the directory: go through its HTTP front door.
+                    Err(event_log::LogError::InUse { path }) => {
+                        let address = serve::address_of(&options.data).ok_or_else(|| {
+                            anyhow::anyhow!("{path} is in use by another process that publishes no serve address")
+                        })?;
+                        return submit::submit_via_serve(&address, &input, wait, &mut out).await;
+                    }
+                    Err(other) => return Err(other.into()),
+                };
                 let handler_config = config.handler_config();
-                submit::submit(log, handler_config, &input, process_locally, Duration::from_secs(wait_secs), &mut out).await
+                submit::submit(log, handler_config, &input, process_locally, wait, &mut out).await
             })?;
             Ok(if summary.invalid + summary.unanswered > 0 {
                 ExitCode::from(2)

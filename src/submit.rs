@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use command_handler::client::{await_result, publish_json};
 use command_handler::{Handler, HandlerConfig, SystemClock};
-use event_log::Log;
+use event_log::{Log, LogError, Topic, TopicPartition};
 use order_events::codec::json;
 use serde_json::json;
 
@@ -20,9 +20,43 @@ pub struct SubmitSummary {
     pub unanswered: usize,
 }
 
+/// Waits until the handler group has decided every command on the commands topic, including
+/// the order process's reactions to them (those are appended in the same transaction that
+/// commits the offsets, so an unchanged end after a caught-up commit means nothing is left).
+/// Timers are not waited for. Returns false when `limit` passed first.
+pub async fn settle(log: &dyn Log, group: &str, limit: Duration) -> Result<bool, LogError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let topic = log.topics().name(Topic::Commands);
+    loop {
+        let ends = log.end_offsets(Topic::Commands).await?;
+        let committed = log.committed_offsets(group, Topic::Commands).await?;
+        let mut caught_up = true;
+        for (partition, (&next, &end)) in committed.iter().zip(&ends).enumerate() {
+            // On Kafka a transaction's commit marker takes an offset too: behind the end is
+            // caught up when nothing readable is left.
+            if next < end {
+                let tp = TopicPartition::new(&topic, partition as u32);
+                if !log.read(&tp, next, 1).await?.is_empty() {
+                    caught_up = false;
+                    break;
+                }
+            }
+        }
+        if caught_up && log.end_offsets(Topic::Commands).await? == ends {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Publishes each non-blank line of `input` as a command and prints one JSON object per line:
-/// the command's result, or why the line is not a command. With `process_locally`, runs a
-/// handler in this process while submitting (an embedded log that no `ledger serve` owns).
+/// the command's result, or why the line is not a command. After each result it lets the
+/// order process settle (see [`settle`]), so the next line sees what the process did — a
+/// script can capture a payment right after placing the order. With `process_locally`, runs
+/// a handler in this process while submitting (an embedded log that no `ledger serve` owns).
 pub async fn submit(
     log: Arc<dyn Log>,
     handler_config: HandlerConfig,
@@ -31,6 +65,7 @@ pub async fn submit(
     wait: Duration,
     out: &mut impl Write,
 ) -> anyhow::Result<SubmitSummary> {
+    let group = handler_config.group.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let local = process_locally.then(|| {
         let handler = Handler::new(log.clone(), handler_config, Arc::new(SystemClock));
@@ -67,6 +102,12 @@ pub async fn submit(
                 let mut value = serde_json::to_value(&result)?;
                 value["line"] = number.into();
                 writeln!(out, "{value}")?;
+                if !settle(log.as_ref(), &group, wait).await? {
+                    tracing::warn!(
+                        line = number,
+                        "the order process did not settle within the wait"
+                    );
+                }
             }
             None => {
                 summary.unanswered += 1;
@@ -81,6 +122,36 @@ pub async fn submit(
     if let Some(task) = local {
         let _ = stop.send(());
         task.await??;
+    }
+    Ok(summary)
+}
+
+/// [`submit`] through the `ledger serve` that owns the data directory, listening at `address`:
+/// each line is posted to its `POST /v1/commands` and the answer printed the same way.
+pub async fn submit_via_serve(
+    address: &str,
+    input: &str,
+    wait: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<SubmitSummary> {
+    let mut summary = SubmitSummary::default();
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (address, line) = (address.to_owned(), line.to_owned());
+        let mut value =
+            tokio::task::spawn_blocking(move || crate::serve::post_line(&address, &line, wait))
+                .await??;
+        match value["outcome"].as_str() {
+            Some("accepted") => summary.accepted += 1,
+            Some("rejected") => summary.rejected += 1,
+            Some("invalid") => summary.invalid += 1,
+            _ => summary.unanswered += 1,
+        }
+        value["line"] = number.into();
+        writeln!(out, "{value}")?;
     }
     Ok(summary)
 }

@@ -228,7 +228,7 @@ fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
     let first = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
     assert!(first.status.success(), "{first:?}");
     let first = results_of(&first);
-    assert_eq!(first.len(), 20);
+    assert_eq!(first.len(), 14);
     assert!(
         first.iter().all(|r| r["outcome"] == "accepted"),
         "{first:?}"
@@ -279,7 +279,7 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         .concat(),
     );
     let results = results_of(&submitted);
-    assert_eq!(results.len(), 20, "{submitted:?}");
+    assert_eq!(results.len(), 14, "{submitted:?}");
     assert!(
         results.iter().all(|r| r["outcome"] == "accepted"),
         "{results:?}"
@@ -292,26 +292,63 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
-fn submit_refuses_a_directory_a_serve_owns() {
+fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["serve", "--data", data])
+        .args(["serve", "--data", data.to_str().unwrap()])
         .spawn()
         .unwrap();
-    // Wait until the serve has the directory (its lock file exists and topics are made).
+    // Wait until the serve has the directory and publishes its address.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let output = loop {
-        let output = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
-        if output.status.code() == Some(3) || std::time::Instant::now() > deadline {
-            break output;
+    let address = loop {
+        if let Ok(text) = std::fs::read_to_string(data.join("serve.addr")) {
+            break text.trim().to_owned();
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve published no address"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     };
+    let output = ledger(&[
+        "submit",
+        "--data",
+        data.to_str().unwrap(),
+        "examples/order-journey.jsonl",
+    ]);
+    let results = results_of(&output);
+    assert_eq!(results.len(), 14, "{output:?}");
+    assert!(
+        results.iter().all(|r| r["outcome"] == "accepted"),
+        "{results:?}"
+    );
+    let metrics = ureq::get(&format!("http://{address}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    // The journey's 14 commands plus what the order process did by itself.
+    let accepted: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ledger_commands_total{outcome=\"accepted\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accepted counter in:\n{metrics}"));
+    assert!(accepted >= 14.0 + 6.0, "{metrics}");
+    assert!(
+        metrics.contains("ledger_process_commands_total"),
+        "{metrics}"
+    );
+    // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
-    serve.wait().unwrap();
-    assert_eq!(output.status.code(), Some(3), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("owned by a running `ledger serve`"));
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(
+        !data.join("serve.addr").exists(),
+        "the address outlived the serve"
+    );
 }
 
 #[test]

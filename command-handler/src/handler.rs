@@ -115,7 +115,10 @@ struct PartitionState {
     fired: HashSet<Uuid>,
 }
 
-/// Counters since start, for logs and tests (and the metrics endpoint to come).
+/// Counters since start, for logs and tests. The same figures go to the `metrics` facade
+/// (`ledger_commands_total`, `ledger_rejections_total{rule}`, `ledger_batch_size`,
+/// `ledger_decide_seconds`, `ledger_catch_up_seconds`, ...), which `ledger serve` exports at
+/// `/metrics`; without an installed recorder they cost nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HandlerStats {
     pub accepted: u64,
@@ -214,6 +217,8 @@ impl Handler {
                         let state = self.catch_up(tp.partition).await?;
                         self.stats.catch_ups += 1;
                         self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
+                        metrics::histogram!("ledger_catch_up_seconds")
+                            .record(started.elapsed().as_secs_f64());
                         tracing::info!(
                             partition = tp.partition,
                             aggregates_events = state.results.len(),
@@ -299,6 +304,7 @@ impl Handler {
         for (partition, command) in due {
             tracing::info!(id = %command.command_id, kind = command.command.type_name(), "timer fired");
             self.stats.timers_fired += 1;
+            metrics::counter!("ledger_timers_fired_total").increment(1);
             if let Some(state) = self.partitions.get_mut(&partition) {
                 state.fired.insert(command.command_id);
             }
@@ -359,6 +365,7 @@ impl Handler {
         unprocessed: &[StoredRecord],
     ) -> Result<(), HandlerError> {
         self.stats.recoveries += 1;
+        metrics::counter!("ledger_recoveries_total").increment(1);
         let mut touched: Vec<u32> = unprocessed.iter().map(|r| r.partition).collect();
         touched.sort_unstable();
         touched.dedup();
@@ -471,6 +478,7 @@ impl Handler {
                     decided
                 });
                 self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
+                metrics::histogram!("ledger_decide_seconds").record(deciding.elapsed().as_secs_f64());
                 let reactions = if self.config.process {
                     let outcome = match &rejection {
                         None => Ok(events.as_slice()),
@@ -581,13 +589,29 @@ impl Handler {
                 self.stats.dead_lettered += dead;
                 self.stats.commands_committed += results.len() as u64;
                 self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
+                metrics::counter!("ledger_transactions_total").increment(1);
+                metrics::counter!("ledger_dead_letters_total").increment(dead);
+                metrics::counter!("ledger_process_commands_total").increment(process_commands);
+                metrics::histogram!("ledger_batch_size").record(results.len() as f64);
                 for (partition, result, new) in results {
                     match (&result.outcome, new) {
-                        (_, false) => self.stats.duplicates += 1,
-                        (Outcome::Accepted { .. }, true) => self.stats.accepted += 1,
+                        (_, false) => {
+                            self.stats.duplicates += 1;
+                            metrics::counter!("ledger_commands_total", "outcome" => "duplicate")
+                                .increment(1);
+                        }
+                        (Outcome::Accepted { .. }, true) => {
+                            self.stats.accepted += 1;
+                            metrics::counter!("ledger_commands_total", "outcome" => "accepted")
+                                .increment(1);
+                        }
                         (Outcome::Rejected { rule, .. }, true) => {
                             self.stats.rejected += 1;
                             *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
+                            metrics::counter!("ledger_commands_total", "outcome" => "rejected")
+                                .increment(1);
+                            metrics::counter!("ledger_rejections_total", "rule" => rule.clone())
+                                .increment(1);
                         }
                     }
                     if let Some(state) = self.partitions.get_mut(&partition) {

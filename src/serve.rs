@@ -1,0 +1,180 @@
+//! `ledger serve`: the command handler (with the order process) plus a small HTTP front door.
+//!
+//! HTTP, on the listener it is given:
+//! - `POST /v1/commands` — one JSON command (the same JSON as on the commands topic); answers
+//!   with its result (200), why it is not a command (400), or that no result came in time
+//!   (504). `?settle=true` also waits until the order process has reacted, which is what
+//!   `ledger submit` asks for when it goes through a running serve.
+//! - `GET /metrics` — Prometheus text: commands by outcome, rejections by rule, batch sizes,
+//!   decide and catch-up latency, process commands, timers fired.
+//! - `GET /v1/health` — `ok` while serving.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use command_handler::client::{await_result, publish_json};
+use command_handler::{Clock, Handler, HandlerConfig, HandlerStats};
+use event_log::Log;
+use metrics_exporter_prometheus::PrometheusHandle;
+use order_events::codec::json;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The file in an embedded data directory that tells `ledger submit` where the serve that
+/// owns the directory listens.
+pub const ADDRESS_FILE: &str = "serve.addr";
+
+/// Where the serve owning `data` listens, if one does.
+pub fn address_of(data: &Path) -> Option<String> {
+    std::fs::read_to_string(data.join(ADDRESS_FILE))
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+#[derive(Clone)]
+struct AppState {
+    log: Arc<dyn Log>,
+    group: String,
+    metrics: Option<PrometheusHandle>,
+    wait: Duration,
+}
+
+#[derive(Deserialize)]
+struct CommandQuery {
+    #[serde(default)]
+    settle: bool,
+}
+
+async fn post_command(
+    State(state): State<AppState>,
+    Query(query): Query<CommandQuery>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let envelope = match json::decode_command(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            let answer =
+                json!({"outcome": "invalid", "error": error.code(), "reason": error.to_string()});
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+        }
+    };
+    let outcome = async {
+        let submitted = publish_json(state.log.as_ref(), &body, &envelope).await?;
+        let result = await_result(state.log.as_ref(), &submitted, state.wait).await?;
+        if result.is_some() && query.settle {
+            crate::submit::settle(state.log.as_ref(), &state.group, state.wait).await?;
+        }
+        Ok::<_, event_log::LogError>(result)
+    }
+    .await;
+    match outcome {
+        Ok(Some(result)) => (StatusCode::OK, Json(json!(result))).into_response(),
+        Ok(None) => {
+            let answer = json!({"outcome": "unanswered", "command_id": envelope.command_id, "reason": format!("no result within {} s", state.wait.as_secs())});
+            (StatusCode::GATEWAY_TIMEOUT, Json(answer)).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "publishing a command failed");
+            let answer = json!({"outcome": "error", "reason": error.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response()
+        }
+    }
+}
+
+async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match &state.metrics {
+        Some(handle) => {
+            handle.run_upkeep();
+            (StatusCode::OK, handle.render())
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics are not recorded in this process\n".to_owned(),
+        ),
+    }
+}
+
+/// The HTTP routes over a log.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/commands", post(post_command))
+        .route("/v1/health", get(|| async { "ok\n" }))
+        .route("/metrics", get(get_metrics))
+        .with_state(state)
+}
+
+/// What a serve needs besides the log.
+pub struct ServeOptions {
+    pub handler: HandlerConfig,
+    /// Where the HTTP front door listens (already bound, so port 0 works).
+    pub listener: tokio::net::TcpListener,
+    /// The embedded data directory, to publish the address in; `None` on Kafka.
+    pub data: Option<PathBuf>,
+    /// The process's metrics recorder, for `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+    /// How long `POST /v1/commands` waits for a result.
+    pub wait: Duration,
+}
+
+/// Runs the handler and the HTTP front door until `shutdown` completes: then the handler
+/// finishes its batch and commits, and the HTTP server stops taking requests.
+pub async fn serve(
+    log: Arc<dyn Log>,
+    clock: Arc<dyn Clock>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<HandlerStats> {
+    let address = options.listener.local_addr()?;
+    let state = AppState {
+        log: log.clone(),
+        group: options.handler.group.clone(),
+        metrics: options.metrics,
+        wait: options.wait,
+    };
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(options.listener, router(state)).with_graceful_shutdown(async {
+        let _ = http_stopped.await;
+    });
+    let http = tokio::spawn(async move { server.await });
+    let address_file = options.data.as_ref().map(|dir| dir.join(ADDRESS_FILE));
+    if let Some(path) = &address_file {
+        std::fs::write(path, format!("{address}\n"))?;
+    }
+    tracing::info!(%address, "serving");
+    let handler = Handler::new(log, options.handler, clock);
+    let stats = handler.run(shutdown).await;
+    if let Some(path) = &address_file {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = stop_http.send(());
+    http.await??;
+    Ok(stats?)
+}
+
+/// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
+/// answer (a result, or why the line is not a command).
+pub fn post_line(address: &str, line: &str, wait: Duration) -> anyhow::Result<serde_json::Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(wait + Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("http://{address}/v1/commands?settle=true"))
+        .header("content-type", "application/json")
+        .send(line)
+        .map_err(|e| anyhow::anyhow!("posting to the serve at {address}: {e}"))?;
+    let value: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .map_err(|e| anyhow::anyhow!("reading the serve's answer: {e}"))?;
+    Ok(value)
+}
