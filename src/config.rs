@@ -62,6 +62,12 @@ pub struct HandlerSection {
     pub poll_wait_ms: u64,
     /// Run the order process (reactions and timers) in the handler.
     pub process: bool,
+    /// Most aggregates held in memory per partition; the rest are loaded from snapshots.
+    pub cache_aggregates_max: usize,
+    /// The handler's state store (snapshots, decided commands, deadlines). Unset: inside the
+    /// embedded data directory (`<data>/handler-state`), or temporary on Kafka (each start
+    /// then catches up from the beginning of the log).
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +95,8 @@ impl Default for HandlerSection {
             batch_size_max: defaults.batch_size_max,
             poll_wait_ms: defaults.poll_wait.as_millis() as u64,
             process: defaults.process,
+            cache_aggregates_max: defaults.cache_aggregates_max,
+            state_dir: None,
         }
     }
 }
@@ -101,6 +109,19 @@ impl LedgerConfig {
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
+    /// The handler's settings for a log opened with `log`: without a configured state
+    /// directory, an embedded log keeps the state store inside its data directory.
+    pub fn handler_config_for(
+        &self,
+        log: &crate::log_admin::LogOptions,
+    ) -> command_handler::HandlerConfig {
+        let mut config = self.handler_config();
+        if config.state_dir.is_none() && log.kafka.is_none() {
+            config.state_dir = Some(log.data.join("handler-state"));
+        }
+        config
+    }
+
     pub fn handler_config(&self) -> command_handler::HandlerConfig {
         command_handler::HandlerConfig {
             group: self.handler.group.clone(),
@@ -110,6 +131,8 @@ impl LedgerConfig {
             policy: self.policy.clone(),
             process: self.handler.process,
             rules: self.process.clone(),
+            cache_aggregates_max: self.handler.cache_aggregates_max,
+            state_dir: self.handler.state_dir.clone(),
         }
     }
 }

@@ -300,7 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let stats = runtime.block_on(async {
                 let options = log.options(&config);
                 let log = log_admin::open(&options).await?;
-                let mut handler_config = config.handler_config();
+                let mut handler_config = config.handler_config_for(&options);
                 if let Some(instance_id) = instance_id {
                     handler_config.instance_id = instance_id;
                 }
@@ -354,7 +354,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                     Err(other) => return Err(other.into()),
                 };
-                let handler_config = config.handler_config();
+                let handler_config = config.handler_config_for(&options);
                 submit::submit(log, handler_config, &input, process_locally, wait, &mut out).await
             })?;
             Ok(if summary.invalid + summary.unanswered > 0 {

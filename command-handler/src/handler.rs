@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,8 @@ use event_log::{
     StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
 };
 use order_events::codec::{self, SealedEvent};
-use order_events::ids::{Sku, WarehouseId};
+use order_events::ids::{Sku, StockKey, WarehouseId};
+use order_events::ledger::AggregateState;
 use order_events::ledger::MemoryLedger;
 use order_events::process::{ProcessRules, StockView};
 use order_events::{CommandEnvelope, Policy};
@@ -20,6 +22,8 @@ use uuid::Uuid;
 
 use crate::dead_letter::dead_letter;
 use crate::result::{CommandResult, EventRef, Outcome};
+use crate::store::{PartitionStore, StateStore, StoreError, Write};
+use order_events::envelope::AggregateRef;
 
 /// Where time comes from; tests drive a manual one.
 pub trait Clock: Send + Sync {
@@ -79,6 +83,12 @@ pub struct HandlerConfig {
     pub process: bool,
     /// Warehouse and carrier tables and the shortage policy of the order process.
     pub rules: ProcessRules,
+    /// Most aggregates held in memory per partition; the rest live in the state store and
+    /// are loaded when a command needs them.
+    pub cache_aggregates_max: usize,
+    /// Where the state store (snapshots, decided commands, deadlines) lives; `None`: a
+    /// temporary one, so every start catches up from the beginning of the log.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for HandlerConfig {
@@ -91,6 +101,8 @@ impl Default for HandlerConfig {
             policy: Policy::default(),
             process: true,
             rules: ProcessRules::default(),
+            cache_aggregates_max: 100_000,
+            state_dir: None,
         }
     }
 }
@@ -101,14 +113,18 @@ pub enum HandlerError {
     Log(#[from] LogError),
     #[error("the event log is corrupt at {at}: {reason}")]
     Corrupt { at: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What the handler holds for one assigned partition.
 struct PartitionState {
-    /// Every aggregate of the partition, folded from its events.
+    /// The working set: the aggregates recently used, folded up to the log's end.
     ledger: MemoryLedger,
-    /// Every command decided on the partition, by id (deduplication).
-    results: HashMap<Uuid, CommandResult>,
+    /// Everything else, and the decided commands (deduplication), on disk.
+    store: PartitionStore,
+    /// Use order of the aggregates in `ledger`, least recent first out.
+    recent: lru::LruCache<AggregateRef, ()>,
     /// The next command offset not yet committed, once known.
     committed_next: Option<u64>,
     /// Timer commands published and not yet seen decided: not fired again meanwhile.
@@ -143,12 +159,18 @@ pub struct HandlerStats {
     pub process_commands: u64,
     /// Timer commands published (expiries, automatic confirmations).
     pub timers_fired: u64,
+    /// Events folded during catch-ups (the tails after the state store's checkpoints).
+    pub catch_up_events: u64,
+    /// Most aggregates held in memory by one partition at the end of a transaction.
+    pub cached_aggregates_max: u64,
 }
 
 pub struct Handler {
     log: Arc<dyn Log>,
     config: HandlerConfig,
     clock: Arc<dyn Clock>,
+    /// Opened when the handler starts running.
+    store: Option<StateStore>,
     partitions: BTreeMap<u32, PartitionState>,
     stats: HandlerStats,
 }
@@ -178,6 +200,7 @@ impl Handler {
             log,
             config,
             clock,
+            store: None,
             partitions: BTreeMap::new(),
             stats: HandlerStats::default(),
         }
@@ -201,6 +224,7 @@ impl Handler {
             .log
             .consumer(&self.config.group, &[Topic::Commands])
             .await?;
+        self.store = Some(StateStore::open(self.config.state_dir.as_deref())?);
         let transactional_id = format!("{}-{}", self.config.group, self.config.instance_id);
         let mut producer = self.log.producer(&transactional_id).await?;
         tokio::pin!(shutdown);
@@ -221,7 +245,7 @@ impl Handler {
                             .record(started.elapsed().as_secs_f64());
                         tracing::info!(
                             partition = tp.partition,
-                            aggregates_events = state.results.len(),
+                            aggregates = state.ledger.loaded(),
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "caught up"
                         );
@@ -245,7 +269,11 @@ impl Handler {
                                 tracing::error!(%reason, "fenced by another instance; stopping");
                                 return Err(LogError::Fenced(reason).into());
                             }
-                            Err(error @ HandlerError::Corrupt { .. }) => return Err(error),
+                            // A corrupt log, or a state store that cannot be written: stop
+                            // rather than guess (the store is rebuilt from the log on start).
+                            Err(
+                                error @ (HandlerError::Corrupt { .. } | HandlerError::Store(_)),
+                            ) => return Err(error),
                             Err(HandlerError::Log(error)) => {
                                 tracing::warn!(%error, "transaction failed; rebuilding and retrying");
                                 // Rewind every partition of this chunk and of the rest of
@@ -282,7 +310,24 @@ impl Handler {
         let commands_topic = self.topic(Topic::Commands);
         let mut due: Vec<(u32, CommandEnvelope)> = Vec::new();
         for (&partition, state) in &mut self.partitions {
-            let commands = state.ledger.due_timers(now);
+            // The store holds every committed deadline (written after each commit).
+            let commands: Vec<CommandEnvelope> = state
+                .store
+                .due(now)?
+                .into_iter()
+                .map(|(order_id, kind)| {
+                    let (command_id, command) =
+                        order_events::process::timer_command(order_id, kind);
+                    CommandEnvelope {
+                        command_id,
+                        correlation_id: command_id,
+                        causation_id: None,
+                        actor: order_events::Actor::system(),
+                        issued_at: now,
+                        command,
+                    }
+                })
+                .collect();
             state
                 .fired
                 .retain(|id| commands.iter().any(|c| c.command_id == *id));
@@ -312,16 +357,30 @@ impl Handler {
         Ok(())
     }
 
-    /// Rebuilds a partition's aggregates and decided commands from its events and results.
-    async fn catch_up(&self, partition: u32) -> Result<PartitionState, HandlerError> {
-        let mut ledger =
-            MemoryLedger::with_rules(self.config.policy.clone(), self.config.rules.clone());
+    /// Brings a partition's state up to the log's end: the state store's snapshots and
+    /// decided commands, plus the events and results written after its checkpoints. Memory
+    /// stays within the cache bound however long the tail.
+    async fn catch_up(&mut self, partition: u32) -> Result<PartitionState, HandlerError> {
+        let store = self
+            .store
+            .as_ref()
+            .expect("the store is opened before partitions are assigned")
+            .partition(partition)?;
+        let (events_from, results_from) = store.checkpoints()?;
+        let mut state = PartitionState {
+            ledger: MemoryLedger::with_rules(self.config.policy.clone(), self.config.rules.clone()),
+            store,
+            recent: lru::LruCache::unbounded(),
+            committed_next: None,
+            fired: HashSet::new(),
+        };
         let events = TopicPartition::new(self.topic(Topic::Events), partition);
-        let mut offset = 0;
+        let mut offset = events_from;
         loop {
             let records = self.log.read(&events, offset, 1000).await?;
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
+            let mut changed = HashSet::new();
             for record in &records {
                 let at = || format!("{}@{}", events, record.offset);
                 let envelope =
@@ -329,31 +388,51 @@ impl Handler {
                         at: at(),
                         reason: e.to_string(),
                     })?;
-                ledger
+                let aggregate = AggregateRef {
+                    kind: envelope.aggregate_kind,
+                    id: envelope.aggregate_id.clone(),
+                };
+                state.load(&aggregate)?;
+                // A snapshot written after this event already holds it.
+                if envelope.sequence <= state.ledger.head(&aggregate).sequence {
+                    continue;
+                }
+                state
+                    .ledger
                     .replay(&envelope)
                     .map_err(|e| HandlerError::Corrupt {
                         at: at(),
                         reason: e.to_string(),
                     })?;
+                self.stats.catch_up_events += 1;
+                changed.insert(aggregate);
             }
+            let write = Write {
+                aggregates: changed.into_iter().collect(),
+                events_next: Some(offset),
+                ..Write::default()
+            };
+            state.store.write(&state.ledger, &write)?;
+            state.trim(self.config.cache_aggregates_max);
         }
-        let mut results = HashMap::new();
         let results_partition = TopicPartition::new(self.topic(Topic::CommandResults), partition);
-        let mut offset = 0;
+        let mut offset = results_from;
         loop {
             let records = self.log.read(&results_partition, offset, 1000).await?;
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
-            for result in records.iter().filter_map(CommandResult::from_record) {
-                results.insert(result.command_id, result);
-            }
+            let results: Vec<CommandResult> = records
+                .iter()
+                .filter_map(CommandResult::from_record)
+                .collect();
+            let write = Write {
+                results: results.iter().collect(),
+                results_next: Some(offset),
+                ..Write::default()
+            };
+            state.store.write(&state.ledger, &write)?;
         }
-        Ok(PartitionState {
-            ledger,
-            results,
-            committed_next: None,
-            fired: HashSet::new(),
-        })
+        Ok(state)
     }
 
     /// After a failed transaction: rebuild the partitions of the unprocessed records and rewind
@@ -381,6 +460,8 @@ impl Handler {
                     .min()
                     .unwrap_or(0)
             });
+            // Drop the failed transaction's working set before rebuilding from the store.
+            self.partitions.remove(&partition);
             let mut state = self.catch_up(partition).await?;
             state.committed_next = Some(rewind);
             self.partitions.insert(partition, state);
@@ -431,6 +512,7 @@ impl Handler {
             let mut sent = 0;
             let mut dead = 0;
             let mut process_commands = 0;
+            let mut touched: BTreeMap<u32, HashSet<AggregateRef>> = BTreeMap::new();
             for record in chunk {
                 if !self.partitions.contains_key(&record.partition) {
                     continue;
@@ -447,14 +529,18 @@ impl Handler {
                 };
                 let partition = record.partition;
                 let state = self.partitions.get_mut(&partition).expect("checked above");
-                if let Some(result) = state.results.get(&envelope.command_id) {
-                    answers.push(Answer::Repeat { partition, result: result.clone() });
-                    continue;
-                }
                 if let Some(&of) = in_chunk.get(&envelope.command_id) {
                     answers.push(Answer::RepeatInChunk { partition, of });
                     continue;
                 }
+                let stored = state.store.result(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?;
+                if let Some(result) = stored {
+                    answers.push(Answer::Repeat { partition, result });
+                    continue;
+                }
+                let target = envelope.command.target();
+                state.load(&target).map_err(|e| LogError::Storage(e.to_string()))?;
+                touched.entry(partition).or_default().insert(target);
                 in_chunk.insert(envelope.command_id, answers.len());
                 let now = self.clock.now();
                 let span = tracing::debug_span!(
@@ -578,17 +664,18 @@ impl Handler {
                     .collect(),
             };
             producer.send_offsets(offsets).await?;
-            producer.commit().await?;
-            Ok::<_, LogError>((results, next, dead, process_commands))
+            let committed = producer.commit().await?;
+            Ok::<_, LogError>((results, next, dead, process_commands, touched, committed))
         }
         .await;
         match outcome {
-            Ok((results, next, dead, process_commands)) => {
+            Ok((results, next, dead, process_commands, mut touched, committed)) => {
                 self.stats.transactions += 1;
                 self.stats.process_commands += process_commands;
                 self.stats.dead_lettered += dead;
                 self.stats.commands_committed += results.len() as u64;
                 self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
+                let mut new_results: BTreeMap<u32, Vec<CommandResult>> = BTreeMap::new();
                 metrics::counter!("ledger_transactions_total").increment(1);
                 metrics::counter!("ledger_dead_letters_total").increment(dead);
                 metrics::counter!("ledger_process_commands_total").increment(process_commands);
@@ -614,14 +701,47 @@ impl Handler {
                                 .increment(1);
                         }
                     }
-                    if let Some(state) = self.partitions.get_mut(&partition) {
-                        state.results.insert(result.command_id, result);
-                    }
+                    new_results.entry(partition).or_default().push(result);
                 }
                 for (partition, offset) in next {
                     if let Some(state) = self.partitions.get_mut(&partition) {
                         state.committed_next = Some(offset);
                     }
+                }
+                // Committed: now the state store may learn it. The checkpoints move past this
+                // transaction's own events and results on each partition.
+                let events_topic = self.topic(Topic::Events);
+                let results_topic = self.topic(Topic::CommandResults);
+                let next_after = |topic: &str, partition: u32| {
+                    committed
+                        .iter()
+                        .filter(|p| p.topic == topic && p.partition == partition)
+                        .map(|p| p.offset + 1)
+                        .max()
+                };
+                let partitions: HashSet<u32> =
+                    touched.keys().chain(new_results.keys()).copied().collect();
+                for partition in partitions {
+                    let Some(state) = self.partitions.get_mut(&partition) else {
+                        continue;
+                    };
+                    let results = new_results.remove(&partition).unwrap_or_default();
+                    let write = Write {
+                        aggregates: touched
+                            .remove(&partition)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect(),
+                        results: results.iter().collect(),
+                        events_next: next_after(&events_topic, partition),
+                        results_next: next_after(&results_topic, partition),
+                    };
+                    state.store.write(&state.ledger, &write)?;
+                    self.stats.cached_aggregates_max = self
+                        .stats
+                        .cached_aggregates_max
+                        .max(state.ledger.loaded() as u64);
+                    state.trim(self.config.cache_aggregates_max);
                 }
                 Ok(())
             }
@@ -660,9 +780,59 @@ struct OwnedStock<'a>(&'a BTreeMap<u32, PartitionState>);
 
 impl StockView for OwnedStock<'_> {
     fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
-        self.0
-            .values()
-            .flat_map(|state| state.ledger.stocked(sku))
-            .collect()
+        let mut found: BTreeMap<WarehouseId, u64> = BTreeMap::new();
+        for state in self.0.values() {
+            found.extend(state.ledger.stocked(sku));
+            // Items not in memory: their snapshots say what is available.
+            let stored = match state.store.stocked(sku) {
+                Ok(warehouses) => warehouses,
+                Err(error) => {
+                    tracing::warn!(%error, %sku, "reading the stock index failed; planning without it");
+                    continue;
+                }
+            };
+            for warehouse in stored {
+                if found.contains_key(&warehouse) {
+                    continue;
+                }
+                let aggregate = AggregateRef {
+                    kind: order_events::AggregateKind::StockItem,
+                    id: StockKey {
+                        sku: sku.clone(),
+                        warehouse: warehouse.clone(),
+                    }
+                    .to_string(),
+                };
+                if let Ok(Some((AggregateState::StockItem(item), _))) = state.store.load(&aggregate)
+                {
+                    found.insert(warehouse, item.available());
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+impl PartitionState {
+    /// Makes sure the aggregate is in the working set (from its snapshot, if it has one) and
+    /// marks it most recently used.
+    fn load(&mut self, aggregate: &AggregateRef) -> Result<(), StoreError> {
+        if !self.ledger.holds(aggregate) {
+            if let Some((state, head)) = self.store.load(aggregate)? {
+                self.ledger.restore(aggregate, state, head);
+            }
+        }
+        self.recent.put(aggregate.clone(), ());
+        Ok(())
+    }
+
+    /// Evicts the least recently used aggregates beyond `max` (all are in the store).
+    fn trim(&mut self, max: usize) {
+        while self.recent.len() > max.max(1) {
+            let Some((aggregate, ())) = self.recent.pop_lru() else {
+                break;
+            };
+            self.ledger.evict(&aggregate);
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod client;
 mod dead_letter;
 mod handler;
 mod result;
+mod store;
 
 pub use dead_letter::{dead_letter, HEADER_REASON, HEADER_REASON_CODE, HEADER_SOURCE};
 pub use handler::{

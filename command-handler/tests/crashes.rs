@@ -182,8 +182,19 @@ impl Log for CrashingLog {
     }
 }
 
+/// Reopens the directory. sled releases its lock from a background thread shortly after the
+/// last handle drops, so a reopen right after a crash may briefly find it held.
 fn open(dir: &Path) -> Arc<dyn Log> {
-    Arc::new(EmbeddedLog::open(dir, Topics::new("sim", 4).unwrap()).unwrap())
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match EmbeddedLog::open(dir, Topics::new("sim", 4).unwrap()) {
+            Ok(log) => return Arc::new(log),
+            Err(LogError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("reopening {}: {error}", dir.display()),
+        }
+    }
 }
 
 /// The explicit workload drives every stock step by hand, so the order process stays off;
@@ -621,9 +632,13 @@ async fn run_process(dir: &Path, seed: u64) -> (MemoryLedger, u32) {
             fuse: Arc::new(AtomicI64::new(fuse)),
             fail_every: 0,
         });
+        // A working set of four aggregates and a store that outlives each crash: every
+        // restart resumes from snapshots, and decisions keep evicting and reloading state.
         let config = HandlerConfig {
             batch_size_max: 3,
             poll_wait: Duration::from_millis(20),
+            cache_aggregates_max: 4,
+            state_dir: Some(dir.join("handler-state")),
             ..HandlerConfig::default()
         };
         let handler = Handler::new(crashing.clone(), config, clock.clone());

@@ -476,6 +476,135 @@ async fn a_second_instance_joining_mid_load_decides_nothing_twice(log: Arc<dyn L
     }
 }
 
+/// With a small cache and a lasting state store: memory holds a bounded working set however
+/// many aggregates there are, a restart reads only the log's tail after the snapshots, and a
+/// lost store is rebuilt from the log with the same outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = embedded(&dir, "bounded");
+    let clock = Arc::new(ManualClock::new(start()));
+    let config = |state: &std::path::Path| HandlerConfig {
+        batch_size_max: 16,
+        cache_aggregates_max: 16,
+        state_dir: Some(state.to_path_buf()),
+        ..HandlerConfig::default()
+    };
+    let run = |state: std::path::PathBuf| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handler = Handler::new(log.clone(), config(&state), clock.clone());
+        let task = tokio::spawn(handler.run(async {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    };
+    let state = dir.path().join("state");
+    let running = run(state.clone());
+    let skus = 40;
+    let mut id = 7000u128;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    for sku in 0..skus {
+        let receive = ReceiveStock {
+            item: item(&format!("SKU-{sku}")),
+            quantity: 5,
+            reference: "PO".into(),
+        };
+        submit_and_wait(log.as_ref(), &envelope(receive, next(), service())).await;
+    }
+    let orders: Vec<OrderId> = (0..120)
+        .map(|n| OrderId::for_external_reference("web", &format!("B-{n}")))
+        .collect();
+    for n in 0..120 {
+        let mut place = samples::place_order();
+        place.external_reference = format!("B-{n}");
+        place.lines.truncate(1);
+        place.lines[0].sku = Sku::from(format!("SKU-{}", n % skus).as_str());
+        place.lines[0].quantity = 1;
+        publish(log.as_ref(), &envelope(place, next(), service()))
+            .await
+            .unwrap();
+    }
+    let settled = || async {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let mut ledger = MemoryLedger::new(Policy::default());
+            for event in all_events(log.as_ref()).await {
+                ledger.replay(&event).unwrap();
+            }
+            if orders
+                .iter()
+                .all(|o| ledger.order(o).map(|o| o.status) == Some(OrderStatus::AwaitingPayment))
+            {
+                return ledger;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the orders did not settle"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let reference = settled().await;
+    let first = running.stop().await;
+    // 160 aggregates went through a working set of 16 (plus at most one chunk's worth).
+    assert!(first.cached_aggregates_max <= 32, "{first:?}");
+    let events_total = all_events(log.as_ref()).await.len() as u64;
+    assert!(events_total > 400, "{events_total}");
+
+    // Restart on the same store: nothing to fold; the next order is decided on restored state.
+    let running = run(state.clone());
+    let mut place = samples::place_order();
+    place.external_reference = "B-late".to_owned();
+    place.lines.truncate(1);
+    place.lines[0].sku = Sku::from("SKU-0");
+    place.lines[0].quantity = 2;
+    let late = OrderId::for_external_reference("web", "B-late");
+    assert!(
+        submit_and_wait(log.as_ref(), &envelope(place, next(), service()))
+            .await
+            .is_accepted()
+    );
+    let second = loop {
+        let mut ledger = MemoryLedger::new(Policy::default());
+        for event in all_events(log.as_ref()).await {
+            ledger.replay(&event).unwrap();
+        }
+        // SKU-0 had 5 units, 3 orders took one each: 2 left for the late order.
+        if ledger.order(&late).map(|o| o.status) == Some(OrderStatus::AwaitingPayment) {
+            let stats = running.stop().await;
+            assert_eq!(ledger.stock_item(&item("SKU-0")).unwrap().available(), 0);
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(second.catch_up_events, 0, "{second:?}");
+
+    // A lost store: rebuilt from the log, the same state.
+    let before = all_events(log.as_ref()).await.len() as u64;
+    let running = run(dir.path().join("fresh-state"));
+    let receive = ReceiveStock {
+        item: item("SKU-0"),
+        quantity: 1,
+        reference: "PO-late".into(),
+    };
+    assert!(
+        submit_and_wait(log.as_ref(), &envelope(receive, next(), service()))
+            .await
+            .is_accepted()
+    );
+    let rebuilt = running.stop().await;
+    assert_eq!(rebuilt.catch_up_events, before);
+    for order in &orders {
+        assert_eq!(
+            reference.order(order).map(|o| o.status),
+            Some(OrderStatus::AwaitingPayment)
+        );
+    }
+}
+
 fn embedded(dir: &tempfile::TempDir, prefix: &str) -> Arc<dyn Log> {
     Arc::new(EmbeddedLog::open(&dir.path().join(prefix), Topics::new(prefix, 4).unwrap()).unwrap())
 }

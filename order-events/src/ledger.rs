@@ -41,6 +41,15 @@ pub enum ChainError {
     },
 }
 
+/// One aggregate's state, as kept in a snapshot.
+// Built once per load or write of a snapshot and moved straight on; boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AggregateState {
+    Order(Order),
+    StockItem(StockItem),
+}
+
 /// What one command did, when the process runs: the command and its events or rejection.
 pub type Step = (CommandEnvelope, Result<Vec<SealedEvent>, Rejection>);
 
@@ -78,6 +87,83 @@ impl MemoryLedger {
     /// Orders held.
     pub fn order_count(&self) -> usize {
         self.orders.len()
+    }
+
+    /// Aggregates held (orders and stock items).
+    pub fn loaded(&self) -> usize {
+        self.orders.len() + self.stock.len()
+    }
+
+    /// Whether the aggregate's state is held here (one never seen is not).
+    pub fn holds(&self, aggregate: &AggregateRef) -> bool {
+        self.heads.contains_key(aggregate)
+    }
+
+    /// The aggregate's state and chain head, for a snapshot; `None` when not held.
+    pub fn snapshot(&self, aggregate: &AggregateRef) -> Option<(AggregateState, ChainHead)> {
+        let head = *self.heads.get(aggregate)?;
+        let state = match aggregate.kind {
+            crate::AggregateKind::Order => {
+                AggregateState::Order(self.orders.get(&order_key(aggregate)?)?.clone())
+            }
+            crate::AggregateKind::StockItem => {
+                AggregateState::StockItem(self.stock.get(&stock_key(aggregate)?)?.clone())
+            }
+        };
+        Some((state, head))
+    }
+
+    /// Puts a snapshot back (the aggregate must not be held), with its indexes.
+    pub fn restore(&mut self, aggregate: &AggregateRef, state: AggregateState, head: ChainHead) {
+        assert!(
+            !self.holds(aggregate),
+            "{} restored while held",
+            aggregate.id
+        );
+        match state {
+            AggregateState::Order(order) => {
+                let id = order_key(aggregate).expect("an order snapshot under an order id");
+                self.orders.insert(id, order);
+                self.reindex_order(id);
+            }
+            AggregateState::StockItem(item) => {
+                let key = stock_key(aggregate).expect("a stock snapshot under a stock key");
+                self.index_stock(&key);
+                self.stock.insert(key, item);
+            }
+        }
+        self.heads.insert(aggregate.clone(), head);
+    }
+
+    /// Forgets an aggregate (its snapshot lives elsewhere), with its indexes.
+    pub fn evict(&mut self, aggregate: &AggregateRef) {
+        self.heads.remove(aggregate);
+        match aggregate.kind {
+            crate::AggregateKind::Order => {
+                if let Some(id) = order_key(aggregate) {
+                    self.orders.remove(&id);
+                    if let Some((at, kind)) = self.timer_of.remove(&id) {
+                        self.timers.remove(&(at, id, kind));
+                    }
+                }
+            }
+            crate::AggregateKind::StockItem => {
+                if let Some(key) = stock_key(aggregate) {
+                    self.stock.remove(&key);
+                    if let Some(warehouses) = self.stocked.get_mut(&key.sku) {
+                        warehouses.remove(&key.warehouse);
+                        if warehouses.is_empty() {
+                            self.stocked.remove(&key.sku);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The deadline a held order waits for.
+    pub fn deadline_of(&self, order_id: &OrderId) -> Option<(DateTime<Utc>, TimerKind)> {
+        self.timer_of.get(order_id).copied()
     }
 
     pub fn order(&self, order_id: &OrderId) -> Option<&Order> {
@@ -146,6 +232,13 @@ impl MemoryLedger {
     fn fold_order(&mut self, order_id: OrderId, event: &order::OrderEvent) {
         let state = self.orders.entry(order_id).or_default();
         order::apply(state, event);
+        self.reindex_order(order_id);
+    }
+
+    fn reindex_order(&mut self, order_id: OrderId) {
+        let Some(state) = self.orders.get(&order_id) else {
+            return;
+        };
         let timer = process::timer(state, &self.policy);
         if self.timer_of.get(&order_id) != timer.as_ref() {
             if let Some((at, kind)) = self.timer_of.remove(&order_id) {
@@ -159,6 +252,11 @@ impl MemoryLedger {
     }
 
     fn fold_stock(&mut self, key: StockKey, event: &stock::StockEvent) {
+        self.index_stock(&key);
+        stock::apply(self.stock.entry(key).or_default(), event);
+    }
+
+    fn index_stock(&mut self, key: &StockKey) {
         if !self
             .stocked
             .get(&key.sku)
@@ -169,7 +267,6 @@ impl MemoryLedger {
                 .or_default()
                 .insert(key.warehouse.clone());
         }
-        stock::apply(self.stock.entry(key).or_default(), event);
     }
 
     /// A `Ship` that names no carrier gets one from the carrier rules, looked up before the
@@ -359,6 +456,15 @@ impl MemoryLedger {
         self.heads.insert(aggregate, envelope.head());
         Ok(())
     }
+}
+
+fn order_key(aggregate: &AggregateRef) -> Option<OrderId> {
+    aggregate.id.parse::<uuid::Uuid>().ok().map(OrderId)
+}
+
+fn stock_key(aggregate: &AggregateRef) -> Option<StockKey> {
+    let (sku, warehouse) = aggregate.id.split_once('@')?;
+    Some(StockKey::new(sku, warehouse))
 }
 
 impl StockView for MemoryLedger {

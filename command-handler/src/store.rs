@@ -1,0 +1,298 @@
+//! The handler's local state store: snapshots of aggregates, the decided commands, the order
+//! deadlines and the stock index of each partition it has held, in sled — so memory holds only
+//! a bounded working set and a catch-up reads only the log's tail.
+//!
+//! It is a cache of the log, never the truth: it is written only after a transaction commits,
+//! every snapshot carries its aggregate's chain head (so an event already folded is skipped, not
+//! folded twice), and the checkpoints say where in the events and results partitions the tail
+//! starts. A missing, stale or foreign-format store is rebuilt from the log.
+//!
+//! One tree per partition, keys by prefix:
+//! - `m:events-next`, `m:results-next` — the checkpoints (u64 big-endian); `m:format`.
+//! - `a:` + aggregate kind + `:` + id → the snapshot (JSON: state, chain head, deadline key).
+//! - `t:` + deadline (sortable millis) + order id + kind → `` (the timer index).
+//! - `s:` + SKU + `\0` + warehouse → `` (the warehouses holding a SKU).
+//! - `r:` + command id → the command's result (JSON).
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use order_events::envelope::AggregateRef;
+use order_events::ids::{OrderId, Sku, StockKey, WarehouseId};
+use order_events::ledger::{AggregateState, MemoryLedger};
+use order_events::process::TimerKind;
+use order_events::{AggregateKind, ChainHead};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::result::CommandResult;
+
+/// Bumped when the layout changes; a store in another format is cleared and rebuilt.
+const FORMAT: &[u8] = b"1";
+
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(String);
+
+fn storage(error: impl std::fmt::Display) -> StoreError {
+    StoreError(error.to_string())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    state: AggregateState,
+    head: ChainHead,
+    /// The timer index key the order had when written, to remove it when it changes.
+    timer_key: Option<Vec<u8>>,
+}
+
+/// The store of one handler instance.
+#[derive(Clone)]
+pub struct StateStore {
+    db: sled::Db,
+}
+
+impl StateStore {
+    /// Opens the store in `path`, or a temporary one (deleted on drop) for `None`.
+    pub fn open(path: Option<&Path>) -> Result<StateStore, StoreError> {
+        let config = match path {
+            Some(path) => sled::Config::new().path(path),
+            None => sled::Config::new().temporary(true),
+        };
+        Ok(StateStore {
+            db: config.open().map_err(storage)?,
+        })
+    }
+
+    pub fn partition(&self, partition: u32) -> Result<PartitionStore, StoreError> {
+        let tree = self
+            .db
+            .open_tree(format!("partition-{partition}"))
+            .map_err(storage)?;
+        if tree.get(b"m:format").map_err(storage)?.as_deref() != Some(FORMAT) {
+            tree.clear().map_err(storage)?;
+            tree.insert(b"m:format", FORMAT).map_err(storage)?;
+        }
+        Ok(PartitionStore { tree })
+    }
+}
+
+/// One partition's part of the store.
+#[derive(Clone)]
+pub struct PartitionStore {
+    tree: sled::Tree,
+}
+
+fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
+    let kind = match aggregate.kind {
+        AggregateKind::Order => "o",
+        AggregateKind::StockItem => "s",
+    };
+    format!("a:{kind}:{}", aggregate.id).into_bytes()
+}
+
+fn timer_key(at: DateTime<Utc>, order_id: OrderId, kind: TimerKind) -> Vec<u8> {
+    // Flipping the sign bit makes signed millis sort as unsigned bytes.
+    let millis = (at.timestamp_millis() as u64) ^ (1 << 63);
+    let mut key = b"t:".to_vec();
+    key.extend_from_slice(&millis.to_be_bytes());
+    key.extend_from_slice(order_id.0.as_bytes());
+    key.push(match kind {
+        TimerKind::Expire => 1,
+        TimerKind::AutoConfirm => 2,
+    });
+    key
+}
+
+fn parse_timer_key(key: &[u8]) -> Option<(DateTime<Utc>, OrderId, TimerKind)> {
+    let rest = key.strip_prefix(b"t:")?;
+    if rest.len() != 8 + 16 + 1 {
+        return None;
+    }
+    let millis = u64::from_be_bytes(rest[..8].try_into().ok()?) ^ (1 << 63);
+    let at = Utc.timestamp_millis_opt(millis as i64).single()?;
+    let order_id = OrderId(Uuid::from_slice(&rest[8..24]).ok()?);
+    let kind = match rest[24] {
+        1 => TimerKind::Expire,
+        2 => TimerKind::AutoConfirm,
+        _ => return None,
+    };
+    Some((at, order_id, kind))
+}
+
+fn stocked_prefix(sku: &Sku) -> Vec<u8> {
+    let mut key = b"s:".to_vec();
+    key.extend_from_slice(sku.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn result_key(command_id: Uuid) -> Vec<u8> {
+    let mut key = b"r:".to_vec();
+    key.extend_from_slice(command_id.as_bytes());
+    key
+}
+
+fn read_u64(value: Option<sled::IVec>) -> u64 {
+    value
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0)
+}
+
+/// What one write puts in the store: snapshots of the aggregates changed since the last one,
+/// new results, and the checkpoints reached.
+#[derive(Default)]
+pub struct Write<'a> {
+    pub aggregates: Vec<AggregateRef>,
+    pub results: Vec<&'a CommandResult>,
+    pub events_next: Option<u64>,
+    pub results_next: Option<u64>,
+}
+
+impl PartitionStore {
+    /// Where the tails start: the next events offset and results offset not yet in the store.
+    pub fn checkpoints(&self) -> Result<(u64, u64), StoreError> {
+        Ok((
+            read_u64(self.tree.get(b"m:events-next").map_err(storage)?),
+            read_u64(self.tree.get(b"m:results-next").map_err(storage)?),
+        ))
+    }
+
+    pub fn load(
+        &self,
+        aggregate: &AggregateRef,
+    ) -> Result<Option<(AggregateState, ChainHead)>, StoreError> {
+        let Some(bytes) = self.tree.get(aggregate_key(aggregate)).map_err(storage)? else {
+            return Ok(None);
+        };
+        let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(storage)?;
+        Ok(Some((snapshot.state, snapshot.head)))
+    }
+
+    pub fn result(&self, command_id: Uuid) -> Result<Option<CommandResult>, StoreError> {
+        match self.tree.get(result_key(command_id)).map_err(storage)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Warehouses of this partition holding `sku`.
+    pub fn stocked(&self, sku: &Sku) -> Result<Vec<WarehouseId>, StoreError> {
+        let prefix = stocked_prefix(sku);
+        self.tree
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|key| {
+                let key = key.map_err(storage)?;
+                let warehouse = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                Ok(WarehouseId(warehouse))
+            })
+            .collect()
+    }
+
+    /// Every deadline of this partition due at `now`.
+    pub fn due(&self, now: DateTime<Utc>) -> Result<Vec<(OrderId, TimerKind)>, StoreError> {
+        let mut due = Vec::new();
+        for key in self.tree.scan_prefix(b"t:").keys() {
+            let key = key.map_err(storage)?;
+            let (at, order_id, kind) =
+                parse_timer_key(&key).ok_or_else(|| StoreError("a malformed timer key".into()))?;
+            if at > now {
+                break;
+            }
+            due.push((order_id, kind));
+        }
+        Ok(due)
+    }
+
+    /// Writes snapshots of `write.aggregates` as `ledger` holds them, with their indexes, the
+    /// results and the checkpoints, atomically.
+    pub fn write(&self, ledger: &MemoryLedger, write: &Write<'_>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for aggregate in &write.aggregates {
+            let Some((state, head)) = ledger.snapshot(aggregate) else {
+                continue;
+            };
+            let key = aggregate_key(aggregate);
+            let previous: Option<Snapshot> = match self.tree.get(&key).map_err(storage)? {
+                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(storage)?),
+                None => None,
+            };
+            let mut timer = None;
+            match &state {
+                AggregateState::Order(_) => {
+                    let order_id = OrderId(
+                        aggregate
+                            .id
+                            .parse()
+                            .map_err(|_| StoreError(format!("order id {}", aggregate.id)))?,
+                    );
+                    timer = ledger
+                        .deadline_of(&order_id)
+                        .map(|(at, kind)| timer_key(at, order_id, kind));
+                }
+                AggregateState::StockItem(_) => {
+                    let (sku, warehouse) = aggregate
+                        .id
+                        .split_once('@')
+                        .ok_or_else(|| StoreError(format!("stock key {}", aggregate.id)))?;
+                    let key = StockKey::new(sku, warehouse);
+                    let mut index = stocked_prefix(&key.sku);
+                    index.extend_from_slice(key.warehouse.as_str().as_bytes());
+                    batch.insert(index, &[][..]);
+                }
+            }
+            if let Some(old) = previous.and_then(|p| p.timer_key) {
+                if Some(&old) != timer.as_ref() {
+                    batch.remove(old);
+                }
+            }
+            if let Some(key) = &timer {
+                batch.insert(key.clone(), &[][..]);
+            }
+            let snapshot = Snapshot {
+                state,
+                head,
+                timer_key: timer,
+            };
+            batch.insert(key, serde_json::to_vec(&snapshot).map_err(storage)?);
+        }
+        for result in &write.results {
+            batch.insert(
+                result_key(result.command_id),
+                serde_json::to_vec(result).map_err(storage)?,
+            );
+        }
+        if let Some(next) = write.events_next {
+            batch.insert(&b"m:events-next"[..], &next.to_be_bytes()[..]);
+        }
+        if let Some(next) = write.results_next {
+            batch.insert(&b"m:results-next"[..], &next.to_be_bytes()[..]);
+        }
+        self.tree.apply_batch(batch).map_err(storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_keys_sort_by_time_and_read_back() {
+        let order = OrderId(Uuid::from_u128(7));
+        let early = Utc.timestamp_millis_opt(-5).single().unwrap();
+        let late = Utc
+            .timestamp_millis_opt(1_800_000_000_000)
+            .single()
+            .unwrap();
+        let a = timer_key(early, order, TimerKind::Expire);
+        let b = timer_key(late, order, TimerKind::AutoConfirm);
+        assert!(a < b);
+        assert_eq!(parse_timer_key(&a), Some((early, order, TimerKind::Expire)));
+        assert_eq!(
+            parse_timer_key(&b),
+            Some((late, order, TimerKind::AutoConfirm))
+        );
+        assert_eq!(parse_timer_key(b"t:short"), None);
+    }
+}
