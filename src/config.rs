@@ -68,6 +68,8 @@ pub struct HandlerSection {
     /// embedded data directory (`<data>/handler-state`), or temporary on Kafka (each start
     /// then catches up from the beginning of the log).
     pub state_dir: Option<PathBuf>,
+    /// Committed events between two writes of the state store (bounds a restart's tail).
+    pub snapshot_every_events: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +99,7 @@ impl Default for HandlerSection {
             process: defaults.process,
             cache_aggregates_max: defaults.cache_aggregates_max,
             state_dir: None,
+            snapshot_every_events: defaults.snapshot_every_events,
         }
     }
 }
@@ -133,6 +136,7 @@ impl LedgerConfig {
             rules: self.process.clone(),
             cache_aggregates_max: self.handler.cache_aggregates_max,
             state_dir: self.handler.state_dir.clone(),
+            snapshot_every_events: self.handler.snapshot_every_events,
         }
     }
 }

@@ -13,9 +13,10 @@ use event_log::{
     StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
 };
 use order_events::codec::{self, SealedEvent};
-use order_events::ids::{Sku, StockKey, WarehouseId};
+use order_events::ids::{OrderId, Sku, StockKey, WarehouseId};
 use order_events::ledger::AggregateState;
 use order_events::ledger::MemoryLedger;
+use order_events::process::TimerKind;
 use order_events::process::{ProcessRules, StockView};
 use order_events::{CommandEnvelope, Policy};
 use uuid::Uuid;
@@ -89,6 +90,10 @@ pub struct HandlerConfig {
     /// Where the state store (snapshots, decided commands, deadlines) lives; `None`: a
     /// temporary one, so every start catches up from the beginning of the log.
     pub state_dir: Option<PathBuf>,
+    /// Committed events between two writes of the state store: snapshots of the aggregates
+    /// changed since, the decided commands and the checkpoints. A restart folds at most about
+    /// this many events of a partition's tail.
+    pub snapshot_every_events: usize,
 }
 
 impl Default for HandlerConfig {
@@ -103,6 +108,7 @@ impl Default for HandlerConfig {
             rules: ProcessRules::default(),
             cache_aggregates_max: 100_000,
             state_dir: None,
+            snapshot_every_events: 1_000,
         }
     }
 }
@@ -129,6 +135,13 @@ struct PartitionState {
     committed_next: Option<u64>,
     /// Timer commands published and not yet seen decided: not fired again meanwhile.
     fired: HashSet<Uuid>,
+    /// Committed since the last write of the store: the aggregates changed (held in memory
+    /// until written), the results, the checkpoints reached and the events counted.
+    dirty: HashSet<AggregateRef>,
+    pending_results: HashMap<Uuid, CommandResult>,
+    pending_events_next: Option<u64>,
+    pending_results_next: Option<u64>,
+    pending_events: usize,
 }
 
 /// Counters since start, for logs and tests. The same figures go to the `metrics` facade
@@ -254,7 +267,10 @@ impl Handler {
                 }
                 ConsumerEvent::Revoked(partitions) => {
                     for tp in partitions {
-                        self.partitions.remove(&tp.partition);
+                        if let Some(mut state) = self.partitions.remove(&tp.partition) {
+                            // Committed state: worth keeping for the next owner's catch-up.
+                            state.flush()?;
+                        }
                     }
                 }
                 ConsumerEvent::Records(records) => {
@@ -299,6 +315,9 @@ impl Handler {
                 }
             }
         }
+        for state in self.partitions.values_mut() {
+            state.flush()?;
+        }
         Ok(self.stats)
     }
 
@@ -312,7 +331,6 @@ impl Handler {
         for (&partition, state) in &mut self.partitions {
             // The store holds every committed deadline (written after each commit).
             let commands: Vec<CommandEnvelope> = state
-                .store
                 .due(now)?
                 .into_iter()
                 .map(|(order_id, kind)| {
@@ -373,6 +391,11 @@ impl Handler {
             recent: lru::LruCache::unbounded(),
             committed_next: None,
             fired: HashSet::new(),
+            dirty: HashSet::new(),
+            pending_results: HashMap::new(),
+            pending_events_next: None,
+            pending_results_next: None,
+            pending_events: 0,
         };
         let events = TopicPartition::new(self.topic(Topic::Events), partition);
         let mut offset = events_from;
@@ -413,7 +436,7 @@ impl Handler {
                 ..Write::default()
             };
             state.store.write(&state.ledger, &write)?;
-            state.trim(self.config.cache_aggregates_max);
+            state.trim(self.config.cache_aggregates_max)?;
         }
         let results_partition = TopicPartition::new(self.topic(Topic::CommandResults), partition);
         let mut offset = results_from;
@@ -533,7 +556,10 @@ impl Handler {
                     answers.push(Answer::RepeatInChunk { partition, of });
                     continue;
                 }
-                let stored = state.store.result(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?;
+                let stored = match state.pending_results.get(&envelope.command_id) {
+                    Some(result) => Some(result.clone()),
+                    None => state.store.result(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?,
+                };
                 if let Some(result) = stored {
                     answers.push(Answer::Repeat { partition, result });
                     continue;
@@ -726,22 +752,29 @@ impl Handler {
                         continue;
                     };
                     let results = new_results.remove(&partition).unwrap_or_default();
-                    let write = Write {
-                        aggregates: touched
-                            .remove(&partition)
-                            .unwrap_or_default()
-                            .into_iter()
-                            .collect(),
-                        results: results.iter().collect(),
-                        events_next: next_after(&events_topic, partition),
-                        results_next: next_after(&results_topic, partition),
-                    };
-                    state.store.write(&state.ledger, &write)?;
+                    let changed = touched.remove(&partition).unwrap_or_default();
+                    state.pending_events += committed
+                        .iter()
+                        .filter(|p| p.topic == events_topic && p.partition == partition)
+                        .count();
+                    state.dirty.extend(changed);
+                    for result in results {
+                        state.pending_results.insert(result.command_id, result);
+                    }
+                    if let Some(next) = next_after(&events_topic, partition) {
+                        state.pending_events_next = Some(next);
+                    }
+                    if let Some(next) = next_after(&results_topic, partition) {
+                        state.pending_results_next = Some(next);
+                    }
+                    if state.pending_events >= self.config.snapshot_every_events.max(1) {
+                        state.flush()?;
+                    }
                     self.stats.cached_aggregates_max = self
                         .stats
                         .cached_aggregates_max
                         .max(state.ledger.loaded() as u64);
-                    state.trim(self.config.cache_aggregates_max);
+                    state.trim(self.config.cache_aggregates_max)?;
                 }
                 Ok(())
             }
@@ -826,13 +859,71 @@ impl PartitionState {
         Ok(())
     }
 
-    /// Evicts the least recently used aggregates beyond `max` (all are in the store).
-    fn trim(&mut self, max: usize) {
+    /// Evicts the least recently used aggregates beyond `max`. An aggregate changed since the
+    /// last write of the store is written first (with everything else pending), never lost.
+    fn trim(&mut self, max: usize) -> Result<(), StoreError> {
         while self.recent.len() > max.max(1) {
             let Some((aggregate, ())) = self.recent.pop_lru() else {
                 break;
             };
+            if self.dirty.contains(&aggregate) {
+                self.flush()?;
+            }
             self.ledger.evict(&aggregate);
         }
+        Ok(())
+    }
+
+    /// Writes what was committed since the last write: snapshots, results, checkpoints.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.dirty.is_empty()
+            && self.pending_results.is_empty()
+            && self.pending_events_next.is_none()
+            && self.pending_results_next.is_none()
+        {
+            return Ok(());
+        }
+        let write = Write {
+            aggregates: self.dirty.drain().collect(),
+            results: self.pending_results.values().collect(),
+            events_next: self.pending_events_next.take(),
+            results_next: self.pending_results_next.take(),
+        };
+        self.store.write(&self.ledger, &write)?;
+        self.pending_results.clear();
+        self.pending_events = 0;
+        Ok(())
+    }
+
+    /// Every deadline due at `now`: from the store, except for orders changed since its last
+    /// write, whose deadlines are taken from memory.
+    fn due(&self, now: DateTime<Utc>) -> Result<Vec<(OrderId, TimerKind)>, StoreError> {
+        let changed = |order_id: &OrderId| {
+            self.dirty.contains(&AggregateRef {
+                kind: order_events::AggregateKind::Order,
+                id: order_id.to_string(),
+            })
+        };
+        let mut due: Vec<(OrderId, TimerKind)> = self
+            .store
+            .due(now)?
+            .into_iter()
+            .filter(|(order_id, _)| !changed(order_id))
+            .collect();
+        for aggregate in &self.dirty {
+            if aggregate.kind != order_events::AggregateKind::Order {
+                continue;
+            }
+            let Ok(id) = aggregate.id.parse() else {
+                continue;
+            };
+            let order_id = OrderId(id);
+            if let Some((at, kind)) = self.ledger.deadline_of(&order_id) {
+                if at <= now {
+                    due.push((order_id, kind));
+                }
+            }
+        }
+        Ok(due)
     }
 }
