@@ -60,6 +60,8 @@ pub struct HandlerSection {
     pub batch_size_max: usize,
     /// How long a poll waits for commands, in milliseconds.
     pub poll_wait_ms: u64,
+    /// How long to wait for more commands to fill a transaction, in milliseconds.
+    pub linger_ms: u64,
     /// Run the order process (reactions and timers) in the handler.
     pub process: bool,
     /// Most aggregates held in memory per partition; the rest are loaded from snapshots.
@@ -96,6 +98,7 @@ impl Default for HandlerSection {
             instance_id: defaults.instance_id,
             batch_size_max: defaults.batch_size_max,
             poll_wait_ms: defaults.poll_wait.as_millis() as u64,
+            linger_ms: defaults.linger.as_millis() as u64,
             process: defaults.process,
             cache_aggregates_max: defaults.cache_aggregates_max,
             state_dir: None,
@@ -131,6 +134,7 @@ impl LedgerConfig {
             instance_id: self.handler.instance_id.clone(),
             batch_size_max: self.handler.batch_size_max,
             poll_wait: std::time::Duration::from_millis(self.handler.poll_wait_ms),
+            linger: std::time::Duration::from_millis(self.handler.linger_ms),
             policy: self.policy.clone(),
             process: self.handler.process,
             rules: self.process.clone(),

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use command_handler::client::{await_result, publish, Submitted};
+use command_handler::client::{await_result, json_record, publish, Submitted};
 use command_handler::{Handler, HandlerConfig, ManualClock};
 use event_log::embedded::EmbeddedLog;
 use event_log::kafka::KafkaLog;
 use event_log::testing::{unique_prefix, TestBroker};
 use event_log::{transact, Headers, Log, OutgoingRecord, Topic, Topics, CONTENT_TYPE_BINCODE};
+use order_events::codec::json;
 use order_events::envelope::CommandEnvelope;
 use order_events::ids::StockKey;
 use order_events::stock::{ReceiveStock, StockCommand};
@@ -61,28 +62,47 @@ async fn raw_append(log: &dyn Log, records: usize) -> f64 {
 /// topic are not events, and the handler would rightly refuse to catch up over them.
 async fn measure(name: &str, log: Arc<dyn Log>, raw: Arc<dyn Log>, commands: usize) {
     let raw = raw_append(raw.as_ref(), commands).await;
-    // Throughput: everything published first, then the handler drains it.
-    let mut submitted: Vec<Submitted> = Vec::with_capacity(commands);
-    for n in 0..commands {
-        submitted.push(publish(log.as_ref(), &command(n as u128)).await.unwrap());
-    }
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap(),
     ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let started = Instant::now();
     let task = tokio::spawn(
         Handler::new(log.clone(), HandlerConfig::default(), clock).run(async {
             let _ = stopped.await;
         }),
     );
-    // Partitions are processed in order: the last command of each answered means all are.
+    // Warm-up: the handler has joined its group and caught up once this is answered (a new
+    // group's first join waits for the broker's initial rebalance delay, seconds on Kafka).
+    let warm_up = publish(log.as_ref(), &command(2_000_000)).await.unwrap();
+    await_result(log.as_ref(), &warm_up, Duration::from_secs(120))
+        .await
+        .unwrap()
+        .expect("answered");
+    // Throughput: all commands published in one pipelined batch while the handler runs, until
+    // the last command of every partition is answered (partitions are processed in order).
+    let ends = log.end_offsets(Topic::CommandResults).await.unwrap();
+    let envelopes: Vec<CommandEnvelope> = (0..commands).map(|n| command(n as u128)).collect();
+    let records = envelopes
+        .iter()
+        .map(|e| json_record(log.as_ref(), json::encode_command(e).as_bytes(), e))
+        .collect();
+    let started = Instant::now();
+    log.publish(records).await.unwrap();
     let mut last_per_partition = std::collections::BTreeMap::new();
-    for s in &submitted {
-        last_per_partition.insert(s.partition, s);
+    for envelope in &envelopes {
+        let partition = event_log::partition_for(
+            envelope.command.target().id.as_bytes(),
+            log.partitions(Topic::Commands),
+        );
+        last_per_partition.insert(partition, envelope.command_id);
     }
-    for s in last_per_partition.values() {
-        await_result(log.as_ref(), s, Duration::from_secs(120))
+    for (&partition, &command_id) in &last_per_partition {
+        let submitted = Submitted {
+            command_id,
+            partition,
+            results_from: ends[partition as usize],
+        };
+        await_result(log.as_ref(), &submitted, Duration::from_secs(120))
             .await
             .unwrap()
             .expect("answered");
@@ -141,6 +161,11 @@ fn main() {
         let broker = TestBroker::start();
         let mut settings = broker.settings();
         settings.operation_timeout = Duration::from_secs(60);
+        if let Ok(props) = std::env::var("LEDGER_BENCH_KAFKA_PROPS") {
+            for assignment in props.split(',') {
+                settings = settings.with_property(assignment).unwrap();
+            }
+        }
         let log = KafkaLog::connect(
             settings.clone(),
             Topics::new(&unique_prefix("bench"), PARTITIONS).unwrap(),
@@ -153,6 +178,9 @@ fn main() {
         )
         .await
         .unwrap();
+        // tansu holds an empty fetch for the whole `fetch.wait.max.ms` (500 ms by default)
+        // instead of answering when records arrive; `LEDGER_BENCH_KAFKA_PROPS=fetch.wait.max.ms=10`
+        // shows the latency without that wait.
         let name = if broker.is_external() {
             "kafka"
         } else {

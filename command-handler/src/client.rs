@@ -21,6 +21,21 @@ pub struct Submitted {
     pub results_from: u64,
 }
 
+/// The record of a JSON command: keyed by its aggregate id, with the routing headers.
+pub fn json_record(log: &dyn Log, line: &[u8], envelope: &CommandEnvelope) -> OutgoingRecord {
+    let headers = Headers::for_message(
+        CONTENT_TYPE_JSON,
+        envelope.command.type_name(),
+        envelope.command.schema_version(),
+    );
+    OutgoingRecord::new(
+        log.topics().name(Topic::Commands),
+        envelope.command.target().id,
+        headers,
+        line.to_vec(),
+    )
+}
+
 /// Publishes a JSON command as-is, keyed by its aggregate id, with the routing headers.
 pub async fn publish_json(
     log: &dyn Log,
@@ -30,18 +45,7 @@ pub async fn publish_json(
     let target = envelope.command.target();
     let partition = partition_for(target.id.as_bytes(), log.partitions(Topic::Commands));
     let results_from = log.end_offsets(Topic::CommandResults).await?[partition as usize];
-    let headers = Headers::for_message(
-        CONTENT_TYPE_JSON,
-        envelope.command.type_name(),
-        envelope.command.schema_version(),
-    );
-    let record = OutgoingRecord::new(
-        log.topics().name(Topic::Commands),
-        target.id,
-        headers,
-        line.to_vec(),
-    );
-    log.publish(vec![record]).await?;
+    log.publish(vec![json_record(log, line, envelope)]).await?;
     Ok(Submitted {
         command_id: envelope.command_id,
         partition,

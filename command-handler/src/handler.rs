@@ -77,6 +77,10 @@ pub struct HandlerConfig {
     pub batch_size_max: usize,
     /// How long a poll waits for commands before the loop checks for shutdown again.
     pub poll_wait: Duration,
+    /// How long to wait for more commands when a poll brings fewer than `batch_size_max`, so
+    /// a transaction carries more of them: throughput for at most this much latency. Zero:
+    /// decide what is there at once.
+    pub linger: Duration,
     pub policy: Policy,
     /// Run the order process: issue the reactions of every decided command and fire due
     /// timers (see `order_events::process`). Off only for tests and tools that drive every
@@ -103,6 +107,7 @@ impl Default for HandlerConfig {
             instance_id: "0".to_owned(),
             batch_size_max: 500,
             poll_wait: Duration::from_millis(100),
+            linger: Duration::ZERO,
             policy: Policy::default(),
             process: true,
             rules: ProcessRules::default(),
@@ -241,11 +246,41 @@ impl Handler {
         let transactional_id = format!("{}-{}", self.config.group, self.config.instance_id);
         let mut producer = self.log.producer(&transactional_id).await?;
         tokio::pin!(shutdown);
+        // An assignment change met while lingering for more records, handled next.
+        let mut pending: Option<ConsumerEvent> = None;
         loop {
-            let event = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                event = consumer.poll(self.config.poll_wait) => event?,
+            let event = match pending.take() {
+                Some(event) => event,
+                None => tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    event = consumer.poll(self.config.poll_wait) => event?,
+                },
+            };
+            let event = match event {
+                ConsumerEvent::Records(mut records)
+                    if !self.config.linger.is_zero()
+                        && records.len() < self.config.batch_size_max =>
+                {
+                    // Wait a little for more, so one transaction carries a fuller batch.
+                    let deadline = tokio::time::Instant::now() + self.config.linger;
+                    while records.len() < self.config.batch_size_max {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        match consumer.poll(left).await? {
+                            ConsumerEvent::Records(more) => records.extend(more),
+                            ConsumerEvent::Idle => break,
+                            other => {
+                                pending = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    ConsumerEvent::Records(records)
+                }
+                other => other,
             };
             match event {
                 ConsumerEvent::Assigned(partitions) => {

@@ -605,6 +605,48 @@ async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
     }
 }
 
+/// With a linger, commands trickling in one by one are decided together in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linger_gathers_trickling_commands_into_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = embedded(&dir, "linger");
+    let clock = Arc::new(ManualClock::new(start()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = HandlerConfig {
+        batch_size_max: 20,
+        linger: Duration::from_secs(5),
+        ..HandlerConfig::default()
+    };
+    let handler = Handler::new(log.clone(), config, clock);
+    let running = Running {
+        stop,
+        task: tokio::spawn(handler.run(async {
+            let _ = stopped.await;
+        })),
+    };
+    let mut submitted = Vec::new();
+    for n in 0..20u128 {
+        let receive = ReceiveStock {
+            item: item(&format!("SKU-{n}")),
+            quantity: 1,
+            reference: "PO".into(),
+        };
+        submitted.push(
+            publish(log.as_ref(), &envelope(receive, 8000 + n, service()))
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for s in &submitted {
+        assert!(wait(log.as_ref(), s).await.is_accepted());
+    }
+    let stats = running.stop().await;
+    // The first command waits for the other nineteen (the batch fills long before 5 s).
+    assert_eq!(stats.transactions, 1, "{stats:?}");
+    assert_eq!(stats.batch_size_max, 20, "{stats:?}");
+}
+
 fn embedded(dir: &tempfile::TempDir, prefix: &str) -> Arc<dyn Log> {
     Arc::new(EmbeddedLog::open(&dir.path().join(prefix), Topics::new(prefix, 4).unwrap()).unwrap())
 }
