@@ -66,11 +66,9 @@ async fn measure(name: &str, log: Arc<dyn Log>, raw: Arc<dyn Log>, commands: usi
         Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap(),
     ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Handler::new(log.clone(), HandlerConfig::default(), clock).run(async {
-            let _ = stopped.await;
-        }),
-    );
+    let task = tokio::spawn(Handler::new(log.clone(), bench_config(), clock).run(async {
+        let _ = stopped.await;
+    }));
     // Warm-up: the handler has joined its group and caught up once this is answered (a new
     // group's first join waits for the broker's initial rebalance delay, seconds on Kafka).
     let warm_up = publish(log.as_ref(), &command(2_000_000)).await.unwrap();
@@ -188,4 +186,16 @@ fn main() {
         };
         measure(name, Arc::new(log), Arc::new(raw), 3_000).await;
     });
+}
+
+/// The handler's settings, with `LEDGER_BENCH_SNAPSHOT_EVERY` to vary the store's write rate.
+fn bench_config() -> HandlerConfig {
+    let mut config = HandlerConfig::default();
+    if let Some(every) = std::env::var("LEDGER_BENCH_SNAPSHOT_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.snapshot_every_events = every;
+    }
+    config
 }

@@ -143,7 +143,7 @@ struct PartitionState {
     /// Committed since the last write of the store: the aggregates changed (held in memory
     /// until written), the results, the checkpoints reached and the events counted.
     dirty: HashSet<AggregateRef>,
-    pending_results: HashMap<Uuid, CommandResult>,
+    pending_results: HashMap<Uuid, (CommandResult, u64)>,
     pending_events_next: Option<u64>,
     pending_results_next: Option<u64>,
     pending_events: usize,
@@ -356,6 +356,28 @@ impl Handler {
         Ok(self.stats)
     }
 
+    /// A decided command's result, read back from the results partition at the offset the
+    /// state store keeps for it.
+    async fn stored_result(
+        &self,
+        partition: u32,
+        offset: u64,
+        command_id: Uuid,
+    ) -> Result<CommandResult, LogError> {
+        let results = TopicPartition::new(self.topic(Topic::CommandResults), partition);
+        let records = self.log.read(&results, offset, 1).await?;
+        records
+            .first()
+            .and_then(CommandResult::from_record)
+            .filter(|result| result.command_id == command_id)
+            .ok_or_else(|| LogError::Corrupt {
+                at: format!("{results}@{offset}"),
+                reason: format!(
+                    "the state store places the result of {command_id} here, but it is not"
+                ),
+            })
+    }
+
     /// Publishes the command of every due timer of the owned partitions, in one transaction.
     /// A timer's command id depends only on its order and kind, so publishing it again (after
     /// a crash, or by a zombie) is the same command and is decided once.
@@ -479,12 +501,16 @@ impl Handler {
             let records = self.log.read(&results_partition, offset, 1000).await?;
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
-            let results: Vec<CommandResult> = records
+            // The key is the command id; a record without one is no result of ours.
+            let results: Vec<(Uuid, u64)> = records
                 .iter()
-                .filter_map(CommandResult::from_record)
+                .filter_map(|record| {
+                    let key = std::str::from_utf8(record.key.as_deref()?).ok()?;
+                    Some((key.parse().ok()?, record.offset))
+                })
                 .collect();
             let write = Write {
-                results: results.iter().collect(),
+                results,
                 results_next: Some(offset),
                 ..Write::default()
             };
@@ -591,14 +617,21 @@ impl Handler {
                     answers.push(Answer::RepeatInChunk { partition, of });
                     continue;
                 }
-                let stored = match state.pending_results.get(&envelope.command_id) {
-                    Some(result) => Some(result.clone()),
-                    None => state.store.result(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?,
+                let pending = state.pending_results.get(&envelope.command_id).map(|(r, _)| r.clone());
+                let stored_at = match pending {
+                    Some(_) => None,
+                    None => state.store.result_offset(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?,
+                };
+                let stored = match (pending, stored_at) {
+                    (Some(result), _) => Some(result),
+                    (None, Some(offset)) => Some(self.stored_result(partition, offset, envelope.command_id).await?),
+                    (None, None) => None,
                 };
                 if let Some(result) = stored {
                     answers.push(Answer::Repeat { partition, result });
                     continue;
                 }
+                let state = self.partitions.get_mut(&partition).expect("checked above");
                 let target = envelope.command.target();
                 state.load(&target).map_err(|e| LogError::Storage(e.to_string()))?;
                 touched.entry(partition).or_default().insert(target);
@@ -668,7 +701,7 @@ impl Handler {
             }
             let positions = producer.sent_positions().await?;
             let decided_at = self.clock.now();
-            let mut results: Vec<(u32, CommandResult, bool)> = Vec::with_capacity(answers.len());
+            let mut results: Vec<(u32, CommandResult, bool, usize)> = Vec::with_capacity(answers.len());
             for answer in answers {
                 let (partition, result, new) = match answer {
                     Answer::Decided { partition, envelope, events, first_sent, rejection } => {
@@ -706,7 +739,8 @@ impl Handler {
                     Answer::RepeatInChunk { partition, of } => (partition, results[of].1.clone(), false),
                 };
                 producer.send(result.to_record(&results_topic, partition)).await?;
-                results.push((partition, result, new));
+                results.push((partition, result, new, sent));
+                sent += 1;
             }
             let mut next: BTreeMap<u32, u64> = BTreeMap::new();
             // Only partitions this instance owns; anything else is not its to commit.
@@ -736,12 +770,12 @@ impl Handler {
                 self.stats.dead_lettered += dead;
                 self.stats.commands_committed += results.len() as u64;
                 self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
-                let mut new_results: BTreeMap<u32, Vec<CommandResult>> = BTreeMap::new();
+                let mut new_results: BTreeMap<u32, Vec<(CommandResult, u64)>> = BTreeMap::new();
                 metrics::counter!("ledger_transactions_total").increment(1);
                 metrics::counter!("ledger_dead_letters_total").increment(dead);
                 metrics::counter!("ledger_process_commands_total").increment(process_commands);
                 metrics::histogram!("ledger_batch_size").record(results.len() as f64);
-                for (partition, result, new) in results {
+                for (partition, result, new, sent_index) in results {
                     match (&result.outcome, new) {
                         (_, false) => {
                             self.stats.duplicates += 1;
@@ -762,7 +796,11 @@ impl Handler {
                                 .increment(1);
                         }
                     }
-                    new_results.entry(partition).or_default().push(result);
+                    let offset = committed[sent_index].offset;
+                    new_results
+                        .entry(partition)
+                        .or_default()
+                        .push((result, offset));
                 }
                 for (partition, offset) in next {
                     if let Some(state) = self.partitions.get_mut(&partition) {
@@ -793,8 +831,10 @@ impl Handler {
                         .filter(|p| p.topic == events_topic && p.partition == partition)
                         .count();
                     state.dirty.extend(changed);
-                    for result in results {
-                        state.pending_results.insert(result.command_id, result);
+                    for (result, offset) in results {
+                        state
+                            .pending_results
+                            .insert(result.command_id, (result, offset));
                     }
                     if let Some(next) = next_after(&events_topic, partition) {
                         state.pending_events_next = Some(next);
@@ -920,7 +960,11 @@ impl PartitionState {
         }
         let write = Write {
             aggregates: self.dirty.drain().collect(),
-            results: self.pending_results.values().collect(),
+            results: self
+                .pending_results
+                .iter()
+                .map(|(id, (_, offset))| (*id, *offset))
+                .collect(),
             events_next: self.pending_events_next.take(),
             results_next: self.pending_results_next.take(),
         };

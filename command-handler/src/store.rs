@@ -9,10 +9,13 @@
 //!
 //! One tree per partition, keys by prefix:
 //! - `m:events-next`, `m:results-next` — the checkpoints (u64 big-endian); `m:format`.
-//! - `a:` + aggregate kind + `:` + id → the snapshot (JSON: state, chain head, deadline key).
+//! - `a:` + aggregate kind + `:` + id → the snapshot (binary codec: state, chain head,
+//!   deadline key).
 //! - `t:` + deadline (sortable millis) + order id + kind → `` (the timer index).
 //! - `s:` + SKU + `\0` + warehouse → `` (the warehouses holding a SKU).
-//! - `r:` + command id → the command's result (JSON).
+//! - `r:` + command id → where the command's result is in the results partition (u64
+//!   big-endian offset): deduplication asks only "seen?", and reads the result back from the
+//!   log for the rare repeat.
 
 use std::path::Path;
 
@@ -25,10 +28,10 @@ use order_events::{AggregateKind, ChainHead};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::result::CommandResult;
+use order_events::codec;
 
 /// Bumped when the layout changes; a store in another format is cleared and rebuilt.
-const FORMAT: &[u8] = b"1";
+const FORMAT: &[u8] = b"2";
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]
@@ -133,6 +136,10 @@ fn result_key(command_id: Uuid) -> Vec<u8> {
     key
 }
 
+fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, StoreError> {
+    codec::decode_cache_value("a state store snapshot", bytes).map_err(storage)
+}
+
 fn read_u64(value: Option<sled::IVec>) -> u64 {
     value
         .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
@@ -142,9 +149,10 @@ fn read_u64(value: Option<sled::IVec>) -> u64 {
 /// What one write puts in the store: snapshots of the aggregates changed since the last one,
 /// new results, and the checkpoints reached.
 #[derive(Default)]
-pub struct Write<'a> {
+pub struct Write {
     pub aggregates: Vec<AggregateRef>,
-    pub results: Vec<&'a CommandResult>,
+    /// Decided commands and their results' offsets in the results partition.
+    pub results: Vec<(Uuid, u64)>,
     pub events_next: Option<u64>,
     pub results_next: Option<u64>,
 }
@@ -165,15 +173,17 @@ impl PartitionStore {
         let Some(bytes) = self.tree.get(aggregate_key(aggregate)).map_err(storage)? else {
             return Ok(None);
         };
-        let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(storage)?;
+        let snapshot: Snapshot = decode_snapshot(&bytes)?;
         Ok(Some((snapshot.state, snapshot.head)))
     }
 
-    pub fn result(&self, command_id: Uuid) -> Result<Option<CommandResult>, StoreError> {
-        match self.tree.get(result_key(command_id)).map_err(storage)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(storage)?)),
-            None => Ok(None),
-        }
+    /// Where a decided command's result is in the results partition.
+    pub fn result_offset(&self, command_id: Uuid) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .tree
+            .get(result_key(command_id))
+            .map_err(storage)?
+            .map(|value| read_u64(Some(value))))
     }
 
     /// Warehouses of this partition holding `sku`.
@@ -207,7 +217,7 @@ impl PartitionStore {
 
     /// Writes snapshots of `write.aggregates` as `ledger` holds them, with their indexes, the
     /// results and the checkpoints, atomically.
-    pub fn write(&self, ledger: &MemoryLedger, write: &Write<'_>) -> Result<(), StoreError> {
+    pub fn write(&self, ledger: &MemoryLedger, write: &Write) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for aggregate in &write.aggregates {
             let Some((state, head)) = ledger.snapshot(aggregate) else {
@@ -215,7 +225,7 @@ impl PartitionStore {
             };
             let key = aggregate_key(aggregate);
             let previous: Option<Snapshot> = match self.tree.get(&key).map_err(storage)? {
-                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(storage)?),
+                Some(bytes) => Some(decode_snapshot(&bytes)?),
                 None => None,
             };
             let mut timer = None;
@@ -255,13 +265,10 @@ impl PartitionStore {
                 head,
                 timer_key: timer,
             };
-            batch.insert(key, serde_json::to_vec(&snapshot).map_err(storage)?);
+            batch.insert(key, codec::encode_cache_value(&snapshot));
         }
-        for result in &write.results {
-            batch.insert(
-                result_key(result.command_id),
-                serde_json::to_vec(result).map_err(storage)?,
-            );
+        for (command_id, offset) in &write.results {
+            batch.insert(result_key(*command_id), &offset.to_be_bytes()[..]);
         }
         if let Some(next) = write.events_next {
             batch.insert(&b"m:events-next"[..], &next.to_be_bytes()[..]);

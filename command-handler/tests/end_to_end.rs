@@ -506,13 +506,16 @@ async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
         id += 1;
         id
     };
+    let mut receipts = Vec::new();
     for sku in 0..skus {
         let receive = ReceiveStock {
             item: item(&format!("SKU-{sku}")),
             quantity: 5,
             reference: "PO".into(),
         };
-        submit_and_wait(log.as_ref(), &envelope(receive, next(), service())).await;
+        let receive = envelope(receive, next(), service());
+        let result = submit_and_wait(log.as_ref(), &receive).await;
+        receipts.push((receive, result));
     }
     let orders: Vec<OrderId> = (0..120)
         .map(|n| OrderId::for_external_reference("web", &format!("B-{n}")))
@@ -581,6 +584,15 @@ async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(second.catch_up_events, 0, "{second:?}");
+    // A repeat after the restart is answered from the store's record of the first decision.
+    let running = run(state.clone());
+    let (first_receipt, first_result) = &receipts[3];
+    assert_eq!(
+        &submit_and_wait(log.as_ref(), first_receipt).await,
+        first_result
+    );
+    let third = running.stop().await;
+    assert_eq!((third.duplicates, third.accepted), (1, 0), "{third:?}");
 
     // A lost store: rebuilt from the log, the same state.
     let before = all_events(log.as_ref()).await.len() as u64;

@@ -354,6 +354,21 @@ pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
     bincode_v1::decode(&format!("{type_name} payload"), bytes)
 }
 
+/// A value in the binary codec, for local caches of derived state (the command handler's
+/// snapshots). Not a stored-history format: such caches are rebuilt from the log when their
+/// format changes, so they carry no schema version.
+pub fn encode_cache_value<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode_v1::encode(value)
+}
+
+/// Reads what [`encode_cache_value`] wrote.
+pub fn decode_cache_value<T: serde::de::DeserializeOwned>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    bincode_v1::decode(what, bytes)
+}
+
 /// The payload bytes of an event at its current schema version.
 pub fn encode_event_payload(event: &Event) -> Vec<u8> {
     match event {
