@@ -384,35 +384,54 @@ impl Handler {
     async fn fire_timers(&mut self, producer: &mut dyn Producer) -> Result<(), HandlerError> {
         let now = self.clock.now();
         let commands_topic = self.topic(Topic::Commands);
-        let mut due: Vec<(u32, CommandEnvelope)> = Vec::new();
+        // Which deadlines are due, with their orders loaded (a re-plan needs the order).
+        let mut deadlines: Vec<(u32, OrderId, TimerKind)> = Vec::new();
         for (&partition, state) in &mut self.partitions {
-            // The store holds every committed deadline (written after each commit).
-            let commands: Vec<CommandEnvelope> = state
-                .due(now)?
-                .into_iter()
-                .map(|(order_id, kind)| {
-                    let (command_id, command) =
-                        order_events::process::timer_command(order_id, kind);
-                    CommandEnvelope {
-                        command_id,
-                        correlation_id: command_id,
-                        causation_id: None,
-                        actor: order_events::Actor::system(),
-                        issued_at: now,
-                        command,
-                    }
-                })
-                .collect();
-            state
-                .fired
-                .retain(|id| commands.iter().any(|c| c.command_id == *id));
-            due.extend(
-                commands
-                    .into_iter()
-                    .filter(|c| !state.fired.contains(&c.command_id))
-                    .map(|c| (partition, c)),
-            );
+            for (order_id, kind) in state.due(now)? {
+                state.load(&AggregateRef {
+                    kind: order_events::AggregateKind::Order,
+                    id: order_id.to_string(),
+                })?;
+                deadlines.push((partition, order_id, kind));
+            }
         }
+        let view = OwnedStock(&self.partitions);
+        let mut due: Vec<(u32, CommandEnvelope)> = Vec::new();
+        let mut due_ids: BTreeMap<u32, HashSet<Uuid>> = BTreeMap::new();
+        for (partition, order_id, kind) in deadlines {
+            let ledger = &self.partitions[&partition].ledger;
+            let Some(order) = ledger.order(&order_id) else {
+                continue;
+            };
+            let (command_id, command) = order_events::process::timer_command(
+                order_id,
+                order,
+                kind,
+                &self.config.rules,
+                &view,
+            );
+            due_ids.entry(partition).or_default().insert(command_id);
+            due.push((
+                partition,
+                CommandEnvelope {
+                    command_id,
+                    correlation_id: command_id,
+                    causation_id: None,
+                    actor: order_events::Actor::system(),
+                    issued_at: now,
+                    command,
+                },
+            ));
+        }
+        for (partition, state) in &mut self.partitions {
+            let ids = due_ids.remove(partition).unwrap_or_default();
+            state.fired.retain(|id| ids.contains(id));
+        }
+        due.retain(|(partition, command)| {
+            !self.partitions[partition]
+                .fired
+                .contains(&command.command_id)
+        });
         if due.is_empty() {
             return Ok(());
         }

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use order_events::codec;
 
 /// Bumped when the layout changes; a store in another format is cleared and rebuilt.
-const FORMAT: &[u8] = b"2";
+const FORMAT: &[u8] = b"3";
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]
@@ -103,6 +103,7 @@ fn timer_key(at: DateTime<Utc>, order_id: OrderId, kind: TimerKind) -> Vec<u8> {
     key.push(match kind {
         TimerKind::Expire => 1,
         TimerKind::AutoConfirm => 2,
+        TimerKind::Replan => 3,
     });
     key
 }
@@ -118,6 +119,7 @@ fn parse_timer_key(key: &[u8]) -> Option<(DateTime<Utc>, OrderId, TimerKind)> {
     let kind = match rest[24] {
         1 => TimerKind::Expire,
         2 => TimerKind::AutoConfirm,
+        3 => TimerKind::Replan,
         _ => return None,
     };
     Some((at, order_id, kind))

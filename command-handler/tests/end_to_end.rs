@@ -617,6 +617,69 @@ async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
     }
 }
 
+/// A backordered order tries again on the handler's timer and gets its stock once it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backordered_order_is_reserved_by_a_timer_once_stock_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = embedded(&dir, "backorder");
+    let clock = Arc::new(ManualClock::new(start()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = HandlerConfig {
+        rules: ProcessRules {
+            short_resolution: ShortResolution::Backorder,
+            ..ProcessRules::default()
+        },
+        poll_wait: Duration::from_millis(20),
+        ..HandlerConfig::default()
+    };
+    let handler = Handler::new(log.clone(), config, clock.clone());
+    let running = Running {
+        stop,
+        task: tokio::spawn(handler.run(async {
+            let _ = stopped.await;
+        })),
+    };
+    let status = || async {
+        let mut ledger = MemoryLedger::new(Policy::default());
+        for event in all_events(log.as_ref()).await {
+            ledger.replay(&event).unwrap();
+        }
+        ledger.order(&order_id()).map(|o| o.status)
+    };
+    let until = |want: OrderStatus| {
+        let status = &status;
+        async move {
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            while status().await != Some(want) {
+                assert!(tokio::time::Instant::now() < deadline, "never {want}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let receive = |sku: &str, quantity: u32| ReceiveStock {
+        item: item(sku),
+        quantity,
+        reference: "PO".into(),
+    };
+    submit_and_wait(log.as_ref(), &envelope(receive(TSHIRT, 1), 9001, service())).await;
+    submit_and_wait(log.as_ref(), &envelope(receive(MUG, 1), 9002, service())).await;
+    submit_and_wait(
+        log.as_ref(),
+        &envelope(samples::place_order(), 9003, service()),
+    )
+    .await;
+    until(OrderStatus::Backordered).await;
+    submit_and_wait(log.as_ref(), &envelope(receive(TSHIRT, 1), 9004, service())).await;
+    // Nothing happens before the retry is due; at fifteen minutes the order is reserved.
+    clock.set(start() + chrono::Duration::minutes(14));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(status().await, Some(OrderStatus::Backordered));
+    clock.set(start() + chrono::Duration::minutes(15));
+    until(OrderStatus::AwaitingPayment).await;
+    let stats = running.stop().await;
+    assert!(stats.timers_fired >= 1, "{stats:?}");
+}
+
 /// With a linger, commands trickling in one by one are decided together in one transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linger_gathers_trickling_commands_into_one_transaction() {

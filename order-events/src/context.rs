@@ -55,6 +55,9 @@ pub struct Policy {
     pub return_window_days: u32,
     /// Days after delivery after which the receipt is confirmed automatically.
     pub auto_confirm_days: u32,
+    /// Minutes between a backordered order's tries to reserve its stock again (0: never; it
+    /// then waits for its payment deadline).
+    pub backorder_retry_minutes: u32,
     /// Most lines one order may have.
     pub lines_per_order_max: u32,
     /// Most units of one SKU on one line, and in one stock movement.
@@ -67,6 +70,7 @@ impl Default for Policy {
             payment_window_minutes: 30,
             return_window_days: 14,
             auto_confirm_days: 7,
+            backorder_retry_minutes: 15,
             lines_per_order_max: 100,
             quantity_per_line_max: 10_000,
         }
@@ -80,6 +84,10 @@ impl Policy {
 
     pub fn return_window(&self) -> Duration {
         Duration::days(i64::from(self.return_window_days))
+    }
+
+    pub fn backorder_retry(&self) -> Duration {
+        Duration::minutes(i64::from(self.backorder_retry_minutes))
     }
 
     pub fn auto_confirm_after(&self) -> Duration {

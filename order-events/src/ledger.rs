@@ -365,18 +365,25 @@ impl MemoryLedger {
         self.timers
             .iter()
             .take_while(|(at, _, _)| *at <= now)
-            .map(|&(_, order_id, kind)| {
-                let (command_id, command) = process::timer_command(order_id, kind);
-                CommandEnvelope {
+            .filter_map(|&(_, order_id, kind)| {
+                let order = self.orders.get(&order_id)?;
+                let (command_id, command) =
+                    process::timer_command(order_id, order, kind, &self.rules, self);
+                Some(CommandEnvelope {
                     command_id,
                     correlation_id: command_id,
                     causation_id: None,
                     actor: Actor::system(),
                     issued_at: now,
                     command,
-                }
+                })
             })
             .collect()
+    }
+
+    /// The rule tables the process plans with.
+    pub fn rules(&self) -> &ProcessRules {
+        &self.rules
     }
 
     /// The earliest pending deadline.

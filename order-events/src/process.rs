@@ -125,6 +125,8 @@ pub enum TimerKind {
     Expire,
     /// Delivered and not confirmed: confirm receipt automatically.
     AutoConfirm,
+    /// Backordered: plan the reservations again (stock may have arrived).
+    Replan,
 }
 
 fn serves(countries: &[String], country: &str) -> bool {
@@ -210,10 +212,22 @@ pub fn choose_carrier(
         .map(|rule| rule.carrier.clone())
 }
 
-/// The deadline the order waits for, if any.
+/// The deadline the order waits for, if any. A backordered order tries again every
+/// `backorder_retry_minutes` after placement (the n-th plan at n intervals) until its payment
+/// deadline, which expires it.
 pub fn timer(order: &Order, policy: &Policy) -> Option<(DateTime<Utc>, TimerKind)> {
     match order.status {
-        OrderStatus::Placed | OrderStatus::Backordered | OrderStatus::AwaitingPayment => order
+        OrderStatus::Backordered => {
+            let header = order.header.as_ref()?;
+            let retry = policy.backorder_retry();
+            let next = header.placed_at + retry * i32::try_from(order.plans_made).ok()?;
+            if !retry.is_zero() && next < header.payment_due_at {
+                Some((next, TimerKind::Replan))
+            } else {
+                Some((header.payment_due_at, TimerKind::Expire))
+            }
+        }
+        OrderStatus::Placed | OrderStatus::AwaitingPayment => order
             .header
             .as_ref()
             .map(|h| (h.payment_due_at, TimerKind::Expire)),
@@ -224,17 +238,45 @@ pub fn timer(order: &Order, policy: &Policy) -> Option<(DateTime<Utc>, TimerKind
     }
 }
 
-/// The command a due timer fires. Its id depends only on the order and the kind of deadline:
-/// each deadline happens once in an order's life, and firing it again is the same command.
-pub fn timer_command(order_id: OrderId, kind: TimerKind) -> (Uuid, Command) {
-    let (name, command): (&[u8], Command) = match kind {
-        TimerKind::Expire => (b"timer/expire", order_command(ExpireOrder { order_id })),
+/// The command a due timer fires. Its id depends only on the order and the deadline: expiry
+/// and confirmation happen once in an order's life, and the n-th re-plan is named by n, so
+/// firing a deadline again is the same command.
+pub fn timer_command(
+    order_id: OrderId,
+    order: &Order,
+    kind: TimerKind,
+    rules: &ProcessRules,
+    view: &dyn StockView,
+) -> (Uuid, Command) {
+    let (name, command): (Vec<u8>, Command) = match kind {
+        TimerKind::Expire => (
+            b"timer/expire".to_vec(),
+            order_command(ExpireOrder { order_id }),
+        ),
         TimerKind::AutoConfirm => (
-            b"timer/auto-confirm",
+            b"timer/auto-confirm".to_vec(),
             order_command(ConfirmReceipt { order_id }),
         ),
+        TimerKind::Replan => {
+            let lines: Vec<(Sku, u32)> = order
+                .lines
+                .iter()
+                .map(|line| (line.sku.clone(), line.quantity))
+                .collect();
+            let country = order
+                .header
+                .as_ref()
+                .map_or("", |h| h.shipping_address.country.as_str());
+            (
+                format!("timer/replan/{}", order.plans_made).into_bytes(),
+                order_command(PlanReservations {
+                    order_id,
+                    reservations: plan(&lines, country, rules, view),
+                }),
+            )
+        }
     };
-    (Uuid::new_v5(&order_id.0, name), command)
+    (Uuid::new_v5(&order_id.0, &name), command)
 }
 
 fn order_command(command: impl Into<OrderCommand>) -> Command {

@@ -256,6 +256,12 @@ fn a_short_line_is_split_off_backordered_or_cancels_the_order_per_policy() {
     assert_eq!(shop.order().status, OrderStatus::Backordered);
     assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 0));
     assert_eq!(shop.stock(MUG, "BER-1"), (1, 0));
+    // Fifteen minutes on it tries again; still short, it waits again.
+    let retried = shop.ledger.fire_timers(at(15));
+    assert_eq!(trace(&retried)[0], ("PlanReservations", true));
+    assert_eq!(trace(&retried).last(), Some(&("MarkStockShort", true)));
+    assert_eq!(shop.order().status, OrderStatus::Backordered);
+    // The next try would be at the payment deadline: the order expires instead.
     let expired = shop.ledger.fire_timers(at(30));
     assert_eq!(trace(&expired), [("ExpireOrder", true)]);
     assert_eq!(shop.order().status, OrderStatus::Expired);
@@ -379,4 +385,27 @@ fn the_process_is_deterministic() {
         Command::Order(OrderCommand::PlanReservations(p)) if p.reservations.len() == 3
     )));
     assert_eq!(first, run());
+}
+
+#[test]
+fn a_backordered_order_gets_its_stock_when_it_arrives() {
+    let mut shop = Shop::new(ShortResolution::Backorder);
+    shop.receive(TSHIRT, "HAM-1", 1);
+    shop.receive(MUG, "HAM-1", 1);
+    shop.run(samples::place_order());
+    assert_eq!(shop.order().status, OrderStatus::Backordered);
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (1, 0));
+    // The missing T-shirt arrives; the next try reserves everything.
+    shop.minute = 10;
+    shop.receive(TSHIRT, "HAM-1", 4);
+    assert!(shop.ledger.fire_timers(at(14)).is_empty());
+    let retried = shop.ledger.fire_timers(at(15));
+    assert_eq!(
+        trace(&retried).last(),
+        Some(&("ConfirmStockReserved", true))
+    );
+    assert_eq!(shop.order().status, OrderStatus::AwaitingPayment);
+    assert_eq!(shop.order().plans_made, 2);
+    assert_eq!(shop.stock(TSHIRT, "HAM-1"), (5, 2));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (1, 1));
 }

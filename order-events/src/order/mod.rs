@@ -106,6 +106,8 @@ pub struct Order {
     /// The order process's reservation plan while stock is being reserved: cleared when the
     /// reservations are confirmed or the order gives them up (backorder, cancel).
     pub reservation_plan: Vec<PlannedReservation>,
+    /// Reservation plans made so far (the first at placement, then one per backorder retry).
+    pub plans_made: u32,
     /// Reservations confirmed for the order, so a cancellation knows what to release.
     pub reservations: Vec<ReservedLine>,
     pub payments: Vec<PaymentRecord>,
@@ -281,6 +283,7 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 state.plan_complete(),
                 "a plan replaced one still waiting for outcomes"
             );
+            state.plans_made += 1;
             state.reservation_plan = e
                 .reservations
                 .iter()
