@@ -24,8 +24,9 @@
 //! - `OrderCancelled`/`OrderExpired` → release every reservation of the order.
 //! - `ShipmentDispatched` → `CommitReservation` for the shipped units.
 //! - `ReturnReceived` with restock → `RestockReturn` at the warehouse that shipped.
-//! - timers: unpaid orders → `ExpireOrder` at the payment deadline; delivered orders →
-//!   `ConfirmReceipt` (automatic) after the policy's days.
+//! - timers: unpaid orders → `ExpireOrder` at the payment deadline; backordered orders →
+//!   `PlanReservations` again every `backorder_retry_minutes` until then (stock may have
+//!   arrived); delivered orders → `ConfirmReceipt` (automatic) after the policy's days.
 //!
 //! Pure like the rest of the crate: the caller passes the time and a view of the stock.
 
