@@ -930,7 +930,7 @@ impl StockView for OwnedStock<'_> {
                     }
                     .to_string(),
                 };
-                if let Ok(Some((AggregateState::StockItem(item), _))) = state.store.load(&aggregate)
+                if let Ok(Some((AggregateState::StockItem(item), _))) = state.store.peek(&aggregate)
                 {
                     found.insert(warehouse, item.available());
                 }
@@ -964,6 +964,7 @@ impl PartitionState {
                 self.flush()?;
             }
             self.ledger.evict(&aggregate);
+            self.store.forget(&aggregate);
         }
         Ok(())
     }

@@ -17,6 +17,7 @@
 //!   big-endian offset): deduplication asks only "seen?", and reads the result back from the
 //!   log for the rare repeat.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -76,7 +77,10 @@ impl StateStore {
             tree.clear().map_err(storage)?;
             tree.insert(b"m:format", FORMAT).map_err(storage)?;
         }
-        Ok(PartitionStore { tree })
+        Ok(PartitionStore {
+            tree,
+            stored: HashMap::new(),
+        })
     }
 }
 
@@ -84,6 +88,9 @@ impl StateStore {
 #[derive(Clone)]
 pub struct PartitionStore {
     tree: sled::Tree,
+    /// For the aggregates held in memory that have a snapshot here: the deadline key that
+    /// snapshot carries. Saves reading a snapshot back before overwriting it.
+    stored: HashMap<AggregateRef, Option<Vec<u8>>>,
 }
 
 fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
@@ -168,15 +175,38 @@ impl PartitionStore {
         ))
     }
 
+    /// An aggregate's snapshot, to hold in memory: what it was written with is remembered
+    /// until [`PartitionStore::forget`].
     pub fn load(
+        &mut self,
+        aggregate: &AggregateRef,
+    ) -> Result<Option<(AggregateState, ChainHead)>, StoreError> {
+        let Some(snapshot) = self.read(aggregate)? else {
+            return Ok(None);
+        };
+        self.stored
+            .insert(aggregate.clone(), snapshot.timer_key.clone());
+        Ok(Some((snapshot.state, snapshot.head)))
+    }
+
+    /// An aggregate's snapshot, only to look at.
+    pub fn peek(
         &self,
         aggregate: &AggregateRef,
     ) -> Result<Option<(AggregateState, ChainHead)>, StoreError> {
-        let Some(bytes) = self.tree.get(aggregate_key(aggregate)).map_err(storage)? else {
-            return Ok(None);
-        };
-        let snapshot: Snapshot = decode_snapshot(&bytes)?;
-        Ok(Some((snapshot.state, snapshot.head)))
+        Ok(self.read(aggregate)?.map(|s| (s.state, s.head)))
+    }
+
+    fn read(&self, aggregate: &AggregateRef) -> Result<Option<Snapshot>, StoreError> {
+        match self.tree.get(aggregate_key(aggregate)).map_err(storage)? {
+            Some(bytes) => Ok(Some(decode_snapshot(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The aggregate left memory.
+    pub fn forget(&mut self, aggregate: &AggregateRef) {
+        self.stored.remove(aggregate);
     }
 
     /// Where a decided command's result is in the results partition.
@@ -219,17 +249,17 @@ impl PartitionStore {
 
     /// Writes snapshots of `write.aggregates` as `ledger` holds them, with their indexes, the
     /// results and the checkpoints, atomically.
-    pub fn write(&self, ledger: &MemoryLedger, write: &Write) -> Result<(), StoreError> {
+    /// Every aggregate written must have been [`PartitionStore::load`]ed first (or be new).
+    pub fn write(&mut self, ledger: &MemoryLedger, write: &Write) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let mut written = Vec::with_capacity(write.aggregates.len());
         for aggregate in &write.aggregates {
             let Some((state, head)) = ledger.snapshot(aggregate) else {
                 continue;
             };
             let key = aggregate_key(aggregate);
-            let previous: Option<Snapshot> = match self.tree.get(&key).map_err(storage)? {
-                Some(bytes) => Some(decode_snapshot(&bytes)?),
-                None => None,
-            };
+            // `None`: no snapshot yet; `Some(key)`: the deadline key the last one carries.
+            let previous: Option<Option<Vec<u8>>> = self.stored.get(aggregate).cloned();
             let mut timer = None;
             match &state {
                 AggregateState::Order(_) => {
@@ -243,7 +273,7 @@ impl PartitionStore {
                         .deadline_of(&order_id)
                         .map(|(at, kind)| timer_key(at, order_id, kind));
                 }
-                AggregateState::StockItem(_) => {
+                AggregateState::StockItem(_) if previous.is_none() => {
                     let (sku, warehouse) = aggregate
                         .id
                         .split_once('@')
@@ -253,8 +283,9 @@ impl PartitionStore {
                     index.extend_from_slice(key.warehouse.as_str().as_bytes());
                     batch.insert(index, &[][..]);
                 }
+                AggregateState::StockItem(_) => {}
             }
-            if let Some(old) = previous.and_then(|p| p.timer_key) {
+            if let Some(old) = previous.flatten() {
                 if Some(&old) != timer.as_ref() {
                     batch.remove(old);
                 }
@@ -262,6 +293,7 @@ impl PartitionStore {
             if let Some(key) = &timer {
                 batch.insert(key.clone(), &[][..]);
             }
+            written.push((aggregate.clone(), timer.clone()));
             let snapshot = Snapshot {
                 state,
                 head,
@@ -278,7 +310,9 @@ impl PartitionStore {
         if let Some(next) = write.results_next {
             batch.insert(&b"m:results-next"[..], &next.to_be_bytes()[..]);
         }
-        self.tree.apply_batch(batch).map_err(storage)
+        self.tree.apply_batch(batch).map_err(storage)?;
+        self.stored.extend(written);
+        Ok(())
     }
 }
 
