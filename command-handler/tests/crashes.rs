@@ -367,28 +367,48 @@ async fn run(dir: &Path, seed: u64) -> (BTreeMap<(String, u32), Vec<Vec<u8>>>, u
             fuse: Arc::new(AtomicI64::new(fuse)),
             fail_every: 0,
         });
-        let handler = Handler::new(crashing.clone(), config(), clock.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(AssertUnwindSafe(handler.run(async {
-            let _ = stopped.await;
-        })));
-        // Wait until everything is answered or the handler died.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !task.is_finished() && !all_answered(crashing.as_ref(), &submitted).await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "seed {seed}: no progress"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let label = format!("seed {seed}");
+        let done = || all_answered(crashing.as_ref(), &submitted);
+        if run_until_done_or_crash(crashing.clone(), config(), clock.clone(), &label, done).await {
+            crashes += 1;
         }
-        let _ = stop.send(());
-        match task.await {
-            Ok(result) => {
-                result.unwrap_or_else(|e| panic!("seed {seed}: handler failed: {e}"));
-            }
-            Err(join) if join.is_panic() => crashes += 1,
-            Err(join) => panic!("seed {seed}: {join}"),
+    }
+}
+
+/// Runs one handler on `log` until `done` holds (then stops it) or it crashes; true when it
+/// crashed. Fails the test when neither happens within a minute.
+async fn run_until_done_or_crash<F, Fut>(
+    log: Arc<dyn Log>,
+    config: HandlerConfig,
+    clock: Arc<ManualClock>,
+    label: &str,
+    mut done: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let handler = Handler::new(log, config, clock);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(AssertUnwindSafe(handler.run(async {
+        let _ = stopped.await;
+    })));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !task.is_finished() && !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{label}: no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(());
+    match task.await {
+        Ok(result) => {
+            result.unwrap_or_else(|e| panic!("{label}: handler failed: {e}"));
+            false
         }
+        Err(join) if join.is_panic() => true,
+        Err(join) => panic!("{label}: {join}"),
     }
 }
 
@@ -641,35 +661,15 @@ async fn run_process(dir: &Path, seed: u64) -> (MemoryLedger, u32) {
             state_dir: Some(dir.join("handler-state")),
             ..HandlerConfig::default()
         };
-        let handler = Handler::new(crashing.clone(), config, clock.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(AssertUnwindSafe(handler.run(async {
-            let _ = stopped.await;
-        })));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let want = if phase == 0 {
             OrderStatus::AwaitingPayment
         } else {
             OrderStatus::Expired
         };
-        while !task.is_finished() && settled(crashing.as_ref(), want).await.is_none() {
-            if tokio::time::Instant::now() >= deadline {
-                let ledger = replayed(crashing.as_ref()).await;
-                let statuses: Vec<_> = order_ids(6)
-                    .iter()
-                    .map(|id| ledger.order(id).map(|o| o.status))
-                    .collect();
-                panic!("seed {seed}: no progress in phase {phase}: {statuses:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let _ = stop.send(());
-        match task.await {
-            Ok(result) => {
-                result.unwrap_or_else(|e| panic!("seed {seed}: handler failed: {e}"));
-            }
-            Err(join) if join.is_panic() => crashes += 1,
-            Err(join) => panic!("seed {seed}: {join}"),
+        let label = format!("seed {seed}, phase {phase}");
+        let done = || async { settled(crashing.as_ref(), want).await.is_some() };
+        if run_until_done_or_crash(crashing.clone(), config, clock.clone(), &label, done).await {
+            crashes += 1;
         }
     }
 }

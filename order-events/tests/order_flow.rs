@@ -7,18 +7,7 @@ use order_events::testkit::samples::{
     self, amount, history_to, line_quantity, order_id, MUG, TOTAL, TSHIRT,
 };
 use order_events::testkit::{at, given};
-use order_events::{Actor, ActorKind, Currency, Rule};
-
-fn capture(payment_id: &str, value: &str) -> CapturePayment {
-    CapturePayment {
-        order_id: order_id(),
-        payment_id: PaymentId::from(payment_id),
-        method: PaymentMethod::Card,
-        amount: amount(value),
-        currency: Currency::EUR,
-        psp_reference: format!("psp-{payment_id}"),
-    }
-}
+use order_events::{Actor, ActorKind, Rule};
 
 #[test]
 fn placing_records_the_order_with_its_payment_deadline() {
@@ -41,11 +30,11 @@ fn the_same_channel_order_imported_twice_is_refused() {
 #[test]
 fn combined_payment_adds_up_to_the_total() {
     let after_first = given::<Order>(history_to(OrderStatus::AwaitingPayment))
-        .when(capture("P1", "20.00"))
+        .when(samples::capture("P1", "20.00"))
         .then_events([samples::payment_captured("P1", "20.00")]);
     assert_eq!(after_first.status, OrderStatus::PartiallyPaid);
     let after_second = given::<Order>(history_to(OrderStatus::PartiallyPaid))
-        .when(capture("P2", "34.38"))
+        .when(samples::capture("P2", "34.38"))
         .then_events([samples::payment_captured("P2", "34.38")]);
     assert_eq!(after_second.status, OrderStatus::Paid);
     assert_eq!(after_second.captured(), amount(TOTAL));

@@ -103,17 +103,6 @@ fn rejection(steps: &[Step], type_name: &str) -> Option<Rejection> {
         .and_then(|(_, outcome)| outcome.as_ref().err().cloned())
 }
 
-fn capture(payment_id: &str, value: &str) -> CapturePayment {
-    CapturePayment {
-        order_id: order_id(),
-        payment_id: PaymentId::from(payment_id),
-        method: PaymentMethod::Card,
-        amount: amount(value),
-        currency: order_events::Currency::EUR,
-        psp_reference: format!("psp-{payment_id}"),
-    }
-}
-
 fn ship(shipment_id: &str, lines: Vec<LineQuantity>) -> Ship {
     Ship {
         order_id: order_id(),
@@ -158,8 +147,8 @@ fn a_whole_journey_runs_its_stock_steps_and_timers_by_itself() {
     assert_eq!(shop.stock(MUG, "HAM-1"), (3, 1));
 
     // Two captures pay it.
-    shop.run(capture("P1", "30.00"));
-    shop.run(capture("P2", "24.38"));
+    shop.run(samples::capture("P1", "30.00"));
+    shop.run(samples::capture("P2", "24.38"));
     assert_eq!(shop.order().status, OrderStatus::Paid);
 
     // A partial shipment without a carrier: the carrier rules pick one; stock is committed.
@@ -348,7 +337,7 @@ fn a_shipment_without_a_matching_carrier_rule_is_refused() {
     shop.receive(TSHIRT, "HAM-1", 2);
     shop.receive(MUG, "HAM-1", 1);
     shop.run(samples::place_order());
-    shop.run(capture("P1", "54.38"));
+    shop.run(samples::capture("P1", "54.38"));
     let mut heavy = ship("S1", vec![line_quantity(MUG, 1)]);
     heavy.weight_grams = 40_000;
     let steps = shop.run(heavy);

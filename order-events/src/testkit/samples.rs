@@ -72,6 +72,18 @@ pub fn place_order() -> PlaceOrder {
     }
 }
 
+/// A card capture of `value` (in the sample order's currency) under `payment_id`.
+pub fn capture(payment_id: &str, value: &str) -> CapturePayment {
+    CapturePayment {
+        order_id: order_id(),
+        payment_id: PaymentId::from(payment_id),
+        method: PaymentMethod::Card,
+        amount: amount(value),
+        currency: Currency::EUR,
+        psp_reference: format!("psp-{payment_id}"),
+    }
+}
+
 /// `OrderPlaced` as decided at minute 0 with the default policy (payment due at minute 30).
 pub fn order_placed() -> OrderEvent {
     let c = place_order();
