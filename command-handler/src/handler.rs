@@ -388,10 +388,7 @@ impl Handler {
         let mut deadlines: Vec<(u32, OrderId, TimerKind)> = Vec::new();
         for (&partition, state) in &mut self.partitions {
             for (order_id, kind) in state.due(now)? {
-                state.load(&AggregateRef {
-                    kind: order_events::AggregateKind::Order,
-                    id: order_id.to_string(),
-                })?;
+                state.load(&AggregateRef::order(order_id))?;
                 deadlines.push((partition, order_id, kind));
             }
         }
@@ -922,14 +919,10 @@ impl StockView for OwnedStock<'_> {
                 if found.contains_key(&warehouse) {
                     continue;
                 }
-                let aggregate = AggregateRef {
-                    kind: order_events::AggregateKind::StockItem,
-                    id: StockKey {
-                        sku: sku.clone(),
-                        warehouse: warehouse.clone(),
-                    }
-                    .to_string(),
-                };
+                let aggregate = AggregateRef::stock_item(&StockKey {
+                    sku: sku.clone(),
+                    warehouse: warehouse.clone(),
+                });
                 if let Ok(Some((AggregateState::StockItem(item), _))) = state.store.peek(&aggregate)
                 {
                     found.insert(warehouse, item.available());

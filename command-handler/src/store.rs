@@ -22,7 +22,7 @@ use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
 use order_events::envelope::AggregateRef;
-use order_events::ids::{OrderId, Sku, StockKey, WarehouseId};
+use order_events::ids::{OrderId, Sku, WarehouseId};
 use order_events::ledger::{AggregateState, MemoryLedger};
 use order_events::process::TimerKind;
 use order_events::{AggregateKind, ChainHead};
@@ -263,22 +263,17 @@ impl PartitionStore {
             let mut timer = None;
             match &state {
                 AggregateState::Order(_) => {
-                    let order_id = OrderId(
-                        aggregate
-                            .id
-                            .parse()
-                            .map_err(|_| StoreError(format!("order id {}", aggregate.id)))?,
-                    );
+                    let order_id = aggregate
+                        .order_id()
+                        .ok_or_else(|| StoreError(format!("order id {}", aggregate.id)))?;
                     timer = ledger
                         .deadline_of(&order_id)
                         .map(|(at, kind)| timer_key(at, order_id, kind));
                 }
                 AggregateState::StockItem(_) if previous.is_none() => {
-                    let (sku, warehouse) = aggregate
-                        .id
-                        .split_once('@')
+                    let key = aggregate
+                        .stock_key()
                         .ok_or_else(|| StoreError(format!("stock key {}", aggregate.id)))?;
-                    let key = StockKey::new(sku, warehouse);
                     let mut index = stocked_prefix(&key.sku);
                     index.extend_from_slice(key.warehouse.as_str().as_bytes());
                     batch.insert(index, &[][..]);

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::context::Actor;
+use crate::ids::{OrderId, StockKey};
 use crate::order::{OrderCommand, OrderEvent};
 use crate::stock::{StockCommand, StockEvent};
 
@@ -44,6 +45,39 @@ pub struct AggregateRef {
     pub kind: AggregateKind,
     /// An order's UUID, or a stock item's `SKU@WAREHOUSE`.
     pub id: String,
+}
+
+impl AggregateRef {
+    pub fn order(order_id: OrderId) -> AggregateRef {
+        AggregateRef {
+            kind: AggregateKind::Order,
+            id: order_id.to_string(),
+        }
+    }
+
+    pub fn stock_item(key: &StockKey) -> AggregateRef {
+        AggregateRef {
+            kind: AggregateKind::StockItem,
+            id: key.to_string(),
+        }
+    }
+
+    /// The order this names; `None` for a stock item or an id that is no order id.
+    pub fn order_id(&self) -> Option<OrderId> {
+        if self.kind != AggregateKind::Order {
+            return None;
+        }
+        self.id.parse::<uuid::Uuid>().ok().map(OrderId)
+    }
+
+    /// The stock item this names; `None` for an order or an id that is no `SKU@WAREHOUSE`.
+    pub fn stock_key(&self) -> Option<StockKey> {
+        if self.kind != AggregateKind::StockItem {
+            return None;
+        }
+        let (sku, warehouse) = self.id.split_once('@')?;
+        Some(StockKey::new(sku, warehouse))
+    }
 }
 
 /// Any command the ledger decides.

@@ -104,10 +104,10 @@ impl MemoryLedger {
         let head = *self.heads.get(aggregate)?;
         let state = match aggregate.kind {
             crate::AggregateKind::Order => {
-                AggregateState::Order(self.orders.get(&order_key(aggregate)?)?.clone())
+                AggregateState::Order(self.orders.get(&aggregate.order_id()?)?.clone())
             }
             crate::AggregateKind::StockItem => {
-                AggregateState::StockItem(self.stock.get(&stock_key(aggregate)?)?.clone())
+                AggregateState::StockItem(self.stock.get(&aggregate.stock_key()?)?.clone())
             }
         };
         Some((state, head))
@@ -122,12 +122,16 @@ impl MemoryLedger {
         );
         match state {
             AggregateState::Order(order) => {
-                let id = order_key(aggregate).expect("an order snapshot under an order id");
+                let id = aggregate
+                    .order_id()
+                    .expect("an order snapshot under an order id");
                 self.orders.insert(id, order);
                 self.reindex_order(id);
             }
             AggregateState::StockItem(item) => {
-                let key = stock_key(aggregate).expect("a stock snapshot under a stock key");
+                let key = aggregate
+                    .stock_key()
+                    .expect("a stock snapshot under a stock key");
                 self.index_stock(&key);
                 self.stock.insert(key, item);
             }
@@ -140,7 +144,7 @@ impl MemoryLedger {
         self.heads.remove(aggregate);
         match aggregate.kind {
             crate::AggregateKind::Order => {
-                if let Some(id) = order_key(aggregate) {
+                if let Some(id) = aggregate.order_id() {
                     self.orders.remove(&id);
                     if let Some((at, kind)) = self.timer_of.remove(&id) {
                         self.timers.remove(&(at, id, kind));
@@ -148,7 +152,7 @@ impl MemoryLedger {
                 }
             }
             crate::AggregateKind::StockItem => {
-                if let Some(key) = stock_key(aggregate) {
+                if let Some(key) = aggregate.stock_key() {
                     self.stock.remove(&key);
                     if let Some(warehouses) = self.stocked.get_mut(&key.sku) {
                         warehouses.remove(&key.warehouse);
@@ -449,29 +453,17 @@ impl MemoryLedger {
         };
         match &envelope.event {
             Event::Order(e) => {
-                let id = envelope.aggregate_id.parse().map_err(|_| wrong("order"))?;
-                self.fold_order(OrderId(id), e);
+                let id = aggregate.order_id().ok_or_else(|| wrong("order"))?;
+                self.fold_order(id, e);
             }
             Event::Stock(e) => {
-                let (sku, warehouse) = envelope
-                    .aggregate_id
-                    .split_once('@')
-                    .ok_or_else(|| wrong("stock item"))?;
-                self.fold_stock(StockKey::new(sku, warehouse), e);
+                let key = aggregate.stock_key().ok_or_else(|| wrong("stock item"))?;
+                self.fold_stock(key, e);
             }
         }
         self.heads.insert(aggregate, envelope.head());
         Ok(())
     }
-}
-
-fn order_key(aggregate: &AggregateRef) -> Option<OrderId> {
-    aggregate.id.parse::<uuid::Uuid>().ok().map(OrderId)
-}
-
-fn stock_key(aggregate: &AggregateRef) -> Option<StockKey> {
-    let (sku, warehouse) = aggregate.id.split_once('@')?;
-    Some(StockKey::new(sku, warehouse))
 }
 
 impl StockView for MemoryLedger {
