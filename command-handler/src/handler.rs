@@ -384,54 +384,50 @@ impl Handler {
     async fn fire_timers(&mut self, producer: &mut dyn Producer) -> Result<(), HandlerError> {
         let now = self.clock.now();
         let commands_topic = self.topic(Topic::Commands);
-        // Which deadlines are due, with their orders loaded (a re-plan needs the order).
+        // The due deadlines not yet fired, with their orders loaded (a timer's id and a
+        // re-plan need the order). Fired ones are remembered until they are no longer due.
         let mut deadlines: Vec<(u32, OrderId, TimerKind)> = Vec::new();
         for (&partition, state) in &mut self.partitions {
+            let mut still_due = HashSet::new();
             for (order_id, kind) in state.due(now)? {
                 state.load(&AggregateRef::order(order_id))?;
-                deadlines.push((partition, order_id, kind));
+                let Some(order) = state.ledger.order(&order_id) else {
+                    continue;
+                };
+                let id = order_events::process::timer_id(order_id, order, kind);
+                if !state.fired.contains(&id) {
+                    deadlines.push((partition, order_id, kind));
+                }
+                still_due.insert(id);
             }
+            state.fired.retain(|id| still_due.contains(id));
+        }
+        if deadlines.is_empty() {
+            return Ok(());
         }
         let view = OwnedStock(&self.partitions);
-        let mut due: Vec<(u32, CommandEnvelope)> = Vec::new();
-        let mut due_ids: BTreeMap<u32, HashSet<Uuid>> = BTreeMap::new();
-        for (partition, order_id, kind) in deadlines {
-            let ledger = &self.partitions[&partition].ledger;
-            let Some(order) = ledger.order(&order_id) else {
-                continue;
-            };
-            let (command_id, command) = order_events::process::timer_command(
-                order_id,
-                order,
-                kind,
-                &self.config.rules,
-                &view,
-            );
-            due_ids.entry(partition).or_default().insert(command_id);
-            due.push((
-                partition,
-                CommandEnvelope {
+        let due: Vec<(u32, CommandEnvelope)> = deadlines
+            .into_iter()
+            .filter_map(|(partition, order_id, kind)| {
+                let order = self.partitions[&partition].ledger.order(&order_id)?;
+                let (command_id, command) = order_events::process::timer_command(
+                    order_id,
+                    order,
+                    kind,
+                    &self.config.rules,
+                    &view,
+                );
+                let envelope = CommandEnvelope {
                     command_id,
                     correlation_id: command_id,
                     causation_id: None,
                     actor: order_events::Actor::system(),
                     issued_at: now,
                     command,
-                },
-            ));
-        }
-        for (partition, state) in &mut self.partitions {
-            let ids = due_ids.remove(partition).unwrap_or_default();
-            state.fired.retain(|id| ids.contains(id));
-        }
-        due.retain(|(partition, command)| {
-            !self.partitions[partition]
-                .fired
-                .contains(&command.command_id)
-        });
-        if due.is_empty() {
-            return Ok(());
-        }
+                };
+                Some((partition, envelope))
+            })
+            .collect();
         let records = due
             .iter()
             .map(|(_, command)| command_record(&commands_topic, command))
@@ -988,34 +984,20 @@ impl PartitionState {
     }
 
     /// Every deadline due at `now`: from the store, except for orders changed since its last
-    /// write, whose deadlines are taken from memory.
+    /// write, whose deadlines are taken from memory (the ledger's index by time).
     fn due(&self, now: DateTime<Utc>) -> Result<Vec<(OrderId, TimerKind)>, StoreError> {
-        let changed = |order_id: &OrderId| {
-            self.dirty.contains(&AggregateRef {
-                kind: order_events::AggregateKind::Order,
-                id: order_id.to_string(),
-            })
-        };
+        let changed = |order_id: &OrderId| self.dirty.contains(&AggregateRef::order(*order_id));
         let mut due: Vec<(OrderId, TimerKind)> = self
             .store
             .due(now)?
             .into_iter()
             .filter(|(order_id, _)| !changed(order_id))
             .collect();
-        for aggregate in &self.dirty {
-            if aggregate.kind != order_events::AggregateKind::Order {
-                continue;
-            }
-            let Ok(id) = aggregate.id.parse() else {
-                continue;
-            };
-            let order_id = OrderId(id);
-            if let Some((at, kind)) = self.ledger.deadline_of(&order_id) {
-                if at <= now {
-                    due.push((order_id, kind));
-                }
-            }
-        }
+        due.extend(
+            self.ledger
+                .due_deadlines(now)
+                .filter(|(order_id, _)| changed(order_id)),
+        );
         Ok(due)
     }
 }

@@ -366,10 +366,8 @@ impl MemoryLedger {
 
     /// The commands of every deadline due at `now`: expiries and automatic confirmations.
     pub fn due_timers(&self, now: DateTime<Utc>) -> Vec<CommandEnvelope> {
-        self.timers
-            .iter()
-            .take_while(|(at, _, _)| *at <= now)
-            .filter_map(|&(_, order_id, kind)| {
+        self.due_deadlines(now)
+            .filter_map(|(order_id, kind)| {
                 let order = self.orders.get(&order_id)?;
                 let (command_id, command) =
                     process::timer_command(order_id, order, kind, &self.rules, self);
@@ -388,6 +386,17 @@ impl MemoryLedger {
     /// The rule tables the process plans with.
     pub fn rules(&self) -> &ProcessRules {
         &self.rules
+    }
+
+    /// The deadlines of held orders due at `now`, earliest first.
+    pub fn due_deadlines(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = (OrderId, TimerKind)> + '_ {
+        self.timers
+            .iter()
+            .take_while(move |(at, _, _)| *at <= now)
+            .map(|&(_, order_id, kind)| (order_id, kind))
     }
 
     /// The earliest pending deadline.

@@ -239,9 +239,19 @@ pub fn timer(order: &Order, policy: &Policy) -> Option<(DateTime<Utc>, TimerKind
     }
 }
 
-/// The command a due timer fires. Its id depends only on the order and the deadline: expiry
-/// and confirmation happen once in an order's life, and the n-th re-plan is named by n, so
-/// firing a deadline again is the same command.
+/// The id of the command a due timer fires. It depends only on the order and the deadline:
+/// expiry and confirmation happen once in an order's life, and the n-th re-plan is named by n,
+/// so firing a deadline again is the same command.
+pub fn timer_id(order_id: OrderId, order: &Order, kind: TimerKind) -> Uuid {
+    let name = match kind {
+        TimerKind::Expire => b"timer/expire".to_vec(),
+        TimerKind::AutoConfirm => b"timer/auto-confirm".to_vec(),
+        TimerKind::Replan => format!("timer/replan/{}", order.plans_made).into_bytes(),
+    };
+    Uuid::new_v5(&order_id.0, &name)
+}
+
+/// The command a due timer fires, with its [`timer_id`].
 pub fn timer_command(
     order_id: OrderId,
     order: &Order,
@@ -249,15 +259,9 @@ pub fn timer_command(
     rules: &ProcessRules,
     view: &dyn StockView,
 ) -> (Uuid, Command) {
-    let (name, command): (Vec<u8>, Command) = match kind {
-        TimerKind::Expire => (
-            b"timer/expire".to_vec(),
-            order_command(ExpireOrder { order_id }),
-        ),
-        TimerKind::AutoConfirm => (
-            b"timer/auto-confirm".to_vec(),
-            order_command(ConfirmReceipt { order_id }),
-        ),
+    let command = match kind {
+        TimerKind::Expire => order_command(ExpireOrder { order_id }),
+        TimerKind::AutoConfirm => order_command(ConfirmReceipt { order_id }),
         TimerKind::Replan => {
             let lines: Vec<(Sku, u32)> = order
                 .lines
@@ -268,16 +272,13 @@ pub fn timer_command(
                 .header
                 .as_ref()
                 .map_or("", |h| h.shipping_address.country.as_str());
-            (
-                format!("timer/replan/{}", order.plans_made).into_bytes(),
-                order_command(PlanReservations {
-                    order_id,
-                    reservations: plan(&lines, country, rules, view),
-                }),
-            )
+            order_command(PlanReservations {
+                order_id,
+                reservations: plan(&lines, country, rules, view),
+            })
         }
     };
-    (Uuid::new_v5(&order_id.0, &name), command)
+    (timer_id(order_id, order, kind), command)
 }
 
 fn order_command(command: impl Into<OrderCommand>) -> Command {
