@@ -363,14 +363,14 @@ impl Handler {
         partition: u32,
         offset: u64,
         command_id: Uuid,
-    ) -> Result<CommandResult, LogError> {
+    ) -> Result<CommandResult, HandlerError> {
         let results = TopicPartition::new(self.topic(Topic::CommandResults), partition);
         let records = self.log.read(&results, offset, 1).await?;
         records
             .first()
             .and_then(CommandResult::from_record)
             .filter(|result| result.command_id == command_id)
-            .ok_or_else(|| LogError::Corrupt {
+            .ok_or_else(|| HandlerError::Corrupt {
                 at: format!("{results}@{offset}"),
                 reason: format!(
                     "the state store places the result of {command_id} here, but it is not"
@@ -629,23 +629,18 @@ impl Handler {
                     answers.push(Answer::RepeatInChunk { partition, of });
                     continue;
                 }
-                let pending = state.pending_results.get(&envelope.command_id).map(|(r, _)| r.clone());
-                let stored_at = match pending {
-                    Some(_) => None,
-                    None => state.store.result_offset(envelope.command_id).map_err(|e| LogError::Storage(e.to_string()))?,
+                let earlier = match state.decided(envelope.command_id)? {
+                    Some(Decided::Pending(result)) => Some(result),
+                    Some(Decided::At(offset)) => Some(self.stored_result(partition, offset, envelope.command_id).await?),
+                    None => None,
                 };
-                let stored = match (pending, stored_at) {
-                    (Some(result), _) => Some(result),
-                    (None, Some(offset)) => Some(self.stored_result(partition, offset, envelope.command_id).await?),
-                    (None, None) => None,
-                };
-                if let Some(result) = stored {
+                if let Some(result) = earlier {
                     answers.push(Answer::Repeat { partition, result });
                     continue;
                 }
                 let state = self.partitions.get_mut(&partition).expect("checked above");
                 let target = envelope.command.target();
-                state.load(&target).map_err(|e| LogError::Storage(e.to_string()))?;
+                state.load(&target)?;
                 touched.entry(partition).or_default().insert(target);
                 in_chunk.insert(envelope.command_id, answers.len());
                 let now = self.clock.now();
@@ -772,7 +767,7 @@ impl Handler {
             };
             producer.send_offsets(offsets).await?;
             let committed = producer.commit().await?;
-            Ok::<_, LogError>((results, next, dead, process_commands, touched, committed))
+            Ok::<_, HandlerError>((results, next, dead, process_commands, touched, committed))
         }
         .await;
         match outcome {
@@ -823,13 +818,17 @@ impl Handler {
                 // transaction's own events and results on each partition.
                 let events_topic = self.topic(Topic::Events);
                 let results_topic = self.topic(Topic::CommandResults);
-                let next_after = |topic: &str, partition: u32| {
-                    committed
-                        .iter()
-                        .filter(|p| p.topic == topic && p.partition == partition)
-                        .map(|p| p.offset + 1)
-                        .max()
-                };
+                // Per partition: the events written and the next events and results offsets.
+                let mut written: BTreeMap<u32, (usize, Option<u64>, Option<u64>)> = BTreeMap::new();
+                for position in &committed {
+                    let entry = written.entry(position.partition).or_default();
+                    if position.topic == events_topic {
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(Some(position.offset + 1));
+                    } else if position.topic == results_topic {
+                        entry.2 = entry.2.max(Some(position.offset + 1));
+                    }
+                }
                 let partitions: HashSet<u32> =
                     touched.keys().chain(new_results.keys()).copied().collect();
                 for partition in partitions {
@@ -838,21 +837,20 @@ impl Handler {
                     };
                     let results = new_results.remove(&partition).unwrap_or_default();
                     let changed = touched.remove(&partition).unwrap_or_default();
-                    state.pending_events += committed
-                        .iter()
-                        .filter(|p| p.topic == events_topic && p.partition == partition)
-                        .count();
+                    let (events_written, events_next, results_next) =
+                        written.get(&partition).copied().unwrap_or_default();
+                    state.pending_events += events_written;
                     state.dirty.extend(changed);
                     for (result, offset) in results {
                         state
                             .pending_results
                             .insert(result.command_id, (result, offset));
                     }
-                    if let Some(next) = next_after(&events_topic, partition) {
-                        state.pending_events_next = Some(next);
+                    if events_next.is_some() {
+                        state.pending_events_next = events_next;
                     }
-                    if let Some(next) = next_after(&results_topic, partition) {
-                        state.pending_results_next = Some(next);
+                    if results_next.is_some() {
+                        state.pending_results_next = results_next;
                     }
                     if state.pending_events >= self.config.snapshot_every_events.max(1) {
                         state.flush()?;
@@ -866,12 +864,12 @@ impl Handler {
                 Ok(())
             }
             Err(error) => {
-                if !matches!(error, LogError::Fenced(_)) {
+                if !matches!(error, HandlerError::Log(LogError::Fenced(_))) {
                     if let Err(abort) = producer.abort().await {
                         tracing::warn!(%abort, "abort failed");
                     }
                 }
-                Err(error.into())
+                Err(error)
             }
         }
     }
@@ -929,7 +927,23 @@ impl StockView for OwnedStock<'_> {
     }
 }
 
+/// How a command was decided before.
+enum Decided {
+    /// Committed since the state store's last write: the result is still in memory.
+    Pending(CommandResult),
+    /// The offset of its result in the results partition.
+    At(u64),
+}
+
 impl PartitionState {
+    /// Whether `command_id` was decided on this partition before, and where its answer is.
+    fn decided(&self, command_id: Uuid) -> Result<Option<Decided>, StoreError> {
+        if let Some((result, _)) = self.pending_results.get(&command_id) {
+            return Ok(Some(Decided::Pending(result.clone())));
+        }
+        Ok(self.store.result_offset(command_id)?.map(Decided::At))
+    }
+
     /// Makes sure the aggregate is in the working set (from its snapshot, if it has one) and
     /// marks it most recently used.
     fn load(&mut self, aggregate: &AggregateRef) -> Result<(), StoreError> {
