@@ -258,28 +258,10 @@ impl Handler {
                 },
             };
             let event = match event {
-                ConsumerEvent::Records(mut records)
-                    if !self.config.linger.is_zero()
-                        && records.len() < self.config.batch_size_max =>
-                {
-                    // Wait a little for more, so one transaction carries a fuller batch.
-                    let deadline = tokio::time::Instant::now() + self.config.linger;
-                    while records.len() < self.config.batch_size_max {
-                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match consumer.poll(left).await? {
-                            ConsumerEvent::Records(more) => records.extend(more),
-                            ConsumerEvent::Idle => break,
-                            other => {
-                                pending = Some(other);
-                                break;
-                            }
-                        }
-                    }
-                    ConsumerEvent::Records(records)
-                }
+                ConsumerEvent::Records(records) => ConsumerEvent::Records(
+                    self.linger(consumer.as_mut(), records, &mut pending)
+                        .await?,
+                ),
                 other => other,
             };
             match event {
@@ -354,6 +336,36 @@ impl Handler {
             state.flush()?;
         }
         Ok(self.stats)
+    }
+
+    /// With a linger, waits a little for more records when a poll brought fewer than a
+    /// batch, so one transaction carries a fuller one. An assignment change met meanwhile is
+    /// left in `pending` for the loop to handle next.
+    async fn linger(
+        &self,
+        consumer: &mut dyn Consumer,
+        mut records: Vec<StoredRecord>,
+        pending: &mut Option<ConsumerEvent>,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        if self.config.linger.is_zero() {
+            return Ok(records);
+        }
+        let deadline = tokio::time::Instant::now() + self.config.linger;
+        while records.len() < self.config.batch_size_max {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match consumer.poll(left).await? {
+                ConsumerEvent::Records(more) => records.extend(more),
+                ConsumerEvent::Idle => break,
+                other => {
+                    *pending = Some(other);
+                    break;
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// A decided command's result, read back from the results partition at the offset the

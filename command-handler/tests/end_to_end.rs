@@ -49,13 +49,17 @@ impl Running {
     }
 
     fn start_named(log: Arc<dyn Log>, clock: Arc<ManualClock>, instance: &str) -> Running {
-        let (stop, stopped) = oneshot::channel::<()>();
         let config = HandlerConfig {
             instance_id: instance.to_owned(),
             batch_size_max: 16,
             rules: rules(),
             ..HandlerConfig::default()
         };
+        Running::with_config(log, clock, config)
+    }
+
+    fn with_config(log: Arc<dyn Log>, clock: Arc<ManualClock>, config: HandlerConfig) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
         let handler = Handler::new(log, config, clock);
         let task = tokio::spawn(handler.run(async {
             let _ = stopped.await;
@@ -513,12 +517,7 @@ async fn a_bounded_cache_and_snapshots_keep_memory_flat_and_restarts_short() {
         ..HandlerConfig::default()
     };
     let run = |state: std::path::PathBuf| {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handler = Handler::new(log.clone(), config(&state), clock.clone());
-        let task = tokio::spawn(handler.run(async {
-            let _ = stopped.await;
-        }));
-        Running { stop, task }
+        Running::with_config(log.clone(), clock.clone(), config(&state))
     };
     let state = dir.path().join("state");
     let running = run(state.clone());
@@ -645,7 +644,6 @@ async fn a_backordered_order_is_reserved_by_a_timer_once_stock_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let log = embedded(&dir, "backorder");
     let clock = Arc::new(ManualClock::new(start()));
-    let (stop, stopped) = oneshot::channel::<()>();
     let config = HandlerConfig {
         rules: ProcessRules {
             short_resolution: ShortResolution::Backorder,
@@ -654,13 +652,7 @@ async fn a_backordered_order_is_reserved_by_a_timer_once_stock_arrives() {
         poll_wait: Duration::from_millis(20),
         ..HandlerConfig::default()
     };
-    let handler = Handler::new(log.clone(), config, clock.clone());
-    let running = Running {
-        stop,
-        task: tokio::spawn(handler.run(async {
-            let _ = stopped.await;
-        })),
-    };
+    let running = Running::with_config(log.clone(), clock.clone(), config);
     let status = || async {
         let mut ledger = MemoryLedger::new(Policy::default());
         for event in all_events(log.as_ref()).await {
@@ -708,19 +700,12 @@ async fn a_linger_gathers_trickling_commands_into_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let log = embedded(&dir, "linger");
     let clock = Arc::new(ManualClock::new(start()));
-    let (stop, stopped) = oneshot::channel::<()>();
     let config = HandlerConfig {
         batch_size_max: 20,
         linger: Duration::from_secs(5),
         ..HandlerConfig::default()
     };
-    let handler = Handler::new(log.clone(), config, clock);
-    let running = Running {
-        stop,
-        task: tokio::spawn(handler.run(async {
-            let _ = stopped.await;
-        })),
-    };
+    let running = Running::with_config(log.clone(), clock, config);
     let mut submitted = Vec::new();
     for n in 0..20u128 {
         let receive = ReceiveStock {
