@@ -159,14 +159,23 @@ pub async fn serve(
     Ok(stats?)
 }
 
-/// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
-/// answer (a result, or why the line is not a command).
-pub fn post_line(address: &str, line: &str, wait: Duration) -> anyhow::Result<serde_json::Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// The HTTP client `ledger submit` posts to a running serve with: one per submission, so its
+/// connection is reused from line to line.
+pub fn client(wait: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_global(Some(wait + Duration::from_secs(5)))
         .http_status_as_error(false)
         .build()
-        .into();
+        .into()
+}
+
+/// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
+/// answer (a result, or why the line is not a command).
+pub fn post_line(
+    agent: &ureq::Agent,
+    address: &str,
+    line: &str,
+) -> anyhow::Result<serde_json::Value> {
     let mut response = agent
         .post(&format!("http://{address}/v1/commands?settle=true"))
         .header("content-type", "application/json")

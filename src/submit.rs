@@ -135,14 +135,15 @@ pub async fn submit_via_serve(
     out: &mut impl Write,
 ) -> anyhow::Result<SubmitSummary> {
     let mut summary = SubmitSummary::default();
+    let agent = crate::serve::client(wait);
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         if line.trim().is_empty() {
             continue;
         }
-        let (address, line) = (address.to_owned(), line.to_owned());
+        let (agent, address, line) = (agent.clone(), address.to_owned(), line.to_owned());
         let mut value =
-            tokio::task::spawn_blocking(move || crate::serve::post_line(&address, &line, wait))
+            tokio::task::spawn_blocking(move || crate::serve::post_line(&agent, &address, &line))
                 .await??;
         match value["outcome"].as_str() {
             Some("accepted") => summary.accepted += 1,

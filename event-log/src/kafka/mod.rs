@@ -6,7 +6,7 @@
 
 mod settings;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -93,6 +93,9 @@ struct Inner {
     publisher: OnceCell<FutureProducer>,
     /// A group-less consumer for range reads, made on first use and reassigned per read.
     reader: Mutex<Option<BaseConsumer<ReaderContext>>>,
+    /// Per consumer group, a client that only asks its coordinator for committed offsets
+    /// (never joins), made on first use: `committed_offsets` is polled while settling.
+    offset_readers: Mutex<HashMap<String, Arc<BaseConsumer>>>,
 }
 
 /// The range reader's context: reaching the end of a partition is how a read ends, not an
@@ -167,6 +170,7 @@ impl KafkaLog {
                 partitions,
                 publisher: OnceCell::new(),
                 reader: Mutex::new(None),
+                offset_readers: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -720,14 +724,25 @@ impl Log for KafkaLog {
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
         let name = self.inner.topics.name(topic);
         let count = self.inner.partitions[&name];
-        let mut config = self.inner.settings.client_config();
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "false");
         let timeout = self.inner.settings.operation_timeout;
+        let inner = self.inner.clone();
+        let group = group.to_owned();
         blocking(move || {
-            // Only asks the group coordinator; never joins the group.
-            let consumer: BaseConsumer = config.create()?;
+            let consumer = {
+                let mut readers = lock(&inner.offset_readers);
+                match readers.get(&group) {
+                    Some(consumer) => consumer.clone(),
+                    None => {
+                        let mut config = inner.settings.client_config();
+                        config
+                            .set("group.id", &group)
+                            .set("enable.auto.commit", "false");
+                        let consumer: Arc<BaseConsumer> = Arc::new(config.create()?);
+                        readers.insert(group.clone(), consumer.clone());
+                        consumer
+                    }
+                }
+            };
             let mut list = TopicPartitionList::new();
             for partition in 0..count {
                 list.add_partition(&name, partition as i32);
