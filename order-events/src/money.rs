@@ -93,6 +93,26 @@ impl Currency {
     }
 }
 
+/// Why a string is not a currency the ledger settles in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{input}' is not a currency the ledger settles in (ISO 4217 code, upper case: EUR, USD, ...)")]
+pub struct CurrencyParseError {
+    pub input: String,
+}
+
+impl FromStr for Currency {
+    type Err = CurrencyParseError;
+
+    fn from_str(input: &str) -> Result<Currency, CurrencyParseError> {
+        Currency::ALL
+            .into_iter()
+            .find(|c| c.code() == input)
+            .ok_or_else(|| CurrencyParseError {
+                input: input.to_owned(),
+            })
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -255,6 +275,15 @@ mod tests {
         }
         let too_long = "9".repeat(41);
         assert!(too_long.parse::<Amount>().is_err());
+    }
+
+    #[test]
+    fn currency_codes_parse_back() {
+        for currency in Currency::ALL {
+            assert_eq!(currency.code().parse::<Currency>(), Ok(currency));
+        }
+        assert!("eur".parse::<Currency>().is_err());
+        assert!("XXX".parse::<Currency>().is_err());
     }
 
     #[test]

@@ -1,0 +1,584 @@
+//! Folding one event into every read model. Pure apart from the rows it reads and writes, which
+//! come through [`Rows`]: the sled store in production, a `BTreeMap` in tests and references.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use order_events::codec::{decode_cache_value, encode_cache_value};
+use order_events::envelope::{AggregateKind, Event, EventEnvelope};
+use order_events::ids::{MerchantId, OrderId};
+use order_events::money::{Amount, Currency};
+use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderStatus};
+use order_events::stock::{self, StockEvent, StockItem};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, OrderIndex};
+use crate::model::{
+    AccountBalance, CarrierExceptionView, DayRow, EntryKind, GapAlarm, JournalEntry,
+    MerchantTotals, OrderBalanceView, OrderRow, Posting, ReturnTimes, StatusChange, StockRow,
+};
+use crate::StoreError;
+
+/// Read and write access to the store's rows during a fold step.
+pub trait Rows {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn remove(&mut self, key: Vec<u8>);
+}
+
+/// Rows in memory: the reference the sled store is tested against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryRows(pub BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl Rows for MemoryRows {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.0.insert(key, value);
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.0.remove(&key);
+    }
+}
+
+pub(crate) fn get<T: DeserializeOwned>(
+    rows: &dyn Rows,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    match rows.get(key)? {
+        None => Ok(None),
+        Some(bytes) => decode_cache_value(what, &bytes)
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt {
+                key: String::from_utf8_lossy(key).into_owned(),
+                reason: error.to_string(),
+            }),
+    }
+}
+
+pub(crate) fn put<T: Serialize>(rows: &mut dyn Rows, key: Vec<u8>, value: &T) {
+    rows.put(key, encode_cache_value(value));
+}
+
+/// Commission the platform keeps from each capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettlementRules {
+    /// Commission on captured amounts for merchants without their own rate, as a fraction
+    /// (`"0.10"` is 10 %). Refunds give back the same share of what they refund.
+    pub commission_rate: Decimal,
+    /// Rates of particular merchants, by merchant id.
+    pub merchant_commission_rates: BTreeMap<String, Decimal>,
+}
+
+impl Default for SettlementRules {
+    fn default() -> SettlementRules {
+        SettlementRules {
+            commission_rate: Decimal::new(10, 2),
+            merchant_commission_rates: BTreeMap::new(),
+        }
+    }
+}
+
+impl SettlementRules {
+    pub fn rate_of(&self, merchant: &MerchantId) -> Decimal {
+        self.merchant_commission_rates
+            .get(merchant.as_str())
+            .copied()
+            .unwrap_or(self.commission_rate)
+    }
+
+    /// Checks the rates are fractions from 0 to 1.
+    pub fn check(&self) -> Result<(), String> {
+        let rates = std::iter::once(("default", &self.commission_rate)).chain(
+            self.merchant_commission_rates
+                .iter()
+                .map(|(merchant, rate)| (merchant.as_str(), rate)),
+        );
+        for (whose, rate) in rates {
+            if rate.is_sign_negative() || *rate > Decimal::ONE {
+                return Err(format!(
+                    "commission rate {rate} of {whose} is not a fraction from 0 to 1"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The accounts of the settlement ledger (one ledger per currency).
+pub mod accounts {
+    /// Captured money held at the payment provider, less what was refunded from it.
+    pub const CLEARING: &str = "customer_payments_clearing";
+    /// The platform's commission income.
+    pub const COMMISSION: &str = "platform_commission_revenue";
+    /// Freight the platform pays carriers.
+    pub const FREIGHT: &str = "freight_expense";
+    /// Refunds passing from merchants back to customers: debited with what a customer gets
+    /// back, credited with what the merchant bears, so its turnover is the refunds issued.
+    pub const REFUNDS: &str = "refunds";
+    /// Money paid out to merchants' bank accounts.
+    pub const PAYOUTS: &str = "payouts";
+
+    pub fn merchant_payable(merchant: &str) -> String {
+        format!("merchant_payable:{merchant}")
+    }
+
+    pub fn carrier_payable(carrier: &str) -> String {
+        format!("carrier_payable:{carrier}")
+    }
+}
+
+/// What happened to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folded {
+    Applied,
+    /// Its sequence was folded before: ignored.
+    Duplicate,
+    /// Its aggregate has a gap: held back, counted on the alarm.
+    HeldBack,
+    /// It opened a gap: alarm raised, not folded.
+    Gap,
+}
+
+/// Folds events into the read models.
+#[derive(Debug, Clone, Default)]
+pub struct Projector {
+    pub settlement: SettlementRules,
+}
+
+fn round(amount: Decimal, currency: Currency) -> Amount {
+    Amount(amount.round_dp_with_strategy(
+        currency.minor_units(),
+        RoundingStrategy::MidpointNearestEven,
+    ))
+}
+
+fn debit(account: impl Into<String>, amount: Amount) -> Posting {
+    Posting {
+        account: account.into(),
+        debit: amount,
+        credit: Amount::ZERO,
+    }
+}
+
+fn credit(account: impl Into<String>, amount: Amount) -> Posting {
+    Posting {
+        account: account.into(),
+        debit: Amount::ZERO,
+        credit: amount,
+    }
+}
+
+impl Projector {
+    pub fn new(settlement: SettlementRules) -> Projector {
+        Projector { settlement }
+    }
+
+    /// Folds one event read at `partition`/`offset`. The caller writes the checkpoint.
+    pub fn fold(
+        &self,
+        rows: &mut dyn Rows,
+        partition: u32,
+        offset: u64,
+        envelope: &EventEnvelope,
+    ) -> Result<Folded, StoreError> {
+        let aggregate = format!("{}:{}", envelope.aggregate_kind, envelope.aggregate_id);
+        let gap_key = keys::with_str(keys::GAP, &aggregate);
+        if let Some(mut gap) = get::<GapAlarm>(rows, &gap_key, "gap alarm")? {
+            gap.held_back += 1;
+            put(rows, gap_key, &gap);
+            return Ok(Folded::HeldBack);
+        }
+        let sequence_key = keys::with_str(keys::SEQUENCE, &aggregate);
+        let last = get::<u64>(rows, &sequence_key, "sequence")?.unwrap_or(0);
+        if envelope.sequence <= last {
+            return Ok(Folded::Duplicate);
+        }
+        if envelope.sequence != last + 1 {
+            tracing::error!(
+                %aggregate, expected = last + 1, found = envelope.sequence, partition, offset,
+                "sequence gap in the event log: this aggregate's read models stop here"
+            );
+            metrics::counter!("ledger_projection_gaps_total").increment(1);
+            let alarm = GapAlarm {
+                aggregate,
+                expected_sequence: last + 1,
+                found_sequence: envelope.sequence,
+                partition,
+                offset,
+                held_back: 0,
+            };
+            put(rows, gap_key, &alarm);
+            return Ok(Folded::Gap);
+        }
+        put(rows, sequence_key, &envelope.sequence);
+        match (&envelope.event, envelope.aggregate_kind) {
+            (Event::Order(event), AggregateKind::Order) => {
+                let order_id = envelope
+                    .aggregate_id
+                    .parse()
+                    .map(OrderId)
+                    .map_err(|_| StoreError::Corrupt {
+                        key: aggregate.clone(),
+                        reason: "an order event on an aggregate id that is not a UUID".into(),
+                    })?;
+                self.fold_order(rows, order_id, envelope, event)?;
+            }
+            (Event::Stock(event), AggregateKind::StockItem) => {
+                fold_stock(rows, envelope, event)?;
+            }
+            _ => {
+                return Err(StoreError::Corrupt {
+                    key: aggregate,
+                    reason: "an event of one aggregate kind on another's id".into(),
+                })
+            }
+        }
+        Ok(Folded::Applied)
+    }
+
+    fn fold_order(
+        &self,
+        rows: &mut dyn Rows,
+        order_id: OrderId,
+        envelope: &EventEnvelope,
+        event: &OrderEvent,
+    ) -> Result<(), StoreError> {
+        let at = envelope.recorded_at;
+        let row_key = keys::order(keys::ORDER, order_id.0);
+        let previous: Option<OrderRow> = get(rows, &row_key, "order row")?;
+        let mut row = previous.clone().unwrap_or_else(|| OrderRow {
+            state: order::Order::default(),
+            timeline: Vec::new(),
+            updated_at: at,
+            dispatched_at: Vec::new(),
+            carrier_exceptions: Vec::new(),
+            returns: Vec::new(),
+            counted: Default::default(),
+            commission_charged: Amount::ZERO,
+            commission_reversed: Amount::ZERO,
+        });
+        if row.state.header.is_none() && !matches!(event, OrderEvent::OrderPlaced(_)) {
+            return Err(StoreError::Corrupt {
+                key: order_id.to_string(),
+                reason: format!("{} before OrderPlaced", event.type_name()),
+            });
+        }
+        let total_before = row.state.total();
+        let status_before = row.state.status;
+        order::apply(&mut row.state, event);
+        row.updated_at = at;
+        if row.state.status != status_before {
+            row.timeline.push(StatusChange {
+                status: row.state.status,
+                at,
+            });
+        }
+        match event {
+            OrderEvent::ShipmentDispatched(e) => row.dispatched_at.push(e.dispatched_at),
+            OrderEvent::CarrierExceptionRecorded(e) => {
+                row.carrier_exceptions.push(CarrierExceptionView {
+                    shipment_id: e.shipment_id.clone(),
+                    kind: e.kind,
+                    note: e.note.clone(),
+                    at,
+                })
+            }
+            OrderEvent::ReturnRequested(e) => row.returns.push(ReturnTimes {
+                return_id: e.return_id.clone(),
+                reason: e.reason,
+                requested_at: at,
+                received_at: None,
+            }),
+            OrderEvent::ExchangeRequested(e) => row.returns.push(ReturnTimes {
+                return_id: e.return_id.clone(),
+                reason: e.reason,
+                requested_at: at,
+                received_at: None,
+            }),
+            OrderEvent::ReturnReceived(e) => {
+                if let Some(times) = row.returns.iter_mut().find(|t| t.return_id == e.return_id) {
+                    times.received_at = Some(at);
+                }
+            }
+            _ => {}
+        }
+        self.count_in_reports(rows, &mut row, event, total_before, at)?;
+        self.settle(rows, &mut row, envelope, event)?;
+        update_indexes(rows, previous.as_ref(), &row);
+        put(rows, row_key, &row);
+        Ok(())
+    }
+
+    fn count_in_reports(
+        &self,
+        rows: &mut dyn Rows,
+        row: &mut OrderRow,
+        event: &OrderEvent,
+        total_before: Amount,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let header = row.state.header.as_ref().expect("placed orders have a header");
+        let key = keys::day(
+            header.placed_at.date_naive(),
+            header.channel.as_str(),
+            header.currency,
+        );
+        let mut day: DayRow = get(rows, &key, "day report")?.unwrap_or_default();
+        if matches!(event, OrderEvent::OrderPlaced(_)) {
+            day.orders += 1;
+        }
+        // GMV is the current total of the day's orders: price changes, discounts and split
+        // shortages move it; cancellations do not (they count in the cancellation rate).
+        day.gmv += row.state.total() - total_before;
+        let status = row.state.status;
+        let counted = &mut row.counted;
+        if status == OrderStatus::Cancelled && !counted.cancelled {
+            counted.cancelled = true;
+            day.cancelled += 1;
+        }
+        if status == OrderStatus::Expired && !counted.expired {
+            counted.expired = true;
+            day.expired += 1;
+        }
+        if matches!(event, OrderEvent::ReturnReceived(_)) && !counted.returned {
+            counted.returned = true;
+            day.returned += 1;
+        }
+        let defect = match event {
+            OrderEvent::FeedbackRecorded(e) => e.rating <= 2 || e.claim.is_some(),
+            OrderEvent::CarrierExceptionRecorded(e) => e.kind == CarrierExceptionKind::Lost,
+            _ => false,
+        };
+        if defect && !counted.defective {
+            counted.defective = true;
+            day.defective += 1;
+        }
+        if status == OrderStatus::Shipped && !counted.shipped {
+            counted.shipped = true;
+            let minutes = (at - header.placed_at).num_minutes().max(0);
+            *day
+                .processing_minutes
+                .entry(u32::try_from(minutes).unwrap_or(u32::MAX))
+                .or_default() += 1;
+        }
+        put(rows, key, &day);
+        Ok(())
+    }
+
+    /// Posts the journal entries of a money event.
+    fn settle(
+        &self,
+        rows: &mut dyn Rows,
+        row: &mut OrderRow,
+        envelope: &EventEnvelope,
+        event: &OrderEvent,
+    ) -> Result<(), StoreError> {
+        let header = row.state.header.as_ref().expect("placed orders have a header");
+        let currency = header.currency;
+        let merchant = header.merchant_id.clone();
+        let payable = accounts::merchant_payable(merchant.as_str());
+        let rate = self.settlement.rate_of(&merchant);
+        let entry = |kind, postings| JournalEntry {
+            kind,
+            event_id: envelope.event_id,
+            order_id: Some(header.order_id),
+            currency,
+            at: envelope.recorded_at,
+            postings,
+        };
+        let mut entries = Vec::new();
+        let mut totals = MerchantTotals::default();
+        match event {
+            OrderEvent::PaymentCaptured(e) => {
+                entries.push(entry(
+                    EntryKind::Capture,
+                    vec![debit(accounts::CLEARING, e.amount), credit(&payable, e.amount)],
+                ));
+                totals.captures = e.amount;
+                let commission = round(e.amount.0 * rate, currency);
+                if commission.is_positive() {
+                    entries.push(entry(
+                        EntryKind::Commission,
+                        vec![
+                            debit(&payable, commission),
+                            credit(accounts::COMMISSION, commission),
+                        ],
+                    ));
+                    totals.commission = commission;
+                    row.commission_charged += commission;
+                }
+            }
+            OrderEvent::RefundIssued(e) => {
+                entries.push(entry(
+                    EntryKind::Refund,
+                    vec![
+                        debit(accounts::REFUNDS, e.amount),
+                        credit(accounts::CLEARING, e.amount),
+                        debit(&payable, e.amount),
+                        credit(accounts::REFUNDS, e.amount),
+                    ],
+                ));
+                totals.refunds = e.amount;
+                // The same share of the refund, never more than is left of what was charged.
+                let left = row.commission_charged - row.commission_reversed;
+                let reversal = round(e.amount.0 * rate, currency).min(left);
+                if reversal.is_positive() {
+                    entries.push(entry(
+                        EntryKind::CommissionReversal,
+                        vec![
+                            debit(accounts::COMMISSION, reversal),
+                            credit(&payable, reversal),
+                        ],
+                    ));
+                    totals.commission_reversals = reversal;
+                    row.commission_reversed += reversal;
+                }
+            }
+            OrderEvent::ShipmentDispatched(e) if e.freight_cost.is_positive() => {
+                entries.push(entry(
+                    EntryKind::Freight,
+                    vec![
+                        debit(accounts::FREIGHT, e.freight_cost),
+                        credit(
+                            accounts::carrier_payable(e.carrier.as_str()),
+                            e.freight_cost,
+                        ),
+                    ],
+                ));
+            }
+            _ => return Ok(()),
+        }
+        post(rows, currency, header.order_id, &entries)?;
+        let key = keys::merchant(currency, merchant.as_str());
+        let mut merchant_totals: MerchantTotals =
+            get(rows, &key, "merchant totals")?.unwrap_or_default();
+        merchant_totals.captures += totals.captures;
+        merchant_totals.commission += totals.commission;
+        merchant_totals.refunds += totals.refunds;
+        merchant_totals.commission_reversals += totals.commission_reversals;
+        merchant_totals.payouts += totals.payouts;
+        put(rows, key, &merchant_totals);
+        Ok(())
+    }
+}
+
+/// Writes balanced entries to the account balances and the order's settlement.
+fn post(
+    rows: &mut dyn Rows,
+    currency: Currency,
+    order_id: OrderId,
+    entries: &[JournalEntry],
+) -> Result<(), StoreError> {
+    let order_key = keys::order(keys::ORDER_BALANCE, order_id.0);
+    let mut order_balance: OrderBalanceView =
+        get(rows, &order_key, "order balance")?.unwrap_or_default();
+    for entry in entries {
+        let debits: Amount = entry.postings.iter().map(|p| p.debit).sum();
+        let credits: Amount = entry.postings.iter().map(|p| p.credit).sum();
+        assert_eq!(
+            debits, credits,
+            "a journal entry must balance: {entry:?} (trial balance invariant)"
+        );
+        for posting in &entry.postings {
+            let key = keys::account(currency, &posting.account);
+            let mut balance: AccountBalance = get(rows, &key, "account")?.unwrap_or_default();
+            balance.debits += posting.debit;
+            balance.credits += posting.credit;
+            put(rows, key, &balance);
+            *order_balance
+                .accounts
+                .entry(posting.account.clone())
+                .or_insert(Amount::ZERO) += posting.debit - posting.credit;
+        }
+        order_balance.entries.push(entry.clone());
+    }
+    put(rows, order_key, &order_balance);
+    Ok(())
+}
+
+fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
+    let mut entries = BTreeSet::new();
+    let Some(header) = row.state.header.as_ref() else {
+        return entries;
+    };
+    let id = header.order_id.0;
+    let placed = header.placed_at;
+    let status = keys::status_code(row.state.status);
+    entries.insert(keys::index_entry(OrderIndex::Time, None, placed, id));
+    entries.insert(keys::index_entry(
+        OrderIndex::Status,
+        Some(&status),
+        placed,
+        id,
+    ));
+    entries.insert(keys::index_entry(
+        OrderIndex::Merchant,
+        Some(header.merchant_id.as_str()),
+        placed,
+        id,
+    ));
+    entries.insert(keys::index_entry(
+        OrderIndex::Customer,
+        Some(header.customer_id.as_str()),
+        placed,
+        id,
+    ));
+    entries.insert(keys::index_entry(
+        OrderIndex::Channel,
+        Some(header.channel.as_str()),
+        placed,
+        id,
+    ));
+    entries.insert(keys::index_entry(
+        OrderIndex::InStatus,
+        Some(&status),
+        row.status_since(),
+        id,
+    ));
+    entries
+}
+
+fn update_indexes(rows: &mut dyn Rows, previous: Option<&OrderRow>, row: &OrderRow) {
+    let before = previous.map(index_entries).unwrap_or_default();
+    let after = index_entries(row);
+    for gone in before.difference(&after) {
+        rows.remove(gone.clone());
+    }
+    for new in after.difference(&before) {
+        rows.put(new.clone(), Vec::new());
+    }
+}
+
+fn fold_stock(
+    rows: &mut dyn Rows,
+    envelope: &EventEnvelope,
+    event: &StockEvent,
+) -> Result<(), StoreError> {
+    let (sku, warehouse) =
+        envelope
+            .aggregate_id
+            .split_once('@')
+            .ok_or_else(|| StoreError::Corrupt {
+                key: envelope.aggregate_id.clone(),
+                reason: "a stock event on an id that is not SKU@WAREHOUSE".into(),
+            })?;
+    let key = keys::stock(sku, warehouse);
+    let mut row: StockRow = get(rows, &key, "stock row")?.unwrap_or_else(|| StockRow {
+        sku: sku.into(),
+        warehouse: warehouse.into(),
+        state: StockItem::default(),
+        updated_at: envelope.recorded_at,
+    });
+    stock::apply(&mut row.state, event);
+    row.updated_at = envelope.recorded_at;
+    put(rows, key, &row);
+    Ok(())
+}

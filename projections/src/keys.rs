@@ -1,0 +1,199 @@
+//! The read-model store's key layout: every read model in one sled tree, told apart by a
+//! prefix, so one atomic `Batch` carries a whole fold step with its checkpoint.
+//!
+//! ```text
+//! c <partition u32>                                  -> next offset of the events partition (u64)
+//! q <aggregate id>                                   -> last folded sequence (u64)
+//! g <aggregate id>                                   -> GapAlarm
+//! u <partition u32><offset u64>                      -> UndecodableAlarm
+//! o <order id 16>                                    -> OrderRow
+//! x t <placed><id>                                   -> ()   orders by placement time
+//! x s <status><placed><id>, x m <merchant>…, x u <customer>…, x h <channel>…
+//! x w <status><status since><id>                     -> ()   exception queue (time in status)
+//! i <sku><warehouse>                                 -> StockRow
+//! a <currency 3><account>                            -> AccountBalance
+//! m <currency 3><merchant>                           -> MerchantTotals
+//! b <order id 16>                                    -> OrderBalanceView
+//! r <date YYYY-MM-DD><channel><currency 3>           -> DayRow
+//! ```
+//!
+//! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
+//! are milliseconds with the sign bit flipped, so byte order is time order.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use order_events::money::Currency;
+use order_events::order::OrderStatus;
+use uuid::Uuid;
+
+pub const CHECKPOINT: u8 = b'c';
+pub const SEQUENCE: u8 = b'q';
+pub const GAP: u8 = b'g';
+pub const UNDECODABLE: u8 = b'u';
+pub const ORDER: u8 = b'o';
+pub const INDEX: u8 = b'x';
+pub const STOCK: u8 = b'i';
+pub const ACCOUNT: u8 = b'a';
+pub const MERCHANT: u8 = b'm';
+pub const ORDER_BALANCE: u8 = b'b';
+pub const DAY: u8 = b'r';
+/// The store's layout version.
+pub const FORMAT: &[u8] = b"_format";
+
+/// The order indexes, by the byte after [`INDEX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderIndex {
+    Time,
+    Status,
+    Merchant,
+    Customer,
+    Channel,
+    /// By status, then time of entering it: the exception queue.
+    InStatus,
+}
+
+impl OrderIndex {
+    pub fn tag(self) -> u8 {
+        match self {
+            OrderIndex::Time => b't',
+            OrderIndex::Status => b's',
+            OrderIndex::Merchant => b'm',
+            OrderIndex::Customer => b'u',
+            OrderIndex::Channel => b'h',
+            OrderIndex::InStatus => b'w',
+        }
+    }
+}
+
+pub fn push_str(key: &mut Vec<u8>, value: &str) {
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(&value.as_bytes()[..usize::from(len)]);
+}
+
+pub fn time(at: DateTime<Utc>) -> [u8; 8] {
+    ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn time_from(bytes: [u8; 8]) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
+pub fn checkpoint(partition: u32) -> Vec<u8> {
+    let mut key = vec![CHECKPOINT];
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+pub fn with_str(prefix: u8, value: &str) -> Vec<u8> {
+    let mut key = vec![prefix];
+    push_str(&mut key, value);
+    key
+}
+
+pub fn undecodable(partition: u32, offset: u64) -> Vec<u8> {
+    let mut key = vec![UNDECODABLE];
+    key.extend_from_slice(&partition.to_be_bytes());
+    key.extend_from_slice(&offset.to_be_bytes());
+    key
+}
+
+pub fn order(prefix: u8, id: Uuid) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The start of an index's entries for one value (`None` for the time index).
+pub fn index_prefix(index: OrderIndex, value: Option<&str>) -> Vec<u8> {
+    let mut key = vec![INDEX, index.tag()];
+    if let Some(value) = value {
+        push_str(&mut key, value);
+    }
+    key
+}
+
+pub fn index_entry(
+    index: OrderIndex,
+    value: Option<&str>,
+    at: DateTime<Utc>,
+    id: Uuid,
+) -> Vec<u8> {
+    let mut key = index_prefix(index, value);
+    key.extend_from_slice(&time(at));
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+pub fn status_code(status: OrderStatus) -> String {
+    status.to_string()
+}
+
+pub fn stock(sku: &str, warehouse: &str) -> Vec<u8> {
+    let mut key = vec![STOCK];
+    push_str(&mut key, sku);
+    push_str(&mut key, warehouse);
+    key
+}
+
+pub fn currency_prefix(prefix: u8, currency: Currency) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(currency.code().as_bytes());
+    key
+}
+
+pub fn account(currency: Currency, account: &str) -> Vec<u8> {
+    let mut key = currency_prefix(ACCOUNT, currency);
+    push_str(&mut key, account);
+    key
+}
+
+pub fn merchant(currency: Currency, merchant: &str) -> Vec<u8> {
+    let mut key = currency_prefix(MERCHANT, currency);
+    push_str(&mut key, merchant);
+    key
+}
+
+pub fn day_prefix(date: NaiveDate) -> Vec<u8> {
+    let mut key = vec![DAY];
+    key.extend_from_slice(date.format("%Y-%m-%d").to_string().as_bytes());
+    key
+}
+
+pub fn day(date: NaiveDate, channel: &str, currency: Currency) -> Vec<u8> {
+    let mut key = day_prefix(date);
+    push_str(&mut key, channel);
+    key.extend_from_slice(currency.code().as_bytes());
+    key
+}
+
+/// Reads a length-prefixed string at the start of `bytes`; returns it and the rest.
+pub fn read_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let len = usize::from(u16::from_be_bytes(bytes.get(..2)?.try_into().ok()?));
+    let value = std::str::from_utf8(bytes.get(2..2 + len)?).ok()?;
+    Some((value, &bytes[2 + len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn time_bytes_sort_like_times_and_round_trip() {
+        let early = Utc.with_ymd_and_hms(1969, 12, 31, 23, 0, 0).unwrap();
+        let late = Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap();
+        assert!(time(early) < time(late));
+        assert_eq!(time_from(time(late)), Some(late));
+        assert_eq!(time_from(time(early)), Some(early));
+    }
+
+    #[test]
+    fn strings_in_keys_cannot_run_into_the_next_field() {
+        // Without the length prefix, ("ab", "c") and ("a", "bc") would be the same key.
+        assert_ne!(stock("ab", "c"), stock("a", "bc"));
+        let key = stock("SKU-1", "BER-1");
+        let (sku, rest) = read_str(&key[1..]).unwrap();
+        let (warehouse, rest) = read_str(rest).unwrap();
+        assert_eq!((sku, warehouse, rest), ("SKU-1", "BER-1", &[][..]));
+    }
+}

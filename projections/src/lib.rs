@@ -1,0 +1,29 @@
+//! The read side: projection workers fold the events topic into read models in a local sled
+//! store — order status, inventory levels, settlement balances (double-entry, per currency)
+//! and reports — exactly once, and answer queries over them.
+//!
+//! - [`fold`]: what one event does to the read models, over any [`fold::Rows`].
+//! - [`store`]: the sled store; one atomic batch per fold step, checkpoints included.
+//! - [`query`]: listings, lookups, balances, trial balance, reports, exception queue.
+//! - [`worker`]: the async loop that follows the events topic, with lag and progress.
+
+pub mod fold;
+pub mod keys;
+pub mod model;
+pub mod query;
+pub mod store;
+pub mod worker;
+
+pub use fold::{MemoryRows, Projector, SettlementRules};
+pub use store::{ProjectionStore, StepStats};
+
+/// The read-model store failing. Not a business answer: the worker stops (or retries) on it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("read-model storage: {0}")]
+    Storage(String),
+    #[error("the read-model store in {0} is in use by another process")]
+    InUse(String),
+    #[error("corrupt read-model row {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}

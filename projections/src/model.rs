@@ -1,0 +1,585 @@
+//! The read models: what the read side stores per row, and the views it answers queries with.
+//!
+//! Rows hold what folding needs (the domain's own folded state plus what only the read side
+//! tracks, like the time of every transition); views are what queries return, built from rows
+//! on read. Views are JSON on the HTTP API and have JSON Schemas for its OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use order_events::ids::{
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, ReturnId, ShipmentId, Sku,
+    WarehouseId,
+};
+use order_events::money::{Amount, Currency};
+use order_events::order::{
+    CarrierExceptionKind, ClaimKind, Discount, HoldReason, LineQuantity, Order, OrderStatus,
+    ReturnDisposition, ReturnReason,
+};
+use order_events::stock::StockItem;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Order status
+// ---------------------------------------------------------------------------------------------
+
+/// One status the order entered, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// A carrier problem, with when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CarrierExceptionView {
+    pub shipment_id: ShipmentId,
+    pub kind: CarrierExceptionKind,
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What the read side tracks about a return case beyond the domain state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnTimes {
+    pub return_id: ReturnId,
+    pub reason: ReturnReason,
+    pub requested_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// Which of an order's outcomes the reports have counted, so each counts once per order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counted {
+    pub cancelled: bool,
+    pub expired: bool,
+    pub returned: bool,
+    pub defective: bool,
+    pub shipped: bool,
+}
+
+/// One order as stored: the domain's folded state plus the read side's own bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRow {
+    pub state: Order,
+    pub timeline: Vec<StatusChange>,
+    pub updated_at: DateTime<Utc>,
+    /// Dispatch time of every shipment, in shipment order.
+    pub dispatched_at: Vec<DateTime<Utc>>,
+    pub carrier_exceptions: Vec<CarrierExceptionView>,
+    pub returns: Vec<ReturnTimes>,
+    pub counted: Counted,
+    /// Commission charged on this order's captures, and given back on its refunds.
+    pub commission_charged: Amount,
+    pub commission_reversed: Amount,
+}
+
+impl OrderRow {
+    pub fn status(&self) -> OrderStatus {
+        self.state.status
+    }
+
+    /// When the order entered its current status.
+    pub fn status_since(&self) -> DateTime<Utc> {
+        self.timeline.last().map_or(self.updated_at, |change| change.at)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderLineView {
+    pub sku: Sku,
+    pub quantity: u32,
+    pub unit_price: Amount,
+    pub warehouse: Option<WarehouseId>,
+    pub shipped: u32,
+    pub returned: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentView {
+    pub payment_id: PaymentId,
+    /// The captured amount; `null` for a failed payment.
+    pub captured: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShipmentView {
+    pub shipment_id: ShipmentId,
+    pub carrier: CarrierId,
+    pub tracking_number: String,
+    pub lines: Vec<LineQuantity>,
+    pub freight_cost: Amount,
+    pub dispatched_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub exceptions: Vec<CarrierExceptionKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReturnView {
+    pub return_id: ReturnId,
+    pub lines: Vec<LineQuantity>,
+    /// An exchange (goods replaced) rather than a plain return.
+    pub exchange: bool,
+    pub reason: ReturnReason,
+    /// `null` until the goods arrived back.
+    pub disposition: Option<ReturnDisposition>,
+    pub requested_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FeedbackView {
+    /// 1 (worst) to 5 (best).
+    pub rating: u8,
+    pub comment: String,
+    pub claim: Option<ClaimKind>,
+}
+
+/// Everything the read side knows about one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    /// When the order entered its current status.
+    pub status_since: DateTime<Utc>,
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub placed_at: DateTime<Utc>,
+    pub payment_due_at: DateTime<Utc>,
+    /// Time of the last event folded into this view.
+    pub updated_at: DateTime<Utc>,
+    /// Every status the order entered, in order, starting with `placed`.
+    pub timeline: Vec<StatusChange>,
+    pub lines: Vec<OrderLineView>,
+    pub subtotal: Amount,
+    pub discounts: Vec<Discount>,
+    pub discount_total: Amount,
+    pub shipping_fee: Amount,
+    /// What the customer pays: lines plus shipping minus discounts.
+    pub total: Amount,
+    pub captured: Amount,
+    pub refunded: Amount,
+    pub payments: Vec<PaymentView>,
+    pub shipments: Vec<ShipmentView>,
+    pub carrier_exceptions: Vec<CarrierExceptionView>,
+    pub returns: Vec<ReturnView>,
+    /// Why the order is on hold; `null` when it is not.
+    pub hold: Option<HoldReason>,
+    pub feedback: Option<FeedbackView>,
+}
+
+impl OrderView {
+    /// The view of a stored row. `None` for a row of an order never placed (which the fold
+    /// never stores).
+    pub fn of(row: &OrderRow) -> Option<OrderView> {
+        let state = &row.state;
+        let header = state.header.as_ref()?;
+        Some(OrderView {
+            order_id: header.order_id,
+            status: state.status,
+            status_since: row.status_since(),
+            channel: header.channel.clone(),
+            external_reference: header.external_reference.clone(),
+            customer_id: header.customer_id.clone(),
+            merchant_id: header.merchant_id.clone(),
+            currency: header.currency,
+            placed_at: header.placed_at,
+            payment_due_at: header.payment_due_at,
+            updated_at: row.updated_at,
+            timeline: row.timeline.clone(),
+            lines: state
+                .lines
+                .iter()
+                .map(|line| OrderLineView {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                    warehouse: line.warehouse.clone(),
+                    shipped: line.shipped,
+                    returned: line.returned,
+                })
+                .collect(),
+            subtotal: state.subtotal(),
+            discounts: state.discounts.clone(),
+            discount_total: state.discount_total(),
+            shipping_fee: state.shipping_fee,
+            total: state.total(),
+            captured: state.captured(),
+            refunded: state.refunded(),
+            payments: state
+                .payments
+                .iter()
+                .map(|p| PaymentView {
+                    payment_id: p.payment_id.clone(),
+                    captured: p.captured,
+                })
+                .collect(),
+            shipments: state
+                .shipments
+                .iter()
+                .zip(&row.dispatched_at)
+                .map(|(s, &dispatched_at)| ShipmentView {
+                    shipment_id: s.shipment_id.clone(),
+                    carrier: s.carrier.clone(),
+                    tracking_number: s.tracking_number.clone(),
+                    lines: s.lines.clone(),
+                    freight_cost: s.freight_cost,
+                    dispatched_at,
+                    delivered_at: s.delivered_at,
+                    exceptions: s.exceptions.clone(),
+                })
+                .collect(),
+            carrier_exceptions: row.carrier_exceptions.clone(),
+            returns: state
+                .returns
+                .iter()
+                .zip(&row.returns)
+                .map(|(case, times)| ReturnView {
+                    return_id: case.return_id.clone(),
+                    lines: case.lines.clone(),
+                    exchange: case.exchange,
+                    reason: times.reason,
+                    disposition: case.disposition,
+                    requested_at: times.requested_at,
+                    received_at: times.received_at,
+                })
+                .collect(),
+            hold: state.hold.map(|hold| hold.reason),
+            feedback: state.feedback.as_ref().map(|f| FeedbackView {
+                rating: f.rating,
+                comment: f.comment.clone(),
+                claim: f.claim,
+            }),
+        })
+    }
+}
+
+/// One line of an order listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderSummary {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub status_since: DateTime<Utc>,
+    pub channel: Channel,
+    pub merchant_id: MerchantId,
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub total: Amount,
+    pub captured: Amount,
+    pub refunded: Amount,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&OrderView> for OrderSummary {
+    fn from(view: &OrderView) -> OrderSummary {
+        OrderSummary {
+            order_id: view.order_id,
+            status: view.status,
+            status_since: view.status_since,
+            channel: view.channel.clone(),
+            merchant_id: view.merchant_id.clone(),
+            customer_id: view.customer_id.clone(),
+            currency: view.currency,
+            total: view.total,
+            captured: view.captured,
+            refunded: view.refunded,
+            placed_at: view.placed_at,
+            updated_at: view.updated_at,
+        }
+    }
+}
+
+/// An order in the exception queue, and why it is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExceptionView {
+    pub order: OrderSummary,
+    /// `on_hold` (with the hold reason in `hold`) or `sla_breached`.
+    pub kind: ExceptionKind,
+    pub hold: Option<HoldReason>,
+    /// Hours the order has been in its status, at the time of the query.
+    pub hours_in_status: i64,
+    /// The status's SLA in hours, when it has one.
+    pub sla_hours: Option<u32>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionKind {
+    OnHold,
+    SlaBreached,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory
+// ---------------------------------------------------------------------------------------------
+
+/// One stock item as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockRow {
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    pub state: StockItem,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationView {
+    pub order_id: OrderId,
+    pub quantity: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stock of one SKU in one warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryView {
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    /// Units physically in the warehouse, reserved or not.
+    pub on_hand: u64,
+    /// Units held by active reservations.
+    pub reserved: u64,
+    /// Units free to reserve: on hand minus reserved.
+    pub available: u64,
+    pub safety_stock: u64,
+    /// Available below the safety stock.
+    pub low_stock: bool,
+    pub reservations: Vec<ReservationView>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&StockRow> for InventoryView {
+    fn from(row: &StockRow) -> InventoryView {
+        InventoryView {
+            sku: row.sku.clone(),
+            warehouse: row.warehouse.clone(),
+            on_hand: row.state.on_hand,
+            reserved: row.state.reserved(),
+            available: row.state.available(),
+            safety_stock: row.state.safety_stock,
+            low_stock: row.state.is_low(),
+            reservations: row
+                .state
+                .reservations
+                .iter()
+                .map(|(order_id, r)| ReservationView {
+                    order_id: *order_id,
+                    quantity: r.quantity,
+                    expires_at: r.expires_at,
+                })
+                .collect(),
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settlement
+// ---------------------------------------------------------------------------------------------
+
+/// One side of a journal entry. Exactly one of `debit` and `credit` is non-zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Posting {
+    pub account: String,
+    pub debit: Amount,
+    pub credit: Amount,
+}
+
+/// What a journal entry records.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Capture,
+    Commission,
+    Freight,
+    Refund,
+    CommissionReversal,
+    Payout,
+}
+
+/// Balanced postings for one money movement: debits equal credits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JournalEntry {
+    pub kind: EntryKind,
+    /// The event that caused it.
+    pub event_id: Uuid,
+    pub order_id: Option<OrderId>,
+    pub currency: Currency,
+    pub at: DateTime<Utc>,
+    pub postings: Vec<Posting>,
+}
+
+/// Turnover and balance of one account in one currency. `balance` = debits − credits: positive
+/// for assets and expenses, negative for liabilities and revenue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AccountBalance {
+    pub debits: Amount,
+    pub credits: Amount,
+}
+
+impl AccountBalance {
+    pub fn balance(&self) -> Amount {
+        self.debits - self.credits
+    }
+}
+
+/// An account's balance as a query answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountView {
+    pub currency: Currency,
+    pub account: String,
+    pub debits: Amount,
+    pub credits: Amount,
+    /// Debits minus credits.
+    pub balance: Amount,
+}
+
+/// What the platform owes one merchant in one currency, and how it came about.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MerchantTotals {
+    pub captures: Amount,
+    pub commission: Amount,
+    pub refunds: Amount,
+    pub commission_reversals: Amount,
+    pub payouts: Amount,
+}
+
+impl MerchantTotals {
+    /// Captures − commission − refunds + commission reversals − payouts.
+    pub fn payable(&self) -> Amount {
+        self.captures - self.commission - self.refunds + self.commission_reversals - self.payouts
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MerchantBalanceView {
+    pub currency: Currency,
+    pub merchant_id: MerchantId,
+    #[serde(flatten)]
+    pub totals: MerchantTotals,
+    /// Captures − commission − refunds + commission reversals − payouts.
+    pub payable: Amount,
+}
+
+/// The settlement of one order: its journal entries and the net effect on each account.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct OrderBalanceView {
+    pub entries: Vec<JournalEntry>,
+    /// Account → debits − credits over this order's entries.
+    pub accounts: BTreeMap<String, Amount>,
+}
+
+/// The sum of every account of one currency's ledger: zero when the books balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CurrencyTrialBalance {
+    pub currency: Currency,
+    pub debits: Amount,
+    pub credits: Amount,
+    /// Debits minus credits over all accounts; always zero.
+    pub difference: Amount,
+    pub accounts: Vec<AccountView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TrialBalanceView {
+    /// True when every currency's difference is zero.
+    pub balanced: bool,
+    pub currencies: Vec<CurrencyTrialBalance>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------------------------
+
+/// Counters for the orders placed on one day, through one channel, in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DayRow {
+    pub orders: u64,
+    /// Sum of order totals at placement.
+    pub gmv: Amount,
+    pub cancelled: u64,
+    pub expired: u64,
+    /// Orders with at least one return received.
+    pub returned: u64,
+    /// Orders with negative feedback (rating 1 or 2), a claim, or a lost parcel.
+    pub defective: u64,
+    /// Minutes from placement to fully shipped → orders.
+    pub processing_minutes: BTreeMap<u32, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DayReport {
+    pub date: NaiveDate,
+    pub channel: Channel,
+    pub currency: Currency,
+    pub orders: u64,
+    pub gmv: Amount,
+    /// GMV / orders, rounded to the currency's minor units.
+    pub average_order_value: Amount,
+    pub cancelled: u64,
+    pub expired: u64,
+    pub returned: u64,
+    pub defective: u64,
+}
+
+/// GMV and average order value of one currency over a report's range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CurrencyTotals {
+    pub currency: Currency,
+    pub orders: u64,
+    pub gmv: Amount,
+    pub average_order_value: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReportView {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub channel: Option<Channel>,
+    pub days: Vec<DayReport>,
+    pub orders: u64,
+    pub by_currency: Vec<CurrencyTotals>,
+    /// Cancelled / placed orders (0 to 1).
+    pub cancellation_rate: f64,
+    /// Orders with a return received / placed orders.
+    pub return_rate: f64,
+    /// Orders with negative feedback, a claim or a lost parcel / placed orders.
+    pub order_defect_rate: f64,
+    /// Placement to fully shipped, over the orders that shipped; `null` when none did.
+    pub processing_hours_p50: Option<f64>,
+    pub processing_hours_p95: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health of the fold
+// ---------------------------------------------------------------------------------------------
+
+/// An aggregate whose events arrived with a sequence gap. Its read models stop at the event
+/// before the gap: nothing after it is folded until the log is repaired and rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GapAlarm {
+    pub aggregate: String,
+    pub expected_sequence: u64,
+    pub found_sequence: u64,
+    pub partition: u32,
+    pub offset: u64,
+    /// Events of this aggregate not folded since the gap.
+    pub held_back: u64,
+}
+
+/// An events-topic record that is not an event this build can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UndecodableAlarm {
+    pub partition: u32,
+    pub offset: u64,
+    pub reason: String,
+}

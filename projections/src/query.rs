@@ -1,0 +1,598 @@
+//! Queries over the read models. Listings page by an opaque cursor over the index they scan,
+//! so a page boundary never shifts when orders are added elsewhere in the order.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use order_events::ids::OrderId;
+use order_events::money::{Amount, Currency};
+use order_events::order::OrderStatus;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, OrderIndex};
+use crate::model::{
+    AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DayReport, DayRow,
+    ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView, MerchantTotals,
+    OrderBalanceView, OrderRow, OrderSummary, OrderView, ReportView, StockRow, TrialBalanceView,
+    UndecodableAlarm,
+};
+use crate::store::ProjectionStore;
+use crate::StoreError;
+
+/// Largest page a listing returns.
+pub const PAGE_LIMIT_MAX: usize = 1000;
+/// Page size when the query names none.
+pub const PAGE_LIMIT_DEFAULT: usize = 100;
+
+/// Why a query cannot be answered as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("cursor '{0}' is not one this API handed out")]
+    BadCursor(String),
+    #[error("limit {0} is out of range (1 to {PAGE_LIMIT_MAX})")]
+    BadLimit(usize),
+    #[error("the range's start {from} is after its end {to}")]
+    BadRange { from: String, to: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub merchant: Option<String>,
+    pub customer: Option<String>,
+    pub channel: Option<String>,
+    /// Placed at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Placed before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One page of a listing, and where the next starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; `null` on the last one.
+    pub next: Option<String>,
+}
+
+fn check_limit(limit: usize) -> Result<(), QueryError> {
+    if limit == 0 || limit > PAGE_LIMIT_MAX {
+        return Err(QueryError::BadLimit(limit));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn round_to(currency: Currency, value: Decimal) -> Amount {
+    Amount(value.round_dp_with_strategy(
+        currency.minor_units(),
+        RoundingStrategy::MidpointNearestEven,
+    ))
+}
+
+impl ProjectionStore {
+    pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StoreError> {
+        let row: Option<OrderRow> = self.read(&keys::order(keys::ORDER, id.0), "order row")?;
+        Ok(row.as_ref().and_then(OrderView::of))
+    }
+
+    /// Orders matching `filter`, by placement time then id, `limit` at a time after `after`.
+    pub fn orders(
+        &self,
+        filter: &OrderFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<OrderSummary>, QueryError> {
+        check_limit(limit)?;
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                return Err(QueryError::BadRange {
+                    from: from.to_rfc3339(),
+                    to: to.to_rfc3339(),
+                });
+            }
+        }
+        let status = filter.status.map(keys::status_code);
+        let (index, value) = if let Some(m) = &filter.merchant {
+            (OrderIndex::Merchant, Some(m.as_str()))
+        } else if let Some(c) = &filter.customer {
+            (OrderIndex::Customer, Some(c.as_str()))
+        } else if let Some(c) = &filter.channel {
+            (OrderIndex::Channel, Some(c.as_str()))
+        } else if let Some(s) = &status {
+            (OrderIndex::Status, Some(s.as_str()))
+        } else {
+            (OrderIndex::Time, None)
+        };
+        let prefix = keys::index_prefix(index, value);
+        let start = match after {
+            Some(cursor) => {
+                let suffix = unhex(cursor)
+                    .filter(|s| s.len() == 24)
+                    .ok_or_else(|| QueryError::BadCursor(cursor.to_owned()))?;
+                let mut key = prefix.clone();
+                key.extend_from_slice(&suffix);
+                Bound::Excluded(key)
+            }
+            None => {
+                let mut key = prefix.clone();
+                if let Some(from) = filter.from {
+                    key.extend_from_slice(&keys::time(from));
+                }
+                Bound::Included(key)
+            }
+        };
+        let mut end = prefix.clone();
+        match filter.to {
+            Some(to) => end.extend_from_slice(&keys::time(to)),
+            None => end.extend_from_slice(&[0xff; 25]),
+        }
+        let mut items = Vec::new();
+        let mut last_suffix = None;
+        let mut more = false;
+        for entry in self.tree().range((start, Bound::Excluded(end))) {
+            let (key, _) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            let suffix = &key[prefix.len()..];
+            let id = uuid::Uuid::from_slice(&suffix[8..]).map_err(|_| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: "index entry without an order id".into(),
+            })?;
+            let Some(view) = self.order(OrderId(id))? else {
+                continue;
+            };
+            let matches = filter.status.is_none_or(|s| view.status == s)
+                && filter
+                    .merchant
+                    .as_ref()
+                    .is_none_or(|m| view.merchant_id.as_str() == m)
+                && filter
+                    .customer
+                    .as_ref()
+                    .is_none_or(|c| view.customer_id.as_str() == c)
+                && filter
+                    .channel
+                    .as_ref()
+                    .is_none_or(|c| view.channel.as_str() == c)
+                && filter.from.is_none_or(|from| view.placed_at >= from)
+                && filter.to.is_none_or(|to| view.placed_at < to);
+            if !matches {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(OrderSummary::from(&view));
+            last_suffix = Some(suffix.to_vec());
+        }
+        Ok(Page {
+            items,
+            next: if more { last_suffix.map(|s| hex(&s)) } else { None },
+        })
+    }
+
+    /// Orders on hold, and orders longer in their status than its SLA (`sla_hours`), oldest
+    /// first, at most `limit`.
+    pub fn exceptions(
+        &self,
+        now: DateTime<Utc>,
+        sla_hours: &BTreeMap<OrderStatus, u32>,
+        limit: usize,
+    ) -> Result<Vec<ExceptionView>, QueryError> {
+        check_limit(limit)?;
+        let mut found = Vec::new();
+        let mut statuses: Vec<(OrderStatus, Option<u32>)> = vec![(OrderStatus::OnHold, None)];
+        statuses.extend(
+            sla_hours
+                .iter()
+                .filter(|(s, _)| **s != OrderStatus::OnHold)
+                .map(|(s, h)| (*s, Some(*h))),
+        );
+        for (status, sla) in statuses {
+            let prefix = keys::index_prefix(OrderIndex::InStatus, Some(&keys::status_code(status)));
+            let mut end = prefix.clone();
+            match sla {
+                Some(hours) => {
+                    end.extend_from_slice(&keys::time(now - chrono::Duration::hours(hours.into())))
+                }
+                None => end.extend_from_slice(&[0xff; 25]),
+            }
+            for entry in self.tree().range(prefix.clone()..end).take(limit) {
+                let (key, _) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+                let id = uuid::Uuid::from_slice(&key[prefix.len() + 8..]).map_err(|_| {
+                    StoreError::Corrupt {
+                        key: format!("{key:?}"),
+                        reason: "index entry without an order id".into(),
+                    }
+                })?;
+                if let Some(view) = self.order(OrderId(id))? {
+                    found.push(ExceptionView {
+                        kind: if status == OrderStatus::OnHold {
+                            ExceptionKind::OnHold
+                        } else {
+                            ExceptionKind::SlaBreached
+                        },
+                        hold: view.hold,
+                        hours_in_status: (now - view.status_since).num_hours(),
+                        sla_hours: sla,
+                        order: OrderSummary::from(&view),
+                    });
+                }
+            }
+        }
+        found.sort_by_key(|e| (e.order.status_since, e.order.order_id));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    pub fn stock_item(
+        &self,
+        sku: &str,
+        warehouse: &str,
+    ) -> Result<Option<InventoryView>, StoreError> {
+        let row: Option<StockRow> = self.read(&keys::stock(sku, warehouse), "stock row")?;
+        Ok(row.as_ref().map(InventoryView::from))
+    }
+
+    /// Stock items by SKU then warehouse; `low_only` keeps those below their safety stock.
+    pub fn inventory(
+        &self,
+        sku: Option<&str>,
+        low_only: bool,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<InventoryView>, QueryError> {
+        check_limit(limit)?;
+        let prefix = match sku {
+            Some(sku) => keys::with_str(keys::STOCK, sku),
+            None => vec![keys::STOCK],
+        };
+        let start = match after {
+            Some(cursor) => {
+                let key = unhex(cursor)
+                    .filter(|k| k.starts_with(&prefix))
+                    .ok_or_else(|| QueryError::BadCursor(cursor.to_owned()))?;
+                Bound::Excluded(key)
+            }
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut end = prefix.clone();
+        end.push(0xff);
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for entry in self.tree().range((start, Bound::Excluded(end))) {
+            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let row: StockRow = order_events::codec::decode_cache_value("stock row", &value)
+                .map_err(|e| StoreError::Corrupt {
+                    key: format!("{key:?}"),
+                    reason: e.to_string(),
+                })?;
+            let view = InventoryView::from(&row);
+            if low_only && !view.low_stock {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(view);
+            last = Some(key.to_vec());
+        }
+        Ok(Page {
+            items,
+            next: if more { last.map(|k| hex(&k)) } else { None },
+        })
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree().get(key).map_err(|e| StoreError::Storage(e.to_string()))? {
+            None => Ok(None),
+            Some(value) => order_events::codec::decode_cache_value(what, &value)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    key: format!("{key:?}"),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    fn scan<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        what: &str,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.tree()
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+                let decoded = order_events::codec::decode_cache_value(what, &value).map_err(|e| {
+                    StoreError::Corrupt {
+                        key: format!("{key:?}"),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok((key.to_vec(), decoded))
+            })
+            .collect()
+    }
+
+    /// Every account's balance, by currency then account.
+    pub fn balances(&self, currency: Option<Currency>) -> Result<Vec<AccountView>, StoreError> {
+        let prefix = match currency {
+            Some(c) => keys::currency_prefix(keys::ACCOUNT, c),
+            None => vec![keys::ACCOUNT],
+        };
+        let mut views = Vec::new();
+        for (key, balance) in self.scan::<AccountBalance>(&prefix, "account")? {
+            let (currency, account) = currency_and_name(&key)?;
+            views.push(AccountView {
+                currency,
+                account,
+                debits: balance.debits,
+                credits: balance.credits,
+                balance: balance.balance(),
+            });
+        }
+        Ok(views)
+    }
+
+    /// What is payable to each merchant, by currency then merchant.
+    pub fn merchant_balances(
+        &self,
+        currency: Option<Currency>,
+        merchant: Option<&str>,
+    ) -> Result<Vec<MerchantBalanceView>, StoreError> {
+        let prefix = match currency {
+            Some(c) => keys::currency_prefix(keys::MERCHANT, c),
+            None => vec![keys::MERCHANT],
+        };
+        let mut views = Vec::new();
+        for (key, totals) in self.scan::<MerchantTotals>(&prefix, "merchant totals")? {
+            let (currency, merchant_id) = currency_and_name(&key)?;
+            if merchant.is_some_and(|m| m != merchant_id) {
+                continue;
+            }
+            views.push(MerchantBalanceView {
+                currency,
+                merchant_id: order_events::ids::MerchantId::new(merchant_id),
+                payable: totals.payable(),
+                totals,
+            });
+        }
+        Ok(views)
+    }
+
+    pub fn order_balance(&self, id: OrderId) -> Result<Option<OrderBalanceView>, StoreError> {
+        self.read(&keys::order(keys::ORDER_BALANCE, id.0), "order balance")
+    }
+
+    /// The sum of every account per currency: zero when the books balance.
+    pub fn trial_balance(&self) -> Result<TrialBalanceView, StoreError> {
+        let mut by_currency: BTreeMap<Currency, Vec<AccountView>> = BTreeMap::new();
+        for view in self.balances(None)? {
+            by_currency.entry(view.currency).or_default().push(view);
+        }
+        let currencies: Vec<CurrencyTrialBalance> = by_currency
+            .into_iter()
+            .map(|(currency, accounts)| {
+                let debits: Amount = accounts.iter().map(|a| a.debits).sum();
+                let credits: Amount = accounts.iter().map(|a| a.credits).sum();
+                CurrencyTrialBalance {
+                    currency,
+                    debits,
+                    credits,
+                    difference: debits - credits,
+                    accounts,
+                }
+            })
+            .collect();
+        Ok(TrialBalanceView {
+            balanced: currencies.iter().all(|c| c.difference.0.is_zero()),
+            currencies,
+        })
+    }
+
+    /// Orders placed from `from` to `to` (both inclusive, UTC days), optionally of one channel.
+    pub fn report(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        channel: Option<&str>,
+    ) -> Result<ReportView, QueryError> {
+        if let (Some(from), Some(to)) = (from, to) {
+            if from > to {
+                return Err(QueryError::BadRange {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+            }
+        }
+        let start = from.map_or(vec![keys::DAY], keys::day_prefix);
+        let end = match to.and_then(|to| to.succ_opt()) {
+            Some(next) => keys::day_prefix(next),
+            None => vec![keys::DAY + 1],
+        };
+        let mut days = Vec::new();
+        let mut totals: BTreeMap<Currency, (u64, Amount)> = BTreeMap::new();
+        let mut orders = 0;
+        let (mut cancelled, mut returned, mut defective) = (0, 0, 0);
+        let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
+        for entry in self.tree().range(start..end) {
+            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            let corrupt = |reason: &str| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: reason.to_owned(),
+            };
+            let date = std::str::from_utf8(&key[1..11])
+                .ok()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .ok_or_else(|| corrupt("report key without a date"))?;
+            let (day_channel, rest) =
+                keys::read_str(&key[11..]).ok_or_else(|| corrupt("report key without a channel"))?;
+            let currency: Currency = std::str::from_utf8(rest)
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| corrupt("report key without a currency"))?;
+            if channel.is_some_and(|c| c != day_channel) {
+                continue;
+            }
+            let row: DayRow = order_events::codec::decode_cache_value("day report", &value)
+                .map_err(|e| corrupt(&e.to_string()))?;
+            let average = if row.orders == 0 {
+                Amount::ZERO
+            } else {
+                round_to(currency, row.gmv.0 / Decimal::from(row.orders))
+            };
+            let total = totals.entry(currency).or_insert((0, Amount::ZERO));
+            total.0 += row.orders;
+            total.1 += row.gmv;
+            orders += row.orders;
+            cancelled += row.cancelled;
+            returned += row.returned;
+            defective += row.defective;
+            for (minutes, count) in &row.processing_minutes {
+                *processing.entry(*minutes).or_default() += count;
+            }
+            days.push(DayReport {
+                date,
+                channel: day_channel.into(),
+                currency,
+                orders: row.orders,
+                gmv: row.gmv,
+                average_order_value: average,
+                cancelled: row.cancelled,
+                expired: row.expired,
+                returned: row.returned,
+                defective: row.defective,
+            });
+        }
+        let rate = |count: u64| {
+            if orders == 0 {
+                0.0
+            } else {
+                count as f64 / orders as f64
+            }
+        };
+        Ok(ReportView {
+            from,
+            to,
+            channel: channel.map(Into::into),
+            days,
+            orders,
+            by_currency: totals
+                .into_iter()
+                .map(|(currency, (orders, gmv))| CurrencyTotals {
+                    currency,
+                    orders,
+                    gmv,
+                    average_order_value: if orders == 0 {
+                        Amount::ZERO
+                    } else {
+                        round_to(currency, gmv.0 / Decimal::from(orders))
+                    },
+                })
+                .collect(),
+            cancellation_rate: rate(cancelled),
+            return_rate: rate(returned),
+            order_defect_rate: rate(defective),
+            processing_hours_p50: quantile_minutes(&processing, 0.50).map(|m| m as f64 / 60.0),
+            processing_hours_p95: quantile_minutes(&processing, 0.95).map(|m| m as f64 / 60.0),
+        })
+    }
+
+    /// Aggregates whose events arrived with a sequence gap.
+    pub fn gaps(&self) -> Result<Vec<GapAlarm>, StoreError> {
+        Ok(self
+            .scan::<GapAlarm>(&[keys::GAP], "gap alarm")?
+            .into_iter()
+            .map(|(_, alarm)| alarm)
+            .collect())
+    }
+
+    /// Events-topic records that were not events.
+    pub fn undecodable(&self) -> Result<Vec<UndecodableAlarm>, StoreError> {
+        Ok(self
+            .scan::<UndecodableAlarm>(&[keys::UNDECODABLE], "undecodable alarm")?
+            .into_iter()
+            .map(|(_, alarm)| alarm)
+            .collect())
+    }
+}
+
+/// The smallest value at or below which a share `q` of the histogram's counts lie.
+pub fn quantile_minutes(histogram: &BTreeMap<u32, u64>, q: f64) -> Option<u32> {
+    let total: u64 = histogram.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (&value, &count) in histogram {
+        seen += count;
+        if seen >= rank {
+            return Some(value);
+        }
+    }
+    histogram.keys().next_back().copied()
+}
+
+fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: format!("{key:?}"),
+        reason: "key is not currency + name".into(),
+    };
+    let currency: Currency = std::str::from_utf8(key.get(1..4).ok_or_else(corrupt)?)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(corrupt)?;
+    let (name, _) = keys::read_str(&key[4..]).ok_or_else(corrupt)?;
+    Ok((currency, name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_a_histogram() {
+        let histogram: BTreeMap<u32, u64> = [(10, 1), (20, 1), (30, 1), (40, 1)].into();
+        assert_eq!(quantile_minutes(&histogram, 0.5), Some(20));
+        assert_eq!(quantile_minutes(&histogram, 0.95), Some(40));
+        assert_eq!(quantile_minutes(&BTreeMap::new(), 0.5), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let bytes = vec![0, 1, 0xab, 0xff];
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("é1"), None);
+    }
+}

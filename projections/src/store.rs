@@ -1,0 +1,211 @@
+//! The read-model store: one sled tree, written one atomic batch per fold step.
+//!
+//! A fold step reads rows through an overlay (its own writes first, then the tree), and ends
+//! with one `sled::Batch` holding every changed row *and* the new checkpoints. sled applies a
+//! batch atomically, also across a crash, so after any crash the store holds exactly the
+//! events up to its checkpoints: none applied twice, none skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use event_log::StoredRecord;
+use order_events::codec;
+
+use crate::fold::{self, Folded, Projector, Rows};
+use crate::keys;
+use crate::model::UndecodableAlarm;
+use crate::StoreError;
+
+/// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
+const FORMAT: &[u8] = b"1";
+
+fn storage(error: sled::Error) -> StoreError {
+    StoreError::Storage(error.to_string())
+}
+
+/// Rows of one fold step: writes kept aside until the batch is applied.
+struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    changes: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Rows for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.changes.get(key) {
+            Some(change) => Ok(change.clone()),
+            None => Ok(self.tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.insert(key, Some(value));
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.changes.insert(key, None);
+    }
+}
+
+/// What one fold step did, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepStats {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub held_back: u64,
+    pub gaps: u64,
+    pub undecodable: u64,
+    /// Records below the checkpoint (redelivered after a restart or rebalance): skipped.
+    pub already_folded: u64,
+}
+
+/// The read models of one deployment, in a local directory.
+#[derive(Clone)]
+pub struct ProjectionStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    projector: Arc<Projector>,
+    /// One fold step at a time: steps read rows other steps write.
+    writer: Arc<Mutex<()>>,
+}
+
+impl ProjectionStore {
+    /// Opens (creating if needed) the store in `path`. A store written by another layout
+    /// version is emptied, to be rebuilt from the log.
+    pub fn open(path: &Path, projector: Projector) -> Result<ProjectionStore, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|error| match &error {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::InUse(path.display().to_string())
+                }
+                _ => storage(error),
+            })?;
+        let tree = db.open_tree("read-models").map_err(storage)?;
+        match tree.get(keys::FORMAT).map_err(storage)? {
+            Some(format) if format.as_ref() == FORMAT => {}
+            Some(other) => {
+                tracing::warn!(
+                    found = %String::from_utf8_lossy(&other),
+                    "read models of another format: rebuilding from the log"
+                );
+                tree.clear().map_err(storage)?;
+                tree.insert(keys::FORMAT, FORMAT).map_err(storage)?;
+            }
+            None => {
+                tree.insert(keys::FORMAT, FORMAT).map_err(storage)?;
+            }
+        }
+        Ok(ProjectionStore {
+            db,
+            tree,
+            projector: Arc::new(projector),
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn projector(&self) -> &Projector {
+        &self.projector
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// The next offset to fold of every events partition folded so far.
+    pub fn checkpoints(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let mut checkpoints = BTreeMap::new();
+        for entry in self.tree.scan_prefix([keys::CHECKPOINT]) {
+            let (key, value) = entry.map_err(storage)?;
+            let corrupt = || StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: "checkpoint is not partition u32 → offset u64".into(),
+            };
+            let partition = u32::from_be_bytes(key[1..].try_into().map_err(|_| corrupt())?);
+            let offset = u64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt())?);
+            checkpoints.insert(partition, offset);
+        }
+        Ok(checkpoints)
+    }
+
+    /// Folds records of the events topic, in their order, as one atomic step. Records below a
+    /// partition's checkpoint were folded before and are skipped.
+    pub fn fold(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut checkpoints = self.checkpoints()?;
+        let mut overlay = Overlay {
+            tree: &self.tree,
+            changes: HashMap::new(),
+        };
+        let mut stats = StepStats::default();
+        for record in records {
+            let next = checkpoints.entry(record.partition).or_insert(0);
+            if record.offset < *next {
+                stats.already_folded += 1;
+                continue;
+            }
+            *next = record.next_offset();
+            match codec::decode_event(&record.payload) {
+                Ok(envelope) => {
+                    match self.projector.fold(
+                        &mut overlay,
+                        record.partition,
+                        record.offset,
+                        &envelope,
+                    )? {
+                        Folded::Applied => stats.applied += 1,
+                        Folded::Duplicate => stats.duplicates += 1,
+                        Folded::HeldBack => stats.held_back += 1,
+                        Folded::Gap => stats.gaps += 1,
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(partition = record.partition, offset = record.offset, %error, "an events record that is no event");
+                    metrics::counter!("ledger_projection_undecodable_total").increment(1);
+                    let alarm = UndecodableAlarm {
+                        partition: record.partition,
+                        offset: record.offset,
+                        reason: error.to_string(),
+                    };
+                    fold::put(
+                        &mut overlay,
+                        keys::undecodable(record.partition, record.offset),
+                        &alarm,
+                    );
+                    stats.undecodable += 1;
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (key, change) in overlay.changes {
+            match change {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        for (partition, next) in checkpoints {
+            batch.insert(keys::checkpoint(partition), &next.to_be_bytes());
+        }
+        self.tree.apply_batch(batch).map_err(storage)?;
+        Ok(stats)
+    }
+
+    /// Makes everything folded so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+
+    /// Every row, for comparisons with a reference fold (tests, rebuild digests).
+    pub fn rows(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        self.tree
+            .iter()
+            .map(|entry| {
+                entry
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(storage)
+            })
+            .collect()
+    }
+}
