@@ -27,6 +27,7 @@ pub mod order;
 pub mod process;
 pub mod rejection;
 pub mod schema;
+pub mod simulation;
 pub mod stock;
 pub mod testkit;
 pub mod upcast;

@@ -95,7 +95,9 @@ impl Currency {
 
 /// Why a string is not a currency the ledger settles in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a currency the ledger settles in (ISO 4217 code, upper case: EUR, USD, ...)")]
+#[error(
+    "'{input}' is not a currency the ledger settles in (ISO 4217 code, upper case: EUR, USD, ...)"
+)]
 pub struct CurrencyParseError {
     pub input: String,
 }

@@ -53,12 +53,14 @@ pub(crate) fn get<T: DeserializeOwned>(
 ) -> Result<Option<T>, StoreError> {
     match rows.get(key)? {
         None => Ok(None),
-        Some(bytes) => decode_cache_value(what, &bytes)
-            .map(Some)
-            .map_err(|error| StoreError::Corrupt {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: error.to_string(),
-            }),
+        Some(bytes) => {
+            decode_cache_value(what, &bytes)
+                .map(Some)
+                .map_err(|error| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    reason: error.to_string(),
+                })
+        }
     }
 }
 
@@ -221,14 +223,12 @@ impl Projector {
         put(rows, sequence_key, &envelope.sequence);
         match (&envelope.event, envelope.aggregate_kind) {
             (Event::Order(event), AggregateKind::Order) => {
-                let order_id = envelope
-                    .aggregate_id
-                    .parse()
-                    .map(OrderId)
-                    .map_err(|_| StoreError::Corrupt {
+                let order_id = envelope.aggregate_id.parse().map(OrderId).map_err(|_| {
+                    StoreError::Corrupt {
                         key: aggregate.clone(),
                         reason: "an order event on an aggregate id that is not a UUID".into(),
-                    })?;
+                    }
+                })?;
                 self.fold_order(rows, order_id, envelope, event)?;
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
@@ -325,7 +325,11 @@ impl Projector {
         total_before: Amount,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let header = row.state.header.as_ref().expect("placed orders have a header");
+        let header = row
+            .state
+            .header
+            .as_ref()
+            .expect("placed orders have a header");
         let key = keys::day(
             header.placed_at.date_naive(),
             header.channel.as_str(),
@@ -364,8 +368,7 @@ impl Projector {
         if status == OrderStatus::Shipped && !counted.shipped {
             counted.shipped = true;
             let minutes = (at - header.placed_at).num_minutes().max(0);
-            *day
-                .processing_minutes
+            *day.processing_minutes
                 .entry(u32::try_from(minutes).unwrap_or(u32::MAX))
                 .or_default() += 1;
         }
@@ -381,7 +384,11 @@ impl Projector {
         envelope: &EventEnvelope,
         event: &OrderEvent,
     ) -> Result<(), StoreError> {
-        let header = row.state.header.as_ref().expect("placed orders have a header");
+        let header = row
+            .state
+            .header
+            .as_ref()
+            .expect("placed orders have a header");
         let currency = header.currency;
         let merchant = header.merchant_id.clone();
         let payable = accounts::merchant_payable(merchant.as_str());
@@ -400,7 +407,10 @@ impl Projector {
             OrderEvent::PaymentCaptured(e) => {
                 entries.push(entry(
                     EntryKind::Capture,
-                    vec![debit(accounts::CLEARING, e.amount), credit(&payable, e.amount)],
+                    vec![
+                        debit(accounts::CLEARING, e.amount),
+                        credit(&payable, e.amount),
+                    ],
                 ));
                 totals.captures = e.amount;
                 let commission = round(e.amount.0 * rate, currency);

@@ -112,12 +112,7 @@ pub fn index_prefix(index: OrderIndex, value: Option<&str>) -> Vec<u8> {
     key
 }
 
-pub fn index_entry(
-    index: OrderIndex,
-    value: Option<&str>,
-    at: DateTime<Utc>,
-    id: Uuid,
-) -> Vec<u8> {
+pub fn index_entry(index: OrderIndex, value: Option<&str>, at: DateTime<Utc>, id: Uuid) -> Vec<u8> {
     let mut key = index_prefix(index, value);
     key.extend_from_slice(&time(at));
     key.extend_from_slice(id.as_bytes());

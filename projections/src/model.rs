@@ -83,7 +83,9 @@ impl OrderRow {
 
     /// When the order entered its current status.
     pub fn status_since(&self) -> DateTime<Utc> {
-        self.timeline.last().map_or(self.updated_at, |change| change.at)
+        self.timeline
+            .last()
+            .map_or(self.updated_at, |change| change.at)
     }
 }
 

@@ -72,7 +72,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())
@@ -185,7 +185,11 @@ impl ProjectionStore {
         }
         Ok(Page {
             items,
-            next: if more { last_suffix.map(|s| hex(&s)) } else { None },
+            next: if more {
+                last_suffix.map(|s| hex(&s))
+            } else {
+                None
+            },
         })
     }
 
@@ -311,7 +315,11 @@ impl ProjectionStore {
         key: &[u8],
         what: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.tree().get(key).map_err(|e| StoreError::Storage(e.to_string()))? {
+        match self
+            .tree()
+            .get(key)
+            .map_err(|e| StoreError::Storage(e.to_string()))?
+        {
             None => Ok(None),
             Some(value) => order_events::codec::decode_cache_value(what, &value)
                 .map(Some)
@@ -331,12 +339,13 @@ impl ProjectionStore {
             .scan_prefix(prefix)
             .map(|entry| {
                 let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
-                let decoded = order_events::codec::decode_cache_value(what, &value).map_err(|e| {
-                    StoreError::Corrupt {
-                        key: format!("{key:?}"),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let decoded =
+                    order_events::codec::decode_cache_value(what, &value).map_err(|e| {
+                        StoreError::Corrupt {
+                            key: format!("{key:?}"),
+                            reason: e.to_string(),
+                        }
+                    })?;
                 Ok((key.to_vec(), decoded))
             })
             .collect()
@@ -453,8 +462,8 @@ impl ProjectionStore {
                 .ok()
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
                 .ok_or_else(|| corrupt("report key without a date"))?;
-            let (day_channel, rest) =
-                keys::read_str(&key[11..]).ok_or_else(|| corrupt("report key without a channel"))?;
+            let (day_channel, rest) = keys::read_str(&key[11..])
+                .ok_or_else(|| corrupt("report key without a channel"))?;
             let currency: Currency = std::str::from_utf8(rest)
                 .ok()
                 .and_then(|c| c.parse().ok())

@@ -1,0 +1,800 @@
+//! A seeded shop: realistic command traffic for `ledger demo` and the read side's tests.
+//!
+//! Pure like the rest of the crate: the randomness is a seeded generator, time is the caller's,
+//! and what the shop does next depends only on the orders' states the caller shows it. Same
+//! seed and same answers, same commands.
+//!
+//! Orders are placed in waves; each order draws its fate at placement (pays at once or in two
+//! parts, fails payment, never pays, is cancelled, ships in one or two parcels, is delayed or
+//! lost in transit, is returned or exchanged, leaves feedback) and then moves one step each time
+//! the shop is stepped at or after its next action time. Stock arrives at the start and in
+//! restocks, some SKUs are scarce so stock-outs happen.
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::context::{Actor, ActorKind};
+use crate::envelope::{Command, CommandEnvelope};
+use crate::ids::{
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
+    Sku, StockKey,
+};
+use crate::money::{Amount, Currency};
+use crate::order::{
+    Address, ApplyDiscount, CancelOrder, CancelReason, CapturePayment, CarrierExceptionKind,
+    ClaimKind, ConfirmReceipt, Discount, FailPayment, HoldReason, LineItem, LineQuantity,
+    ModifyPrice, Order, OrderCommand, OrderStatus, PaymentMethod, PlaceOrder, ReceiveReturn,
+    RecordCarrierException, RecordDelivery, RecordFeedback, Refund, RefundReason, ReleaseHold,
+    RequestExchange, RequestReturn, ReturnDisposition, ReturnReason, ServiceLevel, Ship,
+};
+use crate::stock::{ReceiveStock, SetSafetyStock, StockCommand};
+
+/// A small, fast, seeded generator (SplitMix64): the same seed gives the same traffic on every
+/// platform, with no dependency.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "below(0) has no value to return");
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The shape of the simulated shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopConfig {
+    pub orders: u32,
+    /// Orders placed together, every `wave_minutes`.
+    pub wave_size: u32,
+    pub wave_minutes: i64,
+    pub merchants: u32,
+    pub skus: u32,
+    pub warehouses: Vec<String>,
+    pub channels: Vec<String>,
+    pub currency: Currency,
+    /// The deployment has carrier rules, so half the parcels leave the carrier to them.
+    pub carrier_rules: bool,
+}
+
+impl Default for ShopConfig {
+    fn default() -> ShopConfig {
+        ShopConfig {
+            orders: 3000,
+            wave_size: 200,
+            wave_minutes: 360,
+            merchants: 6,
+            skus: 40,
+            warehouses: vec!["BER-1".into(), "HAM-1".into()],
+            channels: vec!["web".into(), "app".into(), "marketplace".into()],
+            currency: Currency::EUR,
+            carrier_rules: false,
+        }
+    }
+}
+
+/// What an order will go through, drawn at placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fate {
+    change_price: bool,
+    discount: bool,
+    split_payment: bool,
+    fail_payment: bool,
+    recover_payment: bool,
+    abandon: bool,
+    cancel: bool,
+    partial_shipment: bool,
+    named_carrier: bool,
+    delay: bool,
+    lose: bool,
+    confirm: bool,
+    feedback: bool,
+    exchange: bool,
+    ret: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SimOrder {
+    id: OrderId,
+    customer: String,
+    fate: Fate,
+    next_at: DateTime<Utc>,
+    /// Steps taken; also numbers the order's payments, parcels, returns and refunds.
+    steps: u32,
+    changed_price: bool,
+    failed: bool,
+    returned: bool,
+    delayed: bool,
+    lost: bool,
+    feedback_given: bool,
+}
+
+/// The simulated shop. Step it with the current time and a way to see each order's state.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    config: ShopConfig,
+    rng: SplitMix64,
+    start: DateTime<Utc>,
+    placed: u32,
+    next_wave_at: DateTime<Utc>,
+    active: Vec<SimOrder>,
+    commands: u64,
+    seed: u64,
+}
+
+const STEP: i64 = 15;
+/// Steps after which the shop gives up on an order (far more than any journey takes).
+const STEPS_MAX: u32 = 60;
+
+/// Rounds up to the shop's 15-minute grid, so orders' actions gather into few distinct times.
+fn on_grid(at: DateTime<Utc>) -> DateTime<Utc> {
+    let minutes = at.timestamp().div_euclid(60);
+    let rounded = (minutes + STEP - 1).div_euclid(STEP) * STEP;
+    DateTime::from_timestamp(rounded * 60, 0).expect("in range")
+}
+
+impl Shop {
+    pub fn new(seed: u64, config: ShopConfig, start: DateTime<Utc>) -> Shop {
+        let start = on_grid(start);
+        Shop {
+            config,
+            rng: SplitMix64::new(seed),
+            start,
+            placed: 0,
+            next_wave_at: start,
+            active: Vec::new(),
+            commands: 0,
+            seed,
+        }
+    }
+
+    pub fn config(&self) -> &ShopConfig {
+        &self.config
+    }
+
+    pub fn placed(&self) -> u32 {
+        self.placed
+    }
+
+    /// Orders still moving.
+    pub fn active(&self) -> usize {
+        self.active.len()
+    }
+
+    /// When the shop next has something to do; `None` once every order is done.
+    pub fn next_time(&self) -> Option<DateTime<Utc>> {
+        let wave = (self.placed < self.config.orders).then_some(self.next_wave_at);
+        let order = self.active.iter().map(|o| o.next_at).min();
+        match (wave, order) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn envelope(
+        &mut self,
+        kind: ActorKind,
+        actor: &str,
+        now: DateTime<Utc>,
+        command: Command,
+    ) -> CommandEnvelope {
+        self.commands += 1;
+        let id = Uuid::from_u64_pair(self.seed ^ 0x5e0d_5e0d_0000_0000, self.commands);
+        CommandEnvelope {
+            command_id: id,
+            correlation_id: id,
+            causation_id: None,
+            actor: Actor::new(kind, actor),
+            issued_at: now,
+            command,
+        }
+    }
+
+    fn sku(&self, n: u32) -> Sku {
+        Sku::new(format!("SKU-{n:03}"))
+    }
+
+    /// Unit price of a SKU: fixed per SKU, 5.00 to 124.50.
+    fn price(&self, n: u32) -> Amount {
+        Amount(Decimal::new(500 + i64::from(n * 7919 % 240) * 50, 2))
+    }
+
+    /// Stock deliveries and safety stock at the start: some SKUs are scarce.
+    pub fn opening_stock(&mut self, now: DateTime<Utc>) -> Vec<CommandEnvelope> {
+        let mut commands = Vec::new();
+        for n in 0..self.config.skus {
+            for w in 0..self.config.warehouses.len() {
+                let warehouse = self.config.warehouses[w].clone();
+                let item = StockKey::new(self.sku(n).0, warehouse.clone());
+                let quantity = if n % 7 == 3 {
+                    5
+                } else {
+                    60 + self.rng.below(120) as u32
+                };
+                let receive = StockCommand::from(ReceiveStock {
+                    item: item.clone(),
+                    quantity,
+                    reference: format!("PO-OPEN-{n}-{warehouse}"),
+                });
+                commands.push(self.envelope(ActorKind::Service, "wms", now, receive.into()));
+                let safety = StockCommand::from(SetSafetyStock { item, quantity: 10 });
+                commands.push(self.envelope(ActorKind::Staff, "planner", now, safety.into()));
+            }
+        }
+        commands
+    }
+
+    /// Everything the shop does at `now`: a new wave of orders when due, restocks, and the
+    /// next step of every order whose time has come. `order_of` shows an order's state.
+    pub fn step(
+        &mut self,
+        now: DateTime<Utc>,
+        order_of: &dyn Fn(OrderId) -> Option<Order>,
+    ) -> Vec<CommandEnvelope> {
+        let mut commands = Vec::new();
+        if self.placed < self.config.orders && now >= self.next_wave_at {
+            let wave = self.config.wave_size.min(self.config.orders - self.placed);
+            for _ in 0..wave {
+                commands.push(self.place(now));
+            }
+            // Stock keeps arriving with the waves, a little less than is sold.
+            for _ in 0..self.config.skus / 4 {
+                let n = self.rng.below(u64::from(self.config.skus)) as u32;
+                let warehouse = self.rng.pick(&self.config.warehouses).clone();
+                let quantity = 10 + self.rng.below(40) as u32;
+                let receive = StockCommand::from(ReceiveStock {
+                    item: StockKey::new(self.sku(n).0, warehouse),
+                    quantity,
+                    reference: format!("PO-{}-{n}", self.placed),
+                });
+                commands.push(self.envelope(ActorKind::Service, "wms", now, receive.into()));
+            }
+            self.next_wave_at = now + Duration::minutes(self.config.wave_minutes);
+        }
+        let mut active = std::mem::take(&mut self.active);
+        for order in &mut active {
+            if order.next_at > now {
+                continue;
+            }
+            let state = order_of(order.id);
+            let (command, wait_minutes) = if order.steps >= STEPS_MAX {
+                // Something keeps refusing this order's next step; a real shop would escalate.
+                (None, None)
+            } else {
+                self.advance(order, state.as_ref(), now)
+            };
+            order.steps += 1;
+            if let Some(command) = command {
+                commands.push(command);
+            }
+            order.next_at = match wait_minutes {
+                Some(minutes) => on_grid(now + Duration::minutes(minutes)),
+                None => DateTime::<Utc>::MAX_UTC,
+            };
+        }
+        active.retain(|o| o.next_at != DateTime::<Utc>::MAX_UTC);
+        self.active = active;
+        commands
+    }
+
+    fn place(&mut self, now: DateTime<Utc>) -> CommandEnvelope {
+        self.placed += 1;
+        let n = self.placed;
+        let channel = self.rng.pick(&self.config.channels).clone();
+        let reference = format!("SIM-{}-{n}", self.seed);
+        let id = OrderId::for_external_reference(&channel, &reference);
+        let customer = format!(
+            "cust-{}",
+            self.rng.below(u64::from(self.config.orders / 3 + 1))
+        );
+        let merchant = format!(
+            "merchant-{}",
+            self.rng.below(u64::from(self.config.merchants))
+        );
+        let line_count = 1 + self.rng.below(3) as u32;
+        let mut skus: Vec<u32> = Vec::new();
+        while skus.len() < line_count as usize {
+            let sku = self.rng.below(u64::from(self.config.skus)) as u32;
+            if !skus.contains(&sku) {
+                skus.push(sku);
+            }
+        }
+        let lines = skus
+            .iter()
+            .map(|&sku| LineItem {
+                sku: self.sku(sku),
+                quantity: 1 + self.rng.below(3) as u32,
+                unit_price: self.price(sku),
+            })
+            .collect();
+        let r = &mut self.rng;
+        let fate = Fate {
+            change_price: r.chance(4),
+            discount: r.chance(8),
+            split_payment: r.chance(15),
+            fail_payment: r.chance(6),
+            recover_payment: r.chance(60),
+            abandon: r.chance(4),
+            cancel: r.chance(3),
+            partial_shipment: r.chance(25),
+            named_carrier: r.chance(50),
+            delay: r.chance(10),
+            lose: r.chance(2),
+            confirm: r.chance(55),
+            feedback: r.chance(50),
+            exchange: r.chance(3),
+            ret: r.chance(10),
+        };
+        self.active.push(SimOrder {
+            id,
+            customer: customer.clone(),
+            fate,
+            next_at: on_grid(now + Duration::minutes(1)),
+            steps: 0,
+            changed_price: false,
+            failed: false,
+            returned: false,
+            delayed: false,
+            lost: false,
+            feedback_given: false,
+        });
+        let command = OrderCommand::from(PlaceOrder {
+            channel: Channel::new(channel),
+            external_reference: reference,
+            customer_id: CustomerId::new(customer.clone()),
+            merchant_id: MerchantId::new(merchant),
+            currency: self.config.currency,
+            lines,
+            shipping_fee: Amount(Decimal::new(490, 2)),
+            discounts: Vec::new(),
+            shipping_address: Address {
+                recipient: format!("Customer {customer}"),
+                phone: "+49 30 555 0100".into(),
+                street: "Alexanderplatz 1".into(),
+                city: "Berlin".into(),
+                postal_code: "10178".into(),
+                country: "DE".into(),
+            },
+        });
+        self.envelope(ActorKind::Customer, &customer, now, command.into())
+    }
+
+    /// One step of one order: the command to send (if any) and the minutes until its next
+    /// step (`None`: the order is done).
+    fn advance(
+        &mut self,
+        sim: &mut SimOrder,
+        state: Option<&Order>,
+        now: DateTime<Utc>,
+    ) -> (Option<CommandEnvelope>, Option<i64>) {
+        let Some(state) = state else {
+            // Not placed (yet): the placement was refused or is still on its way.
+            return (None, (sim.steps < 3).then_some(STEP));
+        };
+        let id = sim.id;
+        let order = |c: OrderCommand| Command::from(c);
+        let outstanding = state.total() - state.captured();
+        let refundable = state.captured() - state.refunded();
+        let customer = sim.customer.clone();
+        let n = sim.steps;
+        let step =
+            |shop: &mut Shop, kind, actor: &str, command: OrderCommand, wait: Option<i64>| {
+                (Some(shop.envelope(kind, actor, now, order(command))), wait)
+            };
+        match state.status {
+            OrderStatus::Initial | OrderStatus::Placed => (None, Some(STEP)),
+            OrderStatus::Backordered => {
+                if sim.steps > 12 {
+                    step(
+                        self,
+                        ActorKind::Customer,
+                        &customer,
+                        CancelOrder {
+                            order_id: id,
+                            reason: CancelReason::CustomerRequest,
+                            note: "waited too long".into(),
+                        }
+                        .into(),
+                        Some(STEP),
+                    )
+                } else {
+                    (None, Some(60))
+                }
+            }
+            OrderStatus::AwaitingPayment | OrderStatus::PartiallyPaid => {
+                if sim.fate.abandon {
+                    // Never pays: the payment deadline expires it.
+                    return (None, Some(60));
+                }
+                if sim.fate.cancel {
+                    return step(
+                        self,
+                        ActorKind::Customer,
+                        &customer,
+                        CancelOrder {
+                            order_id: id,
+                            reason: CancelReason::CustomerRequest,
+                            note: String::new(),
+                        }
+                        .into(),
+                        Some(STEP),
+                    );
+                }
+                if state.status == OrderStatus::AwaitingPayment
+                    && !sim.changed_price
+                    && (sim.fate.change_price || sim.fate.discount)
+                {
+                    sim.changed_price = true;
+                    let command: OrderCommand = if sim.fate.discount {
+                        ApplyDiscount {
+                            order_id: id,
+                            discount: Discount {
+                                code: format!("WELCOME-{n}"),
+                                amount: Amount(Decimal::new(300, 2)),
+                            },
+                        }
+                        .into()
+                    } else {
+                        let line = &state.lines[0];
+                        ModifyPrice {
+                            order_id: id,
+                            sku: line.sku.clone(),
+                            unit_price: Amount(line.unit_price.0 - Decimal::ONE),
+                            reason: "price match".into(),
+                        }
+                        .into()
+                    };
+                    return step(self, ActorKind::Staff, "cs-agent", command, Some(STEP));
+                }
+                if sim.fate.fail_payment && !sim.failed {
+                    sim.failed = true;
+                    return step(
+                        self,
+                        ActorKind::Service,
+                        "psp-bridge",
+                        FailPayment {
+                            order_id: id,
+                            payment_id: PaymentId::new(format!("pay-{n}")),
+                            reason: "card declined".into(),
+                        }
+                        .into(),
+                        Some(STEP),
+                    );
+                }
+                let amount = if sim.fate.split_payment
+                    && state.captured().0.is_zero()
+                    && outstanding.0 > Decimal::from(20)
+                {
+                    Amount(Decimal::from(20))
+                } else {
+                    outstanding
+                };
+                let method = if amount == outstanding {
+                    PaymentMethod::Card
+                } else {
+                    PaymentMethod::GiftCard
+                };
+                step(
+                    self,
+                    ActorKind::Service,
+                    "psp-bridge",
+                    CapturePayment {
+                        order_id: id,
+                        payment_id: PaymentId::new(format!("pay-{n}")),
+                        method,
+                        amount,
+                        currency: self.config.currency,
+                        psp_reference: format!("psp-{}-{n}", id.0.simple()),
+                    }
+                    .into(),
+                    Some(STEP),
+                )
+            }
+            OrderStatus::OnHold => match state.hold.map(|h| h.reason) {
+                Some(HoldReason::PaymentFailed) if !sim.fate.recover_payment => step(
+                    self,
+                    ActorKind::Staff,
+                    "cs-agent",
+                    CancelOrder {
+                        order_id: id,
+                        reason: CancelReason::PaymentFailed,
+                        note: String::new(),
+                    }
+                    .into(),
+                    Some(STEP),
+                ),
+                _ => step(
+                    self,
+                    ActorKind::Staff,
+                    "cs-agent",
+                    ReleaseHold {
+                        order_id: id,
+                        note: "looked into".into(),
+                    }
+                    .into(),
+                    Some(60),
+                ),
+            },
+            OrderStatus::Paid | OrderStatus::PartiallyShipped => {
+                let unshipped: Vec<LineQuantity> = state
+                    .lines
+                    .iter()
+                    .filter(|l| l.shipped < l.quantity)
+                    .map(|l| LineQuantity {
+                        sku: l.sku.clone(),
+                        quantity: l.quantity - l.shipped,
+                    })
+                    .collect();
+                if unshipped.is_empty() {
+                    return self.deliver(sim, state, now);
+                }
+                let lines = if sim.fate.partial_shipment
+                    && state.shipments.is_empty()
+                    && unshipped.len() > 1
+                {
+                    unshipped[..1].to_vec()
+                } else {
+                    unshipped
+                };
+                let named = sim.fate.named_carrier || !self.config.carrier_rules;
+                let carrier =
+                    named.then(|| CarrierId::new(if n.is_multiple_of(2) { "dhl" } else { "ups" }));
+                let weight: u32 = lines.iter().map(|l| l.quantity * 400).sum();
+                let ship = Ship {
+                    order_id: id,
+                    shipment_id: ShipmentId::new(format!("parcel-{n}")),
+                    carrier,
+                    service_level: ServiceLevel::Standard,
+                    tracking_number: format!("TRK{}{n}", &id.0.simple().to_string()[..10]),
+                    lines,
+                    freight_cost: Amount(Decimal::new(390 + i64::from(n % 3) * 100, 2)),
+                    weight_grams: weight,
+                };
+                step(
+                    self,
+                    ActorKind::Service,
+                    "wms",
+                    ship.into(),
+                    Some(if sim.fate.partial_shipment {
+                        24 * 60
+                    } else {
+                        180
+                    }),
+                )
+            }
+            OrderStatus::Shipped => self.deliver(sim, state, now),
+            OrderStatus::Delivered | OrderStatus::Completed => {
+                if sim.fate.feedback && !sim.feedback_given {
+                    sim.feedback_given = true;
+                    let rating = 1 + self.rng.below(5) as u8;
+                    let claim =
+                        (rating == 1 && self.rng.chance(50)).then_some(ClaimKind::NotAsDescribed);
+                    return step(
+                        self,
+                        ActorKind::Customer,
+                        &customer,
+                        RecordFeedback {
+                            order_id: id,
+                            rating,
+                            comment: String::new(),
+                            claim,
+                        }
+                        .into(),
+                        Some(6 * 60),
+                    );
+                }
+                if (sim.fate.ret || sim.fate.exchange) && !sim.returned {
+                    sim.returned = true;
+                    let line = &state.lines[0];
+                    let lines = vec![LineQuantity {
+                        sku: line.sku.clone(),
+                        quantity: 1,
+                    }];
+                    let return_id = ReturnId::new(format!("ret-{n}"));
+                    let command: OrderCommand = if sim.fate.exchange {
+                        RequestExchange {
+                            order_id: id,
+                            return_id,
+                            lines: lines.clone(),
+                            replacement: lines,
+                            reason: ReturnReason::WrongItem,
+                        }
+                        .into()
+                    } else {
+                        RequestReturn {
+                            order_id: id,
+                            return_id,
+                            lines,
+                            reason: ReturnReason::ChangedMind,
+                        }
+                        .into()
+                    };
+                    return step(
+                        self,
+                        ActorKind::Customer,
+                        &customer,
+                        command,
+                        Some(2 * 24 * 60),
+                    );
+                }
+                if state.status == OrderStatus::Delivered && sim.fate.confirm {
+                    return step(
+                        self,
+                        ActorKind::Customer,
+                        &customer,
+                        ConfirmReceipt { order_id: id }.into(),
+                        None,
+                    );
+                }
+                // Left to the auto-confirm timer (or already completed).
+                (None, None)
+            }
+            OrderStatus::ReturnRequested => {
+                let open = state.returns.iter().find(|r| r.disposition.is_none());
+                match open {
+                    Some(case) => {
+                        let disposition = if self.rng.chance(80) {
+                            ReturnDisposition::Restock
+                        } else {
+                            ReturnDisposition::WriteOff
+                        };
+                        step(
+                            self,
+                            ActorKind::Service,
+                            "wms",
+                            ReceiveReturn {
+                                order_id: id,
+                                return_id: case.return_id.clone(),
+                                disposition,
+                            }
+                            .into(),
+                            Some(STEP),
+                        )
+                    }
+                    None => (None, None),
+                }
+            }
+            OrderStatus::PartiallyReturned | OrderStatus::Returned => {
+                let exchange = state.returns.iter().all(|r| r.exchange);
+                let value: Amount = state
+                    .returns
+                    .iter()
+                    .filter(|r| !r.exchange)
+                    .flat_map(|r| &r.lines)
+                    .filter_map(|l| {
+                        state
+                            .line(&l.sku)
+                            .map(|line| line.unit_price.times(l.quantity))
+                    })
+                    .sum();
+                let amount = value.min(refundable);
+                if exchange || !amount.is_positive() || state.refunded().is_positive() {
+                    return (None, None);
+                }
+                step(
+                    self,
+                    ActorKind::Staff,
+                    "cs-agent",
+                    Refund {
+                        order_id: id,
+                        refund_id: RefundId::new(format!("rf-{n}")),
+                        amount,
+                        reason: RefundReason::Return,
+                        psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
+                    }
+                    .into(),
+                    None,
+                )
+            }
+            OrderStatus::Cancelled if refundable.is_positive() => step(
+                self,
+                ActorKind::Staff,
+                "cs-agent",
+                Refund {
+                    order_id: id,
+                    refund_id: RefundId::new(format!("rf-{n}")),
+                    amount: refundable,
+                    reason: RefundReason::Cancellation,
+                    psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
+                }
+                .into(),
+                None,
+            ),
+            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::Refunded => (None, None),
+        }
+    }
+
+    /// Delivers, delays or loses the order's parcels, one event per step.
+    fn deliver(
+        &mut self,
+        sim: &mut SimOrder,
+        state: &Order,
+        now: DateTime<Utc>,
+    ) -> (Option<CommandEnvelope>, Option<i64>) {
+        let Some(parcel) = state.shipments.iter().find(|s| s.delivered_at.is_none()) else {
+            return (None, Some(60));
+        };
+        let shipment_id = parcel.shipment_id.clone();
+        let carrier = parcel.carrier.to_string();
+        let id = sim.id;
+        let (command, wait): (OrderCommand, i64) = if sim.fate.lose && !sim.lost {
+            sim.lost = true;
+            (
+                RecordCarrierException {
+                    order_id: id,
+                    shipment_id,
+                    kind: CarrierExceptionKind::Lost,
+                    note: "no scan for 5 days".into(),
+                }
+                .into(),
+                24 * 60,
+            )
+        } else if sim.fate.delay && !sim.delayed {
+            sim.delayed = true;
+            (
+                RecordCarrierException {
+                    order_id: id,
+                    shipment_id,
+                    kind: CarrierExceptionKind::Delayed,
+                    note: "hub congestion".into(),
+                }
+                .into(),
+                2 * 24 * 60,
+            )
+        } else {
+            (
+                RecordDelivery {
+                    order_id: id,
+                    shipment_id,
+                }
+                .into(),
+                6 * 60,
+            )
+        };
+        let envelope = self.envelope(
+            ActorKind::Service,
+            &format!("carrier-{carrier}"),
+            now,
+            command.into(),
+        );
+        (Some(envelope), Some(wait))
+    }
+
+    /// The orders still moving and when they next act (for diagnosing a run that never ends).
+    pub fn pending(&self) -> Vec<(OrderId, DateTime<Utc>)> {
+        self.active.iter().map(|o| (o.id, o.next_at)).collect()
+    }
+
+    /// Total commands issued so far.
+    pub fn commands_issued(&self) -> u64 {
+        self.commands
+    }
+
+    /// The shop's start time.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+}

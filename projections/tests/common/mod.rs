@@ -1,0 +1,126 @@
+//! Event logs for the read-side tests, made by the domain's in-memory ledger (with the order
+//! process and timers) from the seeded shop or from the example journey.
+
+use chrono::{DateTime, TimeZone, Utc};
+use event_log::{partition_for, Headers, StoredRecord, CONTENT_TYPE_BINCODE};
+use order_events::codec::json;
+use order_events::envelope::CommandEnvelope;
+use order_events::ledger::{MemoryLedger, Step};
+use order_events::simulation::{Shop, ShopConfig};
+use order_events::Policy;
+
+pub const PARTITIONS: u32 = 8;
+
+/// An events topic being written: records with their partition offsets, in log order.
+#[derive(Default)]
+pub struct EventsTopic {
+    pub records: Vec<StoredRecord>,
+    /// Refused commands by type and rule.
+    pub rejections: std::collections::BTreeMap<String, u64>,
+    next: [u64; PARTITIONS as usize],
+}
+
+impl EventsTopic {
+    pub fn append(&mut self, steps: Vec<Step>) {
+        for (command, outcome) in steps {
+            let events = match outcome {
+                Ok(events) => events,
+                Err(rejection) => {
+                    *self
+                        .rejections
+                        .entry(format!(
+                            "{} {}",
+                            command.command.type_name(),
+                            rejection.rule.code()
+                        ))
+                        .or_default() += 1;
+                    continue;
+                }
+            };
+            for sealed in events {
+                let key = sealed.envelope.aggregate_id.clone().into_bytes();
+                let partition = partition_for(&key, PARTITIONS);
+                let offset = self.next[partition as usize];
+                self.next[partition as usize] += 1;
+                self.records.push(StoredRecord {
+                    topic: "test.events".into(),
+                    partition,
+                    offset,
+                    key: Some(key),
+                    headers: Headers::for_message(
+                        CONTENT_TYPE_BINCODE,
+                        sealed.envelope.event.type_name(),
+                        sealed.envelope.event.schema_version(),
+                    ),
+                    payload: sealed.record,
+                    timestamp_ms: sealed.envelope.recorded_at.timestamp_millis(),
+                });
+            }
+        }
+    }
+}
+
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
+}
+
+/// A seeded shop run to its end through the in-memory ledger; returns the event log.
+pub fn shop_run(seed: u64, orders: u32) -> (EventsTopic, MemoryLedger) {
+    let config = ShopConfig {
+        orders,
+        wave_size: 40,
+        ..ShopConfig::default()
+    };
+    let mut shop = Shop::new(seed, config, start());
+    let mut ledger = MemoryLedger::new(shop_policy());
+    let mut topic = EventsTopic::default();
+    let mut now = shop.start();
+    for command in shop.opening_stock(now) {
+        topic.append(ledger.submit_with_process(&command, now));
+    }
+    let mut ticks = 0;
+    while let Some(next) = shop.next_time() {
+        now = next;
+        topic.append(ledger.fire_timers(now));
+        let commands = shop.step(now, &|id| ledger.order(&id).cloned());
+        for command in commands {
+            topic.append(ledger.submit_with_process(&command, now));
+        }
+        ticks += 1;
+        if ticks > 5000 {
+            let stuck: Vec<_> = shop
+                .pending()
+                .into_iter()
+                .take(5)
+                .map(|(id, at)| (id, at, ledger.order(&id).map(|o| o.status)))
+                .collect();
+            panic!("the shop never finished (seed {seed}): {stuck:?}");
+        }
+    }
+    eprintln!("seed {seed:#x}: rejections {:?}", topic.rejections);
+    // Let every pending timer (auto-confirm, expiry) fire.
+    topic.append(ledger.fire_timers(now + chrono::Duration::days(30)));
+    (topic, ledger)
+}
+
+/// The shop's customers pay within two hours (the default window is 30 minutes).
+pub fn shop_policy() -> Policy {
+    Policy {
+        payment_window_minutes: 120,
+        ..Policy::default()
+    }
+}
+
+/// The example journey, as the README runs it.
+pub fn journey() -> (EventsTopic, MemoryLedger) {
+    let text = include_str!("../../../examples/order-journey.jsonl");
+    let mut ledger = MemoryLedger::new(Policy::default());
+    let mut topic = EventsTopic::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let command: CommandEnvelope = json::decode_command(line.as_bytes()).unwrap();
+        let now = command.issued_at;
+        topic.append(ledger.fire_timers(now));
+        topic.append(ledger.submit_with_process(&command, now));
+    }
+    (topic, ledger)
+}

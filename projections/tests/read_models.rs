@@ -1,0 +1,561 @@
+//! The read models against a reference: a plain in-memory fold of the same event log written
+//! here, independently of the projector (its own status, money and stock arithmetic).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::{journey, shop_run};
+use event_log::StoredRecord;
+use order_events::codec::decode_event;
+use order_events::envelope::Event;
+use order_events::ids::{OrderId, StockKey};
+use order_events::money::{Amount, Currency};
+use order_events::order::{self, Order, OrderEvent, OrderStatus};
+use order_events::simulation::SplitMix64;
+use order_events::stock::{self, StockItem};
+use projections::fold::accounts;
+use projections::query::OrderFilter;
+use projections::{MemoryRows, ProjectionStore, Projector, SettlementRules};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Opens the store in `dir`. sled releases its file lock when the last handle of a dropped
+/// store is gone (its flusher thread holds one briefly), so a reopen right after a drop
+/// retries for a while.
+fn open(dir: &tempfile::TempDir) -> ProjectionStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match ProjectionStore::open(&dir.path().join("read-models"), Projector::default()) {
+            Ok(store) => return store,
+            Err(projections::StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(error) => panic!("opening the read models: {error}"),
+        }
+    }
+}
+
+/// Feeds the log in chunks of random size, partitions interleaved as a consumer may see them.
+fn fold_interleaved(store: &ProjectionStore, records: &[StoredRecord], seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let mut by_partition: BTreeMap<u32, Vec<&StoredRecord>> = BTreeMap::new();
+    for record in records {
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record);
+    }
+    let mut cursors: BTreeMap<u32, usize> = by_partition.keys().map(|&p| (p, 0)).collect();
+    loop {
+        let open: Vec<u32> = cursors
+            .iter()
+            .filter(|(p, &c)| c < by_partition[p].len())
+            .map(|(&p, _)| p)
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        let mut chunk = Vec::new();
+        for _ in 0..1 + rng.below(4) {
+            let p = *rng.pick(&open);
+            let cursor = cursors.get_mut(&p).unwrap();
+            let take = (1 + rng.below(300) as usize).min(by_partition[&p].len() - *cursor);
+            chunk.extend(
+                by_partition[&p][*cursor..*cursor + take]
+                    .iter()
+                    .map(|r| (*r).clone()),
+            );
+            *cursor += take;
+        }
+        store.fold(&chunk).unwrap();
+    }
+}
+
+/// The reference: orders and stock items by the domain's `apply`, money by hand.
+#[derive(Default)]
+struct Reference {
+    orders: HashMap<OrderId, Order>,
+    stock: HashMap<StockKey, StockItem>,
+    /// (currency, merchant) → captures, commission, refunds, reversals.
+    merchants: BTreeMap<(Currency, String), [Decimal; 4]>,
+    commission_left: HashMap<OrderId, Decimal>,
+    captured: Decimal,
+    refunded: Decimal,
+    freight: Decimal,
+}
+
+fn round2(value: Decimal) -> Decimal {
+    value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+}
+
+impl Reference {
+    fn fold(records: &[StoredRecord], rate: Decimal) -> Reference {
+        let mut reference = Reference::default();
+        for record in records {
+            let envelope = decode_event(&record.payload).unwrap();
+            match envelope.event {
+                Event::Order(event) => {
+                    let id = OrderId(envelope.aggregate_id.parse().unwrap());
+                    let order = reference.orders.entry(id).or_default();
+                    order::apply(order, &event);
+                    let header = order.header.clone().unwrap();
+                    let key = (header.currency, header.merchant_id.0.clone());
+                    let totals = reference.merchants.entry(key).or_default();
+                    match &event {
+                        OrderEvent::PaymentCaptured(e) => {
+                            let commission = round2(e.amount.0 * rate);
+                            totals[0] += e.amount.0;
+                            totals[1] += commission;
+                            *reference.commission_left.entry(id).or_default() += commission;
+                            reference.captured += e.amount.0;
+                        }
+                        OrderEvent::RefundIssued(e) => {
+                            let left = reference.commission_left.entry(id).or_default();
+                            let reversal = round2(e.amount.0 * rate).min(*left);
+                            *left -= reversal;
+                            totals[2] += e.amount.0;
+                            totals[3] += reversal;
+                            reference.refunded += e.amount.0;
+                        }
+                        OrderEvent::ShipmentDispatched(e) => reference.freight += e.freight_cost.0,
+                        _ => {}
+                    }
+                }
+                Event::Stock(event) => {
+                    let (sku, warehouse) = envelope.aggregate_id.split_once('@').unwrap();
+                    let item = reference
+                        .stock
+                        .entry(StockKey::new(sku, warehouse))
+                        .or_default();
+                    stock::apply(item, &event);
+                }
+            }
+        }
+        reference
+    }
+}
+
+fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) {
+    let rate = SettlementRules::default().commission_rate;
+    let reference = Reference::fold(records, rate);
+    assert!(!reference.orders.is_empty());
+    for (id, order) in &reference.orders {
+        let view = store
+            .order(*id)
+            .unwrap()
+            .expect("every placed order has a view");
+        assert_eq!(view.status, order.status, "status of {id}");
+        assert_eq!(view.total, order.total(), "total of {id}");
+        assert_eq!(view.captured, order.captured(), "captured of {id}");
+        assert_eq!(view.refunded, order.refunded(), "refunded of {id}");
+        assert_eq!(
+            view.shipments.len(),
+            order.shipments.len(),
+            "shipments of {id}"
+        );
+        assert_eq!(view.returns.len(), order.returns.len(), "returns of {id}");
+        let lines: Vec<(String, u32, u32, u32)> = order
+            .lines
+            .iter()
+            .map(|l| (l.sku.0.clone(), l.quantity, l.shipped, l.returned))
+            .collect();
+        let view_lines: Vec<(String, u32, u32, u32)> = view
+            .lines
+            .iter()
+            .map(|l| (l.sku.0.clone(), l.quantity, l.shipped, l.returned))
+            .collect();
+        assert_eq!(view_lines, lines, "lines of {id}");
+        assert_eq!(view.timeline.last().map(|c| c.status), Some(order.status));
+        assert_eq!(view.timeline[0].status, OrderStatus::Placed);
+    }
+    for (key, item) in &reference.stock {
+        let view = store
+            .stock_item(key.sku.as_str(), key.warehouse.as_str())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                view.on_hand,
+                view.reserved,
+                view.available,
+                view.safety_stock
+            ),
+            (
+                item.on_hand,
+                item.reserved(),
+                item.available(),
+                item.safety_stock
+            ),
+            "stock of {key}"
+        );
+        assert_eq!(view.low_stock, item.available() < item.safety_stock);
+    }
+    // Money: per merchant, payable = captures − commission − refunds + reversals − payouts.
+    let merchants = store.merchant_balances(None, None).unwrap();
+    assert_eq!(merchants.len(), reference.merchants.len());
+    for view in &merchants {
+        let [captures, commission, refunds, reversals] =
+            reference.merchants[&(view.currency, view.merchant_id.0.clone())];
+        assert_eq!(view.totals.captures.0, captures, "{}", view.merchant_id);
+        assert_eq!(view.totals.commission.0, commission, "{}", view.merchant_id);
+        assert_eq!(view.totals.refunds.0, refunds, "{}", view.merchant_id);
+        assert_eq!(view.totals.commission_reversals.0, reversals);
+        assert_eq!(
+            view.payable.0,
+            captures - commission - refunds + reversals,
+            "payable of {}",
+            view.merchant_id
+        );
+        let account = accounts::merchant_payable(view.merchant_id.as_str());
+        let balance = store
+            .balances(Some(view.currency))
+            .unwrap()
+            .into_iter()
+            .find(|a| a.account == account)
+            .unwrap();
+        // A liability: its balance (debits − credits) is minus what is owed.
+        assert_eq!(balance.balance, Amount(-view.payable.0));
+    }
+    let balances = store.balances(Some(Currency::EUR)).unwrap();
+    let balance_of = |name: &str| {
+        balances
+            .iter()
+            .find(|a| a.account == name)
+            .map_or(Decimal::ZERO, |a| a.balance.0)
+    };
+    assert_eq!(
+        balance_of(accounts::CLEARING),
+        reference.captured - reference.refunded
+    );
+    assert_eq!(balance_of(accounts::FREIGHT), reference.freight);
+    let trial = store.trial_balance().unwrap();
+    assert!(trial.balanced, "{trial:?}");
+}
+
+#[test]
+fn a_seeded_shop_run_folds_to_the_reference_in_any_chunking() {
+    let seed = 0x5eed_0001;
+    let (topic, _) = shop_run(seed, 400);
+    eprintln!("seed {seed:#x}: {} events", topic.records.len());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    fold_interleaved(&store, &topic.records, seed);
+    check_against_reference(&store, &topic.records);
+
+    // The sled store holds exactly what a fold into memory in one pass holds.
+    let mut memory = MemoryRows::default();
+    let projector = Projector::default();
+    for record in &topic.records {
+        let envelope = decode_event(&record.payload).unwrap();
+        projector
+            .fold(&mut memory, record.partition, record.offset, &envelope)
+            .unwrap();
+    }
+    let mut stored = store.rows().unwrap();
+    stored.retain(|key, _| {
+        key[0] != projections::keys::CHECKPOINT && key != projections::keys::FORMAT
+    });
+    assert_eq!(stored, memory.0, "sled rows differ from the in-memory fold");
+
+    // The run exercised what the read models are for.
+    let statuses: BTreeMap<OrderStatus, usize> = store
+        .orders(&OrderFilter::default(), 1000, None)
+        .unwrap()
+        .items
+        .iter()
+        .fold(BTreeMap::new(), |mut counts, o| {
+            *counts.entry(o.status).or_default() += 1;
+            counts
+        });
+    for status in [
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Expired,
+        OrderStatus::PartiallyReturned,
+    ] {
+        assert!(
+            statuses.contains_key(&status),
+            "no {status} order in {statuses:?}"
+        );
+    }
+}
+
+#[test]
+fn the_trial_balance_is_zero_after_every_event() {
+    let (topic, _) = shop_run(0x5eed_0002, 150);
+    let mut rows = MemoryRows::default();
+    let projector = Projector::new(SettlementRules {
+        commission_rate: Decimal::new(125, 3),
+        merchant_commission_rates: [("merchant-1".to_owned(), Decimal::new(7, 2))].into(),
+    });
+    let mut money_events = 0;
+    for record in &topic.records {
+        let envelope = decode_event(&record.payload).unwrap();
+        projector
+            .fold(&mut rows, record.partition, record.offset, &envelope)
+            .unwrap();
+        if matches!(
+            envelope.event,
+            Event::Order(
+                OrderEvent::PaymentCaptured(_)
+                    | OrderEvent::RefundIssued(_)
+                    | OrderEvent::ShipmentDispatched(_)
+            )
+        ) {
+            money_events += 1;
+        }
+        let mut sum = Decimal::ZERO;
+        for (key, value) in rows
+            .0
+            .range(vec![projections::keys::ACCOUNT]..vec![projections::keys::ACCOUNT + 1])
+        {
+            let balance: projections::model::AccountBalance =
+                order_events::codec::decode_cache_value("account", value).unwrap();
+            let _ = key;
+            sum += balance.balance().0;
+        }
+        assert_eq!(
+            sum,
+            Decimal::ZERO,
+            "trial balance after {}@{}",
+            record.partition,
+            record.offset
+        );
+    }
+    assert!(money_events > 100, "only {money_events} money events");
+}
+
+#[test]
+fn the_journey_reads_as_expected() {
+    let (topic, ledger) = journey();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.fold(&topic.records).unwrap();
+    check_against_reference(&store, &topic.records);
+    let id: OrderId = OrderId("a9e4826c-e1fa-5275-b07b-412038fc6c3a".parse().unwrap());
+    let view = store.order(id).unwrap().unwrap();
+    assert_eq!(view.status, ledger.order(&id).unwrap().status);
+    let statuses: Vec<OrderStatus> = view.timeline.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            OrderStatus::Placed,
+            OrderStatus::AwaitingPayment,
+            OrderStatus::PartiallyPaid,
+            OrderStatus::Paid,
+            OrderStatus::PartiallyShipped,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Completed,
+            OrderStatus::ReturnRequested,
+            OrderStatus::PartiallyReturned,
+        ]
+    );
+    assert_eq!(view.captured.to_string(), "93.80");
+    assert_eq!(view.refunded.to_string(), "14.50");
+    assert_eq!(view.shipments.len(), 2);
+    assert_eq!(view.shipments[0].carrier.as_str(), "dhl");
+    // 10 % commission on 93.80 is 9.38; the refund of 14.50 gives back 1.45.
+    let merchant = &store.merchant_balances(None, Some("merchant-7")).unwrap()[0];
+    assert_eq!(merchant.totals.commission.to_string(), "9.38");
+    assert_eq!(merchant.payable.0, Decimal::new(7137, 2));
+    let order_balance = store.order_balance(id).unwrap().unwrap();
+    assert_eq!(order_balance.entries.len(), 2 * 2 + 2 + 2);
+    let report = store.report(None, None, None).unwrap();
+    assert_eq!(report.orders, 1);
+    assert_eq!(report.return_rate, 1.0);
+    assert!(report.processing_hours_p50.is_some());
+}
+
+#[test]
+fn redelivered_records_and_duplicates_change_nothing_and_a_gap_raises_an_alarm() {
+    let (topic, _) = journey();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let records = &topic.records;
+    let half = records.len() / 2;
+    store.fold(&records[..half]).unwrap();
+    let before = store.rows().unwrap();
+    // Redelivery (a consumer restarting before the checkpoint): skipped by the checkpoint.
+    let stats = store.fold(&records[..half]).unwrap();
+    assert_eq!(stats.already_folded, half as u64);
+    assert_eq!(store.rows().unwrap(), before);
+    store.fold(&records[half..]).unwrap();
+    assert!(store.gaps().unwrap().is_empty());
+
+    // A gap: an aggregate's event missing from the log.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let order_events: Vec<&StoredRecord> = records
+        .iter()
+        .filter(|r| {
+            decode_event(&r.payload).unwrap().aggregate_kind == order_events::AggregateKind::Order
+        })
+        .collect();
+    let missing = order_events[3];
+    let without: Vec<StoredRecord> = records
+        .iter()
+        .filter(|r| !(r.partition == missing.partition && r.offset == missing.offset))
+        .cloned()
+        .collect();
+    let stats = store.fold(&without).unwrap();
+    assert_eq!(stats.gaps, 1);
+    assert!(stats.held_back > 0);
+    let gaps = store.gaps().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].expected_sequence, 4);
+    assert_eq!(gaps[0].found_sequence, 5);
+    assert_eq!(gaps[0].held_back, stats.held_back);
+
+    // A record in the events topic that is no event: an alarm, and folding goes on.
+    let mut junk = records[0].clone();
+    junk.offset = 10_000;
+    junk.payload = b"not an event".to_vec();
+    let stats = store.fold(&[junk]).unwrap();
+    assert_eq!(stats.undecodable, 1);
+    assert_eq!(store.undecodable().unwrap()[0].offset, 10_000);
+}
+
+#[test]
+fn crashes_and_restarts_at_random_points_give_the_no_crash_read_models() {
+    let seed = 0xc4a5_0003;
+    let (topic, _) = shop_run(seed, 150);
+    let clean_dir = tempfile::tempdir().unwrap();
+    let clean = open(&clean_dir);
+    clean.fold(&topic.records).unwrap();
+    let expected = clean.rows().unwrap();
+
+    let mut rng = SplitMix64::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    // Per partition: where the consumer is (it may be behind the checkpoint after a crash).
+    let mut by_partition: BTreeMap<u32, Vec<StoredRecord>> = BTreeMap::new();
+    for record in &topic.records {
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record.clone());
+    }
+    let mut position: BTreeMap<u32, usize> = by_partition.keys().map(|&p| (p, 0)).collect();
+    let mut crashes = 0;
+    loop {
+        let open_partitions: Vec<u32> = position
+            .iter()
+            .filter(|(p, &c)| c < by_partition[p].len())
+            .map(|(&p, _)| p)
+            .collect();
+        if open_partitions.is_empty() {
+            break;
+        }
+        let p = *rng.pick(&open_partitions);
+        let from = position[&p];
+        let take = (1 + rng.below(200) as usize).min(by_partition[&p].len() - from);
+        let chunk = &by_partition[&p][from..from + take];
+        match rng.below(10) {
+            // Crash before the step is written: the consumer restarts from the checkpoint.
+            0 => {
+                crashes += 1;
+                drop(store);
+                store = open(&dir);
+                let checkpoints = store.checkpoints().unwrap();
+                for (partition, at) in position.iter_mut() {
+                    let next = checkpoints.get(partition).copied().unwrap_or(0);
+                    *at = by_partition[partition]
+                        .iter()
+                        .position(|r| r.offset >= next)
+                        .unwrap_or(by_partition[partition].len());
+                }
+            }
+            // Crash after the step is written, before the consumer moved on: redelivery.
+            1 => {
+                crashes += 1;
+                store.fold(chunk).unwrap();
+                drop(store);
+                store = open(&dir);
+            }
+            _ => {
+                store.fold(chunk).unwrap();
+                *position.get_mut(&p).unwrap() = from + take;
+            }
+        }
+    }
+    assert!(crashes > 5, "seed {seed:#x}: only {crashes} crashes");
+    assert_eq!(
+        store.rows().unwrap(),
+        expected,
+        "seed {seed:#x}: read models or checkpoints differ from the no-crash run"
+    );
+}
+
+#[test]
+fn listings_page_stably_and_filter() {
+    let (topic, _) = shop_run(0x5eed_0004, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.fold(&topic.records).unwrap();
+    let all = store.orders(&OrderFilter::default(), 1000, None).unwrap();
+    assert_eq!(all.items.len(), 200);
+    assert!(all.next.is_none());
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .orders(&OrderFilter::default(), 7, after.as_deref())
+            .unwrap();
+        paged.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all.items);
+    let sorted = all
+        .items
+        .windows(2)
+        .all(|w| (w[0].placed_at, w[0].order_id) <= (w[1].placed_at, w[1].order_id));
+    assert!(sorted);
+
+    let merchant = all.items[0].merchant_id.0.clone();
+    let status = all.items[0].status;
+    let filter = OrderFilter {
+        merchant: Some(merchant.clone()),
+        status: Some(status),
+        ..OrderFilter::default()
+    };
+    let filtered = store.orders(&filter, 1000, None).unwrap().items;
+    let expected: Vec<_> = all
+        .items
+        .iter()
+        .filter(|o| o.merchant_id.0 == merchant && o.status == status)
+        .cloned()
+        .collect();
+    assert_eq!(filtered, expected);
+    let cut = all.items[100].placed_at;
+    let later = OrderFilter {
+        from: Some(cut),
+        ..OrderFilter::default()
+    };
+    let later_items = store.orders(&later, 1000, None).unwrap().items;
+    assert_eq!(
+        later_items.len(),
+        all.items.iter().filter(|o| o.placed_at >= cut).count()
+    );
+
+    assert!(store.orders(&OrderFilter::default(), 0, None).is_err());
+    assert!(store
+        .orders(&OrderFilter::default(), 10, Some("zz"))
+        .is_err());
+    assert!(store
+        .orders(&OrderFilter::default(), 10, Some("abcd"))
+        .is_err());
+
+    let low = store.inventory(None, true, 1000, None).unwrap();
+    assert!(low.items.iter().all(|i| i.low_stock));
+    let every = store.inventory(None, false, 1000, None).unwrap();
+    assert_eq!(every.items.len(), 80);
+    let first_page = store.inventory(None, false, 30, None).unwrap();
+    let second = store
+        .inventory(None, false, 30, first_page.next.as_deref())
+        .unwrap();
+    assert_eq!(second.items[0], every.items[30]);
+}
