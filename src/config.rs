@@ -8,6 +8,9 @@ use order_events::process::ProcessRules;
 use order_events::Policy;
 use serde::{Deserialize, Serialize};
 
+/// The read models' directory inside an embedded data directory.
+pub const READ_MODELS_DIR: &str = "read-models";
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LedgerConfig {
@@ -20,6 +23,42 @@ pub struct LedgerConfig {
     pub policy: Policy,
     /// The order process's rule tables: shortage policy, warehouses, carriers.
     pub process: ProcessRules,
+    /// Commission rates of the settlement ledger.
+    pub settlement: projections::SettlementRules,
+    pub projections: ProjectionsSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectionsSection {
+    /// The read models' store. Unset: `<data>/read-models` on the embedded log, a temporary
+    /// directory on Kafka (rebuilt from the log at every start).
+    pub store_dir: Option<PathBuf>,
+    /// Consumer group prefix of the projection worker; each instance appends its instance id,
+    /// because every instance keeps a full copy of the read models.
+    pub group: String,
+    /// Hours an order may stay in a status before the exception queue lists it, by status.
+    /// Orders on hold are always listed.
+    pub sla_hours: BTreeMap<order_events::order::OrderStatus, u32>,
+}
+
+impl Default for ProjectionsSection {
+    fn default() -> ProjectionsSection {
+        use order_events::order::OrderStatus;
+        ProjectionsSection {
+            store_dir: None,
+            group: "order-ledger-projections".to_owned(),
+            sla_hours: [
+                (OrderStatus::Placed, 2),
+                (OrderStatus::Backordered, 72),
+                (OrderStatus::Paid, 48),
+                (OrderStatus::PartiallyShipped, 72),
+                (OrderStatus::Shipped, 240),
+                (OrderStatus::ReturnRequested, 240),
+            ]
+            .into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +165,25 @@ impl LedgerConfig {
             config.state_dir = Some(log.data.join("handler-state"));
         }
         config
+    }
+
+    /// The read side of a serve on a log opened with `log`, for instance `instance_id`.
+    pub fn read_side_for(
+        &self,
+        log: &crate::log_admin::LogOptions,
+        instance_id: &str,
+    ) -> crate::serve::ReadSide {
+        let store_dir = self
+            .projections
+            .store_dir
+            .clone()
+            .or_else(|| log.kafka.is_none().then(|| log.data.join(READ_MODELS_DIR)));
+        crate::serve::ReadSide {
+            store_dir,
+            group: format!("{}-{instance_id}", self.projections.group),
+            settlement: self.settlement.clone(),
+            sla_hours: self.projections.sla_hours.clone(),
+        }
     }
 
     pub fn handler_config(&self) -> command_handler::HandlerConfig {

@@ -1,8 +1,10 @@
 //! The `ledger` application: what the binary's subcommands do, as functions over their inputs
 //! and outputs so they can be tested without a process. `main.rs` only parses arguments.
 
+pub mod api;
 pub mod config;
 pub mod log_admin;
+pub mod openapi;
 pub mod rules;
 pub mod serve;
 pub mod submit;

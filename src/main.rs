@@ -311,7 +311,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
+                let read_side = config.read_side_for(&options, &handler_config.instance_id);
                 let serve_options = serve::ServeOptions {
+                    read_side,
                     handler: handler_config,
                     listener,
                     data: options.kafka.is_none().then(|| options.data.clone()),

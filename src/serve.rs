@@ -8,6 +8,9 @@
 //! - `GET /metrics` — Prometheus text: commands by outcome, rejections by rule, batch sizes,
 //!   decide and catch-up latency, process commands, timers fired.
 //! - `GET /v1/health` — `ok` while serving.
+//! - the read API of [`crate::api`] (orders, inventory, balances, reports, exception queue,
+//!   projection status, `/v1/openapi.json`), answered from the read models a projection worker
+//!   keeps beside the handler.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -122,6 +125,33 @@ pub struct ServeOptions {
     pub metrics: Option<PrometheusHandle>,
     /// How long `POST /v1/commands` waits for a result.
     pub wait: Duration,
+    /// The read side: its store directory, consumer group, and query settings.
+    pub read_side: ReadSide,
+}
+
+/// Where and how `ledger serve` keeps its read models.
+pub struct ReadSide {
+    /// `None`: a temporary store, rebuilt from the log at every start.
+    pub store_dir: Option<PathBuf>,
+    /// This instance's projection consumer group (every instance folds every partition).
+    pub group: String,
+    pub settlement: projections::SettlementRules,
+    pub sla_hours: std::collections::BTreeMap<order_events::order::OrderStatus, u32>,
+}
+
+/// Opens the read-model store, with a clear error when another process holds it.
+pub fn open_store(
+    dir: Option<&Path>,
+    settlement: projections::SettlementRules,
+) -> anyhow::Result<projections::ProjectionStore> {
+    settlement
+        .check()
+        .map_err(|reason| anyhow::anyhow!("[settlement]: {reason}"))?;
+    let projector = projections::Projector::new(settlement);
+    Ok(match dir {
+        Some(dir) => projections::ProjectionStore::open(dir, projector)?,
+        None => projections::ProjectionStore::open_temporary(projector)?,
+    })
 }
 
 /// Runs the handler and the HTTP front door until `shutdown` completes: then the handler
@@ -139,8 +169,24 @@ pub async fn serve(
         metrics: options.metrics,
         wait: options.wait,
     };
+    let store = open_store(
+        options.read_side.store_dir.as_deref(),
+        options.read_side.settlement,
+    )?;
+    let (worker, projections) =
+        projections::worker::ProjectionWorker::new(log.clone(), store, options.read_side.group)?;
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run(async {
+        let _ = worker_stopped.await;
+    }));
+    let read = crate::api::ReadContext {
+        projections,
+        clock: clock.clone(),
+        sla_hours: options.read_side.sla_hours,
+    };
+    let app = router(state).merge(crate::api::router(read));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(options.listener, router(state)).with_graceful_shutdown(async {
+    let server = axum::serve(options.listener, app).with_graceful_shutdown(async {
         let _ = http_stopped.await;
     });
     let http = tokio::spawn(async move { server.await });
@@ -155,8 +201,12 @@ pub async fn serve(
         let _ = std::fs::remove_file(path);
     }
     let _ = stop_http.send(());
+    let _ = stop_worker.send(());
     http.await??;
-    Ok(stats?)
+    let folded = worker.await?;
+    let stats = stats?;
+    folded?;
+    Ok(stats)
 }
 
 /// The HTTP client `ledger submit` posts to a running serve with: one per submission, so its

@@ -94,6 +94,15 @@ impl ProjectionStore {
         Ok(row.as_ref().and_then(OrderView::of))
     }
 
+    /// The domain's folded state of an order (what the shop simulation looks at).
+    pub fn order_state(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<order_events::order::Order>, StoreError> {
+        let row: Option<OrderRow> = self.read(&keys::order(keys::ORDER, id.0), "order row")?;
+        Ok(row.map(|row| row.state))
+    }
+
     /// Orders matching `filter`, by placement time then id, `limit` at a time after `after`.
     pub fn orders(
         &self,

@@ -73,15 +73,30 @@ impl ProjectionStore {
     /// Opens (creating if needed) the store in `path`. A store written by another layout
     /// version is emptied, to be rebuilt from the log.
     pub fn open(path: &Path, projector: Projector) -> Result<ProjectionStore, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|error| match &error {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::InUse(path.display().to_string())
-                }
-                _ => storage(error),
-            })?;
+        Self::open_with(sled::Config::new().path(path), path, projector)
+    }
+
+    /// A store that lives as long as this process (deleted when dropped): for deployments
+    /// that rebuild their read models from the log at every start.
+    pub fn open_temporary(projector: Projector) -> Result<ProjectionStore, StoreError> {
+        Self::open_with(
+            sled::Config::new().temporary(true),
+            Path::new("(temporary)"),
+            projector,
+        )
+    }
+
+    fn open_with(
+        config: sled::Config,
+        path: &Path,
+        projector: Projector,
+    ) -> Result<ProjectionStore, StoreError> {
+        let db = config.open().map_err(|error| match &error {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::InUse(path.display().to_string())
+            }
+            _ => storage(error),
+        })?;
         let tree = db.open_tree("read-models").map_err(storage)?;
         match tree.get(keys::FORMAT).map_err(storage)? {
             Some(format) if format.as_ref() == FORMAT => {}

@@ -1,0 +1,456 @@
+//! The read API: one query type ([`ReadQuery`]) answered over HTTP by `ledger serve` and
+//! locally by `ledger query`, so both give the same JSON.
+//!
+//! Every GET route takes `at_least=P:O,P:O` (events-topic positions from a command result) and
+//! `wait_ms` (default 5000): the answer waits until the read models have folded those
+//! positions — read-your-writes. Unknown or malformed parameters are a 400 naming the
+//! parameter; nothing here answers 500.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use command_handler::Clock;
+use order_events::ids::OrderId;
+use order_events::money::Currency;
+use order_events::order::OrderStatus;
+use projections::query::{OrderFilter, QueryError, PAGE_LIMIT_DEFAULT};
+use projections::worker::Projections;
+use serde_json::{json, Value};
+
+/// A question to the read models.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadQuery {
+    Orders {
+        filter: OrderFilter,
+        limit: usize,
+        after: Option<String>,
+    },
+    Order(OrderId),
+    OrderSettlement(OrderId),
+    Exceptions {
+        limit: usize,
+    },
+    Inventory {
+        sku: Option<String>,
+        low: bool,
+        limit: usize,
+        after: Option<String>,
+    },
+    StockItem {
+        sku: String,
+        warehouse: String,
+    },
+    Balances {
+        currency: Option<Currency>,
+    },
+    MerchantBalances {
+        currency: Option<Currency>,
+        merchant: Option<String>,
+    },
+    TrialBalance,
+    Reports {
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        channel: Option<String>,
+    },
+    Status,
+}
+
+/// What answering needs besides the query.
+#[derive(Clone)]
+pub struct ReadContext {
+    pub projections: Projections,
+    /// The time the exception queue measures against (the serve's clock).
+    pub clock: Arc<dyn Clock>,
+    pub sla_hours: BTreeMap<OrderStatus, u32>,
+}
+
+/// Why a query got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{reason}")]
+    BadRequest { code: &'static str, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    NotReached(#[from] projections::worker::NotReached),
+    #[error("the read models are unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn bad(code: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotReached(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let code = match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::NotFound(_) => "not_found",
+            ApiError::NotReached(_) => "not_reached",
+            ApiError::Unavailable(_) => "unavailable",
+        };
+        json!({"error": code, "reason": self.to_string()})
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> ApiError {
+        match error {
+            QueryError::BadCursor(_) => ApiError::bad("bad_cursor", error.to_string()),
+            QueryError::BadLimit(_) => ApiError::bad("bad_limit", error.to_string()),
+            QueryError::BadRange { .. } => ApiError::bad("bad_range", error.to_string()),
+            QueryError::Store(store) => ApiError::Unavailable(store.to_string()),
+        }
+    }
+}
+
+impl From<projections::StoreError> for ApiError {
+    fn from(error: projections::StoreError) -> ApiError {
+        ApiError::Unavailable(error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("read models serialize to JSON")
+}
+
+/// Answers `query` from the read models.
+pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, ApiError> {
+    let store = context.projections.store();
+    Ok(match query {
+        ReadQuery::Orders {
+            filter,
+            limit,
+            after,
+        } => to_json(&store.orders(filter, *limit, after.as_deref())?),
+        ReadQuery::Order(id) => match store.order(*id)? {
+            Some(view) => to_json(&view),
+            None => return Err(ApiError::NotFound(format!("no order {id}"))),
+        },
+        ReadQuery::OrderSettlement(id) => match store.order_balance(*id)? {
+            Some(view) => to_json(&view),
+            None if store.order(*id)?.is_some() => {
+                to_json(&projections::model::OrderBalanceView::default())
+            }
+            None => return Err(ApiError::NotFound(format!("no order {id}"))),
+        },
+        ReadQuery::Exceptions { limit } => {
+            to_json(&store.exceptions(context.clock.now(), &context.sla_hours, *limit)?)
+        }
+        ReadQuery::Inventory {
+            sku,
+            low,
+            limit,
+            after,
+        } => to_json(&store.inventory(sku.as_deref(), *low, *limit, after.as_deref())?),
+        ReadQuery::StockItem { sku, warehouse } => match store.stock_item(sku, warehouse)? {
+            Some(view) => to_json(&view),
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "no stock item {sku}@{warehouse}"
+                )))
+            }
+        },
+        ReadQuery::Balances { currency } => to_json(&store.balances(*currency)?),
+        ReadQuery::MerchantBalances { currency, merchant } => {
+            to_json(&store.merchant_balances(*currency, merchant.as_deref())?)
+        }
+        ReadQuery::TrialBalance => to_json(&store.trial_balance()?),
+        ReadQuery::Reports { from, to, channel } => {
+            to_json(&store.report(*from, *to, channel.as_deref())?)
+        }
+        ReadQuery::Status => to_json(
+            &context
+                .projections
+                .status()
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?,
+        ),
+    })
+}
+
+/// Query-string parameters, taken one by one; whatever is left is refused by name.
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Result<Params, ApiError> {
+        let mut map = BTreeMap::new();
+        for (name, value) in pairs {
+            if map.insert(name.clone(), value).is_some() {
+                return Err(ApiError::bad(
+                    "duplicate_parameter",
+                    format!("parameter '{name}' is given more than once"),
+                ));
+            }
+        }
+        Ok(Params(map))
+    }
+
+    fn take_with<T>(
+        &mut self,
+        name: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(text) => parse(&text).map(Some).ok_or_else(|| {
+                ApiError::bad(
+                    "bad_parameter",
+                    format!("parameter '{name}' = '{text}' is not {what}"),
+                )
+            }),
+        }
+    }
+
+    fn text(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        self.take_with(name, "text", |t| Some(t.to_owned()))
+    }
+
+    fn number<T: FromStr>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
+        self.take_with(name, "a whole number", |t| t.parse().ok())
+    }
+
+    fn flag(&mut self, name: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .take_with(name, "true or false", |t| t.parse::<bool>().ok())?
+            .unwrap_or(false))
+    }
+
+    fn time(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.take_with(name, "an RFC 3339 time (2026-11-22T10:00:00Z)", |t| {
+            DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
+    }
+
+    fn date(&mut self, name: &str) -> Result<Option<NaiveDate>, ApiError> {
+        self.take_with(name, "a date (2026-11-22)", |t| {
+            NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
+        })
+    }
+
+    fn currency(&mut self) -> Result<Option<Currency>, ApiError> {
+        self.take_with("currency", "an ISO 4217 code the ledger settles in", |t| {
+            t.parse().ok()
+        })
+    }
+
+    fn status(&mut self) -> Result<Option<OrderStatus>, ApiError> {
+        self.take_with("status", "an order status (paid, shipped, ...)", |t| {
+            serde_json::from_value(Value::String(t.to_owned())).ok()
+        })
+    }
+
+    fn limit(&mut self) -> Result<usize, ApiError> {
+        Ok(self.number("limit")?.unwrap_or(PAGE_LIMIT_DEFAULT))
+    }
+
+    /// `at_least=P:O,P:O` and `wait_ms`.
+    fn read_your_writes(&mut self) -> Result<(Vec<(u32, u64)>, Duration), ApiError> {
+        let positions = self
+            .take_with(
+                "at_least",
+                "a list of events-topic positions partition:offset,partition:offset",
+                |text| {
+                    text.split(',')
+                        .map(|pair| {
+                            let (p, o) = pair.split_once(':')?;
+                            Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
+                        })
+                        .collect::<Option<Vec<(u32, u64)>>>()
+                },
+            )?
+            .unwrap_or_default();
+        let wait = self.number::<u64>("wait_ms")?.unwrap_or(5000);
+        if wait > 60_000 {
+            return Err(ApiError::bad(
+                "bad_parameter",
+                format!("wait_ms {wait} is above the most a query waits (60000)"),
+            ));
+        }
+        Ok((positions, Duration::from_millis(wait)))
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        match self.0.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(ApiError::bad(
+                "unknown_parameter",
+                format!("this route takes no parameter '{name}'"),
+            )),
+        }
+    }
+}
+
+fn order_id(text: &str) -> Result<OrderId, ApiError> {
+    text.parse().map(OrderId).map_err(|_| {
+        ApiError::bad(
+            "bad_order_id",
+            format!("'{text}' is not an order id (a UUID)"),
+        )
+    })
+}
+
+/// Builds the query of a route from its path and parameters.
+fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<ReadQuery, ApiError> {
+    Ok(match route {
+        Route::Orders => ReadQuery::Orders {
+            filter: OrderFilter {
+                status: params.status()?,
+                merchant: params.text("merchant")?,
+                customer: params.text("customer")?,
+                channel: params.text("channel")?,
+                from: params.time("from")?,
+                to: params.time("to")?,
+            },
+            limit: params.limit()?,
+            after: params.text("after")?,
+        },
+        Route::Order => ReadQuery::Order(order_id(&path[0])?),
+        Route::OrderSettlement => ReadQuery::OrderSettlement(order_id(&path[0])?),
+        Route::Exceptions => ReadQuery::Exceptions {
+            limit: params.limit()?,
+        },
+        Route::Inventory => ReadQuery::Inventory {
+            sku: params.text("sku")?,
+            low: params.flag("low")?,
+            limit: params.limit()?,
+            after: params.text("after")?,
+        },
+        Route::StockItem => ReadQuery::StockItem {
+            sku: path[0].clone(),
+            warehouse: path[1].clone(),
+        },
+        Route::Balances => ReadQuery::Balances {
+            currency: params.currency()?,
+        },
+        Route::MerchantBalances => ReadQuery::MerchantBalances {
+            currency: params.currency()?,
+            merchant: params.text("merchant")?,
+        },
+        Route::TrialBalance => ReadQuery::TrialBalance,
+        Route::Reports => ReadQuery::Reports {
+            from: params.date("from")?,
+            to: params.date("to")?,
+            channel: params.text("channel")?,
+        },
+        Route::Status => ReadQuery::Status,
+    })
+}
+
+/// The read routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Orders,
+    Order,
+    OrderSettlement,
+    Exceptions,
+    Inventory,
+    StockItem,
+    Balances,
+    MerchantBalances,
+    TrialBalance,
+    Reports,
+    Status,
+}
+
+async fn handle(
+    context: ReadContext,
+    route: Route,
+    path: Vec<String>,
+    pairs: Vec<(String, String)>,
+) -> Response {
+    let outcome = async {
+        let mut params = Params::new(pairs)?;
+        let (positions, wait) = params.read_your_writes()?;
+        let query = read_query(route, &path, &mut params)?;
+        params.finish()?;
+        if !positions.is_empty() {
+            context.projections.wait_for(&positions, wait).await?;
+        }
+        answer(&context, &query).await
+    }
+    .await;
+    match outcome {
+        Ok(value) => (StatusCode::OK, Json(value)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+type Pairs = Query<Vec<(String, String)>>;
+
+/// The read routes over `context`, and `/v1/openapi.json`.
+pub fn router(context: ReadContext) -> Router {
+    fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {
+        get(move |State(c): State<ReadContext>, Query(q): Pairs| handle(c, route, Vec::new(), q))
+    }
+    Router::new()
+        .route("/v1/orders", route0(Route::Orders))
+        .route(
+            "/v1/orders/{id}",
+            get(
+                |State(c): State<ReadContext>, Path(id): Path<String>, Query(q): Pairs| {
+                    handle(c, Route::Order, vec![id], q)
+                },
+            ),
+        )
+        .route(
+            "/v1/orders/{id}/settlement",
+            get(
+                |State(c): State<ReadContext>, Path(id): Path<String>, Query(q): Pairs| {
+                    handle(c, Route::OrderSettlement, vec![id], q)
+                },
+            ),
+        )
+        .route("/v1/exceptions", route0(Route::Exceptions))
+        .route("/v1/inventory", route0(Route::Inventory))
+        .route(
+            "/v1/inventory/{sku}/{warehouse}",
+            get(
+                |State(c): State<ReadContext>,
+                 Path((sku, warehouse)): Path<(String, String)>,
+                 Query(q): Pairs| {
+                    handle(c, Route::StockItem, vec![sku, warehouse], q)
+                },
+            ),
+        )
+        .route("/v1/balances", route0(Route::Balances))
+        .route("/v1/balances/merchants", route0(Route::MerchantBalances))
+        .route("/v1/trial-balance", route0(Route::TrialBalance))
+        .route("/v1/reports", route0(Route::Reports))
+        .route("/v1/projections/status", route0(Route::Status))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .with_state(context)
+}
