@@ -383,24 +383,50 @@ pub enum Route {
     Status,
 }
 
+/// Answers a route with its path segments and query parameters: what the HTTP handlers and
+/// `ledger query` on a directory without a serve both do.
+pub async fn run(
+    context: &ReadContext,
+    route: Route,
+    path: &[String],
+    pairs: Vec<(String, String)>,
+) -> Result<Value, ApiError> {
+    let mut params = Params::new(pairs)?;
+    let (positions, wait) = params.read_your_writes()?;
+    let query = read_query(route, path, &mut params)?;
+    params.finish()?;
+    if !positions.is_empty() {
+        context.projections.wait_for(&positions, wait).await?;
+    }
+    answer(context, &query).await
+}
+
+impl Route {
+    /// The URL path of this route with its segments filled in.
+    pub fn url_path(self, path: &[String]) -> String {
+        match self {
+            Route::Orders => "/v1/orders".into(),
+            Route::Order => format!("/v1/orders/{}", path[0]),
+            Route::OrderSettlement => format!("/v1/orders/{}/settlement", path[0]),
+            Route::Exceptions => "/v1/exceptions".into(),
+            Route::Inventory => "/v1/inventory".into(),
+            Route::StockItem => format!("/v1/inventory/{}/{}", path[0], path[1]),
+            Route::Balances => "/v1/balances".into(),
+            Route::MerchantBalances => "/v1/balances/merchants".into(),
+            Route::TrialBalance => "/v1/trial-balance".into(),
+            Route::Reports => "/v1/reports".into(),
+            Route::Status => "/v1/projections/status".into(),
+        }
+    }
+}
+
 async fn handle(
     context: ReadContext,
     route: Route,
     path: Vec<String>,
     pairs: Vec<(String, String)>,
 ) -> Response {
-    let outcome = async {
-        let mut params = Params::new(pairs)?;
-        let (positions, wait) = params.read_your_writes()?;
-        let query = read_query(route, &path, &mut params)?;
-        params.finish()?;
-        if !positions.is_empty() {
-            context.projections.wait_for(&positions, wait).await?;
-        }
-        answer(&context, &query).await
-    }
-    .await;
-    match outcome {
+    match run(&context, route, &path, pairs).await {
         Ok(value) => (StatusCode::OK, Json(value)).into_response(),
         Err(error) => error.into_response(),
     }

@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod log_admin;
 pub mod openapi;
+pub mod query;
 pub mod rules;
 pub mod serve;
 pub mod submit;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
-use order_ledger::{rules, serve, submit, validate};
+use order_ledger::{demo, query, rules, serve, submit, validate};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
@@ -94,6 +94,38 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         wait_secs: u64,
     },
+    /// Query the read models: orders, inventory, balances, reports, exceptions.
+    ///
+    /// Through the serve that owns the data directory when one runs; otherwise the read
+    /// models are caught up with the log in this process first. Prints JSON, or a table
+    /// (--table) or CSV (--csv).
+    Query {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(subcommand)]
+        what: QueryWhat,
+        /// Print a readable table instead of JSON.
+        #[arg(long, global = true, conflicts_with = "csv")]
+        table: bool,
+        /// Print CSV (one row per order, item or account) for spreadsheets.
+        #[arg(long, global = true)]
+        csv: bool,
+        /// Events-topic positions P:O,P:O (from a command result) the answer must include.
+        #[arg(long, global = true)]
+        at_least: Option<String>,
+    },
+    /// Simulate a shop end to end on the embedded log and print what the read models say.
+    Demo {
+        /// Orders to place.
+        #[arg(long, default_value_t = 3000)]
+        orders: u32,
+        /// Seed of the simulated traffic.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Data directory for the run (cleared first if an earlier demo made it).
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+    },
     /// Print the order id the ledger derives from a channel and external reference.
     OrderId {
         #[arg(long)]
@@ -101,6 +133,156 @@ enum Command {
         #[arg(long)]
         reference: String,
     },
+}
+
+#[derive(Subcommand)]
+enum QueryWhat {
+    /// Orders by placement time, filtered and paged.
+    Orders {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        merchant: Option<String>,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        /// Placed at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Placed before (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        /// The `next` cursor of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// One order: status, timeline, lines, payments, shipments, returns.
+    Order { id: String },
+    /// One order's journal entries.
+    Settlement { id: String },
+    /// Stock per SKU and warehouse.
+    Inventory {
+        #[arg(long)]
+        sku: Option<String>,
+        /// Only items below their safety stock.
+        #[arg(long)]
+        low: bool,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Account balances of the settlement ledger (--merchants: what each merchant is owed).
+    Balances {
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        merchants: bool,
+        #[arg(long, requires = "merchants")]
+        merchant: Option<String>,
+    },
+    /// The sum of all accounts per currency: zero when the books balance.
+    TrialBalance,
+    /// Orders, GMV, average order value, processing time and rates per day and channel.
+    Reports {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Orders on hold, and orders longer in their status than its SLA.
+    Exceptions {
+        #[arg(long)]
+        limit: Option<String>,
+    },
+    /// Projection lag, gaps and undecodable records.
+    Status,
+}
+
+impl QueryWhat {
+    fn into_query(self, at_least: Option<String>) -> order_ledger::query::CliQuery {
+        use order_ledger::api::Route;
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                params.push((name.to_owned(), value));
+            }
+        };
+        add("at_least", at_least);
+        let (route, path) = match self {
+            QueryWhat::Orders {
+                status,
+                merchant,
+                customer,
+                channel,
+                from,
+                to,
+                limit,
+                after,
+            } => {
+                add("status", status);
+                add("merchant", merchant);
+                add("customer", customer);
+                add("channel", channel);
+                add("from", from);
+                add("to", to);
+                add("limit", limit);
+                add("after", after);
+                (Route::Orders, Vec::new())
+            }
+            QueryWhat::Order { id } => (Route::Order, vec![id]),
+            QueryWhat::Settlement { id } => (Route::OrderSettlement, vec![id]),
+            QueryWhat::Inventory {
+                sku,
+                low,
+                limit,
+                after,
+            } => {
+                add("sku", sku);
+                add("low", low.then(|| "true".to_owned()));
+                add("limit", limit);
+                add("after", after);
+                (Route::Inventory, Vec::new())
+            }
+            QueryWhat::Balances {
+                currency,
+                merchants,
+                merchant,
+            } => {
+                add("currency", currency);
+                if merchants {
+                    add("merchant", merchant);
+                    (Route::MerchantBalances, Vec::new())
+                } else {
+                    (Route::Balances, Vec::new())
+                }
+            }
+            QueryWhat::TrialBalance => (Route::TrialBalance, Vec::new()),
+            QueryWhat::Reports { from, to, channel } => {
+                add("from", from);
+                add("to", to);
+                add("channel", channel);
+                (Route::Reports, Vec::new())
+            }
+            QueryWhat::Exceptions { limit } => {
+                add("limit", limit);
+                (Route::Exceptions, Vec::new())
+            }
+            QueryWhat::Status => (Route::Status, Vec::new()),
+        };
+        order_ledger::query::CliQuery {
+            route,
+            path,
+            params,
+        }
+    }
 }
 
 /// Where the log is: an embedded directory (default) or a Kafka cluster. Unset flags come from
@@ -365,6 +547,64 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
+            })
+        }
+        Command::Query {
+            log,
+            what,
+            table,
+            csv,
+            at_least,
+        } => {
+            let output = if table {
+                query::Output::Table
+            } else if csv {
+                query::Output::Csv
+            } else {
+                query::Output::Json
+            };
+            let request = what.into_query(at_least);
+            let options = log.options(&config);
+            let served = options
+                .kafka
+                .is_none()
+                .then(|| query::serve_address(&options.data))
+                .flatten();
+            let answer = match served {
+                Some(address) => query::via_serve(&address, &request),
+                None => {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(query::locally(&config, &options, &request))
+                }
+            };
+            match answer {
+                Ok(value) => {
+                    query::print(&value, output, &mut out)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("ledger query: {error:#}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Demo { orders, seed, data } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let options = demo::DemoOptions {
+                orders,
+                seed,
+                data,
+                progress: io::IsTerminal::is_terminal(&io::stderr()),
+            };
+            let summary = runtime.block_on(demo::run(&config, &options, &mut out))?;
+            Ok(if summary.balanced {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             })
         }
         Command::OrderId { channel, reference } => {

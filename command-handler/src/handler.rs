@@ -690,8 +690,13 @@ impl Handler {
                 };
                 if let (Some(rejection), order_events::ActorKind::System) = (&rejection, envelope.actor.kind) {
                     // The process only issues commands that fit the state it saw; a refusal is
-                    // worth a look (a manual step raced it, or a rule table points nowhere).
-                    tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
+                    // worth a look (a manual step raced it, or a rule table points nowhere) —
+                    // except a stock item short of stock, an answer the process plans for.
+                    if rejection.rule == order_events::rejection::Rule::StockInsufficient {
+                        tracing::debug!(id = %envelope.command_id, "a reservation was refused: stock insufficient");
+                    } else {
+                        tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
+                    }
                 }
                 let first_sent = sent;
                 for event in &events {

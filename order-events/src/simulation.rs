@@ -589,7 +589,14 @@ impl Shop {
             OrderStatus::Delivered | OrderStatus::Completed => {
                 if sim.fate.feedback && !sim.feedback_given {
                     sim.feedback_given = true;
-                    let rating = 1 + self.rng.below(5) as u8;
+                    // Mostly happy customers: 5 half the time, 1 or 2 one time in ten.
+                    let rating = match self.rng.below(20) {
+                        0 => 1,
+                        1 => 2,
+                        2 | 3 => 3,
+                        4..=9 => 4,
+                        _ => 5,
+                    };
                     let claim =
                         (rating == 1 && self.rng.chance(50)).then_some(ClaimKind::NotAsDescribed);
                     return step(

@@ -49,6 +49,11 @@ struct Shared {
     producer_epochs: Mutex<HashMap<String, u64>>,
     /// Woken on every commit and rebalance.
     changed: Notify,
+    /// Held for writing from a transaction's write until the partition ends include it, and
+    /// for reading by `end_offsets` and `committed_offsets`: the committed consumer offsets
+    /// (visible in sled as soon as the transaction applies) and the ends then never disagree,
+    /// so "committed = end" really means everything appended was consumed.
+    visible: tokio::sync::RwLock<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +140,7 @@ impl EmbeddedLog {
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
+                visible: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -270,6 +276,7 @@ impl Shared {
             .collect();
         let index_of =
             |tp: &TopicPartition| involved.binary_search(tp).expect("involved partition");
+        let _visible = self.visible.write().await;
         trees
             .as_slice()
             .transaction(|view| {
@@ -344,6 +351,7 @@ impl Log for EmbeddedLog {
     }
 
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
         let ends = lock(&self.shared.ends);
@@ -353,6 +361,7 @@ impl Log for EmbeddedLog {
     }
 
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
         (0..count)

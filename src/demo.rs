@@ -1,0 +1,441 @@
+//! `ledger demo`: the whole system on one machine, no broker. A seeded shop
+//! ([`order_events::simulation::Shop`]) sends its traffic through the embedded log to the
+//! command handler (with the order process and its timers on a simulated clock), a projection
+//! worker folds the events, and the shop reads each order's state back from the read models
+//! to decide its next step. Then it prints what the read models say.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{TimeZone, Utc};
+use command_handler::client::json_record;
+use command_handler::{Clock, Handler, ManualClock};
+use command_handler::{CommandResult, Outcome};
+use event_log::{Log, Topic, TopicPartition};
+use order_events::codec::json;
+use order_events::order::OrderStatus;
+use order_events::process::CarrierRule;
+use order_events::simulation::{Shop, ShopConfig};
+use projections::query::OrderFilter;
+
+use crate::config::LedgerConfig;
+use crate::log_admin::{self, LogOptions};
+
+/// Marks a directory `ledger demo` made, so a rerun may clear it (and nothing else).
+const MARKER: &str = ".ledger-demo";
+
+pub struct DemoOptions {
+    pub orders: u32,
+    pub seed: u64,
+    pub data: PathBuf,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What the run did, for its last lines and for tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoSummary {
+    pub orders: u32,
+    pub commands: u64,
+    pub events: u64,
+    pub rejected: u64,
+    pub elapsed: Duration,
+    pub balanced: bool,
+    pub statuses: BTreeMap<OrderStatus, u64>,
+}
+
+/// Makes `data` an empty demo directory: refuses a directory with anything but an earlier
+/// demo's data in it.
+fn prepare(data: &Path) -> anyhow::Result<()> {
+    if data.exists() {
+        let empty = std::fs::read_dir(data)?.next().is_none();
+        if !empty {
+            anyhow::ensure!(
+                data.join(MARKER).exists(),
+                "{} exists and was not made by `ledger demo`; pass --data with a new directory",
+                data.display()
+            );
+            std::fs::remove_dir_all(data)
+                .with_context(|| format!("clearing the earlier demo in {}", data.display()))?;
+        }
+    }
+    std::fs::create_dir_all(data)?;
+    std::fs::write(
+        data.join(MARKER),
+        "made by `ledger demo`; rerunning it clears this directory\n",
+    )?;
+    Ok(())
+}
+
+/// Runs the demo and prints its summary to `out`.
+pub async fn run(
+    config: &LedgerConfig,
+    options: &DemoOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<DemoSummary> {
+    prepare(&options.data)?;
+    let log_options = LogOptions {
+        data: options.data.clone(),
+        kafka: None,
+        kafka_config: Vec::new(),
+        kafka_config_file: None,
+        prefix: config.log.prefix.clone(),
+        partitions: config.log.partitions,
+        replication_factor: 1,
+    };
+    let log = log_admin::open(&log_options).await?;
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 2, 8, 0, 0)
+        .single()
+        .expect("valid");
+    let clock = Arc::new(ManualClock::new(start));
+    let mut handler_config = config.handler_config_for(&log_options);
+    handler_config.process = true;
+    // The shop's customers have two hours to pay (the default window is 30 minutes), and its
+    // parcels leave the carrier to the rules half of the time.
+    handler_config.policy.payment_window_minutes =
+        handler_config.policy.payment_window_minutes.max(120);
+    if handler_config.rules.carriers.is_empty() {
+        handler_config.rules.carriers = vec![CarrierRule {
+            carrier: order_events::ids::CarrierId::new("dhl"),
+            countries: Vec::new(),
+            weight_grams_max: None,
+            service_levels: Vec::new(),
+        }];
+    }
+    let group = handler_config.group.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handler = tokio::spawn(
+        Handler::new(log.clone(), handler_config, clock.clone()).run(async {
+            let _ = stopped.await;
+        }),
+    );
+    let read_side = config.read_side_for(&log_options, "demo");
+    let store = crate::serve::open_store(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let (worker, projections) =
+        projections::worker::ProjectionWorker::new(log.clone(), store.clone(), read_side.group)?;
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run(async {
+        let _ = worker_stopped.await;
+    }));
+
+    let shop_config = ShopConfig {
+        orders: options.orders,
+        carrier_rules: true,
+        ..ShopConfig::default()
+    };
+    let mut shop = Shop::new(options.seed, shop_config, start);
+    let bar = if options.progress {
+        indicatif::ProgressBar::new(u64::from(options.orders))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} orders placed  {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let opening = shop.opening_stock(start);
+    publish(log.as_ref(), &opening).await?;
+    settle(log.as_ref(), &group, &projections).await?;
+    while let Some(now) = shop.next_time() {
+        clock.set(now);
+        let commands = shop.step(now, &|id| store.order_state(id).ok().flatten());
+        publish(log.as_ref(), &commands).await?;
+        settle(log.as_ref(), &group, &projections).await?;
+        bar.set_position(u64::from(shop.placed()));
+        let events: u64 = log.end_offsets(Topic::Events).await?.iter().sum();
+        bar.set_message(format!(
+            "{}  {} active  {:.0} events/s",
+            now.format("%a %d %b %H:%M"),
+            shop.active(),
+            events as f64 / started.elapsed().as_secs_f64()
+        ));
+    }
+    // Let the last timers (auto-confirmation, expiry) fire.
+    let end = clock.now() + chrono::Duration::days(30);
+    clock.set(end);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(log.as_ref(), &group, &projections).await?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    let _ = stop.send(());
+    let handler_stats = handler.await??;
+    let _ = stop_worker.send(());
+    worker.await??;
+    let summary = summarize(
+        log.as_ref(),
+        &store,
+        options,
+        elapsed,
+        &read_side.sla_hours,
+        end,
+        out,
+    )
+    .await?;
+    tracing::info!(?handler_stats, "demo done");
+    Ok(summary)
+}
+
+async fn publish(log: &dyn Log, commands: &[order_events::CommandEnvelope]) -> anyhow::Result<()> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let records = commands
+        .iter()
+        .map(|c| json_record(log, json::encode_command(c).as_bytes(), c))
+        .collect();
+    log.publish(records).await?;
+    Ok(())
+}
+
+/// Waits until the handler has decided everything published (and the process's reactions),
+/// and the read models have folded every event.
+async fn settle(
+    log: &dyn Log,
+    group: &str,
+    projections: &projections::worker::Projections,
+) -> anyhow::Result<()> {
+    let wait = Duration::from_secs(120);
+    anyhow::ensure!(
+        crate::submit::settle(log, group, wait).await?,
+        "the command handler did not catch up within {} s",
+        wait.as_secs()
+    );
+    let ends = log.end_offsets(Topic::Events).await?;
+    let positions: Vec<(u32, u64)> = ends
+        .iter()
+        .enumerate()
+        .filter(|(_, &end)| end > 0)
+        .map(|(p, &end)| (p as u32, end - 1))
+        .collect();
+    projections.wait_for(&positions, wait).await?;
+    Ok(())
+}
+
+/// Every command result in the log, by outcome (`accepted` or the rule that refused it).
+async fn outcomes(log: &dyn Log) -> anyhow::Result<BTreeMap<String, u64>> {
+    let topic = log.topics().name(Topic::CommandResults);
+    let mut counts = BTreeMap::new();
+    for (partition, &end) in log
+        .end_offsets(Topic::CommandResults)
+        .await?
+        .iter()
+        .enumerate()
+    {
+        let tp = TopicPartition::new(topic.clone(), partition as u32);
+        let mut offset = 0;
+        while offset < end {
+            let records = log.read(&tp, offset, 1000).await?;
+            let Some(last) = records.last() else { break };
+            offset = last.next_offset();
+            for record in &records {
+                let key = match CommandResult::from_record(record) {
+                    Some(result) => match result.outcome {
+                        Outcome::Accepted { .. } => "accepted".to_owned(),
+                        Outcome::Rejected { rule, .. } => rule,
+                    },
+                    None => "unreadable result".to_owned(),
+                };
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn summarize(
+    log: &dyn Log,
+    store: &projections::ProjectionStore,
+    options: &DemoOptions,
+    elapsed: Duration,
+    sla_hours: &BTreeMap<OrderStatus, u32>,
+    now: chrono::DateTime<Utc>,
+    out: &mut impl Write,
+) -> anyhow::Result<DemoSummary> {
+    let mut statuses: BTreeMap<OrderStatus, u64> = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.orders(&OrderFilter::default(), 1000, after.as_deref())?;
+        for order in &page.items {
+            *statuses.entry(order.status).or_default() += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let outcomes = outcomes(log).await?;
+    let commands: u64 = outcomes.values().sum();
+    let rejected = commands - outcomes.get("accepted").copied().unwrap_or(0);
+    let events: u64 = log.end_offsets(Topic::Events).await?.iter().sum();
+    let seconds = elapsed.as_secs_f64();
+
+    writeln!(
+        out,
+        "order-ledger demo: {} orders, seed {}, data in {}",
+        options.orders,
+        options.seed,
+        options.data.display()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Orders by status")?;
+    for (status, count) in &statuses {
+        writeln!(out, "  {:<20} {count:>7}", status.to_string())?;
+    }
+
+    let exceptions = store.exceptions(now, sla_hours, 1000)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Exception queue: {} orders (on hold, or past their status SLA)",
+        exceptions.len()
+    )?;
+    for exception in exceptions.iter().take(5) {
+        writeln!(
+            out,
+            "  {}  {:<18} {:?} {}h in status",
+            exception.order.order_id,
+            exception.order.status.to_string(),
+            exception.kind,
+            exception.hours_in_status
+        )?;
+    }
+
+    let low = store.inventory(None, true, 1000, None)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Low stock: {} SKU/warehouse items below safety stock",
+        low.items.len()
+    )?;
+    for item in low.items.iter().take(8) {
+        writeln!(
+            out,
+            "  {:<10} {:<7} on hand {:>4}  reserved {:>4}  available {:>4}  safety {:>3}",
+            item.sku.as_str(),
+            item.warehouse.as_str(),
+            item.on_hand,
+            item.reserved,
+            item.available,
+            item.safety_stock
+        )?;
+    }
+
+    let trial = store.trial_balance()?;
+    writeln!(out)?;
+    writeln!(out, "Settlement balances (debits − credits)")?;
+    for currency in &trial.currencies {
+        for account in currency.accounts.iter().filter(|a| {
+            !a.account.starts_with("merchant_payable:")
+                && !a.account.starts_with("carrier_payable:")
+        }) {
+            writeln!(
+                out,
+                "  {} {:<30} {:>14}",
+                currency.currency,
+                account.account,
+                account.balance.to_string()
+            )?;
+        }
+        let payable: order_events::Amount = currency
+            .accounts
+            .iter()
+            .filter(|a| a.account.starts_with("merchant_payable:"))
+            .map(|a| a.balance)
+            .sum();
+        let carriers: order_events::Amount = currency
+            .accounts
+            .iter()
+            .filter(|a| a.account.starts_with("carrier_payable:"))
+            .map(|a| a.balance)
+            .sum();
+        writeln!(
+            out,
+            "  {} {:<30} {:>14}",
+            currency.currency,
+            "merchant_payable (all)",
+            payable.to_string()
+        )?;
+        writeln!(
+            out,
+            "  {} {:<30} {:>14}",
+            currency.currency,
+            "carrier_payable (all)",
+            carriers.to_string()
+        )?;
+        writeln!(
+            out,
+            "  trial balance {}: debits {} credits {} difference {}",
+            currency.currency, currency.debits, currency.credits, currency.difference
+        )?;
+    }
+    writeln!(
+        out,
+        "  books balanced: {}",
+        if trial.balanced { "yes" } else { "NO" }
+    )?;
+
+    let report = store.report(None, None, None)?;
+    writeln!(out)?;
+    writeln!(out, "Reports")?;
+    for totals in &report.by_currency {
+        writeln!(
+            out,
+            "  orders {}  GMV {} {}  average order value {}",
+            totals.orders, totals.gmv, totals.currency, totals.average_order_value
+        )?;
+    }
+    let hours = |h: Option<f64>| h.map_or("-".to_owned(), |h| format!("{h:.1} h"));
+    writeln!(
+        out,
+        "  placed → shipped  p50 {}  p95 {}",
+        hours(report.processing_hours_p50),
+        hours(report.processing_hours_p95)
+    )?;
+    writeln!(
+        out,
+        "  cancellation rate {:.1} %  return rate {:.1} %  order defect rate {:.1} %",
+        100.0 * report.cancellation_rate,
+        100.0 * report.return_rate,
+        100.0 * report.order_defect_rate
+    )?;
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Commands: {commands} ({rejected} rejected by a business rule)"
+    )?;
+    for (rule, count) in outcomes
+        .iter()
+        .filter(|(rule, _)| rule.as_str() != "accepted")
+    {
+        writeln!(out, "  {rule:<34} {count:>6}")?;
+    }
+    writeln!(
+        out,
+        "Throughput: {commands} commands and {events} events in {seconds:.1} s ({:.0} commands/s, {:.0} events/s), handler and read models included",
+        commands as f64 / seconds,
+        events as f64 / seconds
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Explore: ledger query --data {} orders --table   (also: inventory --low, balances, trial-balance, reports, exceptions)", options.data.display())?;
+    Ok(DemoSummary {
+        orders: options.orders,
+        commands,
+        events,
+        rejected,
+        elapsed,
+        balanced: trial.balanced,
+        statuses,
+    })
+}
