@@ -381,3 +381,163 @@ fn the_configuration_file_sets_defaults_that_flags_override() {
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("batch_size"));
 }
+
+#[test]
+fn query_answers_on_a_directory_without_a_serve_as_json_table_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let submitted = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
+    assert!(submitted.status.success(), "{submitted:?}");
+    let order_id = "a9e4826c-e1fa-5275-b07b-412038fc6c3a";
+
+    let order = ledger(&["query", "--data", data, "order", order_id]);
+    assert!(order.status.success(), "{order:?}");
+    let order: serde_json::Value = serde_json::from_str(&stdout(&order)).unwrap();
+    assert_eq!(order["status"], "partially_returned");
+    assert_eq!(order["refunded"], "14.50");
+
+    let table = stdout(&ledger(&["query", "--data", data, "orders", "--table"]));
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("captured"), "{table}");
+    assert!(lines.nth(1).unwrap().contains(order_id), "{table}");
+
+    let csv = stdout(&ledger(&[
+        "query",
+        "--data",
+        data,
+        "balances",
+        "--merchants",
+        "--csv",
+    ]));
+    assert!(csv.lines().next().unwrap().contains("payable"), "{csv}");
+    assert!(csv.contains("merchant-7") && csv.contains("71.37"), "{csv}");
+    let trial = stdout(&ledger(&[
+        "query",
+        "--data",
+        data,
+        "trial-balance",
+        "--csv",
+    ]));
+    assert!(trial.starts_with("balanced,currencies\ntrue,"), "{trial}");
+    for what in [
+        &["inventory", "--low"][..],
+        &["reports"],
+        &["exceptions"],
+        &["status"],
+        &["settlement", order_id],
+    ] {
+        let mut args = vec!["query", "--data", data];
+        args.extend_from_slice(what);
+        let output = ledger(&args);
+        assert!(output.status.success(), "{what:?}: {output:?}");
+        serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap();
+    }
+
+    let bad = ledger(&["query", "--data", data, "orders", "--limit", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("limit 0 is out of range"),
+        "{bad:?}"
+    );
+    let missing = ledger(&[
+        "query",
+        "--data",
+        data,
+        "order",
+        "00000000-0000-4000-8000-000000000000",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let output = ledger(&[
+        "demo",
+        "--orders",
+        "150",
+        "--seed",
+        "7",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    for expected in [
+        "Orders by status",
+        "completed",
+        "Exception queue",
+        "Low stock",
+        "books balanced: yes",
+        "average order value",
+        "Throughput",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+
+    // Every read model equals a plain fold of the demo's event log.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use event_log::{Log, Topic, TopicPartition};
+        let log = event_log::embedded::EmbeddedLog::open(
+            &data,
+            event_log::Topics::new("orders", 8).unwrap(),
+        )
+        .unwrap();
+        let mut reference = projections::MemoryRows::default();
+        let projector = projections::Projector::default();
+        let topic = log.topics().name(Topic::Events);
+        for (partition, &end) in log
+            .end_offsets(Topic::Events)
+            .await
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let tp = TopicPartition::new(topic.clone(), partition as u32);
+            let mut offset = 0;
+            while offset < end {
+                let records = log.read(&tp, offset, 1000).await.unwrap();
+                offset = records.last().unwrap().next_offset();
+                for record in records {
+                    let envelope = order_events::codec::decode_event(&record.payload).unwrap();
+                    projector
+                        .fold(&mut reference, record.partition, record.offset, &envelope)
+                        .unwrap();
+                }
+            }
+        }
+        let store =
+            projections::ProjectionStore::open(&data.join("read-models"), projector).unwrap();
+        let mut rows = store.rows().unwrap();
+        rows.retain(|key, _| {
+            key[0] != projections::keys::CHECKPOINT && key != projections::keys::FORMAT
+        });
+        assert!(rows.len() > 1000, "{} rows", rows.len());
+        assert_eq!(
+            rows, reference.0,
+            "the demo's read models differ from a fold of its log"
+        );
+    });
+
+    // A rerun clears its own directory; a directory it did not make is refused.
+    let again = ledger(&["demo", "--orders", "20", "--data", data.to_str().unwrap()]);
+    assert!(again.status.success(), "{again:?}");
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("precious.txt"), "keep me").unwrap();
+    let refused = ledger(&[
+        "demo",
+        "--orders",
+        "20",
+        "--data",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(foreign.join("precious.txt").exists());
+}
