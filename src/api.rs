@@ -434,6 +434,22 @@ async fn handle(
 
 type Pairs = Query<Vec<(String, String)>>;
 
+async fn post_rebuild(State(context): State<ReadContext>) -> Response {
+    match context.projections.request_rebuild() {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"rebuild": "started", "status": "/v1/projections/status"})),
+        )
+            .into_response(),
+        Err(error @ projections::worker::RebuildError::AlreadyRunning(_)) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": "rebuild_running", "reason": error.to_string()})),
+        )
+            .into_response(),
+        Err(error) => ApiError::Unavailable(error.to_string()).into_response(),
+    }
+}
+
 /// The read routes over `context`, and `/v1/openapi.json`.
 pub fn router(context: ReadContext) -> Router {
     fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {
@@ -474,6 +490,7 @@ pub fn router(context: ReadContext) -> Router {
         .route("/v1/trial-balance", route0(Route::TrialBalance))
         .route("/v1/reports", route0(Route::Reports))
         .route("/v1/projections/status", route0(Route::Status))
+        .route("/v1/projections/rebuild", axum::routing::post(post_rebuild))
         .route(
             "/v1/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),

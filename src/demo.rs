@@ -115,9 +115,11 @@ pub async fn run(
         }),
     );
     let read_side = config.read_side_for(&log_options, "demo");
-    let store = crate::serve::open_store(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let read_models =
+        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let store = read_models.store().clone();
     let (worker, projections) =
-        projections::worker::ProjectionWorker::new(log.clone(), store.clone(), read_side.group)?;
+        projections::worker::ProjectionWorker::new(log.clone(), read_models, read_side.group)?;
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(worker.run(async {
         let _ = worker_stopped.await;

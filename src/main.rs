@@ -114,6 +114,14 @@ enum Command {
         #[arg(long, global = true)]
         at_least: Option<String>,
     },
+    /// Rebuild the read models from the log: a fresh copy beside the live one, then a switch.
+    ///
+    /// Through the serve that owns the data directory when one runs (it keeps answering
+    /// queries from the live copy meanwhile); otherwise in this process.
+    Rebuild {
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// Simulate a shop end to end on the embedded log and print what the read models say.
     Demo {
         /// Orders to place.
@@ -565,11 +573,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let request = what.into_query(at_least);
             let options = log.options(&config);
-            let served = options
-                .kafka
-                .is_none()
-                .then(|| query::serve_address(&options.data))
-                .flatten();
+            let served = query::serve_address(&options);
             let answer = match served {
                 Some(address) => query::via_serve(&address, &request),
                 None => {
@@ -589,6 +593,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Rebuild { log } => {
+            let options = log.options(&config);
+            let served = query::serve_address(&options);
+            let outcome = match served {
+                Some(address) => query::rebuild_via_serve(&address),
+                None => tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(query::rebuild_locally(&config, &options)),
+            }?;
+            query::print(&outcome, query::Output::Json, &mut out)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo { orders, seed, data } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

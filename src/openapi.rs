@@ -219,6 +219,7 @@ pub fn document() -> Value {
                 "BadRequest": error,
                 "NotFound": error,
                 "NotReached": error,
+                "Conflict": error,
             }
         }
     })

@@ -4,7 +4,6 @@
 //! it into a readable table or a CSV file for analysts.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,10 +67,12 @@ pub async fn locally(
 ) -> anyhow::Result<Value> {
     let log = crate::log_admin::open(options).await?;
     let read_side = config.read_side_for(options, "query");
-    let store = crate::serve::open_store(read_side.store_dir.as_deref(), read_side.settlement)?;
-    projections::worker::catch_up(log.as_ref(), &store).await?;
-    store.flush()?;
-    let (_, projections) = projections::worker::ProjectionWorker::new(log, store, read_side.group)?;
+    let read_models =
+        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    projections::worker::catch_up(log.as_ref(), read_models.store()).await?;
+    read_models.store().flush()?;
+    let (_, projections) =
+        projections::worker::ProjectionWorker::new(log, read_models, read_side.group)?;
     let context = ReadContext {
         projections,
         clock: Arc::new(command_handler::SystemClock),
@@ -82,9 +83,69 @@ pub async fn locally(
         .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
-/// Whether the directory's read models are held by a serve (then ask it).
-pub fn serve_address(data: &Path) -> Option<String> {
-    crate::serve::address_of(data)
+/// `ledger rebuild` through a serve: starts the rebuild and waits until it is done.
+pub fn rebuild_via_serve(address: &str) -> anyhow::Result<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("http://{address}/v1/projections/rebuild"))
+        .send_empty()
+        .map_err(|e| anyhow::anyhow!("asking the serve at {address}: {e}"))?;
+    let answer: Value = response.body_mut().read_json()?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{}",
+        answer["reason"]
+            .as_str()
+            .unwrap_or("the serve refused the rebuild")
+    );
+    let status = CliQuery {
+        route: Route::Status,
+        path: Vec::new(),
+        params: Vec::new(),
+    };
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = via_serve(address, &status)?;
+        match now["rebuild"]["state"].as_str() {
+            Some("running") => continue,
+            Some("failed") => anyhow::bail!(
+                "the rebuild failed: {}",
+                now["rebuild"]["error"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            ),
+            _ => return Ok(now["rebuild"].clone()),
+        }
+    }
+}
+
+/// `ledger rebuild` on a directory no serve runs on.
+pub async fn rebuild_locally(config: &LedgerConfig, options: &LogOptions) -> anyhow::Result<Value> {
+    let log = crate::log_admin::open(options).await?;
+    let read_side = config.read_side_for(options, "rebuild");
+    let mut read_models =
+        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let started = std::time::Instant::now();
+    let stats = read_models.rebuild_offline(log.as_ref()).await?;
+    Ok(serde_json::json!({
+        "generation": read_models.generation(),
+        "state": "done",
+        "events_folded": stats.applied,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// The address of the serve that owns an embedded data directory, if one runs (then its
+/// read models are asked through it).
+pub fn serve_address(options: &LogOptions) -> Option<String> {
+    match options.kafka {
+        None => crate::serve::address_of(&options.data),
+        Some(_) => None,
+    }
 }
 
 /// The rows of an answer: a page's items, a list, or the one object.

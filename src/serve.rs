@@ -139,19 +139,19 @@ pub struct ReadSide {
     pub sla_hours: std::collections::BTreeMap<order_events::order::OrderStatus, u32>,
 }
 
-/// Opens the read-model store, with a clear error when another process holds it.
-pub fn open_store(
+/// Opens the read models (the live generation in `dir`, or a temporary store), with a clear
+/// error when another process holds them.
+pub fn open_read_models(
     dir: Option<&Path>,
     settlement: projections::SettlementRules,
-) -> anyhow::Result<projections::ProjectionStore> {
+) -> anyhow::Result<projections::worker::ReadModels> {
     settlement
         .check()
         .map_err(|reason| anyhow::anyhow!("[settlement]: {reason}"))?;
-    let projector = projections::Projector::new(settlement);
-    Ok(match dir {
-        Some(dir) => projections::ProjectionStore::open(dir, projector)?,
-        None => projections::ProjectionStore::open_temporary(projector)?,
-    })
+    Ok(projections::worker::ReadModels::open(
+        dir,
+        projections::Projector::new(settlement),
+    )?)
 }
 
 /// Runs the handler and the HTTP front door until `shutdown` completes: then the handler
@@ -169,12 +169,15 @@ pub async fn serve(
         metrics: options.metrics,
         wait: options.wait,
     };
-    let store = open_store(
+    let read_models = open_read_models(
         options.read_side.store_dir.as_deref(),
         options.read_side.settlement,
     )?;
-    let (worker, projections) =
-        projections::worker::ProjectionWorker::new(log.clone(), store, options.read_side.group)?;
+    let (worker, projections) = projections::worker::ProjectionWorker::new(
+        log.clone(),
+        read_models,
+        options.read_side.group,
+    )?;
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(worker.run(async {
         let _ = worker_stopped.await;

@@ -247,6 +247,60 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
         );
         assert!(body["reason"].as_str().is_some_and(|r| !r.is_empty()));
     }
+    // Rebuild beside the live read models: queries keep answering, and afterwards the new
+    // generation answers the same and keeps folding.
+    let before = get(format!("/v1/orders/{ORDER}"));
+    let trial_before = get("/v1/trial-balance".into());
+    let started: Value = tokio::task::block_in_place(|| {
+        let mut response = running
+            .agent
+            .post(&format!(
+                "http://{}/v1/projections/rebuild",
+                running.address
+            ))
+            .send_empty()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+        response.body_mut().read_json().unwrap()
+    });
+    assert_eq!(started["rebuild"], "started");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert_eq!(
+            get(format!("/v1/orders/{ORDER}")),
+            before,
+            "a query during the rebuild"
+        );
+        let status = get("/v1/projections/status".into());
+        if status["rebuild"]["state"] == "done" {
+            assert_eq!(status["generation"], 2, "{status}");
+            assert!(
+                status["rebuild"]["events_folded"].as_u64().unwrap() > 20,
+                "{status}"
+            );
+            break;
+        }
+        assert_ne!(status["rebuild"]["state"], "failed", "{status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rebuild never finished: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get(format!("/v1/orders/{ORDER}")), before);
+    assert_eq!(get("/v1/trial-balance".into()), trial_before);
+    let restock = r#"{"command_id":"00000000-0000-4000-a000-0000000000a1","type":"ReceiveStock","actor":{"kind":"service","id":"wms"},"issued_at":"2026-11-22T11:00:00Z","payload":{"item":{"sku":"CAP-BLK","warehouse":"BER-1"},"quantity":10,"reference":"PO-2026-0199"}}"#;
+    let result = tokio::task::block_in_place(|| running.post(restock));
+    let event = &result["events"][0];
+    let cap = get(format!(
+        "/v1/inventory/CAP-BLK/BER-1?at_least={}:{}",
+        event["partition"], event["offset"]
+    ));
+    assert_eq!(
+        cap["on_hand"], 49,
+        "the new generation keeps folding: {cap}"
+    );
+
     let invalid = tokio::task::block_in_place(|| running.post("{}"));
     assert_eq!(invalid["outcome"], "invalid", "{invalid}");
     let _ = running.stop.send(());

@@ -434,6 +434,19 @@ fn query_answers_on_a_directory_without_a_serve_as_json_table_and_csv() {
         serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap();
     }
 
+    // An offline rebuild makes generation 2 with the same answers, and removes generation 1.
+    let before = stdout(&ledger(&["query", "--data", data, "order", order_id]));
+    let rebuilt = ledger(&["rebuild", "--data", data]);
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let rebuilt: serde_json::Value = serde_json::from_str(&stdout(&rebuilt)).unwrap();
+    assert_eq!(rebuilt["generation"], 2);
+    assert_eq!(
+        stdout(&ledger(&["query", "--data", data, "order", order_id])),
+        before
+    );
+    let read_models = Path::new(data).join("read-models");
+    assert!(read_models.join("gen-2").exists() && !read_models.join("gen-1").exists());
+
     let bad = ledger(&["query", "--data", data, "orders", "--limit", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
@@ -512,8 +525,9 @@ fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
                 }
             }
         }
-        let store =
-            projections::ProjectionStore::open(&data.join("read-models"), projector).unwrap();
+        let (_, generation, store) =
+            projections::store::ProjectionDir::open(&data.join("read-models"), projector).unwrap();
+        assert_eq!(generation, 1);
         let mut rows = store.rows().unwrap();
         rows.retain(|key, _| {
             key[0] != projections::keys::CHECKPOINT && key != projections::keys::FORMAT

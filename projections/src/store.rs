@@ -224,3 +224,105 @@ impl ProjectionStore {
             .collect()
     }
 }
+
+/// A read-model directory holding generations of the store, so a rebuild can fill a fresh one
+/// beside the live one and then switch:
+///
+/// ```text
+/// <dir>/CURRENT        the live generation's name ("gen-3"), replaced atomically (rename)
+/// <dir>/gen-3/         the live store
+/// <dir>/gen-4/         a rebuild in progress (removed at open if it never became current)
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProjectionDir {
+    path: std::path::PathBuf,
+}
+
+const CURRENT: &str = "CURRENT";
+
+impl ProjectionDir {
+    /// Opens the directory (creating it) and its live generation (creating the first), and
+    /// removes generations that are not live: a rebuild a crash interrupted, or the store a
+    /// finished rebuild replaced.
+    pub fn open(
+        path: &Path,
+        projector: Projector,
+    ) -> Result<(ProjectionDir, u64, ProjectionStore), StoreError> {
+        let io = |e: std::io::Error| StoreError::Storage(format!("{}: {e}", path.display()));
+        std::fs::create_dir_all(path).map_err(io)?;
+        let dir = ProjectionDir {
+            path: path.to_owned(),
+        };
+        let generation = match std::fs::read_to_string(path.join(CURRENT)) {
+            Ok(text) => text
+                .trim()
+                .strip_prefix("gen-")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: path.join(CURRENT).display().to_string(),
+                    reason: format!("'{}' names no generation", text.trim()),
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                dir.switch(1)?;
+                1
+            }
+            Err(e) => return Err(io(e)),
+        };
+        for entry in std::fs::read_dir(path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("gen-") && name != format!("gen-{generation}") {
+                tracing::info!(%name, "removing a read-model generation that is not live");
+                std::fs::remove_dir_all(entry.path()).map_err(io)?;
+            }
+        }
+        let store = ProjectionStore::open(&dir.generation_path(generation), projector)?;
+        Ok((dir, generation, store))
+    }
+
+    fn generation_path(&self, generation: u64) -> std::path::PathBuf {
+        self.path.join(format!("gen-{generation}"))
+    }
+
+    /// A fresh, empty store for generation `generation`, beside the live one.
+    pub fn create(
+        &self,
+        generation: u64,
+        projector: Projector,
+    ) -> Result<ProjectionStore, StoreError> {
+        let path = self.generation_path(generation);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| StoreError::Storage(format!("{}: {e}", path.display())))?;
+        }
+        ProjectionStore::open(&path, projector)
+    }
+
+    /// Removes a generation that is no longer live (the caller makes sure nothing uses it).
+    pub fn remove(&self, generation: u64) -> Result<(), StoreError> {
+        let path = self.generation_path(generation);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Storage(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Makes `generation` the live one, atomically and durably. The replaced generation stays
+    /// on disk until [`ProjectionDir::remove`] or the next open.
+    pub fn switch(&self, generation: u64) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError::Storage(format!("{}: {e}", self.path.display()));
+        let temporary = self.path.join("CURRENT.new");
+        {
+            let mut file = std::fs::File::create(&temporary).map_err(io)?;
+            std::io::Write::write_all(&mut file, format!("gen-{generation}\n").as_bytes())
+                .map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&temporary, self.path.join(CURRENT)).map_err(io)?;
+        if let Ok(directory) = std::fs::File::open(&self.path) {
+            let _ = directory.sync_all();
+        }
+        Ok(())
+    }
+}

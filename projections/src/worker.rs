@@ -16,8 +16,111 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::model::{GapAlarm, UndecodableAlarm};
-use crate::store::{ProjectionStore, StepStats};
-use crate::StoreError;
+use crate::store::{ProjectionDir, ProjectionStore, StepStats};
+use crate::{Projector, StoreError};
+
+/// The live read models and where a rebuild puts the next generation.
+#[derive(Clone)]
+pub struct ReadModels {
+    /// `None`: temporary stores, rebuilt from the log at every start.
+    dir: Option<ProjectionDir>,
+    projector: Projector,
+    generation: u64,
+    store: ProjectionStore,
+}
+
+impl ReadModels {
+    /// Opens the live generation in `dir` (see [`ProjectionDir`]), or a temporary store.
+    pub fn open(
+        dir: Option<&std::path::Path>,
+        projector: Projector,
+    ) -> Result<ReadModels, StoreError> {
+        let (dir, generation, store) = match dir {
+            Some(path) => {
+                let (dir, generation, store) = ProjectionDir::open(path, projector.clone())?;
+                (Some(dir), generation, store)
+            }
+            None => (None, 1, ProjectionStore::open_temporary(projector.clone())?),
+        };
+        Ok(ReadModels {
+            dir,
+            projector,
+            generation,
+            store,
+        })
+    }
+
+    pub fn store(&self) -> &ProjectionStore {
+        &self.store
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A fresh, empty store for the next generation, beside the live one.
+    fn create_next(&self) -> Result<ProjectionStore, StoreError> {
+        match &self.dir {
+            Some(dir) => dir.create(self.generation + 1, self.projector.clone()),
+            None => ProjectionStore::open_temporary(self.projector.clone()),
+        }
+    }
+
+    /// Makes `store` (from [`ReadModels::create_next`]) live; returns the generation it
+    /// replaced.
+    fn switch(&mut self, store: ProjectionStore) -> Result<u64, StoreError> {
+        let replaced = self.generation;
+        if let Some(dir) = &self.dir {
+            dir.switch(replaced + 1)?;
+        }
+        self.generation = replaced + 1;
+        self.store = store;
+        Ok(replaced)
+    }
+
+    /// Builds the next generation from offset 0 and switches to it, with nothing else folding
+    /// meanwhile (`ledger rebuild` on a directory no serve runs on).
+    pub async fn rebuild_offline(&mut self, log: &dyn Log) -> Result<StepStats, WorkerError> {
+        let fresh = self.create_next()?;
+        let stats = catch_up(log, &fresh).await?;
+        fresh.flush()?;
+        let replaced = self.switch(fresh)?;
+        if let Some(dir) = &self.dir {
+            dir.remove(replaced)?;
+        }
+        Ok(stats)
+    }
+}
+
+/// Where a rebuild is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildState {
+    Running,
+    Done,
+    Failed,
+}
+
+/// The last rebuild of this process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RebuildStatus {
+    /// The generation being built (live once done).
+    pub generation: u64,
+    pub state: RebuildState,
+    /// Events folded into the new generation.
+    pub events_folded: u64,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// Why a rebuild was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("a rebuild is already running (generation {0})")]
+    AlreadyRunning(u64),
+    #[error("the projection worker is not running")]
+    WorkerStopped,
+}
 
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +140,20 @@ struct Counters {
     started: Option<Instant>,
 }
 
-/// Read-side handle: the store, the worker's progress, and the log to measure lag against.
+/// Read-side handle: the live store, the worker's progress, and the log to measure lag
+/// against.
 #[derive(Clone)]
 pub struct Projections {
-    store: ProjectionStore,
+    live: Arc<Mutex<ReadModels>>,
     log: Arc<dyn Log>,
     progress: watch::Receiver<BTreeMap<u32, u64>>,
     counters: Arc<Mutex<Counters>>,
+    rebuild: Arc<Mutex<Option<RebuildStatus>>>,
+    requests: tokio::sync::mpsc::Sender<()>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One events partition: how far the read models are, and how far the log is.
@@ -63,6 +173,10 @@ pub struct PartitionLag {
 pub struct ProjectionStatus {
     /// No gaps and no undecodable records.
     pub healthy: bool,
+    /// The live generation of the read models (a rebuild makes the next one).
+    pub generation: u64,
+    /// The last rebuild started by this process, if any.
+    pub rebuild: Option<RebuildStatus>,
     pub partitions: Vec<PartitionLag>,
     pub lag_total: u64,
     /// Events folded since this process started, and per second over that time.
@@ -81,8 +195,28 @@ pub struct NotReached {
 }
 
 impl Projections {
-    pub fn store(&self) -> &ProjectionStore {
-        &self.store
+    /// The live store (a rebuild may replace it; a handle keeps working until dropped).
+    pub fn store(&self) -> ProjectionStore {
+        lock(&self.live).store.clone()
+    }
+
+    /// Asks the worker to build a fresh generation from offset 0 beside the live one and
+    /// switch to it when it has caught up; queries keep answering from the live one meanwhile.
+    pub fn request_rebuild(&self) -> Result<(), RebuildError> {
+        if let Some(status) = lock(&self.rebuild).as_ref() {
+            if status.state == RebuildState::Running {
+                return Err(RebuildError::AlreadyRunning(status.generation));
+            }
+        }
+        match self.requests.try_send(()) {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(())) => Err(
+                RebuildError::AlreadyRunning(lock(&self.live).generation + 1),
+            ),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
+                Err(RebuildError::WorkerStopped)
+            }
+        }
     }
 
     /// Waits until every `(partition, offset)` of the events topic is folded, at most `wait`.
@@ -122,7 +256,11 @@ impl Projections {
     /// Lag per partition, alarms, and the fold rate.
     pub async fn status(&self) -> Result<ProjectionStatus, WorkerError> {
         let ends = self.log.end_offsets(Topic::Events).await?;
-        let checkpoints = self.store.checkpoints()?;
+        let (generation, store) = {
+            let live = lock(&self.live);
+            (live.generation, live.store.clone())
+        };
+        let checkpoints = store.checkpoints()?;
         let partitions: Vec<PartitionLag> = ends
             .iter()
             .enumerate()
@@ -136,14 +274,16 @@ impl Projections {
                 }
             })
             .collect();
-        let gaps = self.store.gaps()?;
-        let undecodable = self.store.undecodable()?;
-        let counters = *self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let gaps = store.gaps()?;
+        let undecodable = store.undecodable()?;
+        let counters = *lock(&self.counters);
         let elapsed = counters
             .started
             .map_or(0.0, |started| started.elapsed().as_secs_f64());
         Ok(ProjectionStatus {
             healthy: gaps.is_empty() && undecodable.is_empty(),
+            generation,
+            rebuild: lock(&self.rebuild).clone(),
             lag_total: partitions.iter().map(|p| p.lag).sum(),
             partitions,
             events_applied: counters.steps.applied,
@@ -204,14 +344,24 @@ async fn fold_blocking(
         .map_err(WorkerError::from)
 }
 
-/// Follows the events topic into a store.
+/// Follows the events topic into the live store; builds and switches generations on request.
 pub struct ProjectionWorker {
     log: Arc<dyn Log>,
-    store: ProjectionStore,
+    live: Arc<Mutex<ReadModels>>,
     group: String,
     poll_wait: Duration,
     progress: watch::Sender<BTreeMap<u32, u64>>,
     counters: Arc<Mutex<Counters>>,
+    rebuild: Arc<Mutex<Option<RebuildStatus>>>,
+    requests: tokio::sync::mpsc::Receiver<()>,
+}
+
+/// A rebuild folding in the background.
+struct Building {
+    store: ProjectionStore,
+    generation: u64,
+    started: Instant,
+    task: tokio::task::JoinHandle<Result<StepStats, WorkerError>>,
 }
 
 impl ProjectionWorker {
@@ -219,55 +369,186 @@ impl ProjectionWorker {
     /// every partition), and the handle queries use.
     pub fn new(
         log: Arc<dyn Log>,
-        store: ProjectionStore,
+        read_models: ReadModels,
         group: impl Into<String>,
     ) -> Result<(ProjectionWorker, Projections), WorkerError> {
-        let (progress, receiver) = watch::channel(store.checkpoints()?);
+        let (progress, receiver) = watch::channel(read_models.store.checkpoints()?);
         let counters = Arc::new(Mutex::new(Counters {
             steps: StepStats::default(),
             started: Some(Instant::now()),
         }));
+        let live = Arc::new(Mutex::new(read_models));
+        let rebuild = Arc::new(Mutex::new(None));
+        let (requests_tx, requests) = tokio::sync::mpsc::channel(1);
         let handle = Projections {
-            store: store.clone(),
+            live: live.clone(),
             log: log.clone(),
             progress: receiver,
             counters: counters.clone(),
+            rebuild: rebuild.clone(),
+            requests: requests_tx,
         };
         Ok((
             ProjectionWorker {
                 log,
-                store,
+                live,
                 group: group.into(),
                 poll_wait: Duration::from_millis(200),
                 progress,
                 counters,
+                rebuild,
+                requests,
             },
             handle,
         ))
     }
 
+    fn store(&self) -> ProjectionStore {
+        lock(&self.live).store.clone()
+    }
+
+    fn start_rebuild(&self) -> Result<Building, WorkerError> {
+        let (store, generation) = {
+            let live = lock(&self.live);
+            (live.create_next()?, live.generation + 1)
+        };
+        tracing::info!(
+            generation,
+            "rebuilding the read models beside the live ones"
+        );
+        *lock(&self.rebuild) = Some(RebuildStatus {
+            generation,
+            state: RebuildState::Running,
+            events_folded: 0,
+            seconds: 0.0,
+            error: None,
+        });
+        let log = self.log.clone();
+        let building = store.clone();
+        let task = tokio::spawn(async move { catch_up(log.as_ref(), &building).await });
+        Ok(Building {
+            store,
+            generation,
+            started: Instant::now(),
+            task,
+        })
+    }
+
+    /// Finishes a rebuild whose background fold is done: folds what arrived meanwhile, then
+    /// switches (queries move to the new store; the consumer continues from its checkpoints).
+    async fn finish_rebuild(
+        &self,
+        building: Building,
+        consumer: &mut dyn event_log::Consumer,
+        assigned: &[TopicPartition],
+    ) -> Result<(), WorkerError> {
+        let outcome = async {
+            let mut stats = building
+                .task
+                .await
+                .map_err(|e| WorkerError::Task(e.to_string()))??;
+            add(
+                &mut stats,
+                catch_up(self.log.as_ref(), &building.store).await?,
+            );
+            building.store.flush()?;
+            let checkpoints = building.store.checkpoints()?;
+            let replaced = {
+                let mut live = lock(&self.live);
+                let replaced = live.switch(building.store.clone())?;
+                (replaced, live.dir.clone())
+            };
+            for tp in assigned {
+                let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
+                consumer.seek(tp, from).await?;
+            }
+            self.progress.send_replace(checkpoints);
+            if let (generation, Some(dir)) = replaced {
+                // Queries that took the old store finish on it; then its files go.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(90)).await;
+                    if let Err(error) = dir.remove(generation) {
+                        tracing::warn!(%error, "removing replaced read models");
+                    }
+                });
+            }
+            Ok::<_, WorkerError>(stats)
+        }
+        .await;
+        let seconds = building.started.elapsed().as_secs_f64();
+        let mut status = lock(&self.rebuild);
+        *status = Some(match &outcome {
+            Ok(stats) => {
+                tracing::info!(
+                    generation = building.generation,
+                    events = stats.applied,
+                    seconds,
+                    "read models rebuilt and switched"
+                );
+                RebuildStatus {
+                    generation: building.generation,
+                    state: RebuildState::Done,
+                    events_folded: stats.applied,
+                    seconds,
+                    error: None,
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "rebuilding the read models failed; the live ones stay");
+                RebuildStatus {
+                    generation: building.generation,
+                    state: RebuildState::Failed,
+                    events_folded: 0,
+                    seconds,
+                    error: Some(error.to_string()),
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Folds until `shutdown` completes, then flushes the store.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
         tokio::pin!(shutdown);
         let mut consumer = self.log.consumer(&self.group, &[Topic::Events]).await?;
         let events = self.log.topics().name(Topic::Events);
+        let mut assigned: Vec<TopicPartition> = Vec::new();
+        let mut building: Option<Building> = None;
         let outcome = loop {
+            if building.as_ref().is_some_and(|b| b.task.is_finished()) {
+                let done = building.take().expect("checked");
+                if let Err(error) = self
+                    .finish_rebuild(done, consumer.as_mut(), &assigned)
+                    .await
+                {
+                    break Err(error);
+                }
+            }
             let polled = tokio::select! {
                 () = &mut shutdown => break Ok(()),
+                Some(()) = self.requests.recv(), if building.is_none() => {
+                    match self.start_rebuild() {
+                        Ok(started) => building = Some(started),
+                        Err(error) => tracing::error!(%error, "cannot start a rebuild"),
+                    }
+                    continue;
+                }
                 polled = consumer.poll(self.poll_wait) => polled,
             };
             match polled? {
                 ConsumerEvent::Assigned(partitions) => {
-                    let checkpoints = self.store.checkpoints()?;
+                    let checkpoints = self.store().checkpoints()?;
                     for tp in partitions.iter().filter(|tp| tp.topic == events) {
                         let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
                         consumer.seek(tp, from).await?;
                     }
+                    assigned = partitions;
                 }
                 ConsumerEvent::Records(records) => {
                     let started = Instant::now();
                     let count = records.len();
-                    let stats = match fold_blocking(&self.store, records).await {
+                    let store = self.store();
+                    let stats = match fold_blocking(&store, records).await {
                         Ok(stats) => stats,
                         Err(error) => break Err(error),
                     };
@@ -276,18 +557,18 @@ impl ProjectionWorker {
                     metrics::histogram!("ledger_projection_step_seconds")
                         .record(started.elapsed().as_secs_f64());
                     tracing::debug!(records = count, applied = stats.applied, "folded");
-                    {
-                        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-                        add(&mut counters.steps, stats);
-                    }
-                    self.progress.send_replace(self.store.checkpoints()?);
+                    add(&mut lock(&self.counters).steps, stats);
+                    self.progress.send_replace(store.checkpoints()?);
                     self.record_lag().await;
                 }
-                ConsumerEvent::Revoked(_) => {}
+                ConsumerEvent::Revoked(_) => assigned.clear(),
                 ConsumerEvent::Idle => self.record_lag().await,
             }
         };
-        self.store.flush()?;
+        if let Some(building) = building {
+            building.task.abort();
+        }
+        self.store().flush()?;
         outcome
     }
 
@@ -295,7 +576,7 @@ impl ProjectionWorker {
         let Ok(ends) = self.log.end_offsets(Topic::Events).await else {
             return;
         };
-        let Ok(checkpoints) = self.store.checkpoints() else {
+        let Ok(checkpoints) = self.store().checkpoints() else {
             return;
         };
         for (partition, end) in ends.into_iter().enumerate() {

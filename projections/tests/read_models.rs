@@ -559,3 +559,55 @@ fn listings_page_stably_and_filter() {
         .unwrap();
     assert_eq!(second.items[0], every.items[30]);
 }
+
+#[test]
+fn generations_switch_atomically_and_leftovers_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("read-models");
+    let (journey_topic, _) = journey();
+    let (generations, live, store) =
+        projections::store::ProjectionDir::open(&path, Projector::default()).unwrap();
+    assert_eq!(live, 1);
+    store.fold(&journey_topic.records).unwrap();
+    let expected = store.rows().unwrap();
+    drop(store);
+    // A rebuild fills generation 2 beside the live one; a crash before the switch leaves it.
+    let next = generations.create(2, Projector::default()).unwrap();
+    next.fold(&journey_topic.records[..3]).unwrap();
+    drop(next);
+    drop(generations);
+    let reopen = |path: &std::path::Path| loop {
+        match projections::store::ProjectionDir::open(path, Projector::default()) {
+            Ok(opened) => return opened,
+            Err(projections::StoreError::InUse(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let (generations, live, store) = reopen(&path);
+    assert_eq!(live, 1, "an unfinished rebuild never becomes live");
+    assert!(
+        !path.join("gen-2").exists(),
+        "the unfinished rebuild is removed"
+    );
+    assert_eq!(store.rows().unwrap(), expected);
+    drop(store);
+    // A finished one does.
+    let next = generations.create(2, Projector::default()).unwrap();
+    next.fold(&journey_topic.records).unwrap();
+    next.flush().unwrap();
+    drop(next);
+    generations.switch(2).unwrap();
+    drop(generations);
+    let (_, live, store) = reopen(&path);
+    assert_eq!(live, 2);
+    assert!(!path.join("gen-1").exists());
+    assert_eq!(store.rows().unwrap(), expected);
+    std::fs::write(path.join("CURRENT"), "nonsense").unwrap();
+    drop(store);
+    assert!(matches!(
+        projections::store::ProjectionDir::open(&path, Projector::default()),
+        Err(projections::StoreError::Corrupt { .. })
+    ));
+}
