@@ -341,6 +341,43 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
         metrics.contains("ledger_process_commands_total"),
         "{metrics}"
     );
+    // `ledger query` on the directory goes through the serve (which holds the read models),
+    // waiting for the last command's events.
+    let last = &results[13]["events"][0];
+    let at_least = format!("{}:{}", last["partition"], last["offset"]);
+    let data_arg = data.to_str().unwrap();
+    let order = ledger(&[
+        "query",
+        "--data",
+        data_arg,
+        "--at-least",
+        &at_least,
+        "order",
+        "a9e4826c-e1fa-5275-b07b-412038fc6c3a",
+    ]);
+    assert!(order.status.success(), "{order:?}");
+    let order: serde_json::Value = serde_json::from_str(&stdout(&order)).unwrap();
+    assert_eq!(order["feedback"]["rating"], 5, "{order}");
+    let metrics = ureq::get(&format!("http://{address}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("ledger_projection_events_applied_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ledger_projection_lag{partition=\"0\"}"),
+        "{metrics}"
+    );
+    let rebuilt = ledger(&["rebuild", "--data", data_arg]);
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&rebuilt)).unwrap()["state"],
+        "done"
+    );
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     let status = serve.wait().unwrap();
