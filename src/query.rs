@@ -182,8 +182,29 @@ fn columns(rows: &[&Value]) -> Vec<String> {
     if columns.is_empty() {
         columns.push("value".into());
     }
+    // Identifying columns first, the rest in name order (JSON objects carry no order).
+    let rank = |name: &str| {
+        LEADING
+            .iter()
+            .position(|leading| *leading == name)
+            .unwrap_or(LEADING.len())
+    };
+    columns.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
     columns
 }
+
+/// Columns that identify a row, printed first in this order.
+const LEADING: &[&str] = &[
+    "order_id",
+    "sku",
+    "warehouse",
+    "currency",
+    "account",
+    "merchant_id",
+    "date",
+    "channel",
+    "status",
+];
 
 fn cells(row: &Value, columns: &[String]) -> Vec<String> {
     match row {
@@ -287,12 +308,12 @@ mod tests {
         print(&page, Output::Csv, &mut csv).unwrap();
         assert_eq!(
             String::from_utf8(csv).unwrap(),
-            "order_id,total,lines\na,9.50,\"[1,2]\"\n\"b, c\",1.00,[]\n"
+            "order_id,lines,total\na,\"[1,2]\",9.50\n\"b, c\",[],1.00\n"
         );
         let mut table = Vec::new();
         print(&page, Output::Table, &mut table).unwrap();
         let table = String::from_utf8(table).unwrap();
-        assert!(table.starts_with("order_id  total  lines\n"), "{table}");
+        assert!(table.starts_with("order_id  lines  total\n"), "{table}");
         assert!(table.contains("(more: --after ff)"));
         let mut one = Vec::new();
         print(&json!({"balanced": true}), Output::Csv, &mut one).unwrap();
