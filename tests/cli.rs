@@ -436,11 +436,9 @@ fn query_answers_on_a_directory_without_a_serve_as_json_table_and_csv() {
 
     let table = stdout(&ledger(&["query", "--data", data, "orders", "--table"]));
     let mut lines = table.lines();
+    let header = lines.next().unwrap();
     assert!(
-        lines
-            .next()
-            .unwrap()
-            .starts_with("order_id  currency  merchant_id"),
+        header.starts_with("order_id ") && header.contains(" merchant_id "),
         "{table}"
     );
     assert!(lines.nth(1).unwrap().contains(order_id), "{table}");
