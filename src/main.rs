@@ -122,6 +122,14 @@ enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+    /// Audit the event log (read-only): verify chains and transitions, export, trace history.
+    /// The same commands as the `replay-tool` binary.
+    Replay {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(subcommand)]
+        command: replay_tool::cli::ReplayCommand,
+    },
     /// Simulate a shop end to end on the embedded log and print what the read models say.
     Demo {
         /// Orders to place.
@@ -606,6 +614,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }?;
             query::print(&outcome, query::Output::Json, &mut out)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { log, command } => {
+            let options = log.options(&config);
+            if options.kafka.is_none() && !options.data.join("db").exists() {
+                anyhow::bail!("{} holds no ledger data", options.data.display());
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let code = runtime.block_on(async {
+                let log = log_admin::open(&options).await?;
+                replay_tool::cli::run(log.as_ref(), command, &mut out).await
+            })?;
+            Ok(ExitCode::from(code))
         }
         Command::Demo { orders, seed, data } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

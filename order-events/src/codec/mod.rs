@@ -274,6 +274,22 @@ fn untag(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     }
 }
 
+/// Splits an event record *without* verifying its hash: `raw.hash` is the hash stored in the
+/// record, whatever the content hashes to. For auditors locating a changed record in its chain
+/// (the replay tool); everything else reads through [`decode_raw_event`].
+pub fn split_raw_event_unverified(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
+    let rest = untag(bytes)?;
+    if rest.len() < HASH_BYTES {
+        return Err(DecodeError::Truncated {
+            what: "event hash".to_owned(),
+        });
+    }
+    let (body, stored) = rest.split_at(rest.len() - HASH_BYTES);
+    let mut raw: RawEvent = bincode_v1::decode("event body", body)?;
+    raw.hash = EventHash(stored.try_into().expect("split at 32 bytes from the end"));
+    Ok(raw)
+}
+
 /// Splits an event record and verifies its hash, without decoding the payload.
 pub fn decode_raw_event(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
     let rest = untag(bytes)?;
