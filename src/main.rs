@@ -616,6 +616,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { log, command } => {
+            if let replay_tool::cli::ReplayCommand::CheckProof { file } = &command {
+                return Ok(ExitCode::from(replay_tool::cli::check_proof_file(
+                    file, &mut out,
+                )?));
+            }
             let options = log.options(&config);
             if options.kafka.is_none() && !options.data.join("db").exists() {
                 anyhow::bail!("{} holds no ledger data", options.data.display());

@@ -44,6 +44,40 @@ pub enum ReplayCommand {
         #[arg(long)]
         at_offset: Option<u64>,
     },
+    /// Print the proof that one event is part of the log's digest: its chain up to its
+    /// aggregate's head, and the heads the digest covers (JSON; check it with check-proof).
+    Proof { event_id: uuid::Uuid },
+    /// Check a proof offline (no log needed): exit status 0 when it holds, 1 when not.
+    CheckProof { file: std::path::PathBuf },
+}
+
+impl ReplayCommand {
+    /// Whether the command reads the log (check-proof does not).
+    pub fn needs_log(&self) -> bool {
+        !matches!(self, ReplayCommand::CheckProof { .. })
+    }
+}
+
+/// `check-proof FILE`: prints whether the proof holds; returns the exit status.
+pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let proof: crate::proof::Proof = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a proof: {e}", file.display()))?;
+    match crate::proof::check(&proof) {
+        Ok(()) => {
+            writeln!(
+                out,
+                "valid: event {} ({}) is part of the log with digest {}",
+                proof.event_id, proof.aggregate, proof.digest
+            )?;
+            Ok(0)
+        }
+        Err(reason) => {
+            writeln!(out, "INVALID: {reason}")?;
+            Ok(1)
+        }
+    }
 }
 
 /// Runs `command` on `log`; returns the process exit status (0 clean, 1 breaks found).
@@ -103,6 +137,12 @@ pub async fn run(
             }
             Ok(u8::from(summary.undecodable > 0))
         }
+        ReplayCommand::Proof { event_id } => {
+            let proof = crate::proof::prove(log, event_id).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+            Ok(0)
+        }
+        ReplayCommand::CheckProof { file } => check_proof_file(&file, out),
         ReplayCommand::History {
             aggregate_id,
             as_of,

@@ -10,8 +10,9 @@
 //! - [`history`]: one aggregate's audit trail, and its state as of a time or an offset.
 
 pub mod cli;
+pub mod proof;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -151,7 +152,7 @@ struct Followed {
     state: Option<State>,
 }
 
-fn aggregate_name(kind: AggregateKind, id: &str) -> String {
+pub(crate) fn aggregate_name(kind: AggregateKind, id: &str) -> String {
     format!("{kind}:{id}")
 }
 
@@ -182,7 +183,7 @@ fn fold(state: &State, event: &Event) -> Result<State, (BreakKind, String)> {
 
 /// Runs `work` with the panic message printer silenced: `verify` catches the domain's
 /// assertions as findings, and reports them itself.
-fn quietly<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn quietly<T>(work: impl FnOnce() -> T) -> T {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let result = work();
@@ -191,9 +192,17 @@ fn quietly<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// Follows every aggregate's chain through the log.
+///
+/// An aggregate's events all live in one partition (its key picks it), and the log is read
+/// partition by partition, so the states of a finished partition's aggregates are dropped and
+/// only their chain heads kept for the digest: memory holds one partition's states, not the
+/// log.
 #[derive(Default)]
 pub struct Verifier {
     followed: HashMap<String, Followed>,
+    /// Chain heads of aggregates of finished partitions.
+    heads: HashMap<String, (u64, EventHash)>,
+    partition: Option<u32>,
     breaks: Vec<Break>,
     events: u64,
 }
@@ -202,6 +211,15 @@ impl Verifier {
     /// Checks one record of the events topic.
     pub fn check(&mut self, record: &StoredRecord) {
         self.events += 1;
+        if self.partition != Some(record.partition) {
+            self.partition = Some(record.partition);
+            let finished: Vec<(String, Followed)> = self.followed.drain().collect();
+            self.heads.extend(
+                finished
+                    .into_iter()
+                    .map(|(name, followed)| (name, (followed.sequence, followed.hash))),
+            );
+        }
         let located =
             |kind, aggregate: Option<String>, sequence, expected: String, found: String| Break {
                 kind,
@@ -229,6 +247,7 @@ impl Verifier {
                 match codec::split_raw_event_unverified(&record.payload) {
                     Ok(raw) => {
                         let name = aggregate_name(raw.aggregate_kind, &raw.aggregate_id);
+                        self.heads.remove(&name);
                         self.breaks.push(located(
                             kind,
                             Some(name.clone()),
@@ -279,6 +298,17 @@ impl Verifier {
                 AggregateKind::StockItem => State::Stock(StockItem::default()),
             }),
         };
+        if let Some((sequence, hash)) = self.heads.remove(&name) {
+            // Seen in another partition before: chain-check on, state unknown.
+            self.followed.insert(
+                name.clone(),
+                Followed {
+                    sequence,
+                    hash,
+                    state: None,
+                },
+            );
+        }
         let followed = self.followed.entry(name.clone()).or_insert_with(fresh);
         let sequence = Some(envelope.sequence);
         let expected = followed.sequence + 1;
@@ -332,26 +362,57 @@ impl Verifier {
 
     /// The report, with the digest over the chain heads.
     pub fn finish(self) -> VerifyReport {
-        let heads: BTreeMap<&String, &Followed> = self.followed.iter().collect();
-        let mut hasher = Sha256::new();
-        hasher.update(b"order-ledger/digest/v1\0");
-        for (name, followed) in &heads {
-            hasher.update(
-                format!(
-                    "{name}\t{}\t{}\n",
-                    followed.sequence,
-                    followed.hash.to_hex()
-                )
-                .as_bytes(),
-            );
-        }
-        VerifyReport {
+        let (report, _) = self.finish_with_heads();
+        report
+    }
+
+    /// The report and the chain heads the digest was computed over.
+    pub fn finish_with_heads(mut self) -> (VerifyReport, Vec<Head>) {
+        let followed = std::mem::take(&mut self.followed);
+        self.heads.extend(
+            followed
+                .into_iter()
+                .map(|(name, followed)| (name, (followed.sequence, followed.hash))),
+        );
+        let mut heads: Vec<Head> = self
+            .heads
+            .into_iter()
+            .map(|(aggregate, (sequence, hash))| Head {
+                aggregate,
+                sequence,
+                hash: hash.to_hex(),
+            })
+            .collect();
+        heads.sort_by(|a, b| a.aggregate.cmp(&b.aggregate));
+        let report = VerifyReport {
             events: self.events,
             aggregates: heads.len() as u64,
             breaks: self.breaks,
-            digest: hex::encode(hasher.finalize()),
-        }
+            digest: digest_of(&heads),
+        };
+        (report, heads)
     }
+}
+
+/// One aggregate's chain head, as the digest covers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Head {
+    /// `kind:id`.
+    pub aggregate: String,
+    pub sequence: u64,
+    /// Lower-case hex of the last event's hash.
+    pub hash: String,
+}
+
+/// SHA-256 over the heads in order of aggregate name, one `name TAB sequence TAB hash` line
+/// each, after a domain-separation prefix.
+pub fn digest_of(heads: &[Head]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"order-ledger/digest/v1\0");
+    for head in heads {
+        hasher.update(format!("{}\t{}\t{}\n", head.aggregate, head.sequence, head.hash).as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Reads every event of the log and checks it; see [`Verifier`].

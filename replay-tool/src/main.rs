@@ -68,6 +68,9 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        if let ReplayCommand::CheckProof { file } = &args.command {
+            return cli::check_proof_file(file, &mut std::io::stdout().lock());
+        }
         let log = open(&args).await?;
         cli::run(log.as_ref(), args.command, &mut std::io::stdout().lock()).await
     });

@@ -385,3 +385,67 @@ async fn history_as_of_a_time_is_the_fold_of_the_events_up_to_it_and_export_stre
     assert_eq!(reader.headers().unwrap().get(2), Some("event_id"));
     assert_eq!(reader.records().count(), later);
 }
+
+#[tokio::test]
+async fn a_proof_checks_offline_and_any_change_to_it_is_refused() {
+    use replay_tool::proof::{self, ProofInvalid};
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0xa0d3, 20);
+    let log = log_of(&dir, "log", payloads.clone()).await;
+    let digest = replay_tool::verify(&log).await.unwrap().digest;
+    // An event in the middle of a long chain.
+    let target = decoded(&payloads[payloads.len() / 2].1);
+    let made = proof::prove(&log, target.event_id).await.unwrap();
+    assert_eq!(made.digest, digest);
+    assert!(made.records.len() >= 1);
+    proof::check(&made).unwrap();
+    let json = serde_json::to_string(&made).unwrap();
+    assert_eq!(proof::check(&serde_json::from_str(&json).unwrap()), Ok(()));
+
+    let mut changed = made.clone();
+    let record = &mut changed.records[0];
+    let flip = if record.ends_with('0') { "1" } else { "0" };
+    record.replace_range(record.len() - 1.., flip);
+    assert!(matches!(
+        proof::check(&changed),
+        Err(ProofInvalid::Record { index: 0, .. })
+    ));
+
+    if made.records.len() > 2 {
+        let mut gapped = made.clone();
+        gapped.records.remove(1);
+        assert!(matches!(
+            proof::check(&gapped),
+            Err(ProofInvalid::Link { index: 1, .. })
+        ));
+    }
+    let mut cut = made.clone();
+    cut.records.truncate(cut.records.len() - 1);
+    if !cut.records.is_empty() {
+        assert!(matches!(
+            proof::check(&cut),
+            Err(ProofInvalid::NotAHead { .. })
+        ));
+    }
+    let mut heads = made.clone();
+    let other = heads
+        .heads
+        .iter()
+        .position(|h| h.aggregate != made.aggregate)
+        .unwrap();
+    heads.heads[other].sequence += 1;
+    assert!(matches!(
+        proof::check(&heads),
+        Err(ProofInvalid::Digest { .. })
+    ));
+    let mut wrong_event = made.clone();
+    wrong_event.event_id = uuid::Uuid::nil();
+    assert!(matches!(
+        proof::check(&wrong_event),
+        Err(ProofInvalid::WrongEvent { .. })
+    ));
+    assert!(matches!(
+        proof::prove(&log, uuid::Uuid::nil()).await,
+        Err(proof::ProofError::NotFound(_))
+    ));
+}
