@@ -131,25 +131,25 @@ pub fn check(proof: &Proof) -> Result<(), ProofInvalid> {
                 })
             }
             None => {}
-            Some(before) => {
+            Some(before)
                 if raw.aggregate_id != before.aggregate_id
                     || raw.sequence != before.sequence + 1
-                    || raw.prev_hash != before.hash
-                {
-                    return Err(ProofInvalid::Link {
-                        index,
-                        reason: format!(
-                            "expected {} sequence {} after hash {}, found {} sequence {} after {}",
-                            before.aggregate_id,
-                            before.sequence + 1,
-                            before.hash.to_hex(),
-                            raw.aggregate_id,
-                            raw.sequence,
-                            raw.prev_hash.to_hex()
-                        ),
-                    });
-                }
+                    || raw.prev_hash != before.hash =>
+            {
+                return Err(ProofInvalid::Link {
+                    index,
+                    reason: format!(
+                        "expected {} sequence {} after hash {}, found {} sequence {} after {}",
+                        before.aggregate_id,
+                        before.sequence + 1,
+                        before.hash.to_hex(),
+                        raw.aggregate_id,
+                        raw.sequence,
+                        raw.prev_hash.to_hex()
+                    ),
+                });
             }
+            Some(_) => {}
         }
         previous = Some(raw);
     }
