@@ -630,7 +630,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()?;
             let code = runtime.block_on(async {
                 let log = log_admin::open(&options).await?;
-                replay_tool::cli::run(log.as_ref(), command, &mut out).await
+                let context = replay_tool::cli::ReplayContext {
+                    projector: projections::Projector::new(config.settlement.clone()),
+                    live: config.read_side_for(&options, "replay").store_dir,
+                };
+                replay_tool::cli::run(log.as_ref(), command, context, &mut out).await
             })?;
             Ok(ExitCode::from(code))
         }

@@ -49,6 +49,36 @@ pub enum ReplayCommand {
     Proof { event_id: uuid::Uuid },
     /// Check a proof offline (no log needed): exit status 0 when it holds, 1 when not.
     CheckProof { file: std::path::PathBuf },
+    /// Rebuild every read model from scratch into a new directory, with a progress bar, and
+    /// compare them with the live ones (a digest per read model). Exit status 1 on a difference.
+    Rebuild {
+        /// A directory that does not exist yet.
+        #[arg(long)]
+        into: std::path::PathBuf,
+        /// The live read models to compare with [default: <data>/read-models].
+        #[arg(long)]
+        live: Option<std::path::PathBuf>,
+    },
+}
+
+/// What the commands need besides the log.
+pub struct ReplayContext {
+    /// Folds the read models of `rebuild` (the deployment's settlement rules).
+    pub projector: projections::Projector,
+    /// The live read models' directory (generations), when there is one.
+    pub live: Option<std::path::PathBuf>,
+}
+
+/// Opens the live generation of a read-model directory without changing it; `Err` says why
+/// not (a running serve holds it, or it is not there).
+fn open_live(
+    dir: &std::path::Path,
+    projector: projections::Projector,
+) -> Result<projections::ProjectionStore, String> {
+    let current = std::fs::read_to_string(dir.join("CURRENT"))
+        .map_err(|e| format!("no live read models in {}: {e}", dir.display()))?;
+    let generation = dir.join(current.trim());
+    projections::ProjectionStore::open(&generation, projector).map_err(|e| e.to_string())
 }
 
 impl ReplayCommand {
@@ -84,9 +114,34 @@ pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> anyhow:
 pub async fn run(
     log: &dyn Log,
     command: ReplayCommand,
+    context: ReplayContext,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     match command {
+        ReplayCommand::Rebuild { into, live } => {
+            let live_dir = live.or(context.live);
+            let live_store = match &live_dir {
+                Some(dir) => match open_live(dir, context.projector.clone()) {
+                    Ok(store) => Some(store),
+                    Err(reason) => {
+                        eprintln!("not comparing with live read models: {reason}");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = crate::rebuild::rebuild(
+                log,
+                &into,
+                context.projector,
+                live_store.as_ref(),
+                progress,
+            )
+            .await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            Ok(u8::from(!report.differences.is_empty()))
+        }
         ReplayCommand::Verify { format } => {
             let report = crate::verify(log).await?;
             match format {

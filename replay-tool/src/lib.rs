@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod proof;
+pub mod rebuild;
 
 use std::collections::HashMap;
 use std::io::Write;

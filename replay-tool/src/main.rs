@@ -72,7 +72,17 @@ fn main() -> ExitCode {
             return cli::check_proof_file(file, &mut std::io::stdout().lock());
         }
         let log = open(&args).await?;
-        cli::run(log.as_ref(), args.command, &mut std::io::stdout().lock()).await
+        let context = cli::ReplayContext {
+            projector: projections::Projector::default(),
+            live: args.kafka.is_none().then(|| args.data.join("read-models")),
+        };
+        cli::run(
+            log.as_ref(),
+            args.command,
+            context,
+            &mut std::io::stdout().lock(),
+        )
+        .await
     });
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -449,3 +449,63 @@ async fn a_proof_checks_offline_and_any_change_to_it_is_refused() {
         Err(proof::ProofError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_differences() {
+    use projections::{ProjectionStore, Projector};
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0xa0d4, 40);
+    let log = log_of(&dir, "log", payloads).await;
+    let records = all_records(&log).await;
+    let live = ProjectionStore::open(&dir.path().join("live"), Projector::default()).unwrap();
+    live.fold(&records).unwrap();
+    let first = replay_tool::rebuild::rebuild(
+        &log,
+        &dir.path().join("one"),
+        Projector::default(),
+        Some(&live),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.events, records.len() as u64);
+    assert!(first.differences.is_empty(), "{first:?}");
+    assert!(first.live_behind.is_none());
+    let second = replay_tool::rebuild::rebuild(
+        &log,
+        &dir.path().join("two"),
+        Projector::default(),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.digests, second.digests);
+    assert_eq!(first.digests.len(), 6);
+
+    let lagging = ProjectionStore::open(&dir.path().join("lagging"), Projector::default()).unwrap();
+    lagging.fold(&records[..records.len() - 5]).unwrap();
+    let third = replay_tool::rebuild::rebuild(
+        &log,
+        &dir.path().join("three"),
+        Projector::default(),
+        Some(&lagging),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(!third.differences.is_empty());
+    assert!(third.live_behind.is_some());
+    assert!(
+        replay_tool::rebuild::rebuild(
+            &log,
+            &dir.path().join("three"),
+            Projector::default(),
+            None,
+            false
+        )
+        .await
+        .is_err(),
+        "an existing directory is refused"
+    );
+}
