@@ -629,7 +629,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let code = runtime.block_on(async {
-                let log = log_admin::open(&options).await?;
+                let log: Arc<dyn event_log::Log> = match log_admin::open(&options).await {
+                    Ok(log) => log,
+                    // A serve holds the directory: read through its read-only log endpoints.
+                    Err(event_log::LogError::InUse { path }) => {
+                        let address = serve::address_of(&options.data).ok_or_else(|| {
+                            anyhow::anyhow!("{path} is in use by another process that publishes no serve address")
+                        })?;
+                        Arc::new(replay_tool::served::ServedLog::connect(&address).await?)
+                    }
+                    Err(other) => return Err(other.into()),
+                };
                 let context = replay_tool::cli::ReplayContext {
                     projector: projections::Projector::new(config.settlement.clone()),
                     live: config.read_side_for(&options, "replay").store_dir,

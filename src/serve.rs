@@ -105,10 +105,83 @@ async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+#[derive(Deserialize)]
+struct ReadQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default = "read_limit_default")]
+    limit: usize,
+}
+
+fn read_limit_default() -> usize {
+    1000
+}
+
+/// `GET /v1/log/layout`: what a reader needs to address the events topic.
+async fn get_layout(State(state): State<AppState>) -> impl IntoResponse {
+    let ends = state.log.end_offsets(event_log::Topic::Events).await;
+    match ends {
+        Ok(ends) => (
+            StatusCode::OK,
+            Json(
+                json!({"prefix": state.log.topics().prefix(), "partitions": ends.len(), "ends": ends}),
+            ),
+        ),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable", "reason": error.to_string()})),
+        ),
+    }
+}
+
+/// `GET /v1/log/events/{partition}?from=O&limit=N`: committed records of the events topic,
+/// bytes as stored (hex), for auditors reading a directory this serve holds (read-only).
+async fn get_events(
+    State(state): State<AppState>,
+    axum::extract::Path(partition): axum::extract::Path<u32>,
+    Query(query): Query<ReadQuery>,
+) -> axum::response::Response {
+    if query.limit == 0 || query.limit > 1000 {
+        let answer = json!({"error": "bad_limit", "reason": format!("limit {} is out of range (1 to 1000)", query.limit)});
+        return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+    }
+    let tp = event_log::TopicPartition::new(
+        state.log.topics().name(event_log::Topic::Events),
+        partition,
+    );
+    match state.log.read(&tp, query.from, query.limit).await {
+        Ok(records) => {
+            let records: Vec<serde_json::Value> = records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "offset": r.offset,
+                        "key": r.key.as_ref().map(hex::encode),
+                        "timestamp_ms": r.timestamp_ms,
+                        "payload": hex::encode(&r.payload),
+                    })
+                })
+                .collect();
+            (StatusCode::OK, Json(json!({"records": records}))).into_response()
+        }
+        Err(event_log::LogError::UnknownPartition(name)) => {
+            let answer =
+                json!({"error": "unknown_partition", "reason": format!("no partition {name}")});
+            (StatusCode::NOT_FOUND, Json(answer)).into_response()
+        }
+        Err(error) => {
+            let answer = json!({"error": "unavailable", "reason": error.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response()
+        }
+    }
+}
+
 /// The HTTP routes over a log.
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/commands", post(post_command))
+        .route("/v1/log/layout", get(get_layout))
+        .route("/v1/log/events/{partition}", get(get_events))
         .route("/v1/health", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .with_state(state)

@@ -372,6 +372,11 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
         metrics.contains("ledger_projection_lag{partition=\"0\"}"),
         "{metrics}"
     );
+    // An auditor verifies the directory the serve holds, through the serve (read-only).
+    let served = ledger(&["replay", "--data", data_arg, "verify"]);
+    assert!(served.status.success(), "{served:?}");
+    let served = stdout(&served);
+    assert!(served.contains("0 breaks: intact"), "{served}");
     let rebuilt = ledger(&["rebuild", "--data", data_arg]);
     assert!(rebuilt.status.success(), "{rebuilt:?}");
     assert_eq!(
@@ -386,6 +391,9 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
         !data.join("serve.addr").exists(),
         "the address outlived the serve"
     );
+    // Read directly now: the same log, the same digest.
+    let direct = stdout(&ledger(&["replay", "--data", data_arg, "verify"]));
+    assert_eq!(direct.lines().last(), served.lines().last(), "{direct}");
 }
 
 #[test]

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod proof;
 pub mod rebuild;
+pub mod served;
 
 use std::collections::HashMap;
 use std::io::Write;

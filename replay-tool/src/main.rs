@@ -50,7 +50,20 @@ async fn open(args: &Args) -> anyhow::Result<Arc<dyn Log>> {
                 "{} holds no ledger data",
                 args.data.display()
             );
-            Arc::new(EmbeddedLog::open(&args.data, topics)?)
+            match EmbeddedLog::open(&args.data, topics) {
+                Ok(log) => Arc::new(log),
+                // A running `ledger serve` holds the directory: read through it.
+                Err(event_log::LogError::InUse { path }) => {
+                    let address =
+                        std::fs::read_to_string(args.data.join("serve.addr")).map_err(|_| {
+                            anyhow::anyhow!(
+                                "{path} is in use by a process that publishes no serve address"
+                            )
+                        })?;
+                    Arc::new(replay_tool::served::ServedLog::connect(address.trim()).await?)
+                }
+                Err(other) => return Err(other.into()),
+            }
         }
     })
 }
