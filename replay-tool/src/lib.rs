@@ -162,7 +162,14 @@ pub(crate) fn aggregate_name(kind: AggregateKind, id: &str) -> String {
 /// here that assertion is the finding, so it is caught and reported instead of ending the run.
 fn fold(state: &State, event: &Event) -> Result<State, (BreakKind, String)> {
     let mut next = state.clone();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| match (&mut next, event) {
+    fold_in_place(&mut next, event)?;
+    Ok(next)
+}
+
+/// [`fold`] without the copy: on an error the state is left half-changed, which is fine for a
+/// caller that then forgets it (`verify` does: after a break the state is unknowable).
+fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, String)> {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| match (&mut *next, event) {
         (State::Order(order), Event::Order(e)) => order::apply(order, e),
         (State::Stock(item), Event::Stock(e)) => stock::apply(item, e),
         _ => panic!("an event of another aggregate kind"),
@@ -175,12 +182,31 @@ fn fold(state: &State, event: &Event) -> Result<State, (BreakKind, String)> {
             .unwrap_or_else(|| "the domain refused to fold it".to_owned());
         return Err((BreakKind::IllegalTransition, reason));
     }
-    let invariants = match &next {
+    let invariants = match &*next {
         State::Order(order) => order.check_invariants(),
         State::Stock(item) => item.check_invariants(),
     };
-    invariants.map_err(|reason| (BreakKind::InvariantBroken, reason))?;
-    Ok(next)
+    invariants.map_err(|reason| (BreakKind::InvariantBroken, reason))
+}
+
+/// Silences the panic message printer while alive (restoring the previous one on drop):
+/// `verify` catches the domain's assertions as findings and reports them itself.
+struct QuietPanics(Option<Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>>);
+
+impl QuietPanics {
+    fn new() -> QuietPanics {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(|_| {}));
+        QuietPanics(Some(previous))
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            panic::set_hook(previous);
+        }
+    }
 }
 
 /// Runs `work` with the panic message printer silenced: `verify` catches the domain's
@@ -340,9 +366,9 @@ impl Verifier {
             ));
             broke = true;
         }
-        followed.state = match (&followed.state, broke) {
-            (Some(state), false) => match fold(state, &envelope.event) {
-                Ok(next) => Some(next),
+        followed.state = match (followed.state.take(), broke) {
+            (Some(mut state), false) => match fold_in_place(&mut state, &envelope.event) {
+                Ok(()) => Some(state),
                 Err((kind, reason)) => {
                     self.breaks.push(located(
                         kind,
@@ -420,17 +446,13 @@ pub fn digest_of(heads: &[Head]) -> String {
 /// Reads every event of the log and checks it; see [`Verifier`].
 pub async fn verify(log: &dyn Log) -> Result<VerifyReport, ReplayError> {
     let mut verifier = Verifier::default();
-    let mut records = Vec::new();
-    // Collect a partition's chunk, then check it with the panic printer silenced.
+    let quiet = QuietPanics::new();
     scan(log, |record| {
-        records.push(record.clone());
-        if records.len() >= READ_CHUNK {
-            quietly(|| records.drain(..).for_each(|r| verifier.check(&r)));
-        }
+        verifier.check(record);
         Ok(())
     })
     .await?;
-    quietly(|| records.drain(..).for_each(|r| verifier.check(&r)));
+    drop(quiet);
     Ok(verifier.finish())
 }
 
