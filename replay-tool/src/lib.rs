@@ -191,7 +191,10 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
 
 /// Silences the panic message printer while alive (restoring the previous one on drop):
 /// `verify` catches the domain's assertions as findings and reports them itself.
-struct QuietPanics(Option<Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>>);
+struct QuietPanics(Option<PanicHook>);
+
+/// What `std::panic::take_hook` hands back.
+type PanicHook = Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 impl QuietPanics {
     fn new() -> QuietPanics {
