@@ -30,11 +30,7 @@ pub struct CliQuery {
 
 /// Answers through the serve listening at `address`.
 pub fn via_serve(address: &str, query: &CliQuery) -> anyhow::Result<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(90)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::serve::client(Duration::from_secs(85));
     let url = format!("http://{address}{}", query.route.url_path(&query.path));
     let mut request = agent.get(&url);
     for (name, value) in &query.params {
@@ -85,11 +81,7 @@ pub async fn locally(
 
 /// `ledger rebuild` through a serve: starts the rebuild and waits until it is done.
 pub fn rebuild_via_serve(address: &str) -> anyhow::Result<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(60)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::serve::client(Duration::from_secs(55));
     let mut response = agent
         .post(&format!("http://{address}/v1/projections/rebuild"))
         .send_empty()

@@ -291,15 +291,14 @@ impl Projector {
                     at,
                 })
             }
-            OrderEvent::ReturnRequested(e) => row.returns.push(ReturnTimes {
-                return_id: e.return_id.clone(),
-                reason: e.reason,
-                requested_at: at,
-                received_at: None,
-            }),
-            OrderEvent::ExchangeRequested(e) => row.returns.push(ReturnTimes {
-                return_id: e.return_id.clone(),
-                reason: e.reason,
+            OrderEvent::ReturnRequested(order::ReturnRequested {
+                return_id, reason, ..
+            })
+            | OrderEvent::ExchangeRequested(order::ExchangeRequested {
+                return_id, reason, ..
+            }) => row.returns.push(ReturnTimes {
+                return_id: return_id.clone(),
+                reason: *reason,
                 requested_at: at,
                 received_at: None,
             }),
@@ -515,45 +514,32 @@ fn post(
 }
 
 fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
-    let mut entries = BTreeSet::new();
     let Some(header) = row.state.header.as_ref() else {
-        return entries;
+        return BTreeSet::new();
     };
     let id = header.order_id.0;
     let placed = header.placed_at;
     let status = keys::status_code(row.state.status);
-    entries.insert(keys::index_entry(OrderIndex::Time, None, placed, id));
-    entries.insert(keys::index_entry(
-        OrderIndex::Status,
-        Some(&status),
-        placed,
-        id,
-    ));
-    entries.insert(keys::index_entry(
-        OrderIndex::Merchant,
-        Some(header.merchant_id.as_str()),
-        placed,
-        id,
-    ));
-    entries.insert(keys::index_entry(
-        OrderIndex::Customer,
-        Some(header.customer_id.as_str()),
-        placed,
-        id,
-    ));
-    entries.insert(keys::index_entry(
-        OrderIndex::Channel,
-        Some(header.channel.as_str()),
-        placed,
-        id,
-    ));
-    entries.insert(keys::index_entry(
-        OrderIndex::InStatus,
-        Some(&status),
-        row.status_since(),
-        id,
-    ));
-    entries
+    let indexed: [(OrderIndex, Option<&str>, DateTime<Utc>); 6] = [
+        (OrderIndex::Time, None, placed),
+        (OrderIndex::Status, Some(&status), placed),
+        (
+            OrderIndex::Merchant,
+            Some(header.merchant_id.as_str()),
+            placed,
+        ),
+        (
+            OrderIndex::Customer,
+            Some(header.customer_id.as_str()),
+            placed,
+        ),
+        (OrderIndex::Channel, Some(header.channel.as_str()), placed),
+        (OrderIndex::InStatus, Some(&status), row.status_since()),
+    ];
+    indexed
+        .into_iter()
+        .map(|(index, value, at)| keys::index_entry(index, value, at, id))
+        .collect()
 }
 
 fn update_indexes(rows: &mut dyn Rows, previous: Option<&OrderRow>, row: &OrderRow) {

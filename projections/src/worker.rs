@@ -354,7 +354,13 @@ pub struct ProjectionWorker {
     counters: Arc<Mutex<Counters>>,
     rebuild: Arc<Mutex<Option<RebuildStatus>>>,
     requests: tokio::sync::mpsc::Receiver<()>,
+    /// When the lag gauge was last set: reading the log's ends is a round trip on Kafka, so it
+    /// is done at most once per [`LAG_EVERY`], not on every poll.
+    lag_recorded: Option<Instant>,
 }
+
+/// How often the worker measures its lag while it is busy folding.
+const LAG_EVERY: Duration = Duration::from_secs(1);
 
 /// A rebuild folding in the background.
 struct Building {
@@ -398,6 +404,7 @@ impl ProjectionWorker {
                 counters,
                 rebuild,
                 requests,
+                lag_recorded: None,
             },
             handle,
         ))
@@ -572,7 +579,11 @@ impl ProjectionWorker {
         outcome
     }
 
-    async fn record_lag(&self) {
+    async fn record_lag(&mut self) {
+        if self.lag_recorded.is_some_and(|at| at.elapsed() < LAG_EVERY) {
+            return;
+        }
+        self.lag_recorded = Some(Instant::now());
         let Ok(ends) = self.log.end_offsets(Topic::Events).await else {
             return;
         };
