@@ -30,19 +30,29 @@ pub async fn open(options: &LogOptions) -> Result<Arc<dyn Log>, LogError> {
     topics.replication_factor = options.replication_factor;
     match &options.kafka {
         None => Ok(Arc::new(EmbeddedLog::open(&options.data, topics)?)),
-        Some(bootstrap) => {
-            let mut settings = KafkaSettings::new(bootstrap);
-            if let Some(path) = &options.kafka_config_file {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| LogError::Config(format!("reading {}: {e}", path.display())))?;
-                settings = settings.with_properties_file(&text)?;
-            }
-            for assignment in &options.kafka_config {
-                settings = settings.with_property(assignment)?;
-            }
-            Ok(Arc::new(KafkaLog::connect(settings, topics).await?))
-        }
+        Some(_) => Ok(Arc::new(
+            KafkaLog::connect(kafka_settings(options)?, topics).await?,
+        )),
     }
+}
+
+/// The Kafka client settings of `options`: bootstrap servers, then the properties file, then
+/// each `--kafka-config` property (later ones win).
+pub fn kafka_settings(options: &LogOptions) -> Result<KafkaSettings, LogError> {
+    let bootstrap = options
+        .kafka
+        .as_deref()
+        .ok_or_else(|| LogError::Config("no Kafka bootstrap servers given".to_owned()))?;
+    let mut settings = KafkaSettings::new(bootstrap);
+    if let Some(path) = &options.kafka_config_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LogError::Config(format!("reading {}: {e}", path.display())))?;
+        settings = settings.with_properties_file(&text)?;
+    }
+    for assignment in &options.kafka_config {
+        settings = settings.with_property(assignment)?;
+    }
+    Ok(settings)
 }
 
 /// Prints every topic of the deployment with its partition count and end offsets.

@@ -622,24 +622,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?));
             }
             let options = log.options(&config);
-            if options.kafka.is_none() && !options.data.join("db").exists() {
-                anyhow::bail!("{} holds no ledger data", options.data.display());
-            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             let code = runtime.block_on(async {
-                let log: Arc<dyn event_log::Log> = match log_admin::open(&options).await {
-                    Ok(log) => log,
-                    // A serve holds the directory: read through its read-only log endpoints.
-                    Err(event_log::LogError::InUse { path }) => {
-                        let address = serve::address_of(&options.data).ok_or_else(|| {
-                            anyhow::anyhow!("{path} is in use by another process that publishes no serve address")
-                        })?;
-                        Arc::new(replay_tool::served::ServedLog::connect(&address).await?)
+                let source = match options.kafka {
+                    Some(_) => {
+                        replay_tool::source::Source::Kafka(log_admin::kafka_settings(&options)?)
                     }
-                    Err(other) => return Err(other.into()),
+                    None => replay_tool::source::Source::Embedded {
+                        data: options.data.clone(),
+                        cache_capacity_bytes: None,
+                    },
                 };
+                let log = replay_tool::source::open_reader(&source, &options.prefix).await?;
                 let context = replay_tool::cli::ReplayContext {
                     projector: projections::Projector::new(config.settlement.clone()),
                     live: config.read_side_for(&options, "replay").store_dir,

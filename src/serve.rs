@@ -32,7 +32,7 @@ use serde_json::json;
 
 /// The file in an embedded data directory that tells `ledger submit` where the serve that
 /// owns the directory listens.
-pub const ADDRESS_FILE: &str = "serve.addr";
+pub const ADDRESS_FILE: &str = replay_tool::source::SERVE_ADDRESS_FILE;
 
 /// Where the serve owning `data` listens, if one does.
 pub fn address_of(data: &Path) -> Option<String> {

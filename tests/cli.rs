@@ -626,3 +626,15 @@ fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
     assert_eq!(refused.status.code(), Some(3));
     assert!(foreign.join("precious.txt").exists());
 }
+
+#[test]
+fn replay_on_a_path_without_a_log_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("mistyped");
+    let output = ledger(&["replay", "--data", missing.to_str().unwrap(), "verify"]);
+    // 3: the tool could not run (1 would mean breaks found).
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("not found: an embedded log in"), "{error}");
+    assert!(!missing.exists(), "the auditor's tool created {missing:?}");
+}

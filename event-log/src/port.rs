@@ -29,6 +29,9 @@ pub enum LogError {
     },
     #[error("the data directory {path} is already in use by another process")]
     InUse { path: String },
+    /// A reader found nothing to read where it was pointed.
+    #[error("not found: {what}")]
+    NotFound { what: String },
     #[error("unknown topic or partition {0}")]
     UnknownPartition(String),
     #[error("configuration: {0}")]

@@ -85,3 +85,75 @@ async fn kafka_refuses_commands_and_events_with_different_partition_counts() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_reader_finds_an_existing_embedded_log_or_says_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("mistyped");
+    let error = EmbeddedLog::open_existing(&missing, Topics::new("orders", 2).unwrap(), None)
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LogError::NotFound { .. }), "{error}");
+    assert!(!missing.exists(), "a reader creates nothing");
+
+    let path = dir.path().join("log");
+    let written = EmbeddedLog::open(&path, Topics::new("orders", 2).unwrap()).unwrap();
+    written
+        .publish(vec![event_log::OutgoingRecord::new(
+            written.topics().name(Topic::Events),
+            "order-1",
+            event_log::Headers::default(),
+            b"bytes".to_vec(),
+        )])
+        .await
+        .unwrap();
+    drop(written);
+    // Another deployment's prefix is not there: not created on the way.
+    let error = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap(), None)
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("topic other."), "{error}");
+    // The partition counts come from the log, whatever the reader was told; a small cache is
+    // only a cache.
+    let reader =
+        EmbeddedLog::open_existing(&path, Topics::new("orders", 8).unwrap(), Some(1 << 20))
+            .unwrap();
+    assert_eq!(
+        reader
+            .end_offsets(Topic::Events)
+            .await
+            .unwrap()
+            .iter()
+            .sum::<u64>(),
+        1
+    );
+    assert_eq!(reader.partitions(Topic::Events), 2);
+    drop(reader);
+    // Had the refused open created the other prefix's topics, this one would succeed.
+    let again = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap(), None);
+    assert!(matches!(again, Err(LogError::NotFound { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_reader_creates_no_topics() {
+    let broker = TestBroker::start();
+    let prefix = unique_prefix("reader");
+    let topics = Topics::new(&prefix, 2).unwrap();
+    let error = KafkaLog::connect_existing(broker.settings(), topics.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LogError::NotFound { .. }), "{error}");
+    // Had the refused connect created the topics, this one would succeed.
+    let again = KafkaLog::connect_existing(broker.settings(), topics.clone()).await;
+    assert!(matches!(again, Err(LogError::NotFound { .. })));
+    let writer = KafkaLog::connect(broker.settings(), topics.clone())
+        .await
+        .unwrap();
+    assert_eq!(writer.partitions(Topic::Events), 2);
+    drop(writer);
+    let reader = KafkaLog::connect_existing(broker.settings(), topics)
+        .await
+        .unwrap();
+    assert_eq!(reader.end_offsets(Topic::Events).await.unwrap(), vec![0, 0]);
+}

@@ -8,7 +8,7 @@ use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::{MerchantId, OrderId};
 use order_events::money::{Amount, Currency};
-use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderStatus};
+use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderHeader, OrderStatus};
 use order_events::stock::{self, StockEvent, StockItem};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::DeserializeOwned;
@@ -388,10 +388,46 @@ impl Projector {
             .header
             .as_ref()
             .expect("placed orders have a header");
+        let mut commission = CommissionSoFar {
+            charged: row.commission_charged,
+            reversed: row.commission_reversed,
+        };
+        let Some((entries, totals)) =
+            self.journal_entries(header, &mut commission, envelope, event)
+        else {
+            return Ok(());
+        };
+        let (currency, order_id, merchant) =
+            (header.currency, header.order_id, header.merchant_id.clone());
+        row.commission_charged = commission.charged;
+        row.commission_reversed = commission.reversed;
+        post(rows, currency, order_id, &entries)?;
+        let key = keys::merchant(currency, merchant.as_str());
+        let mut merchant_totals: MerchantTotals =
+            get(rows, &key, "merchant totals")?.unwrap_or_default();
+        merchant_totals.captures += totals.captures;
+        merchant_totals.commission += totals.commission;
+        merchant_totals.refunds += totals.refunds;
+        merchant_totals.commission_reversals += totals.commission_reversals;
+        merchant_totals.payouts += totals.payouts;
+        put(rows, key, &merchant_totals);
+        Ok(())
+    }
+
+    /// The journal entries a money event of the order with `header` posts, and what they add
+    /// to the merchant's totals; `None` for an event that moves no money. Pure: the settlement
+    /// read model posts them, and the replay tool recomputes them to check the trial balance.
+    pub fn journal_entries(
+        &self,
+        header: &OrderHeader,
+        commission: &mut CommissionSoFar,
+        envelope: &EventEnvelope,
+        event: &OrderEvent,
+    ) -> Option<(Vec<JournalEntry>, MerchantTotals)> {
         let currency = header.currency;
-        let merchant = header.merchant_id.clone();
+        let merchant = &header.merchant_id;
         let payable = accounts::merchant_payable(merchant.as_str());
-        let rate = self.settlement.rate_of(&merchant);
+        let rate = self.settlement.rate_of(merchant);
         let entry = |kind, postings| JournalEntry {
             kind,
             event_id: envelope.event_id,
@@ -412,17 +448,17 @@ impl Projector {
                     ],
                 ));
                 totals.captures = e.amount;
-                let commission = round(e.amount.0 * rate, currency);
-                if commission.is_positive() {
+                let charged = round(e.amount.0 * rate, currency);
+                if charged.is_positive() {
                     entries.push(entry(
                         EntryKind::Commission,
                         vec![
-                            debit(&payable, commission),
-                            credit(accounts::COMMISSION, commission),
+                            debit(&payable, charged),
+                            credit(accounts::COMMISSION, charged),
                         ],
                     ));
-                    totals.commission = commission;
-                    row.commission_charged += commission;
+                    totals.commission = charged;
+                    commission.charged += charged;
                 }
             }
             OrderEvent::RefundIssued(e) => {
@@ -437,7 +473,7 @@ impl Projector {
                 ));
                 totals.refunds = e.amount;
                 // The same share of the refund, never more than is left of what was charged.
-                let left = row.commission_charged - row.commission_reversed;
+                let left = commission.charged - commission.reversed;
                 let reversal = round(e.amount.0 * rate, currency).min(left);
                 if reversal.is_positive() {
                     entries.push(entry(
@@ -448,7 +484,7 @@ impl Projector {
                         ],
                     ));
                     totals.commission_reversals = reversal;
-                    row.commission_reversed += reversal;
+                    commission.reversed += reversal;
                 }
             }
             OrderEvent::ShipmentDispatched(e) if e.freight_cost.is_positive() => {
@@ -463,20 +499,18 @@ impl Projector {
                     ],
                 ));
             }
-            _ => return Ok(()),
+            _ => return None,
         }
-        post(rows, currency, header.order_id, &entries)?;
-        let key = keys::merchant(currency, merchant.as_str());
-        let mut merchant_totals: MerchantTotals =
-            get(rows, &key, "merchant totals")?.unwrap_or_default();
-        merchant_totals.captures += totals.captures;
-        merchant_totals.commission += totals.commission;
-        merchant_totals.refunds += totals.refunds;
-        merchant_totals.commission_reversals += totals.commission_reversals;
-        merchant_totals.payouts += totals.payouts;
-        put(rows, key, &merchant_totals);
-        Ok(())
+        Some((entries, totals))
     }
+}
+
+/// Commission charged and reversed so far on one order: a refund reverses the same share of
+/// itself, never more than is left of what was charged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommissionSoFar {
+    pub charged: Amount,
+    pub reversed: Amount,
 }
 
 /// Writes balanced entries to the account balances and the order's settlement.

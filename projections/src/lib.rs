@@ -14,7 +14,7 @@ pub mod query;
 pub mod store;
 pub mod worker;
 
-pub use fold::{MemoryRows, Projector, SettlementRules};
+pub use fold::{CommissionSoFar, MemoryRows, Projector, SettlementRules};
 pub use store::{ProjectionStore, StepStats};
 
 /// The read-model store failing. Not a business answer: the worker stops (or retries) on it.

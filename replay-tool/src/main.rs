@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use event_log::embedded::EmbeddedLog;
-use event_log::kafka::{KafkaLog, KafkaSettings};
-use event_log::{Log, Topics};
+use event_log::kafka::KafkaSettings;
+use event_log::Log;
 use replay_tool::cli::{self, ReplayCommand};
+use replay_tool::source::{self, Source};
 
 #[derive(Parser)]
 #[command(
@@ -30,42 +30,29 @@ struct Args {
     /// Topic prefix of the deployment.
     #[arg(long, default_value = event_log::DEFAULT_PREFIX)]
     prefix: String,
+    /// Page cache for reading an embedded log, in MiB [default: sled's 1024]. The process's
+    /// memory is mostly this cache; a one-pass read gains little from a large one.
+    #[arg(long)]
+    log_cache_mib: Option<u64>,
     #[command(subcommand)]
     command: ReplayCommand,
 }
 
 async fn open(args: &Args) -> anyhow::Result<Arc<dyn Log>> {
-    let topics = Topics::new(&args.prefix, event_log::DEFAULT_PARTITIONS)?;
-    Ok(match &args.kafka {
+    let source = match &args.kafka {
         Some(bootstrap) => {
             let mut settings = KafkaSettings::new(bootstrap);
             for property in &args.kafka_config {
                 settings = settings.with_property(property)?;
             }
-            Arc::new(KafkaLog::connect(settings, topics).await?)
+            Source::Kafka(settings)
         }
-        None => {
-            anyhow::ensure!(
-                args.data.join("db").exists(),
-                "{} holds no ledger data",
-                args.data.display()
-            );
-            match EmbeddedLog::open(&args.data, topics) {
-                Ok(log) => Arc::new(log),
-                // A running `ledger serve` holds the directory: read through it.
-                Err(event_log::LogError::InUse { path }) => {
-                    let address =
-                        std::fs::read_to_string(args.data.join("serve.addr")).map_err(|_| {
-                            anyhow::anyhow!(
-                                "{path} is in use by a process that publishes no serve address"
-                            )
-                        })?;
-                    Arc::new(replay_tool::served::ServedLog::connect(address.trim()).await?)
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-    })
+        None => Source::Embedded {
+            data: args.data.clone(),
+            cache_capacity_bytes: args.log_cache_mib.map(|mib| mib << 20),
+        },
+    };
+    Ok(source::open_reader(&source, &args.prefix).await?)
 }
 
 fn main() -> ExitCode {

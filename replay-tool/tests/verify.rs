@@ -12,7 +12,7 @@ use order_events::ledger::MemoryLedger;
 use order_events::order::{OrderEvent, RefundIssued, RefundReason};
 use order_events::simulation::{Shop, ShopConfig};
 use order_events::{Amount, Policy};
-use replay_tool::{BreakKind, ExportFormat, TimeRange};
+use replay_tool::{BreakKind, ExportFormat, Start, TimeRange};
 
 /// The sealed events of a seeded shop run, in decision order.
 fn shop_events(seed: u64, orders: u32) -> Vec<Keyed> {
@@ -358,9 +358,15 @@ async fn history_as_of_a_time_is_the_fold_of_the_events_up_to_it_and_export_stre
     assert_eq!(at_offset.state, full.entries[2].state_after);
 
     let mut jsonl = Vec::new();
-    let summary = replay_tool::export(&log, ExportFormat::Jsonl, TimeRange::default(), &mut jsonl)
-        .await
-        .unwrap();
+    let summary = replay_tool::export(
+        &log,
+        ExportFormat::Jsonl,
+        Start::Beginning,
+        TimeRange::default(),
+        &mut jsonl,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.events, payloads.len() as u64);
     let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
         .unwrap()
@@ -376,7 +382,7 @@ async fn history_as_of_a_time_is_the_fold_of_the_events_up_to_it_and_export_stre
         from: Some(cut),
         to: None,
     };
-    let summary = replay_tool::export(&log, ExportFormat::Csv, range, &mut csv)
+    let summary = replay_tool::export(&log, ExportFormat::Csv, Start::Beginning, range, &mut csv)
         .await
         .unwrap();
     let later = envelopes.iter().filter(|e| e.recorded_at >= cut).count();
@@ -508,4 +514,142 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
         .is_err(),
         "an existing directory is refused"
     );
+}
+
+#[tokio::test]
+async fn every_money_event_is_checked_against_the_trial_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0x7b, 40);
+    let money = payloads
+        .iter()
+        .filter(|(_, payload)| match decoded(payload).event {
+            Event::Order(OrderEvent::PaymentCaptured(_) | OrderEvent::RefundIssued(_)) => true,
+            Event::Order(OrderEvent::ShipmentDispatched(d)) => d.freight_cost.is_positive(),
+            _ => false,
+        })
+        .count() as u64;
+    assert!(money > 0);
+    let log = log_of(&dir, "log", payloads).await;
+    let report = replay_tool::verify(&log).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.breaks);
+    assert_eq!(report.money_events, money);
+}
+
+#[test]
+fn an_unbalanced_entry_breaks_the_running_trial_balance() {
+    use projections::model::{EntryKind, JournalEntry, Posting};
+    let entry = |debit: &str, credit: &str| JournalEntry {
+        kind: EntryKind::Capture,
+        event_id: uuid::Uuid::nil(),
+        order_id: None,
+        currency: order_events::Currency::EUR,
+        at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        postings: vec![
+            Posting {
+                account: "a".into(),
+                debit: debit.parse().unwrap(),
+                credit: Amount::ZERO,
+            },
+            Posting {
+                account: "b".into(),
+                debit: Amount::ZERO,
+                credit: credit.parse().unwrap(),
+            },
+        ],
+    };
+    let mut balance = replay_tool::RunningTrialBalance::default();
+    assert_eq!(balance.post(&[entry("10.00", "10.00")]), Ok(()));
+    let broken = balance.post(&[entry("10.00", "9.99")]).unwrap_err();
+    assert!(broken.contains("trial balance 0.01 EUR"), "{broken}");
+    assert_eq!(
+        balance.balance(order_events::Currency::EUR),
+        "0.01".parse().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn verify_from_an_offset_checks_the_window_and_anchors_older_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0x51, 40);
+    let log = log_of(&dir, "log", payloads.clone()).await;
+    let full = replay_tool::verify(&log).await.unwrap();
+    let ends = log.end_offsets(Topic::Events).await.unwrap();
+    let from = 10;
+    let window = replay_tool::verify_from(
+        &log,
+        &projections::Projector::default(),
+        Start::Offset(from),
+    )
+    .await
+    .unwrap();
+    assert!(window.is_intact(), "{:?}", window.breaks);
+    let skipped: u64 = ends.iter().map(|&end| end.min(from)).sum();
+    assert_eq!(window.events, full.events - skipped);
+    // Anchored: the aggregates with an event in the window whose first event is not in it.
+    let records = all_records(&log).await;
+    let first_in_window: BTreeMap<String, u64> =
+        records
+            .iter()
+            .filter(|r| r.offset >= from)
+            .fold(BTreeMap::new(), |mut firsts, r| {
+                let envelope = decoded(&r.payload);
+                firsts
+                    .entry(envelope.aggregate_id)
+                    .or_insert(envelope.sequence);
+                firsts
+            });
+    let anchored = first_in_window.values().filter(|&&s| s > 1).count() as u64;
+    assert!(anchored > 0);
+    assert_eq!(window.anchored, anchored);
+    assert_eq!(window.start, Start::Offset(from));
+
+    // A change inside the window is still caught there.
+    let mut changed = payloads.clone();
+    let target = records.iter().position(|r| r.offset >= from + 2).unwrap();
+    let position = payloads
+        .iter()
+        .position(|(_, p)| *p == records[target].payload)
+        .unwrap();
+    let len = changed[position].1.len();
+    changed[position].1[len / 2] ^= 0x01;
+    let tampered = log_of(&dir, "tampered", changed).await;
+    let report = replay_tool::verify_from(
+        &tampered,
+        &projections::Projector::default(),
+        Start::Offset(from),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.breaks.len(), 1, "{:?}", report.breaks);
+    assert_eq!(
+        (report.breaks[0].partition, report.breaks[0].offset),
+        (records[target].partition, records[target].offset)
+    );
+}
+
+#[tokio::test]
+async fn verify_from_a_time_starts_at_the_first_event_recorded_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0x52, 40);
+    let log = log_of(&dir, "log", payloads.clone()).await;
+    let times: Vec<DateTime<Utc>> = payloads
+        .iter()
+        .map(|(_, p)| decoded(p).recorded_at)
+        .collect();
+    let since = times[times.len() / 2];
+    let later = times.iter().filter(|&&t| t >= since).count() as u64;
+    assert!(later > 0 && later < times.len() as u64);
+    let window =
+        replay_tool::verify_from(&log, &projections::Projector::default(), Start::Time(since))
+            .await
+            .unwrap();
+    assert!(window.is_intact(), "{:?}", window.breaks);
+    assert_eq!(window.events, later);
+    // After the last event: nothing to read.
+    let after = *times.iter().max().unwrap() + chrono::Duration::seconds(1);
+    let empty =
+        replay_tool::verify_from(&log, &projections::Projector::default(), Start::Time(after))
+            .await
+            .unwrap();
+    assert_eq!((empty.events, empty.aggregates), (0, 0));
 }

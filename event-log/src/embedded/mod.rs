@@ -73,21 +73,85 @@ fn now_ms() -> i64 {
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
+/// How a log directory is opened: by a writer (the handler, `serve`), which creates what is
+/// missing, or by a reader (the replay tool, `ledger query`), which must find a log there.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Create the directory and any missing topic. A reader leaves both alone, so pointing it
+    /// at a wrong path is an error rather than a new, empty log that "verifies".
+    pub create: bool,
+    /// Bytes of sled's page cache; `None` keeps sled's default (1 GiB). The cache is what the
+    /// process's memory is made of when reading a long log, so a reader may bound it lower.
+    pub cache_capacity_bytes: Option<u64>,
+}
+
+impl OpenOptions {
+    /// A writer's options: create what is missing, sled's default cache.
+    pub const WRITER: OpenOptions = OpenOptions {
+        create: true,
+        cache_capacity_bytes: None,
+    };
+
+    /// A reader's options: the log must exist.
+    pub const READER: OpenOptions = OpenOptions {
+        create: false,
+        cache_capacity_bytes: None,
+    };
+
+    pub fn with_cache_capacity_bytes(self, bytes: u64) -> OpenOptions {
+        OpenOptions {
+            cache_capacity_bytes: Some(bytes),
+            ..self
+        }
+    }
+}
+
 impl EmbeddedLog {
     /// Opens (creating if needed) the log in `path`. Existing topics keep their partition
     /// counts; missing ones are created with `topics.partitions`.
     pub fn open(path: &Path, topics: Topics) -> Result<EmbeddedLog, LogError> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|error| match &error {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    LogError::InUse {
-                        path: path.display().to_string(),
-                    }
+        EmbeddedLog::open_with(path, topics, OpenOptions::WRITER)
+    }
+
+    /// Opens the log in `path` as a reader: it must exist and hold every topic of `topics`
+    /// (their partition counts are read from it). Nothing is appended; sled itself may still
+    /// rewrite its own recovery metadata, as on any open.
+    pub fn open_existing(
+        path: &Path,
+        topics: Topics,
+        cache_capacity_bytes: Option<u64>,
+    ) -> Result<EmbeddedLog, LogError> {
+        let options = OpenOptions {
+            cache_capacity_bytes,
+            ..OpenOptions::READER
+        };
+        EmbeddedLog::open_with(path, topics, options)
+    }
+
+    pub fn open_with(
+        path: &Path,
+        topics: Topics,
+        options: OpenOptions,
+    ) -> Result<EmbeddedLog, LogError> {
+        // sled keeps its configuration in `conf` from the first open on; without it there is
+        // no log here, only (perhaps) a directory.
+        if !options.create && !path.join("conf").is_file() {
+            return Err(LogError::NotFound {
+                what: format!("an embedded log in {}", path.display()),
+            });
+        }
+        let mut config = sled::Config::new().path(path);
+        if let Some(bytes) = options.cache_capacity_bytes {
+            config = config.cache_capacity(bytes);
+        }
+        let db = config.open().map_err(|error| match &error {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                LogError::InUse {
+                    path: path.display().to_string(),
                 }
-                _ => storage(error),
-            })?;
+            }
+            _ => storage(error),
+        })?;
         let meta = db.open_tree("topics").map_err(storage)?;
         let mut partitions = BTreeMap::new();
         for topic in Topic::ALL {
@@ -101,10 +165,15 @@ impl EmbeddedLog {
                         })?;
                     u32::from_be_bytes(bytes)
                 }
-                None => {
+                None if options.create => {
                     meta.insert(name.as_bytes(), &topics.partitions.to_be_bytes())
                         .map_err(storage)?;
                     topics.partitions
+                }
+                None => {
+                    return Err(LogError::NotFound {
+                        what: format!("topic {name} in the log in {}", path.display()),
+                    })
                 }
             };
             partitions.insert(name, count);
@@ -127,7 +196,9 @@ impl EmbeddedLog {
                 ends.insert(tp, end);
             }
         }
-        db.flush().map_err(storage)?;
+        if options.create {
+            db.flush().map_err(storage)?;
+        }
         let offsets = db.open_tree("offsets").map_err(storage)?;
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {

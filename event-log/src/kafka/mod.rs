@@ -132,6 +132,23 @@ impl KafkaLog {
     /// Topics that exist are only read, so a ledger without create rights works on topics an
     /// administrator made.
     pub async fn connect(settings: KafkaSettings, topics: Topics) -> Result<KafkaLog, LogError> {
+        KafkaLog::connect_with(settings, topics, true).await
+    }
+
+    /// Connects as a reader: every topic must exist already (a missing one is
+    /// [`LogError::NotFound`]); nothing is created or written.
+    pub async fn connect_existing(
+        settings: KafkaSettings,
+        topics: Topics,
+    ) -> Result<KafkaLog, LogError> {
+        KafkaLog::connect_with(settings, topics, false).await
+    }
+
+    async fn connect_with(
+        settings: KafkaSettings,
+        topics: Topics,
+        create: bool,
+    ) -> Result<KafkaLog, LogError> {
         let names: Vec<String> = Topic::ALL.iter().map(|&t| topics.name(t)).collect();
         let mut partitions = BTreeMap::new();
         let mut missing = Vec::new();
@@ -145,6 +162,11 @@ impl KafkaLog {
                     partitions.insert(name.clone(), count);
                 }
             }
+        }
+        if let (false, Some(name)) = (create, missing.first()) {
+            return Err(LogError::NotFound {
+                what: format!("topic {name} at {}", settings.bootstrap),
+            });
         }
         if !missing.is_empty() {
             create_topics(&settings, &topics, &missing).await?;
