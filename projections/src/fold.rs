@@ -507,7 +507,7 @@ impl Projector {
 
 /// Commission charged and reversed so far on one order: a refund reverses the same share of
 /// itself, never more than is left of what was charged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommissionSoFar {
     pub charged: Amount,
     pub reversed: Amount,

@@ -120,12 +120,15 @@ async fn write_log(path: &std::path::Path, orders: u64) {
 /// Environment: LEDGER_BENCH_ORDERS (orders written, default 500 000), LEDGER_BENCH_LOG (a
 /// directory to keep the log in and reuse on the next run, so a long log is written once and
 /// each phase can be measured in a fresh process), LEDGER_BENCH_PHASES (any of raw, verify,
-/// rebuild, comma-separated; default all) and LEDGER_BENCH_CACHE_MIB (sled's page cache for
-/// the log and the rebuilt store; default sled's 1024).
+/// rebuild, comma-separated; default all), LEDGER_BENCH_CACHE_MIB (sled's page cache for
+/// the log; default sled's 1024), LEDGER_BENCH_STATES and LEDGER_BENCH_HEADS (how many of
+/// each verify keeps in memory).
 fn main() {
     let orders: u64 = setting("ORDERS", 500_000);
     let phases: String = setting("PHASES", "raw,verify,rebuild".to_owned());
     let cache_bytes = setting::<u64>("CACHE_MIB", 1024) * 1024 * 1024;
+    let states = setting("STATES", replay_tool::follow::STATES_IN_MEMORY);
+    let heads = setting("HEADS", replay_tool::follow::HEADS_IN_MEMORY);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -177,7 +180,11 @@ fn main() {
 
         if phases.contains("verify") {
             let started = Instant::now();
-            let report = replay_tool::verify(&log).await.unwrap();
+            let mut verifier = replay_tool::Verifier::default().with_memory_limits(states, heads);
+            replay_tool::scan(&log, |record| verifier.check(record))
+                .await
+                .unwrap();
+            let report = verifier.finish().unwrap();
             assert!(report.is_intact());
             let verify = report.events as f64 / started.elapsed().as_secs_f64();
             println!(

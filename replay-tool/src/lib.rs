@@ -10,26 +10,28 @@
 //! - [`history`]: one aggregate's audit trail, and its state as of a time or an offset.
 
 pub mod cli;
+pub mod follow;
 pub mod proof;
 pub mod rebuild;
 pub mod served;
 pub mod source;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
 use chrono::{DateTime, Utc};
 use event_log::{Log, LogError, StoredRecord, Topic, TopicPartition};
+use follow::{Followed, Followers};
 use order_events::codec::{self, json, DecodeError};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope, EventHash};
 use order_events::money::{Amount, Currency};
 use order_events::order::{self, Order};
 use order_events::stock::{self, StockItem};
 use projections::model::JournalEntry;
-use projections::{CommissionSoFar, Projector};
+use projections::Projector;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -43,6 +45,10 @@ pub enum ReplayError {
     Log(#[from] LogError),
     #[error("writing the output: {0}")]
     Output(String),
+    #[error("the rebuilt read models: {0}")]
+    ReadModels(String),
+    #[error("the scratch store for aggregates that do not fit in memory: {0}")]
+    Scratch(String),
     #[error("{path} is in use by another process that publishes no serve address to read through")]
     InUseWithoutServe { path: String },
 }
@@ -217,33 +223,11 @@ impl VerifyReport {
     }
 }
 
-#[derive(Debug, Clone)]
+/// An aggregate's state as `verify` folds it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 enum State {
     Order(Box<Order>),
     Stock(StockItem),
-}
-
-/// One aggregate as `verify` follows it.
-#[derive(Debug, Clone)]
-struct Followed {
-    sequence: u64,
-    hash: EventHash,
-    /// `None` once a break made the state unknowable: later events are still chain-checked.
-    state: Option<State>,
-    /// An order's commission so far, which its refunds' entries depend on.
-    commission: CommissionSoFar,
-}
-
-impl Followed {
-    /// An aggregate followed from `sequence`/`hash` on, in a state nobody knows.
-    fn from_head(sequence: u64, hash: EventHash) -> Followed {
-        Followed {
-            sequence,
-            hash,
-            state: None,
-            commission: CommissionSoFar::default(),
-        }
-    }
 }
 
 /// Every posting's debits and credits so far, per currency: double entry means they are equal
@@ -351,20 +335,15 @@ fn catch_quietly<T>(work: impl FnOnce() -> T) -> std::thread::Result<T> {
     outcome
 }
 
-/// Follows every aggregate's chain through the log.
-///
-/// An aggregate's events all live in one partition (its key picks it), and the log is read
-/// partition by partition, so the states of a finished partition's aggregates are dropped and
-/// only their chain heads kept for the digest: memory holds one partition's states, not the
-/// log.
+/// Follows every aggregate's chain through the log. Memory is bounded by a number of states
+/// and a number of chain heads; beyond them both wait on disk (see [`follow`]), so memory does
+/// not grow with the log.
 #[derive(Default)]
 pub struct Verifier {
     /// The settlement rules, whose journal entries the trial-balance check recomputes.
     projector: Projector,
     start: Start,
-    followed: HashMap<String, Followed>,
-    /// Chain heads of aggregates of finished partitions.
-    heads: HashMap<String, (u64, EventHash)>,
+    followers: Followers,
     partition: Option<u32>,
     breaks: Vec<Break>,
     events: u64,
@@ -383,17 +362,22 @@ impl Verifier {
         }
     }
 
-    /// Checks one record of the events topic.
-    pub fn check(&mut self, record: &StoredRecord) {
+    /// The same verifier with at most `states` aggregate states and `heads` chain heads in
+    /// memory (the rest on disk).
+    pub fn with_memory_limits(self, states: usize, heads: usize) -> Verifier {
+        Verifier {
+            followers: Followers::new(states, heads),
+            ..self
+        }
+    }
+
+    /// Checks one record of the events topic. An error is the tool failing (its scratch
+    /// store), not a finding.
+    pub fn check(&mut self, record: &StoredRecord) -> Result<(), ReplayError> {
         self.events += 1;
         if self.partition != Some(record.partition) {
             self.partition = Some(record.partition);
-            let finished: Vec<(String, Followed)> = self.followed.drain().collect();
-            self.heads.extend(
-                finished
-                    .into_iter()
-                    .map(|(name, followed)| (name, (followed.sequence, followed.hash))),
-            );
+            self.followers.finish_partition()?;
         }
         let located =
             |kind, aggregate: Option<String>, sequence, expected: String, found: String| Break {
@@ -422,7 +406,6 @@ impl Verifier {
                 match codec::split_raw_event_unverified(&record.payload) {
                     Ok(raw) => {
                         let name = aggregate_name(raw.aggregate_kind, &raw.aggregate_id);
-                        self.heads.remove(&name);
                         self.breaks.push(located(
                             kind,
                             Some(name.clone()),
@@ -430,13 +413,13 @@ impl Verifier {
                             expected,
                             error.to_string(),
                         ));
-                        let followed = self
-                            .followed
-                            .entry(name)
-                            .or_insert(Followed::from_head(0, EventHash::GENESIS));
-                        followed.sequence = raw.sequence;
-                        followed.hash = raw.hash;
-                        followed.state = None;
+                        let head = Followed::from_head(raw.sequence, raw.hash);
+                        match self.followers.find(&name)? {
+                            Some(followed) => *followed = head,
+                            None => {
+                                self.followers.insert(name, head)?;
+                            }
+                        }
                     }
                     Err(_) => {
                         let aggregate = record
@@ -452,24 +435,20 @@ impl Verifier {
                         ));
                     }
                 }
-                return;
+                return Ok(());
             }
         };
-        self.follow(&envelope, located);
+        self.follow(&envelope, located)
     }
 
     fn follow(
         &mut self,
         envelope: &EventEnvelope,
         located: impl Fn(BreakKind, Option<String>, Option<u64>, String, String) -> Break,
-    ) {
+    ) -> Result<(), ReplayError> {
         let name = aggregate_name(envelope.aggregate_kind, &envelope.aggregate_id);
-        if let Some((sequence, hash)) = self.heads.remove(&name) {
-            // Seen in another partition before: chain-check on, state unknown.
-            self.followed
-                .insert(name.clone(), Followed::from_head(sequence, hash));
-        }
-        if !self.followed.contains_key(&name) {
+        // Seen before (in another partition too: then as a head, state unknown), or new.
+        if self.followers.find(&name)?.is_none() {
             let followed = if self.start != Start::Beginning && envelope.sequence > 1 {
                 // Its history began before the read did: anchor the chain here.
                 self.anchored += 1;
@@ -483,11 +462,11 @@ impl Verifier {
                     ..Followed::from_head(0, EventHash::GENESIS)
                 }
             };
-            self.followed.insert(name.clone(), followed);
+            self.followers.insert(name.clone(), followed)?;
         }
         let followed = self
-            .followed
-            .get_mut(&name)
+            .followers
+            .find(&name)?
             .expect("inserted above when missing");
         let sequence = Some(envelope.sequence);
         let expected = followed.sequence + 1;
@@ -507,12 +486,12 @@ impl Verifier {
             ));
             broke = true;
         }
-        if envelope.prev_hash != followed.hash {
+        if envelope.prev_hash.0 != followed.hash {
             self.breaks.push(located(
                 BreakKind::ChainBroken,
                 Some(name.clone()),
                 sequence,
-                format!("prev_hash {}", followed.hash.to_hex()),
+                format!("prev_hash {}", EventHash(followed.hash).to_hex()),
                 format!("prev_hash {}", envelope.prev_hash.to_hex()),
             ));
             broke = true;
@@ -558,43 +537,45 @@ impl Verifier {
         // Follow the chain from what is there, so one break is reported once, not at every
         // later event of the aggregate.
         followed.sequence = envelope.sequence;
-        followed.hash = envelope.hash;
+        followed.hash = envelope.hash.0;
+        Ok(())
     }
 
-    /// The report, with the digest over the chain heads.
-    pub fn finish(self) -> VerifyReport {
-        let (report, _) = self.finish_with_heads();
-        report
+    /// The report, with the digest over the chain heads (streamed: the heads are not
+    /// collected).
+    pub fn finish(self) -> Result<VerifyReport, ReplayError> {
+        self.finish_each(|_| {})
     }
 
     /// The report and the chain heads the digest was computed over.
-    pub fn finish_with_heads(mut self) -> (VerifyReport, Vec<Head>) {
-        let followed = std::mem::take(&mut self.followed);
-        self.heads.extend(
-            followed
-                .into_iter()
-                .map(|(name, followed)| (name, (followed.sequence, followed.hash))),
-        );
-        let mut heads: Vec<Head> = self
-            .heads
-            .into_iter()
-            .map(|(aggregate, (sequence, hash))| Head {
+    pub fn finish_with_heads(self) -> Result<(VerifyReport, Vec<Head>), ReplayError> {
+        let mut heads = Vec::new();
+        let report = self.finish_each(|head| heads.push(head.clone()))?;
+        Ok((report, heads))
+    }
+
+    fn finish_each(self, mut each: impl FnMut(&Head)) -> Result<VerifyReport, ReplayError> {
+        let mut digest = DigestBuilder::new();
+        let mut aggregates = 0;
+        self.followers.heads(|aggregate, sequence, hash| {
+            let head = Head {
                 aggregate,
                 sequence,
                 hash: hash.to_hex(),
-            })
-            .collect();
-        heads.sort_by(|a, b| a.aggregate.cmp(&b.aggregate));
-        let report = VerifyReport {
+            };
+            digest.add(&head);
+            aggregates += 1;
+            each(&head);
+        })?;
+        Ok(VerifyReport {
             start: self.start,
             events: self.events,
-            aggregates: heads.len() as u64,
+            aggregates,
             anchored: self.anchored,
             money_events: self.money_events,
             breaks: self.breaks,
-            digest: digest_of(&heads),
-        };
-        (report, heads)
+            digest: digest.finish(),
+        })
     }
 }
 
@@ -611,12 +592,29 @@ pub struct Head {
 /// SHA-256 over the heads in order of aggregate name, one `name TAB sequence TAB hash` line
 /// each, after a domain-separation prefix.
 pub fn digest_of(heads: &[Head]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"order-ledger/digest/v1\0");
-    for head in heads {
-        hasher.update(format!("{}\t{}\t{}\n", head.aggregate, head.sequence, head.hash).as_bytes());
+    let mut digest = DigestBuilder::new();
+    heads.iter().for_each(|head| digest.add(head));
+    digest.finish()
+}
+
+/// [`digest_of`], one head at a time (they must come in order of aggregate name).
+struct DigestBuilder(Sha256);
+
+impl DigestBuilder {
+    fn new() -> DigestBuilder {
+        let mut hasher = Sha256::new();
+        hasher.update(b"order-ledger/digest/v1\0");
+        DigestBuilder(hasher)
     }
-    hex::encode(hasher.finalize())
+
+    fn add(&mut self, head: &Head) {
+        let line = format!("{}\t{}\t{}\n", head.aggregate, head.sequence, head.hash);
+        self.0.update(line.as_bytes());
+    }
+
+    fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
 }
 
 /// Reads every event of the log and checks it with the default settlement rules; see
@@ -633,12 +631,8 @@ pub async fn verify_from(
     start: Start,
 ) -> Result<VerifyReport, ReplayError> {
     let mut verifier = Verifier::new(projector.clone(), start);
-    scan_from(log, start, |record| {
-        verifier.check(record);
-        Ok(())
-    })
-    .await?;
-    Ok(verifier.finish())
+    scan_from(log, start, |record| verifier.check(record)).await?;
+    verifier.finish()
 }
 
 /// Output format of [`export`].

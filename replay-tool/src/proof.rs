@@ -63,12 +63,8 @@ pub async fn prove(log: &dyn Log, event_id: Uuid) -> Result<Proof, ProofError> {
     let (aggregate_id, _) = found.ok_or(ProofError::NotFound(event_id))?;
     records.sort_by_key(|(sequence, _)| *sequence);
     let mut verifier = Verifier::default();
-    crate::scan(log, |record| {
-        verifier.check(record);
-        Ok(())
-    })
-    .await?;
-    let (report, heads) = verifier.finish_with_heads();
+    crate::scan(log, |record| verifier.check(record)).await?;
+    let (report, heads) = verifier.finish_with_heads()?;
     if !report.is_intact() {
         return Err(ProofError::NotIntact(report.breaks.len()));
     }

@@ -28,6 +28,10 @@ pub struct RebuildReport {
     pub live_behind: Option<String>,
 }
 
+fn read_models(error: projections::StoreError) -> ReplayError {
+    ReplayError::ReadModels(error.to_string())
+}
+
 /// Rebuilds every read model of `log` into a new store at `into` (which must not exist yet),
 /// with a progress bar when `progress`, and compares with `live` if given.
 pub async fn rebuild(
@@ -43,8 +47,7 @@ pub async fn rebuild(
             into.display()
         )));
     }
-    let store =
-        ProjectionStore::open(into, projector).map_err(|e| ReplayError::Output(e.to_string()))?;
+    let store = ProjectionStore::open(into, projector).map_err(read_models)?;
     let ends = log.end_offsets(Topic::Events).await?;
     let total: u64 = ends.iter().sum();
     let bar = if progress {
@@ -62,14 +65,11 @@ pub async fn rebuild(
     let started = Instant::now();
     let mut chunk = Vec::new();
     let mut events = 0u64;
-    let mut failure = None;
     crate::scan(log, |record| {
         chunk.push(record.clone());
         if chunk.len() >= 1000 {
             events += chunk.len() as u64;
-            if let Err(error) = store.fold(&chunk) {
-                failure = Some(error);
-            }
+            store.fold(&chunk).map_err(read_models)?;
             bar.inc(chunk.len() as u64);
             chunk.clear();
         }
@@ -77,16 +77,9 @@ pub async fn rebuild(
     })
     .await?;
     events += chunk.len() as u64;
-    store
-        .fold(&chunk)
-        .map_err(|e| ReplayError::Output(e.to_string()))?;
-    if let Some(error) = failure {
-        return Err(ReplayError::Output(error.to_string()));
-    }
+    store.fold(&chunk).map_err(read_models)?;
     bar.finish_and_clear();
-    store
-        .flush()
-        .map_err(|e| ReplayError::Output(e.to_string()))?;
+    store.flush().map_err(read_models)?;
     let seconds = started.elapsed().as_secs_f64();
     let to_strings = |digests: BTreeMap<&'static str, String>| -> BTreeMap<String, String> {
         digests
@@ -94,27 +87,16 @@ pub async fn rebuild(
             .map(|(k, v)| (k.to_owned(), v))
             .collect()
     };
-    let digests = to_strings(
-        store
-            .digests()
-            .map_err(|e| ReplayError::Output(e.to_string()))?,
-    );
+    let digests = to_strings(store.digests().map_err(read_models)?);
     let (live_digests, live_behind) = match live {
         Some(live) => {
-            let checkpoints = live
-                .checkpoints()
-                .map_err(|e| ReplayError::Output(e.to_string()))?;
-            let rebuilt = store
-                .checkpoints()
-                .map_err(|e| ReplayError::Output(e.to_string()))?;
+            let checkpoints = live.checkpoints().map_err(read_models)?;
+            let rebuilt = store.checkpoints().map_err(read_models)?;
             let behind = (checkpoints != rebuilt).then(|| {
                 format!("the live read models are at {checkpoints:?} (partition → next offset), the rebuild at {rebuilt:?}")
             });
             (
-                Some(to_strings(
-                    live.digests()
-                        .map_err(|e| ReplayError::Output(e.to_string()))?,
-                )),
+                Some(to_strings(live.digests().map_err(read_models)?)),
                 behind,
             )
         }

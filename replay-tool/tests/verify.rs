@@ -101,22 +101,38 @@ fn reencode(payload: &[u8], event: &Event, fix_hash: bool) -> Vec<u8> {
     record
 }
 
+/// `verify`, checked against a run that keeps one aggregate state and one chain head in
+/// memory and the rest in its scratch directory: both must report the same.
+async fn verify_in_little_memory(
+    log: &dyn Log,
+) -> Result<replay_tool::VerifyReport, replay_tool::ReplayError> {
+    let report = replay_tool::verify(log).await?;
+    let mut verifier = replay_tool::Verifier::default().with_memory_limits(1, 1);
+    replay_tool::scan(log, |record| verifier.check(record)).await?;
+    assert_eq!(
+        verifier.finish()?,
+        report,
+        "the same report in little memory"
+    );
+    Ok(report)
+}
+
 #[tokio::test]
 async fn the_untouched_log_passes_and_every_tampering_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let payloads = shop_events(0xa0d1, 60);
     let original = log_of(&dir, "original", payloads.clone()).await;
-    let report = replay_tool::verify(&original).await.unwrap();
+    let report = verify_in_little_memory(&original).await.unwrap();
     assert!(report.is_intact(), "{:?}", report.breaks);
     assert_eq!(report.events, payloads.len() as u64);
     // The same log gives the same digest, run after run and copy after copy.
     assert_eq!(
-        replay_tool::verify(&original).await.unwrap().digest,
+        verify_in_little_memory(&original).await.unwrap().digest,
         report.digest
     );
     let copy = log_of(&dir, "copy", payloads.clone()).await;
     assert_eq!(
-        replay_tool::verify(&copy).await.unwrap().digest,
+        verify_in_little_memory(&copy).await.unwrap().digest,
         report.digest
     );
 
@@ -180,7 +196,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
         let middle = copy[capture_index].1.len() / 2;
         copy[capture_index].1[middle] ^= 0x01;
     });
-    let report = replay_tool::verify(&log_of(&dir, "flipped", flipped).await)
+    let report = verify_in_little_memory(&log_of(&dir, "flipped", flipped).await)
         .await
         .unwrap();
     let (p, o) = at(capture_index);
@@ -202,7 +218,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     let changed = tampered(&|copy| {
         copy[capture_index].1 = reencode(&records[capture_index].payload, &captured, false)
     });
-    let report = replay_tool::verify(&log_of(&dir, "changed", changed).await)
+    let report = verify_in_little_memory(&log_of(&dir, "changed", changed).await)
         .await
         .unwrap();
     assert_eq!(
@@ -216,7 +232,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     let rehashed = tampered(&|copy| {
         copy[capture_index].1 = reencode(&records[capture_index].payload, &captured, true)
     });
-    let report = replay_tool::verify(&log_of(&dir, "rehashed", rehashed).await)
+    let report = verify_in_little_memory(&log_of(&dir, "rehashed", rehashed).await)
         .await
         .unwrap();
     assert!(
@@ -239,7 +255,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     let deleted = tampered(&|copy| {
         copy.remove(capture_index);
     });
-    let report = replay_tool::verify(&log_of(&dir, "deleted", deleted).await)
+    let report = verify_in_little_memory(&log_of(&dir, "deleted", deleted).await)
         .await
         .unwrap();
     let gap = report
@@ -255,7 +271,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
 
     // 5. Two events of the aggregate swapped.
     let swapped = tampered(&|copy| copy.swap(capture_index, next_index));
-    let report = replay_tool::verify(&log_of(&dir, "swapped", swapped).await)
+    let report = verify_in_little_memory(&log_of(&dir, "swapped", swapped).await)
         .await
         .unwrap();
     let kinds: Vec<BreakKind> = report.breaks.iter().map(|b| b.kind).collect();
@@ -282,7 +298,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     raw.payload = codec::encode_event_payload(&refund);
     let (forged, _) = codec::encode_raw_event(&raw);
     let appended = tampered(&|copy| copy.push((last.aggregate_id.clone(), forged.clone())));
-    let report = replay_tool::verify(&log_of(&dir, "forged", appended).await)
+    let report = verify_in_little_memory(&log_of(&dir, "forged", appended).await)
         .await
         .unwrap();
     assert_eq!(report.breaks.len(), 1, "{:?}", report.breaks);

@@ -1,0 +1,353 @@
+//! The aggregates `verify` follows, in bounded memory.
+//!
+//! Following an aggregate means keeping its state (to check its next event against) and its
+//! chain head (for the digest). An aggregate's events all share one partition and the log is
+//! read partition by partition, so when the read moves on, the finished partition's states
+//! are dropped and only chain heads kept. Within a partition at most `states_limit` states
+//! live in memory; the least recently used leave — a tenth at a time, in one batch — for a
+//! scratch sled store, from where a later event brings them back. Heads are small, but there
+//! is one per aggregate of the whole log: past `heads_limit` they are written out as sorted
+//! runs, and the digest merges the runs in name order (its canonical order). So memory is
+//! bounded by the two limits, not by the log; the scratch directory (a temporary one) is made
+//! only when something must go there.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+
+use lru::LruCache;
+use order_events::codec;
+use order_events::envelope::EventHash;
+use projections::CommissionSoFar;
+use serde::{Deserialize, Serialize};
+
+use crate::{ReplayError, State};
+
+/// Aggregate states kept in memory by default (about 3 KiB each for an order: ~600 MiB).
+pub const STATES_IN_MEMORY: usize = 200_000;
+
+/// Chain heads kept in memory by default (about 100 bytes each: ~100 MiB).
+pub const HEADS_IN_MEMORY: usize = 1_000_000;
+
+/// Page cache of the scratch store, in bytes.
+const SCRATCH_CACHE_BYTES: u64 = 64 << 20;
+
+/// One aggregate as `verify` follows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Followed {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    /// `None` once a break made the state unknowable, or when the aggregate's history began
+    /// before the read did: later events are still chain-checked.
+    pub state: Option<State>,
+    /// An order's commission so far, which its refunds' entries depend on.
+    pub commission: CommissionSoFar,
+}
+
+impl Followed {
+    /// An aggregate followed from `sequence`/`hash` on, in a state nobody knows.
+    pub fn from_head(sequence: u64, hash: EventHash) -> Followed {
+        Followed {
+            sequence,
+            hash: hash.0,
+            state: None,
+            commission: CommissionSoFar::default(),
+        }
+    }
+}
+
+fn scratch_failed(error: impl std::fmt::Display) -> ReplayError {
+    ReplayError::Scratch(error.to_string())
+}
+
+/// The scratch directory: states that left memory (a sled store), and runs of heads.
+struct Scratch {
+    // Field order is drop order: sled's files close before their directory is removed.
+    states: sled::Tree,
+    db: sled::Db,
+    /// Files of heads, each sorted by name, in the order written.
+    runs: Vec<std::path::PathBuf>,
+    /// Runs written so far (names new files).
+    written: usize,
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn open() -> Result<Scratch, ReplayError> {
+        let dir = tempfile::Builder::new()
+            .prefix("replay-tool-")
+            .tempdir()
+            .map_err(scratch_failed)?;
+        let db = sled::Config::new()
+            .path(dir.path().join("states"))
+            .cache_capacity(SCRATCH_CACHE_BYTES)
+            .open()
+            .map_err(scratch_failed)?;
+        Ok(Scratch {
+            states: db.open_tree("states").map_err(scratch_failed)?,
+            db,
+            runs: Vec::new(),
+            written: 0,
+            dir,
+        })
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Followed, ReplayError> {
+    codec::decode_cache_value("a followed aggregate", bytes).map_err(scratch_failed)
+}
+
+/// A run record: name length (u32 BE), name, sequence (u64 BE), hash (32 bytes).
+fn write_head(
+    out: &mut impl Write,
+    name: &str,
+    sequence: u64,
+    hash: &[u8; 32],
+) -> std::io::Result<()> {
+    out.write_all(&(name.len() as u32).to_be_bytes())?;
+    out.write_all(name.as_bytes())?;
+    out.write_all(&sequence.to_be_bytes())?;
+    out.write_all(hash)
+}
+
+/// The next record of a run; `None` at its end.
+fn read_head(input: &mut impl Read) -> Result<Option<(String, u64, [u8; 32])>, ReplayError> {
+    let mut len = [0; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(scratch_failed(error)),
+    }
+    let mut name = vec![0; u32::from_be_bytes(len) as usize];
+    let mut sequence = [0; 8];
+    let mut hash = [0; 32];
+    input
+        .read_exact(&mut name)
+        .and_then(|()| input.read_exact(&mut sequence))
+        .and_then(|()| input.read_exact(&mut hash))
+        .map_err(scratch_failed)?;
+    let name = String::from_utf8(name)
+        .map_err(|_| scratch_failed("an aggregate name in a run of heads is not UTF-8"))?;
+    Ok(Some((name, u64::from_be_bytes(sequence), hash)))
+}
+
+/// Every aggregate followed so far; see the module documentation.
+pub(crate) struct Followers {
+    states_limit: usize,
+    heads_limit: usize,
+    /// The current partition's aggregates in memory, most recently used first.
+    live: LruCache<String, Followed>,
+    /// Chain heads of finished partitions' aggregates not yet written to a run.
+    heads: BTreeMap<String, (u64, [u8; 32])>,
+    scratch: Option<Scratch>,
+}
+
+impl Default for Followers {
+    fn default() -> Followers {
+        Followers::new(STATES_IN_MEMORY, HEADS_IN_MEMORY)
+    }
+}
+
+impl Followers {
+    pub fn new(states_limit: usize, heads_limit: usize) -> Followers {
+        Followers {
+            states_limit: states_limit.max(1),
+            heads_limit: heads_limit.max(1),
+            live: LruCache::unbounded(),
+            heads: BTreeMap::new(),
+            scratch: None,
+        }
+    }
+
+    fn scratch(&mut self) -> Result<&mut Scratch, ReplayError> {
+        if self.scratch.is_none() {
+            self.scratch = Some(Scratch::open()?);
+        }
+        Ok(self.scratch.as_mut().expect("opened above"))
+    }
+
+    /// The aggregate `name`, brought into memory: from the live set, the scratch store, or —
+    /// as a chain head with its state unknown — the heads of finished partitions still in
+    /// memory. `None` when not found. (An aggregate whose head went to a run already is not
+    /// found: its next event is then reported as a sequence gap, which it is for a log that
+    /// put one aggregate's events in two partitions.)
+    pub fn find(&mut self, name: &str) -> Result<Option<&mut Followed>, ReplayError> {
+        if self.live.contains(name) {
+            return Ok(self.live.get_mut(name));
+        }
+        let mut found = None;
+        if let Some(scratch) = &self.scratch {
+            // A get first: most aggregates are new, and sled's remove of a missing key writes.
+            if let Some(bytes) = scratch.states.get(name).map_err(scratch_failed)? {
+                scratch.states.remove(name).map_err(scratch_failed)?;
+                found = Some(decode(&bytes)?);
+            }
+        }
+        if found.is_none() {
+            found = self
+                .heads
+                .remove(name)
+                .map(|(sequence, hash)| Followed::from_head(sequence, EventHash(hash)));
+        }
+        match found {
+            Some(followed) => self.insert(name.to_owned(), followed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Follows `name` from `followed` on (it must not be followed already).
+    pub fn insert(
+        &mut self,
+        name: String,
+        followed: Followed,
+    ) -> Result<&mut Followed, ReplayError> {
+        if self.live.len() >= self.states_limit {
+            let mut batch = sled::Batch::default();
+            for _ in 0..(self.states_limit / 10).max(1) {
+                let Some((evicted, state)) = self.live.pop_lru() else {
+                    break;
+                };
+                batch.insert(evicted.as_bytes(), codec::encode_cache_value(&state));
+            }
+            self.scratch()?
+                .states
+                .apply_batch(batch)
+                .map_err(scratch_failed)?;
+        }
+        self.live.put(name.clone(), followed);
+        Ok(self.live.get_mut(&name).expect("put just now"))
+    }
+
+    /// The read moved on from a partition: its aggregates' states are dropped, their chain
+    /// heads kept.
+    pub fn finish_partition(&mut self) -> Result<(), ReplayError> {
+        while let Some((name, followed)) = self.live.pop_lru() {
+            self.keep_head(name, followed.sequence, followed.hash)?;
+        }
+        let Some(states) = self.scratch.as_ref().map(|s| s.states.clone()) else {
+            return Ok(());
+        };
+        for entry in states.iter() {
+            let (name, bytes) = entry.map_err(scratch_failed)?;
+            let followed = decode(&bytes)?;
+            let name = String::from_utf8(name.to_vec()).map_err(|_| {
+                scratch_failed("an aggregate name in the scratch store is not UTF-8")
+            })?;
+            self.keep_head(name, followed.sequence, followed.hash)?;
+        }
+        let scratch = self.scratch()?;
+        scratch.db.drop_tree("states").map_err(scratch_failed)?;
+        scratch.states = scratch.db.open_tree("states").map_err(scratch_failed)?;
+        Ok(())
+    }
+
+    fn keep_head(
+        &mut self,
+        name: String,
+        sequence: u64,
+        hash: [u8; 32],
+    ) -> Result<(), ReplayError> {
+        self.heads.insert(name, (sequence, hash));
+        if self.heads.len() >= self.heads_limit {
+            self.write_run()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the heads in memory out as a sorted run; past [`RUNS_MAX`] runs, merges them
+    /// all with it into one, so a merge never holds more than that many files open.
+    fn write_run(&mut self) -> Result<(), ReplayError> {
+        let heads = std::mem::take(&mut self.heads);
+        let scratch = self.scratch()?;
+        let path = scratch
+            .dir
+            .path()
+            .join(format!("heads-{}", scratch.written));
+        scratch.written += 1;
+        let mut out = BufWriter::new(File::create(&path).map_err(scratch_failed)?);
+        let mut failure = None;
+        let mut write = |name: String, sequence: u64, hash: EventHash| {
+            if failure.is_none() {
+                failure = write_head(&mut out, &name, sequence, &hash.0).err();
+            }
+        };
+        if scratch.runs.len() >= RUNS_MAX {
+            let runs = std::mem::take(&mut scratch.runs);
+            merge(&runs, heads, &mut write)?;
+            for run in runs {
+                std::fs::remove_file(run).map_err(scratch_failed)?;
+            }
+        } else {
+            for (name, (sequence, hash)) in heads {
+                write(name, sequence, EventHash(hash));
+            }
+        }
+        if let Some(error) = failure {
+            return Err(scratch_failed(error));
+        }
+        out.flush().map_err(scratch_failed)?;
+        scratch.runs.push(path);
+        Ok(())
+    }
+
+    /// Every chain head, in name order, to `each`. A name in several runs (one aggregate's
+    /// events in two partitions) is given once, with its last head.
+    pub fn heads(
+        mut self,
+        mut each: impl FnMut(String, u64, EventHash),
+    ) -> Result<(), ReplayError> {
+        self.finish_partition()?;
+        let heads = std::mem::take(&mut self.heads);
+        let runs = self
+            .scratch
+            .as_ref()
+            .map(|scratch| scratch.runs.clone())
+            .unwrap_or_default();
+        merge(&runs, heads, &mut each)
+    }
+}
+
+/// Most runs of heads kept before they are merged into one.
+const RUNS_MAX: usize = 64;
+
+/// Merges sorted `runs` (oldest first) and `memory` (the newest) into name order, to `each`;
+/// of a name in several, the newest head.
+fn merge(
+    runs: &[std::path::PathBuf],
+    memory: BTreeMap<String, (u64, [u8; 32])>,
+    each: &mut impl FnMut(String, u64, EventHash),
+) -> Result<(), ReplayError> {
+    let mut readers = Vec::new();
+    for path in runs {
+        readers.push(BufReader::new(File::open(path).map_err(scratch_failed)?));
+    }
+    let mut memory = memory.into_iter();
+    let mut next = |run: usize| -> Result<Option<(String, u64, [u8; 32])>, ReplayError> {
+        match readers.get_mut(run) {
+            Some(reader) => read_head(reader),
+            None => Ok(memory
+                .next()
+                .map(|(name, (sequence, hash))| (name, sequence, hash))),
+        }
+    };
+    // Smallest name first; among equal names, the newest run (the highest number) first.
+    let mut queue = BinaryHeap::new();
+    for run in 0..=runs.len() {
+        if let Some((name, sequence, hash)) = next(run)? {
+            queue.push((Reverse(name), run, sequence, hash));
+        }
+    }
+    let mut last: Option<String> = None;
+    while let Some((Reverse(name), run, sequence, hash)) = queue.pop() {
+        if let Some((following, sequence, hash)) = next(run)? {
+            queue.push((Reverse(following), run, sequence, hash));
+        }
+        if last.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        last = Some(name.clone());
+        each(name, sequence, EventHash(hash));
+    }
+    Ok(())
+}
