@@ -61,16 +61,24 @@ fn scratch_failed(error: impl std::fmt::Display) -> ReplayError {
     ReplayError::Scratch(error.to_string())
 }
 
-/// The scratch directory: states that left memory (a sled store), and runs of heads.
+/// The scratch directory: states of the current partition that left memory, and runs of
+/// heads.
 struct Scratch {
-    // Field order is drop order: sled's files close before their directory is removed.
-    states: sled::Tree,
-    db: sled::Db,
+    states: Option<Spilled>,
     /// Files of heads, each sorted by name, in the order written.
     runs: Vec<std::path::PathBuf>,
-    /// Runs written so far (names new files).
+    /// Files written so far (names new ones).
     written: usize,
     dir: tempfile::TempDir,
+}
+
+/// One partition's states that left memory: a sled store of its own, removed with its
+/// directory when the partition is done, so sled's bookkeeping never outgrows one partition.
+struct Spilled {
+    // Field order is drop order: sled's files close before their directory is removed.
+    tree: sled::Tree,
+    _db: sled::Db,
+    path: std::path::PathBuf,
 }
 
 impl Scratch {
@@ -79,18 +87,34 @@ impl Scratch {
             .prefix("replay-tool-")
             .tempdir()
             .map_err(scratch_failed)?;
-        let db = sled::Config::new()
-            .path(dir.path().join("states"))
-            .cache_capacity(SCRATCH_CACHE_BYTES)
-            .open()
-            .map_err(scratch_failed)?;
         Ok(Scratch {
-            states: db.open_tree("states").map_err(scratch_failed)?,
-            db,
+            states: None,
             runs: Vec::new(),
             written: 0,
             dir,
         })
+    }
+
+    fn next_path(&mut self, kind: &str) -> std::path::PathBuf {
+        self.written += 1;
+        self.dir.path().join(format!("{kind}-{}", self.written))
+    }
+
+    fn states(&mut self) -> Result<&sled::Tree, ReplayError> {
+        if self.states.is_none() {
+            let path = self.next_path("states");
+            let db = sled::Config::new()
+                .path(&path)
+                .cache_capacity(SCRATCH_CACHE_BYTES)
+                .open()
+                .map_err(scratch_failed)?;
+            self.states = Some(Spilled {
+                tree: db.open_tree("states").map_err(scratch_failed)?,
+                _db: db,
+                path,
+            });
+        }
+        Ok(&self.states.as_ref().expect("opened above").tree)
     }
 }
 
@@ -177,10 +201,10 @@ impl Followers {
             return Ok(self.live.get_mut(name));
         }
         let mut found = None;
-        if let Some(scratch) = &self.scratch {
+        if let Some(states) = self.scratch.as_ref().and_then(|s| s.states.as_ref()) {
             // A get first: most aggregates are new, and sled's remove of a missing key writes.
-            if let Some(bytes) = scratch.states.get(name).map_err(scratch_failed)? {
-                scratch.states.remove(name).map_err(scratch_failed)?;
+            if let Some(bytes) = states.tree.get(name).map_err(scratch_failed)? {
+                states.tree.remove(name).map_err(scratch_failed)?;
                 found = Some(decode(&bytes)?);
             }
         }
@@ -211,7 +235,7 @@ impl Followers {
                 batch.insert(evicted.as_bytes(), codec::encode_cache_value(&state));
             }
             self.scratch()?
-                .states
+                .states()?
                 .apply_batch(batch)
                 .map_err(scratch_failed)?;
         }
@@ -225,10 +249,10 @@ impl Followers {
         while let Some((name, followed)) = self.live.pop_lru() {
             self.keep_head(name, followed.sequence, followed.hash)?;
         }
-        let Some(states) = self.scratch.as_ref().map(|s| s.states.clone()) else {
+        let Some(spilled) = self.scratch.as_mut().and_then(|s| s.states.take()) else {
             return Ok(());
         };
-        for entry in states.iter() {
+        for entry in spilled.tree.iter() {
             let (name, bytes) = entry.map_err(scratch_failed)?;
             let followed = decode(&bytes)?;
             let name = String::from_utf8(name.to_vec()).map_err(|_| {
@@ -236,9 +260,9 @@ impl Followers {
             })?;
             self.keep_head(name, followed.sequence, followed.hash)?;
         }
-        let scratch = self.scratch()?;
-        scratch.db.drop_tree("states").map_err(scratch_failed)?;
-        scratch.states = scratch.db.open_tree("states").map_err(scratch_failed)?;
+        let path = spilled.path.clone();
+        drop(spilled);
+        std::fs::remove_dir_all(path).map_err(scratch_failed)?;
         Ok(())
     }
 
@@ -260,11 +284,7 @@ impl Followers {
     fn write_run(&mut self) -> Result<(), ReplayError> {
         let heads = std::mem::take(&mut self.heads);
         let scratch = self.scratch()?;
-        let path = scratch
-            .dir
-            .path()
-            .join(format!("heads-{}", scratch.written));
-        scratch.written += 1;
+        let path = scratch.next_path("heads");
         let mut out = BufWriter::new(File::create(&path).map_err(scratch_failed)?);
         let mut failure = None;
         let mut write = |name: String, sequence: u64, hash: EventHash| {
