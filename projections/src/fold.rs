@@ -524,8 +524,7 @@ fn post(
     let mut order_balance: OrderBalanceView =
         get(rows, &order_key, "order balance")?.unwrap_or_default();
     for entry in entries {
-        let debits: Amount = entry.postings.iter().map(|p| p.debit).sum();
-        let credits: Amount = entry.postings.iter().map(|p| p.credit).sum();
+        let (debits, credits) = entry.totals();
         assert_eq!(
             debits, credits,
             "a journal entry must balance: {entry:?} (trial balance invariant)"

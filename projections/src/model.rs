@@ -420,6 +420,15 @@ pub struct JournalEntry {
     pub postings: Vec<Posting>,
 }
 
+impl JournalEntry {
+    /// The entry's total debits and total credits: equal in a balanced entry.
+    pub fn totals(&self) -> (Amount, Amount) {
+        let debits = self.postings.iter().map(|p| p.debit).sum();
+        let credits = self.postings.iter().map(|p| p.credit).sum();
+        (debits, credits)
+    }
+}
+
 /// Turnover and balance of one account in one currency. `balance` = debits − credits: positive
 /// for assets and expenses, negative for liabilities and revenue.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -37,7 +37,7 @@ const SCRATCH_CACHE_BYTES: u64 = 64 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Followed {
     pub sequence: u64,
-    pub hash: [u8; 32],
+    pub hash: EventHash,
     /// `None` once a break made the state unknowable, or when the aggregate's history began
     /// before the read did: later events are still chain-checked.
     pub state: Option<State>,
@@ -50,7 +50,7 @@ impl Followed {
     pub fn from_head(sequence: u64, hash: EventHash) -> Followed {
         Followed {
             sequence,
-            hash: hash.0,
+            hash,
             state: None,
             commission: CommissionSoFar::default(),
         }
@@ -118,6 +118,12 @@ impl Scratch {
     }
 }
 
+/// An aggregate name read back from the scratch directory.
+fn name_from(bytes: Vec<u8>) -> Result<String, ReplayError> {
+    String::from_utf8(bytes)
+        .map_err(|_| scratch_failed("an aggregate name in the scratch directory is not UTF-8"))
+}
+
 fn decode(bytes: &[u8]) -> Result<Followed, ReplayError> {
     codec::decode_cache_value("a followed aggregate", bytes).map_err(scratch_failed)
 }
@@ -127,16 +133,16 @@ fn write_head(
     out: &mut impl Write,
     name: &str,
     sequence: u64,
-    hash: &[u8; 32],
+    hash: &EventHash,
 ) -> std::io::Result<()> {
     out.write_all(&(name.len() as u32).to_be_bytes())?;
     out.write_all(name.as_bytes())?;
     out.write_all(&sequence.to_be_bytes())?;
-    out.write_all(hash)
+    out.write_all(&hash.0)
 }
 
 /// The next record of a run; `None` at its end.
-fn read_head(input: &mut impl Read) -> Result<Option<(String, u64, [u8; 32])>, ReplayError> {
+fn read_head(input: &mut impl Read) -> Result<Option<(String, u64, EventHash)>, ReplayError> {
     let mut len = [0; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}
@@ -151,9 +157,8 @@ fn read_head(input: &mut impl Read) -> Result<Option<(String, u64, [u8; 32])>, R
         .and_then(|()| input.read_exact(&mut sequence))
         .and_then(|()| input.read_exact(&mut hash))
         .map_err(scratch_failed)?;
-    let name = String::from_utf8(name)
-        .map_err(|_| scratch_failed("an aggregate name in a run of heads is not UTF-8"))?;
-    Ok(Some((name, u64::from_be_bytes(sequence), hash)))
+    let name = name_from(name)?;
+    Ok(Some((name, u64::from_be_bytes(sequence), EventHash(hash))))
 }
 
 /// Every aggregate followed so far; see the module documentation.
@@ -163,7 +168,7 @@ pub(crate) struct Followers {
     /// The current partition's aggregates in memory, most recently used first.
     live: LruCache<String, Followed>,
     /// Chain heads of finished partitions' aggregates not yet written to a run.
-    heads: BTreeMap<String, (u64, [u8; 32])>,
+    heads: BTreeMap<String, (u64, EventHash)>,
     scratch: Option<Scratch>,
 }
 
@@ -212,7 +217,7 @@ impl Followers {
             found = self
                 .heads
                 .remove(name)
-                .map(|(sequence, hash)| Followed::from_head(sequence, EventHash(hash)));
+                .map(|(sequence, hash)| Followed::from_head(sequence, hash));
         }
         match found {
             Some(followed) => self.insert(name.to_owned(), followed).map(Some),
@@ -255,9 +260,7 @@ impl Followers {
         for entry in spilled.tree.iter() {
             let (name, bytes) = entry.map_err(scratch_failed)?;
             let followed = decode(&bytes)?;
-            let name = String::from_utf8(name.to_vec()).map_err(|_| {
-                scratch_failed("an aggregate name in the scratch store is not UTF-8")
-            })?;
+            let name = name_from(name.to_vec())?;
             self.keep_head(name, followed.sequence, followed.hash)?;
         }
         let path = spilled.path.clone();
@@ -270,7 +273,7 @@ impl Followers {
         &mut self,
         name: String,
         sequence: u64,
-        hash: [u8; 32],
+        hash: EventHash,
     ) -> Result<(), ReplayError> {
         self.heads.insert(name, (sequence, hash));
         if self.heads.len() >= self.heads_limit {
@@ -289,7 +292,7 @@ impl Followers {
         let mut failure = None;
         let mut write = |name: String, sequence: u64, hash: EventHash| {
             if failure.is_none() {
-                failure = write_head(&mut out, &name, sequence, &hash.0).err();
+                failure = write_head(&mut out, &name, sequence, &hash).err();
             }
         };
         if scratch.runs.len() >= RUNS_MAX {
@@ -300,7 +303,7 @@ impl Followers {
             }
         } else {
             for (name, (sequence, hash)) in heads {
-                write(name, sequence, EventHash(hash));
+                write(name, sequence, hash);
             }
         }
         if let Some(error) = failure {
@@ -335,7 +338,7 @@ const RUNS_MAX: usize = 64;
 /// of a name in several, the newest head.
 fn merge(
     runs: &[std::path::PathBuf],
-    memory: BTreeMap<String, (u64, [u8; 32])>,
+    memory: BTreeMap<String, (u64, EventHash)>,
     each: &mut impl FnMut(String, u64, EventHash),
 ) -> Result<(), ReplayError> {
     let mut readers = Vec::new();
@@ -343,7 +346,7 @@ fn merge(
         readers.push(BufReader::new(File::open(path).map_err(scratch_failed)?));
     }
     let mut memory = memory.into_iter();
-    let mut next = |run: usize| -> Result<Option<(String, u64, [u8; 32])>, ReplayError> {
+    let mut next = |run: usize| -> Result<Option<(String, u64, EventHash)>, ReplayError> {
         match readers.get_mut(run) {
             Some(reader) => read_head(reader),
             None => Ok(memory
@@ -367,7 +370,7 @@ fn merge(
             continue;
         }
         last = Some(name.clone());
-        each(name, sequence, EventHash(hash));
+        each(name, sequence, hash);
     }
     Ok(())
 }

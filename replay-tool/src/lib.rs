@@ -246,8 +246,7 @@ impl RunningTrialBalance {
                 .totals
                 .entry(entry.currency)
                 .or_insert((Amount::ZERO, Amount::ZERO));
-            let debited: Amount = entry.postings.iter().map(|p| p.debit).sum();
-            let credited: Amount = entry.postings.iter().map(|p| p.credit).sum();
+            let (debited, credited) = entry.totals();
             *debits += debited;
             *credits += credited;
             if debits != credits {
@@ -486,12 +485,12 @@ impl Verifier {
             ));
             broke = true;
         }
-        if envelope.prev_hash.0 != followed.hash {
+        if envelope.prev_hash != followed.hash {
             self.breaks.push(located(
                 BreakKind::ChainBroken,
                 Some(name.clone()),
                 sequence,
-                format!("prev_hash {}", EventHash(followed.hash).to_hex()),
+                format!("prev_hash {}", followed.hash.to_hex()),
                 format!("prev_hash {}", envelope.prev_hash.to_hex()),
             ));
             broke = true;
@@ -537,7 +536,7 @@ impl Verifier {
         // Follow the chain from what is there, so one break is reported once, not at every
         // later event of the aggregate.
         followed.sequence = envelope.sequence;
-        followed.hash = envelope.hash.0;
+        followed.hash = envelope.hash;
         Ok(())
     }
 

@@ -583,6 +583,13 @@ fn an_unbalanced_entry_breaks_the_running_trial_balance() {
     );
 }
 
+/// `verify` of `log` from `start`, with the default settlement rules.
+async fn verify_window(log: &EmbeddedLog, start: Start) -> replay_tool::VerifyReport {
+    replay_tool::verify_from(log, &projections::Projector::default(), start)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn verify_from_an_offset_checks_the_window_and_anchors_older_chains() {
     let dir = tempfile::tempdir().unwrap();
@@ -591,13 +598,7 @@ async fn verify_from_an_offset_checks_the_window_and_anchors_older_chains() {
     let full = replay_tool::verify(&log).await.unwrap();
     let ends = log.end_offsets(Topic::Events).await.unwrap();
     let from = 10;
-    let window = replay_tool::verify_from(
-        &log,
-        &projections::Projector::default(),
-        Start::Offset(from),
-    )
-    .await
-    .unwrap();
+    let window = verify_window(&log, Start::Offset(from)).await;
     assert!(window.is_intact(), "{:?}", window.breaks);
     let skipped: u64 = ends.iter().map(|&end| end.min(from)).sum();
     assert_eq!(window.events, full.events - skipped);
@@ -629,13 +630,7 @@ async fn verify_from_an_offset_checks_the_window_and_anchors_older_chains() {
     let len = changed[position].1.len();
     changed[position].1[len / 2] ^= 0x01;
     let tampered = log_of(&dir, "tampered", changed).await;
-    let report = replay_tool::verify_from(
-        &tampered,
-        &projections::Projector::default(),
-        Start::Offset(from),
-    )
-    .await
-    .unwrap();
+    let report = verify_window(&tampered, Start::Offset(from)).await;
     assert_eq!(report.breaks.len(), 1, "{:?}", report.breaks);
     assert_eq!(
         (report.breaks[0].partition, report.breaks[0].offset),
@@ -655,17 +650,11 @@ async fn verify_from_a_time_starts_at_the_first_event_recorded_since() {
     let since = times[times.len() / 2];
     let later = times.iter().filter(|&&t| t >= since).count() as u64;
     assert!(later > 0 && later < times.len() as u64);
-    let window =
-        replay_tool::verify_from(&log, &projections::Projector::default(), Start::Time(since))
-            .await
-            .unwrap();
+    let window = verify_window(&log, Start::Time(since)).await;
     assert!(window.is_intact(), "{:?}", window.breaks);
     assert_eq!(window.events, later);
     // After the last event: nothing to read.
     let after = *times.iter().max().unwrap() + chrono::Duration::seconds(1);
-    let empty =
-        replay_tool::verify_from(&log, &projections::Projector::default(), Start::Time(after))
-            .await
-            .unwrap();
+    let empty = verify_window(&log, Start::Time(after)).await;
     assert_eq!((empty.events, empty.aggregates), (0, 0));
 }
