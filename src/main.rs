@@ -14,6 +14,12 @@ use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
 use order_ledger::{demo, query, rules, serve, submit, validate};
 
+/// mimalloc instead of the system allocator: sled's page cache allocates and frees small
+/// nodes at a high rate, and glibc's malloc slows down as its heap fragments (BENCHMARKS.md,
+/// replay tool: rebuild).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
 struct Cli {

@@ -367,9 +367,14 @@ impl Projector {
         if status == OrderStatus::Shipped && !counted.shipped {
             counted.shipped = true;
             let minutes = (at - header.placed_at).num_minutes().max(0);
-            *day.processing_minutes
-                .entry(u32::try_from(minutes).unwrap_or(u32::MAX))
-                .or_default() += 1;
+            let key = keys::processing(
+                header.placed_at.date_naive(),
+                header.channel.as_str(),
+                header.currency,
+                u32::try_from(minutes).unwrap_or(u32::MAX),
+            );
+            let shipped = get::<u64>(rows, &key, "processing time")?.unwrap_or(0);
+            put(rows, key, &(shipped + 1));
         }
         put(rows, key, &day);
         Ok(())

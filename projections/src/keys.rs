@@ -15,6 +15,8 @@
 //! m <currency 3><merchant>                           -> MerchantTotals
 //! b <order id 16>                                    -> OrderBalanceView
 //! r <date YYYY-MM-DD><channel><currency 3>           -> DayRow
+//! p <date YYYY-MM-DD><channel><currency 3><minutes u32> -> orders shipped that many minutes
+//!                                                       after placement on that day (u64)
 //! ```
 //!
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
@@ -36,6 +38,9 @@ pub const ACCOUNT: u8 = b'a';
 pub const MERCHANT: u8 = b'm';
 pub const ORDER_BALANCE: u8 = b'b';
 pub const DAY: u8 = b'r';
+/// The processing-time histogram of a day: one row per distinct number of minutes, so shipping
+/// an order touches one small row however many distinct times the day has seen.
+pub const PROCESSING: u8 = b'p';
 /// The store's layout version.
 pub const FORMAT: &[u8] = b"_format";
 
@@ -148,17 +153,34 @@ pub fn merchant(currency: Currency, merchant: &str) -> Vec<u8> {
     key
 }
 
-pub fn day_prefix(date: NaiveDate) -> Vec<u8> {
-    let mut key = vec![DAY];
+/// The first key of `date` among the per-day rows under `prefix` ([`DAY`] or [`PROCESSING`]).
+pub fn day_prefix(prefix: u8, date: NaiveDate) -> Vec<u8> {
+    let mut key = vec![prefix];
     key.extend_from_slice(date.format("%Y-%m-%d").to_string().as_bytes());
     key
 }
 
 pub fn day(date: NaiveDate, channel: &str, currency: Currency) -> Vec<u8> {
-    let mut key = day_prefix(date);
+    let mut key = day_prefix(DAY, date);
     push_str(&mut key, channel);
     key.extend_from_slice(currency.code().as_bytes());
     key
+}
+
+pub fn processing(date: NaiveDate, channel: &str, currency: Currency, minutes: u32) -> Vec<u8> {
+    let mut key = day(date, channel, currency);
+    key[0] = PROCESSING;
+    key.extend_from_slice(&minutes.to_be_bytes());
+    key
+}
+
+/// The date, channel and what follows them in a [`day`] or [`processing`] key; `None` for a
+/// key of another shape.
+pub fn read_day(key: &[u8]) -> Option<(NaiveDate, &str, &[u8])> {
+    let date = std::str::from_utf8(key.get(1..11)?).ok()?;
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let (channel, rest) = read_str(&key[11..])?;
+    Some((date, channel, rest))
 }
 
 /// Reads a length-prefixed string at the start of `bytes`; returns it and the rest.
@@ -190,5 +212,18 @@ mod tests {
         let (sku, rest) = read_str(&key[1..]).unwrap();
         let (warehouse, rest) = read_str(rest).unwrap();
         assert_eq!((sku, warehouse, rest), ("SKU-1", "BER-1", &[][..]));
+    }
+
+    #[test]
+    fn processing_keys_sort_by_day_then_channel_and_read_back() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let key = processing(date, "web", Currency::EUR, 90);
+        assert_eq!(key[0], PROCESSING);
+        let (day, channel, rest) = read_day(&key).unwrap();
+        assert_eq!((day, channel), (date, "web"));
+        assert_eq!(rest, [b"EUR".as_slice(), &90u32.to_be_bytes()].concat());
+        assert!(key >= day_prefix(PROCESSING, date));
+        assert!(key < day_prefix(PROCESSING, date.succ_opt().unwrap()));
+        assert_eq!(read_day(&[PROCESSING, b'2']), None);
     }
 }

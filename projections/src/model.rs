@@ -523,8 +523,6 @@ pub struct DayRow {
     pub returned: u64,
     /// Orders with negative feedback (rating 1 or 2), a claim, or a lost parcel.
     pub defective: u64,
-    /// Minutes from placement to fully shipped → orders.
-    pub processing_minutes: BTreeMap<u32, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -451,28 +451,28 @@ impl ProjectionStore {
                 });
             }
         }
-        let start = from.map_or(vec![keys::DAY], keys::day_prefix);
-        let end = match to.and_then(|to| to.succ_opt()) {
-            Some(next) => keys::day_prefix(next),
-            None => vec![keys::DAY + 1],
+        // The rows under `prefix` of the days from `from` to `to`.
+        let days_of = |prefix: u8| {
+            let start = from.map_or(vec![prefix], |from| keys::day_prefix(prefix, from));
+            let end = match to.and_then(|to| to.succ_opt()) {
+                Some(next) => keys::day_prefix(prefix, next),
+                None => vec![prefix + 1],
+            };
+            self.tree().range(start..end)
         };
         let mut days = Vec::new();
         let mut totals: BTreeMap<Currency, (u64, Amount)> = BTreeMap::new();
         let mut orders = 0;
         let (mut cancelled, mut returned, mut defective) = (0, 0, 0);
         let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
-        for entry in self.tree().range(start..end) {
+        for entry in days_of(keys::DAY) {
             let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
             let corrupt = |reason: &str| StoreError::Corrupt {
                 key: format!("{key:?}"),
                 reason: reason.to_owned(),
             };
-            let date = std::str::from_utf8(&key[1..11])
-                .ok()
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .ok_or_else(|| corrupt("report key without a date"))?;
-            let (day_channel, rest) = keys::read_str(&key[11..])
-                .ok_or_else(|| corrupt("report key without a channel"))?;
+            let (date, day_channel, rest) = keys::read_day(&key)
+                .ok_or_else(|| corrupt("report key without a date and a channel"))?;
             let currency: Currency = std::str::from_utf8(rest)
                 .ok()
                 .and_then(|c| c.parse().ok())
@@ -494,9 +494,6 @@ impl ProjectionStore {
             cancelled += row.cancelled;
             returned += row.returned;
             defective += row.defective;
-            for (minutes, count) in &row.processing_minutes {
-                *processing.entry(*minutes).or_default() += count;
-            }
             days.push(DayReport {
                 date,
                 channel: day_channel.into(),
@@ -509,6 +506,26 @@ impl ProjectionStore {
                 returned: row.returned,
                 defective: row.defective,
             });
+        }
+        for entry in days_of(keys::PROCESSING) {
+            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            let corrupt = |reason: &str| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: reason.to_owned(),
+            };
+            let (_, day_channel, rest) = keys::read_day(&key)
+                .ok_or_else(|| corrupt("processing-time key without a date and a channel"))?;
+            if channel.is_some_and(|c| c != day_channel) {
+                continue;
+            }
+            let minutes = rest
+                .get(3..)
+                .and_then(|m| m.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| corrupt("processing-time key without minutes"))?;
+            let count: u64 = order_events::codec::decode_cache_value("processing time", &value)
+                .map_err(|e| corrupt(&e.to_string()))?;
+            *processing.entry(minutes).or_default() += count;
         }
         let rate = |count: u64| {
             if orders == 0 {

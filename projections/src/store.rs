@@ -18,7 +18,7 @@ use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
-const FORMAT: &[u8] = b"1";
+const FORMAT: &[u8] = b"2";
 
 fn storage(error: sled::Error) -> StoreError {
     StoreError::Storage(error.to_string())
@@ -74,6 +74,23 @@ impl ProjectionStore {
     /// version is emptied, to be rebuilt from the log.
     pub fn open(path: &Path, projector: Projector) -> Result<ProjectionStore, StoreError> {
         Self::open_with(sled::Config::new().path(path), path, projector)
+    }
+
+    /// [`open`](Self::open) with a page cache of `cache_capacity_bytes` instead of sled's
+    /// default 1 GiB: the store's memory is mostly this cache (and sled keeps roughly twice
+    /// its nominal size resident), so a one-pass writer such as a rebuild bounds it here.
+    pub fn open_with_cache(
+        path: &Path,
+        projector: Projector,
+        cache_capacity_bytes: u64,
+    ) -> Result<ProjectionStore, StoreError> {
+        Self::open_with(
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity_bytes),
+            path,
+            projector,
+        )
     }
 
     /// A store that lives as long as this process (deleted when dropped): for deployments
@@ -335,7 +352,7 @@ pub const READ_MODELS: [(&str, &[u8]); 6] = [
         "settlement",
         &[keys::ACCOUNT, keys::MERCHANT, keys::ORDER_BALANCE],
     ),
-    ("reports", &[keys::DAY]),
+    ("reports", &[keys::DAY, keys::PROCESSING]),
     ("sequences", &[keys::SEQUENCE]),
     ("alarms", &[keys::GAP, keys::UNDECODABLE]),
 ];

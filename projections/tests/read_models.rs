@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::{journey, shop_run};
 use event_log::StoredRecord;
 use order_events::codec::decode_event;
@@ -610,4 +611,119 @@ fn generations_switch_atomically_and_leftovers_are_removed_at_open() {
         projections::store::ProjectionDir::open(&path, Projector::default()),
         Err(projections::StoreError::Corrupt { .. })
     ));
+}
+
+/// Orders placed on four days in three channels, `Shipped` (or, every fifth, only `Paid`) after
+/// a number of minutes of their own; returns the log and, per shipped order, its channel, day
+/// of placement and minutes to shipping.
+fn orders_shipped_after(count: u64) -> (Vec<StoredRecord>, Vec<(String, NaiveDate, i64)>) {
+    use order_events::envelope::{ChainHead, CommandEnvelope};
+    use order_events::testkit::samples;
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap();
+    let mut records = Vec::new();
+    let mut shipped = Vec::new();
+    let mut next_offset = [0u64; 8];
+    for n in 0..count {
+        let id = OrderId(uuid::Uuid::from_u64_pair(0x5111, n));
+        let channel = ["web", "app", "marketplace"][(n % 3) as usize];
+        let placed_at = start + Duration::days((n % 4) as i64) + Duration::minutes(n as i64);
+        let minutes = ((n * 7919) % 3000) as i64;
+        let to = if n % 5 == 4 {
+            OrderStatus::Paid
+        } else {
+            shipped.push((channel.to_owned(), placed_at.date_naive(), minutes));
+            OrderStatus::Shipped
+        };
+        let mut events = samples::history_to(to);
+        if let OrderEvent::OrderPlaced(placed) = &mut events[0] {
+            placed.order_id = id;
+            placed.channel = order_events::ids::Channel::new(channel);
+            placed.placed_at = placed_at;
+        }
+        let command = CommandEnvelope {
+            command_id: uuid::Uuid::from_u64_pair(0x5112, n),
+            correlation_id: uuid::Uuid::from_u64_pair(0x5112, n),
+            causation_id: None,
+            actor: order_events::Actor::new(order_events::ActorKind::Service, "test"),
+            issued_at: placed_at,
+            command: order::OrderCommand::from(order::ExpireOrder { order_id: id }).into(),
+        };
+        let events = events.into_iter().map(Event::Order).collect();
+        let recorded_at = placed_at + Duration::minutes(minutes);
+        for sealed in order_events::codec::seal(&command, ChainHead::GENESIS, events, recorded_at) {
+            let key = sealed.envelope.aggregate_id.clone().into_bytes();
+            let partition = event_log::partition_for(&key, 8);
+            records.push(StoredRecord {
+                topic: "test.events".into(),
+                partition,
+                offset: next_offset[partition as usize],
+                key: Some(key),
+                headers: event_log::Headers::for_message(
+                    event_log::CONTENT_TYPE_BINCODE,
+                    sealed.envelope.event.type_name(),
+                    sealed.envelope.event.schema_version(),
+                ),
+                payload: sealed.record,
+                timestamp_ms: recorded_at.timestamp_millis(),
+            });
+            next_offset[partition as usize] += 1;
+        }
+    }
+    (records, shipped)
+}
+
+/// The p-quantile of `minutes` as the report defines it (nearest rank), in hours.
+fn nearest_rank_hours(minutes: &mut [i64], q: f64) -> Option<f64> {
+    minutes.sort_unstable();
+    let rank = ((q * minutes.len() as f64).ceil() as usize).clamp(1, minutes.len());
+    minutes.get(rank - 1).map(|m| *m as f64 / 60.0)
+}
+
+#[test]
+fn processing_times_in_the_report_match_the_log_by_channel_and_day() {
+    let (records, shipped) = orders_shipped_after(400);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    fold_interleaved(&store, &records, 0x5eed_0007);
+
+    let expect = |channel: Option<&str>, day: Option<NaiveDate>| {
+        let mut minutes: Vec<i64> = shipped
+            .iter()
+            .filter(|(c, d, _)| channel.is_none_or(|ch| ch == c) && day.is_none_or(|x| x == *d))
+            .map(|(_, _, m)| *m)
+            .collect();
+        (
+            nearest_rank_hours(&mut minutes, 0.50),
+            nearest_rank_hours(&mut minutes, 0.95),
+        )
+    };
+    let quantiles = |report: projections::model::ReportView| {
+        (report.processing_hours_p50, report.processing_hours_p95)
+    };
+    assert_eq!(
+        quantiles(store.report(None, None, None).unwrap()),
+        expect(None, None)
+    );
+    for channel in ["web", "app", "marketplace"] {
+        assert_eq!(
+            quantiles(store.report(None, None, Some(channel)).unwrap()),
+            expect(Some(channel), None),
+            "channel {channel}"
+        );
+    }
+    let days: std::collections::BTreeSet<NaiveDate> = shipped.iter().map(|(_, d, _)| *d).collect();
+    assert_eq!(days.len(), 4);
+    for day in days {
+        assert_eq!(
+            quantiles(store.report(Some(day), Some(day), None).unwrap()),
+            expect(None, Some(day)),
+            "day {day}"
+        );
+        // A day nobody shipped from: no processing time at all.
+        let quiet = day + Duration::days(30);
+        assert_eq!(
+            quantiles(store.report(Some(quiet), Some(quiet), None).unwrap()),
+            (None, None)
+        );
+    }
 }

@@ -14,6 +14,10 @@ use order_events::order::{OrderCommand, OrderEvent, OrderStatus};
 use order_events::testkit::samples;
 use projections::Projector;
 
+/// The allocator of the binaries (see replay-tool/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Resident and peak resident memory of this process, in MiB (Linux).
 fn memory_mib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -122,7 +126,8 @@ async fn write_log(path: &std::path::Path, orders: u64) {
 /// each phase can be measured in a fresh process), LEDGER_BENCH_PHASES (any of raw, verify,
 /// rebuild, comma-separated; default all), LEDGER_BENCH_CACHE_MIB (sled's page cache for
 /// the log; default sled's 1024), LEDGER_BENCH_STATES and LEDGER_BENCH_HEADS (how many of
-/// each verify keeps in memory).
+/// each verify keeps in memory), LEDGER_BENCH_PROGRESS=true (rebuild's progress bar, on a terminal),
+/// LEDGER_BENCH_STORE_CACHE_MIB (the rebuilt store's page cache; default 256).
 fn main() {
     let orders: u64 = setting("ORDERS", 500_000);
     let phases: String = setting("PHASES", "raw,verify,rebuild".to_owned());
@@ -201,7 +206,10 @@ fn main() {
                 &scratch.path().join("rebuilt"),
                 Projector::default(),
                 None,
-                false,
+                replay_tool::rebuild::RebuildOptions {
+                    progress: setting("PROGRESS", false),
+                    store_cache_bytes: setting("STORE_CACHE_MIB", 256u64) << 20,
+                },
             )
             .await
             .unwrap();

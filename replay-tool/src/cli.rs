@@ -81,6 +81,10 @@ pub enum ReplayCommand {
         /// The live read models to compare with [default: <data>/read-models].
         #[arg(long)]
         live: Option<std::path::PathBuf>,
+        /// Page cache of the new store, in MiB: with the log's cache, most of the memory the
+        /// rebuild takes.
+        #[arg(long, default_value_t = crate::rebuild::STORE_CACHE_BYTES >> 20)]
+        store_cache_mib: u64,
     },
 }
 
@@ -141,7 +145,11 @@ pub async fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     match command {
-        ReplayCommand::Rebuild { into, live } => {
+        ReplayCommand::Rebuild {
+            into,
+            live,
+            store_cache_mib,
+        } => {
             let live_dir = live.or(context.live);
             let live_store = match &live_dir {
                 Some(dir) => match open_live(dir, context.projector.clone()) {
@@ -153,13 +161,16 @@ pub async fn run(
                 },
                 None => None,
             };
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let options = crate::rebuild::RebuildOptions {
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                store_cache_bytes: store_cache_mib << 20,
+            };
             let report = crate::rebuild::rebuild(
                 log,
                 &into,
                 context.projector,
                 live_store.as_ref(),
-                progress,
+                options,
             )
             .await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

@@ -9,6 +9,12 @@ use clap::Parser;
 use event_log::kafka::KafkaSettings;
 use event_log::Log;
 use replay_tool::cli::{self, ReplayCommand};
+
+/// mimalloc instead of the system allocator: sled's page cache allocates and frees small
+/// nodes at a high rate, and glibc's malloc slows down as its heap fragments (BENCHMARKS.md,
+/// replay tool: rebuild).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use replay_tool::source::{self, Source};
 
 #[derive(Parser)]

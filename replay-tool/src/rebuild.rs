@@ -28,18 +28,43 @@ pub struct RebuildReport {
     pub live_behind: Option<String>,
 }
 
+/// Events folded per atomic store step: each key a chunk touches is written once.
+const CHUNK: usize = 1000;
+
 fn read_models(error: projections::StoreError) -> ReplayError {
     ReplayError::ReadModels(error.to_string())
 }
 
+/// The new store's page cache unless told otherwise: memory stays near it whatever the log's
+/// length, and a larger cache buys little for a one-pass write (BENCHMARKS.md).
+pub const STORE_CACHE_BYTES: u64 = 256 << 20;
+
+/// How a rebuild runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildOptions {
+    /// A progress bar (events/s, ETA) on stderr.
+    pub progress: bool,
+    /// The new store's page cache, in bytes.
+    pub store_cache_bytes: u64,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> RebuildOptions {
+        RebuildOptions {
+            progress: false,
+            store_cache_bytes: STORE_CACHE_BYTES,
+        }
+    }
+}
+
 /// Rebuilds every read model of `log` into a new store at `into` (which must not exist yet),
-/// with a progress bar when `progress`, and compares with `live` if given.
+/// and compares with `live` if given.
 pub async fn rebuild(
     log: &dyn Log,
     into: &Path,
     projector: Projector,
     live: Option<&ProjectionStore>,
-    progress: bool,
+    options: RebuildOptions,
 ) -> Result<RebuildReport, ReplayError> {
     if into.exists() {
         return Err(ReplayError::Output(format!(
@@ -47,10 +72,11 @@ pub async fn rebuild(
             into.display()
         )));
     }
-    let store = ProjectionStore::open(into, projector).map_err(read_models)?;
+    let store = ProjectionStore::open_with_cache(into, projector, options.store_cache_bytes)
+        .map_err(read_models)?;
     let ends = log.end_offsets(Topic::Events).await?;
     let total: u64 = ends.iter().sum();
-    let bar = if progress {
+    let bar = if options.progress {
         indicatif::ProgressBar::new(total)
     } else {
         indicatif::ProgressBar::hidden()
@@ -67,7 +93,7 @@ pub async fn rebuild(
     let mut events = 0u64;
     crate::scan(log, |record| {
         chunk.push(record.clone());
-        if chunk.len() >= 1000 {
+        if chunk.len() >= CHUNK {
             events += chunk.len() as u64;
             store.fold(&chunk).map_err(read_models)?;
             bar.inc(chunk.len() as u64);

@@ -12,6 +12,7 @@ use order_events::ledger::MemoryLedger;
 use order_events::order::{OrderEvent, RefundIssued, RefundReason};
 use order_events::simulation::{Shop, ShopConfig};
 use order_events::{Amount, Policy};
+use replay_tool::rebuild::RebuildOptions;
 use replay_tool::{BreakKind, ExportFormat, Start, TimeRange};
 
 /// The sealed events of a seeded shop run, in decision order.
@@ -486,7 +487,7 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
         &dir.path().join("one"),
         Projector::default(),
         Some(&live),
-        false,
+        RebuildOptions::default(),
     )
     .await
     .unwrap();
@@ -498,7 +499,11 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
         &dir.path().join("two"),
         Projector::default(),
         None,
-        false,
+        // A page cache far smaller than the store changes nothing but the speed.
+        RebuildOptions {
+            store_cache_bytes: 1 << 20,
+            ..RebuildOptions::default()
+        },
     )
     .await
     .unwrap();
@@ -512,7 +517,7 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
         &dir.path().join("three"),
         Projector::default(),
         Some(&lagging),
-        false,
+        RebuildOptions::default(),
     )
     .await
     .unwrap();
@@ -524,7 +529,7 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
             &dir.path().join("three"),
             Projector::default(),
             None,
-            false
+            RebuildOptions::default()
         )
         .await
         .is_err(),
