@@ -458,7 +458,17 @@ impl ProjectionStore {
                 Some(next) => keys::day_prefix(prefix, next),
                 None => vec![prefix + 1],
             };
-            self.tree().range(start..end)
+            self.tree().range(start..end).map(|entry| {
+                let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+                let named = key.clone();
+                let corrupt = move |reason: &str| StoreError::Corrupt {
+                    key: format!("{named:?}"),
+                    reason: reason.to_owned(),
+                };
+                let (date, channel, rest) = keys::read_day(&key)
+                    .ok_or_else(|| corrupt("a per-day key without a date and a channel"))?;
+                Ok::<_, StoreError>((date, channel.to_owned(), rest.to_vec(), value, corrupt))
+            })
         };
         let mut days = Vec::new();
         let mut totals: BTreeMap<Currency, (u64, Amount)> = BTreeMap::new();
@@ -466,14 +476,8 @@ impl ProjectionStore {
         let (mut cancelled, mut returned, mut defective) = (0, 0, 0);
         let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
         for entry in days_of(keys::DAY) {
-            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
-            let corrupt = |reason: &str| StoreError::Corrupt {
-                key: format!("{key:?}"),
-                reason: reason.to_owned(),
-            };
-            let (date, day_channel, rest) = keys::read_day(&key)
-                .ok_or_else(|| corrupt("report key without a date and a channel"))?;
-            let currency: Currency = std::str::from_utf8(rest)
+            let (date, day_channel, rest, value, corrupt) = entry?;
+            let currency: Currency = std::str::from_utf8(&rest)
                 .ok()
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| corrupt("report key without a currency"))?;
@@ -496,7 +500,7 @@ impl ProjectionStore {
             defective += row.defective;
             days.push(DayReport {
                 date,
-                channel: day_channel.into(),
+                channel: day_channel.as_str().into(),
                 currency,
                 orders: row.orders,
                 gmv: row.gmv,
@@ -508,13 +512,7 @@ impl ProjectionStore {
             });
         }
         for entry in days_of(keys::PROCESSING) {
-            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
-            let corrupt = |reason: &str| StoreError::Corrupt {
-                key: format!("{key:?}"),
-                reason: reason.to_owned(),
-            };
-            let (_, day_channel, rest) = keys::read_day(&key)
-                .ok_or_else(|| corrupt("processing-time key without a date and a channel"))?;
+            let (_, day_channel, rest, value, corrupt) = entry?;
             if channel.is_some_and(|c| c != day_channel) {
                 continue;
             }
