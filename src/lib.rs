@@ -7,6 +7,7 @@ pub mod demo;
 pub mod log_admin;
 pub mod openapi;
 pub mod query;
+pub mod reconcile;
 pub mod rules;
 pub mod serve;
 pub mod submit;

@@ -136,6 +136,32 @@ enum Command {
         #[command(subcommand)]
         command: replay_tool::cli::ReplayCommand,
     },
+    /// Reconcile a payment provider's settlement report (CSV) against the ledger's captures and
+    /// refunds. Exit status 1 when unexplained breaks remain, 3 when it could not run.
+    Reconcile {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The provider's report. Default columns: psp_reference, type (capture, refund,
+        /// chargeback, fee, payout), gross, fee, net, currency, date, and optionally order_id
+        /// and payment_id.
+        #[arg(long)]
+        psp: PathBuf,
+        /// Another layout's column for a field, e.g. gross=Amount (repeatable); and
+        /// date_format=%d.%m.%Y for dates not written YYYY-MM-DD.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        mappings: Vec<String>,
+        /// First day of the period [default: the report's first date].
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the period [default: the report's last date].
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Days a line's date may be from the ledger's for a match by amount alone.
+        #[arg(long, default_value_t = 3)]
+        window_days: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: order_ledger::reconcile::ReportFormat,
+    },
     /// Simulate a shop end to end on the embedded log and print what the read models say.
     Demo {
         /// Orders to place.
@@ -361,6 +387,19 @@ impl LogArgs {
     fn is_kafka(&self, config: &LedgerConfig) -> bool {
         self.kafka.is_some() || config.log.kafka.is_some()
     }
+}
+
+/// Opens the log read-only (never creating a directory or a topic), through a running serve
+/// when one holds the data directory.
+async fn open_reader(options: &LogOptions) -> Result<Arc<dyn event_log::Log>> {
+    let source = match options.kafka {
+        Some(_) => replay_tool::source::Source::Kafka(log_admin::kafka_settings(options)?),
+        None => replay_tool::source::Source::Embedded {
+            data: options.data.clone(),
+            cache_capacity_bytes: None,
+        },
+    };
+    Ok(replay_tool::source::open_reader(&source, &options.prefix).await?)
 }
 
 /// A file's bytes, or standard input's for `-`.
@@ -632,16 +671,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let code = runtime.block_on(async {
-                let source = match options.kafka {
-                    Some(_) => {
-                        replay_tool::source::Source::Kafka(log_admin::kafka_settings(&options)?)
-                    }
-                    None => replay_tool::source::Source::Embedded {
-                        data: options.data.clone(),
-                        cache_capacity_bytes: None,
-                    },
-                };
-                let log = replay_tool::source::open_reader(&source, &options.prefix).await?;
+                let log = open_reader(&options).await?;
                 let context = replay_tool::cli::ReplayContext {
                     projector: projections::Projector::new(config.settlement.clone()),
                     live: config.read_side_for(&options, "replay").store_dir,
@@ -649,6 +679,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 replay_tool::cli::run(log.as_ref(), command, context, &mut out).await
             })?;
             Ok(ExitCode::from(code))
+        }
+        Command::Reconcile {
+            log,
+            psp,
+            mappings,
+            from,
+            to,
+            window_days,
+            format,
+        } => {
+            let mut map = finance::psp::ColumnMap::default();
+            for mapping in &mappings {
+                map.set(mapping)?;
+            }
+            let input = read_input(&psp)?;
+            let options = log.options(&config);
+            let period = finance::reconcile::Options {
+                from,
+                to,
+                window_days,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(async {
+                let log = open_reader(&options).await?;
+                order_ledger::reconcile::run(log.as_ref(), &input, &map, &period).await
+            })?;
+            order_ledger::reconcile::write(&report, format, &mut out)?;
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Demo { orders, seed, data } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

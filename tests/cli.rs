@@ -11,6 +11,16 @@ fn ledger(args: &[&str]) -> Output {
         .expect("the ledger binary runs")
 }
 
+/// Runs `ledger demo` with `orders` and `seed` into a directory in `dir`; its path and output.
+fn demo(dir: &tempfile::TempDir, orders: u32, seed: u64) -> (std::path::PathBuf, Output) {
+    let data = dir.path().join("demo");
+    let (orders, seed) = (orders.to_string(), seed.to_string());
+    let args = ["demo", "--orders", &orders, "--seed", &seed, "--data"];
+    let output = ledger(&[&args[..], &[data.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{output:?}");
+    (data, output)
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
@@ -515,17 +525,7 @@ fn query_answers_on_a_directory_without_a_serve_as_json_table_and_csv() {
 #[test]
 fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let output = ledger(&[
-        "demo",
-        "--orders",
-        "150",
-        "--seed",
-        "7",
-        "--data",
-        data.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
+    let (data, output) = demo(&dir, 150, 7);
     let text = stdout(&output);
     for expected in [
         "Orders by status",
@@ -637,4 +637,93 @@ fn replay_on_a_path_without_a_log_says_so_and_creates_nothing() {
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("not found: an embedded log in"), "{error}");
     assert!(!missing.exists(), "the auditor's tool created {missing:?}");
+}
+
+#[test]
+fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 60, 11);
+
+    // The provider's report, made from the ledger's own money events.
+    let money = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let log = event_log::embedded::EmbeddedLog::open_existing(
+                &data,
+                event_log::Topics::new("orders", 8).unwrap(),
+                None,
+            )
+            .unwrap();
+            let mut collector = finance::ledger::Collector::default();
+            replay_tool::scan(&log, |record| {
+                collector.add(&order_events::codec::decode_event(&record.payload).unwrap());
+                Ok(())
+            })
+            .await
+            .unwrap();
+            collector.finish()
+        });
+    assert!(money.len() > 40, "{} money events", money.len());
+    let mut report = String::from("psp_reference,type,gross,fee,net,currency,date\n");
+    for m in &money {
+        let kind = match m.kind {
+            finance::ledger::MoneyKind::Capture => "capture",
+            finance::ledger::MoneyKind::Refund => "refund",
+        };
+        report.push_str(&format!(
+            "{},{kind},{},0.00,{},{},{}\n",
+            m.psp_reference,
+            m.amount,
+            m.amount,
+            m.currency,
+            m.at.date_naive()
+        ));
+    }
+    let clean = dir.path().join("clean.csv");
+    std::fs::write(&clean, &report).unwrap();
+    let reconcile = |file: &str, more: &[&str]| {
+        let args = ["reconcile", "--data", data.to_str().unwrap(), "--psp", file];
+        ledger(&[&args[..], more].concat())
+    };
+    let output = reconcile(clean.to_str().unwrap(), &["--format", "json"]);
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["auto_match_rate"], 1.0);
+    assert_eq!(json["transaction_lines"], money.len() as u64);
+    assert_eq!(json["breaks"], serde_json::json!([]));
+    assert_eq!(json["currencies"][0]["variance"], "0.00");
+
+    // One line the ledger does not know: exit status 1, and the break on its line.
+    report.push_str("psp-stranger,capture,10.00,0.00,10.00,EUR,2026-11-02\n");
+    let planted = dir.path().join("planted.csv");
+    std::fs::write(&planted, &report).unwrap();
+    let output = reconcile(planted.to_str().unwrap(), &["--format", "csv"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "missing_in_ledger,{},psp-stranger,EUR,10.00",
+            money.len() + 2
+        )),
+        "{text}"
+    );
+    let output = reconcile(planted.to_str().unwrap(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        stdout(&output).contains("1 breaks, 1 unexplained"),
+        "{}",
+        stdout(&output)
+    );
+
+    // What keeps it from running at all: exit status 3 and a reason.
+    let output = reconcile("no-such.csv", &[]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such.csv"));
+    let output = reconcile(clean.to_str().unwrap(), &["--map", "amount"]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("FIELD=COLUMN"));
 }

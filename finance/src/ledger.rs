@@ -1,0 +1,90 @@
+//! The ledger's side of a reconciliation: every capture and refund the events record.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use order_events::envelope::{Event, EventEnvelope};
+use order_events::money::{Amount, Currency};
+use order_events::order::OrderEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Which way the money went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoneyKind {
+    Capture,
+    Refund,
+}
+
+/// A capture or refund as the ledger recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerMoney {
+    pub event_id: Uuid,
+    pub kind: MoneyKind,
+    pub psp_reference: String,
+    pub order_id: String,
+    /// The payment id of a capture, the refund id of a refund.
+    pub id: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub at: DateTime<Utc>,
+}
+
+/// Collects the money events of a log read in order. An order's currency is on its
+/// `OrderPlaced`, so the collector remembers the currency of every order it has seen placed
+/// (one small entry per order).
+#[derive(Debug, Default)]
+pub struct Collector {
+    currencies: HashMap<String, Currency>,
+    money: Vec<LedgerMoney>,
+    /// Money events of orders whose `OrderPlaced` was not seen (a log read from an offset).
+    pub without_currency: u64,
+}
+
+impl Collector {
+    pub fn add(&mut self, envelope: &EventEnvelope) {
+        let Event::Order(event) = &envelope.event else {
+            return;
+        };
+        let (kind, id, amount, psp_reference) = match event {
+            OrderEvent::OrderPlaced(placed) => {
+                self.currencies
+                    .insert(envelope.aggregate_id.clone(), placed.currency);
+                return;
+            }
+            OrderEvent::PaymentCaptured(e) => (
+                MoneyKind::Capture,
+                e.payment_id.as_str(),
+                e.amount,
+                &e.psp_reference,
+            ),
+            OrderEvent::RefundIssued(e) => (
+                MoneyKind::Refund,
+                e.refund_id.as_str(),
+                e.amount,
+                &e.psp_reference,
+            ),
+            _ => return,
+        };
+        let Some(currency) = self.currencies.get(&envelope.aggregate_id) else {
+            self.without_currency += 1;
+            return;
+        };
+        self.money.push(LedgerMoney {
+            event_id: envelope.event_id,
+            kind,
+            psp_reference: psp_reference.clone(),
+            order_id: envelope.aggregate_id.clone(),
+            id: id.to_owned(),
+            amount,
+            currency: *currency,
+            at: envelope.recorded_at,
+        });
+    }
+
+    /// The money events collected, in log order.
+    pub fn finish(self) -> Vec<LedgerMoney> {
+        self.money
+    }
+}
