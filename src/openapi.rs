@@ -199,6 +199,28 @@ pub fn document() -> Value {
             }
         }}),
     );
+    add(
+        "/v1/reconciliations",
+        json!({"post": {
+            "summary": "Reconcile a payment provider's settlement report against the ledger's captures and refunds (see `ledger reconcile` in the README for the columns and break kinds).",
+            "parameters": [
+                parameter(("from", "First day of the period (YYYY-MM-DD) [default: the report's first date].", "string"), "query"),
+                parameter(("to", "Last day of the period [default: the report's last date].", "string"), "query"),
+                parameter(("window_days", "Days apart a line and a ledger event may be for a match by amount alone [default: 3].", "integer"), "query"),
+                parameter(("map", "FIELD=COLUMN for another provider's layout, or date_format=%d.%m.%Y (repeatable).", "string"), "query"),
+            ],
+            "requestBody": {"required": true, "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+            }},
+            "responses": {
+                "200": {"description": "The report: period, per-currency totals with expected and reported net and variance, auto-match rate, breaks with their kind and line, `unexplained`, and `clean`."},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "413": {"description": "The report is larger than 64 MiB."},
+                "503": {"description": "The log could not be read."},
+            }
+        }}),
+    );
     let error = json!({"description": "Error", "content": {"application/json": {"schema": {
         "type": "object",
         "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},

@@ -7,6 +7,8 @@
 //!   `ledger submit` asks for when it goes through a running serve.
 //! - `GET /metrics` — Prometheus text: commands by outcome, rejections by rule, batch sizes,
 //!   decide and catch-up latency, process commands, timers fired.
+//! - `POST /v1/reconciliations` — a payment provider's settlement report (CSV body or
+//!   multipart `file`) reconciled against the log's captures and refunds; the report as JSON.
 //! - `GET /v1/health` — `ok` while serving.
 //! - the read API of [`crate::api`] (orders, inventory, balances, reports, exception queue,
 //!   projection status, `/v1/openapi.json`), answered from the read models a projection worker
@@ -176,10 +178,123 @@ async fn get_events(
     }
 }
 
+/// The largest provider report `POST /v1/reconciliations` takes.
+pub const RECONCILIATION_BODY_LIMIT: usize = 64 << 20;
+
+/// `POST /v1/reconciliations?from=D&to=D&window_days=N&map=FIELD=COLUMN...`: the provider's
+/// report as the body (CSV), or as the `file` field of a multipart form; answers with the
+/// report as JSON (200, `clean` telling whether unexplained breaks remain), or why it could
+/// not run (400 for a report or parameter it cannot read, 503 when the log cannot be read).
+async fn post_reconciliation(
+    State(state): State<AppState>,
+    Query(params): Query<Vec<(String, String)>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let bad = |code: &str, reason: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": code, "reason": reason})),
+        )
+            .into_response()
+    };
+    let mut map = finance::psp::ColumnMap::default();
+    let mut period = finance::reconcile::Options::default();
+    for (name, value) in &params {
+        let date = || {
+            value
+                .parse::<chrono::NaiveDate>()
+                .map_err(|_| format!("{name} '{value}' is not a date (YYYY-MM-DD)"))
+        };
+        let parsed = match name.as_str() {
+            "from" => date().map(|d| period.from = Some(d)),
+            "to" => date().map(|d| period.to = Some(d)),
+            "window_days" => value
+                .parse()
+                .map(|days| period.window_days = days)
+                .map_err(|_| format!("window_days '{value}' is not a number of days")),
+            "map" => map.set(value).map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "unknown parameter '{name}' (from, to, window_days, map)"
+            )),
+        };
+        if let Err(reason) = parsed {
+            return bad("bad_parameter", reason);
+        }
+    }
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let body = if multipart {
+        use axum::extract::FromRequest;
+        let mut form = match axum::extract::Multipart::from_request(request, &()).await {
+            Ok(form) => form,
+            Err(rejection) => return bad("bad_body", rejection.body_text()),
+        };
+        let mut file = None;
+        loop {
+            match form.next_field().await {
+                Ok(Some(field)) if field.name() == Some("file") => match field.bytes().await {
+                    Ok(bytes) => {
+                        file = Some(bytes);
+                        break;
+                    }
+                    Err(error) => return bad("bad_body", error.body_text()),
+                },
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(error) => return bad("bad_body", error.body_text()),
+            }
+        }
+        match file {
+            Some(bytes) => bytes,
+            None => {
+                return bad(
+                    "bad_body",
+                    "the multipart form has no 'file' field with the report".into(),
+                )
+            }
+        }
+    } else {
+        match axum::body::to_bytes(request.into_body(), RECONCILIATION_BODY_LIMIT).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Json(json!({"error": "too_large", "reason": format!("the report is over {} MiB or could not be read: {error}", RECONCILIATION_BODY_LIMIT >> 20)})),
+                )
+                    .into_response()
+            }
+        }
+    };
+    match crate::reconcile::run(state.log.as_ref(), &body, &map, &period).await {
+        Ok(report) => {
+            let mut answer = serde_json::to_value(&report).unwrap_or_default();
+            answer["clean"] = json!(report.is_clean());
+            (StatusCode::OK, Json(answer)).into_response()
+        }
+        Err(error) => match error.downcast_ref::<finance::psp::PspError>() {
+            Some(psp) => bad("bad_report", psp.to_string()),
+            None => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "reason": format!("{error:#}")})),
+            )
+                .into_response(),
+        },
+    }
+}
+
 /// The HTTP routes over a log.
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/commands", post(post_command))
+        .route(
+            "/v1/reconciliations",
+            post(post_reconciliation).layer(axum::extract::DefaultBodyLimit::max(
+                RECONCILIATION_BODY_LIMIT,
+            )),
+        )
         .route("/v1/log/layout", get(get_layout))
         .route("/v1/log/events/{partition}", get(get_events))
         .route("/v1/health", get(|| async { "ok\n" }))

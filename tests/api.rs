@@ -82,6 +82,33 @@ impl Running {
     fn post(&self, line: &str) -> Value {
         serve::post_line(&self.agent, &self.address, line).unwrap()
     }
+
+    /// Posts every command line of `text`, in order; their results.
+    async fn post_all(&self, text: &str) -> Vec<Value> {
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let address = self.address.clone();
+        let agent = self.agent.clone();
+        tokio::task::spawn_blocking(move || {
+            lines
+                .iter()
+                .map(|line| serve::post_line(&agent, &address, line).unwrap())
+                .collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Posts `body` with `content_type` to `path`; the status and the JSON answer.
+    fn post_body(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        let mut response = self
+            .agent
+            .post(&format!("http://{}{path}", self.address))
+            .header("content-type", content_type)
+            .send(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_json().unwrap())
+    }
 }
 
 const ORDER: &str = "a9e4826c-e1fa-5275-b07b-412038fc6c3a";
@@ -94,18 +121,7 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
     )
     .unwrap();
     let mut last = Value::Null;
-    let agent_thread = {
-        let lines: Vec<String> = journey.lines().map(str::to_owned).collect();
-        let running_address = running.address.clone();
-        let agent = running.agent.clone();
-        tokio::task::spawn_blocking(move || {
-            lines
-                .iter()
-                .map(|line| serve::post_line(&agent, &running_address, line).unwrap())
-                .collect::<Vec<Value>>()
-        })
-    };
-    for result in agent_thread.await.unwrap() {
+    for result in running.post_all(&journey).await {
         assert_eq!(result["outcome"], "accepted", "{result}");
         last = result;
     }
@@ -303,6 +319,97 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
 
     let invalid = tokio::task::block_in_place(|| running.post("{}"));
     assert_eq!(invalid["outcome"], "invalid", "{invalid}");
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the_report() {
+    let running = start().await;
+    let journey = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap();
+    for result in running.post_all(&journey).await {
+        assert_eq!(result["outcome"], "accepted", "{result}");
+    }
+    // The journey's two captures and its refund, as the provider reports them, plus a
+    // chargeback the ledger knows nothing of.
+    let report = "psp_reference,type,gross,fee,net,currency,date\n\
+        gc-1201,capture,25.00,0.00,25.00,EUR,2026-11-22\n\
+        psp-55120,capture,68.80,1.21,67.59,EUR,2026-11-22\n\
+        psp-55120-r1,refund,14.50,0.00,14.50,EUR,2026-11-23\n";
+    let post = |path: &str, content_type: &str, body: &str| {
+        tokio::task::block_in_place(|| running.post_body(path, content_type, body))
+    };
+    let (status, answer) = post("/v1/reconciliations", "text/csv", report);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["clean"], true, "{answer}");
+    assert_eq!(answer["transaction_lines"], 3);
+    assert_eq!(answer["auto_match_rate"], 1.0);
+    assert_eq!(answer["currencies"][0]["ledger_captures"], "93.80");
+    assert_eq!(answer["currencies"][0]["fees"], "1.21");
+    assert_eq!(answer["currencies"][0]["variance"], "0.00");
+
+    let disputed = format!("{report}psp-55120,chargeback,68.80,15.00,83.80,EUR,2026-11-23\n");
+    let form = format!(
+        "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"psp.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{disputed}\r\n--XB--\r\n"
+    );
+    let (status, answer) = post(
+        "/v1/reconciliations?from=2026-11-01&to=2026-11-30",
+        "multipart/form-data; boundary=XB",
+        &form,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["clean"], false, "{answer}");
+    assert_eq!(answer["unexplained"], 1);
+    assert_eq!(answer["breaks"][0]["kind"], "chargeback_not_in_ledger");
+    assert_eq!(answer["breaks"][0]["line"], 5);
+    assert_eq!(answer["from"], "2026-11-01");
+
+    // What it cannot read gets a 400 with a reason, never a 500.
+    for (path, content_type, body, code) in [
+        (
+            "/v1/reconciliations?window=3",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        (
+            "/v1/reconciliations?from=yesterday",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        (
+            "/v1/reconciliations?map=grossAmount",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        ("/v1/reconciliations", "text/csv", "", "bad_report"),
+        (
+            "/v1/reconciliations",
+            "text/csv",
+            "reference,amount\nx,1\n",
+            "bad_report",
+        ),
+        (
+            "/v1/reconciliations",
+            "multipart/form-data; boundary=XB",
+            "--XB--\r\n",
+            "bad_body",
+        ),
+    ] {
+        let (status, answer) = post(path, content_type, body);
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{path}: {answer}"
+        );
+        assert!(!answer["reason"].as_str().unwrap().is_empty());
+    }
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }
