@@ -56,6 +56,7 @@ pub enum ReadQuery {
         merchant: Option<String>,
     },
     TrialBalance,
+    Reconciliations,
     Reports {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
@@ -183,6 +184,7 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
             to_json(&store.merchant_balances(*currency, merchant.as_deref())?)
         }
         ReadQuery::TrialBalance => to_json(&store.trial_balance()?),
+        ReadQuery::Reconciliations => to_json(&store.reconciliations()?),
         ReadQuery::Reports { from, to, channel } => {
             to_json(&store.report(*from, *to, channel.as_deref())?)
         }
@@ -358,6 +360,7 @@ fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<Read
             merchant: params.text("merchant")?,
         },
         Route::TrialBalance => ReadQuery::TrialBalance,
+        Route::Reconciliations => ReadQuery::Reconciliations,
         Route::Reports => ReadQuery::Reports {
             from: params.date("from")?,
             to: params.date("to")?,
@@ -379,6 +382,7 @@ pub enum Route {
     Balances,
     MerchantBalances,
     TrialBalance,
+    Reconciliations,
     Reports,
     Status,
 }
@@ -414,6 +418,7 @@ impl Route {
             Route::Balances => "/v1/balances".into(),
             Route::MerchantBalances => "/v1/balances/merchants".into(),
             Route::TrialBalance => "/v1/trial-balance".into(),
+            Route::Reconciliations => "/v1/reconciliations".into(),
             Route::Reports => "/v1/reports".into(),
             Route::Status => "/v1/projections/status".into(),
         }
@@ -488,6 +493,7 @@ pub fn router(context: ReadContext) -> Router {
         .route("/v1/balances", route0(Route::Balances))
         .route("/v1/balances/merchants", route0(Route::MerchantBalances))
         .route("/v1/trial-balance", route0(Route::TrialBalance))
+        .route("/v1/reconciliations", route0(Route::Reconciliations))
         .route("/v1/reports", route0(Route::Reports))
         .route("/v1/projections/status", route0(Route::Status))
         .route("/v1/projections/rebuild", axum::routing::post(post_rebuild))

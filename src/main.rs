@@ -161,6 +161,18 @@ enum Command {
         window_days: u32,
         #[arg(long, value_enum, default_value = "table")]
         format: order_ledger::reconcile::ReportFormat,
+        /// The payment provider whose report it is (recorded with the run).
+        #[arg(long, default_value = "psp")]
+        provider: String,
+        /// The run's id [default: <provider>-<UTC time>].
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Who reconciles, as KIND:ID (recorded with the run).
+        #[arg(long, default_value = "staff:finance")]
+        actor: String,
+        /// Do not record the run as an event (e.g. on a read-only copy of the log).
+        #[arg(long)]
+        no_record: bool,
     },
     /// Simulate a shop end to end on the embedded log and print what the read models say.
     Demo {
@@ -234,6 +246,8 @@ enum QueryWhat {
     },
     /// The sum of all accounts per currency: zero when the books balance.
     TrialBalance,
+    /// Recorded reconciliation runs: who reconciled which provider report, when, what came out.
+    Reconciliations,
     /// Orders, GMV, average order value, processing time and rates per day and channel.
     Reports {
         /// First day (YYYY-MM-DD).
@@ -313,6 +327,7 @@ impl QueryWhat {
                 }
             }
             QueryWhat::TrialBalance => (Route::TrialBalance, Vec::new()),
+            QueryWhat::Reconciliations => (Route::Reconciliations, Vec::new()),
             QueryWhat::Reports { from, to, channel } => {
                 add("from", from);
                 add("to", to);
@@ -383,10 +398,34 @@ impl LogArgs {
                 .unwrap_or(section.replication_factor),
         }
     }
+}
 
-    fn is_kafka(&self, config: &LedgerConfig) -> bool {
-        self.kafka.is_some() || config.log.kafka.is_some()
-    }
+/// Publishes command lines and prints their results: through the serve that owns an embedded
+/// directory when one runs, else with the handler in this process (embedded) or on the
+/// handler group (Kafka).
+async fn submit_lines(
+    config: &LedgerConfig,
+    options: &LogOptions,
+    input: &str,
+    wait: Duration,
+    out: &mut impl Write,
+) -> Result<submit::SubmitSummary> {
+    let log = match log_admin::open(options).await {
+        Ok(log) => log,
+        // A serve owns the directory: go through its HTTP front door.
+        Err(event_log::LogError::InUse { path }) => {
+            let address = serve::address_of(&options.data).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{path} is in use by another process that publishes no serve address"
+                )
+            })?;
+            return submit::submit_via_serve(&address, input, wait, out).await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let handler_config = config.handler_config_for(options);
+    let process_locally = options.kafka.is_none();
+    submit::submit(log, handler_config, input, process_locally, wait, out).await
 }
 
 /// Opens the log read-only (never creating a directory or a topic), through a running serve
@@ -581,27 +620,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let input = read_input(&file)?;
             let input = String::from_utf8(input).context("commands must be UTF-8 text")?;
-            let process_locally = !log.is_kafka(&config);
+            let options = log.options(&config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             let wait = Duration::from_secs(wait_secs);
-            let summary = runtime.block_on(async {
-                let options = log.options(&config);
-                let log = match log_admin::open(&options).await {
-                    Ok(log) => log,
-                    // A serve owns the directory: go through its HTTP front door.
-                    Err(event_log::LogError::InUse { path }) => {
-                        let address = serve::address_of(&options.data).ok_or_else(|| {
-                            anyhow::anyhow!("{path} is in use by another process that publishes no serve address")
-                        })?;
-                        return submit::submit_via_serve(&address, &input, wait, &mut out).await;
-                    }
-                    Err(other) => return Err(other.into()),
-                };
-                let handler_config = config.handler_config_for(&options);
-                submit::submit(log, handler_config, &input, process_locally, wait, &mut out).await
-            })?;
+            let summary =
+                runtime.block_on(submit_lines(&config, &options, &input, wait, &mut out))?;
             Ok(if summary.invalid + summary.unanswered > 0 {
                 ExitCode::from(2)
             } else if summary.rejected > 0 {
@@ -688,7 +713,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             to,
             window_days,
             format,
+            provider,
+            run_id,
+            actor,
+            no_record,
         } => {
+            let actor = order_ledger::reconcile::parse_actor(&actor)?;
             let mut map = finance::psp::ColumnMap::default();
             for mapping in &mappings {
                 map.set(mapping)?;
@@ -708,6 +738,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 order_ledger::reconcile::run(log.as_ref(), &input, &map, &period).await
             })?;
             order_ledger::reconcile::write(&report, format, &mut out)?;
+            if !no_record {
+                let now = command_handler::Clock::now(&command_handler::SystemClock);
+                let recording = order_ledger::reconcile::Recording {
+                    run_id: run_id
+                        .unwrap_or_else(|| order_ledger::reconcile::default_run_id(&provider, now)),
+                    provider,
+                    actor,
+                };
+                let command =
+                    order_ledger::reconcile::record_command(&report, &input, &recording, now)?;
+                let line = order_events::codec::json::encode_command(&command);
+                let mut results = Vec::new();
+                let summary = runtime.block_on(submit_lines(
+                    &config,
+                    &options,
+                    &line,
+                    Duration::from_secs(30),
+                    &mut results,
+                ))?;
+                let result = String::from_utf8_lossy(&results);
+                anyhow::ensure!(
+                    summary.accepted == 1,
+                    "the run was reconciled but not recorded: {}",
+                    result.trim()
+                );
+                eprintln!("recorded as reconciliation run {}", recording.run_id);
+            }
             Ok(if report.is_clean() {
                 ExitCode::SUCCESS
             } else {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use projections::model::{
     AccountView, ExceptionView, InventoryView, MerchantBalanceView, OrderBalanceView, OrderSummary,
-    OrderView, ReportView, TrialBalanceView,
+    OrderView, ReconciliationView, ReportView, TrialBalanceView,
 };
 use projections::query::Page;
 use projections::worker::ProjectionStatus;
@@ -199,28 +199,37 @@ pub fn document() -> Value {
             }
         }}),
     );
-    add(
-        "/v1/reconciliations",
-        json!({"post": {
-            "summary": "Reconcile a payment provider's settlement report against the ledger's captures and refunds (see `ledger reconcile` in the README for the columns and break kinds).",
+    let mut runs = operation::<Vec<ReconciliationView>>(
+        &mut generator,
+        "Recorded reconciliation runs, oldest first: run id, who recorded it and when, the provider, the report's SHA-256, the period, matched lines, breaks by kind and per-currency nets.",
+        &[],
+        &[],
+    );
+    runs["post"] = json!({
+            "summary": "Reconcile a payment provider's settlement report against the ledger's captures and refunds (see `ledger reconcile` in the README for the columns and break kinds), and record the run as an event.",
             "parameters": [
                 parameter(("from", "First day of the period (YYYY-MM-DD) [default: the report's first date].", "string"), "query"),
                 parameter(("to", "Last day of the period [default: the report's last date].", "string"), "query"),
                 parameter(("window_days", "Days apart a line and a ledger event may be for a match by amount alone [default: 3].", "integer"), "query"),
                 parameter(("map", "FIELD=COLUMN for another provider's layout, or date_format=%d.%m.%Y (repeatable).", "string"), "query"),
+                parameter(("provider", "The payment provider, recorded with the run [default: psp].", "string"), "query"),
+                parameter(("run_id", "The run's id, 1-64 of A-Z a-z 0-9 . _ - [default: <provider>-<time>].", "string"), "query"),
+                parameter(("actor", "Who reconciles, KIND:ID [default: staff:finance].", "string"), "query"),
+                parameter(("record", "false: reconcile without recording the run [default: true].", "boolean"), "query"),
             ],
             "requestBody": {"required": true, "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
             }},
             "responses": {
-                "200": {"description": "The report: period, per-currency totals with expected and reported net and variance, auto-match rate, breaks with their kind and line, `unexplained`, and `clean`."},
+                "200": {"description": "The report: period, per-currency totals with expected and reported net and variance, auto-match rate, breaks with their kind and line, `unexplained`, `clean`, and under `recorded` the recording command's result."},
                 "400": {"$ref": "#/components/responses/BadRequest"},
                 "413": {"description": "The report is larger than 64 MiB."},
+                "409": {"description": "Reconciled, but the run id was already recorded: the report, with the refusal under `recorded`."},
                 "503": {"description": "The log could not be read."},
             }
-        }}),
-    );
+    });
+    add("/v1/reconciliations", runs);
     let error = json!({"description": "Error", "content": {"application/json": {"schema": {
         "type": "object",
         "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},

@@ -4,11 +4,18 @@
 use std::io::Write;
 
 use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
 use event_log::Log;
 use finance::ledger::Collector;
 use finance::psp::{self, ColumnMap};
 use finance::reconcile::{self, Options, Report};
 use order_events::codec;
+use order_events::envelope::{Command, CommandEnvelope};
+use order_events::reconciliation::{
+    valid_run_id, ReconciledCurrency, ReconciliationOutcome, RecordReconciliation,
+};
+use order_events::{Actor, ActorKind};
+use sha2::{Digest, Sha256};
 
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,4 +157,109 @@ pub fn write(report: &Report, format: ReportFormat, out: &mut impl Write) -> Res
         }
     }
     Ok(())
+}
+
+/// Who records a run, and under which names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub run_id: String,
+    /// The payment provider whose report it was.
+    pub provider: String,
+    pub actor: Actor,
+}
+
+/// A run id from the provider's name and the time: `adyen-20261130T091500.123Z`, with anything
+/// outside `A-Z a-z 0-9 . _ -` in the name replaced by `-`.
+pub fn default_run_id(provider: &str, now: DateTime<Utc>) -> String {
+    let name: String = provider
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{name}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// Reads `kind:id` (`staff:fin-ann`) as an actor.
+pub fn parse_actor(text: &str) -> Result<Actor> {
+    let (kind, id) = text
+        .split_once(':')
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("actor '{text}' is not KIND:ID (e.g. staff:fin-ann)"))?;
+    let kind = match kind {
+        "staff" => ActorKind::Staff,
+        "service" => ActorKind::Service,
+        "customer" => ActorKind::Customer,
+        "system" => ActorKind::System,
+        other => anyhow::bail!("actor kind '{other}' is not staff, service, customer or system"),
+    };
+    Ok(Actor::new(kind, id))
+}
+
+/// The command that records `report` (of the provider file `file`) as a run.
+pub fn record_command(
+    report: &Report,
+    file: &[u8],
+    recording: &Recording,
+    now: DateTime<Utc>,
+) -> Result<CommandEnvelope> {
+    anyhow::ensure!(
+        valid_run_id(&recording.run_id),
+        "run id '{}' is not 1-64 of A-Z a-z 0-9 . _ -",
+        recording.run_id
+    );
+    let mut breaks = std::collections::BTreeMap::new();
+    for b in &report.breaks {
+        *breaks.entry(b.kind.code().to_owned()).or_insert(0u64) += 1;
+    }
+    let command = RecordReconciliation {
+        run_id: recording.run_id.clone(),
+        outcome: ReconciliationOutcome {
+            provider: recording.provider.clone(),
+            report_sha256: hex::encode(Sha256::digest(file)),
+            period_from: report.from,
+            period_to: report.to,
+            transaction_lines: report.transaction_lines,
+            auto_matched: report.auto_matched,
+            breaks,
+            unexplained: report.unexplained,
+            currencies: report
+                .currencies
+                .iter()
+                .map(|c| ReconciledCurrency {
+                    currency: c.currency,
+                    expected_net: c.expected_net,
+                    reported_net: c.reported_net,
+                    variance: c.variance,
+                })
+                .collect(),
+        },
+    };
+    // Each recording is a command of its own (run id, time, process and a count within it), so
+    // recording a run id twice is refused as such instead of being taken for a retry.
+    static RECORDINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = RECORDINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let command_id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!(
+            "order-ledger/reconciliation/{}/{}/{}/{count}",
+            recording.run_id,
+            now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            std::process::id(),
+        )
+        .as_bytes(),
+    );
+    Ok(CommandEnvelope {
+        command_id,
+        correlation_id: command_id,
+        causation_id: None,
+        actor: recording.actor.clone(),
+        issued_at: now,
+        command: Command::from(command),
+    })
 }

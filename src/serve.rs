@@ -50,6 +50,7 @@ struct AppState {
     group: String,
     metrics: Option<PrometheusHandle>,
     wait: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +200,8 @@ async fn post_reconciliation(
     };
     let mut map = finance::psp::ColumnMap::default();
     let mut period = finance::reconcile::Options::default();
+    let (mut provider, mut run_id, mut actor, mut record) =
+        ("psp".to_owned(), None, "staff:finance".to_owned(), true);
     for (name, value) in &params {
         let date = || {
             value
@@ -213,8 +216,24 @@ async fn post_reconciliation(
                 .map(|days| period.window_days = days)
                 .map_err(|_| format!("window_days '{value}' is not a number of days")),
             "map" => map.set(value).map_err(|e| e.to_string()),
+            "provider" => {
+                provider = value.clone();
+                Ok(())
+            }
+            "run_id" => {
+                run_id = Some(value.clone());
+                Ok(())
+            }
+            "actor" => {
+                actor = value.clone();
+                Ok(())
+            }
+            "record" => value
+                .parse()
+                .map(|r| record = r)
+                .map_err(|_| format!("record '{value}' is not true or false")),
             _ => Err(format!(
-                "unknown parameter '{name}' (from, to, window_days, map)"
+                "unknown parameter '{name}' (from, to, window_days, map, provider, run_id, actor, record)"
             )),
         };
         if let Err(reason) = parsed {
@@ -268,11 +287,52 @@ async fn post_reconciliation(
             }
         }
     };
+    let actor = match crate::reconcile::parse_actor(&actor) {
+        Ok(actor) => actor,
+        Err(error) => return bad("bad_parameter", error.to_string()),
+    };
     match crate::reconcile::run(state.log.as_ref(), &body, &map, &period).await {
         Ok(report) => {
             let mut answer = serde_json::to_value(&report).unwrap_or_default();
             answer["clean"] = json!(report.is_clean());
-            (StatusCode::OK, Json(answer)).into_response()
+            if !record {
+                return (StatusCode::OK, Json(answer)).into_response();
+            }
+            let now = state.clock.now();
+            let recording = crate::reconcile::Recording {
+                run_id: run_id.unwrap_or_else(|| crate::reconcile::default_run_id(&provider, now)),
+                provider,
+                actor,
+            };
+            let command = match crate::reconcile::record_command(&report, &body, &recording, now) {
+                Ok(command) => command,
+                Err(error) => return bad("bad_parameter", error.to_string()),
+            };
+            let line = json::encode_command(&command);
+            let recorded = async {
+                let submitted = publish_json(state.log.as_ref(), line.as_bytes(), &command).await?;
+                await_result(state.log.as_ref(), &submitted, state.wait).await
+            }
+            .await;
+            let status = match &recorded {
+                Ok(Some(result)) => {
+                    answer["recorded"] = json!(result);
+                    if result.is_accepted() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CONFLICT
+                    }
+                }
+                Ok(None) => {
+                    answer["recorded"] = json!({"outcome": "unanswered", "reason": format!("no result within {} s", state.wait.as_secs())});
+                    StatusCode::GATEWAY_TIMEOUT
+                }
+                Err(error) => {
+                    answer["recorded"] = json!({"outcome": "error", "reason": error.to_string()});
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            };
+            (status, Json(answer)).into_response()
         }
         Err(error) => match error.downcast_ref::<finance::psp::PspError>() {
             Some(psp) => bad("bad_report", psp.to_string()),
@@ -356,6 +416,7 @@ pub async fn serve(
         group: options.handler.group.clone(),
         metrics: options.metrics,
         wait: options.wait,
+        clock: clock.clone(),
     };
     let read_models = open_read_models(
         options.read_side.store_dir.as_deref(),

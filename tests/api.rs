@@ -11,7 +11,7 @@ use event_log::embedded::EmbeddedLog;
 use event_log::{Log, Topics};
 use order_ledger::config::LedgerConfig;
 use order_ledger::serve::{self, ReadSide, ServeOptions};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 struct Running {
     address: String,
@@ -342,9 +342,29 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
     let post = |path: &str, content_type: &str, body: &str| {
         tokio::task::block_in_place(|| running.post_body(path, content_type, body))
     };
-    let (status, answer) = post("/v1/reconciliations", "text/csv", report);
+    let recorded = "/v1/reconciliations?provider=adyen&run_id=nov-22&actor=staff:fin-ann";
+    let (status, answer) = post(recorded, "text/csv", report);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["clean"], true, "{answer}");
+    assert_eq!(answer["recorded"]["outcome"], "accepted", "{answer}");
+    assert_eq!(answer["recorded"]["aggregate_id"], "nov-22");
+    let event = &answer["recorded"]["events"][0];
+    let runs = tokio::task::block_in_place(|| {
+        running.ok(&format!(
+            "/v1/reconciliations?at_least={}:{}&wait_ms=10000",
+            event["partition"], event["offset"]
+        ))
+    });
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    let run = &runs[0];
+    assert_eq!(
+        (&run["run_id"], &run["outcome"]["provider"], &run["actor"]["id"]),
+        (&json!("nov-22"), &json!("adyen"), &json!("fin-ann")),
+        "{run}"
+    );
+    assert_eq!(run["outcome"]["transaction_lines"], 3);
+    assert_eq!(run["recorded_at"], "2026-11-22T10:00:00Z");
+    assert_eq!(run["outcome"]["report_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(answer["transaction_lines"], 3);
     assert_eq!(answer["auto_match_rate"], 1.0);
     assert_eq!(answer["currencies"][0]["ledger_captures"], "93.80");
@@ -357,7 +377,7 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
          Content-Type: text/csv\r\n\r\n{disputed}\r\n--XB--\r\n"
     );
     let (status, answer) = post(
-        "/v1/reconciliations?from=2026-11-01&to=2026-11-30",
+        "/v1/reconciliations?from=2026-11-01&to=2026-11-30&record=false",
         "multipart/form-data; boundary=XB",
         &form,
     );
@@ -367,6 +387,15 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
     assert_eq!(answer["breaks"][0]["kind"], "chargeback_not_in_ledger");
     assert_eq!(answer["breaks"][0]["line"], 5);
     assert_eq!(answer["from"], "2026-11-01");
+    assert!(answer.get("recorded").is_none(), "{answer}");
+    // A run id is recorded once: the report still comes back, with the refusal.
+    let (status, answer) = post(recorded, "text/csv", report);
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(
+        answer["recorded"]["rule"],
+        "reconciliation_already_recorded"
+    );
+    assert_eq!(answer["transaction_lines"], 3);
 
     // What it cannot read gets a 400 with a reason, never a 500.
     for (path, content_type, body, code) in [
@@ -384,6 +413,24 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
         ),
         (
             "/v1/reconciliations?map=grossAmount",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        (
+            "/v1/reconciliations?actor=fin-ann",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        (
+            "/v1/reconciliations?record=maybe",
+            "text/csv",
+            report,
+            "bad_parameter",
+        ),
+        (
+            "/v1/reconciliations?run_id=a%20b",
             "text/csv",
             report,
             "bad_parameter",

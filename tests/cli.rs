@@ -687,8 +687,24 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
         let args = ["reconcile", "--data", data.to_str().unwrap(), "--psp", file];
         ledger(&[&args[..], more].concat())
     };
-    let output = reconcile(clean.to_str().unwrap(), &["--format", "json"]);
+    let recorded = [
+        "--run-id",
+        "rec-clean",
+        "--actor",
+        "staff:fin-ann",
+        "--provider",
+        "adyen",
+    ];
+    let output = reconcile(
+        clean.to_str().unwrap(),
+        &[&["--format", "json"], &recorded[..]].concat(),
+    );
     assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("recorded as reconciliation run rec-clean"),
+        "{stderr}"
+    );
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(json["auto_match_rate"], 1.0);
     assert_eq!(json["transaction_lines"], money.len() as u64);
@@ -719,6 +735,52 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
         stdout(&output)
     );
 
+    // The run is an event in the log: who reconciled which file, and what came out.
+    let history = ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "history",
+        "rec-clean",
+    ]);
+    assert!(history.status.success(), "{history:?}");
+    let text = stdout(&history);
+    for expected in [
+        "ReconciliationRecorded",
+        "fin-ann",
+        "adyen",
+        "reconciliation:rec-clean",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+    let runs = ledger(&["query", "--data", data.to_str().unwrap(), "reconciliations"]);
+    assert!(runs.status.success(), "{runs:?}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    assert_eq!(runs[0]["run_id"], "rec-clean", "{runs}");
+    assert_eq!(runs[0]["actor"]["id"], "fin-ann", "{runs}");
+    assert_eq!(runs[0]["outcome"]["unexplained"], 0, "{runs}");
+    // A run is recorded once: the report still prints, the recording fails loudly.
+    let again = reconcile(clean.to_str().unwrap(), &recorded);
+    assert_eq!(again.status.code(), Some(3), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("reconciliation_already_recorded"));
+    assert!(stdout(&again).contains("0 breaks, 0 unexplained"));
+    // --no-record leaves the log as it was.
+    let before = stdout(&ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "verify",
+    ]));
+    let dry = reconcile(clean.to_str().unwrap(), &["--no-record"]);
+    assert!(dry.status.success(), "{dry:?}");
+    let after = stdout(&ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "verify",
+    ]));
+    assert_eq!(before, after);
+
     // What keeps it from running at all: exit status 3 and a reason.
     let output = reconcile("no-such.csv", &[]);
     assert_eq!(output.status.code(), Some(3), "{output:?}");
@@ -726,4 +788,7 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
     let output = reconcile(clean.to_str().unwrap(), &["--map", "amount"]);
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("FIELD=COLUMN"));
+    let output = reconcile(clean.to_str().unwrap(), &["--actor", "fin-ann"]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("KIND:ID"));
 }

@@ -97,6 +97,7 @@ fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
     let kind = match aggregate.kind {
         AggregateKind::Order => "o",
         AggregateKind::StockItem => "s",
+        AggregateKind::Reconciliation => "r",
     };
     format!("a:{kind}:{}", aggregate.id).into_bytes()
 }
@@ -278,7 +279,7 @@ impl PartitionStore {
                     index.extend_from_slice(key.warehouse.as_str().as_bytes());
                     batch.insert(index, &[][..]);
                 }
-                AggregateState::StockItem(_) => {}
+                AggregateState::StockItem(_) | AggregateState::Reconciliation(_) => {}
             }
             if let Some(old) = previous.flatten() {
                 if Some(&old) != timer.as_ref() {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::context::Actor;
 use crate::ids::{OrderId, StockKey};
 use crate::order::{OrderCommand, OrderEvent};
+use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
 use crate::stock::{StockCommand, StockEvent};
 
 /// The kinds of aggregate in the ledger.
@@ -22,6 +23,8 @@ use crate::stock::{StockCommand, StockEvent};
 pub enum AggregateKind {
     Order,
     StockItem,
+    /// A finance reconciliation run.
+    Reconciliation,
 }
 
 impl AggregateKind {
@@ -29,6 +32,7 @@ impl AggregateKind {
         match self {
             AggregateKind::Order => "order",
             AggregateKind::StockItem => "stock_item",
+            AggregateKind::Reconciliation => "reconciliation",
         }
     }
 }
@@ -43,7 +47,7 @@ impl fmt::Display for AggregateKind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AggregateRef {
     pub kind: AggregateKind,
-    /// An order's UUID, or a stock item's `SKU@WAREHOUSE`.
+    /// An order's UUID, a stock item's `SKU@WAREHOUSE`, or a reconciliation's run id.
     pub id: String,
 }
 
@@ -88,6 +92,7 @@ impl AggregateRef {
 pub enum Command {
     Order(OrderCommand),
     Stock(StockCommand),
+    Reconciliation(ReconciliationCommand),
 }
 
 /// Any event the ledger records.
@@ -98,6 +103,7 @@ pub enum Command {
 pub enum Event {
     Order(OrderEvent),
     Stock(StockEvent),
+    Reconciliation(ReconciliationEvent),
 }
 
 impl Command {
@@ -105,6 +111,7 @@ impl Command {
         match self {
             Command::Order(c) => c.type_name(),
             Command::Stock(c) => c.type_name(),
+            Command::Reconciliation(c) => c.type_name(),
         }
     }
 
@@ -112,6 +119,7 @@ impl Command {
         match self {
             Command::Order(c) => c.schema_version(),
             Command::Stock(c) => c.schema_version(),
+            Command::Reconciliation(c) => c.schema_version(),
         }
     }
 
@@ -126,6 +134,10 @@ impl Command {
                 kind: AggregateKind::StockItem,
                 id: c.item().to_string(),
             },
+            Command::Reconciliation(c) => AggregateRef {
+                kind: AggregateKind::Reconciliation,
+                id: c.run_id().to_owned(),
+            },
         }
     }
 
@@ -134,6 +146,7 @@ impl Command {
         OrderCommand::TYPES
             .iter()
             .chain(StockCommand::TYPES)
+            .chain(ReconciliationCommand::TYPES)
             .copied()
     }
 }
@@ -143,6 +156,7 @@ impl Event {
         match self {
             Event::Order(e) => e.type_name(),
             Event::Stock(e) => e.type_name(),
+            Event::Reconciliation(e) => e.type_name(),
         }
     }
 
@@ -150,6 +164,7 @@ impl Event {
         match self {
             Event::Order(e) => e.schema_version(),
             Event::Stock(e) => e.schema_version(),
+            Event::Reconciliation(e) => e.schema_version(),
         }
     }
 
@@ -158,12 +173,17 @@ impl Event {
         match self {
             Event::Order(_) => AggregateKind::Order,
             Event::Stock(_) => AggregateKind::StockItem,
+            Event::Reconciliation(_) => AggregateKind::Reconciliation,
         }
     }
 
     /// Every event type name with its current schema version.
     pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
-        OrderEvent::TYPES.iter().chain(StockEvent::TYPES).copied()
+        OrderEvent::TYPES
+            .iter()
+            .chain(StockEvent::TYPES)
+            .chain(ReconciliationEvent::TYPES)
+            .copied()
     }
 }
 
@@ -176,6 +196,12 @@ impl From<OrderEvent> for Event {
 impl From<StockEvent> for Event {
     fn from(event: StockEvent) -> Event {
         Event::Stock(event)
+    }
+}
+
+impl From<ReconciliationEvent> for Event {
+    fn from(event: ReconciliationEvent) -> Event {
+        Event::Reconciliation(event)
     }
 }
 
@@ -198,6 +224,7 @@ command_from!(order => Order: PlaceOrder, ModifyPrice, ApplyDiscount, CancelOrde
     ConfirmReceipt, RequestReturn, RequestExchange, ReceiveReturn, Refund, RecordFeedback);
 command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, ReserveStock,
     ReleaseReservation, CommitReservation, RestockReturn);
+command_from!(reconciliation => Reconciliation: RecordReconciliation);
 
 impl From<OrderCommand> for Command {
     fn from(command: OrderCommand) -> Command {
@@ -208,6 +235,12 @@ impl From<OrderCommand> for Command {
 impl From<StockCommand> for Command {
     fn from(command: StockCommand) -> Command {
         Command::Stock(command)
+    }
+}
+
+impl From<ReconciliationCommand> for Command {
+    fn from(command: ReconciliationCommand) -> Command {
+        Command::Reconciliation(command)
     }
 }
 

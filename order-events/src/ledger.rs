@@ -14,6 +14,7 @@ use crate::envelope::{AggregateRef, ChainHead, Command, CommandEnvelope, Event, 
 use crate::ids::{OrderId, Sku, StockKey, WarehouseId};
 use crate::order::{self, Order, OrderCommand};
 use crate::process::{self, ProcessRules, StockView, TimerKind};
+use crate::reconciliation::{self, ReconciliationEvent, ReconciliationRun};
 use crate::rejection::Rejection;
 use crate::stock::{self, StockCommand, StockItem};
 
@@ -48,6 +49,7 @@ pub enum ChainError {
 pub enum AggregateState {
     Order(Order),
     StockItem(StockItem),
+    Reconciliation(ReconciliationRun),
 }
 
 /// What one command did, when the process runs: the command and its events or rejection.
@@ -57,6 +59,7 @@ pub type Step = (CommandEnvelope, Result<Vec<SealedEvent>, Rejection>);
 pub struct MemoryLedger {
     orders: HashMap<OrderId, Order>,
     stock: HashMap<StockKey, StockItem>,
+    reconciliations: HashMap<String, ReconciliationRun>,
     heads: HashMap<AggregateRef, ChainHead>,
     policy: Policy,
     rules: ProcessRules,
@@ -109,6 +112,9 @@ impl MemoryLedger {
             crate::AggregateKind::StockItem => {
                 AggregateState::StockItem(self.stock.get(&aggregate.stock_key()?)?.clone())
             }
+            crate::AggregateKind::Reconciliation => {
+                AggregateState::Reconciliation(self.reconciliations.get(&aggregate.id)?.clone())
+            }
         };
         Some((state, head))
     }
@@ -134,6 +140,9 @@ impl MemoryLedger {
                     .expect("a stock snapshot under a stock key");
                 self.index_stock(&key);
                 self.stock.insert(key, item);
+            }
+            AggregateState::Reconciliation(run) => {
+                self.reconciliations.insert(aggregate.id.clone(), run);
             }
         }
         self.heads.insert(aggregate.clone(), head);
@@ -161,6 +170,9 @@ impl MemoryLedger {
                         }
                     }
                 }
+            }
+            crate::AggregateKind::Reconciliation => {
+                self.reconciliations.remove(&aggregate.id);
             }
         }
     }
@@ -214,6 +226,17 @@ impl MemoryLedger {
                     .map(Event::Stock)
                     .collect()
             }
+            Command::Reconciliation(c) => {
+                let state = self
+                    .reconciliations
+                    .get(c.run_id())
+                    .cloned()
+                    .unwrap_or_default();
+                reconciliation::decide(&state, c, &context)?
+                    .into_iter()
+                    .map(Event::Reconciliation)
+                    .collect()
+            }
         };
         let target = command.command.target();
         let sealed = codec::seal(command, self.head(&target), events, now);
@@ -227,10 +250,18 @@ impl MemoryLedger {
         match (command, &envelope.event) {
             (Command::Order(c), Event::Order(e)) => self.fold_order(c.order_id(), e),
             (Command::Stock(c), Event::Stock(e)) => self.fold_stock(c.item().clone(), e),
+            (Command::Reconciliation(c), Event::Reconciliation(e)) => {
+                self.fold_reconciliation(c.run_id(), e)
+            }
             _ => unreachable!("seal asserts events belong to the command's aggregate"),
         }
         let target = command.target();
         self.heads.insert(target, envelope.head());
+    }
+
+    fn fold_reconciliation(&mut self, run_id: &str, event: &ReconciliationEvent) {
+        let state = self.reconciliations.entry(run_id.to_owned()).or_default();
+        reconciliation::apply(state, event);
     }
 
     fn fold_order(&mut self, order_id: OrderId, event: &order::OrderEvent) {
@@ -468,6 +499,12 @@ impl MemoryLedger {
             Event::Stock(e) => {
                 let key = aggregate.stock_key().ok_or_else(|| wrong("stock item"))?;
                 self.fold_stock(key, e);
+            }
+            Event::Reconciliation(e) => {
+                if aggregate.kind != crate::AggregateKind::Reconciliation {
+                    return Err(wrong("reconciliation run"));
+                }
+                self.fold_reconciliation(&aggregate.id, e);
             }
         }
         self.heads.insert(aggregate, envelope.head());

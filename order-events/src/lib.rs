@@ -7,8 +7,8 @@
 //! apply(&mut state, &event)                       // infallible
 //! ```
 //!
-//! Two aggregates: [`order::Order`] (key: order id) and [`stock::StockItem`] (key: SKU and
-//! warehouse). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
+//! Three aggregates: [`order::Order`] (key: order id), [`stock::StockItem`] (key: SKU and
+//! warehouse) and finance's [`reconciliation::ReconciliationRun`] (key: run id). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
 //! hash chain; [`codec`] is the persistent binary and JSON format; [`schema`] publishes JSON
 //! Schemas; [`upcast`] reads older event versions.
 //!
@@ -25,6 +25,7 @@ mod message;
 pub mod money;
 pub mod order;
 pub mod process;
+pub mod reconciliation;
 pub mod rejection;
 pub mod schema;
 pub mod simulation;

@@ -100,6 +100,10 @@ rules! {
     ReservationNotExpired => "reservation_not_expired", "A reservation is released for expiry only once its expiry has passed.";
     CommitExceedsReservation => "commit_exceeds_reservation", "A shipment commits at most the quantity the order reserved.";
     AdjustmentBelowReserved => "adjustment_below_reserved", "A counted quantity is never below what is reserved.";
+    // Finance.
+    RunIdInvalid => "run_id_invalid", "Reconciliation run ids are 1-64 of A-Z a-z 0-9 . _ -.";
+    ReconciliationAlreadyRecorded => "reconciliation_already_recorded", "A reconciliation run is recorded once.";
+    ReconciliationInconsistent => "reconciliation_inconsistent", "A reconciliation's figures agree with each other: matched lines at most the lines, unexplained breaks at most the breaks, variance = reported − expected, a SHA-256 of the report, a period that does not end before it starts.";
 }
 
 impl fmt::Display for Rule {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, EventHash};
 use crate::order::{OrderCommand, OrderEvent};
+use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
 use crate::stock::{StockCommand, StockEvent};
 
 /// Adds a payload's schema to a generator and returns the reference to it.
@@ -105,7 +106,8 @@ pub fn all() -> BTreeMap<String, String> {
     let mut index = Vec::new();
     let commands = OrderCommand::payload_schemas()
         .into_iter()
-        .chain(StockCommand::payload_schemas());
+        .chain(StockCommand::payload_schemas())
+        .chain(ReconciliationCommand::payload_schemas());
     for (name, version, payload) in commands {
         files.insert(
             format!("commands/{name}.json"),
@@ -120,7 +122,10 @@ pub fn all() -> BTreeMap<String, String> {
             StockEvent::payload_schemas()
                 .into_iter()
                 .map(|(name, version, payload)| (name, version, AggregateKind::StockItem, payload)),
-        );
+        )
+        .chain(ReconciliationEvent::payload_schemas().into_iter().map(
+            |(name, version, payload)| (name, version, AggregateKind::Reconciliation, payload),
+        ));
     for (name, version, kind, payload) in events {
         files.insert(
             format!("events/{name}.json"),

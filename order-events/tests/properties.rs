@@ -688,6 +688,9 @@ impl World {
                 );
                 first.map(|events| events.into_iter().map(Event::Stock).collect())
             }
+            Command::Reconciliation(_) => {
+                unreachable!("the generated operations are order and stock commands")
+            }
         };
         let Ok(events) = decided else { return Ok(()) };
         self.accepted += 1;
@@ -766,6 +769,9 @@ impl World {
                         .find(|key| key.to_string() == target.id)
                         .expect("item exists");
                     prop_assert_eq!(&StockItem::replay(&folded), &self.stock[key]);
+                }
+                order_events::AggregateKind::Reconciliation => {
+                    unreachable!("the generated operations are order and stock commands")
                 }
             }
         }

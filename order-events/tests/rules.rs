@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use order_events::ids::*;
 use order_events::order::*;
+use order_events::reconciliation::{ReconciliationRun, RecordReconciliation};
 use order_events::stock::*;
 use order_events::testkit::samples::{
     self, amount, history_to, line_quantity, order_id, MUG, TSHIRT,
@@ -455,6 +456,45 @@ fn stock_cases() -> Vec<StockCase> {
     ]
 }
 
+type ReconciliationCase = (Rule, Box<dyn Fn() -> Then<ReconciliationRun>>);
+
+fn reconciliation_cases() -> Vec<ReconciliationCase> {
+    let with = |change: fn(&mut RecordReconciliation)| {
+        move || {
+            let mut command = samples::record_reconciliation();
+            change(&mut command);
+            given([]).when(command)
+        }
+    };
+    vec![
+        (
+            Rule::RunIdInvalid,
+            Box::new(with(|c| c.run_id = "run 1".into())),
+        ),
+        (
+            Rule::ReconciliationAlreadyRecorded,
+            Box::new(|| {
+                given([samples::reconciliation_recorded().into()])
+                    .when(samples::record_reconciliation())
+            }),
+        ),
+        (
+            Rule::ReconciliationInconsistent,
+            Box::new(with(|c| {
+                c.outcome.auto_matched = c.outcome.transaction_lines + 1
+            })),
+        ),
+    ]
+}
+
+#[test]
+fn every_reconciliation_rule_case_rejects_with_its_rule() {
+    for (rule, scenario) in reconciliation_cases() {
+        let rejection = scenario().then_rejects(rule);
+        println!("{rule}: {}", rejection.detail);
+    }
+}
+
 #[test]
 fn every_order_rule_case_rejects_with_its_rule() {
     for (rule, scenario) in order_cases() {
@@ -477,6 +517,7 @@ fn every_rule_has_a_case() {
         .iter()
         .map(|(rule, _)| *rule)
         .chain(stock_cases().iter().map(|(rule, _)| *rule))
+        .chain(reconciliation_cases().iter().map(|(rule, _)| *rule))
         .collect();
     let missing: Vec<&str> = Rule::ALL
         .iter()

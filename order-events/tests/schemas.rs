@@ -83,7 +83,10 @@ fn all_commands() -> Vec<Command> {
     samples::one_of_each_order_command()
         .into_iter()
         .map(Command::Order)
-        .chain([Command::Stock(stock)])
+        .chain([
+            Command::Stock(stock),
+            Command::from(samples::record_reconciliation()),
+        ])
         .collect()
 }
 
@@ -105,7 +108,14 @@ fn what_the_codec_writes_validates_against_the_schemas() {
             order_events::Event::Order(_) => {
                 Command::Order(OrderCommand::from(samples::place_order()))
             }
-            order_events::Event::Stock(_) => all_commands().pop().unwrap(),
+            order_events::Event::Stock(_) => Command::Stock(StockCommand::from(ReceiveStock {
+                item: samples::stock_key(),
+                quantity: 5,
+                reference: "PO-1".to_owned(),
+            })),
+            order_events::Event::Reconciliation(_) => {
+                Command::from(samples::record_reconciliation())
+            }
         };
         let envelope = samples::envelope(command, index as u128);
         let sealed = codec::seal(&envelope, ChainHead::GENESIS, vec![event], at(0));

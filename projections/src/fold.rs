@@ -9,6 +9,7 @@ use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::{MerchantId, OrderId};
 use order_events::money::{Amount, Currency};
 use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderHeader, OrderStatus};
+use order_events::reconciliation::ReconciliationEvent;
 use order_events::stock::{self, StockEvent, StockItem};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::DeserializeOwned;
@@ -17,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{self, OrderIndex};
 use crate::model::{
     AccountBalance, CarrierExceptionView, DayRow, EntryKind, GapAlarm, JournalEntry,
-    MerchantTotals, OrderBalanceView, OrderRow, Posting, ReturnTimes, StatusChange, StockRow,
+    MerchantTotals, OrderBalanceView, OrderRow, Posting, ReconciliationView, ReturnTimes,
+    StatusChange, StockRow,
 };
 use crate::StoreError;
 
@@ -233,6 +235,20 @@ impl Projector {
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
                 fold_stock(rows, envelope, event)?;
+            }
+            (Event::Reconciliation(event), AggregateKind::Reconciliation) => {
+                let ReconciliationEvent::ReconciliationRecorded(run) = event;
+                let view = ReconciliationView {
+                    run_id: envelope.aggregate_id.clone(),
+                    recorded_at: envelope.recorded_at,
+                    actor: envelope.actor.clone(),
+                    outcome: run.outcome.clone(),
+                };
+                put(
+                    rows,
+                    keys::reconciliation(envelope.recorded_at, &envelope.aggregate_id),
+                    &view,
+                );
             }
             _ => {
                 return Err(StoreError::Corrupt {

@@ -17,6 +17,7 @@
 //! r <date YYYY-MM-DD><channel><currency 3>           -> DayRow
 //! p <date YYYY-MM-DD><channel><currency 3><minutes u32> -> orders shipped that many minutes
 //!                                                       after placement on that day (u64)
+//! z <recorded at><run id>                            -> ReconciliationView
 //! ```
 //!
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
@@ -41,6 +42,8 @@ pub const DAY: u8 = b'r';
 /// The processing-time histogram of a day: one row per distinct number of minutes, so shipping
 /// an order touches one small row however many distinct times the day has seen.
 pub const PROCESSING: u8 = b'p';
+/// Recorded reconciliation runs, by time recorded.
+pub const RECONCILIATION: u8 = b'z';
 /// The store's layout version.
 pub const FORMAT: &[u8] = b"_format";
 
@@ -181,6 +184,13 @@ pub fn read_day(key: &[u8]) -> Option<(NaiveDate, &str, &[u8])> {
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
     let (channel, rest) = read_str(&key[11..])?;
     Some((date, channel, rest))
+}
+
+pub fn reconciliation(at: DateTime<Utc>, run_id: &str) -> Vec<u8> {
+    let mut key = vec![RECONCILIATION];
+    key.extend_from_slice(&time(at));
+    push_str(&mut key, run_id);
+    key
 }
 
 /// Reads a length-prefixed string at the start of `bytes`; returns it and the rest.

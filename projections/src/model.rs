@@ -585,6 +585,16 @@ pub struct GapAlarm {
     pub held_back: u64,
 }
 
+/// A recorded reconciliation run: who reconciled which provider report, when, and what came
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReconciliationView {
+    pub run_id: String,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: order_events::Actor,
+    pub outcome: order_events::reconciliation::ReconciliationOutcome,
+}
+
 /// An events-topic record that is not an event this build can read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndecodableAlarm {

@@ -15,8 +15,8 @@ use crate::keys::{self, OrderIndex};
 use crate::model::{
     AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DayReport, DayRow,
     ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView, MerchantTotals,
-    OrderBalanceView, OrderRow, OrderSummary, OrderView, ReportView, StockRow, TrialBalanceView,
-    UndecodableAlarm,
+    OrderBalanceView, OrderRow, OrderSummary, OrderView, ReconciliationView, ReportView, StockRow,
+    TrialBalanceView, UndecodableAlarm,
 };
 use crate::store::ProjectionStore;
 use crate::StoreError;
@@ -565,6 +565,15 @@ impl ProjectionStore {
             .scan::<GapAlarm>(&[keys::GAP], "gap alarm")?
             .into_iter()
             .map(|(_, alarm)| alarm)
+            .collect())
+    }
+
+    /// Recorded reconciliation runs, oldest first.
+    pub fn reconciliations(&self) -> Result<Vec<ReconciliationView>, StoreError> {
+        Ok(self
+            .scan::<ReconciliationView>(&[keys::RECONCILIATION], "reconciliation")?
+            .into_iter()
+            .map(|(_, run)| run)
             .collect())
     }
 

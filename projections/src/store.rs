@@ -345,7 +345,7 @@ impl ProjectionDir {
 }
 
 /// The read models a store holds, by the key prefixes of their rows (see `keys.rs`).
-pub const READ_MODELS: [(&str, &[u8]); 6] = [
+pub const READ_MODELS: [(&str, &[u8]); 7] = [
     ("order_status", &[keys::ORDER, keys::INDEX]),
     ("inventory", &[keys::STOCK]),
     (
@@ -355,6 +355,7 @@ pub const READ_MODELS: [(&str, &[u8]); 6] = [
     ("reports", &[keys::DAY, keys::PROCESSING]),
     ("sequences", &[keys::SEQUENCE]),
     ("alarms", &[keys::GAP, keys::UNDECODABLE]),
+    ("reconciliations", &[keys::RECONCILIATION]),
 ];
 
 impl ProjectionStore {

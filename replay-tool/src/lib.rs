@@ -29,6 +29,7 @@ use order_events::codec::{self, json, DecodeError};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope, EventHash};
 use order_events::money::{Amount, Currency};
 use order_events::order::{self, Order};
+use order_events::reconciliation::{self, ReconciliationRun};
 use order_events::stock::{self, StockItem};
 use projections::model::JournalEntry;
 use projections::Projector;
@@ -228,6 +229,18 @@ impl VerifyReport {
 enum State {
     Order(Box<Order>),
     Stock(StockItem),
+    Reconciliation(ReconciliationRun),
+}
+
+impl State {
+    /// The state of an aggregate of `kind` before its first event.
+    fn initial(kind: AggregateKind) -> State {
+        match kind {
+            AggregateKind::Order => State::Order(Box::default()),
+            AggregateKind::StockItem => State::Stock(StockItem::default()),
+            AggregateKind::Reconciliation => State::Reconciliation(ReconciliationRun::default()),
+        }
+    }
 }
 
 /// Every posting's debits and credits so far, per currency: double entry means they are equal
@@ -292,6 +305,7 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
     let outcome = catch_quietly(|| match (&mut *next, event) {
         (State::Order(order), Event::Order(e)) => order::apply(order, e),
         (State::Stock(item), Event::Stock(e)) => stock::apply(item, e),
+        (State::Reconciliation(run), Event::Reconciliation(e)) => reconciliation::apply(run, e),
         _ => panic!("an event of another aggregate kind"),
     });
     if let Err(payload) = outcome {
@@ -305,6 +319,7 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
     let invariants = match &*next {
         State::Order(order) => order.check_invariants(),
         State::Stock(item) => item.check_invariants(),
+        State::Reconciliation(_) => Ok(()),
     };
     invariants.map_err(|reason| (BreakKind::InvariantBroken, reason))
 }
@@ -454,10 +469,7 @@ impl Verifier {
                 Followed::from_head(envelope.sequence - 1, envelope.prev_hash)
             } else {
                 Followed {
-                    state: Some(match envelope.aggregate_kind {
-                        AggregateKind::Order => State::Order(Box::default()),
-                        AggregateKind::StockItem => State::Stock(StockItem::default()),
-                    }),
+                    state: Some(State::initial(envelope.aggregate_kind)),
                     ..Followed::from_head(0, EventHash::GENESIS)
                 }
             };
@@ -852,10 +864,9 @@ pub async fn history(
             return Ok(());
         }
         aggregate = aggregate_name(envelope.aggregate_kind, aggregate_id);
-        let before = state.take().unwrap_or(match envelope.aggregate_kind {
-            AggregateKind::Order => State::Order(Box::default()),
-            AggregateKind::StockItem => State::Stock(StockItem::default()),
-        });
+        let before = state
+            .take()
+            .unwrap_or_else(|| State::initial(envelope.aggregate_kind));
         let after = fold(&before, &envelope.event).unwrap_or(before);
         entries.push(HistoryEntry {
             partition: record.partition,
@@ -879,6 +890,7 @@ fn state_json(state: &State) -> serde_json::Value {
     match state {
         State::Order(order) => serde_json::to_value(order.as_ref()),
         State::Stock(item) => serde_json::to_value(item),
+        State::Reconciliation(run) => serde_json::to_value(run),
     }
     .expect("domain state serializes to JSON")
 }

@@ -508,7 +508,7 @@ async fn two_rebuilds_give_identical_digests_and_a_lagging_live_store_shows_its_
     .await
     .unwrap();
     assert_eq!(first.digests, second.digests);
-    assert_eq!(first.digests.len(), 6);
+    assert_eq!(first.digests.len(), 7);
 
     let lagging = ProjectionStore::open(&dir.path().join("lagging"), Projector::default()).unwrap();
     lagging.fold(&records[..records.len() - 5]).unwrap();

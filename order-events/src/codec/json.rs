@@ -23,6 +23,7 @@ use super::{
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
 use crate::order::{OrderCommand, OrderEvent};
+use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
 use crate::stock::{StockCommand, StockEvent};
 use crate::upcast;
 
@@ -153,6 +154,10 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
             .or_else(|| {
                 StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
             })
+            .or_else(|| {
+                ReconciliationCommand::decode_current_json(type_name, payload)
+                    .map(|r| r.map(Command::Reconciliation))
+            })
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };
@@ -170,6 +175,7 @@ fn command_payload_json(command: &Command) -> serde_json::Value {
     match command {
         Command::Order(c) => c.to_json_payload(),
         Command::Stock(c) => c.to_json_payload(),
+        Command::Reconciliation(c) => c.to_json_payload(),
     }
 }
 
@@ -193,6 +199,7 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
     let payload = match &envelope.event {
         Event::Order(e) => e.to_json_payload(),
         Event::Stock(e) => e.to_json_payload(),
+        Event::Reconciliation(e) => e.to_json_payload(),
     };
     let out = EventJson {
         event_id: envelope.event_id,
@@ -240,6 +247,10 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             .map(|r| r.map(Event::Order))
             .or_else(|| {
                 StockEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Stock))
+            })
+            .or_else(|| {
+                ReconciliationEvent::decode_current_json(type_name, payload)
+                    .map(|r| r.map(Event::Reconciliation))
             })
             .expect("a type with a current version decodes in its set")
             .map_err(json_error)?

@@ -35,6 +35,7 @@ use crate::envelope::{
     event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
 };
 use crate::order::{OrderCommand, OrderEvent};
+use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
 use crate::stock::{StockCommand, StockEvent};
 use crate::upcast;
 
@@ -390,6 +391,7 @@ pub fn encode_event_payload(event: &Event) -> Vec<u8> {
     match event {
         Event::Order(e) => e.encode_payload(),
         Event::Stock(e) => e.encode_payload(),
+        Event::Reconciliation(e) => e.encode_payload(),
     }
 }
 
@@ -397,6 +399,7 @@ fn encode_command_payload(command: &Command) -> Vec<u8> {
     match command {
         Command::Order(c) => c.encode_payload(),
         Command::Stock(c) => c.encode_payload(),
+        Command::Reconciliation(c) => c.encode_payload(),
     }
 }
 
@@ -416,12 +419,15 @@ fn check_version(type_name: &str, version: u16, current: Option<u16>) -> Result<
 }
 
 fn current_event_version(type_name: &str) -> Option<u16> {
-    OrderEvent::current_version_of(type_name).or_else(|| StockEvent::current_version_of(type_name))
+    OrderEvent::current_version_of(type_name)
+        .or_else(|| StockEvent::current_version_of(type_name))
+        .or_else(|| ReconciliationEvent::current_version_of(type_name))
 }
 
 fn current_command_version(type_name: &str) -> Option<u16> {
     OrderCommand::current_version_of(type_name)
         .or_else(|| StockCommand::current_version_of(type_name))
+        .or_else(|| ReconciliationCommand::current_version_of(type_name))
 }
 
 /// Refuses an event type name where a command was expected, and the reverse, by name.
@@ -468,6 +474,10 @@ pub(crate) fn decode_event_payload(
         .map(|r| r.map(Event::Order))
         .or_else(|| {
             StockEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Stock))
+        })
+        .or_else(|| {
+            ReconciliationEvent::decode_current_payload(type_name, bytes)
+                .map(|r| r.map(Event::Reconciliation))
         });
     decoded.expect("a type with a current version decodes in its set")
 }
@@ -494,6 +504,10 @@ fn decode_command_payload(
         .map(|r| r.map(Command::Order))
         .or_else(|| {
             StockCommand::decode_current_payload(type_name, bytes).map(|r| r.map(Command::Stock))
+        })
+        .or_else(|| {
+            ReconciliationCommand::decode_current_payload(type_name, bytes)
+                .map(|r| r.map(Command::Reconciliation))
         });
     decoded.expect("a type with a current version decodes in its set")
 }

@@ -6,6 +6,7 @@
 
 use std::str::FromStr;
 
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::at;
@@ -14,6 +15,7 @@ use crate::envelope::{Command, CommandEnvelope, Event};
 use crate::ids::*;
 use crate::money::{Amount, Currency};
 use crate::order::*;
+use crate::reconciliation::*;
 use crate::stock::*;
 
 pub const TSHIRT: &str = "TSHIRT-RED-M";
@@ -541,7 +543,45 @@ pub fn one_of_each_event() -> Vec<Event> {
         .map(Event::Order)
         .chain(stock_events.into_iter().map(Event::Stock))
         .chain(added_later.into_iter().map(Event::Order))
+        .chain([Event::Reconciliation(reconciliation_recorded().into())])
         .collect()
+}
+
+/// The run id of the sample reconciliation.
+pub const RUN_ID: &str = "psp-2026-10";
+
+/// A reconciliation of October with one missing capture and one payment in transit.
+pub fn record_reconciliation() -> RecordReconciliation {
+    RecordReconciliation {
+        run_id: RUN_ID.to_owned(),
+        outcome: ReconciliationOutcome {
+            provider: "adyen".to_owned(),
+            report_sha256: "ab".repeat(32),
+            period_from: NaiveDate::from_ymd_opt(2026, 10, 1),
+            period_to: NaiveDate::from_ymd_opt(2026, 10, 31),
+            transaction_lines: 120,
+            auto_matched: 118,
+            breaks: [
+                ("missing_in_ledger".to_owned(), 1),
+                ("timing".to_owned(), 1),
+            ]
+            .into(),
+            unexplained: 1,
+            currencies: vec![ReconciledCurrency {
+                currency: Currency::EUR,
+                expected_net: amount("4200.00"),
+                reported_net: amount("4242.00"),
+                variance: amount("42.00"),
+            }],
+        },
+    }
+}
+
+/// The event [`record_reconciliation`] records.
+pub fn reconciliation_recorded() -> ReconciliationRecorded {
+    ReconciliationRecorded {
+        outcome: record_reconciliation().outcome,
+    }
 }
 
 /// A command envelope with fixed ids and times around `command`.
