@@ -358,7 +358,11 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     let run = &runs[0];
     assert_eq!(
-        (&run["run_id"], &run["outcome"]["provider"], &run["actor"]["id"]),
+        (
+            &run["run_id"],
+            &run["outcome"]["provider"],
+            &run["actor"]["id"]
+        ),
         (&json!("nov-22"), &json!("adyen"), &json!("fin-ann")),
         "{run}"
     );

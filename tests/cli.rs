@@ -764,21 +764,16 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
     assert_eq!(again.status.code(), Some(3), "{again:?}");
     assert!(String::from_utf8_lossy(&again.stderr).contains("reconciliation_already_recorded"));
     assert!(stdout(&again).contains("0 breaks, 0 unexplained"));
-    // --no-record leaves the log as it was.
-    let before = stdout(&ledger(&[
-        "replay",
-        "--data",
-        data.to_str().unwrap(),
-        "verify",
-    ]));
+    // The recorded runs verify like every other event; --no-record leaves the log as it was.
+    let verify = || {
+        let output = ledger(&["replay", "--data", data.to_str().unwrap(), "verify"]);
+        assert!(output.status.success(), "{output:?}");
+        stdout(&output)
+    };
+    let before = verify();
     let dry = reconcile(clean.to_str().unwrap(), &["--no-record"]);
     assert!(dry.status.success(), "{dry:?}");
-    let after = stdout(&ledger(&[
-        "replay",
-        "--data",
-        data.to_str().unwrap(),
-        "verify",
-    ]));
+    let after = verify();
     assert_eq!(before, after);
 
     // What keeps it from running at all: exit status 3 and a reason.
