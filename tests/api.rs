@@ -401,6 +401,49 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
     );
     assert_eq!(answer["transaction_lines"], 3);
 
+    // The provider pays the day's batch out: clearing empties into the bank, less its fees,
+    // and the books still balance. A batch is recorded once and must add up.
+    let settlement = |id: u32, net: &str| {
+        format!(
+            r#"{{"command_id":"00000000-0000-4000-a000-0000000005{id:02}","type":"RecordPspSettlement","actor":{{"kind":"staff","id":"fin-ann"}},"issued_at":"2026-11-23T09:00:00Z","payload":{{"provider":"adyen","currency":"EUR","bank_reference":"SEPA-1123-01","gross":"79.30","fees":"1.21","net":"{net}","settled_on":"2026-11-23"}}}}"#
+        )
+    };
+    let result = tokio::task::block_in_place(|| running.post(&settlement(1, "78.09")));
+    assert_eq!(result["outcome"], "accepted", "{result}");
+    assert_eq!(result["aggregate_id"], "psp:adyen:EUR");
+    let event = &result["events"][0];
+    let balances = tokio::task::block_in_place(|| {
+        running.ok(&format!(
+            "/v1/balances?currency=EUR&at_least={}:{}&wait_ms=10000",
+            event["partition"], event["offset"]
+        ))
+    });
+    let balance = |account: &str| {
+        balances
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == account)
+            .map(|a| a["balance"].clone())
+    };
+    assert_eq!(
+        balance("customer_payments_clearing"),
+        Some(json!("0.00")),
+        "{balances}"
+    );
+    assert_eq!(balance("bank"), Some(json!("78.09")), "{balances}");
+    assert_eq!(
+        balance("psp_fee_expense"),
+        Some(json!("1.21")),
+        "{balances}"
+    );
+    let trial = tokio::task::block_in_place(|| running.ok("/v1/trial-balance"));
+    assert_eq!(trial["balanced"], true, "{trial}");
+    let again = tokio::task::block_in_place(|| running.post(&settlement(2, "78.09")));
+    assert_eq!(again["rule"], "settlement_already_recorded", "{again}");
+    let off = tokio::task::block_in_place(|| running.post(&settlement(3, "78.10")));
+    assert_eq!(off["rule"], "settlement_does_not_add_up", "{off}");
+
     // What it cannot read gets a 400 with a reason, never a 500.
     for (path, content_type, body, code) in [
         (

@@ -98,6 +98,7 @@ fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
         AggregateKind::Order => "o",
         AggregateKind::StockItem => "s",
         AggregateKind::Reconciliation => "r",
+        AggregateKind::Account => "f",
     };
     format!("a:{kind}:{}", aggregate.id).into_bytes()
 }
@@ -279,7 +280,9 @@ impl PartitionStore {
                     index.extend_from_slice(key.warehouse.as_str().as_bytes());
                     batch.insert(index, &[][..]);
                 }
-                AggregateState::StockItem(_) | AggregateState::Reconciliation(_) => {}
+                AggregateState::StockItem(_)
+                | AggregateState::Reconciliation(_)
+                | AggregateState::Account(_) => {}
             }
             if let Some(old) = previous.flatten() {
                 if Some(&old) != timer.as_ref() {

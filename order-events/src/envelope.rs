@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
 use crate::ids::{OrderId, StockKey};
 use crate::order::{OrderCommand, OrderEvent};
@@ -25,6 +26,8 @@ pub enum AggregateKind {
     StockItem,
     /// A finance reconciliation run.
     Reconciliation,
+    /// A finance account (a payment provider's settlement account).
+    Account,
 }
 
 impl AggregateKind {
@@ -33,6 +36,7 @@ impl AggregateKind {
             AggregateKind::Order => "order",
             AggregateKind::StockItem => "stock_item",
             AggregateKind::Reconciliation => "reconciliation",
+            AggregateKind::Account => "account",
         }
     }
 }
@@ -93,6 +97,7 @@ pub enum Command {
     Order(OrderCommand),
     Stock(StockCommand),
     Reconciliation(ReconciliationCommand),
+    Account(AccountCommand),
 }
 
 /// Any event the ledger records.
@@ -104,6 +109,7 @@ pub enum Event {
     Order(OrderEvent),
     Stock(StockEvent),
     Reconciliation(ReconciliationEvent),
+    Account(AccountEvent),
 }
 
 impl Command {
@@ -112,6 +118,7 @@ impl Command {
             Command::Order(c) => c.type_name(),
             Command::Stock(c) => c.type_name(),
             Command::Reconciliation(c) => c.type_name(),
+            Command::Account(c) => c.type_name(),
         }
     }
 
@@ -120,6 +127,7 @@ impl Command {
             Command::Order(c) => c.schema_version(),
             Command::Stock(c) => c.schema_version(),
             Command::Reconciliation(c) => c.schema_version(),
+            Command::Account(c) => c.schema_version(),
         }
     }
 
@@ -138,6 +146,10 @@ impl Command {
                 kind: AggregateKind::Reconciliation,
                 id: c.run_id().to_owned(),
             },
+            Command::Account(c) => AggregateRef {
+                kind: AggregateKind::Account,
+                id: c.account_id(),
+            },
         }
     }
 
@@ -147,6 +159,7 @@ impl Command {
             .iter()
             .chain(StockCommand::TYPES)
             .chain(ReconciliationCommand::TYPES)
+            .chain(AccountCommand::TYPES)
             .copied()
     }
 }
@@ -157,6 +170,7 @@ impl Event {
             Event::Order(e) => e.type_name(),
             Event::Stock(e) => e.type_name(),
             Event::Reconciliation(e) => e.type_name(),
+            Event::Account(e) => e.type_name(),
         }
     }
 
@@ -165,6 +179,7 @@ impl Event {
             Event::Order(e) => e.schema_version(),
             Event::Stock(e) => e.schema_version(),
             Event::Reconciliation(e) => e.schema_version(),
+            Event::Account(e) => e.schema_version(),
         }
     }
 
@@ -174,6 +189,7 @@ impl Event {
             Event::Order(_) => AggregateKind::Order,
             Event::Stock(_) => AggregateKind::StockItem,
             Event::Reconciliation(_) => AggregateKind::Reconciliation,
+            Event::Account(_) => AggregateKind::Account,
         }
     }
 
@@ -183,6 +199,7 @@ impl Event {
             .iter()
             .chain(StockEvent::TYPES)
             .chain(ReconciliationEvent::TYPES)
+            .chain(AccountEvent::TYPES)
             .copied()
     }
 }
@@ -196,6 +213,18 @@ impl From<OrderEvent> for Event {
 impl From<StockEvent> for Event {
     fn from(event: StockEvent) -> Event {
         Event::Stock(event)
+    }
+}
+
+impl From<AccountEvent> for Event {
+    fn from(event: AccountEvent) -> Event {
+        Event::Account(event)
+    }
+}
+
+impl From<AccountCommand> for Command {
+    fn from(command: AccountCommand) -> Command {
+        Command::Account(command)
     }
 }
 
@@ -225,6 +254,7 @@ command_from!(order => Order: PlaceOrder, ModifyPrice, ApplyDiscount, CancelOrde
 command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, ReserveStock,
     ReleaseReservation, CommitReservation, RestockReturn);
 command_from!(reconciliation => Reconciliation: RecordReconciliation);
+command_from!(account => Account: RecordPspSettlement);
 
 impl From<OrderCommand> for Command {
     fn from(command: OrderCommand) -> Command {

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+use crate::account::{self, Account, AccountEvent};
 use crate::codec::{self, SealedEvent};
 use crate::context::{Actor, Context, Policy};
 use crate::envelope::{AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope};
@@ -50,6 +51,7 @@ pub enum AggregateState {
     Order(Order),
     StockItem(StockItem),
     Reconciliation(ReconciliationRun),
+    Account(Account),
 }
 
 /// What one command did, when the process runs: the command and its events or rejection.
@@ -60,6 +62,7 @@ pub struct MemoryLedger {
     orders: HashMap<OrderId, Order>,
     stock: HashMap<StockKey, StockItem>,
     reconciliations: HashMap<String, ReconciliationRun>,
+    accounts: HashMap<String, Account>,
     heads: HashMap<AggregateRef, ChainHead>,
     policy: Policy,
     rules: ProcessRules,
@@ -115,6 +118,9 @@ impl MemoryLedger {
             crate::AggregateKind::Reconciliation => {
                 AggregateState::Reconciliation(self.reconciliations.get(&aggregate.id)?.clone())
             }
+            crate::AggregateKind::Account => {
+                AggregateState::Account(self.accounts.get(&aggregate.id)?.clone())
+            }
         };
         Some((state, head))
     }
@@ -143,6 +149,9 @@ impl MemoryLedger {
             }
             AggregateState::Reconciliation(run) => {
                 self.reconciliations.insert(aggregate.id.clone(), run);
+            }
+            AggregateState::Account(account) => {
+                self.accounts.insert(aggregate.id.clone(), account);
             }
         }
         self.heads.insert(aggregate.clone(), head);
@@ -173,6 +182,9 @@ impl MemoryLedger {
             }
             crate::AggregateKind::Reconciliation => {
                 self.reconciliations.remove(&aggregate.id);
+            }
+            crate::AggregateKind::Account => {
+                self.accounts.remove(&aggregate.id);
             }
         }
     }
@@ -237,6 +249,17 @@ impl MemoryLedger {
                     .map(Event::Reconciliation)
                     .collect()
             }
+            Command::Account(c) => {
+                let state = self
+                    .accounts
+                    .get(&c.account_id())
+                    .cloned()
+                    .unwrap_or_default();
+                account::decide(&state, c, &context)?
+                    .into_iter()
+                    .map(Event::Account)
+                    .collect()
+            }
         };
         let target = command.command.target();
         let sealed = codec::seal(command, self.head(&target), events, now);
@@ -253,10 +276,16 @@ impl MemoryLedger {
             (Command::Reconciliation(c), Event::Reconciliation(e)) => {
                 self.fold_reconciliation(c.run_id(), e)
             }
+            (Command::Account(c), Event::Account(e)) => self.fold_account(&c.account_id(), e),
             _ => unreachable!("seal asserts events belong to the command's aggregate"),
         }
         let target = command.target();
         self.heads.insert(target, envelope.head());
+    }
+
+    fn fold_account(&mut self, account_id: &str, event: &AccountEvent) {
+        let state = self.accounts.entry(account_id.to_owned()).or_default();
+        account::apply(state, event);
     }
 
     fn fold_reconciliation(&mut self, run_id: &str, event: &ReconciliationEvent) {
@@ -505,6 +534,12 @@ impl MemoryLedger {
                     return Err(wrong("reconciliation run"));
                 }
                 self.fold_reconciliation(&aggregate.id, e);
+            }
+            Event::Account(e) => {
+                if aggregate.kind != crate::AggregateKind::Account {
+                    return Err(wrong("account"));
+                }
+                self.fold_account(&aggregate.id, e);
             }
         }
         self.heads.insert(aggregate, envelope.head());

@@ -7,8 +7,9 @@
 //! apply(&mut state, &event)                       // infallible
 //! ```
 //!
-//! Three aggregates: [`order::Order`] (key: order id), [`stock::StockItem`] (key: SKU and
-//! warehouse) and finance's [`reconciliation::ReconciliationRun`] (key: run id). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
+//! Four aggregates: [`order::Order`] (key: order id), [`stock::StockItem`] (key: SKU and
+//! warehouse), and finance's [`account::Account`] (key: `psp:<provider>:<currency>`) and
+//! [`reconciliation::ReconciliationRun`] (key: run id). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
 //! hash chain; [`codec`] is the persistent binary and JSON format; [`schema`] publishes JSON
 //! Schemas; [`upcast`] reads older event versions.
 //!
@@ -16,6 +17,7 @@
 //! Time and ids come in through [`Context`] and the command envelope, so the same inputs
 //! always give the same events (replay and simulation depend on it).
 
+pub mod account;
 pub mod codec;
 pub mod context;
 pub mod envelope;

@@ -103,6 +103,9 @@ rules! {
     // Finance.
     RunIdInvalid => "run_id_invalid", "Reconciliation run ids are 1-64 of A-Z a-z 0-9 . _ -.";
     ReconciliationAlreadyRecorded => "reconciliation_already_recorded", "A reconciliation run is recorded once.";
+    AccountNameInvalid => "account_name_invalid", "Account names (a payment provider's, a carrier's) are 1-64 of A-Z a-z 0-9 . _ -.";
+    SettlementDoesNotAddUp => "settlement_does_not_add_up", "A settlement batch's net plus its fees is its gross.";
+    SettlementAlreadyRecorded => "settlement_already_recorded", "A settlement batch (bank reference) is recorded once per account.";
     ReconciliationInconsistent => "reconciliation_inconsistent", "A reconciliation's figures agree with each other: matched lines at most the lines, unexplained breaks at most the breaks, variance = reported − expected, a SHA-256 of the report, a period that does not end before it starts.";
 }
 

@@ -10,6 +10,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
+use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, EventHash};
 use crate::order::{OrderCommand, OrderEvent};
@@ -107,7 +108,8 @@ pub fn all() -> BTreeMap<String, String> {
     let commands = OrderCommand::payload_schemas()
         .into_iter()
         .chain(StockCommand::payload_schemas())
-        .chain(ReconciliationCommand::payload_schemas());
+        .chain(ReconciliationCommand::payload_schemas())
+        .chain(AccountCommand::payload_schemas());
     for (name, version, payload) in commands {
         files.insert(
             format!("commands/{name}.json"),
@@ -125,7 +127,12 @@ pub fn all() -> BTreeMap<String, String> {
         )
         .chain(ReconciliationEvent::payload_schemas().into_iter().map(
             |(name, version, payload)| (name, version, AggregateKind::Reconciliation, payload),
-        ));
+        ))
+        .chain(
+            AccountEvent::payload_schemas()
+                .into_iter()
+                .map(|(name, version, payload)| (name, version, AggregateKind::Account, payload)),
+        );
     for (name, version, kind, payload) in events {
         files.insert(
             format!("events/{name}.json"),

@@ -48,6 +48,7 @@ fn raw_header(
         AggregateKind::Order => samples::order_id().to_string(),
         AggregateKind::StockItem => samples::stock_key().to_string(),
         AggregateKind::Reconciliation => samples::RUN_ID.to_owned(),
+        AggregateKind::Account => "psp:adyen:EUR".to_owned(),
     };
     RawEvent {
         event_id: event_id(command_id, 0),

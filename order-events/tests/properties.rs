@@ -688,7 +688,7 @@ impl World {
                 );
                 first.map(|events| events.into_iter().map(Event::Stock).collect())
             }
-            Command::Reconciliation(_) => {
+            Command::Reconciliation(_) | Command::Account(_) => {
                 unreachable!("the generated operations are order and stock commands")
             }
         };
@@ -770,7 +770,8 @@ impl World {
                         .expect("item exists");
                     prop_assert_eq!(&StockItem::replay(&folded), &self.stock[key]);
                 }
-                order_events::AggregateKind::Reconciliation => {
+                order_events::AggregateKind::Reconciliation
+                | order_events::AggregateKind::Account => {
                     unreachable!("the generated operations are order and stock commands")
                 }
             }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use order_events::account::{Account, RecordPspSettlement};
 use order_events::ids::*;
 use order_events::order::*;
 use order_events::reconciliation::{ReconciliationRun, RecordReconciliation};
@@ -478,6 +479,7 @@ fn reconciliation_cases() -> Vec<ReconciliationCase> {
                     .when(samples::record_reconciliation())
             }),
         ),
+        // The finance account aggregate's rules, in the same table.
         (
             Rule::ReconciliationInconsistent,
             Box::new(with(|c| {
@@ -485,6 +487,65 @@ fn reconciliation_cases() -> Vec<ReconciliationCase> {
             })),
         ),
     ]
+}
+
+type AccountCase = (Rule, Box<dyn Fn() -> Then<Account>>);
+
+fn account_cases() -> Vec<AccountCase> {
+    let with = |change: fn(&mut RecordPspSettlement)| {
+        move || {
+            let mut command = samples::record_psp_settlement();
+            change(&mut command);
+            given([]).when(command)
+        }
+    };
+    vec![
+        (
+            Rule::AccountNameInvalid,
+            Box::new(with(|c| c.provider = "ad yen".into())),
+        ),
+        (
+            Rule::SettlementDoesNotAddUp,
+            Box::new(with(|c| c.net = amount("985.69"))),
+        ),
+        (
+            Rule::SettlementAlreadyRecorded,
+            Box::new(|| {
+                given([samples::psp_settlement_recorded().into()])
+                    .when(samples::record_psp_settlement())
+            }),
+        ),
+        (
+            Rule::AmountMustBePositive,
+            Box::new(with(|c| {
+                c.gross = amount("0.00");
+                c.fees = amount("0.00");
+                c.net = amount("0.00");
+            })),
+        ),
+        (
+            Rule::AmountPrecisionExceedsCurrency,
+            Box::new(with(|c| c.fees = amount("14.301"))),
+        ),
+    ]
+}
+
+#[test]
+fn every_account_rule_case_rejects_with_its_rule() {
+    for (rule, scenario) in account_cases() {
+        let rejection = scenario().then_rejects(rule);
+        println!("{rule}: {}", rejection.detail);
+    }
+}
+
+#[test]
+fn a_settlement_that_adds_up_is_recorded_and_counted() {
+    let account: Account = given([])
+        .when(samples::record_psp_settlement())
+        .then_events([samples::psp_settlement_recorded().into()]);
+    assert_eq!(account.cleared, amount("1000.00"));
+    assert_eq!(account.fees, amount("14.30"));
+    assert!(account.settlements.contains("SEPA-2026-10-31-0001"));
 }
 
 #[test]
@@ -518,6 +579,7 @@ fn every_rule_has_a_case() {
         .map(|(rule, _)| *rule)
         .chain(stock_cases().iter().map(|(rule, _)| *rule))
         .chain(reconciliation_cases().iter().map(|(rule, _)| *rule))
+        .chain(account_cases().iter().map(|(rule, _)| *rule))
         .collect();
     let missing: Vec<&str> = Rule::ALL
         .iter()

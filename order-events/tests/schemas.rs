@@ -86,6 +86,7 @@ fn all_commands() -> Vec<Command> {
         .chain([
             Command::Stock(stock),
             Command::from(samples::record_reconciliation()),
+            Command::from(samples::record_psp_settlement()),
         ])
         .collect()
 }
@@ -116,6 +117,7 @@ fn what_the_codec_writes_validates_against_the_schemas() {
             order_events::Event::Reconciliation(_) => {
                 Command::from(samples::record_reconciliation())
             }
+            order_events::Event::Account(_) => Command::from(samples::record_psp_settlement()),
         };
         let envelope = samples::envelope(command, index as u128);
         let sealed = codec::seal(&envelope, ChainHead::GENESIS, vec![event], at(0));

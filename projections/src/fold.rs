@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use order_events::account::AccountEvent;
 use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::{MerchantId, OrderId};
@@ -129,6 +130,10 @@ pub mod accounts {
     pub const REFUNDS: &str = "refunds";
     /// Money paid out to merchants' bank accounts.
     pub const PAYOUTS: &str = "payouts";
+    /// The platform's bank account: what payment providers pay out arrives here.
+    pub const BANK: &str = "bank";
+    /// What payment providers charge for processing.
+    pub const PSP_FEES: &str = "psp_fee_expense";
 
     pub fn merchant_payable(merchant: &str) -> String {
         format!("merchant_payable:{merchant}")
@@ -235,6 +240,10 @@ impl Projector {
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
                 fold_stock(rows, envelope, event)?;
+            }
+            (Event::Account(event), AggregateKind::Account) => {
+                let entries = Projector::account_entries(envelope, event);
+                post_entries(rows, &entries)?;
             }
             (Event::Reconciliation(event), AggregateKind::Reconciliation) => {
                 let ReconciliationEvent::ReconciliationRecorded(run) = event;
@@ -435,6 +444,27 @@ impl Projector {
         Ok(())
     }
 
+    /// The journal entries a finance account's event posts. Pure, like
+    /// [`journal_entries`](Self::journal_entries): the replay tool checks them too.
+    pub fn account_entries(envelope: &EventEnvelope, event: &AccountEvent) -> Vec<JournalEntry> {
+        let AccountEvent::PspSettlementRecorded(e) = event;
+        let mut postings = vec![
+            debit(accounts::BANK, e.net),
+            credit(accounts::CLEARING, e.gross),
+        ];
+        if e.fees.is_positive() {
+            postings.insert(1, debit(accounts::PSP_FEES, e.fees));
+        }
+        vec![JournalEntry {
+            kind: EntryKind::PspSettlement,
+            event_id: envelope.event_id,
+            order_id: None,
+            currency: e.currency,
+            at: envelope.recorded_at,
+            postings,
+        }]
+    }
+
     /// The journal entries a money event of the order with `header` posts, and what they add
     /// to the merchant's totals; `None` for an event that moves no money. Pure: the settlement
     /// read model posts them, and the replay tool recomputes them to check the trial balance.
@@ -534,16 +564,8 @@ pub struct CommissionSoFar {
     pub reversed: Amount,
 }
 
-/// Writes balanced entries to the account balances and the order's settlement.
-fn post(
-    rows: &mut dyn Rows,
-    currency: Currency,
-    order_id: OrderId,
-    entries: &[JournalEntry],
-) -> Result<(), StoreError> {
-    let order_key = keys::order(keys::ORDER_BALANCE, order_id.0);
-    let mut order_balance: OrderBalanceView =
-        get(rows, &order_key, "order balance")?.unwrap_or_default();
+/// Writes balanced entries to the account balances.
+fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), StoreError> {
     for entry in entries {
         let (debits, credits) = entry.totals();
         assert_eq!(
@@ -551,11 +573,33 @@ fn post(
             "a journal entry must balance: {entry:?} (trial balance invariant)"
         );
         for posting in &entry.postings {
-            let key = keys::account(currency, &posting.account);
+            let key = keys::account(entry.currency, &posting.account);
             let mut balance: AccountBalance = get(rows, &key, "account")?.unwrap_or_default();
             balance.debits += posting.debit;
             balance.credits += posting.credit;
             put(rows, key, &balance);
+        }
+    }
+    Ok(())
+}
+
+/// Writes balanced entries to the account balances and the order's settlement.
+fn post(
+    rows: &mut dyn Rows,
+    currency: Currency,
+    order_id: OrderId,
+    entries: &[JournalEntry],
+) -> Result<(), StoreError> {
+    post_entries(rows, entries)?;
+    let order_key = keys::order(keys::ORDER_BALANCE, order_id.0);
+    let mut order_balance: OrderBalanceView =
+        get(rows, &order_key, "order balance")?.unwrap_or_default();
+    for entry in entries {
+        debug_assert_eq!(
+            entry.currency, currency,
+            "an order's entries are in its currency"
+        );
+        for posting in &entry.postings {
             *order_balance
                 .accounts
                 .entry(posting.account.clone())

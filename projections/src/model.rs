@@ -406,6 +406,8 @@ pub enum EntryKind {
     Refund,
     CommissionReversal,
     Payout,
+    /// A payment provider's settlement batch: clearing emptied into the bank, less fees.
+    PspSettlement,
 }
 
 /// Balanced postings for one money movement: debits equal credits.

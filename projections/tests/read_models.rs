@@ -131,7 +131,7 @@ impl Reference {
                     stock::apply(item, &event);
                 }
                 // The shop records no reconciliation runs; their read model has a test of its own.
-                Event::Reconciliation(_) => {}
+                Event::Reconciliation(_) | Event::Account(_) => {}
             }
         }
         reference

@@ -25,6 +25,7 @@ use std::sync::Once;
 use chrono::{DateTime, Utc};
 use event_log::{Log, LogError, StoredRecord, Topic, TopicPartition};
 use follow::{Followed, Followers};
+use order_events::account::{self, Account};
 use order_events::codec::{self, json, DecodeError};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope, EventHash};
 use order_events::money::{Amount, Currency};
@@ -230,6 +231,7 @@ enum State {
     Order(Box<Order>),
     Stock(StockItem),
     Reconciliation(ReconciliationRun),
+    Account(Account),
 }
 
 impl State {
@@ -239,6 +241,7 @@ impl State {
             AggregateKind::Order => State::Order(Box::default()),
             AggregateKind::StockItem => State::Stock(StockItem::default()),
             AggregateKind::Reconciliation => State::Reconciliation(ReconciliationRun::default()),
+            AggregateKind::Account => State::Account(Account::default()),
         }
     }
 }
@@ -306,6 +309,7 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
         (State::Order(order), Event::Order(e)) => order::apply(order, e),
         (State::Stock(item), Event::Stock(e)) => stock::apply(item, e),
         (State::Reconciliation(run), Event::Reconciliation(e)) => reconciliation::apply(run, e),
+        (State::Account(account), Event::Account(e)) => account::apply(account, e),
         _ => panic!("an event of another aggregate kind"),
     });
     if let Err(payload) = outcome {
@@ -320,6 +324,7 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
         State::Order(order) => order.check_invariants(),
         State::Stock(item) => item.check_invariants(),
         State::Reconciliation(_) => Ok(()),
+        State::Account(account) => order_events::Aggregate::check_invariants(account),
     };
     invariants.map_err(|reason| (BreakKind::InvariantBroken, reason))
 }
@@ -510,14 +515,21 @@ impl Verifier {
         followed.state = match (followed.state.take(), broke) {
             (Some(mut state), false) => match fold_in_place(&mut state, &envelope.event) {
                 Ok(()) => {
-                    if let (State::Order(order), Event::Order(event)) = (&state, &envelope.event) {
-                        let header = order.header.as_ref().expect("a folded order has a header");
-                        if let Some((entries, _)) = self.projector.journal_entries(
-                            header,
-                            &mut followed.commission,
-                            envelope,
-                            event,
-                        ) {
+                    let entries = match (&state, &envelope.event) {
+                        (State::Order(order), Event::Order(event)) => {
+                            let header =
+                                order.header.as_ref().expect("a folded order has a header");
+                            self.projector
+                                .journal_entries(header, &mut followed.commission, envelope, event)
+                                .map(|(entries, _)| entries)
+                        }
+                        (State::Account(_), Event::Account(event)) => {
+                            Some(Projector::account_entries(envelope, event))
+                        }
+                        _ => None,
+                    };
+                    {
+                        if let Some(entries) = entries {
                             self.money_events += 1;
                             if let Err(reason) = self.trial_balance.post(&entries) {
                                 self.breaks.push(located(
@@ -891,6 +903,7 @@ fn state_json(state: &State) -> serde_json::Value {
         State::Order(order) => serde_json::to_value(order.as_ref()),
         State::Stock(item) => serde_json::to_value(item),
         State::Reconciliation(run) => serde_json::to_value(run),
+        State::Account(account) => serde_json::to_value(account),
     }
     .expect("domain state serializes to JSON")
 }

@@ -556,6 +556,57 @@ async fn every_money_event_is_checked_against_the_trial_balance() {
     assert_eq!(report.money_events, money);
 }
 
+/// A payment provider's settlement batch as the ledger would seal it (`net` unchecked, so a
+/// batch that does not add up can be planted).
+fn settlement(reference: &str, net: &str) -> Keyed {
+    let mut event = order_events::testkit::samples::psp_settlement_recorded();
+    event.bank_reference = reference.to_owned();
+    event.net = net.parse().unwrap();
+    let command = order_events::testkit::samples::envelope(
+        order_events::testkit::samples::record_psp_settlement(),
+        u128::from(reference.len() as u64),
+    );
+    let head = order_events::envelope::ChainHead::GENESIS;
+    let sealed = codec::seal(
+        &command,
+        head,
+        vec![Event::Account(event.into())],
+        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap(),
+    );
+    let sealed = sealed.into_iter().next().unwrap();
+    (sealed.envelope.aggregate_id, sealed.record)
+}
+
+#[tokio::test]
+async fn psp_settlements_are_money_events_and_one_that_does_not_add_up_breaks_the_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut payloads = shop_events(0x7c, 10);
+    let before = log_of(&dir, "before", payloads.clone()).await;
+    let money = replay_tool::verify(&before).await.unwrap().money_events;
+    payloads.push(settlement("SEPA-1", "985.70"));
+    let log = log_of(&dir, "log", payloads.clone()).await;
+    let report = replay_tool::verify(&log).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.breaks);
+    assert_eq!(report.money_events, money + 1);
+
+    // 985.71 to the bank and 14.30 in fees out of 1 000.00 cleared: a cent from nowhere.
+    let mut planted = payloads[..payloads.len() - 1].to_vec();
+    planted.push(settlement("SEPA-1", "985.71"));
+    let log = log_of(&dir, "planted", planted).await;
+    let report = replay_tool::verify(&log).await.unwrap();
+    let kinds: Vec<BreakKind> = report.breaks.iter().map(|b| b.kind).collect();
+    assert_eq!(
+        kinds,
+        [BreakKind::TrialBalanceBroken],
+        "{:?}",
+        report.breaks
+    );
+    assert_eq!(
+        report.breaks[0].aggregate.as_deref(),
+        Some("account:psp:adyen:EUR")
+    );
+}
+
 #[test]
 fn an_unbalanced_entry_breaks_the_running_trial_balance() {
     use projections::model::{EntryKind, JournalEntry, Posting};

@@ -20,6 +20,7 @@ use super::{
     check_size, check_version, current_command_version, current_event_version, wrong_kind,
     DecodeError,
 };
+use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
 use crate::order::{OrderCommand, OrderEvent};
@@ -158,6 +159,10 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
                 ReconciliationCommand::decode_current_json(type_name, payload)
                     .map(|r| r.map(Command::Reconciliation))
             })
+            .or_else(|| {
+                AccountCommand::decode_current_json(type_name, payload)
+                    .map(|r| r.map(Command::Account))
+            })
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };
@@ -176,6 +181,7 @@ fn command_payload_json(command: &Command) -> serde_json::Value {
         Command::Order(c) => c.to_json_payload(),
         Command::Stock(c) => c.to_json_payload(),
         Command::Reconciliation(c) => c.to_json_payload(),
+        Command::Account(c) => c.to_json_payload(),
     }
 }
 
@@ -200,6 +206,7 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
         Event::Order(e) => e.to_json_payload(),
         Event::Stock(e) => e.to_json_payload(),
         Event::Reconciliation(e) => e.to_json_payload(),
+        Event::Account(e) => e.to_json_payload(),
     };
     let out = EventJson {
         event_id: envelope.event_id,
@@ -251,6 +258,9 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             .or_else(|| {
                 ReconciliationEvent::decode_current_json(type_name, payload)
                     .map(|r| r.map(Event::Reconciliation))
+            })
+            .or_else(|| {
+                AccountEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Account))
             })
             .expect("a type with a current version decodes in its set")
             .map_err(json_error)?

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
 use crate::envelope::{
     event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
@@ -392,6 +393,7 @@ pub fn encode_event_payload(event: &Event) -> Vec<u8> {
         Event::Order(e) => e.encode_payload(),
         Event::Stock(e) => e.encode_payload(),
         Event::Reconciliation(e) => e.encode_payload(),
+        Event::Account(e) => e.encode_payload(),
     }
 }
 
@@ -400,6 +402,7 @@ fn encode_command_payload(command: &Command) -> Vec<u8> {
         Command::Order(c) => c.encode_payload(),
         Command::Stock(c) => c.encode_payload(),
         Command::Reconciliation(c) => c.encode_payload(),
+        Command::Account(c) => c.encode_payload(),
     }
 }
 
@@ -422,12 +425,14 @@ fn current_event_version(type_name: &str) -> Option<u16> {
     OrderEvent::current_version_of(type_name)
         .or_else(|| StockEvent::current_version_of(type_name))
         .or_else(|| ReconciliationEvent::current_version_of(type_name))
+        .or_else(|| AccountEvent::current_version_of(type_name))
 }
 
 fn current_command_version(type_name: &str) -> Option<u16> {
     OrderCommand::current_version_of(type_name)
         .or_else(|| StockCommand::current_version_of(type_name))
         .or_else(|| ReconciliationCommand::current_version_of(type_name))
+        .or_else(|| AccountCommand::current_version_of(type_name))
 }
 
 /// Refuses an event type name where a command was expected, and the reverse, by name.
@@ -478,6 +483,9 @@ pub(crate) fn decode_event_payload(
         .or_else(|| {
             ReconciliationEvent::decode_current_payload(type_name, bytes)
                 .map(|r| r.map(Event::Reconciliation))
+        })
+        .or_else(|| {
+            AccountEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Account))
         });
     decoded.expect("a type with a current version decodes in its set")
 }
@@ -508,6 +516,10 @@ fn decode_command_payload(
         .or_else(|| {
             ReconciliationCommand::decode_current_payload(type_name, bytes)
                 .map(|r| r.map(Command::Reconciliation))
+        })
+        .or_else(|| {
+            AccountCommand::decode_current_payload(type_name, bytes)
+                .map(|r| r.map(Command::Account))
         });
     decoded.expect("a type with a current version decodes in its set")
 }

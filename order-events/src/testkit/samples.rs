@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::at;
+use crate::account::*;
 use crate::context::{Actor, ActorKind};
 use crate::envelope::{Command, CommandEnvelope, Event};
 use crate::ids::*;
@@ -544,7 +545,35 @@ pub fn one_of_each_event() -> Vec<Event> {
         .chain(stock_events.into_iter().map(Event::Stock))
         .chain(added_later.into_iter().map(Event::Order))
         .chain([Event::Reconciliation(reconciliation_recorded().into())])
+        .chain([Event::Account(psp_settlement_recorded().into())])
         .collect()
+}
+
+/// A payment provider's settlement batch: 1 000.00 captured, 14.30 fees, 985.70 to the bank.
+pub fn record_psp_settlement() -> RecordPspSettlement {
+    RecordPspSettlement {
+        provider: "adyen".to_owned(),
+        currency: Currency::EUR,
+        bank_reference: "SEPA-2026-10-31-0001".to_owned(),
+        gross: amount("1000.00"),
+        fees: amount("14.30"),
+        net: amount("985.70"),
+        settled_on: NaiveDate::from_ymd_opt(2026, 10, 31).expect("a date"),
+    }
+}
+
+/// The event [`record_psp_settlement`] records.
+pub fn psp_settlement_recorded() -> PspSettlementRecorded {
+    let c = record_psp_settlement();
+    PspSettlementRecorded {
+        provider: c.provider,
+        currency: c.currency,
+        bank_reference: c.bank_reference,
+        gross: c.gross,
+        fees: c.fees,
+        net: c.net,
+        settled_on: c.settled_on,
+    }
 }
 
 /// The run id of the sample reconciliation.
