@@ -671,6 +671,7 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
         let kind = match m.kind {
             finance::ledger::MoneyKind::Capture => "capture",
             finance::ledger::MoneyKind::Refund => "refund",
+            finance::ledger::MoneyKind::Payout => "payout",
         };
         report.push_str(&format!(
             "{},{kind},{},0.00,{},{},{}\n",

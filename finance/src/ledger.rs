@@ -1,8 +1,10 @@
-//! The ledger's side of a reconciliation: every capture and refund the events record.
+//! The ledger's side of a reconciliation: every capture and refund the events record, and
+//! every payment-provider settlement batch (what the provider paid out to the bank).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use order_events::account::AccountEvent;
 use order_events::envelope::{Event, EventEnvelope};
 use order_events::money::{Amount, Currency};
 use order_events::order::OrderEvent;
@@ -15,6 +17,9 @@ use uuid::Uuid;
 pub enum MoneyKind {
     Capture,
     Refund,
+    /// A provider's settlement batch paid to the bank: its reference is the bank reference,
+    /// its amount the net paid out.
+    Payout,
 }
 
 /// A capture or refund as the ledger recorded it.
@@ -23,8 +28,9 @@ pub struct LedgerMoney {
     pub event_id: Uuid,
     pub kind: MoneyKind,
     pub psp_reference: String,
+    /// The order's id (empty for a payout).
     pub order_id: String,
-    /// The payment id of a capture, the refund id of a refund.
+    /// The payment id of a capture, the refund id of a refund, the provider of a payout.
     pub id: String,
     pub amount: Amount,
     pub currency: Currency,
@@ -44,8 +50,22 @@ pub struct Collector {
 
 impl Collector {
     pub fn add(&mut self, envelope: &EventEnvelope) {
-        let Event::Order(event) = &envelope.event else {
-            return;
+        let event = match &envelope.event {
+            Event::Order(event) => event,
+            Event::Account(AccountEvent::PspSettlementRecorded(batch)) => {
+                self.money.push(LedgerMoney {
+                    event_id: envelope.event_id,
+                    kind: MoneyKind::Payout,
+                    psp_reference: batch.bank_reference.clone(),
+                    order_id: String::new(),
+                    id: batch.provider.clone(),
+                    amount: batch.net,
+                    currency: batch.currency,
+                    at: envelope.recorded_at,
+                });
+                return;
+            }
+            _ => return,
         };
         let (kind, id, amount, psp_reference) = match event {
             OrderEvent::OrderPlaced(placed) => {

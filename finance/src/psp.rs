@@ -5,7 +5,7 @@
 //!
 //! | column | meaning |
 //! | --- | --- |
-//! | `psp_reference` | the provider's reference of the transaction (the one the ledger stores with the capture or refund) |
+//! | `psp_reference` | the provider's reference of the transaction (the one the ledger stores with the capture or refund); for a payout, the bank transfer's reference |
 //! | `type` | `capture`, `refund`, `chargeback`, `fee` or `payout` |
 //! | `gross` | the transaction's amount |
 //! | `fee` | what the provider charged for it |

@@ -1,6 +1,7 @@
 //! Matching a provider's report against the ledger's captures and refunds.
 //!
-//! Each capture or refund line is matched to one ledger event of the same kind: by PSP
+//! Each capture, refund or payout line is matched to one ledger event of the same kind (a
+//! payout to a recorded settlement batch, by its bank reference): by PSP
 //! reference first, then by order id and payment (or refund) id when the provider echoes
 //! them, then by amount and currency within a window of days around the line's date (the
 //! closest in time wins). A matched pair can still break: a different currency or amount, a
@@ -116,7 +117,7 @@ pub struct CurrencySummary {
 pub struct Report {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Capture and refund lines dated in the period.
+    /// Capture, refund and payout lines dated in the period.
     pub transaction_lines: u64,
     /// Of those, matched without any break.
     pub auto_matched: u64,
@@ -141,7 +142,8 @@ fn money_kind(kind: LineKind) -> Option<MoneyKind> {
     match kind {
         LineKind::Capture => Some(MoneyKind::Capture),
         LineKind::Refund => Some(MoneyKind::Refund),
-        LineKind::Chargeback | LineKind::Fee | LineKind::Payout => None,
+        LineKind::Payout => Some(MoneyKind::Payout),
+        LineKind::Chargeback | LineKind::Fee => None,
     }
 }
 
@@ -331,6 +333,7 @@ pub fn reconcile(
         match money.kind {
             MoneyKind::Capture => total.captures += money.amount,
             MoneyKind::Refund => total.refunds += money.amount,
+            MoneyKind::Payout => {}
         }
         if matched.is_none() {
             breaks.push(Break {

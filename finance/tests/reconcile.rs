@@ -61,7 +61,7 @@ fn fee_of(money: &LedgerMoney) -> Amount {
             (money.amount.0 * Decimal::new(14, 3) + Decimal::new(25, 2))
                 .round_dp(money.currency.minor_units()),
         ),
-        MoneyKind::Refund => Amount::ZERO,
+        MoneyKind::Refund | MoneyKind::Payout => Amount::ZERO,
     }
 }
 
@@ -84,6 +84,7 @@ impl Row {
         let (kind, net) = match money.kind {
             MoneyKind::Capture => ("capture", money.amount - fee),
             MoneyKind::Refund => ("refund", money.amount + fee),
+            MoneyKind::Payout => ("payout", money.amount),
         };
         Row {
             reference: money.psp_reference.clone(),
@@ -347,4 +348,46 @@ fn another_providers_layout_reads_through_a_column_mapping() {
         psp::read("".as_bytes(), &map).unwrap_err(),
         psp::PspError::NoHeader
     );
+}
+
+#[test]
+fn payout_lines_match_recorded_settlement_batches_by_bank_reference() {
+    let batch = |reference: &str, net: &str, day: u32| LedgerMoney {
+        event_id: uuid::Uuid::from_u64_pair(0xba7c, u64::from(day)),
+        kind: MoneyKind::Payout,
+        psp_reference: reference.to_owned(),
+        order_id: String::new(),
+        id: "adyen".to_owned(),
+        amount: net.parse().unwrap(),
+        currency: order_events::money::Currency::EUR,
+        at: Utc.with_ymd_and_hms(2026, 10, day, 9, 0, 0).unwrap(),
+    };
+    let ledger = [
+        batch("SEPA-10", "985.70", 10),
+        batch("SEPA-17", "1200.00", 17),
+        batch("SEPA-24", "640.00", 24),
+    ];
+    let file = format!(
+        "{HEADER}\n\
+         SEPA-10,payout,985.70,0.00,985.70,EUR,2026-10-10,,\n\
+         SEPA-17,payout,1200.10,0.00,1200.10,EUR,2026-10-17,,\n\
+         SEPA-99,payout,50.00,0.00,50.00,EUR,2026-10-20,,\n"
+    );
+    let report = run(&ledger, &file, &october());
+    let found: Vec<(BreakKind, Option<u64>)> =
+        report.breaks.iter().map(|b| (b.kind, b.line)).collect();
+    assert_eq!(
+        found,
+        [
+            (BreakKind::AmountMismatch, Some(3)),
+            (BreakKind::MissingInLedger, Some(4)),
+            (BreakKind::MissingAtProvider, None),
+        ],
+        "{:#?}",
+        report.breaks
+    );
+    assert_eq!(report.breaks[2].psp_reference, "SEPA-24");
+    assert_eq!((report.transaction_lines, report.auto_matched), (3, 1));
+    // Payouts move money between the provider and the bank: no capture or refund total moves.
+    assert_eq!(report.currencies[0].ledger_captures, Amount::ZERO);
 }
