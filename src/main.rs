@@ -162,13 +162,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: order_ledger::reconcile::ReportFormat,
         /// The payment provider whose report it is (recorded with the run).
-        #[arg(long, default_value = "psp")]
+        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_PROVIDER)]
         provider: String,
         /// The run's id [default: <provider>-<UTC time>].
         #[arg(long)]
         run_id: Option<String>,
         /// Who reconciles, as KIND:ID (recorded with the run).
-        #[arg(long, default_value = "staff:finance")]
+        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_ACTOR)]
         actor: String,
         /// Do not record the run as an event (e.g. on a read-only copy of the log).
         #[arg(long)]

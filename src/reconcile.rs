@@ -159,6 +159,11 @@ pub fn write(report: &Report, format: ReportFormat, out: &mut impl Write) -> Res
     Ok(())
 }
 
+/// The provider a run is recorded for unless named (CLI and HTTP alike).
+pub const DEFAULT_PROVIDER: &str = "psp";
+/// Who records a run unless named.
+pub const DEFAULT_ACTOR: &str = "staff:finance";
+
 /// Who records a run, and under which names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recording {

@@ -200,8 +200,12 @@ async fn post_reconciliation(
     };
     let mut map = finance::psp::ColumnMap::default();
     let mut period = finance::reconcile::Options::default();
-    let (mut provider, mut run_id, mut actor, mut record) =
-        ("psp".to_owned(), None, "staff:finance".to_owned(), true);
+    let (mut provider, mut run_id, mut actor, mut record) = (
+        crate::reconcile::DEFAULT_PROVIDER.to_owned(),
+        None,
+        crate::reconcile::DEFAULT_ACTOR.to_owned(),
+        true,
+    );
     for (name, value) in &params {
         let date = || {
             value

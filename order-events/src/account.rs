@@ -93,13 +93,6 @@ pub struct Account {
     pub fees: Amount,
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// Decides a command against the account's state.
 pub fn decide(
     state: &Account,
@@ -107,12 +100,16 @@ pub fn decide(
     _context: &Context,
 ) -> Result<Vec<AccountEvent>, Rejection> {
     let AccountCommand::RecordPspSettlement(c) = command;
-    ensure(valid_name(&c.provider), Rule::AccountNameInvalid, || {
-        format!(
-            "provider '{}' is not 1-64 of A-Z a-z 0-9 . _ -",
-            validate::printable(&c.provider)
-        )
-    })?;
+    ensure(
+        validate::identifier(&c.provider),
+        Rule::AccountNameInvalid,
+        || {
+            format!(
+                "provider '{}' is not 1-64 of A-Z a-z 0-9 . _ -",
+                validate::printable(&c.provider)
+            )
+        },
+    )?;
     validate::required_text("bank_reference", &c.bank_reference, SHORT_TEXT_MAX)?;
     validate::amount("gross", c.gross, c.currency, true)?;
     validate::amount("fees", c.fees, c.currency, false)?;

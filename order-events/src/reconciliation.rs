@@ -104,10 +104,7 @@ pub struct ReconciliationRun {
 
 /// Whether `id` is a run id: 1-64 of `A-Z a-z 0-9 . _ -`.
 pub fn valid_run_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    validate::identifier(id)
 }
 
 /// Decides a command against the run's state.

@@ -14,6 +14,15 @@ pub const SHORT_TEXT_MAX: usize = 128;
 /// Maximum length of free-text notes and comments.
 pub const NOTE_MAX: usize = 2000;
 
+/// An identifier that goes into an aggregate id (a run id, a provider's name): 1 to 64 of
+/// `A-Z a-z 0-9 . _ -`.
+pub fn identifier(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// A required text field: not blank, at most `max` characters, no control characters.
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     ensure(!value.trim().is_empty(), Rule::RequiredFieldMissing, || {

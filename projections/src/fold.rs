@@ -431,7 +431,7 @@ impl Projector {
             (header.currency, header.order_id, header.merchant_id.clone());
         row.commission_charged = commission.charged;
         row.commission_reversed = commission.reversed;
-        post(rows, currency, order_id, &entries)?;
+        post(rows, order_id, &entries)?;
         let key = keys::merchant(currency, merchant.as_str());
         let mut merchant_totals: MerchantTotals =
             get(rows, &key, "merchant totals")?.unwrap_or_default();
@@ -586,7 +586,6 @@ fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), Sto
 /// Writes balanced entries to the account balances and the order's settlement.
 fn post(
     rows: &mut dyn Rows,
-    currency: Currency,
     order_id: OrderId,
     entries: &[JournalEntry],
 ) -> Result<(), StoreError> {
@@ -595,10 +594,6 @@ fn post(
     let mut order_balance: OrderBalanceView =
         get(rows, &order_key, "order balance")?.unwrap_or_default();
     for entry in entries {
-        debug_assert_eq!(
-            entry.currency, currency,
-            "an order's entries are in its currency"
-        );
         for posting in &entry.postings {
             *order_balance
                 .accounts

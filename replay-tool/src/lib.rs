@@ -528,18 +528,16 @@ impl Verifier {
                         }
                         _ => None,
                     };
-                    {
-                        if let Some(entries) = entries {
-                            self.money_events += 1;
-                            if let Err(reason) = self.trial_balance.post(&entries) {
-                                self.breaks.push(located(
-                                    BreakKind::TrialBalanceBroken,
-                                    Some(name.clone()),
-                                    sequence,
-                                    "balanced journal entries (trial balance zero)".to_owned(),
-                                    reason,
-                                ));
-                            }
+                    if let Some(entries) = entries {
+                        self.money_events += 1;
+                        if let Err(reason) = self.trial_balance.post(&entries) {
+                            self.breaks.push(located(
+                                BreakKind::TrialBalanceBroken,
+                                Some(name.clone()),
+                                sequence,
+                                "balanced journal entries (trial balance zero)".to_owned(),
+                                reason,
+                            ));
                         }
                     }
                     Some(state)
