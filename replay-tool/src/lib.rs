@@ -108,10 +108,11 @@ pub async fn scan_from(
 /// The offset of `tp` where a read from `start` begins.
 ///
 /// A time is found by binary search over the events' `recorded_at`, which the handler stamps
-/// in append order within a partition. Records that do not decode are stepped over (towards
-/// the end, for at most one chunk); a probe that finds none at all ends the search early, at
-/// the lower bound, so the read starts before the time rather than after it and no event of
-/// the period is left out.
+/// in append order within a partition. Offsets without a record (Kafka's transaction markers)
+/// narrow the search like events after the time. Records that do not decode are stepped over
+/// (towards the end, for at most one chunk); a probe that finds none at all ends the search
+/// early, at the lower bound, so the read starts before the time rather than after it and no
+/// event of the period is left out.
 async fn start_offset(
     log: &dyn Log,
     tp: &TopicPartition,
@@ -128,14 +129,21 @@ async fn start_offset(
     while low < high {
         let middle = low + (high - low) / 2;
         let probe = log.read(tp, middle, READ_CHUNK).await?;
-        let recorded = probe
+        let mut in_range = probe
             .iter()
             .filter(|record| record.offset < high)
-            .find_map(|record| {
-                codec::decode_event(&record.payload)
-                    .ok()
-                    .map(|envelope| (record.offset, envelope.recorded_at))
-            });
+            .peekable();
+        if in_range.peek().is_none() {
+            // Nothing but offsets without records (a Kafka transaction's commit markers) from
+            // `middle` up to `high`: the first event at or after `at` is not among them.
+            high = middle;
+            continue;
+        }
+        let recorded = in_range.find_map(|record| {
+            codec::decode_event(&record.payload)
+                .ok()
+                .map(|envelope| (record.offset, envelope.recorded_at))
+        });
         match recorded {
             Some((offset, recorded_at)) if recorded_at < at => low = offset + 1,
             Some(_) => high = middle,
@@ -524,7 +532,9 @@ impl Verifier {
                                 .map(|(entries, _)| entries)
                         }
                         (State::Account(_), Event::Account(event)) => {
+                            // The process's accruals post nothing (their order events did).
                             Some(Projector::account_entries(envelope, event))
+                                .filter(|entries| !entries.is_empty())
                         }
                         _ => None,
                     };
