@@ -23,8 +23,9 @@ pub struct LedgerConfig {
     pub policy: Policy,
     /// The order process's rule tables: shortage policy, warehouses, carriers.
     pub process: ProcessRules,
-    /// Commission rates of the settlement ledger.
-    pub settlement: projections::SettlementRules,
+    /// Commission rates: the order process accrues merchants' earnings with them, and the
+    /// settlement read model posts with them.
+    pub settlement: order_events::settlement::SettlementRules,
     pub projections: ProjectionsSection,
 }
 
@@ -151,7 +152,22 @@ impl LedgerConfig {
     pub fn load(path: &Path) -> anyhow::Result<LedgerConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let config: LedgerConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks the values whose range is narrower than their type's.
+    pub fn check(&self) -> Result<(), String> {
+        self.policy
+            .check()
+            .map_err(|reason| format!("[policy]: {reason}"))?;
+        self.settlement
+            .check()
+            .map_err(|reason| format!("[settlement]: {reason}"))
     }
 
     /// The handler's settings for a log opened with `log`: without a configured state
@@ -195,7 +211,10 @@ impl LedgerConfig {
             linger: std::time::Duration::from_millis(self.handler.linger_ms),
             policy: self.policy.clone(),
             process: self.handler.process,
-            rules: self.process.clone(),
+            rules: ProcessRules {
+                settlement: self.settlement.clone(),
+                ..self.process.clone()
+            },
             cache_aggregates_max: self.handler.cache_aggregates_max,
             state_dir: self.handler.state_dir.clone(),
             snapshot_every_events: self.handler.snapshot_every_events,
@@ -206,6 +225,36 @@ impl LedgerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_out_of_range_are_refused_when_the_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            (
+                "[policy]\npayout_holdback_percent = 101\n",
+                "[policy]: payout_holdback_percent is 101; at most 100",
+            ),
+            (
+                "[settlement]\ncommission_rate = \"1.5\"\n",
+                "[settlement]: commission rate 1.5 of default is not a fraction from 0 to 1",
+            ),
+        ] {
+            let path = dir.path().join("ledger.toml");
+            std::fs::write(&path, text).unwrap();
+            let error = LedgerConfig::load(&path).unwrap_err().to_string();
+            assert!(error.ends_with(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_settlement_rates_reach_the_order_process() {
+        let config: LedgerConfig =
+            toml::from_str("[settlement]\ncommission_rate = \"0.07\"\n").unwrap();
+        assert_eq!(
+            config.handler_config().rules.settlement.commission_rate,
+            "0.07".parse().unwrap()
+        );
+    }
 
     #[test]
     fn the_example_file_documents_exactly_the_defaults() {

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 struct Running {
     address: String,
+    clock: Arc<ManualClock>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<command_handler::HandlerStats>>,
     agent: ureq::Agent,
@@ -49,17 +50,34 @@ async fn start() -> Running {
         },
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve::serve(log, clock, options, async {
+    let task = tokio::spawn(serve::serve(log, clock.clone(), options, async {
         let _ = stopped.await;
     }));
     let agent = serve::client(Duration::from_secs(30));
     Running {
         address,
+        clock,
         stop,
         task,
         agent,
         _dir: dir,
     }
+}
+
+/// A serve that has taken the example order journey (every command accepted), and the last
+/// command's result.
+async fn start_after_the_journey() -> (Running, Value) {
+    let running = start().await;
+    let journey = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap();
+    let mut last = Value::Null;
+    for result in running.post_all(&journey).await {
+        assert_eq!(result["outcome"], "accepted", "{result}");
+        last = result;
+    }
+    (running, last)
 }
 
 impl Running {
@@ -111,20 +129,26 @@ impl Running {
     }
 }
 
+/// `/v1/balances` as account → balance.
+fn by_account(balances: &Value) -> BTreeMap<String, String> {
+    balances
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["account"].as_str().unwrap().to_owned(),
+                a["balance"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 const ORDER: &str = "a9e4826c-e1fa-5275-b07b-412038fc6c3a";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
-    let running = start().await;
-    let journey = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
-    )
-    .unwrap();
-    let mut last = Value::Null;
-    for result in running.post_all(&journey).await {
-        assert_eq!(result["outcome"], "accepted", "{result}");
-        last = result;
-    }
+    let (running, last) = start_after_the_journey().await;
     // Read-your-writes: the positions of the last command's events.
     let positions: Vec<String> = last["events"]
         .as_array()
@@ -178,17 +202,7 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
         .all(|i| i["low_stock"] == true));
 
     let balances = get("/v1/balances?currency=EUR".into());
-    let accounts: BTreeMap<String, String> = balances
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["account"].as_str().unwrap().to_owned(),
-                a["balance"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let accounts = by_account(&balances);
     assert_eq!(accounts["customer_payments_clearing"], "79.30");
     let merchants = get("/v1/balances/merchants?merchant=merchant-7".into());
     assert_eq!(merchants[0]["payable"], "71.37");
@@ -325,14 +339,7 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the_report() {
-    let running = start().await;
-    let journey = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
-    )
-    .unwrap();
-    for result in running.post_all(&journey).await {
-        assert_eq!(result["outcome"], "accepted", "{result}");
-    }
+    let (running, _) = start_after_the_journey().await;
     // The journey's two captures and its refund, as the provider reports them, plus a
     // chargeback the ledger knows nothing of.
     let report = "psp_reference,type,gross,fee,net,currency,date\n\
@@ -504,6 +511,136 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
         );
         assert!(!answer["reason"].as_str().unwrap().is_empty());
     }
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}
+
+/// A command line of the finance team's.
+fn finance_command(id: u32, type_name: &str, payload: Value) -> String {
+    json!({
+        "command_id": format!("00000000-0000-4000-a000-0000000007{id:02}"),
+        "type": type_name,
+        "actor": {"kind": "staff", "id": "fin-ann"},
+        "issued_at": "2026-11-22T10:00:00Z",
+        "payload": payload,
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payouts_beyond_the_available_balance_are_rejected_and_the_books_balance_throughout() {
+    let (running, _) = start_after_the_journey().await;
+    let post = |line: String| {
+        let result = tokio::task::block_in_place(|| running.post(&line));
+        assert!(result["outcome"].is_string(), "{result}");
+        result
+    };
+    // After each accepted command: its events folded, the books balanced; the balances.
+    let balanced_after = |result: &Value| -> BTreeMap<String, String> {
+        let at_least: Vec<String> = result["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{}:{}", e["partition"], e["offset"]))
+            .collect();
+        let balances = tokio::task::block_in_place(|| {
+            running.ok(&format!(
+                "/v1/balances?currency=EUR&at_least={}&wait_ms=10000",
+                at_least.join(",")
+            ))
+        });
+        let trial = tokio::task::block_in_place(|| running.ok("/v1/trial-balance"));
+        assert_eq!(trial["balanced"], true, "{trial}");
+        assert_eq!(trial["currencies"][0]["difference"], "0.00", "{trial}");
+        by_account(&balances)
+    };
+    let payout = |id: u32, amount: &str, reference: &str| {
+        finance_command(
+            id,
+            "PayoutMerchant",
+            json!({"merchant_id": "merchant-7", "currency": "EUR", "amount": amount,
+                   "payout_reference": reference}),
+        )
+    };
+
+    // The journey's order was delivered today: its return window is open, so its earnings
+    // (93.80 captured − 9.38 commission − 14.50 refunded + 1.45 given back = 71.37) are held.
+    let early = post(payout(1, "0.01", "PO-1122"));
+    assert_eq!(early["rule"], "payout_exceeds_available", "{early}");
+    assert!(
+        early["detail"]
+            .as_str()
+            .unwrap()
+            .contains("earned 71.37, held back 71.37"),
+        "{early}"
+    );
+    running.clock.advance(chrono::Duration::days(14));
+    let beyond = post(payout(2, "71.38", "PO-1206"));
+    assert_eq!(beyond["rule"], "payout_exceeds_available", "{beyond}");
+    let paid = post(payout(3, "71.37", "PO-1206"));
+    assert_eq!(paid["outcome"], "accepted", "{paid}");
+    assert_eq!(paid["aggregate_id"], "merchant:merchant-7:EUR");
+    let books = balanced_after(&paid);
+    assert_eq!(books["merchant_payable:merchant-7"], "0.00", "{books:?}");
+    assert_eq!(books["bank"], "-71.37", "{books:?}");
+    let merchants =
+        tokio::task::block_in_place(|| running.ok("/v1/balances/merchants?merchant=merchant-7"));
+    assert_eq!(merchants[0]["payouts"], "71.37", "{merchants}");
+    assert_eq!(merchants[0]["payable"], "0.00", "{merchants}");
+    // A retry of the payout changes nothing; its reference with another amount is refused;
+    // nothing more is available.
+    let retry = post(payout(4, "71.37", "PO-1206"));
+    assert_eq!(retry["outcome"], "accepted", "{retry}");
+    assert_eq!(retry["events"].as_array().unwrap().len(), 0, "{retry}");
+    let reused = post(payout(5, "1.00", "PO-1206"));
+    assert_eq!(reused["rule"], "transfer_reference_reused", "{reused}");
+    let more = post(payout(6, "0.01", "PO-1207"));
+    assert_eq!(more["rule"], "payout_exceeds_available", "{more}");
+
+    // DHL invoices the two parcels (4.10 + 3.20 charged) at 7.55: 0.25 over, posted to the
+    // freight variance account. Then it is paid in two parts, never beyond the invoice.
+    let invoice = finance_command(
+        7,
+        "RecordCarrierInvoice",
+        json!({"carrier": "dhl", "currency": "EUR", "invoice_reference": "DHL-2026-11",
+               "issued_on": "2026-12-01", "lines": [
+                   {"tracking_number": "JJD000390101", "freight": "4.10"},
+                   {"tracking_number": "JJD000390102", "freight": "3.45"}]}),
+    );
+    let recorded = post(invoice.clone());
+    assert_eq!(recorded["outcome"], "accepted", "{recorded}");
+    let books = balanced_after(&recorded);
+    assert_eq!(books["freight_variance"], "0.25", "{books:?}");
+    assert_eq!(books["carrier_payable:dhl"], "-7.55", "{books:?}");
+    let again = post(invoice.replace("000000000707", "000000000708"));
+    assert_eq!(again["rule"], "carrier_invoice_already_recorded", "{again}");
+    let pay = |id: u32, amount: &str, reference: &str| {
+        finance_command(
+            id,
+            "PayCarrier",
+            json!({"carrier": "dhl", "currency": "EUR", "invoice_reference": "DHL-2026-11",
+                   "amount": amount, "payment_reference": reference}),
+        )
+    };
+    let first = post(pay(9, "5.00", "SEPA-DHL-1"));
+    assert_eq!(first["outcome"], "accepted", "{first}");
+    balanced_after(&first);
+    let over = post(pay(10, "2.56", "SEPA-DHL-2"));
+    assert_eq!(over["rule"], "carrier_payment_exceeds_invoice", "{over}");
+    let rest = post(pay(11, "2.55", "SEPA-DHL-2"));
+    let books = balanced_after(&rest);
+    assert_eq!(books["carrier_payable:dhl"], "0.00", "{books:?}");
+    assert_eq!(books["bank"], "-78.92", "{books:?}");
+    // Only the order process accrues earnings.
+    let forged = post(finance_command(
+        12,
+        "AccrueMerchantEarnings",
+        json!({"merchant_id": "merchant-7", "currency": "EUR",
+               "order_id": ORDER, "payment_id": "forged", "captured": "1000.00",
+               "commission": "0.00"}),
+    ));
+    assert_eq!(forged["rule"], "actor_not_permitted", "{forged}");
+
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }

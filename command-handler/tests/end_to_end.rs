@@ -328,8 +328,9 @@ async fn the_order_journey_produces_exactly_the_expected_events(
             .count();
     }
     running.stop().await;
-    // Reserve 2, record 2, plan, confirm, commit 2, restock, auto-confirm.
-    assert_eq!(process_steps, 10);
+    // Reserve 2, record 2, plan, confirm, commit 2, restock, auto-confirm; and to the finance
+    // accounts: earnings of 2 captures, freight of 2 parcels, the return window, the refund.
+    assert_eq!(process_steps, 16);
     expected.sort_by(|a, b| (&a.aggregate_id, a.sequence).cmp(&(&b.aggregate_id, b.sequence)));
     assert_eq!(
         all_events(log.as_ref()).await,

@@ -62,6 +62,10 @@ pub struct Policy {
     pub lines_per_order_max: u32,
     /// Most units of one SKU on one line, and in one stock movement.
     pub quantity_per_line_max: u32,
+    /// Percent of an order's earnings held back from merchant payouts until its return window
+    /// closes (delivery + `return_window_days`; an undelivered order's window has not begun).
+    /// 100 holds all of it, 0 pays out as soon as it is earned.
+    pub payout_holdback_percent: u32,
 }
 
 impl Default for Policy {
@@ -73,11 +77,23 @@ impl Default for Policy {
             backorder_retry_minutes: 15,
             lines_per_order_max: 100,
             quantity_per_line_max: 10_000,
+            payout_holdback_percent: 100,
         }
     }
 }
 
 impl Policy {
+    /// Checks the settings that have a range narrower than their type's.
+    pub fn check(&self) -> Result<(), String> {
+        if self.payout_holdback_percent > 100 {
+            return Err(format!(
+                "payout_holdback_percent is {}; at most 100",
+                self.payout_holdback_percent
+            ));
+        }
+        Ok(())
+    }
+
     pub fn payment_window(&self) -> Duration {
         Duration::minutes(i64::from(self.payment_window_minutes))
     }

@@ -254,7 +254,8 @@ command_from!(order => Order: PlaceOrder, ModifyPrice, ApplyDiscount, CancelOrde
 command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, ReserveStock,
     ReleaseReservation, CommitReservation, RestockReturn);
 command_from!(reconciliation => Reconciliation: RecordReconciliation);
-command_from!(account => Account: RecordPspSettlement);
+command_from!(account => Account: RecordPspSettlement, AccrueMerchantEarnings, ChargeMerchantRefund,
+    StartReturnWindow, PayoutMerchant, AccrueCarrierFreight, RecordCarrierInvoice, PayCarrier);
 
 impl From<OrderCommand> for Command {
     fn from(command: OrderCommand) -> Command {

@@ -198,6 +198,11 @@ impl MemoryLedger {
         self.orders.get(order_id)
     }
 
+    /// A finance account, by id (`merchant:m-1:EUR`).
+    pub fn account(&self, account_id: &str) -> Option<&Account> {
+        self.accounts.get(account_id)
+    }
+
     pub fn stock_item(&self, key: &StockKey) -> Option<&StockItem> {
         self.stock.get(key)
     }

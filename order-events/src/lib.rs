@@ -30,6 +30,7 @@ pub mod process;
 pub mod reconciliation;
 pub mod rejection;
 pub mod schema;
+pub mod settlement;
 pub mod simulation;
 pub mod stock;
 pub mod testkit;

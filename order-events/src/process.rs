@@ -24,6 +24,12 @@
 //! - `OrderCancelled`/`OrderExpired` → release every reservation of the order.
 //! - `ShipmentDispatched` → `CommitReservation` for the shipped units.
 //! - `ReturnReceived` with restock → `RestockReturn` at the warehouse that shipped.
+//! - money, to the finance accounts (see [`crate::account`]): `PaymentCaptured` →
+//!   `AccrueMerchantEarnings` (the capture less the settlement rules' commission);
+//!   `RefundIssued` → `ChargeMerchantRefund`; the last parcel's `ShipmentDelivered` →
+//!   `StartReturnWindow` (the merchant's earnings on the order are held back until it closes);
+//!   `ShipmentDispatched` with freight → `AccrueCarrierFreight`, which the carrier's invoice
+//!   is checked against.
 //! - timers: unpaid orders → `ExpireOrder` at the payment deadline; backordered orders →
 //!   `PlanReservations` again every `backorder_retry_minutes` until then (stock may have
 //!   arrived); delivered orders → `ConfirmReceipt` (automatic) after the policy's days.
@@ -37,6 +43,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::account::{
+    AccountCommand, AccrueCarrierFreight, AccrueMerchantEarnings, ChargeMerchantRefund,
+    StartReturnWindow,
+};
 use crate::context::Policy;
 use crate::envelope::Command;
 use crate::ids::{CarrierId, OrderId, Sku, StockKey, WarehouseId};
@@ -45,6 +55,7 @@ use crate::order::{
     OrderCommand, OrderEvent, OrderStatus, PlanReservations, RecordReservation, ReservedLine,
     ReturnDisposition, ServiceLevel, ShortResolution,
 };
+use crate::settlement::{share, SettlementRules};
 use crate::stock::{
     CommitReservation, ReleaseReason, ReleaseReservation, ReserveStock, RestockReturn, StockCommand,
 };
@@ -92,6 +103,10 @@ pub struct ProcessRules {
     /// Carrier table for shipments that name no carrier. Empty: such shipments are refused
     /// (`carrier_required`).
     pub carriers: Vec<CarrierRule>,
+    /// Commission rates, for the merchant accruals. Configured in the `[settlement]` section
+    /// (the settlement read model posts with the same rates), so not read from this one.
+    #[serde(skip)]
+    pub settlement: SettlementRules,
 }
 
 impl Default for ProcessRules {
@@ -100,6 +115,7 @@ impl Default for ProcessRules {
             short_resolution: ShortResolution::Split,
             warehouses: Vec::new(),
             carriers: Vec::new(),
+            settlement: SettlementRules::default(),
         }
     }
 }
@@ -289,6 +305,10 @@ fn stock_command(command: impl Into<StockCommand>) -> Command {
     Command::Stock(command.into())
 }
 
+fn account_command(command: impl Into<AccountCommand>) -> Command {
+    Command::Account(command.into())
+}
+
 /// Collects reactions with ids derived from their trigger.
 struct Reactions {
     trigger: Uuid,
@@ -439,6 +459,47 @@ pub fn react_to_order_event(
                     }
                 }
             }
+            if dispatched.freight_cost.is_positive() {
+                reactions.push(account_command(AccrueCarrierFreight {
+                    carrier: dispatched.carrier.clone(),
+                    currency: header.currency,
+                    order_id,
+                    tracking_number: dispatched.tracking_number.clone(),
+                    freight: dispatched.freight_cost,
+                }));
+            }
+        }
+        OrderEvent::PaymentCaptured(captured) => {
+            let rate = rules.settlement.rate_of(&header.merchant_id);
+            reactions.push(account_command(AccrueMerchantEarnings {
+                merchant_id: header.merchant_id.clone(),
+                currency: header.currency,
+                order_id,
+                payment_id: captured.payment_id.clone(),
+                captured: captured.amount,
+                commission: share(captured.amount, rate, header.currency),
+            }));
+        }
+        OrderEvent::RefundIssued(refunded) => {
+            let rate = rules.settlement.rate_of(&header.merchant_id);
+            reactions.push(account_command(ChargeMerchantRefund {
+                merchant_id: header.merchant_id.clone(),
+                currency: header.currency,
+                order_id,
+                refund_id: refunded.refund_id.clone(),
+                refunded: refunded.amount,
+                commission_share: share(refunded.amount, rate, header.currency),
+            }));
+        }
+        OrderEvent::ShipmentDelivered(delivered)
+            if order.delivered_at == Some(delivered.delivered_at) =>
+        {
+            reactions.push(account_command(StartReturnWindow {
+                merchant_id: header.merchant_id.clone(),
+                currency: header.currency,
+                order_id,
+                delivered_at: delivered.delivered_at,
+            }));
         }
         OrderEvent::ReturnReceived(received)
             if received.disposition == ReturnDisposition::Restock =>

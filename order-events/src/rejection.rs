@@ -40,12 +40,12 @@ rules! {
     OrderNotFound => "order_not_found", "The command addresses an order that has not been placed.";
     OrderAlreadyPlaced => "order_already_placed", "An order (channel and external reference) can be placed only once.";
     IllegalTransition => "illegal_transition", "The command is not allowed in the order's current status (see the transition table).";
-    ActorNotPermitted => "actor_not_permitted", "The actor may not issue this command for this order.";
+    ActorNotPermitted => "actor_not_permitted", "The actor may not issue this command: for this order, or at all (the order process's own commands are the system's).";
     // Field validation.
     RequiredFieldMissing => "required_field_missing", "Required text fields must not be empty.";
     FieldTooLong => "field_too_long", "Text fields have a maximum length.";
     TextInvalid => "text_invalid", "Text fields hold no control characters.";
-    LinesRequired => "lines_required", "An order, shipment, return or reservation lists at least one line.";
+    LinesRequired => "lines_required", "An order, shipment, return, reservation or carrier invoice lists at least one line.";
     TooManyLines => "too_many_lines", "An order has at most the policy's number of lines.";
     DuplicateLine => "duplicate_line", "Each SKU appears at most once in a list of lines.";
     QuantityMustBePositive => "quantity_must_be_positive", "Quantities are at least 1.";
@@ -103,9 +103,17 @@ rules! {
     // Finance.
     RunIdInvalid => "run_id_invalid", "Reconciliation run ids are 1-64 of A-Z a-z 0-9 . _ -.";
     ReconciliationAlreadyRecorded => "reconciliation_already_recorded", "A reconciliation run is recorded once.";
-    AccountNameInvalid => "account_name_invalid", "Account names (a payment provider's, a carrier's) are 1-64 of A-Z a-z 0-9 . _ -.";
+    AccountNameInvalid => "account_name_invalid", "A payment provider's name is 1-64 of A-Z a-z 0-9 . _ -.";
     SettlementDoesNotAddUp => "settlement_does_not_add_up", "A settlement batch's net plus its fees is its gross.";
     SettlementAlreadyRecorded => "settlement_already_recorded", "A settlement batch (bank reference) is recorded once per account.";
+    PayoutExceedsAvailable => "payout_exceeds_available", "A payout is at most the merchant's available payable: captures − commission − refunds + commission reversals, less what is held back for open return windows, less earlier payouts.";
+    TransferReferenceReused => "transfer_reference_reused", "A payout or payment reference names one transfer: repeating it with the same figures changes nothing, with other figures is refused.";
+    CommissionExceedsAmount => "commission_exceeds_amount", "The commission on a capture, or given back on a refund, is at most the amount captured or refunded.";
+    AccrualAlreadyRecorded => "accrual_already_recorded", "A capture's earnings, a refund's charge and a parcel's freight are accrued once.";
+    CarrierInvoiceAlreadyRecorded => "carrier_invoice_already_recorded", "A carrier invoice (reference) is recorded once per account.";
+    InvoiceParcelNotOpen => "invoice_parcel_not_open", "Each line of a carrier invoice names, once, a parcel whose freight was charged to that carrier and is not yet invoiced.";
+    CarrierInvoiceNotFound => "carrier_invoice_not_found", "A carrier payment pays an invoice recorded on that carrier's account.";
+    CarrierPaymentExceedsInvoice => "carrier_payment_exceeds_invoice", "Payments of a carrier invoice add up to at most what it invoiced.";
     ReconciliationInconsistent => "reconciliation_inconsistent", "A reconciliation's figures agree with each other: matched lines at most the lines, unexplained breaks at most the breaks, variance = reported − expected, a SHA-256 of the report, a period that does not end before it starts.";
 }
 

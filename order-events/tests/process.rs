@@ -33,6 +33,7 @@ fn rules(resolution: ShortResolution) -> ProcessRules {
             weight_grams_max: Some(31_500),
             service_levels: Vec::new(),
         }],
+        settlement: Default::default(),
     }
 }
 
@@ -153,7 +154,14 @@ fn a_whole_journey_runs_its_stock_steps_and_timers_by_itself() {
 
     // A partial shipment without a carrier: the carrier rules pick one; stock is committed.
     let steps = shop.run(ship("S1", vec![line_quantity(TSHIRT, 2)]));
-    assert_eq!(trace(&steps), [("Ship", true), ("CommitReservation", true)]);
+    assert_eq!(
+        trace(&steps),
+        [
+            ("Ship", true),
+            ("CommitReservation", true),
+            ("AccrueCarrierFreight", true)
+        ]
+    );
     let Event::Order(OrderEvent::ShipmentDispatched(dispatched)) = events(&steps)[0] else {
         panic!("expected a dispatch");
     };
@@ -397,4 +405,108 @@ fn a_backordered_order_gets_its_stock_when_it_arrives() {
     assert_eq!(shop.order().plans_made, 2);
     assert_eq!(shop.stock(TSHIRT, "HAM-1"), (5, 2));
     assert_eq!(shop.stock(MUG, "HAM-1"), (1, 1));
+}
+
+#[test]
+fn money_moves_feed_the_merchant_and_carrier_accounts_a_payout_is_checked_against() {
+    use order_events::account::{merchant_account, PayoutMerchant};
+    use order_events::{Currency, Rule};
+
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "BER-1", 5);
+    shop.receive(MUG, "HAM-1", 3);
+    shop.run(samples::place_order());
+    // 10 % commission: 3.00 on 30.00, 2.44 on 24.38 (2.438 half to even).
+    let steps = shop.run(samples::capture("P1", "30.00"));
+    assert_eq!(
+        trace(&steps),
+        [("CapturePayment", true), ("AccrueMerchantEarnings", true)]
+    );
+    shop.run(samples::capture("P2", "24.38"));
+    shop.run(ship("S1", vec![line_quantity(TSHIRT, 2)]));
+    shop.run(ship("S2", vec![line_quantity(MUG, 1)]));
+    shop.minute = 1440;
+    let first = shop.run(RecordDelivery {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from("S1"),
+    });
+    assert_eq!(
+        trace(&first),
+        [("RecordDelivery", true)],
+        "not the last parcel"
+    );
+    let last = shop.run(RecordDelivery {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from("S2"),
+    });
+    assert_eq!(
+        trace(&last),
+        [("RecordDelivery", true), ("StartReturnWindow", true)]
+    );
+    let refund = shop.run(Refund {
+        order_id: order_id(),
+        refund_id: RefundId::from("RF1"),
+        amount: amount("9.50"),
+        reason: RefundReason::Goodwill,
+        psp_reference: "psp-rf1".to_owned(),
+    });
+    assert_eq!(
+        trace(&refund),
+        [("Refund", true), ("ChargeMerchantRefund", true)]
+    );
+
+    let merchant_id = merchant_account(samples::MERCHANT, Currency::EUR);
+    let merchant = shop
+        .ledger
+        .account(&merchant_id)
+        .expect("fed")
+        .merchant
+        .clone();
+    // 54.38 − 5.44 − 9.50 + 0.95
+    assert_eq!(merchant.earned, amount("40.39"));
+    assert_eq!(
+        merchant.open_orders[&order_id()].delivered_at,
+        Some(at(1440))
+    );
+    let carrier = shop
+        .ledger
+        .account("carrier:dhl:EUR")
+        .expect("fed")
+        .carrier
+        .clone();
+    assert_eq!(
+        carrier.uninvoiced.into_iter().collect::<Vec<_>>(),
+        [
+            ("T-S1".to_owned(), amount("3.20")),
+            ("T-S2".to_owned(), amount("3.20"))
+        ]
+    );
+
+    // Inside the return window everything is held back; once it closes all of it is available
+    // and no more.
+    let payout = |value: &str, reference: &str| PayoutMerchant {
+        merchant_id: MerchantId::from(samples::MERCHANT),
+        currency: Currency::EUR,
+        amount: amount(value),
+        payout_reference: reference.to_owned(),
+    };
+    shop.minute = 1440 + 14 * 1440 - 1;
+    let early = shop.run(payout("0.01", "PO-1"));
+    assert_eq!(
+        rejection(&early, "PayoutMerchant").map(|r| r.rule),
+        Some(Rule::PayoutExceedsAvailable)
+    );
+    shop.minute += 1;
+    let beyond = shop.run(payout("40.40", "PO-1"));
+    assert_eq!(
+        rejection(&beyond, "PayoutMerchant").map(|r| r.rule),
+        Some(Rule::PayoutExceedsAvailable)
+    );
+    let paid = shop.run(payout("40.39", "PO-1"));
+    assert_eq!(trace(&paid), [("PayoutMerchant", true)]);
+    let again = shop.run(payout("0.01", "PO-2"));
+    assert_eq!(
+        rejection(&again, "PayoutMerchant").map(|r| r.rule),
+        Some(Rule::PayoutExceedsAvailable)
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use order_events::account::{Account, RecordPspSettlement};
+use order_events::account::*;
 use order_events::ids::*;
 use order_events::order::*;
 use order_events::reconciliation::{ReconciliationRun, RecordReconciliation};
@@ -527,7 +527,88 @@ fn account_cases() -> Vec<AccountCase> {
             Rule::AmountPrecisionExceedsCurrency,
             Box::new(with(|c| c.fees = amount("14.301"))),
         ),
+        // Merchant accounts.
+        (
+            Rule::PayoutExceedsAvailable,
+            Box::new(|| {
+                given([account_event(0), account_event(2)])
+                    .at_minute(10 * DAY)
+                    .when(samples::payout_merchant())
+            }),
+        ),
+        (
+            Rule::TransferReferenceReused,
+            Box::new(|| {
+                given((0..4).map(account_event))
+                    .at_minute(21 * DAY)
+                    .when(PayoutMerchant {
+                        amount: amount("0.39"),
+                        ..samples::payout_merchant()
+                    })
+            }),
+        ),
+        (
+            Rule::CommissionExceedsAmount,
+            Box::new(|| {
+                given([]).by(Actor::system()).when(AccrueMerchantEarnings {
+                    commission: amount("54.39"),
+                    ..samples::accrue_merchant_earnings()
+                })
+            }),
+        ),
+        (
+            Rule::AccrualAlreadyRecorded,
+            Box::new(|| {
+                given([account_event(0)])
+                    .by(Actor::system())
+                    .when(samples::accrue_merchant_earnings())
+            }),
+        ),
+        (
+            Rule::ActorNotPermitted,
+            Box::new(|| given([]).when(samples::accrue_merchant_earnings())),
+        ),
+        // Carrier accounts.
+        (
+            Rule::CarrierInvoiceAlreadyRecorded,
+            Box::new(|| {
+                given([account_event(4), account_event(5)]).when(samples::record_carrier_invoice())
+            }),
+        ),
+        (
+            Rule::InvoiceParcelNotOpen,
+            Box::new(|| given([]).when(samples::record_carrier_invoice())),
+        ),
+        (
+            Rule::LinesRequired,
+            Box::new(|| {
+                given([account_event(4)]).when(RecordCarrierInvoice {
+                    lines: Vec::new(),
+                    ..samples::record_carrier_invoice()
+                })
+            }),
+        ),
+        (
+            Rule::CarrierInvoiceNotFound,
+            Box::new(|| given([account_event(4)]).when(samples::pay_carrier())),
+        ),
+        (
+            Rule::CarrierPaymentExceedsInvoice,
+            Box::new(|| {
+                given([account_event(4), account_event(5)]).when(PayCarrier {
+                    amount: amount("5.16"),
+                    ..samples::pay_carrier()
+                })
+            }),
+        ),
     ]
+}
+
+const DAY: i64 = 1440;
+
+/// The n-th of the sample merchant and carrier events.
+fn account_event(n: usize) -> AccountEvent {
+    samples::account_events()[n].clone()
 }
 
 #[test]
@@ -543,9 +624,9 @@ fn a_settlement_that_adds_up_is_recorded_and_counted() {
     let account: Account = given([])
         .when(samples::record_psp_settlement())
         .then_events([samples::psp_settlement_recorded().into()]);
-    assert_eq!(account.cleared, amount("1000.00"));
-    assert_eq!(account.fees, amount("14.30"));
-    assert!(account.settlements.contains("SEPA-2026-10-31-0001"));
+    assert_eq!(account.psp.cleared, amount("1000.00"));
+    assert_eq!(account.psp.fees, amount("14.30"));
+    assert!(account.psp.settlements.contains("SEPA-2026-10-31-0001"));
 }
 
 #[test]

@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use order_events::account::AccountEvent;
 use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
-use order_events::ids::{MerchantId, OrderId};
-use order_events::money::{Amount, Currency};
+use order_events::ids::OrderId;
+use order_events::money::Amount;
 use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderHeader, OrderStatus};
 use order_events::reconciliation::ReconciliationEvent;
+pub use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::stock::{self, StockEvent, StockItem};
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::keys::{self, OrderIndex};
 use crate::model::{
@@ -71,52 +71,6 @@ pub(crate) fn put<T: Serialize>(rows: &mut dyn Rows, key: Vec<u8>, value: &T) {
     rows.put(key, encode_cache_value(value));
 }
 
-/// Commission the platform keeps from each capture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SettlementRules {
-    /// Commission on captured amounts for merchants without their own rate, as a fraction
-    /// (`"0.10"` is 10 %). Refunds give back the same share of what they refund.
-    pub commission_rate: Decimal,
-    /// Rates of particular merchants, by merchant id.
-    pub merchant_commission_rates: BTreeMap<String, Decimal>,
-}
-
-impl Default for SettlementRules {
-    fn default() -> SettlementRules {
-        SettlementRules {
-            commission_rate: Decimal::new(10, 2),
-            merchant_commission_rates: BTreeMap::new(),
-        }
-    }
-}
-
-impl SettlementRules {
-    pub fn rate_of(&self, merchant: &MerchantId) -> Decimal {
-        self.merchant_commission_rates
-            .get(merchant.as_str())
-            .copied()
-            .unwrap_or(self.commission_rate)
-    }
-
-    /// Checks the rates are fractions from 0 to 1.
-    pub fn check(&self) -> Result<(), String> {
-        let rates = std::iter::once(("default", &self.commission_rate)).chain(
-            self.merchant_commission_rates
-                .iter()
-                .map(|(merchant, rate)| (merchant.as_str(), rate)),
-        );
-        for (whose, rate) in rates {
-            if rate.is_sign_negative() || *rate > Decimal::ONE {
-                return Err(format!(
-                    "commission rate {rate} of {whose} is not a fraction from 0 to 1"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The accounts of the settlement ledger (one ledger per currency).
 pub mod accounts {
     /// Captured money held at the payment provider, less what was refunded from it.
@@ -128,10 +82,11 @@ pub mod accounts {
     /// Refunds passing from merchants back to customers: debited with what a customer gets
     /// back, credited with what the merchant bears, so its turnover is the refunds issued.
     pub const REFUNDS: &str = "refunds";
-    /// Money paid out to merchants' bank accounts.
-    pub const PAYOUTS: &str = "payouts";
-    /// The platform's bank account: what payment providers pay out arrives here.
+    /// The platform's bank account: what payment providers pay out arrives here; payouts to
+    /// merchants and payments to carriers leave from here.
     pub const BANK: &str = "bank";
+    /// What carriers invoiced beyond the freight charged at dispatch (a credit: below it).
+    pub const FREIGHT_VARIANCE: &str = "freight_variance";
     /// What payment providers charge for processing.
     pub const PSP_FEES: &str = "psp_fee_expense";
 
@@ -160,13 +115,6 @@ pub enum Folded {
 #[derive(Debug, Clone, Default)]
 pub struct Projector {
     pub settlement: SettlementRules,
-}
-
-fn round(amount: Decimal, currency: Currency) -> Amount {
-    Amount(amount.round_dp_with_strategy(
-        currency.minor_units(),
-        RoundingStrategy::MidpointNearestEven,
-    ))
 }
 
 fn debit(account: impl Into<String>, amount: Amount) -> Posting {
@@ -244,6 +192,13 @@ impl Projector {
             (Event::Account(event), AggregateKind::Account) => {
                 let entries = Projector::account_entries(envelope, event);
                 post_entries(rows, &entries)?;
+                if let AccountEvent::MerchantPaidOut(e) = event {
+                    let key = keys::merchant(e.currency, e.merchant_id.as_str());
+                    let mut totals: MerchantTotals =
+                        get(rows, &key, "merchant totals")?.unwrap_or_default();
+                    totals.payouts += e.amount;
+                    put(rows, key, &totals);
+                }
             }
             (Event::Reconciliation(event), AggregateKind::Reconciliation) => {
                 let ReconciliationEvent::ReconciliationRecorded(run) = event;
@@ -445,24 +400,69 @@ impl Projector {
     }
 
     /// The journal entries a finance account's event posts. Pure, like
-    /// [`journal_entries`](Self::journal_entries): the replay tool checks them too.
+    /// [`journal_entries`](Self::journal_entries): the replay tool checks them too. The
+    /// accruals the order process feeds the accounts post nothing: the order events they come
+    /// from already did.
     pub fn account_entries(envelope: &EventEnvelope, event: &AccountEvent) -> Vec<JournalEntry> {
-        let AccountEvent::PspSettlementRecorded(e) = event;
-        let mut postings = vec![
-            debit(accounts::BANK, e.net),
-            credit(accounts::CLEARING, e.gross),
-        ];
-        if e.fees.is_positive() {
-            postings.insert(1, debit(accounts::PSP_FEES, e.fees));
-        }
-        vec![JournalEntry {
-            kind: EntryKind::PspSettlement,
+        let entry = |kind, currency, postings| JournalEntry {
+            kind,
             event_id: envelope.event_id,
             order_id: None,
-            currency: e.currency,
+            currency,
             at: envelope.recorded_at,
             postings,
-        }]
+        };
+        match event {
+            AccountEvent::PspSettlementRecorded(e) => {
+                let mut postings = vec![
+                    debit(accounts::BANK, e.net),
+                    credit(accounts::CLEARING, e.gross),
+                ];
+                if e.fees.is_positive() {
+                    postings.insert(1, debit(accounts::PSP_FEES, e.fees));
+                }
+                vec![entry(EntryKind::PspSettlement, e.currency, postings)]
+            }
+            AccountEvent::MerchantPaidOut(e) => vec![entry(
+                EntryKind::Payout,
+                e.currency,
+                vec![
+                    debit(accounts::merchant_payable(e.merchant_id.as_str()), e.amount),
+                    credit(accounts::BANK, e.amount),
+                ],
+            )],
+            AccountEvent::CarrierInvoiceRecorded(e) => {
+                let payable = accounts::carrier_payable(e.carrier.as_str());
+                let variance = e.variance();
+                let postings = if variance.is_positive() {
+                    vec![
+                        debit(accounts::FREIGHT_VARIANCE, variance),
+                        credit(payable, variance),
+                    ]
+                } else if variance.is_negative() {
+                    let under = Amount::ZERO - variance;
+                    vec![
+                        debit(payable, under),
+                        credit(accounts::FREIGHT_VARIANCE, under),
+                    ]
+                } else {
+                    return Vec::new();
+                };
+                vec![entry(EntryKind::FreightVariance, e.currency, postings)]
+            }
+            AccountEvent::CarrierPaid(e) => vec![entry(
+                EntryKind::CarrierPayment,
+                e.currency,
+                vec![
+                    debit(accounts::carrier_payable(e.carrier.as_str()), e.amount),
+                    credit(accounts::BANK, e.amount),
+                ],
+            )],
+            AccountEvent::MerchantEarningsAccrued(_)
+            | AccountEvent::MerchantRefundCharged(_)
+            | AccountEvent::ReturnWindowStarted(_)
+            | AccountEvent::CarrierFreightAccrued(_) => Vec::new(),
+        }
     }
 
     /// The journal entries a money event of the order with `header` posts, and what they add
@@ -499,7 +499,7 @@ impl Projector {
                     ],
                 ));
                 totals.captures = e.amount;
-                let charged = round(e.amount.0 * rate, currency);
+                let charged = commission.charge(e.amount, rate, currency);
                 if charged.is_positive() {
                     entries.push(entry(
                         EntryKind::Commission,
@@ -509,7 +509,6 @@ impl Projector {
                         ],
                     ));
                     totals.commission = charged;
-                    commission.charged += charged;
                 }
             }
             OrderEvent::RefundIssued(e) => {
@@ -523,9 +522,7 @@ impl Projector {
                     ],
                 ));
                 totals.refunds = e.amount;
-                // The same share of the refund, never more than is left of what was charged.
-                let left = commission.charged - commission.reversed;
-                let reversal = round(e.amount.0 * rate, currency).min(left);
+                let reversal = commission.reverse(e.amount, rate, currency);
                 if reversal.is_positive() {
                     entries.push(entry(
                         EntryKind::CommissionReversal,
@@ -535,7 +532,6 @@ impl Projector {
                         ],
                     ));
                     totals.commission_reversals = reversal;
-                    commission.reversed += reversal;
                 }
             }
             OrderEvent::ShipmentDispatched(e) if e.freight_cost.is_positive() => {
@@ -554,14 +550,6 @@ impl Projector {
         }
         Some((entries, totals))
     }
-}
-
-/// Commission charged and reversed so far on one order: a refund reverses the same share of
-/// itself, never more than is left of what was charged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommissionSoFar {
-    pub charged: Amount,
-    pub reversed: Amount,
 }
 
 /// Writes balanced entries to the account balances.

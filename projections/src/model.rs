@@ -405,9 +405,14 @@ pub enum EntryKind {
     Freight,
     Refund,
     CommissionReversal,
+    /// A merchant payout: what the platform owes the merchant, paid from the bank.
     Payout,
     /// A payment provider's settlement batch: clearing emptied into the bank, less fees.
     PspSettlement,
+    /// A carrier invoice billing more (or less) than the freight charged at dispatch.
+    FreightVariance,
+    /// A carrier invoice paid from the bank.
+    CarrierPayment,
 }
 
 /// Balanced postings for one money movement: debits equal credits.

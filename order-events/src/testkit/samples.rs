@@ -55,7 +55,7 @@ pub fn place_order() -> PlaceOrder {
         channel: Channel::from("web"),
         external_reference: "W-1001".to_owned(),
         customer_id: CustomerId::from("cust-42"),
-        merchant_id: MerchantId::from("merchant-7"),
+        merchant_id: MerchantId::from(MERCHANT),
         currency: Currency::EUR,
         lines: vec![
             LineItem {
@@ -546,6 +546,7 @@ pub fn one_of_each_event() -> Vec<Event> {
         .chain(added_later.into_iter().map(Event::Order))
         .chain([Event::Reconciliation(reconciliation_recorded().into())])
         .chain([Event::Account(psp_settlement_recorded().into())])
+        .chain(account_events().into_iter().map(Event::Account))
         .collect()
 }
 
@@ -574,6 +575,176 @@ pub fn psp_settlement_recorded() -> PspSettlementRecorded {
         net: c.net,
         settled_on: c.settled_on,
     }
+}
+
+/// The sample order's merchant.
+pub fn merchant() -> MerchantId {
+    MerchantId::from(MERCHANT)
+}
+
+pub const MERCHANT: &str = "merchant-7";
+
+/// The sample merchant's account id.
+pub fn merchant_account_id() -> String {
+    merchant_account(MERCHANT, Currency::EUR)
+}
+
+/// The sample order's capture (54.38) accrued to its merchant, with 10 % commission.
+pub fn accrue_merchant_earnings() -> AccrueMerchantEarnings {
+    AccrueMerchantEarnings {
+        merchant_id: merchant(),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        payment_id: PaymentId::from("P1"),
+        captured: amount(TOTAL),
+        commission: amount("5.44"),
+    }
+}
+
+/// A refund of 9.50 on the sample order charged to its merchant, 0.95 commission given back.
+pub fn charge_merchant_refund() -> ChargeMerchantRefund {
+    ChargeMerchantRefund {
+        merchant_id: merchant(),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        refund_id: RefundId::from("RF1"),
+        refunded: amount("9.50"),
+        commission_share: amount("0.95"),
+    }
+}
+
+/// The sample order delivered a day after the testkit's epoch.
+pub fn start_return_window() -> StartReturnWindow {
+    StartReturnWindow {
+        merchant_id: merchant(),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        delivered_at: at(1440),
+    }
+}
+
+/// A payout of 40.00 to the sample merchant.
+pub fn payout_merchant() -> PayoutMerchant {
+    PayoutMerchant {
+        merchant_id: merchant(),
+        currency: Currency::EUR,
+        amount: amount("40.00"),
+        payout_reference: "PO-2026-11-001".to_owned(),
+    }
+}
+
+/// The sample order's parcel owing DHL 4.90 freight.
+pub fn accrue_carrier_freight() -> AccrueCarrierFreight {
+    AccrueCarrierFreight {
+        carrier: CarrierId::from("dhl"),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        tracking_number: "TRK-1".to_owned(),
+        freight: amount("4.90"),
+    }
+}
+
+/// DHL's invoice for the sample parcel: 5.15 billed against 4.90 charged.
+pub fn record_carrier_invoice() -> RecordCarrierInvoice {
+    RecordCarrierInvoice {
+        carrier: CarrierId::from("dhl"),
+        currency: Currency::EUR,
+        invoice_reference: "DHL-INV-77".to_owned(),
+        issued_on: NaiveDate::from_ymd_opt(2026, 11, 30).expect("a date"),
+        lines: vec![CarrierInvoiceLine {
+            tracking_number: "TRK-1".to_owned(),
+            freight: amount("5.15"),
+        }],
+    }
+}
+
+/// DHL's invoice paid in full.
+pub fn pay_carrier() -> PayCarrier {
+    PayCarrier {
+        carrier: CarrierId::from("dhl"),
+        currency: Currency::EUR,
+        invoice_reference: "DHL-INV-77".to_owned(),
+        amount: amount("5.15"),
+        payment_reference: "SEPA-DHL-0001".to_owned(),
+    }
+}
+
+/// One event of each merchant and carrier type, as the sample commands above record them
+/// (the payout at the testkit's epoch + 20 days, with the default 14-day return window).
+pub fn account_events() -> Vec<AccountEvent> {
+    let accrue = accrue_merchant_earnings();
+    let refund = charge_merchant_refund();
+    let window = start_return_window();
+    let payout = payout_merchant();
+    let freight = accrue_carrier_freight();
+    let invoice = record_carrier_invoice();
+    let pay = pay_carrier();
+    vec![
+        MerchantEarningsAccrued {
+            merchant_id: accrue.merchant_id,
+            currency: accrue.currency,
+            order_id: accrue.order_id,
+            payment_id: accrue.payment_id,
+            captured: accrue.captured,
+            commission: accrue.commission,
+        }
+        .into(),
+        MerchantRefundCharged {
+            merchant_id: refund.merchant_id,
+            currency: refund.currency,
+            order_id: refund.order_id,
+            refund_id: refund.refund_id,
+            refunded: refund.refunded,
+            commission_reversed: refund.commission_share,
+        }
+        .into(),
+        ReturnWindowStarted {
+            merchant_id: window.merchant_id,
+            currency: window.currency,
+            order_id: window.order_id,
+            delivered_at: window.delivered_at,
+        }
+        .into(),
+        MerchantPaidOut {
+            merchant_id: payout.merchant_id,
+            currency: payout.currency,
+            amount: payout.amount,
+            payout_reference: payout.payout_reference,
+            available: amount("40.39"),
+            windows_closed_through: at(6 * 1440),
+        }
+        .into(),
+        CarrierFreightAccrued {
+            carrier: freight.carrier,
+            currency: freight.currency,
+            order_id: freight.order_id,
+            tracking_number: freight.tracking_number,
+            freight: freight.freight,
+        }
+        .into(),
+        CarrierInvoiceRecorded {
+            carrier: invoice.carrier,
+            currency: invoice.currency,
+            invoice_reference: invoice.invoice_reference,
+            issued_on: invoice.issued_on,
+            lines: vec![InvoicedParcel {
+                tracking_number: "TRK-1".to_owned(),
+                charged: amount("4.90"),
+                invoiced: amount("5.15"),
+            }],
+            charged: amount("4.90"),
+            invoiced: amount("5.15"),
+        }
+        .into(),
+        CarrierPaid {
+            carrier: pay.carrier,
+            currency: pay.currency,
+            invoice_reference: pay.invoice_reference,
+            amount: pay.amount,
+            payment_reference: pay.payment_reference,
+        }
+        .into(),
+    ]
 }
 
 /// The run id of the sample reconciliation.
