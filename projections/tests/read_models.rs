@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::{journey, shop_run};
+
 use event_log::StoredRecord;
 use order_events::codec::decode_event;
 use order_events::envelope::Event;
@@ -307,18 +308,8 @@ fn the_trial_balance_is_zero_after_every_event() {
         ) {
             money_events += 1;
         }
-        let mut sum = Decimal::ZERO;
-        for (key, value) in rows
-            .0
-            .range(vec![projections::keys::ACCOUNT]..vec![projections::keys::ACCOUNT + 1])
-        {
-            let balance: projections::model::AccountBalance =
-                order_events::codec::decode_cache_value("account", value).unwrap();
-            let _ = key;
-            sum += balance.balance().0;
-        }
         assert_eq!(
-            sum,
+            common::sum_of_balances(&rows),
             Decimal::ZERO,
             "trial balance after {}@{}",
             record.partition,

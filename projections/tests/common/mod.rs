@@ -1,6 +1,9 @@
 //! Event logs for the read-side tests, made by the domain's in-memory ledger (with the order
 //! process and timers) from the seeded shop or from the example journey.
 
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use event_log::{partition_for, Headers, StoredRecord, CONTENT_TYPE_BINCODE};
 use order_events::codec::json;
@@ -123,4 +126,21 @@ pub fn journey() -> (EventsTopic, MemoryLedger) {
         topic.append(ledger.submit_with_process(&command, now));
     }
     (topic, ledger)
+}
+
+/// Debits minus credits over every account of every currency in `rows`: zero when the books
+/// balance.
+pub fn sum_of_balances(rows: &projections::MemoryRows) -> rust_decimal::Decimal {
+    let accounts = vec![projections::keys::ACCOUNT]..vec![projections::keys::ACCOUNT + 1];
+    rows.0
+        .range(accounts)
+        .map(|(_, value)| {
+            order_events::codec::decode_cache_value::<projections::model::AccountBalance>(
+                "account", value,
+            )
+            .expect("an account balance row")
+            .balance()
+            .0
+        })
+        .sum()
 }
