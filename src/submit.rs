@@ -24,26 +24,51 @@ pub struct SubmitSummary {
 /// the order process's reactions to them (those are appended in the same transaction that
 /// commits the offsets, so an unchanged end after a caught-up commit means nothing is left).
 /// Timers are not waited for. Returns false when `limit` passed first.
+///
+/// On Kafka a partition can sit behind its end with nothing readable for two reasons: only a
+/// transaction's commit markers are left (caught up), or a transaction is still open and its
+/// records are not readable yet, while its offsets may already show as committed (a broker
+/// materialises the offsets and the markers of other partitions one after the other). The two
+/// look alike for a moment, so such a state counts only once it has held unchanged for
+/// [`SETTLED_FOR`]; an open transaction commits or aborts well within that.
 pub async fn settle(log: &dyn Log, group: &str, limit: Duration) -> Result<bool, LogError> {
     let deadline = tokio::time::Instant::now() + limit;
     let topic = log.topics().name(Topic::Commands);
+    // The last caught-up state that relied on a partition with nothing readable before its
+    // end, and since when it has been seen.
+    let mut unsure: Option<(Vec<u64>, Vec<u64>, tokio::time::Instant)> = None;
     loop {
         let ends = log.end_offsets(Topic::Commands).await?;
         let committed = log.committed_offsets(group, Topic::Commands).await?;
         let mut caught_up = true;
+        let mut behind_end = false;
         for (partition, (&next, &end)) in committed.iter().zip(&ends).enumerate() {
-            // On Kafka a transaction's commit marker takes an offset too: behind the end is
-            // caught up when nothing readable is left.
             if next < end {
                 let tp = TopicPartition::new(&topic, partition as u32);
                 if !log.read(&tp, next, 1).await?.is_empty() {
                     caught_up = false;
                     break;
                 }
+                behind_end = true;
             }
         }
         if caught_up && log.end_offsets(Topic::Commands).await? == ends {
-            return Ok(true);
+            if !behind_end {
+                return Ok(true);
+            }
+            let now = tokio::time::Instant::now();
+            match &unsure {
+                Some((seen_ends, seen_committed, since))
+                    if *seen_ends == ends && *seen_committed == committed =>
+                {
+                    if now.duration_since(*since) >= SETTLED_FOR {
+                        return Ok(true);
+                    }
+                }
+                _ => unsure = Some((ends, committed, now)),
+            }
+        } else {
+            unsure = None;
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok(false);
@@ -51,6 +76,9 @@ pub async fn settle(log: &dyn Log, group: &str, limit: Duration) -> Result<bool,
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// How long a caught-up state with unreadable offsets before a partition's end must hold.
+const SETTLED_FOR: Duration = Duration::from_millis(100);
 
 /// Publishes each non-blank line of `input` as a command and prints one JSON object per line:
 /// the command's result, or why the line is not a command. After each result it lets the
