@@ -72,6 +72,8 @@ pub struct ReadContext {
     /// The time the exception queue measures against (the serve's clock).
     pub clock: Arc<dyn Clock>,
     pub sla_hours: BTreeMap<OrderStatus, u32>,
+    /// The shop's policy, for what merchant payouts hold back (return window, holdback share).
+    pub policy: order_events::Policy,
 }
 
 /// Why a query got no answer.
@@ -180,9 +182,12 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
             }
         },
         ReadQuery::Balances { currency } => to_json(&store.balances(*currency)?),
-        ReadQuery::MerchantBalances { currency, merchant } => {
-            to_json(&store.merchant_balances(*currency, merchant.as_deref())?)
-        }
+        ReadQuery::MerchantBalances { currency, merchant } => to_json(&store.merchant_balances(
+            *currency,
+            merchant.as_deref(),
+            context.clock.now(),
+            &context.policy,
+        )?),
         ReadQuery::TrialBalance => to_json(&store.trial_balance()?),
         ReadQuery::Reconciliations => to_json(&store.reconciliations()?),
         ReadQuery::Reports { from, to, channel } => {

@@ -199,6 +199,7 @@ impl LedgerConfig {
             group: format!("{}-{instance_id}", self.projections.group),
             settlement: self.settlement.clone(),
             sla_hours: self.projections.sla_hours.clone(),
+            policy: self.policy.clone(),
         }
     }
 

@@ -16,6 +16,7 @@ use command_handler::client::json_record;
 use command_handler::{Clock, Handler, ManualClock};
 use command_handler::{CommandResult, Outcome};
 use event_log::{Log, Topic, TopicPartition};
+use order_events::account::PayoutMerchant;
 use order_events::codec::json;
 use order_events::order::OrderStatus;
 use order_events::process::CarrierRule;
@@ -108,6 +109,7 @@ pub async fn run(
         }];
     }
     let group = handler_config.group.clone();
+    let policy = handler_config.policy.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = tokio::spawn(
         Handler::new(log.clone(), handler_config, clock.clone()).run(async {
@@ -166,6 +168,10 @@ pub async fn run(
     clock.set(end);
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(log.as_ref(), &group, &projections).await?;
+    // Month end: finance pays every merchant what is available.
+    let payouts = payouts(&store, end, &policy)?;
+    publish(log.as_ref(), &payouts).await?;
+    settle(log.as_ref(), &group, &projections).await?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
@@ -179,12 +185,50 @@ pub async fn run(
         options,
         elapsed,
         &read_side.sla_hours,
-        end,
+        (end, &policy),
         out,
     )
     .await?;
     tracing::info!(?handler_stats, "demo done");
     Ok(summary)
+}
+
+/// A `PayoutMerchant` of what is available for every merchant with something available, by
+/// finance, at `now`. The payout reference names the merchant, currency and day, so a rerun
+/// of the same month end is the same payout.
+fn payouts(
+    store: &projections::ProjectionStore,
+    now: chrono::DateTime<Utc>,
+    policy: &order_events::Policy,
+) -> anyhow::Result<Vec<order_events::CommandEnvelope>> {
+    let balances = store.merchant_balances(None, None, now, policy)?;
+    Ok(balances
+        .into_iter()
+        .filter(|balance| balance.available.is_positive())
+        .map(|balance| {
+            let reference = format!(
+                "PO-{}-{}-{}",
+                balance.merchant_id,
+                balance.currency,
+                now.format("%Y%m%d")
+            );
+            let command_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, reference.as_bytes());
+            order_events::CommandEnvelope {
+                command_id,
+                correlation_id: command_id,
+                causation_id: None,
+                actor: order_events::Actor::new(order_events::ActorKind::Staff, "finance"),
+                issued_at: now,
+                command: PayoutMerchant {
+                    merchant_id: balance.merchant_id,
+                    currency: balance.currency,
+                    amount: balance.available,
+                    payout_reference: reference,
+                }
+                .into(),
+            }
+        })
+        .collect())
 }
 
 async fn publish(log: &dyn Log, commands: &[order_events::CommandEnvelope]) -> anyhow::Result<()> {
@@ -261,7 +305,7 @@ async fn summarize(
     options: &DemoOptions,
     elapsed: Duration,
     sla_hours: &BTreeMap<OrderStatus, u32>,
-    now: chrono::DateTime<Utc>,
+    (now, policy): (chrono::DateTime<Utc>, &order_events::Policy),
     out: &mut impl Write,
 ) -> anyhow::Result<DemoSummary> {
     let mut statuses: BTreeMap<OrderStatus, u64> = BTreeMap::new();
@@ -386,6 +430,24 @@ async fn summarize(
         "  books balanced: {}",
         if trial.balanced { "yes" } else { "NO" }
     )?;
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Merchant payouts at month end (return windows closed; refunds after a payout are owed)"
+    )?;
+    for merchant in store.merchant_balances(None, None, now, policy)? {
+        writeln!(
+            out,
+            "  {} {:<14} paid out {:>12}  payable {:>10}  held back {:>10}  available {:>10}",
+            merchant.currency,
+            merchant.merchant_id.as_str(),
+            merchant.totals.payouts.to_string(),
+            merchant.payable.to_string(),
+            merchant.held_back.to_string(),
+            merchant.available.to_string()
+        )?;
+    }
 
     let report = store.report(None, None, None)?;
     writeln!(out)?;

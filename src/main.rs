@@ -235,7 +235,8 @@ enum QueryWhat {
         #[arg(long)]
         after: Option<String>,
     },
-    /// Account balances of the settlement ledger (--merchants: what each merchant is owed).
+    /// Account balances of the settlement ledger (--merchants: what each merchant is owed, what
+    /// a payout holds back now for open return windows, and what is available to pay out).
     Balances {
         #[arg(long)]
         currency: Option<String>,

@@ -163,7 +163,7 @@ pub fn document() -> Value {
         "/v1/balances/merchants",
         operation::<Vec<MerchantBalanceView>>(
             &mut generator,
-            "What is payable to each merchant.",
+            "What is payable to each merchant, what a payout holds back now for return windows still open (`[policy] payout_holdback_percent`), and what is available to pay out.",
             &[],
             &[currency[0], ("merchant", "Merchant id.", "string")],
         ),

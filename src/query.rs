@@ -73,6 +73,7 @@ pub async fn locally(
         projections,
         clock: Arc::new(command_handler::SystemClock),
         sla_hours: read_side.sla_hours,
+        policy: read_side.policy,
     };
     api::run(&context, query.route, &query.path, query.params.clone())
         .await

@@ -389,6 +389,8 @@ pub struct ReadSide {
     pub group: String,
     pub settlement: projections::SettlementRules,
     pub sla_hours: std::collections::BTreeMap<order_events::order::OrderStatus, u32>,
+    /// The shop's policy: merchant balances show what a payout may take under it.
+    pub policy: order_events::Policy,
 }
 
 /// Opens the read models (the live generation in `dir`, or a temporary store), with a clear
@@ -439,6 +441,7 @@ pub async fn serve(
         projections,
         clock: clock.clone(),
         sla_hours: options.read_side.sla_hours,
+        policy: options.read_side.policy,
     };
     let app = router(state).merge(crate::api::router(read));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

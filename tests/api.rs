@@ -47,6 +47,7 @@ async fn start() -> Running {
             group: "api-projections".into(),
             settlement: defaults.settlement,
             sla_hours: defaults.projections.sla_hours,
+            policy: defaults.policy,
         },
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -574,7 +575,21 @@ async fn payouts_beyond_the_available_balance_are_rejected_and_the_books_balance
             .contains("earned 71.37, held back 71.37"),
         "{early}"
     );
+    let merchant =
+        || tokio::task::block_in_place(|| running.ok("/v1/balances/merchants?merchant=merchant-7"));
+    let shown = merchant();
+    assert_eq!(
+        (&shown[0]["held_back"], &shown[0]["available"]),
+        (&json!("71.37"), &json!("0.00")),
+        "{shown}"
+    );
     running.clock.advance(chrono::Duration::days(14));
+    let shown = merchant();
+    assert_eq!(
+        (&shown[0]["held_back"], &shown[0]["available"]),
+        (&json!("0.00"), &json!("71.37")),
+        "{shown}"
+    );
     let beyond = post(payout(2, "71.38", "PO-1206"));
     assert_eq!(beyond["rule"], "payout_exceeds_available", "{beyond}");
     let paid = post(payout(3, "71.37", "PO-1206"));
@@ -583,10 +598,10 @@ async fn payouts_beyond_the_available_balance_are_rejected_and_the_books_balance
     let books = balanced_after(&paid);
     assert_eq!(books["merchant_payable:merchant-7"], "0.00", "{books:?}");
     assert_eq!(books["bank"], "-71.37", "{books:?}");
-    let merchants =
-        tokio::task::block_in_place(|| running.ok("/v1/balances/merchants?merchant=merchant-7"));
+    let merchants = merchant();
     assert_eq!(merchants[0]["payouts"], "71.37", "{merchants}");
     assert_eq!(merchants[0]["payable"], "0.00", "{merchants}");
+    assert_eq!(merchants[0]["available"], "0.00", "{merchants}");
     // A retry of the payout changes nothing; its reference with another amount is refused;
     // nothing more is available.
     let retry = post(payout(4, "71.37", "PO-1206"));

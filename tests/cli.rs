@@ -533,6 +533,7 @@ fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
         "Exception queue",
         "Low stock",
         "books balanced: yes",
+        "Merchant payouts at month end",
         "average order value",
         "Throughput",
     ] {

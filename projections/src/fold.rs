@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use order_events::account::merchant::OpenOrder;
 use order_events::account::AccountEvent;
 use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::OrderId;
-use order_events::money::Amount;
+use order_events::money::{Amount, Currency};
 use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderHeader, OrderStatus};
 use order_events::reconciliation::ReconciliationEvent;
 pub use order_events::settlement::{CommissionSoFar, SettlementRules};
@@ -192,13 +193,7 @@ impl Projector {
             (Event::Account(event), AggregateKind::Account) => {
                 let entries = Projector::account_entries(envelope, event);
                 post_entries(rows, &entries)?;
-                if let AccountEvent::MerchantPaidOut(e) = event {
-                    let key = keys::merchant(e.currency, e.merchant_id.as_str());
-                    let mut totals: MerchantTotals =
-                        get(rows, &key, "merchant totals")?.unwrap_or_default();
-                    totals.payouts += e.amount;
-                    put(rows, key, &totals);
-                }
+                fold_merchant_account(rows, event)?;
             }
             (Event::Reconciliation(event), AggregateKind::Reconciliation) => {
                 let ReconciliationEvent::ReconciliationRecorded(run) = event;
@@ -549,6 +544,67 @@ impl Projector {
             _ => return None,
         }
         Some((entries, totals))
+    }
+}
+
+/// What a merchant account's event changes besides the books: payouts in the merchant's
+/// totals, and the per-order earnings a payout holds back while return windows are open.
+fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<(), StoreError> {
+    // Moves (or creates) an order's hold row to sit under `delivered_at`, changed by `change`.
+    let mut update = |currency: Currency,
+                      merchant: &str,
+                      order_id: OrderId,
+                      delivered_at: Option<Option<DateTime<Utc>>>,
+                      change: &dyn Fn(&mut OpenOrder)|
+     -> Result<(), StoreError> {
+        let at_key = keys::hold_at(currency, merchant, order_id.0);
+        let was: Option<Option<DateTime<Utc>>> = get(rows, &at_key, "hold position")?;
+        let old_key = keys::hold(currency, merchant, was.flatten(), order_id.0);
+        let mut hold: OpenOrder = get(rows, &old_key, "hold")?.unwrap_or_default();
+        change(&mut hold);
+        let now_at = delivered_at.unwrap_or_else(|| was.flatten());
+        let new_key = keys::hold(currency, merchant, now_at, order_id.0);
+        if new_key != old_key {
+            rows.remove(old_key);
+        }
+        put(rows, new_key, &hold);
+        put(rows, at_key, &now_at);
+        Ok(())
+    };
+    match event {
+        AccountEvent::MerchantEarningsAccrued(e) => update(
+            e.currency,
+            e.merchant_id.as_str(),
+            e.order_id,
+            None,
+            &|hold| hold.accrue(e),
+        ),
+        AccountEvent::MerchantRefundCharged(e) => update(
+            e.currency,
+            e.merchant_id.as_str(),
+            e.order_id,
+            None,
+            &|hold| hold.charge_refund(e),
+        ),
+        AccountEvent::ReturnWindowStarted(e) => update(
+            e.currency,
+            e.merchant_id.as_str(),
+            e.order_id,
+            Some(Some(e.delivered_at)),
+            &|hold| hold.delivered_at = Some(e.delivered_at),
+        ),
+        AccountEvent::MerchantPaidOut(e) => {
+            let key = keys::merchant(e.currency, e.merchant_id.as_str());
+            let mut totals: MerchantTotals =
+                get(rows, &key, "merchant totals")?.unwrap_or_default();
+            totals.payouts += e.amount;
+            put(rows, key, &totals);
+            Ok(())
+        }
+        AccountEvent::PspSettlementRecorded(_)
+        | AccountEvent::CarrierFreightAccrued(_)
+        | AccountEvent::CarrierInvoiceRecorded(_)
+        | AccountEvent::CarrierPaid(_) => Ok(()),
     }
 }
 

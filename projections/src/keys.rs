@@ -18,6 +18,11 @@
 //! p <date YYYY-MM-DD><channel><currency 3><minutes u32> -> orders shipped that many minutes
 //!                                                       after placement on that day (u64)
 //! z <recorded at><run id>                            -> ReconciliationView
+//! h <currency 3><merchant><delivered at | max><order id 16> -> OpenOrder (merchant's earnings
+//!                                                       on one order, by when its return
+//!                                                       window began; max: not delivered)
+//! e <currency 3><merchant><order id 16>              -> Option<delivered at> (where the
+//!                                                       order's `h` row is)
 //! ```
 //!
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
@@ -44,6 +49,10 @@ pub const DAY: u8 = b'r';
 pub const PROCESSING: u8 = b'p';
 /// Recorded reconciliation runs, by time recorded.
 pub const RECONCILIATION: u8 = b'z';
+/// A merchant's earnings per order, by delivery time: what payouts hold back is a range.
+pub const HOLD: u8 = b'h';
+/// Where a merchant's order sits among the [`HOLD`] rows.
+pub const HOLD_AT: u8 = b'e';
 /// The store's layout version.
 pub const FORMAT: &[u8] = b"_format";
 
@@ -153,6 +162,35 @@ pub fn account(currency: Currency, account: &str) -> Vec<u8> {
 pub fn merchant(currency: Currency, merchant: &str) -> Vec<u8> {
     let mut key = currency_prefix(MERCHANT, currency);
     push_str(&mut key, merchant);
+    key
+}
+
+/// The [`HOLD`] rows of one merchant: prefix of [`hold`].
+pub fn hold_prefix(currency: Currency, merchant: &str) -> Vec<u8> {
+    let mut key = currency_prefix(HOLD, currency);
+    push_str(&mut key, merchant);
+    key
+}
+
+/// A merchant's earnings on one order, under the time its return window began (`None`: not
+/// delivered, sorted after every time).
+pub fn hold(
+    currency: Currency,
+    merchant: &str,
+    delivered_at: Option<DateTime<Utc>>,
+    order_id: Uuid,
+) -> Vec<u8> {
+    let mut key = hold_prefix(currency, merchant);
+    key.extend_from_slice(&delivered_at.map_or([0xff; 8], time));
+    key.extend_from_slice(order_id.as_bytes());
+    key
+}
+
+/// Where the [`hold`] row of a merchant's order is.
+pub fn hold_at(currency: Currency, merchant: &str, order_id: Uuid) -> Vec<u8> {
+    let mut key = currency_prefix(HOLD_AT, currency);
+    push_str(&mut key, merchant);
+    key.extend_from_slice(order_id.as_bytes());
     key
 }
 

@@ -486,6 +486,11 @@ pub struct MerchantBalanceView {
     pub totals: MerchantTotals,
     /// Captures − commission − refunds + commission reversals − payouts.
     pub payable: Amount,
+    /// What a payout holds back now: the policy's share of the earnings of orders whose return
+    /// window is open or not yet begun.
+    pub held_back: Amount,
+    /// Payable − held back: the most a payout may take now (below zero: the merchant owes).
+    pub available: Amount,
 }
 
 /// The settlement of one order: its journal entries and the net effect on each account.

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use order_events::account::merchant::{held_back, OpenOrder};
 use order_events::ids::OrderId;
 use order_events::money::{Amount, Currency};
 use order_events::order::OrderStatus;
+use order_events::Policy;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -380,11 +382,14 @@ impl ProjectionStore {
         Ok(views)
     }
 
-    /// What is payable to each merchant, by currency then merchant.
+    /// What is payable to each merchant, by currency then merchant, and how much of it a payout
+    /// may take at `now` under `policy` (the holdback for open return windows).
     pub fn merchant_balances(
         &self,
         currency: Option<Currency>,
         merchant: Option<&str>,
+        now: DateTime<Utc>,
+        policy: &Policy,
     ) -> Result<Vec<MerchantBalanceView>, StoreError> {
         let prefix = match currency {
             Some(c) => keys::currency_prefix(keys::MERCHANT, c),
@@ -396,14 +401,53 @@ impl ProjectionStore {
             if merchant.is_some_and(|m| m != merchant_id) {
                 continue;
             }
+            let held_back = self.held_back(currency, &merchant_id, now, policy)?;
             views.push(MerchantBalanceView {
                 currency,
-                merchant_id: order_events::ids::MerchantId::new(merchant_id),
                 payable: totals.payable(),
+                held_back,
+                available: totals.payable() - held_back,
+                merchant_id: order_events::ids::MerchantId::new(merchant_id),
                 totals,
             });
         }
         Ok(views)
+    }
+
+    /// What a payout holds back of a merchant's earnings at `now`: only the orders delivered
+    /// within the return window, or not yet, are read (a range of the hold rows).
+    fn held_back(
+        &self,
+        currency: Currency,
+        merchant: &str,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Amount, StoreError> {
+        let prefix = keys::hold_prefix(currency, merchant);
+        let window_began_after = keys::hold(
+            currency,
+            merchant,
+            Some(now - policy.return_window()),
+            uuid::Uuid::max(),
+        );
+        let mut open = Vec::new();
+        for entry in self.tree().range(window_began_after..) {
+            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let hold: OpenOrder =
+                order_events::codec::decode_cache_value("hold", &value).map_err(|e| {
+                    StoreError::Corrupt {
+                        key: format!("{key:?}"),
+                        reason: e.to_string(),
+                    }
+                })?;
+            if hold.window_open(now, policy) {
+                open.push(hold);
+            }
+        }
+        Ok(held_back(&open, policy, currency))
     }
 
     pub fn order_balance(&self, id: OrderId) -> Result<Option<OrderBalanceView>, StoreError> {

@@ -24,7 +24,7 @@ use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::simulation::{Shop, ShopConfig};
 use order_events::{Actor, ActorKind, Policy, Rule};
 use projections::model::MerchantTotals;
-use projections::{keys, MemoryRows, Projector};
+use projections::{keys, MemoryRows, ProjectionStore, Projector};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
@@ -51,8 +51,11 @@ fn up(value: Decimal) -> Amount {
 struct Finance {
     ledger: MemoryLedger,
     topic: EventsTopic,
-    /// The read models, folded as the log grows.
+    /// The read models, folded as the log grows: in memory (the trial balance after every
+    /// event) and in a store (the merchant balances finance reads).
     rows: MemoryRows,
+    store: ProjectionStore,
+    _dir: tempfile::TempDir,
     folded: usize,
     merchants: BTreeSet<(MerchantId, Currency)>,
     orders: BTreeSet<OrderId>,
@@ -97,6 +100,7 @@ impl Finance {
                 record.offset
             );
         }
+        self.store.fold(&self.topic.records[self.folded..]).unwrap();
         self.folded = self.topic.records.len();
     }
 
@@ -178,6 +182,14 @@ impl Finance {
                 self.expected_available(&merchant, currency, now),
                 "available to {merchant} at {now}"
             );
+            let shown = self
+                .store
+                .merchant_balances(Some(currency), Some(merchant.as_str()), now, &self.policy)
+                .unwrap();
+            assert_eq!(
+                shown[0].available, available,
+                "the merchant balance finance reads, {merchant} at {now}"
+            );
             let (_, outcome) =
                 self.payout(&merchant, currency, available.max(Amount::ZERO) + cent, now);
             let rejection = outcome.expect_err("a cent more than available is refused");
@@ -210,10 +222,14 @@ fn daily_payouts_never_exceed_the_available_balance_and_the_books_stay_balanced(
         ..shop_policy()
     };
     let mut shop = Shop::new(0x5eed_00f1, config, start());
+    let dir = tempfile::tempdir().unwrap();
     let mut finance = Finance {
         ledger: MemoryLedger::new(policy.clone()),
         topic: EventsTopic::default(),
         rows: MemoryRows::default(),
+        store: ProjectionStore::open(&dir.path().join("read-models"), Projector::default())
+            .unwrap(),
+        _dir: dir,
         folded: 0,
         merchants: BTreeSet::new(),
         orders: BTreeSet::new(),

@@ -195,7 +195,10 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) {
         assert_eq!(view.low_stock, item.available() < item.safety_stock);
     }
     // Money: per merchant, payable = captures − commission − refunds + reversals − payouts.
-    let merchants = store.merchant_balances(None, None).unwrap();
+    let a_year_on = common::start() + Duration::days(365);
+    let merchants = store
+        .merchant_balances(None, None, a_year_on, &common::shop_policy())
+        .unwrap();
     assert_eq!(merchants.len(), reference.merchants.len());
     for view in &merchants {
         let [captures, commission, refunds, reversals] =
@@ -210,6 +213,7 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) {
             "payable of {}",
             view.merchant_id
         );
+        assert_eq!(view.available, view.payable - view.held_back);
         let account = accounts::merchant_payable(view.merchant_id.as_str());
         let balance = store
             .balances(Some(view.currency))
@@ -350,9 +354,21 @@ fn the_journey_reads_as_expected() {
     assert_eq!(view.shipments.len(), 2);
     assert_eq!(view.shipments[0].carrier.as_str(), "dhl");
     // 10 % commission on 93.80 is 9.38; the refund of 14.50 gives back 1.45.
-    let merchant = &store.merchant_balances(None, Some("merchant-7")).unwrap()[0];
+    // Delivered at 10:00 on the 22nd: held back for the 14 days of the return window.
+    let delivered = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+    let policy = order_events::Policy::default();
+    let balance_at = |now| store.merchant_balances(None, Some("merchant-7"), now, &policy);
+    let merchant = &balance_at(delivered).unwrap()[0];
     assert_eq!(merchant.totals.commission.to_string(), "9.38");
     assert_eq!(merchant.payable.0, Decimal::new(7137, 2));
+    assert_eq!(merchant.held_back.0, Decimal::new(7137, 2));
+    assert_eq!(merchant.available.0, Decimal::ZERO);
+    let last_minute =
+        &balance_at(delivered + Duration::days(14) - Duration::minutes(1)).unwrap()[0];
+    assert_eq!(last_minute.available.0, Decimal::ZERO);
+    let window_closed = &balance_at(delivered + Duration::days(14)).unwrap()[0];
+    assert_eq!(window_closed.held_back.0, Decimal::ZERO);
+    assert_eq!(window_closed.available.0, Decimal::new(7137, 2));
     let order_balance = store.order_balance(id).unwrap().unwrap();
     assert_eq!(order_balance.entries.len(), 2 * 2 + 2 + 2);
     let report = store.report(None, None, None).unwrap();

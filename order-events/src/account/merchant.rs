@@ -55,7 +55,8 @@ pub struct OpenOrder {
 }
 
 impl OpenOrder {
-    fn window_open(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
+    /// Whether the order's return window is open at `now` (or not yet begun).
+    pub fn window_open(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
         self.delivered_at
             .is_none_or(|delivered| now < delivered + policy.return_window())
     }
@@ -64,23 +65,50 @@ impl OpenOrder {
     fn settled(&self) -> bool {
         self.earned == Amount::ZERO && self.commission.charged == self.commission.reversed
     }
+
+    /// Folds a capture's earnings in.
+    pub fn accrue(&mut self, e: &MerchantEarningsAccrued) {
+        self.earned += e.captured - e.commission;
+        self.commission.charged += e.commission;
+        self.payments.insert(e.payment_id.clone());
+    }
+
+    /// Folds a refund's charge in.
+    pub fn charge_refund(&mut self, e: &MerchantRefundCharged) {
+        self.earned -= e.refunded - e.commission_reversed;
+        self.commission.reversed += e.commission_reversed;
+        self.refunds.insert(e.refund_id.clone());
+    }
+}
+
+/// What is held back of orders whose return window is open (or not yet begun): the policy's
+/// share of their earnings (an order that owes counts as nothing), rounded up to the
+/// currency's minor units. The merchant account decides payouts with it; the settlement read
+/// model shows it.
+pub fn held_back<'a>(
+    open_orders: impl IntoIterator<Item = &'a OpenOrder>,
+    policy: &Policy,
+    currency: Currency,
+) -> Amount {
+    let share = Decimal::from(policy.payout_holdback_percent.min(100)) / Decimal::ONE_HUNDRED;
+    let open: Decimal = open_orders
+        .into_iter()
+        .map(|order| order.earned.0.max(Decimal::ZERO))
+        .sum();
+    let mut held = (open * share)
+        .round_dp_with_strategy(currency.minor_units(), RoundingStrategy::AwayFromZero);
+    held.rescale(currency.minor_units());
+    Amount(held)
 }
 
 impl MerchantEarnings {
-    /// What is held back at `now`: the policy's share of the earnings of every order whose
-    /// return window is open (or not yet begun), rounded up to the currency's minor units.
+    /// What is held back at `now`: see [`held_back`].
     pub fn held(&self, now: DateTime<Utc>, policy: &Policy, currency: Currency) -> Amount {
-        let share = Decimal::from(policy.payout_holdback_percent.min(100)) / Decimal::ONE_HUNDRED;
-        let open: Decimal = self
+        let open = self
             .open_orders
             .values()
-            .filter(|order| order.window_open(now, policy))
-            .map(|order| order.earned.0.max(Decimal::ZERO))
-            .sum();
-        Amount(
-            (open * share)
-                .round_dp_with_strategy(currency.minor_units(), RoundingStrategy::AwayFromZero),
-        )
+            .filter(|order| order.window_open(now, policy));
+        held_back(open, policy, currency)
     }
 
     /// What may be paid out at `now`: earnings, less what is held back, less earlier payouts.
@@ -237,20 +265,13 @@ pub(super) fn payout(
 pub(super) fn apply(state: &mut MerchantEarnings, event: &AccountEvent) {
     match event {
         AccountEvent::MerchantEarningsAccrued(e) => {
-            let earned = e.captured - e.commission;
-            state.earned += earned;
-            let order = state.open_orders.entry(e.order_id).or_default();
-            order.earned += earned;
-            order.commission.charged += e.commission;
-            order.payments.insert(e.payment_id.clone());
+            state.earned += e.captured - e.commission;
+            state.open_orders.entry(e.order_id).or_default().accrue(e);
         }
         AccountEvent::MerchantRefundCharged(e) => {
-            let charged = e.refunded - e.commission_reversed;
-            state.earned -= charged;
+            state.earned -= e.refunded - e.commission_reversed;
             if let Some(order) = state.open_orders.get_mut(&e.order_id) {
-                order.earned -= charged;
-                order.commission.reversed += e.commission_reversed;
-                order.refunds.insert(e.refund_id.clone());
+                order.charge_refund(e);
                 if order.settled() {
                     state.open_orders.remove(&e.order_id);
                 }
