@@ -288,3 +288,144 @@ fn a_carrier_invoice_is_checked_against_the_freight_charged_per_parcel() {
     }
     assert_eq!(account.carrier.invoices["DHL-INV-77"].paid, amount("5.15"));
 }
+
+mod random_sequences {
+    //! Random sequences of account commands, by any actor at any time: no panic, the
+    //! invariants hold after every step, an accepted payout never leaves less than nothing
+    //! available, and folding every event from scratch gives the state built step by step.
+
+    use super::*;
+    use order_events::Aggregate;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    fn cents(value: i64) -> order_events::Amount {
+        order_events::Amount(Decimal::new(value, 2))
+    }
+
+    fn order(index: u8) -> OrderId {
+        OrderId::for_external_reference("web", &format!("R-{index}"))
+    }
+
+    /// The system half the time, so the accruals a payout needs get through.
+    fn actor(kind: u8) -> Actor {
+        match kind % 6 {
+            0..=2 => Actor::system(),
+            3 => finance(),
+            4 => Actor::new(ActorKind::Service, "bridge"),
+            _ => Actor::new(ActorKind::Customer, "c-1"),
+        }
+    }
+
+    /// One command with small ids, so repeats and collisions happen.
+    fn command() -> impl Strategy<Value = AccountCommand> {
+        let merchant = samples::accrue_merchant_earnings();
+        prop_oneof![
+            (0..4u8, 0..3u8, 1..20_000i64, 0..2_500i64).prop_map({
+                let merchant = merchant.clone();
+                move |(o, p, captured, commission)| {
+                    AccrueMerchantEarnings {
+                        order_id: order(o),
+                        payment_id: PaymentId::from(format!("P{p}").as_str()),
+                        captured: cents(captured),
+                        commission: cents(commission),
+                        ..merchant.clone()
+                    }
+                    .into()
+                }
+            }),
+            (0..4u8, 0..3u8, 1..20_000i64, 0..2_500i64).prop_map(|(o, r, refunded, share)| {
+                ChargeMerchantRefund {
+                    order_id: order(o),
+                    refund_id: RefundId::from(format!("RF{r}").as_str()),
+                    refunded: cents(refunded),
+                    commission_share: cents(share),
+                    ..samples::charge_merchant_refund()
+                }
+                .into()
+            }),
+            (0..4u8, 0..40i64).prop_map(|(o, day)| {
+                StartReturnWindow {
+                    order_id: order(o),
+                    delivered_at: at(day * DAY),
+                    ..samples::start_return_window()
+                }
+                .into()
+            }),
+            (0..4u8, 0..30_000i64).prop_map(|(reference, amount)| {
+                PayoutMerchant {
+                    amount: cents(amount),
+                    payout_reference: format!("PO-{reference}"),
+                    ..samples::payout_merchant()
+                }
+                .into()
+            }),
+            (0..4u8, 1..1_000i64).prop_map(|(parcel, freight)| {
+                AccrueCarrierFreight {
+                    tracking_number: format!("T-{parcel}"),
+                    freight: cents(freight),
+                    ..samples::accrue_carrier_freight()
+                }
+                .into()
+            }),
+            (0..3u8, prop::collection::vec((0..5u8, 0..1_200i64), 0..3)).prop_map(
+                |(invoice, lines)| {
+                    RecordCarrierInvoice {
+                        invoice_reference: format!("INV-{invoice}"),
+                        lines: lines
+                            .into_iter()
+                            .map(|(parcel, freight)| CarrierInvoiceLine {
+                                tracking_number: format!("T-{parcel}"),
+                                freight: cents(freight),
+                            })
+                            .collect(),
+                        ..samples::record_carrier_invoice()
+                    }
+                    .into()
+                }
+            ),
+            (0..3u8, 0..3u8, 1..1_500i64).prop_map(|(invoice, reference, amount)| {
+                PayCarrier {
+                    invoice_reference: format!("INV-{invoice}"),
+                    payment_reference: format!("PAY-{reference}"),
+                    amount: cents(amount),
+                    ..samples::pay_carrier()
+                }
+                .into()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn accounts_hold_their_invariants_under_any_sequence(
+            steps in prop::collection::vec((command(), 0..6u8, 0..50i64, 0..101u32), 1..60)
+        ) {
+            let mut state = Account::default();
+            let mut history = Vec::new();
+            for (command, who, day, holdback) in steps {
+                let mut context = by(actor(who), day * DAY);
+                context.policy.payout_holdback_percent = holdback;
+                let Ok(events) = decide(&state, &command, &context) else {
+                    continue;
+                };
+                for event in &events {
+                    apply(&mut state, event);
+                }
+                prop_assert!(state.check_invariants().is_ok(), "{:?}", state.check_invariants());
+                if let (AccountCommand::PayoutMerchant(c), false) = (&command, events.is_empty()) {
+                    let after = state.merchant.available(context.now, &context.policy, c.currency);
+                    prop_assert!(!after.is_negative(), "a payout left {after} available");
+                }
+                history.extend(events);
+            }
+            let mut replayed = Account::default();
+            for event in &history {
+                apply(&mut replayed, event);
+            }
+            prop_assert_eq!(replayed, state);
+        }
+    }
+}
