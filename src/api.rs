@@ -461,11 +461,15 @@ async fn post_rebuild(State(context): State<ReadContext>) -> Response {
 }
 
 /// The read routes over `context`, and `/v1/openapi.json`.
-pub fn router(context: ReadContext) -> Router {
+pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) -> Router {
+    use crate::auth::Access;
     fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {
         get(move |State(c): State<ReadContext>, Query(q): Pairs| handle(c, route, Vec::new(), q))
     }
-    Router::new()
+    let guard = |access| {
+        axum::middleware::from_fn_with_state((auth.clone(), access), crate::auth::authorize)
+    };
+    let read_routes = Router::new()
         .route("/v1/orders", route0(Route::Orders))
         .route(
             "/v1/orders/{id}",
@@ -501,10 +505,15 @@ pub fn router(context: ReadContext) -> Router {
         .route("/v1/reconciliations", route0(Route::Reconciliations))
         .route("/v1/reports", route0(Route::Reports))
         .route("/v1/projections/status", route0(Route::Status))
-        .route("/v1/projections/rebuild", axum::routing::post(post_rebuild))
+        .route_layer(guard(Access::READ));
+    read_routes
+        .route(
+            "/v1/projections/rebuild",
+            axum::routing::post(post_rebuild).route_layer(guard(Access::ADMIN)),
+        )
         .route(
             "/v1/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::openapi::document()) }).route_layer(guard(Access::ANY)),
         )
         .with_state(context)
 }

@@ -27,6 +27,8 @@ pub struct LedgerConfig {
     /// settlement read model posts with them.
     pub settlement: order_events::settlement::SettlementRules,
     pub projections: ProjectionsSection,
+    /// Who may use the HTTP API: bearer tokens (hashed) and their roles.
+    pub auth: crate::auth::AuthSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +162,14 @@ impl LedgerConfig {
         Ok(config)
     }
 
+    /// The token table: `[auth]` plus the tokens in `LEDGER_AUTH_TOKENS`.
+    pub fn auth(&self) -> anyhow::Result<crate::auth::Auth> {
+        let env = std::env::var(crate::auth::TOKENS_ENV).ok();
+        let auth = crate::auth::Auth::from_config(&self.auth, env.as_deref())
+            .map_err(|reason| anyhow::anyhow!("[auth]: {reason}"))?;
+        Ok(auth)
+    }
+
     /// Checks the values whose range is narrower than their type's.
     pub fn check(&self) -> Result<(), String> {
         self.policy
@@ -167,7 +177,10 @@ impl LedgerConfig {
             .map_err(|reason| format!("[policy]: {reason}"))?;
         self.settlement
             .check()
-            .map_err(|reason| format!("[settlement]: {reason}"))
+            .map_err(|reason| format!("[settlement]: {reason}"))?;
+        crate::auth::Auth::from_config(&self.auth, None)
+            .map(|_| ())
+            .map_err(|reason| format!("[auth]: {reason}"))
     }
 
     /// The handler's settings for a log opened with `log`: without a configured state

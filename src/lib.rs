@@ -2,6 +2,7 @@
 //! and outputs so they can be tested without a process. `main.rs` only parses arguments.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod log_admin;

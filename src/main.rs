@@ -193,6 +193,16 @@ enum Command {
         #[arg(long)]
         reference: String,
     },
+    /// Make a new HTTP API token: prints the token (give it to its holder) and the `[auth]`
+    /// entry with its SHA-256 (put that in ledger.toml; the token itself is stored nowhere).
+    Token {
+        /// Who will hold it.
+        #[arg(long)]
+        name: String,
+        /// Its roles.
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<order_ledger::auth::Role>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -415,12 +425,12 @@ async fn submit_lines(
         Ok(log) => log,
         // A serve owns the directory: go through its HTTP front door.
         Err(event_log::LogError::InUse { path }) => {
-            let address = serve::address_of(&options.data).ok_or_else(|| {
+            let endpoint = serve::endpoint_of(&options.data).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{path} is in use by another process that publishes no serve address"
                 )
             })?;
-            return submit::submit_via_serve(&address, input, wait, out).await;
+            return submit::submit_via_serve(&endpoint, input, wait, out).await;
         }
         Err(other) => return Err(other.into()),
     };
@@ -602,6 +612,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     data: options.kafka.is_none().then(|| options.data.clone()),
                     metrics: Some(metrics),
                     wait: Duration::from_secs(30),
+                    auth: config.auth()?,
                 };
                 serve::serve(
                     log,
@@ -654,7 +665,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = log.options(&config);
             let served = query::serve_address(&options);
             let answer = match served {
-                Some(address) => query::via_serve(&address, &request),
+                Some(endpoint) => query::via_serve(&endpoint, &request),
                 None => {
                     let runtime = tokio::runtime::Builder::new_multi_thread()
                         .enable_all()
@@ -677,7 +688,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = log.options(&config);
             let served = query::serve_address(&options);
             let outcome = match served {
-                Some(address) => query::rebuild_via_serve(&address),
+                Some(endpoint) => query::rebuild_via_serve(&endpoint),
                 None => tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?
@@ -795,6 +806,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 OrderId::for_external_reference(&channel, &reference)
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { name, roles } => {
+            let token = order_ledger::auth::new_token()?;
+            let roles: Vec<String> = roles
+                .iter()
+                .map(|role| format!("{:?}", format!("{role:?}").to_lowercase()))
+                .collect();
+            writeln!(out, "token (give to {name}; shown once): {token}")?;
+            writeln!(out)?;
+            writeln!(out, "[[auth.tokens]]")?;
+            writeln!(out, "name = {name:?}")?;
+            writeln!(
+                out,
+                "sha256 = \"{}\"",
+                order_ledger::auth::sha256_hex(&token)
+            )?;
+            writeln!(out, "roles = [{}]", roles.join(", "))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::api::{self, ReadContext, Route};
 use crate::config::LedgerConfig;
 use crate::log_admin::LogOptions;
+use crate::serve::Endpoint;
 
 /// How to print an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +30,9 @@ pub struct CliQuery {
 }
 
 /// Answers through the serve listening at `address`.
-pub fn via_serve(address: &str, query: &CliQuery) -> anyhow::Result<Value> {
-    let agent = crate::serve::client(Duration::from_secs(85));
+pub fn via_serve(serve: &Endpoint, query: &CliQuery) -> anyhow::Result<Value> {
+    let address = &serve.address;
+    let agent = serve.client(Duration::from_secs(80));
     let url = format!("http://{address}{}", query.route.url_path(&query.path));
     let mut request = agent.get(&url);
     for (name, value) in &query.params {
@@ -81,8 +83,9 @@ pub async fn locally(
 }
 
 /// `ledger rebuild` through a serve: starts the rebuild and waits until it is done.
-pub fn rebuild_via_serve(address: &str) -> anyhow::Result<Value> {
-    let agent = crate::serve::client(Duration::from_secs(55));
+pub fn rebuild_via_serve(serve: &Endpoint) -> anyhow::Result<Value> {
+    let address = &serve.address;
+    let agent = serve.client(Duration::from_secs(50));
     let mut response = agent
         .post(&format!("http://{address}/v1/projections/rebuild"))
         .send_empty()
@@ -102,7 +105,7 @@ pub fn rebuild_via_serve(address: &str) -> anyhow::Result<Value> {
     };
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        let now = via_serve(address, &status)?;
+        let now = via_serve(serve, &status)?;
         match now["rebuild"]["state"].as_str() {
             Some("running") => continue,
             Some("failed") => anyhow::bail!(
@@ -134,9 +137,9 @@ pub async fn rebuild_locally(config: &LedgerConfig, options: &LogOptions) -> any
 
 /// The address of the serve that owns an embedded data directory, if one runs (then its
 /// read models are asked through it).
-pub fn serve_address(options: &LogOptions) -> Option<String> {
+pub fn serve_address(options: &LogOptions) -> Option<Endpoint> {
     match options.kafka {
-        None => crate::serve::address_of(&options.data),
+        None => crate::serve::endpoint_of(&options.data),
         Some(_) => None,
     }
 }

@@ -32,9 +32,34 @@ use order_events::codec::json;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::{Access, Auth, Caller, Role};
+
 /// The file in an embedded data directory that tells `ledger submit` where the serve that
 /// owns the directory listens.
 pub const ADDRESS_FILE: &str = replay_tool::source::SERVE_ADDRESS_FILE;
+
+/// A running serve to talk to: where it listens, and the bearer token to present.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub address: String,
+    pub token: Option<String>,
+}
+
+impl Endpoint {
+    /// An HTTP client for it, whose requests bear the token.
+    pub fn client(&self, wait: Duration) -> ureq::Agent {
+        client(wait, self.token.clone())
+    }
+}
+
+/// The serve owning `data`, if one runs: its address, and the token in `LEDGER_TOKEN` or the
+/// one it wrote there.
+pub fn endpoint_of(data: &Path) -> Option<Endpoint> {
+    Some(Endpoint {
+        address: address_of(data)?,
+        token: crate::auth::token_for(Some(data)),
+    })
+}
 
 /// Where the serve owning `data` listens, if one does.
 pub fn address_of(data: &Path) -> Option<String> {
@@ -61,6 +86,7 @@ struct CommandQuery {
 
 async fn post_command(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
     Query(query): Query<CommandQuery>,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
@@ -72,6 +98,10 @@ async fn post_command(
             return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
         }
     };
+    if let Err(reason) = crate::auth::may_submit(&caller, &envelope) {
+        let answer = json!({"outcome": "forbidden", "error": "forbidden", "reason": reason});
+        return (StatusCode::FORBIDDEN, Json(answer)).into_response();
+    }
     let outcome = async {
         let submitted = publish_json(state.log.as_ref(), &body, &envelope).await?;
         let result = await_result(state.log.as_ref(), &submitted, state.wait).await?;
@@ -350,19 +380,36 @@ async fn post_reconciliation(
 }
 
 /// The HTTP routes over a log.
-fn router(state: AppState) -> Router {
+fn router(state: AppState, auth: &Arc<Auth>) -> Router {
+    let guard = |access| {
+        axum::middleware::from_fn_with_state((auth.clone(), access), crate::auth::authorize)
+    };
     Router::new()
-        .route("/v1/commands", post(post_command))
+        .route(
+            "/v1/commands",
+            post(post_command).route_layer(guard(Access::COMMANDS)),
+        )
         .route(
             "/v1/reconciliations",
-            post(post_reconciliation).layer(axum::extract::DefaultBodyLimit::max(
-                RECONCILIATION_BODY_LIMIT,
-            )),
+            post(post_reconciliation)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    RECONCILIATION_BODY_LIMIT,
+                ))
+                .route_layer(guard(Access::FINANCE)),
         )
-        .route("/v1/log/layout", get(get_layout))
-        .route("/v1/log/events/{partition}", get(get_events))
+        .route(
+            "/v1/log/layout",
+            get(get_layout).route_layer(guard(Access::LOG)),
+        )
+        .route(
+            "/v1/log/events/{partition}",
+            get(get_events).route_layer(guard(Access::LOG)),
+        )
         .route("/v1/health", get(|| async { "ok\n" }))
-        .route("/metrics", get(get_metrics))
+        .route(
+            "/metrics",
+            get(get_metrics).route_layer(guard(Access::METRICS)),
+        )
         .with_state(state)
 }
 
@@ -379,6 +426,9 @@ pub struct ServeOptions {
     pub wait: Duration,
     /// The read side: its store directory, consumer group, and query settings.
     pub read_side: ReadSide,
+    /// Who may use the HTTP API. On an embedded data directory the serve adds an admin token
+    /// of its own and writes it beside its address.
+    pub auth: Auth,
 }
 
 /// Where and how `ledger serve` keeps its read models.
@@ -443,7 +493,26 @@ pub async fn serve(
         sla_hours: options.read_side.sla_hours,
         policy: options.read_side.policy,
     };
-    let app = router(state).merge(crate::api::router(read));
+    let mut auth = options.auth;
+    let token_file = match &options.data {
+        Some(dir) if auth.required() => {
+            let token = crate::auth::new_token()?;
+            crate::auth::write_token_file(dir, &token)?;
+            auth = auth.with_token(&token, "local-admin", &[Role::Admin]);
+            Some(dir.join(crate::auth::TOKEN_FILE))
+        }
+        _ => None,
+    };
+    if !auth.required() {
+        tracing::warn!("the HTTP API admits every request: [auth] required = false");
+    } else if auth.is_empty() {
+        tracing::warn!(
+            "no tokens configured: the HTTP API admits no one but /v1/health \
+             (add [[auth.tokens]], made with `ledger token`)"
+        );
+    }
+    let auth = Arc::new(auth);
+    let app = router(state, &auth).merge(crate::api::router(read, &auth));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(options.listener, app).with_graceful_shutdown(async {
         let _ = http_stopped.await;
@@ -456,7 +525,7 @@ pub async fn serve(
     tracing::info!(%address, "serving");
     let handler = Handler::new(log, options.handler, clock);
     let stats = handler.run(shutdown).await;
-    if let Some(path) = &address_file {
+    for path in address_file.iter().chain(&token_file) {
         let _ = std::fs::remove_file(path);
     }
     let _ = stop_http.send(());
@@ -469,13 +538,9 @@ pub async fn serve(
 }
 
 /// The HTTP client `ledger submit` posts to a running serve with: one per submission, so its
-/// connection is reused from line to line.
-pub fn client(wait: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(wait + Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into()
+/// connection is reused from line to line. Every request bears `token`, if given.
+pub fn client(wait: Duration, token: Option<String>) -> ureq::Agent {
+    replay_tool::source::serve_client(wait + Duration::from_secs(5), token)
 }
 
 /// `ledger submit` through a running serve: posts one JSON command line and returns the JSON

@@ -157,13 +157,14 @@ pub async fn submit(
 /// [`submit`] through the `ledger serve` that owns the data directory, listening at `address`:
 /// each line is posted to its `POST /v1/commands` and the answer printed the same way.
 pub async fn submit_via_serve(
-    address: &str,
+    serve: &crate::serve::Endpoint,
     input: &str,
     wait: Duration,
     out: &mut impl Write,
 ) -> anyhow::Result<SubmitSummary> {
+    let address = serve.address.as_str();
     let mut summary = SubmitSummary::default();
-    let agent = crate::serve::client(wait);
+    let agent = serve.client(wait);
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         if line.trim().is_empty() {

@@ -333,7 +333,22 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
         results.iter().all(|r| r["outcome"] == "accepted"),
         "{results:?}"
     );
+    // The command line found the serve's own token beside its address; without one, the
+    // serve lets nobody in.
+    let token = std::fs::read_to_string(data.join("serve.token")).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data.join("serve.token"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the token file is its owner's only");
+    let refused = ureq::get(&format!("http://{address}/metrics")).call();
+    assert!(
+        matches!(refused, Err(ureq::Error::StatusCode(401))),
+        "{refused:?}"
+    );
     let metrics = ureq::get(&format!("http://{address}/metrics"))
+        .header("authorization", &format!("Bearer {token}"))
         .call()
         .unwrap()
         .body_mut()
@@ -369,6 +384,7 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
     let order: serde_json::Value = serde_json::from_str(&stdout(&order)).unwrap();
     assert_eq!(order["feedback"]["rating"], 5, "{order}");
     let metrics = ureq::get(&format!("http://{address}/metrics"))
+        .header("authorization", &format!("Bearer {token}"))
         .call()
         .unwrap()
         .body_mut()
@@ -398,8 +414,8 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
     let status = serve.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
     assert!(
-        !data.join("serve.addr").exists(),
-        "the address outlived the serve"
+        !data.join("serve.addr").exists() && !data.join("serve.token").exists(),
+        "the address or the token outlived the serve"
     );
     // Read directly now: the same log, the same digest.
     let direct = stdout(&ledger(&["replay", "--data", data_arg, "verify"]));

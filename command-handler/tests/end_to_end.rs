@@ -477,6 +477,50 @@ async fn a_command_published_three_times_has_one_effect_and_three_identical_resu
     assert_eq!(all_events(log.as_ref()).await.len(), 1);
 }
 
+/// Finance's commands from an actor the policy does not name are refused by the handler,
+/// whichever way they arrive (here straight on the commands topic, no HTTP in front).
+async fn finance_commands_need_a_finance_actor(log: Arc<dyn Log>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut config = HandlerConfig::default();
+    config.policy.finance_actors = vec!["staff:fin-ann".to_owned()];
+    let running = Running::with_config(log.clone(), clock, config);
+    let settlement = |id, actor| {
+        envelope(
+            order_events::testkit::samples::record_psp_settlement(),
+            id,
+            actor,
+        )
+    };
+    let by_bob = submit_and_wait(
+        log.as_ref(),
+        &settlement(950, Actor::new(ActorKind::Staff, "fin-bob")),
+    )
+    .await;
+    match &by_bob.outcome {
+        Outcome::Rejected { rule, detail } => {
+            assert_eq!(rule, "actor_not_permitted");
+            assert!(detail.contains("staff:fin-bob"), "{detail}");
+        }
+        other => panic!("a settlement by staff:fin-bob was {other:?}"),
+    }
+    let by_service = submit_and_wait(log.as_ref(), &settlement(951, service())).await;
+    assert!(
+        matches!(by_service.outcome, Outcome::Rejected { .. }),
+        "{by_service:?}"
+    );
+    let by_ann = submit_and_wait(
+        log.as_ref(),
+        &settlement(952, Actor::new(ActorKind::Staff, "fin-ann")),
+    )
+    .await;
+    assert!(
+        matches!(by_ann.outcome, Outcome::Accepted { .. }),
+        "{by_ann:?}"
+    );
+    running.stop().await;
+    assert_eq!(all_events(log.as_ref()).await.len(), 1);
+}
+
 async fn an_undecodable_record_is_dead_lettered_and_the_next_command_decided(log: Arc<dyn Log>) {
     let clock = Arc::new(ManualClock::new(start()));
     let running = Running::start(log.clone(), clock);
@@ -863,6 +907,12 @@ mod on_embedded {
         an_undecodable_record_is_dead_lettered_and_the_next_command_decided(embedded(&dir, "dead"))
             .await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finance_actors() {
+        let dir = tempfile::tempdir().unwrap();
+        finance_commands_need_a_finance_actor(embedded(&dir, "fin")).await;
+    }
 }
 
 mod on_kafka {
@@ -913,5 +963,11 @@ mod on_kafka {
             kafka(&broker, &unique_prefix("dead")).await,
         )
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finance_actors() {
+        let broker = TestBroker::start();
+        finance_commands_need_a_finance_actor(kafka(&broker, &unique_prefix("fin")).await).await;
     }
 }

@@ -31,7 +31,24 @@ pub struct Actor {
     pub id: String,
 }
 
+impl ActorKind {
+    /// The wire name: `customer`, `staff`, `service`, `system`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ActorKind::Customer => "customer",
+            ActorKind::Staff => "staff",
+            ActorKind::Service => "service",
+            ActorKind::System => "system",
+        }
+    }
+}
+
 impl Actor {
+    /// `kind:id`, as [`Policy::finance_actors`] names actors.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.kind.code(), self.id)
+    }
+
     pub fn new(kind: ActorKind, id: impl Into<String>) -> Actor {
         Actor {
             kind,
@@ -66,6 +83,10 @@ pub struct Policy {
     /// closes (delivery + `return_window_days`; an undelivered order's window has not begun).
     /// 100 holds all of it, 0 pays out as soon as it is earned.
     pub payout_holdback_percent: u32,
+    /// The actors (`kind:id`, e.g. `staff:fin-ann`) who may issue finance's commands: PSP
+    /// settlements, merchant payouts, carrier invoices and payments, recorded reconciliations
+    /// — however the command arrives (HTTP or Kafka). Empty: any staff or service actor.
+    pub finance_actors: Vec<String>,
 }
 
 impl Default for Policy {
@@ -78,13 +99,32 @@ impl Default for Policy {
             lines_per_order_max: 100,
             quantity_per_line_max: 10_000,
             payout_holdback_percent: 100,
+            finance_actors: Vec::new(),
         }
     }
 }
 
 impl Policy {
+    /// Whether `actor` may issue finance's commands: staff or a service, and one of
+    /// [`Policy::finance_actors`] when that names any.
+    pub fn finance_may(&self, actor: &Actor) -> bool {
+        matches!(actor.kind, ActorKind::Staff | ActorKind::Service)
+            && (self.finance_actors.is_empty()
+                || self.finance_actors.iter().any(|a| *a == actor.label()))
+    }
+
     /// Checks the settings that have a range narrower than their type's.
     pub fn check(&self) -> Result<(), String> {
+        for actor in &self.finance_actors {
+            let valid = actor
+                .split_once(':')
+                .is_some_and(|(kind, id)| matches!(kind, "staff" | "service") && !id.is_empty());
+            if !valid {
+                return Err(format!(
+                    "finance_actors: '{actor}' is not staff:<id> or service:<id>"
+                ));
+            }
+        }
         if self.payout_holdback_percent > 100 {
             return Err(format!(
                 "payout_holdback_percent is {}; at most 100",

@@ -111,9 +111,10 @@ pub fn valid_run_id(id: &str) -> bool {
 pub fn decide(
     state: &ReconciliationRun,
     command: &ReconciliationCommand,
-    _context: &Context,
+    context: &Context,
 ) -> Result<Vec<ReconciliationEvent>, Rejection> {
     let ReconciliationCommand::RecordReconciliation(command) = command;
+    crate::account::finance_only(context, "record a reconciliation")?;
     let (run_id, c) = (&command.run_id, &command.outcome);
     ensure(valid_run_id(run_id), Rule::RunIdInvalid, || {
         format!(

@@ -211,6 +211,36 @@ fn only_the_order_process_accrues_and_customers_move_no_money() {
 }
 
 #[test]
+fn finance_commands_are_for_the_finance_actors_the_policy_names() {
+    let mut context = by(finance(), 30 * DAY);
+    context.policy.finance_actors = vec!["staff:fin-ann".to_owned()];
+    let rejection = history([samples::account_events()[0].clone()])
+        .in_context(context.clone())
+        .when(samples::payout_merchant())
+        .then_rejects(Rule::ActorNotPermitted);
+    assert!(
+        rejection.detail.contains("staff:finance-1") && rejection.detail.contains("staff:fin-ann"),
+        "{}",
+        rejection.detail
+    );
+    context.actor = Actor::new(ActorKind::Staff, "fin-ann");
+    let delivered = [
+        samples::account_events()[0].clone(),
+        samples::account_events()[2].clone(),
+    ];
+    history(delivered)
+        .in_context(context)
+        .when(samples::payout_merchant())
+        .then_accepts();
+    // With no list, staff and services may; the system may not move money out.
+    history([samples::account_events()[0].clone()])
+        .by(system())
+        .at_minute(30 * DAY)
+        .when(samples::payout_merchant())
+        .then_rejects(Rule::ActorNotPermitted);
+}
+
+#[test]
 fn earnings_of_several_orders_add_up_and_each_is_held_by_its_own_window() {
     let other = OrderId::for_external_reference("web", "W-1002");
     let (state, _) = run([

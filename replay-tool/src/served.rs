@@ -46,13 +46,10 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<Value, LogError> {
 }
 
 impl ServedLog {
-    /// Connects to the serve at `address` (host:port).
-    pub async fn connect(address: &str) -> Result<ServedLog, LogError> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+    /// Connects to the serve at `address` (host:port), presenting `token` (the auditor role
+    /// reads the log).
+    pub async fn connect(address: &str, token: Option<String>) -> Result<ServedLog, LogError> {
+        let agent = crate::source::serve_client(Duration::from_secs(60), token);
         let url = format!("http://{address}/v1/log/layout");
         let layout = {
             let agent = agent.clone();

@@ -81,7 +81,7 @@ pub fn decide(
     use AccountCommand::*;
     match command {
         RecordPspSettlement(c) => {
-            not_by_customer(context, "record a settlement batch")?;
+            finance_only(context, "record a settlement batch")?;
             psp::decide(&state.psp, c)
         }
         AccrueMerchantEarnings(c) => {
@@ -103,7 +103,7 @@ pub fn decide(
             .into()])
         }
         PayoutMerchant(c) => {
-            not_by_customer(context, "pay out a merchant")?;
+            finance_only(context, "pay out a merchant")?;
             merchant::payout(&state.merchant, c, context)
         }
         AccrueCarrierFreight(c) => {
@@ -111,11 +111,11 @@ pub fn decide(
             carrier::accrue(&state.carrier, c)
         }
         RecordCarrierInvoice(c) => {
-            not_by_customer(context, "record a carrier invoice")?;
+            finance_only(context, "record a carrier invoice")?;
             carrier::record_invoice(&state.carrier, c)
         }
         PayCarrier(c) => {
-            not_by_customer(context, "pay a carrier")?;
+            finance_only(context, "pay a carrier")?;
             carrier::pay(&state.carrier, c)
         }
     }
@@ -135,11 +135,23 @@ fn by_system(context: &Context, command: &str) -> Result<(), Rejection> {
     )
 }
 
-fn not_by_customer(context: &Context, what: &str) -> Result<(), Rejection> {
+/// Finance's commands: by staff or a service, one of the policy's finance actors if it names
+/// any.
+pub(crate) fn finance_only(context: &Context, what: &str) -> Result<(), Rejection> {
     ensure(
-        context.actor.kind != ActorKind::Customer,
+        context.policy.finance_may(&context.actor),
         Rule::ActorNotPermitted,
-        || format!("a customer may not {what}"),
+        || {
+            format!(
+                "{} may not {what}: finance's commands are for {}",
+                context.actor.label(),
+                if context.policy.finance_actors.is_empty() {
+                    "staff and services".to_owned()
+                } else {
+                    context.policy.finance_actors.join(", ")
+                }
+            )
+        },
     )
 }
 
