@@ -805,3 +805,51 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("KIND:ID"));
 }
+
+#[test]
+fn hostile_lines_given_to_submit_each_get_a_typed_answer_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let journey = ledger(&["submit", "--data", data, "examples/order-journey.jsonl"]);
+    assert!(journey.status.success(), "{journey:?}");
+    let events_before = stdout(&ledger(&["replay", "--data", data, "verify"]));
+    // The corpus's one-line text inputs (binary and generated ones are for the topic and HTTP).
+    let corpus = std::fs::read_to_string("tests/hostile/commands.jsonl").unwrap();
+    let hostile: Vec<(String, String, String)> = corpus
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter_map(|entry| {
+            let input = entry["input"].as_str()?;
+            (!input.trim().is_empty() && !input.contains('\n')).then(|| {
+                (
+                    entry["name"].as_str().unwrap().to_owned(),
+                    entry["expect"].as_str().unwrap().to_owned(),
+                    input.to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert!(hostile.len() >= 50, "{}", hostile.len());
+    let file = dir.path().join("hostile.jsonl");
+    let text: Vec<&str> = hostile.iter().map(|(_, _, input)| input.as_str()).collect();
+    std::fs::write(&file, text.join("\n") + "\n").unwrap();
+    let output = ledger(&["submit", "--data", data, file.to_str().unwrap()]);
+    assert!(
+        !output.status.success(),
+        "some were refused: a non-zero exit"
+    );
+    let results = results_of(&output);
+    assert_eq!(results.len(), hostile.len(), "{output:?}");
+    for ((name, expect, _), result) in hostile.iter().zip(&results) {
+        let code = match result["outcome"].as_str() {
+            Some("invalid") => &result["error"],
+            Some("rejected") => &result["rule"],
+            other => panic!("{name}: {other:?} {result}"),
+        };
+        assert_eq!(code, expect.as_str(), "{name}: {result}");
+    }
+    // Nothing stored changed: the same chain heads, the same digest.
+    let events_after = stdout(&ledger(&["replay", "--data", data, "verify"]));
+    assert_eq!(events_before, events_after);
+}

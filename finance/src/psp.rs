@@ -166,11 +166,21 @@ impl ColumnMap {
 }
 
 /// Reads a report: the lines that parse, and the line number and reason of each that does not.
-pub fn read(input: impl Read, map: &ColumnMap) -> Result<(Vec<PspLine>, Vec<RowError>), PspError> {
+pub fn read(
+    mut input: impl Read,
+    map: &ColumnMap,
+) -> Result<(Vec<PspLine>, Vec<RowError>), PspError> {
+    // Held whole, so a row's line number can be counted from its byte offset (the CSV reader's
+    // own line is that of the blank lines it skipped before the row).
+    let mut text = Vec::new();
+    input
+        .read_to_end(&mut text)
+        .map_err(|e| PspError::Read(e.to_string()))?;
+    let line_at = |position: &csv::Position| line_of(&text, position.byte());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(text.as_slice());
     let header = reader
         .headers()
         .map_err(|e| PspError::Read(e.to_string()))?
@@ -202,7 +212,7 @@ pub fn read(input: impl Read, map: &ColumnMap) -> Result<(Vec<PspLine>, Vec<RowE
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
+                let line = record.position().map_or(line, line_at);
                 match parse_line(&record, line, &index, map) {
                     Ok(parsed) => lines.push(parsed),
                     Err(reason) => errors.push(RowError { line, reason }),
@@ -210,7 +220,7 @@ pub fn read(input: impl Read, map: &ColumnMap) -> Result<(Vec<PspLine>, Vec<RowE
             }
             // Not UTF-8 and the like: that row is lost, the reader carries on after it.
             Err(error) => {
-                let line = error.position().map_or(line, |p| p.line());
+                let line = error.position().map_or(line, line_at);
                 errors.push(RowError {
                     line,
                     reason: error.to_string(),
@@ -222,6 +232,16 @@ pub fn read(input: impl Read, map: &ColumnMap) -> Result<(Vec<PspLine>, Vec<RowE
         }
     }
     Ok((lines, errors))
+}
+
+/// The line (from 1) of the first byte at or after `byte` that is not a line break.
+fn line_of(text: &[u8], byte: u64) -> u64 {
+    let start = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+    let content = text[start..]
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .map_or(text.len(), |skip| start + skip);
+    1 + text[..content].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn parse_line(
