@@ -88,8 +88,22 @@ async fn post_command(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
     Query(query): Query<CommandQuery>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> axum::response::Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let answer = json!({
+                "outcome": "invalid",
+                "error": "too_large",
+                "reason": format!(
+                    "a command is at most {} bytes; the body could not be taken: {rejection}",
+                    order_events::codec::RECORD_BYTES_MAX
+                ),
+            });
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(answer)).into_response();
+        }
+    };
     let envelope = match json::decode_command(&body) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -387,7 +401,13 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
     Router::new()
         .route(
             "/v1/commands",
-            post(post_command).route_layer(guard(Access::COMMANDS)),
+            post(post_command)
+                // Twice a record's limit: a body between the two is still read and refused by
+                // the decoder as too_large, one beyond is refused unread (413).
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    2 * order_events::codec::RECORD_BYTES_MAX,
+                ))
+                .route_layer(guard(Access::COMMANDS)),
         )
         .route(
             "/v1/reconciliations",

@@ -1179,3 +1179,32 @@ async fn hostile_records_on_the_commands_topic_are_dead_lettered_or_rejected_and
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_beyond_the_limit_is_refused_unread_with_a_reason() {
+    let running = start().await;
+    let (status, body) = tokio::task::block_in_place(|| {
+        running.post_body("/v1/commands", "application/json", &"x".repeat(3 << 20))
+    });
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "too_large", "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("1048576 bytes"),
+        "{body}"
+    );
+    // Just over a record's limit: read, and refused by the decoder.
+    let (status, body) = tokio::task::block_in_place(|| {
+        running.post_body(
+            "/v1/commands",
+            "application/json",
+            &"x".repeat((1 << 20) + 1),
+        )
+    });
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("too_large")),
+        "{body}"
+    );
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}

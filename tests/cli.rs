@@ -853,3 +853,29 @@ fn hostile_lines_given_to_submit_each_get_a_typed_answer_and_change_nothing() {
     let events_after = stdout(&ledger(&["replay", "--data", data, "verify"]));
     assert_eq!(events_before, events_after);
 }
+
+#[test]
+fn a_data_directory_that_cannot_be_one_stops_with_the_path_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_directory = dir.path().join("data");
+    std::fs::write(&not_a_directory, "a file where the log should be").unwrap();
+    let path = not_a_directory.to_str().unwrap();
+    for args in [
+        vec!["serve", "--data", path],
+        vec!["submit", "--data", path, "examples/order-journey.jsonl"],
+        vec!["query", "--data", path, "trial-balance"],
+    ] {
+        let output = ledger(&args);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(path) && stderr.contains("Not a directory"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Nothing was written in its place.
+    assert_eq!(
+        std::fs::read_to_string(&not_a_directory).unwrap(),
+        "a file where the log should be"
+    );
+}

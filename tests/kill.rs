@@ -1,6 +1,9 @@
 //! `ledger serve` on Kafka killed with SIGKILL in the middle of a load, and restarted: every
 //! command gets one answer, and every accepted command's events are in the log exactly once.
 //!
+//! CI kills it twice in 150 commands; the crash soak sets `LEDGER_KILL_CYCLES` and
+//! `LEDGER_KILL_COMMANDS` (figures of a long run in RELIABILITY.md).
+//!
 //! What is checked is the committed path: the events each result names, at the positions it
 //! names, form every aggregate's unbroken chain, with no event twice. (tansu, the test broker,
 //! does not hide aborted records from `read_committed` readers, so a killed transaction's
@@ -67,12 +70,21 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
                 .subsec_nanos() as u64
         });
     println!("kill seed {seed} (LEDGER_KILL_SEED={seed} repeats it)");
-    // Two kills, each somewhere in its own third of the load.
-    let total = 150u64;
-    let kill_at = [
-        total / 3 + seed % (total / 3),
-        2 * total / 3 + (seed / 7) % (total / 3),
-    ];
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (cycles, total) = (
+        setting("LEDGER_KILL_CYCLES", 2).max(1),
+        setting("LEDGER_KILL_COMMANDS", 150),
+    );
+    // One kill somewhere in each of `cycles` slices of the load after the first.
+    let slice = (total / (cycles + 1)).max(1);
+    let mut rng = order_events::simulation::SplitMix64::new(seed);
+    let kill_at: Vec<u64> = (1..=cycles).map(|k| k * slice + rng.below(slice)).collect();
+    println!("{cycles} kills in {total} commands, after commands {kill_at:?}");
 
     let mut server = serve(broker.bootstrap(), &prefix);
     let mut submitted = Vec::new();
@@ -99,6 +111,8 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    let kills = kill_at.iter().filter(|&&at| at < total).count();
+    assert_eq!(kills as u64, cycles, "every planned kill happened");
     // Every command is answered, by one result (repeats of it are identical).
     let mut results: BTreeMap<Uuid, CommandResult> = BTreeMap::new();
     for s in &submitted {
@@ -163,7 +177,8 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
         let item = ledger
             .stock_item(&StockKey::new(format!("SKU-{sku}"), "BER-1"))
             .unwrap();
-        assert_eq!(item.on_hand, 10, "seed {seed}: SKU-{sku}");
+        let received = (0..total).filter(|i| i % 15 == sku).count() as u64;
+        assert_eq!(item.on_hand, received, "seed {seed}: SKU-{sku}");
     }
     if broker.is_external() {
         // A real Kafka hides aborted records: the whole topic is the committed path.

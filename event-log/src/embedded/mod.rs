@@ -150,7 +150,11 @@ impl EmbeddedLog {
                     path: path.display().to_string(),
                 }
             }
-            _ => storage(error),
+            // Not a directory, not writable, no space: say where.
+            _ => LogError::Storage(format!(
+                "opening the embedded log in {}: {error}",
+                path.display()
+            )),
         })?;
         let meta = db.open_tree("topics").map_err(storage)?;
         let mut partitions = BTreeMap::new();
