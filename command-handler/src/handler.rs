@@ -248,13 +248,32 @@ impl Handler {
         tokio::pin!(shutdown);
         // An assignment change met while lingering for more records, handled next.
         let mut pending: Option<ConsumerEvent> = None;
+        // Polls in a row that failed with a retriable broker error.
+        let mut poll_failures = 0u32;
         loop {
             let event = match pending.take() {
                 Some(event) => event,
                 None => tokio::select! {
                     biased;
                     () = &mut shutdown => break,
-                    event = consumer.poll(self.config.poll_wait) => event?,
+                    event = consumer.poll(self.config.poll_wait) => match event {
+                        Ok(event) => {
+                            poll_failures = 0;
+                            event
+                        }
+                        // A broker down, a leader moving: wait and poll again; the position
+                        // is where it was, so nothing is skipped.
+                        Err(error) if error.is_retriable() => {
+                            poll_failures += 1;
+                            tracing::warn!(%error, attempt = poll_failures, "poll failed; retrying");
+                            tokio::select! {
+                                biased;
+                                () = &mut shutdown => break,
+                                () = tokio::time::sleep(backoff(poll_failures)) => continue,
+                            }
+                        }
+                        Err(error) => return Err(error.into()),
+                    },
                 },
             };
             let event = match event {
@@ -268,7 +287,18 @@ impl Handler {
                 ConsumerEvent::Assigned(partitions) => {
                     for tp in partitions {
                         let started = Instant::now();
-                        let state = self.catch_up(tp.partition).await?;
+                        let mut attempt = 0;
+                        let state = loop {
+                            match self.catch_up(tp.partition).await {
+                                Ok(state) => break state,
+                                Err(HandlerError::Log(error)) if error.is_retriable() => {
+                                    attempt += 1;
+                                    tracing::warn!(%error, partition = tp.partition, attempt, "catch-up failed; retrying");
+                                    tokio::time::sleep(backoff(attempt)).await;
+                                }
+                                Err(error) => return Err(error),
+                            }
+                        };
                         self.stats.catch_ups += 1;
                         self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
                         metrics::histogram!("ledger_catch_up_seconds")
@@ -312,7 +342,18 @@ impl Handler {
                                 // Rewind every partition of this chunk and of the rest of
                                 // the poll: all of it is read again from the last commit.
                                 let unprocessed = &records[index * size..];
-                                self.recover(consumer.as_mut(), unprocessed).await?;
+                                let mut attempt = 0;
+                                loop {
+                                    match self.recover(consumer.as_mut(), unprocessed).await {
+                                        Ok(()) => break,
+                                        Err(HandlerError::Log(error)) if error.is_retriable() => {
+                                            attempt += 1;
+                                            tracing::warn!(%error, attempt, "recovery failed; retrying");
+                                            tokio::time::sleep(backoff(attempt)).await;
+                                        }
+                                        Err(error) => return Err(error),
+                                    }
+                                }
                                 break;
                             }
                         }
@@ -356,13 +397,16 @@ impl Handler {
             if left.is_zero() {
                 break;
             }
-            match consumer.poll(left).await? {
-                ConsumerEvent::Records(more) => records.extend(more),
-                ConsumerEvent::Idle => break,
-                other => {
+            match consumer.poll(left).await {
+                Ok(ConsumerEvent::Records(more)) => records.extend(more),
+                Ok(ConsumerEvent::Idle) => break,
+                Ok(other) => {
                     *pending = Some(other);
                     break;
                 }
+                // Decide what was already read; the next poll meets the error again.
+                Err(error) if error.is_retriable() => break,
+                Err(error) => return Err(error),
             }
         }
         Ok(records)
@@ -1031,4 +1075,10 @@ impl PartitionState {
         );
         Ok(due)
     }
+}
+
+/// How long to wait before the `attempt`-th retry after a retriable broker error: 100 ms,
+/// doubling, at most 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }

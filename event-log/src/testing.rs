@@ -167,3 +167,25 @@ pub fn unique_prefix(test: &str) -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A Kafka log on librdkafka's mock cluster, every topic of `prefix` created with
+/// `partitions` partitions and replication 3 (the cluster should have 3 brokers), with a
+/// 30 s operation timeout and a 6 s consumer session.
+pub async fn log_on_mock_cluster(
+    cluster: &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    prefix: &str,
+    partitions: u32,
+) -> crate::kafka::KafkaLog {
+    let topics = crate::Topics::new(prefix, partitions).expect("a valid prefix");
+    for topic in crate::Topic::ALL {
+        cluster
+            .create_topic(&topics.name(topic), partitions as i32, 3)
+            .expect("the mock cluster creates topics");
+    }
+    let mut settings = KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(30);
+    settings.session_timeout_ms = 6000;
+    crate::kafka::KafkaLog::connect(settings, topics)
+        .await
+        .expect("a log on the mock cluster")
+}

@@ -8,10 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use event_log::kafka::{KafkaLog, KafkaSettings};
-use event_log::{
-    transact, Headers, Log, OutgoingRecord, Topic, TopicPartition, Topics, CONTENT_TYPE_JSON,
-};
+use event_log::kafka::KafkaLog;
+use event_log::{transact, Headers, Log, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -19,15 +17,7 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 const PARTITIONS: u32 = 4;
 
 async fn log_on(cluster: &MockCluster<'static, DefaultProducerContext>) -> KafkaLog {
-    let topics = Topics::new("faults", PARTITIONS).unwrap();
-    for topic in Topic::ALL {
-        cluster
-            .create_topic(&topics.name(topic), PARTITIONS as i32, 3)
-            .unwrap();
-    }
-    let mut settings = KafkaSettings::new(&cluster.bootstrap_servers());
-    settings.operation_timeout = Duration::from_secs(30);
-    KafkaLog::connect(settings, topics).await.unwrap()
+    event_log::testing::log_on_mock_cluster(cluster, "faults", PARTITIONS).await
 }
 
 fn batch(topic: &str, round: u32) -> Vec<OutgoingRecord> {
