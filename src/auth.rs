@@ -436,3 +436,70 @@ pub fn write_token_file(data: &Path, token: &str) -> std::io::Result<()> {
 pub fn token_for(data: Option<&Path>) -> Option<String> {
     replay_tool::source::serve_token(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_the_file_and_the_environment_hashed() {
+        let section = AuthSection {
+            tokens: vec![TokenEntry {
+                name: "checkout".to_owned(),
+                sha256: sha256_hex("secret-1"),
+                roles: vec![Role::Service],
+            }],
+            ..AuthSection::default()
+        };
+        let env = format!(
+            "bi:{}:analyst+auditor, fin:{}:finance",
+            sha256_hex("secret-2"),
+            sha256_hex("secret-3")
+        );
+        let auth = Auth::from_config(&section, Some(&env)).unwrap();
+        let roles = |token: &str| {
+            auth.caller(Some(&format!("Bearer {token}")))
+                .map(|(_, caller)| (caller.name, caller.roles.into_iter().collect::<Vec<_>>()))
+        };
+        assert_eq!(
+            roles("secret-1"),
+            Some(("checkout".into(), vec![Role::Service]))
+        );
+        assert_eq!(
+            roles("secret-2"),
+            Some(("bi".into(), vec![Role::Analyst, Role::Auditor]))
+        );
+        assert_eq!(roles("secret-3").unwrap().1, vec![Role::Finance]);
+        assert_eq!(roles("secret-4"), None);
+        assert_eq!(auth.caller(Some("Basic c2VjcmV0LTE=")), None);
+        assert_eq!(auth.caller(None), None);
+    }
+
+    #[test]
+    fn bad_token_entries_are_refused_by_name() {
+        let bad = |sha256: &str, roles: Vec<Role>| AuthSection {
+            tokens: vec![TokenEntry {
+                name: "x".to_owned(),
+                sha256: sha256.to_owned(),
+                roles,
+            }],
+            ..AuthSection::default()
+        };
+        let short = Auth::from_config(&bad("abc", vec![Role::Admin]), None).unwrap_err();
+        assert!(short.contains("64 hex digits"), "{short}");
+        let none = Auth::from_config(&bad(&sha256_hex("t"), vec![]), None).unwrap_err();
+        assert!(none.contains("no roles"), "{none}");
+        let env = Auth::from_config(&AuthSection::default(), Some("x:abc")).unwrap_err();
+        assert!(env.contains("name:sha256:role+role"), "{env}");
+        let role = format!("x:{}:root", sha256_hex("t"));
+        let role = Auth::from_config(&AuthSection::default(), Some(&role)).unwrap_err();
+        assert!(role.contains("unknown role 'root'"), "{role}");
+    }
+
+    #[test]
+    fn new_tokens_are_long_and_different() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}
