@@ -60,6 +60,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// The name configuration and error messages use: `service`, `finance`, ...
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Service => "service",
+            Role::Analyst => "analyst",
+            Role::Auditor => "auditor",
+            Role::Finance => "finance",
+            Role::Admin => "admin",
+        }
+    }
+
     pub const ALL: [Role; 5] = [
         Role::Service,
         Role::Analyst,
@@ -343,7 +354,7 @@ pub async fn authorize(
             .0
             .iter()
             .chain([&Role::Admin])
-            .map(|role| format!("{role:?}").to_lowercase())
+            .map(|role| role.code().to_owned())
             .collect();
         return refuse(
             StatusCode::FORBIDDEN,

@@ -812,7 +812,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let token = order_ledger::auth::new_token()?;
             let roles: Vec<String> = roles
                 .iter()
-                .map(|role| format!("{:?}", format!("{role:?}").to_lowercase()))
+                .map(|role| format!("{:?}", role.code()))
                 .collect();
             writeln!(out, "token (give to {name}; shown once): {token}")?;
             writeln!(out)?;
