@@ -38,6 +38,11 @@ use crate::auth::{Access, Auth, Caller, Role};
 /// owns the directory listens.
 pub const ADDRESS_FILE: &str = replay_tool::source::SERVE_ADDRESS_FILE;
 
+/// The file in an embedded data directory a running serve holds locked for as long as it
+/// runs. The kernel releases the lock however the serve ends, so an address file left behind
+/// by a killed serve is known for stale: a client works on the directory itself instead.
+pub const LOCK_FILE: &str = "serve.lock";
+
 /// A running serve to talk to: where it listens, and the bearer token to present.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -61,12 +66,46 @@ pub fn endpoint_of(data: &Path) -> Option<Endpoint> {
     })
 }
 
-/// Where the serve owning `data` listens, if one does.
+/// Where the serve owning `data` listens, if one runs: its address file, trusted only while
+/// a serve holds the directory's lock (a serve killed with SIGKILL leaves the file behind).
 pub fn address_of(data: &Path) -> Option<String> {
+    if !serve_running(data) {
+        return None;
+    }
     std::fs::read_to_string(data.join(ADDRESS_FILE))
         .ok()
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty())
+}
+
+/// Whether a serve holds `data`'s lock file now.
+fn serve_running(data: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(data.join(LOCK_FILE)) else {
+        return false;
+    };
+    // Taken and given back at once when free; held by a serve, it cannot be taken.
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
+/// Takes `data`'s serve lock for as long as the returned file lives.
+fn lock_directory(data: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => {
+            anyhow::anyhow!("{} is held by another serve", path.display())
+        }
+        std::fs::TryLockError::Error(e) => anyhow::anyhow!("locking {}: {e}", path.display()),
+    })?;
+    Ok(file)
 }
 
 #[derive(Clone)]
@@ -486,6 +525,9 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<HandlerStats> {
+    // Held until this function returns (or the process dies): what makes the address and
+    // token files this writes trustworthy to clients.
+    let _lock = options.data.as_deref().map(lock_directory).transpose()?;
     let address = options.listener.local_addr()?;
     let state = AppState {
         log: log.clone(),

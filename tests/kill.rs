@@ -1,14 +1,20 @@
-//! `ledger serve` on Kafka killed with SIGKILL in the middle of a load, and restarted: every
-//! command gets one answer, and every accepted command's events are in the log exactly once.
+//! `ledger serve` killed with SIGKILL in the middle of a load, and restarted: every command gets
+//! one answer, and every accepted command's events are in the log exactly once.
 //!
-//! CI kills it twice in 150 commands; the crash soak sets `LEDGER_KILL_CYCLES` and
-//! `LEDGER_KILL_COMMANDS` (figures of a long run in RELIABILITY.md).
+//! - On Kafka (tansu): a load published on the commands topic; CI kills it twice in 150
+//!   commands. What is checked is the committed path: the events each result names, at the
+//!   positions it names, form every aggregate's unbroken chain, with no event twice. (tansu
+//!   does not hide aborted records from `read_committed` readers, so a killed transaction's
+//!   records stay visible there; against a real Kafka, `LEDGER_KAFKA_BOOTSTRAP=...`, the whole
+//!   events topic is also checked for duplicates.)
+//! - Embedded: a load of stock receipts and orders posted over HTTP, retried after each kill
+//!   with the same command id; CI kills it 5 times in 400 commands. At the end `ledger replay
+//!   verify` finds the log intact, every stored result is the answer its client got, no event
+//!   is there twice or outside a result, and the read models show every unit received and
+//!   every order's unit reserved by the order process.
 //!
-//! What is checked is the committed path: the events each result names, at the positions it
-//! names, form every aggregate's unbroken chain, with no event twice. (tansu, the test broker,
-//! does not hide aborted records from `read_committed` readers, so a killed transaction's
-//! records stay visible there; against a real Kafka, `LEDGER_KAFKA_BOOTSTRAP=...`, the whole
-//! events topic is also checked for duplicates.)
+//! The crash soak sets `LEDGER_KILL_CYCLES` and `LEDGER_KILL_COMMANDS` (figures of long runs
+//! in RELIABILITY.md); `LEDGER_KILL_SEED` repeats a run's kill moments.
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Child, Command};
@@ -45,6 +51,62 @@ fn serve(bootstrap: &str, prefix: &str) -> Child {
         .expect("the ledger binary runs")
 }
 
+/// A run's load and kill moments.
+struct Plan {
+    seed: u64,
+    cycles: u64,
+    /// Commands in the load.
+    total: u64,
+    /// After which command each kill comes: one somewhere in each of `cycles` slices of the
+    /// load after the first.
+    kill_at: Vec<u64>,
+    /// The seed's generator, for more random moments.
+    rng: order_events::simulation::SplitMix64,
+}
+
+impl Plan {
+    /// `LEDGER_KILL_CYCLES` kills in `LEDGER_KILL_COMMANDS` commands, or the CI defaults.
+    fn new(cycles: u64, commands: u64) -> Plan {
+        let seed = seed();
+        let cycles = setting("LEDGER_KILL_CYCLES", cycles).max(1);
+        let total = setting("LEDGER_KILL_COMMANDS", commands);
+        let slice = (total / (cycles + 1)).max(1);
+        let mut rng = order_events::simulation::SplitMix64::new(seed);
+        let kill_at: Vec<u64> = (1..=cycles).map(|k| k * slice + rng.below(slice)).collect();
+        println!("{cycles} kills in {total} commands, after commands {kill_at:?}");
+        Plan {
+            seed,
+            cycles,
+            total,
+            kill_at,
+            rng,
+        }
+    }
+}
+
+/// The seed of this run's kill moments: `LEDGER_KILL_SEED`, or a fresh one, printed.
+fn seed() -> u64 {
+    let seed = std::env::var("LEDGER_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    println!("kill seed {seed} (LEDGER_KILL_SEED={seed} repeats it)");
+    seed
+}
+
+/// A figure of the soak from the environment, or its CI default.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn kill(child: &mut Child) {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
@@ -60,31 +122,13 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
             .await
             .unwrap(),
     );
-    let seed = std::env::var("LEDGER_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        });
-    println!("kill seed {seed} (LEDGER_KILL_SEED={seed} repeats it)");
-    let setting = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (cycles, total) = (
-        setting("LEDGER_KILL_CYCLES", 2).max(1),
-        setting("LEDGER_KILL_COMMANDS", 150),
-    );
-    // One kill somewhere in each of `cycles` slices of the load after the first.
-    let slice = (total / (cycles + 1)).max(1);
-    let mut rng = order_events::simulation::SplitMix64::new(seed);
-    let kill_at: Vec<u64> = (1..=cycles).map(|k| k * slice + rng.below(slice)).collect();
-    println!("{cycles} kills in {total} commands, after commands {kill_at:?}");
+    let Plan {
+        seed,
+        cycles,
+        total,
+        kill_at,
+        ..
+    } = Plan::new(2, 150);
 
     let mut server = serve(broker.bootstrap(), &prefix);
     let mut submitted = Vec::new();
@@ -191,5 +235,285 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
                 .len();
         }
         assert_eq!(all, total as usize, "seed {seed}: events in the topic");
+    }
+}
+
+/// An embedded `ledger serve` on `data`, with the order process.
+fn serve_embedded(data: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", "--data", data.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the ledger binary runs")
+}
+
+/// Units each of the first 15 commands receives (one per item), ahead of any order.
+const OPENING_STOCK: u64 = 500;
+
+/// Whether the `i`-th command of the embedded load places an order.
+fn is_order(i: u64) -> bool {
+    i >= 15 && i % 4 == 3
+}
+
+/// The `i`-th command of the embedded load, as the JSON line a client posts: opening stock
+/// for 15 items, then more stock, and every fourth command an order for one of them (the
+/// order process then reserves its stock with commands of its own, across partitions).
+fn load_line(i: u64, issued_at: &str) -> String {
+    let sku = format!("SKU-{}", i % 15);
+    let command_id = Uuid::from_u128(0x4b12_0000 + u128::from(i));
+    let quantity = if i < 15 { OPENING_STOCK } else { 10 };
+    let body = if is_order(i) {
+        serde_json::json!({
+            "type": "PlaceOrder",
+            "actor": {"kind": "service", "id": "checkout"},
+            "payload": {
+                "channel": "web", "external_reference": format!("KILL-{i}"),
+                "customer_id": format!("cust-{}", i % 7), "merchant_id": "merchant-7",
+                "currency": "EUR",
+                "lines": [{"sku": sku, "quantity": 1, "unit_price": "10.00"}],
+                "shipping_fee": "0.00", "discounts": [],
+                "shipping_address": {
+                    "recipient": "Ada Lovelace", "phone": "+49 40 555 0101",
+                    "street": "Jungfernstieg 7", "city": "Hamburg", "postal_code": "20354",
+                    "country": "DE"
+                }
+            }
+        })
+    } else {
+        serde_json::json!({
+            "type": "ReceiveStock",
+            "actor": {"kind": "service", "id": "wms"},
+            "payload": {"item": {"sku": sku, "warehouse": "BER-1"}, "quantity": quantity,
+                        "reference": format!("PO-{i}")}
+        })
+    };
+    let mut body = body;
+    body["command_id"] = command_id.to_string().into();
+    body["issued_at"] = issued_at.into();
+    body.to_string()
+}
+
+/// Posts `line` to whichever serve owns `data` until one answers it with a result: a killed
+/// serve refuses the connection or drops it mid-request, and its successor answers the retry
+/// (the same command id) once. The answer, and how many attempts it took.
+fn post_until_answered(data: &std::path::Path, line: &str) -> (serde_json::Value, u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut attempts = 0;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no serve answered {line} in 120 s"
+        );
+        let Some(endpoint) = order_ledger::serve::endpoint_of(data) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        attempts += 1;
+        let agent = endpoint.client(Duration::from_secs(10));
+        let answer = agent
+            .post(&format!("http://{}/v1/commands", endpoint.address))
+            .header("content-type", "application/json")
+            .send(line);
+        match answer {
+            Ok(mut response) if response.status() == 200 => {
+                return (response.body_mut().read_json().unwrap(), attempts);
+            }
+            // Not decided in time (504), or a token of the serve before (401): again.
+            Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[test]
+fn embedded_serve_killed_mid_load_loses_and_doubles_nothing_and_verifies() {
+    let Plan {
+        seed,
+        total,
+        kill_at,
+        mut rng,
+        ..
+    } = Plan::new(5, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = serve_embedded(&data);
+    // The serve runs on the machine's clock: orders issued now stay inside their payment
+    // window (no expiry releases their stock during the test).
+    let issued_at = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    // The load, from another thread, while this one kills: the kills land wherever the serve
+    // is — mid-request, mid-transaction, mid-projection.
+    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let load = {
+        let (data, answered, issued_at) = (data.clone(), answered.clone(), issued_at.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            let mut retries = 0;
+            for i in 0..total {
+                let (answer, attempts) = post_until_answered(&data, &load_line(i, &issued_at));
+                retries += attempts - 1;
+                answers.push(answer);
+                answered.store(i + 1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (answers, retries)
+        })
+    };
+    for &at in &kill_at {
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < at && !load.is_finished() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(20)));
+        kill(&mut server);
+        println!("killed the serve near command {at}");
+        server = serve_embedded(&data);
+    }
+    let (answers, retries) = load.join().unwrap();
+    println!("{retries} commands posted again after a kill");
+    // Let the order process finish reacting, then kill once more: what is on disk is what a
+    // crash leaves, with the dead serve's address file still there.
+    let orders: Vec<u64> = (0..total).filter(|&i| is_order(i)).collect();
+    let expected = |sku: u64| {
+        let of_sku = |&i: &u64| i % 15 == sku;
+        let received: u64 = (0..total)
+            .filter(of_sku)
+            .filter(|&i| !is_order(i))
+            .map(|i| if i < 15 { OPENING_STOCK } else { 10 })
+            .sum();
+        (received, orders.iter().filter(|i| of_sku(i)).count() as u64)
+    };
+    let all_reserved = orders.len() as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reserved = order_ledger::serve::endpoint_of(&data).and_then(|endpoint| {
+            let mut response = endpoint
+                .client(Duration::from_secs(10))
+                .get(&format!(
+                    "http://{}/v1/inventory?limit=100",
+                    endpoint.address
+                ))
+                .call()
+                .ok()?;
+            let page: serde_json::Value = response.body_mut().read_json().ok()?;
+            Some(
+                page["items"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|row| row["reserved"].as_u64())
+                    .sum::<u64>(),
+            )
+        });
+        if reserved == Some(all_reserved) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "seed {seed}: {reserved:?} of {all_reserved} units reserved after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(&mut server);
+    assert!(
+        data.join("serve.addr").exists(),
+        "a killed serve leaves its address file"
+    );
+
+    // The command line works on the directory itself (the address left behind is stale).
+    let ledger = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "ledger {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let data_arg = data.to_str().unwrap();
+    let verified = ledger(&["replay", "--data", data_arg, "verify"]);
+    assert!(
+        verified.contains("0 breaks: intact"),
+        "seed {seed}: {verified}"
+    );
+
+    // Every command answered, and its stored result is the answer its client got, once.
+    let log =
+        event_log::embedded::EmbeddedLog::open(&data, Topics::new("orders", 8).unwrap()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (results, events) = runtime.block_on(async {
+        let mut results: BTreeMap<Uuid, Vec<CommandResult>> = BTreeMap::new();
+        let mut events = Vec::new();
+        for (topic, sink) in [(Topic::CommandResults, true), (Topic::Events, false)] {
+            let name = log.topics().name(topic);
+            for partition in 0..log.partitions(topic) {
+                for record in log
+                    .read(&TopicPartition::new(&name, partition), 0, 1_000_000)
+                    .await
+                    .unwrap()
+                {
+                    if sink {
+                        let result = CommandResult::from_record(&record).unwrap();
+                        results.entry(result.command_id).or_default().push(result);
+                    } else {
+                        events.push(codec::decode_event(&record.payload).unwrap());
+                    }
+                }
+            }
+        }
+        (results, events)
+    });
+    drop(log);
+    for (i, answer) in answers.iter().enumerate() {
+        let id = Uuid::from_u128(0x4b12_0000 + i as u128);
+        let stored = results
+            .get(&id)
+            .unwrap_or_else(|| panic!("seed {seed}: no result stored for command {i}"));
+        // A command posted again after a kill is answered again, with its first answer.
+        assert!(
+            stored.iter().all(|result| result == &stored[0]),
+            "seed {seed}: command {i} answered differently: {stored:?}"
+        );
+        assert!(stored[0].is_accepted(), "seed {seed}: {:?}", stored[0]);
+        assert_eq!(
+            &serde_json::to_value(&stored[0]).unwrap(),
+            answer,
+            "seed {seed}: command {i} was answered otherwise than stored"
+        );
+    }
+    let mut ids = HashSet::new();
+    for event in &events {
+        assert!(ids.insert(event.event_id), "seed {seed}: an event twice");
+    }
+    // No event outside a committed result: the results of the load and of the order
+    // process's own commands (each counted once) name every event there is.
+    let named: usize = results
+        .values()
+        .map(|answers| match &answers[0].outcome {
+            Outcome::Accepted { events } => events.len(),
+            Outcome::Rejected { .. } => 0,
+        })
+        .sum();
+    assert_eq!(named, events.len(), "seed {seed}: events no result names");
+
+    // The read models, caught up from what the crashes left: every unit received is on hand
+    // and every order's unit is reserved.
+    let inventory: serde_json::Value = serde_json::from_str(&ledger(&[
+        "query",
+        "--data",
+        data_arg,
+        "inventory",
+        "--limit",
+        "100",
+    ]))
+    .unwrap();
+    for sku in 0..15u64 {
+        let (received, ordered) = expected(sku);
+        let name = format!("SKU-{sku}");
+        let row = inventory["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["sku"] == name.as_str())
+            .unwrap_or_else(|| panic!("seed {seed}: no {name} in {inventory}"));
+        assert_eq!(row["on_hand"], received, "seed {seed}: {row}");
+        assert_eq!(row["reserved"], ordered, "seed {seed}: {row}");
     }
 }
