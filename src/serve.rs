@@ -25,7 +25,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use command_handler::client::{await_result, publish_json};
-use command_handler::{Clock, Handler, HandlerConfig, HandlerStats};
+use command_handler::{Clock, Handler, HandlerConfig, HandlerError, HandlerStats};
 use event_log::Log;
 use metrics_exporter_prometheus::PrometheusHandle;
 use order_events::codec::json;
@@ -115,6 +115,78 @@ struct AppState {
     metrics: Option<PrometheusHandle>,
     wait: Duration,
     clock: Arc<dyn Clock>,
+    fatal: Fatal,
+}
+
+impl AppState {
+    /// The error code of a command the log did not take. A log that cannot be written (the
+    /// disk full) takes nothing more: the serve stops, and says why.
+    fn publish_failed(&self, error: &event_log::LogError) -> &'static str {
+        tracing::error!(%error, "publishing a command failed");
+        match error {
+            event_log::LogError::Storage(reason) => {
+                self.fatal.raise(
+                    STORAGE_FAILED,
+                    format!("the log cannot be written: {reason}"),
+                );
+                STORAGE_FAILED
+            }
+            _ => "log_unavailable",
+        }
+    }
+}
+
+/// The error code of a command answered while the serve stops because its log or a store
+/// cannot be written.
+const STORAGE_FAILED: &str = "storage_failed";
+
+/// Why the serve must stop before it is told to: a part of it that cannot go on (the log or
+/// a store that can no longer be written — a full disk —, the handler stopped by an error, or
+/// the projection worker ended by one). The first reason wins: the handler stops, commands
+/// still waiting for a result are answered 503 with it, and the serve exits with it.
+#[derive(Clone)]
+struct Fatal(Arc<tokio::sync::watch::Sender<Option<Stop>>>);
+
+/// An error code for the answers, and the reason.
+#[derive(Clone)]
+struct Stop {
+    code: &'static str,
+    reason: String,
+}
+
+impl Fatal {
+    fn new() -> Fatal {
+        Fatal(Arc::new(tokio::sync::watch::channel(None).0))
+    }
+
+    fn raise(&self, code: &'static str, reason: String) {
+        self.0.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            tracing::error!(%reason, "stopping");
+            *current = Some(Stop { code, reason });
+            true
+        });
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        self.0.borrow().clone()
+    }
+
+    /// Completes once a reason is raised, with it.
+    async fn raised(&self) -> Stop {
+        let mut receiver = self.0.subscribe();
+        loop {
+            if let Some(stop) = receiver.borrow_and_update().clone() {
+                return stop;
+            }
+            if receiver.changed().await.is_err() {
+                // Never: the sender lives in `self`.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -162,8 +234,16 @@ async fn post_command(
             crate::submit::settle(state.log.as_ref(), &state.group, state.wait).await?;
         }
         Ok::<_, event_log::LogError>(result)
-    }
-    .await;
+    };
+    // A serve that stops for a fault answers at once rather than after the whole wait: the
+    // command is in the log or not, and is decided (once) after the restart if it is.
+    let outcome = tokio::select! {
+        outcome = outcome => outcome,
+        stop = state.fatal.raised() => {
+            let answer = json!({"outcome": "error", "error": stop.code, "command_id": envelope.command_id, "reason": stop.reason});
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response();
+        }
+    };
     match outcome {
         Ok(Some(result)) => (StatusCode::OK, Json(json!(result))).into_response(),
         Ok(None) => {
@@ -171,8 +251,8 @@ async fn post_command(
             (StatusCode::GATEWAY_TIMEOUT, Json(answer)).into_response()
         }
         Err(error) => {
-            tracing::error!(%error, "publishing a command failed");
-            let answer = json!({"outcome": "error", "reason": error.to_string()});
+            let code = state.publish_failed(&error);
+            let answer = json!({"outcome": "error", "error": code, "reason": error.to_string()});
             (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response()
         }
     }
@@ -415,7 +495,9 @@ async fn post_reconciliation(
                     StatusCode::GATEWAY_TIMEOUT
                 }
                 Err(error) => {
-                    answer["recorded"] = json!({"outcome": "error", "reason": error.to_string()});
+                    let code = state.publish_failed(error);
+                    answer["recorded"] =
+                        json!({"outcome": "error", "error": code, "reason": error.to_string()});
                     StatusCode::SERVICE_UNAVAILABLE
                 }
             };
@@ -529,12 +611,14 @@ pub async fn serve(
     // token files this writes trustworthy to clients.
     let _lock = options.data.as_deref().map(lock_directory).transpose()?;
     let address = options.listener.local_addr()?;
+    let fatal = Fatal::new();
     let state = AppState {
         log: log.clone(),
         group: options.handler.group.clone(),
         metrics: options.metrics,
         wait: options.wait,
         clock: clock.clone(),
+        fatal: fatal.clone(),
     };
     let read_models = open_read_models(
         options.read_side.store_dir.as_deref(),
@@ -546,9 +630,34 @@ pub async fn serve(
         options.read_side.group,
     )?;
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(worker.run(async {
-        let _ = worker_stopped.await;
-    }));
+    let worker = {
+        let fatal = fatal.clone();
+        tokio::spawn(async move {
+            let folded = worker
+                .run(async {
+                    let _ = worker_stopped.await;
+                })
+                .await;
+            if let Err(error) = &folded {
+                use projections::worker::WorkerError;
+                let (code, reason) = match error {
+                    WorkerError::Log(event_log::LogError::Storage(reason)) => {
+                        (STORAGE_FAILED, format!("the log cannot be used: {reason}"))
+                    }
+                    WorkerError::Store(projections::StoreError::Storage(reason)) => (
+                        STORAGE_FAILED,
+                        format!("the read models cannot be written: {reason}"),
+                    ),
+                    error => (
+                        "projection_failed",
+                        format!("the projection worker stopped: {error}"),
+                    ),
+                };
+                fatal.raise(code, reason);
+            }
+            folded
+        })
+    };
     let read = crate::api::ReadContext {
         projections,
         clock: clock.clone(),
@@ -585,8 +694,32 @@ pub async fn serve(
         std::fs::write(path, format!("{address}\n"))?;
     }
     tracing::info!(%address, "serving");
+    let state_dir = options.handler.state_dir.clone();
     let handler = Handler::new(log, options.handler, clock);
-    let stats = handler.run(shutdown).await;
+    let stats = handler
+        .run(async {
+            tokio::select! {
+                () = shutdown => {}
+                _ = fatal.raised() => {}
+            }
+        })
+        .await;
+    if let Err(error) = &stats {
+        let (code, reason) = match (error, &state_dir) {
+            (HandlerError::Log(event_log::LogError::Storage(reason)), _) => (
+                STORAGE_FAILED,
+                format!("the log cannot be written: {reason}"),
+            ),
+            (HandlerError::Store(error), Some(dir)) => {
+                (STORAGE_FAILED, format!("{error} (in {})", dir.display()))
+            }
+            (error, _) => (
+                "handler_stopped",
+                format!("the command handler stopped: {error}"),
+            ),
+        };
+        fatal.raise(code, reason);
+    }
     for path in address_file.iter().chain(&token_file) {
         let _ = std::fs::remove_file(path);
     }
@@ -594,9 +727,11 @@ pub async fn serve(
     let _ = stop_worker.send(());
     http.await??;
     let folded = worker.await?;
-    let stats = stats?;
+    if let Some(stop) = fatal.stop() {
+        anyhow::bail!("{}", stop.reason);
+    }
     folded?;
-    Ok(stats)
+    Ok(stats?)
 }
 
 /// The HTTP client `ledger submit` posts to a running serve with: one per submission, so its
@@ -612,11 +747,28 @@ pub fn post_line(
     address: &str,
     line: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let mut response = agent
-        .post(&format!("http://{address}/v1/commands?settle=true"))
-        .header("content-type", "application/json")
-        .send(line)
-        .map_err(|e| anyhow::anyhow!("posting to the serve at {address}: {e}"))?;
+    // Over the token's request rate the serve answers 429: wait as long as it says, and post
+    // again (for at most a minute), rather than report a line refused for its pace.
+    let patience = std::time::Instant::now() + Duration::from_secs(60);
+    let mut response = loop {
+        let response = agent
+            .post(&format!("http://{address}/v1/commands?settle=true"))
+            .header("content-type", "application/json")
+            .send(line)
+            .map_err(|e| anyhow::anyhow!("posting to the serve at {address}: {e}"))?;
+        if response.status() != StatusCode::TOO_MANY_REQUESTS
+            || std::time::Instant::now() >= patience
+        {
+            break response;
+        }
+        let after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(1);
+        std::thread::sleep(Duration::from_secs(after.clamp(1, 10)));
+    };
     let value: serde_json::Value = response
         .body_mut()
         .read_json()

@@ -269,7 +269,7 @@ impl Handler {
                             tokio::select! {
                                 biased;
                                 () = &mut shutdown => break,
-                                () = tokio::time::sleep(backoff(poll_failures)) => continue,
+                                () = tokio::time::sleep(event_log::retry_backoff(poll_failures)) => continue,
                             }
                         }
                         Err(error) => return Err(error.into()),
@@ -294,7 +294,7 @@ impl Handler {
                                 Err(HandlerError::Log(error)) if error.is_retriable() => {
                                     attempt += 1;
                                     tracing::warn!(%error, partition = tp.partition, attempt, "catch-up failed; retrying");
-                                    tokio::time::sleep(backoff(attempt)).await;
+                                    tokio::time::sleep(event_log::retry_backoff(attempt)).await;
                                 }
                                 Err(error) => return Err(error),
                             }
@@ -332,10 +332,14 @@ impl Handler {
                                 tracing::error!(%reason, "fenced by another instance; stopping");
                                 return Err(LogError::Fenced(reason).into());
                             }
-                            // A corrupt log, or a state store that cannot be written: stop
-                            // rather than guess (the store is rebuilt from the log on start).
+                            // A corrupt log, or a log or state store that cannot be written
+                            // (a full disk): stop rather than guess or spin; a write that
+                            // failed left nothing half-done, and a restart goes on from the
+                            // last commit (the store is rebuilt from the log).
                             Err(
-                                error @ (HandlerError::Corrupt { .. } | HandlerError::Store(_)),
+                                error @ (HandlerError::Corrupt { .. }
+                                | HandlerError::Store(_)
+                                | HandlerError::Log(LogError::Storage(_))),
                             ) => return Err(error),
                             Err(HandlerError::Log(error)) => {
                                 tracing::warn!(%error, "transaction failed; rebuilding and retrying");
@@ -349,7 +353,8 @@ impl Handler {
                                         Err(HandlerError::Log(error)) if error.is_retriable() => {
                                             attempt += 1;
                                             tracing::warn!(%error, attempt, "recovery failed; retrying");
-                                            tokio::time::sleep(backoff(attempt)).await;
+                                            tokio::time::sleep(event_log::retry_backoff(attempt))
+                                                .await;
                                         }
                                         Err(error) => return Err(error),
                                     }
@@ -368,6 +373,9 @@ impl Handler {
                         tracing::error!(%reason, "fenced by another instance; stopping");
                         return Err(LogError::Fenced(reason).into());
                     }
+                    Err(
+                        error @ (HandlerError::Store(_) | HandlerError::Log(LogError::Storage(_))),
+                    ) => return Err(error),
                     // Not marked fired: the next turn of the loop tries again.
                     Err(error) => tracing::warn!(%error, "firing timers failed; retrying"),
                 }
@@ -1075,10 +1083,4 @@ impl PartitionState {
         );
         Ok(due)
     }
-}
-
-/// How long to wait before the `attempt`-th retry after a retriable broker error: 100 ms,
-/// doubling, at most 5 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }

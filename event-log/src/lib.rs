@@ -19,7 +19,8 @@ mod topic;
 
 pub use partition::{murmur2, partition_for};
 pub use port::{
-    transact, ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, Producer,
+    retry_backoff, transact, ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError,
+    Producer,
 };
 pub use record::{
     Headers, MessageMeta, OutgoingRecord, Position, RecordError, StoredRecord,

@@ -52,6 +52,8 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Whether trying again may succeed: a broker down, a leader moving, a rebalance (wait
+    /// [`retry_backoff`] first).
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
@@ -61,6 +63,13 @@ impl LogError {
             } | LogError::Rebalanced(_)
         )
     }
+}
+
+/// How long to wait before the `attempt`-th retry (from 1) after a retriable error: 100 ms,
+/// doubling, at most 5 s.
+pub fn retry_backoff(attempt: u32) -> std::time::Duration {
+    let doublings = attempt.saturating_sub(1).min(6);
+    std::time::Duration::from_millis((100u64 << doublings).min(5_000))
 }
 
 /// Identifies a consumer's group membership, for committing offsets inside a transaction.
@@ -207,4 +216,19 @@ pub trait Log: Send + Sync {
     /// Appends records outside any consumer: the way other services publish commands, and
     /// the way tests plant records. Not transactional with anything else.
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retries_back_off_from_100_ms_doubling_to_5_s() {
+        let waits: Vec<Duration> = (1..=8).map(retry_backoff).collect();
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(retry_backoff(u32::MAX), Duration::from_secs(5));
+        assert_eq!(retry_backoff(0), Duration::from_millis(100));
+    }
 }

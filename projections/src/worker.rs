@@ -521,6 +521,8 @@ impl ProjectionWorker {
         let events = self.log.topics().name(Topic::Events);
         let mut assigned: Vec<TopicPartition> = Vec::new();
         let mut building: Option<Building> = None;
+        // Polls in a row that failed with a retriable error (a broker down).
+        let mut poll_failures = 0u32;
         let outcome = loop {
             if building.as_ref().is_some_and(|b| b.task.is_finished()) {
                 let done = building.take().expect("checked");
@@ -542,7 +544,23 @@ impl ProjectionWorker {
                 }
                 polled = consumer.poll(self.poll_wait) => polled,
             };
-            match polled? {
+            let polled = match polled {
+                Ok(polled) => {
+                    poll_failures = 0;
+                    polled
+                }
+                // The position is where it was: wait and poll again, nothing is skipped.
+                Err(error) if error.is_retriable() => {
+                    poll_failures += 1;
+                    tracing::warn!(%error, attempt = poll_failures, "poll failed; retrying");
+                    tokio::select! {
+                        () = &mut shutdown => break Ok(()),
+                        () = tokio::time::sleep(event_log::retry_backoff(poll_failures)) => continue,
+                    }
+                }
+                Err(error) => break Err(error.into()),
+            };
+            match polled {
                 ConsumerEvent::Assigned(partitions) => {
                     let checkpoints = self.store().checkpoints()?;
                     for tp in partitions.iter().filter(|tp| tp.topic == events) {

@@ -36,6 +36,8 @@ pub struct EmbeddedLog {
 
 struct Shared {
     db: sled::Db,
+    /// The directory, for errors that need to say where.
+    path: std::path::PathBuf,
     topics: Topics,
     /// Partition count of every topic of the deployment, by name.
     partitions: BTreeMap<String, u32>,
@@ -207,6 +209,7 @@ impl EmbeddedLog {
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {
                 db,
+                path: path.to_path_buf(),
                 topics,
                 partitions,
                 offsets,
@@ -240,7 +243,7 @@ impl Shared {
         }
         self.db
             .open_tree(store::partition_tree_name(tp))
-            .map_err(storage)
+            .map_err(|error| self.read_failed(error))
     }
 
     fn partition_of(&self, record: &OutgoingRecord) -> Result<TopicPartition, LogError> {
@@ -257,7 +260,7 @@ impl Shared {
         let tree = self.tree(tp)?;
         let mut records = Vec::new();
         for entry in tree.range(from.to_be_bytes()..).take(max) {
-            let (key, value) = entry.map_err(storage)?;
+            let (key, value) = entry.map_err(|error| self.read_failed(error))?;
             let offset = offset_of(&key, tp)?;
             let record = store::decode(tp, offset, &value).map_err(|reason| LogError::Corrupt {
                 at: format!("{tp}@{offset}"),
@@ -272,7 +275,7 @@ impl Shared {
         match self
             .offsets
             .get(store::offsets_key(group, tp))
-            .map_err(storage)?
+            .map_err(|error| self.read_failed(error))?
         {
             Some(value) => {
                 let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| LogError::Corrupt {
@@ -307,6 +310,21 @@ impl Shared {
                 placed
             })
             .collect()
+    }
+
+    /// A read that failed (after a failed write, sled refuses reads too until reopened).
+    fn read_failed(&self, error: sled::Error) -> LogError {
+        LogError::Storage(format!(
+            "reading the embedded log in {}: {error}",
+            self.path.display()
+        ))
+    }
+
+    fn write_failed(&self, error: sled::Error) -> LogError {
+        LogError::Storage(format!(
+            "writing the embedded log in {}: {error}",
+            self.path.display()
+        ))
     }
 
     /// Writes placed records and `offsets` in one sled transaction, flushed before return.
@@ -364,8 +382,19 @@ impl Shared {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|error: TransactionError<()>| LogError::Storage(format!("{error:?}")))?;
-        self.db.flush_async().await.map_err(storage)?;
+            .map_err(|error: TransactionError<()>| match error {
+                TransactionError::Storage(error) => self.write_failed(error),
+                TransactionError::Abort(()) => {
+                    LogError::Storage("the embedded log's write transaction aborted".to_owned())
+                }
+            })?;
+        // A write that fails here (the disk full, the directory unwritable) leaves sled
+        // refusing every later write until the log is opened again; recovery then finds the
+        // transaction whole or not at all, and the ends below never included it.
+        self.db
+            .flush_async()
+            .await
+            .map_err(|error| self.write_failed(error))?;
         lock(&self.ends).extend(next);
         self.changed.notify_waiters();
         Ok(writes
