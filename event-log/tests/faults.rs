@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use event_log::kafka::KafkaLog;
-use event_log::{transact, Headers, Log, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON};
+use event_log::{
+    transact, Headers, Log, LogError, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON,
+};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -121,4 +123,55 @@ async fn slow_round_trips_only_slow_things_down() {
             .unwrap();
     }
     assert_exactly_once(&committed_counts(&log).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_that_times_out_is_finished_by_the_next_begin() {
+    let cluster = MockCluster::new(3).unwrap();
+    let log = log_on(&cluster).await;
+    // A short operation timeout, so the abort gives up while the cluster is down.
+    let mut settings = event_log::kafka::KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(2);
+    let impatient = KafkaLog::connect(settings, log.topics().clone())
+        .await
+        .unwrap();
+    let events = log.topics().name(Topic::Events);
+    let mut producer = impatient.producer("faulty-4").await.unwrap();
+    transact(&mut *producer, batch(&events, 0), None)
+        .await
+        .unwrap();
+    producer.begin().await.unwrap();
+    for record in batch(&events, 99) {
+        producer.send(record).await.unwrap();
+    }
+    // Delivered: the partitions are in the transaction, so only the coordinator can end it.
+    producer.sent_positions().await.unwrap();
+    for broker in 1..=3 {
+        cluster.broker_down(broker).unwrap();
+    }
+    let aborted = producer.abort().await;
+    assert!(
+        aborted.as_ref().is_err_and(LogError::is_retriable),
+        "an abort with no coordinator: {aborted:?}"
+    );
+    for broker in 1..=3 {
+        cluster.broker_up(broker).unwrap();
+    }
+    // The next transaction finishes the abort first, then goes through — once the client
+    // has its connections back; until then it fails as retriable, as the handler expects.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match transact(&mut *producer, batch(&events, 1), None).await {
+            Ok(_) => break,
+            Err(error) if error.is_retriable() && attempts < 15 => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => panic!("attempt {attempts}: {error}"),
+        }
+    }
+    let mut counts = committed_counts(&log).await;
+    // The mock cluster shows aborted records to read_committed readers (see above).
+    counts.retain(|payload, _| !payload.starts_with("99/"));
+    assert_exactly_once(&counts, 2);
 }

@@ -349,6 +349,9 @@ struct KafkaConsumer {
     events: Arc<Mutex<VecDeque<ConsumerEvent>>>,
     /// Records received while an assignment change was waiting to be reported.
     stash: Vec<StoredRecord>,
+    /// An error met after records of a poll were taken: the records go out first (the
+    /// consumer's position is already past them), the error with the next poll.
+    deferred: Option<KafkaError>,
     operation_timeout: Duration,
 }
 
@@ -372,6 +375,9 @@ impl Consumer for KafkaConsumer {
         if !self.stash.is_empty() {
             return Ok(ConsumerEvent::Records(std::mem::take(&mut self.stash)));
         }
+        if let Some(error) = self.deferred.take() {
+            return Err(kafka_error(error));
+        }
         let first = match tokio::time::timeout(max_wait, self.consumer.recv()).await {
             Err(_) => return Ok(self.next_event().unwrap_or(ConsumerEvent::Idle)),
             Ok(Err(error)) => return Err(kafka_error(error)),
@@ -382,7 +388,11 @@ impl Consumer for KafkaConsumer {
         while batch.len() < POLL_BATCH_MAX {
             match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
                 Ok(Ok(message)) => batch.push(stored(&message)),
-                Ok(Err(error)) => return Err(kafka_error(error)),
+                // Returning the error now would lose the batch: the records were delivered.
+                Ok(Err(error)) => {
+                    self.deferred = Some(error);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -426,6 +436,9 @@ struct KafkaProducer {
     log: KafkaLog,
     producer: FutureProducer,
     in_transaction: bool,
+    /// An abort that failed (a coordinator unreachable past the timeout): librdkafka still
+    /// holds the transaction, so the next `begin` finishes the abort first.
+    abort_pending: bool,
     /// Each sent record's topic and delivery report, in send order, until awaited.
     deliveries: Vec<(String, DeliveryFuture)>,
     /// Positions of the records of this transaction acknowledged so far, in send order.
@@ -480,6 +493,9 @@ impl Producer for KafkaProducer {
                 operation: "begin",
                 state: "while a transaction is open",
             });
+        }
+        if self.abort_pending {
+            self.finish_abort().await?;
         }
         self.producer
             .begin_transaction()
@@ -554,15 +570,26 @@ impl Producer for KafkaProducer {
     async fn abort(&mut self) -> Result<(), LogError> {
         self.deliveries.clear();
         self.delivered.clear();
-        if !self.in_transaction {
+        if !self.in_transaction && !self.abort_pending {
             return Ok(());
         }
+        self.in_transaction = false;
+        self.abort_pending = true;
+        self.finish_abort().await
+    }
+}
+
+impl KafkaProducer {
+    /// Aborts the transaction librdkafka holds; until that succeeds, `abort_pending` stays
+    /// set and the next `begin` tries again (librdkafka documents a timed-out abort as
+    /// retriable by calling it again).
+    async fn finish_abort(&mut self) -> Result<(), LogError> {
         let producer = self.producer.clone();
         let timeout = self.timeout();
-        self.in_transaction = false;
         blocking(move || producer.abort_transaction(timeout))
             .await
             .map_err(|error| self.classify(error))?;
+        self.abort_pending = false;
         Ok(())
     }
 }
@@ -639,6 +666,7 @@ impl Log for KafkaLog {
             consumer,
             events,
             stash: Vec::new(),
+            deferred: None,
             operation_timeout: self.inner.settings.operation_timeout,
         }))
     }
@@ -663,6 +691,7 @@ impl Log for KafkaLog {
             log: self.clone(),
             producer,
             in_transaction: false,
+            abort_pending: false,
             deliveries: Vec::new(),
             delivered: Vec::new(),
         }))
