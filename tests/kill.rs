@@ -6,7 +6,7 @@
 //!   positions it names, form every aggregate's unbroken chain, with no event twice. (tansu
 //!   does not hide aborted records from `read_committed` readers, so a killed transaction's
 //!   records stay visible there; against a real Kafka, `LEDGER_KAFKA_BOOTSTRAP=...`, the whole
-//!   events topic is also checked for duplicates.)
+//!   events topic is also checked for duplicates and `ledger replay verify` must pass.)
 //! - Embedded: a load of stock receipts and orders posted over HTTP, retried after each kill
 //!   with the same command id; CI kills it 5 times in 400 commands. At the end `ledger replay
 //!   verify` finds the log intact, every stored result is the answer its client got, no event
@@ -235,6 +235,23 @@ async fn serve_killed_mid_load_loses_and_doubles_nothing() {
                 .len();
         }
         assert_eq!(all, total as usize, "seed {seed}: events in the topic");
+        // And the auditor's tool finds the whole history intact.
+        let verified = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args([
+                "replay",
+                "--kafka",
+                broker.bootstrap(),
+                "--prefix",
+                &prefix,
+                "verify",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&verified.stdout);
+        assert!(
+            verified.status.success() && text.contains("0 breaks: intact"),
+            "seed {seed}: {verified:?}"
+        );
     }
 }
 
