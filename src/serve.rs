@@ -610,6 +610,11 @@ pub async fn serve(
     // Held until this function returns (or the process dies): what makes the address and
     // token files this writes trustworthy to clients.
     let _lock = options.data.as_deref().map(lock_directory).transpose()?;
+    // What a killed predecessor left behind points nowhere: gone before this serve's own.
+    if let Some(dir) = &options.data {
+        let _ = std::fs::remove_file(dir.join(ADDRESS_FILE));
+        let _ = std::fs::remove_file(dir.join(crate::auth::TOKEN_FILE));
+    }
     let address = options.listener.local_addr()?;
     let fatal = Fatal::new();
     let state = AppState {

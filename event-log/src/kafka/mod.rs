@@ -467,6 +467,19 @@ impl KafkaProducer {
         Ok(())
     }
 
+    /// Aborts the transaction librdkafka holds; until that succeeds, `abort_pending` stays
+    /// set and the next `begin` tries again (librdkafka documents a timed-out abort as
+    /// retriable by calling it again).
+    async fn finish_abort(&mut self) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        let timeout = self.timeout();
+        blocking(move || producer.abort_transaction(timeout))
+            .await
+            .map_err(|error| self.classify(error))?;
+        self.abort_pending = false;
+        Ok(())
+    }
+
     /// Maps an error, looking behind it at the producer's fatal state: a fenced producer's
     /// queued records fail as "purged", and only the fatal error says it was fenced.
     fn classify(&self, error: LogError) -> LogError {
@@ -576,21 +589,6 @@ impl Producer for KafkaProducer {
         self.in_transaction = false;
         self.abort_pending = true;
         self.finish_abort().await
-    }
-}
-
-impl KafkaProducer {
-    /// Aborts the transaction librdkafka holds; until that succeeds, `abort_pending` stays
-    /// set and the next `begin` tries again (librdkafka documents a timed-out abort as
-    /// retriable by calling it again).
-    async fn finish_abort(&mut self) -> Result<(), LogError> {
-        let producer = self.producer.clone();
-        let timeout = self.timeout();
-        blocking(move || producer.abort_transaction(timeout))
-            .await
-            .map_err(|error| self.classify(error))?;
-        self.abort_pending = false;
-        Ok(())
     }
 }
 
