@@ -1,6 +1,6 @@
 //! An embedded `ledger serve` whose disk fills up mid-load stops with the path and the
-//! reason, and leaves no half-written state: after the restart the log verifies, holds
-//! exactly the commands that were answered, and takes the rest.
+//! reason, and leaves no half-written state: after the restart the log verifies, holds the
+//! commands that were answered (and the refused one whole or not at all), and takes the rest.
 //!
 //! The full disk is the process's file-size limit (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored):
 //! a write beyond it fails with `EFBIG` the way a write on a full disk fails with `ENOSPC`,
@@ -146,7 +146,7 @@ fn a_disk_full_mid_load_stops_the_serve_cleanly_and_a_restart_goes_on() {
         "{last}"
     );
 
-    // After the restart (the space back): exactly the answered commands are there, whole.
+    // After the restart (the space back): the answered commands are there, whole.
     let after_crash = verified(&data);
     assert!(after_crash.contains("0 breaks: intact"), "{after_crash}");
     // The refused command was in the log or not, and decided or not, when the write failed:
