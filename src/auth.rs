@@ -443,11 +443,6 @@ pub fn write_token_file(data: &Path, token: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())
 }
 
-/// The token of the serve owning `data`, if one runs: `LEDGER_TOKEN` first, then the file.
-pub fn token_for(data: Option<&Path>) -> Option<String> {
-    replay_tool::source::serve_token(data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,9 +39,8 @@ use crate::auth::{Access, Auth, Caller, Role};
 pub const ADDRESS_FILE: &str = replay_tool::source::SERVE_ADDRESS_FILE;
 
 /// The file in an embedded data directory a running serve holds locked for as long as it
-/// runs. The kernel releases the lock however the serve ends, so an address file left behind
-/// by a killed serve is known for stale: a client works on the directory itself instead.
-pub const LOCK_FILE: &str = "serve.lock";
+/// runs (see [`replay_tool::source::serve_address`]).
+pub const LOCK_FILE: &str = replay_tool::source::SERVE_LOCK_FILE;
 
 /// A running serve to talk to: where it listens, and the bearer token to present.
 #[derive(Debug, Clone)]
@@ -61,33 +60,9 @@ impl Endpoint {
 /// one it wrote there.
 pub fn endpoint_of(data: &Path) -> Option<Endpoint> {
     Some(Endpoint {
-        address: address_of(data)?,
-        token: crate::auth::token_for(Some(data)),
+        address: replay_tool::source::serve_address(data)?,
+        token: replay_tool::source::serve_token(Some(data)),
     })
-}
-
-/// Where the serve owning `data` listens, if one runs: its address file, trusted only while
-/// a serve holds the directory's lock (a serve killed with SIGKILL leaves the file behind).
-pub fn address_of(data: &Path) -> Option<String> {
-    if !serve_running(data) {
-        return None;
-    }
-    std::fs::read_to_string(data.join(ADDRESS_FILE))
-        .ok()
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
-}
-
-/// Whether a serve holds `data`'s lock file now.
-fn serve_running(data: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(data.join(LOCK_FILE)) else {
-        return false;
-    };
-    // Taken and given back at once when free; held by a serve, it cannot be taken.
-    matches!(
-        file.try_lock_shared(),
-        Err(std::fs::TryLockError::WouldBlock)
-    )
 }
 
 /// Takes `data`'s serve lock for as long as the returned file lives.

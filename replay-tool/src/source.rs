@@ -18,6 +18,35 @@ pub const SERVE_ADDRESS_FILE: &str = "serve.addr";
 /// run (readable by its owner only).
 pub const SERVE_TOKEN_FILE: &str = "serve.token";
 
+/// The file in a data directory a running `ledger serve` holds locked for as long as it runs.
+/// The kernel releases the lock however the serve ends, so an address file left behind by a
+/// killed serve is known for stale.
+pub const SERVE_LOCK_FILE: &str = "serve.lock";
+
+/// Where the serve owning `data` listens, if one runs: its address file, trusted only while a
+/// serve holds the directory's lock (a serve killed with SIGKILL leaves the file behind).
+pub fn serve_address(data: &Path) -> Option<String> {
+    if !serve_running(data) {
+        return None;
+    }
+    std::fs::read_to_string(data.join(SERVE_ADDRESS_FILE))
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+/// Whether a serve holds `data`'s lock file now.
+fn serve_running(data: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(data.join(SERVE_LOCK_FILE)) else {
+        return false;
+    };
+    // Taken and given back at once when free; held by a serve, it cannot be taken.
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
 /// The environment variable a client's bearer token is read from.
 pub const TOKEN_ENV: &str = "LEDGER_TOKEN";
 
@@ -86,11 +115,7 @@ pub async fn open_reader(source: &Source, prefix: &str) -> Result<Arc<dyn Log>, 
         } => match EmbeddedLog::open_existing(data, topics, *cache_capacity_bytes) {
             Ok(log) => Ok(Arc::new(log)),
             Err(LogError::InUse { path }) => {
-                let address = std::fs::read_to_string(data.join(SERVE_ADDRESS_FILE))
-                    .ok()
-                    .map(|text| text.trim().to_owned())
-                    .filter(|text| !text.is_empty())
-                    .ok_or(ReplayError::InUseWithoutServe { path })?;
+                let address = serve_address(data).ok_or(ReplayError::InUseWithoutServe { path })?;
                 let token = serve_token(Some(data));
                 Ok(Arc::new(ServedLog::connect(&address, token).await?))
             }

@@ -471,13 +471,23 @@ impl KafkaProducer {
     /// set and the next `begin` tries again (librdkafka documents a timed-out abort as
     /// retriable by calling it again).
     async fn finish_abort(&mut self) -> Result<(), LogError> {
-        let producer = self.producer.clone();
-        let timeout = self.timeout();
-        blocking(move || producer.abort_transaction(timeout))
-            .await
-            .map_err(|error| self.classify(error))?;
+        self.transaction_call(|producer, timeout| producer.abort_transaction(timeout))
+            .await?;
         self.abort_pending = false;
         Ok(())
+    }
+
+    /// One of librdkafka's blocking transaction calls, off the async threads, with the
+    /// operation timeout; its error classified.
+    async fn transaction_call(
+        &self,
+        call: impl FnOnce(&FutureProducer, Duration) -> Result<(), KafkaError> + Send + 'static,
+    ) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        let timeout = self.timeout();
+        blocking(move || call(&producer, timeout))
+            .await
+            .map_err(|error| self.classify(error))
     }
 
     /// Maps an error, looking behind it at the producer's fatal state: a fenced producer's
@@ -545,11 +555,10 @@ impl Producer for KafkaProducer {
             list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*next as i64))
                 .map_err(kafka_error)?;
         }
-        let producer = self.producer.clone();
-        let timeout = self.timeout();
-        blocking(move || producer.send_offsets_to_transaction(&list, &metadata, timeout))
-            .await
-            .map_err(|error| self.classify(error))
+        self.transaction_call(move |producer, timeout| {
+            producer.send_offsets_to_transaction(&list, &metadata, timeout)
+        })
+        .await
     }
 
     async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
@@ -560,11 +569,8 @@ impl Producer for KafkaProducer {
             });
         }
         self.await_deliveries().await?;
-        let producer = self.producer.clone();
-        let timeout = self.timeout();
-        blocking(move || producer.commit_transaction(timeout))
-            .await
-            .map_err(|error| self.classify(error))?;
+        self.transaction_call(|producer, timeout| producer.commit_transaction(timeout))
+            .await?;
         self.in_transaction = false;
         Ok(std::mem::take(&mut self.delivered))
     }
