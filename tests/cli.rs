@@ -230,6 +230,63 @@ fn results_of(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Commands reusing the journey's `PlaceOrder` id, in a file in `dir`: the same command with
+/// a new `issued_at`, the same order for another customer, and another order.
+fn reusing_the_place_order_id(dir: &Path) -> std::path::PathBuf {
+    let journey = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap();
+    let place: serde_json::Value = journey
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|command| command["type"] == "PlaceOrder")
+        .unwrap();
+    let with = |field: &str, value: &str| {
+        let mut command = place.clone();
+        match field {
+            "issued_at" => command[field] = value.into(),
+            _ => command["payload"][field] = value.into(),
+        }
+        command.to_string()
+    };
+    let lines = [
+        with("issued_at", "2026-11-22T11:00:00Z"),
+        with("customer_id", "cust-other"),
+        with("external_reference", "J-9002"),
+    ];
+    let path = dir.join("reused.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The answers to [`reusing_the_place_order_id`] after the journey whose answers are `journey`.
+fn assert_one_command_per_id(journey: &[serde_json::Value], reused: &[serde_json::Value]) {
+    let placed = journey.iter().find(|r| r["type"] == "PlaceOrder").unwrap();
+    assert_eq!(reused.len(), 3, "{reused:?}");
+    let without_line = |result: &serde_json::Value| {
+        let mut result = result.clone();
+        result.as_object_mut().unwrap().remove("line");
+        result
+    };
+    assert_eq!(
+        without_line(&reused[0]),
+        without_line(placed),
+        "a retry gets the first answer"
+    );
+    assert_eq!(reused[1]["outcome"], "rejected", "{reused:?}");
+    assert_eq!(reused[1]["rule"], "command_id_reused", "{reused:?}");
+    assert!(
+        reused[1]["detail"].as_str().unwrap().contains("PlaceOrder"),
+        "{reused:?}"
+    );
+    assert_eq!(
+        reused[2]["outcome"], "accepted",
+        "another order: {reused:?}"
+    );
+    assert_ne!(reused[2]["aggregate_id"], placed["aggregate_id"]);
+}
+
 #[test]
 fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,6 +310,14 @@ fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
         first, second,
         "a resubmitted command gets its original result"
     );
+    let reused = ledger(&[
+        "submit",
+        "--data",
+        data,
+        reusing_the_place_order_id(dir.path()).to_str().unwrap(),
+    ]);
+    assert_eq!(reused.status.code(), Some(1), "one rejected: {reused:?}");
+    assert_one_command_per_id(&first, &results_of(&reused));
 
     let invalid = dir.path().join("invalid.jsonl");
     std::fs::write(&invalid, "{\"type\": \"PlaceOrder\"}\n").unwrap();
@@ -294,6 +359,17 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         results.iter().all(|r| r["outcome"] == "accepted"),
         "{results:?}"
     );
+    let dir = tempfile::tempdir().unwrap();
+    let reused = reusing_the_place_order_id(dir.path());
+    let reused = ledger(
+        &[
+            &["submit"][..],
+            &log_args,
+            &["--wait-secs", "60", reused.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert_one_command_per_id(&results, &results_of(&reused));
 
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };

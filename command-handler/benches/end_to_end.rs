@@ -98,11 +98,13 @@ async fn measure(name: &str, log: Arc<dyn Log>, raw: Arc<dyn Log>, commands: usi
             envelope.command.target().id.as_bytes(),
             log.partitions(Topic::Commands),
         );
-        last_per_partition.insert(partition, envelope.command_id);
+        last_per_partition.insert(partition, envelope);
     }
-    for (&partition, &command_id) in &last_per_partition {
+    for (&partition, envelope) in &last_per_partition {
         let submitted = Submitted {
-            command_id,
+            command_id: envelope.command_id,
+            aggregate: envelope.command.target(),
+            digest: order_events::codec::command_digest(envelope),
             partition,
             results_from: ends[partition as usize],
         };

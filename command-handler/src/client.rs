@@ -6,7 +6,7 @@ use event_log::{
     partition_for, Headers, Log, LogError, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON,
 };
 use order_events::codec::json;
-use order_events::CommandEnvelope;
+use order_events::{AggregateRef, CommandEnvelope};
 use uuid::Uuid;
 
 use crate::result::CommandResult;
@@ -15,6 +15,12 @@ use crate::result::CommandResult;
 #[derive(Debug, Clone)]
 pub struct Submitted {
     pub command_id: Uuid,
+    /// The aggregate the command addresses: a command id is scoped to it, so its result is
+    /// the one with this id on this aggregate.
+    pub aggregate: AggregateRef,
+    /// The command's content digest (`order_events::codec::command_digest`): another command
+    /// reusing the id has another, and gets its own answer.
+    pub digest: String,
     /// The commands (and results) partition of the command's aggregate.
     pub partition: u32,
     /// The results partition's end when the command was published: its result comes after.
@@ -48,6 +54,8 @@ pub async fn publish_json(
     log.publish(vec![json_record(log, line, envelope)]).await?;
     Ok(Submitted {
         command_id: envelope.command_id,
+        aggregate: target,
+        digest: order_events::codec::command_digest(envelope),
         partition,
         results_from,
     })
@@ -78,7 +86,13 @@ pub async fn await_result(
         if let Some(result) = records
             .iter()
             .filter_map(CommandResult::from_record)
-            .find(|r| r.command_id == submitted.command_id)
+            .find(|r| {
+                r.answers(
+                    submitted.command_id,
+                    &submitted.aggregate,
+                    &submitted.digest,
+                )
+            })
         {
             return Ok(Some(result));
         }

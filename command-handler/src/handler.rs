@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::dead_letter::dead_letter;
 use crate::result::{CommandResult, EventRef, Outcome};
-use crate::store::{PartitionStore, StateStore, StoreError, Write};
+use crate::store::{CommandKey, PartitionStore, StateStore, StoreError, Write};
 use order_events::envelope::AggregateRef;
 
 /// Where time comes from; tests drive a manual one.
@@ -143,7 +143,7 @@ struct PartitionState {
     /// Committed since the last write of the store: the aggregates changed (held in memory
     /// until written), the results, the checkpoints reached and the events counted.
     dirty: HashSet<AggregateRef>,
-    pending_results: HashMap<Uuid, (CommandResult, u64)>,
+    pending_results: HashMap<CommandKey, (CommandResult, u64)>,
     pending_events_next: Option<u64>,
     pending_results_next: Option<u64>,
     pending_events: usize,
@@ -203,13 +203,58 @@ enum Answer {
         first_sent: usize,
         rejection: Option<order_events::Rejection>,
     },
-    /// A command id seen before: its original result, sent again.
+    /// A command id seen before on this aggregate: its original result, sent again if this
+    /// is the same command, else a `command_id_reused` refusal.
     Repeat {
         partition: u32,
+        envelope: Box<CommandEnvelope>,
         result: CommandResult,
     },
-    /// The same command id earlier in this chunk.
-    RepeatInChunk { partition: u32, of: usize },
+    /// The same command id on the same aggregate earlier in this chunk (answer `of`).
+    RepeatInChunk {
+        partition: u32,
+        envelope: Box<CommandEnvelope>,
+        of: usize,
+    },
+}
+
+/// How a result sent in a transaction relates to the decided commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    /// Decided now: the first use of its id.
+    Decided,
+    /// The same command again: its first answer, sent again.
+    Repeat,
+    /// Another command under a used id: refused, claiming nothing.
+    Reused,
+}
+
+/// The answer to `repeat`, which carries the id of the command `first` answered: `first`
+/// again if it is the same command, else its refusal as `command_id_reused`.
+fn answer_repeat(
+    first: &CommandResult,
+    repeat: &CommandEnvelope,
+    decided_at: DateTime<Utc>,
+) -> (CommandResult, Answered) {
+    let target = repeat.command.target();
+    match order_events::idempotency::check_repeat(&first.first_use(target.clone()), repeat) {
+        Ok(()) => (first.clone(), Answered::Repeat),
+        Err(rejection) => {
+            let result = CommandResult {
+                command_id: repeat.command_id,
+                command_type: repeat.command.type_name().to_owned(),
+                aggregate_kind: target.kind.code().to_owned(),
+                aggregate_id: target.id,
+                outcome: Outcome::Rejected {
+                    rule: rejection.rule.code().to_owned(),
+                    detail: rejection.detail,
+                },
+                decided_at,
+                command_digest: Some(codec::command_digest(repeat)),
+            };
+            (result, Answered::Reused)
+        }
+    }
 }
 
 impl Handler {
@@ -426,18 +471,19 @@ impl Handler {
         &self,
         partition: u32,
         offset: u64,
-        command_id: Uuid,
+        command: &CommandKey,
     ) -> Result<CommandResult, HandlerError> {
         let results = TopicPartition::new(self.topic(Topic::CommandResults), partition);
         let records = self.log.read(&results, offset, 1).await?;
         records
             .first()
             .and_then(CommandResult::from_record)
-            .filter(|result| result.command_id == command_id)
+            .filter(|result| result.is_for(command.command_id, &command.aggregate))
             .ok_or_else(|| HandlerError::Corrupt {
                 at: format!("{results}@{offset}"),
                 reason: format!(
-                    "the state store places the result of {command_id} here, but it is not"
+                    "the state store places the result of {} on {} {} here, but it is not",
+                    command.command_id, command.aggregate.kind, command.aggregate.id
                 ),
             })
     }
@@ -577,12 +623,20 @@ impl Handler {
             let records = self.log.read(&results_partition, offset, 1000).await?;
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
-            // The key is the command id; a record without one is no result of ours.
-            let results: Vec<(Uuid, u64)> = records
+            // A record that is no result of ours, or a refusal of a reused id, claims nothing.
+            let results: Vec<(CommandKey, u64)> = records
                 .iter()
                 .filter_map(|record| {
-                    let key = std::str::from_utf8(record.key.as_deref()?).ok()?;
-                    Some((key.parse().ok()?, record.offset))
+                    let result = CommandResult::from_record(record)?;
+                    if !result.is_first_use() {
+                        return None;
+                    }
+                    let aggregate = result.aggregate()?;
+                    let key = CommandKey {
+                        aggregate,
+                        command_id: result.command_id,
+                    };
+                    Some((key, record.offset))
                 })
                 .collect();
             let write = Write {
@@ -668,7 +722,7 @@ impl Handler {
         producer.begin().await?;
         let outcome = async {
             let mut answers: Vec<Answer> = Vec::with_capacity(chunk.len());
-            let mut in_chunk: HashMap<Uuid, usize> = HashMap::new();
+            let mut in_chunk: HashMap<CommandKey, usize> = HashMap::new();
             let mut sent = 0;
             let mut dead = 0;
             let mut process_commands = 0;
@@ -689,24 +743,28 @@ impl Handler {
                 };
                 let partition = record.partition;
                 let state = self.partitions.get_mut(&partition).expect("checked above");
-                if let Some(&of) = in_chunk.get(&envelope.command_id) {
-                    answers.push(Answer::RepeatInChunk { partition, of });
+                let key = CommandKey {
+                    aggregate: envelope.command.target(),
+                    command_id: envelope.command_id,
+                };
+                if let Some(&of) = in_chunk.get(&key) {
+                    answers.push(Answer::RepeatInChunk { partition, envelope: Box::new(envelope), of });
                     continue;
                 }
-                let earlier = match state.decided(envelope.command_id)? {
+                let earlier = match state.decided(&key)? {
                     Some(Decided::Pending(result)) => Some(result),
-                    Some(Decided::At(offset)) => Some(self.stored_result(partition, offset, envelope.command_id).await?),
+                    Some(Decided::At(offset)) => Some(self.stored_result(partition, offset, &key).await?),
                     None => None,
                 };
                 if let Some(result) = earlier {
-                    answers.push(Answer::Repeat { partition, result });
+                    answers.push(Answer::Repeat { partition, envelope: Box::new(envelope), result });
                     continue;
                 }
                 let state = self.partitions.get_mut(&partition).expect("checked above");
-                let target = envelope.command.target();
+                let target = key.aggregate.clone();
                 state.load(&target)?;
                 touched.entry(partition).or_default().insert(target);
-                in_chunk.insert(envelope.command_id, answers.len());
+                in_chunk.insert(key, answers.len());
                 let now = self.clock.now();
                 let span = tracing::debug_span!(
                     "command",
@@ -777,7 +835,7 @@ impl Handler {
             }
             let positions = producer.sent_positions().await?;
             let decided_at = self.clock.now();
-            let mut results: Vec<(u32, CommandResult, bool, usize)> = Vec::with_capacity(answers.len());
+            let mut results: Vec<(u32, CommandResult, Answered, usize)> = Vec::with_capacity(answers.len());
             for answer in answers {
                 let (partition, result, new) = match answer {
                     Answer::Decided { partition, envelope, events, first_sent, rejection } => {
@@ -808,11 +866,18 @@ impl Handler {
                             aggregate_id: target.id,
                             outcome,
                             decided_at,
+                            command_digest: Some(codec::command_digest(&envelope)),
                         };
-                        (partition, result, true)
+                        (partition, result, Answered::Decided)
                     }
-                    Answer::Repeat { partition, result } => (partition, result, false),
-                    Answer::RepeatInChunk { partition, of } => (partition, results[of].1.clone(), false),
+                    Answer::Repeat { partition, envelope, result } => {
+                        let (result, answered) = answer_repeat(&result, &envelope, decided_at);
+                        (partition, result, answered)
+                    }
+                    Answer::RepeatInChunk { partition, envelope, of } => {
+                        let (result, answered) = answer_repeat(&results[of].1, &envelope, decided_at);
+                        (partition, result, answered)
+                    }
                 };
                 producer.send(result.to_record(&results_topic, partition)).await?;
                 results.push((partition, result, new, sent));
@@ -851,19 +916,19 @@ impl Handler {
                 metrics::counter!("ledger_dead_letters_total").increment(dead);
                 metrics::counter!("ledger_process_commands_total").increment(process_commands);
                 metrics::histogram!("ledger_batch_size").record(results.len() as f64);
-                for (partition, result, new, sent_index) in results {
-                    match (&result.outcome, new) {
-                        (_, false) => {
+                for (partition, result, answered, sent_index) in results {
+                    match (&result.outcome, answered) {
+                        (_, Answered::Repeat) => {
                             self.stats.duplicates += 1;
                             metrics::counter!("ledger_commands_total", "outcome" => "duplicate")
                                 .increment(1);
                         }
-                        (Outcome::Accepted { .. }, true) => {
+                        (Outcome::Accepted { .. }, _) => {
                             self.stats.accepted += 1;
                             metrics::counter!("ledger_commands_total", "outcome" => "accepted")
                                 .increment(1);
                         }
-                        (Outcome::Rejected { rule, .. }, true) => {
+                        (Outcome::Rejected { rule, .. }, _) => {
                             self.stats.rejected += 1;
                             *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
                             metrics::counter!("ledger_commands_total", "outcome" => "rejected")
@@ -871,6 +936,10 @@ impl Handler {
                             metrics::counter!("ledger_rejections_total", "rule" => rule.clone())
                                 .increment(1);
                         }
+                    }
+                    if answered == Answered::Reused {
+                        // It claims no id: the first use stays the answer to retries.
+                        continue;
                     }
                     let offset = committed[sent_index].offset;
                     new_results
@@ -911,9 +980,14 @@ impl Handler {
                     state.pending_events += events_written;
                     state.dirty.extend(changed);
                     for (result, offset) in results {
-                        state
-                            .pending_results
-                            .insert(result.command_id, (result, offset));
+                        let Some(aggregate) = result.aggregate() else {
+                            continue;
+                        };
+                        let key = CommandKey {
+                            aggregate,
+                            command_id: result.command_id,
+                        };
+                        state.pending_results.insert(key, (result, offset));
                     }
                     if events_next.is_some() {
                         state.pending_events_next = events_next;
@@ -1005,12 +1079,12 @@ enum Decided {
 }
 
 impl PartitionState {
-    /// Whether `command_id` was decided on this partition before, and where its answer is.
-    fn decided(&self, command_id: Uuid) -> Result<Option<Decided>, StoreError> {
-        if let Some((result, _)) = self.pending_results.get(&command_id) {
+    /// Whether the command id was decided on this aggregate before, and where its answer is.
+    fn decided(&self, command: &CommandKey) -> Result<Option<Decided>, StoreError> {
+        if let Some((result, _)) = self.pending_results.get(command) {
             return Ok(Some(Decided::Pending(result.clone())));
         }
-        Ok(self.store.result_offset(command_id)?.map(Decided::At))
+        Ok(self.store.result_offset(command)?.map(Decided::At))
     }
 
     /// Makes sure the aggregate is in the working set (from its snapshot, if it has one) and
@@ -1055,7 +1129,7 @@ impl PartitionState {
             results: self
                 .pending_results
                 .iter()
-                .map(|(id, (_, offset))| (*id, *offset))
+                .map(|(key, (_, offset))| (key.clone(), *offset))
                 .collect(),
             events_next: self.pending_events_next.take(),
             results_next: self.pending_results_next.take(),

@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use event_log::{Headers, OutgoingRecord, StoredRecord, CONTENT_TYPE_JSON};
+use order_events::idempotency::FirstUse;
+use order_events::{AggregateKind, AggregateRef, Rule};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,11 +44,62 @@ pub struct CommandResult {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub decided_at: DateTime<Utc>,
+    /// SHA-256 of the command's content (`order_events::codec::command_digest`), by which a
+    /// retry under the same id is told from another command. Absent in results written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_digest: Option<String>,
 }
 
 impl CommandResult {
     pub fn is_accepted(&self) -> bool {
         matches!(self.outcome, Outcome::Accepted { .. })
+    }
+
+    /// The aggregate the command addressed; `None` for a kind this build does not know.
+    pub fn aggregate(&self) -> Option<AggregateRef> {
+        Some(AggregateRef {
+            kind: AggregateKind::from_code(&self.aggregate_kind)?,
+            id: self.aggregate_id.clone(),
+        })
+    }
+
+    /// Whether this result is about `command_id` on `aggregate`: the first answer under that
+    /// id, or a refusal of another command reusing it.
+    pub fn is_for(&self, command_id: Uuid, aggregate: &AggregateRef) -> bool {
+        self.command_id == command_id
+            && self.aggregate_kind == aggregate.kind.code()
+            && self.aggregate_id == aggregate.id
+    }
+
+    /// Whether this result answers the command with `digest` under `command_id` on
+    /// `aggregate`. Two commands reusing one id are told apart by their digests, so each
+    /// submitter gets its own answer; a result without a digest (written before they were
+    /// recorded) answers any.
+    pub fn answers(&self, command_id: Uuid, aggregate: &AggregateRef, digest: &str) -> bool {
+        self.is_for(command_id, aggregate)
+            && self
+                .command_digest
+                .as_deref()
+                .is_none_or(|own| own == digest)
+    }
+
+    /// Whether this result is the first decision under its id: every result but the refusal
+    /// of another command reusing an id (which claims nothing, so later retries of the first
+    /// command still get the first answer).
+    pub fn is_first_use(&self) -> bool {
+        !matches!(&self.outcome, Outcome::Rejected { rule, .. } if rule == Rule::CommandIdReused.code())
+    }
+
+    /// What a later command under this id is checked against.
+    pub fn first_use(&self, aggregate: AggregateRef) -> FirstUse {
+        FirstUse {
+            command_id: self.command_id,
+            command_type: self.command_type.clone(),
+            aggregate,
+            digest: self.command_digest.clone(),
+            decided_at: self.decided_at,
+        }
     }
 
     pub fn to_record(&self, topic: &str, partition: u32) -> OutgoingRecord {
@@ -86,6 +139,7 @@ mod tests {
                 detail: "too much".to_owned(),
             },
             decided_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            command_digest: Some("ab".repeat(32)),
         };
         let record = result.to_record("orders.command-results", 3);
         assert_eq!(record.partition, Some(3));

@@ -13,9 +13,10 @@
 //!   deadline key).
 //! - `t:` + deadline (sortable millis) + order id + kind → `` (the timer index).
 //! - `s:` + SKU + `\0` + warehouse → `` (the warehouses holding a SKU).
-//! - `r:` + command id → where the command's result is in the results partition (u64
-//!   big-endian offset): deduplication asks only "seen?", and reads the result back from the
-//!   log for the rare repeat.
+//! - `r:` + command id + aggregate key (as `a:` has it) → where the command's result is in the
+//!   results partition (u64 big-endian offset). A command id is scoped to its aggregate
+//!   (`order_events::idempotency`): deduplication asks only "seen on this aggregate?", and
+//!   reads the result back from the log for the rare repeat.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,7 +33,7 @@ use uuid::Uuid;
 use order_events::codec;
 
 /// Bumped when the layout changes; a store in another format is cleared and rebuilt.
-const FORMAT: &[u8] = b"4";
+const FORMAT: &[u8] = b"5";
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]
@@ -93,14 +94,24 @@ pub struct PartitionStore {
     stored: HashMap<AggregateRef, Option<Vec<u8>>>,
 }
 
-fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
-    let kind = match aggregate.kind {
+fn kind_code(kind: AggregateKind) -> &'static str {
+    match kind {
         AggregateKind::Order => "o",
         AggregateKind::StockItem => "s",
         AggregateKind::Reconciliation => "r",
         AggregateKind::Account => "f",
-    };
-    format!("a:{kind}:{}", aggregate.id).into_bytes()
+    }
+}
+
+fn aggregate_key(aggregate: &AggregateRef) -> Vec<u8> {
+    format!("a:{}:{}", kind_code(aggregate.kind), aggregate.id).into_bytes()
+}
+
+/// A decided command as deduplication knows it: its id on the aggregate it addressed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommandKey {
+    pub aggregate: AggregateRef,
+    pub command_id: Uuid,
 }
 
 fn timer_key(at: DateTime<Utc>, order_id: OrderId, kind: TimerKind) -> Vec<u8> {
@@ -141,9 +152,12 @@ fn stocked_prefix(sku: &Sku) -> Vec<u8> {
     key
 }
 
-fn result_key(command_id: Uuid) -> Vec<u8> {
+fn result_key(command: &CommandKey) -> Vec<u8> {
     let mut key = b"r:".to_vec();
-    key.extend_from_slice(command_id.as_bytes());
+    key.extend_from_slice(command.command_id.as_bytes());
+    key.extend_from_slice(kind_code(command.aggregate.kind).as_bytes());
+    key.push(b':');
+    key.extend_from_slice(command.aggregate.id.as_bytes());
     key
 }
 
@@ -163,7 +177,7 @@ fn read_u64(value: Option<sled::IVec>) -> u64 {
 pub struct Write {
     pub aggregates: Vec<AggregateRef>,
     /// Decided commands and their results' offsets in the results partition.
-    pub results: Vec<(Uuid, u64)>,
+    pub results: Vec<(CommandKey, u64)>,
     pub events_next: Option<u64>,
     pub results_next: Option<u64>,
 }
@@ -212,10 +226,10 @@ impl PartitionStore {
     }
 
     /// Where a decided command's result is in the results partition.
-    pub fn result_offset(&self, command_id: Uuid) -> Result<Option<u64>, StoreError> {
+    pub fn result_offset(&self, command: &CommandKey) -> Result<Option<u64>, StoreError> {
         Ok(self
             .tree
-            .get(result_key(command_id))
+            .get(result_key(command))
             .map_err(storage)?
             .map(|value| read_u64(Some(value))))
     }
@@ -300,8 +314,8 @@ impl PartitionStore {
             };
             batch.insert(key, codec::encode_cache_value(&snapshot));
         }
-        for (command_id, offset) in &write.results {
-            batch.insert(result_key(*command_id), &offset.to_be_bytes()[..]);
+        for (command, offset) in &write.results {
+            batch.insert(result_key(command), &offset.to_be_bytes()[..]);
         }
         if let Some(next) = write.events_next {
             batch.insert(&b"m:events-next"[..], &next.to_be_bytes()[..]);

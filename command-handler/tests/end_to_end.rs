@@ -251,6 +251,8 @@ async fn wait_for(log: &dyn Log, command: &CommandEnvelope) -> CommandResult {
     );
     let submitted = Submitted {
         command_id: command.command_id,
+        aggregate: command.command.target(),
+        digest: order_events::codec::command_digest(command),
         partition,
         results_from: 0,
     };
@@ -475,6 +477,114 @@ async fn a_command_published_three_times_has_one_effect_and_three_identical_resu
     let stats = running.stop().await;
     assert_eq!((stats.accepted, stats.duplicates), (1, 2));
     assert_eq!(all_events(log.as_ref()).await.len(), 1);
+}
+
+/// A command id names one command on its aggregate: a retry (even rebuilt with a new
+/// `issued_at`) gets the first answer byte for byte, another command under the id on that
+/// aggregate is refused as `command_id_reused` naming the first — whether it arrives in the
+/// same chunk or later — and the id on another aggregate is that aggregate's own command, whose
+/// events get ids of their own and whose order process runs.
+async fn a_command_id_names_one_command_on_its_aggregate(log: Arc<dyn Log>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let receive = |sku: &str, id: u128| {
+        envelope(
+            StockCommand::from(ReceiveStock {
+                item: item(sku),
+                quantity: 10,
+                reference: format!("PO-{id}"),
+            }),
+            id,
+            service(),
+        )
+    };
+    let place = |reference: &str, customer: &str| {
+        let mut command = samples::place_order();
+        command.external_reference = reference.to_owned();
+        command.customer_id = CustomerId::from(customer);
+        envelope(OrderCommand::from(command), 700, service())
+    };
+    let first = place("W-1001", "cust-42");
+    let other_content = place("W-1001", "cust-43");
+    let running = Running::start(log.clone(), clock.clone());
+    for command in [receive(TSHIRT, 701), receive(MUG, 702)] {
+        assert!(submit_and_wait(log.as_ref(), &command).await.is_accepted());
+    }
+    running.stop().await;
+    // Both in one chunk: the handler is not running while they are published.
+    let first_sent = publish(log.as_ref(), &first).await.unwrap();
+    let other_sent = publish(log.as_ref(), &other_content).await.unwrap();
+    let running = Running::start(log.clone(), clock);
+    let accepted = wait(log.as_ref(), &first_sent).await;
+    assert!(accepted.is_accepted(), "{accepted:?}");
+    let refused = wait(log.as_ref(), &other_sent).await;
+    let refusal = |result: &CommandResult| match &result.outcome {
+        Outcome::Rejected { rule, detail } if rule == "command_id_reused" => detail.clone(),
+        other => panic!("expected command_id_reused, got {other:?}"),
+    };
+    let detail = refusal(&refused);
+    assert!(
+        detail.contains("PlaceOrder") && detail.contains(&order_id().to_string()),
+        "{detail}"
+    );
+    // Later, after the first answer is committed: the same again.
+    assert_eq!(
+        refusal(&submit_and_wait(log.as_ref(), &other_content).await),
+        detail
+    );
+    let mut retry = first.clone();
+    retry.issued_at = start() + chrono::Duration::minutes(5);
+    let repeated = submit_and_wait(log.as_ref(), &retry).await;
+    assert_eq!(
+        serde_json::to_vec(&repeated).unwrap(),
+        serde_json::to_vec(&accepted).unwrap()
+    );
+    // Another type under the id on the same order: refused too.
+    let cancel = CancelOrder {
+        order_id: order_id(),
+        reason: CancelReason::CustomerRequest,
+        note: String::new(),
+    };
+    let mut cancel = envelope(OrderCommand::from(cancel), 700, service());
+    cancel.command_id = first.command_id;
+    assert!(refusal(&submit_and_wait(log.as_ref(), &cancel).await).contains("differs in its type"));
+    // The id on another order is that order's command, and its stock gets reserved.
+    let second = place("W-2002", "cust-42");
+    let second_order = second.command.target();
+    assert!(submit_and_wait(log.as_ref(), &second).await.is_accepted());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let events = all_events(log.as_ref()).await;
+        let confirmed = |aggregate: &str| {
+            events.iter().any(|e| {
+                e.aggregate_id == aggregate && e.event.type_name() == "StockReservationConfirmed"
+            })
+        };
+        if confirmed(&order_id().to_string()) && confirmed(&second_order.id) {
+            let ids: std::collections::HashSet<Uuid> = events.iter().map(|e| e.event_id).collect();
+            assert_eq!(
+                ids.len(),
+                events.len(),
+                "every event id is unique in the log"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second order's stock was not reserved: {:?}",
+            events
+                .iter()
+                .map(|e| (&e.aggregate_id, e.event.type_name(), e.command_id))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = running.stop().await;
+    assert_eq!(
+        stats.rejected_by_rule.get("command_id_reused"),
+        Some(&3),
+        "{stats:?}"
+    );
+    assert_eq!(stats.duplicates, 1, "{stats:?}");
 }
 
 /// Finance's commands from an actor the policy does not name are refused by the handler,
@@ -896,6 +1006,12 @@ mod on_embedded {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn command_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        a_command_id_names_one_command_on_its_aggregate(embedded(&dir, "ids")).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rebalance() {
         let dir = tempfile::tempdir().unwrap();
         a_second_instance_joining_mid_load_decides_nothing_twice(embedded(&dir, "rebalance")).await;
@@ -943,6 +1059,15 @@ mod on_kafka {
         let broker = TestBroker::start();
         a_command_published_three_times_has_one_effect_and_three_identical_results(
             kafka(&broker, &unique_prefix("dup")).await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn command_ids() {
+        let broker = TestBroker::start();
+        a_command_id_names_one_command_on_its_aggregate(
+            kafka(&broker, &unique_prefix("ids")).await,
         )
         .await;
     }

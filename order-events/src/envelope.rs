@@ -31,6 +31,20 @@ pub enum AggregateKind {
 }
 
 impl AggregateKind {
+    pub const ALL: [AggregateKind; 4] = [
+        AggregateKind::Order,
+        AggregateKind::StockItem,
+        AggregateKind::Reconciliation,
+        AggregateKind::Account,
+    ];
+
+    /// The kind whose [`AggregateKind::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<AggregateKind> {
+        AggregateKind::ALL
+            .into_iter()
+            .find(|kind| kind.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             AggregateKind::Order => "order",
@@ -385,8 +399,9 @@ impl ChainHead {
 /// An event with everything an auditor needs to place and verify it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventEnvelope {
-    /// Derived from the command id and the event's index within the command's result, so a
-    /// retried command produces the same ids ([`event_id`]).
+    /// Derived from the aggregate, the command id and the event's index within the command's
+    /// result, so a retried command produces the same ids and no two events share one
+    /// ([`event_id`]).
     pub event_id: Uuid,
     pub aggregate_kind: AggregateKind,
     pub aggregate_id: String,
@@ -416,8 +431,22 @@ impl EventEnvelope {
     }
 }
 
-/// The id of the `index`-th event decided for `command_id`: UUIDv5 in the command id's namespace
-/// over the index as four big-endian bytes.
-pub fn event_id(command_id: Uuid, index: u32) -> Uuid {
-    Uuid::new_v5(&command_id, &index.to_be_bytes())
+/// The id of the `index`-th event decided for `command_id` on `aggregate`: UUIDv5 in the
+/// command id's namespace over `"event/"`, the aggregate kind's code, `\n`, the aggregate id,
+/// `\n` and the index as four big-endian bytes.
+///
+/// A command id is scoped to its aggregate (the handler decides each (aggregate, command id)
+/// once), so naming the aggregate makes event ids unique in the whole log even when another
+/// aggregate's command reuses the id. Events decided before this derivation (which used the
+/// command id and index alone) keep the ids they were stored with: ids are read, never
+/// recomputed, so old logs read unchanged, and `replay verify` reports any id that occurs twice.
+pub fn event_id(aggregate: &AggregateRef, command_id: Uuid, index: u32) -> Uuid {
+    let mut name = Vec::with_capacity(aggregate.id.len() + 24);
+    name.extend_from_slice(b"event/");
+    name.extend_from_slice(aggregate.kind.code().as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(aggregate.id.as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(&index.to_be_bytes());
+    Uuid::new_v5(&command_id, &name)
 }

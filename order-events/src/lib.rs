@@ -21,6 +21,7 @@ pub mod account;
 pub mod codec;
 pub mod context;
 pub mod envelope;
+pub mod idempotency;
 pub mod ids;
 pub mod ledger;
 mod message;

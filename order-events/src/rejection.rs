@@ -40,6 +40,7 @@ rules! {
     OrderNotFound => "order_not_found", "The command addresses an order that has not been placed.";
     OrderAlreadyPlaced => "order_already_placed", "An order (channel and external reference) can be placed only once.";
     IllegalTransition => "illegal_transition", "The command is not allowed in the order's current status (see the transition table).";
+    CommandIdReused => "command_id_reused", "A command id names one command on its aggregate: repeating it with the same type, payload and actor gets the original answer, with anything else is refused.";
     ActorNotPermitted => "actor_not_permitted", "The actor may not issue this command: for this order, or at all (the order process's own commands are the system's).";
     // Field validation.
     RequiredFieldMissing => "required_field_missing", "Required text fields must not be empty.";

@@ -47,7 +47,7 @@ fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String
         "additionalProperties": false,
         "required": ["command_id", "type", "actor", "issued_at", "payload"],
         "properties": {
-            "command_id": UUID(),
+            "command_id": described(UUID(), COMMAND_ID_SCOPE),
             "type": {"const": type_name},
             "schema_version": {"const": version},
             "correlation_id": OPTIONAL_UUID(),
@@ -58,6 +58,17 @@ fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String
         },
     });
     finish(generator, document)
+}
+
+/// What a command id means, as the schemas say it.
+const COMMAND_ID_SCOPE: &str = "The idempotency key, scoped to the aggregate the command addresses: the same command again (same type, payload and actor; issued_at may differ) gets its original result; another command under this id for the same aggregate is rejected as command_id_reused. The same id for another aggregate is another command. Use a fresh UUID for every new command.";
+
+/// What an event id means, as the schemas say it.
+const EVENT_ID_SCOPE: &str = "Unique in the whole log: derived from the aggregate, the command id and the event's index within the command's result (ids of older events are kept as stored).";
+
+fn described(mut schema: serde_json::Value, description: &str) -> serde_json::Value {
+    schema["description"] = json!(description);
+    schema
 }
 
 fn event_schema(
@@ -82,7 +93,7 @@ fn event_schema(
             "payload", "prev_hash", "hash"
         ],
         "properties": {
-            "event_id": UUID(),
+            "event_id": described(UUID(), EVENT_ID_SCOPE),
             "aggregate_kind": {"const": kind.code()},
             "aggregate_id": {"type": "string"},
             "sequence": {"type": "integer", "minimum": 1},

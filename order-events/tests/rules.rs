@@ -653,6 +653,69 @@ fn every_stock_rule_case_rejects_with_its_rule() {
     }
 }
 
+/// A command id names one command on its aggregate: retries pass, anything else is refused
+/// with the first use named.
+fn idempotency_cases() -> Vec<Rule> {
+    use order_events::codec::command_digest;
+    use order_events::idempotency::{check_repeat, FirstUse};
+    let place = samples::envelope(samples::place_order(), 1);
+    let first = FirstUse {
+        command_id: place.command_id,
+        command_type: "PlaceOrder".to_owned(),
+        aggregate: place.command.target(),
+        digest: Some(command_digest(&place)),
+        decided_at: at(0),
+    };
+    let mut retry = place.clone();
+    retry.issued_at = at(60);
+    assert_eq!(
+        check_repeat(&first, &retry),
+        Ok(()),
+        "a retry is the same command"
+    );
+    let mut other_quantity = samples::place_order();
+    other_quantity.lines[0].quantity += 1;
+    let mut other_payload = samples::envelope(other_quantity, 1);
+    other_payload.command_id = place.command_id;
+    let mut other_actor = place.clone();
+    other_actor.actor = Actor::new(ActorKind::Staff, "someone-else");
+    let cancel = CancelOrder {
+        order_id: order_id(),
+        reason: CancelReason::CustomerRequest,
+        note: String::new(),
+    };
+    let mut other_type = samples::envelope(cancel, 1);
+    other_type.command_id = place.command_id;
+    let mut rules = Vec::new();
+    for repeat in [other_payload, other_actor, other_type] {
+        let rejection = check_repeat(&first, &repeat).expect_err("another command under a used id");
+        assert!(
+            rejection.detail.contains("PlaceOrder")
+                && rejection.detail.contains(&first.aggregate.id),
+            "the refusal names the first use: {}",
+            rejection.detail
+        );
+        rules.push(rejection.rule);
+    }
+    let unrecorded = FirstUse {
+        digest: None,
+        ..first
+    };
+    assert_eq!(
+        check_repeat(&unrecorded, &place),
+        Ok(()),
+        "no digest: told apart by type alone"
+    );
+    rules
+}
+
+#[test]
+fn a_reused_command_id_is_refused_and_a_retry_is_not() {
+    assert!(idempotency_cases()
+        .iter()
+        .all(|rule| *rule == Rule::CommandIdReused));
+}
+
 #[test]
 fn every_rule_has_a_case() {
     let covered: BTreeSet<Rule> = order_cases()
@@ -661,6 +724,7 @@ fn every_rule_has_a_case() {
         .chain(stock_cases().iter().map(|(rule, _)| *rule))
         .chain(reconciliation_cases().iter().map(|(rule, _)| *rule))
         .chain(account_cases().iter().map(|(rule, _)| *rule))
+        .chain(idempotency_cases())
         .collect();
     let missing: Vec<&str> = Rule::ALL
         .iter()

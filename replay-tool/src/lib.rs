@@ -15,6 +15,7 @@ pub mod proof;
 pub mod rebuild;
 pub mod served;
 pub mod source;
+pub mod unique;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -192,6 +193,8 @@ pub enum BreakKind {
     InvariantBroken,
     /// A money event's journal entries do not balance: the trial balance is no longer zero.
     TrialBalanceBroken,
+    /// Two events carry one event id: ids must name one event in the whole log.
+    DuplicateEventId,
 }
 
 /// One break, located precisely.
@@ -377,6 +380,8 @@ pub struct Verifier {
     anchored: u64,
     money_events: u64,
     trial_balance: RunningTrialBalance,
+    /// Every decoded event's id and place, to find an id used twice.
+    ids: unique::EventIds,
 }
 
 impl Verifier {
@@ -389,11 +394,12 @@ impl Verifier {
         }
     }
 
-    /// The same verifier with at most `states` aggregate states and `heads` chain heads in
-    /// memory (the rest on disk).
+    /// The same verifier with at most `states` aggregate states, and `heads` chain heads and
+    /// as many event ids, in memory (the rest on disk).
     pub fn with_memory_limits(self, states: usize, heads: usize) -> Verifier {
         Verifier {
             followers: Followers::new(states, heads),
+            ids: unique::EventIds::new(heads),
             ..self
         }
     }
@@ -465,6 +471,11 @@ impl Verifier {
                 return Ok(());
             }
         };
+        self.ids.add(unique::Sighting {
+            event_id: envelope.event_id,
+            partition: record.partition,
+            offset: record.offset,
+        })?;
         self.follow(&envelope, located)
     }
 
@@ -585,7 +596,22 @@ impl Verifier {
         Ok((report, heads))
     }
 
-    fn finish_each(self, mut each: impl FnMut(&Head)) -> Result<VerifyReport, ReplayError> {
+    fn finish_each(mut self, mut each: impl FnMut(&Head)) -> Result<VerifyReport, ReplayError> {
+        for repeated in std::mem::take(&mut self.ids).repeated()? {
+            let unique::Repeated { first, again } = repeated;
+            self.breaks.push(Break {
+                kind: BreakKind::DuplicateEventId,
+                partition: again.partition,
+                offset: again.offset,
+                aggregate: None,
+                sequence: None,
+                expected: format!("event id {} once in the log", again.event_id),
+                found: format!(
+                    "event id {} again; first at partition {} offset {}",
+                    again.event_id, first.partition, first.offset
+                ),
+            });
+        }
         let mut digest = DigestBuilder::new();
         let mut aggregates = 0;
         self.followers.heads(|aggregate, sequence, hash| {

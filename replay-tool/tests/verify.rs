@@ -293,6 +293,7 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
         reason: RefundReason::Goodwill,
         psp_reference: "forged".into(),
     }));
+    raw.event_id = uuid::Uuid::from_u128(0xf0_26ed);
     raw.sequence = last.sequence + 1;
     raw.prev_hash = last.hash;
     raw.event_type = "RefundIssued".into();
@@ -313,6 +314,35 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     );
     assert!(
         report.breaks[0].found.contains("refund"),
+        "{:?}",
+        report.breaks
+    );
+
+    // 7. Two events with one id: the order's last event re-encoded (hash fixed, nothing chains
+    // after it) under the id of the capture.
+    let last_index = *order_indexes.last().unwrap();
+    let mut raw = codec::decode_raw_event(&records[last_index].payload).unwrap();
+    raw.event_id = decoded(&records[capture_index].payload).event_id;
+    let (reused, _) = codec::encode_raw_event(&raw);
+    let twice = tampered(&|copy| copy[last_index].1 = reused.clone());
+    let report = verify_in_little_memory(&log_of(&dir, "twice", twice).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        breaks_of(&report),
+        vec![(
+            BreakKind::DuplicateEventId,
+            at(last_index).0,
+            at(last_index).1
+        )],
+        "{:?}",
+        report.breaks
+    );
+    let (partition, offset) = at(capture_index);
+    assert!(
+        report.breaks[0]
+            .found
+            .contains(&format!("first at partition {partition} offset {offset}")),
         "{:?}",
         report.breaks
     );
