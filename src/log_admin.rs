@@ -36,6 +36,22 @@ pub async fn open(options: &LogOptions) -> Result<Arc<dyn Log>, LogError> {
     }
 }
 
+/// Opens the log as a reader: it must exist already (an embedded directory with a log in it,
+/// or the deployment's topics), else [`LogError::NotFound`]; nothing is created.
+pub async fn open_existing(options: &LogOptions) -> Result<Arc<dyn Log>, LogError> {
+    let topics = Topics::new(&options.prefix, options.partitions)?;
+    match &options.kafka {
+        None => Ok(Arc::new(EmbeddedLog::open_existing(
+            &options.data,
+            topics,
+            None,
+        )?)),
+        Some(_) => Ok(Arc::new(
+            KafkaLog::connect_existing(kafka_settings(options)?, topics).await?,
+        )),
+    }
+}
+
 /// The Kafka client settings of `options`: bootstrap servers, then the properties file, then
 /// each `--kafka-config` property (later ones win).
 pub fn kafka_settings(options: &LogOptions) -> Result<KafkaSettings, LogError> {

@@ -364,26 +364,26 @@ impl QueryWhat {
 #[derive(clap::Args)]
 struct LogArgs {
     /// Embedded data directory (ignored with --kafka) [default: ledger-data].
-    #[arg(long)]
+    #[arg(long, global = true)]
     data: Option<PathBuf>,
     /// Kafka bootstrap servers, e.g. localhost:9092.
-    #[arg(long)]
+    #[arg(long, global = true)]
     kafka: Option<String>,
     /// A librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE")]
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", global = true)]
     kafka_config: Vec<String>,
     /// A file of librdkafka properties (key=value lines).
-    #[arg(long)]
+    #[arg(long, global = true)]
     kafka_config_file: Option<PathBuf>,
     /// Topic prefix: topics are <prefix>.commands, .events, .command-results, .dead-letter
     /// [default: orders].
-    #[arg(long)]
+    #[arg(long, global = true)]
     prefix: Option<String>,
     /// Partitions of topics this command creates [default: 8].
-    #[arg(long)]
+    #[arg(long, global = true)]
     partitions: Option<u32>,
     /// Replication factor of topics this command creates (Kafka) [default: 1].
-    #[arg(long)]
+    #[arg(long, global = true)]
     replication_factor: Option<u16>,
 }
 
@@ -680,7 +680,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Err(error) => {
                     eprintln!("ledger query: {error:#}");
-                    Ok(ExitCode::from(2))
+                    // No log where it was pointed is a problem of the setup, not the query.
+                    let not_found = matches!(
+                        error.downcast_ref::<event_log::LogError>(),
+                        Some(event_log::LogError::NotFound { .. })
+                    );
+                    Ok(ExitCode::from(if not_found { 3 } else { 2 }))
                 }
             }
         }

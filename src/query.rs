@@ -63,7 +63,7 @@ pub async fn locally(
     options: &LogOptions,
     query: &CliQuery,
 ) -> anyhow::Result<Value> {
-    let log = crate::log_admin::open(options).await?;
+    let log = crate::log_admin::open_existing(options).await?;
     let read_side = config.read_side_for(options, "query");
     let read_models =
         crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
@@ -121,7 +121,7 @@ pub fn rebuild_via_serve(serve: &Endpoint) -> anyhow::Result<Value> {
 
 /// `ledger rebuild` on a directory no serve runs on.
 pub async fn rebuild_locally(config: &LedgerConfig, options: &LogOptions) -> anyhow::Result<Value> {
-    let log = crate::log_admin::open(options).await?;
+    let log = crate::log_admin::open_existing(options).await?;
     let read_side = config.read_side_for(options, "rebuild");
     let mut read_models =
         crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;

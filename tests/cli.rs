@@ -955,3 +955,52 @@ fn a_data_directory_that_cannot_be_one_stops_with_the_path_and_the_reason() {
         "a file where the log should be"
     );
 }
+
+/// Every reader pointed at a directory with no log says so, exits 3 and creates nothing; the
+/// log flags are taken after the subcommand too.
+#[test]
+fn readers_never_invent_a_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo");
+    let typo = typo.to_str().unwrap();
+    let report = dir.path().join("report.csv");
+    std::fs::write(&report, "psp_reference,type,gross,fee,net,currency,date\n").unwrap();
+    let report = report.to_str().unwrap();
+    let history = dir.path().join("missing-history.jsonl");
+    let readers: Vec<Vec<&str>> = vec![
+        vec!["query", "--data", typo, "orders"],
+        vec!["query", "orders", "--data", typo],
+        vec![
+            "query",
+            "--data",
+            typo,
+            "order",
+            "a9e4826c-e1fa-5275-b07b-412038fc6c3a",
+        ],
+        vec!["rebuild", "--data", typo],
+        vec!["replay", "--data", typo, "verify"],
+        vec!["replay", "verify", "--data", typo],
+        vec!["replay", "export", "--format", "jsonl", "--data", typo],
+        vec!["reconcile", "--data", typo, "--psp", report],
+        vec![
+            "validate",
+            "--history",
+            history.to_str().unwrap(),
+            "examples/order-journey.jsonl",
+        ],
+    ];
+    for args in readers {
+        let output = ledger(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("not found") || stderr.contains("No such file"),
+            "{args:?} names what is missing: {stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?} printed an answer: {output:?}"
+        );
+        assert!(!Path::new(typo).exists(), "{args:?} created {typo}");
+    }
+}
