@@ -193,8 +193,7 @@ async fn post_command(
     let envelope = match json::decode_command(&body) {
         Ok(envelope) => envelope,
         Err(error) => {
-            let answer =
-                json!({"outcome": "invalid", "error": error.code(), "reason": error.to_string()});
+            let answer = crate::submit::invalid_answer(&error, None);
             return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
         }
     };

@@ -111,11 +111,7 @@ pub async fn submit(
             Ok(envelope) => envelope,
             Err(error) => {
                 summary.invalid += 1;
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"line": number, "outcome": "invalid", "error": error.code(), "reason": error.to_string()})
-                )?;
+                writeln!(out, "{}", invalid_answer(&error, Some(number)))?;
                 continue;
             }
         };
@@ -184,4 +180,21 @@ pub async fn submit_via_serve(
         writeln!(out, "{value}")?;
     }
     Ok(summary)
+}
+
+/// The answer to a command that could not be decoded: the error's code, the reason, the JSON
+/// path of the field at fault when there is one, and the line of the input.
+pub fn invalid_answer(
+    error: &order_events::codec::DecodeError,
+    line: Option<usize>,
+) -> serde_json::Value {
+    let mut answer =
+        json!({"outcome": "invalid", "error": error.code(), "reason": error.to_string()});
+    if let Some(field) = error.field() {
+        answer["field"] = json!(field);
+    }
+    if let Some(line) = line {
+        answer["line"] = json!(line);
+    }
+    answer
 }

@@ -1292,3 +1292,55 @@ async fn a_command_id_names_one_command_over_http() {
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }
+
+/// A command that does not decode gets a 400 naming the field by its JSON path and what was
+/// expected; a body of the wrong JSON type says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_commands_get_the_field_and_what_was_expected() {
+    let running = start().await;
+    let journey = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap();
+    let receive: Value = serde_json::from_str(journey.lines().next().unwrap()).unwrap();
+    let with = |pointer: &str, value: Value| {
+        let mut command = receive.clone();
+        *command.pointer_mut(pointer).unwrap() = value;
+        command.to_string()
+    };
+    let cases = [
+        (format!("[{receive}]"), None, "found an array"),
+        (
+            with("/issued_at", json!("yesterday noon")),
+            Some("issued_at"),
+            "expected an RFC 3339 time",
+        ),
+        (
+            with("/payload/quantity", json!("25")),
+            Some("payload.quantity"),
+            "expected u32",
+        ),
+        (
+            with("/payload/item/sku", json!(7)),
+            Some("payload.item.sku"),
+            "expected",
+        ),
+    ];
+    for (body, field, words) in cases {
+        let (status, answer) = tokio::task::block_in_place(|| {
+            running.post_body("/v1/commands", "application/json", &body)
+        });
+        assert_eq!(
+            (status, &answer["error"]),
+            (400, &json!("invalid_json")),
+            "{answer}"
+        );
+        assert_eq!(answer["field"].as_str(), field, "{answer}");
+        assert!(
+            answer["reason"].as_str().unwrap().contains(words),
+            "{answer}"
+        );
+    }
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}

@@ -64,9 +64,9 @@ macro_rules! message_set {
             pub(crate) fn decode_current_json(
                 type_name: &str,
                 payload: &str,
-            ) -> Option<Result<$set, serde_json::Error>> {
+            ) -> Option<Result<$set, crate::codec::json::Located>> {
                 match type_name {
-                    $(stringify!($variant) => Some(serde_json::from_str::<$variant>(payload).map($set::$variant)),)+
+                    $(stringify!($variant) => Some(crate::codec::json::parse::<$variant>(payload.as_bytes()).map($set::$variant)),)+
                     _ => None,
                 }
             }

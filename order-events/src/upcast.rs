@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::json::json_error;
+use crate::codec::json::{parse, Located};
 use crate::codec::{decode_payload, DecodeError};
 use crate::envelope::{Command, Event};
 use crate::ids::{CarrierId, OrderId, ShipmentId};
@@ -84,12 +84,11 @@ pub(crate) fn decode_legacy_json(
     type_name: &str,
     version: u16,
     payload: &str,
-) -> Option<Result<Event, DecodeError>> {
+) -> Option<Result<Event, Located>> {
     match (type_name, version) {
         ("OrderCancelled", 1) => Some(
-            serde_json::from_str::<OrderCancelledV1>(payload)
-                .map(|old| OrderEvent::OrderCancelled(order_cancelled_v1(old)).into())
-                .map_err(json_error),
+            parse::<OrderCancelledV1>(payload.as_bytes())
+                .map(|old| OrderEvent::OrderCancelled(order_cancelled_v1(old)).into()),
         ),
         _ => None,
     }
@@ -148,12 +147,10 @@ pub(crate) fn decode_legacy_command_json(
     type_name: &str,
     version: u16,
     payload: &str,
-) -> Option<Result<Command, DecodeError>> {
+) -> Option<Result<Command, Located>> {
     match (type_name, version) {
         ("Ship", 1) => Some(
-            serde_json::from_str::<ShipV1>(payload)
-                .map(|old| OrderCommand::Ship(ship_v1(old)).into())
-                .map_err(json_error),
+            parse::<ShipV1>(payload.as_bytes()).map(|old| OrderCommand::Ship(ship_v1(old)).into()),
         ),
         _ => None,
     }

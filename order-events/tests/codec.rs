@@ -322,3 +322,48 @@ fn a_version_1_shipment_reads_as_version_2_and_version_2_may_leave_the_carrier_o
     let v2 = decoded(ship(r#","schema_version":2"#, "")).unwrap();
     assert_eq!(v2.carrier, None);
 }
+
+/// Every JSON mistake names the field by its JSON path and what was expected; a document of
+/// the wrong JSON type says so.
+#[test]
+fn json_errors_name_the_field_and_what_was_expected() {
+    let cases = [
+        (
+            r#"[{"command_id": "x"}]"#.to_owned(),
+            "",
+            "expected a command as a JSON object, found an array",
+        ),
+        (r#""CapturePayment""#.to_owned(), "", "found a string"),
+        (
+            variant(
+                r#""issued_at": "2026-11-22T10:00:00Z""#,
+                r#""issued_at": "yesterday noon""#,
+            ),
+            "issued_at",
+            "expected an RFC 3339 time",
+        ),
+        (
+            variant(r#""amount": "54.38""#, r#""amount": true"#),
+            "payload.amount",
+            "expected",
+        ),
+        (
+            variant(
+                r#""command_id": "0d3a4f3e-8a7b-4c55-9b1e-2f6a3c5d7e90""#,
+                r#""command_id": "nope""#,
+            ),
+            "command_id",
+            "expected a UUID",
+        ),
+    ];
+    for (input, field, words) in cases {
+        let error = json::decode_command(input.as_bytes()).unwrap_err();
+        assert_eq!(error.field().unwrap_or_default(), field, "{error}");
+        let text = error.to_string();
+        assert!(text.contains(words), "'{text}' lacks '{words}'");
+        if !field.is_empty() {
+            assert!(text.contains(&format!("field `{field}`")), "{text}");
+        }
+        assert_eq!(text.matches(words).count(), 1, "said once: {text}");
+    }
+}

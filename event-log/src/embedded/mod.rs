@@ -138,8 +138,13 @@ impl EmbeddedLog {
         // sled keeps its configuration in `conf` from the first open on; without it there is
         // no log here, only (perhaps) a directory.
         if !options.create && !path.join("conf").is_file() {
+            let why = match std::fs::metadata(path) {
+                Ok(metadata) if !metadata.is_dir() => ": Not a directory",
+                Ok(_) => ": the directory holds no log",
+                Err(_) => ": no such directory",
+            };
             return Err(LogError::NotFound {
-                what: format!("an embedded log in {}", path.display()),
+                what: format!("an embedded log in {}{why}", path.display()),
             });
         }
         let mut config = sled::Config::new().path(path);

@@ -84,11 +84,43 @@ struct EventJson<P> {
     hash: EventHash,
 }
 
-pub(crate) fn json_error(error: serde_json::Error) -> DecodeError {
+/// A JSON mistake and where it is: the JSON path of the field (`lines[0].quantity`; empty for
+/// the document itself) and serde_json's error, which has the line and column.
+pub(crate) struct Located {
+    pub path: String,
+    pub error: serde_json::Error,
+}
+
+impl From<serde_json::Error> for Located {
+    fn from(error: serde_json::Error) -> Located {
+        Located {
+            path: String::new(),
+            error,
+        }
+    }
+}
+
+/// Parses JSON text as `T`, tracking the path to whatever does not fit.
+pub(crate) fn parse<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, Located> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        Located {
+            path: if path == "." { String::new() } else { path },
+            error: error.into_inner(),
+        }
+    })?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+pub(crate) fn json_error(located: impl Into<Located>) -> DecodeError {
+    let Located { path, error } = located.into();
     DecodeError::Json {
         line: error.line(),
         column: error.column(),
-        reason: message_of(&error),
+        reason: message_of(&error, &path),
+        path,
     }
 }
 
@@ -98,17 +130,36 @@ impl From<serde_json::Error> for DecodeError {
     }
 }
 
-/// serde_json's message without the position it appends (the error variant carries that).
-fn message_of(error: &serde_json::Error) -> String {
+/// serde_json's message without the position it appends (the error variant carries that), and
+/// with what was expected where the message does not say: chrono's parse errors name neither
+/// the field nor the format.
+fn message_of(error: &serde_json::Error, path: &str) -> String {
     let mut reason = error.to_string();
     if let Some(at) = reason.rfind(" at line ") {
         reason.truncate(at);
     }
+    let field = path.rsplit('.').next().unwrap_or_default();
+    if !reason.contains("expected") && error.is_data() {
+        if field.ends_with("_at") {
+            reason.push_str("; expected an RFC 3339 time such as \"2026-11-22T10:00:00Z\"");
+        } else if field.ends_with("_on") {
+            reason.push_str("; expected a date such as \"2026-11-22\"");
+        } else if reason.starts_with("UUID parsing failed") {
+            reason.push_str("; expected a UUID such as \"0d3a4f3e-8a7b-4c55-9b1e-2f6a3c5d7e90\"");
+        }
+    }
     reason
 }
 
-/// A payload error with its line and column in the whole document, not in the payload alone.
-fn payload_error(document: &[u8], payload: &str, error: serde_json::Error) -> DecodeError {
+/// A payload error with its line and column in the whole document, not in the payload alone,
+/// and its path from the document's root.
+fn payload_error(document: &[u8], payload: &str, located: Located) -> DecodeError {
+    let Located { path, error } = located;
+    let path = match path.as_str() {
+        "" => "payload".to_owned(),
+        inner if inner.starts_with('[') => format!("payload{inner}"),
+        inner => format!("payload.{inner}"),
+    };
     // The raw payload borrows from the document, so its offset is the pointer difference.
     let offset = (payload.as_ptr() as usize).saturating_sub(document.as_ptr() as usize);
     let before = document.get(..offset).unwrap_or_default();
@@ -123,14 +174,40 @@ fn payload_error(document: &[u8], payload: &str, error: serde_json::Error) -> De
     DecodeError::Json {
         line,
         column,
-        reason: format!("{} (in the payload)", message_of(&error)),
+        reason: message_of(&error, &path),
+        path,
     }
+}
+
+/// Refuses a document that is not a JSON object before parsing it as one: serde would read
+/// an array as the struct's fields in order and complain about the first element's type.
+fn expect_object(bytes: &[u8], what: &str) -> Result<(), DecodeError> {
+    let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(()); // Empty input: serde's own "EOF while parsing" says it.
+    };
+    let found = match bytes[first] {
+        b'{' => return Ok(()),
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => return Ok(()), // Not JSON at all: serde names the character.
+    };
+    let before = &bytes[..first];
+    Err(DecodeError::Json {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: before.iter().rev().take_while(|&&b| b != b'\n').count() + 1,
+        path: String::new(),
+        reason: format!("expected {what} as a JSON object, found {found}"),
+    })
 }
 
 /// Decodes a JSON command.
 pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     check_size(bytes)?;
-    let input: CommandIn = serde_json::from_slice(bytes).map_err(json_error)?;
+    expect_object(bytes, "a command")?;
+    let input: CommandIn = parse(bytes).map_err(json_error)?;
     let type_name = input.command_type.as_str();
     if let Some(error) = wrong_kind(type_name, true) {
         return Err(error);
@@ -142,13 +219,13 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     )?;
     let payload = input.payload.get();
     let command = if input.schema_version < current {
-        upcast::decode_legacy_command_json(type_name, input.schema_version, payload).unwrap_or(
-            Err(DecodeError::UnsupportedVersion {
+        upcast::decode_legacy_command_json(type_name, input.schema_version, payload)
+            .map(|r| r.map_err(|error| payload_error(bytes, payload, error)))
+            .unwrap_or(Err(DecodeError::UnsupportedVersion {
                 type_name: type_name.to_owned(),
                 version: input.schema_version,
                 current,
-            }),
-        )?
+            }))?
     } else {
         OrderCommand::decode_current_json(type_name, payload)
             .map(|r| r.map(Command::Order))
@@ -233,7 +310,8 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
 /// whose bytes they cover.
 pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     check_size(bytes)?;
-    let input: EventJson<Box<RawValue>> = serde_json::from_slice(bytes).map_err(json_error)?;
+    expect_object(bytes, "an event")?;
+    let input: EventJson<Box<RawValue>> = parse(bytes).map_err(json_error)?;
     let type_name = input.event_type.as_str();
     if let Some(error) = wrong_kind(type_name, false) {
         return Err(error);
@@ -242,13 +320,13 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     let current = check_version(type_name, version, current_event_version(type_name))?;
     let payload = input.payload.get();
     let event = if version < current {
-        upcast::decode_legacy_json(type_name, version, payload).unwrap_or(Err(
-            DecodeError::UnsupportedVersion {
+        upcast::decode_legacy_json(type_name, version, payload)
+            .map(|r| r.map_err(|error| payload_error(bytes, payload, error)))
+            .unwrap_or(Err(DecodeError::UnsupportedVersion {
                 type_name: type_name.to_owned(),
                 version,
                 current,
-            },
-        ))?
+            }))?
     } else {
         OrderEvent::decode_current_json(type_name, payload)
             .map(|r| r.map(Event::Order))
@@ -263,7 +341,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
                 AccountEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Account))
             })
             .expect("a type with a current version decodes in its set")
-            .map_err(json_error)?
+            .map_err(|error| payload_error(bytes, payload, error))?
     };
     if event.aggregate_kind() != input.aggregate_kind {
         return Err(DecodeError::Malformed {

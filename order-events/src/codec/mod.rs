@@ -89,15 +89,37 @@ pub enum DecodeError {
         "unknown content type '{content_type}'; expected application/json or application/x-bincode"
     )]
     UnknownContentType { content_type: String },
-    #[error("invalid JSON at line {line}, column {column}: {reason}")]
+    #[error(
+        "invalid JSON at line {line}, column {column}{}: {reason}",
+        at_path(path)
+    )]
     Json {
         line: usize,
         column: usize,
+        /// The JSON path of the field at fault (`payload.lines[0].quantity`); empty when the
+        /// document itself is at fault.
+        path: String,
         reason: String,
     },
 }
 
+fn at_path(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(", field `{path}`")
+    }
+}
+
 impl DecodeError {
+    /// The JSON path of the field at fault, when a JSON document was.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DecodeError::Json { path, .. } if !path.is_empty() => Some(path),
+            _ => None,
+        }
+    }
+
     /// A stable snake_case code for dead-letter records and metrics.
     pub fn code(&self) -> &'static str {
         match self {
