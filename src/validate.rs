@@ -48,22 +48,40 @@ pub struct Summary {
     pub undecodable: usize,
 }
 
-/// Why a history file could not be loaded.
+/// Why a history file could not be loaded. (The cause is part of the message and not a
+/// `source`, so a chain of contexts prints it once.)
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("history line {line}: {source}")]
+    #[error("history line {line}: {error}")]
     Decode {
         line: usize,
-        source: order_events::codec::DecodeError,
+        error: order_events::codec::DecodeError,
     },
-    #[error("history line {line}: {source}")]
+    #[error("history line {line}: event {event_id} ({aggregate} sequence {sequence}) was changed: its content hashes to {computed}, not to the hash stored with it, {stored}")]
+    Changed {
+        line: usize,
+        event_id: String,
+        aggregate: String,
+        sequence: u64,
+        stored: String,
+        computed: String,
+    },
+    #[error("history line {line}: the export could not read the record at partition {partition} offset {offset}: {reason}")]
+    Unreadable {
+        line: usize,
+        partition: u64,
+        offset: u64,
+        reason: String,
+    },
+    #[error("history line {line}: {error}")]
     Chain {
         line: usize,
-        source: order_events::ledger::ChainError,
+        error: order_events::ledger::ChainError,
     },
 }
 
-/// Builds a ledger from exported events (one JSON event per line), checking every chain.
+/// Builds a ledger from exported events (one JSON event per line, as `replay export --format
+/// jsonl` writes them), checking every event's hash against its content and every chain.
 pub fn load_history(text: &str, policy: Policy) -> Result<MemoryLedger, HistoryError> {
     let mut ledger = MemoryLedger::new(policy);
     for (index, line) in text.lines().enumerate() {
@@ -71,19 +89,45 @@ pub fn load_history(text: &str, policy: Policy) -> Result<MemoryLedger, HistoryE
             continue;
         }
         let line_number = index + 1;
-        let envelope =
-            json::decode_event(line.as_bytes()).map_err(|source| HistoryError::Decode {
-                line: line_number,
-                source,
-            })?;
+        let envelope = json::decode_event_verified(line.as_bytes())
+            .map_err(|error| history_error(line_number, line, error))?;
         ledger
             .replay(&envelope)
-            .map_err(|source| HistoryError::Chain {
+            .map_err(|error| HistoryError::Chain {
                 line: line_number,
-                source,
+                error,
             })?;
     }
     Ok(ledger)
+}
+
+/// Names what is wrong with a history line: a changed event by its id and place, a record the
+/// export itself could not read, or the decode error.
+fn history_error(line: usize, text: &str, error: order_events::codec::DecodeError) -> HistoryError {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    if let order_events::codec::DecodeError::HashMismatch { stored, computed } = &error {
+        return HistoryError::Changed {
+            line,
+            event_id: value["event_id"].as_str().unwrap_or_default().to_owned(),
+            aggregate: format!(
+                "{}:{}",
+                value["aggregate_kind"].as_str().unwrap_or_default(),
+                value["aggregate_id"].as_str().unwrap_or_default()
+            ),
+            sequence: value["sequence"].as_u64().unwrap_or_default(),
+            stored: stored.clone(),
+            computed: computed.clone(),
+        };
+    }
+    if let (Some(reason), None) = (value["error"].as_str(), value.get("event_id")) {
+        return HistoryError::Unreadable {
+            line,
+            partition: value["partition"].as_u64().unwrap_or_default(),
+            offset: value["offset"].as_u64().unwrap_or_default(),
+            reason: reason.to_owned(),
+        };
+    }
+    HistoryError::Decode { line, error }
 }
 
 /// Decides every command in `input` against `ledger`, in order.

@@ -1004,3 +1004,86 @@ fn readers_never_invent_a_shop() {
         assert!(!Path::new(typo).exists(), "{args:?} created {typo}");
     }
 }
+
+/// `validate --history` reads the replay tool's own export as written and recomputes every
+/// event's hash: a changed amount is refused naming the event, and the error is printed once.
+#[test]
+fn validate_reads_an_export_and_refuses_a_changed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(
+        ledger(&["submit", "--data", data, "examples/order-journey.jsonl"])
+            .status
+            .success()
+    );
+    let export = ledger(&["replay", "--data", data, "export", "--format", "jsonl"]);
+    assert!(export.status.success(), "{export:?}");
+    let exported = stdout(&export);
+    assert!(
+        exported.lines().all(|line| line.contains("\"offset\"")),
+        "the export's own layout"
+    );
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(&history, &exported).unwrap();
+    let history = history.to_str().unwrap();
+    let against = ledger(&[
+        "validate",
+        "--history",
+        history,
+        "--format",
+        "json",
+        "examples/order-journey.jsonl",
+    ]);
+    assert_eq!(against.status.code(), Some(0), "{against:?}");
+    let answers: Vec<serde_json::Value> = stdout(&against)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let placed = answers.iter().find(|a| a["type"] == "PlaceOrder").unwrap();
+    assert_eq!(
+        placed["rule"], "order_already_placed",
+        "the history was loaded: {placed}"
+    );
+
+    let capture = exported
+        .lines()
+        .position(|line| line.contains("\"PaymentCaptured\""))
+        .expect("a capture");
+    let captured: serde_json::Value =
+        serde_json::from_str(exported.lines().nth(capture).unwrap()).unwrap();
+    let amount = captured["payload"]["amount"].as_str().unwrap();
+    let changed: Vec<String> = exported
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == capture {
+                line.replacen(amount, "1.00", 1)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let tampered = dir.path().join("tampered.jsonl");
+    std::fs::write(&tampered, changed.join("\n")).unwrap();
+    let refused = ledger(&[
+        "validate",
+        "--history",
+        tampered.to_str().unwrap(),
+        "examples/order-journey.jsonl",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    let event_id = captured["event_id"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("history line {}", capture + 1))
+            && message.contains(event_id)
+            && message.contains("was changed"),
+        "{message}"
+    );
+    assert_eq!(
+        message.matches("was changed").count(),
+        1,
+        "printed once: {message}"
+    );
+}

@@ -94,6 +94,38 @@ pub(crate) fn decode_legacy_json(
     }
 }
 
+/// The stored bytes of an older version's payload written as JSON (in that version's frozen
+/// shape): what the record held, so its hash can be checked; `None` for a pair no upcaster
+/// handles.
+pub(crate) fn encode_legacy_json(
+    type_name: &str,
+    version: u16,
+    payload: &str,
+) -> Option<Result<Vec<u8>, Located>> {
+    match (type_name, version) {
+        ("OrderCancelled", 1) => Some(
+            parse::<OrderCancelledV1>(payload.as_bytes())
+                .map(|old| encode_order_cancelled_v1(&old)),
+        ),
+        _ => None,
+    }
+}
+
+/// The JSON form of an older version's stored payload, in that version's frozen shape; `None`
+/// for a pair no upcaster handles or bytes that are not such a payload.
+pub(crate) fn legacy_json(
+    type_name: &str,
+    version: u16,
+    payload: &[u8],
+) -> Option<serde_json::Value> {
+    match (type_name, version) {
+        ("OrderCancelled", 1) => decode_payload::<OrderCancelledV1>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
+        _ => None,
+    }
+}
+
 /// Encodes a version 1 payload: for the golden fixtures and the upcaster tests, which must
 /// produce what a version 1 build wrote.
 pub fn encode_order_cancelled_v1(old: &OrderCancelledV1) -> Vec<u8> {

@@ -195,6 +195,13 @@ fn every_stored_event_version_still_decodes() {
         let stored_json = read_or_bless(&json_path, &fresh_json);
         let decoded = json::decode_event(&stored_json)
             .unwrap_or_else(|e| panic!("{} no longer decodes: {e}", json_path.display()));
+        // Its content hashes to its stored hash, at the version it was written in.
+        assert_eq!(
+            json::decode_event_verified(&stored_json).map(|e| e.hash),
+            Ok(fixture.expected.hash),
+            "{} does not hash to its record's hash",
+            json_path.display()
+        );
         assert_eq!(
             decoded,
             fixture.expected,
@@ -249,6 +256,8 @@ fn the_version_1_cancellation_is_upcast_in_both_formats() {
 
     let stored_json = fs::read(golden_dir().join("OrderCancelled.v1.json")).unwrap();
     assert_eq!(json::decode_event(&stored_json).unwrap(), decoded);
+    // The frozen version 1 shape re-encodes to the bytes the hash covers.
+    assert_eq!(json::decode_event_verified(&stored_json).unwrap(), decoded);
 }
 
 #[test]

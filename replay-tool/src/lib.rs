@@ -808,11 +808,13 @@ pub async fn export<W: Write>(
         ExportFormat::Jsonl => Sink::Jsonl(out),
     };
     scan_from(log, start, |record| {
-        let line = match codec::decode_event(&record.payload) {
-            Ok(envelope) if !range.contains(envelope.recorded_at) => return Ok(()),
-            Ok(envelope) => {
+        let decoded = codec::decode_raw_event(&record.payload)
+            .and_then(|raw| Ok((raw.clone().decode()?, raw)));
+        let line = match decoded {
+            Ok((envelope, _)) if !range.contains(envelope.recorded_at) => return Ok(()),
+            Ok(decoded) => {
                 summary.events += 1;
-                Ok(envelope)
+                Ok(decoded)
             }
             Err(error) => {
                 summary.undecodable += 1;
@@ -822,8 +824,8 @@ pub async fn export<W: Write>(
         match &mut sink {
             Sink::Jsonl(out) => {
                 let value = match &line {
-                    Ok(envelope) => {
-                        let mut value = json::encode_event(envelope);
+                    Ok((envelope, raw)) => {
+                        let mut value = json::encode_event_as_stored(raw, envelope);
                         value["partition"] = record.partition.into();
                         value["offset"] = record.offset.into();
                         value
@@ -837,7 +839,8 @@ pub async fn export<W: Write>(
                 writeln!(out, "{value}")?;
             }
             Sink::Csv(writer) => {
-                writer.write_record(csv_row(record, line.as_ref().map_err(String::as_str)))?;
+                let line = line.as_ref().map(|(envelope, _)| envelope);
+                writer.write_record(csv_row(record, line.map_err(String::as_str)))?;
             }
         }
         Ok(())

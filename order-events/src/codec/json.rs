@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     check_size, check_version, current_command_version, current_event_version, wrong_kind,
-    DecodeError,
+    DecodeError, RawEvent,
 };
 use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
@@ -82,6 +82,12 @@ struct EventJson<P> {
     payload: P,
     prev_hash: EventHash,
     hash: EventHash,
+    /// Where the event is in the events topic: `replay export` writes them, and a reader of
+    /// an export takes them (they are not part of the event or its hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partition: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
 }
 
 /// A JSON mistake and where it is: the JSON path of the field (`lines[0].quantity`; empty for
@@ -300,8 +306,26 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
         payload,
         prev_hash: envelope.prev_hash,
         hash: envelope.hash,
+        partition: None,
+        offset: None,
     };
     serde_json::to_value(out).expect("events serialize to JSON")
+}
+
+/// Encodes an event as JSON as it is stored: a payload written at an older schema version in
+/// that version's frozen shape, so the document's content hashes to the stored hash (see
+/// [`decode_event_verified`]). `raw` is the record `envelope` was decoded from.
+pub fn encode_event_as_stored(raw: &RawEvent, envelope: &EventEnvelope) -> serde_json::Value {
+    let mut value = encode_event(envelope);
+    if raw.schema_version < envelope.event.schema_version() {
+        if let Some(payload) =
+            upcast::legacy_json(&raw.event_type, raw.schema_version, &raw.payload)
+        {
+            value["payload"] = payload;
+            value["schema_version"] = raw.schema_version.into();
+        }
+    }
+    value
 }
 
 /// Decodes a JSON event envelope, upcasting payloads written at older schema versions.
@@ -309,6 +333,18 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
 /// The hashes are carried over as written; they can be checked only against the binary record,
 /// whose bytes they cover.
 pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
+    decode_event_with(bytes, false)
+}
+
+/// Decodes a JSON event envelope and checks its hash against its content: the record body is
+/// encoded again from the fields as written (the payload at the schema version the document
+/// states, so an event exported at an older version is re-encoded in that version's frozen
+/// shape) and hashed. A changed byte of content is a [`DecodeError::HashMismatch`].
+pub fn decode_event_verified(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
+    decode_event_with(bytes, true)
+}
+
+fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, DecodeError> {
     check_size(bytes)?;
     expect_object(bytes, "an event")?;
     let input: EventJson<Box<RawValue>> = parse(bytes).map_err(json_error)?;
@@ -348,6 +384,38 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             what: "event envelope".to_owned(),
             reason: format!("{type_name} is not an event of a {}", input.aggregate_kind),
         });
+    }
+    if verify {
+        let stored_payload = if version < current {
+            upcast::encode_legacy_json(type_name, version, payload)
+                .expect("a version that decoded has an upcaster")
+                .map_err(|error| payload_error(bytes, payload, error))?
+        } else {
+            super::encode_event_payload(&event)
+        };
+        let raw = RawEvent {
+            event_id: input.event_id,
+            aggregate_kind: input.aggregate_kind,
+            aggregate_id: input.aggregate_id.clone(),
+            sequence: input.sequence,
+            command_id: input.command_id,
+            correlation_id: input.correlation_id,
+            causation_id: input.causation_id,
+            actor: input.actor.clone(),
+            recorded_at: input.recorded_at,
+            event_type: type_name.to_owned(),
+            schema_version: version,
+            payload: stored_payload,
+            prev_hash: input.prev_hash,
+            hash: EventHash::GENESIS,
+        };
+        let (_, computed) = super::encode_raw_event(&raw);
+        if computed != input.hash {
+            return Err(DecodeError::HashMismatch {
+                stored: input.hash.to_hex(),
+                computed: computed.to_hex(),
+            });
+        }
     }
     Ok(EventEnvelope {
         event_id: input.event_id,
