@@ -35,6 +35,13 @@ if ! pkg-config --exists openssl 2>/dev/null; then
     else sudo apt-get update -qq && sudo apt-get install -y -qq libssl-dev pkg-config; fi
 fi
 
+# The durability test reads a syscall trace of a commit.
+if ! command -v strace >/dev/null 2>&1; then
+    echo "== installing strace"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq strace; \
+    else sudo apt-get update -qq && sudo apt-get install -y -qq strace; fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,10 +1,12 @@
 //! The embedded backend: Kafka's semantics on one machine, stored in sled.
 //!
 //! Each topic-partition is a sled tree keyed by big-endian offset. A transaction — records to
-//! any partitions plus consumer offsets — is one sled transaction over those trees, flushed to
-//! disk before `commit` returns. Consumer groups, rebalances and producer fencing are kept in
+//! any partitions plus consumer offsets — is one sled transaction over those trees, made durable
+//! before `commit` returns: sled's flush, then `fdatasync` of its data file and `fsync` of new
+//! blob files (`durable.rs`), so an acknowledged commit survives a power loss. Consumer groups, rebalances and producer fencing are kept in
 //! memory by the one process that owns the directory (sled's file lock refuses a second one).
 
+mod durable;
 mod group;
 mod store;
 
@@ -51,6 +53,8 @@ struct Shared {
     producer_epochs: Mutex<HashMap<String, u64>>,
     /// Woken on every commit and rebalance.
     changed: Notify,
+    /// The files a commit syncs after sled's flush; `None` for a reader, which writes nothing.
+    durability: Option<Arc<Mutex<durable::Durability>>>,
     /// Held for writing from a transaction's write until the partition ends include it, and
     /// for reading by `end_offsets` and `committed_offsets`: the committed consumer offsets
     /// (visible in sled as soon as the transaction applies) and the ends then never disagree,
@@ -211,6 +215,17 @@ impl EmbeddedLog {
             db.flush().map_err(storage)?;
         }
         let offsets = db.open_tree("offsets").map_err(storage)?;
+        let durability = match options.create {
+            true => Some(Arc::new(Mutex::new(
+                durable::Durability::open(path).map_err(|error| {
+                    LogError::Storage(format!(
+                        "opening the embedded log's files in {}: {error}",
+                        path.display()
+                    ))
+                })?,
+            ))),
+            false => None,
+        };
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {
                 db,
@@ -223,6 +238,7 @@ impl EmbeddedLog {
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
+                durability,
                 visible: tokio::sync::RwLock::new(()),
             }),
         })
@@ -325,14 +341,25 @@ impl Shared {
         ))
     }
 
-    fn write_failed(&self, error: sled::Error) -> LogError {
+    fn write_failed(&self, error: impl std::fmt::Display) -> LogError {
         LogError::Storage(format!(
             "writing the embedded log in {}: {error}",
             self.path.display()
         ))
     }
 
-    /// Writes placed records and `offsets` in one sled transaction, flushed before return.
+    /// Makes what sled flushed durable (see `durable.rs`); a reader has nothing to sync.
+    async fn sync(&self) -> Result<(), LogError> {
+        let Some(durability) = self.durability.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || lock(&durability).sync())
+            .await
+            .map_err(|error| LogError::Storage(format!("the sync task failed: {error}")))?
+            .map_err(|error| self.write_failed(error))
+    }
+
+    /// Writes placed records and `offsets` in one sled transaction, durable before return.
     /// The caller holds the commit lock and placed the records under it.
     async fn write(
         &self,
@@ -400,6 +427,7 @@ impl Shared {
             .flush_async()
             .await
             .map_err(|error| self.write_failed(error))?;
+        self.sync().await?;
         lock(&self.ends).extend(next);
         self.changed.notify_waiters();
         Ok(writes
