@@ -455,8 +455,12 @@ async fn summarize(
     for totals in &report.by_currency {
         writeln!(
             out,
-            "  orders {}  GMV {} {}  average order value {}",
-            totals.orders, totals.gmv, totals.currency, totals.average_order_value
+            "  orders {}  gross GMV {} {c}  net sales {} {c}  average order value {}",
+            totals.orders,
+            totals.gross_gmv,
+            totals.net_sales,
+            totals.average_order_value,
+            c = totals.currency,
         )?;
     }
     let hours = |h: Option<f64>| h.map_or("-".to_owned(), |h| format!("{h:.1} h"));

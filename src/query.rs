@@ -212,7 +212,89 @@ fn cells(row: &Value, columns: &[String]) -> Vec<String> {
     }
 }
 
-/// Prints `value` as pretty JSON, a padded table, or CSV (nested values as compact JSON).
+/// A report's per-day columns, in the order a reader compares them: the day and its
+/// channel, then the money (gross GMV beside net sales), then the counts.
+const REPORT_DAY_COLUMNS: &[&str] = &[
+    "date",
+    "channel",
+    "currency",
+    "orders",
+    "gross_gmv",
+    "net_sales",
+    "average_order_value",
+    "cancelled",
+    "expired",
+    "returned",
+    "defective",
+];
+
+/// Rows to print, with their columns, and lines to print after a table.
+struct Tabular {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+}
+
+/// `value` as rows and columns: a report as one row per day and channel (then one total row
+/// per currency, and its rates as notes), anything else as its rows with identifying columns
+/// first (nested values as compact JSON).
+fn tabular(value: &Value) -> Tabular {
+    if let (Some(days), Some(totals)) = (value["days"].as_array(), value["by_currency"].as_array())
+    {
+        let columns: Vec<String> = REPORT_DAY_COLUMNS.iter().map(|c| c.to_string()).collect();
+        let mut rows: Vec<Vec<String>> = days.iter().map(|day| cells(day, &columns)).collect();
+        for total in totals {
+            let mut row = cells(total, &columns);
+            row[0] = "total".to_owned();
+            rows.push(row);
+        }
+        let mut notes = Vec::new();
+        for (name, key) in [
+            ("cancellation rate", "cancellation_rate"),
+            ("return rate", "return_rate"),
+            ("order defect rate", "order_defect_rate"),
+        ] {
+            if let Some(rate) = value[key].as_f64() {
+                notes.push(format!("{name}: {:.1} %", rate * 100.0));
+            }
+        }
+        for (name, key) in [
+            ("p50", "processing_hours_p50"),
+            ("p95", "processing_hours_p95"),
+        ] {
+            if let Some(hours) = value[key].as_f64() {
+                notes.push(format!("placed to shipped {name}: {hours:.1} h"));
+            }
+        }
+        return Tabular {
+            columns,
+            rows,
+            notes,
+        };
+    }
+    let rows = rows(value);
+    let columns = columns(&rows);
+    let notes = value
+        .get("next")
+        .and_then(Value::as_str)
+        .map(|next| vec![format!("(more: --after {next})")])
+        .unwrap_or_default();
+    Tabular {
+        rows: rows.iter().map(|row| cells(row, &columns)).collect(),
+        columns,
+        notes,
+    }
+}
+
+/// Whether a cell holds a number (money, a count, a rate): those are right-aligned.
+fn is_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix('-').unwrap_or(cell);
+    digits.chars().any(|c| c.is_ascii_digit())
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.matches('.').count() <= 1
+}
+
+/// Prints `value` as pretty JSON, a padded table, or CSV.
 pub fn print(value: &Value, output: Output, out: &mut impl Write) -> anyhow::Result<()> {
     match output {
         Output::Json => {
@@ -220,74 +302,81 @@ pub fn print(value: &Value, output: Output, out: &mut impl Write) -> anyhow::Res
             writeln!(out)?;
         }
         Output::Csv => {
-            let rows = rows(value);
-            let columns = columns(&rows);
+            let tabular = tabular(value);
             let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(&columns)?;
-            for row in rows {
-                writer.write_record(cells(row, &columns))?;
+            writer.write_record(&tabular.columns)?;
+            for row in &tabular.rows {
+                writer.write_record(row)?;
             }
             writer.flush()?;
         }
-        Output::Table => {
-            const WIDTH_MAX: usize = 48;
-            let rows = rows(value);
-            let columns = columns(&rows);
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|row| {
-                    cells(row, &columns)
-                        .into_iter()
-                        .map(|c| {
-                            if c.chars().count() > WIDTH_MAX {
-                                let cut: String = c.chars().take(WIDTH_MAX - 1).collect();
-                                format!("{cut}…")
-                            } else {
-                                c
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let widths: Vec<usize> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    table
-                        .iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([name.len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: &[String]| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_owned()
-            };
-            writeln!(out, "{}", line(&columns))?;
-            writeln!(
-                out,
-                "{}",
-                widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            )?;
-            for row in &table {
-                writeln!(out, "{}", line(row))?;
-            }
-            if let Some(next) = value.get("next").and_then(Value::as_str) {
-                writeln!(out, "(more: --after {next})")?;
-            }
+        Output::Table => write_table(&tabular(value), out)?,
+    }
+    Ok(())
+}
+
+/// A padded table: long cells cut, numeric columns right-aligned, notes after it.
+fn write_table(tabular: &Tabular, out: &mut impl Write) -> std::io::Result<()> {
+    const WIDTH_MAX: usize = 48;
+    let cut = |c: &String| {
+        if c.chars().count() > WIDTH_MAX {
+            let kept: String = c.chars().take(WIDTH_MAX - 1).collect();
+            format!("{kept}…")
+        } else {
+            c.clone()
         }
+    };
+    let table: Vec<Vec<String>> = tabular
+        .rows
+        .iter()
+        .map(|row| row.iter().map(cut).collect())
+        .collect();
+    let columns = &tabular.columns;
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([columns[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let numeric: Vec<bool> = (0..columns.len())
+        .map(|i| {
+            let mut filled = table
+                .iter()
+                .map(|r| r[i].as_str())
+                .filter(|c| !c.is_empty())
+                .peekable();
+            filled.peek().is_some() && filled.all(|c| is_number(c) || c == "total")
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .zip(&numeric)
+            .map(|((c, w), right)| {
+                if *right {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(out, "{}", line(columns))?;
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    writeln!(out, "{}", rule.join("  "))?;
+    for row in &table {
+        writeln!(out, "{}", line(row))?;
+    }
+    for note in &tabular.notes {
+        writeln!(out, "{note}")?;
     }
     Ok(())
 }
@@ -310,6 +399,10 @@ mod tests {
         print(&page, Output::Table, &mut table).unwrap();
         let table = String::from_utf8(table).unwrap();
         assert!(table.starts_with("order_id  lines  total\n"), "{table}");
+        assert!(
+            table.contains("a         [1,2]   9.50\n"),
+            "numbers right-aligned: {table}"
+        );
         assert!(table.contains("(more: --after ff)"));
         let mut one = Vec::new();
         print(&json!({"balanced": true}), Output::Csv, &mut one).unwrap();

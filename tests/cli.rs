@@ -1087,3 +1087,113 @@ fn validate_reads_an_export_and_refuses_a_changed_event() {
         "printed once: {message}"
     );
 }
+
+/// Reports with stated definitions: gross GMV counts every order placed, net sales what was
+/// captured less refunded; a return for defective goods is a defect; order lines say where
+/// they are reserved and shipped from; the table is one row per day and channel.
+#[test]
+fn reports_state_gross_gmv_net_sales_and_defects_and_lines_their_warehouses() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let journey = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap();
+    assert!(journey.contains("\"changed_mind\""));
+    let mut lines: Vec<String> = journey
+        .lines()
+        .map(|line| line.replace("\"changed_mind\"", "\"defective\""))
+        .collect();
+    let place = lines
+        .iter()
+        .find(|l| l.contains("\"PlaceOrder\""))
+        .unwrap()
+        .clone();
+    let second = stdout(&ledger(&[
+        "order-id",
+        "--channel",
+        "web",
+        "--reference",
+        "J-2002",
+    ]));
+    lines.push(place.replace("\"J-2001\"", "\"J-2002\"").replace(
+        "00000000-0000-4000-a000-000000000003",
+        "00000000-0000-4000-a000-000000000093",
+    ));
+    lines.push(format!(
+        r#"{{"command_id":"00000000-0000-4000-a000-000000000094","type":"CancelOrder","actor":{{"kind":"service","id":"checkout"}},"issued_at":"2026-11-22T10:05:00Z","payload":{{"order_id":"{}","reason":"customer_request"}}}}"#,
+        second.trim()
+    ));
+    let file = dir.path().join("commands.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let submitted = ledger(&["submit", "--data", data, file.to_str().unwrap()]);
+    assert!(submitted.status.success(), "{submitted:?}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&ledger(&["query", "--data", data, "reports"]))).unwrap();
+    let eur = &report["by_currency"][0];
+    assert_eq!(eur["orders"], 2, "{report}");
+    assert_eq!(
+        eur["gross_gmv"], "187.60",
+        "both orders as placed: {report}"
+    );
+    assert_eq!(
+        eur["net_sales"], "79.30",
+        "25.00 + 68.80 captured − 14.50 refunded: {report}"
+    );
+    assert_eq!(
+        report["order_defect_rate"], 0.5,
+        "the defective return: {report}"
+    );
+    assert_eq!(report["cancellation_rate"], 0.5, "{report}");
+
+    let order: serde_json::Value = serde_json::from_str(&stdout(&ledger(&[
+        "query",
+        "--data",
+        data,
+        "order",
+        "a9e4826c-e1fa-5275-b07b-412038fc6c3a",
+    ])))
+    .unwrap();
+    for line in order["lines"].as_array().unwrap() {
+        assert_eq!(line["warehouse"], "BER-1", "{line}");
+        assert_eq!(line["warehouses"][0]["warehouse"], "BER-1", "{line}");
+        assert_eq!(line["warehouses"][0]["shipped"], line["quantity"], "{line}");
+    }
+
+    let table = stdout(&ledger(&["query", "--data", data, "reports", "--table"]));
+    let mut rows = table.lines();
+    let header: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[..6],
+        [
+            "date",
+            "channel",
+            "currency",
+            "orders",
+            "gross_gmv",
+            "net_sales"
+        ],
+        "{table}"
+    );
+    assert!(
+        !table.contains('{') && !table.contains('['),
+        "no nested JSON in cells: {table}"
+    );
+    let day = rows.nth(1).unwrap();
+    assert_eq!(
+        day.split_whitespace().nth(1),
+        Some("web"),
+        "one row per day and channel: {table}"
+    );
+    let money = header.iter().position(|c| *c == "gross_gmv").unwrap();
+    let column_end = table.lines().next().unwrap().find("gross_gmv").unwrap() + "gross_gmv".len();
+    assert_eq!(
+        &day[column_end - 6..column_end],
+        "187.60",
+        "money right-aligned: {table}"
+    );
+    assert_eq!(day.split_whitespace().nth(money), Some("187.60"), "{table}");
+    assert!(table.contains("order defect rate: 50.0 %"), "{table}");
+}

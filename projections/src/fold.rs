@@ -10,7 +10,7 @@ use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::OrderId;
 use order_events::money::{Amount, Currency};
-use order_events::order::{self, CarrierExceptionKind, OrderEvent, OrderHeader, OrderStatus};
+use order_events::order::{self, OrderEvent, OrderHeader, OrderStatus};
 use order_events::reconciliation::ReconciliationEvent;
 pub use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::stock::{self, StockEvent, StockItem};
@@ -330,12 +330,12 @@ impl Projector {
             counted.returned = true;
             day.returned += 1;
         }
-        let defect = match event {
-            OrderEvent::FeedbackRecorded(e) => e.rating <= 2 || e.claim.is_some(),
-            OrderEvent::CarrierExceptionRecorded(e) => e.kind == CarrierExceptionKind::Lost,
-            _ => false,
-        };
-        if defect && !counted.defective {
+        match event {
+            OrderEvent::PaymentCaptured(e) => day.net_sales += e.amount,
+            OrderEvent::RefundIssued(e) => day.net_sales = day.net_sales - e.amount,
+            _ => {}
+        }
+        if crate::model::is_defect(event) && !counted.defective {
             counted.defective = true;
             day.defective += 1;
         }

@@ -94,9 +94,46 @@ pub struct OrderLineView {
     pub sku: Sku,
     pub quantity: u32,
     pub unit_price: Amount,
+    /// The warehouse the line ships from: the one allocated to it, else the one its units are
+    /// reserved at when that is one; `null` while nothing is reserved or when it is split.
     pub warehouse: Option<WarehouseId>,
+    /// Where the line's units are reserved and shipped from, one entry per warehouse, in the
+    /// order shipments take from them.
+    pub warehouses: Vec<LineWarehouse>,
     pub shipped: u32,
     pub returned: u32,
+}
+
+/// A line's units at one warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LineWarehouse {
+    pub warehouse: WarehouseId,
+    /// Units reserved there for the line.
+    pub reserved: u32,
+    /// Of those, units shipped.
+    pub shipped: u32,
+}
+
+/// Where `line`'s units are reserved and shipped from: shipments take units off the
+/// reservations in the order they are listed, as the order process commits them.
+fn line_warehouses(
+    line: &order_events::order::OrderLine,
+    reservations: &[order_events::order::ReservedLine],
+) -> Vec<LineWarehouse> {
+    let mut unshipped_before = line.shipped;
+    reservations
+        .iter()
+        .filter(|reservation| reservation.sku == line.sku)
+        .map(|reservation| {
+            let shipped = unshipped_before.min(reservation.quantity);
+            unshipped_before -= shipped;
+            LineWarehouse {
+                warehouse: reservation.warehouse.clone(),
+                reserved: reservation.quantity,
+                shipped,
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -197,13 +234,24 @@ impl OrderView {
             lines: state
                 .lines
                 .iter()
-                .map(|line| OrderLineView {
-                    sku: line.sku.clone(),
-                    quantity: line.quantity,
-                    unit_price: line.unit_price,
-                    warehouse: line.warehouse.clone(),
-                    shipped: line.shipped,
-                    returned: line.returned,
+                .map(|line| {
+                    let warehouses = line_warehouses(line, &state.reservations);
+                    let warehouse =
+                        line.warehouse
+                            .clone()
+                            .or_else(|| match warehouses.as_slice() {
+                                [only] => Some(only.warehouse.clone()),
+                                _ => None,
+                            });
+                    OrderLineView {
+                        sku: line.sku.clone(),
+                        quantity: line.quantity,
+                        unit_price: line.unit_price,
+                        warehouse,
+                        warehouses,
+                        shipped: line.shipped,
+                        returned: line.returned,
+                    }
                 })
                 .collect(),
             subtotal: state.subtotal(),
@@ -527,14 +575,43 @@ pub struct TrialBalanceView {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DayRow {
     pub orders: u64,
-    /// Sum of order totals at placement.
+    /// Gross GMV: the totals of the orders placed, whatever became of them.
     pub gmv: Amount,
+    /// Captured less refunded, on those orders.
+    pub net_sales: Amount,
     pub cancelled: u64,
     pub expired: u64,
     /// Orders with at least one return received.
     pub returned: u64,
-    /// Orders with negative feedback (rating 1 or 2), a claim, or a lost parcel.
+    /// Orders with a defect (see [`is_defect`]).
     pub defective: u64,
+}
+
+/// Whether an order event is a defect, a negative outcome of the order that the shop is
+/// answerable for: feedback rated 1 or 2 or with a claim; a parcel lost or damaged by the
+/// carrier; a return or exchange for goods that were defective, not as described, the wrong
+/// item, or damaged in transit (a change of mind or "other" is no defect). An order counts once.
+pub fn is_defect(event: &order_events::order::OrderEvent) -> bool {
+    use order_events::order::{CarrierExceptionKind, OrderEvent, ReturnReason};
+    let defective_reason = |reason: ReturnReason| {
+        matches!(
+            reason,
+            ReturnReason::Defective
+                | ReturnReason::NotAsDescribed
+                | ReturnReason::WrongItem
+                | ReturnReason::DamagedInTransit
+        )
+    };
+    match event {
+        OrderEvent::FeedbackRecorded(e) => e.rating <= 2 || e.claim.is_some(),
+        OrderEvent::CarrierExceptionRecorded(e) => matches!(
+            e.kind,
+            CarrierExceptionKind::Lost | CarrierExceptionKind::Damaged
+        ),
+        OrderEvent::ReturnRequested(e) => defective_reason(e.reason),
+        OrderEvent::ExchangeRequested(e) => defective_reason(e.reason),
+        _ => false,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -543,8 +620,11 @@ pub struct DayReport {
     pub channel: Channel,
     pub currency: Currency,
     pub orders: u64,
-    pub gmv: Amount,
-    /// GMV / orders, rounded to the currency's minor units.
+    /// Gross GMV: the totals of the orders placed that day, cancelled and expired ones too.
+    pub gross_gmv: Amount,
+    /// Net sales: captured less refunded, on the orders placed that day.
+    pub net_sales: Amount,
+    /// Gross GMV / orders, rounded to the currency's minor units.
     pub average_order_value: Amount,
     pub cancelled: u64,
     pub expired: u64,
@@ -552,12 +632,16 @@ pub struct DayReport {
     pub defective: u64,
 }
 
-/// GMV and average order value of one currency over a report's range.
+/// Gross GMV, net sales and average order value of one currency over a report's range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CurrencyTotals {
     pub currency: Currency,
     pub orders: u64,
-    pub gmv: Amount,
+    /// The totals of the orders placed, cancelled and expired ones too.
+    pub gross_gmv: Amount,
+    /// Captured less refunded, on those orders.
+    pub net_sales: Amount,
+    /// Gross GMV / orders.
     pub average_order_value: Amount,
 }
 
@@ -573,7 +657,9 @@ pub struct ReportView {
     pub cancellation_rate: f64,
     /// Orders with a return received / placed orders.
     pub return_rate: f64,
-    /// Orders with negative feedback, a claim or a lost parcel / placed orders.
+    /// Orders with a defect / placed orders. A defect: feedback rated 1 or 2 or with a claim;
+    /// a parcel lost or damaged; a return or exchange for goods defective, not as described,
+    /// the wrong item or damaged in transit.
     pub order_defect_rate: f64,
     /// Placement to fully shipped, over the orders that shipped; `null` when none did.
     pub processing_hours_p50: Option<f64>,

@@ -515,7 +515,7 @@ impl ProjectionStore {
             })
         };
         let mut days = Vec::new();
-        let mut totals: BTreeMap<Currency, (u64, Amount)> = BTreeMap::new();
+        let mut totals: BTreeMap<Currency, (u64, Amount, Amount)> = BTreeMap::new();
         let mut orders = 0;
         let (mut cancelled, mut returned, mut defective) = (0, 0, 0);
         let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
@@ -535,9 +535,12 @@ impl ProjectionStore {
             } else {
                 round_to(currency, row.gmv.0 / Decimal::from(row.orders))
             };
-            let total = totals.entry(currency).or_insert((0, Amount::ZERO));
+            let total = totals
+                .entry(currency)
+                .or_insert((0, Amount::ZERO, Amount::ZERO));
             total.0 += row.orders;
             total.1 += row.gmv;
+            total.2 += row.net_sales;
             orders += row.orders;
             cancelled += row.cancelled;
             returned += row.returned;
@@ -547,7 +550,8 @@ impl ProjectionStore {
                 channel: day_channel.as_str().into(),
                 currency,
                 orders: row.orders,
-                gmv: row.gmv,
+                gross_gmv: row.gmv,
+                net_sales: row.net_sales,
                 average_order_value: average,
                 cancelled: row.cancelled,
                 expired: row.expired,
@@ -584,10 +588,11 @@ impl ProjectionStore {
             orders,
             by_currency: totals
                 .into_iter()
-                .map(|(currency, (orders, gmv))| CurrencyTotals {
+                .map(|(currency, (orders, gmv, net_sales))| CurrencyTotals {
                     currency,
                     orders,
-                    gmv,
+                    gross_gmv: gmv,
+                    net_sales,
                     average_order_value: if orders == 0 {
                         Amount::ZERO
                     } else {
