@@ -332,7 +332,7 @@ impl Projector {
         }
         match event {
             OrderEvent::PaymentCaptured(e) => day.net_sales += e.amount,
-            OrderEvent::RefundIssued(e) => day.net_sales = day.net_sales - e.amount,
+            OrderEvent::RefundIssued(e) => day.net_sales -= e.amount,
             _ => {}
         }
         if crate::model::is_defect(event) && !counted.defective {
