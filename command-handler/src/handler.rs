@@ -1,7 +1,7 @@
 //! The handler loop: consume commands, decide, append events and results with the input
 //! offsets in one transaction.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,6 +144,9 @@ struct PartitionState {
     /// until written), the results, the checkpoints reached and the events counted.
     dirty: HashSet<AggregateRef>,
     pending_results: HashMap<CommandKey, (CommandResult, u64)>,
+    /// Every warehouse known to hold stock on this partition (the process asks them for a SKU
+    /// its stock view does not place yet).
+    warehouses: BTreeSet<WarehouseId>,
     pending_events_next: Option<u64>,
     pending_results_next: Option<u64>,
     pending_events: usize,
@@ -572,10 +575,12 @@ impl Handler {
             fired: HashSet::new(),
             dirty: HashSet::new(),
             pending_results: HashMap::new(),
+            warehouses: BTreeSet::new(),
             pending_events_next: None,
             pending_results_next: None,
             pending_events: 0,
         };
+        state.warehouses = state.store.warehouses()?;
         let events = TopicPartition::new(self.topic(Topic::Events), partition);
         let mut offset = events_from;
         loop {
@@ -595,6 +600,9 @@ impl Handler {
                     id: envelope.aggregate_id.clone(),
                 };
                 state.load(&aggregate)?;
+                if let Some(key) = aggregate.stock_key() {
+                    state.warehouses.insert(key.warehouse);
+                }
                 // A snapshot written after this event already holds it.
                 if envelope.sequence <= state.ledger.head(&aggregate).sequence {
                     continue;
@@ -807,6 +815,9 @@ impl Handler {
                     } else {
                         tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
                     }
+                }
+                if let (Some(key), false) = (envelope.command.target().stock_key(), events.is_empty()) {
+                    self.partitions.get_mut(&partition).expect("checked above").warehouses.insert(key.warehouse);
                 }
                 let first_sent = sent;
                 for event in &events {
@@ -1040,6 +1051,15 @@ fn command_record(topic: &str, command: &CommandEnvelope) -> OutgoingRecord {
 struct OwnedStock<'a>(&'a BTreeMap<u32, PartitionState>);
 
 impl StockView for OwnedStock<'_> {
+    fn warehouses(&self) -> Vec<WarehouseId> {
+        let all: BTreeSet<WarehouseId> = self
+            .0
+            .values()
+            .flat_map(|state| state.warehouses.iter().cloned())
+            .collect();
+        all.into_iter().collect()
+    }
+
     fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
         let mut found: BTreeMap<WarehouseId, u64> = BTreeMap::new();
         for state in self.0.values() {

@@ -234,6 +234,19 @@ impl PartitionStore {
             .map(|value| read_u64(Some(value))))
     }
 
+    /// Every warehouse holding any SKU on this partition (a scan of the stock index).
+    pub fn warehouses(&self) -> Result<std::collections::BTreeSet<WarehouseId>, StoreError> {
+        let mut all = std::collections::BTreeSet::new();
+        for entry in self.tree.scan_prefix(b"s:") {
+            let (key, _) = entry.map_err(storage)?;
+            if let Some(at) = key.iter().position(|&b| b == 0) {
+                let warehouse = String::from_utf8_lossy(&key[at + 1..]).into_owned();
+                all.insert(WarehouseId::from(warehouse.as_str()));
+            }
+        }
+        Ok(all)
+    }
+
     /// Warehouses of this partition holding `sku`.
     pub fn stocked(&self, sku: &Sku) -> Result<Vec<WarehouseId>, StoreError> {
         let prefix = stocked_prefix(sku);

@@ -587,6 +587,98 @@ async fn a_command_id_names_one_command_on_its_aggregate(log: Arc<dyn Log>) {
     assert_eq!(stats.duplicates, 1, "{stats:?}");
 }
 
+/// Only a stock item's own refusal makes an order short: 100 stock receipts (two of one unit
+/// for each of 50 SKUs) and then 50 orders of two units each, published back to back without
+/// waiting, all get their stock although the process plans while receipts are still being
+/// decided — with a warehouse table (a configured shop), and without one once the warehouse
+/// holds any stock.
+async fn orders_published_after_their_stock_are_never_short(log: Arc<dyn Log>, with_table: bool) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut config = HandlerConfig {
+        batch_size_max: 16,
+        rules: rules(),
+        ..HandlerConfig::default()
+    };
+    if with_table {
+        config.rules.warehouses = vec![order_events::process::WarehouseRule {
+            warehouse: WarehouseId::from(WAREHOUSE),
+            countries: Vec::new(),
+            priority: 1,
+        }];
+    }
+    let receive = |sku: &str, id: u128| {
+        envelope(
+            StockCommand::from(ReceiveStock {
+                item: StockKey::new(sku, WAREHOUSE),
+                quantity: 1,
+                reference: format!("PO-{id}"),
+            }),
+            id,
+            service(),
+        )
+    };
+    if !with_table {
+        // The warehouse holds some stock already: the process knows to ask it.
+        let running = Running::with_config(log.clone(), clock.clone(), config.clone());
+        assert!(submit_and_wait(log.as_ref(), &receive("SEED-0", 3000))
+            .await
+            .is_accepted());
+        running.stop().await;
+    }
+    // Everything is published before the handler runs, so it polls the commands partition by
+    // partition: orders are planned while receipts on other partitions wait to be decided.
+    let skus: Vec<String> = (0..50).map(|n| format!("LOAD-{n:03}")).collect();
+    for round in 0..2 {
+        for (n, sku) in skus.iter().enumerate() {
+            publish(log.as_ref(), &receive(sku, 3100 + round * 100 + n as u128))
+                .await
+                .unwrap();
+        }
+    }
+    let mut orders = Vec::new();
+    for (n, sku) in skus.iter().enumerate() {
+        let mut command = samples::place_order();
+        command.external_reference = format!("LOAD-{n}");
+        command.lines = vec![LineItem {
+            sku: Sku::from(sku.as_str()),
+            quantity: 2,
+            unit_price: amount("9.99"),
+        }];
+        let envelope = envelope(OrderCommand::from(command), 3400 + n as u128, service());
+        orders.push(publish(log.as_ref(), &envelope).await.unwrap());
+    }
+    let running = Running::with_config(log.clone(), clock, config);
+    for order in &orders {
+        assert!(wait(log.as_ref(), order).await.is_accepted());
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let events = all_events(log.as_ref()).await;
+        let count = |name: &str| {
+            events
+                .iter()
+                .filter(|e| e.event.type_name() == name)
+                .count()
+        };
+        assert_eq!(
+            count("StockShortRecorded"),
+            0,
+            "an order was made short by the view"
+        );
+        if count("StockReservationConfirmed") == orders.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} confirmed",
+            count("StockReservationConfirmed"),
+            orders.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop().await;
+}
+
 /// Finance's commands from an actor the policy does not name are refused by the handler,
 /// whichever way they arrive (here straight on the commands topic, no HTTP in front).
 async fn finance_commands_need_a_finance_actor(log: Arc<dyn Log>) {
@@ -1012,6 +1104,15 @@ mod on_embedded {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shortages_are_the_stock_items() {
+        let dir = tempfile::tempdir().unwrap();
+        orders_published_after_their_stock_are_never_short(embedded(&dir, "short-table"), true)
+            .await;
+        orders_published_after_their_stock_are_never_short(embedded(&dir, "short-view"), false)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rebalance() {
         let dir = tempfile::tempdir().unwrap();
         a_second_instance_joining_mid_load_decides_nothing_twice(embedded(&dir, "rebalance")).await;
@@ -1068,6 +1169,21 @@ mod on_kafka {
         let broker = TestBroker::start();
         a_command_id_names_one_command_on_its_aggregate(
             kafka(&broker, &unique_prefix("ids")).await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shortages_are_the_stock_items() {
+        let broker = TestBroker::start();
+        orders_published_after_their_stock_are_never_short(
+            kafka(&broker, &unique_prefix("short-table")).await,
+            true,
+        )
+        .await;
+        orders_published_after_their_stock_are_never_short(
+            kafka(&broker, &unique_prefix("short-view")).await,
+            false,
         )
         .await;
     }

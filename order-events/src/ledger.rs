@@ -569,6 +569,13 @@ impl StockView for MemoryLedger {
             })
             .collect()
     }
+
+    fn warehouses(&self) -> Vec<WarehouseId> {
+        let mut all: Vec<WarehouseId> = self.stocked.values().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 #[cfg(test)]

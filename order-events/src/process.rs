@@ -124,6 +124,12 @@ impl Default for ProcessRules {
 /// available units. A hint only (it may be partial or a little behind); the stock items decide.
 pub trait StockView {
     fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)>;
+
+    /// Every warehouse known to hold stock of any SKU: where to ask for a SKU the view does
+    /// not (yet) place anywhere, when no warehouse table names the candidates.
+    fn warehouses(&self) -> Vec<WarehouseId> {
+        Vec::new()
+    }
 }
 
 /// A command the process issues, with its deterministic id.
@@ -151,9 +157,15 @@ fn serves(countries: &[String], country: &str) -> bool {
 }
 
 /// Where to reserve each line: per line, the first candidate warehouse that can fill it alone;
-/// otherwise what each candidate has, in order, with the rest left unplanned (short). A line no
-/// candidate is known to stock is planned whole at the first candidate, whose stock item then
-/// answers (the view may be partial). A line with no candidate at all stays unplanned.
+/// otherwise what each candidate has, in order, and the rest at the first candidate given no
+/// share, or on top of the first share when every candidate has one. A line no candidate is
+/// known to stock is planned whole at the first candidate.
+///
+/// The view only chooses where to ask; the stock items decide (a refused `ReserveStock` is what
+/// makes a line short), because the view may lag what was published before the order. The
+/// candidates are the warehouse table's rows for the destination, or without a table the
+/// warehouses holding the SKU (most available first) and then every other warehouse known to
+/// hold stock. A line stays unplanned only when there is no candidate at all.
 pub fn plan(
     lines: &[(Sku, u32)],
     country: &str,
@@ -166,7 +178,14 @@ pub fn plan(
         let candidates: Vec<WarehouseId> = if rules.warehouses.is_empty() {
             let mut by_stock: Vec<(&WarehouseId, &u64)> = stocked.iter().collect();
             by_stock.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-            by_stock.into_iter().map(|(w, _)| w.clone()).collect()
+            let mut candidates: Vec<WarehouseId> =
+                by_stock.into_iter().map(|(w, _)| w.clone()).collect();
+            let mut others = view.warehouses();
+            others.sort();
+            others.dedup();
+            others.retain(|w| !stocked.contains_key(w));
+            candidates.extend(others);
+            candidates
         } else {
             let mut rows: Vec<&WarehouseRule> = rules
                 .warehouses
@@ -197,14 +216,33 @@ pub fn plan(
             continue;
         }
         let mut remaining = wanted;
+        let mut given: Vec<&WarehouseId> = Vec::new();
         for warehouse in &candidates {
             let take = available(warehouse).min(remaining);
             if take > 0 {
                 planned.push(piece(warehouse, take));
+                given.push(warehouse);
                 remaining -= take;
             }
             if remaining == 0 {
                 break;
+            }
+        }
+        // The view may lag what was published before the order: ask for the rest rather than
+        // assume it is missing — at a candidate the view gave nothing, else on top of the first
+        // share. The stock item's answer decides.
+        if remaining > 0 {
+            match candidates.iter().find(|w| !given.contains(w)) {
+                Some(untried) => planned.push(piece(untried, remaining)),
+                None => {
+                    let first = planned
+                        .iter_mut()
+                        .rev()
+                        .find(|p| p.sku == *sku && p.warehouse == *given[0])
+                        .expect("the first share was planned above");
+                    first.quantity +=
+                        u32::try_from(remaining).expect("at most the line's quantity");
+                }
             }
         }
     }
@@ -666,15 +704,16 @@ mod tests {
             ..ProcessRules::default()
         };
         let lines = [(Sku::from("MUG"), 5), (Sku::from("TEA"), 3)];
-        // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3; 1 + 1, 1 short.
+        // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3 by the view;
+        // 1 + 1, and the missing 1 is asked of HAM too (the view may lag), not assumed short.
         assert_eq!(
             planned(&plan(&lines, "DE", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 1), ("TEA", "BER", 1)])
+            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 2), ("TEA", "BER", 1)])
         );
-        // Austria is served by BER only.
+        // Austria is served by BER only: it is asked for all of TEA.
         assert_eq!(
             planned(&plan(&lines, "AT", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "BER", 1)])
+            owned(&[("MUG", "BER", 5), ("TEA", "BER", 3)])
         );
         // Nobody ships to France: nothing planned, everything short.
         assert!(plan(&lines, "FR", &rules, &shelf).is_empty());
@@ -684,6 +723,43 @@ mod tests {
             planned(&plan(&unknown, "DE", &rules, &shelf)),
             owned(&[("NEW", "HAM", 4)])
         );
+    }
+
+    /// A view that knows the warehouses but lags their receipts.
+    struct Lagging(Shelf, Vec<&'static str>);
+
+    impl StockView for Lagging {
+        fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
+            self.0.stocked(sku)
+        }
+
+        fn warehouses(&self) -> Vec<WarehouseId> {
+            self.1.iter().map(|w| WarehouseId::from(*w)).collect()
+        }
+    }
+
+    #[test]
+    fn a_lagging_view_never_makes_a_line_short_by_itself() {
+        let rules = ProcessRules::default();
+        // A SKU whose receipt the view has not seen: asked of the known warehouses' first.
+        let view = Lagging(Shelf(vec![("MUG", "HAM", 3)]), vec!["HAM", "BER"]);
+        assert_eq!(
+            planned(&plan(&[(Sku::from("NEW"), 2)], "DE", &rules, &view)),
+            owned(&[("NEW", "BER", 2)])
+        );
+        // Fewer units in the view than ordered: the rest is asked for at a warehouse it gave
+        // nothing, then on top of the first share.
+        assert_eq!(
+            planned(&plan(&[(Sku::from("MUG"), 5)], "DE", &rules, &view)),
+            owned(&[("MUG", "HAM", 3), ("MUG", "BER", 2)])
+        );
+        let one = Lagging(Shelf(vec![("MUG", "HAM", 3)]), vec!["HAM"]);
+        assert_eq!(
+            planned(&plan(&[(Sku::from("MUG"), 5)], "DE", &rules, &one)),
+            owned(&[("MUG", "HAM", 5)])
+        );
+        // Nowhere known at all: nothing to ask.
+        assert!(plan(&[(Sku::from("NEW"), 2)], "DE", &rules, &Shelf(vec![])).is_empty());
     }
 
     #[test]
