@@ -338,9 +338,19 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         "--partitions",
         "2",
     ];
+    // Its HTTP front door, on a free port, with a service token.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let token = "kafka-serve-test-token";
+    let tokens = format!("checkout:{}:service", order_ledger::auth::sha256_hex(token));
     let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
         .arg("serve")
         .args(log_args)
+        .args(["--listen", &listen])
+        .env("LEDGER_AUTH_TOKENS", &tokens)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -370,6 +380,16 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         .concat(),
     );
     assert_one_command_per_id(&results, &results_of(&reused));
+    // The same over HTTP: every reusing command posted to the front door.
+    let agent =
+        order_ledger::serve::client(std::time::Duration::from_secs(60), Some(token.to_owned()));
+    let posted: Vec<serde_json::Value> =
+        std::fs::read_to_string(reusing_the_place_order_id(dir.path()))
+            .unwrap()
+            .lines()
+            .map(|line| order_ledger::serve::post_line(&agent, &listen, line).unwrap())
+            .collect();
+    assert_one_command_per_id(&results, &posted);
 
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };

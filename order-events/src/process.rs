@@ -158,14 +158,15 @@ fn serves(countries: &[String], country: &str) -> bool {
 
 /// Where to reserve each line: per line, the first candidate warehouse that can fill it alone;
 /// otherwise what each candidate has, in order, and the rest at the first candidate given no
-/// share, or on top of the first share when every candidate has one. A line no candidate is
-/// known to stock is planned whole at the first candidate.
+/// share. A line no candidate is known to stock is planned whole at the first candidate.
 ///
 /// The view only chooses where to ask; the stock items decide (a refused `ReserveStock` is what
 /// makes a line short), because the view may lag what was published before the order. The
 /// candidates are the warehouse table's rows for the destination, or without a table the
 /// warehouses holding the SKU (most available first) and then every other warehouse known to
-/// hold stock. A line stays unplanned only when there is no candidate at all.
+/// hold stock. A line stays (partly) unplanned only when there is no candidate at all, or when
+/// every candidate already has a share by the view: reservations are granted whole or not at
+/// all, so asking one of them for more would risk its share.
 pub fn plan(
     lines: &[(Sku, u32)],
     country: &str,
@@ -228,21 +229,13 @@ pub fn plan(
                 break;
             }
         }
-        // The view may lag what was published before the order: ask for the rest rather than
-        // assume it is missing — at a candidate the view gave nothing, else on top of the first
-        // share. The stock item's answer decides.
+        // The view may lag what was published before the order: ask a candidate it gave
+        // nothing for the rest rather than assume it is missing. (When every candidate has a
+        // share, the rest stays unplanned: asking one of them for more would risk its whole
+        // share, since a reservation is granted whole or not at all.)
         if remaining > 0 {
-            match candidates.iter().find(|w| !given.contains(w)) {
-                Some(untried) => planned.push(piece(untried, remaining)),
-                None => {
-                    let first = planned
-                        .iter_mut()
-                        .rev()
-                        .find(|p| p.sku == *sku && p.warehouse == *given[0])
-                        .expect("the first share was planned above");
-                    first.quantity +=
-                        u32::try_from(remaining).expect("at most the line's quantity");
-                }
+            if let Some(untried) = candidates.iter().find(|w| !given.contains(w)) {
+                planned.push(piece(untried, remaining));
             }
         }
     }
@@ -704,16 +697,16 @@ mod tests {
             ..ProcessRules::default()
         };
         let lines = [(Sku::from("MUG"), 5), (Sku::from("TEA"), 3)];
-        // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3 by the view;
-        // 1 + 1, and the missing 1 is asked of HAM too (the view may lag), not assumed short.
+        // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3; 1 + 1, and
+        // with every candidate holding a share, 1 short.
         assert_eq!(
             planned(&plan(&lines, "DE", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 2), ("TEA", "BER", 1)])
+            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 1), ("TEA", "BER", 1)])
         );
-        // Austria is served by BER only: it is asked for all of TEA.
+        // Austria is served by BER only.
         assert_eq!(
             planned(&plan(&lines, "AT", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "BER", 3)])
+            owned(&[("MUG", "BER", 5), ("TEA", "BER", 1)])
         );
         // Nobody ships to France: nothing planned, everything short.
         assert!(plan(&lines, "FR", &rules, &shelf).is_empty());
@@ -748,15 +741,10 @@ mod tests {
             owned(&[("NEW", "BER", 2)])
         );
         // Fewer units in the view than ordered: the rest is asked for at a warehouse it gave
-        // nothing, then on top of the first share.
+        // nothing.
         assert_eq!(
             planned(&plan(&[(Sku::from("MUG"), 5)], "DE", &rules, &view)),
             owned(&[("MUG", "HAM", 3), ("MUG", "BER", 2)])
-        );
-        let one = Lagging(Shelf(vec![("MUG", "HAM", 3)]), vec!["HAM"]);
-        assert_eq!(
-            planned(&plan(&[(Sku::from("MUG"), 5)], "DE", &rules, &one)),
-            owned(&[("MUG", "HAM", 5)])
         );
         // Nowhere known at all: nothing to ask.
         assert!(plan(&[(Sku::from("NEW"), 2)], "DE", &rules, &Shelf(vec![])).is_empty());
