@@ -224,7 +224,8 @@ async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
     assert_eq!(trial["currencies"][0]["difference"], "0.00");
     let reports = get("/v1/reports?from=2026-11-22&to=2026-11-22&channel=web".into());
     assert_eq!(reports["orders"], 1);
-    assert_eq!(reports["by_currency"][0]["gmv"], "93.80");
+    assert_eq!(reports["by_currency"][0]["gross_gmv"], "93.80");
+    assert_eq!(reports["by_currency"][0]["net_sales"], "79.30");
     let exceptions = get("/v1/exceptions".into());
     assert!(exceptions.as_array().unwrap().is_empty(), "{exceptions}");
     let status = get("/v1/projections/status".into());
