@@ -174,6 +174,15 @@ pub fn plan(
     view: &dyn StockView,
 ) -> Vec<ReservedLine> {
     let mut planned = Vec::new();
+    // Asked once per plan, not per line: the handler's view gathers it from every partition.
+    let known: Vec<WarehouseId> = if rules.warehouses.is_empty() {
+        let mut known = view.warehouses();
+        known.sort();
+        known.dedup();
+        known
+    } else {
+        Vec::new()
+    };
     for (sku, quantity) in lines {
         let stocked: BTreeMap<WarehouseId, u64> = view.stocked(sku).into_iter().collect();
         let candidates: Vec<WarehouseId> = if rules.warehouses.is_empty() {
@@ -181,11 +190,8 @@ pub fn plan(
             by_stock.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
             let mut candidates: Vec<WarehouseId> =
                 by_stock.into_iter().map(|(w, _)| w.clone()).collect();
-            let mut others = view.warehouses();
-            others.sort();
-            others.dedup();
-            others.retain(|w| !stocked.contains_key(w));
-            candidates.extend(others);
+            let others = known.iter().filter(|w| !stocked.contains_key(*w));
+            candidates.extend(others.cloned());
             candidates
         } else {
             let mut rows: Vec<&WarehouseRule> = rules
