@@ -77,14 +77,19 @@ async fn start_with(auth: Auth) -> Running {
     }
 }
 
+/// The example order journey's command lines.
+fn example_journey() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
+    )
+    .unwrap()
+}
+
 /// A serve that has taken the example order journey (every command accepted), and the last
 /// command's result.
 async fn start_after_the_journey() -> (Running, Value) {
     let running = start().await;
-    let journey = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
-    )
-    .unwrap();
+    let journey = example_journey();
     let mut last = Value::Null;
     for result in running.post_all(&journey).await {
         assert_eq!(result["outcome"], "accepted", "{result}");
@@ -1217,10 +1222,7 @@ async fn a_body_beyond_the_limit_is_refused_unread_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_id_names_one_command_over_http() {
     let running = start().await;
-    let journey = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
-    )
-    .unwrap();
+    let journey = example_journey();
     let lines: Vec<&str> = journey.lines().take(3).collect();
     let place: Value = serde_json::from_str(lines[2]).unwrap();
     assert_eq!(place["type"], "PlaceOrder");
@@ -1299,10 +1301,7 @@ async fn a_command_id_names_one_command_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undecodable_commands_get_the_field_and_what_was_expected() {
     let running = start().await;
-    let journey = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/order-journey.jsonl"),
-    )
-    .unwrap();
+    let journey = example_journey();
     let receive: Value = serde_json::from_str(journey.lines().next().unwrap()).unwrap();
     let with = |pointer: &str, value: Value| {
         let mut command = receive.clone();
