@@ -234,6 +234,7 @@ fn workload() -> Vec<CommandEnvelope> {
                     order_id: order,
                     quantity,
                     expires_at: start() + chrono::Duration::hours(1),
+                    minimum: None,
                 })
                 .into(),
             );

@@ -591,7 +591,22 @@ async fn a_command_id_names_one_command_on_its_aggregate(log: Arc<dyn Log>) {
 /// then 100 orders for them, published back to back, all get their stock although the
 /// process plans while receipts on other partitions wait to be decided — with a warehouse
 /// table (a configured shop), and without one once the warehouse holds any stock.
-async fn orders_published_after_their_stock_are_never_short(log: Arc<dyn Log>, with_table: bool) {
+/// The shortage scenarios: a warehouse table or the process's own knowledge, one warehouse
+/// or stock split over two.
+const SHORTAGE_CASES: &[(&str, bool, &[&str])] = &[
+    ("short-table", true, &[WAREHOUSE]),
+    ("short-view", false, &[WAREHOUSE]),
+    ("short-table-2", true, &["BER-1", "HAM-1"]),
+    ("short-view-2", false, &["BER-1", "HAM-1"]),
+];
+
+/// Every order needs every unit received for its SKU, two per warehouse, and the warehouses
+/// (a table's, or without one those the process knows) each hold part of it.
+async fn orders_published_after_their_stock_are_never_short(
+    log: Arc<dyn Log>,
+    with_table: bool,
+    warehouses: &[&str],
+) {
     let clock = Arc::new(ManualClock::new(start()));
     let mut config = HandlerConfig {
         batch_size_max: 16,
@@ -599,16 +614,21 @@ async fn orders_published_after_their_stock_are_never_short(log: Arc<dyn Log>, w
         ..HandlerConfig::default()
     };
     if with_table {
-        config.rules.warehouses = vec![order_events::process::WarehouseRule {
-            warehouse: WarehouseId::from(WAREHOUSE),
-            countries: Vec::new(),
-            priority: 1,
-        }];
+        config.rules.warehouses = (0..)
+            .zip(warehouses)
+            .map(
+                |(priority, warehouse)| order_events::process::WarehouseRule {
+                    warehouse: WarehouseId::from(*warehouse),
+                    countries: Vec::new(),
+                    priority,
+                },
+            )
+            .collect();
     }
-    let receive = |sku: &str, id: u128| {
+    let receive = |sku: &str, warehouse: &str, id: u128| {
         envelope(
             StockCommand::from(ReceiveStock {
-                item: StockKey::new(sku, WAREHOUSE),
+                item: StockKey::new(sku, warehouse),
                 quantity: 1,
                 reference: format!("PO-{id}"),
             }),
@@ -617,21 +637,31 @@ async fn orders_published_after_their_stock_are_never_short(log: Arc<dyn Log>, w
         )
     };
     if !with_table {
-        // The warehouse holds some stock already: the process knows to ask it.
+        // The warehouses hold some stock already: the process knows to ask them.
         let running = Running::with_config(log.clone(), clock.clone(), config.clone());
-        assert!(submit_and_wait(log.as_ref(), &receive("SEED-0", 3000))
-            .await
-            .is_accepted());
+        for (n, warehouse) in (0..).zip(warehouses) {
+            let seed = receive("SEED-0", warehouse, 3000 + n);
+            assert!(submit_and_wait(log.as_ref(), &seed).await.is_accepted());
+        }
         running.stop().await;
     }
     // Everything is published before the handler runs, so it polls the commands partition by
     // partition: orders are planned while receipts on other partitions wait to be decided.
-    let skus: Vec<String> = (0..50).map(|n| format!("LOAD-{n:03}")).collect();
+    let skus: Vec<String> = (0..40).map(|n| format!("LOAD-{n:03}")).collect();
+    let mut id = 3100;
     for round in 0..2 {
-        for (n, sku) in skus.iter().enumerate() {
-            publish(log.as_ref(), &receive(sku, 3100 + round * 100 + n as u128))
-                .await
-                .unwrap();
+        for sku in &skus {
+            // The first round in reverse warehouse order, so views catch the later ones first.
+            let mut order: Vec<&str> = warehouses.to_vec();
+            if round == 0 {
+                order.reverse();
+            }
+            for warehouse in order {
+                id += 1;
+                publish(log.as_ref(), &receive(sku, warehouse, id))
+                    .await
+                    .unwrap();
+            }
         }
     }
     let mut orders = Vec::new();
@@ -640,10 +670,10 @@ async fn orders_published_after_their_stock_are_never_short(log: Arc<dyn Log>, w
         command.external_reference = format!("LOAD-{n}");
         command.lines = vec![LineItem {
             sku: Sku::from(sku.as_str()),
-            quantity: 1,
+            quantity: 2 * warehouses.len() as u32,
             unit_price: amount("9.99"),
         }];
-        let envelope = envelope(OrderCommand::from(command), 3400 + n as u128, service());
+        let envelope = envelope(OrderCommand::from(command), 3800 + n as u128, service());
         orders.push(publish(log.as_ref(), &envelope).await.unwrap());
     }
     let running = Running::with_config(log.clone(), clock, config);
@@ -1105,10 +1135,14 @@ mod on_embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shortages_are_the_stock_items() {
         let dir = tempfile::tempdir().unwrap();
-        orders_published_after_their_stock_are_never_short(embedded(&dir, "short-table"), true)
+        for (name, with_table, warehouses) in SHORTAGE_CASES {
+            orders_published_after_their_stock_are_never_short(
+                embedded(&dir, name),
+                *with_table,
+                warehouses,
+            )
             .await;
-        orders_published_after_their_stock_are_never_short(embedded(&dir, "short-view"), false)
-            .await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1175,16 +1209,14 @@ mod on_kafka {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shortages_are_the_stock_items() {
         let broker = TestBroker::start();
-        orders_published_after_their_stock_are_never_short(
-            kafka(&broker, &unique_prefix("short-table")).await,
-            true,
-        )
-        .await;
-        orders_published_after_their_stock_are_never_short(
-            kafka(&broker, &unique_prefix("short-view")).await,
-            false,
-        )
-        .await;
+        for (name, with_table, warehouses) in SHORTAGE_CASES {
+            orders_published_after_their_stock_are_never_short(
+                kafka(&broker, &unique_prefix(name)).await,
+                *with_table,
+                warehouses,
+            )
+            .await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,7 @@ fn decide_and_apply(c: &mut Criterion) {
         order_id: samples::order_id(),
         quantity: 3,
         expires_at: at(30),
+        minimum: None,
     });
     group.bench_function("ReserveStock", |b| {
         b.iter_batched_ref(

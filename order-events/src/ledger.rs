@@ -375,6 +375,21 @@ impl MemoryLedger {
         self.reactions_with_view(command, outcome, now, self)
     }
 
+    /// The units a granted reservation holds: its event's, or for a repeat (no events) what
+    /// the stock item already holds for the order.
+    fn held_by(&self, reserve: &stock::ReserveStock, events: &[SealedEvent]) -> u32 {
+        let granted = events.iter().find_map(|event| match &event.envelope.event {
+            Event::Stock(stock::StockEvent::StockReserved(reserved)) => Some(reserved.quantity),
+            _ => None,
+        });
+        granted
+            .or_else(|| {
+                let item = self.stock.get(&reserve.item)?;
+                Some(item.reservations.get(&reserve.order_id)?.quantity)
+            })
+            .expect("a granted reservation is held by its stock item")
+    }
+
     /// [`MemoryLedger::reactions`], planning with another view of the stock (a handler that
     /// holds several partitions sees the stock items of all of them).
     pub fn reactions_with_view(
@@ -390,10 +405,11 @@ impl MemoryLedger {
                 if command.actor.kind == crate::ActorKind::System
                     && command.causation_id.is_some() =>
             {
+                let held = outcome.ok().map(|events| self.held_by(reserve, events));
                 reactions.push(process::react_to_reservation(
                     command.command_id,
                     reserve,
-                    outcome.is_ok(),
+                    held,
                 ));
             }
             (Command::Order(c), Ok(events)) => {

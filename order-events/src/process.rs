@@ -158,20 +158,76 @@ fn serves(countries: &[String], country: &str) -> bool {
 
 /// Where to reserve each line: per line, the first candidate warehouse that can fill it alone;
 /// otherwise what each candidate has, in order, and the rest at the first candidate given no
-/// share. A line no candidate is known to stock is planned whole at the first candidate.
+/// share (or, when every candidate has one, on top of the first share). A line no candidate is
+/// known to stock is planned whole at the first candidate.
 ///
-/// The view only chooses where to ask; the stock items decide (a refused `ReserveStock` is what
-/// makes a line short), because the view may lag what was published before the order. The
-/// candidates are the warehouse table's rows for the destination, or without a table the
+/// The view only chooses where to ask; the stock items decide, because the view may lag what
+/// was published before the order. The process asks each with a minimum of one unit, so a
+/// stock item holds what it has up to the planned quantity, and only what it lacks is short.
+/// The candidates are the warehouse table's rows for the destination, or without a table the
 /// warehouses holding the SKU (most available first) and then every other warehouse known to
-/// hold stock. A line stays (partly) unplanned only when there is no candidate at all, or when
-/// every candidate already has a share by the view: reservations are granted whole or not at
-/// all, so asking one of them for more would risk its share.
+/// hold stock. A line stays unplanned only when there is no candidate at all.
+///
+/// When the answers leave a line short, [`plan_rest`] asks the candidates not asked yet, so a
+/// line is short only when every candidate was asked and held less than asked.
 pub fn plan(
     lines: &[(Sku, u32)],
     country: &str,
     rules: &ProcessRules,
     view: &dyn StockView,
+) -> Vec<ReservedLine> {
+    plan_excluding(lines, country, rules, view, &[])
+}
+
+/// The rest of an order's plan once every answer is in: its short quantities, asked of the
+/// candidates the plan has not asked for that SKU. Empty when there is nothing short or no
+/// candidate left: then the shortage stands.
+pub fn plan_rest(order: &Order, rules: &ProcessRules, view: &dyn StockView) -> Vec<ReservedLine> {
+    let short: Vec<(Sku, u32)> = shortfall(order)
+        .into_iter()
+        .map(|line| (line.sku, line.quantity))
+        .collect();
+    if short.is_empty() {
+        return Vec::new();
+    }
+    let asked: Vec<ReservedLine> = order
+        .reservation_plan
+        .iter()
+        .map(|p| p.line.clone())
+        .collect();
+    let country = order
+        .header
+        .as_ref()
+        .map_or("", |h| h.shipping_address.country.as_str());
+    plan_excluding(&short, country, rules, view, &asked)
+}
+
+/// Per line, the quantity the order's plan does not hold.
+fn shortfall(order: &Order) -> Vec<LineQuantity> {
+    let mut held: BTreeMap<Sku, u32> = BTreeMap::new();
+    for line in order.planned_reserved() {
+        *held.entry(line.sku).or_default() += line.quantity;
+    }
+    order
+        .lines
+        .iter()
+        .filter_map(|line| {
+            let short = line.quantity - held.get(&line.sku).copied().unwrap_or(0);
+            (short > 0).then(|| LineQuantity {
+                sku: line.sku.clone(),
+                quantity: short,
+            })
+        })
+        .collect()
+}
+
+/// [`plan`], leaving out the warehouses `asked` already names for a SKU.
+fn plan_excluding(
+    lines: &[(Sku, u32)],
+    country: &str,
+    rules: &ProcessRules,
+    view: &dyn StockView,
+    asked: &[ReservedLine],
 ) -> Vec<ReservedLine> {
     let mut planned = Vec::new();
     // Asked once per plan, not per line: the handler's view gathers it from every partition.
@@ -204,6 +260,10 @@ pub fn plan(
                 .map(|rule| rule.warehouse.clone())
                 .collect()
         };
+        let candidates: Vec<WarehouseId> = candidates
+            .into_iter()
+            .filter(|w| !asked.iter().any(|a| a.sku == *sku && a.warehouse == *w))
+            .collect();
         let Some(first) = candidates.first() else {
             continue;
         };
@@ -235,13 +295,21 @@ pub fn plan(
                 break;
             }
         }
-        // The view may lag what was published before the order: ask a candidate it gave
-        // nothing for the rest rather than assume it is missing. (When every candidate has a
-        // share, the rest stays unplanned: asking one of them for more would risk its whole
-        // share, since a reservation is granted whole or not at all.)
+        // The view may lag what was published before the order: ask for the rest rather than
+        // assume it is missing — of a candidate given nothing, or else on top of the first
+        // share (the process's reservations are graded, so asking for more risks nothing).
         if remaining > 0 {
-            if let Some(untried) = candidates.iter().find(|w| !given.contains(w)) {
-                planned.push(piece(untried, remaining));
+            match candidates.iter().find(|w| !given.contains(w)) {
+                Some(untried) => planned.push(piece(untried, remaining)),
+                None => {
+                    let first_share = planned
+                        .iter_mut()
+                        .rev()
+                        .find(|line| line.sku == *sku && line.warehouse == *given[0])
+                        .expect("the first share was planned above");
+                    first_share.quantity +=
+                        u32::try_from(remaining).expect("at most the line's quantity");
+                }
             }
         }
     }
@@ -328,6 +396,7 @@ pub fn timer_command(
             order_command(PlanReservations {
                 order_id,
                 reservations: plan(&lines, country, rules, view),
+                continues: false,
             })
         }
     };
@@ -421,6 +490,7 @@ pub fn react_to_order_event(
             reactions.push(order_command(PlanReservations {
                 order_id,
                 reservations: plan(&lines, country, rules, view),
+                continues: false,
             }));
         }
         OrderEvent::ReservationsPlanned(planned) => {
@@ -433,6 +503,8 @@ pub fn react_to_order_event(
                     order_id,
                     quantity: line.quantity,
                     expires_at: header.payment_due_at,
+                    // Whatever the item holds counts towards the line; the rest is short.
+                    minimum: Some(1),
                 }));
             }
             if planned.reservations.is_empty() {
@@ -440,7 +512,7 @@ pub fn react_to_order_event(
             }
         }
         OrderEvent::ReservationRecorded(recorded) => match order.status {
-            OrderStatus::Cancelled | OrderStatus::Expired if recorded.reserved => {
+            OrderStatus::Cancelled | OrderStatus::Expired if recorded.reserved_quantity > 0 => {
                 let reason = if order.status == OrderStatus::Expired {
                     ReleaseReason::Expired
                 } else {
@@ -449,14 +521,23 @@ pub fn react_to_order_event(
                 let line = ReservedLine {
                     sku: recorded.sku.clone(),
                     warehouse: recorded.warehouse.clone(),
-                    quantity: recorded.quantity,
+                    quantity: recorded.reserved_quantity,
                 };
                 reactions.release_all(order_id, [&line], reason);
             }
             OrderStatus::Placed | OrderStatus::Backordered
                 if order.plan_complete() && !order.reservation_plan.is_empty() =>
             {
-                resolve(&mut reactions, order_id, order, rules);
+                let rest = plan_rest(order, rules, view);
+                if rest.is_empty() {
+                    resolve(&mut reactions, order_id, order, rules);
+                } else {
+                    reactions.push(order_command(PlanReservations {
+                        order_id,
+                        reservations: rest,
+                        continues: true,
+                    }));
+                }
             }
             _ => {}
         },
@@ -466,8 +547,8 @@ pub fn react_to_order_event(
             } else {
                 ReleaseReason::OrderCancelled
             };
-            let held = order.reservations.iter().chain(order.planned_reserved());
-            reactions.release_all(order_id, held, reason);
+            let planned: Vec<ReservedLine> = order.planned_reserved().collect();
+            reactions.release_all(order_id, order.reservations.iter().chain(&planned), reason);
         }
         OrderEvent::ShipmentDispatched(dispatched) => {
             for shipped in &dispatched.lines {
@@ -570,21 +651,7 @@ pub fn react_to_order_event(
 
 /// Every planned reservation answered: confirm, or handle the shortage per policy.
 fn resolve(reactions: &mut Reactions, order_id: OrderId, order: &Order, rules: &ProcessRules) {
-    let mut reserved: BTreeMap<&Sku, u32> = BTreeMap::new();
-    for line in order.planned_reserved() {
-        *reserved.entry(&line.sku).or_default() += line.quantity;
-    }
-    let short_lines: Vec<LineQuantity> = order
-        .lines
-        .iter()
-        .filter_map(|line| {
-            let short = line.quantity - reserved.get(&line.sku).copied().unwrap_or(0);
-            (short > 0).then(|| LineQuantity {
-                sku: line.sku.clone(),
-                quantity: short,
-            })
-        })
-        .collect();
+    let short_lines = shortfall(order);
     let reservations = merged(order.planned_reserved());
     if short_lines.is_empty() {
         reactions.push(order_command(ConfirmStockReserved {
@@ -614,12 +681,10 @@ fn resolve(reactions: &mut Reactions, order_id: OrderId, order: &Order, rules: &
 }
 
 /// Reserved lines with one entry per SKU and warehouse.
-fn merged<'a>(lines: impl Iterator<Item = &'a ReservedLine>) -> Vec<ReservedLine> {
+fn merged(lines: impl Iterator<Item = ReservedLine>) -> Vec<ReservedLine> {
     let mut by_item: BTreeMap<(Sku, WarehouseId), u32> = BTreeMap::new();
     for line in lines {
-        *by_item
-            .entry((line.sku.clone(), line.warehouse.clone()))
-            .or_default() += line.quantity;
+        *by_item.entry((line.sku, line.warehouse)).or_default() += line.quantity;
     }
     by_item
         .into_iter()
@@ -632,18 +697,20 @@ fn merged<'a>(lines: impl Iterator<Item = &'a ReservedLine>) -> Vec<ReservedLine
 }
 
 /// The process's answer to a stock item deciding one of the process's own reservations: the
-/// order learns whether it got the stock. `command_id` is the reservation command's id.
+/// order learns how many units it got (`None`: refused). `command_id` is the reservation
+/// command's id.
 pub fn react_to_reservation(
     command_id: Uuid,
     reservation: &ReserveStock,
-    reserved: bool,
+    held: Option<u32>,
 ) -> Reaction {
     let mut reactions = Reactions::new(command_id);
     reactions.push(order_command(RecordReservation {
         order_id: reservation.order_id,
         sku: reservation.item.sku.clone(),
         warehouse: reservation.item.warehouse.clone(),
-        reserved,
+        reserved: held.is_some(),
+        quantity: held,
     }));
     reactions.out.remove(0)
 }
@@ -652,17 +719,7 @@ pub fn react_to_reservation(
 mod tests {
     use super::*;
 
-    struct Shelf(Vec<(&'static str, &'static str, u64)>);
-
-    impl StockView for Shelf {
-        fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
-            self.0
-                .iter()
-                .filter(|(s, _, _)| *s == sku.as_str())
-                .map(|(_, w, n)| (WarehouseId::from(*w), *n))
-                .collect()
-        }
-    }
+    use crate::testkit::Shelf;
 
     fn rule(warehouse: &str, countries: &[&str], priority: u32) -> WarehouseRule {
         WarehouseRule {
@@ -704,15 +761,16 @@ mod tests {
         };
         let lines = [(Sku::from("MUG"), 5), (Sku::from("TEA"), 3)];
         // MUG: HAM (priority 1) has 2, BER fills 5 alone. TEA: nobody fills 3; 1 + 1, and
-        // with every candidate holding a share, 1 short.
+        // with every candidate holding a share, the third is asked of the first share on top
+        // (the view may lag; the graded reservation holds what HAM has).
         assert_eq!(
             planned(&plan(&lines, "DE", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 1), ("TEA", "BER", 1)])
+            owned(&[("MUG", "BER", 5), ("TEA", "HAM", 2), ("TEA", "BER", 1)])
         );
         // Austria is served by BER only.
         assert_eq!(
             planned(&plan(&lines, "AT", &rules, &shelf)),
-            owned(&[("MUG", "BER", 5), ("TEA", "BER", 1)])
+            owned(&[("MUG", "BER", 5), ("TEA", "BER", 3)])
         );
         // Nobody ships to France: nothing planned, everything short.
         assert!(plan(&lines, "FR", &rules, &shelf).is_empty());

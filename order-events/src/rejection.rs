@@ -70,6 +70,7 @@ rules! {
     ReservationDoesNotCoverOrder => "reservation_does_not_cover_order", "A stock confirmation covers every line of the order in full.";
     ReservationPlanInvalid => "reservation_plan_invalid", "A reservation plan names lines of the order, each SKU and warehouse once, reserves at most what is ordered, and replaces no plan still waiting for outcomes.";
     ReservationNotPlanned => "reservation_not_planned", "A reservation outcome answers a planned reservation that has no outcome yet.";
+    ReservationOutcomeInvalid => "reservation_outcome_invalid", "A reservation outcome names a quantity only when stock was reserved, from 1 to the planned quantity.";
     ShortageExceedsOrdered => "shortage_exceeds_ordered", "A shortage is at most the quantity ordered on the line.";
     SplitLeavesNoLines => "split_leaves_no_lines", "Splitting off short lines must leave something to sell; cancel instead.";
     // Payment.
@@ -95,7 +96,8 @@ rules! {
     FeedbackAlreadyRecorded => "feedback_already_recorded", "An order gets one feedback record.";
     // Stock items.
     StockInsufficient => "stock_insufficient", "A reservation never takes more than is available (on hand minus reserved).";
-    ReservationConflict => "reservation_conflict", "An order holds one reservation per stock item; a repeat must ask for the same quantity.";
+    ReservationConflict => "reservation_conflict", "An order holds one reservation per stock item; a repeat must ask for a range that holds what it already has.";
+    ReservationMinimumInvalid => "reservation_minimum_invalid", "A reservation's minimum is at least 1 and at most the quantity asked.";
     ReservationNotFound => "reservation_not_found", "The order holds no reservation on this stock item.";
     ReservationExpiryNotInFuture => "reservation_expiry_not_in_future", "A reservation's expiry lies after the time it is made.";
     ReservationNotExpired => "reservation_not_expired", "A reservation is released for expiry only once its expiry has passed.";

@@ -69,6 +69,11 @@ stock_message! {
         pub order_id: OrderId,
         pub quantity: u32,
         pub expires_at: DateTime<Utc>,
+        /// Hold fewer than `quantity` when no more is available, but at least this many.
+        /// Absent: all of `quantity` or nothing. (The order process asks with `1`: whatever
+        /// the item has counts towards the line.)
+        #[serde(default)]
+        pub minimum: Option<u32>,
     }
 
     /// Give an order's held units back.
@@ -140,7 +145,7 @@ message_set! {
         ReceiveStock = 1,
         AdjustStock = 1,
         SetSafetyStock = 1,
-        ReserveStock = 1,
+        ReserveStock = 2,
         ReleaseReservation = 1,
         CommitReservation = 1,
         RestockReturn = 1,
@@ -308,14 +313,20 @@ pub fn decide(
         }
         StockCommand::ReserveStock(c) => {
             validate::quantity("quantity", u64::from(c.quantity), policy)?;
+            let minimum = c.minimum.unwrap_or(c.quantity);
+            ensure(
+                (1..=c.quantity).contains(&minimum),
+                Rule::ReservationMinimumInvalid,
+                || format!("minimum {minimum} of {} asked", c.quantity),
+            )?;
             if let Some(existing) = state.reservations.get(&c.order_id) {
                 // A retried reservation is idempotent; a different one is a conflict.
                 ensure(
-                    existing.quantity == c.quantity,
+                    (minimum..=c.quantity).contains(&existing.quantity),
                     Rule::ReservationConflict,
                     || {
                         format!(
-                            "order {} holds {}, asks for {}",
+                            "order {} holds {}, asks for {minimum} to {}",
                             c.order_id, existing.quantity, c.quantity
                         )
                     },
@@ -329,13 +340,20 @@ pub fn decide(
             )?;
             let available = state.available();
             ensure(
-                u64::from(c.quantity) <= available,
+                u64::from(minimum) <= available,
                 Rule::StockInsufficient,
-                || format!("asks for {}, {available} available", c.quantity),
+                || {
+                    format!(
+                        "asks for {minimum} to {}, {available} available",
+                        c.quantity
+                    )
+                },
             )?;
+            let granted = u32::try_from(available.min(u64::from(c.quantity)))
+                .expect("at most the quantity asked");
             StockReserved {
                 order_id: c.order_id,
-                quantity: c.quantity,
+                quantity: granted,
                 expires_at: c.expires_at,
             }
             .into()

@@ -18,6 +18,20 @@ use crate::context::{Actor, ActorKind, Context};
 use crate::rejection::{Rejection, Rule};
 use crate::Aggregate;
 
+/// A stock view with fixed counts, `(sku, warehouse, available)`: what the order process's view
+/// held when it planned, behind or ahead of the stock items themselves.
+pub struct Shelf(pub Vec<(&'static str, &'static str, u64)>);
+
+impl crate::process::StockView for Shelf {
+    fn stocked(&self, sku: &crate::ids::Sku) -> Vec<(crate::ids::WarehouseId, u64)> {
+        self.0
+            .iter()
+            .filter(|(s, _, _)| *s == sku.as_str())
+            .map(|(_, w, n)| (crate::ids::WarehouseId::from(*w), *n))
+            .collect()
+    }
+}
+
 /// A fixed instant `minutes` after 2026-01-01T00:00:00Z: tests never read the clock.
 pub fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)

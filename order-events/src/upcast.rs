@@ -21,17 +21,25 @@
 //! The upcasters so far: `OrderCancelled` version 1 had a free-text `reason`; version 2 has
 //! a [`CancelReason`] code and keeps the text as `note`. The `Ship` command version 1 required
 //! a carrier; version 2 may leave it to the carrier rules and names a service level.
+//! Reservations became graded: `ReserveStock` version 2 may name a `minimum` (hold what is
+//! there, at least that many), `RecordReservation` version 2 says how many units were held,
+//! and `ReservationRecorded` version 2 records them as `reserved_quantity` — version 1 was all
+//! or nothing, so it held the planned quantity or none. `PlanReservations` and
+//! `ReservationsPlanned` version 2 may continue a plan (`continues`); version 1 always made a
+//! new one.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::json::{parse, Located};
 use crate::codec::{decode_payload, DecodeError};
 use crate::envelope::{Command, Event};
-use crate::ids::{CarrierId, OrderId, ShipmentId};
+use crate::ids::{CarrierId, OrderId, ShipmentId, Sku, StockKey, WarehouseId};
 use crate::money::Amount;
 use crate::order::{
-    CancelReason, LineQuantity, OrderCancelled, OrderCommand, OrderEvent, ServiceLevel, Ship,
+    CancelReason, LineQuantity, OrderCancelled, OrderCommand, OrderEvent, PlanReservations,
+    RecordReservation, ReservationRecorded, ReservationsPlanned, ReservedLine, ServiceLevel, Ship,
 };
+use crate::stock::{ReserveStock, StockCommand};
 
 /// `OrderCancelled` at schema version 1. Frozen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +83,14 @@ pub(crate) fn decode_legacy_payload(
             decode_payload::<OrderCancelledV1>("OrderCancelled v1 payload", bytes)
                 .map(|old| OrderEvent::OrderCancelled(order_cancelled_v1(old)).into()),
         ),
+        ("ReservationRecorded", 1) => Some(
+            decode_payload::<ReservationRecordedV1>("ReservationRecorded v1 payload", bytes)
+                .map(|old| OrderEvent::ReservationRecorded(reservation_recorded_v1(old)).into()),
+        ),
+        ("ReservationsPlanned", 1) => Some(
+            decode_payload::<ReservationsPlannedV1>("ReservationsPlanned v1 payload", bytes)
+                .map(|old| OrderEvent::ReservationsPlanned(reservations_planned_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -89,6 +105,14 @@ pub(crate) fn decode_legacy_json(
         ("OrderCancelled", 1) => Some(
             parse::<OrderCancelledV1>(payload.as_bytes())
                 .map(|old| OrderEvent::OrderCancelled(order_cancelled_v1(old)).into()),
+        ),
+        ("ReservationRecorded", 1) => Some(
+            parse::<ReservationRecordedV1>(payload.as_bytes())
+                .map(|old| OrderEvent::ReservationRecorded(reservation_recorded_v1(old)).into()),
+        ),
+        ("ReservationsPlanned", 1) => Some(
+            parse::<ReservationsPlannedV1>(payload.as_bytes())
+                .map(|old| OrderEvent::ReservationsPlanned(reservations_planned_v1(old)).into()),
         ),
         _ => None,
     }
@@ -107,6 +131,14 @@ pub(crate) fn encode_legacy_json(
             parse::<OrderCancelledV1>(payload.as_bytes())
                 .map(|old| encode_order_cancelled_v1(&old)),
         ),
+        ("ReservationRecorded", 1) => Some(
+            parse::<ReservationRecordedV1>(payload.as_bytes())
+                .map(|old| encode_reservation_recorded_v1(&old)),
+        ),
+        ("ReservationsPlanned", 1) => Some(
+            parse::<ReservationsPlannedV1>(payload.as_bytes())
+                .map(|old| encode_reservations_planned_v1(&old)),
+        ),
         _ => None,
     }
 }
@@ -122,6 +154,12 @@ pub(crate) fn legacy_json(
         ("OrderCancelled", 1) => decode_payload::<OrderCancelledV1>(type_name, payload)
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
+        ("ReservationRecorded", 1) => decode_payload::<ReservationRecordedV1>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
+        ("ReservationsPlanned", 1) => decode_payload::<ReservationsPlannedV1>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
         _ => None,
     }
 }
@@ -130,6 +168,111 @@ pub(crate) fn legacy_json(
 /// produce what a version 1 build wrote.
 pub fn encode_order_cancelled_v1(old: &OrderCancelledV1) -> Vec<u8> {
     crate::codec::encode_payload(old)
+}
+
+/// `ReservationRecorded` at schema version 1, when reservations were all or nothing. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationRecordedV1 {
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    pub quantity: u32,
+    pub reserved: bool,
+}
+
+/// A version 1 outcome held the planned quantity or nothing.
+pub fn reservation_recorded_v1(old: ReservationRecordedV1) -> ReservationRecorded {
+    ReservationRecorded {
+        reserved_quantity: if old.reserved { old.quantity } else { 0 },
+        sku: old.sku,
+        warehouse: old.warehouse,
+        quantity: old.quantity,
+        reserved: old.reserved,
+    }
+}
+
+/// Encodes a version 1 `ReservationRecorded` payload, as a version 1 build wrote it.
+pub fn encode_reservation_recorded_v1(old: &ReservationRecordedV1) -> Vec<u8> {
+    crate::codec::encode_payload(old)
+}
+
+/// `ReservationsPlanned` at schema version 1, when every plan was a new one. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationsPlannedV1 {
+    pub reservations: Vec<ReservedLine>,
+}
+
+/// A version 1 plan was always a new plan.
+pub fn reservations_planned_v1(old: ReservationsPlannedV1) -> ReservationsPlanned {
+    ReservationsPlanned {
+        reservations: old.reservations,
+        continues: false,
+    }
+}
+
+/// Encodes a version 1 `ReservationsPlanned` payload, as a version 1 build wrote it.
+pub fn encode_reservations_planned_v1(old: &ReservationsPlannedV1) -> Vec<u8> {
+    crate::codec::encode_payload(old)
+}
+
+/// The `PlanReservations` command at schema version 1: always a new plan. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReservationsV1 {
+    pub order_id: OrderId,
+    pub reservations: Vec<ReservedLine>,
+}
+
+/// A version 1 plan was always a new plan.
+pub fn plan_reservations_v1(old: PlanReservationsV1) -> PlanReservations {
+    PlanReservations {
+        order_id: old.order_id,
+        reservations: old.reservations,
+        continues: false,
+    }
+}
+
+/// The `ReserveStock` command at schema version 1: all or nothing. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveStockV1 {
+    pub item: StockKey,
+    pub order_id: OrderId,
+    pub quantity: u32,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A version 1 reservation has no minimum: all of its quantity or nothing.
+pub fn reserve_stock_v1(old: ReserveStockV1) -> ReserveStock {
+    ReserveStock {
+        item: old.item,
+        order_id: old.order_id,
+        quantity: old.quantity,
+        expires_at: old.expires_at,
+        minimum: None,
+    }
+}
+
+/// The `RecordReservation` command at schema version 1: reserved or not, no quantity. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordReservationV1 {
+    pub order_id: OrderId,
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    pub reserved: bool,
+}
+
+/// A version 1 outcome held all that was planned, or nothing.
+pub fn record_reservation_v1(old: RecordReservationV1) -> RecordReservation {
+    RecordReservation {
+        order_id: old.order_id,
+        sku: old.sku,
+        warehouse: old.warehouse,
+        reserved: old.reserved,
+        quantity: None,
+    }
 }
 
 /// The `Ship` command at schema version 1. Frozen.
@@ -170,6 +313,18 @@ pub(crate) fn decode_legacy_command_payload(
             decode_payload::<ShipV1>("Ship v1 payload", bytes)
                 .map(|old| OrderCommand::Ship(ship_v1(old)).into()),
         ),
+        ("ReserveStock", 1) => Some(
+            decode_payload::<ReserveStockV1>("ReserveStock v1 payload", bytes)
+                .map(|old| StockCommand::ReserveStock(reserve_stock_v1(old)).into()),
+        ),
+        ("RecordReservation", 1) => Some(
+            decode_payload::<RecordReservationV1>("RecordReservation v1 payload", bytes)
+                .map(|old| OrderCommand::RecordReservation(record_reservation_v1(old)).into()),
+        ),
+        ("PlanReservations", 1) => Some(
+            decode_payload::<PlanReservationsV1>("PlanReservations v1 payload", bytes)
+                .map(|old| OrderCommand::PlanReservations(plan_reservations_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -183,6 +338,18 @@ pub(crate) fn decode_legacy_command_json(
     match (type_name, version) {
         ("Ship", 1) => Some(
             parse::<ShipV1>(payload.as_bytes()).map(|old| OrderCommand::Ship(ship_v1(old)).into()),
+        ),
+        ("ReserveStock", 1) => Some(
+            parse::<ReserveStockV1>(payload.as_bytes())
+                .map(|old| StockCommand::ReserveStock(reserve_stock_v1(old)).into()),
+        ),
+        ("RecordReservation", 1) => Some(
+            parse::<RecordReservationV1>(payload.as_bytes())
+                .map(|old| OrderCommand::RecordReservation(record_reservation_v1(old)).into()),
+        ),
+        ("PlanReservations", 1) => Some(
+            parse::<PlanReservationsV1>(payload.as_bytes())
+                .map(|old| OrderCommand::PlanReservations(plan_reservations_v1(old)).into()),
         ),
         _ => None,
     }
@@ -214,5 +381,58 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, OrderCommand::Ship(ship_v1(old)).into());
         assert!(decode_legacy_command_payload("Ship", 0, &[]).is_none());
+    }
+
+    #[test]
+    fn version_1_reservations_read_as_all_or_nothing_in_both_formats() {
+        let old = ReserveStockV1 {
+            item: samples::stock_key(),
+            order_id: samples::order_id(),
+            quantity: 3,
+            expires_at: crate::testkit::at(30),
+        };
+        let binary = crate::codec::encode_payload(&old);
+        let json = serde_json::to_string(&old).unwrap();
+        let expected: Command = StockCommand::ReserveStock(reserve_stock_v1(old)).into();
+        let Command::Stock(StockCommand::ReserveStock(upcast)) = &expected else {
+            unreachable!()
+        };
+        assert_eq!(upcast.minimum, None, "version 1 held all or nothing");
+        let from_binary = decode_legacy_command_payload("ReserveStock", 1, &binary);
+        assert_eq!(from_binary.unwrap().unwrap(), expected);
+        let from_json = decode_legacy_command_json("ReserveStock", 1, &json);
+        assert_eq!(from_json.unwrap().ok(), Some(expected));
+
+        let old = RecordReservationV1 {
+            order_id: samples::order_id(),
+            sku: Sku::from(samples::MUG),
+            warehouse: WarehouseId::from(samples::WAREHOUSE),
+            reserved: true,
+        };
+        let binary = crate::codec::encode_payload(&old);
+        let expected: Command = OrderCommand::RecordReservation(record_reservation_v1(old)).into();
+        let from_binary = decode_legacy_command_payload("RecordReservation", 1, &binary);
+        assert_eq!(from_binary.unwrap().unwrap(), expected);
+
+        let old = PlanReservationsV1 {
+            order_id: samples::order_id(),
+            reservations: samples::reservations(),
+        };
+        let binary = crate::codec::encode_payload(&old);
+        let expected: Command = OrderCommand::PlanReservations(plan_reservations_v1(old)).into();
+        let from_binary = decode_legacy_command_payload("PlanReservations", 1, &binary);
+        assert_eq!(from_binary.unwrap().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_version_1_outcome_held_the_planned_quantity_or_none() {
+        let outcome = |reserved| ReservationRecordedV1 {
+            sku: Sku::from(samples::MUG),
+            warehouse: WarehouseId::from(samples::WAREHOUSE),
+            quantity: 4,
+            reserved,
+        };
+        assert_eq!(reservation_recorded_v1(outcome(true)).reserved_quantity, 4);
+        assert_eq!(reservation_recorded_v1(outcome(false)).reserved_quantity, 0);
     }
 }

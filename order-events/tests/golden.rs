@@ -14,7 +14,7 @@ use order_events::codec::{self, json, RawEvent};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::order::OrderEvent;
 use order_events::testkit::{at, samples};
-use order_events::upcast::{self, OrderCancelledV1};
+use order_events::upcast::{self, OrderCancelledV1, ReservationRecordedV1, ReservationsPlannedV1};
 use order_events::{Actor, ActorKind, EventHash};
 use uuid::Uuid;
 
@@ -109,44 +109,67 @@ fn fixtures() -> Vec<Fixture> {
             expected,
         });
         if version > 1 {
-            fixtures.push(version_1_fixture(index + 100, name));
+            fixtures.push(version_1_fixture(index, name));
         }
     }
     fixtures
 }
 
 /// The version 1 record of a type that has moved on, as a version 1 build wrote it, and the
-/// upcast event this build must read from it.
+/// upcast event this build must read from it. `index` is the type's place among the samples;
+/// each arm keeps the header index its version 1 file was written with.
 fn version_1_fixture(index: u128, name: &str) -> Fixture {
-    match name {
+    let (index, payload, old, upcast) = match name {
         "OrderCancelled" => {
             let old = OrderCancelledV1 {
                 reason: "Customer request".to_owned(),
                 refund_due: samples::amount("54.38"),
             };
-            let raw = raw_header(
-                index,
-                name,
-                1,
-                AggregateKind::Order,
-                upcast::encode_order_cancelled_v1(&old),
-            );
-            let (record, hash) = codec::encode_raw_event(&raw);
-            let upcast = Event::Order(OrderEvent::OrderCancelled(upcast::order_cancelled_v1(
-                old.clone(),
-            )));
-            let expected = envelope_of(&raw, hash, upcast);
-            let mut json = json::encode_event(&expected);
-            json["schema_version"] = 1.into();
-            json["payload"] = serde_json::to_value(&old).unwrap();
-            Fixture {
-                stem: format!("{name}.v1"),
-                record,
-                json,
-                expected,
-            }
+            let upcast = OrderEvent::OrderCancelled(upcast::order_cancelled_v1(old.clone()));
+            let payload = upcast::encode_order_cancelled_v1(&old);
+            (
+                index + 100,
+                payload,
+                serde_json::to_value(&old).unwrap(),
+                upcast,
+            )
+        }
+        "ReservationRecorded" => {
+            // Written at its own index while version 1 was current.
+            let old = ReservationRecordedV1 {
+                sku: order_events::ids::Sku::from(samples::MUG),
+                warehouse: order_events::ids::WarehouseId::from(samples::WAREHOUSE),
+                quantity: 1,
+                reserved: true,
+            };
+            let upcast =
+                OrderEvent::ReservationRecorded(upcast::reservation_recorded_v1(old.clone()));
+            let payload = upcast::encode_reservation_recorded_v1(&old);
+            (index, payload, serde_json::to_value(&old).unwrap(), upcast)
+        }
+        "ReservationsPlanned" => {
+            // Written at its own index while version 1 was current.
+            let old = ReservationsPlannedV1 {
+                reservations: samples::reservations(),
+            };
+            let upcast =
+                OrderEvent::ReservationsPlanned(upcast::reservations_planned_v1(old.clone()));
+            let payload = upcast::encode_reservations_planned_v1(&old);
+            (index, payload, serde_json::to_value(&old).unwrap(), upcast)
         }
         other => panic!("{other} is past version 1: add its version 1 sample here"),
+    };
+    let raw = raw_header(index, name, 1, AggregateKind::Order, payload);
+    let (record, hash) = codec::encode_raw_event(&raw);
+    let expected = envelope_of(&raw, hash, Event::Order(upcast));
+    let mut json = json::encode_event(&expected);
+    json["schema_version"] = 1.into();
+    json["payload"] = old;
+    Fixture {
+        stem: format!("{name}.v1"),
+        record,
+        json,
+        expected,
     }
 }
 

@@ -271,6 +271,7 @@ fn reserve(quantity: u32) -> ReserveStock {
         order_id: order_id(),
         quantity,
         expires_at: at(30),
+        minimum: None,
     }
 }
 
@@ -396,4 +397,131 @@ fn a_cycle_count_sets_on_hand() {
     }
     .into()]);
     assert_eq!(state.on_hand, 4);
+}
+
+fn piece(sku: &str, warehouse: &str, quantity: u32) -> ReservedLine {
+    ReservedLine {
+        sku: Sku::from(sku),
+        warehouse: WarehouseId::from(warehouse),
+        quantity,
+    }
+}
+
+/// The sample order (2 T-shirts, 1 mug) with a plan whose answers are all in: the T-shirts
+/// held 1 of 2 at BER-1, the mug held.
+fn answered_plan() -> Vec<OrderEvent> {
+    let mut history = history_to(OrderStatus::Placed);
+    history.push(
+        ReservationsPlanned {
+            reservations: vec![piece(TSHIRT, "BER-1", 2), piece(MUG, "BER-1", 1)],
+            continues: false,
+        }
+        .into(),
+    );
+    for (sku, quantity, held) in [(TSHIRT, 2, 1), (MUG, 1, 1)] {
+        history.push(
+            ReservationRecorded {
+                sku: Sku::from(sku),
+                warehouse: WarehouseId::from("BER-1"),
+                quantity,
+                reserved: true,
+                reserved_quantity: held,
+            }
+            .into(),
+        );
+    }
+    history
+}
+
+fn continue_plan(reservations: Vec<ReservedLine>) -> PlanReservations {
+    PlanReservations {
+        order_id: order_id(),
+        reservations,
+        continues: true,
+    }
+}
+
+#[test]
+fn a_continued_plan_asks_new_warehouses_for_what_is_not_held() {
+    let after = given::<Order>(answered_plan())
+        .when(continue_plan(vec![piece(TSHIRT, "HAM-1", 1)]))
+        .then_accepts();
+    assert_eq!(after.reservation_plan.len(), 3, "earlier answers stand");
+    assert_eq!(after.plans_made, 1);
+    assert!(!after.plan_complete());
+    // BER-1 was asked already; and 1 held + 2 more is more than the 2 ordered.
+    given::<Order>(answered_plan())
+        .when(continue_plan(vec![piece(TSHIRT, "BER-1", 1)]))
+        .then_rejects(Rule::ReservationPlanInvalid);
+    given::<Order>(answered_plan())
+        .when(continue_plan(vec![piece(TSHIRT, "HAM-1", 2)]))
+        .then_rejects(Rule::ReservationPlanInvalid);
+    // Nothing to continue before a plan.
+    given::<Order>(history_to(OrderStatus::Placed))
+        .when(continue_plan(vec![piece(TSHIRT, "HAM-1", 1)]))
+        .then_rejects(Rule::ReservationPlanInvalid);
+}
+
+#[test]
+fn a_graded_outcome_holds_at_most_what_was_planned() {
+    let mut history = answered_plan();
+    history.truncate(history.len() - 2);
+    let record = |reserved, quantity| RecordReservation {
+        order_id: order_id(),
+        sku: Sku::from(TSHIRT),
+        warehouse: WarehouseId::from("BER-1"),
+        reserved,
+        quantity,
+    };
+    let after = given::<Order>(history.clone())
+        .when(record(true, Some(1)))
+        .then_accepts();
+    assert_eq!(after.reservation_plan[0].reserved, Some(1));
+    for (reserved, quantity) in [(true, Some(3)), (true, Some(0)), (false, Some(1))] {
+        given::<Order>(history.clone())
+            .when(record(reserved, quantity))
+            .then_rejects(Rule::ReservationOutcomeInvalid);
+    }
+}
+
+#[test]
+fn a_reservation_with_a_minimum_holds_what_is_there() {
+    let received = StockReceived {
+        quantity: 2,
+        reference: "PO-1".to_owned(),
+    };
+    let graded = ReserveStock {
+        minimum: Some(1),
+        ..reserve(5)
+    };
+    let held = given::<StockItem>([received.clone().into()])
+        .when(graded.clone())
+        .then_accepts();
+    assert_eq!((held.reserved(), held.available()), (2, 0));
+    // All or nothing without a minimum; below the minimum, refused.
+    given::<StockItem>([received.clone().into()])
+        .when(reserve(5))
+        .then_rejects(Rule::StockInsufficient);
+    given::<StockItem>([received.clone().into()])
+        .when(ReserveStock {
+            minimum: Some(3),
+            ..reserve(5)
+        })
+        .then_rejects(Rule::StockInsufficient);
+    // A repeat is idempotent when what is held lies in the range asked.
+    let mut history: Vec<StockEvent> = vec![received.into()];
+    history.push(
+        StockReserved {
+            order_id: order_id(),
+            quantity: 2,
+            expires_at: at(30),
+        }
+        .into(),
+    );
+    given::<StockItem>(history.clone())
+        .when(graded)
+        .then_events([]);
+    given::<StockItem>(history)
+        .when(reserve(5))
+        .then_rejects(Rule::ReservationConflict);
 }

@@ -8,8 +8,8 @@ use order_events::ledger::{MemoryLedger, Step};
 use order_events::order::*;
 use order_events::process::{CarrierRule, ProcessRules, WarehouseRule};
 use order_events::stock::*;
-use order_events::testkit::at;
 use order_events::testkit::samples::{self, amount, line_quantity, order_id, MUG, TSHIRT};
+use order_events::testkit::{at, Shelf};
 use order_events::{Command, Event, Policy, Rejection};
 
 fn rules(resolution: ShortResolution) -> ProcessRules {
@@ -512,5 +512,137 @@ fn money_moves_feed_the_merchant_and_carrier_accounts_a_payout_is_checked_agains
     assert_eq!(
         rejection(&again, "PayoutMerchant").map(|r| r.rule),
         Some(Rule::PayoutExceedsAvailable)
+    );
+}
+
+/// Places `place`, planning with `view` instead of the ledger's own stock, then runs every
+/// consequence to quiescence.
+fn place_seen_as(shop: &mut Shop, place: PlaceOrder, view: &Shelf) -> Vec<Step> {
+    shop.seed += 1;
+    let envelope = samples::envelope(place, shop.seed);
+    let placed = shop.ledger.submit(&envelope, at(0)).unwrap();
+    let plan = shop
+        .ledger
+        .reactions_with_view(&envelope, Ok(&placed), at(0), view);
+    let mut steps = vec![(envelope, Ok(placed))];
+    for command in &plan {
+        steps.extend(shop.ledger.submit_with_process(command, at(0)));
+    }
+    steps
+}
+
+fn with_mugs(quantity: u32) -> PlaceOrder {
+    let mut place = samples::place_order();
+    place.lines[1].quantity = quantity;
+    place
+}
+
+#[test]
+fn stock_the_view_has_not_seen_is_still_reserved_when_every_warehouse_has_a_share() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 5);
+    shop.receive(MUG, "HAM-1", 3);
+    shop.receive(MUG, "BER-1", 2);
+    shop.receive(MUG, "HAM-1", 10);
+    // The view saw the first receipts only: 3 + 2 mugs for an order of 8.
+    let view = Shelf(vec![
+        (TSHIRT, "HAM-1", 5),
+        (MUG, "HAM-1", 3),
+        (MUG, "BER-1", 2),
+    ]);
+    let steps = place_seen_as(&mut shop, with_mugs(8), &view);
+    assert!(rejection(&steps, "ConfirmStockReserved").is_none());
+    let order = shop.order();
+    assert_eq!(
+        order.status,
+        OrderStatus::AwaitingPayment,
+        "{:?}",
+        trace(&steps)
+    );
+    let mut held: Vec<(String, String, u32)> = order
+        .reservations
+        .iter()
+        .map(|r| (r.sku.to_string(), r.warehouse.to_string(), r.quantity))
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            (MUG.to_owned(), "BER-1".to_owned(), 2),
+            (MUG.to_owned(), "HAM-1".to_owned(), 6),
+            (TSHIRT.to_owned(), "HAM-1".to_owned(), 2),
+        ]
+    );
+    assert_eq!(shop.stock(MUG, "HAM-1"), (13, 6));
+    assert!(!events(&steps)
+        .iter()
+        .any(|e| matches!(e, Event::Order(OrderEvent::StockShortRecorded(_)))));
+}
+
+#[test]
+fn only_what_the_stock_item_lacks_is_short() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 5);
+    shop.receive(MUG, "HAM-1", 1);
+    // The view counts 3 mugs at HAM-1 (ahead of the item, which holds 1).
+    let view = Shelf(vec![(TSHIRT, "HAM-1", 5), (MUG, "HAM-1", 3)]);
+    let steps = place_seen_as(&mut shop, with_mugs(3), &view);
+    let recorded: Vec<(u32, u32)> = events(&steps)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Order(OrderEvent::ReservationRecorded(r)) if r.sku.as_str() == MUG => {
+                Some((r.quantity, r.reserved_quantity))
+            }
+            _ => None,
+        })
+        .collect();
+    // HAM-1 held its 1 of 3; the rest was asked of BER-1, the table's next warehouse, which
+    // had none: only then is the line short.
+    assert_eq!(recorded, [(3, 1), (2, 0)]);
+    let short = events(&steps).into_iter().find_map(|e| match e {
+        Event::Order(OrderEvent::StockShortRecorded(short)) => Some(short.short_lines.clone()),
+        _ => None,
+    });
+    assert_eq!(short, Some(vec![line_quantity(MUG, 2)]));
+    let order = shop.order();
+    assert_eq!(order.status, OrderStatus::AwaitingPayment);
+    assert!(order
+        .reservations
+        .iter()
+        .any(|r| r.sku.as_str() == MUG && r.quantity == 1));
+    assert_eq!(shop.stock(MUG, "HAM-1"), (1, 1));
+}
+
+#[test]
+fn a_line_the_view_knows_nothing_of_is_asked_warehouse_after_warehouse() {
+    let mut shop = Shop::new(ShortResolution::Split);
+    shop.receive(TSHIRT, "HAM-1", 5);
+    shop.receive(MUG, "HAM-1", 2);
+    shop.receive(MUG, "BER-1", 3);
+    // The view has seen no mugs at all: HAM-1 (priority 1) is asked for all 5 and holds its 2;
+    // BER-1 is then asked for the other 3.
+    let view = Shelf(vec![(TSHIRT, "HAM-1", 5)]);
+    let steps = place_seen_as(&mut shop, with_mugs(5), &view);
+    let plans: Vec<(bool, usize)> = events(&steps)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Order(OrderEvent::ReservationsPlanned(p)) => {
+                Some((p.continues, p.reservations.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plans, [(false, 2), (true, 1)]);
+    let order = shop.order();
+    assert_eq!(
+        order.status,
+        OrderStatus::AwaitingPayment,
+        "{:?}",
+        trace(&steps)
+    );
+    assert_eq!(order.plans_made, 1, "a continued plan is the same plan");
+    assert_eq!(
+        (shop.stock(MUG, "HAM-1"), shop.stock(MUG, "BER-1")),
+        ((2, 2), (3, 3))
     );
 }

@@ -139,6 +139,7 @@ enum Op {
         sku: usize,
         order: usize,
         quantity: u32,
+        minimum: Option<u32>,
         ttl_minutes: i64,
     },
     Release {
@@ -224,9 +225,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (line(), 0..20u32).prop_map(|(sku, quantity)| Op::Receive { sku, quantity }),
         1 => (line(), 0..20u64).prop_map(|(sku, counted)| Op::Adjust { sku, counted }),
         1 => (line(), 0..10u64).prop_map(|(sku, quantity)| Op::SafetyStock { sku, quantity }),
-        1 => (line(), o(), 0..6u32, -5..60i64).prop_map(|(sku, order, quantity, ttl_minutes)| {
-            Op::Reserve { sku, order, quantity, ttl_minutes }
-        }),
+        1 => (line(), o(), 0..6u32, proptest::option::of(0..6u32), -5..60i64).prop_map(
+            |(sku, order, quantity, minimum, ttl_minutes)| {
+                Op::Reserve { sku, order, quantity, minimum, ttl_minutes }
+            }
+        ),
         1 => (line(), o(), any::<bool>())
             .prop_map(|(sku, order, expired)| Op::Release { sku, order, expired }),
         1 => (line(), o(), 0..4u32)
@@ -590,12 +593,14 @@ impl World {
                 sku,
                 order,
                 quantity,
+                minimum,
                 ttl_minutes,
             } => StockCommand::from(ReserveStock {
                 item: key(sku),
                 order_id: order_id(order),
                 quantity,
                 expires_at: at(self.minute + ttl_minutes),
+                minimum,
             })
             .into(),
             Op::Release {

@@ -92,6 +92,7 @@ fn reserve(quantity: u32, expires_minute: i64) -> ReserveStock {
         order_id: order_id(),
         quantity,
         expires_at: at(expires_minute),
+        minimum: None,
     }
 }
 
@@ -251,6 +252,7 @@ fn order_cases() -> Vec<Case> {
                     warehouse: WarehouseId::from(samples::WAREHOUSE),
                     quantity: 2,
                 }],
+                continues: false,
             })
         }),
         order_case(Rule::ReservationNotPlanned, || {
@@ -259,6 +261,29 @@ fn order_cases() -> Vec<Case> {
                 sku: Sku::from(MUG),
                 warehouse: WarehouseId::from(samples::WAREHOUSE),
                 reserved: true,
+                quantity: None,
+            })
+        }),
+        order_case(Rule::ReservationOutcomeInvalid, || {
+            // One MUG planned; a refusal that claims to hold a unit is not an outcome.
+            let mut history = history_to(Placed);
+            history.push(
+                ReservationsPlanned {
+                    reservations: vec![ReservedLine {
+                        sku: Sku::from(MUG),
+                        warehouse: WarehouseId::from(samples::WAREHOUSE),
+                        quantity: 1,
+                    }],
+                    continues: false,
+                }
+                .into(),
+            );
+            given(history).when(RecordReservation {
+                order_id: order_id(),
+                sku: Sku::from(MUG),
+                warehouse: WarehouseId::from(samples::WAREHOUSE),
+                reserved: false,
+                quantity: Some(1),
             })
         }),
         order_case(Rule::ShortageExceedsOrdered, || {
@@ -387,6 +412,12 @@ fn stock_cases() -> Vec<StockCase> {
             given([received(5), reserved(1)]).when(ReserveStock {
                 order_id: OrderId::for_external_reference("web", "other"),
                 ..reserve(5, 30)
+            })
+        }),
+        stock_case(Rule::ReservationMinimumInvalid, || {
+            given([received(5)]).when(ReserveStock {
+                minimum: Some(4),
+                ..reserve(3, 30)
             })
         }),
         stock_case(Rule::ReservationConflict, || {

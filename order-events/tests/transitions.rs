@@ -63,6 +63,7 @@ fn every_status_and_command_pair_follows_the_table() {
                 history.push(
                     ReservationsPlanned {
                         reservations: samples::reservations(),
+                        continues: false,
                     }
                     .into(),
                 );

@@ -236,6 +236,19 @@ fn decide_placed(
             })?;
             let mut planned: BTreeMap<&Sku, u64> = BTreeMap::new();
             let mut seen = HashSet::new();
+            if c.continues {
+                ensure(
+                    !state.reservation_plan.is_empty(),
+                    Rule::ReservationPlanInvalid,
+                    || "there is no plan to continue".to_owned(),
+                )?;
+                // What the plan asked stays asked; what it holds counts towards the lines.
+                for asked in &state.reservation_plan {
+                    seen.insert((&asked.line.sku, &asked.line.warehouse));
+                    let held = asked.reserved.unwrap_or(0);
+                    *planned.entry(&asked.line.sku).or_default() += u64::from(held);
+                }
+            }
             for reservation in &c.reservations {
                 validate::sku(&reservation.sku)?;
                 validate::warehouse(&reservation.warehouse)?;
@@ -247,7 +260,8 @@ fn decide_placed(
                     || {
                         format!(
                             "{} at {} is planned twice",
-                            reservation.sku, reservation.warehouse
+                            validate::printable(reservation.sku.as_str()),
+                            validate::printable(reservation.warehouse.as_str())
                         )
                     },
                 )?;
@@ -263,6 +277,7 @@ fn decide_placed(
             }
             ReservationsPlanned {
                 reservations: c.reservations.clone(),
+                continues: c.continues,
             }
             .into()
         }
@@ -280,11 +295,24 @@ fn decide_placed(
                     ),
                 );
             };
+            let planned = planned.line.quantity;
+            let reserved_quantity = match (c.reserved, c.quantity) {
+                (false, None) => 0,
+                (true, None) => planned,
+                (true, Some(held)) if (1..=planned).contains(&held) => held,
+                (reserved, Some(held)) => {
+                    return reject(
+                        Rule::ReservationOutcomeInvalid,
+                        format!("holds {held} of {planned} planned, reserved {reserved}"),
+                    )
+                }
+            };
             ReservationRecorded {
                 sku: c.sku.clone(),
                 warehouse: c.warehouse.clone(),
-                quantity: planned.line.quantity,
+                quantity: planned,
                 reserved: c.reserved,
+                reserved_quantity,
             }
             .into()
         }

@@ -230,6 +230,10 @@ value_type! {
         pub order_id: OrderId,
         /// One entry per SKU and warehouse; a line may be split across warehouses.
         pub reservations: Vec<ReservedLine>,
+        /// True: more reservations for the current plan, whose answers all came in and left
+        /// lines short, asked of warehouses it has not asked yet. False: a new plan.
+        #[serde(default)]
+        pub continues: bool,
     }
 
     /// Record how one planned reservation went (issued by the process manager when the stock
@@ -240,6 +244,10 @@ value_type! {
         pub warehouse: WarehouseId,
         /// False when the stock item refused (not enough available).
         pub reserved: bool,
+        /// The units the stock item held, when it held fewer than planned (a reservation
+        /// with a minimum); absent: all that was planned. Only with `reserved`.
+        #[serde(default)]
+        pub quantity: Option<u32>,
     }
 
     /// Record that some lines could not be reserved, and what to do about it.
@@ -376,8 +384,8 @@ message_set! {
         ApplyDiscount = 1,
         CancelOrder = 1,
         ExpireOrder = 1,
-        PlanReservations = 1,
-        RecordReservation = 1,
+        PlanReservations = 2,
+        RecordReservation = 2,
         ConfirmStockReserved = 1,
         MarkStockShort = 1,
         CapturePayment = 1,
@@ -475,6 +483,8 @@ value_type! {
 
     pub struct ReservationsPlanned {
         pub reservations: Vec<ReservedLine>,
+        /// True: added to the current plan (its earlier answers stand); false: a new plan.
+        pub continues: bool,
     }
 
     pub struct ReservationRecorded {
@@ -482,7 +492,11 @@ value_type! {
         pub warehouse: WarehouseId,
         /// The planned quantity this outcome is for.
         pub quantity: u32,
+        /// Whether the stock item held any units.
         pub reserved: bool,
+        /// The units it held: the planned quantity, fewer when it had only part of it, 0 when
+        /// it refused.
+        pub reserved_quantity: u32,
     }
 
     pub struct StockReservationConfirmed {
@@ -583,8 +597,8 @@ message_set! {
         DiscountApplied = 1,
         OrderCancelled = 2,
         OrderExpired = 1,
-        ReservationsPlanned = 1,
-        ReservationRecorded = 1,
+        ReservationsPlanned = 2,
+        ReservationRecorded = 2,
         StockReservationConfirmed = 1,
         StockShortRecorded = 1,
         PaymentCaptured = 1,

@@ -90,8 +90,8 @@ pub struct Hold {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedReservation {
     pub line: ReservedLine,
-    /// `None` until the stock item answered; then whether it reserved.
-    pub reserved: Option<bool>,
+    /// `None` until the stock item answered; then the units it held (0: it refused).
+    pub reserved: Option<u32>,
 }
 
 /// The state of one order, as folded from its events.
@@ -181,12 +181,17 @@ impl Order {
         self.reservation_plan.iter().all(|p| p.reserved.is_some())
     }
 
-    /// Planned reservations the stock items made.
-    pub fn planned_reserved(&self) -> impl Iterator<Item = &ReservedLine> {
+    /// Planned reservations the stock items made, with the units each held.
+    pub fn planned_reserved(&self) -> impl Iterator<Item = ReservedLine> + '_ {
         self.reservation_plan
             .iter()
-            .filter(|p| p.reserved == Some(true))
-            .map(|p| &p.line)
+            .filter_map(|p| match p.reserved {
+                Some(held) if held > 0 => Some(ReservedLine {
+                    quantity: held,
+                    ..p.line.clone()
+                }),
+                _ => None,
+            })
     }
 
     fn fully_shipped(&self) -> bool {
@@ -283,15 +288,16 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 state.plan_complete(),
                 "a plan replaced one still waiting for outcomes"
             );
-            state.plans_made += 1;
-            state.reservation_plan = e
-                .reservations
-                .iter()
-                .map(|line| PlannedReservation {
-                    line: line.clone(),
-                    reserved: None,
-                })
-                .collect();
+            let asked = e.reservations.iter().map(|line| PlannedReservation {
+                line: line.clone(),
+                reserved: None,
+            });
+            if e.continues {
+                state.reservation_plan.extend(asked);
+            } else {
+                state.plans_made += 1;
+                state.reservation_plan = asked.collect();
+            }
         }
         OrderEvent::ReservationRecorded(e) => {
             let planned = state
@@ -301,7 +307,14 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                     p.line.sku == e.sku && p.line.warehouse == e.warehouse && p.reserved.is_none()
                 })
                 .expect("an outcome for a reservation that was not planned");
-            planned.reserved = Some(e.reserved);
+            assert!(
+                e.reserved == (e.reserved_quantity > 0) && e.reserved_quantity <= e.quantity,
+                "an outcome holding {} of {} planned, reserved {}",
+                e.reserved_quantity,
+                e.quantity,
+                e.reserved
+            );
+            planned.reserved = Some(e.reserved_quantity);
         }
         OrderEvent::StockReservationConfirmed(e) => {
             state.reservation_plan.clear();

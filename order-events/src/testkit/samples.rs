@@ -307,6 +307,7 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
         PlanReservations {
             order_id,
             reservations: reservations(),
+            continues: false,
         }
         .into(),
         RecordReservation {
@@ -314,6 +315,7 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
             sku: Sku::from(MUG),
             warehouse: WarehouseId::from(WAREHOUSE),
             reserved: true,
+            quantity: None,
         }
         .into(),
         ConfirmStockReserved {
@@ -529,6 +531,7 @@ pub fn one_of_each_event() -> Vec<Event> {
     let added_later: Vec<OrderEvent> = vec![
         ReservationsPlanned {
             reservations: reservations(),
+            continues: false,
         }
         .into(),
         ReservationRecorded {
@@ -536,6 +539,7 @@ pub fn one_of_each_event() -> Vec<Event> {
             warehouse: WarehouseId::from(WAREHOUSE),
             quantity: 1,
             reserved: true,
+            reserved_quantity: 1,
         }
         .into(),
     ];
