@@ -14,6 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -100,7 +101,9 @@ pub struct AuthSection {
     pub required: bool,
     pub tokens: Vec<TokenEntry>,
     /// Requests per second one token may make (bursts of up to a second's worth); beyond it
-    /// the answer is 429 with `Retry-After`. 0: no limit.
+    /// the answer is 429 with `Retry-After` (and `retry_after_ms`) saying when the budget
+    /// has room again. 0: no limit. The default is above what one serve can take, so it only
+    /// stops a client gone wild, never a checkout service at the ledger's own pace.
     pub requests_per_second_max: u32,
 }
 
@@ -109,10 +112,15 @@ impl Default for AuthSection {
         AuthSection {
             required: true,
             tokens: Vec::new(),
-            requests_per_second_max: 1000,
+            requests_per_second_max: DEFAULT_REQUESTS_PER_SECOND,
         }
     }
 }
+
+/// The default request budget of a token: several times the requests a serve on this class
+/// of machine answers (BENCHMARKS.md), so one busy service is limited by the ledger, not by
+/// its token.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 50_000;
 
 /// Who made a request: the token's name and roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,11 +191,11 @@ impl Auth {
         self
     }
 
-    /// Takes one request from the budget of the token hashing to `key`; `false` when it is
-    /// spent.
-    fn admit(&self, key: [u8; 32]) -> bool {
+    /// Takes one request from the budget of the token hashing to `key`; when it is spent,
+    /// how long until it holds a request again.
+    fn admit(&self, key: [u8; 32]) -> Result<(), Duration> {
         if self.rate_per_second == 0 {
-            return true;
+            return Ok(());
         }
         let rate = f64::from(self.rate_per_second);
         let now = std::time::Instant::now();
@@ -201,9 +209,9 @@ impl Auth {
         bucket.at = now;
         if bucket.level >= 1.0 {
             bucket.level -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(Duration::from_secs_f64((1.0 - bucket.level) / rate))
         }
     }
 
@@ -312,6 +320,24 @@ impl Access {
     pub const ANY: Access = Access(&[Role::Service, Role::Analyst, Role::Auditor, Role::Finance]);
 }
 
+/// The 429 of a spent budget: `Retry-After` in whole seconds (rounded up, as the header
+/// counts), `retry_after_ms` in the body for clients that can wait less.
+fn rate_limited(name: &str, rate: u32, wait: Duration) -> Response {
+    let millis = wait.as_millis().max(1);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let body = json!({
+        "error": "rate_limited",
+        "reason": format!("token '{name}' is over its {rate} requests per second"),
+        "retry_after_ms": millis,
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(seconds.max(1)),
+    );
+    response
+}
+
 fn refuse(status: StatusCode, code: &str, reason: String) -> Response {
     let mut response = (status, Json(json!({"error": code, "reason": reason}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
@@ -366,19 +392,8 @@ pub async fn authorize(
             ),
         );
     }
-    if !auth.admit(key) {
-        let mut response = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "token '{}' is over its {} requests per second",
-                caller.name, auth.rate_per_second
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return response;
+    if let Err(wait) = auth.admit(key) {
+        return rate_limited(&caller.name, auth.rate_per_second, wait);
     }
     request.extensions_mut().insert(caller);
     next.run(request).await

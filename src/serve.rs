@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use command_handler::client::{await_result, publish_json};
+use command_handler::client::Results;
 use command_handler::{Clock, Handler, HandlerConfig, HandlerError, HandlerStats};
 use event_log::Log;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -86,6 +86,8 @@ fn lock_directory(data: &Path) -> anyhow::Result<std::fs::File> {
 #[derive(Clone)]
 struct AppState {
     log: Arc<dyn Log>,
+    /// Follows the results topic for every request waiting on a command.
+    results: Arc<Results>,
     group: String,
     metrics: Option<PrometheusHandle>,
     wait: Duration,
@@ -202,8 +204,10 @@ async fn post_command(
         return (StatusCode::FORBIDDEN, Json(answer)).into_response();
     }
     let outcome = async {
-        let submitted = publish_json(state.log.as_ref(), &body, &envelope).await?;
-        let result = await_result(state.log.as_ref(), &submitted, state.wait).await?;
+        let result = state
+            .results
+            .submit_json(&body, &envelope, state.wait)
+            .await?;
         if result.is_some() && query.settle {
             crate::submit::settle(state.log.as_ref(), &state.group, state.wait).await?;
         }
@@ -451,8 +455,10 @@ async fn post_reconciliation(
             };
             let line = json::encode_command(&command);
             let recorded = async {
-                let submitted = publish_json(state.log.as_ref(), line.as_bytes(), &command).await?;
-                await_result(state.log.as_ref(), &submitted, state.wait).await
+                state
+                    .results
+                    .submit_json(line.as_bytes(), &command, state.wait)
+                    .await
             }
             .await;
             let status = match &recorded {
@@ -593,6 +599,7 @@ pub async fn serve(
     let fatal = Fatal::new();
     let state = AppState {
         log: log.clone(),
+        results: Arc::new(Results::follow(log.clone()).await?),
         group: options.handler.group.clone(),
         metrics: options.metrics,
         wait: options.wait,
@@ -719,6 +726,23 @@ pub fn client(wait: Duration, token: Option<String>) -> ureq::Agent {
     replay_tool::source::serve_client(wait + Duration::from_secs(5), token)
 }
 
+/// How long a 429 says to wait: the body's `retry_after_ms`, else `Retry-After` seconds;
+/// between a millisecond and ten seconds.
+fn retry_after(response: &mut ureq::http::Response<ureq::Body>) -> Duration {
+    let seconds = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let body: Option<serde_json::Value> = response.body_mut().read_json().ok();
+    let millis = body
+        .as_ref()
+        .and_then(|body| body["retry_after_ms"].as_u64())
+        .or(seconds.map(|s| s.saturating_mul(1000)))
+        .unwrap_or(1000);
+    Duration::from_millis(millis.clamp(1, 10_000))
+}
+
 /// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
 /// answer (a result, or why the line is not a command).
 pub fn post_line(
@@ -730,7 +754,7 @@ pub fn post_line(
     // again (for at most a minute), rather than report a line refused for its pace.
     let patience = std::time::Instant::now() + Duration::from_secs(60);
     let mut response = loop {
-        let response = agent
+        let mut response = agent
             .post(&format!("http://{address}/v1/commands?settle=true"))
             .header("content-type", "application/json")
             .send(line)
@@ -740,13 +764,7 @@ pub fn post_line(
         {
             break response;
         }
-        let after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or(1);
-        std::thread::sleep(Duration::from_secs(after.clamp(1, 10)));
+        std::thread::sleep(retry_after(&mut response));
     };
     let value: serde_json::Value = response
         .body_mut()

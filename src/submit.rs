@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use command_handler::client::{await_result, publish_json};
+use command_handler::client::Results;
 use command_handler::{Handler, HandlerConfig, SystemClock};
 use event_log::{Log, LogError, Topic, TopicPartition};
 use order_events::codec::json;
@@ -101,6 +101,7 @@ pub async fn submit(
             let _ = stopped.await;
         }))
     });
+    let results = Results::follow(log.clone()).await?;
     let mut summary = SubmitSummary::default();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
@@ -115,8 +116,10 @@ pub async fn submit(
                 continue;
             }
         };
-        let submitted = publish_json(log.as_ref(), line.as_bytes(), &envelope).await?;
-        match await_result(log.as_ref(), &submitted, wait).await? {
+        match results
+            .submit_json(line.as_bytes(), &envelope, wait)
+            .await?
+        {
             Some(result) => {
                 if result.is_accepted() {
                     summary.accepted += 1;

@@ -1,5 +1,7 @@
 //! The submitting side: publish commands the way any service would, and wait for their results.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use event_log::{
@@ -66,7 +68,9 @@ pub async fn publish(log: &dyn Log, envelope: &CommandEnvelope) -> Result<Submit
     publish_json(log, json::encode_command(envelope).as_bytes(), envelope).await
 }
 
-/// Waits up to `limit` for the result of a submitted command.
+/// Waits up to `limit` for the result of a command published earlier (it may be in the log
+/// already: this reads from `submitted.results_from` on). For a process that waits for many
+/// commands as they are published, [`Results`] follows the topic once for all of them.
 pub async fn await_result(
     log: &dyn Log,
     submitted: &Submitted,
@@ -79,11 +83,11 @@ pub async fn await_result(
     let deadline = tokio::time::Instant::now() + limit;
     let mut offset = submitted.results_from;
     loop {
-        let records = log.read(&results, offset, 500).await?;
+        let records = log.read(&results, offset, FOLLOW_BATCH).await?;
         if let Some(last) = records.last() {
             offset = last.next_offset();
         }
-        if let Some(result) = records
+        let answer = records
             .iter()
             .filter_map(CommandResult::from_record)
             .find(|r| {
@@ -92,15 +96,222 @@ pub async fn await_result(
                     &submitted.aggregate,
                     &submitted.digest,
                 )
-            })
-        {
-            return Ok(Some(result));
+            });
+        if answer.is_some() {
+            return Ok(answer);
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Ok(None);
         }
         if records.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Only this partition counts: the others are "seen" to the end of time.
+            let mut seen = vec![u64::MAX; log.partitions(Topic::CommandResults) as usize];
+            seen[submitted.partition as usize] = offset;
+            log.wait_for_ends(Topic::CommandResults, &seen, deadline - now)
+                .await?;
         }
+    }
+}
+
+/// The results of the commands this process publishes, handed to whoever waits for them.
+///
+/// One follower task reads the results topic for every waiter in the process, woken by the log
+/// ([`Log::wait_for_ends`]) rather than polling, and gives each result to the waiter whose
+/// command it answers (same id, aggregate and digest). A waiter registers before its command
+/// is published, so its result, appended after the command, cannot pass unseen. While nobody
+/// waits the follower skips what arrives without reading it. Dropping `Results` stops it.
+pub struct Results {
+    log: Arc<dyn Log>,
+    waiting: Arc<Mutex<Waiting>>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+/// Waiters by command id.
+#[derive(Default)]
+struct Waiting {
+    next_ticket: u64,
+    by_command: HashMap<Uuid, Vec<Waiter>>,
+}
+
+struct Waiter {
+    ticket: u64,
+    aggregate: AggregateRef,
+    digest: String,
+    answer: tokio::sync::oneshot::Sender<CommandResult>,
+}
+
+/// How long one wait of the follower for new results lasts before it looks again.
+const FOLLOW_WAIT: Duration = Duration::from_millis(500);
+
+/// Most results the follower reads from a partition at a time.
+const FOLLOW_BATCH: usize = 500;
+
+fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+    waiting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Results {
+    /// Starts following the results topic of `log` from its end now.
+    pub async fn follow(log: Arc<dyn Log>) -> Result<Results, LogError> {
+        let from = log.end_offsets(Topic::CommandResults).await?;
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let follower = tokio::spawn(follow(log.clone(), waiting.clone(), from));
+        Ok(Results {
+            log,
+            waiting,
+            follower,
+        })
+    }
+
+    /// Publishes a JSON command as-is and waits up to `limit` for its result (`None`: none
+    /// came in time; the command is in the log and will be decided once all the same).
+    pub async fn submit_json(
+        &self,
+        line: &[u8],
+        envelope: &CommandEnvelope,
+        limit: Duration,
+    ) -> Result<Option<CommandResult>, LogError> {
+        let aggregate = envelope.command.target();
+        let digest = order_events::codec::command_digest(envelope);
+        let (ticket, answer) = self.register(envelope.command_id, aggregate, digest);
+        let _unregister = Unregister {
+            waiting: &self.waiting,
+            command_id: envelope.command_id,
+            ticket,
+        };
+        self.log
+            .publish(vec![json_record(self.log.as_ref(), line, envelope)])
+            .await?;
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(result)) => Ok(Some(result)),
+            // The follower ended (the log failed); nothing more will come.
+            Ok(Err(_)) => Err(LogError::Storage("the results follower stopped".to_owned())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// [`Results::submit_json`] of a command encoded as JSON.
+    pub async fn submit(
+        &self,
+        envelope: &CommandEnvelope,
+        limit: Duration,
+    ) -> Result<Option<CommandResult>, LogError> {
+        let line = json::encode_command(envelope);
+        self.submit_json(line.as_bytes(), envelope, limit).await
+    }
+
+    fn register(
+        &self,
+        command_id: Uuid,
+        aggregate: AggregateRef,
+        digest: String,
+    ) -> (u64, tokio::sync::oneshot::Receiver<CommandResult>) {
+        let (answer, receiver) = tokio::sync::oneshot::channel();
+        let mut waiting = lock(&self.waiting);
+        waiting.next_ticket += 1;
+        let ticket = waiting.next_ticket;
+        waiting
+            .by_command
+            .entry(command_id)
+            .or_default()
+            .push(Waiter {
+                ticket,
+                aggregate,
+                digest,
+                answer,
+            });
+        (ticket, receiver)
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// Takes a waiter out again when its wait ends, answered or not.
+struct Unregister<'a> {
+    waiting: &'a Mutex<Waiting>,
+    command_id: Uuid,
+    ticket: u64,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        let mut waiting = lock(self.waiting);
+        if let Some(list) = waiting.by_command.get_mut(&self.command_id) {
+            list.retain(|w| w.ticket != self.ticket);
+            if list.is_empty() {
+                waiting.by_command.remove(&self.command_id);
+            }
+        }
+    }
+}
+
+/// The follower: waits for the results partitions to grow, reads what is new (when anyone
+/// waits) and hands each result to its waiter. A failing log is retried with backoff; waiters
+/// meanwhile run into their own limits.
+async fn follow(log: Arc<dyn Log>, waiting: Arc<Mutex<Waiting>>, mut positions: Vec<u64>) {
+    let mut failures = 0;
+    loop {
+        match follow_once(log.as_ref(), &waiting, &mut positions).await {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, "following the command results failed; retrying");
+                tokio::time::sleep(event_log::retry_backoff(failures)).await;
+            }
+        }
+    }
+}
+
+async fn follow_once(
+    log: &dyn Log,
+    waiting: &Mutex<Waiting>,
+    positions: &mut Vec<u64>,
+) -> Result<(), LogError> {
+    let ends = log
+        .wait_for_ends(Topic::CommandResults, positions, FOLLOW_WAIT)
+        .await?;
+    positions.resize(ends.len(), 0);
+    // The ends were read before this look: a waiter registering after it publishes after it,
+    // so its result lies past these ends.
+    if lock(waiting).by_command.is_empty() {
+        positions.clone_from(&ends);
+        return Ok(());
+    }
+    let topic = log.topics().name(Topic::CommandResults);
+    for (partition, end) in ends.iter().enumerate() {
+        while positions[partition] < *end {
+            let tp = TopicPartition::new(topic.clone(), partition as u32);
+            let records = log.read(&tp, positions[partition], FOLLOW_BATCH).await?;
+            let Some(last) = records.last() else {
+                break;
+            };
+            positions[partition] = last.next_offset();
+            for result in records.iter().filter_map(CommandResult::from_record) {
+                hand_over(waiting, result);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives `result` to the first waiter whose command it answers.
+fn hand_over(waiting: &Mutex<Waiting>, result: CommandResult) {
+    let mut waiting = lock(waiting);
+    let Some(list) = waiting.by_command.get_mut(&result.command_id) else {
+        return;
+    };
+    let found = list
+        .iter()
+        .position(|w| result.answers(result.command_id, &w.aggregate, &w.digest));
+    if let Some(index) = found {
+        let waiter = list.swap_remove(index);
+        let _ = waiter.answer.send(result);
     }
 }

@@ -9,7 +9,7 @@ use crate::record::{OutgoingRecord, Position, StoredRecord};
 use crate::topic::{Topic, TopicPartition, Topics};
 
 /// Infrastructure failing — never a business answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LogError {
     /// Another producer with the same transactional id took over: this one must stop writing
     /// and exit.
@@ -63,6 +63,16 @@ impl LogError {
             } | LogError::Rebalanced(_)
         )
     }
+}
+
+/// How often [`Log::wait_for_ends`] asks a backend without notifications for the ends.
+pub const ENDS_POLL: Duration = Duration::from_millis(2);
+
+/// Whether any partition's end in `ends` lies past the one in `seen`.
+pub fn past(ends: &[u64], seen: &[u64]) -> bool {
+    ends.iter()
+        .zip(seen.iter().chain(std::iter::repeat(&0)))
+        .any(|(end, seen)| end > seen)
 }
 
 /// How long to wait before the `attempt`-th retry (from 1) after a retriable error: 100 ms,
@@ -208,6 +218,26 @@ pub trait Log: Send + Sync {
 
     /// Per partition of `topic`, the offset the next record will get (the end of the log).
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError>;
+
+    /// Waits until some partition of `topic` ends past `seen` (per partition, the ends the
+    /// caller has read up to), or `max_wait` passes; returns the ends then. A follower sleeps
+    /// on this instead of reading in a loop. The embedded log wakes on its own commits; the
+    /// default asks for the ends every [`ENDS_POLL`].
+    async fn wait_for_ends(
+        &self,
+        topic: Topic,
+        seen: &[u64],
+        max_wait: Duration,
+    ) -> Result<Vec<u64>, LogError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            let ends = self.end_offsets(topic).await?;
+            if past(&ends, seen) || tokio::time::Instant::now() >= deadline {
+                return Ok(ends);
+            }
+            tokio::time::sleep(ENDS_POLL.min(max_wait)).await;
+        }
+    }
 
     /// Per partition of `topic`, the next offset consumer group `group` has committed (0
     /// where it has committed nothing): with [`Log::end_offsets`], how far behind it is.

@@ -442,6 +442,77 @@ async fn end_offsets_and_range_reads(backend: &dyn Backend) {
     );
 }
 
+async fn a_wait_for_ends_returns_when_records_arrive(backend: &dyn Backend) {
+    let log = backend.open(&unique_prefix("wait"), 2).await.unwrap();
+    let seen = log.end_offsets(Topic::Commands).await.unwrap();
+    // Nothing new: the wait ends at its deadline with the ends unchanged.
+    let quiet = log
+        .wait_for_ends(Topic::Commands, &seen, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(quiet, seen);
+    // A record published while it waits ends a long wait early, with the new end.
+    let waiting = {
+        let (log, seen) = (log.clone(), seen.clone());
+        tokio::spawn(async move {
+            log.wait_for_ends(Topic::Commands, &seen, Duration::from_secs(60))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let commands = log.topics().name(Topic::Commands);
+    let position = log
+        .publish(vec![message(&commands, "k", "woken")])
+        .await
+        .unwrap()
+        .remove(0);
+    let ends = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("the wait ended when the record arrived")
+        .unwrap()
+        .unwrap();
+    let partition = position.partition as usize;
+    assert!(ends[partition] > seen[partition], "{ends:?} after {seen:?}");
+}
+
+async fn concurrent_publishes_each_learn_where_their_records_landed(backend: &dyn Backend) {
+    let log = backend.open(&unique_prefix("group"), 2).await.unwrap();
+    let commands = log.topics().name(Topic::Commands);
+    // Published at once, so the embedded log commits them in groups.
+    let publishing: Vec<_> = (0..48)
+        .map(|n| {
+            let (log, commands) = (log.clone(), commands.clone());
+            tokio::spawn(async move {
+                let records = vec![
+                    message(&commands, "same-key", &format!("p{n}-a")),
+                    message(&commands, "same-key", &format!("p{n}-b")),
+                ];
+                (n, log.publish(records).await.unwrap())
+            })
+        })
+        .collect();
+    let partition = partition_for(b"same-key", 2);
+    let tp = TopicPartition::new(&commands, partition);
+    let mut offsets = BTreeSet::new();
+    for task in publishing {
+        let (n, positions) = task.await.unwrap();
+        assert_eq!(positions.len(), 2);
+        for (position, part) in positions.iter().zip(["a", "b"]) {
+            let record = log.read(&tp, position.offset, 1).await.unwrap().remove(0);
+            assert_eq!(body(&record), format!("p{n}-{part}"));
+            assert!(
+                offsets.insert(position.offset),
+                "{position:?} handed out twice"
+            );
+        }
+        assert!(
+            positions[1].offset > positions[0].offset,
+            "one publish, in order"
+        );
+    }
+    assert_eq!(offsets.len(), 96);
+}
+
 async fn an_invalid_record_is_reported_and_consumption_goes_on(backend: &dyn Backend) {
     let log = backend.open(&unique_prefix("invalid"), 1).await.unwrap();
     let commands = log.topics().name(Topic::Commands);
@@ -543,6 +614,8 @@ suite!(
     two_consumers_split_the_partitions_and_a_rebalance_moves_them,
     a_second_producer_fences_the_first,
     end_offsets_and_range_reads,
+    a_wait_for_ends_returns_when_records_arrive,
+    concurrent_publishes_each_learn_where_their_records_landed,
     an_invalid_record_is_reported_and_consumption_goes_on,
     positions_are_known_before_commit_and_explicit_partitions_are_kept,
 );

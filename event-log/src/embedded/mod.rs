@@ -48,6 +48,9 @@ struct Shared {
     ends: Mutex<HashMap<TopicPartition, u64>>,
     /// Serialises commits, so offsets are handed out in order.
     commit: Arc<tokio::sync::Mutex<()>>,
+    /// Publishes waiting for the commit lock: whoever takes it commits all of them at once
+    /// (group commit), so concurrent publishers share one write and one sync.
+    publishes: Mutex<Vec<Publish>>,
     groups: Mutex<Groups>,
     /// Current epoch of every transactional id; a producer with an older one is fenced.
     producer_epochs: Mutex<HashMap<String, u64>>,
@@ -235,6 +238,7 @@ impl EmbeddedLog {
                 offsets,
                 ends: Mutex::new(ends),
                 commit: Arc::new(tokio::sync::Mutex::new(())),
+                publishes: Mutex::new(Vec::new()),
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
@@ -497,6 +501,28 @@ impl Log for EmbeddedLog {
             .collect())
     }
 
+    async fn wait_for_ends(
+        &self,
+        topic: Topic,
+        seen: &[u64],
+        max_wait: Duration,
+    ) -> Result<Vec<u64>, LogError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            // Armed before the ends are read, so a commit in between still wakes this wait.
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let ends = self.end_offsets(topic).await?;
+            if crate::port::past(&ends, seen) {
+                return Ok(ends);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.end_offsets(topic).await;
+            }
+        }
+    }
+
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
         let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
@@ -514,9 +540,25 @@ impl Log for EmbeddedLog {
             .into_iter()
             .map(|record| Ok((self.shared.partition_of(&record)?, record)))
             .collect::<Result<Vec<_>, LogError>>()?;
-        let _serial = self.shared.commit.lock().await;
-        let placed = self.shared.place(&mut HashMap::new(), routed);
-        self.shared.write(placed, &[]).await
+        let (done, answer) = tokio::sync::oneshot::channel();
+        lock(&self.shared.publishes).push(Publish { routed, done });
+        let serial = self.shared.commit.clone().lock_owned().await;
+        let group = std::mem::take(&mut *lock(&self.shared.publishes));
+        if !group.is_empty() {
+            // Its own task, so a caller that stops waiting cannot cut the group's commit short
+            // and leave the others without an answer.
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                shared.commit_publishes(group).await;
+                drop(serial);
+            });
+        }
+        // Taken by an earlier commit, or by this one.
+        answer.await.unwrap_or_else(|_| {
+            Err(LogError::Storage(
+                "the group commit ended without an answer".to_owned(),
+            ))
+        })
     }
 }
 
@@ -623,6 +665,40 @@ impl Drop for EmbeddedConsumer {
     fn drop(&mut self) {
         lock(&self.shared.groups).leave(&self.group, self.member, &self.shared.partitions);
         self.shared.changed.notify_waiters();
+    }
+}
+
+/// A publish waiting to be committed with whatever else is waiting then.
+struct Publish {
+    routed: Vec<(TopicPartition, OutgoingRecord)>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>,
+}
+
+impl Shared {
+    /// Commits waiting publishes as one write; each learns where its own records landed. The
+    /// caller holds the commit lock.
+    async fn commit_publishes(&self, group: Vec<Publish>) {
+        let mut next = HashMap::new();
+        let mut answers = Vec::with_capacity(group.len());
+        let mut placed = Vec::new();
+        for publish in group {
+            answers.push((publish.routed.len(), publish.done));
+            placed.extend(self.place(&mut next, publish.routed));
+        }
+        tracing::trace!(publishes = answers.len(), "group commit");
+        match self.write(placed, &[]).await {
+            Ok(positions) => {
+                let mut positions = positions.into_iter();
+                for (count, done) in answers {
+                    let _ = done.send(Ok(positions.by_ref().take(count).collect()));
+                }
+            }
+            Err(error) => {
+                for (_, done) in answers {
+                    let _ = done.send(Err(error.clone()));
+                }
+            }
+        }
     }
 }
 
