@@ -41,11 +41,7 @@ pub async fn open(options: &LogOptions) -> Result<Arc<dyn Log>, LogError> {
 pub async fn open_existing(options: &LogOptions) -> Result<Arc<dyn Log>, LogError> {
     let topics = Topics::new(&options.prefix, options.partitions)?;
     match &options.kafka {
-        None => Ok(Arc::new(EmbeddedLog::open_existing(
-            &options.data,
-            topics,
-            None,
-        )?)),
+        None => Ok(Arc::new(EmbeddedLog::open_existing(&options.data, topics)?)),
         Some(_) => Ok(Arc::new(
             KafkaLog::connect_existing(kafka_settings(options)?, topics).await?,
         )),

@@ -446,7 +446,6 @@ async fn open_reader(options: &LogOptions) -> Result<Arc<dyn event_log::Log>> {
         Some(_) => replay_tool::source::Source::Kafka(log_admin::kafka_settings(options)?),
         None => replay_tool::source::Source::Embedded {
             data: options.data.clone(),
-            cache_capacity_bytes: None,
         },
     };
     Ok(replay_tool::source::open_reader(&source, &options.prefix).await?)

@@ -766,7 +766,6 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
             let log = event_log::embedded::EmbeddedLog::open_existing(
                 &data,
                 event_log::Topics::new("orders", 8).unwrap(),
-                None,
             )
             .unwrap();
             let mut collector = finance::ledger::Collector::default();

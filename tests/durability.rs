@@ -1,10 +1,11 @@
-//! "Durable" as a syscall trace shows it: every commit of the embedded log syncs sled's data
-//! file (`fdatasync`) before its command is answered. `scripts/test.sh` installs strace.
+//! "Durable" as a syscall trace shows it: every commit of the embedded log syncs its journal
+//! segment (`fdatasync`) before its command is answered, and nothing calls `sync_file_range`.
+//! `scripts/test.sh` installs strace.
 
 use std::process::Command;
 
 #[test]
-fn every_embedded_commit_syncs_the_data_file_before_it_is_answered() {
+fn every_embedded_commit_syncs_the_journal_before_it_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let trace = dir.path().join("trace");
@@ -23,7 +24,7 @@ fn every_embedded_commit_syncs_the_data_file_before_it_is_answered() {
             "-s",
             "4096",
             "-e",
-            "trace=fdatasync,write",
+            "trace=fdatasync,write,sync_file_range",
             "-o",
         ])
         .arg(&trace)
@@ -45,7 +46,12 @@ fn every_embedded_commit_syncs_the_data_file_before_it_is_answered() {
         "{stdout}"
     );
     let trace = std::fs::read_to_string(&trace).unwrap();
-    let data_file = format!("{}/db>", data.display());
+    let data_file = format!("{}/journal/00000000000000000000.seg>", data.display());
+    assert!(
+        !trace.lines().any(|line| line.contains("sync_file_range(")
+            && line.contains(&format!("{}/journal", data.display()))),
+        "the journal is synced with fdatasync, never sync_file_range"
+    );
     let syncs: Vec<usize> = trace
         .lines()
         .enumerate()
@@ -60,7 +66,7 @@ fn every_embedded_commit_syncs_the_data_file_before_it_is_answered() {
     let answers: Vec<usize> = trace
         .lines()
         .enumerate()
-        .filter(|(_, line)| line.contains("write(1") && line.contains("accepted"))
+        .filter(|(_, line)| line.contains("write(1<") && line.contains("accepted"))
         .map(|(i, _)| i)
         .collect();
     assert_eq!(answers.len(), 3, "three answers in the trace");

@@ -90,7 +90,7 @@ async fn kafka_refuses_commands_and_events_with_different_partition_counts() {
 async fn a_reader_finds_an_existing_embedded_log_or_says_there_is_none() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("mistyped");
-    let error = EmbeddedLog::open_existing(&missing, Topics::new("orders", 2).unwrap(), None)
+    let error = EmbeddedLog::open_existing(&missing, Topics::new("orders", 2).unwrap())
         .err()
         .expect("refused");
     assert!(matches!(error, LogError::NotFound { .. }), "{error}");
@@ -109,15 +109,12 @@ async fn a_reader_finds_an_existing_embedded_log_or_says_there_is_none() {
         .unwrap();
     drop(written);
     // Another deployment's prefix is not there: not created on the way.
-    let error = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap(), None)
+    let error = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap())
         .err()
         .expect("refused");
     assert!(error.to_string().contains("topic other."), "{error}");
-    // The partition counts come from the log, whatever the reader was told; a small cache is
-    // only a cache.
-    let reader =
-        EmbeddedLog::open_existing(&path, Topics::new("orders", 8).unwrap(), Some(1 << 20))
-            .unwrap();
+    // The partition counts come from the log, whatever the reader was told.
+    let reader = EmbeddedLog::open_existing(&path, Topics::new("orders", 8).unwrap()).unwrap();
     assert_eq!(
         reader
             .end_offsets(Topic::Events)
@@ -130,7 +127,7 @@ async fn a_reader_finds_an_existing_embedded_log_or_says_there_is_none() {
     assert_eq!(reader.partitions(Topic::Events), 2);
     drop(reader);
     // Had the refused open created the other prefix's topics, this one would succeed.
-    let again = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap(), None);
+    let again = EmbeddedLog::open_existing(&path, Topics::new("other", 2).unwrap());
     assert!(matches!(again, Err(LogError::NotFound { .. })));
 }
 

@@ -124,14 +124,12 @@ async fn write_log(path: &std::path::Path, orders: u64) {
 /// Environment: LEDGER_BENCH_ORDERS (orders written, default 500 000), LEDGER_BENCH_LOG (a
 /// directory to keep the log in and reuse on the next run, so a long log is written once and
 /// each phase can be measured in a fresh process), LEDGER_BENCH_PHASES (any of raw, verify,
-/// rebuild, comma-separated; default all), LEDGER_BENCH_CACHE_MIB (sled's page cache for
-/// the log; default sled's 1024), LEDGER_BENCH_STATES and LEDGER_BENCH_HEADS (how many of
+/// rebuild, comma-separated; default all), LEDGER_BENCH_STATES and LEDGER_BENCH_HEADS (how many of
 /// each verify keeps in memory), LEDGER_BENCH_PROGRESS=true (rebuild's progress bar, on a terminal),
 /// LEDGER_BENCH_STORE_CACHE_MIB (the rebuilt store's page cache; default 256).
 fn main() {
     let orders: u64 = setting("ORDERS", 500_000);
     let phases: String = setting("PHASES", "raw,verify,rebuild".to_owned());
-    let cache_bytes = setting::<u64>("CACHE_MIB", 1024) * 1024 * 1024;
     let states = setting("STATES", replay_tool::follow::STATES_IN_MEMORY);
     let heads = setting("HEADS", replay_tool::follow::HEADS_IN_MEMORY);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -143,16 +141,13 @@ fn main() {
         let path = std::env::var_os("LEDGER_BENCH_LOG")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| scratch.path().join("log"));
-        if !path.join("conf").exists() {
+        if !path.join("ledger-log").exists() {
             write_log(&path, orders).await;
         }
-        let log =
-            EmbeddedLog::open_existing(&path, Topics::new("audit", 8).unwrap(), Some(cache_bytes))
-                .unwrap();
+        let log = EmbeddedLog::open_existing(&path, Topics::new("audit", 8).unwrap()).unwrap();
         let events: u64 = log.end_offsets(Topic::Events).await.unwrap().iter().sum();
         println!(
-            "log: {events} events; sled cache {} MiB; memory after opening it {:?} MiB (rss, peak)",
-            cache_bytes >> 20,
+            "log: {events} events; memory after opening it {:?} MiB (rss, peak)",
             memory_mib()
         );
         let sampler = Sampler::start();

@@ -36,10 +36,6 @@ struct Args {
     /// Topic prefix of the deployment.
     #[arg(long, default_value = event_log::DEFAULT_PREFIX)]
     prefix: String,
-    /// Page cache for reading an embedded log, in MiB [default: sled's 1024]. The process's
-    /// memory is mostly this cache; a one-pass read gains little from a large one.
-    #[arg(long)]
-    log_cache_mib: Option<u64>,
     #[command(subcommand)]
     command: ReplayCommand,
 }
@@ -55,7 +51,6 @@ async fn open(args: &Args) -> anyhow::Result<Arc<dyn Log>> {
         }
         None => Source::Embedded {
             data: args.data.clone(),
-            cache_capacity_bytes: args.log_cache_mib.map(|mib| mib << 20),
         },
     };
     Ok(source::open_reader(&source, &args.prefix).await?)

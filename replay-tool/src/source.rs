@@ -91,11 +91,9 @@ pub fn serve_client(timeout: std::time::Duration, token: Option<String>) -> ureq
 /// Where the log to read is.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// An embedded data directory; `cache_capacity_bytes` bounds sled's page cache (`None`:
-    /// sled's 1 GiB).
+    /// An embedded data directory.
     Embedded {
         data: PathBuf,
-        cache_capacity_bytes: Option<u64>,
     },
     Kafka(KafkaSettings),
 }
@@ -109,10 +107,7 @@ pub async fn open_reader(source: &Source, prefix: &str) -> Result<Arc<dyn Log>, 
         Source::Kafka(settings) => Ok(Arc::new(
             KafkaLog::connect_existing(settings.clone(), topics).await?,
         )),
-        Source::Embedded {
-            data,
-            cache_capacity_bytes,
-        } => match EmbeddedLog::open_existing(data, topics, *cache_capacity_bytes) {
+        Source::Embedded { data } => match EmbeddedLog::open_existing(data, topics) {
             Ok(log) => Ok(Arc::new(log)),
             Err(LogError::InUse { path }) => {
                 let address = serve_address(data).ok_or(ReplayError::InUseWithoutServe { path })?;

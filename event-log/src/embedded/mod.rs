@@ -1,13 +1,16 @@
-//! The embedded backend: Kafka's semantics on one machine, stored in sled.
+//! The embedded backend: Kafka's semantics on one machine, in a journal of its own.
 //!
-//! Each topic-partition is a sled tree keyed by big-endian offset. A transaction — records to
-//! any partitions plus consumer offsets — is one sled transaction over those trees, made durable
-//! before `commit` returns: sled's flush, then `fdatasync` of its data file and `fsync` of new
-//! blob files (`durable.rs`), so an acknowledged commit survives a power loss. Consumer groups, rebalances and producer fencing are kept in
-//! memory by the one process that owns the directory (sled's file lock refuses a second one).
+//! Every commit — records to any partitions plus consumer offsets, or a group of publishes —
+//! is one CRC-checked frame appended to the journal and made durable with one `fdatasync`
+//! before `commit` returns (`journal.rs` has the format and the crash argument). Consumer
+//! groups, rebalances and producer fencing are kept in memory by the one process that writes
+//! the directory (a lock file refuses a second writer). Readers open it read-only: they never
+//! write a byte of it. A directory an older build wrote with sled is migrated by the first
+//! writer that opens it (`migrate.rs`).
 
-mod durable;
 mod group;
+mod journal;
+mod migrate;
 mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -16,8 +19,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use tokio::sync::Notify;
 
 use crate::port::{
@@ -26,6 +27,7 @@ use crate::port::{
 use crate::record::{OutgoingRecord, Position, StoredRecord};
 use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
 use group::Groups;
+use journal::{Appended, Journal};
 
 /// Most records one poll returns.
 const POLL_BATCH_MAX: usize = 500;
@@ -37,13 +39,10 @@ pub struct EmbeddedLog {
 }
 
 struct Shared {
-    db: sled::Db,
-    /// The directory, for errors that need to say where.
-    path: std::path::PathBuf,
+    journal: Arc<Journal>,
     topics: Topics,
     /// Partition count of every topic of the deployment, by name.
     partitions: BTreeMap<String, u32>,
-    offsets: sled::Tree,
     /// The next offset of every partition.
     ends: Mutex<HashMap<TopicPartition, u64>>,
     /// Serialises commits, so offsets are handed out in order.
@@ -56,12 +55,10 @@ struct Shared {
     producer_epochs: Mutex<HashMap<String, u64>>,
     /// Woken on every commit and rebalance.
     changed: Notify,
-    /// The files a commit syncs after sled's flush; `None` for a reader, which writes nothing.
-    durability: Option<Arc<Mutex<durable::Durability>>>,
     /// Held for writing from a transaction's write until the partition ends include it, and
     /// for reading by `end_offsets` and `committed_offsets`: the committed consumer offsets
-    /// (visible in sled as soon as the transaction applies) and the ends then never disagree,
-    /// so "committed = end" really means everything appended was consumed.
+    /// and the ends then never disagree, so "committed = end" really means everything
+    /// appended was consumed.
     visible: tokio::sync::RwLock<()>,
 }
 
@@ -72,205 +69,92 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn storage(error: sled::Error) -> LogError {
-    LogError::Storage(error.to_string())
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
-/// How a log directory is opened: by a writer (the handler, `serve`), which creates what is
-/// missing, or by a reader (the replay tool, `ledger query`), which must find a log there.
-#[derive(Clone, Copy, Debug)]
-pub struct OpenOptions {
-    /// Create the directory and any missing topic. A reader leaves both alone, so pointing it
-    /// at a wrong path is an error rather than a new, empty log that "verifies".
-    pub create: bool,
-    /// Bytes of sled's page cache; `None` keeps sled's default (1 GiB). The cache is what the
-    /// process's memory is made of when reading a long log, so a reader may bound it lower.
-    pub cache_capacity_bytes: Option<u64>,
-}
-
-impl OpenOptions {
-    /// A writer's options: create what is missing, sled's default cache.
-    pub const WRITER: OpenOptions = OpenOptions {
-        create: true,
-        cache_capacity_bytes: None,
-    };
-
-    /// A reader's options: the log must exist.
-    pub const READER: OpenOptions = OpenOptions {
-        create: false,
-        cache_capacity_bytes: None,
-    };
-
-    pub fn with_cache_capacity_bytes(self, bytes: u64) -> OpenOptions {
-        OpenOptions {
-            cache_capacity_bytes: Some(bytes),
-            ..self
-        }
-    }
-}
-
 impl EmbeddedLog {
-    /// Opens (creating if needed) the log in `path`. Existing topics keep their partition
-    /// counts; missing ones are created with `topics.partitions`.
+    /// Opens (creating if needed) the log in `path` for writing. Existing topics keep their
+    /// partition counts; missing ones are created with `topics.partitions`.
     pub fn open(path: &Path, topics: Topics) -> Result<EmbeddedLog, LogError> {
-        EmbeddedLog::open_with(path, topics, OpenOptions::WRITER)
+        EmbeddedLog::open_with(path, topics, true)
     }
 
     /// Opens the log in `path` as a reader: it must exist and hold every topic of `topics`
-    /// (their partition counts are read from it). Nothing is appended; sled itself may still
-    /// rewrite its own recovery metadata, as on any open.
-    pub fn open_existing(
-        path: &Path,
-        topics: Topics,
-        cache_capacity_bytes: Option<u64>,
-    ) -> Result<EmbeddedLog, LogError> {
-        let options = OpenOptions {
-            cache_capacity_bytes,
-            ..OpenOptions::READER
-        };
-        EmbeddedLog::open_with(path, topics, options)
+    /// (their partition counts are read from it). Nothing in the directory is written.
+    pub fn open_existing(path: &Path, topics: Topics) -> Result<EmbeddedLog, LogError> {
+        EmbeddedLog::open_with(path, topics, false)
     }
 
-    pub fn open_with(
-        path: &Path,
-        topics: Topics,
-        options: OpenOptions,
-    ) -> Result<EmbeddedLog, LogError> {
-        // sled keeps its configuration in `conf` from the first open on; without it there is
-        // no log here, only (perhaps) a directory.
-        if !options.create && !path.join("conf").is_file() {
-            let why = match std::fs::metadata(path) {
-                Ok(metadata) if !metadata.is_dir() => ": Not a directory",
-                Ok(_) => ": the directory holds no log",
-                Err(_) => ": no such directory",
-            };
-            return Err(LogError::NotFound {
-                what: format!("an embedded log in {}{why}", path.display()),
-            });
-        }
-        let mut config = sled::Config::new().path(path);
-        if let Some(bytes) = options.cache_capacity_bytes {
-            config = config.cache_capacity(bytes);
-        }
-        let db = config.open().map_err(|error| match &error {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                LogError::InUse {
-                    path: path.display().to_string(),
-                }
-            }
-            // Not a directory, not writable, no space: say where.
-            _ => LogError::Storage(format!(
-                "opening the embedded log in {}: {error}",
-                path.display()
-            )),
-        })?;
-        let meta = db.open_tree("topics").map_err(storage)?;
-        let mut partitions = BTreeMap::new();
-        for topic in Topic::ALL {
-            let name = topics.name(topic);
-            let count = match meta.get(name.as_bytes()).map_err(storage)? {
-                Some(stored) => {
-                    let bytes: [u8; 4] =
-                        stored.as_ref().try_into().map_err(|_| LogError::Corrupt {
-                            at: format!("topics/{name}"),
-                            reason: "partition count is not 4 bytes".to_owned(),
-                        })?;
-                    u32::from_be_bytes(bytes)
-                }
-                None if options.create => {
-                    meta.insert(name.as_bytes(), &topics.partitions.to_be_bytes())
-                        .map_err(storage)?;
-                    topics.partitions
-                }
-                None => {
+    fn open_with(path: &Path, topics: Topics, write: bool) -> Result<EmbeddedLog, LogError> {
+        let wanted: Vec<(String, u32)> = Topic::ALL
+            .iter()
+            .map(|&topic| (topics.name(topic), topics.partitions))
+            .collect();
+        if !Journal::exists(path) {
+            if migrate::is_sled_log(path) {
+                if !write {
                     return Err(LogError::NotFound {
-                        what: format!("topic {name} in the log in {}", path.display()),
-                    })
+                        what: format!(
+                            "an embedded log in {} in this build's format: it holds one an older build wrote with sled, which the first writer to open it (`ledger serve --data {0}`, say) converts",
+                            path.display()
+                        ),
+                    });
                 }
-            };
-            partitions.insert(name, count);
+                migrate::migrate(path)?;
+            } else if write {
+                std::fs::create_dir_all(path).map_err(|error| {
+                    LogError::Storage(format!(
+                        "creating the embedded log in {}: {error}",
+                        path.display()
+                    ))
+                })?;
+                Journal::create(path, wanted.clone())?;
+            } else {
+                let why = match std::fs::metadata(path) {
+                    Ok(metadata) if !metadata.is_dir() => ": Not a directory",
+                    Ok(_) => ": the directory holds no log",
+                    Err(_) => ": no such directory",
+                };
+                return Err(LogError::NotFound {
+                    what: format!("an embedded log in {}{why}", path.display()),
+                });
+            }
+        }
+        let journal = Journal::open(path, write, &wanted)?;
+        let partitions = journal.layout.partitions();
+        for (name, _) in &wanted {
+            if !partitions.contains_key(name) {
+                return Err(LogError::NotFound {
+                    what: format!("topic {name} in the log in {}", path.display()),
+                });
+            }
         }
         check_partition_counts(
             partitions[&topics.name(Topic::Commands)],
             partitions[&topics.name(Topic::Events)],
         )?;
-        let mut ends = HashMap::new();
-        for (name, &count) in &partitions {
-            for partition in 0..count {
-                let tp = TopicPartition::new(name.clone(), partition);
-                let tree = db
-                    .open_tree(store::partition_tree_name(&tp))
-                    .map_err(storage)?;
-                let end = match tree.last().map_err(storage)? {
-                    Some((key, _)) => offset_of(&key, &tp)? + 1,
-                    None => 0,
-                };
-                ends.insert(tp, end);
-            }
-        }
-        if options.create {
-            db.flush().map_err(storage)?;
-        }
-        let offsets = db.open_tree("offsets").map_err(storage)?;
-        let durability = match options.create {
-            true => Some(Arc::new(Mutex::new(
-                durable::Durability::open(path).map_err(|error| {
-                    LogError::Storage(format!(
-                        "opening the embedded log's files in {}: {error}",
-                        path.display()
-                    ))
-                })?,
-            ))),
-            false => None,
-        };
+        let ends = journal.ends().into_iter().collect();
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {
-                db,
-                path: path.to_path_buf(),
+                journal: Arc::new(journal),
                 topics,
                 partitions,
-                offsets,
                 ends: Mutex::new(ends),
                 commit: Arc::new(tokio::sync::Mutex::new(())),
                 publishes: Mutex::new(Vec::new()),
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
-                durability,
                 visible: tokio::sync::RwLock::new(()),
             }),
         })
     }
 }
 
-fn offset_of(key: &[u8], tp: &TopicPartition) -> Result<u64, LogError> {
-    let bytes: [u8; 8] = key.try_into().map_err(|_| LogError::Corrupt {
-        at: tp.to_string(),
-        reason: "offset key is not 8 bytes".to_owned(),
-    })?;
-    Ok(u64::from_be_bytes(bytes))
-}
-
 impl Shared {
-    fn tree(&self, tp: &TopicPartition) -> Result<sled::Tree, LogError> {
-        if self
-            .partitions
-            .get(&tp.topic)
-            .is_none_or(|&count| tp.partition >= count)
-        {
-            return Err(LogError::UnknownPartition(tp.to_string()));
-        }
-        self.db
-            .open_tree(store::partition_tree_name(tp))
-            .map_err(|error| self.read_failed(error))
-    }
-
     fn partition_of(&self, record: &OutgoingRecord) -> Result<TopicPartition, LogError> {
         let partition = record.partition_in(&self.partitions)?;
         Ok(TopicPartition::new(record.topic.clone(), partition))
@@ -282,35 +166,11 @@ impl Shared {
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
-        let tree = self.tree(tp)?;
-        let mut records = Vec::new();
-        for entry in tree.range(from.to_be_bytes()..).take(max) {
-            let (key, value) = entry.map_err(|error| self.read_failed(error))?;
-            let offset = offset_of(&key, tp)?;
-            let record = store::decode(tp, offset, &value).map_err(|reason| LogError::Corrupt {
-                at: format!("{tp}@{offset}"),
-                reason,
-            })?;
-            records.push(record);
-        }
-        Ok(records)
+        self.journal.read(tp, from, max)
     }
 
     fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
-        match self
-            .offsets
-            .get(store::offsets_key(group, tp))
-            .map_err(|error| self.read_failed(error))?
-        {
-            Some(value) => {
-                let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| LogError::Corrupt {
-                    at: format!("offsets/{group}/{tp}"),
-                    reason: "offset is not 8 bytes".to_owned(),
-                })?;
-                Ok(u64::from_be_bytes(bytes))
-            }
-            None => Ok(0),
-        }
+        self.journal.committed(group, tp)
     }
 
     /// Gives `records` their offsets: the partition ends, or `next` for partitions this
@@ -337,109 +197,54 @@ impl Shared {
             .collect()
     }
 
-    /// A read that failed (after a failed write, sled refuses reads too until reopened).
-    fn read_failed(&self, error: sled::Error) -> LogError {
-        LogError::Storage(format!(
-            "reading the embedded log in {}: {error}",
-            self.path.display()
-        ))
-    }
-
-    fn write_failed(&self, error: impl std::fmt::Display) -> LogError {
-        LogError::Storage(format!(
-            "writing the embedded log in {}: {error}",
-            self.path.display()
-        ))
-    }
-
-    /// Makes what sled flushed durable (see `durable.rs`); a reader has nothing to sync.
-    async fn sync(&self) -> Result<(), LogError> {
-        let Some(durability) = self.durability.clone() else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || lock(&durability).sync())
-            .await
-            .map_err(|error| LogError::Storage(format!("the sync task failed: {error}")))?
-            .map_err(|error| self.write_failed(error))
-    }
-
-    /// Writes placed records and `offsets` in one sled transaction, durable before return.
-    /// The caller holds the commit lock and placed the records under it.
+    /// Writes placed records and `offsets` as one journal frame, durable before return. The
+    /// caller holds the commit lock and placed the records under it.
     async fn write(
         &self,
         placed: Vec<Placed>,
         offsets: &[ConsumedOffsets],
     ) -> Result<Vec<Position>, LogError> {
         let timestamp = now_ms();
-        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
-        let writes: Vec<(TopicPartition, u64, Vec<u8>)> = placed
+        let appended: Vec<Appended<'_>> = placed
             .iter()
-            .map(|p| {
-                next.insert(p.partition.clone(), p.offset + 1);
-                let value = store::encode(
-                    timestamp,
-                    Some(p.record.key.as_bytes()),
-                    &p.record.headers,
-                    &p.record.payload,
-                );
-                (p.partition.clone(), p.offset, value)
+            .map(|p| Appended {
+                partition: &p.partition,
+                offset: p.offset,
+                timestamp_ms: timestamp,
+                key: p.record.key.as_bytes(),
+                headers: &p.record.headers,
+                payload: &p.record.payload,
             })
             .collect();
-        let mut involved: Vec<TopicPartition> = next.keys().cloned().collect();
-        involved.sort();
-        let mut trees = Vec::with_capacity(involved.len() + 1);
-        for tp in &involved {
-            trees.push(self.tree(tp)?);
-        }
-        trees.push(self.offsets.clone());
-        let offset_writes: Vec<(Vec<u8>, u64)> = offsets
+        let offset_writes: Vec<(&str, &TopicPartition, u64)> = offsets
             .iter()
             .filter_map(|consumed| match &consumed.group.0 {
-                GroupInner::Embedded { group, .. } => Some((group.clone(), &consumed.offsets)),
+                GroupInner::Embedded { group, .. } => Some((group.as_str(), &consumed.offsets)),
                 GroupInner::Kafka(_) => None,
             })
-            .flat_map(|(group, list)| {
-                list.iter()
-                    .map(move |(tp, next)| (store::offsets_key(&group, tp), *next))
-            })
+            .flat_map(|(group, list)| list.iter().map(move |(tp, next)| (group, tp, *next)))
             .collect();
-        let index_of =
-            |tp: &TopicPartition| involved.binary_search(tp).expect("involved partition");
+        let frame = self.journal.frame(&appended, &offset_writes)?;
+        drop(appended);
         let _visible = self.visible.write().await;
-        trees
-            .as_slice()
-            .transaction(|view| {
-                for (tp, offset, value) in &writes {
-                    view[index_of(tp)].insert(&offset.to_be_bytes(), value.as_slice())?;
-                }
-                let offsets_view = &view[view.len() - 1];
-                for (key, next) in &offset_writes {
-                    offsets_view.insert(key.as_slice(), &next.to_be_bytes())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|error: TransactionError<()>| match error {
-                TransactionError::Storage(error) => self.write_failed(error),
-                TransactionError::Abort(()) => {
-                    LogError::Storage("the embedded log's write transaction aborted".to_owned())
-                }
-            })?;
-        // A write that fails here (the disk full, the directory unwritable) leaves sled
-        // refusing every later write until the log is opened again; recovery then finds the
-        // transaction whole or not at all, and the ends below never included it.
-        self.db
-            .flush_async()
-            .await
-            .map_err(|error| self.write_failed(error))?;
-        self.sync().await?;
+        if let Some(frame) = frame {
+            let journal = self.journal.clone();
+            tokio::task::spawn_blocking(move || journal.append(&frame))
+                .await
+                .map_err(|error| LogError::Storage(format!("the write task failed: {error}")))??;
+        }
+        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
+        for p in &placed {
+            next.insert(p.partition.clone(), p.offset + 1);
+        }
         lock(&self.ends).extend(next);
         self.changed.notify_waiters();
-        Ok(writes
+        Ok(placed
             .into_iter()
-            .map(|(tp, offset, _)| Position {
-                topic: tp.topic,
-                partition: tp.partition,
-                offset,
+            .map(|p| Position {
+                topic: p.partition.topic,
+                partition: p.partition.partition,
+                offset: p.offset,
             })
             .collect())
     }

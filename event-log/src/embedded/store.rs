@@ -1,4 +1,5 @@
-//! The embedded log's on-disk layout, written out by hand so it never depends on a codec crate.
+//! The embedded log's record layout, written out by hand so it never depends on a codec crate.
+//! The journal's record entries hold it, and so did the sled trees of older builds:
 //!
 //! ```text
 //! tree "topics"              topic name            -> partitions (u32 BE)
@@ -17,16 +18,6 @@ const LAYOUT_V1: u8 = 1;
 
 pub(crate) fn partition_tree_name(partition: &TopicPartition) -> String {
     format!("p/{}/{}", partition.topic, partition.partition)
-}
-
-pub(crate) fn offsets_key(group: &str, partition: &TopicPartition) -> Vec<u8> {
-    let mut key = Vec::with_capacity(group.len() + partition.topic.len() + 6);
-    key.extend_from_slice(group.as_bytes());
-    key.push(0);
-    key.extend_from_slice(partition.topic.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&partition.partition.to_be_bytes());
-    key
 }
 
 pub(crate) fn encode(

@@ -1,0 +1,1138 @@
+//! The embedded log's storage: an append-only journal of CRC-checked frames.
+//!
+//! ```text
+//! <dir>/ledger-log                    header, text: "order-ledger embedded log", "format 1",
+//!                                     then "topic <name> <partitions>" per topic
+//! <dir>/journal/<20-digit n>.seg      segments, each a run of frames; a new one past 64 MiB
+//!
+//! frame:  [magic "LGJ1": u32 BE][body length: u32 BE][CRC-32 of body: u32 BE]
+//!         [CRC-32 of the 12 bytes before: u32 BE][body]
+//! body:   entries, one after another:
+//!   record   [1: u8][partition index: u16 BE][offset: u64 BE][length: u32 BE][record]
+//!   offset   [2: u8][partition index: u16 BE][next offset: u64 BE][group length: u16 BE][group]
+//! ```
+//!
+//! A partition index counts the header's topic-partitions in order (each topic's partitions
+//! 0..n, topics as listed). The record bytes are `store::encode`'s layout.
+//!
+//! One frame is one commit: every record and consumer offset of a transaction (or of a group
+//! of publishes), written with one `write` and made durable with one `fdatasync` before the
+//! commit returns; a new segment also syncs the directory that names it. A frame is whole or
+//! not there: on open the journal is read from the start, and a frame at the end of the last
+//! segment that a crash tore — its header cut short or zeros, or a whole header whose frame
+//! runs past the end of the file, or a last frame whose body fails its CRC — was never
+//! acknowledged: a writer cuts it off (with a log line), a reader ignores it. Any other bad
+//! byte (a header failing its own CRC, a body failing its CRC with frames after it) is
+//! corruption, reported with the file, the position and the last whole record of each
+//! partition; never guessed past. (A flipped byte in the very last frame's body cannot be told
+//! from a torn write and is cut like one.)
+//!
+//! In memory: per partition its end, a mark (offset → frame position) every 64 records, and
+//! the frames of its latest records, so memory grows with the log by a mark per 64 records.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::port::LogError;
+use crate::record::{Headers, StoredRecord};
+use crate::topic::TopicPartition;
+
+use super::store;
+
+/// The header file: its presence is what makes a directory a log.
+pub(crate) const HEADER_FILE: &str = "ledger-log";
+const HEADER_TITLE: &str = "order-ledger embedded log";
+const FORMAT_LINE: &str = "format 1";
+const JOURNAL_DIR: &str = "journal";
+/// Held locked by the one writer of a directory.
+const LOCK_FILE: &str = "writer.lock";
+
+const FRAME_MAGIC: u32 = 0x4C47_4A31;
+const FRAME_HEADER: u64 = 16;
+/// No frame is larger: a length beyond it is a corrupt header, not a big commit.
+const FRAME_MAX: u64 = 1 << 30;
+const SEGMENT_BYTES: u64 = 64 << 20;
+const MARK_EVERY: u32 = 64;
+const RECENT_FRAMES: usize = 64;
+const READ_CHUNK: usize = 256 << 10;
+
+const ENTRY_RECORD: u8 = 1;
+const ENTRY_OFFSET: u8 = 2;
+
+/// The topic-partitions of a log, in header order.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// Partition count per topic, in header order.
+    pub topics: Vec<(String, u32)>,
+    tps: Vec<TopicPartition>,
+    index: HashMap<TopicPartition, u16>,
+}
+
+impl Layout {
+    fn new(topics: Vec<(String, u32)>) -> Result<Layout, LogError> {
+        let tps: Vec<TopicPartition> = topics
+            .iter()
+            .flat_map(|(name, count)| (0..*count).map(|p| TopicPartition::new(name.clone(), p)))
+            .collect();
+        if tps.len() > usize::from(u16::MAX) {
+            return Err(LogError::Config(format!(
+                "{} topic-partitions; the embedded log holds at most {}",
+                tps.len(),
+                u16::MAX
+            )));
+        }
+        let index = (0u16..).zip(&tps).map(|(i, tp)| (tp.clone(), i)).collect();
+        Ok(Layout { topics, tps, index })
+    }
+
+    pub fn partitions(&self) -> BTreeMap<String, u32> {
+        self.topics.iter().cloned().collect()
+    }
+
+    fn index_of(&self, tp: &TopicPartition) -> Result<u16, LogError> {
+        self.index
+            .get(tp)
+            .copied()
+            .ok_or_else(|| LogError::UnknownPartition(tp.to_string()))
+    }
+
+    fn header_text(&self) -> String {
+        let mut text = format!("{HEADER_TITLE}\n{FORMAT_LINE}\n");
+        for (name, count) in &self.topics {
+            text.push_str(&format!("topic {name} {count}\n"));
+        }
+        text
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Layout, LogError> {
+        let corrupt = |reason: String| LogError::Corrupt {
+            at: path.display().to_string(),
+            reason,
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER_TITLE) {
+            return Err(corrupt("not an order-ledger log header".to_owned()));
+        }
+        match lines.next() {
+            Some(FORMAT_LINE) => {}
+            other => {
+                return Err(corrupt(format!(
+                    "unknown format {:?}: written by a newer order-ledger?",
+                    other.unwrap_or("")
+                )))
+            }
+        }
+        let mut topics = Vec::new();
+        for line in lines {
+            let mut words = line.split(' ');
+            let (Some("topic"), Some(name), Some(count), None) =
+                (words.next(), words.next(), words.next(), words.next())
+            else {
+                return Err(corrupt(format!("unreadable line {line:?}")));
+            };
+            let count = count
+                .parse()
+                .map_err(|_| corrupt(format!("partition count {count:?}")))?;
+            topics.push((name.to_owned(), count));
+        }
+        Layout::new(topics)
+    }
+}
+
+/// Where a partition's records can be found: the frame holding record `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    offset: u64,
+    segment: usize,
+    position: u64,
+}
+
+/// What the journal holds, as far as it is committed.
+#[derive(Default)]
+struct Index {
+    ends: Vec<u64>,
+    offsets: HashMap<(String, u16), u64>,
+    marks: Vec<Vec<Mark>>,
+    recent: Vec<VecDeque<Mark>>,
+    since_mark: Vec<u32>,
+    /// Per segment, its committed length.
+    lengths: Vec<u64>,
+}
+
+impl Index {
+    fn new(partitions: usize) -> Index {
+        Index {
+            ends: vec![0; partitions],
+            marks: vec![Vec::new(); partitions],
+            recent: vec![VecDeque::new(); partitions],
+            since_mark: vec![MARK_EVERY; partitions],
+            ..Index::default()
+        }
+    }
+
+    /// Takes in one frame's entries at `segment`/`position`.
+    fn apply(&mut self, segment: usize, position: u64, body: &[u8]) -> Result<(), String> {
+        let mut last_tp = None;
+        for entry in Entries::new(body) {
+            match entry? {
+                Entry::Record { tp, offset, .. } => {
+                    let tp = usize::from(tp);
+                    let end = *self.ends.get(tp).ok_or("a partition the header lacks")?;
+                    if offset != end {
+                        return Err(format!(
+                            "partition {tp}: offset {offset} where {end} was next"
+                        ));
+                    }
+                    self.ends[tp] = offset + 1;
+                    if last_tp != Some(tp) {
+                        let mark = Mark {
+                            offset,
+                            segment,
+                            position,
+                        };
+                        self.note(tp, mark);
+                    }
+                    last_tp = Some(tp);
+                }
+                Entry::Offset { tp, next, group } => {
+                    if usize::from(tp) >= self.ends.len() {
+                        return Err("an offset for a partition the header lacks".to_owned());
+                    }
+                    self.offsets.insert((group.to_owned(), tp), next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, tp: usize, mark: Mark) {
+        let recent = &mut self.recent[tp];
+        if recent
+            .back()
+            .is_some_and(|m| m.position == mark.position && m.segment == mark.segment)
+        {
+            return;
+        }
+        recent.push_back(mark);
+        if recent.len() > RECENT_FRAMES {
+            recent.pop_front();
+        }
+        self.since_mark[tp] += 1;
+        if self.since_mark[tp] >= MARK_EVERY {
+            self.since_mark[tp] = 0;
+            self.marks[tp].push(mark);
+        }
+    }
+
+    /// The frame to start reading partition `tp` at for offset `from`: the latest frames
+    /// first (where followers read), then the marks.
+    fn start(&self, tp: usize, from: u64) -> Mark {
+        let recent = &self.recent[tp];
+        let after = recent.partition_point(|m| m.offset <= from);
+        if after > 0 {
+            return recent[after - 1];
+        }
+        let marks = &self.marks[tp];
+        let after = marks.partition_point(|m| m.offset <= from);
+        after.checked_sub(1).map_or(
+            Mark {
+                offset: 0,
+                segment: 0,
+                position: 0,
+            },
+            |i| marks[i],
+        )
+    }
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+enum Entry<'a> {
+    Record {
+        tp: u16,
+        offset: u64,
+        record: &'a [u8],
+    },
+    Offset {
+        tp: u16,
+        next: u64,
+        group: &'a str,
+    },
+}
+
+struct Entries<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Entries<'a> {
+    fn new(body: &'a [u8]) -> Entries<'a> {
+        Entries { rest: body }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.rest.len() < n {
+            self.rest = &[];
+            return Err("an entry runs past its frame".to_owned());
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn entry(&mut self) -> Result<Entry<'a>, String> {
+        let [kind] = self.take(1)? else {
+            unreachable!("took one byte")
+        };
+        let tp = self.u16()?;
+        match *kind {
+            ENTRY_RECORD => {
+                let offset = self.u64()?;
+                let length = self.u32()? as usize;
+                let record = self.take(length)?;
+                Ok(Entry::Record { tp, offset, record })
+            }
+            ENTRY_OFFSET => {
+                let next = self.u64()?;
+                let length = usize::from(self.u16()?);
+                let group = std::str::from_utf8(self.take(length)?)
+                    .map_err(|_| "a group name that is not UTF-8".to_owned())?;
+                Ok(Entry::Offset { tp, next, group })
+            }
+            other => Err(format!("unknown entry kind {other}")),
+        }
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        (!self.rest.is_empty()).then(|| self.entry())
+    }
+}
+
+/// Reads frames of one segment from a position on, a chunk at a time.
+struct Frames<'a> {
+    file: &'a File,
+    position: u64,
+    end: u64,
+    buffer: Vec<u8>,
+    buffer_at: u64,
+}
+
+/// Why a frame could not be read.
+enum FrameError {
+    /// Cut short or failing its CRC, and nothing after it: a torn last write.
+    Torn(String),
+    Corrupt(String),
+    Io(io::Error),
+}
+
+impl<'a> Frames<'a> {
+    fn new(file: &'a File, position: u64, end: u64) -> Frames<'a> {
+        Frames {
+            file,
+            position,
+            end,
+            buffer: Vec::new(),
+            buffer_at: 0,
+        }
+    }
+
+    fn bytes(&mut self, at: u64, n: u64) -> io::Result<&[u8]> {
+        let buffered_end = self.buffer_at + self.buffer.len() as u64;
+        if at < self.buffer_at || at + n > buffered_end {
+            let length = n.max(READ_CHUNK as u64).min(self.end - at);
+            self.buffer.resize(length as usize, 0);
+            self.file.read_exact_at(&mut self.buffer, at)?;
+            self.buffer_at = at;
+        }
+        let start = (at - self.buffer_at) as usize;
+        Ok(&self.buffer[start..start + n as usize])
+    }
+
+    /// Whether every byte from `at` to the end is zero.
+    fn rest_is_zero(&mut self, at: u64) -> Result<bool, FrameError> {
+        let mut from = at;
+        while from < self.end {
+            let n = (self.end - from).min(READ_CHUNK as u64);
+            if self
+                .bytes(from, n)
+                .map_err(FrameError::Io)?
+                .iter()
+                .any(|&b| b != 0)
+            {
+                return Ok(false);
+            }
+            from += n;
+        }
+        Ok(true)
+    }
+
+    /// The next frame: its position and body.
+    fn next_frame(&mut self) -> Result<Option<(u64, &[u8])>, FrameError> {
+        let at = self.position;
+        if at >= self.end {
+            return Ok(None);
+        }
+        if self.end - at < FRAME_HEADER {
+            return Err(FrameError::Torn(format!(
+                "{} bytes of a frame header",
+                self.end - at
+            )));
+        }
+        let header = self.bytes(at, FRAME_HEADER).map_err(FrameError::Io)?;
+        let word = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().expect("4 bytes"));
+        let (magic, length, crc, header_crc) = (word(0), u64::from(word(4)), word(8), word(12));
+        let header_whole = crc32fast::hash(&header[..12]) == header_crc;
+        let zeros = header.iter().all(|&b| b == 0);
+        let frame_end = at + FRAME_HEADER + length;
+        if zeros && self.rest_is_zero(at)? {
+            // A file extended by a write whose bytes never reached the disk.
+            return Err(FrameError::Torn(
+                "zeros where a frame should start".to_owned(),
+            ));
+        }
+        if !header_whole || magic != FRAME_MAGIC || length > FRAME_MAX {
+            return Err(FrameError::Corrupt(format!(
+                "a damaged frame header (magic {magic:#010x}, length {length})"
+            )));
+        }
+        if frame_end > self.end {
+            return Err(FrameError::Torn(format!(
+                "a frame of {length} bytes with {} left",
+                self.end - at - FRAME_HEADER
+            )));
+        }
+        let body = self
+            .bytes(at + FRAME_HEADER, length)
+            .map_err(FrameError::Io)?;
+        if crc32fast::hash(body) != crc {
+            let reason = "the frame's CRC does not match its bytes".to_owned();
+            return Err(if frame_end == self.end {
+                FrameError::Torn(reason)
+            } else {
+                FrameError::Corrupt(reason)
+            });
+        }
+        self.position = frame_end;
+        let start = (at + FRAME_HEADER - self.buffer_at) as usize;
+        Ok(Some((at, &self.buffer[start..start + length as usize])))
+    }
+}
+
+struct Writer {
+    file: File,
+    segment: usize,
+    length: u64,
+    /// A write or sync failed: what the file holds past `length` is unknown until reopened.
+    broken: bool,
+    _lock: File,
+}
+
+/// The journal of one log directory.
+pub(crate) struct Journal {
+    path: PathBuf,
+    pub layout: Layout,
+    index: RwLock<Index>,
+    files: RwLock<Vec<Arc<File>>>,
+    writer: Mutex<Option<Writer>>,
+    reader_lock: Mutex<Option<File>>,
+    /// A segment is closed once it would grow past this.
+    segment_bytes: u64,
+}
+
+fn segment_name(number: usize) -> String {
+    format!("{number:020}.seg")
+}
+
+fn io_error(path: &Path, doing: &str) -> impl Fn(io::Error) -> LogError {
+    let what = format!("{doing} {}", path.display());
+    move |error| LogError::Storage(format!("{what}: {error}"))
+}
+
+/// Syncs a directory, so the names it just gained survive a power loss.
+fn sync_dir(path: &Path) -> Result<(), LogError> {
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_error(path, "syncing the directory"))
+}
+
+impl Journal {
+    /// Whether `path` holds a journal.
+    pub fn exists(path: &Path) -> bool {
+        path.join(HEADER_FILE).is_file()
+    }
+
+    /// Creates an empty journal in `path` with `topics`.
+    pub fn create(path: &Path, topics: Vec<(String, u32)>) -> Result<(), LogError> {
+        let layout = Layout::new(topics)?;
+        let journal = path.join(JOURNAL_DIR);
+        std::fs::create_dir_all(&journal).map_err(io_error(&journal, "creating"))?;
+        write_header(path, &layout)?;
+        sync_dir(&journal)?;
+        sync_dir(path)
+    }
+
+    /// Opens the journal in `path`: a writer (`write`) takes the directory's lock, cuts a
+    /// torn last frame and may add topics to the header; a reader changes nothing.
+    pub fn open(path: &Path, write: bool, topics: &[(String, u32)]) -> Result<Journal, LogError> {
+        let header_path = path.join(HEADER_FILE);
+        let lock = if write {
+            lock_writer(path)?
+        } else {
+            lock_reader(path)?
+        };
+        let text =
+            std::fs::read_to_string(&header_path).map_err(io_error(&header_path, "reading"))?;
+        let mut layout = Layout::parse(&text, &header_path)?;
+        let missing: Vec<(String, u32)> = topics
+            .iter()
+            .filter(|(name, _)| !layout.topics.iter().any(|(known, _)| known == name))
+            .cloned()
+            .collect();
+        if write && !missing.is_empty() {
+            let mut all = layout.topics.clone();
+            all.extend(missing);
+            layout = Layout::new(all)?;
+            write_header(path, &layout)?;
+        }
+        let journal = Journal {
+            path: path.to_path_buf(),
+            index: RwLock::new(Index::new(layout.tps.len())),
+            layout,
+            files: RwLock::new(Vec::new()),
+            writer: Mutex::new(None),
+            reader_lock: Mutex::new(None),
+            segment_bytes: SEGMENT_BYTES,
+        };
+        journal.load(write)?;
+        match lock {
+            Some(lock) if write => journal.open_writer(lock)?,
+            // Held while the journal is open, so no writer starts under a reader.
+            lock => {
+                *journal
+                    .reader_lock
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = lock
+            }
+        }
+        Ok(journal)
+    }
+
+    fn segment_path(&self, number: usize) -> PathBuf {
+        self.path.join(JOURNAL_DIR).join(segment_name(number))
+    }
+
+    /// Reads every segment into the index.
+    fn load(&self, write: bool) -> Result<(), LogError> {
+        let mut number = 0;
+        loop {
+            let path = self.segment_path(number);
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => break,
+                Err(error) => return Err(io_error(&path, "opening")(error)),
+            };
+            let length = file.metadata().map_err(io_error(&path, "reading"))?.len();
+            let last = !self.segment_path(number + 1).exists();
+            let committed = self.load_segment(number, &file, length, last)?;
+            if committed < length && write {
+                tracing::warn!(segment = %path.display(), from = committed, to = length, "cutting a torn last write off the log");
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_error(&path, "opening"))?;
+                file.set_len(committed)
+                    .and_then(|()| file.sync_all())
+                    .map_err(io_error(&path, "cutting back"))?;
+            }
+            write_lock(&self.index).lengths.push(committed);
+            write_lock(&self.files).push(Arc::new(file));
+            number += 1;
+        }
+        Ok(())
+    }
+
+    /// Folds one segment's frames into the index; returns how far its frames are whole.
+    fn load_segment(
+        &self,
+        number: usize,
+        file: &File,
+        length: u64,
+        last: bool,
+    ) -> Result<u64, LogError> {
+        let mut frames = Frames::new(file, 0, length);
+        let mut index = write_lock(&self.index);
+        loop {
+            match frames.next_frame() {
+                Ok(Some((position, body))) => {
+                    index
+                        .apply(number, position, body)
+                        .map_err(|reason| self.corrupt(number, position, reason, &index))?;
+                }
+                Ok(None) => return Ok(length),
+                Err(FrameError::Torn(_)) if last => return Ok(frames.position),
+                Err(FrameError::Torn(reason) | FrameError::Corrupt(reason)) => {
+                    return Err(self.corrupt(number, frames.position, reason, &index))
+                }
+                Err(FrameError::Io(error)) => {
+                    return Err(io_error(&self.segment_path(number), "reading")(error))
+                }
+            }
+        }
+    }
+
+    /// A corruption report: where, why, and how far each partition was read whole.
+    fn corrupt(&self, segment: usize, position: u64, reason: String, index: &Index) -> LogError {
+        let whole: Vec<String> = self
+            .layout
+            .tps
+            .iter()
+            .zip(&index.ends)
+            .filter(|(_, &end)| end > 0)
+            .map(|(tp, end)| format!("{tp}@{}", end - 1))
+            .collect();
+        LogError::Corrupt {
+            at: format!("{} byte {position}", self.segment_path(segment).display()),
+            reason: format!("{reason} (last whole records: {})", whole.join(", ")),
+        }
+    }
+
+    fn open_writer(&self, lock: File) -> Result<(), LogError> {
+        let mut files = write_lock(&self.files);
+        let mut index = write_lock(&self.index);
+        if files.is_empty() {
+            let path = self.segment_path(0);
+            let file = File::create_new(&path).map_err(io_error(&path, "creating"))?;
+            sync_dir(&self.path.join(JOURNAL_DIR))?;
+            files.push(Arc::new(file));
+            index.lengths.push(0);
+        }
+        let segment = files.len() - 1;
+        let path = self.segment_path(segment);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_error(&path, "opening"))?;
+        *self.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(Writer {
+            file,
+            segment,
+            length: index.lengths[segment],
+            broken: false,
+            _lock: lock,
+        });
+        Ok(())
+    }
+
+    pub fn ends(&self) -> Vec<(TopicPartition, u64)> {
+        let index = read_lock(&self.index);
+        self.layout
+            .tps
+            .iter()
+            .cloned()
+            .zip(index.ends.iter().copied())
+            .collect()
+    }
+
+    pub fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
+        let at = self.layout.index_of(tp)?;
+        let index = read_lock(&self.index);
+        Ok(index
+            .offsets
+            .get(&(group.to_owned(), at))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    /// Up to `max` records of `tp` from offset `from` on.
+    pub fn read(
+        &self,
+        tp: &TopicPartition,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        let at_tp = self.layout.index_of(tp)?;
+        let (start, end, lengths) = {
+            let index = read_lock(&self.index);
+            let end = index.ends[usize::from(at_tp)];
+            if from >= end || max == 0 {
+                return Ok(Vec::new());
+            }
+            (
+                index.start(usize::from(at_tp), from),
+                end,
+                index.lengths.clone(),
+            )
+        };
+        let files = read_lock(&self.files).clone();
+        let mut records = Vec::new();
+        let mut position = start.position;
+        for segment in start.segment..lengths.len() {
+            let mut frames = Frames::new(&files[segment], position, lengths[segment]);
+            loop {
+                let at = frames.position;
+                let (frame_at, body) = match frames.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(error) => return Err(self.read_error(segment, at, error)),
+                };
+                for entry in Entries::new(body) {
+                    let entry =
+                        entry.map_err(|reason| self.frame_corrupt(segment, frame_at, reason))?;
+                    let Entry::Record {
+                        tp: of,
+                        offset,
+                        record,
+                    } = entry
+                    else {
+                        continue;
+                    };
+                    if of != at_tp || offset < from {
+                        continue;
+                    }
+                    let decoded =
+                        store::decode(tp, offset, record).map_err(|reason| LogError::Corrupt {
+                            at: format!(
+                                "{tp}@{offset} ({} byte {frame_at})",
+                                self.segment_path(segment).display()
+                            ),
+                            reason,
+                        })?;
+                    records.push(decoded);
+                    if records.len() >= max || offset + 1 >= end {
+                        return Ok(records);
+                    }
+                }
+            }
+            position = 0;
+        }
+        Ok(records)
+    }
+
+    fn frame_corrupt(&self, segment: usize, position: u64, reason: String) -> LogError {
+        LogError::Corrupt {
+            at: format!("{} byte {position}", self.segment_path(segment).display()),
+            reason,
+        }
+    }
+
+    fn read_error(&self, segment: usize, position: u64, error: FrameError) -> LogError {
+        match error {
+            FrameError::Torn(reason) | FrameError::Corrupt(reason) => {
+                self.frame_corrupt(segment, position, reason)
+            }
+            FrameError::Io(error) => io_error(&self.segment_path(segment), "reading")(error),
+        }
+    }
+
+    /// The frame of one commit: `records` (with the offsets they were given) and consumer
+    /// `offsets` (group, partition, next offset). `None` when there is nothing to write.
+    pub fn frame(
+        &self,
+        records: &[Appended<'_>],
+        offsets: &[(&str, &TopicPartition, u64)],
+    ) -> Result<Option<Vec<u8>>, LogError> {
+        let body = self.encode(records, offsets)?;
+        if body.is_empty() {
+            return Ok(None);
+        }
+        let mut frame = Vec::with_capacity(body.len() + FRAME_HEADER as usize);
+        frame.extend_from_slice(&FRAME_MAGIC.to_be_bytes());
+        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+        let header_crc = crc32fast::hash(&frame);
+        frame.extend_from_slice(&header_crc.to_be_bytes());
+        frame.extend_from_slice(&body);
+        Ok(Some(frame))
+    }
+
+    /// Appends a [`Journal::frame`] and makes it durable (one `write`, one `fdatasync`), then
+    /// shows it to readers. The caller holds the log's commit lock, so frames go in the order
+    /// their offsets were handed out. A failed write leaves the writer refusing more until the
+    /// log is opened again (which cuts what the failure left).
+    pub fn append(&self, frame: &[u8]) -> Result<(), LogError> {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = guard.as_mut().ok_or(LogError::InvalidState {
+            operation: "append",
+            state: "on a log opened for reading",
+        })?;
+        if writer.broken {
+            return Err(LogError::Storage(format!(
+                "writing the embedded log in {}: an earlier write failed; the log must be opened again",
+                self.path.display()
+            )));
+        }
+        if writer.length > 0 && writer.length + frame.len() as u64 > self.segment_bytes {
+            self.rotate(writer)?;
+        }
+        let path = self.segment_path(writer.segment);
+        let written = writer
+            .file
+            .write_all(frame)
+            .and_then(|()| writer.file.sync_data());
+        if let Err(error) = written {
+            writer.broken = true;
+            return Err(io_error(&path, "writing")(error));
+        }
+        let position = writer.length;
+        writer.length += frame.len() as u64;
+        let mut index = write_lock(&self.index);
+        if let Err(reason) = index.apply(writer.segment, position, &frame[FRAME_HEADER as usize..])
+        {
+            writer.broken = true;
+            return Err(LogError::Storage(format!(
+                "writing the embedded log in {}: a commit did not fit the log ({reason})",
+                self.path.display()
+            )));
+        }
+        index.lengths[writer.segment] = writer.length;
+        Ok(())
+    }
+
+    fn rotate(&self, writer: &mut Writer) -> Result<(), LogError> {
+        let next = writer.segment + 1;
+        let path = self.segment_path(next);
+        let file = File::create_new(&path).map_err(io_error(&path, "creating"))?;
+        sync_dir(&self.path.join(JOURNAL_DIR))?;
+        let reader = File::open(&path).map_err(io_error(&path, "opening"))?;
+        write_lock(&self.files).push(Arc::new(reader));
+        write_lock(&self.index).lengths.push(0);
+        writer.file = file;
+        writer.segment = next;
+        writer.length = 0;
+        Ok(())
+    }
+
+    fn encode(
+        &self,
+        records: &[Appended<'_>],
+        offsets: &[(&str, &TopicPartition, u64)],
+    ) -> Result<Vec<u8>, LogError> {
+        let mut body = Vec::new();
+        for record in records {
+            let at = self.layout.index_of(record.partition)?;
+            let bytes = store::encode(
+                record.timestamp_ms,
+                Some(record.key),
+                record.headers,
+                record.payload,
+            );
+            body.push(ENTRY_RECORD);
+            body.extend_from_slice(&at.to_be_bytes());
+            body.extend_from_slice(&record.offset.to_be_bytes());
+            body.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            body.extend_from_slice(&bytes);
+        }
+        for (group, tp, next) in offsets {
+            let at = self.layout.index_of(tp)?;
+            let group_len = u16::try_from(group.len())
+                .map_err(|_| LogError::Config(format!("group name of {} bytes", group.len())))?;
+            body.push(ENTRY_OFFSET);
+            body.extend_from_slice(&at.to_be_bytes());
+            body.extend_from_slice(&next.to_be_bytes());
+            body.extend_from_slice(&group_len.to_be_bytes());
+            body.extend_from_slice(group.as_bytes());
+        }
+        if body.len() as u64 > FRAME_MAX {
+            return Err(LogError::Config(format!(
+                "one commit of {} bytes; the embedded log takes at most {FRAME_MAX}",
+                body.len()
+            )));
+        }
+        Ok(body)
+    }
+}
+
+/// One record to append, with the offset it was given.
+pub(crate) struct Appended<'a> {
+    pub partition: &'a TopicPartition,
+    pub offset: u64,
+    pub timestamp_ms: i64,
+    pub key: &'a [u8],
+    pub headers: &'a Headers,
+    pub payload: &'a [u8],
+}
+
+/// Writes the header file whole: to a temporary name, synced, then renamed over.
+fn write_header(path: &Path, layout: &Layout) -> Result<(), LogError> {
+    let final_path = path.join(HEADER_FILE);
+    let temporary = path.join(format!("{HEADER_FILE}.tmp"));
+    let mut file = File::create(&temporary).map_err(io_error(&temporary, "creating"))?;
+    file.write_all(layout.header_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(&temporary, "writing"))?;
+    std::fs::rename(&temporary, &final_path).map_err(io_error(&final_path, "renaming"))?;
+    sync_dir(path)
+}
+
+/// A reader's share of the writer lock: refused while a writer holds the directory (read
+/// through it instead), and taken without writing anything (no lock file: no writer ever).
+fn lock_reader(path: &Path) -> Result<Option<File>, LogError> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = match File::open(&lock_path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(&lock_path, "opening")(error)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::InUse {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(io_error(&lock_path, "locking")(error)),
+    }
+}
+
+/// Takes the directory's writer lock, or says who holds it.
+fn lock_writer(path: &Path) -> Result<Option<File>, LogError> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_error(&lock_path, "opening"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::InUse {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(io_error(&lock_path, "locking")(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topics() -> Vec<(String, u32)> {
+        vec![("t.commands".to_owned(), 2), ("t.events".to_owned(), 2)]
+    }
+
+    fn tp(topic: &str, partition: u32) -> TopicPartition {
+        TopicPartition::new(format!("t.{topic}"), partition)
+    }
+
+    /// Appends one frame: `count` records to `partition` from its end, and an offset.
+    fn commit(journal: &Journal, partition: &TopicPartition, count: u64, group_next: Option<u64>) {
+        let start = journal
+            .ends()
+            .into_iter()
+            .find(|(t, _)| t == partition)
+            .unwrap()
+            .1;
+        let headers = Headers::for_message("application/json", "T", 1);
+        let payloads: Vec<Vec<u8>> = (start..start + count)
+            .map(|n| format!("{partition}#{n}").into_bytes())
+            .collect();
+        let records: Vec<Appended<'_>> = payloads
+            .iter()
+            .zip(start..)
+            .map(|(payload, offset)| Appended {
+                partition,
+                offset,
+                timestamp_ms: 7,
+                key: b"k",
+                headers: &headers,
+                payload,
+            })
+            .collect();
+        let offsets: Vec<(&str, &TopicPartition, u64)> = group_next
+            .map(|next| ("g", partition, next))
+            .into_iter()
+            .collect();
+        let frame = journal.frame(&records, &offsets).unwrap().unwrap();
+        journal.append(&frame).unwrap();
+    }
+
+    fn payloads(journal: &Journal, partition: &TopicPartition, from: u64) -> Vec<String> {
+        journal
+            .read(partition, from, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|r| String::from_utf8(r.payload).unwrap())
+            .collect()
+    }
+
+    fn segment(dir: &Path, n: usize) -> PathBuf {
+        dir.join(JOURNAL_DIR).join(segment_name(n))
+    }
+
+    /// Every file under `dir` with its bytes: what a reader must leave as it was.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(at) = todo.pop() {
+            for entry in std::fs::read_dir(&at).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    files.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    fn written(dir: &Path) -> Journal {
+        Journal::create(dir, topics()).unwrap();
+        let journal = Journal::open(dir, true, &topics()).unwrap();
+        commit(&journal, &tp("commands", 0), 3, None);
+        commit(&journal, &tp("events", 1), 2, Some(3));
+        commit(&journal, &tp("commands", 0), 1, Some(4));
+        journal
+    }
+
+    #[test]
+    fn commits_read_back_in_order_after_reopening_and_a_reader_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(written(dir.path()));
+        let before = snapshot(dir.path());
+        let reader = Journal::open(dir.path(), false, &topics()).unwrap();
+        let commands = tp("commands", 0);
+        assert_eq!(payloads(&reader, &commands, 0).len(), 4);
+        assert_eq!(
+            payloads(&reader, &commands, 2),
+            ["t.commands[0]#2", "t.commands[0]#3"]
+        );
+        assert_eq!(
+            payloads(&reader, &tp("events", 1), 0),
+            ["t.events[1]#0", "t.events[1]#1"]
+        );
+        assert!(payloads(&reader, &tp("events", 0), 0).is_empty());
+        assert_eq!(reader.committed("g", &commands).unwrap(), 4);
+        assert_eq!(reader.committed("g", &tp("events", 1)).unwrap(), 3);
+        assert_eq!(reader.committed("other", &commands).unwrap(), 0);
+        assert!(reader.append(b"x").is_err(), "a reader cannot append");
+        drop(reader);
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "the reader changed the directory"
+        );
+    }
+
+    #[test]
+    fn a_torn_last_frame_is_ignored_by_readers_and_cut_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(written(dir.path()));
+        let path = segment(dir.path(), 0);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let frame = {
+            let journal = Journal::open(dir.path(), false, &topics()).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            drop(journal);
+            bytes[..40].to_vec()
+        };
+        for cut in [5, 12, 20, 40] {
+            std::fs::write(
+                &path,
+                [std::fs::read(&path).unwrap(), frame[..cut].to_vec()].concat(),
+            )
+            .unwrap();
+            let reader = Journal::open(dir.path(), false, &topics()).unwrap();
+            assert_eq!(
+                payloads(&reader, &tp("commands", 0), 0).len(),
+                4,
+                "cut {cut}"
+            );
+            drop(reader);
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > whole,
+                "the reader cut nothing"
+            );
+            let writer = Journal::open(dir.path(), true, &topics()).unwrap();
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                whole,
+                "the writer cut the tail"
+            );
+            drop(writer);
+        }
+        let writer = Journal::open(dir.path(), true, &topics()).unwrap();
+        commit(&writer, &tp("commands", 0), 1, None);
+        assert_eq!(
+            payloads(&writer, &tp("commands", 0), 4),
+            ["t.commands[0]#4"]
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_before_the_end_is_corruption_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(written(dir.path()));
+        let path = segment(dir.path(), 0);
+        let clean = std::fs::read(&path).unwrap();
+        for at in [0, 3, 5, 11, 12, 15, 16, 30] {
+            let mut bytes = clean.clone();
+            bytes[at] ^= 0x40;
+            std::fs::write(&path, &bytes).unwrap();
+            for write in [false, true] {
+                let error = Journal::open(dir.path(), write, &topics())
+                    .err()
+                    .expect("refused");
+                let LogError::Corrupt { at: place, .. } = &error else {
+                    panic!("byte {at}: {error}")
+                };
+                assert!(place.contains("00000000000000000000.seg byte"), "{error}");
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    bytes,
+                    "nothing cut at byte {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn segments_roll_over_and_read_across() {
+        let dir = tempfile::tempdir().unwrap();
+        Journal::create(dir.path(), topics()).unwrap();
+        let mut journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        journal.segment_bytes = 300;
+        let commands = tp("commands", 1);
+        for _ in 0..20 {
+            commit(&journal, &commands, 2, None);
+            commit(&journal, &tp("events", 0), 1, None);
+        }
+        assert!(segment(dir.path(), 3).exists(), "several segments");
+        drop(journal);
+        let reader = Journal::open(dir.path(), false, &topics()).unwrap();
+        let all = payloads(&reader, &commands, 0);
+        assert_eq!(all.len(), 40);
+        assert_eq!(all[37], "t.commands[1]#37");
+        assert_eq!(payloads(&reader, &commands, 39), ["t.commands[1]#39"]);
+    }
+}
