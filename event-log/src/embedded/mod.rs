@@ -105,6 +105,12 @@ impl EmbeddedLog {
                 }
                 migrate::migrate(path)?;
             } else if write {
+                if path.exists() && !path.is_dir() {
+                    return Err(LogError::Storage(format!(
+                        "opening the embedded log in {}: Not a directory",
+                        path.display()
+                    )));
+                }
                 std::fs::create_dir_all(path).map_err(|error| {
                     LogError::Storage(format!(
                         "creating the embedded log in {}: {error}",
