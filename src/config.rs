@@ -225,6 +225,7 @@ impl LedgerConfig {
             linger: std::time::Duration::from_millis(self.handler.linger_ms),
             policy: self.policy.clone(),
             process: self.handler.process,
+            decide_in_place: true,
             rules: ProcessRules {
                 settlement: self.settlement.clone(),
                 ..self.process.clone()

@@ -96,6 +96,11 @@ pub async fn run(
     let clock = Arc::new(ManualClock::new(start));
     let mut handler_config = config.handler_config_for(&log_options);
     handler_config.process = true;
+    // The same seed gives the same log: every step of the order process goes through a poll,
+    // so its steps and the timers the simulated clock makes due interleave the same way each
+    // run (decided in place, a wave's reservations may land before or after the releases of
+    // the orders it expires, by who wins a race with the clock).
+    handler_config.decide_in_place = false;
     // The shop's customers have two hours to pay (the default window is 30 minutes), and its
     // parcels leave the carrier to the rules half of the time.
     handler_config.policy.payment_window_minutes =

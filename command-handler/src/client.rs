@@ -108,7 +108,7 @@ pub async fn await_result(
             // Only this partition counts: the others are "seen" to the end of time.
             let mut seen = vec![u64::MAX; log.partitions(Topic::CommandResults) as usize];
             seen[submitted.partition as usize] = offset;
-            log.wait_for_ends(Topic::CommandResults, &seen, deadline - now)
+            log.wait_for_records(Topic::CommandResults, &seen, deadline - now)
                 .await?;
         }
     }
@@ -117,13 +117,13 @@ pub async fn await_result(
 /// The results of the commands this process publishes, handed to whoever waits for them.
 ///
 /// One follower task reads the results topic for every waiter in the process, woken by the log
-/// ([`Log::wait_for_ends`]) rather than polling, and gives each result to the waiter whose
+/// ([`Log::wait_for_records`]) rather than polling, and gives each result to the waiter whose
 /// command it answers (same id, aggregate and digest). A waiter registers before its command
 /// is published, so its result, appended after the command, cannot pass unseen. While nobody
 /// waits the follower skips what arrives without reading it. Dropping `Results` stops it.
 pub struct Results {
     log: Arc<dyn Log>,
-    waiting: Arc<Mutex<Waiting>>,
+    shared: Arc<Shared>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -132,6 +132,13 @@ pub struct Results {
 struct Waiting {
     next_ticket: u64,
     by_command: HashMap<Uuid, Vec<Waiter>>,
+}
+
+/// The waiters and the follower's wake-up when the first one arrives.
+#[derive(Default)]
+struct Shared {
+    waiting: Mutex<Waiting>,
+    registered: tokio::sync::Notify,
 }
 
 struct Waiter {
@@ -157,11 +164,11 @@ impl Results {
     /// Starts following the results topic of `log` from its end now.
     pub async fn follow(log: Arc<dyn Log>) -> Result<Results, LogError> {
         let from = log.end_offsets(Topic::CommandResults).await?;
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
-        let follower = tokio::spawn(follow(log.clone(), waiting.clone(), from));
+        let shared = Arc::new(Shared::default());
+        let follower = tokio::spawn(follow(log.clone(), shared.clone(), from));
         Ok(Results {
             log,
-            waiting,
+            shared,
             follower,
         })
     }
@@ -178,7 +185,7 @@ impl Results {
         let digest = order_events::codec::command_digest(envelope);
         let (ticket, answer) = self.register(envelope.command_id, aggregate, digest);
         let _unregister = Unregister {
-            waiting: &self.waiting,
+            waiting: &self.shared.waiting,
             command_id: envelope.command_id,
             ticket,
         };
@@ -210,7 +217,7 @@ impl Results {
         digest: String,
     ) -> (u64, tokio::sync::oneshot::Receiver<CommandResult>) {
         let (answer, receiver) = tokio::sync::oneshot::channel();
-        let mut waiting = lock(&self.waiting);
+        let mut waiting = lock(&self.shared.waiting);
         waiting.next_ticket += 1;
         let ticket = waiting.next_ticket;
         waiting
@@ -223,6 +230,9 @@ impl Results {
                 digest,
                 answer,
             });
+        drop(waiting);
+        // Wakes a follower that sleeps for want of waiters.
+        self.shared.registered.notify_one();
         (ticket, receiver)
     }
 }
@@ -252,13 +262,14 @@ impl Drop for Unregister<'_> {
     }
 }
 
-/// The follower: waits for the results partitions to grow, reads what is new (when anyone
-/// waits) and hands each result to its waiter. A failing log is retried with backoff; waiters
-/// meanwhile run into their own limits.
-async fn follow(log: Arc<dyn Log>, waiting: Arc<Mutex<Waiting>>, mut positions: Vec<u64>) {
+/// The follower: waits for the results partitions to grow, reads what is new and hands each
+/// result to its waiter. While nobody waits it skips what arrives and sleeps until someone
+/// registers, asking the log nothing. A failing log is retried with backoff; waiters meanwhile
+/// run into their own limits.
+async fn follow(log: Arc<dyn Log>, shared: Arc<Shared>, mut positions: Vec<u64>) {
     let mut failures = 0;
     loop {
-        match follow_once(log.as_ref(), &waiting, &mut positions).await {
+        match follow_once(log.as_ref(), &shared, &mut positions).await {
             Ok(()) => failures = 0,
             Err(error) => {
                 failures += 1;
@@ -271,30 +282,38 @@ async fn follow(log: Arc<dyn Log>, waiting: Arc<Mutex<Waiting>>, mut positions: 
 
 async fn follow_once(
     log: &dyn Log,
-    waiting: &Mutex<Waiting>,
+    shared: &Shared,
     positions: &mut Vec<u64>,
 ) -> Result<(), LogError> {
-    let ends = log
-        .wait_for_ends(Topic::CommandResults, positions, FOLLOW_WAIT)
-        .await?;
-    positions.resize(ends.len(), 0);
-    // The ends were read before this look: a waiter registering after it publishes after it,
-    // so its result lies past these ends.
-    if lock(waiting).by_command.is_empty() {
-        positions.clone_from(&ends);
-        return Ok(());
+    let registered = shared.registered.notified();
+    tokio::pin!(registered);
+    registered.as_mut().enable();
+    if lock(&shared.waiting).by_command.is_empty() {
+        let ends = log.end_offsets(Topic::CommandResults).await?;
+        // The ends were read before this look: a waiter registering after it publishes after
+        // it, so its result lies past these ends.
+        if lock(&shared.waiting).by_command.is_empty() {
+            *positions = ends;
+            registered.await;
+            return Ok(());
+        }
     }
+    log.wait_for_records(Topic::CommandResults, positions, FOLLOW_WAIT)
+        .await?;
     let topic = log.topics().name(Topic::CommandResults);
-    for (partition, end) in ends.iter().enumerate() {
-        while positions[partition] < *end {
-            let tp = TopicPartition::new(topic.clone(), partition as u32);
-            let records = log.read(&tp, positions[partition], FOLLOW_BATCH).await?;
+    for (partition, position) in positions.iter_mut().enumerate() {
+        let tp = TopicPartition::new(topic.clone(), partition as u32);
+        loop {
+            let records = log.read(&tp, *position, FOLLOW_BATCH).await?;
             let Some(last) = records.last() else {
                 break;
             };
-            positions[partition] = last.next_offset();
+            *position = last.next_offset();
             for result in records.iter().filter_map(CommandResult::from_record) {
-                hand_over(waiting, result);
+                hand_over(&shared.waiting, result);
+            }
+            if records.len() < FOLLOW_BATCH {
+                break;
             }
         }
     }

@@ -86,6 +86,12 @@ pub struct HandlerConfig {
     /// timers (see `order_events::process`). Off only for tests and tools that drive every
     /// step by hand.
     pub process: bool,
+    /// Decide the order process's commands in the transaction that issued them, where the
+    /// log allows it ([`Log::positions_at_send`]); off: each waits for the next poll. Either
+    /// way every partition is decided in its log order; what changes is how the process's
+    /// steps interleave with timers fired meanwhile, so a driver that replays a schedule to
+    /// reproduce a log byte for byte (the demo) turns it off.
+    pub decide_in_place: bool,
     /// Warehouse and carrier tables and the shortage policy of the order process.
     pub rules: ProcessRules,
     /// Most aggregates held in memory per partition; the rest live in the state store and
@@ -110,6 +116,7 @@ impl Default for HandlerConfig {
             linger: Duration::ZERO,
             policy: Policy::default(),
             process: true,
+            decide_in_place: true,
             rules: ProcessRules::default(),
             cache_aggregates_max: 100_000,
             state_dir: None,
@@ -184,6 +191,9 @@ pub struct HandlerStats {
     pub catch_up_events: u64,
     /// Most aggregates held in memory by one partition at the end of a transaction.
     pub cached_aggregates_max: u64,
+    /// Commands of the order process decided in the transaction that issued them, rather
+    /// than after another poll.
+    pub decided_in_place: u64,
 }
 
 pub struct Handler {
@@ -194,6 +204,26 @@ pub struct Handler {
     store: Option<StateStore>,
     partitions: BTreeMap<u32, PartitionState>,
     stats: HandlerStats,
+}
+
+/// Rounds of reactions a transaction decides in place at most (the reservation chain takes
+/// four); what is left waits for the next poll.
+const IN_PLACE_ROUNDS_MAX: usize = 8;
+
+/// What one transaction gathers while it decides.
+#[derive(Default)]
+struct Chunk {
+    answers: Vec<Answer>,
+    /// Answers by command, for a repeat within the transaction.
+    in_chunk: HashMap<CommandKey, usize>,
+    /// Records sent so far.
+    sent: usize,
+    dead: u64,
+    process_commands: u64,
+    touched: BTreeMap<u32, HashSet<AggregateRef>>,
+    /// The process's commands sent and not yet looked at for deciding in place, with their
+    /// index among the records sent.
+    issued: Vec<(usize, CommandEnvelope)>,
 }
 
 /// How one command of a chunk is answered.
@@ -347,6 +377,15 @@ impl Handler {
                                 Err(error) => return Err(error),
                             }
                         };
+                        // Where this instance decides from: what the process issues to the
+                        // partition may be decided in place once it follows on from here.
+                        let mut state = state;
+                        state.committed_next = self
+                            .log
+                            .committed_offsets(&self.config.group, Topic::Commands)
+                            .await
+                            .ok()
+                            .and_then(|offsets| offsets.get(tp.partition as usize).copied());
                         self.stats.catch_ups += 1;
                         self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
                         metrics::histogram!("ledger_catch_up_seconds")
@@ -716,25 +755,203 @@ impl Handler {
         Ok(envelope)
     }
 
+    /// Decides one command into the open transaction: its events, and the reactions the
+    /// process issues, are sent; its answer is gathered in `work`. A command id already
+    /// decided on its aggregate is answered from its first decision instead.
+    async fn decide(
+        &mut self,
+        producer: &mut dyn Producer,
+        work: &mut Chunk,
+        partition: u32,
+        envelope: CommandEnvelope,
+    ) -> Result<(), HandlerError> {
+        let state = self
+            .partitions
+            .get_mut(&partition)
+            .expect("an owned partition");
+        let key = CommandKey {
+            aggregate: envelope.command.target(),
+            command_id: envelope.command_id,
+        };
+        if let Some(&of) = work.in_chunk.get(&key) {
+            work.answers.push(Answer::RepeatInChunk {
+                partition,
+                envelope: Box::new(envelope),
+                of,
+            });
+            return Ok(());
+        }
+        let earlier = match state.decided(&key)? {
+            Some(Decided::Pending(result)) => Some(result),
+            Some(Decided::At(offset)) => Some(self.stored_result(partition, offset, &key).await?),
+            None => None,
+        };
+        if let Some(result) = earlier {
+            work.answers.push(Answer::Repeat {
+                partition,
+                envelope: Box::new(envelope),
+                result,
+            });
+            return Ok(());
+        }
+        let state = self
+            .partitions
+            .get_mut(&partition)
+            .expect("an owned partition");
+        let target = key.aggregate.clone();
+        state.load(&target)?;
+        work.touched.entry(partition).or_default().insert(target);
+        work.in_chunk.insert(key, work.answers.len());
+        let now = self.clock.now();
+        let span = tracing::debug_span!(
+            "command",
+            id = %envelope.command_id,
+            kind = envelope.command.type_name(),
+            partition
+        );
+        let deciding = Instant::now();
+        // In scope only while deciding: the span guard must not live across an await.
+        let (events, rejection) = span.in_scope(|| {
+            let decided = match state.ledger.submit(&envelope, now) {
+                Ok(events) => (events, None),
+                Err(rejection) => (Vec::new(), Some(rejection)),
+            };
+            tracing::debug!(
+                events = decided.0.len(),
+                rejected = decided.1.as_ref().map(|r| r.rule.code()),
+                "decided"
+            );
+            decided
+        });
+        self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
+        metrics::histogram!("ledger_decide_seconds").record(deciding.elapsed().as_secs_f64());
+        let reactions = if self.config.process {
+            let outcome = match &rejection {
+                None => Ok(events.as_slice()),
+                Some(rejection) => Err(rejection),
+            };
+            let view = OwnedStock(&self.partitions);
+            self.partitions[&partition]
+                .ledger
+                .reactions_with_view(&envelope, outcome, now, &view)
+        } else {
+            Vec::new()
+        };
+        if let (Some(rejection), order_events::ActorKind::System) =
+            (&rejection, envelope.actor.kind)
+        {
+            // The process only issues commands that fit the state it saw; a refusal is worth a
+            // look (a manual step raced it, or a rule table points nowhere) — except a stock
+            // item short of stock, an answer the process plans for.
+            if rejection.rule == order_events::rejection::Rule::StockInsufficient {
+                tracing::debug!(id = %envelope.command_id, "a reservation was refused: stock insufficient");
+            } else {
+                tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
+            }
+        }
+        if let (Some(key), false) = (envelope.command.target().stock_key(), events.is_empty()) {
+            self.partitions
+                .get_mut(&partition)
+                .expect("an owned partition")
+                .warehouses
+                .insert(key.warehouse);
+        }
+        let events_topic = self.topic(Topic::Events);
+        let commands_topic = self.topic(Topic::Commands);
+        let first_sent = work.sent;
+        for event in &events {
+            let headers = Headers::for_message(
+                CONTENT_TYPE_BINCODE,
+                event.envelope.event.type_name(),
+                event.envelope.event.schema_version(),
+            );
+            let outgoing = OutgoingRecord::new(
+                &events_topic,
+                event.envelope.aggregate_id.clone(),
+                headers,
+                event.record.clone(),
+            )
+            .on_partition(partition);
+            producer.send(outgoing).await?;
+            work.sent += 1;
+        }
+        work.process_commands += reactions.len() as u64;
+        for reaction in reactions {
+            producer
+                .send(command_record(&commands_topic, &reaction))
+                .await?;
+            work.issued.push((work.sent, reaction));
+            work.sent += 1;
+        }
+        work.answers.push(Answer::Decided {
+            partition,
+            envelope: Box::new(envelope),
+            events,
+            first_sent,
+            rejection,
+        });
+        Ok(())
+    }
+
+    /// Decides, in the same transaction, the commands the process issued to partitions this
+    /// instance owns — when the log says where they landed before the commit
+    /// ([`Log::positions_at_send`]) and each landed right after everything decided on its
+    /// partition, so deciding it now is deciding it in the partition's order. A reaction
+    /// that landed after a record not yet read (another publisher's) waits for its turn, and
+    /// so does every later one on that partition. Advances `next` past the commands decided
+    /// here; returns their partitions, which the consumer then reads on from `next`.
+    async fn decide_in_place(
+        &mut self,
+        producer: &mut dyn Producer,
+        work: &mut Chunk,
+        next: &mut BTreeMap<u32, u64>,
+    ) -> Result<BTreeSet<u32>, HandlerError> {
+        let mut in_place = BTreeSet::new();
+        if !self.config.decide_in_place || !self.log.positions_at_send() {
+            work.issued.clear();
+            return Ok(in_place);
+        }
+        let mut waiting: HashSet<u32> = HashSet::new();
+        for _ in 0..IN_PLACE_ROUNDS_MAX {
+            let issued = std::mem::take(&mut work.issued);
+            if issued.is_empty() {
+                break;
+            }
+            let positions = producer.sent_positions().await?;
+            for (index, reaction) in issued {
+                let position = &positions[index];
+                let partition = position.partition;
+                let expected = next.get(&partition).copied().or_else(|| {
+                    self.partitions
+                        .get(&partition)
+                        .and_then(|s| s.committed_next)
+                });
+                if waiting.contains(&partition) || expected != Some(position.offset) {
+                    waiting.insert(partition);
+                    continue;
+                }
+                next.insert(partition, position.offset + 1);
+                in_place.insert(partition);
+                self.stats.decided_in_place += 1;
+                self.decide(producer, work, partition, reaction).await?;
+            }
+        }
+        work.issued.clear();
+        Ok(in_place)
+    }
+
     async fn process(
         &mut self,
         consumer: &mut dyn Consumer,
         producer: &mut dyn Producer,
         chunk: &[StoredRecord],
     ) -> Result<(), HandlerError> {
-        let events_topic = self.topic(Topic::Events);
-        let commands_topic = self.topic(Topic::Commands);
         let results_topic = self.topic(Topic::CommandResults);
         let dead_letter_topic = self.topic(Topic::DeadLetter);
         let group = consumer.group()?;
         producer.begin().await?;
         let outcome = async {
-            let mut answers: Vec<Answer> = Vec::with_capacity(chunk.len());
-            let mut in_chunk: HashMap<CommandKey, usize> = HashMap::new();
-            let mut sent = 0;
-            let mut dead = 0;
-            let mut process_commands = 0;
-            let mut touched: BTreeMap<u32, HashSet<AggregateRef>> = BTreeMap::new();
+            let mut work = Chunk::default();
             for record in chunk {
                 if !self.partitions.contains_key(&record.partition) {
                     continue;
@@ -744,106 +961,24 @@ impl Handler {
                     Err((code, reason)) => {
                         tracing::warn!(partition = record.partition, offset = record.offset, code, %reason, "dead-lettered");
                         producer.send(dead_letter(&dead_letter_topic, record, code, &reason)).await?;
-                        sent += 1;
-                        dead += 1;
+                        work.sent += 1;
+                        work.dead += 1;
                         continue;
                     }
                 };
-                let partition = record.partition;
-                let state = self.partitions.get_mut(&partition).expect("checked above");
-                let key = CommandKey {
-                    aggregate: envelope.command.target(),
-                    command_id: envelope.command_id,
-                };
-                if let Some(&of) = in_chunk.get(&key) {
-                    answers.push(Answer::RepeatInChunk { partition, envelope: Box::new(envelope), of });
-                    continue;
-                }
-                let earlier = match state.decided(&key)? {
-                    Some(Decided::Pending(result)) => Some(result),
-                    Some(Decided::At(offset)) => Some(self.stored_result(partition, offset, &key).await?),
-                    None => None,
-                };
-                if let Some(result) = earlier {
-                    answers.push(Answer::Repeat { partition, envelope: Box::new(envelope), result });
-                    continue;
-                }
-                let state = self.partitions.get_mut(&partition).expect("checked above");
-                let target = key.aggregate.clone();
-                state.load(&target)?;
-                touched.entry(partition).or_default().insert(target);
-                in_chunk.insert(key, answers.len());
-                let now = self.clock.now();
-                let span = tracing::debug_span!(
-                    "command",
-                    id = %envelope.command_id,
-                    kind = envelope.command.type_name(),
-                    partition
-                );
-                let deciding = Instant::now();
-                // In scope only while deciding: the span guard must not live across an await.
-                let (events, rejection) = span.in_scope(|| {
-                    let decided = match state.ledger.submit(&envelope, now) {
-                        Ok(events) => (events, None),
-                        Err(rejection) => (Vec::new(), Some(rejection)),
-                    };
-                    tracing::debug!(
-                        events = decided.0.len(),
-                        rejected = decided.1.as_ref().map(|r| r.rule.code()),
-                        "decided"
-                    );
-                    decided
-                });
-                self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
-                metrics::histogram!("ledger_decide_seconds").record(deciding.elapsed().as_secs_f64());
-                let reactions = if self.config.process {
-                    let outcome = match &rejection {
-                        None => Ok(events.as_slice()),
-                        Some(rejection) => Err(rejection),
-                    };
-                    let view = OwnedStock(&self.partitions);
-                    self.partitions[&partition].ledger.reactions_with_view(&envelope, outcome, now, &view)
-                } else {
-                    Vec::new()
-                };
-                if let (Some(rejection), order_events::ActorKind::System) = (&rejection, envelope.actor.kind) {
-                    // The process only issues commands that fit the state it saw; a refusal is
-                    // worth a look (a manual step raced it, or a rule table points nowhere) —
-                    // except a stock item short of stock, an answer the process plans for.
-                    if rejection.rule == order_events::rejection::Rule::StockInsufficient {
-                        tracing::debug!(id = %envelope.command_id, "a reservation was refused: stock insufficient");
-                    } else {
-                        tracing::warn!(id = %envelope.command_id, kind = envelope.command.type_name(), rule = rejection.rule.code(), detail = %rejection.detail, "a process command was refused");
-                    }
-                }
-                if let (Some(key), false) = (envelope.command.target().stock_key(), events.is_empty()) {
-                    self.partitions.get_mut(&partition).expect("checked above").warehouses.insert(key.warehouse);
-                }
-                let first_sent = sent;
-                for event in &events {
-                    let headers = Headers::for_message(
-                        CONTENT_TYPE_BINCODE,
-                        event.envelope.event.type_name(),
-                        event.envelope.event.schema_version(),
-                    );
-                    let outgoing = OutgoingRecord::new(&events_topic, event.envelope.aggregate_id.clone(), headers, event.record.clone())
-                        .on_partition(partition);
-                    producer.send(outgoing).await?;
-                    sent += 1;
-                }
-                for reaction in &reactions {
-                    producer.send(command_record(&commands_topic, reaction)).await?;
-                    sent += 1;
-                }
-                process_commands += reactions.len() as u64;
-                answers.push(Answer::Decided {
-                    partition,
-                    envelope: Box::new(envelope),
-                    events,
-                    first_sent,
-                    rejection,
-                });
+                self.decide(producer, &mut work, record.partition, envelope).await?;
             }
+            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+            // Only partitions this instance owns; anything else is not its to commit.
+            for record in chunk
+                .iter()
+                .filter(|r| self.partitions.contains_key(&r.partition))
+            {
+                let entry = next.entry(record.partition).or_insert(0);
+                *entry = (*entry).max(record.next_offset());
+            }
+            let in_place = self.decide_in_place(producer, &mut work, &mut next).await?;
+            let Chunk { answers, mut sent, dead, process_commands, touched, .. } = work;
             let positions = producer.sent_positions().await?;
             let decided_at = self.clock.now();
             let mut results: Vec<(u32, CommandResult, Answered, usize)> = Vec::with_capacity(answers.len());
@@ -894,15 +1029,6 @@ impl Handler {
                 results.push((partition, result, new, sent));
                 sent += 1;
             }
-            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-            // Only partitions this instance owns; anything else is not its to commit.
-            for record in chunk
-                .iter()
-                .filter(|r| self.partitions.contains_key(&r.partition))
-            {
-                let entry = next.entry(record.partition).or_insert(0);
-                *entry = (*entry).max(record.next_offset());
-            }
             let offsets = ConsumedOffsets {
                 group,
                 offsets: next
@@ -912,11 +1038,16 @@ impl Handler {
             };
             producer.send_offsets(offsets).await?;
             let committed = producer.commit().await?;
-            Ok::<_, HandlerError>((results, next, dead, process_commands, touched, committed))
+            Ok::<_, HandlerError>((results, next, dead, process_commands, touched, committed, in_place))
         }
         .await;
         match outcome {
-            Ok((results, next, dead, process_commands, mut touched, committed)) => {
+            Ok((results, next, dead, process_commands, mut touched, committed, in_place)) => {
+                // The process's commands decided in place are consumed: read on past them.
+                for partition in &in_place {
+                    let tp = TopicPartition::new(self.topic(Topic::Commands), *partition);
+                    consumer.seek(&tp, next[partition]).await?;
+                }
                 self.stats.transactions += 1;
                 self.stats.process_commands += process_commands;
                 self.stats.dead_lettered += dead;

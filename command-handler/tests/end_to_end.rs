@@ -329,7 +329,15 @@ async fn the_order_journey_produces_exactly_the_expected_events(
             .filter(|(c, _)| c.actor == Actor::system())
             .count();
     }
-    running.stop().await;
+    let stats = running.stop().await;
+    // Where the log knows positions at send (embedded), the process's commands to this
+    // instance's partitions were decided in the transaction that issued them — with the same
+    // events and results as the reference, checked above and below.
+    assert_eq!(
+        stats.decided_in_place > 0,
+        log.positions_at_send(),
+        "{stats:?}"
+    );
     // Reserve 2, record 2, plan, confirm, commit 2, restock, auto-confirm; and to the finance
     // accounts: earnings of 2 captures, freight of 2 parcels, the return window, the refund.
     assert_eq!(process_steps, 16);

@@ -65,8 +65,8 @@ impl LogError {
     }
 }
 
-/// How often [`Log::wait_for_ends`] asks a backend without notifications for the ends.
-pub const ENDS_POLL: Duration = Duration::from_millis(2);
+/// How long [`Log::wait_for_records`] pauses on a backend without notifications.
+pub const RECORDS_POLL: Duration = Duration::from_millis(5);
 
 /// Whether any partition's end in `ends` lies past the one in `seen`.
 pub fn past(ends: &[u64], seen: &[u64]) -> bool {
@@ -219,29 +219,34 @@ pub trait Log: Send + Sync {
     /// Per partition of `topic`, the offset the next record will get (the end of the log).
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError>;
 
-    /// Waits until some partition of `topic` ends past `seen` (per partition, the ends the
-    /// caller has read up to), or `max_wait` passes; returns the ends then. A follower sleeps
-    /// on this instead of reading in a loop. The embedded log wakes on its own commits; the
-    /// default asks for the ends every [`ENDS_POLL`].
-    async fn wait_for_ends(
+    /// Waits until records may have arrived in `topic` past `seen` (per partition, the ends
+    /// the caller has read up to), or `max_wait` passes; it may return early, and the caller
+    /// reads to see. A follower sleeps on this instead of reading in a loop. The embedded log
+    /// returns when one of its commits lands past `seen`; by default (Kafka) it pauses
+    /// [`RECORDS_POLL`] — asking a broker for its ends would cost a client and a round trip
+    /// per partition each time.
+    async fn wait_for_records(
         &self,
         topic: Topic,
         seen: &[u64],
         max_wait: Duration,
-    ) -> Result<Vec<u64>, LogError> {
-        let deadline = tokio::time::Instant::now() + max_wait;
-        loop {
-            let ends = self.end_offsets(topic).await?;
-            if past(&ends, seen) || tokio::time::Instant::now() >= deadline {
-                return Ok(ends);
-            }
-            tokio::time::sleep(ENDS_POLL.min(max_wait)).await;
-        }
+    ) -> Result<(), LogError> {
+        let _ = (topic, seen);
+        tokio::time::sleep(RECORDS_POLL.min(max_wait)).await;
+        Ok(())
     }
 
     /// Per partition of `topic`, the next offset consumer group `group` has committed (0
     /// where it has committed nothing): with [`Log::end_offsets`], how far behind it is.
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError>;
+
+    /// Whether a producer knows where each record it sends lands at once, in a transaction no
+    /// other writer's records interleave (`Producer::sent_positions` is free, and offsets are
+    /// dense: no transaction markers between records). The command handler then decides the
+    /// order process's commands in the transaction that issued them. Kafka: no.
+    fn positions_at_send(&self) -> bool {
+        false
+    }
 
     /// Appends records outside any consumer: the way other services publish commands, and
     /// the way tests plant records. Not transactional with anything else.
