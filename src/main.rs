@@ -718,8 +718,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     live: config.read_side_for(&options, "replay").store_dir,
                 };
                 replay_tool::cli::run(log.as_ref(), command, context, &mut out).await
-            })?;
-            Ok(ExitCode::from(code))
+            });
+            match code {
+                Ok(code) => Ok(ExitCode::from(code)),
+                // A damaged byte in the stored history is a break, like a broken chain.
+                Err(error) if replay_tool::is_break(&error) => {
+                    eprintln!("ledger: the log is broken: {error:#}");
+                    Ok(ExitCode::from(1))
+                }
+                Err(error) => Err(error),
+            }
         }
         Command::Reconcile {
             log,

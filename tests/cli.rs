@@ -1216,3 +1216,52 @@ fn reports_state_gross_gmv_net_sales_and_defects_and_lines_their_warehouses() {
     assert_eq!(day.split_whitespace().nth(money), Some("187.60"), "{table}");
     assert!(table.contains("order defect rate: 50.0 %"), "{table}");
 }
+
+#[test]
+fn a_flipped_byte_in_the_journal_is_a_break_with_its_place_and_a_reader_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 20, 3);
+    let path = data.to_str().unwrap();
+    // A reader leaves every byte of the directory as it was.
+    let files = |dir: &Path| {
+        let mut found = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(at) = todo.pop() {
+            for entry in std::fs::read_dir(&at).unwrap() {
+                let entry = entry.unwrap().path();
+                if entry.is_dir() {
+                    todo.push(entry);
+                } else {
+                    found.push((entry.clone(), std::fs::read(&entry).unwrap()));
+                }
+            }
+        }
+        found.sort();
+        found
+    };
+    let before = files(&data);
+    let intact = ledger(&["replay", "--data", path, "verify"]);
+    assert!(intact.status.success(), "{intact:?}");
+    assert!(
+        files(&data) == before,
+        "replay verify changed the directory"
+    );
+    // One flipped byte in the middle of the journal: a break naming the file and position.
+    let segment = data.join("journal/00000000000000000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&segment, &bytes).unwrap();
+    let broken = ledger(&["replay", "--data", path, "verify"]);
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("00000000000000000000.seg byte") && stderr.contains("last whole records"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        bytes,
+        "the reader cut nothing"
+    );
+}

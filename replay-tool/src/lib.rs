@@ -56,6 +56,20 @@ pub enum ReplayError {
     InUseWithoutServe { path: String },
 }
 
+/// Whether `error` says the stored history is damaged (a corrupt byte in the log): a break,
+/// which the replay commands report with exit status 1, not a failure to run (3).
+pub fn is_break(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ReplayError>(),
+            Some(ReplayError::Log(LogError::Corrupt { .. }))
+        ) || matches!(
+            cause.downcast_ref::<LogError>(),
+            Some(LogError::Corrupt { .. })
+        )
+    })
+}
+
 impl From<std::io::Error> for ReplayError {
     fn from(error: std::io::Error) -> ReplayError {
         ReplayError::Output(error.to_string())

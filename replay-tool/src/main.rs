@@ -87,6 +87,10 @@ fn main() -> ExitCode {
     });
     match outcome {
         Ok(code) => ExitCode::from(code),
+        Err(error) if replay_tool::is_break(&error) => {
+            eprintln!("replay-tool: the log is broken: {error:#}");
+            ExitCode::from(1)
+        }
         Err(error) => {
             eprintln!("replay-tool: {error:#}");
             ExitCode::from(3)
