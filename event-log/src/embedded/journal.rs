@@ -58,6 +58,9 @@ const FRAME_MAX: u64 = 1 << 30;
 const SEGMENT_BYTES: u64 = 64 << 20;
 const MARK_EVERY: u32 = 64;
 const RECENT_FRAMES: usize = 64;
+/// A scan reads the file a chunk at a time: small at first (a follower's read of the newest
+/// frames wants a few KiB), doubling up to the largest as it goes on.
+const READ_CHUNK_FIRST: u64 = 16 << 10;
 const READ_CHUNK: usize = 256 << 10;
 
 const ENTRY_RECORD: u8 = 1;
@@ -383,7 +386,8 @@ impl<'a> Frames<'a> {
     fn bytes(&mut self, at: u64, n: u64) -> io::Result<&[u8]> {
         let buffered_end = self.buffer_at + self.buffer.len() as u64;
         if at < self.buffer_at || at + n > buffered_end {
-            let length = n.max(READ_CHUNK as u64).min(self.end - at);
+            let chunk = (self.buffer.len() as u64 * 2).clamp(READ_CHUNK_FIRST, READ_CHUNK as u64);
+            let length = n.max(chunk).min(self.end - at);
             self.buffer.resize(length as usize, 0);
             self.file.read_exact_at(&mut self.buffer, at)?;
             self.buffer_at = at;
