@@ -200,16 +200,6 @@ impl Results {
         }
     }
 
-    /// [`Results::submit_json`] of a command encoded as JSON.
-    pub async fn submit(
-        &self,
-        envelope: &CommandEnvelope,
-        limit: Duration,
-    ) -> Result<Option<CommandResult>, LogError> {
-        let line = json::encode_command(envelope);
-        self.submit_json(line.as_bytes(), envelope, limit).await
-    }
-
     fn register(
         &self,
         command_id: Uuid,

@@ -213,6 +213,9 @@ const IN_PLACE_ROUNDS_MAX: usize = 8;
 /// What one transaction gathers while it decides.
 #[derive(Default)]
 struct Chunk {
+    /// The topics records go to, named once per transaction.
+    events_topic: String,
+    commands_topic: String,
     answers: Vec<Answer>,
     /// Answers by command, for a repeat within the transaction.
     in_chunk: HashMap<CommandKey, usize>,
@@ -856,8 +859,6 @@ impl Handler {
                 .warehouses
                 .insert(key.warehouse);
         }
-        let events_topic = self.topic(Topic::Events);
-        let commands_topic = self.topic(Topic::Commands);
         let first_sent = work.sent;
         for event in &events {
             let headers = Headers::for_message(
@@ -866,7 +867,7 @@ impl Handler {
                 event.envelope.event.schema_version(),
             );
             let outgoing = OutgoingRecord::new(
-                &events_topic,
+                &work.events_topic,
                 event.envelope.aggregate_id.clone(),
                 headers,
                 event.record.clone(),
@@ -878,7 +879,7 @@ impl Handler {
         work.process_commands += reactions.len() as u64;
         for reaction in reactions {
             producer
-                .send(command_record(&commands_topic, &reaction))
+                .send(command_record(&work.commands_topic, &reaction))
                 .await?;
             work.issued.push((work.sent, reaction));
             work.sent += 1;
@@ -951,7 +952,11 @@ impl Handler {
         let group = consumer.group()?;
         producer.begin().await?;
         let outcome = async {
-            let mut work = Chunk::default();
+            let mut work = Chunk {
+                events_topic: self.topic(Topic::Events),
+                commands_topic: self.topic(Topic::Commands),
+                ..Chunk::default()
+            };
             for record in chunk {
                 if !self.partitions.contains_key(&record.partition) {
                     continue;

@@ -195,11 +195,15 @@ pub fn plan_rest(order: &Order, rules: &ProcessRules, view: &dyn StockView) -> V
         .iter()
         .map(|p| p.line.clone())
         .collect();
-    let country = order
+    plan_excluding(&short, country_of(order), rules, view, &asked)
+}
+
+/// Where the order ships to (empty before it is placed).
+fn country_of(order: &Order) -> &str {
+    order
         .header
         .as_ref()
-        .map_or("", |h| h.shipping_address.country.as_str());
-    plan_excluding(&short, country, rules, view, &asked)
+        .map_or("", |h| h.shipping_address.country.as_str())
 }
 
 /// Per line, the quantity the order's plan does not hold.
@@ -389,13 +393,9 @@ pub fn timer_command(
                 .iter()
                 .map(|line| (line.sku.clone(), line.quantity))
                 .collect();
-            let country = order
-                .header
-                .as_ref()
-                .map_or("", |h| h.shipping_address.country.as_str());
             order_command(PlanReservations {
                 order_id,
-                reservations: plan(&lines, country, rules, view),
+                reservations: plan(&lines, country_of(order), rules, view),
                 continues: false,
             })
         }

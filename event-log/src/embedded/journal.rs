@@ -494,13 +494,13 @@ fn segment_name(number: usize) -> String {
     format!("{number:020}.seg")
 }
 
-fn io_error(path: &Path, doing: &str) -> impl Fn(io::Error) -> LogError {
+pub(super) fn io_error(path: &Path, doing: &str) -> impl Fn(io::Error) -> LogError {
     let what = format!("{doing} {}", path.display());
     move |error| LogError::Storage(format!("{what}: {error}"))
 }
 
 /// Syncs a directory, so the names it just gained survive a power loss.
-fn sync_dir(path: &Path) -> Result<(), LogError> {
+pub(super) fn sync_dir(path: &Path) -> Result<(), LogError> {
     File::open(path)
         .and_then(|dir| dir.sync_all())
         .map_err(io_error(path, "syncing the directory"))
@@ -675,14 +675,10 @@ impl Journal {
         Ok(())
     }
 
-    pub fn ends(&self) -> Vec<(TopicPartition, u64)> {
-        let index = read_lock(&self.index);
-        self.layout
-            .tps
-            .iter()
-            .cloned()
-            .zip(index.ends.iter().copied())
-            .collect()
+    /// The offset the next record of `tp` gets.
+    pub fn end(&self, tp: &TopicPartition) -> Result<u64, LogError> {
+        let at = usize::from(self.layout.index_of(tp)?);
+        Ok(read_lock(&self.index).ends[at])
     }
 
     pub fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
@@ -990,12 +986,7 @@ mod tests {
 
     /// Appends one frame: `count` records to `partition` from its end, and an offset.
     fn commit(journal: &Journal, partition: &TopicPartition, count: u64, group_next: Option<u64>) {
-        let start = journal
-            .ends()
-            .into_iter()
-            .find(|(t, _)| t == partition)
-            .unwrap()
-            .1;
+        let start = journal.end(partition).unwrap();
         let headers = Headers::for_message("application/json", "T", 1);
         let payloads: Vec<Vec<u8>> = (start..start + count)
             .map(|n| format!("{partition}#{n}").into_bytes())

@@ -15,7 +15,7 @@ use crate::port::LogError;
 use crate::record::StoredRecord;
 use crate::topic::TopicPartition;
 
-use super::journal::{self, Appended, Journal};
+use super::journal::{self, io_error, sync_dir, Appended, Journal};
 use super::store;
 
 const STAGING: &str = ".migrating";
@@ -30,11 +30,6 @@ pub(super) fn is_sled_log(path: &Path) -> bool {
 
 fn storage(path: &Path, doing: &str) -> impl Fn(sled::Error) -> LogError {
     let what = format!("{doing} the sled log in {}", path.display());
-    move |error| LogError::Storage(format!("{what}: {error}"))
-}
-
-fn io(path: &Path, doing: &str) -> impl Fn(std::io::Error) -> LogError {
-    let what = format!("{doing} {}", path.display());
     move |error| LogError::Storage(format!("{what}: {error}"))
 }
 
@@ -55,9 +50,9 @@ pub(super) fn migrate(path: &Path) -> Result<(), LogError> {
     let topics = read_topics(&db, path)?;
     let staging = path.join(STAGING);
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(io(&staging, "clearing"))?;
+        std::fs::remove_dir_all(&staging).map_err(io_error(&staging, "clearing"))?;
     }
-    std::fs::create_dir_all(&staging).map_err(io(&staging, "creating"))?;
+    std::fs::create_dir_all(&staging).map_err(io_error(&staging, "creating"))?;
     Journal::create(&staging, topics.clone())?;
     let journal = Journal::open(&staging, true, &topics)?;
     let mut records = 0u64;
@@ -211,32 +206,26 @@ fn move_in(path: &Path, staging: &Path) -> Result<(), LogError> {
     let journal_dir = staging.join("journal");
     let to = path.join("journal");
     if to.exists() {
-        std::fs::remove_dir_all(&to).map_err(io(&to, "clearing"))?;
+        std::fs::remove_dir_all(&to).map_err(io_error(&to, "clearing"))?;
     }
-    std::fs::rename(&journal_dir, &to).map_err(io(&to, "moving the journal to"))?;
+    std::fs::rename(&journal_dir, &to).map_err(io_error(&to, "moving the journal to"))?;
     let header = path.join(journal::HEADER_FILE);
     std::fs::rename(staging.join(journal::HEADER_FILE), &header)
-        .map_err(io(&header, "moving the header to"))?;
-    sync(path)?;
+        .map_err(io_error(&header, "moving the header to"))?;
+    sync_dir(path)?;
     let kept = path.join(KEPT);
-    std::fs::create_dir_all(&kept).map_err(io(&kept, "creating"))?;
-    for entry in std::fs::read_dir(path).map_err(io(path, "listing"))? {
-        let entry = entry.map_err(io(path, "listing"))?;
+    std::fs::create_dir_all(&kept).map_err(io_error(&kept, "creating"))?;
+    for entry in std::fs::read_dir(path).map_err(io_error(path, "listing"))? {
+        let entry = entry.map_err(io_error(path, "listing"))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.") {
             let to = kept.join(&*name);
-            std::fs::rename(entry.path(), &to).map_err(io(&to, "moving sled's file to"))?;
+            std::fs::rename(entry.path(), &to).map_err(io_error(&to, "moving sled's file to"))?;
         }
     }
-    std::fs::remove_dir_all(staging).map_err(io(staging, "removing"))?;
-    sync(path)
-}
-
-fn sync(path: &Path) -> Result<(), LogError> {
-    std::fs::File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io(path, "syncing"))
+    std::fs::remove_dir_all(staging).map_err(io_error(staging, "removing"))?;
+    sync_dir(path)
 }
 
 #[cfg(test)]

@@ -43,8 +43,6 @@ struct Shared {
     topics: Topics,
     /// Partition count of every topic of the deployment, by name.
     partitions: BTreeMap<String, u32>,
-    /// The next offset of every partition.
-    ends: Mutex<HashMap<TopicPartition, u64>>,
     /// Serialises commits, so offsets are handed out in order.
     commit: Arc<tokio::sync::Mutex<()>>,
     /// Publishes waiting for the commit lock: whoever takes it commits all of them at once
@@ -94,40 +92,7 @@ impl EmbeddedLog {
             .map(|&topic| (topics.name(topic), topics.partitions))
             .collect();
         if !Journal::exists(path) {
-            if migrate::is_sled_log(path) {
-                if !write {
-                    return Err(LogError::NotFound {
-                        what: format!(
-                            "an embedded log in {} in this build's format: it holds one an older build wrote with sled, which the first writer to open it (`ledger serve --data {0}`, say) converts",
-                            path.display()
-                        ),
-                    });
-                }
-                migrate::migrate(path)?;
-            } else if write {
-                if path.exists() && !path.is_dir() {
-                    return Err(LogError::Storage(format!(
-                        "opening the embedded log in {}: Not a directory",
-                        path.display()
-                    )));
-                }
-                std::fs::create_dir_all(path).map_err(|error| {
-                    LogError::Storage(format!(
-                        "creating the embedded log in {}: {error}",
-                        path.display()
-                    ))
-                })?;
-                Journal::create(path, wanted.clone())?;
-            } else {
-                let why = match std::fs::metadata(path) {
-                    Ok(metadata) if !metadata.is_dir() => ": Not a directory",
-                    Ok(_) => ": the directory holds no log",
-                    Err(_) => ": no such directory",
-                };
-                return Err(LogError::NotFound {
-                    what: format!("an embedded log in {}{why}", path.display()),
-                });
-            }
+            no_journal_yet(path, write, &wanted)?;
         }
         let journal = Journal::open(path, write, &wanted)?;
         let partitions = journal.layout.partitions();
@@ -142,13 +107,11 @@ impl EmbeddedLog {
             partitions[&topics.name(Topic::Commands)],
             partitions[&topics.name(Topic::Events)],
         )?;
-        let ends = journal.ends().into_iter().collect();
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {
                 journal: Arc::new(journal),
                 topics,
                 partitions,
-                ends: Mutex::new(ends),
                 commit: Arc::new(tokio::sync::Mutex::new(())),
                 publishes: Mutex::new(Vec::new()),
                 groups: Mutex::new(Groups::default()),
@@ -158,6 +121,46 @@ impl EmbeddedLog {
             }),
         })
     }
+}
+
+/// A directory without a journal: an older build's sled log is migrated (by a writer; a
+/// reader is told how), a writer creates an empty journal, a reader finds nothing.
+fn no_journal_yet(path: &Path, write: bool, wanted: &[(String, u32)]) -> Result<(), LogError> {
+    if migrate::is_sled_log(path) {
+        if !write {
+            return Err(LogError::NotFound {
+                what: format!(
+                    "an embedded log in {} in this build's format: it holds one an older build wrote with sled, which the first writer to open it (`ledger serve --data {0}`, say) converts",
+                    path.display()
+                ),
+            });
+        }
+        migrate::migrate(path)?;
+    } else if write {
+        if path.exists() && !path.is_dir() {
+            return Err(LogError::Storage(format!(
+                "opening the embedded log in {}: Not a directory",
+                path.display()
+            )));
+        }
+        std::fs::create_dir_all(path).map_err(|error| {
+            LogError::Storage(format!(
+                "creating the embedded log in {}: {error}",
+                path.display()
+            ))
+        })?;
+        Journal::create(path, wanted.to_vec())?;
+    } else {
+        let why = match std::fs::metadata(path) {
+            Ok(metadata) if !metadata.is_dir() => ": Not a directory",
+            Ok(_) => ": the directory holds no log",
+            Err(_) => ": no such directory",
+        };
+        return Err(LogError::NotFound {
+            what: format!("an embedded log in {}{why}", path.display()),
+        });
+    }
+    Ok(())
 }
 
 impl Shared {
@@ -186,19 +189,23 @@ impl Shared {
         &self,
         next: &mut HashMap<TopicPartition, u64>,
         records: impl IntoIterator<Item = (TopicPartition, OutgoingRecord)>,
-    ) -> Vec<Placed> {
-        let ends = lock(&self.ends);
+    ) -> Result<Vec<Placed>, LogError> {
         records
             .into_iter()
             .map(|(partition, record)| {
-                let offset = next.entry(partition.clone()).or_insert(ends[&partition]);
+                let offset = match next.get_mut(&partition) {
+                    Some(offset) => offset,
+                    None => next
+                        .entry(partition.clone())
+                        .or_insert(self.journal.end(&partition)?),
+                };
                 let placed = Placed {
                     partition,
                     offset: *offset,
                     record,
                 };
                 *offset += 1;
-                placed
+                Ok(placed)
             })
             .collect()
     }
@@ -239,11 +246,7 @@ impl Shared {
                 .await
                 .map_err(|error| LogError::Storage(format!("the write task failed: {error}")))??;
         }
-        let mut next: HashMap<TopicPartition, u64> = HashMap::new();
-        for p in &placed {
-            next.insert(p.partition.clone(), p.offset + 1);
-        }
-        lock(&self.ends).extend(next);
+        // The journal's ends moved with the frame; wake whoever waits for them.
         self.changed.notify_waiters();
         Ok(placed
             .into_iter()
@@ -312,10 +315,13 @@ impl Log for EmbeddedLog {
         let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
-        let ends = lock(&self.shared.ends);
-        Ok((0..count)
-            .map(|p| ends[&TopicPartition::new(name.clone(), p)])
-            .collect())
+        (0..count)
+            .map(|p| {
+                self.shared
+                    .journal
+                    .end(&TopicPartition::new(name.clone(), p))
+            })
+            .collect()
     }
 
     async fn wait_for_records(
@@ -497,13 +503,17 @@ impl Shared {
     async fn commit_publishes(&self, group: Vec<Publish>) {
         let mut next = HashMap::new();
         let mut answers = Vec::with_capacity(group.len());
-        let mut placed = Vec::new();
+        let mut routed = Vec::new();
         for publish in group {
             answers.push((publish.routed.len(), publish.done));
-            placed.extend(self.place(&mut next, publish.routed));
+            routed.extend(publish.routed);
         }
         tracing::trace!(publishes = answers.len(), "group commit");
-        match self.write(placed, &[]).await {
+        let written = match self.place(&mut next, routed) {
+            Ok(placed) => self.write(placed, &[]).await,
+            Err(error) => Err(error),
+        };
+        match written {
             Ok(positions) => {
                 let mut positions = positions.into_iter();
                 for (count, done) in answers {
@@ -587,7 +597,7 @@ impl Producer for EmbeddedProducer {
         let tp = self.shared.partition_of(&record)?;
         let shared = self.shared.clone();
         let transaction = self.transaction("send")?;
-        let placed = shared.place(&mut transaction.next, [(tp, record)]);
+        let placed = shared.place(&mut transaction.next, [(tp, record)])?;
         transaction.records.extend(placed);
         Ok(())
     }
