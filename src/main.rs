@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
-use order_ledger::{demo, query, rules, serve, submit, validate};
+use order_ledger::{bench, demo, query, rules, serve, submit, validate};
 
 /// mimalloc instead of the system allocator: sled's page cache allocates and frees small
 /// nodes at a high rate, and glibc's malloc slows down as its heap fragments (BENCHMARKS.md,
@@ -185,6 +185,25 @@ enum Command {
         /// Data directory for the run (cleared first if an earlier demo made it).
         #[arg(long, default_value = "demo-data")]
         data: PathBuf,
+    },
+    /// Measure the front door: the peer's workload (place, wait until awaiting payment,
+    /// capture, ship) through HTTP with C clients against a fresh `ledger serve` per run;
+    /// prints orders/s, commands/s, CPU per order and p50/p99 per command.
+    Bench {
+        /// Orders per run.
+        #[arg(long, default_value_t = 3000)]
+        orders: usize,
+        /// Client counts, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
+        clients: Vec<usize>,
+        /// SKUs the orders are spread over.
+        #[arg(long, default_value_t = 100)]
+        skus: usize,
+        /// Where each run's data directory is made (and removed after it).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        scratch: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Print the order id the ledger derives from a channel and external reference.
     OrderId {
@@ -810,6 +829,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            })
+        }
+        Command::Bench {
+            orders,
+            clients,
+            skus,
+            scratch,
+            format,
+        } => {
+            let options = bench::BenchOptions {
+                orders,
+                clients,
+                skus,
+                ledger: std::env::current_exe().context("finding the ledger binary")?,
+                config: cli.config.clone(),
+                scratch,
+            };
+            let runs = bench::run(&options, &mut io::stderr())?;
+            match format {
+                Format::Text => bench::write_table(&mut out, &runs)?,
+                Format::Json => serde_json::to_writer_pretty(&mut out, &runs)?,
+            }
+            let failed = runs.iter().any(|run| run.errors > 0);
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Command::OrderId { channel, reference } => {

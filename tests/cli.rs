@@ -1265,3 +1265,44 @@ fn a_flipped_byte_in_the_journal_is_a_break_with_its_place_and_a_reader_changes_
         "the reader cut nothing"
     );
 }
+
+#[test]
+fn bench_runs_the_peer_workload_through_the_front_door_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let output = ledger(&[
+        "bench",
+        "--orders",
+        "24",
+        "--clients",
+        "1,4",
+        "--skus",
+        "5",
+        "--format",
+        "json",
+        "--scratch",
+        scratch.path().to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, clients) in runs.iter().zip([1, 4]) {
+        assert_eq!(run["clients"], clients);
+        assert_eq!(run["orders"], 24, "{run}");
+        assert_eq!(run["errors"], 0, "{run}");
+        // Three commands from the client, the rest from the order process.
+        assert!(run["decided_per_order"].as_f64().unwrap() >= 4.0, "{run}");
+        assert_eq!(run["place"]["count"], 24);
+        assert_eq!(run["ship"]["count"], 24);
+        assert!(
+            run["serve_cpu_ms_per_order"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+        assert!(run["orders_per_s"].as_f64().unwrap() > 0.0, "{run}");
+    }
+    // Each run's data directory is removed after it.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}

@@ -1,9 +1,13 @@
 //! Raw transport throughput of each backend: transactional append and sequential read of
-//! 1 KiB records. Not a test: run with `cargo bench -p event-log`; figures in BENCHMARKS.md.
+//! event-sized records. Not a test: run with `cargo bench -p event-log`; figures in
+//! BENCHMARKS.md.
 //!
-//! Each backend: append `RECORDS` records in transactions of `BATCH` (keys spread over 8
-//! partitions, one commit per batch, flushed/acknowledged), then read every partition from 0
-//! to the end in chunks of 1000. Wall-clock time around each phase; three runs, best reported.
+//! Each backend: append records of `LEDGER_BENCH_PAYLOAD` bytes (default 400) in transactions
+//! of `LEDGER_BENCH_BATCH` (default 500; keys spread over 8 partitions, one commit per batch,
+//! durable/acknowledged before the next), then read every partition from 0 to the end in
+//! chunks of 1000. Wall-clock time around each phase; three runs, best reported.
+//! `LEDGER_BENCH_RECORDS` (default 200 000) sets the embedded count; Kafka appends 10 000, and
+//! `LEDGER_BENCH_KAFKA=0` skips it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,17 +20,30 @@ use event_log::{
 };
 
 const PARTITIONS: u32 = 8;
-const BATCH: usize = 100;
-const PAYLOAD_BYTES: usize = 1024;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn batch() -> usize {
+    setting("LEDGER_BENCH_BATCH", 500)
+}
+
+fn payload_bytes() -> usize {
+    setting("LEDGER_BENCH_PAYLOAD", 400)
+}
 
 fn records_of(topic: &str, start: usize) -> Vec<OutgoingRecord> {
-    (start..start + BATCH)
+    (start..start + batch())
         .map(|i| OutgoingRecord {
             topic: topic.to_owned(),
             key: format!("order-{}", i % 1000),
             partition: None,
             headers: Headers::for_message(CONTENT_TYPE_BINCODE, "OrderPlaced", 1),
-            payload: vec![(i % 251) as u8; PAYLOAD_BYTES],
+            payload: vec![(i % 251) as u8; payload_bytes()],
         })
         .collect()
 }
@@ -35,7 +52,7 @@ async fn measure(log: Arc<dyn Log>, records: usize) -> (f64, f64) {
     let events = log.topics().name(Topic::Events);
     let mut producer = log.producer("bench").await.unwrap();
     let started = Instant::now();
-    for start in (0..records).step_by(BATCH) {
+    for start in (0..records).step_by(batch()) {
         transact(producer.as_mut(), records_of(&events, start), None)
             .await
             .unwrap();
@@ -61,7 +78,7 @@ async fn measure(log: Arc<dyn Log>, records: usize) -> (f64, f64) {
 fn report(backend: &str, records: usize, runs: Vec<(f64, f64)>) {
     let append = runs.iter().map(|r| r.0).fold(0.0, f64::max);
     let read = runs.iter().map(|r| r.1).fold(0.0, f64::max);
-    let mib = |rate: f64| rate * PAYLOAD_BYTES as f64 / (1024.0 * 1024.0);
+    let mib = |rate: f64| rate * payload_bytes() as f64 / (1024.0 * 1024.0);
     println!(
         "{backend:<9} {records:>6} records  transactional append {append:>9.0} rec/s ({:>6.1} MiB/s)  sequential read {read:>9.0} rec/s ({:>6.1} MiB/s)",
         mib(append),
@@ -74,8 +91,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    println!(
+        "records of {} B in transactions of {}",
+        payload_bytes(),
+        batch()
+    );
     runtime.block_on(async {
-        let records = 20_000;
+        let records = setting("LEDGER_BENCH_RECORDS", 200_000);
         let mut runs = Vec::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
@@ -84,6 +106,9 @@ fn main() {
             runs.push(measure(Arc::new(log), records).await);
         }
         report("embedded", records, runs);
+        if setting("LEDGER_BENCH_KAFKA", 1) == 0 {
+            return;
+        }
 
         let broker = TestBroker::start();
         let records = 10_000;
