@@ -21,6 +21,9 @@ use event_log::{
 
 const PARTITIONS: u32 = 8;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -37,6 +37,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use memmap2::{Mmap, MmapOptions};
+
 use crate::port::LogError;
 use crate::record::{Headers, StoredRecord};
 use crate::topic::TopicPartition;
@@ -58,8 +60,8 @@ const FRAME_MAX: u64 = 1 << 30;
 const SEGMENT_BYTES: u64 = 64 << 20;
 const MARK_EVERY: u32 = 64;
 const RECENT_FRAMES: usize = 64;
-/// A scan reads the file a chunk at a time: small at first (a follower's read of the newest
-/// frames wants a few KiB), doubling up to the largest as it goes on.
+/// The scan at open reads a segment a chunk at a time: small at first, doubling up to the
+/// largest as it goes on.
 const READ_CHUNK_FIRST: u64 = 16 << 10;
 const READ_CHUNK: usize = 256 << 10;
 
@@ -350,9 +352,6 @@ struct Frames<'a> {
     end: u64,
     buffer: Vec<u8>,
     buffer_at: u64,
-    /// Check each body against its CRC: when the journal is opened (every frame, once). Reads
-    /// after that check headers only; a frame's bytes were verified or written by this process.
-    verify_bodies: bool,
 }
 
 /// Why a frame could not be read.
@@ -371,15 +370,6 @@ impl<'a> Frames<'a> {
             end,
             buffer: Vec::new(),
             buffer_at: 0,
-            verify_bodies: true,
-        }
-    }
-
-    /// Frames already verified when the journal was opened (or written by this process).
-    fn verified(file: &'a File, position: u64, end: u64) -> Frames<'a> {
-        Frames {
-            verify_bodies: false,
-            ..Frames::new(file, position, end)
         }
     }
 
@@ -449,11 +439,10 @@ impl<'a> Frames<'a> {
                 self.end - at - FRAME_HEADER
             )));
         }
-        let verify = self.verify_bodies;
         let body = self
             .bytes(at + FRAME_HEADER, length)
             .map_err(FrameError::Io)?;
-        if verify && crc32fast::hash(body) != crc {
+        if crc32fast::hash(body) != crc {
             let reason = "the frame's CRC does not match its bytes".to_owned();
             return Err(if frame_end == self.end {
                 FrameError::Torn(reason)
@@ -464,6 +453,39 @@ impl<'a> Frames<'a> {
         self.position = frame_end;
         let start = (at + FRAME_HEADER - self.buffer_at) as usize;
         Ok(Some((at, &self.buffer[start..start + length as usize])))
+    }
+}
+
+/// Walks frames already verified (at open, or written by this process) in a mapped segment:
+/// headers are checked, bodies are not copied or checked again.
+struct MappedFrames<'a> {
+    bytes: &'a [u8],
+    position: u64,
+}
+
+impl<'a> MappedFrames<'a> {
+    /// The next frame: its position and body; `None` at the end.
+    fn next_frame(&mut self) -> Result<Option<(u64, &'a [u8])>, String> {
+        let at = self.position as usize;
+        if at >= self.bytes.len() {
+            return Ok(None);
+        }
+        let header = self
+            .bytes
+            .get(at..at + FRAME_HEADER as usize)
+            .ok_or("a frame header cut short")?;
+        let word = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().expect("4 bytes"));
+        let (magic, length) = (word(0), word(4) as usize);
+        if magic != FRAME_MAGIC || crc32fast::hash(&header[..12]) != word(12) {
+            return Err("a damaged frame header".to_owned());
+        }
+        let body_at = at + FRAME_HEADER as usize;
+        let body = self
+            .bytes
+            .get(body_at..body_at + length)
+            .ok_or("a frame running past its segment's committed end")?;
+        self.position = (body_at + length) as u64;
+        Ok(Some((at as u64, body)))
     }
 }
 
@@ -482,6 +504,8 @@ pub(crate) struct Journal {
     pub layout: Layout,
     index: RwLock<Index>,
     files: RwLock<Vec<Arc<File>>>,
+    /// Per segment, its mapping for readers once one read it (see [`Journal::mapped`]).
+    maps: RwLock<Vec<Option<Arc<Mmap>>>>,
     writer: Mutex<Option<Writer>>,
     reader_lock: Mutex<Option<File>>,
     /// Per partition, where the last read stopped: sequential readers go on from there.
@@ -551,6 +575,7 @@ impl Journal {
             index: RwLock::new(Index::new(layout.tps.len())),
             layout,
             files: RwLock::new(Vec::new()),
+            maps: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
             reader_lock: Mutex::new(None),
             cursors: Mutex::new(vec![None; layout_partitions]),
@@ -721,19 +746,19 @@ impl Journal {
             }
             _ => start,
         };
-        let files = read_lock(&self.files).clone();
         let mut records = Vec::new();
         let mut position = start.position;
         let mut last_frame = start;
-        for segment in start.segment..lengths.len() {
-            let mut frames = Frames::verified(&files[segment], position, lengths[segment]);
-            loop {
-                let at = frames.position;
-                let (frame_at, body) = match frames.next_frame() {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => break,
-                    Err(error) => return Err(self.read_error(segment, at, error)),
-                };
+        for (segment, &length) in lengths.iter().enumerate().skip(start.segment) {
+            let map = self.mapped(segment, length)?;
+            let mut frames = MappedFrames {
+                bytes: &map[..length as usize],
+                position,
+            };
+            while let Some((frame_at, body)) = frames
+                .next_frame()
+                .map_err(|reason| self.frame_corrupt(segment, frames.position, reason))?
+            {
                 for entry in Entries::new(body) {
                     let entry =
                         entry.map_err(|reason| self.frame_corrupt(segment, frame_at, reason))?;
@@ -780,19 +805,42 @@ impl Journal {
         self.cursors.lock().unwrap_or_else(|p| p.into_inner())[usize::from(tp)] = Some(next);
     }
 
+    /// Segment `segment` mapped for reading, covering at least its first `length` bytes.
+    ///
+    /// A reader picks its partition's records out of frames shared with other partitions; on
+    /// a mapping it skips their bytes instead of copying them. A segment is mapped once, at
+    /// least `segment_bytes` long, so the segment being written stays covered as it grows
+    /// (only bytes below its committed length, which the file holds, are ever touched). Files
+    /// only grow while the journal is open: the writer cuts a torn tail before any mapping,
+    /// and no other writer can open the directory meanwhile.
+    fn mapped(&self, segment: usize, length: u64) -> Result<Arc<Mmap>, LogError> {
+        if let Some(Some(map)) = read_lock(&self.maps).get(segment) {
+            if map.len() as u64 >= length {
+                return Ok(map.clone());
+            }
+        }
+        let file = read_lock(&self.files)[segment].clone();
+        let size = length.max(self.segment_bytes);
+        let path = self.segment_path(segment);
+        let size = usize::try_from(size)
+            .map_err(|_| LogError::Storage(format!("{}: too large to map", path.display())))?;
+        // SAFETY: the mapping is read-only and only bytes the file holds are read through it
+        // (see above); nothing in this process writes through a mapping.
+        let map = unsafe { MmapOptions::new().len(size).map(&*file) }
+            .map_err(io_error(&path, "mapping"))?;
+        let map = Arc::new(map);
+        let mut maps = write_lock(&self.maps);
+        if maps.len() <= segment {
+            maps.resize(segment + 1, None);
+        }
+        maps[segment] = Some(map.clone());
+        Ok(map)
+    }
+
     fn frame_corrupt(&self, segment: usize, position: u64, reason: String) -> LogError {
         LogError::Corrupt {
             at: format!("{} byte {position}", self.segment_path(segment).display()),
             reason,
-        }
-    }
-
-    fn read_error(&self, segment: usize, position: u64, error: FrameError) -> LogError {
-        match error {
-            FrameError::Torn(reason) | FrameError::Corrupt(reason) => {
-                self.frame_corrupt(segment, position, reason)
-            }
-            FrameError::Io(error) => io_error(&self.segment_path(segment), "reading")(error),
         }
     }
 
@@ -803,17 +851,24 @@ impl Journal {
         records: &[Appended<'_>],
         offsets: &[(&str, &TopicPartition, u64)],
     ) -> Result<Option<Vec<u8>>, LogError> {
-        let body = self.encode(records, offsets)?;
-        if body.is_empty() {
+        if records.is_empty() && offsets.is_empty() {
             return Ok(None);
         }
-        let mut frame = Vec::with_capacity(body.len() + FRAME_HEADER as usize);
-        frame.extend_from_slice(&FRAME_MAGIC.to_be_bytes());
-        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-        let header_crc = crc32fast::hash(&frame);
-        frame.extend_from_slice(&header_crc.to_be_bytes());
-        frame.extend_from_slice(&body);
+        let room: usize = records
+            .iter()
+            .map(|r| r.payload.len() + r.key.len() + 96)
+            .sum();
+        // The header's place first; the body is encoded right behind it, then the header is
+        // filled in: no copy of the body.
+        let mut frame = Vec::with_capacity(FRAME_HEADER as usize + room);
+        frame.resize(FRAME_HEADER as usize, 0);
+        self.encode(&mut frame, records, offsets)?;
+        let (header, body) = frame.split_at_mut(FRAME_HEADER as usize);
+        header[0..4].copy_from_slice(&FRAME_MAGIC.to_be_bytes());
+        header[4..8].copy_from_slice(&(body.len() as u32).to_be_bytes());
+        header[8..12].copy_from_slice(&crc32fast::hash(body).to_be_bytes());
+        let header_crc = crc32fast::hash(&header[..12]);
+        header[12..16].copy_from_slice(&header_crc.to_be_bytes());
         Ok(Some(frame))
     }
 
@@ -874,43 +929,47 @@ impl Journal {
         Ok(())
     }
 
+    /// Appends the body's entries to `out` (which holds the frame header's place).
     fn encode(
         &self,
+        out: &mut Vec<u8>,
         records: &[Appended<'_>],
         offsets: &[(&str, &TopicPartition, u64)],
-    ) -> Result<Vec<u8>, LogError> {
-        let mut body = Vec::new();
+    ) -> Result<(), LogError> {
         for record in records {
             let at = self.layout.index_of(record.partition)?;
-            let bytes = store::encode(
+            out.push(ENTRY_RECORD);
+            out.extend_from_slice(&at.to_be_bytes());
+            out.extend_from_slice(&record.offset.to_be_bytes());
+            let length_at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            store::encode_into(
+                out,
                 record.timestamp_ms,
                 Some(record.key),
                 record.headers,
                 record.payload,
             );
-            body.push(ENTRY_RECORD);
-            body.extend_from_slice(&at.to_be_bytes());
-            body.extend_from_slice(&record.offset.to_be_bytes());
-            body.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            body.extend_from_slice(&bytes);
+            let length = (out.len() - length_at - 4) as u32;
+            out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
         }
         for (group, tp, next) in offsets {
             let at = self.layout.index_of(tp)?;
             let group_len = u16::try_from(group.len())
                 .map_err(|_| LogError::Config(format!("group name of {} bytes", group.len())))?;
-            body.push(ENTRY_OFFSET);
-            body.extend_from_slice(&at.to_be_bytes());
-            body.extend_from_slice(&next.to_be_bytes());
-            body.extend_from_slice(&group_len.to_be_bytes());
-            body.extend_from_slice(group.as_bytes());
+            out.push(ENTRY_OFFSET);
+            out.extend_from_slice(&at.to_be_bytes());
+            out.extend_from_slice(&next.to_be_bytes());
+            out.extend_from_slice(&group_len.to_be_bytes());
+            out.extend_from_slice(group.as_bytes());
         }
-        if body.len() as u64 > FRAME_MAX {
+        let body = out.len() as u64 - FRAME_HEADER;
+        if body > FRAME_MAX {
             return Err(LogError::Config(format!(
-                "one commit of {} bytes; the embedded log takes at most {FRAME_MAX}",
-                body.len()
+                "one commit of {body} bytes; the embedded log takes at most {FRAME_MAX}"
             )));
         }
-        Ok(body)
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) fn partition_tree_name(partition: &TopicPartition) -> String {
     format!("p/{}/{}", partition.topic, partition.partition)
 }
 
+#[cfg(test)]
 pub(crate) fn encode(
     timestamp_ms: i64,
     key: Option<&[u8]>,
@@ -27,6 +28,18 @@ pub(crate) fn encode(
     payload: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + payload.len() + 64);
+    encode_into(&mut out, timestamp_ms, key, headers, payload);
+    out
+}
+
+/// Appends a record's bytes to `out`.
+pub(crate) fn encode_into(
+    out: &mut Vec<u8>,
+    timestamp_ms: i64,
+    key: Option<&[u8]>,
+    headers: &Headers,
+    payload: &[u8],
+) {
     out.push(LAYOUT_V1);
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     out.push(u8::from(key.is_some()));
@@ -43,7 +56,6 @@ pub(crate) fn encode(
         out.extend_from_slice(value);
     }
     out.extend_from_slice(payload);
-    out
 }
 
 struct Reader<'a> {
