@@ -21,6 +21,17 @@ use uuid::Uuid;
 
 const PARTITIONS: u32 = 8;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Commands in the embedded run: `LEDGER_BENCH_COMMANDS`, 10 000 by default.
+fn embedded_commands() -> usize {
+    std::env::var("LEDGER_BENCH_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
 fn command(n: u128) -> CommandEnvelope {
     CommandEnvelope {
         command_id: Uuid::from_u128(0xbe00_0000 + n),
@@ -183,7 +194,13 @@ fn main() {
             Topics::new("raw", PARTITIONS).unwrap(),
         )
         .unwrap();
-        measure("embedded", Arc::new(log), Arc::new(raw), 10_000).await;
+        measure(
+            "embedded",
+            Arc::new(log),
+            Arc::new(raw),
+            embedded_commands(),
+        )
+        .await;
 
         if std::env::var("LEDGER_BENCH_EMBEDDED_ONLY").is_ok() {
             return;

@@ -59,6 +59,8 @@ const FRAME_HEADER: u64 = 16;
 const FRAME_MAX: u64 = 1 << 30;
 const SEGMENT_BYTES: u64 = 64 << 20;
 const MARK_EVERY: u32 = 64;
+/// The largest frame buffer kept for the next commit.
+const SPARE_MAX: usize = 64 << 20;
 const RECENT_FRAMES: usize = 64;
 /// The scan at open reads a segment a chunk at a time: small at first, doubling up to the
 /// largest as it goes on.
@@ -154,6 +156,16 @@ struct Mark {
     offset: u64,
     segment: usize,
     position: u64,
+}
+
+/// Where a sequential read of a partition stopped: the next record of the partition at or after
+/// entry byte `entry` of the frame at `segment`/`position` has offset `next`.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    next: u64,
+    segment: usize,
+    position: u64,
+    entry: usize,
 }
 
 /// What the journal holds, as far as it is committed.
@@ -509,7 +521,10 @@ pub(crate) struct Journal {
     writer: Mutex<Option<Writer>>,
     reader_lock: Mutex<Option<File>>,
     /// Per partition, where the last read stopped: sequential readers go on from there.
-    cursors: Mutex<Vec<Option<Mark>>>,
+    cursors: Mutex<Vec<Option<Cursor>>>,
+    /// The last frame's buffer, written and handed back ([`Journal::recycle`]): the next frame
+    /// is encoded into memory already touched, not into fresh pages the kernel must zero.
+    spare: Mutex<Vec<u8>>,
     /// A segment is closed once it would grow past this.
     segment_bytes: u64,
 }
@@ -579,6 +594,7 @@ impl Journal {
             writer: Mutex::new(None),
             reader_lock: Mutex::new(None),
             cursors: Mutex::new(vec![None; layout_partitions]),
+            spare: Mutex::new(Vec::new()),
             segment_bytes: SEGMENT_BYTES,
         };
         journal.load(write)?;
@@ -736,30 +752,29 @@ impl Journal {
                 index.lengths.clone(),
             )
         };
-        let cursor = self.cursors.lock().unwrap_or_else(|p| p.into_inner())[usize::from(at_tp)];
-        let start = match cursor {
-            Some(c)
-                if c.offset <= from
-                    && (c.segment, c.position) > (start.segment, start.position) =>
-            {
-                c
-            }
-            _ => start,
-        };
+        let mut cursor = self.resume(at_tp, from, start);
         let mut records = Vec::new();
-        let mut position = start.position;
-        let mut last_frame = start;
-        for (segment, &length) in lengths.iter().enumerate().skip(start.segment) {
+        for (segment, &length) in lengths.iter().enumerate().skip(cursor.segment) {
             let map = self.mapped(segment, length)?;
             let mut frames = MappedFrames {
                 bytes: &map[..length as usize],
-                position,
+                position: if segment == cursor.segment {
+                    cursor.position
+                } else {
+                    0
+                },
             };
             while let Some((frame_at, body)) = frames
                 .next_frame()
                 .map_err(|reason| self.frame_corrupt(segment, frames.position, reason))?
             {
-                for entry in Entries::new(body) {
+                let skip = if (segment, frame_at) == (cursor.segment, cursor.position) {
+                    cursor.entry
+                } else {
+                    0
+                };
+                let mut entries = Entries::new(body.get(skip..).unwrap_or_default());
+                while let Some(entry) = entries.next() {
                     let entry =
                         entry.map_err(|reason| self.frame_corrupt(segment, frame_at, reason))?;
                     let Entry::Record {
@@ -773,35 +788,65 @@ impl Journal {
                     if of != at_tp || offset < from {
                         continue;
                     }
-                    let decoded =
-                        store::decode(tp, offset, record).map_err(|reason| LogError::Corrupt {
-                            at: format!(
-                                "{tp}@{offset} ({} byte {frame_at})",
-                                self.segment_path(segment).display()
-                            ),
-                            reason,
-                        })?;
-                    records.push(decoded);
-                    last_frame = Mark {
-                        offset: offset + 1,
+                    records.push(self.decode(tp, offset, record, segment, frame_at)?);
+                    cursor = Cursor {
+                        next: offset + 1,
                         segment,
                         position: frame_at,
+                        entry: body.len() - entries.rest.len(),
                     };
                     if records.len() >= max || offset + 1 >= end {
-                        self.remember(at_tp, last_frame);
+                        self.remember(at_tp, cursor);
                         return Ok(records);
                     }
                 }
             }
-            position = 0;
         }
-        self.remember(at_tp, last_frame);
+        self.remember(at_tp, cursor);
         Ok(records)
     }
 
-    /// Where a sequential reader of partition `tp` goes on next: the frame of the last record
-    /// it was given (the next read from the offset after it starts there).
-    fn remember(&self, tp: u16, next: Mark) {
+    fn decode(
+        &self,
+        tp: &TopicPartition,
+        offset: u64,
+        record: &[u8],
+        segment: usize,
+        frame_at: u64,
+    ) -> Result<StoredRecord, LogError> {
+        store::decode(tp, offset, record).map_err(|reason| LogError::Corrupt {
+            at: format!(
+                "{tp}@{offset} ({} byte {frame_at})",
+                self.segment_path(segment).display()
+            ),
+            reason,
+        })
+    }
+
+    /// Where a read of partition `tp` from offset `from` begins: where the last read of it
+    /// stopped — mid-frame, right after the last record it returned — when that is no later
+    /// than `from` and no earlier than the index's `start`; else at `start`'s frame. A
+    /// sequential reader so never walks a frame's entries twice, however many reads a large
+    /// frame (a group commit of thousands of publishes) takes.
+    fn resume(&self, tp: u16, from: u64, start: Mark) -> Cursor {
+        let last = self.cursors.lock().unwrap_or_else(|p| p.into_inner())[usize::from(tp)];
+        match last {
+            Some(c)
+                if c.next <= from && (c.segment, c.position) >= (start.segment, start.position) =>
+            {
+                c
+            }
+            _ => Cursor {
+                next: start.offset,
+                segment: start.segment,
+                position: start.position,
+                entry: 0,
+            },
+        }
+    }
+
+    /// Where a sequential reader of partition `tp` goes on next.
+    fn remember(&self, tp: u16, next: Cursor) {
         self.cursors.lock().unwrap_or_else(|p| p.into_inner())[usize::from(tp)] = Some(next);
     }
 
@@ -860,7 +905,9 @@ impl Journal {
             .sum();
         // The header's place first; the body is encoded right behind it, then the header is
         // filled in: no copy of the body.
-        let mut frame = Vec::with_capacity(FRAME_HEADER as usize + room);
+        let mut frame = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()));
+        frame.clear();
+        frame.reserve(FRAME_HEADER as usize + room);
         frame.resize(FRAME_HEADER as usize, 0);
         self.encode(&mut frame, records, offsets)?;
         let (header, body) = frame.split_at_mut(FRAME_HEADER as usize);
@@ -870,6 +917,14 @@ impl Journal {
         let header_crc = crc32fast::hash(&header[..12]);
         header[12..16].copy_from_slice(&header_crc.to_be_bytes());
         Ok(Some(frame))
+    }
+
+    /// Hands a written frame's buffer back for the next frame; one of at most `SPARE_MAX`
+    /// bytes is kept.
+    pub fn recycle(&self, frame: Vec<u8>) {
+        if frame.capacity() <= SPARE_MAX {
+            *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = frame;
+        }
     }
 
     /// Appends a [`Journal::frame`] and makes it durable (one `write`, one `fdatasync`), then

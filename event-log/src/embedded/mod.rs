@@ -242,9 +242,13 @@ impl Shared {
         let _visible = self.visible.write().await;
         if let Some(frame) = frame {
             let journal = self.journal.clone();
-            tokio::task::spawn_blocking(move || journal.append(&frame))
-                .await
-                .map_err(|error| LogError::Storage(format!("the write task failed: {error}")))??;
+            tokio::task::spawn_blocking(move || {
+                let appended = journal.append(&frame);
+                journal.recycle(frame);
+                appended
+            })
+            .await
+            .map_err(|error| LogError::Storage(format!("the write task failed: {error}")))??;
         }
         // The journal's ends moved with the frame; wake whoever waits for them.
         self.changed.notify_waiters();
