@@ -171,6 +171,8 @@ impl ProjectionStore {
             changes: HashMap::new(),
         };
         let mut stats = StepStats::default();
+        // Only the checkpoints this step moves are written.
+        let mut advanced = std::collections::BTreeSet::new();
         for record in records {
             let next = checkpoints.entry(record.partition).or_insert(0);
             if record.offset < *next {
@@ -178,6 +180,7 @@ impl ProjectionStore {
                 continue;
             }
             *next = record.next_offset();
+            advanced.insert(record.partition);
             match codec::decode_event(&record.payload) {
                 Ok(envelope) => {
                     match self.projector.fold(
@@ -216,8 +219,11 @@ impl ProjectionStore {
                 None => batch.remove(key),
             }
         }
-        for (partition, next) in checkpoints {
-            batch.insert(keys::checkpoint(partition), &next.to_be_bytes());
+        for partition in advanced {
+            batch.insert(
+                keys::checkpoint(partition),
+                &checkpoints[&partition].to_be_bytes(),
+            );
         }
         self.tree.apply_batch(batch).map_err(storage)?;
         Ok(stats)

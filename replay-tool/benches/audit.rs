@@ -18,8 +18,10 @@ use projections::Projector;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Resident and peak resident memory of this process, in MiB (Linux).
-fn memory_mib() -> (u64, u64) {
+/// Resident, peak resident and anonymous resident memory of this process, in MiB (Linux).
+/// Resident memory also counts the pages of the log's segments that readers map; the
+/// anonymous part is the process's own.
+fn memory_mib() -> (u64, u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -29,27 +31,32 @@ fn memory_mib() -> (u64, u64) {
             .and_then(|kib| kib.parse::<u64>().ok())
             .map_or(0, |kib| kib / 1024)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
 }
 
-/// Highest resident memory seen by a sampler thread since the last reset, in MiB.
-struct Sampler(std::sync::Arc<std::sync::atomic::AtomicU64>);
+/// Highest resident memory (all, and anonymous) seen by a sampler thread since the last reset,
+/// in MiB.
+struct Sampler([std::sync::Arc<std::sync::atomic::AtomicU64>; 2]);
 
 impl Sampler {
     fn start() -> Sampler {
-        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let seen = peak.clone();
+        let peaks = [(); 2].map(|()| std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        let seen = peaks.clone();
         std::thread::spawn(move || loop {
-            seen.fetch_max(memory_mib().0, std::sync::atomic::Ordering::Relaxed);
+            let (rss, _, anon) = memory_mib();
+            seen[0].fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+            seen[1].fetch_max(anon, std::sync::atomic::Ordering::Relaxed);
             std::thread::sleep(std::time::Duration::from_millis(20));
         });
-        Sampler(peak)
+        Sampler(peaks)
     }
 
-    /// The peak since the last call, and a new start from the current level.
-    fn take(&self) -> u64 {
-        self.0
-            .swap(memory_mib().0, std::sync::atomic::Ordering::Relaxed)
+    /// The peaks since the last call, as text, and a new start from the current level.
+    fn take(&self) -> String {
+        let (rss, _, anon) = memory_mib();
+        let rss = self.0[0].swap(rss, std::sync::atomic::Ordering::Relaxed);
+        let anon = self.0[1].swap(anon, std::sync::atomic::Ordering::Relaxed);
+        format!("{rss} MiB ({anon} MiB anonymous, the rest mapped pages of the log)")
     }
 }
 
@@ -147,7 +154,7 @@ fn main() {
         let log = EmbeddedLog::open_existing(&path, Topics::new("audit", 8).unwrap()).unwrap();
         let events: u64 = log.end_offsets(Topic::Events).await.unwrap().iter().sum();
         println!(
-            "log: {events} events; memory after opening it {:?} MiB (rss, peak)",
+            "log: {events} events; memory after opening it {:?} MiB (rss, peak, anonymous)",
             memory_mib()
         );
         let sampler = Sampler::start();
@@ -169,7 +176,7 @@ fn main() {
             let rate = decoded as f64 / started.elapsed().as_secs_f64();
             raw = Some(rate);
             println!(
-                "raw scan + decode: {rate:.0} events/s; peak resident memory during it {} MiB",
+                "raw scan + decode: {rate:.0} events/s; peak resident memory during it {}",
                 sampler.take()
             );
         }
@@ -188,7 +195,7 @@ fn main() {
             assert!(report.is_intact());
             let verify = report.events as f64 / started.elapsed().as_secs_f64();
             println!(
-                "verify: {verify:.0} events/s{}; peak resident memory during it {} MiB",
+                "verify: {verify:.0} events/s{}; peak resident memory during it {}",
                 share(verify),
                 sampler.take()
             );
@@ -210,7 +217,7 @@ fn main() {
             .unwrap();
             let rebuild = rebuilt.events as f64 / started.elapsed().as_secs_f64();
             println!(
-                "rebuild: {rebuild:.0} events/s{}; peak resident memory during it {} MiB",
+                "rebuild: {rebuild:.0} events/s{}; peak resident memory during it {}",
                 share(rebuild),
                 sampler.take()
             );

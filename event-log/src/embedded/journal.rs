@@ -853,8 +853,8 @@ impl Journal {
     /// Segment `segment` mapped for reading, covering at least its first `length` bytes.
     ///
     /// A reader picks its partition's records out of frames shared with other partitions; on
-    /// a mapping it skips their bytes instead of copying them. A segment is mapped once, at
-    /// least `segment_bytes` long, so the segment being written stays covered as it grows
+    /// a mapping it skips their bytes instead of copying them. A segment is mapped at least
+    /// `segment_bytes` long, so the segment being written stays covered as it grows
     /// (only bytes below its committed length, which the file holds, are ever touched). Files
     /// only grow while the journal is open: the writer cuts a torn tail before any mapping,
     /// and no other writer can open the directory meanwhile.
@@ -875,8 +875,16 @@ impl Journal {
             .map_err(io_error(&path, "mapping"))?;
         let map = Arc::new(map);
         let mut maps = write_lock(&self.maps);
-        if maps.len() <= segment {
-            maps.resize(segment + 1, None);
+        let last = read_lock(&self.files).len() - 1;
+        let count = maps.len().max(last + 1);
+        maps.resize(count, None);
+        // Kept: this segment's mapping and the last segment's, where followers read. Others are
+        // dropped (unmapped once no read holds them), so a scan of the whole log keeps no more
+        // than a few segments' pages resident; mapping one again costs a system call.
+        for (number, kept) in maps.iter_mut().enumerate() {
+            if number != segment && number != last {
+                *kept = None;
+            }
         }
         maps[segment] = Some(map.clone());
         Ok(map)
