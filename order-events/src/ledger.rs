@@ -73,6 +73,23 @@ pub struct MemoryLedger {
     timer_of: HashMap<OrderId, (DateTime<Utc>, TimerKind)>,
 }
 
+/// `decide` on the state of `key` in `states`, or on a new aggregate's if there is none.
+fn decide_on<K, Q, S, E>(
+    states: &HashMap<K, S>,
+    key: &Q,
+    decide: impl FnOnce(&S) -> Result<Vec<E>, Rejection>,
+) -> Result<Vec<E>, Rejection>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    S: Default,
+{
+    match states.get(key) {
+        Some(state) => decide(state),
+        None => decide(&S::default()),
+    }
+}
+
 impl MemoryLedger {
     pub fn new(policy: Policy) -> MemoryLedger {
         MemoryLedger::with_rules(policy, ProcessRules::default())
@@ -228,43 +245,33 @@ impl MemoryLedger {
         };
         let resolved = self.resolve_carrier(command);
         let command = resolved.as_ref().unwrap_or(command);
+        // Decided against the state in place: an aggregate's state can be large (a merchant's
+        // account holds every order whose return window is open), so it is never copied.
         let events: Vec<Event> = match &command.command {
-            Command::Order(c) => {
-                let state = self.orders.get(&c.order_id()).cloned().unwrap_or_default();
-                order::decide(&state, c, &context)?
-                    .into_iter()
-                    .map(Event::Order)
-                    .collect()
-            }
-            Command::Stock(c) => {
-                let state = self.stock.get(c.item()).cloned().unwrap_or_default();
-                stock::decide(&state, c, &context)?
-                    .into_iter()
-                    .map(Event::Stock)
-                    .collect()
-            }
-            Command::Reconciliation(c) => {
-                let state = self
-                    .reconciliations
-                    .get(c.run_id())
-                    .cloned()
-                    .unwrap_or_default();
-                reconciliation::decide(&state, c, &context)?
-                    .into_iter()
-                    .map(Event::Reconciliation)
-                    .collect()
-            }
-            Command::Account(c) => {
-                let state = self
-                    .accounts
-                    .get(&c.account_id())
-                    .cloned()
-                    .unwrap_or_default();
-                account::decide(&state, c, &context)?
-                    .into_iter()
-                    .map(Event::Account)
-                    .collect()
-            }
+            Command::Order(c) => decide_on(&self.orders, &c.order_id(), |state| {
+                order::decide(state, c, &context)
+            })?
+            .into_iter()
+            .map(Event::Order)
+            .collect(),
+            Command::Stock(c) => decide_on(&self.stock, c.item(), |state| {
+                stock::decide(state, c, &context)
+            })?
+            .into_iter()
+            .map(Event::Stock)
+            .collect(),
+            Command::Reconciliation(c) => decide_on(&self.reconciliations, c.run_id(), |state| {
+                reconciliation::decide(state, c, &context)
+            })?
+            .into_iter()
+            .map(Event::Reconciliation)
+            .collect(),
+            Command::Account(c) => decide_on(&self.accounts, &c.account_id(), |state| {
+                account::decide(state, c, &context)
+            })?
+            .into_iter()
+            .map(Event::Account)
+            .collect(),
         };
         let target = command.command.target();
         let sealed = codec::seal(command, self.head(&target), events, now);
