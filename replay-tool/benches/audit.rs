@@ -188,7 +188,7 @@ fn main() {
         if phases.contains("verify") {
             let started = Instant::now();
             let mut verifier = replay_tool::Verifier::default().with_memory_limits(states, heads);
-            replay_tool::scan(&log, |record| verifier.check(record))
+            replay_tool::check_all(&log, replay_tool::Start::Beginning, &mut verifier)
                 .await
                 .unwrap();
             let report = verifier.finish().unwrap();

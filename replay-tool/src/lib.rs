@@ -54,6 +54,8 @@ pub enum ReplayError {
     Scratch(String),
     #[error("{path} is in use by another process that publishes no serve address to read through")]
     InUseWithoutServe { path: String },
+    #[error("decoding events on a worker thread failed: {0}")]
+    Decoding(String),
 }
 
 /// Whether `error` says the stored history is damaged (a corrupt byte in the log): a break,
@@ -421,6 +423,16 @@ impl Verifier {
     /// Checks one record of the events topic. An error is the tool failing (its scratch
     /// store), not a finding.
     pub fn check(&mut self, record: &StoredRecord) -> Result<(), ReplayError> {
+        self.check_decoded(record, codec::decode_event(&record.payload))
+    }
+
+    /// [`Verifier::check`] of a record already decoded (`codec::decode_event` of its payload),
+    /// so decoding can run elsewhere ([`check_all`]).
+    pub fn check_decoded(
+        &mut self,
+        record: &StoredRecord,
+        decoded: Result<EventEnvelope, DecodeError>,
+    ) -> Result<(), ReplayError> {
         self.events += 1;
         if self.partition != Some(record.partition) {
             self.partition = Some(record.partition);
@@ -436,7 +448,7 @@ impl Verifier {
                 expected,
                 found,
             };
-        let envelope = match codec::decode_event(&record.payload) {
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(error) => {
                 let kind = match error {
@@ -702,8 +714,63 @@ pub async fn verify_from(
     start: Start,
 ) -> Result<VerifyReport, ReplayError> {
     let mut verifier = Verifier::new(projector.clone(), start);
-    scan_from(log, start, |record| verifier.check(record)).await?;
+    check_all(log, start, &mut verifier).await?;
     verifier.finish()
+}
+
+/// Records and what each decoded to.
+type DecodedChunk = (Vec<StoredRecord>, Vec<Result<EventEnvelope, DecodeError>>);
+
+/// Checks every event from `start` with `verifier`, as [`scan_from`] would visit them. Each
+/// chunk is decoded (hash checked) on a blocking thread while the verifier checks the chunk
+/// before it, so decoding and checking — each about half of the work — run on two cores.
+pub async fn check_all(
+    log: &dyn Log,
+    start: Start,
+    verifier: &mut Verifier,
+) -> Result<(), ReplayError> {
+    let topic = log.topics().name(Topic::Events);
+    let ends = log.end_offsets(Topic::Events).await?;
+    let mut decoding: Option<tokio::task::JoinHandle<DecodedChunk>> = None;
+    for (partition, &end) in ends.iter().enumerate() {
+        let tp = TopicPartition::new(topic.clone(), partition as u32);
+        let mut offset = start_offset(log, &tp, end, start).await?;
+        while offset < end {
+            let mut records = log.read(&tp, offset, READ_CHUNK).await?;
+            let Some(last) = records.last() else { break };
+            offset = last.next_offset();
+            records.retain(|record| record.offset < end);
+            let next = tokio::task::spawn_blocking(move || decode_chunk(records));
+            if let Some(previous) = decoding.replace(next) {
+                check_chunk(verifier, previous).await?;
+            }
+        }
+    }
+    if let Some(last) = decoding {
+        check_chunk(verifier, last).await?;
+    }
+    Ok(())
+}
+
+fn decode_chunk(records: Vec<StoredRecord>) -> DecodedChunk {
+    let decoded = records
+        .iter()
+        .map(|record| codec::decode_event(&record.payload))
+        .collect();
+    (records, decoded)
+}
+
+async fn check_chunk(
+    verifier: &mut Verifier,
+    chunk: tokio::task::JoinHandle<DecodedChunk>,
+) -> Result<(), ReplayError> {
+    let (records, decoded) = chunk
+        .await
+        .map_err(|error| ReplayError::Decoding(error.to_string()))?;
+    for (record, decoded) in records.iter().zip(decoded) {
+        verifier.check_decoded(record, decoded)?;
+    }
+    Ok(())
 }
 
 /// Output format of [`export`].
