@@ -29,6 +29,9 @@
 //!
 //! In memory: per partition its end, a mark (offset → frame position) every 64 records, and
 //! the frames of its latest records, so memory grows with the log by a mark per 64 records.
+//! Reads walk frames through read-only mappings of the segments (see `Journal::mapped`),
+//! skipping other partitions' entries without copying them, and a sequential reader resumes
+//! mid-frame where its last read stopped.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
