@@ -23,6 +23,10 @@ use projections::{ProjectionStore, Projector};
 
 const PARTITIONS: u32 = 8;
 
+/// The allocator of the binaries.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn order_events(n: u64) -> (OrderId, Vec<OrderEvent>) {
     use OrderStatus::*;
     let statuses = [
@@ -100,6 +104,9 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() {
+    // As the `ledger` binary does at start (order_ledger::process).
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let orders: u64 = std::env::var("LEDGER_BENCH_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
