@@ -81,6 +81,9 @@ pub fn run(
     options: &BenchOptions,
     progress: &mut dyn std::io::Write,
 ) -> anyhow::Result<Vec<RunFigures>> {
+    if options.orders == 0 || options.skus == 0 || options.clients.contains(&0) {
+        bail!("orders, SKUs and every client count must be at least 1");
+    }
     let mut runs = Vec::new();
     for &clients in &options.clients {
         writeln!(
@@ -118,7 +121,7 @@ impl Serve {
             command.arg("--config").arg(config);
         }
         let log = std::fs::File::create(data.join("serve.log"))?;
-        let child = command
+        let mut child = command
             .arg("serve")
             .arg("--data")
             .arg(data)
@@ -126,34 +129,13 @@ impl Serve {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", options.ledger.display()))?;
-        let mut serve = Serve {
-            child,
-            http: Http::new("", ""),
-        };
-        serve.http = serve.wait_until_listening(data)?;
-        Ok(serve)
-    }
-
-    fn wait_until_listening(&mut self, data: &Path) -> anyhow::Result<Http> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let address = std::fs::read_to_string(data.join(crate::serve::ADDRESS_FILE));
-            let token = std::fs::read_to_string(data.join("serve.token"));
-            if let (Ok(address), Ok(token)) = (address, token) {
-                if !address.trim().is_empty() && !token.trim().is_empty() {
-                    return Ok(Http::new(address.trim(), token.trim()));
-                }
+        match wait_until_listening(&mut child, data) {
+            Ok(http) => Ok(Serve { child, http }),
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(error)
             }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "the serve exited with {status} before listening (see its log in {})",
-                    data.display()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("the serve did not listen within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -166,6 +148,30 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The serve's client, once it wrote its address and token to `data`.
+fn wait_until_listening(child: &mut Child, data: &Path) -> anyhow::Result<Http> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let address = std::fs::read_to_string(data.join(crate::serve::ADDRESS_FILE));
+        let token = std::fs::read_to_string(data.join("serve.token"));
+        if let (Ok(address), Ok(token)) = (address, token) {
+            if !address.trim().is_empty() && !token.trim().is_empty() {
+                return Ok(Http::new(address.trim(), token.trim()));
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the serve exited with {status} before listening (see its log in {})",
+                data.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("the serve did not listen within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -187,15 +193,16 @@ fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
 
 fn drive(options: &BenchOptions, clients: usize, serve: &Serve) -> anyhow::Result<RunFigures> {
     let run = random_uuid()?;
-    stock(&serve.http, run, options)?;
-    serve.http.settle()?;
-    let decided_before = serve.http.decided()?;
+    let http = &serve.http;
+    stock(http, run, options)?;
+    http.settle()?;
+    let decided_before = http.decided()?;
     let (serve_cpu, clients_cpu) = (serve.cpu_seconds()?, cpu_seconds("self")?);
     let started = Instant::now();
-    let tally = orders(&serve.http, run, options, clients);
+    let tally = orders(http, run, options, clients);
     let seconds = started.elapsed().as_secs_f64();
-    serve.http.settle()?;
-    let decided = serve.http.decided()? - decided_before;
+    http.settle()?;
+    let decided = http.decided()? - decided_before;
     let serve_cpu = serve.cpu_seconds()? - serve_cpu;
     let clients_cpu = cpu_seconds("self")? - clients_cpu;
     Ok(tally.figures(clients, seconds, decided, serve_cpu, clients_cpu))

@@ -1305,4 +1305,8 @@ fn bench_runs_the_peer_workload_through_the_front_door_and_cleans_up() {
     }
     // Each run's data directory is removed after it.
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    // No clients is refused with a reason, not measured as nothing.
+    let refused = ledger(&["bench", "--orders", "5", "--clients", "0"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 1"));
 }

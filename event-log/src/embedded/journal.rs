@@ -63,7 +63,7 @@ const FRAME_MAX: u64 = 1 << 30;
 const SEGMENT_BYTES: u64 = 64 << 20;
 const MARK_EVERY: u32 = 64;
 /// The largest frame buffer kept for the next commit.
-const SPARE_MAX: usize = 64 << 20;
+const SPARE_MAX: usize = 16 << 20;
 const RECENT_FRAMES: usize = 64;
 /// The scan at open reads a segment a chunk at a time: small at first, doubling up to the
 /// largest as it goes on.
