@@ -73,21 +73,24 @@ pub struct MemoryLedger {
     timer_of: HashMap<OrderId, (DateTime<Utc>, TimerKind)>,
 }
 
-/// `decide` on the state of `key` in `states`, or on a new aggregate's if there is none.
+/// `decide` on the state of `key` in `states`, or on a new aggregate's if there is none; the
+/// events as ledger events (`wrap`).
 fn decide_on<K, Q, S, E>(
     states: &HashMap<K, S>,
     key: &Q,
+    wrap: fn(E) -> Event,
     decide: impl FnOnce(&S) -> Result<Vec<E>, Rejection>,
-) -> Result<Vec<E>, Rejection>
+) -> Result<Vec<Event>, Rejection>
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
     S: Default,
 {
-    match states.get(key) {
-        Some(state) => decide(state),
-        None => decide(&S::default()),
-    }
+    let events = match states.get(key) {
+        Some(state) => decide(state)?,
+        None => decide(&S::default())?,
+    };
+    Ok(events.into_iter().map(wrap).collect())
 }
 
 impl MemoryLedger {
@@ -248,30 +251,23 @@ impl MemoryLedger {
         // Decided against the state in place: an aggregate's state can be large (a merchant's
         // account holds every order whose return window is open), so it is never copied.
         let events: Vec<Event> = match &command.command {
-            Command::Order(c) => decide_on(&self.orders, &c.order_id(), |state| {
+            Command::Order(c) => decide_on(&self.orders, &c.order_id(), Event::Order, |state| {
                 order::decide(state, c, &context)
-            })?
-            .into_iter()
-            .map(Event::Order)
-            .collect(),
-            Command::Stock(c) => decide_on(&self.stock, c.item(), |state| {
+            })?,
+            Command::Stock(c) => decide_on(&self.stock, c.item(), Event::Stock, |state| {
                 stock::decide(state, c, &context)
-            })?
-            .into_iter()
-            .map(Event::Stock)
-            .collect(),
-            Command::Reconciliation(c) => decide_on(&self.reconciliations, c.run_id(), |state| {
-                reconciliation::decide(state, c, &context)
-            })?
-            .into_iter()
-            .map(Event::Reconciliation)
-            .collect(),
-            Command::Account(c) => decide_on(&self.accounts, &c.account_id(), |state| {
-                account::decide(state, c, &context)
-            })?
-            .into_iter()
-            .map(Event::Account)
-            .collect(),
+            })?,
+            Command::Reconciliation(c) => decide_on(
+                &self.reconciliations,
+                c.run_id(),
+                Event::Reconciliation,
+                |state| reconciliation::decide(state, c, &context),
+            )?,
+            Command::Account(c) => {
+                decide_on(&self.accounts, &c.account_id(), Event::Account, |state| {
+                    account::decide(state, c, &context)
+                })?
+            }
         };
         let target = command.command.target();
         let sealed = codec::seal(command, self.head(&target), events, now);
