@@ -8,7 +8,6 @@ pub mod config;
 pub mod demo;
 pub mod log_admin;
 pub mod openapi;
-pub mod process;
 pub mod query;
 pub mod reconcile;
 pub mod rules;

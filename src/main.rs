@@ -501,7 +501,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    order_ledger::process::disable_transparent_huge_pages();
+    event_log::process::disable_transparent_huge_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG")

@@ -177,14 +177,8 @@ async fn appended(log: &dyn Log) -> u64 {
     total
 }
 
-/// As the `ledger` binary does at start (order_ledger::process): no transparent huge pages.
-fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-}
-
 fn main() {
-    disable_transparent_huge_pages();
+    event_log::process::disable_transparent_huge_pages();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

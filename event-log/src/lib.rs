@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod kafka;
 mod partition;
 mod port;
+pub mod process;
 mod record;
 #[cfg(feature = "test-support")]
 pub mod testing;

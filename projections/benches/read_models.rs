@@ -104,9 +104,7 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() {
-    // As the `ledger` binary does at start (order_ledger::process).
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    event_log::process::disable_transparent_huge_pages();
     let orders: u64 = std::env::var("LEDGER_BENCH_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())

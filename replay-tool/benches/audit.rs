@@ -135,6 +135,7 @@ async fn write_log(path: &std::path::Path, orders: u64) {
 /// each verify keeps in memory), LEDGER_BENCH_PROGRESS=true (rebuild's progress bar, on a terminal),
 /// LEDGER_BENCH_STORE_CACHE_MIB (the rebuilt store's page cache; default 256).
 fn main() {
+    event_log::process::disable_transparent_huge_pages();
     let orders: u64 = setting("ORDERS", 500_000);
     let phases: String = setting("PHASES", "raw,verify,rebuild".to_owned());
     let states = setting("STATES", replay_tool::follow::STATES_IN_MEMORY);

@@ -57,6 +57,7 @@ async fn open(args: &Args) -> anyhow::Result<Arc<dyn Log>> {
 }
 
 fn main() -> ExitCode {
+    event_log::process::disable_transparent_huge_pages();
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
