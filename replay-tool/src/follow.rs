@@ -4,17 +4,19 @@
 //! chain head (for the digest). An aggregate's events all share one partition and the log is
 //! read partition by partition, so when the read moves on, the finished partition's states
 //! are dropped and only chain heads kept. Within a partition at most `states_limit` states
-//! live in memory; the least recently used leave — a tenth at a time, in one batch — for a
-//! scratch sled store, from where a later event brings them back. Heads are small, but there
+//! live in memory; the least recently used leave — a tenth at a time, in one write — for a
+//! scratch file, from where a later event brings them back (see [`Spilled`]). Heads are small, but there
 //! is one per aggregate of the whole log: past `heads_limit` they are written out as sorted
 //! runs, and the digest merges the runs in name order (its canonical order). So memory is
 //! bounded by the two limits, not by the log; the scratch directory (a temporary one) is made
 //! only when something must go there.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 
 use lru::LruCache;
 use order_events::codec;
@@ -29,9 +31,6 @@ pub const STATES_IN_MEMORY: usize = 200_000;
 
 /// Chain heads kept in memory by default (about 100 bytes each: ~100 MiB).
 pub const HEADS_IN_MEMORY: usize = 1_000_000;
-
-/// Page cache of the scratch store, in bytes.
-const SCRATCH_CACHE_BYTES: u64 = 64 << 20;
 
 /// One aggregate as `verify` follows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,13 +71,138 @@ struct Scratch {
     dir: tempfile::TempDir,
 }
 
-/// One partition's states that left memory: a sled store of its own, removed with its
-/// directory when the partition is done, so sled's bookkeeping never outgrows one partition.
+/// One partition's states that left memory: appended to a file of their own, found again
+/// through an index in memory from a 128-bit digest of the name to the record's place (about
+/// 40 bytes per spilled aggregate, where its state takes kilobytes). A record is
+/// `[name length: u16 BE][name][sequence: u64 BE][hash: 32 bytes][state]`, so the partition's
+/// heads can be read back at its end. A state brought back leaves its record behind as
+/// garbage; the file is removed when the partition is done, so it never outgrows one
+/// partition. (Before, this was a sled store: its writes and read-backs were 14 % of a
+/// `verify` of the 10 M-event log, BENCHMARKS.md.)
 struct Spilled {
-    // Field order is drop order: sled's files close before their directory is removed.
-    tree: sled::Tree,
-    _db: sled::Db,
+    file: File,
+    /// Bytes written so far: where the next record goes.
+    length: u64,
+    index: HashMap<u128, (u64, u32)>,
     path: std::path::PathBuf,
+}
+
+impl Spilled {
+    fn create(path: std::path::PathBuf) -> Result<Spilled, ReplayError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(scratch_failed)?;
+        Ok(Spilled {
+            file,
+            length: 0,
+            index: HashMap::new(),
+            path,
+        })
+    }
+
+    /// Appends `states` in one write.
+    fn put(&mut self, states: Vec<(String, Followed)>) -> Result<(), ReplayError> {
+        let mut bytes = Vec::new();
+        for (name, followed) in states {
+            let at = self.length + bytes.len() as u64;
+            let name_length = u16::try_from(name.len())
+                .map_err(|_| scratch_failed("an aggregate name longer than 64 KiB"))?;
+            bytes.extend_from_slice(&name_length.to_be_bytes());
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(&followed.sequence.to_be_bytes());
+            bytes.extend_from_slice(&followed.hash.0);
+            bytes.extend_from_slice(&codec::encode_cache_value(&followed));
+            let length = self.length + bytes.len() as u64 - at;
+            let length = u32::try_from(length)
+                .map_err(|_| scratch_failed("a followed aggregate larger than 4 GiB"))?;
+            self.index.insert(name_digest(&name), (at, length));
+        }
+        self.file
+            .write_all_at(&bytes, self.length)
+            .map_err(scratch_failed)?;
+        self.length += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The record at `at`, `length` bytes long.
+    fn read(&self, (at, length): (u64, u32)) -> Result<SpilledRecord, ReplayError> {
+        let mut bytes = vec![0; length as usize];
+        self.file
+            .read_exact_at(&mut bytes, at)
+            .map_err(scratch_failed)?;
+        SpilledRecord::parse(bytes)
+    }
+
+    /// `name`'s state, taken out of the index; `None` when it was not spilled.
+    fn take(&mut self, name: &str) -> Result<Option<Followed>, ReplayError> {
+        let Some(place) = self.index.remove(&name_digest(name)) else {
+            return Ok(None);
+        };
+        let record = self.read(place)?;
+        if record.name != name {
+            return Err(scratch_failed(format!(
+                "two aggregate names with one digest: {name} and {}",
+                record.name
+            )));
+        }
+        decode(&record.state).map(Some)
+    }
+
+    /// Every spilled aggregate's name and head, in the order written.
+    fn heads(&self) -> Result<Vec<(String, u64, EventHash)>, ReplayError> {
+        let mut places: Vec<(u64, u32)> = self.index.values().copied().collect();
+        places.sort_unstable();
+        places
+            .into_iter()
+            .map(|place| {
+                let record = self.read(place)?;
+                Ok((record.name, record.sequence, record.hash))
+            })
+            .collect()
+    }
+}
+
+/// One record of a [`Spilled`] file, parsed.
+struct SpilledRecord {
+    name: String,
+    sequence: u64,
+    hash: EventHash,
+    state: Vec<u8>,
+}
+
+impl SpilledRecord {
+    fn parse(bytes: Vec<u8>) -> Result<SpilledRecord, ReplayError> {
+        let cut = || scratch_failed("a spilled state cut short");
+        let name_length = usize::from(u16::from_be_bytes(
+            bytes.get(..2).ok_or_else(cut)?.try_into().expect("2 bytes"),
+        ));
+        let name_end = 2 + name_length;
+        let name = name_from(bytes.get(2..name_end).ok_or_else(cut)?.to_vec())?;
+        let sequence = bytes.get(name_end..name_end + 8).ok_or_else(cut)?;
+        let hash = bytes.get(name_end + 8..name_end + 40).ok_or_else(cut)?;
+        Ok(SpilledRecord {
+            name,
+            sequence: u64::from_be_bytes(sequence.try_into().expect("8 bytes")),
+            hash: EventHash(hash.try_into().expect("32 bytes")),
+            state: bytes[name_end + 40..].to_vec(),
+        })
+    }
+}
+
+/// A 128-bit digest of an aggregate name: two SipHash-1-3 runs under fixed, distinct keys. Two
+/// names with one digest are told apart when read back (an error, not a wrong answer).
+fn name_digest(name: &str) -> u128 {
+    let half = |key: u8| {
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().build_hasher();
+        hasher.write_u8(key);
+        hasher.write(name.as_bytes());
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
 impl Scratch {
@@ -100,21 +224,12 @@ impl Scratch {
         self.dir.path().join(format!("{kind}-{}", self.written))
     }
 
-    fn states(&mut self) -> Result<&sled::Tree, ReplayError> {
+    fn states(&mut self) -> Result<&mut Spilled, ReplayError> {
         if self.states.is_none() {
             let path = self.next_path("states");
-            let db = sled::Config::new()
-                .path(&path)
-                .cache_capacity(SCRATCH_CACHE_BYTES)
-                .open()
-                .map_err(scratch_failed)?;
-            self.states = Some(Spilled {
-                tree: db.open_tree("states").map_err(scratch_failed)?,
-                _db: db,
-                path,
-            });
+            self.states = Some(Spilled::create(path)?);
         }
-        Ok(&self.states.as_ref().expect("opened above").tree)
+        Ok(self.states.as_mut().expect("created above"))
     }
 }
 
@@ -206,12 +321,8 @@ impl Followers {
             return Ok(self.live.get_mut(name));
         }
         let mut found = None;
-        if let Some(states) = self.scratch.as_ref().and_then(|s| s.states.as_ref()) {
-            // A get first: most aggregates are new, and sled's remove of a missing key writes.
-            if let Some(bytes) = states.tree.get(name).map_err(scratch_failed)? {
-                states.tree.remove(name).map_err(scratch_failed)?;
-                found = Some(decode(&bytes)?);
-            }
+        if let Some(states) = self.scratch.as_mut().and_then(|s| s.states.as_mut()) {
+            found = states.take(name)?;
         }
         if found.is_none() {
             found = self
@@ -232,17 +343,10 @@ impl Followers {
         followed: Followed,
     ) -> Result<&mut Followed, ReplayError> {
         if self.live.len() >= self.states_limit {
-            let mut batch = sled::Batch::default();
-            for _ in 0..(self.states_limit / 10).max(1) {
-                let Some((evicted, state)) = self.live.pop_lru() else {
-                    break;
-                };
-                batch.insert(evicted.as_bytes(), codec::encode_cache_value(&state));
-            }
-            self.scratch()?
-                .states()?
-                .apply_batch(batch)
-                .map_err(scratch_failed)?;
+            let evicted = (0..(self.states_limit / 10).max(1))
+                .map_while(|_| self.live.pop_lru())
+                .collect();
+            self.scratch()?.states()?.put(evicted)?;
         }
         self.live.put(name.clone(), followed);
         Ok(self.live.get_mut(&name).expect("put just now"))
@@ -257,15 +361,12 @@ impl Followers {
         let Some(spilled) = self.scratch.as_mut().and_then(|s| s.states.take()) else {
             return Ok(());
         };
-        for entry in spilled.tree.iter() {
-            let (name, bytes) = entry.map_err(scratch_failed)?;
-            let followed = decode(&bytes)?;
-            let name = name_from(name.to_vec())?;
-            self.keep_head(name, followed.sequence, followed.hash)?;
+        for (name, sequence, hash) in spilled.heads()? {
+            self.keep_head(name, sequence, hash)?;
         }
         let path = spilled.path.clone();
         drop(spilled);
-        std::fs::remove_dir_all(path).map_err(scratch_failed)?;
+        std::fs::remove_file(path).map_err(scratch_failed)?;
         Ok(())
     }
 

@@ -317,8 +317,15 @@ impl RunningTrialBalance {
     }
 }
 
+/// `kind:id`, the name an aggregate is followed and digested under. (Built without the
+/// formatting machinery: it runs once per event.)
 pub(crate) fn aggregate_name(kind: AggregateKind, id: &str) -> String {
-    format!("{kind}:{id}")
+    let code = kind.code();
+    let mut name = String::with_capacity(code.len() + 1 + id.len());
+    name.push_str(code);
+    name.push(':');
+    name.push_str(id);
+    name
 }
 
 /// Folds `event` into `state` through the domain's `apply`, which asserts that the event fits;

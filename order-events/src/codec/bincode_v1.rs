@@ -8,6 +8,8 @@
 //! varint indices, `Option` as a 0/1 byte. A different encoding would get a new tag and a new
 //! file beside this one; records under tag 1 stay readable through this file.
 
+use std::fmt;
+
 use bincode::config::{self, Configuration, LittleEndian, Varint};
 use bincode::error::DecodeError as BincodeError;
 use serde::de::DeserializeOwned;
@@ -27,21 +29,25 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, CONFIG).expect("plain data always encodes with bincode")
 }
 
-/// Decodes exactly one `T` from all of `bytes`; `what` names it in errors.
-pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, DecodeError> {
+/// Decodes exactly one `T` from all of `bytes`; `what` names it in errors (formatted only
+/// then: decoding runs once per record).
+pub(crate) fn decode<T: DeserializeOwned>(
+    what: impl fmt::Display,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let (value, read) =
         bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG).map_err(|error| match error {
             BincodeError::UnexpectedEnd { .. } => DecodeError::Truncated {
-                what: what.to_owned(),
+                what: what.to_string(),
             },
             other => DecodeError::Malformed {
-                what: what.to_owned(),
+                what: what.to_string(),
                 reason: other.to_string(),
             },
         })?;
     if read != bytes.len() {
         return Err(DecodeError::TrailingBytes {
-            what: what.to_owned(),
+            what: what.to_string(),
             count: bytes.len() - read,
         });
     }

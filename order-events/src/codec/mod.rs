@@ -391,7 +391,7 @@ pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
     type_name: &str,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
-    bincode_v1::decode(&format!("{type_name} payload"), bytes)
+    bincode_v1::decode(format_args!("{type_name} payload"), bytes)
 }
 
 /// A value in the binary codec, for local caches of derived state (the command handler's
