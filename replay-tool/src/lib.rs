@@ -728,17 +728,50 @@ pub async fn verify_from(
 /// Records and what each decoded to.
 type DecodedChunk = (Vec<StoredRecord>, Vec<Result<EventEnvelope, DecodeError>>);
 
-/// Checks every event from `start` with `verifier`, as [`scan_from`] would visit them. Each
-/// chunk is decoded (hash checked) on a blocking thread while the verifier checks the chunk
-/// before it, so decoding and checking — each about half of the work — run on two cores.
+/// Checks every event from `start` with `verifier`, as [`scan_from`] would visit them, in a
+/// pipeline over the machine's cores: this task reads chunks, each chunk is decoded (hash
+/// checked) on a blocking thread, and the verifier checks the decoded chunks in order on a
+/// thread of its own. (Reading and checking on one thread made that thread the bottleneck of
+/// `verify` while decoding waited: BENCHMARKS.md.)
 pub async fn check_all(
     log: &dyn Log,
     start: Start,
     verifier: &mut Verifier,
 ) -> Result<(), ReplayError> {
+    let (to_checker, mut chunks) = tokio::sync::mpsc::channel::<DecodedChunk>(2);
+    let mut owned = std::mem::take(verifier);
+    let checker = tokio::task::spawn_blocking(move || {
+        let mut checked = Ok(());
+        // On an error the receiver is dropped, which stops the reading side.
+        while let Some((records, decoded)) = chunks.blocking_recv() {
+            checked = records
+                .iter()
+                .zip(decoded)
+                .try_for_each(|(record, decoded)| owned.check_decoded(record, decoded));
+            if checked.is_err() {
+                break;
+            }
+        }
+        (owned, checked)
+    });
+    let fed = feed(log, start, to_checker).await;
+    let (owned, checked) = checker
+        .await
+        .map_err(|error| ReplayError::Decoding(error.to_string()))?;
+    *verifier = owned;
+    fed.and(checked)
+}
+
+/// Reads every event from `start`, has each chunk decoded on a blocking thread (two at a time
+/// at most) and sends the decoded chunks, in order, to `checker`.
+async fn feed(
+    log: &dyn Log,
+    start: Start,
+    checker: tokio::sync::mpsc::Sender<DecodedChunk>,
+) -> Result<(), ReplayError> {
     let topic = log.topics().name(Topic::Events);
     let ends = log.end_offsets(Topic::Events).await?;
-    let mut decoding: Option<tokio::task::JoinHandle<DecodedChunk>> = None;
+    let mut decoding = std::collections::VecDeque::new();
     for (partition, &end) in ends.iter().enumerate() {
         let tp = TopicPartition::new(topic.clone(), partition as u32);
         let mut offset = start_offset(log, &tp, end, start).await?;
@@ -747,16 +780,32 @@ pub async fn check_all(
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
             records.retain(|record| record.offset < end);
-            let next = tokio::task::spawn_blocking(move || decode_chunk(records));
-            if let Some(previous) = decoding.replace(next) {
-                check_chunk(verifier, previous).await?;
+            decoding.push_back(tokio::task::spawn_blocking(move || decode_chunk(records)));
+            if decoding.len() > 1 && !pass_on(&mut decoding, &checker).await? {
+                return Ok(());
             }
         }
     }
-    if let Some(last) = decoding {
-        check_chunk(verifier, last).await?;
+    while !decoding.is_empty() {
+        if !pass_on(&mut decoding, &checker).await? {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Sends the oldest decoding chunk to `checker` once decoded; `false` when the checker stopped.
+async fn pass_on(
+    decoding: &mut std::collections::VecDeque<tokio::task::JoinHandle<DecodedChunk>>,
+    checker: &tokio::sync::mpsc::Sender<DecodedChunk>,
+) -> Result<bool, ReplayError> {
+    let Some(oldest) = decoding.pop_front() else {
+        return Ok(true);
+    };
+    let chunk = oldest
+        .await
+        .map_err(|error| ReplayError::Decoding(error.to_string()))?;
+    Ok(checker.send(chunk).await.is_ok())
 }
 
 fn decode_chunk(records: Vec<StoredRecord>) -> DecodedChunk {
@@ -765,19 +814,6 @@ fn decode_chunk(records: Vec<StoredRecord>) -> DecodedChunk {
         .map(|record| codec::decode_event(&record.payload))
         .collect();
     (records, decoded)
-}
-
-async fn check_chunk(
-    verifier: &mut Verifier,
-    chunk: tokio::task::JoinHandle<DecodedChunk>,
-) -> Result<(), ReplayError> {
-    let (records, decoded) = chunk
-        .await
-        .map_err(|error| ReplayError::Decoding(error.to_string()))?;
-    for (record, decoded) in records.iter().zip(decoded) {
-        verifier.check_decoded(record, decoded)?;
-    }
-    Ok(())
 }
 
 /// Output format of [`export`].

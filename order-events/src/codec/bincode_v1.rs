@@ -13,6 +13,7 @@ use std::fmt;
 use bincode::config::{self, Configuration, LittleEndian, Varint};
 use bincode::error::DecodeError as BincodeError;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 
 use super::{DecodeError, RECORD_BYTES_MAX};
@@ -35,8 +36,17 @@ pub(crate) fn decode<T: DeserializeOwned>(
     what: impl fmt::Display,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
-    let (value, read) =
-        bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG).map_err(|error| match error {
+    decode_borrowed(what, bytes)
+}
+
+/// [`decode`] of a `T` that may borrow strings and byte strings from `bytes` instead of
+/// copying them.
+pub(crate) fn decode_borrowed<'de, T: Deserialize<'de>>(
+    what: impl fmt::Display,
+    bytes: &'de [u8],
+) -> Result<T, DecodeError> {
+    let (value, read) = bincode::serde::borrow_decode_from_slice::<T, _>(bytes, CONFIG).map_err(
+        |error| match error {
             BincodeError::UnexpectedEnd { .. } => DecodeError::Truncated {
                 what: what.to_string(),
             },
@@ -44,7 +54,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
                 what: what.to_string(),
                 reason: other.to_string(),
             },
-        })?;
+        },
+    )?;
     if read != bytes.len() {
         return Err(DecodeError::TrailingBytes {
             what: what.to_string(),

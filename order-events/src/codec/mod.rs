@@ -175,6 +175,26 @@ pub struct RawEvent {
     pub hash: EventHash,
 }
 
+/// [`RawEvent`] as [`decode_event`] reads it: the event type and the payload borrowed from the
+/// record instead of copied (the same bytes: a byte string and a sequence of bytes encode
+/// alike).
+#[derive(Deserialize)]
+struct RawEventRef<'a> {
+    event_id: Uuid,
+    aggregate_kind: AggregateKind,
+    aggregate_id: String,
+    sequence: u64,
+    command_id: Uuid,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+    actor: Actor,
+    recorded_at: DateTime<Utc>,
+    event_type: &'a str,
+    schema_version: u16,
+    payload: &'a [u8],
+    prev_hash: EventHash,
+}
+
 /// A freshly decided event: its envelope and the exact record bytes to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedEvent {
@@ -262,18 +282,21 @@ impl RawEvent {
     /// Decodes the payload (upcasting older schema versions) into a full envelope.
     pub fn decode(self) -> Result<EventEnvelope, DecodeError> {
         let event = decode_event_payload(&self.event_type, self.schema_version, &self.payload)?;
-        if event.aggregate_kind() != self.aggregate_kind {
-            return Err(DecodeError::Malformed {
-                what: "event header".to_owned(),
-                reason: format!(
-                    "{} is not an event of a {}",
-                    self.event_type, self.aggregate_kind
-                ),
-            });
-        }
+        check_kind(&event, &self.event_type, self.aggregate_kind)?;
         let hash = self.hash;
         Ok(self.into_envelope(hash, event))
     }
+}
+
+/// An event whose type belongs to another aggregate kind than its header says is malformed.
+fn check_kind(event: &Event, event_type: &str, kind: AggregateKind) -> Result<(), DecodeError> {
+    if event.aggregate_kind() == kind {
+        return Ok(());
+    }
+    Err(DecodeError::Malformed {
+        what: "event header".to_owned(),
+        reason: format!("{event_type} is not an event of a {kind}"),
+    })
 }
 
 fn check_size(bytes: &[u8]) -> Result<(), DecodeError> {
@@ -316,6 +339,14 @@ pub fn split_raw_event_unverified(bytes: &[u8]) -> Result<RawEvent, DecodeError>
 
 /// Splits an event record and verifies its hash, without decoding the payload.
 pub fn decode_raw_event(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
+    let (body, hash) = verified_body(bytes)?;
+    let mut raw: RawEvent = bincode_v1::decode("event body", body)?;
+    raw.hash = hash;
+    Ok(raw)
+}
+
+/// An event record's body and stored hash, once the hash is checked against the body.
+fn verified_body(bytes: &[u8]) -> Result<(&[u8], EventHash), DecodeError> {
     let rest = untag(bytes)?;
     if rest.len() < HASH_BYTES {
         return Err(DecodeError::Truncated {
@@ -331,14 +362,30 @@ pub fn decode_raw_event(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
             computed: computed.to_hex(),
         });
     }
-    let mut raw: RawEvent = bincode_v1::decode("event body", body)?;
-    raw.hash = stored;
-    Ok(raw)
+    Ok((body, stored))
 }
 
-/// Decodes an event record: tag, hash, header and payload.
+/// Decodes an event record: tag, hash, header and payload (what [`decode_raw_event`] and
+/// [`RawEvent::decode`] do, without copying the payload).
 pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
-    decode_raw_event(bytes)?.decode()
+    let (body, hash) = verified_body(bytes)?;
+    let raw: RawEventRef<'_> = bincode_v1::decode_borrowed("event body", body)?;
+    let event = decode_event_payload(raw.event_type, raw.schema_version, raw.payload)?;
+    check_kind(&event, raw.event_type, raw.aggregate_kind)?;
+    Ok(EventEnvelope {
+        event_id: raw.event_id,
+        aggregate_kind: raw.aggregate_kind,
+        aggregate_id: raw.aggregate_id,
+        sequence: raw.sequence,
+        command_id: raw.command_id,
+        correlation_id: raw.correlation_id,
+        causation_id: raw.causation_id,
+        actor: raw.actor,
+        recorded_at: raw.recorded_at,
+        event,
+        prev_hash: raw.prev_hash,
+        hash,
+    })
 }
 
 /// Encodes a command as a binary record.
