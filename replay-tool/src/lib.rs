@@ -629,8 +629,20 @@ impl Verifier {
         Ok((report, heads))
     }
 
-    fn finish_each(mut self, mut each: impl FnMut(&Head)) -> Result<VerifyReport, ReplayError> {
-        for repeated in std::mem::take(&mut self.ids).repeated()? {
+    fn finish_each(mut self, each: impl FnMut(&Head)) -> Result<VerifyReport, ReplayError> {
+        // The event ids' merge and the heads' merge are independent: one on another thread.
+        let ids = std::mem::take(&mut self.ids);
+        let followers = std::mem::take(&mut self.followers);
+        let (repeated, digested) = std::thread::scope(|scope| {
+            let repeated = scope.spawn(|| ids.repeated());
+            let digested = digest_heads(followers, each);
+            let repeated = repeated
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (repeated, digested)
+        });
+        let (digest, aggregates) = digested?;
+        for repeated in repeated? {
             let unique::Repeated { first, again } = repeated;
             self.breaks.push(Break {
                 kind: BreakKind::DuplicateEventId,
@@ -645,18 +657,6 @@ impl Verifier {
                 ),
             });
         }
-        let mut digest = DigestBuilder::new();
-        let mut aggregates = 0;
-        self.followers.heads(|aggregate, sequence, hash| {
-            let head = Head {
-                aggregate,
-                sequence,
-                hash: hash.to_hex(),
-            };
-            digest.add(&head);
-            aggregates += 1;
-            each(&head);
-        })?;
         Ok(VerifyReport {
             start: self.start,
             events: self.events,
@@ -664,9 +664,29 @@ impl Verifier {
             anchored: self.anchored,
             money_events: self.money_events,
             breaks: self.breaks,
-            digest: digest.finish(),
+            digest,
         })
     }
+}
+
+/// The digest over every head `followers` hold, and how many there are; each head to `each`.
+fn digest_heads(
+    followers: Followers,
+    mut each: impl FnMut(&Head),
+) -> Result<(String, u64), ReplayError> {
+    let mut digest = DigestBuilder::new();
+    let mut aggregates = 0;
+    followers.heads(|aggregate, sequence, hash| {
+        let head = Head {
+            aggregate,
+            sequence,
+            hash: hash.to_hex(),
+        };
+        digest.add(&head);
+        aggregates += 1;
+        each(&head);
+    })?;
+    Ok((digest.finish(), aggregates))
 }
 
 /// One aggregate's chain head, as the digest covers it.
@@ -738,7 +758,7 @@ pub async fn check_all(
     start: Start,
     verifier: &mut Verifier,
 ) -> Result<(), ReplayError> {
-    let (to_checker, mut chunks) = tokio::sync::mpsc::channel::<DecodedChunk>(DECODING_MAX);
+    let (to_checker, mut chunks) = tokio::sync::mpsc::channel::<DecodedChunk>(DECODED_MAX);
     let mut owned = std::mem::take(verifier);
     let checker = tokio::task::spawn_blocking(move || {
         let mut checked = Ok(());
@@ -762,9 +782,13 @@ pub async fn check_all(
     fed.and(checked)
 }
 
-/// Chunks being decoded at most, and decoded chunks waiting for the checker at most: enough
-/// that neither the checker nor a core waits for the other stage (measured on 2 cores).
+/// Chunks being decoded at most: enough to keep the cores busy while the checker works.
 const DECODING_MAX: usize = 4;
+
+/// Decoded chunks waiting for the checker at most (about 1 MiB each): enough that decoding
+/// goes on while the checker finishes a partition (its states out, its heads in), which takes
+/// it a fraction of a second on the 10 M-event log.
+const DECODED_MAX: usize = 32;
 
 /// Reads every event from `start`, has each chunk decoded on a blocking thread
 /// ([`DECODING_MAX`] at a time at most) and sends the decoded chunks, in order, to `checker`.
