@@ -15,7 +15,7 @@ use order_events::reconciliation::ReconciliationEvent;
 pub use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::stock::{self, StockEvent, StockItem};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, OrderIndex};
 use crate::model::{
@@ -30,6 +30,15 @@ pub trait Rows {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn remove(&mut self, key: Vec<u8>);
+}
+
+/// An aggregate's progress through the read models: the last sequence folded, and whether a
+/// gap stopped it there (its alarm row then says where). One row read per event answers both
+/// (a gap's alarm row used to be looked up for every event, to find it missing).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Progress {
+    last: u64,
+    gapped: bool,
 }
 
 /// Rows in memory: the reference the sled store is tested against.
@@ -149,13 +158,20 @@ impl Projector {
     ) -> Result<Folded, StoreError> {
         let aggregate = format!("{}:{}", envelope.aggregate_kind, envelope.aggregate_id);
         let gap_key = keys::with_str(keys::GAP, &aggregate);
-        if let Some(mut gap) = get::<GapAlarm>(rows, &gap_key, "gap alarm")? {
+        let sequence_key = keys::with_str(keys::SEQUENCE, &aggregate);
+        let progress = get::<Progress>(rows, &sequence_key, "sequence")?.unwrap_or_default();
+        if progress.gapped {
+            let mut gap = get::<GapAlarm>(rows, &gap_key, "gap alarm")?.ok_or_else(|| {
+                StoreError::Corrupt {
+                    key: aggregate.clone(),
+                    reason: "a gap is noted without its alarm".into(),
+                }
+            })?;
             gap.held_back += 1;
             put(rows, gap_key, &gap);
             return Ok(Folded::HeldBack);
         }
-        let sequence_key = keys::with_str(keys::SEQUENCE, &aggregate);
-        let last = get::<u64>(rows, &sequence_key, "sequence")?.unwrap_or(0);
+        let last = progress.last;
         if envelope.sequence <= last {
             return Ok(Folded::Duplicate);
         }
@@ -174,9 +190,15 @@ impl Projector {
                 held_back: 0,
             };
             put(rows, gap_key, &alarm);
+            let gapped = Progress { last, gapped: true };
+            put(rows, sequence_key, &gapped);
             return Ok(Folded::Gap);
         }
-        put(rows, sequence_key, &envelope.sequence);
+        let progress = Progress {
+            last: envelope.sequence,
+            gapped: false,
+        };
+        put(rows, sequence_key, &progress);
         match (&envelope.event, envelope.aggregate_kind) {
             (Event::Order(event), AggregateKind::Order) => {
                 let order_id = envelope.aggregate_id.parse().map(OrderId).map_err(|_| {
@@ -229,7 +251,8 @@ impl Projector {
         let at = envelope.recorded_at;
         let row_key = keys::order(keys::ORDER, order_id.0);
         let previous: Option<OrderRow> = get(rows, &row_key, "order row")?;
-        let mut row = previous.clone().unwrap_or_else(|| OrderRow {
+        let indexed_before = previous.as_ref().map(index_entries).unwrap_or_default();
+        let mut row = previous.unwrap_or_else(|| OrderRow {
             state: order::Order::default(),
             timeline: Vec::new(),
             updated_at: at,
@@ -286,7 +309,7 @@ impl Projector {
         }
         self.count_in_reports(rows, &mut row, event, total_before, at)?;
         self.settle(rows, &mut row, envelope, event)?;
-        update_indexes(rows, previous.as_ref(), &row);
+        update_indexes(rows, &indexed_before, &row);
         put(rows, row_key, &row);
         Ok(())
     }
@@ -679,13 +702,13 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
         .collect()
 }
 
-fn update_indexes(rows: &mut dyn Rows, previous: Option<&OrderRow>, row: &OrderRow) {
-    let before = previous.map(index_entries).unwrap_or_default();
+/// Moves `row`'s index entries from `before` (its entries before the event) to its own.
+fn update_indexes(rows: &mut dyn Rows, before: &BTreeSet<Vec<u8>>, row: &OrderRow) {
     let after = index_entries(row);
     for gone in before.difference(&after) {
         rows.remove(gone.clone());
     }
-    for new in after.difference(&before) {
+    for new in after.difference(before) {
         rows.put(new.clone(), Vec::new());
     }
 }

@@ -18,7 +18,7 @@ use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
-const FORMAT: &[u8] = b"5";
+const FORMAT: &[u8] = b"6";
 
 fn storage(error: sled::Error) -> StoreError {
     StoreError::Storage(error.to_string())
