@@ -153,9 +153,11 @@ struct CommandBody {
 }
 
 /// An event record split into its parts, hash verified, payload not yet decoded. What the
-/// replay tool checks chains on.
+/// replay tool checks chains on. `decode_event` reads it with the event type and the payload
+/// borrowed from the record (`RawEvent<&str, &[u8]>`: a byte string and a sequence of bytes
+/// encode alike), so the one declaration below is the record's layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawEvent {
+pub struct RawEvent<Text = String, Bytes = Vec<u8>> {
     pub event_id: Uuid,
     pub aggregate_kind: AggregateKind,
     pub aggregate_id: String,
@@ -165,34 +167,14 @@ pub struct RawEvent {
     pub causation_id: Option<Uuid>,
     pub actor: Actor,
     pub recorded_at: DateTime<Utc>,
-    pub event_type: String,
+    pub event_type: Text,
     /// The schema version the payload was written at.
     pub schema_version: u16,
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     pub prev_hash: EventHash,
     /// Not part of the encoded body: the trailing 32 bytes of the record.
     #[serde(skip)]
     pub hash: EventHash,
-}
-
-/// [`RawEvent`] as [`decode_event`] reads it: the event type and the payload borrowed from the
-/// record instead of copied (the same bytes: a byte string and a sequence of bytes encode
-/// alike).
-#[derive(Deserialize)]
-struct RawEventRef<'a> {
-    event_id: Uuid,
-    aggregate_kind: AggregateKind,
-    aggregate_id: String,
-    sequence: u64,
-    command_id: Uuid,
-    correlation_id: Uuid,
-    causation_id: Option<Uuid>,
-    actor: Actor,
-    recorded_at: DateTime<Utc>,
-    event_type: &'a str,
-    schema_version: u16,
-    payload: &'a [u8],
-    prev_hash: EventHash,
 }
 
 /// A freshly decided event: its envelope and the exact record bytes to append.
@@ -261,7 +243,7 @@ pub fn encode_raw_event(raw: &RawEvent) -> (Vec<u8>, EventHash) {
     (record, hash)
 }
 
-impl RawEvent {
+impl RawEvent<String, Vec<u8>> {
     fn into_envelope(self, hash: EventHash, event: Event) -> EventEnvelope {
         EventEnvelope {
             event_id: self.event_id,
@@ -369,7 +351,7 @@ fn verified_body(bytes: &[u8]) -> Result<(&[u8], EventHash), DecodeError> {
 /// [`RawEvent::decode`] do, without copying the payload).
 pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     let (body, hash) = verified_body(bytes)?;
-    let raw: RawEventRef<'_> = bincode_v1::decode_borrowed("event body", body)?;
+    let raw: RawEvent<&str, &[u8]> = bincode_v1::decode_borrowed("event body", body)?;
     let event = decode_event_payload(raw.event_type, raw.schema_version, raw.payload)?;
     check_kind(&event, raw.event_type, raw.aggregate_kind)?;
     Ok(EventEnvelope {
