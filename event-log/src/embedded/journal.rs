@@ -798,18 +798,39 @@ impl Journal {
 
     /// The offset the next record of `tp` gets.
     pub fn end(&self, tp: &TopicPartition) -> Result<u64, LogError> {
-        let at = usize::from(self.layout.index_of(tp)?);
-        Ok(read_lock(&self.index).ends[at])
+        Ok(self.ends(std::slice::from_ref(tp))?[0])
+    }
+
+    /// The ends of `tps`, all as of one commit: a frame's records and offsets enter the index
+    /// together, so no reader sees part of one.
+    pub fn ends(&self, tps: &[TopicPartition]) -> Result<Vec<u64>, LogError> {
+        let at: Vec<usize> = tps
+            .iter()
+            .map(|tp| self.layout.index_of(tp).map(usize::from))
+            .collect::<Result<_, _>>()?;
+        let index = read_lock(&self.index);
+        Ok(at.into_iter().map(|at| index.ends[at]).collect())
     }
 
     pub fn committed(&self, group: &str, tp: &TopicPartition) -> Result<u64, LogError> {
-        let at = self.layout.index_of(tp)?;
+        Ok(self.committed_all(group, std::slice::from_ref(tp))?[0])
+    }
+
+    /// `group`'s committed offsets of `tps` (0 where none), all as of one commit.
+    pub fn committed_all(&self, group: &str, tps: &[TopicPartition]) -> Result<Vec<u64>, LogError> {
+        let at: Vec<u16> = tps
+            .iter()
+            .map(|tp| self.layout.index_of(tp))
+            .collect::<Result<_, _>>()?;
         let index = read_lock(&self.index);
-        Ok(index
-            .offsets
-            .get(&(group.to_owned(), at))
-            .copied()
-            .unwrap_or(0))
+        let mut key = (group.to_owned(), 0);
+        Ok(at
+            .into_iter()
+            .map(|at| {
+                key.1 = at;
+                index.offsets.get(&key).copied().unwrap_or(0)
+            })
+            .collect())
     }
 
     /// Up to `max` records of `tp` from offset `from` on.

@@ -53,11 +53,6 @@ struct Shared {
     producer_epochs: Mutex<HashMap<String, u64>>,
     /// Woken on every commit and rebalance.
     changed: Notify,
-    /// Held for writing from a transaction's write until the partition ends include it, and
-    /// for reading by `end_offsets` and `committed_offsets`: the committed consumer offsets
-    /// and the ends then never disagree, so "committed = end" really means everything
-    /// appended was consumed.
-    visible: tokio::sync::RwLock<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,7 +112,6 @@ impl EmbeddedLog {
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
                 changed: Notify::new(),
-                visible: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -239,7 +233,6 @@ impl Shared {
             .collect();
         let frame = self.journal.frame(&appended, &offset_writes)?;
         drop(appended);
-        let _visible = self.visible.write().await;
         if let Some(frame) = frame {
             let journal = self.journal.clone();
             tokio::task::spawn_blocking(move || {
@@ -315,17 +308,15 @@ impl Log for EmbeddedLog {
         self.shared.read(partition, from_offset, max_records)
     }
 
+    /// The ends as of one commit (the journal takes a frame's records and consumer offsets
+    /// into its index at once, after the frame is durable; a reader never waits for a write).
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
-        let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
-        (0..count)
-            .map(|p| {
-                self.shared
-                    .journal
-                    .end(&TopicPartition::new(name.clone(), p))
-            })
-            .collect()
+        let tps: Vec<TopicPartition> = (0..count)
+            .map(|p| TopicPartition::new(name.clone(), p))
+            .collect();
+        self.shared.journal.ends(&tps)
     }
 
     async fn wait_for_records(
@@ -351,15 +342,12 @@ impl Log for EmbeddedLog {
     }
 
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
-        let _visible = self.shared.visible.read().await;
         let name = self.shared.topics.name(topic);
         let count = self.shared.partitions[&name];
-        (0..count)
-            .map(|p| {
-                self.shared
-                    .committed(group, &TopicPartition::new(name.clone(), p))
-            })
-            .collect()
+        let tps: Vec<TopicPartition> = (0..count)
+            .map(|p| TopicPartition::new(name.clone(), p))
+            .collect();
+        self.shared.journal.committed_all(group, &tps)
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
