@@ -160,7 +160,8 @@ pub trait Producer: Send {
     /// waits for their acknowledgements). Lets a transaction name its own records' positions
     /// in records it sends after them — the command results do.
     async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError>;
-    /// Commits; returns where each sent record landed, in send order.
+    /// Commits; returns where each sent record landed, in send order, once the transaction
+    /// is durable and visible to readers.
     async fn commit(&mut self) -> Result<Vec<Position>, LogError>;
     async fn abort(&mut self) -> Result<(), LogError>;
 }

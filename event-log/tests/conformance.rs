@@ -581,6 +581,58 @@ async fn positions_are_known_before_commit_and_explicit_partitions_are_kept(back
     ));
 }
 
+async fn a_publish_during_a_transaction_is_committed_whatever_becomes_of_it(backend: &dyn Backend) {
+    let log = backend.open(&unique_prefix("riders"), 2).await.unwrap();
+    let commands = log.topics().name(Topic::Commands);
+    let tp = TopicPartition::new(&commands, partition_for(b"k", 2));
+    let mut producer = log.producer("riders").await.unwrap();
+    let mut expected = Vec::new();
+    for (round, commit) in [(0, true), (1, false), (2, true)] {
+        producer.begin().await.unwrap();
+        producer
+            .send(message(&commands, "k", &format!("tx{round}")))
+            .await
+            .unwrap();
+        // Published while the transaction is open: the embedded log takes it into the
+        // transaction's frame at commit, or commits it on its own after an abort.
+        let publishing = {
+            let (log, commands) = (log.clone(), commands.clone());
+            tokio::spawn(async move {
+                log.publish(vec![message(&commands, "k", &format!("p{round}"))])
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if commit {
+            producer.commit().await.unwrap();
+            expected.push(format!("tx{round}"));
+        } else {
+            producer.abort().await.unwrap();
+        }
+        let positions = tokio::time::timeout(PATIENCE, publishing)
+            .await
+            .expect("the publish is answered")
+            .unwrap()
+            .unwrap();
+        let stored = log.read(&tp, positions[0].offset, 1).await.unwrap();
+        assert_eq!(body(&stored[0]), format!("p{round}"));
+        expected.push(format!("p{round}"));
+    }
+    let mut member = Member::join(log.as_ref(), "g").await;
+    let wanted = expected.len();
+    member
+        .poll_until("every committed record", |m| m.records.len() >= wanted)
+        .await;
+    let mut seen: Vec<String> = member.records.iter().map(body).collect();
+    if !backend.hides_aborted_records() {
+        seen.retain(|body| body != "tx1");
+    }
+    // Within a round the publish may come before or after the transaction's record.
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
 macro_rules! suite {
     ($($test:ident),+ $(,)?) => {
         mod embedded {
@@ -616,4 +668,5 @@ suite!(
     concurrent_publishes_each_learn_where_their_records_landed,
     an_invalid_record_is_reported_and_consumption_goes_on,
     positions_are_known_before_commit_and_explicit_partitions_are_kept,
+    a_publish_during_a_transaction_is_committed_whatever_becomes_of_it,
 );

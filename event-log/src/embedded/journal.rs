@@ -26,9 +26,11 @@
 //! A partition index counts the header's topic-partitions in order (each topic's partitions
 //! 0..n, topics as listed). The record bytes are `store::encode`'s layout.
 //!
-//! One frame is one commit: every record and consumer offset of a transaction (or of a group
-//! of publishes), written with one `write` and made durable with one `fdatasync` before the
-//! commit returns; a new segment also syncs the directory that names it. A frame is whole or
+//! One frame is one commit: every record and consumer offset of a transaction (with the
+//! publishes that waited for it), or a group of publishes, written with one `write` and made
+//! durable with one `fdatasync` before the commit returns; a new segment also syncs the
+//! directory that names it. Readers are shown a frame only once it is durable, and a frame is
+//! written only once the frame before it is durable, so at most one is on its way to disk. A frame is whole or
 //! not there: on open the journal is read from the start, and a frame at the end of the last
 //! segment that a crash tore — its header cut short or zeros, or a whole header whose frame
 //! runs past the end of the file, or a last frame whose body fails its CRC — was never
@@ -293,6 +295,12 @@ impl Index {
             |i| marks[i],
         )
     }
+}
+
+fn lock_syncing(syncing: &Mutex<Syncing>) -> std::sync::MutexGuard<'_, Syncing> {
+    syncing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -582,11 +590,31 @@ impl<'a> MappedFrames<'a> {
 
 struct Writer {
     file: File,
+    /// The same file, for a sync to `fdatasync` without holding the writer.
+    sync: Arc<File>,
     segment: usize,
     length: u64,
+    /// Frames written since the journal was opened: the last one's sequence number.
+    written: u64,
     /// A write or sync failed: what the file holds past `length` is unknown until reopened.
     broken: bool,
     _lock: File,
+}
+
+/// A frame written and not yet known to be durable: readers are shown it once a sync covers it.
+struct Unsynced {
+    seq: u64,
+    segment: usize,
+    position: u64,
+    frame: Vec<u8>,
+}
+
+/// The frames written and not yet synced, oldest first, and the sequence number of the last
+/// frame known to be durable.
+#[derive(Default)]
+struct Syncing {
+    frames: VecDeque<Unsynced>,
+    durable: u64,
 }
 
 /// The journal of one log directory.
@@ -598,6 +626,8 @@ pub(crate) struct Journal {
     /// Per segment, its mapping for readers once one read it (see [`Journal::mapped`]).
     maps: RwLock<Vec<Option<Arc<Mmap>>>>,
     writer: Mutex<Option<Writer>>,
+    /// Written frames on their way to readers (see [`Journal::sync`]).
+    syncing: Mutex<Syncing>,
     reader_lock: Mutex<Option<File>>,
     /// Per partition, where the last read stopped: sequential readers go on from there.
     cursors: Mutex<Vec<Option<Cursor>>>,
@@ -672,6 +702,7 @@ impl Journal {
             files: RwLock::new(Vec::new()),
             maps: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
+            syncing: Mutex::new(Syncing::default()),
             reader_lock: Mutex::new(None),
             cursors: Mutex::new(vec![None; layout_partitions]),
             spare: Mutex::new(Vec::new()),
@@ -786,10 +817,13 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(io_error(&path, "opening"))?;
+        let sync = Arc::new(file.try_clone().map_err(io_error(&path, "opening"))?);
         *self.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(Writer {
             file,
+            sync,
             segment,
             length: index.lengths[segment],
+            written: 0,
             broken: false,
             _lock: lock,
         });
@@ -1038,14 +1072,118 @@ impl Journal {
         }
     }
 
-    /// Appends a [`Journal::frame`] and makes it durable (one `write`, one `fdatasync`), then
-    /// shows it to readers. The caller holds the log's commit lock, so frames go in the order
-    /// their offsets were handed out. A failed write leaves the writer refusing more until the
-    /// log is opened again (which cuts what the failure left).
-    pub fn append(&self, frame: &[u8]) -> Result<(), LogError> {
+    /// Appends a [`Journal::frame`] and makes it durable: [`Journal::write`], then
+    /// [`Journal::sync`].
+    pub fn append(&self, frame: Vec<u8>) -> Result<(), LogError> {
+        let seq = self.write(frame)?;
+        let durable = self.sync()?;
+        assert!(
+            durable >= seq,
+            "a sync covers every frame written before it"
+        );
+        Ok(())
+    }
+
+    /// Writes a [`Journal::frame`] behind every frame written before it (one `write`) and
+    /// returns its sequence number; readers see it once a [`Journal::sync`] made it durable.
+    /// The caller holds the log's commit lock, so frames go in the order their offsets were
+    /// handed out, and waited until every earlier frame was durable: the crash argument
+    /// needs at most one frame on its way to disk. A failed write leaves the writer refusing
+    /// more until the log is opened again (which cuts what the failure left).
+    pub fn write(&self, frame: Vec<u8>) -> Result<u64, LogError> {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let writer = guard.as_mut().ok_or(LogError::InvalidState {
-            operation: "append",
+        let writer = self.usable(guard.as_mut(), "append")?;
+        assert!(
+            lock_syncing(&self.syncing).frames.is_empty(),
+            "a frame is written only once every frame before it is durable"
+        );
+        if writer.length > 0 && writer.length + frame.len() as u64 > self.segment_bytes {
+            self.rotate(writer)?;
+        }
+        if let Err(error) = writer.file.write_all(&frame) {
+            writer.broken = true;
+            return Err(io_error(&self.segment_path(writer.segment), "writing")(
+                error,
+            ));
+        }
+        let position = writer.length;
+        writer.length += frame.len() as u64;
+        writer.written += 1;
+        let seq = writer.written;
+        lock_syncing(&self.syncing).frames.push_back(Unsynced {
+            seq,
+            segment: writer.segment,
+            position,
+            frame,
+        });
+        Ok(seq)
+    }
+
+    /// The sequence number of the last frame written.
+    pub fn written(&self) -> u64 {
+        let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map_or(0, |writer| writer.written)
+    }
+
+    /// Makes every frame written so far durable with one `fdatasync` (a group commit: however
+    /// many commits wrote frames since the last sync), then shows them to readers, in the
+    /// order they were written. Returns the sequence number of the last durable frame.
+    /// Frames of segments before the current one were synced when it was opened.
+    pub fn sync(&self) -> Result<u64, LogError> {
+        let (file, target, segment) = {
+            let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let writer = self.usable(guard.as_mut(), "sync")?;
+            (writer.sync.clone(), writer.written, writer.segment)
+        };
+        if lock_syncing(&self.syncing).durable >= target {
+            return Ok(target);
+        }
+        if let Err(error) = file.sync_data() {
+            self.break_writer();
+            return Err(io_error(&self.segment_path(segment), "syncing")(error));
+        }
+        let mut syncing = lock_syncing(&self.syncing);
+        let mut index = write_lock(&self.index);
+        let mut spare = None;
+        while syncing.frames.front().is_some_and(|f| f.seq <= target) {
+            let written = syncing.frames.pop_front().expect("the front was just seen");
+            let body = &written.frame[FRAME_HEADER as usize..];
+            if let Err(reason) = index.apply(written.segment, written.position, body) {
+                drop(index);
+                self.break_writer();
+                return Err(LogError::Storage(format!(
+                    "writing the embedded log in {}: a commit did not fit the log ({reason})",
+                    self.path.display()
+                )));
+            }
+            index.lengths[written.segment] = written.position + written.frame.len() as u64;
+            syncing.durable = written.seq;
+            spare = Some(written.frame);
+        }
+        syncing.durable = syncing.durable.max(target);
+        drop(index);
+        drop(syncing);
+        if let Some(frame) = spare {
+            self.recycle(frame);
+        }
+        Ok(target)
+    }
+
+    fn break_writer(&self) {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(writer) = guard.as_mut() {
+            writer.broken = true;
+        }
+    }
+
+    /// The writer, unless the journal was opened for reading or an earlier write failed.
+    fn usable<'w>(
+        &self,
+        writer: Option<&'w mut Writer>,
+        operation: &'static str,
+    ) -> Result<&'w mut Writer, LogError> {
+        let writer = writer.ok_or(LogError::InvalidState {
+            operation,
             state: "on a log opened for reading",
         })?;
         if writer.broken {
@@ -1054,42 +1192,28 @@ impl Journal {
                 self.path.display()
             )));
         }
-        if writer.length > 0 && writer.length + frame.len() as u64 > self.segment_bytes {
-            self.rotate(writer)?;
-        }
-        let path = self.segment_path(writer.segment);
-        let written = writer
-            .file
-            .write_all(frame)
-            .and_then(|()| writer.file.sync_data());
-        if let Err(error) = written {
-            writer.broken = true;
-            return Err(io_error(&path, "writing")(error));
-        }
-        let position = writer.length;
-        writer.length += frame.len() as u64;
-        let mut index = write_lock(&self.index);
-        if let Err(reason) = index.apply(writer.segment, position, &frame[FRAME_HEADER as usize..])
-        {
-            writer.broken = true;
-            return Err(LogError::Storage(format!(
-                "writing the embedded log in {}: a commit did not fit the log ({reason})",
-                self.path.display()
-            )));
-        }
-        index.lengths[writer.segment] = writer.length;
-        Ok(())
+        Ok(writer)
     }
 
+    /// Closes the current segment and opens the next. The closed one is synced first, so a
+    /// sync of the new segment covers every frame written before it.
     fn rotate(&self, writer: &mut Writer) -> Result<(), LogError> {
+        if let Err(error) = writer.file.sync_data() {
+            writer.broken = true;
+            return Err(io_error(&self.segment_path(writer.segment), "syncing")(
+                error,
+            ));
+        }
         let next = writer.segment + 1;
         let path = self.segment_path(next);
         let file = File::create_new(&path).map_err(io_error(&path, "creating"))?;
         sync_dir(&self.path.join(JOURNAL_DIR))?;
         let reader = File::open(&path).map_err(io_error(&path, "opening"))?;
+        let sync = Arc::new(file.try_clone().map_err(io_error(&path, "opening"))?);
         write_lock(&self.files).push(Arc::new(reader));
         write_lock(&self.index).lengths.push(0);
         writer.file = file;
+        writer.sync = sync;
         writer.segment = next;
         writer.length = 0;
         Ok(())
@@ -1258,6 +1382,18 @@ mod tests {
 
     /// Appends one frame: `count` records to `partition` from its end, and an offset.
     fn commit(journal: &Journal, partition: &TopicPartition, count: u64, group_next: Option<u64>) {
+        journal
+            .append(frame_of(journal, partition, count, group_next))
+            .unwrap();
+    }
+
+    /// One frame of `count` records to `partition` from its end, and an offset.
+    fn frame_of(
+        journal: &Journal,
+        partition: &TopicPartition,
+        count: u64,
+        group_next: Option<u64>,
+    ) -> Vec<u8> {
         let start = journal.end(partition).unwrap();
         let headers = Headers::for_message("application/json", "T", 1);
         let payloads: Vec<Vec<u8>> = (start..start + count)
@@ -1279,8 +1415,7 @@ mod tests {
             .map(|next| ("g", partition, next))
             .into_iter()
             .collect();
-        let frame = journal.frame(&records, &offsets).unwrap().unwrap();
-        journal.append(&frame).unwrap();
+        journal.frame(&records, &offsets).unwrap().unwrap()
     }
 
     fn payloads(journal: &Journal, partition: &TopicPartition, from: u64) -> Vec<String> {
@@ -1324,6 +1459,44 @@ mod tests {
     }
 
     #[test]
+    fn a_written_frame_is_shown_to_readers_once_a_sync_made_it_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        Journal::create(dir.path(), topics()).unwrap();
+        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let commands = tp("commands", 0);
+        let seq = journal
+            .write(frame_of(&journal, &commands, 3, Some(3)))
+            .unwrap();
+        assert_eq!((seq, journal.written()), (1, 1));
+        assert_eq!(
+            journal.end(&commands).unwrap(),
+            0,
+            "written, not yet durable"
+        );
+        assert_eq!(journal.committed("g", &commands).unwrap(), 0);
+        assert!(payloads(&journal, &commands, 0).is_empty());
+        assert_eq!(journal.sync().unwrap(), 1);
+        assert_eq!(journal.end(&commands).unwrap(), 3);
+        assert_eq!(journal.committed("g", &commands).unwrap(), 3);
+        assert_eq!(payloads(&journal, &commands, 0).len(), 3);
+        assert_eq!(journal.sync().unwrap(), 1, "nothing more to sync");
+    }
+
+    #[test]
+    #[should_panic(expected = "a frame is written only once every frame before it is durable")]
+    fn a_frame_waits_for_the_one_before_to_be_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        Journal::create(dir.path(), topics()).unwrap();
+        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let commands = tp("commands", 0);
+        journal
+            .write(frame_of(&journal, &commands, 1, None))
+            .unwrap();
+        // The crash argument allows one frame on its way to disk: a second is a bug.
+        let _ = journal.write(frame_of(&journal, &commands, 1, None));
+    }
+
+    #[test]
     fn commits_read_back_in_order_after_reopening_and_a_reader_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         drop(written(dir.path()));
@@ -1343,7 +1516,10 @@ mod tests {
         assert_eq!(reader.committed("g", &commands).unwrap(), 4);
         assert_eq!(reader.committed("g", &tp("events", 1)).unwrap(), 3);
         assert_eq!(reader.committed("other", &commands).unwrap(), 0);
-        assert!(reader.append(b"x").is_err(), "a reader cannot append");
+        assert!(
+            reader.append(b"x".to_vec()).is_err(),
+            "a reader cannot append"
+        );
         drop(reader);
         assert_eq!(
             snapshot(dir.path()),
@@ -1500,7 +1676,7 @@ mod tests {
             "commands[0]'s run follows the directory"
         );
         assert_eq!(runs[2], Span::Nothing, "events[0] has no records here");
-        journal.append(&frame).unwrap();
+        journal.append(frame).unwrap();
         commit(&journal, &tp("events", 0), 2, None);
         drop(journal);
         let reader = Journal::open(dir.path(), false, &topics()).unwrap();
@@ -1541,7 +1717,7 @@ mod tests {
         let mut old = vec![0; FRAME_HEADER as usize];
         old.extend_from_slice(&body[first..]);
         fill_header(&mut old);
-        journal.append(&old).unwrap();
+        journal.append(old).unwrap();
         drop(journal);
         let header = dir.path().join(HEADER_FILE);
         let text = std::fs::read_to_string(&header).unwrap();

@@ -151,7 +151,7 @@ fn append(
         })
         .collect();
     match journal.frame(&appended, offsets)? {
-        Some(frame) => journal.append(&frame),
+        Some(frame) => journal.append(frame),
         None => Ok(()),
     }
 }
@@ -195,7 +195,7 @@ fn copy_offsets(db: &sled::Db, journal: &Journal, path: &Path) -> Result<(), Log
         .map(|(g, tp, n)| (g.as_str(), tp, *n))
         .collect();
     match journal.frame(&[], &refs)? {
-        Some(frame) => journal.append(&frame),
+        Some(frame) => journal.append(frame),
         None => Ok(()),
     }
 }

@@ -12,6 +12,7 @@ mod group;
 mod journal;
 mod migrate;
 mod store;
+mod syncer;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -28,6 +29,7 @@ use crate::record::{OutgoingRecord, Position, StoredRecord};
 use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
 use group::Groups;
 use journal::{Appended, Journal};
+use syncer::Syncer;
 
 /// Most records one poll returns.
 const POLL_BATCH_MAX: usize = 500;
@@ -43,8 +45,9 @@ struct Shared {
     topics: Topics,
     /// Partition count of every topic of the deployment, by name.
     partitions: BTreeMap<String, u32>,
-    /// Serialises commits, so offsets are handed out in order.
-    commit: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises commits, so offsets are handed out in order, and holds the writer's
+    /// partition ends.
+    commit: Arc<tokio::sync::Mutex<Ends>>,
     /// Publishes waiting for the commit lock: whoever takes it commits all of them at once
     /// (group commit), so concurrent publishers share one write and one sync.
     publishes: Mutex<Vec<Publish>>,
@@ -52,8 +55,15 @@ struct Shared {
     /// Current epoch of every transactional id; a producer with an older one is fenced.
     producer_epochs: Mutex<HashMap<String, u64>>,
     /// Woken on every commit and rebalance.
-    changed: Notify,
+    changed: Arc<Notify>,
+    /// Makes written frames durable and shows them to readers.
+    syncer: Syncer,
 }
+
+/// The offset the next record of a partition gets, for every partition a frame was written
+/// to since the log was opened: frames not yet durable (and not yet in the journal's index)
+/// included.
+type Ends = HashMap<TopicPartition, u64>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep serving.
@@ -102,16 +112,20 @@ impl EmbeddedLog {
             partitions[&topics.name(Topic::Commands)],
             partitions[&topics.name(Topic::Events)],
         )?;
+        let journal = Arc::new(journal);
+        let changed = Arc::new(Notify::new());
+        let syncer = Syncer::start(journal.clone(), write, changed.clone())?;
         Ok(EmbeddedLog {
             shared: Arc::new(Shared {
-                journal: Arc::new(journal),
+                journal,
                 topics,
                 partitions,
-                commit: Arc::new(tokio::sync::Mutex::new(())),
+                commit: Arc::new(tokio::sync::Mutex::new(Ends::new())),
                 publishes: Mutex::new(Vec::new()),
                 groups: Mutex::new(Groups::default()),
                 producer_epochs: Mutex::new(HashMap::new()),
-                changed: Notify::new(),
+                changed,
+                syncer,
             }),
         })
     }
@@ -176,11 +190,12 @@ impl Shared {
         self.journal.committed(group, tp)
     }
 
-    /// Gives `records` their offsets: the partition ends, or `next` for partitions this
-    /// transaction already placed records on (updated). The caller holds the commit lock, so
-    /// nobody else moves the ends meanwhile.
+    /// Gives `records` their offsets: `next` for partitions this transaction already placed
+    /// records on (updated), else the partition's end. The caller holds the commit lock
+    /// (`ends`), so nobody else moves the ends meanwhile.
     fn place(
         &self,
+        ends: &Ends,
         next: &mut HashMap<TopicPartition, u64>,
         records: impl IntoIterator<Item = (TopicPartition, OutgoingRecord)>,
     ) -> Result<Vec<Placed>, LogError> {
@@ -189,9 +204,13 @@ impl Shared {
             .map(|(partition, record)| {
                 let offset = match next.get_mut(&partition) {
                     Some(offset) => offset,
-                    None => next
-                        .entry(partition.clone())
-                        .or_insert(self.journal.end(&partition)?),
+                    None => {
+                        let end = match ends.get(&partition) {
+                            Some(&end) => end,
+                            None => self.journal.end(&partition)?,
+                        };
+                        next.entry(partition.clone()).or_insert(end)
+                    }
                 };
                 let placed = Placed {
                     partition,
@@ -204,13 +223,18 @@ impl Shared {
             .collect()
     }
 
-    /// Writes placed records and `offsets` as one journal frame, durable before return. The
-    /// caller holds the commit lock and placed the records under it.
-    async fn write(
-        &self,
+    /// Writes placed records and `offsets` as one journal frame behind every frame written
+    /// before it, and moves `ends` past the records. The caller holds the commit lock
+    /// (`ends`), placed the records under it and waited until every frame before is durable
+    /// ([`Shared::settled`]). Returns where the records are and the
+    /// frame's sequence number (`None`: nothing to write), durable once [`Shared::durable`]
+    /// says so.
+    fn write(
+        self: &Arc<Self>,
+        ends: &mut Ends,
         placed: Vec<Placed>,
         offsets: &[ConsumedOffsets],
-    ) -> Result<Vec<Position>, LogError> {
+    ) -> Result<(Vec<Position>, Option<u64>), LogError> {
         let timestamp = now_ms();
         let appended: Vec<Appended<'_>> = placed
             .iter()
@@ -233,26 +257,36 @@ impl Shared {
             .collect();
         let frame = self.journal.frame(&appended, &offset_writes)?;
         drop(appended);
-        if let Some(frame) = frame {
-            let journal = self.journal.clone();
-            tokio::task::spawn_blocking(move || {
-                let appended = journal.append(&frame);
-                journal.recycle(frame);
-                appended
-            })
-            .await
-            .map_err(|error| LogError::Storage(format!("the write task failed: {error}")))??;
-        }
-        // The journal's ends moved with the frame; wake whoever waits for them.
-        self.changed.notify_waiters();
-        Ok(placed
+        let seq = match frame {
+            Some(frame) => {
+                let seq = self.journal.write(frame)?;
+                self.syncer.request();
+                Some(seq)
+            }
+            None => None,
+        };
+        let positions = placed
             .into_iter()
-            .map(|p| Position {
-                topic: p.partition.topic,
-                partition: p.partition.partition,
-                offset: p.offset,
+            .map(|p| {
+                ends.insert(p.partition.clone(), p.offset + 1);
+                Position {
+                    topic: p.partition.topic,
+                    partition: p.partition.partition,
+                    offset: p.offset,
+                }
             })
-            .collect())
+            .collect();
+        Ok((positions, seq))
+    }
+
+    /// Waits until frame `seq` is durable (and shown to readers), or its sync failed.
+    async fn durable(&self, seq: u64) -> Result<(), LogError> {
+        self.syncer.durable(seq).await
+    }
+
+    /// Waits until every frame written so far is durable and shown to readers.
+    async fn settled(&self) -> Result<(), LogError> {
+        self.syncer.settled().await
     }
 }
 
@@ -357,23 +391,23 @@ impl Log for EmbeddedLog {
             .collect::<Result<Vec<_>, LogError>>()?;
         let (done, answer) = tokio::sync::oneshot::channel();
         lock(&self.shared.publishes).push(Publish { routed, done });
-        let serial = self.shared.commit.clone().lock_owned().await;
-        let group = std::mem::take(&mut *lock(&self.shared.publishes));
-        if !group.is_empty() {
+        tokio::pin!(answer);
+        let unanswered =
+            || LogError::Storage("the group commit ended without an answer".to_owned());
+        // Whoever holds the commit lock next takes this publish into its frame (a transaction
+        // or another publisher): answered by then, this one leaves the lock's queue.
+        let serial = tokio::select! {
+            biased;
+            answered = &mut answer => return answered.unwrap_or_else(|_| Err(unanswered())),
+            serial = self.shared.commit.clone().lock_owned() => serial,
+        };
+        if !lock(&self.shared.publishes).is_empty() {
             // Its own task, so a caller that stops waiting cannot cut the group's commit short
             // and leave the others without an answer.
             let shared = self.shared.clone();
-            tokio::spawn(async move {
-                shared.commit_publishes(group).await;
-                drop(serial);
-            });
+            tokio::spawn(async move { shared.commit_publishes(serial).await });
         }
-        // Taken by an earlier commit, or by this one.
-        answer.await.unwrap_or_else(|_| {
-            Err(LogError::Storage(
-                "the group commit ended without an answer".to_owned(),
-            ))
-        })
+        answer.await.unwrap_or_else(|_| Err(unanswered()))
     }
 }
 
@@ -391,12 +425,15 @@ struct EmbeddedConsumer {
 impl EmbeddedConsumer {
     /// Takes up a new group generation: revoke the old assignment, assign the new one at the
     /// committed offsets.
-    fn follow_rebalance(&mut self) -> Result<(), LogError> {
+    async fn follow_rebalance(&mut self) -> Result<(), LogError> {
         let (generation, assignment) =
             lock(&self.shared.groups).assignment(&self.group, self.member);
         if generation == self.generation {
             return Ok(());
         }
+        // The last owner's commits, written before this generation began, are what the
+        // committed offsets below must include.
+        self.shared.settled().await?;
         self.generation = generation;
         let revoked = std::mem::take(&mut self.assigned);
         self.positions.clear();
@@ -442,7 +479,7 @@ impl Consumer for EmbeddedConsumer {
             let changed = shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            self.follow_rebalance()?;
+            self.follow_rebalance().await?;
             if let Some(event) = self.pending.pop_front() {
                 return Ok(event);
             }
@@ -489,34 +526,145 @@ struct Publish {
     done: tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
-impl Shared {
-    /// Commits waiting publishes as one write; each learns where its own records landed. The
-    /// caller holds the commit lock.
-    async fn commit_publishes(&self, group: Vec<Publish>) {
-        let mut next = HashMap::new();
-        let mut answers = Vec::with_capacity(group.len());
-        let mut routed = Vec::new();
-        for publish in group {
-            answers.push((publish.routed.len(), publish.done));
-            routed.extend(publish.routed);
-        }
-        tracing::trace!(publishes = answers.len(), "group commit");
-        let written = match self.place(&mut next, routed) {
-            Ok(placed) => self.write(placed, &[]).await,
-            Err(error) => Err(error),
-        };
+/// Publishes taken into a frame, each with how many of its records are there (in order,
+/// after whatever else the frame holds).
+#[derive(Default)]
+struct Riders(
+    Vec<(
+        usize,
+        tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>,
+    )>,
+);
+
+impl Riders {
+    fn len(&self) -> usize {
+        self.0.iter().map(|(count, _)| count).sum()
+    }
+
+    /// Tells each publish where its records landed (the frame's last positions, in order),
+    /// or why they did not.
+    fn answer(self, written: Result<&[Position], LogError>) {
         match written {
             Ok(positions) => {
-                let mut positions = positions.into_iter();
-                for (count, done) in answers {
-                    let _ = done.send(Ok(positions.by_ref().take(count).collect()));
+                let mut positions = positions.iter();
+                for (count, done) in self.0 {
+                    let _ = done.send(Ok(positions.by_ref().take(count).cloned().collect()));
                 }
             }
             Err(error) => {
-                for (_, done) in answers {
+                for (_, done) in self.0 {
                     let _ = done.send(Err(error.clone()));
                 }
             }
+        }
+    }
+}
+
+impl Shared {
+    /// Takes every publish waiting for the commit lock into the frame its holder is about to
+    /// write, placed after `next` (the holder's own records): concurrent publishers and a
+    /// transaction share one write and one sync. The caller holds the commit lock (`ends`).
+    fn take_publishes(
+        &self,
+        ends: &Ends,
+        next: &mut HashMap<TopicPartition, u64>,
+    ) -> (Vec<Placed>, Riders) {
+        let waiting = std::mem::take(&mut *lock(&self.publishes));
+        let mut riders = Riders(Vec::with_capacity(waiting.len()));
+        let mut routed = Vec::new();
+        for publish in waiting {
+            riders.0.push((publish.routed.len(), publish.done));
+            routed.extend(publish.routed);
+        }
+        match self.place(ends, next, routed) {
+            Ok(placed) => (placed, riders),
+            Err(error) => {
+                riders.answer(Err(error));
+                (Vec::new(), Riders::default())
+            }
+        }
+    }
+
+    /// Writes a transaction's records and consumer offsets as one frame, with the publishes
+    /// waiting for the commit lock after them; returns where the transaction's records are
+    /// and the frame's sequence number. The publishes are answered by a task of their own
+    /// once the frame is durable. The caller holds the commit lock (`ends`) and waited until
+    /// every frame before is durable.
+    fn write_transaction(
+        self: &Arc<Self>,
+        ends: &mut Ends,
+        mut records: Vec<Placed>,
+        mut next: HashMap<TopicPartition, u64>,
+        offsets: &[ConsumedOffsets],
+    ) -> Result<(Vec<Position>, Option<u64>), LogError> {
+        // Held through the write, so a rebalance either comes before the ownership check or
+        // finds the frame written (a consumer that takes partitions over waits for what was
+        // written before it reads their committed offsets).
+        let groups = lock(&self.groups);
+        for consumed in offsets {
+            if let GroupInner::Embedded {
+                group,
+                member,
+                generation,
+            } = &consumed.group.0
+            {
+                let partitions: Vec<&TopicPartition> =
+                    consumed.offsets.iter().map(|(tp, _)| tp).collect();
+                groups.check_owner(group, *member, *generation, &partitions)?;
+            }
+        }
+        let own = records.len();
+        let (riding, riders) = self.take_publishes(ends, &mut next);
+        records.extend(riding);
+        let written = self.write(ends, records, offsets);
+        drop(groups);
+        let (mut positions, seq) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                riders.answer(Err(error.clone()));
+                return Err(error);
+            }
+        };
+        if !riders.0.is_empty() {
+            let theirs = positions.split_off(own);
+            let shared = self.clone();
+            tokio::spawn(async move { shared.finish_publishes(Ok((theirs, seq)), riders).await });
+        }
+        Ok((positions, seq))
+    }
+
+    /// Commits waiting publishes as one write; each learns where its own records landed,
+    /// once they are durable. The commit lock (`serial`) is held until the frame is written.
+    async fn commit_publishes(self: Arc<Self>, mut serial: tokio::sync::OwnedMutexGuard<Ends>) {
+        if let Err(error) = self.settled().await {
+            let (_, riders) = self.take_publishes(&serial, &mut HashMap::new());
+            riders.answer(Err(error));
+            return;
+        }
+        let (placed, riders) = self.take_publishes(&serial, &mut HashMap::new());
+        tracing::trace!(publishes = riders.0.len(), "group commit");
+        let written = self.write(&mut serial, placed, &[]);
+        drop(serial);
+        self.finish_publishes(written, riders).await;
+    }
+
+    /// Answers the publishes of a written frame once it is durable.
+    async fn finish_publishes(
+        &self,
+        written: Result<(Vec<Position>, Option<u64>), LogError>,
+        riders: Riders,
+    ) {
+        let written = match written {
+            Ok((positions, Some(seq))) => self.durable(seq).await.map(|()| positions),
+            Ok((positions, None)) => Ok(positions),
+            Err(error) => Err(error),
+        };
+        match &written {
+            Ok(positions) => {
+                let theirs = positions.len() - riders.len();
+                riders.answer(Ok(&positions[theirs..]))
+            }
+            Err(error) => riders.answer(Err(error.clone())),
         }
     }
 }
@@ -528,14 +676,15 @@ struct Placed {
     record: OutgoingRecord,
 }
 
-/// An open transaction. It holds the log's commit lock from `begin` to `commit` or `abort`, so
-/// the offsets handed out at `send` are the ones the records get.
+/// An open transaction. It holds the log's commit lock from `begin` until its frame is
+/// written at `commit` (or until `abort`), so the offsets handed out at `send` are the ones
+/// the records get.
 struct Transaction {
     records: Vec<Placed>,
     /// Next offset of every partition this transaction placed records on.
     next: HashMap<TopicPartition, u64>,
     offsets: Vec<ConsumedOffsets>,
-    _serial: tokio::sync::OwnedMutexGuard<()>,
+    ends: tokio::sync::OwnedMutexGuard<Ends>,
 }
 
 struct EmbeddedProducer {
@@ -575,12 +724,12 @@ impl Producer for EmbeddedProducer {
                 state: "while a transaction is open",
             });
         }
-        let serial = self.shared.commit.clone().lock_owned().await;
+        let ends = self.shared.commit.clone().lock_owned().await;
         self.transaction = Some(Transaction {
             records: Vec::new(),
             next: HashMap::new(),
             offsets: Vec::new(),
-            _serial: serial,
+            ends,
         });
         Ok(())
     }
@@ -589,7 +738,7 @@ impl Producer for EmbeddedProducer {
         let tp = self.shared.partition_of(&record)?;
         let shared = self.shared.clone();
         let transaction = self.transaction("send")?;
-        let placed = shared.place(&mut transaction.next, [(tp, record)])?;
+        let placed = shared.place(&transaction.ends, &mut transaction.next, [(tp, record)])?;
         transaction.records.extend(placed);
         Ok(())
     }
@@ -604,34 +753,31 @@ impl Producer for EmbeddedProducer {
         Ok(())
     }
 
+    /// Writes the transaction's frame (with the publishes waiting for the commit lock) once
+    /// the frame before it is durable, lets go of the lock, and returns once the frame is
+    /// durable: the next commit places its records during this one's sync.
     async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
         let transaction = self.transaction.take().ok_or(LogError::InvalidState {
             operation: "commit",
             state: "outside a transaction",
         })?;
         self.check_not_fenced()?;
-        {
-            let groups = lock(&self.shared.groups);
-            for consumed in &transaction.offsets {
-                if let GroupInner::Embedded {
-                    group,
-                    member,
-                    generation,
-                } = &consumed.group.0
-                {
-                    let partitions: Vec<&TopicPartition> =
-                        consumed.offsets.iter().map(|(tp, _)| tp).collect();
-                    groups.check_owner(group, *member, *generation, &partitions)?;
-                }
-            }
-        }
         let Transaction {
             records,
+            next,
             offsets,
-            _serial,
-            ..
+            mut ends,
         } = transaction;
-        self.shared.write(records, &offsets).await
+        // One frame at most is written and not yet durable: a crash can tear only the last.
+        self.shared.settled().await?;
+        let (positions, seq) = self
+            .shared
+            .write_transaction(&mut ends, records, next, &offsets)?;
+        drop(ends);
+        if let Some(seq) = seq {
+            self.shared.durable(seq).await?;
+        }
+        Ok(positions)
     }
 
     async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError> {
@@ -650,5 +796,60 @@ impl Producer for EmbeddedProducer {
     async fn abort(&mut self) -> Result<(), LogError> {
         self.transaction = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Headers;
+
+    fn record(topic: &str, body: &str) -> OutgoingRecord {
+        let headers = Headers::for_message(crate::record::CONTENT_TYPE_JSON, "Test", 1);
+        OutgoingRecord::new(topic, "k", headers, body.as_bytes().to_vec())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_waiting_for_a_transaction_ride_in_its_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), Topics::new("t", 2).unwrap()).unwrap();
+        let commands = log.topics().name(Topic::Commands);
+        let mut producer = log.producer("p").await.unwrap();
+        producer.begin().await.unwrap();
+        producer.send(record(&commands, "tx")).await.unwrap();
+        let publishing: Vec<_> = (0..3)
+            .map(|n| {
+                let (log, commands) = (log.clone(), commands.clone());
+                tokio::spawn(
+                    async move { log.publish(vec![record(&commands, &format!("p{n}"))]).await },
+                )
+            })
+            .collect();
+        while lock(&log.shared.publishes).len() < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let committed = producer.commit().await.unwrap();
+        let mut offsets = vec![committed[0].offset];
+        for publishing in publishing {
+            let positions = publishing.await.unwrap().unwrap();
+            offsets.push(positions[0].offset);
+        }
+        assert_eq!(offsets[0], 0);
+        offsets.sort_unstable();
+        assert_eq!(
+            offsets,
+            [0, 1, 2, 3],
+            "the publishes follow the transaction"
+        );
+        assert_eq!(
+            log.shared.journal.written(),
+            1,
+            "one frame, one sync for the transaction and the publishes"
+        );
+        let tp = TopicPartition::new(&commands, committed[0].partition);
+        let stored = log.read(&tp, 0, 10).await.unwrap();
+        let mut bodies: Vec<&[u8]> = stored.iter().map(|r| r.payload.as_slice()).collect();
+        bodies[1..].sort_unstable();
+        assert_eq!(bodies, [&b"tx"[..], b"p0", b"p1", b"p2"]);
     }
 }
