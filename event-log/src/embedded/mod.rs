@@ -523,18 +523,16 @@ impl Drop for EmbeddedConsumer {
 /// A publish waiting to be committed with whatever else is waiting then.
 struct Publish {
     routed: Vec<(TopicPartition, OutgoingRecord)>,
-    done: tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>,
+    done: PublishAnswer,
 }
+
+/// Where a publish's records landed, or why they did not.
+type PublishAnswer = tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>;
 
 /// Publishes taken into a frame, each with how many of its records are there (in order,
 /// after whatever else the frame holds).
 #[derive(Default)]
-struct Riders(
-    Vec<(
-        usize,
-        tokio::sync::oneshot::Sender<Result<Vec<Position>, LogError>>,
-    )>,
-);
+struct Riders(Vec<(usize, PublishAnswer)>);
 
 impl Riders {
     fn len(&self) -> usize {
