@@ -597,9 +597,17 @@ pub async fn serve(
     }
     let address = options.listener.local_addr()?;
     let fatal = Fatal::new();
+    // The front door hands commands to this process's handler, which records and decides
+    // them in one transaction, where the log allows it (the embedded log).
+    let (inbox, mailbox) = command_handler::inbox::inbox();
+    let in_place = log.positions_at_send() && options.handler.decide_in_place;
+    let mut results = Results::follow(log.clone()).await?;
+    if in_place {
+        results = results.with_inbox(inbox);
+    }
     let state = AppState {
         log: log.clone(),
-        results: Arc::new(Results::follow(log.clone()).await?),
+        results: Arc::new(results),
         group: options.handler.group.clone(),
         metrics: options.metrics,
         wait: options.wait,
@@ -681,7 +689,10 @@ pub async fn serve(
     }
     tracing::info!(%address, "serving");
     let state_dir = options.handler.state_dir.clone();
-    let handler = Handler::new(log, options.handler, clock);
+    let mut handler = Handler::new(log, options.handler, clock);
+    if in_place {
+        handler = handler.with_inbox(mailbox);
+    }
     let stats = handler
         .run(async {
             tokio::select! {

@@ -11,6 +11,7 @@ use order_events::codec::json;
 use order_events::{AggregateRef, CommandEnvelope};
 use uuid::Uuid;
 
+use crate::inbox::{Inbox, NotTaken};
 use crate::result::CommandResult;
 
 /// A published command and where to look for its result.
@@ -125,6 +126,8 @@ pub struct Results {
     log: Arc<dyn Log>,
     shared: Arc<Shared>,
     follower: tokio::task::JoinHandle<()>,
+    /// The handler of this process, when commands are handed to it rather than published.
+    inbox: Option<Inbox>,
 }
 
 /// Waiters by command id.
@@ -170,11 +173,20 @@ impl Results {
             log,
             shared,
             follower,
+            inbox: None,
         })
     }
 
-    /// Publishes a JSON command as-is and waits up to `limit` for its result (`None`: none
-    /// came in time; the command is in the log and will be decided once all the same).
+    /// Hands commands to the handler of this process through `inbox` (see
+    /// [`crate::inbox`]), publishing only those it cannot take.
+    pub fn with_inbox(mut self, inbox: Inbox) -> Results {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// Publishes a JSON command as-is (or hands it to the handler, [`Results::with_inbox`])
+    /// and waits up to `limit` for its result (`None`: none came in time; the command is in
+    /// the log and will be decided once all the same).
     pub async fn submit_json(
         &self,
         line: &[u8],
@@ -189,9 +201,14 @@ impl Results {
             command_id: envelope.command_id,
             ticket,
         };
-        self.log
-            .publish(vec![json_record(self.log.as_ref(), line, envelope)])
-            .await?;
+        let record = || json_record(self.log.as_ref(), line, envelope);
+        let handed = match &self.inbox {
+            Some(inbox) => inbox.submit(record(), envelope.clone()).await,
+            None => Err(NotTaken),
+        };
+        if handed.is_err() {
+            self.log.publish(vec![record()]).await?;
+        }
         match tokio::time::timeout(limit, answer).await {
             Ok(Ok(result)) => Ok(Some(result)),
             // The follower ended (the log failed); nothing more will come.

@@ -22,6 +22,7 @@ use order_events::{CommandEnvelope, Policy};
 use uuid::Uuid;
 
 use crate::dead_letter::dead_letter;
+use crate::inbox::{Mailbox, Submission};
 use crate::result::{CommandResult, EventRef, Outcome};
 use crate::store::{CommandKey, PartitionStore, StateStore, StoreError, Write};
 use order_events::envelope::AggregateRef;
@@ -191,9 +192,12 @@ pub struct HandlerStats {
     pub catch_up_events: u64,
     /// Most aggregates held in memory by one partition at the end of a transaction.
     pub cached_aggregates_max: u64,
-    /// Commands of the order process decided in the transaction that issued them, rather
-    /// than after another poll.
+    /// Commands of the order process decided in the transaction that issued them, and
+    /// commands of the front door decided in the transaction that recorded them, rather than
+    /// after another poll.
     pub decided_in_place: u64,
+    /// Commands the front door of this process handed over and a transaction recorded.
+    pub submitted: u64,
 }
 
 pub struct Handler {
@@ -204,6 +208,16 @@ pub struct Handler {
     store: Option<StateStore>,
     partitions: BTreeMap<u32, PartitionState>,
     stats: HandlerStats,
+    /// Commands the front door of this process hands over ([`Handler::with_inbox`]).
+    mailbox: Option<Mailbox>,
+}
+
+/// The next commands handed over through the inbox, if there is one (else never).
+async fn next_submissions(mailbox: &mut Option<Mailbox>) -> Vec<Submission> {
+    match mailbox {
+        Some(mailbox) => mailbox.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Rounds of reactions a transaction decides in place at most (the reservation chain takes
@@ -302,7 +316,18 @@ impl Handler {
             store: None,
             partitions: BTreeMap::new(),
             stats: HandlerStats::default(),
+            mailbox: None,
         }
+    }
+
+    /// Takes the commands handed to `mailbox`'s inbox into its transactions: each is recorded
+    /// on the commands topic and, where this handler owns its partition and has read all of
+    /// it, decided in the same transaction (see [`crate::inbox`]). Only for a log that says
+    /// where records land before the commit ([`Log::positions_at_send`]); elsewhere the
+    /// commands are recorded and wait for their poll like published ones.
+    pub fn with_inbox(mut self, mailbox: Mailbox) -> Handler {
+        self.mailbox = Some(mailbox);
+        self
     }
 
     pub fn stats(&self) -> HandlerStats {
@@ -332,11 +357,16 @@ impl Handler {
         // Polls in a row that failed with a retriable broker error.
         let mut poll_failures = 0u32;
         loop {
+            let mut submitted = Vec::new();
             let event = match pending.take() {
                 Some(event) => event,
                 None => tokio::select! {
                     biased;
                     () = &mut shutdown => break,
+                    handed = next_submissions(&mut self.mailbox) => {
+                        submitted = handed;
+                        ConsumerEvent::Idle
+                    }
                     event = consumer.poll(self.config.poll_wait) => match event {
                         Ok(event) => {
                             poll_failures = 0;
@@ -411,48 +441,17 @@ impl Handler {
                     }
                 }
                 ConsumerEvent::Records(records) => {
-                    let size = self.config.batch_size_max.max(1);
-                    for (index, chunk) in records.chunks(size).enumerate() {
-                        match self
-                            .process(consumer.as_mut(), producer.as_mut(), chunk)
-                            .await
-                        {
-                            Ok(()) => {}
-                            Err(HandlerError::Log(LogError::Fenced(reason))) => {
-                                tracing::error!(%reason, "fenced by another instance; stopping");
-                                return Err(LogError::Fenced(reason).into());
-                            }
-                            // A corrupt log, or a log or state store that cannot be written
-                            // (a full disk): stop rather than guess or spin; a write that
-                            // failed left nothing half-done, and a restart goes on from the
-                            // last commit (the store is rebuilt from the log).
-                            Err(
-                                error @ (HandlerError::Corrupt { .. }
-                                | HandlerError::Store(_)
-                                | HandlerError::Log(LogError::Storage(_))),
-                            ) => return Err(error),
-                            Err(HandlerError::Log(error)) => {
-                                tracing::warn!(%error, "transaction failed; rebuilding and retrying");
-                                // Rewind every partition of this chunk and of the rest of
-                                // the poll: all of it is read again from the last commit.
-                                let unprocessed = &records[index * size..];
-                                let mut attempt = 0;
-                                loop {
-                                    match self.recover(consumer.as_mut(), unprocessed).await {
-                                        Ok(()) => break,
-                                        Err(HandlerError::Log(error)) if error.is_retriable() => {
-                                            attempt += 1;
-                                            tracing::warn!(%error, attempt, "recovery failed; retrying");
-                                            tokio::time::sleep(event_log::retry_backoff(attempt))
-                                                .await;
-                                        }
-                                        Err(error) => return Err(error),
-                                    }
-                                }
-                                break;
-                            }
-                        }
+                    if let Some(mailbox) = &mut self.mailbox {
+                        submitted.extend(mailbox.ready(crate::inbox::BATCH_MAX));
                     }
+                    self.decide_all(consumer.as_mut(), producer.as_mut(), &records, submitted)
+                        .await?;
+                }
+                // Before its partitions are assigned the handler cannot decide anything in
+                // place: the front door publishes what it handed over (dropped unanswered).
+                ConsumerEvent::Idle if !submitted.is_empty() && !self.partitions.is_empty() => {
+                    self.decide_all(consumer.as_mut(), producer.as_mut(), &[], submitted)
+                        .await?;
                 }
                 ConsumerEvent::Idle => {}
             }
@@ -475,6 +474,69 @@ impl Handler {
             state.flush()?;
         }
         Ok(self.stats)
+    }
+
+    /// Decides polled `records` in transactions of at most a batch, the commands `submitted`
+    /// through the inbox with the first. A transaction that failed for the log's sake is
+    /// rebuilt from the last commit and its records read again (its submissions are not
+    /// recorded: their front door publishes them); a fenced producer, a corrupt log or a
+    /// state store that cannot be written stops the handler.
+    async fn decide_all(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        producer: &mut dyn Producer,
+        records: &[StoredRecord],
+        mut submitted: Vec<Submission>,
+    ) -> Result<(), HandlerError> {
+        let size = self.config.batch_size_max.max(1);
+        let mut start = 0;
+        while start < records.len() || !submitted.is_empty() {
+            let chunk = &records[start..(start + size).min(records.len())];
+            let handed = std::mem::take(&mut submitted);
+            match self.process(consumer, producer, chunk, handed).await {
+                Ok(()) => {}
+                Err(HandlerError::Log(LogError::Fenced(reason))) => {
+                    tracing::error!(%reason, "fenced by another instance; stopping");
+                    return Err(LogError::Fenced(reason).into());
+                }
+                // A corrupt log, or a log or state store that cannot be written (a full
+                // disk): stop rather than guess or spin; a write that failed left nothing
+                // half-done, and a restart goes on from the last commit (the store is rebuilt
+                // from the log).
+                Err(
+                    error @ (HandlerError::Corrupt { .. }
+                    | HandlerError::Store(_)
+                    | HandlerError::Log(LogError::Storage(_))),
+                ) => return Err(error),
+                Err(HandlerError::Log(error)) => {
+                    tracing::warn!(%error, "transaction failed; rebuilding and retrying");
+                    // Rewind every partition of this chunk and of the rest of the poll: all
+                    // of it is read again from the last commit.
+                    return self.recover_with_retries(consumer, &records[start..]).await;
+                }
+            }
+            start += chunk.len();
+        }
+        Ok(())
+    }
+
+    async fn recover_with_retries(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        unprocessed: &[StoredRecord],
+    ) -> Result<(), HandlerError> {
+        let mut attempt = 0;
+        loop {
+            match self.recover(consumer, unprocessed).await {
+                Ok(()) => return Ok(()),
+                Err(HandlerError::Log(error)) if error.is_retriable() => {
+                    attempt += 1;
+                    tracing::warn!(%error, attempt, "recovery failed; retrying");
+                    tokio::time::sleep(event_log::retry_backoff(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// With a linger, waits a little for more records when a poll brought fewer than a
@@ -946,6 +1008,7 @@ impl Handler {
         consumer: &mut dyn Consumer,
         producer: &mut dyn Producer,
         chunk: &[StoredRecord],
+        submitted: Vec<Submission>,
     ) -> Result<(), HandlerError> {
         let results_topic = self.topic(Topic::CommandResults);
         let dead_letter_topic = self.topic(Topic::DeadLetter);
@@ -981,6 +1044,13 @@ impl Handler {
             {
                 let entry = next.entry(record.partition).or_insert(0);
                 *entry = (*entry).max(record.next_offset());
+            }
+            let mut recorded = Vec::with_capacity(submitted.len());
+            for submission in submitted {
+                producer.send(submission.record).await?;
+                work.issued.push((work.sent, submission.envelope));
+                work.sent += 1;
+                recorded.push(submission.recorded);
             }
             let in_place = self.decide_in_place(producer, &mut work, &mut next).await?;
             let Chunk { answers, mut sent, dead, process_commands, touched, .. } = work;
@@ -1043,6 +1113,10 @@ impl Handler {
             };
             producer.send_offsets(offsets).await?;
             let committed = producer.commit().await?;
+            self.stats.submitted += recorded.len() as u64;
+            for recorded in recorded {
+                let _ = recorded.send(());
+            }
             Ok::<_, HandlerError>((results, next, dead, process_commands, touched, committed, in_place))
         }
         .await;

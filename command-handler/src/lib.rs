@@ -10,6 +10,7 @@
 pub mod client;
 mod dead_letter;
 mod handler;
+pub mod inbox;
 mod result;
 mod store;
 

@@ -1101,6 +1101,105 @@ async fn a_linger_gathers_trickling_commands_into_one_transaction() {
     assert_eq!(stats.batch_size_max, 20, "{stats:?}");
 }
 
+/// Commands the front door hands to the handler of its own process are recorded on the
+/// commands topic and decided in the same transaction, deduplicated like published ones; with
+/// the handler gone they are published and decided once a handler runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_handed_over_are_recorded_and_decided_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = embedded(&dir, "inbox");
+    let clock = Arc::new(ManualClock::new(start()));
+    let (inbox, mailbox) = command_handler::inbox::inbox();
+    let results = command_handler::client::Results::follow(log.clone())
+        .await
+        .unwrap()
+        .with_inbox(inbox);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handler =
+        Handler::new(log.clone(), HandlerConfig::default(), clock.clone()).with_inbox(mailbox);
+    let task = tokio::spawn(handler.run(async {
+        let _ = stopped.await;
+    }));
+    let receive = |n: u128| {
+        envelope(
+            StockCommand::from(ReceiveStock {
+                item: item(MUG),
+                quantity: 5,
+                reference: format!("PO-{n}"),
+            }),
+            9100 + n,
+            service(),
+        )
+    };
+    let submit = |envelope: CommandEnvelope| {
+        let results = &results;
+        async move {
+            let line = codec::json::encode_command(&envelope);
+            results
+                .submit_json(line.as_bytes(), &envelope, PATIENCE)
+                .await
+                .unwrap()
+                .expect("a result in time")
+        }
+    };
+    // Handed over before the handler has its partitions, a command is published instead.
+    assert!(submit(receive(0)).await.is_accepted());
+    let first = submit(receive(1)).await;
+    assert!(first.is_accepted(), "{first:?}");
+    assert_eq!(
+        submit(receive(1)).await,
+        first,
+        "a retry gets the first answer"
+    );
+    let _ = stop.send(());
+    let stats = task.await.unwrap().unwrap();
+    assert!(stats.submitted >= 2, "{stats:?}");
+    assert_eq!((stats.accepted, stats.duplicates), (2, 1), "{stats:?}");
+    assert!(
+        stats.decided_in_place >= 2,
+        "decided where recorded: {stats:?}"
+    );
+    let commands = log.topics().name(Topic::Commands);
+    let key = receive(0).command.target().id;
+    let partition = event_log::partition_for(key.as_bytes(), log.partitions(Topic::Commands));
+    let tp = TopicPartition::new(&commands, partition);
+    assert_eq!(
+        log.read(&tp, 0, 10).await.unwrap().len(),
+        3,
+        "all on the topic"
+    );
+    let committed = log
+        .committed_offsets(&HandlerConfig::default().group, Topic::Commands)
+        .await
+        .unwrap();
+    assert_eq!(committed[partition as usize], 3, "and consumed");
+
+    // The handler is gone: the next command is published, and decided by the next handler.
+    let late = tokio::spawn({
+        let results = Arc::new(results);
+        async move {
+            let envelope = receive(2);
+            let line = codec::json::encode_command(&envelope);
+            results
+                .submit_json(line.as_bytes(), &envelope, PATIENCE)
+                .await
+        }
+    });
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while log.read(&tp, 3, 1).await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command was not published"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let running = Running::start(log.clone(), clock);
+    let answer = late.await.unwrap().unwrap().expect("a result in time");
+    assert!(answer.is_accepted(), "{answer:?}");
+    let stats = running.stop().await;
+    assert_eq!((stats.accepted, stats.submitted), (1, 0), "{stats:?}");
+}
+
 fn embedded(dir: &tempfile::TempDir, prefix: &str) -> Arc<dyn Log> {
     Arc::new(EmbeddedLog::open(&dir.path().join(prefix), Topics::new(prefix, 4).unwrap()).unwrap())
 }
