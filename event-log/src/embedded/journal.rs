@@ -596,9 +596,19 @@ struct Writer {
     length: u64,
     /// Frames written since the journal was opened: the last one's sequence number.
     written: u64,
-    /// A write or sync failed: what the file holds past `length` is unknown until reopened.
-    broken: bool,
+    /// A write or sync failed, and why: what the file holds past `length` is unknown until
+    /// reopened.
+    broken: Option<String>,
     _lock: File,
+}
+
+impl Writer {
+    /// Leaves the writer refusing more writes for `error` (the first failure is the one
+    /// named), which it returns.
+    fn fail(&mut self, error: LogError) -> LogError {
+        self.broken.get_or_insert_with(|| error.to_string());
+        error
+    }
 }
 
 /// A frame written and not yet known to be durable: readers are shown it once a sync covers it.
@@ -824,7 +834,7 @@ impl Journal {
             segment,
             length: index.lengths[segment],
             written: 0,
-            broken: false,
+            broken: None,
             _lock: lock,
         });
         Ok(())
@@ -1101,10 +1111,8 @@ impl Journal {
             self.rotate(writer)?;
         }
         if let Err(error) = writer.file.write_all(&frame) {
-            writer.broken = true;
-            return Err(io_error(&self.segment_path(writer.segment), "writing")(
-                error,
-            ));
+            let error = io_error(&self.segment_path(writer.segment), "writing")(error);
+            return Err(writer.fail(error));
         }
         let position = writer.length;
         writer.length += frame.len() as u64;
@@ -1139,8 +1147,8 @@ impl Journal {
             return Ok(target);
         }
         if let Err(error) = file.sync_data() {
-            self.break_writer();
-            return Err(io_error(&self.segment_path(segment), "syncing")(error));
+            let error = io_error(&self.segment_path(segment), "syncing")(error);
+            return Err(self.break_writer(error));
         }
         let mut syncing = lock_syncing(&self.syncing);
         let mut index = write_lock(&self.index);
@@ -1150,11 +1158,10 @@ impl Journal {
             let body = &written.frame[FRAME_HEADER as usize..];
             if let Err(reason) = index.apply(written.segment, written.position, body) {
                 drop(index);
-                self.break_writer();
-                return Err(LogError::Storage(format!(
+                return Err(self.break_writer(LogError::Storage(format!(
                     "writing the embedded log in {}: a commit did not fit the log ({reason})",
                     self.path.display()
-                )));
+                ))));
             }
             index.lengths[written.segment] = written.position + written.frame.len() as u64;
             syncing.durable = written.seq;
@@ -1169,10 +1176,12 @@ impl Journal {
         Ok(target)
     }
 
-    fn break_writer(&self) {
+    /// Leaves the writer refusing more writes for `error`, which it returns.
+    fn break_writer(&self, error: LogError) -> LogError {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(writer) = guard.as_mut() {
-            writer.broken = true;
+        match guard.as_mut() {
+            Some(writer) => writer.fail(error),
+            None => error,
         }
     }
 
@@ -1186,9 +1195,9 @@ impl Journal {
             operation,
             state: "on a log opened for reading",
         })?;
-        if writer.broken {
+        if let Some(cause) = &writer.broken {
             return Err(LogError::Storage(format!(
-                "writing the embedded log in {}: an earlier write failed; the log must be opened again",
+                "writing the embedded log in {}: an earlier write failed ({cause}); the log must be opened again",
                 self.path.display()
             )));
         }
@@ -1199,10 +1208,8 @@ impl Journal {
     /// sync of the new segment covers every frame written before it.
     fn rotate(&self, writer: &mut Writer) -> Result<(), LogError> {
         if let Err(error) = writer.file.sync_data() {
-            writer.broken = true;
-            return Err(io_error(&self.segment_path(writer.segment), "syncing")(
-                error,
-            ));
+            let error = io_error(&self.segment_path(writer.segment), "syncing")(error);
+            return Err(writer.fail(error));
         }
         let next = writer.segment + 1;
         let path = self.segment_path(next);
