@@ -92,20 +92,20 @@ pub(crate) fn decode(
     let key_len = u32::from_be_bytes(reader.array()?) as usize;
     let key = reader.take(key_len)?.to_vec();
     let count = u16::from_be_bytes(reader.array()?);
-    let mut headers = Vec::with_capacity(usize::from(count));
+    let mut headers = Headers(Vec::with_capacity(usize::from(count)));
     for _ in 0..count {
         let name_len = usize::from(u16::from_be_bytes(reader.array()?));
-        let name = String::from_utf8(reader.take(name_len)?.to_vec())
+        let name = std::str::from_utf8(reader.take(name_len)?)
             .map_err(|_| "header name is not UTF-8".to_owned())?;
         let value_len = u32::from_be_bytes(reader.array()?) as usize;
-        headers.push((name, reader.take(value_len)?.to_vec()));
+        headers.push_read(name, reader.take(value_len)?);
     }
     Ok(StoredRecord {
         topic: partition.topic.clone(),
         partition: partition.partition,
         offset,
         key: (has_key == 1).then_some(key),
-        headers: Headers(headers),
+        headers,
         payload: reader.bytes.to_vec(),
         timestamp_ms,
     })

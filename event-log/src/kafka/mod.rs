@@ -269,16 +269,13 @@ async fn partition_count(
 }
 
 fn headers_of(message: &BorrowedMessage<'_>) -> Headers {
-    let mut headers = Vec::new();
+    let mut headers = Headers::default();
     if let Some(list) = message.headers() {
         for header in list.iter() {
-            headers.push((
-                header.key.to_owned(),
-                header.value.unwrap_or_default().to_vec(),
-            ));
+            headers.push_read(header.key, header.value.unwrap_or_default());
         }
     }
-    Headers(headers)
+    headers
 }
 
 fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
@@ -298,8 +295,8 @@ fn owned_headers(headers: &Headers) -> OwnedHeaders {
         OwnedHeaders::new_with_capacity(headers.0.len()),
         |list, (key, value)| {
             list.insert(Header {
-                key,
-                value: Some(value.as_slice()),
+                key: key.as_ref(),
+                value: Some(value.as_ref()),
             })
         },
     )
