@@ -1,5 +1,6 @@
-//! Reading the events topic of a data directory that a running `ledger serve` holds (sled
-//! allows one process per directory): through the serve's read-only log endpoints,
+//! Reading the events topic of a data directory that a running `ledger serve` holds (its
+//! writer's lock keeps readers out of the directory meanwhile): through the serve's read-only
+//! log endpoints,
 //! `GET /v1/log/layout` and `GET /v1/log/events/{partition}`. Everything else of the log port
 //! is refused: the replay tool never writes.
 
