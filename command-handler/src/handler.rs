@@ -447,8 +447,9 @@ impl Handler {
                     self.decide_all(consumer.as_mut(), producer.as_mut(), &records, submitted)
                         .await?;
                 }
-                // Before its partitions are assigned the handler cannot decide anything in
-                // place: the front door publishes what it handed over (dropped unanswered).
+                // Commands handed over before the partitions are assigned are dropped
+                // unanswered (nothing could be decided in place): their front door publishes
+                // them.
                 ConsumerEvent::Idle if !submitted.is_empty() && !self.partitions.is_empty() => {
                     self.decide_all(consumer.as_mut(), producer.as_mut(), &[], submitted)
                         .await?;
