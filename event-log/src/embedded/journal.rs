@@ -1127,6 +1127,11 @@ impl Journal {
         Ok(seq)
     }
 
+    /// The sequence number of the last frame made durable (and shown to readers).
+    pub fn durable(&self) -> u64 {
+        lock_syncing(&self.syncing).durable
+    }
+
     /// The sequence number of the last frame written.
     pub fn written(&self) -> u64 {
         let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -1456,9 +1461,14 @@ mod tests {
         files
     }
 
-    fn written(dir: &Path) -> Journal {
+    /// A new, empty journal in `dir`, opened for writing.
+    fn empty(dir: &Path) -> Journal {
         Journal::create(dir, topics()).unwrap();
-        let journal = Journal::open(dir, true, &topics()).unwrap();
+        Journal::open(dir, true, &topics()).unwrap()
+    }
+
+    fn written(dir: &Path) -> Journal {
+        let journal = empty(dir);
         commit(&journal, &tp("commands", 0), 3, None);
         commit(&journal, &tp("events", 1), 2, Some(3));
         commit(&journal, &tp("commands", 0), 1, Some(4));
@@ -1468,8 +1478,7 @@ mod tests {
     #[test]
     fn a_written_frame_is_shown_to_readers_once_a_sync_made_it_durable() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::create(dir.path(), topics()).unwrap();
-        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let journal = empty(dir.path());
         let commands = tp("commands", 0);
         let seq = journal
             .write(frame_of(&journal, &commands, 3, Some(3)))
@@ -1493,8 +1502,7 @@ mod tests {
     #[should_panic(expected = "a frame is written only once every frame before it is durable")]
     fn a_frame_waits_for_the_one_before_to_be_durable() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::create(dir.path(), topics()).unwrap();
-        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let journal = empty(dir.path());
         let commands = tp("commands", 0);
         journal
             .write(frame_of(&journal, &commands, 1, None))
@@ -1610,8 +1618,7 @@ mod tests {
     #[test]
     fn segments_roll_over_and_read_across() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::create(dir.path(), topics()).unwrap();
-        let mut journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let mut journal = empty(dir.path());
         journal.segment_bytes = 300;
         let commands = tp("commands", 1);
         for _ in 0..20 {
@@ -1669,8 +1676,7 @@ mod tests {
     #[test]
     fn a_reader_finds_its_partition_through_the_frame_directory() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::create(dir.path(), topics()).unwrap();
-        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let journal = empty(dir.path());
         let frame = interleaved(&journal);
         let body = &frame[FRAME_HEADER as usize..];
         let runs: Vec<Span> = (0..4).map(|at| span_of(body, at).unwrap()).collect();
@@ -1713,8 +1719,7 @@ mod tests {
     #[test]
     fn a_format_1_log_is_read_and_its_writer_upgrades_the_header() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::create(dir.path(), topics()).unwrap();
-        let journal = Journal::open(dir.path(), true, &topics()).unwrap();
+        let journal = empty(dir.path());
         // A frame as format 1 wrote it: the same entries, no directory.
         let frame = interleaved(&journal);
         let body = &frame[FRAME_HEADER as usize..];

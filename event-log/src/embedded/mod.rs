@@ -226,8 +226,8 @@ impl Shared {
     /// Writes placed records and `offsets` as one journal frame behind every frame written
     /// before it, and moves `ends` past the records. The caller holds the commit lock
     /// (`ends`), placed the records under it and waited until every frame before is durable
-    /// ([`Shared::settled`]). Returns where the records are and the
-    /// frame's sequence number (`None`: nothing to write), durable once [`Shared::durable`]
+    /// ([`Syncer::settled`]). Returns where the records are and the
+    /// frame's sequence number (`None`: nothing to write), durable once [`Syncer::durable`]
     /// says so.
     fn write(
         self: &Arc<Self>,
@@ -277,16 +277,6 @@ impl Shared {
             })
             .collect();
         Ok((positions, seq))
-    }
-
-    /// Waits until frame `seq` is durable (and shown to readers), or its sync failed.
-    async fn durable(&self, seq: u64) -> Result<(), LogError> {
-        self.syncer.durable(seq).await
-    }
-
-    /// Waits until every frame written so far is durable and shown to readers.
-    async fn settled(&self) -> Result<(), LogError> {
-        self.syncer.settled().await
     }
 }
 
@@ -433,7 +423,7 @@ impl EmbeddedConsumer {
         }
         // The last owner's commits, written before this generation began, are what the
         // committed offsets below must include.
-        self.shared.settled().await?;
+        self.shared.syncer.settled().await?;
         self.generation = generation;
         let revoked = std::mem::take(&mut self.assigned);
         self.positions.clear();
@@ -634,7 +624,7 @@ impl Shared {
     /// Commits waiting publishes as one write; each learns where its own records landed,
     /// once they are durable. The commit lock (`serial`) is held until the frame is written.
     async fn commit_publishes(self: Arc<Self>, mut serial: tokio::sync::OwnedMutexGuard<Ends>) {
-        if let Err(error) = self.settled().await {
+        if let Err(error) = self.syncer.settled().await {
             let (_, riders) = self.take_publishes(&serial, &mut HashMap::new());
             riders.answer(Err(error));
             return;
@@ -653,7 +643,7 @@ impl Shared {
         riders: Riders,
     ) {
         let written = match written {
-            Ok((positions, Some(seq))) => self.durable(seq).await.map(|()| positions),
+            Ok((positions, Some(seq))) => self.syncer.durable(seq).await.map(|()| positions),
             Ok((positions, None)) => Ok(positions),
             Err(error) => Err(error),
         };
@@ -767,13 +757,13 @@ impl Producer for EmbeddedProducer {
             mut ends,
         } = transaction;
         // One frame at most is written and not yet durable: a crash can tear only the last.
-        self.shared.settled().await?;
+        self.shared.syncer.settled().await?;
         let (positions, seq) = self
             .shared
             .write_transaction(&mut ends, records, next, &offsets)?;
         drop(ends);
         if let Some(seq) = seq {
-            self.shared.durable(seq).await?;
+            self.shared.syncer.durable(seq).await?;
         }
         Ok(positions)
     }

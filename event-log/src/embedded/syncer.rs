@@ -34,9 +34,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    /// Sequence number of the last frame known durable (and shown to readers).
-    durable: u64,
-    /// A sync failed: no frame after `durable` will ever be durable.
+    /// A sync failed: no frame after the journal's durable one will ever be durable.
     failed: Option<LogError>,
     /// The log is closing: the thread ends once every written frame is synced.
     stop: bool,
@@ -92,7 +90,7 @@ impl Syncer {
             synced.as_mut().enable();
             {
                 let state = lock(&self.shared.state);
-                if state.durable >= seq {
+                if self.shared.journal.durable() >= seq {
                     return Ok(());
                 }
                 if let Some(error) = &state.failed {
@@ -116,7 +114,7 @@ impl Shared {
                 let mut state = lock(&self.state);
                 // Read under the lock a writer's `request` takes after its write: a frame
                 // written after this look wakes the wait below.
-                while state.failed.is_none() && self.journal.written() <= state.durable {
+                while state.failed.is_none() && self.journal.written() <= self.journal.durable() {
                     if state.stop {
                         return;
                     }
@@ -129,16 +127,9 @@ impl Shared {
                     return;
                 }
             }
-            let synced = self.journal.sync();
-            {
-                let mut state = lock(&self.state);
-                match synced {
-                    Ok(seq) => state.durable = seq,
-                    Err(error) => {
-                        tracing::error!(%error, "syncing the embedded log failed");
-                        state.failed = Some(error);
-                    }
-                }
+            if let Err(error) = self.journal.sync() {
+                tracing::error!(%error, "syncing the embedded log failed");
+                lock(&self.state).failed = Some(error);
             }
             // The journal's ends moved with the frames; wake whoever waits for them.
             self.changed.notify_waiters();
