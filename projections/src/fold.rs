@@ -29,6 +29,11 @@ use crate::StoreError;
 pub trait Rows {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    /// [`put`](Self::put) of a key the caller knows the rows did not hold when the step
+    /// began, unless the step removed it since: an index entry or a moved row. A store may
+    /// then drop the key's write altogether when the same step removes it again, as an order
+    /// that passes through several statuses in one step does with its status entries.
+    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn remove(&mut self, key: Vec<u8>);
 }
 
@@ -52,6 +57,13 @@ impl Rows for MemoryRows {
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.0.insert(key, value);
+    }
+
+    /// Checks the caller's promise: the reference holds no such key (it has no steps, so the
+    /// promise is about its rows now).
+    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let before = self.0.insert(key, value);
+        assert!(before.is_none(), "put_new of a key the rows hold already");
     }
 
     fn remove(&mut self, key: Vec<u8>) {
@@ -587,10 +599,12 @@ fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<()
         change(&mut hold);
         let now_at = delivered_at.unwrap_or_else(|| was.flatten());
         let new_key = keys::hold(currency, merchant, now_at, order_id.0);
-        if new_key != old_key {
+        if new_key == old_key {
+            put(rows, new_key, &hold);
+        } else {
             rows.remove(old_key);
+            rows.put_new(new_key, encode_cache_value(&hold));
         }
-        put(rows, new_key, &hold);
         put(rows, at_key, &now_at);
         Ok(())
     };
@@ -709,7 +723,7 @@ fn update_indexes(rows: &mut dyn Rows, before: &BTreeSet<Vec<u8>>, row: &OrderRo
         rows.remove(gone.clone());
     }
     for new in after.difference(before) {
-        rows.put(new.clone(), Vec::new());
+        rows.put_new(new.clone(), Vec::new());
     }
 }
 

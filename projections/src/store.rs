@@ -27,23 +27,59 @@ fn storage(error: sled::Error) -> StoreError {
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
     tree: &'a sled::Tree,
-    changes: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    changes: HashMap<Vec<u8>, Change>,
+}
+
+/// A row's change in this step.
+enum Change {
+    /// `fresh`: the tree did not hold the key when the step began, so removing it again
+    /// leaves nothing to write.
+    Put {
+        value: Vec<u8>,
+        fresh: bool,
+    },
+    Remove,
+}
+
+impl Overlay<'_> {
+    /// Writes a change of `key` whose freshness is `fresh_if_untouched` unless the step
+    /// touched the key before (then what that touch knew).
+    fn put_with(&mut self, key: Vec<u8>, value: Vec<u8>, fresh_if_untouched: bool) {
+        let fresh = match self.changes.get(&key) {
+            None => fresh_if_untouched,
+            Some(Change::Put { fresh, .. }) => *fresh,
+            Some(Change::Remove) => false,
+        };
+        self.changes.insert(key, Change::Put { value, fresh });
+    }
 }
 
 impl Rows for Overlay<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.changes.get(key) {
-            Some(change) => Ok(change.clone()),
+            Some(Change::Put { value, .. }) => Ok(Some(value.clone())),
+            Some(Change::Remove) => Ok(None),
             None => Ok(self.tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
         }
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.changes.insert(key, Some(value));
+        self.put_with(key, value, false);
+    }
+
+    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put_with(key, value, true);
     }
 
     fn remove(&mut self, key: Vec<u8>) {
-        self.changes.insert(key, None);
+        match self.changes.get(&key) {
+            Some(Change::Put { fresh: true, .. }) => {
+                self.changes.remove(&key);
+            }
+            _ => {
+                self.changes.insert(key, Change::Remove);
+            }
+        }
     }
 }
 
@@ -215,8 +251,8 @@ impl ProjectionStore {
         let mut batch = sled::Batch::default();
         for (key, change) in overlay.changes {
             match change {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
+                Change::Put { value, .. } => batch.insert(key, value),
+                Change::Remove => batch.remove(key),
             }
         }
         for partition in advanced {
