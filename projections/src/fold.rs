@@ -35,6 +35,37 @@ pub trait Rows {
     /// that passes through several statuses in one step does with its status entries.
     fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn remove(&mut self, key: Vec<u8>);
+    /// The decoded row [`keep_decoded`](Self::keep_decoded) left at `key` in this step, taken
+    /// out to change; `None` when there is none (then the caller decodes what `get` reads).
+    fn take_decoded(&mut self, key: &[u8]) -> Option<Decoded>;
+    /// Writes `row` kept decoded, so the next event of the step that changes it does not decode
+    /// it again; a store may encode it only when the step ends.
+    fn keep_decoded(&mut self, key: Vec<u8>, row: Decoded);
+}
+
+/// A row kept decoded through a fold step, with how to encode it.
+pub struct Decoded {
+    pub row: Box<dyn std::any::Any + Send>,
+    pub encode: fn(&dyn std::any::Any) -> Vec<u8>,
+}
+
+impl Decoded {
+    fn new<T: Serialize + Send + 'static>(row: T) -> Decoded {
+        fn encode<T: Serialize + 'static>(row: &dyn std::any::Any) -> Vec<u8> {
+            let row = row
+                .downcast_ref::<T>()
+                .expect("a kept row encodes as its own type");
+            encode_cache_value(row)
+        }
+        Decoded {
+            row: Box::new(row),
+            encode: encode::<T>,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        (self.encode)(self.row.as_ref())
+    }
 }
 
 /// An aggregate's progress through the read models: the last sequence folded, and whether a
@@ -69,6 +100,37 @@ impl Rows for MemoryRows {
     fn remove(&mut self, key: Vec<u8>) {
         self.0.remove(&key);
     }
+
+    fn take_decoded(&mut self, _key: &[u8]) -> Option<Decoded> {
+        None
+    }
+
+    fn keep_decoded(&mut self, key: Vec<u8>, row: Decoded) {
+        self.0.insert(key, row.encode());
+    }
+}
+
+/// A row to change and write back with [`keep`]: decoded from the rows unless the step kept
+/// it decoded.
+fn take<T: DeserializeOwned + 'static>(
+    rows: &mut dyn Rows,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    match rows.take_decoded(key) {
+        Some(decoded) => match decoded.row.downcast::<T>() {
+            Ok(row) => Ok(Some(*row)),
+            Err(_) => Err(StoreError::Corrupt {
+                key: String::from_utf8_lossy(key).into_owned(),
+                reason: format!("read as {what}, kept as another kind of row"),
+            }),
+        },
+        None => get(rows, key, what),
+    }
+}
+
+fn keep<T: Serialize + Send + 'static>(rows: &mut dyn Rows, key: Vec<u8>, row: T) {
+    rows.keep_decoded(key, Decoded::new(row));
 }
 
 pub(crate) fn get<T: DeserializeOwned>(
@@ -171,7 +233,7 @@ impl Projector {
         let aggregate = format!("{}:{}", envelope.aggregate_kind, envelope.aggregate_id);
         let gap_key = keys::with_str(keys::GAP, &aggregate);
         let sequence_key = keys::with_str(keys::SEQUENCE, &aggregate);
-        let progress = get::<Progress>(rows, &sequence_key, "sequence")?.unwrap_or_default();
+        let progress = take::<Progress>(rows, &sequence_key, "sequence")?.unwrap_or_default();
         if progress.gapped {
             let mut gap = get::<GapAlarm>(rows, &gap_key, "gap alarm")?.ok_or_else(|| {
                 StoreError::Corrupt {
@@ -181,10 +243,12 @@ impl Projector {
             })?;
             gap.held_back += 1;
             put(rows, gap_key, &gap);
+            keep(rows, sequence_key, progress);
             return Ok(Folded::HeldBack);
         }
         let last = progress.last;
         if envelope.sequence <= last {
+            keep(rows, sequence_key, progress);
             return Ok(Folded::Duplicate);
         }
         if envelope.sequence != last + 1 {
@@ -203,14 +267,14 @@ impl Projector {
             };
             put(rows, gap_key, &alarm);
             let gapped = Progress { last, gapped: true };
-            put(rows, sequence_key, &gapped);
+            keep(rows, sequence_key, gapped);
             return Ok(Folded::Gap);
         }
         let progress = Progress {
             last: envelope.sequence,
             gapped: false,
         };
-        put(rows, sequence_key, &progress);
+        keep(rows, sequence_key, progress);
         match (&envelope.event, envelope.aggregate_kind) {
             (Event::Order(event), AggregateKind::Order) => {
                 let order_id = envelope.aggregate_id.parse().map(OrderId).map_err(|_| {
@@ -262,7 +326,7 @@ impl Projector {
     ) -> Result<(), StoreError> {
         let at = envelope.recorded_at;
         let row_key = keys::order(keys::ORDER, order_id.0);
-        let previous: Option<OrderRow> = get(rows, &row_key, "order row")?;
+        let previous: Option<OrderRow> = take(rows, &row_key, "order row")?;
         let indexed_before = previous.as_ref().map(index_entries).unwrap_or_default();
         let mut row = previous.unwrap_or_else(|| OrderRow {
             state: order::Order::default(),
@@ -322,7 +386,7 @@ impl Projector {
         self.count_in_reports(rows, &mut row, event, total_before, at)?;
         self.settle(rows, &mut row, envelope, event)?;
         update_indexes(rows, &indexed_before, &row);
-        put(rows, row_key, &row);
+        keep(rows, row_key, row);
         Ok(())
     }
 
@@ -344,7 +408,7 @@ impl Projector {
             header.channel.as_str(),
             header.currency,
         );
-        let mut day: DayRow = get(rows, &key, "day report")?.unwrap_or_default();
+        let mut day: DayRow = take(rows, &key, "day report")?.unwrap_or_default();
         if matches!(event, OrderEvent::OrderPlaced(_)) {
             day.orders += 1;
         }
@@ -386,7 +450,7 @@ impl Projector {
             let shipped = get::<u64>(rows, &key, "processing time")?.unwrap_or(0);
             put(rows, key, &(shipped + 1));
         }
-        put(rows, key, &day);
+        keep(rows, key, day);
         Ok(())
     }
 
@@ -419,13 +483,13 @@ impl Projector {
         post(rows, order_id, &entries)?;
         let key = keys::merchant(currency, merchant.as_str());
         let mut merchant_totals: MerchantTotals =
-            get(rows, &key, "merchant totals")?.unwrap_or_default();
+            take(rows, &key, "merchant totals")?.unwrap_or_default();
         merchant_totals.captures += totals.captures;
         merchant_totals.commission += totals.commission;
         merchant_totals.refunds += totals.refunds;
         merchant_totals.commission_reversals += totals.commission_reversals;
         merchant_totals.payouts += totals.payouts;
-        put(rows, key, &merchant_totals);
+        keep(rows, key, merchant_totals);
         Ok(())
     }
 
@@ -633,9 +697,9 @@ fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<()
         AccountEvent::MerchantPaidOut(e) => {
             let key = keys::merchant(e.currency, e.merchant_id.as_str());
             let mut totals: MerchantTotals =
-                get(rows, &key, "merchant totals")?.unwrap_or_default();
+                take(rows, &key, "merchant totals")?.unwrap_or_default();
             totals.payouts += e.amount;
-            put(rows, key, &totals);
+            keep(rows, key, totals);
             Ok(())
         }
         AccountEvent::PspSettlementRecorded(_)
@@ -655,10 +719,10 @@ fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), Sto
         );
         for posting in &entry.postings {
             let key = keys::account(entry.currency, &posting.account);
-            let mut balance: AccountBalance = get(rows, &key, "account")?.unwrap_or_default();
+            let mut balance: AccountBalance = take(rows, &key, "account")?.unwrap_or_default();
             balance.debits += posting.debit;
             balance.credits += posting.credit;
-            put(rows, key, &balance);
+            keep(rows, key, balance);
         }
     }
     Ok(())
@@ -673,7 +737,7 @@ fn post(
     post_entries(rows, entries)?;
     let order_key = keys::order(keys::ORDER_BALANCE, order_id.0);
     let mut order_balance: OrderBalanceView =
-        get(rows, &order_key, "order balance")?.unwrap_or_default();
+        take(rows, &order_key, "order balance")?.unwrap_or_default();
     for entry in entries {
         for posting in &entry.postings {
             *order_balance
@@ -683,7 +747,7 @@ fn post(
         }
         order_balance.entries.push(entry.clone());
     }
-    put(rows, order_key, &order_balance);
+    keep(rows, order_key, order_balance);
     Ok(())
 }
 
@@ -741,7 +805,7 @@ fn fold_stock(
                 reason: "a stock event on an id that is not SKU@WAREHOUSE".into(),
             })?;
     let key = keys::stock(sku, warehouse);
-    let mut row: StockRow = get(rows, &key, "stock row")?.unwrap_or_else(|| StockRow {
+    let mut row: StockRow = take(rows, &key, "stock row")?.unwrap_or_else(|| StockRow {
         sku: sku.into(),
         warehouse: warehouse.into(),
         state: StockItem::default(),
@@ -749,6 +813,6 @@ fn fold_stock(
     });
     stock::apply(&mut row.state, event);
     row.updated_at = envelope.recorded_at;
-    put(rows, key, &row);
+    keep(rows, key, row);
     Ok(())
 }
