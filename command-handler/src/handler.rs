@@ -9,63 +9,23 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use event_log::{
-    ConsumedOffsets, Consumer, ConsumerEvent, Headers, Log, LogError, OutgoingRecord, Producer,
-    StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Headers, Log, LogError, OutgoingRecord,
+    Position, Producer, StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
 };
 use order_events::codec::{self, SealedEvent};
-use order_events::ids::{OrderId, Sku, StockKey, WarehouseId};
-use order_events::ledger::AggregateState;
+use order_events::ids::OrderId;
 use order_events::ledger::MemoryLedger;
+use order_events::process::ProcessRules;
 use order_events::process::TimerKind;
-use order_events::process::{ProcessRules, StockView};
 use order_events::{CommandEnvelope, Policy};
-use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::dead_letter::dead_letter;
 use crate::inbox::{Mailbox, Submission};
+use crate::partition::{Decided, OwnedStock, PartitionState};
 use crate::result::{CommandResult, EventRef, Outcome};
-use crate::store::{CommandKey, PartitionStore, StateStore, StoreError, Write};
+use crate::store::{CommandKey, StateStore, StoreError, Write};
 use order_events::envelope::AggregateRef;
-
-/// Where time comes from; tests drive a manual one.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The machine's clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        // Through `SystemTime`: chrono's `clock` feature stays off workspace-wide, so the
-        // domain core cannot read the time even by accident of feature unification.
-        DateTime::<Utc>::from(std::time::SystemTime::now())
-    }
-}
-
-/// A clock that moves only when told to.
-pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> ManualClock {
-        ManualClock(std::sync::Mutex::new(start))
-    }
-
-    pub fn set(&self, now: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = now;
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct HandlerConfig {
@@ -134,30 +94,6 @@ pub enum HandlerError {
     Corrupt { at: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What the handler holds for one assigned partition.
-struct PartitionState {
-    /// The working set: the aggregates recently used, folded up to the log's end.
-    ledger: MemoryLedger,
-    /// Everything else, and the decided commands (deduplication), on disk.
-    store: PartitionStore,
-    /// Use order of the aggregates in `ledger`, least recent first out.
-    recent: lru::LruCache<AggregateRef, ()>,
-    /// The next command offset not yet committed, once known.
-    committed_next: Option<u64>,
-    /// Timer commands published and not yet seen decided: not fired again meanwhile.
-    fired: HashSet<Uuid>,
-    /// Committed since the last write of the store: the aggregates changed (held in memory
-    /// until written), the results, the checkpoints reached and the events counted.
-    dirty: HashSet<AggregateRef>,
-    pending_results: HashMap<CommandKey, (CommandResult, u64)>,
-    /// Every warehouse known to hold stock on this partition (the process asks them for a SKU
-    /// its stock view does not place yet).
-    warehouses: BTreeSet<WarehouseId>,
-    pending_events_next: Option<u64>,
-    pending_results_next: Option<u64>,
-    pending_events: usize,
 }
 
 /// Counters since start, for logs and tests. The same figures go to the `metrics` facade
@@ -1004,6 +940,9 @@ impl Handler {
         Ok(in_place)
     }
 
+    /// One transaction: decides `chunk` and the commands `submitted` through the inbox, sends
+    /// their events and results, commits them with the consumed offsets, then lets the
+    /// partitions' state learn what was committed. A failed transaction is aborted.
     async fn process(
         &mut self,
         consumer: &mut dyn Consumer,
@@ -1011,223 +950,16 @@ impl Handler {
         chunk: &[StoredRecord],
         submitted: Vec<Submission>,
     ) -> Result<(), HandlerError> {
-        let results_topic = self.topic(Topic::CommandResults);
-        let dead_letter_topic = self.topic(Topic::DeadLetter);
         let group = consumer.group()?;
         producer.begin().await?;
         let outcome = async {
-            let mut work = Chunk {
-                events_topic: self.topic(Topic::Events),
-                commands_topic: self.topic(Topic::Commands),
-                ..Chunk::default()
-            };
-            for record in chunk {
-                if !self.partitions.contains_key(&record.partition) {
-                    continue;
-                }
-                let envelope = match self.decode(record) {
-                    Ok(envelope) => envelope,
-                    Err((code, reason)) => {
-                        tracing::warn!(partition = record.partition, offset = record.offset, code, %reason, "dead-lettered");
-                        producer.send(dead_letter(&dead_letter_topic, record, code, &reason)).await?;
-                        work.sent += 1;
-                        work.dead += 1;
-                        continue;
-                    }
-                };
-                self.decide(producer, &mut work, record.partition, envelope).await?;
-            }
-            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-            // Only partitions this instance owns; anything else is not its to commit.
-            for record in chunk
-                .iter()
-                .filter(|r| self.partitions.contains_key(&r.partition))
-            {
-                let entry = next.entry(record.partition).or_insert(0);
-                *entry = (*entry).max(record.next_offset());
-            }
-            let mut recorded = Vec::with_capacity(submitted.len());
-            for submission in submitted {
-                producer.send(submission.record).await?;
-                work.issued.push((work.sent, submission.envelope));
-                work.sent += 1;
-                recorded.push(submission.recorded);
-            }
-            let in_place = self.decide_in_place(producer, &mut work, &mut next).await?;
-            let Chunk { answers, mut sent, dead, process_commands, touched, .. } = work;
-            let positions = producer.sent_positions().await?;
-            let decided_at = self.clock.now();
-            let mut results: Vec<(u32, CommandResult, Answered, usize)> = Vec::with_capacity(answers.len());
-            for answer in answers {
-                let (partition, result, new) = match answer {
-                    Answer::Decided { partition, envelope, events, first_sent, rejection } => {
-                        let target = envelope.command.target();
-                        let outcome = match rejection {
-                            Some(rejection) => Outcome::Rejected {
-                                rule: rejection.rule.code().to_owned(),
-                                detail: rejection.detail,
-                            },
-                            None => Outcome::Accepted {
-                                events: events
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, event)| EventRef {
-                                        event_id: event.envelope.event_id,
-                                        event_type: event.envelope.event.type_name().to_owned(),
-                                        sequence: event.envelope.sequence,
-                                        partition: positions[first_sent + i].partition,
-                                        offset: positions[first_sent + i].offset,
-                                    })
-                                    .collect(),
-                            },
-                        };
-                        let result = CommandResult {
-                            command_id: envelope.command_id,
-                            command_type: envelope.command.type_name().to_owned(),
-                            aggregate_kind: target.kind.code().to_owned(),
-                            aggregate_id: target.id,
-                            outcome,
-                            decided_at,
-                            command_digest: Some(codec::command_digest(&envelope)),
-                        };
-                        (partition, result, Answered::Decided)
-                    }
-                    Answer::Repeat { partition, envelope, result } => {
-                        let (result, answered) = answer_repeat(&result, &envelope, decided_at);
-                        (partition, result, answered)
-                    }
-                    Answer::RepeatInChunk { partition, envelope, of } => {
-                        let (result, answered) = answer_repeat(&results[of].1, &envelope, decided_at);
-                        (partition, result, answered)
-                    }
-                };
-                producer.send(result.to_record(&results_topic, partition)).await?;
-                results.push((partition, result, new, sent));
-                sent += 1;
-            }
-            let offsets = ConsumedOffsets {
-                group,
-                offsets: next
-                    .iter()
-                    .map(|(&p, &o)| (TopicPartition::new(self.topic(Topic::Commands), p), o))
-                    .collect(),
-            };
-            producer.send_offsets(offsets).await?;
-            let committed = producer.commit().await?;
-            self.stats.submitted += recorded.len() as u64;
-            for recorded in recorded {
-                let _ = recorded.send(());
-            }
-            Ok::<_, HandlerError>((results, next, dead, process_commands, touched, committed, in_place))
+            let mut sent = self.decide_transaction(producer, chunk, submitted).await?;
+            let committed = self.commit(producer, group, &mut sent).await?;
+            Ok::<_, HandlerError>((sent, committed))
         }
         .await;
         match outcome {
-            Ok((results, next, dead, process_commands, mut touched, committed, in_place)) => {
-                // The process's commands decided in place are consumed: read on past them.
-                for partition in &in_place {
-                    let tp = TopicPartition::new(self.topic(Topic::Commands), *partition);
-                    consumer.seek(&tp, next[partition]).await?;
-                }
-                self.stats.transactions += 1;
-                self.stats.process_commands += process_commands;
-                self.stats.dead_lettered += dead;
-                self.stats.commands_committed += results.len() as u64;
-                self.stats.batch_size_max = self.stats.batch_size_max.max(results.len() as u64);
-                let mut new_results: BTreeMap<u32, Vec<(CommandResult, u64)>> = BTreeMap::new();
-                metrics::counter!("ledger_transactions_total").increment(1);
-                metrics::counter!("ledger_dead_letters_total").increment(dead);
-                metrics::counter!("ledger_process_commands_total").increment(process_commands);
-                metrics::histogram!("ledger_batch_size").record(results.len() as f64);
-                for (partition, result, answered, sent_index) in results {
-                    match (&result.outcome, answered) {
-                        (_, Answered::Repeat) => {
-                            self.stats.duplicates += 1;
-                            metrics::counter!("ledger_commands_total", "outcome" => "duplicate")
-                                .increment(1);
-                        }
-                        (Outcome::Accepted { .. }, _) => {
-                            self.stats.accepted += 1;
-                            metrics::counter!("ledger_commands_total", "outcome" => "accepted")
-                                .increment(1);
-                        }
-                        (Outcome::Rejected { rule, .. }, _) => {
-                            self.stats.rejected += 1;
-                            *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
-                            metrics::counter!("ledger_commands_total", "outcome" => "rejected")
-                                .increment(1);
-                            metrics::counter!("ledger_rejections_total", "rule" => rule.clone())
-                                .increment(1);
-                        }
-                    }
-                    if answered == Answered::Reused {
-                        // It claims no id: the first use stays the answer to retries.
-                        continue;
-                    }
-                    let offset = committed[sent_index].offset;
-                    new_results
-                        .entry(partition)
-                        .or_default()
-                        .push((result, offset));
-                }
-                for (partition, offset) in next {
-                    if let Some(state) = self.partitions.get_mut(&partition) {
-                        state.committed_next = Some(offset);
-                    }
-                }
-                // Committed: now the state store may learn it. The checkpoints move past this
-                // transaction's own events and results on each partition.
-                let events_topic = self.topic(Topic::Events);
-                let results_topic = self.topic(Topic::CommandResults);
-                // Per partition: the events written and the next events and results offsets.
-                let mut written: BTreeMap<u32, (usize, Option<u64>, Option<u64>)> = BTreeMap::new();
-                for position in &committed {
-                    let entry = written.entry(position.partition).or_default();
-                    if position.topic == events_topic {
-                        entry.0 += 1;
-                        entry.1 = entry.1.max(Some(position.offset + 1));
-                    } else if position.topic == results_topic {
-                        entry.2 = entry.2.max(Some(position.offset + 1));
-                    }
-                }
-                let partitions: HashSet<u32> =
-                    touched.keys().chain(new_results.keys()).copied().collect();
-                for partition in partitions {
-                    let Some(state) = self.partitions.get_mut(&partition) else {
-                        continue;
-                    };
-                    let results = new_results.remove(&partition).unwrap_or_default();
-                    let changed = touched.remove(&partition).unwrap_or_default();
-                    let (events_written, events_next, results_next) =
-                        written.get(&partition).copied().unwrap_or_default();
-                    state.pending_events += events_written;
-                    state.dirty.extend(changed);
-                    for (result, offset) in results {
-                        let Some(aggregate) = result.aggregate() else {
-                            continue;
-                        };
-                        let key = CommandKey {
-                            aggregate,
-                            command_id: result.command_id,
-                        };
-                        state.pending_results.insert(key, (result, offset));
-                    }
-                    if events_next.is_some() {
-                        state.pending_events_next = events_next;
-                    }
-                    if results_next.is_some() {
-                        state.pending_results_next = results_next;
-                    }
-                    if state.pending_events >= self.config.snapshot_every_events.max(1) {
-                        state.flush()?;
-                    }
-                    self.stats.cached_aggregates_max = self
-                        .stats
-                        .cached_aggregates_max
-                        .max(state.ledger.loaded() as u64);
-                    state.trim(self.config.cache_aggregates_max)?;
-                }
-                Ok(())
-            }
+            Ok((sent, committed)) => self.after_commit(consumer, sent, committed).await,
             Err(error) => {
                 if !matches!(error, HandlerError::Log(LogError::Fenced(_))) {
                     if let Err(abort) = producer.abort().await {
@@ -1237,6 +969,394 @@ impl Handler {
                 Err(error)
             }
         }
+    }
+
+    /// Decides the chunk's commands, records and decides the submitted ones, decides the
+    /// process's reactions in place, and sends every record of the transaction but the offsets.
+    async fn decide_transaction(
+        &mut self,
+        producer: &mut dyn Producer,
+        chunk: &[StoredRecord],
+        submitted: Vec<Submission>,
+    ) -> Result<Sent, HandlerError> {
+        let mut work = Chunk {
+            events_topic: self.topic(Topic::Events),
+            commands_topic: self.topic(Topic::Commands),
+            ..Chunk::default()
+        };
+        self.decide_chunk(producer, &mut work, chunk).await?;
+        let mut next = self.consumed_next(chunk);
+        let recorded = record_submissions(producer, &mut work, submitted).await?;
+        let in_place = self.decide_in_place(producer, &mut work, &mut next).await?;
+        let Chunk {
+            answers,
+            sent,
+            dead,
+            process_commands,
+            touched,
+            ..
+        } = work;
+        let results = self.send_results(producer, answers, sent).await?;
+        Ok(Sent {
+            results,
+            next,
+            dead,
+            process_commands,
+            touched,
+            in_place,
+            recorded,
+        })
+    }
+
+    /// Decides the records of the chunk on partitions this instance holds; a record that is
+    /// no command goes to the dead-letter topic.
+    async fn decide_chunk(
+        &mut self,
+        producer: &mut dyn Producer,
+        work: &mut Chunk,
+        chunk: &[StoredRecord],
+    ) -> Result<(), HandlerError> {
+        let dead_letter_topic = self.topic(Topic::DeadLetter);
+        for record in chunk {
+            if !self.partitions.contains_key(&record.partition) {
+                continue;
+            }
+            let envelope = match self.decode(record) {
+                Ok(envelope) => envelope,
+                Err((code, reason)) => {
+                    tracing::warn!(partition = record.partition, offset = record.offset, code, %reason, "dead-lettered");
+                    producer
+                        .send(dead_letter(&dead_letter_topic, record, code, &reason))
+                        .await?;
+                    work.sent += 1;
+                    work.dead += 1;
+                    continue;
+                }
+            };
+            self.decide(producer, work, record.partition, envelope)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The next command offset of each partition the chunk consumed. Only partitions this
+    /// instance holds: anything else is not its to commit.
+    fn consumed_next(&self, chunk: &[StoredRecord]) -> BTreeMap<u32, u64> {
+        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+        for record in chunk
+            .iter()
+            .filter(|r| self.partitions.contains_key(&r.partition))
+        {
+            let entry = next.entry(record.partition).or_insert(0);
+            *entry = (*entry).max(record.next_offset());
+        }
+        next
+    }
+
+    /// Sends one result per answer, after every event of the transaction (so the results
+    /// can name where their events landed).
+    async fn send_results(
+        &self,
+        producer: &mut dyn Producer,
+        answers: Vec<Answer>,
+        mut index: usize,
+    ) -> Result<Vec<SentResult>, HandlerError> {
+        let results_topic = self.topic(Topic::CommandResults);
+        let positions = producer.sent_positions().await?;
+        let decided_at = self.clock.now();
+        let mut results: Vec<SentResult> = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let (partition, result, answered) = match answer {
+                Answer::Decided {
+                    partition,
+                    envelope,
+                    events,
+                    first_sent,
+                    rejection,
+                } => {
+                    let placed = &positions[first_sent..first_sent + events.len()];
+                    let result = decided_result(&envelope, &events, placed, rejection, decided_at);
+                    (partition, result, Answered::Decided)
+                }
+                Answer::Repeat {
+                    partition,
+                    envelope,
+                    result,
+                } => {
+                    let (result, answered) = answer_repeat(&result, &envelope, decided_at);
+                    (partition, result, answered)
+                }
+                Answer::RepeatInChunk {
+                    partition,
+                    envelope,
+                    of,
+                } => {
+                    let (result, answered) =
+                        answer_repeat(&results[of].result, &envelope, decided_at);
+                    (partition, result, answered)
+                }
+            };
+            producer
+                .send(result.to_record(&results_topic, partition))
+                .await?;
+            results.push(SentResult {
+                partition,
+                result,
+                answered,
+                index,
+            });
+            index += 1;
+        }
+        Ok(results)
+    }
+
+    /// Sends the consumed offsets and commits; then the front door learns its commands are
+    /// recorded.
+    async fn commit(
+        &mut self,
+        producer: &mut dyn Producer,
+        group: GroupToken,
+        sent: &mut Sent,
+    ) -> Result<Vec<Position>, HandlerError> {
+        let commands_topic = self.topic(Topic::Commands);
+        let offsets = ConsumedOffsets {
+            group,
+            offsets: sent
+                .next
+                .iter()
+                .map(|(&p, &o)| (TopicPartition::new(commands_topic.clone(), p), o))
+                .collect(),
+        };
+        producer.send_offsets(offsets).await?;
+        let committed = producer.commit().await?;
+        self.stats.submitted += sent.recorded.len() as u64;
+        for recorded in sent.recorded.drain(..) {
+            let _ = recorded.send(());
+        }
+        Ok(committed)
+    }
+
+    /// After the commit: reads on past the commands decided in place, counts, and hands the
+    /// committed results and changed aggregates to each partition's state (its store is
+    /// written every `snapshot_every_events`).
+    async fn after_commit(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        sent: Sent,
+        committed: Vec<Position>,
+    ) -> Result<(), HandlerError> {
+        for partition in &sent.in_place {
+            let tp = TopicPartition::new(self.topic(Topic::Commands), *partition);
+            consumer.seek(&tp, sent.next[partition]).await?;
+        }
+        self.count(&sent);
+        for (&partition, &offset) in &sent.next {
+            if let Some(state) = self.partitions.get_mut(&partition) {
+                state.committed_next = Some(offset);
+            }
+        }
+        let mut new_results: BTreeMap<u32, Vec<(CommandResult, u64)>> = BTreeMap::new();
+        for sent_result in sent.results {
+            // A reused id's refusal claims no id: the first use stays the answer to retries.
+            if sent_result.answered == Answered::Reused {
+                continue;
+            }
+            let offset = committed[sent_result.index].offset;
+            new_results
+                .entry(sent_result.partition)
+                .or_default()
+                .push((sent_result.result, offset));
+        }
+        self.remember(&committed, new_results, sent.touched)
+    }
+
+    /// The transaction's figures, in the stats and the metrics.
+    fn count(&mut self, sent: &Sent) {
+        let commands = sent.results.len() as u64;
+        self.stats.transactions += 1;
+        self.stats.process_commands += sent.process_commands;
+        self.stats.dead_lettered += sent.dead;
+        self.stats.commands_committed += commands;
+        self.stats.batch_size_max = self.stats.batch_size_max.max(commands);
+        metrics::counter!("ledger_transactions_total").increment(1);
+        metrics::counter!("ledger_dead_letters_total").increment(sent.dead);
+        metrics::counter!("ledger_process_commands_total").increment(sent.process_commands);
+        metrics::histogram!("ledger_batch_size").record(commands as f64);
+        for sent_result in &sent.results {
+            match (&sent_result.result.outcome, sent_result.answered) {
+                (_, Answered::Repeat) => {
+                    self.stats.duplicates += 1;
+                    metrics::counter!("ledger_commands_total", "outcome" => "duplicate")
+                        .increment(1);
+                }
+                (Outcome::Accepted { .. }, _) => {
+                    self.stats.accepted += 1;
+                    metrics::counter!("ledger_commands_total", "outcome" => "accepted")
+                        .increment(1);
+                }
+                (Outcome::Rejected { rule, .. }, _) => {
+                    self.stats.rejected += 1;
+                    *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
+                    metrics::counter!("ledger_commands_total", "outcome" => "rejected")
+                        .increment(1);
+                    metrics::counter!("ledger_rejections_total", "rule" => rule.clone())
+                        .increment(1);
+                }
+            }
+        }
+    }
+
+    /// Committed: now each partition's state may learn it — the results, the aggregates
+    /// changed, and checkpoints past this transaction's own events and results.
+    fn remember(
+        &mut self,
+        committed: &[Position],
+        mut new_results: BTreeMap<u32, Vec<(CommandResult, u64)>>,
+        mut touched: BTreeMap<u32, HashSet<AggregateRef>>,
+    ) -> Result<(), HandlerError> {
+        let written = self.written_per_partition(committed);
+        let partitions: HashSet<u32> = touched.keys().chain(new_results.keys()).copied().collect();
+        for partition in partitions {
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            let results = new_results.remove(&partition).unwrap_or_default();
+            let changed = touched.remove(&partition).unwrap_or_default();
+            let written = written.get(&partition).copied().unwrap_or_default();
+            state.pending_events += written.events;
+            state.dirty.extend(changed);
+            for (result, offset) in results {
+                let Some(aggregate) = result.aggregate() else {
+                    continue;
+                };
+                let key = CommandKey {
+                    aggregate,
+                    command_id: result.command_id,
+                };
+                state.pending_results.insert(key, (result, offset));
+            }
+            if written.events_next.is_some() {
+                state.pending_events_next = written.events_next;
+            }
+            if written.results_next.is_some() {
+                state.pending_results_next = written.results_next;
+            }
+            if state.pending_events >= self.config.snapshot_every_events.max(1) {
+                state.flush()?;
+            }
+            self.stats.cached_aggregates_max = self
+                .stats
+                .cached_aggregates_max
+                .max(state.ledger.loaded() as u64);
+            state.trim(self.config.cache_aggregates_max)?;
+        }
+        Ok(())
+    }
+
+    /// Per partition: the events a transaction wrote, and the next events and results offsets.
+    fn written_per_partition(&self, committed: &[Position]) -> BTreeMap<u32, Written> {
+        let events_topic = self.topic(Topic::Events);
+        let results_topic = self.topic(Topic::CommandResults);
+        let mut written: BTreeMap<u32, Written> = BTreeMap::new();
+        for position in committed {
+            let entry = written.entry(position.partition).or_default();
+            if position.topic == events_topic {
+                entry.events += 1;
+                entry.events_next = entry.events_next.max(Some(position.offset + 1));
+            } else if position.topic == results_topic {
+                entry.results_next = entry.results_next.max(Some(position.offset + 1));
+            }
+        }
+        written
+    }
+}
+
+/// What a transaction sent before its commit, for the steps after it.
+struct Sent {
+    results: Vec<SentResult>,
+    /// The next command offset of each partition it consumed.
+    next: BTreeMap<u32, u64>,
+    /// Records dead-lettered, and commands the order process issued.
+    dead: u64,
+    process_commands: u64,
+    /// The aggregates it changed, by partition.
+    touched: BTreeMap<u32, HashSet<AggregateRef>>,
+    /// Partitions whose commands it decided in place, past its poll.
+    in_place: BTreeSet<u32>,
+    /// The front door's commands it recorded, answered once it is durable.
+    recorded: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// One result sent in a transaction.
+struct SentResult {
+    partition: u32,
+    result: CommandResult,
+    answered: Answered,
+    /// Its index among the transaction's records.
+    index: usize,
+}
+
+/// What a committed transaction wrote on one partition.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    events: usize,
+    events_next: Option<u64>,
+    results_next: Option<u64>,
+}
+
+/// Records the commands handed over through the inbox on the commands topic, to be decided
+/// in place; returns whom to tell once they are durable.
+async fn record_submissions(
+    producer: &mut dyn Producer,
+    work: &mut Chunk,
+    submitted: Vec<Submission>,
+) -> Result<Vec<tokio::sync::oneshot::Sender<()>>, HandlerError> {
+    let mut recorded = Vec::with_capacity(submitted.len());
+    for submission in submitted {
+        producer.send(submission.record).await?;
+        work.issued.push((work.sent, submission.envelope));
+        work.sent += 1;
+        recorded.push(submission.recorded);
+    }
+    Ok(recorded)
+}
+
+/// The result of a decided command: its events and where they landed, or its rejection.
+fn decided_result(
+    envelope: &CommandEnvelope,
+    events: &[SealedEvent],
+    placed: &[Position],
+    rejection: Option<order_events::Rejection>,
+    decided_at: DateTime<Utc>,
+) -> CommandResult {
+    let target = envelope.command.target();
+    let outcome = match rejection {
+        Some(rejection) => Outcome::Rejected {
+            rule: rejection.rule.code().to_owned(),
+            detail: rejection.detail,
+        },
+        None => Outcome::Accepted {
+            events: events
+                .iter()
+                .zip(placed)
+                .map(|(event, position)| EventRef {
+                    event_id: event.envelope.event_id,
+                    event_type: event.envelope.event.type_name().to_owned(),
+                    sequence: event.envelope.sequence,
+                    partition: position.partition,
+                    offset: position.offset,
+                })
+                .collect(),
+        },
+    };
+    CommandResult {
+        command_id: envelope.command_id,
+        command_type: envelope.command.type_name().to_owned(),
+        aggregate_kind: target.kind.code().to_owned(),
+        aggregate_id: target.id,
+        outcome,
+        decided_at,
+        command_digest: Some(codec::command_digest(envelope)),
     }
 }
 
@@ -1254,138 +1374,4 @@ fn command_record(topic: &str, command: &CommandEnvelope) -> OutgoingRecord {
         headers,
         codec::encode_command(command),
     )
-}
-
-/// The stock items of every partition this instance holds: what the order process plans
-/// with. With several instances it is partial; the warehouse table (and the stock items'
-/// own answers) cover the rest.
-struct OwnedStock<'a>(&'a BTreeMap<u32, PartitionState>);
-
-impl StockView for OwnedStock<'_> {
-    fn warehouses(&self) -> Vec<WarehouseId> {
-        let all: BTreeSet<WarehouseId> = self
-            .0
-            .values()
-            .flat_map(|state| state.warehouses.iter().cloned())
-            .collect();
-        all.into_iter().collect()
-    }
-
-    fn stocked(&self, sku: &Sku) -> Vec<(WarehouseId, u64)> {
-        let mut found: BTreeMap<WarehouseId, u64> = BTreeMap::new();
-        for state in self.0.values() {
-            found.extend(state.ledger.stocked(sku));
-            // Items not in memory: their snapshots say what is available.
-            let stored = match state.store.stocked(sku) {
-                Ok(warehouses) => warehouses,
-                Err(error) => {
-                    tracing::warn!(%error, %sku, "reading the stock index failed; planning without it");
-                    continue;
-                }
-            };
-            for warehouse in stored {
-                if found.contains_key(&warehouse) {
-                    continue;
-                }
-                let aggregate = AggregateRef::stock_item(&StockKey {
-                    sku: sku.clone(),
-                    warehouse: warehouse.clone(),
-                });
-                if let Ok(Some((AggregateState::StockItem(item), _))) = state.store.peek(&aggregate)
-                {
-                    found.insert(warehouse, item.available());
-                }
-            }
-        }
-        found.into_iter().collect()
-    }
-}
-
-/// How a command was decided before.
-enum Decided {
-    /// Committed since the state store's last write: the result is still in memory.
-    Pending(CommandResult),
-    /// The offset of its result in the results partition.
-    At(u64),
-}
-
-impl PartitionState {
-    /// Whether the command id was decided on this aggregate before, and where its answer is.
-    fn decided(&self, command: &CommandKey) -> Result<Option<Decided>, StoreError> {
-        if let Some((result, _)) = self.pending_results.get(command) {
-            return Ok(Some(Decided::Pending(result.clone())));
-        }
-        Ok(self.store.result_offset(command)?.map(Decided::At))
-    }
-
-    /// Makes sure the aggregate is in the working set (from its snapshot, if it has one) and
-    /// marks it most recently used.
-    fn load(&mut self, aggregate: &AggregateRef) -> Result<(), StoreError> {
-        if !self.ledger.holds(aggregate) {
-            if let Some((state, head)) = self.store.load(aggregate)? {
-                self.ledger.restore(aggregate, state, head);
-            }
-        }
-        self.recent.put(aggregate.clone(), ());
-        Ok(())
-    }
-
-    /// Evicts the least recently used aggregates beyond `max`. An aggregate changed since the
-    /// last write of the store is written first (with everything else pending), never lost.
-    fn trim(&mut self, max: usize) -> Result<(), StoreError> {
-        while self.recent.len() > max.max(1) {
-            let Some((aggregate, ())) = self.recent.pop_lru() else {
-                break;
-            };
-            if self.dirty.contains(&aggregate) {
-                self.flush()?;
-            }
-            self.ledger.evict(&aggregate);
-            self.store.forget(&aggregate);
-        }
-        Ok(())
-    }
-
-    /// Writes what was committed since the last write: snapshots, results, checkpoints.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.dirty.is_empty()
-            && self.pending_results.is_empty()
-            && self.pending_events_next.is_none()
-            && self.pending_results_next.is_none()
-        {
-            return Ok(());
-        }
-        let write = Write {
-            aggregates: self.dirty.drain().collect(),
-            results: self
-                .pending_results
-                .iter()
-                .map(|(key, (_, offset))| (key.clone(), *offset))
-                .collect(),
-            events_next: self.pending_events_next.take(),
-            results_next: self.pending_results_next.take(),
-        };
-        self.store.write(&self.ledger, &write)?;
-        self.pending_results.clear();
-        self.pending_events = 0;
-        Ok(())
-    }
-
-    /// Every deadline due at `now`: from the store, except for orders changed since its last
-    /// write, whose deadlines are taken from memory (the ledger's index by time).
-    fn due(&self, now: DateTime<Utc>) -> Result<Vec<(OrderId, TimerKind)>, StoreError> {
-        let changed = |order_id: &OrderId| self.dirty.contains(&AggregateRef::order(*order_id));
-        let mut due: Vec<(OrderId, TimerKind)> = self
-            .store
-            .due(now)?
-            .into_iter()
-            .filter(|(order_id, _)| !changed(order_id))
-            .collect();
-        due.extend(
-            self.ledger
-                .due_deadlines(now)
-                .filter(|(order_id, _)| changed(order_id)),
-        );
-        Ok(due)
-    }
 }

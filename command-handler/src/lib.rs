@@ -8,14 +8,15 @@
 //! offsets. A command id seen before gets its original result again and appends nothing.
 
 pub mod client;
+mod clock;
 mod dead_letter;
 mod handler;
 pub mod inbox;
+mod partition;
 mod result;
 mod store;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use dead_letter::{dead_letter, HEADER_REASON, HEADER_REASON_CODE, HEADER_SOURCE};
-pub use handler::{
-    Clock, Handler, HandlerConfig, HandlerError, HandlerStats, ManualClock, SystemClock,
-};
+pub use handler::{Handler, HandlerConfig, HandlerError, HandlerStats};
 pub use result::{CommandResult, EventRef, Outcome, RESULT_MESSAGE_TYPE, RESULT_SCHEMA_VERSION};
