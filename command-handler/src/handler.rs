@@ -24,6 +24,7 @@ use crate::dead_letter::dead_letter;
 use crate::inbox::{Mailbox, Submission};
 use crate::partition::{Decided, OwnedStock, PartitionState};
 use crate::result::{CommandResult, EventRef, Outcome};
+use crate::shutdown::{Backoff, Shutdown};
 use crate::store::{CommandKey, StateStore, StoreError, Write};
 use order_events::envelope::AggregateRef;
 
@@ -96,6 +97,23 @@ pub enum HandlerError {
     Store(#[from] StoreError),
 }
 
+impl HandlerError {
+    /// Whether the handler stops on this error rather than going on: a fenced producer
+    /// (another instance took its partitions over), a corrupt log, or a log or state store that
+    /// cannot be written (a full disk). Trying again could only spin or guess; a write that
+    /// failed left nothing half-done, and a restart goes on from the last commit (the state
+    /// store is rebuilt from the log). Anything else failed for the log's sake: the
+    /// transaction is rebuilt from the last commit and tried again.
+    pub fn stops_the_handler(&self) -> bool {
+        matches!(
+            self,
+            HandlerError::Log(LogError::Fenced(_) | LogError::Storage(_))
+                | HandlerError::Corrupt { .. }
+                | HandlerError::Store(_)
+        )
+    }
+}
+
 /// Counters since start, for logs and tests. The same figures go to the `metrics` facade
 /// (`ledger_commands_total`, `ledger_rejections_total{rule}`, `ledger_batch_size`,
 /// `ledger_decide_seconds`, `ledger_catch_up_seconds`, ...), which `ledger serve` exports at
@@ -146,6 +164,12 @@ pub struct Handler {
     stats: HandlerStats,
     /// Commands the front door of this process hands over ([`Handler::with_inbox`]).
     mailbox: Option<Mailbox>,
+}
+
+/// Says why the handler stops, and passes the error on.
+fn stopping(error: HandlerError) -> HandlerError {
+    tracing::error!(%error, "the command handler stops");
+    error
 }
 
 /// The next commands handed over through the inbox, if there is one (else never).
@@ -288,84 +312,21 @@ impl Handler {
         let transactional_id = format!("{}-{}", self.config.group, self.config.instance_id);
         let mut producer = self.log.producer(&transactional_id).await?;
         tokio::pin!(shutdown);
+        let mut shutdown = Shutdown::new(shutdown);
         // An assignment change met while lingering for more records, handled next.
         let mut pending: Option<ConsumerEvent> = None;
-        // Polls in a row that failed with a retriable broker error.
-        let mut poll_failures = 0u32;
+        let mut polls = Backoff::new("poll");
         loop {
-            let mut submitted = Vec::new();
-            let event = match pending.take() {
-                Some(event) => event,
-                None => tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    handed = next_submissions(&mut self.mailbox) => {
-                        submitted = handed;
-                        ConsumerEvent::Idle
-                    }
-                    event = consumer.poll(self.config.poll_wait) => match event {
-                        Ok(event) => {
-                            poll_failures = 0;
-                            event
-                        }
-                        // A broker down, a leader moving: wait and poll again; the position
-                        // is where it was, so nothing is skipped.
-                        Err(error) if error.is_retriable() => {
-                            poll_failures += 1;
-                            tracing::warn!(%error, attempt = poll_failures, "poll failed; retrying");
-                            tokio::select! {
-                                biased;
-                                () = &mut shutdown => break,
-                                () = tokio::time::sleep(event_log::retry_backoff(poll_failures)) => continue,
-                            }
-                        }
-                        Err(error) => return Err(error.into()),
-                    },
-                },
-            };
-            let event = match event {
-                ConsumerEvent::Records(records) => ConsumerEvent::Records(
-                    self.linger(consumer.as_mut(), records, &mut pending)
-                        .await?,
-                ),
-                other => other,
+            let Some((event, submitted)) = self
+                .next_event(consumer.as_mut(), &mut shutdown, &mut pending, &mut polls)
+                .await?
+            else {
+                break;
             };
             match event {
                 ConsumerEvent::Assigned(partitions) => {
-                    for tp in partitions {
-                        let started = Instant::now();
-                        let mut attempt = 0;
-                        let state = loop {
-                            match self.catch_up(tp.partition).await {
-                                Ok(state) => break state,
-                                Err(HandlerError::Log(error)) if error.is_retriable() => {
-                                    attempt += 1;
-                                    tracing::warn!(%error, partition = tp.partition, attempt, "catch-up failed; retrying");
-                                    tokio::time::sleep(event_log::retry_backoff(attempt)).await;
-                                }
-                                Err(error) => return Err(error),
-                            }
-                        };
-                        // Where this instance decides from: what the process issues to the
-                        // partition may be decided in place once it follows on from here.
-                        let mut state = state;
-                        state.committed_next = self
-                            .log
-                            .committed_offsets(&self.config.group, Topic::Commands)
-                            .await
-                            .ok()
-                            .and_then(|offsets| offsets.get(tp.partition as usize).copied());
-                        self.stats.catch_ups += 1;
-                        self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
-                        metrics::histogram!("ledger_catch_up_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                        tracing::info!(
-                            partition = tp.partition,
-                            aggregates = state.ledger.loaded(),
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "caught up"
-                        );
-                        self.partitions.insert(tp.partition, state);
+                    if !self.assigned(partitions, &mut shutdown).await? {
+                        break;
                     }
                 }
                 ConsumerEvent::Revoked(partitions) => {
@@ -377,31 +338,34 @@ impl Handler {
                     }
                 }
                 ConsumerEvent::Records(records) => {
-                    if let Some(mailbox) = &mut self.mailbox {
-                        submitted.extend(mailbox.ready(crate::inbox::BATCH_MAX));
-                    }
-                    self.decide_all(consumer.as_mut(), producer.as_mut(), &records, submitted)
-                        .await?;
+                    self.decide_all(
+                        consumer.as_mut(),
+                        producer.as_mut(),
+                        &records,
+                        submitted,
+                        &mut shutdown,
+                    )
+                    .await?;
                 }
                 // Commands handed over before the partitions are assigned are dropped
                 // unanswered (nothing could be decided in place): their front door publishes
                 // them.
                 ConsumerEvent::Idle if !submitted.is_empty() && !self.partitions.is_empty() => {
-                    self.decide_all(consumer.as_mut(), producer.as_mut(), &[], submitted)
-                        .await?;
+                    self.decide_all(
+                        consumer.as_mut(),
+                        producer.as_mut(),
+                        &[],
+                        submitted,
+                        &mut shutdown,
+                    )
+                    .await?;
                 }
                 ConsumerEvent::Idle => {}
             }
             if self.config.process {
                 match self.fire_timers(producer.as_mut()).await {
                     Ok(()) => {}
-                    Err(HandlerError::Log(LogError::Fenced(reason))) => {
-                        tracing::error!(%reason, "fenced by another instance; stopping");
-                        return Err(LogError::Fenced(reason).into());
-                    }
-                    Err(
-                        error @ (HandlerError::Store(_) | HandlerError::Log(LogError::Storage(_))),
-                    ) => return Err(error),
+                    Err(error) if error.stops_the_handler() => return Err(stopping(error)),
                     // Not marked fired: the next turn of the loop tries again.
                     Err(error) => tracing::warn!(%error, "firing timers failed; retrying"),
                 }
@@ -413,17 +377,105 @@ impl Handler {
         Ok(self.stats)
     }
 
+    /// The next thing to do: what a poll brought (with the records of a linger), or the
+    /// commands the front door handed over, with those waiting in the inbox when records
+    /// came; `None` once shutdown comes. A poll that failed for the broker's sake is tried
+    /// again after a backoff: the position is where it was, so nothing is skipped.
+    async fn next_event(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        shutdown: &mut Shutdown<'_, impl Future<Output = ()>>,
+        pending: &mut Option<ConsumerEvent>,
+        polls: &mut Backoff,
+    ) -> Result<Option<(ConsumerEvent, Vec<Submission>)>, HandlerError> {
+        if let Some(event) = pending.take() {
+            return Ok(Some((event, Vec::new())));
+        }
+        loop {
+            let polled = tokio::select! {
+                biased;
+                () = shutdown.signalled() => return Ok(None),
+                handed = next_submissions(&mut self.mailbox) => return Ok(Some((ConsumerEvent::Idle, handed))),
+                polled = consumer.poll(self.config.poll_wait) => polled,
+            };
+            match polled {
+                Ok(ConsumerEvent::Records(records)) => {
+                    polls.succeeded();
+                    let records = self.linger(consumer, records, pending).await?;
+                    let submitted = match &mut self.mailbox {
+                        Some(mailbox) => mailbox.ready(crate::inbox::BATCH_MAX),
+                        None => Vec::new(),
+                    };
+                    return Ok(Some((ConsumerEvent::Records(records), submitted)));
+                }
+                Ok(event) => {
+                    polls.succeeded();
+                    return Ok(Some((event, Vec::new())));
+                }
+                Err(error) => {
+                    if !polls.after(error, shutdown).await? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Catches up every newly assigned partition before deciding anything on it; `false` if
+    /// shutdown came first.
+    async fn assigned(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        shutdown: &mut Shutdown<'_, impl Future<Output = ()>>,
+    ) -> Result<bool, HandlerError> {
+        for tp in partitions {
+            let started = Instant::now();
+            let mut backoff = Backoff::new("catch-up");
+            let mut state = loop {
+                match self.catch_up(tp.partition).await {
+                    Ok(state) => break state,
+                    Err(HandlerError::Log(error)) => {
+                        if !backoff.after(error, shutdown).await? {
+                            return Ok(false);
+                        }
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            // Where this instance decides from: what the process issues to the partition may
+            // be decided in place once it follows on from here.
+            state.committed_next = self
+                .log
+                .committed_offsets(&self.config.group, Topic::Commands)
+                .await
+                .ok()
+                .and_then(|offsets| offsets.get(tp.partition as usize).copied());
+            self.stats.catch_ups += 1;
+            self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
+            metrics::histogram!("ledger_catch_up_seconds").record(started.elapsed().as_secs_f64());
+            tracing::info!(
+                partition = tp.partition,
+                aggregates = state.ledger.loaded(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "caught up"
+            );
+            self.partitions.insert(tp.partition, state);
+        }
+        Ok(true)
+    }
+
     /// Decides polled `records` in transactions of at most a batch, the commands `submitted`
     /// through the inbox with the first. A transaction that failed for the log's sake is
     /// rebuilt from the last commit and its records read again (its submissions are not
-    /// recorded: their front door publishes them); a fenced producer, a corrupt log or a
-    /// state store that cannot be written stops the handler.
+    /// recorded: their front door publishes them); an error that
+    /// [stops the handler](HandlerError::stops_the_handler) is returned.
     async fn decide_all(
         &mut self,
         consumer: &mut dyn Consumer,
         producer: &mut dyn Producer,
         records: &[StoredRecord],
         mut submitted: Vec<Submission>,
+        shutdown: &mut Shutdown<'_, impl Future<Output = ()>>,
     ) -> Result<(), HandlerError> {
         let size = self.config.batch_size_max.max(1);
         let mut start = 0;
@@ -432,24 +484,16 @@ impl Handler {
             let handed = std::mem::take(&mut submitted);
             match self.process(consumer, producer, chunk, handed).await {
                 Ok(()) => {}
-                Err(HandlerError::Log(LogError::Fenced(reason))) => {
-                    tracing::error!(%reason, "fenced by another instance; stopping");
-                    return Err(LogError::Fenced(reason).into());
-                }
-                // A corrupt log, or a log or state store that cannot be written (a full
-                // disk): stop rather than guess or spin; a write that failed left nothing
-                // half-done, and a restart goes on from the last commit (the store is rebuilt
-                // from the log).
-                Err(
-                    error @ (HandlerError::Corrupt { .. }
-                    | HandlerError::Store(_)
-                    | HandlerError::Log(LogError::Storage(_))),
-                ) => return Err(error),
-                Err(HandlerError::Log(error)) => {
+                Err(error) if error.stops_the_handler() => return Err(stopping(error)),
+                Err(error) => {
                     tracing::warn!(%error, "transaction failed; rebuilding and retrying");
                     // Rewind every partition of this chunk and of the rest of the poll: all
-                    // of it is read again from the last commit.
-                    return self.recover_with_retries(consumer, &records[start..]).await;
+                    // of it is read again from the last commit. Shutdown meanwhile leaves
+                    // the rest to the next start, which reads on from the last commit too.
+                    let unprocessed = &records[start..];
+                    self.recover_with_retries(consumer, unprocessed, shutdown)
+                        .await?;
+                    return Ok(());
                 }
             }
             start += chunk.len();
@@ -457,19 +501,22 @@ impl Handler {
         Ok(())
     }
 
+    /// [`recover`](Self::recover)s, again after a backoff while that fails for the log's
+    /// sake, until it succeeds or shutdown comes.
     async fn recover_with_retries(
         &mut self,
         consumer: &mut dyn Consumer,
         unprocessed: &[StoredRecord],
+        shutdown: &mut Shutdown<'_, impl Future<Output = ()>>,
     ) -> Result<(), HandlerError> {
-        let mut attempt = 0;
+        let mut backoff = Backoff::new("recovery");
         loop {
             match self.recover(consumer, unprocessed).await {
                 Ok(()) => return Ok(()),
-                Err(HandlerError::Log(error)) if error.is_retriable() => {
-                    attempt += 1;
-                    tracing::warn!(%error, attempt, "recovery failed; retrying");
-                    tokio::time::sleep(event_log::retry_backoff(attempt)).await;
+                Err(HandlerError::Log(error)) => {
+                    if !backoff.after(error, shutdown).await? {
+                        return Ok(());
+                    }
                 }
                 Err(error) => return Err(error),
             }

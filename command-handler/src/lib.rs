@@ -14,6 +14,7 @@ mod handler;
 pub mod inbox;
 mod partition;
 mod result;
+mod shutdown;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
