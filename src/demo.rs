@@ -242,7 +242,7 @@ async fn publish(log: &dyn Log, commands: &[order_events::CommandEnvelope]) -> a
     }
     let records = commands
         .iter()
-        .map(|c| json_record(log, json::encode_command(c).as_bytes(), c))
+        .map(|c| json_record(log, json::encode_command_json(c).as_bytes(), c))
         .collect();
     log.publish(records).await?;
     Ok(())

@@ -792,7 +792,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 let command =
                     order_ledger::reconcile::record_command(&report, &input, &recording, now)?;
-                let line = order_events::codec::json::encode_command(&command);
+                let line = order_events::codec::json::encode_command_json(&command);
                 let mut results = Vec::new();
                 let summary = runtime.block_on(submit_lines(
                     &config,

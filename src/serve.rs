@@ -192,7 +192,7 @@ async fn post_command(
             return (StatusCode::PAYLOAD_TOO_LARGE, Json(answer)).into_response();
         }
     };
-    let envelope = match json::decode_command(&body) {
+    let envelope = match json::decode_command_json(&body) {
         Ok(envelope) => envelope,
         Err(error) => {
             let answer = crate::submit::invalid_answer(&error, None);
@@ -453,7 +453,7 @@ async fn post_reconciliation(
                 Ok(command) => command,
                 Err(error) => return bad("bad_parameter", error.to_string()),
             };
-            let line = json::encode_command(&command);
+            let line = json::encode_command_json(&command);
             let recorded = async {
                 state
                     .results

@@ -108,7 +108,7 @@ pub async fn submit(
         if line.trim().is_empty() {
             continue;
         }
-        let envelope = match json::decode_command(line.as_bytes()) {
+        let envelope = match json::decode_command_json(line.as_bytes()) {
             Ok(envelope) => envelope,
             Err(error) => {
                 summary.invalid += 1;

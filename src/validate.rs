@@ -140,7 +140,7 @@ pub fn run(ledger: &mut MemoryLedger, input: &[u8]) -> Vec<Line> {
         match stream.next() {
             None => break,
             Some(Ok(raw)) => {
-                let outcome = match json::decode_command(raw.get().as_bytes()) {
+                let outcome = match json::decode_command_json(raw.get().as_bytes()) {
                     Ok(command) => decide(ledger, &command),
                     Err(error) => undecodable(&error),
                 };

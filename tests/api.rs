@@ -960,11 +960,11 @@ const DECODE_CODES: &[&str] = &[
 fn hostile_corpus() -> Vec<Hostile> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/commands.jsonl");
-    let valid = order_events::codec::json::decode_command(
+    let valid = order_events::codec::json::decode_command_json(
         br#"{"command_id":"00000000-0000-4000-b000-000000000fff","type":"ReceiveStock","actor":{"kind":"service","id":"wms"},"issued_at":"2026-11-22T10:00:00Z","payload":{"item":{"sku":"CAP-BLK","warehouse":"BER-1"},"quantity":5,"reference":"PO-B"}}"#,
     )
     .unwrap();
-    let binary = order_events::codec::encode_command(&valid);
+    let binary = order_events::codec::encode_command_bincode(&valid);
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -1102,7 +1102,7 @@ async fn hostile_records_on_the_commands_topic_are_dead_lettered_or_rejected_and
         };
         // A command that decodes goes out keyed and labelled as a producer following the
         // README would send it; anything else as raw bytes.
-        let record = match order_events::codec::json::decode_command(&hostile.bytes) {
+        let record = match order_events::codec::json::decode_command_json(&hostile.bytes) {
             Ok(envelope) if !hostile.binary => {
                 command_handler::client::json_record(log.as_ref(), &hostile.bytes, &envelope)
             }

@@ -98,7 +98,7 @@ async fn measure(name: &str, log: Arc<dyn Log>, raw: Arc<dyn Log>, commands: usi
     let envelopes: Vec<CommandEnvelope> = (0..commands).map(|n| command(n as u128)).collect();
     let records = envelopes
         .iter()
-        .map(|e| json_record(log.as_ref(), json::encode_command(e).as_bytes(), e))
+        .map(|e| json_record(log.as_ref(), json::encode_command_json(e).as_bytes(), e))
         .collect();
     let appended_before = appended(log.as_ref()).await;
     let started = Instant::now();

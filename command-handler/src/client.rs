@@ -66,7 +66,12 @@ pub async fn publish_json(
 
 /// Publishes a command, encoding it as JSON.
 pub async fn publish(log: &dyn Log, envelope: &CommandEnvelope) -> Result<Submitted, LogError> {
-    publish_json(log, json::encode_command(envelope).as_bytes(), envelope).await
+    publish_json(
+        log,
+        json::encode_command_json(envelope).as_bytes(),
+        envelope,
+    )
+    .await
 }
 
 /// Waits up to `limit` for the result of a command published earlier (it may be in the log

@@ -1419,6 +1419,6 @@ fn command_record(topic: &str, command: &CommandEnvelope) -> OutgoingRecord {
         topic,
         command.command.target().id,
         headers,
-        codec::encode_command(command),
+        codec::encode_command_bincode(command),
     )
 }

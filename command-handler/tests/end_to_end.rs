@@ -1134,7 +1134,7 @@ async fn commands_handed_over_are_recorded_and_decided_in_one_transaction() {
     let submit = |envelope: CommandEnvelope| {
         let results = &results;
         async move {
-            let line = codec::json::encode_command(&envelope);
+            let line = codec::json::encode_command_json(&envelope);
             results
                 .submit_json(line.as_bytes(), &envelope, PATIENCE)
                 .await
@@ -1179,7 +1179,7 @@ async fn commands_handed_over_are_recorded_and_decided_in_one_transaction() {
         let results = Arc::new(results);
         async move {
             let envelope = receive(2);
-            let line = codec::json::encode_command(&envelope);
+            let line = codec::json::encode_command_json(&envelope);
             results
                 .submit_json(line.as_bytes(), &envelope, PATIENCE)
                 .await

@@ -101,9 +101,9 @@ fn codec_per_event(c: &mut Criterion) {
     group.bench_function("JSON import OrderPlaced", |b| {
         b.iter(|| json::decode_event(black_box(&exported)).unwrap())
     });
-    let command_json = json::encode_command(&command);
+    let command_json = json::encode_command_json(&command);
     group.bench_function("JSON command decode PlaceOrder", |b| {
-        b.iter(|| json::decode_command(black_box(command_json.as_bytes())).unwrap())
+        b.iter(|| json::decode_command_json(black_box(command_json.as_bytes())).unwrap())
     });
     group.finish();
 }

@@ -110,11 +110,6 @@ impl MemoryLedger {
         &self.policy
     }
 
-    /// Orders held.
-    pub fn order_count(&self) -> usize {
-        self.orders.len()
-    }
-
     /// Aggregates held (orders and stock items).
     pub fn loaded(&self) -> usize {
         self.orders.len() + self.stock.len()

@@ -795,11 +795,6 @@ impl Shop {
         self.active.iter().map(|o| (o.id, o.next_at)).collect()
     }
 
-    /// Total commands issued so far.
-    pub fn commands_issued(&self) -> u64 {
-        self.commands
-    }
-
     /// The shop's start time.
     pub fn start(&self) -> DateTime<Utc> {
         self.start

@@ -17,7 +17,7 @@ fn sealed_record() -> Vec<u8> {
 }
 
 fn command_record() -> Vec<u8> {
-    codec::encode_command(&samples::envelope(
+    codec::encode_command_bincode(&samples::envelope(
         OrderCommand::from(samples::place_order()),
         1,
     ))
@@ -33,7 +33,7 @@ fn every_prefix_of_a_record_is_refused() {
                 "event prefix {length} accepted"
             );
             assert!(
-                codec::decode_command(prefix).is_err(),
+                codec::decode_command_bincode(prefix).is_err(),
                 "command prefix {length} accepted"
             );
         }
@@ -62,11 +62,11 @@ fn trailing_bytes_unknown_tags_and_oversized_records_are_named() {
     let mut command = command_record();
     command.push(0);
     assert!(matches!(
-        codec::decode_command(&command),
+        codec::decode_command_bincode(&command),
         Err(DecodeError::TrailingBytes { count: 1, .. })
     ));
     assert_eq!(
-        codec::decode_command(&[0x7b, 0x7d]),
+        codec::decode_command_bincode(&[0x7b, 0x7d]),
         Err(DecodeError::UnknownFormat { tag: 0x7b })
     );
     assert_eq!(
@@ -78,11 +78,11 @@ fn trailing_bytes_unknown_tags_and_oversized_records_are_named() {
     assert!(codec::decode_command_as(codec::CONTENT_TYPE_BINCODE, &command_record()).is_ok());
     let huge = vec![1u8; RECORD_BYTES_MAX + 1];
     assert!(matches!(
-        codec::decode_command(&huge),
+        codec::decode_command_bincode(&huge),
         Err(DecodeError::TooLarge { .. })
     ));
     assert!(matches!(
-        json::decode_command(&huge),
+        json::decode_command_json(&huge),
         Err(DecodeError::TooLarge { .. })
     ));
 }
@@ -92,11 +92,14 @@ fn commands_round_trip_in_both_encodings() {
     for (seed, command) in samples::one_of_each_order_command().into_iter().enumerate() {
         let envelope = samples::envelope(command, seed as u128);
         assert_eq!(
-            codec::decode_command(&codec::encode_command(&envelope)).unwrap(),
+            codec::decode_command_bincode(&codec::encode_command_bincode(&envelope)).unwrap(),
             envelope
         );
-        let text = json::encode_command(&envelope);
-        assert_eq!(json::decode_command(text.as_bytes()).unwrap(), envelope);
+        let text = json::encode_command_json(&envelope);
+        assert_eq!(
+            json::decode_command_json(text.as_bytes()).unwrap(),
+            envelope
+        );
         assert_eq!(
             codec::decode_command_as(codec::CONTENT_TYPE_JSON, text.as_bytes()).unwrap(),
             envelope
@@ -126,7 +129,7 @@ fn variant(from: &str, to: &str) -> String {
 
 #[test]
 fn a_valid_json_command_decodes_with_defaults() {
-    let envelope = json::decode_command(VALID.as_bytes()).unwrap();
+    let envelope = json::decode_command_json(VALID.as_bytes()).unwrap();
     assert_eq!(
         envelope.correlation_id, envelope.command_id,
         "correlation defaults to the command id"
@@ -228,7 +231,7 @@ fn malformed_json_commands_get_typed_errors() {
         (variant(r#""pay-1""#, r#""pay-\u0000""#), "ok", ""),
     ];
     for (input, code, words) in cases {
-        match json::decode_command(input.as_bytes()) {
+        match json::decode_command_json(input.as_bytes()) {
             Ok(_) => assert_eq!(code, "ok", "accepted: {input}"),
             Err(error) => {
                 assert_eq!(error.code(), code, "{error} for {input}");
@@ -244,7 +247,7 @@ fn malformed_json_commands_get_typed_errors() {
 #[test]
 fn json_errors_point_at_the_line() {
     let input = variant(r#""amount": "54.38""#, r#""amount": true"#);
-    let Err(DecodeError::Json { line, .. }) = json::decode_command(input.as_bytes()) else {
+    let Err(DecodeError::Json { line, .. }) = json::decode_command_json(input.as_bytes()) else {
         panic!("expected a JSON error")
     };
     assert_eq!(line, 10);
@@ -254,7 +257,9 @@ fn json_errors_point_at_the_line() {
 fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert_eq!(
-        json::decode_command(deep.as_bytes()).unwrap_err().code(),
+        json::decode_command_json(deep.as_bytes())
+            .unwrap_err()
+            .code(),
         "invalid_json"
     );
 }
@@ -262,7 +267,7 @@ fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
 #[test]
 fn an_event_record_is_not_a_command() {
     // The tag is shared, so the body decoder is what refuses it, by name and never by panic.
-    assert!(codec::decode_command(&sealed_record()).is_err());
+    assert!(codec::decode_command_bincode(&sealed_record()).is_err());
     assert!(codec::decode_event(&command_record()).is_err());
 }
 
@@ -273,8 +278,8 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = codec::decode_event(&bytes);
         let _ = codec::decode_raw_event(&bytes);
-        let _ = codec::decode_command(&bytes);
-        let _ = json::decode_command(&bytes);
+        let _ = codec::decode_command_bincode(&bytes);
+        let _ = json::decode_command_json(&bytes);
         let _ = json::decode_event(&bytes);
     }
 
@@ -285,7 +290,7 @@ proptest! {
             record[position] = value;
             record.truncate(cut.max(1).min(record.len()));
             let _ = codec::decode_event(&record);
-            let _ = codec::decode_command(&record);
+            let _ = codec::decode_command_bincode(&record);
         }
     }
 
@@ -295,7 +300,7 @@ proptest! {
         let position = position % text.len();
         text[position] = value;
         let text: String = text.into_iter().collect();
-        let _ = json::decode_command(text.as_bytes());
+        let _ = json::decode_command_json(text.as_bytes());
     }
 }
 
@@ -307,7 +312,7 @@ fn a_version_1_shipment_reads_as_version_2_and_version_2_may_leave_the_carrier_o
             r#"{{"command_id":"00000000-0000-4000-8000-000000000001","type":"Ship"{version},"actor":{{"kind":"service","id":"wms"}},"issued_at":"2026-11-22T10:00:00Z","payload":{{"order_id":"0185fbd6-a099-58df-8b5a-31a9370ebf6c","shipment_id":"S1"{carrier},"tracking_number":"T1","lines":[{{"sku":"MUG-01","quantity":1}}],"freight_cost":"3.20","weight_grams":500}}}}"#
         )
     };
-    let decoded = |text: String| match json::decode_command(text.as_bytes()) {
+    let decoded = |text: String| match json::decode_command_json(text.as_bytes()) {
         Ok(envelope) => match envelope.command {
             order_events::Command::Order(OrderCommand::Ship(ship)) => Ok(ship),
             other => panic!("decoded as {other:?}"),
@@ -357,7 +362,7 @@ fn json_errors_name_the_field_and_what_was_expected() {
         ),
     ];
     for (input, field, words) in cases {
-        let error = json::decode_command(input.as_bytes()).unwrap_err();
+        let error = json::decode_command_json(input.as_bytes()).unwrap_err();
         assert_eq!(error.field().unwrap_or_default(), field, "{error}");
         let text = error.to_string();
         assert!(text.contains(words), "'{text}' lacks '{words}'");

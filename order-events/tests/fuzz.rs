@@ -27,8 +27,8 @@ fn commands() -> Vec<(String, Vec<u8>)> {
         .map(|(seed, command)| {
             let envelope = samples::envelope(command, seed as u128 + 1);
             (
-                json::encode_command(&envelope),
-                codec::encode_command(&envelope),
+                json::encode_command_json(&envelope),
+                codec::encode_command_bincode(&envelope),
             )
         })
         .collect()
@@ -104,8 +104,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_a_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = json::decode_command(&bytes);
-        let _ = codec::decode_command(&bytes);
+        let _ = json::decode_command_json(&bytes);
+        let _ = codec::decode_command_bincode(&bytes);
         let _ = codec::decode_event(&bytes);
         let _ = json::decode_event(&bytes);
     }
@@ -117,8 +117,8 @@ proptest! {
     ) {
         let all = commands();
         let (json_line, binary) = &all[which.index(all.len())];
-        let _ = json::decode_command(&mutate(json_line.clone().into_bytes(), &mutations));
-        let _ = codec::decode_command(&mutate(binary.clone(), &mutations));
+        let _ = json::decode_command_json(&mutate(json_line.clone().into_bytes(), &mutations));
+        let _ = codec::decode_command_bincode(&mutate(binary.clone(), &mutations));
     }
 
     #[test]
@@ -143,8 +143,8 @@ proptest! {
 #[test]
 fn the_seeds_are_valid_records() {
     for (line, binary) in commands() {
-        json::decode_command(line.as_bytes()).unwrap();
-        codec::decode_command(&binary).unwrap();
+        json::decode_command_json(line.as_bytes()).unwrap();
+        codec::decode_command_bincode(&binary).unwrap();
     }
     let records = events();
     assert!(

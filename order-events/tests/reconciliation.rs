@@ -96,10 +96,10 @@ fn figures_that_disagree_are_refused() {
 #[test]
 fn a_run_travels_as_json_like_any_command() {
     let envelope = samples::envelope(Command::from(samples::record_reconciliation()), 9);
-    let text = order_events::codec::json::encode_command(&envelope);
+    let text = order_events::codec::json::encode_command_json(&envelope);
     assert!(text.contains(r#""type":"RecordReconciliation""#), "{text}");
     assert_eq!(
-        order_events::codec::json::decode_command(text.as_bytes()).unwrap(),
+        order_events::codec::json::decode_command_json(text.as_bytes()).unwrap(),
         envelope
     );
     assert_eq!(envelope.command.target().id, samples::RUN_ID);

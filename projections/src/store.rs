@@ -409,9 +409,11 @@ impl ProjectionDir {
             file.sync_all().map_err(io)?;
         }
         std::fs::rename(&temporary, self.path.join(CURRENT)).map_err(io)?;
-        if let Ok(directory) = std::fs::File::open(&self.path) {
-            let _ = directory.sync_all();
-        }
+        // The rename is durable once the directory is: until then a crash may bring the old
+        // `CURRENT` back, which is why a failed sync is an error, not a shrug.
+        std::fs::File::open(&self.path)
+            .and_then(|directory| directory.sync_all())
+            .map_err(io)?;
         Ok(())
     }
 }

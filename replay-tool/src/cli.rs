@@ -108,13 +108,6 @@ fn open_live(
     projections::ProjectionStore::open(&generation, projector).map_err(|e| e.to_string())
 }
 
-impl ReplayCommand {
-    /// Whether the command reads the log (check-proof does not).
-    pub fn needs_log(&self) -> bool {
-        !matches!(self, ReplayCommand::CheckProof { .. })
-    }
-}
-
 /// `check-proof FILE`: prints whether the proof holds; returns the exit status.
 pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(file)

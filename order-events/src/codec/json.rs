@@ -210,7 +210,7 @@ fn expect_object(bytes: &[u8], what: &str) -> Result<(), DecodeError> {
 }
 
 /// Decodes a JSON command.
-pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
+pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     check_size(bytes)?;
     expect_object(bytes, "a command")?;
     let input: CommandIn = parse(bytes).map_err(json_error)?;
@@ -269,7 +269,7 @@ fn command_payload_json(command: &Command) -> serde_json::Value {
 }
 
 /// Encodes a command as JSON text.
-pub fn encode_command(envelope: &CommandEnvelope) -> String {
+pub fn encode_command_json(envelope: &CommandEnvelope) -> String {
     let out = CommandOut {
         command_id: envelope.command_id,
         command_type: envelope.command.type_name(),

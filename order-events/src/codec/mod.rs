@@ -371,7 +371,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
 }
 
 /// Encodes a command as a binary record.
-pub fn encode_command(envelope: &CommandEnvelope) -> Vec<u8> {
+pub fn encode_command_bincode(envelope: &CommandEnvelope) -> Vec<u8> {
     let body = CommandBody {
         command_id: envelope.command_id,
         correlation_id: envelope.correlation_id,
@@ -388,7 +388,7 @@ pub fn encode_command(envelope: &CommandEnvelope) -> Vec<u8> {
 }
 
 /// Decodes a binary command record.
-pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
+pub fn decode_command_bincode(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     let body: CommandBody = bincode_v1::decode("command body", untag(bytes)?)?;
     let command = decode_command_payload(&body.command_type, body.schema_version, &body.payload)?;
     Ok(CommandEnvelope {
@@ -404,8 +404,8 @@ pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
 /// Decodes a command in either encoding, by its content type header value.
 pub fn decode_command_as(content_type: &str, bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     match content_type {
-        CONTENT_TYPE_JSON => json::decode_command(bytes),
-        CONTENT_TYPE_BINCODE => decode_command(bytes),
+        CONTENT_TYPE_JSON => json::decode_command_json(bytes),
+        CONTENT_TYPE_BINCODE => decode_command_bincode(bytes),
         other => Err(DecodeError::UnknownContentType {
             content_type: other.chars().take(80).collect(),
         }),

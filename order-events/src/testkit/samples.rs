@@ -588,11 +588,6 @@ pub fn merchant() -> MerchantId {
 
 pub const MERCHANT: &str = "merchant-7";
 
-/// The sample merchant's account id.
-pub fn merchant_account_id() -> String {
-    merchant_account(MERCHANT, Currency::EUR)
-}
-
 /// The sample order's capture (54.38) accrued to its merchant, with 10 % commission.
 pub fn accrue_merchant_earnings() -> AccrueMerchantEarnings {
     AccrueMerchantEarnings {

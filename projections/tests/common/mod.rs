@@ -120,7 +120,7 @@ pub fn journey() -> (EventsTopic, MemoryLedger) {
     let mut ledger = MemoryLedger::new(Policy::default());
     let mut topic = EventsTopic::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let command: CommandEnvelope = json::decode_command(line.as_bytes()).unwrap();
+        let command: CommandEnvelope = json::decode_command_json(line.as_bytes()).unwrap();
         let now = command.issued_at;
         topic.append(ledger.fire_timers(now));
         topic.append(ledger.submit_with_process(&command, now));
