@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::messages::*;
 use super::status::{is_legal, legal_statuses, OrderStatus};
-use super::Order;
+use super::{Order, OrderLine};
 use crate::context::{ActorKind, Context};
 use crate::ids::{OrderId, PaymentId, ReturnId, ShipmentId, Sku};
 use crate::money::{Amount, Currency};
@@ -146,16 +146,58 @@ fn check_total(before_discounts: Amount, discounts: Amount) -> Result<(), Reject
     )
 }
 
-/// Every command but placement, on an order that exists.
+/// Every command but placement, on an order that exists: one rule per command.
 fn decide_placed(
     state: &Order,
     command: &OrderCommand,
     currency: Currency,
     context: &Context,
 ) -> Result<Vec<OrderEvent>, Rejection> {
-    let policy = &context.policy;
-    let line_of = |sku: &Sku| {
-        state.line(sku).ok_or_else(|| {
+    let placed = Placed {
+        state,
+        currency,
+        context,
+    };
+    let event: OrderEvent = match command {
+        OrderCommand::PlaceOrder(_) => unreachable!("placement is decided by place_order"),
+        OrderCommand::ModifyPrice(c) => placed.modify_price(c)?.into(),
+        OrderCommand::ApplyDiscount(c) => placed.apply_discount(c)?.into(),
+        OrderCommand::CancelOrder(c) => placed.cancel_order(c)?.into(),
+        OrderCommand::ExpireOrder(_) => placed.expire_order()?.into(),
+        OrderCommand::PlanReservations(c) => placed.plan_reservations(c)?.into(),
+        OrderCommand::RecordReservation(c) => placed.record_reservation(c)?.into(),
+        OrderCommand::ConfirmStockReserved(c) => placed.confirm_stock_reserved(c)?.into(),
+        OrderCommand::MarkStockShort(c) => return placed.mark_stock_short(c),
+        OrderCommand::CapturePayment(c) => placed.capture_payment(c)?.into(),
+        OrderCommand::FailPayment(c) => placed.fail_payment(c)?.into(),
+        OrderCommand::ReleaseHold(c) => placed.release_hold(c)?.into(),
+        OrderCommand::AllocateWarehouse(c) => placed.allocate_warehouse(c)?.into(),
+        OrderCommand::Ship(c) => placed.ship(c)?.into(),
+        OrderCommand::RecordCarrierException(c) => placed.record_carrier_exception(c)?.into(),
+        OrderCommand::RecordDelivery(c) => placed.record_delivery(c)?.into(),
+        OrderCommand::ConfirmReceipt(_) => placed.confirm_receipt()?.into(),
+        OrderCommand::RequestReturn(c) => placed.request_return(c)?.into(),
+        OrderCommand::RequestExchange(c) => placed.request_exchange(c)?.into(),
+        OrderCommand::ReceiveReturn(c) => placed.receive_return(c)?.into(),
+        OrderCommand::Refund(c) => placed.refund(c)?.into(),
+        OrderCommand::RecordFeedback(c) => placed.record_feedback(c)?.into(),
+    };
+    Ok(vec![event])
+}
+
+/// What the rules of an order that exists decide from: the order, its currency and the
+/// command's context.
+#[derive(Clone, Copy)]
+struct Placed<'a> {
+    state: &'a Order,
+    currency: Currency,
+    context: &'a Context,
+}
+
+impl Placed<'_> {
+    /// The order's line of `sku`, or `line_not_found`.
+    fn line(&self, sku: &Sku) -> Result<&OrderLine, Rejection> {
+        self.state.line(sku).ok_or_else(|| {
             Rejection::new(
                 Rule::LineNotFound,
                 format!(
@@ -164,482 +206,521 @@ fn decide_placed(
                 ),
             )
         })
-    };
-    let event: OrderEvent = match command {
-        OrderCommand::PlaceOrder(_) => unreachable!("placement is decided by place_order"),
-        OrderCommand::ModifyPrice(c) => {
-            validate::sku(&c.sku)?;
-            let line = line_of(&c.sku)?;
-            validate::amount("unit_price", c.unit_price, currency, false)?;
-            validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            let new_subtotal = state.subtotal() - line.unit_price.times(line.quantity)
-                + c.unit_price.times(line.quantity);
-            check_total(new_subtotal + state.shipping_fee, state.discount_total())?;
-            PriceModified {
-                sku: c.sku.clone(),
-                previous_unit_price: line.unit_price,
-                unit_price: c.unit_price,
-                reason: c.reason.clone(),
-            }
-            .into()
-        }
-        OrderCommand::ApplyDiscount(c) => {
-            check_discount(&c.discount, currency)?;
-            let applied = state.discounts.iter().any(|d| d.code == c.discount.code);
-            ensure(!applied, Rule::DiscountAlreadyApplied, || {
-                format!("discount {} is applied already", c.discount.code)
-            })?;
-            check_total(
-                state.subtotal() + state.shipping_fee,
-                state.discount_total() + c.discount.amount,
-            )?;
-            DiscountApplied {
-                discount: c.discount.clone(),
-            }
-            .into()
-        }
-        OrderCommand::CancelOrder(c) => {
-            validate::optional_text("note", &c.note, NOTE_MAX)?;
-            if let Some(hold) = state.hold {
-                ensure(
-                    !hold.resume_to.has_shipped(),
-                    Rule::IllegalTransition,
-                    || {
-                        format!(
-                            "CancelOrder is not allowed: the order on hold was {} and has shipped",
-                            hold.resume_to
-                        )
-                    },
-                )?;
-            }
-            OrderCancelled {
-                reason: c.reason,
-                note: c.note.clone(),
-                refund_due: state.captured() - state.refunded(),
-            }
-            .into()
-        }
-        OrderCommand::ExpireOrder(_) => {
-            let due = state.header.as_ref().map(|h| h.payment_due_at);
-            let due = due.expect("a placed order has a header");
-            ensure(context.now >= due, Rule::OrderNotYetExpired, || {
-                format!("payment is due at {due}; it is {}", context.now)
-            })?;
-            OrderExpired {
-                expired_at: context.now,
-            }
-            .into()
-        }
-        OrderCommand::PlanReservations(c) => {
-            ensure(state.plan_complete(), Rule::ReservationPlanInvalid, || {
-                "the previous plan still waits for outcomes".to_owned()
-            })?;
-            let mut planned: BTreeMap<&Sku, u64> = BTreeMap::new();
-            let mut seen = HashSet::new();
-            if c.continues {
-                ensure(
-                    !state.reservation_plan.is_empty(),
-                    Rule::ReservationPlanInvalid,
-                    || "there is no plan to continue".to_owned(),
-                )?;
-                // What the plan asked stays asked; what it holds counts towards the lines.
-                for asked in &state.reservation_plan {
-                    seen.insert((&asked.line.sku, &asked.line.warehouse));
-                    let held = asked.reserved.unwrap_or(0);
-                    *planned.entry(&asked.line.sku).or_default() += u64::from(held);
-                }
-            }
-            for reservation in &c.reservations {
-                validate::sku(&reservation.sku)?;
-                validate::warehouse(&reservation.warehouse)?;
-                line_of(&reservation.sku)?;
-                validate::quantity("planned quantity", u64::from(reservation.quantity), policy)?;
-                ensure(
-                    seen.insert((&reservation.sku, &reservation.warehouse)),
-                    Rule::ReservationPlanInvalid,
-                    || {
-                        format!(
-                            "{} at {} is planned twice",
-                            validate::printable(reservation.sku.as_str()),
-                            validate::printable(reservation.warehouse.as_str())
-                        )
-                    },
-                )?;
-                *planned.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
-            }
-            for (sku, quantity) in planned {
-                let ordered = line_of(sku)?.quantity;
-                ensure(
-                    quantity <= u64::from(ordered),
-                    Rule::ReservationPlanInvalid,
-                    || format!("{sku} ordered {ordered}, planned {quantity}"),
-                )?;
-            }
-            ReservationsPlanned {
-                reservations: c.reservations.clone(),
-                continues: c.continues,
-            }
-            .into()
-        }
-        OrderCommand::RecordReservation(c) => {
-            let planned = state.reservation_plan.iter().find(|p| {
-                p.line.sku == c.sku && p.line.warehouse == c.warehouse && p.reserved.is_none()
-            });
-            let Some(planned) = planned else {
-                return reject(
-                    Rule::ReservationNotPlanned,
-                    format!(
-                        "no reservation of {} at {} waits for an outcome",
-                        validate::printable(c.sku.as_str()),
-                        validate::printable(c.warehouse.as_str())
-                    ),
-                );
-            };
-            let planned = planned.line.quantity;
-            let reserved_quantity = match (c.reserved, c.quantity) {
-                (false, None) => 0,
-                (true, None) => planned,
-                (true, Some(held)) if (1..=planned).contains(&held) => held,
-                (reserved, Some(held)) => {
-                    return reject(
-                        Rule::ReservationOutcomeInvalid,
-                        format!("holds {held} of {planned} planned, reserved {reserved}"),
-                    )
-                }
-            };
-            ReservationRecorded {
-                sku: c.sku.clone(),
-                warehouse: c.warehouse.clone(),
-                quantity: planned,
-                reserved: c.reserved,
-                reserved_quantity,
-            }
-            .into()
-        }
-        OrderCommand::ConfirmStockReserved(c) => {
-            ensure(!c.reservations.is_empty(), Rule::LinesRequired, || {
-                "reservations is empty".to_owned()
-            })?;
-            // One SKU may be reserved across several warehouses; the sum must cover the line.
-            let mut reserved: BTreeMap<&Sku, u64> = BTreeMap::new();
-            for reservation in &c.reservations {
-                validate::sku(&reservation.sku)?;
-                validate::warehouse(&reservation.warehouse)?;
-                line_of(&reservation.sku)?;
-                validate::quantity("reserved quantity", u64::from(reservation.quantity), policy)?;
-                *reserved.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
-            }
-            for line in &state.lines {
-                let covered = reserved.get(&line.sku).copied().unwrap_or(0);
-                ensure(
-                    covered == u64::from(line.quantity),
-                    Rule::ReservationDoesNotCoverOrder,
-                    || format!("{} ordered {}, reserved {covered}", line.sku, line.quantity),
-                )?;
-            }
-            StockReservationConfirmed {
-                reservations: c.reservations.clone(),
-            }
-            .into()
-        }
-        OrderCommand::MarkStockShort(c) => {
-            validate::line_quantities("short_lines", &c.short_lines, policy)?;
-            for short in &c.short_lines {
-                let line = line_of(&short.sku)?;
-                ensure(
-                    short.quantity <= line.quantity,
-                    Rule::ShortageExceedsOrdered,
-                    || {
-                        format!(
-                            "{} short {} of {} ordered",
-                            short.sku, short.quantity, line.quantity
-                        )
-                    },
-                )?;
-            }
-            let recorded = StockShortRecorded {
-                short_lines: c.short_lines.clone(),
-                resolution: c.resolution,
-            };
-            match c.resolution {
-                ShortResolution::Split => {
-                    let remaining = state.lines.iter().any(|line| {
-                        let short = c.short_lines.iter().find(|s| s.sku == line.sku);
-                        line.quantity > short.map_or(0, |s| s.quantity)
-                    });
-                    ensure(remaining, Rule::SplitLeavesNoLines, || {
-                        "every line is short in full".to_owned()
-                    })?;
-                    // Discounts stay as granted; a split that leaves less than they take off
-                    // must be cancelled or backordered instead.
-                    let dropped: Amount = c
-                        .short_lines
-                        .iter()
-                        .filter_map(|short| {
-                            state
-                                .line(&short.sku)
-                                .map(|l| l.unit_price.times(short.quantity))
-                        })
-                        .sum();
-                    check_total(
-                        state.subtotal() - dropped + state.shipping_fee,
-                        state.discount_total(),
-                    )?;
-                }
-                ShortResolution::Cancel => {
-                    let cancelled = OrderCancelled {
-                        reason: CancelReason::StockShort,
-                        note: "stock short".to_owned(),
-                        refund_due: state.captured() - state.refunded(),
-                    };
-                    return Ok(vec![recorded.into(), cancelled.into()]);
-                }
-                ShortResolution::Backorder => {}
-            }
-            recorded.into()
-        }
-        OrderCommand::CapturePayment(c) => {
-            validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
-            check_new_payment(state, &c.payment_id)?;
-            ensure(c.currency == currency, Rule::CurrencyMismatch, || {
-                format!("payment in {}, order in {currency}", c.currency)
-            })?;
-            validate::amount("amount", c.amount, currency, true)?;
-            validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
-            let outstanding = state.total() - state.captured();
+    }
+
+    fn modify_price(&self, c: &ModifyPrice) -> Result<PriceModified, Rejection> {
+        let state = self.state;
+        let currency = self.currency;
+        validate::sku(&c.sku)?;
+        let line = self.line(&c.sku)?;
+        validate::amount("unit_price", c.unit_price, currency, false)?;
+        validate::required_text("reason", &c.reason, NOTE_MAX)?;
+        let new_subtotal = state.subtotal() - line.unit_price.times(line.quantity)
+            + c.unit_price.times(line.quantity);
+        check_total(new_subtotal + state.shipping_fee, state.discount_total())?;
+        Ok(PriceModified {
+            sku: c.sku.clone(),
+            previous_unit_price: line.unit_price,
+            unit_price: c.unit_price,
+            reason: c.reason.clone(),
+        })
+    }
+
+    fn apply_discount(&self, c: &ApplyDiscount) -> Result<DiscountApplied, Rejection> {
+        let state = self.state;
+        let currency = self.currency;
+        check_discount(&c.discount, currency)?;
+        let applied = state.discounts.iter().any(|d| d.code == c.discount.code);
+        ensure(!applied, Rule::DiscountAlreadyApplied, || {
+            format!("discount {} is applied already", c.discount.code)
+        })?;
+        check_total(
+            state.subtotal() + state.shipping_fee,
+            state.discount_total() + c.discount.amount,
+        )?;
+        Ok(DiscountApplied {
+            discount: c.discount.clone(),
+        })
+    }
+
+    fn cancel_order(&self, c: &CancelOrder) -> Result<OrderCancelled, Rejection> {
+        let state = self.state;
+        validate::optional_text("note", &c.note, NOTE_MAX)?;
+        if let Some(hold) = state.hold {
             ensure(
-                c.amount <= outstanding,
-                Rule::CaptureExceedsOutstanding,
+                !hold.resume_to.has_shipped(),
+                Rule::IllegalTransition,
                 || {
                     format!(
-                        "capture of {} exceeds the {outstanding} outstanding",
-                        c.amount
+                        "CancelOrder is not allowed: the order on hold was {} and has shipped",
+                        hold.resume_to
                     )
                 },
             )?;
-            PaymentCaptured {
-                payment_id: c.payment_id.clone(),
-                method: c.method,
-                amount: c.amount,
-                psp_reference: c.psp_reference.clone(),
-            }
-            .into()
         }
-        OrderCommand::FailPayment(c) => {
-            validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
-            check_new_payment(state, &c.payment_id)?;
-            validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            PaymentFailed {
-                payment_id: c.payment_id.clone(),
-                reason: c.reason.clone(),
-            }
-            .into()
-        }
-        OrderCommand::ReleaseHold(c) => {
-            validate::optional_text("note", &c.note, NOTE_MAX)?;
-            HoldReleased {
-                note: c.note.clone(),
-            }
-            .into()
-        }
-        OrderCommand::AllocateWarehouse(c) => {
-            ensure(!c.allocations.is_empty(), Rule::LinesRequired, || {
-                "allocations is empty".to_owned()
-            })?;
-            let mut seen = HashSet::new();
-            for allocation in &c.allocations {
-                validate::sku(&allocation.sku)?;
-                validate::unique_sku(&mut seen, &allocation.sku, "allocations")?;
-                validate::warehouse(&allocation.warehouse)?;
-                line_of(&allocation.sku)?;
-            }
-            WarehouseAllocated {
-                allocations: c.allocations.clone(),
-            }
-            .into()
-        }
-        OrderCommand::Ship(c) => {
-            validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
+        Ok(OrderCancelled {
+            reason: c.reason,
+            note: c.note.clone(),
+            refund_due: state.captured() - state.refunded(),
+        })
+    }
+
+    fn expire_order(&self) -> Result<OrderExpired, Rejection> {
+        let state = self.state;
+        let context = self.context;
+        let due = state.header.as_ref().map(|h| h.payment_due_at);
+        let due = due.expect("a placed order has a header");
+        ensure(context.now >= due, Rule::OrderNotYetExpired, || {
+            format!("payment is due at {due}; it is {}", context.now)
+        })?;
+        Ok(OrderExpired {
+            expired_at: context.now,
+        })
+    }
+
+    fn plan_reservations(&self, c: &PlanReservations) -> Result<ReservationsPlanned, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        ensure(state.plan_complete(), Rule::ReservationPlanInvalid, || {
+            "the previous plan still waits for outcomes".to_owned()
+        })?;
+        let mut planned: BTreeMap<&Sku, u64> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        if c.continues {
             ensure(
-                state.shipment(&c.shipment_id).is_none(),
-                Rule::ShipmentAlreadyRecorded,
-                || format!("shipment {} was dispatched already", c.shipment_id),
+                !state.reservation_plan.is_empty(),
+                Rule::ReservationPlanInvalid,
+                || "there is no plan to continue".to_owned(),
             )?;
-            let Some(carrier) = &c.carrier else {
+            // What the plan asked stays asked; what it holds counts towards the lines.
+            for asked in &state.reservation_plan {
+                seen.insert((&asked.line.sku, &asked.line.warehouse));
+                let held = asked.reserved.unwrap_or(0);
+                *planned.entry(&asked.line.sku).or_default() += u64::from(held);
+            }
+        }
+        for reservation in &c.reservations {
+            validate::sku(&reservation.sku)?;
+            validate::warehouse(&reservation.warehouse)?;
+            self.line(&reservation.sku)?;
+            validate::quantity("planned quantity", u64::from(reservation.quantity), policy)?;
+            ensure(
+                seen.insert((&reservation.sku, &reservation.warehouse)),
+                Rule::ReservationPlanInvalid,
+                || {
+                    format!(
+                        "{} at {} is planned twice",
+                        validate::printable(reservation.sku.as_str()),
+                        validate::printable(reservation.warehouse.as_str())
+                    )
+                },
+            )?;
+            *planned.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
+        }
+        for (sku, quantity) in planned {
+            let ordered = self.line(sku)?.quantity;
+            ensure(
+                quantity <= u64::from(ordered),
+                Rule::ReservationPlanInvalid,
+                || format!("{sku} ordered {ordered}, planned {quantity}"),
+            )?;
+        }
+        Ok(ReservationsPlanned {
+            reservations: c.reservations.clone(),
+            continues: c.continues,
+        })
+    }
+
+    fn record_reservation(&self, c: &RecordReservation) -> Result<ReservationRecorded, Rejection> {
+        let state = self.state;
+        let planned = state.reservation_plan.iter().find(|p| {
+            p.line.sku == c.sku && p.line.warehouse == c.warehouse && p.reserved.is_none()
+        });
+        let Some(planned) = planned else {
+            return reject(
+                Rule::ReservationNotPlanned,
+                format!(
+                    "no reservation of {} at {} waits for an outcome",
+                    validate::printable(c.sku.as_str()),
+                    validate::printable(c.warehouse.as_str())
+                ),
+            );
+        };
+        let planned = planned.line.quantity;
+        let reserved_quantity = match (c.reserved, c.quantity) {
+            (false, None) => 0,
+            (true, None) => planned,
+            (true, Some(held)) if (1..=planned).contains(&held) => held,
+            (reserved, Some(held)) => {
                 return reject(
-                    Rule::CarrierRequired,
-                    "no carrier named, and no carrier rule matches the shipment",
-                );
-            };
-            validate::required_text("carrier", carrier.as_str(), 64)?;
-            validate::required_text("tracking_number", &c.tracking_number, 64)?;
-            validate::line_quantities("lines", &c.lines, policy)?;
-            for shipped in &c.lines {
-                let line = line_of(&shipped.sku)?;
-                let unshipped = line.quantity - line.shipped;
-                ensure(
-                    shipped.quantity <= unshipped,
-                    Rule::ShipmentExceedsUnshipped,
-                    || {
-                        format!(
-                            "{} ships {}, {unshipped} unshipped",
-                            shipped.sku, shipped.quantity
-                        )
-                    },
+                    Rule::ReservationOutcomeInvalid,
+                    format!("holds {held} of {planned} planned, reserved {reserved}"),
+                )
+            }
+        };
+        Ok(ReservationRecorded {
+            sku: c.sku.clone(),
+            warehouse: c.warehouse.clone(),
+            quantity: planned,
+            reserved: c.reserved,
+            reserved_quantity,
+        })
+    }
+
+    fn confirm_stock_reserved(
+        &self,
+        c: &ConfirmStockReserved,
+    ) -> Result<StockReservationConfirmed, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        ensure(!c.reservations.is_empty(), Rule::LinesRequired, || {
+            "reservations is empty".to_owned()
+        })?;
+        // One SKU may be reserved across several warehouses; the sum must cover the line.
+        let mut reserved: BTreeMap<&Sku, u64> = BTreeMap::new();
+        for reservation in &c.reservations {
+            validate::sku(&reservation.sku)?;
+            validate::warehouse(&reservation.warehouse)?;
+            self.line(&reservation.sku)?;
+            validate::quantity("reserved quantity", u64::from(reservation.quantity), policy)?;
+            *reserved.entry(&reservation.sku).or_default() += u64::from(reservation.quantity);
+        }
+        for line in &state.lines {
+            let covered = reserved.get(&line.sku).copied().unwrap_or(0);
+            ensure(
+                covered == u64::from(line.quantity),
+                Rule::ReservationDoesNotCoverOrder,
+                || format!("{} ordered {}, reserved {covered}", line.sku, line.quantity),
+            )?;
+        }
+        Ok(StockReservationConfirmed {
+            reservations: c.reservations.clone(),
+        })
+    }
+
+    fn mark_stock_short(&self, c: &MarkStockShort) -> Result<Vec<OrderEvent>, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        validate::line_quantities("short_lines", &c.short_lines, policy)?;
+        for short in &c.short_lines {
+            let line = self.line(&short.sku)?;
+            ensure(
+                short.quantity <= line.quantity,
+                Rule::ShortageExceedsOrdered,
+                || {
+                    format!(
+                        "{} short {} of {} ordered",
+                        short.sku, short.quantity, line.quantity
+                    )
+                },
+            )?;
+        }
+        let recorded = StockShortRecorded {
+            short_lines: c.short_lines.clone(),
+            resolution: c.resolution,
+        };
+        match c.resolution {
+            ShortResolution::Split => {
+                let remaining = state.lines.iter().any(|line| {
+                    let short = c.short_lines.iter().find(|s| s.sku == line.sku);
+                    line.quantity > short.map_or(0, |s| s.quantity)
+                });
+                ensure(remaining, Rule::SplitLeavesNoLines, || {
+                    "every line is short in full".to_owned()
+                })?;
+                // Discounts stay as granted; a split that leaves less than they take off
+                // must be cancelled or backordered instead.
+                let dropped: Amount = c
+                    .short_lines
+                    .iter()
+                    .filter_map(|short| {
+                        state
+                            .line(&short.sku)
+                            .map(|l| l.unit_price.times(short.quantity))
+                    })
+                    .sum();
+                check_total(
+                    state.subtotal() - dropped + state.shipping_fee,
+                    state.discount_total(),
                 )?;
             }
-            validate::amount("freight_cost", c.freight_cost, currency, false)?;
-            ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
-                "weight_grams is 0".to_owned()
-            })?;
-            ShipmentDispatched {
-                shipment_id: c.shipment_id.clone(),
-                carrier: carrier.clone(),
-                tracking_number: c.tracking_number.clone(),
-                lines: c.lines.clone(),
-                freight_cost: c.freight_cost,
-                weight_grams: c.weight_grams,
-                dispatched_at: context.now,
+            ShortResolution::Cancel => {
+                let cancelled = OrderCancelled {
+                    reason: CancelReason::StockShort,
+                    note: "stock short".to_owned(),
+                    refund_due: state.captured() - state.refunded(),
+                };
+                return Ok(vec![recorded.into(), cancelled.into()]);
             }
-            .into()
+            ShortResolution::Backorder => {}
         }
-        OrderCommand::RecordCarrierException(c) => {
-            shipment_of(state, &c.shipment_id)?;
-            validate::optional_text("note", &c.note, NOTE_MAX)?;
-            CarrierExceptionRecorded {
-                shipment_id: c.shipment_id.clone(),
-                kind: c.kind,
-                note: c.note.clone(),
-            }
-            .into()
-        }
-        OrderCommand::RecordDelivery(c) => {
-            let shipment = shipment_of(state, &c.shipment_id)?;
-            ensure(
-                shipment.delivered_at.is_none(),
-                Rule::ShipmentAlreadyDelivered,
-                || format!("shipment {} was delivered already", c.shipment_id),
-            )?;
-            ShipmentDelivered {
-                shipment_id: c.shipment_id.clone(),
-                delivered_at: context.now,
-            }
-            .into()
-        }
-        OrderCommand::ConfirmReceipt(_) => {
-            let header = state.header.as_ref().expect("a placed order has a header");
-            let actor = &context.actor;
-            let automatic = actor.kind == ActorKind::System;
-            match actor.kind {
-                ActorKind::Customer => {
-                    ensure(
-                        actor.id == header.customer_id.as_str(),
-                        Rule::ActorNotPermitted,
-                        || "only the order's customer may confirm receipt".to_owned(),
-                    )?;
-                }
-                ActorKind::System => {
-                    let delivered = state.delivered_at.expect("a delivered order has a time");
-                    let due = delivered + policy.auto_confirm_after();
-                    ensure(context.now >= due, Rule::AutoConfirmTooEarly, || {
-                        format!(
-                            "automatic confirmation is due at {due}; it is {}",
-                            context.now
-                        )
-                    })?;
-                }
-                ActorKind::Staff | ActorKind::Service => {}
-            }
-            ReceiptConfirmed {
-                automatic,
-                confirmed_at: context.now,
-            }
-            .into()
-        }
-        OrderCommand::RequestReturn(c) => {
-            check_return_request(state, &c.return_id, &c.lines, context)?;
-            ReturnRequested {
-                return_id: c.return_id.clone(),
-                lines: c.lines.clone(),
-                reason: c.reason,
-            }
-            .into()
-        }
-        OrderCommand::RequestExchange(c) => {
-            check_return_request(state, &c.return_id, &c.lines, context)?;
-            validate::line_quantities("replacement", &c.replacement, policy)?;
-            ExchangeRequested {
-                return_id: c.return_id.clone(),
-                lines: c.lines.clone(),
-                replacement: c.replacement.clone(),
-                reason: c.reason,
-            }
-            .into()
-        }
-        OrderCommand::ReceiveReturn(c) => {
-            let case = state.return_case(&c.return_id).ok_or_else(|| {
-                Rejection::new(
-                    Rule::ReturnNotFound,
-                    format!(
-                        "no return {} on this order",
-                        validate::printable(c.return_id.as_str())
-                    ),
-                )
-            })?;
-            ensure(
-                case.disposition.is_none(),
-                Rule::ReturnAlreadyReceived,
-                || format!("return {} was received already", c.return_id),
-            )?;
-            ReturnReceived {
-                return_id: c.return_id.clone(),
-                disposition: c.disposition,
-                lines: case.lines.clone(),
-            }
-            .into()
-        }
-        OrderCommand::Refund(c) => {
-            validate::required_text("refund_id", c.refund_id.as_str(), SHORT_TEXT_MAX)?;
-            let known = state.refunds.iter().any(|r| r.refund_id == c.refund_id);
-            ensure(!known, Rule::RefundAlreadyRecorded, || {
-                format!("refund {} was issued already", c.refund_id)
-            })?;
-            validate::amount("amount", c.amount, currency, true)?;
-            validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
-            let refundable = state.captured() - state.refunded();
-            ensure(c.amount <= refundable, Rule::RefundExceedsCaptured, || {
+        Ok(vec![recorded.into()])
+    }
+
+    fn capture_payment(&self, c: &CapturePayment) -> Result<PaymentCaptured, Rejection> {
+        let state = self.state;
+        let currency = self.currency;
+        validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
+        check_new_payment(state, &c.payment_id)?;
+        ensure(c.currency == currency, Rule::CurrencyMismatch, || {
+            format!("payment in {}, order in {currency}", c.currency)
+        })?;
+        validate::amount("amount", c.amount, currency, true)?;
+        validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
+        let outstanding = state.total() - state.captured();
+        ensure(
+            c.amount <= outstanding,
+            Rule::CaptureExceedsOutstanding,
+            || {
                 format!(
-                    "refund of {} exceeds the {refundable} captured and not refunded",
+                    "capture of {} exceeds the {outstanding} outstanding",
                     c.amount
                 )
-            })?;
-            RefundIssued {
-                refund_id: c.refund_id.clone(),
-                amount: c.amount,
-                reason: c.reason,
-                psp_reference: c.psp_reference.clone(),
-            }
-            .into()
+            },
+        )?;
+        Ok(PaymentCaptured {
+            payment_id: c.payment_id.clone(),
+            method: c.method,
+            amount: c.amount,
+            psp_reference: c.psp_reference.clone(),
+        })
+    }
+
+    fn fail_payment(&self, c: &FailPayment) -> Result<PaymentFailed, Rejection> {
+        let state = self.state;
+        validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
+        check_new_payment(state, &c.payment_id)?;
+        validate::required_text("reason", &c.reason, NOTE_MAX)?;
+        Ok(PaymentFailed {
+            payment_id: c.payment_id.clone(),
+            reason: c.reason.clone(),
+        })
+    }
+
+    fn release_hold(&self, c: &ReleaseHold) -> Result<HoldReleased, Rejection> {
+        validate::optional_text("note", &c.note, NOTE_MAX)?;
+        Ok(HoldReleased {
+            note: c.note.clone(),
+        })
+    }
+
+    fn allocate_warehouse(&self, c: &AllocateWarehouse) -> Result<WarehouseAllocated, Rejection> {
+        ensure(!c.allocations.is_empty(), Rule::LinesRequired, || {
+            "allocations is empty".to_owned()
+        })?;
+        let mut seen = HashSet::new();
+        for allocation in &c.allocations {
+            validate::sku(&allocation.sku)?;
+            validate::unique_sku(&mut seen, &allocation.sku, "allocations")?;
+            validate::warehouse(&allocation.warehouse)?;
+            self.line(&allocation.sku)?;
         }
-        OrderCommand::RecordFeedback(c) => {
-            ensure((1..=5).contains(&c.rating), Rule::RatingOutOfRange, || {
-                format!("rating is {}", c.rating)
-            })?;
+        Ok(WarehouseAllocated {
+            allocations: c.allocations.clone(),
+        })
+    }
+
+    fn ship(&self, c: &Ship) -> Result<ShipmentDispatched, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        let currency = self.currency;
+        let context = self.context;
+        validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
+        ensure(
+            state.shipment(&c.shipment_id).is_none(),
+            Rule::ShipmentAlreadyRecorded,
+            || format!("shipment {} was dispatched already", c.shipment_id),
+        )?;
+        let Some(carrier) = &c.carrier else {
+            return reject(
+                Rule::CarrierRequired,
+                "no carrier named, and no carrier rule matches the shipment",
+            );
+        };
+        validate::required_text("carrier", carrier.as_str(), 64)?;
+        validate::required_text("tracking_number", &c.tracking_number, 64)?;
+        validate::line_quantities("lines", &c.lines, policy)?;
+        for shipped in &c.lines {
+            let line = self.line(&shipped.sku)?;
+            let unshipped = line.quantity - line.shipped;
             ensure(
-                state.feedback.is_none(),
-                Rule::FeedbackAlreadyRecorded,
-                || "feedback was recorded already".to_owned(),
+                shipped.quantity <= unshipped,
+                Rule::ShipmentExceedsUnshipped,
+                || {
+                    format!(
+                        "{} ships {}, {unshipped} unshipped",
+                        shipped.sku, shipped.quantity
+                    )
+                },
             )?;
-            validate::optional_text("comment", &c.comment, NOTE_MAX)?;
-            FeedbackRecorded {
-                rating: c.rating,
-                comment: c.comment.clone(),
-                claim: c.claim,
-            }
-            .into()
         }
-    };
-    Ok(vec![event])
+        validate::amount("freight_cost", c.freight_cost, currency, false)?;
+        ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
+            "weight_grams is 0".to_owned()
+        })?;
+        Ok(ShipmentDispatched {
+            shipment_id: c.shipment_id.clone(),
+            carrier: carrier.clone(),
+            tracking_number: c.tracking_number.clone(),
+            lines: c.lines.clone(),
+            freight_cost: c.freight_cost,
+            weight_grams: c.weight_grams,
+            dispatched_at: context.now,
+        })
+    }
+
+    fn record_carrier_exception(
+        &self,
+        c: &RecordCarrierException,
+    ) -> Result<CarrierExceptionRecorded, Rejection> {
+        let state = self.state;
+        shipment_of(state, &c.shipment_id)?;
+        validate::optional_text("note", &c.note, NOTE_MAX)?;
+        Ok(CarrierExceptionRecorded {
+            shipment_id: c.shipment_id.clone(),
+            kind: c.kind,
+            note: c.note.clone(),
+        })
+    }
+
+    fn record_delivery(&self, c: &RecordDelivery) -> Result<ShipmentDelivered, Rejection> {
+        let state = self.state;
+        let context = self.context;
+        let shipment = shipment_of(state, &c.shipment_id)?;
+        ensure(
+            shipment.delivered_at.is_none(),
+            Rule::ShipmentAlreadyDelivered,
+            || format!("shipment {} was delivered already", c.shipment_id),
+        )?;
+        Ok(ShipmentDelivered {
+            shipment_id: c.shipment_id.clone(),
+            delivered_at: context.now,
+        })
+    }
+
+    fn confirm_receipt(&self) -> Result<ReceiptConfirmed, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        let context = self.context;
+        let header = state.header.as_ref().expect("a placed order has a header");
+        let actor = &context.actor;
+        let automatic = actor.kind == ActorKind::System;
+        match actor.kind {
+            ActorKind::Customer => {
+                ensure(
+                    actor.id == header.customer_id.as_str(),
+                    Rule::ActorNotPermitted,
+                    || "only the order's customer may confirm receipt".to_owned(),
+                )?;
+            }
+            ActorKind::System => {
+                let delivered = state.delivered_at.expect("a delivered order has a time");
+                let due = delivered + policy.auto_confirm_after();
+                ensure(context.now >= due, Rule::AutoConfirmTooEarly, || {
+                    format!(
+                        "automatic confirmation is due at {due}; it is {}",
+                        context.now
+                    )
+                })?;
+            }
+            ActorKind::Staff | ActorKind::Service => {}
+        }
+        Ok(ReceiptConfirmed {
+            automatic,
+            confirmed_at: context.now,
+        })
+    }
+
+    fn request_return(&self, c: &RequestReturn) -> Result<ReturnRequested, Rejection> {
+        let state = self.state;
+        let context = self.context;
+        check_return_request(state, &c.return_id, &c.lines, context)?;
+        Ok(ReturnRequested {
+            return_id: c.return_id.clone(),
+            lines: c.lines.clone(),
+            reason: c.reason,
+        })
+    }
+
+    fn request_exchange(&self, c: &RequestExchange) -> Result<ExchangeRequested, Rejection> {
+        let policy = &self.context.policy;
+        let state = self.state;
+        let context = self.context;
+        check_return_request(state, &c.return_id, &c.lines, context)?;
+        validate::line_quantities("replacement", &c.replacement, policy)?;
+        Ok(ExchangeRequested {
+            return_id: c.return_id.clone(),
+            lines: c.lines.clone(),
+            replacement: c.replacement.clone(),
+            reason: c.reason,
+        })
+    }
+
+    fn receive_return(&self, c: &ReceiveReturn) -> Result<ReturnReceived, Rejection> {
+        let state = self.state;
+        let case = state.return_case(&c.return_id).ok_or_else(|| {
+            Rejection::new(
+                Rule::ReturnNotFound,
+                format!(
+                    "no return {} on this order",
+                    validate::printable(c.return_id.as_str())
+                ),
+            )
+        })?;
+        ensure(
+            case.disposition.is_none(),
+            Rule::ReturnAlreadyReceived,
+            || format!("return {} was received already", c.return_id),
+        )?;
+        Ok(ReturnReceived {
+            return_id: c.return_id.clone(),
+            disposition: c.disposition,
+            lines: case.lines.clone(),
+        })
+    }
+
+    fn refund(&self, c: &Refund) -> Result<RefundIssued, Rejection> {
+        let state = self.state;
+        let currency = self.currency;
+        validate::required_text("refund_id", c.refund_id.as_str(), SHORT_TEXT_MAX)?;
+        let known = state.refunds.iter().any(|r| r.refund_id == c.refund_id);
+        ensure(!known, Rule::RefundAlreadyRecorded, || {
+            format!("refund {} was issued already", c.refund_id)
+        })?;
+        validate::amount("amount", c.amount, currency, true)?;
+        validate::required_text("psp_reference", &c.psp_reference, SHORT_TEXT_MAX)?;
+        let refundable = state.captured() - state.refunded();
+        ensure(c.amount <= refundable, Rule::RefundExceedsCaptured, || {
+            format!(
+                "refund of {} exceeds the {refundable} captured and not refunded",
+                c.amount
+            )
+        })?;
+        Ok(RefundIssued {
+            refund_id: c.refund_id.clone(),
+            amount: c.amount,
+            reason: c.reason,
+            psp_reference: c.psp_reference.clone(),
+        })
+    }
+
+    fn record_feedback(&self, c: &RecordFeedback) -> Result<FeedbackRecorded, Rejection> {
+        let state = self.state;
+        ensure((1..=5).contains(&c.rating), Rule::RatingOutOfRange, || {
+            format!("rating is {}", c.rating)
+        })?;
+        ensure(
+            state.feedback.is_none(),
+            Rule::FeedbackAlreadyRecorded,
+            || "feedback was recorded already".to_owned(),
+        )?;
+        validate::optional_text("comment", &c.comment, NOTE_MAX)?;
+        Ok(FeedbackRecorded {
+            rating: c.rating,
+            comment: c.comment.clone(),
+            claim: c.claim,
+        })
+    }
 }
 
 fn check_new_payment(state: &Order, payment_id: &PaymentId) -> Result<(), Rejection> {
