@@ -146,6 +146,10 @@ pub struct Shop {
 }
 
 const STEP: i64 = 15;
+
+/// One step of one order: the command to send (if any) and the minutes until its next step
+/// (`None`: the order is done).
+type Step = (Option<CommandEnvelope>, Option<i64>);
 /// Steps after which the shop gives up on an order (far more than any journey takes).
 const STEPS_MAX: u32 = 60;
 
@@ -384,363 +388,412 @@ impl Shop {
 
     /// One step of one order: the command to send (if any) and the minutes until its next
     /// step (`None`: the order is done).
-    fn advance(
-        &mut self,
-        sim: &mut SimOrder,
-        state: Option<&Order>,
-        now: DateTime<Utc>,
-    ) -> (Option<CommandEnvelope>, Option<i64>) {
+    fn advance(&mut self, sim: &mut SimOrder, state: Option<&Order>, now: DateTime<Utc>) -> Step {
         let Some(state) = state else {
             // Not placed (yet): the placement was refused or is still on its way.
             return (None, (sim.steps < 3).then_some(STEP));
         };
-        let id = sim.id;
-        let order = |c: OrderCommand| Command::from(c);
-        let outstanding = state.total() - state.captured();
         let refundable = state.captured() - state.refunded();
-        let customer = sim.customer.clone();
-        let n = sim.steps;
-        let step =
-            |shop: &mut Shop, kind, actor: &str, command: OrderCommand, wait: Option<i64>| {
-                (Some(shop.envelope(kind, actor, now, order(command))), wait)
-            };
         match state.status {
             OrderStatus::Initial | OrderStatus::Placed => (None, Some(STEP)),
-            OrderStatus::Backordered => {
-                if sim.steps > 12 {
-                    step(
-                        self,
-                        ActorKind::Customer,
-                        &customer,
-                        CancelOrder {
-                            order_id: id,
-                            reason: CancelReason::CustomerRequest,
-                            note: "waited too long".into(),
-                        }
-                        .into(),
-                        Some(STEP),
-                    )
-                } else {
-                    (None, Some(60))
-                }
-            }
+            OrderStatus::Backordered => self.backordered(sim, now),
             OrderStatus::AwaitingPayment | OrderStatus::PartiallyPaid => {
-                if sim.fate.abandon {
-                    // Never pays: the payment deadline expires it.
-                    return (None, Some(60));
-                }
-                if sim.fate.cancel {
-                    return step(
-                        self,
-                        ActorKind::Customer,
-                        &customer,
-                        CancelOrder {
-                            order_id: id,
-                            reason: CancelReason::CustomerRequest,
-                            note: String::new(),
-                        }
-                        .into(),
-                        Some(STEP),
-                    );
-                }
-                if state.status == OrderStatus::AwaitingPayment
-                    && !sim.changed_price
-                    && (sim.fate.change_price || sim.fate.discount)
-                {
-                    sim.changed_price = true;
-                    let command: OrderCommand = if sim.fate.discount {
-                        ApplyDiscount {
-                            order_id: id,
-                            discount: Discount {
-                                code: format!("WELCOME-{n}"),
-                                amount: Amount(Decimal::new(300, 2)),
-                            },
-                        }
-                        .into()
-                    } else {
-                        let line = &state.lines[0];
-                        ModifyPrice {
-                            order_id: id,
-                            sku: line.sku.clone(),
-                            unit_price: Amount(line.unit_price.0 - Decimal::ONE),
-                            reason: "price match".into(),
-                        }
-                        .into()
-                    };
-                    return step(self, ActorKind::Staff, "cs-agent", command, Some(STEP));
-                }
-                if sim.fate.fail_payment && !sim.failed {
-                    sim.failed = true;
-                    return step(
-                        self,
-                        ActorKind::Service,
-                        "psp-bridge",
-                        FailPayment {
-                            order_id: id,
-                            payment_id: PaymentId::new(format!("pay-{n}")),
-                            reason: "card declined".into(),
-                        }
-                        .into(),
-                        Some(STEP),
-                    );
-                }
-                let amount = if sim.fate.split_payment
-                    && state.captured().0.is_zero()
-                    && outstanding.0 > Decimal::from(20)
-                {
-                    Amount(Decimal::from(20))
-                } else {
-                    outstanding
-                };
-                let method = if amount == outstanding {
-                    PaymentMethod::Card
-                } else {
-                    PaymentMethod::GiftCard
-                };
-                step(
-                    self,
-                    ActorKind::Service,
-                    "psp-bridge",
-                    CapturePayment {
-                        order_id: id,
-                        payment_id: PaymentId::new(format!("pay-{n}")),
-                        method,
-                        amount,
-                        currency: self.config.currency,
-                        psp_reference: format!("psp-{}-{n}", id.0.simple()),
-                    }
-                    .into(),
-                    Some(STEP),
-                )
+                self.paying(sim, state, now)
             }
-            OrderStatus::OnHold => match state.hold.map(|h| h.reason) {
-                Some(HoldReason::PaymentFailed) if !sim.fate.recover_payment => step(
-                    self,
-                    ActorKind::Staff,
-                    "cs-agent",
-                    CancelOrder {
-                        order_id: id,
-                        reason: CancelReason::PaymentFailed,
-                        note: String::new(),
-                    }
-                    .into(),
-                    Some(STEP),
-                ),
-                _ => step(
-                    self,
-                    ActorKind::Staff,
-                    "cs-agent",
-                    ReleaseHold {
-                        order_id: id,
-                        note: "looked into".into(),
-                    }
-                    .into(),
-                    Some(60),
-                ),
-            },
-            OrderStatus::Paid | OrderStatus::PartiallyShipped => {
-                let unshipped: Vec<LineQuantity> = state
-                    .lines
-                    .iter()
-                    .filter(|l| l.shipped < l.quantity)
-                    .map(|l| LineQuantity {
-                        sku: l.sku.clone(),
-                        quantity: l.quantity - l.shipped,
-                    })
-                    .collect();
-                if unshipped.is_empty() {
-                    return self.deliver(sim, state, now);
-                }
-                let lines = if sim.fate.partial_shipment
-                    && state.shipments.is_empty()
-                    && unshipped.len() > 1
-                {
-                    unshipped[..1].to_vec()
-                } else {
-                    unshipped
-                };
-                let named = sim.fate.named_carrier || !self.config.carrier_rules;
-                let carrier =
-                    named.then(|| CarrierId::new(if n.is_multiple_of(2) { "dhl" } else { "ups" }));
-                let weight: u32 = lines.iter().map(|l| l.quantity * 400).sum();
-                let ship = Ship {
-                    order_id: id,
-                    shipment_id: ShipmentId::new(format!("parcel-{n}")),
-                    carrier,
-                    service_level: ServiceLevel::Standard,
-                    tracking_number: format!("TRK{}{n}", &id.0.simple().to_string()[..10]),
-                    lines,
-                    freight_cost: Amount(Decimal::new(390 + i64::from(n % 3) * 100, 2)),
-                    weight_grams: weight,
-                };
-                step(
-                    self,
-                    ActorKind::Service,
-                    "wms",
-                    ship.into(),
-                    Some(if sim.fate.partial_shipment {
-                        24 * 60
-                    } else {
-                        180
-                    }),
-                )
-            }
+            OrderStatus::OnHold => self.on_hold(sim, state, now),
+            OrderStatus::Paid | OrderStatus::PartiallyShipped => self.shipping(sim, state, now),
             OrderStatus::Shipped => self.deliver(sim, state, now),
-            OrderStatus::Delivered | OrderStatus::Completed => {
-                if sim.fate.feedback && !sim.feedback_given {
-                    sim.feedback_given = true;
-                    // Mostly happy customers: 5 half the time, 1 or 2 one time in ten.
-                    let rating = match self.rng.below(20) {
-                        0 => 1,
-                        1 => 2,
-                        2 | 3 => 3,
-                        4..=9 => 4,
-                        _ => 5,
-                    };
-                    let claim =
-                        (rating == 1 && self.rng.chance(50)).then_some(ClaimKind::NotAsDescribed);
-                    return step(
-                        self,
-                        ActorKind::Customer,
-                        &customer,
-                        RecordFeedback {
-                            order_id: id,
-                            rating,
-                            comment: String::new(),
-                            claim,
-                        }
-                        .into(),
-                        Some(6 * 60),
-                    );
-                }
-                if (sim.fate.ret || sim.fate.exchange) && !sim.returned {
-                    sim.returned = true;
-                    let line = &state.lines[0];
-                    let lines = vec![LineQuantity {
-                        sku: line.sku.clone(),
-                        quantity: 1,
-                    }];
-                    let return_id = ReturnId::new(format!("ret-{n}"));
-                    let command: OrderCommand = if sim.fate.exchange {
-                        RequestExchange {
-                            order_id: id,
-                            return_id,
-                            lines: lines.clone(),
-                            replacement: lines,
-                            reason: ReturnReason::WrongItem,
-                        }
-                        .into()
-                    } else {
-                        RequestReturn {
-                            order_id: id,
-                            return_id,
-                            lines,
-                            reason: ReturnReason::ChangedMind,
-                        }
-                        .into()
-                    };
-                    return step(
-                        self,
-                        ActorKind::Customer,
-                        &customer,
-                        command,
-                        Some(2 * 24 * 60),
-                    );
-                }
-                if state.status == OrderStatus::Delivered && sim.fate.confirm {
-                    return step(
-                        self,
-                        ActorKind::Customer,
-                        &customer,
-                        ConfirmReceipt { order_id: id }.into(),
-                        None,
-                    );
-                }
-                // Left to the auto-confirm timer (or already completed).
-                (None, None)
-            }
-            OrderStatus::ReturnRequested => {
-                let open = state.returns.iter().find(|r| r.disposition.is_none());
-                match open {
-                    Some(case) => {
-                        let disposition = if self.rng.chance(80) {
-                            ReturnDisposition::Restock
-                        } else {
-                            ReturnDisposition::WriteOff
-                        };
-                        step(
-                            self,
-                            ActorKind::Service,
-                            "wms",
-                            ReceiveReturn {
-                                order_id: id,
-                                return_id: case.return_id.clone(),
-                                disposition,
-                            }
-                            .into(),
-                            Some(STEP),
-                        )
-                    }
-                    None => (None, None),
-                }
-            }
+            OrderStatus::Delivered | OrderStatus::Completed => self.after_delivery(sim, state, now),
+            OrderStatus::ReturnRequested => self.receiving_return(sim, state, now),
             OrderStatus::PartiallyReturned | OrderStatus::Returned => {
-                let exchange = state.returns.iter().all(|r| r.exchange);
-                let value: Amount = state
-                    .returns
-                    .iter()
-                    .filter(|r| !r.exchange)
-                    .flat_map(|r| &r.lines)
-                    .filter_map(|l| {
-                        state
-                            .line(&l.sku)
-                            .map(|line| line.unit_price.times(l.quantity))
-                    })
-                    .sum();
-                let amount = value.min(refundable);
-                if exchange || !amount.is_positive() || state.refunded().is_positive() {
-                    return (None, None);
-                }
-                step(
-                    self,
-                    ActorKind::Staff,
-                    "cs-agent",
-                    Refund {
-                        order_id: id,
-                        refund_id: RefundId::new(format!("rf-{n}")),
-                        amount,
-                        reason: RefundReason::Return,
-                        psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
-                    }
-                    .into(),
-                    None,
-                )
+                self.refunding_return(sim, state, now)
             }
-            OrderStatus::Cancelled if refundable.is_positive() => step(
-                self,
-                ActorKind::Staff,
-                "cs-agent",
-                Refund {
-                    order_id: id,
-                    refund_id: RefundId::new(format!("rf-{n}")),
-                    amount: refundable,
-                    reason: RefundReason::Cancellation,
-                    psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
-                }
-                .into(),
-                None,
-            ),
+            OrderStatus::Cancelled if refundable.is_positive() => {
+                self.refunding_cancellation(sim, state, now)
+            }
             OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::Refunded => (None, None),
         }
     }
 
-    /// Delivers, delays or loses the order's parcels, one event per step.
-    fn deliver(
+    /// The envelope of `command` from `actor`, sent now, and the minutes until the order's
+    /// next step (`None`: it is done).
+    fn send(
+        &mut self,
+        now: DateTime<Utc>,
+        kind: ActorKind,
+        actor: &str,
+        command: OrderCommand,
+        wait: Option<i64>,
+    ) -> Step {
+        (Some(self.envelope(kind, actor, now, command.into())), wait)
+    }
+
+    /// A backordered order waits for stock, and its customer gives up after a while.
+    fn backordered(&mut self, sim: &mut SimOrder, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let customer = sim.customer.clone();
+        if sim.steps > 12 {
+            self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                CancelOrder {
+                    order_id: id,
+                    reason: CancelReason::CustomerRequest,
+                    note: "waited too long".into(),
+                }
+                .into(),
+                Some(STEP),
+            )
+        } else {
+            (None, Some(60))
+        }
+    }
+
+    /// An order awaiting payment: abandoned, cancelled, repriced, a failed payment, or a capture (in part, for split payments).
+    fn paying(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let n = sim.steps;
+        let customer = sim.customer.clone();
+        let outstanding = state.total() - state.captured();
+        if sim.fate.abandon {
+            // Never pays: the payment deadline expires it.
+            return (None, Some(60));
+        }
+        if sim.fate.cancel {
+            return self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                CancelOrder {
+                    order_id: id,
+                    reason: CancelReason::CustomerRequest,
+                    note: String::new(),
+                }
+                .into(),
+                Some(STEP),
+            );
+        }
+        if state.status == OrderStatus::AwaitingPayment
+            && !sim.changed_price
+            && (sim.fate.change_price || sim.fate.discount)
+        {
+            sim.changed_price = true;
+            let command: OrderCommand = if sim.fate.discount {
+                ApplyDiscount {
+                    order_id: id,
+                    discount: Discount {
+                        code: format!("WELCOME-{n}"),
+                        amount: Amount(Decimal::new(300, 2)),
+                    },
+                }
+                .into()
+            } else {
+                let line = &state.lines[0];
+                ModifyPrice {
+                    order_id: id,
+                    sku: line.sku.clone(),
+                    unit_price: Amount(line.unit_price.0 - Decimal::ONE),
+                    reason: "price match".into(),
+                }
+                .into()
+            };
+            return self.send(now, ActorKind::Staff, "cs-agent", command, Some(STEP));
+        }
+        if sim.fate.fail_payment && !sim.failed {
+            sim.failed = true;
+            return self.send(
+                now,
+                ActorKind::Service,
+                "psp-bridge",
+                FailPayment {
+                    order_id: id,
+                    payment_id: PaymentId::new(format!("pay-{n}")),
+                    reason: "card declined".into(),
+                }
+                .into(),
+                Some(STEP),
+            );
+        }
+        let amount = if sim.fate.split_payment
+            && state.captured().0.is_zero()
+            && outstanding.0 > Decimal::from(20)
+        {
+            Amount(Decimal::from(20))
+        } else {
+            outstanding
+        };
+        let method = if amount == outstanding {
+            PaymentMethod::Card
+        } else {
+            PaymentMethod::GiftCard
+        };
+        self.send(
+            now,
+            ActorKind::Service,
+            "psp-bridge",
+            CapturePayment {
+                order_id: id,
+                payment_id: PaymentId::new(format!("pay-{n}")),
+                method,
+                amount,
+                currency: self.config.currency,
+                psp_reference: format!("psp-{}-{n}", id.0.simple()),
+            }
+            .into(),
+            Some(STEP),
+        )
+    }
+
+    /// An order on hold: cancelled after a failed payment that is not recovered, else released.
+    fn on_hold(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        match state.hold.map(|h| h.reason) {
+            Some(HoldReason::PaymentFailed) if !sim.fate.recover_payment => self.send(
+                now,
+                ActorKind::Staff,
+                "cs-agent",
+                CancelOrder {
+                    order_id: id,
+                    reason: CancelReason::PaymentFailed,
+                    note: String::new(),
+                }
+                .into(),
+                Some(STEP),
+            ),
+            _ => self.send(
+                now,
+                ActorKind::Staff,
+                "cs-agent",
+                ReleaseHold {
+                    order_id: id,
+                    note: "looked into".into(),
+                }
+                .into(),
+                Some(60),
+            ),
+        }
+    }
+
+    /// A paid order ships its unshipped lines (in two parcels for a partial shipment), then delivers.
+    fn shipping(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let n = sim.steps;
+        let unshipped: Vec<LineQuantity> = state
+            .lines
+            .iter()
+            .filter(|l| l.shipped < l.quantity)
+            .map(|l| LineQuantity {
+                sku: l.sku.clone(),
+                quantity: l.quantity - l.shipped,
+            })
+            .collect();
+        if unshipped.is_empty() {
+            return self.deliver(sim, state, now);
+        }
+        let lines =
+            if sim.fate.partial_shipment && state.shipments.is_empty() && unshipped.len() > 1 {
+                unshipped[..1].to_vec()
+            } else {
+                unshipped
+            };
+        let named = sim.fate.named_carrier || !self.config.carrier_rules;
+        let carrier =
+            named.then(|| CarrierId::new(if n.is_multiple_of(2) { "dhl" } else { "ups" }));
+        let weight: u32 = lines.iter().map(|l| l.quantity * 400).sum();
+        let ship = Ship {
+            order_id: id,
+            shipment_id: ShipmentId::new(format!("parcel-{n}")),
+            carrier,
+            service_level: ServiceLevel::Standard,
+            tracking_number: format!("TRK{}{n}", &id.0.simple().to_string()[..10]),
+            lines,
+            freight_cost: Amount(Decimal::new(390 + i64::from(n % 3) * 100, 2)),
+            weight_grams: weight,
+        };
+        self.send(
+            now,
+            ActorKind::Service,
+            "wms",
+            ship.into(),
+            Some(if sim.fate.partial_shipment {
+                24 * 60
+            } else {
+                180
+            }),
+        )
+    }
+
+    /// A delivered order: feedback, a return or an exchange, or the customer confirming receipt.
+    fn after_delivery(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let n = sim.steps;
+        let customer = sim.customer.clone();
+        if sim.fate.feedback && !sim.feedback_given {
+            sim.feedback_given = true;
+            // Mostly happy customers: 5 half the time, 1 or 2 one time in ten.
+            let rating = match self.rng.below(20) {
+                0 => 1,
+                1 => 2,
+                2 | 3 => 3,
+                4..=9 => 4,
+                _ => 5,
+            };
+            let claim = (rating == 1 && self.rng.chance(50)).then_some(ClaimKind::NotAsDescribed);
+            return self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                RecordFeedback {
+                    order_id: id,
+                    rating,
+                    comment: String::new(),
+                    claim,
+                }
+                .into(),
+                Some(6 * 60),
+            );
+        }
+        if (sim.fate.ret || sim.fate.exchange) && !sim.returned {
+            sim.returned = true;
+            let line = &state.lines[0];
+            let lines = vec![LineQuantity {
+                sku: line.sku.clone(),
+                quantity: 1,
+            }];
+            let return_id = ReturnId::new(format!("ret-{n}"));
+            let command: OrderCommand = if sim.fate.exchange {
+                RequestExchange {
+                    order_id: id,
+                    return_id,
+                    lines: lines.clone(),
+                    replacement: lines,
+                    reason: ReturnReason::WrongItem,
+                }
+                .into()
+            } else {
+                RequestReturn {
+                    order_id: id,
+                    return_id,
+                    lines,
+                    reason: ReturnReason::ChangedMind,
+                }
+                .into()
+            };
+            return self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                command,
+                Some(2 * 24 * 60),
+            );
+        }
+        if state.status == OrderStatus::Delivered && sim.fate.confirm {
+            return self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                ConfirmReceipt { order_id: id }.into(),
+                None,
+            );
+        }
+        // Left to the auto-confirm timer (or already completed).
+        (None, None)
+    }
+
+    /// A requested return arrives at the warehouse.
+    fn receiving_return(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let open = state.returns.iter().find(|r| r.disposition.is_none());
+        match open {
+            Some(case) => {
+                let disposition = if self.rng.chance(80) {
+                    ReturnDisposition::Restock
+                } else {
+                    ReturnDisposition::WriteOff
+                };
+                self.send(
+                    now,
+                    ActorKind::Service,
+                    "wms",
+                    ReceiveReturn {
+                        order_id: id,
+                        return_id: case.return_id.clone(),
+                        disposition,
+                    }
+                    .into(),
+                    Some(STEP),
+                )
+            }
+            None => (None, None),
+        }
+    }
+
+    /// A returned order refunds what came back (exchanges refund nothing).
+    fn refunding_return(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        let id = sim.id;
+        let n = sim.steps;
+        let refundable = state.captured() - state.refunded();
+        let exchange = state.returns.iter().all(|r| r.exchange);
+        let value: Amount = state
+            .returns
+            .iter()
+            .filter(|r| !r.exchange)
+            .flat_map(|r| &r.lines)
+            .filter_map(|l| {
+                state
+                    .line(&l.sku)
+                    .map(|line| line.unit_price.times(l.quantity))
+            })
+            .sum();
+        let amount = value.min(refundable);
+        if exchange || !amount.is_positive() || state.refunded().is_positive() {
+            return (None, None);
+        }
+        self.send(
+            now,
+            ActorKind::Staff,
+            "cs-agent",
+            Refund {
+                order_id: id,
+                refund_id: RefundId::new(format!("rf-{n}")),
+                amount,
+                reason: RefundReason::Return,
+                psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
+            }
+            .into(),
+            None,
+        )
+    }
+
+    /// A cancelled order refunds what was captured.
+    fn refunding_cancellation(
         &mut self,
         sim: &mut SimOrder,
         state: &Order,
         now: DateTime<Utc>,
-    ) -> (Option<CommandEnvelope>, Option<i64>) {
+    ) -> Step {
+        let id = sim.id;
+        let n = sim.steps;
+        let refundable = state.captured() - state.refunded();
+        self.send(
+            now,
+            ActorKind::Staff,
+            "cs-agent",
+            Refund {
+                order_id: id,
+                refund_id: RefundId::new(format!("rf-{n}")),
+                amount: refundable,
+                reason: RefundReason::Cancellation,
+                psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
+            }
+            .into(),
+            None,
+        )
+    }
+
+    /// Delivers, delays or loses the order's parcels, one event per step.
+    fn deliver(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
         let Some(parcel) = state.shipments.iter().find(|s| s.delivered_at.is_none()) else {
             return (None, Some(60));
         };
