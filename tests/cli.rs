@@ -327,6 +327,7 @@ fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
     let broker = event_log::testing::TestBroker::start();
     let prefix = event_log::testing::unique_prefix("serve");
@@ -398,6 +399,7 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

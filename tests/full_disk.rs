@@ -62,6 +62,7 @@ fn verified(data: &Path) -> String {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn a_disk_full_mid_load_stops_the_serve_cleanly_and_a_restart_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -107,6 +107,7 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+#[allow(unsafe_code)]
 fn kill(child: &mut Child) {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };

@@ -13,6 +13,7 @@
 /// the serve used 1.33–1.39 ms of CPU per order instead of 1.34–1.71, and the clients 0.61–0.68
 /// instead of 0.91–1.25 (BENCHMARKS.md). Redis and MongoDB advise the same for their servers.
 /// Failing is harmless: the process runs as before.
+#[allow(unsafe_code)]
 pub fn disable_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
     let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };

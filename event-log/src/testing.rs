@@ -56,6 +56,7 @@ fn free_port() -> u16 {
 impl TestBroker {
     /// Starts (or finds) a broker. Panics with instructions when none can be had: the tests
     /// that need one must not pass silently without it.
+    #[allow(unsafe_code)]
     pub fn start() -> TestBroker {
         if let Ok(bootstrap) = std::env::var("LEDGER_KAFKA_BOOTSTRAP") {
             return TestBroker {

@@ -1010,6 +1010,7 @@ impl Journal {
     /// (only bytes below its committed length, which the file holds, are ever touched). Files
     /// only grow while the journal is open: the writer cuts a torn tail before any mapping,
     /// and no other writer can open the directory meanwhile.
+    #[allow(unsafe_code)]
     fn mapped(&self, segment: usize, length: u64) -> Result<Arc<Mmap>, LogError> {
         if let Some(Some(map)) = read_lock(&self.maps).get(segment) {
             if map.len() as u64 >= length {
