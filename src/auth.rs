@@ -26,9 +26,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// The file in an embedded data directory holding the running serve's admin token.
-pub const TOKEN_FILE: &str = replay_tool::source::SERVE_TOKEN_FILE;
-
 /// The environment variable with more tokens: `name:sha256:role+role`, comma-separated.
 pub const TOKENS_ENV: &str = "LEDGER_AUTH_TOKENS";
 
@@ -450,7 +447,7 @@ pub fn finance_only(command: &Command) -> bool {
 
 /// Writes this run's admin token into the data directory, readable by its owner only.
 pub fn write_token_file(data: &Path, token: &str) -> std::io::Result<()> {
-    let path = data.join(TOKEN_FILE);
+    let path = data.join(crate::running::TOKEN_FILE);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

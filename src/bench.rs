@@ -155,7 +155,7 @@ impl Drop for Serve {
 fn wait_until_listening(child: &mut Child, data: &Path) -> anyhow::Result<Http> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let address = std::fs::read_to_string(data.join(crate::serve::ADDRESS_FILE));
+        let address = std::fs::read_to_string(data.join(crate::running::ADDRESS_FILE));
         let token = std::fs::read_to_string(data.join("serve.token"));
         if let (Ok(address), Ok(token)) = (address, token) {
             if !address.trim().is_empty() && !token.trim().is_empty() {
@@ -408,7 +408,7 @@ struct Http {
 impl Http {
     fn new(address: &str, token: &str) -> Http {
         Http {
-            agent: crate::serve::client(Duration::from_secs(55), Some(token.to_owned())),
+            agent: crate::running::client(Duration::from_secs(55), Some(token.to_owned())),
             address: address.to_owned(),
             token: token.to_owned(),
         }
@@ -440,7 +440,7 @@ impl Http {
 
     /// Posts a command; its result when accepted.
     fn command(&self, body: &str) -> anyhow::Result<Value> {
-        let answer = crate::serve::post_command_line(&self.agent, &self.address, body, false)?;
+        let answer = crate::running::post_command_line(&self.agent, &self.address, body, false)?;
         if answer["outcome"] != "accepted" {
             bail!("a command was not accepted: {answer}");
         }

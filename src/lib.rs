@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod query;
 pub mod reconcile;
 pub mod rules;
+pub mod running;
 pub mod serve;
 pub mod submit;
 pub mod validate;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use order_events::ids::OrderId;
 use order_ledger::config::LedgerConfig;
 use order_ledger::log_admin::{self, LogOptions};
-use order_ledger::{bench, demo, query, rules, serve, submit, validate};
+use order_ledger::{bench, demo, query, rules, running, serve, submit, validate};
 
 /// mimalloc instead of the system allocator: sled's page cache allocates and frees small
 /// nodes at a high rate, and glibc's malloc slows down as its heap fragments (BENCHMARKS.md,
@@ -444,7 +444,7 @@ async fn submit_lines(
         Ok(log) => log,
         // A serve owns the directory: go through its HTTP front door.
         Err(event_log::LogError::InUse { path }) => {
-            let endpoint = serve::endpoint_of(&options.data).ok_or_else(|| {
+            let endpoint = running::Endpoint::of(&options.data).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{path} is in use by another process that publishes no serve address"
                 )
@@ -682,7 +682,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let request = what.into_query(at_least);
             let options = log.options(&config);
-            let served = query::serve_address(&options);
+            let served = running::endpoint_of(&options);
             let answer = match served {
                 Some(endpoint) => query::via_serve(&endpoint, &request),
                 None => {
@@ -710,7 +710,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rebuild { log } => {
             let options = log.options(&config);
-            let served = query::serve_address(&options);
+            let served = running::endpoint_of(&options);
             let outcome = match served {
                 Some(endpoint) => query::rebuild_via_serve(&endpoint),
                 None => tokio::runtime::Builder::new_multi_thread()

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::api::{self, ReadContext, Route};
 use crate::config::LedgerConfig;
 use crate::log_admin::LogOptions;
-use crate::serve::Endpoint;
+use crate::running::Endpoint;
 
 /// How to print an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,15 +133,6 @@ pub async fn rebuild_locally(config: &LedgerConfig, options: &LogOptions) -> any
         "events_folded": stats.applied,
         "seconds": started.elapsed().as_secs_f64(),
     }))
-}
-
-/// The address of the serve that owns an embedded data directory, if one runs (then its
-/// read models are asked through it).
-pub fn serve_address(options: &LogOptions) -> Option<Endpoint> {
-    match options.kafka {
-        None => crate::serve::endpoint_of(&options.data),
-        Some(_) => None,
-    }
 }
 
 /// The rows of an answer: a page's items, a list, or the one object.

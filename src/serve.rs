@@ -34,36 +34,7 @@ use serde_json::json;
 
 use crate::auth::{Access, Auth, Caller, Role};
 
-/// The file in an embedded data directory that tells `ledger submit` where the serve that
-/// owns the directory listens.
-pub const ADDRESS_FILE: &str = replay_tool::source::SERVE_ADDRESS_FILE;
-
-/// The file in an embedded data directory a running serve holds locked for as long as it
-/// runs (see [`replay_tool::source::serve_address`]).
-pub const LOCK_FILE: &str = replay_tool::source::SERVE_LOCK_FILE;
-
-/// A running serve to talk to: where it listens, and the bearer token to present.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub address: String,
-    pub token: Option<String>,
-}
-
-impl Endpoint {
-    /// An HTTP client for it, whose requests bear the token.
-    pub fn client(&self, wait: Duration) -> ureq::Agent {
-        client(wait, self.token.clone())
-    }
-}
-
-/// The serve owning `data`, if one runs: its address, and the token in `LEDGER_TOKEN` or the
-/// one it wrote there.
-pub fn endpoint_of(data: &Path) -> Option<Endpoint> {
-    Some(Endpoint {
-        address: replay_tool::source::serve_address(data)?,
-        token: replay_tool::source::serve_token(Some(data)),
-    })
-}
+use crate::running::{ADDRESS_FILE, LOCK_FILE, TOKEN_FILE};
 
 /// Takes `data`'s serve lock for as long as the returned file lives.
 fn lock_directory(data: &Path) -> anyhow::Result<std::fs::File> {
@@ -593,7 +564,7 @@ pub async fn serve(
     // What a killed predecessor left behind points nowhere: gone before this serve's own.
     if let Some(dir) = &options.data {
         let _ = std::fs::remove_file(dir.join(ADDRESS_FILE));
-        let _ = std::fs::remove_file(dir.join(crate::auth::TOKEN_FILE));
+        let _ = std::fs::remove_file(dir.join(TOKEN_FILE));
     }
     let address = options.listener.local_addr()?;
     let fatal = Fatal::new();
@@ -664,7 +635,7 @@ pub async fn serve(
             let token = crate::auth::new_token()?;
             crate::auth::write_token_file(dir, &token)?;
             auth = auth.with_token(&token, "local-admin", &[Role::Admin]);
-            Some(dir.join(crate::auth::TOKEN_FILE))
+            Some(dir.join(TOKEN_FILE))
         }
         _ => None,
     };
@@ -729,69 +700,4 @@ pub async fn serve(
     }
     folded?;
     Ok(stats?)
-}
-
-/// The HTTP client `ledger submit` posts to a running serve with: one per submission, so its
-/// connection is reused from line to line. Every request bears `token`, if given.
-pub fn client(wait: Duration, token: Option<String>) -> ureq::Agent {
-    replay_tool::source::serve_client(wait + Duration::from_secs(5), token)
-}
-
-/// How long a 429 says to wait: the body's `retry_after_ms`, else `Retry-After` seconds;
-/// between a millisecond and ten seconds.
-fn retry_after(response: &mut ureq::http::Response<ureq::Body>) -> Duration {
-    let seconds = response
-        .headers()
-        .get("retry-after")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    let body: Option<serde_json::Value> = response.body_mut().read_json().ok();
-    let millis = body
-        .as_ref()
-        .and_then(|body| body["retry_after_ms"].as_u64())
-        .or(seconds.map(|s| s.saturating_mul(1000)))
-        .unwrap_or(1000);
-    Duration::from_millis(millis.clamp(1, 10_000))
-}
-
-/// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
-/// answer (a result, or why the line is not a command), once the order process has reacted.
-pub fn post_line(
-    agent: &ureq::Agent,
-    address: &str,
-    line: &str,
-) -> anyhow::Result<serde_json::Value> {
-    post_command_line(agent, address, line, true)
-}
-
-/// Posts one JSON command line to a running serve and returns the JSON answer; with `settle`,
-/// the answer comes once the order process has reacted to the command.
-pub fn post_command_line(
-    agent: &ureq::Agent,
-    address: &str,
-    line: &str,
-    settle: bool,
-) -> anyhow::Result<serde_json::Value> {
-    let url = format!("http://{address}/v1/commands?settle={settle}");
-    // Over the token's request rate the serve answers 429: wait as long as it says, and post
-    // again (for at most a minute), rather than report a line refused for its pace.
-    let patience = std::time::Instant::now() + Duration::from_secs(60);
-    let mut response = loop {
-        let mut response = agent
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(line)
-            .map_err(|e| anyhow::anyhow!("posting to the serve at {address}: {e}"))?;
-        if response.status() != StatusCode::TOO_MANY_REQUESTS
-            || std::time::Instant::now() >= patience
-        {
-            break response;
-        }
-        std::thread::sleep(retry_after(&mut response));
-    };
-    let value: serde_json::Value = response
-        .body_mut()
-        .read_json()
-        .map_err(|e| anyhow::anyhow!("reading the serve's answer: {e}"))?;
-    Ok(value)
 }

@@ -156,7 +156,7 @@ pub async fn submit(
 /// [`submit`] through the `ledger serve` that owns the data directory, listening at `address`:
 /// each line is posted to its `POST /v1/commands` and the answer printed the same way.
 pub async fn submit_via_serve(
-    serve: &crate::serve::Endpoint,
+    serve: &crate::running::Endpoint,
     input: &str,
     wait: Duration,
     out: &mut impl Write,
@@ -171,7 +171,7 @@ pub async fn submit_via_serve(
         }
         let (agent, address, line) = (agent.clone(), address.to_owned(), line.to_owned());
         let mut value =
-            tokio::task::spawn_blocking(move || crate::serve::post_line(&agent, &address, &line))
+            tokio::task::spawn_blocking(move || crate::running::post_line(&agent, &address, &line))
                 .await??;
         match value["outcome"].as_str() {
             Some("accepted") => summary.accepted += 1,

@@ -11,6 +11,7 @@ use event_log::embedded::EmbeddedLog;
 use event_log::{Log, Topics};
 use order_ledger::auth::{Auth, Role};
 use order_ledger::config::LedgerConfig;
+use order_ledger::running;
 use order_ledger::serve::{self, ReadSide, ServeOptions};
 use serde_json::{json, Value};
 
@@ -65,7 +66,7 @@ async fn start_with(auth: Auth) -> Running {
     let task = tokio::spawn(serve::serve(log.clone(), clock.clone(), options, async {
         let _ = stopped.await;
     }));
-    let agent = serve::client(Duration::from_secs(30), Some(ADMIN_TOKEN.to_owned()));
+    let agent = running::client(Duration::from_secs(30), Some(ADMIN_TOKEN.to_owned()));
     Running {
         address,
         log,
@@ -116,7 +117,7 @@ impl Running {
     }
 
     fn post(&self, line: &str) -> Value {
-        serve::post_line(&self.agent, &self.address, line).unwrap()
+        running::post_line(&self.agent, &self.address, line).unwrap()
     }
 
     /// Posts every command line of `text`, in order; their results.
@@ -127,7 +128,7 @@ impl Running {
         tokio::task::spawn_blocking(move || {
             lines
                 .iter()
-                .map(|line| serve::post_line(&agent, &address, line).unwrap())
+                .map(|line| running::post_line(&agent, &address, line).unwrap())
                 .collect()
         })
         .await
@@ -812,7 +813,7 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
     ]);
     let address = running.address.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let agent = serve::client(Duration::from_secs(30), None);
+        let agent = running::client(Duration::from_secs(30), None);
         let send = |probe: &Probe, authorization: Option<String>| -> (u16, Value) {
             let url = format!("http://{address}{}", probe.path);
             let mut response = match probe.method {
@@ -900,7 +901,7 @@ async fn a_token_over_its_request_rate_gets_429_and_then_its_budget_back() {
     .await;
     let address = running.address.clone();
     tokio::task::spawn_blocking(move || {
-        let agent = serve::client(Duration::from_secs(30), Some(token.to_owned()));
+        let agent = running::client(Duration::from_secs(30), Some(token.to_owned()));
         let url = format!("http://{address}/v1/trial-balance");
         let mut statuses = Vec::new();
         let mut refused = None;
@@ -1034,7 +1035,7 @@ async fn hostile_inputs_over_http_get_a_typed_answer_and_change_nothing_stored()
     let stored = event_records(running.log.as_ref()).await;
     let address = running.address.clone();
     let answers = tokio::task::spawn_blocking(move || {
-        let agent = serve::client(Duration::from_secs(30), Some(ADMIN_TOKEN.to_owned()));
+        let agent = running::client(Duration::from_secs(30), Some(ADMIN_TOKEN.to_owned()));
         corpus
             .into_iter()
             .map(|hostile| {

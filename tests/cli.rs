@@ -383,12 +383,12 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
     assert_one_command_per_id(&results, &results_of(&reused));
     // The same over HTTP: every reusing command posted to the front door.
     let agent =
-        order_ledger::serve::client(std::time::Duration::from_secs(60), Some(token.to_owned()));
+        order_ledger::running::client(std::time::Duration::from_secs(60), Some(token.to_owned()));
     let posted: Vec<serde_json::Value> =
         std::fs::read_to_string(reusing_the_place_order_id(dir.path()))
             .unwrap()
             .lines()
-            .map(|line| order_ledger::serve::post_line(&agent, &listen, line).unwrap())
+            .map(|line| order_ledger::running::post_line(&agent, &listen, line).unwrap())
             .collect();
     assert_one_command_per_id(&results, &posted);
 

@@ -99,7 +99,7 @@ fn a_disk_full_mid_load_stops_the_serve_cleanly_and_a_restart_goes_on() {
     let mut answered: Vec<Value> = Vec::new();
     let refused = loop {
         assert!(answered.len() < 20_000, "the disk never filled up");
-        let Some(endpoint) = order_ledger::serve::endpoint_of(&data) else {
+        let Some(endpoint) = order_ledger::running::Endpoint::of(&data) else {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };

@@ -323,7 +323,7 @@ fn post_until_answered(data: &std::path::Path, line: &str) -> (serde_json::Value
             std::time::Instant::now() < deadline,
             "no serve answered {line} in 120 s"
         );
-        let Some(endpoint) = order_ledger::serve::endpoint_of(data) else {
+        let Some(endpoint) = order_ledger::running::Endpoint::of(data) else {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
@@ -403,7 +403,7 @@ fn embedded_serve_killed_mid_load_loses_and_doubles_nothing_and_verifies() {
     let all_reserved = orders.len() as u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let reserved = order_ledger::serve::endpoint_of(&data).and_then(|endpoint| {
+        let reserved = order_ledger::running::Endpoint::of(&data).and_then(|endpoint| {
             let mut response = endpoint
                 .client(Duration::from_secs(10))
                 .get(&format!(

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod follow;
 pub mod proof;
 pub mod rebuild;
+pub mod running;
 pub mod served;
 pub mod source;
 pub mod unique;

@@ -13,6 +13,8 @@ use event_log::{
 };
 use serde_json::Value;
 
+use crate::running::Endpoint;
+
 pub struct ServedLog {
     address: String,
     agent: ureq::Agent,
@@ -47,10 +49,10 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<Value, LogError> {
 }
 
 impl ServedLog {
-    /// Connects to the serve at `address` (host:port), presenting `token` (the auditor role
-    /// reads the log).
-    pub async fn connect(address: &str, token: Option<String>) -> Result<ServedLog, LogError> {
-        let agent = crate::source::serve_client(Duration::from_secs(60), token);
+    /// Connects to `serve` (the auditor role reads the log).
+    pub async fn connect(serve: &Endpoint) -> Result<ServedLog, LogError> {
+        let agent = serve.client(Duration::from_secs(60));
+        let address = serve.address.clone();
         let url = format!("http://{address}/v1/log/layout");
         let layout = {
             let agent = agent.clone();
@@ -66,7 +68,7 @@ impl ServedLog {
             .ok_or_else(|| broker("the serve's layout names no partition count".into()))?
             as u32;
         Ok(ServedLog {
-            address: address.to_owned(),
+            address,
             agent,
             topics: Topics::new(prefix, partitions)?,
             partitions,
