@@ -5,7 +5,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use event_log::Log;
 
-use crate::{AsOf, BreakKind, ExportFormat, Start, TimeRange, VerifyReport};
+use crate::{AsOf, BreakKind, ExportFormat, ReplayError, Start, TimeRange, VerifyReport};
 
 /// Money events whose entries did not balance.
 fn broken_balances(report: &VerifyReport) -> u64 {
@@ -109,11 +109,14 @@ fn open_live(
 }
 
 /// `check-proof FILE`: prints whether the proof holds; returns the exit status.
-pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    let proof: crate::proof::Proof = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{} is not a proof: {e}", file.display()))?;
+pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> Result<u8, ReplayError> {
+    let unreadable = |reason: String| ReplayError::Proof {
+        file: file.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| unreadable(format!("reading: {e}")))?;
+    let proof: crate::proof::Proof =
+        serde_json::from_str(&text).map_err(|e| unreadable(format!("not a proof: {e}")))?;
     match crate::proof::check(&proof) {
         Ok(()) => {
             writeln!(
@@ -136,7 +139,7 @@ pub async fn run(
     command: ReplayCommand,
     context: ReplayContext,
     out: &mut impl Write,
-) -> anyhow::Result<u8> {
+) -> Result<u8, ReplayError> {
     match command {
         ReplayCommand::Rebuild {
             into,
@@ -268,7 +271,7 @@ pub async fn run(
             )
             .await?;
             if history.entries.is_empty() {
-                anyhow::bail!("no events of {aggregate_id} in the log (as asked)");
+                return Err(ReplayError::NoHistory { aggregate_id });
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?;
             Ok(0)

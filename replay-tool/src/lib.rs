@@ -57,24 +57,41 @@ pub enum ReplayError {
     InUseWithoutServe { path: String },
     #[error("decoding events on a worker thread failed: {0}")]
     Decoding(String),
+    #[error("{file}: {reason}")]
+    Proof { file: String, reason: String },
+    #[error("no events of {aggregate_id} in the log (as asked)")]
+    NoHistory { aggregate_id: String },
+    #[error(transparent)]
+    CannotProve(Box<proof::ProofError>),
 }
 
-/// Whether `error` says the stored history is damaged (a corrupt byte in the log): a break,
-/// which the replay commands report with exit status 1, not a failure to run (3).
-pub fn is_break(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ReplayError>(),
-            Some(ReplayError::Log(LogError::Corrupt { .. }))
-        ) || matches!(
-            cause.downcast_ref::<LogError>(),
-            Some(LogError::Corrupt { .. })
-        )
-    })
+/// A proof that failed for a reason of the log's stays that reason (a corrupt byte is a
+/// break); otherwise it says why no proof could be made.
+impl From<proof::ProofError> for ReplayError {
+    fn from(error: proof::ProofError) -> ReplayError {
+        match error {
+            proof::ProofError::Replay(inner) => inner,
+            other => ReplayError::CannotProve(Box::new(other)),
+        }
+    }
+}
+
+impl ReplayError {
+    /// Whether the stored history is damaged (a corrupt byte in the log): a break, which the
+    /// replay commands report with exit status 1, not a failure to run (3).
+    pub fn is_break(&self) -> bool {
+        matches!(self, ReplayError::Log(LogError::Corrupt { .. }))
+    }
 }
 
 impl From<std::io::Error> for ReplayError {
     fn from(error: std::io::Error) -> ReplayError {
+        ReplayError::Output(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ReplayError {
+    fn from(error: serde_json::Error) -> ReplayError {
         ReplayError::Output(error.to_string())
     }
 }

@@ -9,6 +9,7 @@ use clap::Parser;
 use event_log::kafka::KafkaSettings;
 use event_log::Log;
 use replay_tool::cli::{self, ReplayCommand};
+use replay_tool::ReplayError;
 
 /// mimalloc instead of the system allocator: sled's page cache allocates and frees small
 /// nodes at a high rate, and glibc's malloc slows down as its heap fragments (BENCHMARKS.md,
@@ -69,26 +70,26 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let outcome = runtime.block_on(async {
+    let outcome: anyhow::Result<u8> = runtime.block_on(async {
         if let ReplayCommand::CheckProof { file } = &args.command {
-            return cli::check_proof_file(file, &mut std::io::stdout().lock());
+            return Ok(cli::check_proof_file(file, &mut std::io::stdout().lock())?);
         }
         let log = open(&args).await?;
         let context = cli::ReplayContext {
             projector: projections::Projector::default(),
             live: args.kafka.is_none().then(|| args.data.join("read-models")),
         };
-        cli::run(
+        Ok(cli::run(
             log.as_ref(),
             args.command,
             context,
             &mut std::io::stdout().lock(),
         )
-        .await
+        .await?)
     });
     match outcome {
         Ok(code) => ExitCode::from(code),
-        Err(error) if replay_tool::is_break(&error) => {
+        Err(error) if error.downcast_ref().is_some_and(ReplayError::is_break) => {
             eprintln!("replay-tool: the log is broken: {error:#}");
             ExitCode::from(1)
         }

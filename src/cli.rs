@@ -1,0 +1,418 @@
+//! The `ledger` command line as clap types: every subcommand, its flags and their help. `main.rs`
+//! parses into these and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use order_ledger::config::LedgerConfig;
+use order_ledger::log_admin::LogOptions;
+
+#[derive(Parser)]
+#[command(name = "ledger", version, about = "Event-sourced order ledger")]
+pub(crate) struct Cli {
+    /// A ledger.toml with the deployment's settings (see examples/ledger.toml); flags override it.
+    #[arg(long, global = true)]
+    pub(crate) config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Print every business rule (rejection code) and the order state machine.
+    Rules {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Decide a file of JSON commands in memory and report each answer.
+    ///
+    /// Exit status: 0 when every command was accepted or rejected by a business rule (use
+    /// --strict to fail on rejections), 1 with --strict and a rejection, 2 when a command
+    /// could not be decoded, 3 on a problem with the files themselves.
+    Validate {
+        /// JSON commands, one after another (JSON Lines or pretty-printed); `-` for stdin.
+        file: PathBuf,
+        /// Exported events (JSON Lines) to start from instead of an empty ledger.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Write the accepted events here as JSON Lines (usable as a later --history).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit with status 1 if any command is rejected.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Write the JSON Schema of every command and event into a directory.
+    Schemas {
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
+    },
+    /// Create the deployment's topics where missing, check them, and print their end offsets.
+    Topics {
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Run the command handler until SIGINT or SIGTERM (then finish the batch and commit).
+    Serve {
+        #[command(flatten)]
+        log: LogArgs,
+        /// This instance's stable name; give each `serve --kafka` instance its own [default: 0].
+        #[arg(long)]
+        instance_id: Option<String>,
+        /// Most commands decided per transaction [default: 500].
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// HTTP address for POST /v1/commands and GET /metrics [default: 127.0.0.1:0].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Publish JSON command lines and print one JSON result per line.
+    ///
+    /// On an embedded directory no `ledger serve` owns, the commands are processed in this
+    /// process. Exit status: 0 all accepted, 1 some rejected, 2 some invalid or unanswered.
+    Submit {
+        #[command(flatten)]
+        log: LogArgs,
+        /// JSON command lines; `-` for stdin.
+        file: PathBuf,
+        /// How long to wait for each command's result.
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+    },
+    /// Query the read models: orders, inventory, balances, reports, exceptions.
+    ///
+    /// Through the serve that owns the data directory when one runs; otherwise the read
+    /// models are caught up with the log in this process first. Prints JSON, or a table
+    /// (--table) or CSV (--csv).
+    Query {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(subcommand)]
+        what: QueryWhat,
+        /// Print a readable table instead of JSON.
+        #[arg(long, global = true, conflicts_with = "csv")]
+        table: bool,
+        /// Print CSV (one row per order, item or account) for spreadsheets.
+        #[arg(long, global = true)]
+        csv: bool,
+        /// Events-topic positions P:O,P:O (from a command result) the answer must include.
+        #[arg(long, global = true)]
+        at_least: Option<String>,
+    },
+    /// Rebuild the read models from the log: a fresh copy beside the live one, then a switch.
+    ///
+    /// Through the serve that owns the data directory when one runs (it keeps answering
+    /// queries from the live copy meanwhile); otherwise in this process.
+    Rebuild {
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Audit the event log (read-only): verify chains and transitions, export, trace history.
+    /// The same commands as the `replay-tool` binary.
+    Replay {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(subcommand)]
+        command: replay_tool::cli::ReplayCommand,
+    },
+    /// Reconcile a payment provider's settlement report (CSV) against the ledger's captures and
+    /// refunds. Exit status 1 when unexplained breaks remain, 3 when it could not run.
+    Reconcile {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The provider's report. Default columns: psp_reference, type (capture, refund,
+        /// chargeback, fee, payout), gross, fee, net, currency, date, and optionally order_id
+        /// and payment_id.
+        #[arg(long)]
+        psp: PathBuf,
+        /// Another layout's column for a field, e.g. gross=Amount (repeatable); and
+        /// date_format=%d.%m.%Y for dates not written YYYY-MM-DD.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        mappings: Vec<String>,
+        /// First day of the period [default: the report's first date].
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the period [default: the report's last date].
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Days a line's date may be from the ledger's for a match by amount alone.
+        #[arg(long, default_value_t = 3)]
+        window_days: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: order_ledger::reconcile::ReportFormat,
+        /// The payment provider whose report it is (recorded with the run).
+        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_PROVIDER)]
+        provider: String,
+        /// The run's id [default: <provider>-<UTC time>].
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Who reconciles, as KIND:ID (recorded with the run).
+        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_ACTOR)]
+        actor: String,
+        /// Do not record the run as an event (e.g. on a read-only copy of the log).
+        #[arg(long)]
+        no_record: bool,
+    },
+    /// Simulate a shop end to end on the embedded log and print what the read models say.
+    Demo {
+        /// Orders to place.
+        #[arg(long, default_value_t = 3000)]
+        orders: u32,
+        /// Seed of the simulated traffic.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Data directory for the run (cleared first if an earlier demo made it).
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+    },
+    /// Measure the front door: the peer's workload (place, wait until awaiting payment,
+    /// capture, ship) through HTTP with C clients against a fresh `ledger serve` per run;
+    /// prints orders/s, commands/s, CPU per order and p50/p99 per command.
+    Bench {
+        /// Orders per run.
+        #[arg(long, default_value_t = 3000)]
+        orders: usize,
+        /// Client counts, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
+        clients: Vec<usize>,
+        /// SKUs the orders are spread over.
+        #[arg(long, default_value_t = 100)]
+        skus: usize,
+        /// Where each run's data directory is made (and removed after it).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        scratch: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Print the order id the ledger derives from a channel and external reference.
+    OrderId {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        reference: String,
+    },
+    /// Make a new HTTP API token: prints the token (give it to its holder) and the `[auth]`
+    /// entry with its SHA-256 (put that in ledger.toml; the token itself is stored nowhere).
+    Token {
+        /// Who will hold it.
+        #[arg(long)]
+        name: String,
+        /// Its roles.
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<order_ledger::auth::Role>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QueryWhat {
+    /// Orders by placement time, filtered and paged.
+    Orders {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        merchant: Option<String>,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        /// Placed at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Placed before (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        /// The `next` cursor of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// One order: status, timeline, lines, payments, shipments, returns.
+    Order { id: String },
+    /// One order's journal entries.
+    Settlement { id: String },
+    /// Stock per SKU and warehouse.
+    Inventory {
+        #[arg(long)]
+        sku: Option<String>,
+        /// Only items below their safety stock.
+        #[arg(long)]
+        low: bool,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Account balances of the settlement ledger (--merchants: what each merchant is owed, what
+    /// a payout holds back now for open return windows, and what is available to pay out).
+    Balances {
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        merchants: bool,
+        #[arg(long, requires = "merchants")]
+        merchant: Option<String>,
+    },
+    /// The sum of all accounts per currency: zero when the books balance.
+    TrialBalance,
+    /// Recorded reconciliation runs: who reconciled which provider report, when, what came out.
+    Reconciliations,
+    /// Orders, GMV, average order value, processing time and rates per day and channel.
+    Reports {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Orders on hold, and orders longer in their status than its SLA.
+    Exceptions {
+        #[arg(long)]
+        limit: Option<String>,
+    },
+    /// Projection lag, gaps and undecodable records.
+    Status,
+}
+
+impl QueryWhat {
+    pub(crate) fn into_query(self, at_least: Option<String>) -> order_ledger::query::CliQuery {
+        use order_ledger::api::Route;
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                params.push((name.to_owned(), value));
+            }
+        };
+        add("at_least", at_least);
+        let (route, path) = match self {
+            QueryWhat::Orders {
+                status,
+                merchant,
+                customer,
+                channel,
+                from,
+                to,
+                limit,
+                after,
+            } => {
+                add("status", status);
+                add("merchant", merchant);
+                add("customer", customer);
+                add("channel", channel);
+                add("from", from);
+                add("to", to);
+                add("limit", limit);
+                add("after", after);
+                (Route::Orders, Vec::new())
+            }
+            QueryWhat::Order { id } => (Route::Order, vec![id]),
+            QueryWhat::Settlement { id } => (Route::OrderSettlement, vec![id]),
+            QueryWhat::Inventory {
+                sku,
+                low,
+                limit,
+                after,
+            } => {
+                add("sku", sku);
+                add("low", low.then(|| "true".to_owned()));
+                add("limit", limit);
+                add("after", after);
+                (Route::Inventory, Vec::new())
+            }
+            QueryWhat::Balances {
+                currency,
+                merchants,
+                merchant,
+            } => {
+                add("currency", currency);
+                if merchants {
+                    add("merchant", merchant);
+                    (Route::MerchantBalances, Vec::new())
+                } else {
+                    (Route::Balances, Vec::new())
+                }
+            }
+            QueryWhat::TrialBalance => (Route::TrialBalance, Vec::new()),
+            QueryWhat::Reconciliations => (Route::Reconciliations, Vec::new()),
+            QueryWhat::Reports { from, to, channel } => {
+                add("from", from);
+                add("to", to);
+                add("channel", channel);
+                (Route::Reports, Vec::new())
+            }
+            QueryWhat::Exceptions { limit } => {
+                add("limit", limit);
+                (Route::Exceptions, Vec::new())
+            }
+            QueryWhat::Status => (Route::Status, Vec::new()),
+        };
+        order_ledger::query::CliQuery {
+            route,
+            path,
+            params,
+        }
+    }
+}
+
+/// Where the log is: an embedded directory (default) or a Kafka cluster. Unset flags come from
+/// the configuration file, then the defaults.
+#[derive(clap::Args)]
+pub(crate) struct LogArgs {
+    /// Embedded data directory (ignored with --kafka) [default: ledger-data].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Kafka bootstrap servers, e.g. localhost:9092.
+    #[arg(long, global = true)]
+    kafka: Option<String>,
+    /// A librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", global = true)]
+    kafka_config: Vec<String>,
+    /// A file of librdkafka properties (key=value lines).
+    #[arg(long, global = true)]
+    kafka_config_file: Option<PathBuf>,
+    /// Topic prefix: topics are <prefix>.commands, .events, .command-results, .dead-letter
+    /// [default: orders].
+    #[arg(long, global = true)]
+    prefix: Option<String>,
+    /// Partitions of topics this command creates [default: 8].
+    #[arg(long, global = true)]
+    partitions: Option<u32>,
+    /// Replication factor of topics this command creates (Kafka) [default: 1].
+    #[arg(long, global = true)]
+    replication_factor: Option<u16>,
+}
+
+impl LogArgs {
+    pub(crate) fn options(self, config: &LedgerConfig) -> LogOptions {
+        let section = &config.log;
+        // The file's [kafka] properties first, so flags given on the command line win.
+        let mut kafka_config: Vec<String> = config
+            .kafka
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        kafka_config.extend(self.kafka_config);
+        LogOptions {
+            data: self.data.unwrap_or_else(|| section.data.clone()),
+            kafka: self.kafka.or_else(|| section.kafka.clone()),
+            kafka_config,
+            kafka_config_file: self.kafka_config_file,
+            prefix: self.prefix.unwrap_or_else(|| section.prefix.clone()),
+            partitions: self.partitions.unwrap_or(section.partitions),
+            replication_factor: self
+                .replication_factor
+                .unwrap_or(section.replication_factor),
+        }
+    }
+}
