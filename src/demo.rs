@@ -23,6 +23,7 @@ use order_events::process::CarrierRule;
 use order_events::simulation::{Shop, ShopConfig};
 use projections::query::OrderFilter;
 
+use crate::background::Background;
 use crate::config::LedgerConfig;
 use crate::log_admin::{self, LogOptions};
 
@@ -115,22 +116,17 @@ pub async fn run(
     }
     let group = handler_config.group.clone();
     let policy = handler_config.policy.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handler = tokio::spawn(
-        Handler::new(log.clone(), handler_config, clock.clone()).run(async {
-            let _ = stopped.await;
-        }),
-    );
+    let handler = Background::spawn({
+        let handler = Handler::new(log.clone(), handler_config, clock.clone());
+        |stopped| handler.run(stopped.wait())
+    });
     let read_side = config.read_side_for(&log_options, "demo");
     let read_models =
         crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
     let store = read_models.store().clone();
     let (worker, projections) =
         projections::worker::ProjectionWorker::new(log.clone(), read_models, read_side.group)?;
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(worker.run(async {
-        let _ = worker_stopped.await;
-    }));
+    let worker = Background::spawn(|stopped| worker.run(stopped.wait()));
 
     let shop_config = ShopConfig {
         orders: options.orders,
@@ -180,10 +176,8 @@ pub async fn run(
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
-    let _ = stop.send(());
-    let handler_stats = handler.await??;
-    let _ = stop_worker.send(());
-    worker.await??;
+    let handler_stats = handler.stop().await??;
+    worker.stop().await??;
     let summary = summarize(
         log.as_ref(),
         &store,

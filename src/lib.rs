@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod bench;
 pub mod config;
 pub mod demo;

@@ -33,6 +33,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Access, Auth, Caller, Role};
+use crate::background::Background;
 
 use crate::running::{ADDRESS_FILE, LOCK_FILE, TOKEN_FILE};
 
@@ -594,15 +595,10 @@ pub async fn serve(
         read_models,
         options.read_side.group,
     )?;
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = {
         let fatal = fatal.clone();
-        tokio::spawn(async move {
-            let folded = worker
-                .run(async {
-                    let _ = worker_stopped.await;
-                })
-                .await;
+        Background::spawn(|stopped| async move {
+            let folded = worker.run(stopped.wait()).await;
             if let Err(error) = &folded {
                 use projections::worker::WorkerError;
                 let (code, reason) = match error {
@@ -692,9 +688,9 @@ pub async fn serve(
         let _ = std::fs::remove_file(path);
     }
     let _ = stop_http.send(());
-    let _ = stop_worker.send(());
-    http.await??;
-    let folded = worker.await?;
+    let (http, folded) = tokio::join!(http, worker.stop());
+    http??;
+    let folded = folded?;
     if let Some(stop) = fatal.stop() {
         anyhow::bail!("{}", stop.reason);
     }

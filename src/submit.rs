@@ -10,6 +10,8 @@ use event_log::{Log, LogError, Topic, TopicPartition};
 use order_events::codec::json;
 use serde_json::json;
 
+use crate::background::Background;
+
 /// Totals over the submitted lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SubmitSummary {
@@ -94,12 +96,9 @@ pub async fn submit(
     out: &mut impl Write,
 ) -> anyhow::Result<SubmitSummary> {
     let group = handler_config.group.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let local = process_locally.then(|| {
         let handler = Handler::new(log.clone(), handler_config, Arc::new(SystemClock));
-        tokio::spawn(handler.run(async {
-            let _ = stopped.await;
-        }))
+        Background::spawn(|stopped| handler.run(stopped.wait()))
     });
     let results = Results::follow(log.clone()).await?;
     let mut summary = SubmitSummary::default();
@@ -146,9 +145,8 @@ pub async fn submit(
             }
         }
     }
-    if let Some(task) = local {
-        let _ = stop.send(());
-        task.await??;
+    if let Some(handler) = local {
+        handler.stop().await??;
     }
     Ok(summary)
 }
