@@ -34,6 +34,7 @@ pub mod schema;
 pub mod settlement;
 pub mod simulation;
 pub mod stock;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod upcast;
 mod validate;
