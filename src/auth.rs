@@ -191,11 +191,15 @@ impl Auth {
     /// Takes one request from the budget of the token hashing to `key`; when it is spent,
     /// how long until it holds a request again.
     fn admit(&self, key: [u8; 32]) -> Result<(), Duration> {
+        self.admit_at(key, std::time::Instant::now())
+    }
+
+    /// [`admit`](Self::admit) at `now` (tests move time by hand).
+    fn admit_at(&self, key: [u8; 32], now: std::time::Instant) -> Result<(), Duration> {
         if self.rate_per_second == 0 {
             return Ok(());
         }
         let rate = f64::from(self.rate_per_second);
-        let now = std::time::Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets.entry(key).or_insert(Bucket {
             level: rate,
@@ -512,6 +516,36 @@ mod tests {
         let role = format!("x:{}:root", sha256_hex("t"));
         let role = Auth::from_config(&AuthSection::default(), Some(&role)).unwrap_err();
         assert!(role.contains("unknown role 'root'"), "{role}");
+    }
+
+    #[test]
+    fn a_spent_budget_refills_at_the_rate_and_says_how_long_to_wait() {
+        let auth = Auth::closed().with_rate_limit(5);
+        let (checkout, bi) = (digest("checkout"), digest("bi"));
+        let start = std::time::Instant::now();
+        let at = |millis: u64| start + Duration::from_millis(millis);
+        // A second's worth at once, then the budget is spent.
+        for _ in 0..5 {
+            assert_eq!(auth.admit_at(checkout, at(0)), Ok(()));
+        }
+        let wait = auth.admit_at(checkout, at(0)).unwrap_err();
+        assert_eq!(
+            wait,
+            Duration::from_millis(200),
+            "one request refills in 1/5 s"
+        );
+        // Another token has a budget of its own.
+        assert_eq!(auth.admit_at(bi, at(0)), Ok(()));
+        // Not yet after 150 ms (a refusal takes nothing), then once the wait has passed.
+        let left = auth.admit_at(checkout, at(150)).unwrap_err();
+        assert!(left <= Duration::from_millis(51), "{left:?}");
+        assert_eq!(auth.admit_at(checkout, at(200)), Ok(()));
+        assert!(auth.admit_at(checkout, at(200)).is_err());
+        // A long pause refills no more than a second's worth.
+        for _ in 0..5 {
+            assert_eq!(auth.admit_at(checkout, at(60_000)), Ok(()));
+        }
+        assert!(auth.admit_at(checkout, at(60_000)).is_err());
     }
 
     #[test]

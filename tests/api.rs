@@ -925,9 +925,7 @@ async fn a_token_over_its_request_rate_gets_429_and_then_its_budget_back() {
         let wait = body["retry_after_ms"].as_u64().expect("retry_after_ms");
         assert!((1..=200).contains(&wait), "{body}");
         assert_eq!(retry.unwrap(), "1");
-        // Waiting that long is enough.
-        std::thread::sleep(Duration::from_millis(wait + 20));
-        assert_eq!(agent.get(&url).call().unwrap().status().as_u16(), 200);
+        // That waiting so long is enough is the bucket's unit test, on a clock moved by hand.
     })
     .await
     .unwrap();

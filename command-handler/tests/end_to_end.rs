@@ -243,6 +243,23 @@ async fn all_events(log: &dyn Log) -> Vec<order_events::EventEnvelope> {
     events
 }
 
+/// How many records of the commands topic are keyed by `aggregate_id` (commands to it).
+async fn commands_to(log: &dyn Log, aggregate_id: &str) -> usize {
+    let topic = log.topics().name(Topic::Commands);
+    let mut count = 0;
+    for partition in 0..log.partitions(Topic::Commands) {
+        let records = log
+            .read(&TopicPartition::new(&topic, partition), 0, 100_000)
+            .await
+            .unwrap();
+        count += records
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(aggregate_id.as_bytes()))
+            .count();
+    }
+    count
+}
+
 /// Waits for the result of a command someone else published (the order process, a timer).
 async fn wait_for(log: &dyn Log, command: &CommandEnvelope) -> CommandResult {
     let partition = event_log::partition_for(
@@ -1056,9 +1073,26 @@ async fn a_backordered_order_is_reserved_by_a_timer_once_stock_arrives() {
     .await;
     until(OrderStatus::Backordered).await;
     submit_and_wait(log.as_ref(), &envelope(receive(TSHIRT, 1), 9004, service())).await;
-    // Nothing happens before the retry is due; at fifteen minutes the order is reserved.
+    // Nothing happens before the retry is due: after two more commands decided at fourteen
+    // minutes, every turn of the handler that saw that time has looked at its timers, and no
+    // command to the order was issued. At fifteen minutes the order is reserved.
+    let issued = commands_to(log.as_ref(), &order_id().to_string()).await;
     clock.set(start() + chrono::Duration::minutes(14));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    submit_and_wait(
+        log.as_ref(),
+        &envelope(receive("OTHER", 1), 9005, service()),
+    )
+    .await;
+    submit_and_wait(
+        log.as_ref(),
+        &envelope(receive("OTHER", 1), 9006, service()),
+    )
+    .await;
+    assert_eq!(
+        commands_to(log.as_ref(), &order_id().to_string()).await,
+        issued,
+        "a command to the order before its retry was due"
+    );
     assert_eq!(status().await, Some(OrderStatus::Backordered));
     clock.set(start() + chrono::Duration::minutes(15));
     until(OrderStatus::AwaitingPayment).await;
