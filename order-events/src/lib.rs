@@ -80,3 +80,13 @@ pub trait Aggregate: Default + Clone + PartialEq + std::fmt::Debug {
         state
     }
 }
+
+/// The checked fold's test: `Ok` when `holds`, else the broken expectation, described. Each
+/// aggregate's `try_apply` is written with it, and its `apply` panics with the same words.
+pub(crate) fn fits(holds: bool, broken: impl FnOnce() -> String) -> Result<(), String> {
+    if holds {
+        Ok(())
+    } else {
+        Err(broken())
+    }
+}

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
+use crate::fits;
 use crate::ids::{OrderId, ReturnId, ShipmentId, StockKey};
 use crate::message::message_set;
 use crate::rejection::{ensure, Rejection, Rule};
@@ -412,21 +413,29 @@ pub fn decide(
 
 /// Folds one event into the state. Infallible; an event that breaks an invariant is a bug.
 pub fn apply(state: &mut StockItem, event: &StockEvent) {
+    if let Err(broken) = try_apply(state, event) {
+        panic!("{broken}");
+    }
+}
+
+/// The checked fold, for histories read from outside (the verifier): an event that does not
+/// fit the state is the `Err`, described, and the state is then half-changed (to be dropped).
+pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String> {
     match event {
-        StockEvent::StockReceived(e) => state.on_hand += u64::from(e.quantity),
+        StockEvent::StockReceived(e) => {
+            state.on_hand = state.on_hand.saturating_add(u64::from(e.quantity));
+        }
         StockEvent::StockAdjusted(e) => {
-            assert!(
-                e.counted_quantity >= state.reserved(),
-                "adjusted below reserved"
-            );
+            fits(e.counted_quantity >= state.reserved(), || {
+                "adjusted below reserved".into()
+            })?;
             state.on_hand = e.counted_quantity;
         }
         StockEvent::SafetyStockSet(e) => state.safety_stock = e.quantity,
         StockEvent::StockReserved(e) => {
-            assert!(
-                u64::from(e.quantity) <= state.available(),
-                "reservation oversells"
-            );
+            fits(u64::from(e.quantity) <= state.available(), || {
+                "reservation oversells".into()
+            })?;
             let previous = state.reservations.insert(
                 e.order_id,
                 Reservation {
@@ -434,32 +443,38 @@ pub fn apply(state: &mut StockItem, event: &StockEvent) {
                     expires_at: e.expires_at,
                 },
             );
-            assert!(previous.is_none(), "second reservation for one order");
+            fits(previous.is_none(), || {
+                "second reservation for one order".into()
+            })?;
         }
         StockEvent::ReservationReleased(e) => {
             let released = state.reservations.remove(&e.order_id);
-            assert!(
-                released.is_some(),
-                "released a reservation that does not exist"
-            );
+            fits(released.is_some(), || {
+                "released a reservation that does not exist".into()
+            })?;
         }
         StockEvent::ReservationCommitted(e) => {
             let reservation = state
                 .reservations
                 .get_mut(&e.order_id)
-                .expect("committed a reservation that does not exist");
-            assert!(
-                e.quantity <= reservation.quantity,
-                "committed above reserved"
-            );
+                .ok_or("committed a reservation that does not exist")?;
+            fits(e.quantity <= reservation.quantity, || {
+                "committed above reserved".into()
+            })?;
             reservation.quantity -= e.quantity;
             if reservation.quantity == 0 {
                 state.reservations.remove(&e.order_id);
             }
-            state.on_hand -= u64::from(e.quantity);
+            state.on_hand = state
+                .on_hand
+                .checked_sub(u64::from(e.quantity))
+                .ok_or("committed more than on hand")?;
         }
-        StockEvent::StockRestocked(e) => state.on_hand += u64::from(e.quantity),
+        StockEvent::StockRestocked(e) => {
+            state.on_hand = state.on_hand.saturating_add(u64::from(e.quantity));
+        }
     }
+    Ok(())
 }
 
 impl crate::Aggregate for StockItem {

@@ -837,3 +837,55 @@ fn the_generator_reaches_late_statuses() {
         );
     }
 }
+
+/// Order events, fitting or not: the sample journey's and some that break its rules.
+fn any_order_event() -> impl Strategy<Value = OrderEvent> {
+    let tshirt = |n| vec![samples::line_quantity(samples::TSHIRT, n)];
+    prop::sample::select(vec![
+        samples::order_placed(),
+        samples::stock_reserved(),
+        samples::stock_short(ShortResolution::Split),
+        samples::stock_short(ShortResolution::Backorder),
+        samples::payment_captured("P1", "30.00"),
+        samples::payment_captured("P2", "99999.00"),
+        samples::payment_failed(),
+        samples::shipment_dispatched("S1", tshirt(2)),
+        samples::shipment_dispatched("S2", tshirt(50)),
+        samples::shipment_delivered("S1"),
+        samples::shipment_delivered("S9"),
+        samples::return_requested("R1", tshirt(1)),
+        samples::return_received("R1", tshirt(1)),
+        samples::return_received("R9", tshirt(1)),
+        samples::refund_issued("F1", "5.00"),
+        samples::refund_issued("F2", "99999.00"),
+        samples::cancelled("0.00"),
+    ])
+}
+
+proptest! {
+    /// The checked fold never panics on a history that breaks the rules (events twice, out
+    /// of order, above what was ordered or captured): what does not fit is its `Err`. The
+    /// verifier relies on it instead of catching an unwinding panic.
+    #[test]
+    fn the_checked_fold_answers_every_history_without_panicking(
+        events in prop::collection::vec(any_order_event(), 1..16)
+    ) {
+        let mut state = Order::default();
+        for event in &events {
+            let before = state.clone();
+            match order::try_apply(&mut state, event) {
+                // What fits folds as `apply` folds it.
+                Ok(()) => {
+                    let mut applied = before;
+                    order::apply(&mut applied, event);
+                    prop_assert_eq!(&applied, &state);
+                }
+                // What does not is described, and the history goes on from a fresh order.
+                Err(broken) => {
+                    prop_assert!(!broken.is_empty());
+                    state = Order::default();
+                }
+            }
+        }
+    }
+}

@@ -18,11 +18,8 @@ pub mod served;
 pub mod source;
 pub mod unique;
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
 
 use chrono::{DateTime, Utc};
 use event_log::{Log, LogError, StoredRecord, Topic, TopicPartition};
@@ -346,8 +343,8 @@ pub(crate) fn aggregate_name(kind: AggregateKind, id: &str) -> String {
     name
 }
 
-/// Folds `event` into `state` through the domain's `apply`, which asserts that the event fits;
-/// here that assertion is the finding, so it is caught and reported instead of ending the run.
+/// Folds `event` into `state` through the domain's checked fold: an event that does not fit is
+/// a finding, reported, not the end of the run.
 fn fold(state: &State, event: &Event) -> Result<State, (BreakKind, String)> {
     let mut next = state.clone();
     fold_in_place(&mut next, event)?;
@@ -357,21 +354,17 @@ fn fold(state: &State, event: &Event) -> Result<State, (BreakKind, String)> {
 /// [`fold`] without the copy: on an error the state is left half-changed, which is fine for a
 /// caller that then forgets it (`verify` does: after a break the state is unknowable).
 fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, String)> {
-    let outcome = catch_quietly(|| match (&mut *next, event) {
-        (State::Order(order), Event::Order(e)) => order::apply(order, e),
-        (State::Stock(item), Event::Stock(e)) => stock::apply(item, e),
-        (State::Reconciliation(run), Event::Reconciliation(e)) => reconciliation::apply(run, e),
-        (State::Account(account), Event::Account(e)) => account::apply(account, e),
-        _ => panic!("an event of another aggregate kind"),
-    });
-    if let Err(payload) = outcome {
-        let reason = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "the domain refused to fold it".to_owned());
-        return Err((BreakKind::IllegalTransition, reason));
-    }
+    let folded = match (&mut *next, event) {
+        (State::Order(order), Event::Order(e)) => order::try_apply(order, e),
+        (State::Stock(item), Event::Stock(e)) => stock::try_apply(item, e),
+        (State::Reconciliation(run), Event::Reconciliation(e)) => {
+            reconciliation::apply(run, e);
+            Ok(())
+        }
+        (State::Account(account), Event::Account(e)) => account::try_apply(account, e),
+        _ => Err("an event of another aggregate kind".to_owned()),
+    };
+    folded.map_err(|reason| (BreakKind::IllegalTransition, reason))?;
     let invariants = match &*next {
         State::Order(order) => order.check_invariants(),
         State::Stock(item) => item.check_invariants(),
@@ -379,31 +372,6 @@ fn fold_in_place(next: &mut State, event: &Event) -> Result<(), (BreakKind, Stri
         State::Account(account) => order_events::Aggregate::check_invariants(account),
     };
     invariants.map_err(|reason| (BreakKind::InvariantBroken, reason))
-}
-
-thread_local! {
-    /// Set while this thread runs the domain's `apply` under [`catch_quietly`].
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `work`, catching a panic as the `Err`: the domain's assertions are findings here, which
-/// the caller reports itself, so their messages are not printed. Only this thread's panics
-/// inside `work` are silenced: the process's panic hook is wrapped once, and passes every
-/// other panic (other threads', or this one's outside `work`) to the hook it replaced.
-fn catch_quietly<T>(work: impl FnOnce() -> T) -> std::thread::Result<T> {
-    static WRAP_HOOK: Once = Once::new();
-    WRAP_HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-    QUIET.with(|quiet| quiet.set(true));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(work));
-    QUIET.with(|quiet| quiet.set(false));
-    outcome
 }
 
 /// Follows every aggregate's chain through the log. Memory is bounded by a number of states

@@ -13,6 +13,7 @@ use super::{
     AccountEvent, AccrueCarrierFreight, CarrierFreightAccrued, CarrierInvoiceRecorded, CarrierPaid,
     InvoicedParcel, PayCarrier, RecordCarrierInvoice,
 };
+use crate::fits;
 use crate::money::Amount;
 use crate::rejection::{ensure, reject, Rejection, Rule};
 use crate::validate::{self, SHORT_TEXT_MAX};
@@ -176,7 +177,7 @@ pub(super) fn pay(state: &CarrierFreight, c: &PayCarrier) -> Result<Vec<AccountE
     .into()])
 }
 
-pub(super) fn apply(state: &mut CarrierFreight, event: &AccountEvent) {
+pub(super) fn try_apply(state: &mut CarrierFreight, event: &AccountEvent) -> Result<(), String> {
     match event {
         AccountEvent::CarrierFreightAccrued(e) => {
             state
@@ -187,10 +188,9 @@ pub(super) fn apply(state: &mut CarrierFreight, event: &AccountEvent) {
         AccountEvent::CarrierInvoiceRecorded(e) => {
             for line in &e.lines {
                 let charged = state.uninvoiced.remove(&line.tracking_number);
-                assert!(
-                    charged.is_some(),
-                    "an invoice line names a parcel awaiting an invoice (decide checks it)"
-                );
+                fits(charged.is_some(), || {
+                    "an invoice line names a parcel awaiting an invoice (decide checks it)".into()
+                })?;
             }
             state.invoices.insert(
                 e.invoice_reference.clone(),
@@ -204,7 +204,7 @@ pub(super) fn apply(state: &mut CarrierFreight, event: &AccountEvent) {
             let invoice = state
                 .invoices
                 .get_mut(&e.invoice_reference)
-                .expect("a payment pays a recorded invoice (decide checks it)");
+                .ok_or("a payment pays a recorded invoice (decide checks it)")?;
             invoice.paid += e.amount;
             state.payments.insert(
                 e.payment_reference.clone(),
@@ -213,4 +213,5 @@ pub(super) fn apply(state: &mut CarrierFreight, event: &AccountEvent) {
         }
         _ => unreachable!("account::apply routes only carrier events here"),
     }
+    Ok(())
 }

@@ -157,6 +157,14 @@ pub(crate) fn finance_only(context: &Context, what: &str) -> Result<(), Rejectio
 
 /// Applies an event to the account's state.
 pub fn apply(state: &mut Account, event: &AccountEvent) {
+    if let Err(broken) = try_apply(state, event) {
+        panic!("{broken}");
+    }
+}
+
+/// The checked fold, for histories read from outside (the verifier): an event that does not
+/// fit the state is the `Err`, described, and the state is then half-changed (to be dropped).
+pub fn try_apply(state: &mut Account, event: &AccountEvent) -> Result<(), String> {
     use AccountEvent::*;
     match event {
         PspSettlementRecorded(e) => psp::apply(&mut state.psp, e),
@@ -165,9 +173,10 @@ pub fn apply(state: &mut Account, event: &AccountEvent) {
         | ReturnWindowStarted(_)
         | MerchantPaidOut(_) => merchant::apply(&mut state.merchant, event),
         CarrierFreightAccrued(_) | CarrierInvoiceRecorded(_) | CarrierPaid(_) => {
-            carrier::apply(&mut state.carrier, event)
+            return carrier::try_apply(&mut state.carrier, event)
         }
     }
+    Ok(())
 }
 
 impl crate::Aggregate for Account {

@@ -11,6 +11,7 @@ pub use decide::decide;
 pub use messages::*;
 pub use status::OrderStatus;
 
+use crate::fits;
 use crate::ids::{
     CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
     Sku, WarehouseId,
@@ -149,9 +150,9 @@ impl Order {
         self.lines.iter().find(|line| &line.sku == sku)
     }
 
-    fn line_mut(&mut self, sku: &Sku) -> &mut OrderLine {
+    fn line_mut(&mut self, sku: &Sku) -> Result<&mut OrderLine, String> {
         let line = self.lines.iter_mut().find(|line| &line.sku == sku);
-        line.unwrap_or_else(|| panic!("event names SKU {sku}, which is not a line of the order"))
+        line.ok_or_else(|| format!("event names SKU {sku}, which is not a line of the order"))
     }
 
     pub fn shipment(&self, shipment_id: &ShipmentId) -> Option<&Shipment> {
@@ -246,9 +247,19 @@ impl Order {
 /// Folds one event into the state. Infallible: `decide` only emits events that fit the state,
 /// so an event that does not fit is a bug and panics with the broken invariant.
 pub fn apply(state: &mut Order, event: &OrderEvent) {
+    if let Err(broken) = try_apply(state, event) {
+        panic!("{broken}");
+    }
+}
+
+/// The checked fold, for histories read from outside (the verifier): an event that does not
+/// fit the state is the `Err`, described, and the state is then half-changed (to be dropped).
+pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
     match event {
         OrderEvent::OrderPlaced(e) => {
-            assert_eq!(state.status, OrderStatus::Initial, "order placed twice");
+            fits(state.status == OrderStatus::Initial, || {
+                "order placed twice".into()
+            })?;
             state.header = Some(OrderHeader {
                 order_id: e.order_id,
                 channel: e.channel.clone(),
@@ -276,7 +287,7 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             state.discounts = e.discounts.clone();
             state.status = OrderStatus::Placed;
         }
-        OrderEvent::PriceModified(e) => state.line_mut(&e.sku).unit_price = e.unit_price,
+        OrderEvent::PriceModified(e) => state.line_mut(&e.sku)?.unit_price = e.unit_price,
         OrderEvent::DiscountApplied(e) => state.discounts.push(e.discount.clone()),
         OrderEvent::OrderCancelled(_) => {
             state.hold = None;
@@ -284,10 +295,9 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
         }
         OrderEvent::OrderExpired(_) => state.status = OrderStatus::Expired,
         OrderEvent::ReservationsPlanned(e) => {
-            assert!(
-                state.plan_complete(),
-                "a plan replaced one still waiting for outcomes"
-            );
+            fits(state.plan_complete(), || {
+                "a plan replaced one still waiting for outcomes".into()
+            })?;
             let asked = e.reservations.iter().map(|line| PlannedReservation {
                 line: line.clone(),
                 reserved: None,
@@ -306,14 +316,16 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 .find(|p| {
                     p.line.sku == e.sku && p.line.warehouse == e.warehouse && p.reserved.is_none()
                 })
-                .expect("an outcome for a reservation that was not planned");
-            assert!(
+                .ok_or("an outcome for a reservation that was not planned")?;
+            fits(
                 e.reserved == (e.reserved_quantity > 0) && e.reserved_quantity <= e.quantity,
-                "an outcome holding {} of {} planned, reserved {}",
-                e.reserved_quantity,
-                e.quantity,
-                e.reserved
-            );
+                || {
+                    format!(
+                        "an outcome holding {} of {} planned, reserved {}",
+                        e.reserved_quantity, e.quantity, e.reserved
+                    )
+                },
+            )?;
             planned.reserved = Some(e.reserved_quantity);
         }
         OrderEvent::StockReservationConfirmed(e) => {
@@ -334,12 +346,14 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             }
             ShortResolution::Split => {
                 for short in &e.short_lines {
-                    let line = state.line_mut(&short.sku);
-                    assert!(short.quantity <= line.quantity, "shortage above ordered");
+                    let line = state.line_mut(&short.sku)?;
+                    fits(short.quantity <= line.quantity, || {
+                        "shortage above ordered".into()
+                    })?;
                     line.quantity -= short.quantity;
                 }
                 state.lines.retain(|line| line.quantity > 0);
-                assert!(!state.lines.is_empty(), "split left no lines");
+                fits(!state.lines.is_empty(), || "split left no lines".into())?;
                 state.status = OrderStatus::Placed;
             }
             // The `OrderCancelled` decided with it moves the status; the process releases what
@@ -352,7 +366,7 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 captured: Some(e.amount),
             });
             let captured = state.captured();
-            assert!(captured <= state.total(), "capture above total");
+            fits(captured <= state.total(), || "capture above total".into())?;
             state.status = if captured == state.total() {
                 OrderStatus::Paid
             } else {
@@ -364,25 +378,27 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 payment_id: e.payment_id.clone(),
                 captured: None,
             });
-            put_on_hold(state, HoldReason::PaymentFailed);
+            put_on_hold(state, HoldReason::PaymentFailed)?;
         }
         OrderEvent::HoldReleased(_) => {
             let hold = state
                 .hold
                 .take()
-                .expect("hold released on an order not on hold");
+                .ok_or("hold released on an order not on hold")?;
             state.status = hold.resume_to;
         }
         OrderEvent::WarehouseAllocated(e) => {
             for allocation in &e.allocations {
-                state.line_mut(&allocation.sku).warehouse = Some(allocation.warehouse.clone());
+                state.line_mut(&allocation.sku)?.warehouse = Some(allocation.warehouse.clone());
             }
         }
         OrderEvent::ShipmentDispatched(e) => {
             for shipped in &e.lines {
-                let line = state.line_mut(&shipped.sku);
-                line.shipped += shipped.quantity;
-                assert!(line.shipped <= line.quantity, "shipped more than ordered");
+                let line = state.line_mut(&shipped.sku)?;
+                line.shipped = line.shipped.saturating_add(shipped.quantity);
+                fits(line.shipped <= line.quantity, || {
+                    "shipped more than ordered".into()
+                })?;
             }
             state.shipments.push(Shipment {
                 shipment_id: e.shipment_id.clone(),
@@ -400,16 +416,18 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
             };
         }
         OrderEvent::CarrierExceptionRecorded(e) => {
-            shipment_mut(state, &e.shipment_id).exceptions.push(e.kind);
+            shipment_mut(state, &e.shipment_id)?.exceptions.push(e.kind);
             match e.kind {
                 CarrierExceptionKind::Delayed => {}
-                CarrierExceptionKind::Lost => put_on_hold(state, HoldReason::ParcelLost),
-                CarrierExceptionKind::Damaged => put_on_hold(state, HoldReason::ParcelDamaged),
+                CarrierExceptionKind::Lost => put_on_hold(state, HoldReason::ParcelLost)?,
+                CarrierExceptionKind::Damaged => put_on_hold(state, HoldReason::ParcelDamaged)?,
             }
         }
         OrderEvent::ShipmentDelivered(e) => {
-            let shipment = shipment_mut(state, &e.shipment_id);
-            assert!(shipment.delivered_at.is_none(), "shipment delivered twice");
+            let shipment = shipment_mut(state, &e.shipment_id)?;
+            fits(shipment.delivered_at.is_none(), || {
+                "shipment delivered twice".into()
+            })?;
             shipment.delivered_at = Some(e.delivered_at);
             let all_delivered = state.shipments.iter().all(|s| s.delivered_at.is_some());
             if state.fully_shipped() && all_delivered {
@@ -429,12 +447,15 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 .returns
                 .iter_mut()
                 .find(|case| case.return_id == e.return_id)
-                .expect("return received for an unknown case");
-            assert!(case.disposition.is_none(), "return received twice");
+                .ok_or("return received for an unknown case")?;
+            fits(case.disposition.is_none(), || {
+                "return received twice".into()
+            })?;
             case.disposition = Some(e.disposition);
             let lines = case.lines.clone();
             for returned in &lines {
-                state.line_mut(&returned.sku).returned += returned.quantity;
+                let line = state.line_mut(&returned.sku)?;
+                line.returned = line.returned.saturating_add(returned.quantity);
             }
             let open_case = state.returns.iter().any(|case| case.disposition.is_none());
             let all_returned = state.lines.iter().all(|line| line.returned == line.shipped);
@@ -454,33 +475,37 @@ pub fn apply(state: &mut Order, event: &OrderEvent) {
                 refund_id: e.refund_id.clone(),
                 amount: e.amount,
             });
-            assert!(
-                state.refunded() <= state.captured(),
-                "refunds above captures"
-            );
+            fits(state.refunded() <= state.captured(), || {
+                "refunds above captures".into()
+            })?;
             if state.refunded() == state.captured() {
                 state.status = OrderStatus::Refunded;
             }
         }
         OrderEvent::FeedbackRecorded(e) => state.feedback = Some(e.clone()),
     }
+    Ok(())
 }
 
-fn put_on_hold(state: &mut Order, reason: HoldReason) {
-    assert!(state.hold.is_none(), "order put on hold twice");
+fn put_on_hold(state: &mut Order, reason: HoldReason) -> Result<(), String> {
+    fits(state.hold.is_none(), || "order put on hold twice".into())?;
     state.hold = Some(Hold {
         reason,
         resume_to: state.status,
     });
     state.status = OrderStatus::OnHold;
+    Ok(())
 }
 
-fn shipment_mut<'a>(state: &'a mut Order, shipment_id: &ShipmentId) -> &'a mut Shipment {
+fn shipment_mut<'a>(
+    state: &'a mut Order,
+    shipment_id: &ShipmentId,
+) -> Result<&'a mut Shipment, String> {
     state
         .shipments
         .iter_mut()
         .find(|shipment| &shipment.shipment_id == shipment_id)
-        .unwrap_or_else(|| panic!("event names unknown shipment {shipment_id}"))
+        .ok_or_else(|| format!("event names unknown shipment {shipment_id}"))
 }
 
 fn open_return_case(
