@@ -24,7 +24,8 @@ use order_events::envelope::EventHash;
 use projections::CommissionSoFar;
 use serde::{Deserialize, Serialize};
 
-use crate::{ReplayError, State};
+use crate::state::State;
+use crate::ReplayError;
 
 /// Aggregate states kept in memory by default (about 3 KiB each for an order: ~600 MiB).
 pub const STATES_IN_MEMORY: usize = 200_000;

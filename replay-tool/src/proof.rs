@@ -72,7 +72,7 @@ pub async fn prove(log: &dyn Log, event_id: Uuid) -> Result<Proof, ProofError> {
     Ok(Proof {
         format: PROOF_FORMAT.to_owned(),
         event_id,
-        aggregate: crate::aggregate_name(first.aggregate_kind, &aggregate_id),
+        aggregate: crate::state::aggregate_name(first.aggregate_kind, &aggregate_id),
         records: records
             .iter()
             .map(|(_, bytes)| hex::encode(bytes))
@@ -150,7 +150,7 @@ pub fn check(proof: &Proof) -> Result<(), ProofInvalid> {
         previous = Some(raw);
     }
     let last = previous.expect("at least one record");
-    let aggregate = crate::aggregate_name(last.aggregate_kind, &last.aggregate_id);
+    let aggregate = crate::state::aggregate_name(last.aggregate_kind, &last.aggregate_id);
     let is_head = proof.heads.iter().any(|head| {
         head.aggregate == aggregate
             && head.sequence == last.sequence
