@@ -731,8 +731,6 @@ impl Shop {
 
     /// A returned order refunds what came back (exchanges refund nothing).
     fn refunding_return(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
-        let id = sim.id;
-        let n = sim.steps;
         let refundable = state.captured() - state.refunded();
         let exchange = state.returns.iter().all(|r| r.exchange);
         let value: Amount = state
@@ -750,20 +748,7 @@ impl Shop {
         if exchange || !amount.is_positive() || state.refunded().is_positive() {
             return (None, None);
         }
-        self.send(
-            now,
-            ActorKind::Staff,
-            "cs-agent",
-            Refund {
-                order_id: id,
-                refund_id: RefundId::new(format!("rf-{n}")),
-                amount,
-                reason: RefundReason::Return,
-                psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
-            }
-            .into(),
-            None,
-        )
+        self.refund(sim, now, amount, RefundReason::Return)
     }
 
     /// A cancelled order refunds what was captured.
@@ -773,23 +758,27 @@ impl Shop {
         state: &Order,
         now: DateTime<Utc>,
     ) -> Step {
-        let id = sim.id;
-        let n = sim.steps;
         let refundable = state.captured() - state.refunded();
-        self.send(
-            now,
-            ActorKind::Staff,
-            "cs-agent",
-            Refund {
-                order_id: id,
-                refund_id: RefundId::new(format!("rf-{n}")),
-                amount: refundable,
-                reason: RefundReason::Cancellation,
-                psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
-            }
-            .into(),
-            None,
-        )
+        self.refund(sim, now, refundable, RefundReason::Cancellation)
+    }
+
+    /// Customer service refunds `amount` for `reason`; the order is done.
+    fn refund(
+        &mut self,
+        sim: &SimOrder,
+        now: DateTime<Utc>,
+        amount: Amount,
+        reason: RefundReason,
+    ) -> Step {
+        let (id, n) = (sim.id, sim.steps);
+        let refund = Refund {
+            order_id: id,
+            refund_id: RefundId::new(format!("rf-{n}")),
+            amount,
+            reason,
+            psp_reference: format!("psp-r-{}-{n}", id.0.simple()),
+        };
+        self.send(now, ActorKind::Staff, "cs-agent", refund.into(), None)
     }
 
     /// Delivers, delays or loses the order's parcels, one event per step.
