@@ -85,7 +85,7 @@ fn records(first: u64, count: u64, next: &mut [u64]) -> Vec<StoredRecord> {
                 headers: Headers::for_message(
                     CONTENT_TYPE_BINCODE,
                     sealed.envelope.event.type_name(),
-                    1,
+                    sealed.envelope.event.schema_version(),
                 ),
                 payload: sealed.record,
                 timestamp_ms: 0,

@@ -97,7 +97,11 @@ fn order_records(log: &dyn Log, n: u64) -> Vec<OutgoingRecord> {
             OutgoingRecord::new(
                 log.topics().name(Topic::Events),
                 id.to_string(),
-                Headers::for_message(CONTENT_TYPE_BINCODE, sealed.envelope.event.type_name(), 1),
+                Headers::for_message(
+                    CONTENT_TYPE_BINCODE,
+                    sealed.envelope.event.type_name(),
+                    sealed.envelope.event.schema_version(),
+                ),
                 sealed.record,
             )
         })
