@@ -430,49 +430,25 @@ impl Shop {
 
     /// A backordered order waits for stock, and its customer gives up after a while.
     fn backordered(&mut self, sim: &mut SimOrder, now: DateTime<Utc>) -> Step {
-        let id = sim.id;
-        let customer = sim.customer.clone();
         if sim.steps > 12 {
-            self.send(
-                now,
-                ActorKind::Customer,
-                &customer,
-                CancelOrder {
-                    order_id: id,
-                    reason: CancelReason::CustomerRequest,
-                    note: "waited too long".into(),
-                }
-                .into(),
-                Some(STEP),
-            )
+            self.customer_cancels(sim, now, "waited too long")
         } else {
             (None, Some(60))
         }
     }
 
-    /// An order awaiting payment: abandoned, cancelled, repriced, a failed payment, or a capture (in part, for split payments).
+    /// An order awaiting payment: abandoned, cancelled, repriced, a failed payment, or a
+    /// capture (in part, for split payments).
     fn paying(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
         let id = sim.id;
         let n = sim.steps;
-        let customer = sim.customer.clone();
         let outstanding = state.total() - state.captured();
         if sim.fate.abandon {
             // Never pays: the payment deadline expires it.
             return (None, Some(60));
         }
         if sim.fate.cancel {
-            return self.send(
-                now,
-                ActorKind::Customer,
-                &customer,
-                CancelOrder {
-                    order_id: id,
-                    reason: CancelReason::CustomerRequest,
-                    note: String::new(),
-                }
-                .into(),
-                Some(STEP),
-            );
+            return self.customer_cancels(sim, now, "");
         }
         if state.status == OrderStatus::AwaitingPayment
             && !sim.changed_price
@@ -575,7 +551,8 @@ impl Shop {
         }
     }
 
-    /// A paid order ships its unshipped lines (in two parcels for a partial shipment), then delivers.
+    /// A paid order ships its unshipped lines (in two parcels for a partial shipment), then
+    /// delivers.
     fn shipping(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
         let id = sim.id;
         let n = sim.steps;
@@ -760,6 +737,23 @@ impl Shop {
     ) -> Step {
         let refundable = state.captured() - state.refunded();
         self.refund(sim, now, refundable, RefundReason::Cancellation)
+    }
+
+    /// The customer cancels the order, saying `note`.
+    fn customer_cancels(&mut self, sim: &SimOrder, now: DateTime<Utc>, note: &str) -> Step {
+        let cancel = CancelOrder {
+            order_id: sim.id,
+            reason: CancelReason::CustomerRequest,
+            note: note.to_owned(),
+        };
+        let customer = sim.customer.clone();
+        self.send(
+            now,
+            ActorKind::Customer,
+            &customer,
+            cancel.into(),
+            Some(STEP),
+        )
     }
 
     /// Customer service refunds `amount` for `reason`; the order is done.
