@@ -360,37 +360,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
             actor,
             no_record,
         } => {
-            let actor = order_ledger::reconcile::parse_actor(&actor)?;
             let mut map = finance::psp::ColumnMap::default();
             for mapping in &mappings {
                 map.set(mapping)?;
             }
+            let request = order_ledger::reconcile::Request {
+                map,
+                period: finance::reconcile::Options {
+                    from,
+                    to,
+                    window_days,
+                },
+                record: (!no_record).then_some(order_ledger::reconcile::RecordAs {
+                    provider,
+                    run_id,
+                    actor,
+                }),
+            };
             let input = read_input(&psp)?;
             let options = log.options(&config);
-            let period = finance::reconcile::Options {
-                from,
-                to,
-                window_days,
-            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(async {
+            let now = command_handler::Clock::now(&command_handler::SystemClock);
+            let reconciled = runtime.block_on(async {
                 let log = open_reader(&options).await?;
-                order_ledger::reconcile::run(log.as_ref(), &input, &map, &period).await
+                Ok::<_, anyhow::Error>(
+                    order_ledger::reconcile::reconcile(log.as_ref(), &input, &request, now).await?,
+                )
             })?;
-            order_ledger::reconcile::write(&report, format, &mut out)?;
-            if !no_record {
-                let now = command_handler::Clock::now(&command_handler::SystemClock);
-                let recording = order_ledger::reconcile::Recording {
-                    run_id: run_id
-                        .unwrap_or_else(|| order_ledger::reconcile::default_run_id(&provider, now)),
-                    provider,
-                    actor,
-                };
-                let command =
-                    order_ledger::reconcile::record_command(&report, &input, &recording, now)?;
-                let line = order_events::codec::json::encode_command_json(&command);
+            order_ledger::reconcile::write(&reconciled.report, format, &mut out)?;
+            if let Some((recording, command)) = &reconciled.recording {
+                let line = order_events::codec::json::encode_command_json(command);
                 let mut results = Vec::new();
                 let summary = runtime.block_on(submit_lines(
                     &config,
@@ -407,7 +408,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 eprintln!("recorded as reconciliation run {}", recording.run_id);
             }
-            Ok(if report.is_clean() {
+            Ok(if reconciled.report.is_clean() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

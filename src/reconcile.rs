@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use event_log::Log;
 use finance::ledger::Collector;
@@ -28,15 +28,89 @@ pub enum ReportFormat {
     Table,
 }
 
+/// Why a reconciliation could not run or be recorded: what the caller gave (a parameter, the
+/// provider's report) or the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("reading the provider's report: {0}")]
+    BadReport(#[from] psp::PspError),
+    #[error("reading the log: {0}")]
+    Log(#[from] replay_tool::ReplayError),
+}
+
+/// A reconciliation as asked, from the command line (`ledger reconcile`) or over HTTP
+/// (`POST /v1/reconciliations`).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Which columns of the provider's file hold which fields.
+    pub map: ColumnMap,
+    pub period: Options,
+    /// Record the run as this, or not at all (`None`).
+    pub record: Option<RecordAs>,
+}
+
+/// How a run is to be recorded, as asked: names not given take their defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordAs {
+    pub provider: String,
+    pub run_id: Option<String>,
+    /// `kind:id`, e.g. `staff:fin-ann`.
+    pub actor: String,
+}
+
+/// What a reconciliation gives: the report, and the command that records it as a run when
+/// that was asked (the caller submits it through its own way in to the handler).
+#[derive(Debug)]
+pub struct Reconciled {
+    pub report: Report,
+    pub recording: Option<(Recording, CommandEnvelope)>,
+}
+
+/// The one flow of a reconciliation: what the request names is checked before the log is
+/// read, then the provider's `file` is reconciled against the ledger's money events in `log`,
+/// and the command that records the run is made.
+pub async fn reconcile(
+    log: &dyn Log,
+    file: &[u8],
+    request: &Request,
+    now: DateTime<Utc>,
+) -> Result<Reconciled, ReconcileError> {
+    let recording = match &request.record {
+        Some(record) => Some(Recording {
+            run_id: record
+                .run_id
+                .clone()
+                .unwrap_or_else(|| default_run_id(&record.provider, now)),
+            provider: record.provider.clone(),
+            actor: parse_actor(&record.actor)?,
+        }),
+        None => None,
+    };
+    if let Some(recording) = &recording {
+        check_run_id(&recording.run_id)?;
+    }
+    let report = run(log, file, &request.map, &request.period).await?;
+    let recording = match recording {
+        Some(recording) => {
+            let command = record_command(&report, file, &recording, now)?;
+            Some((recording, command))
+        }
+        None => None,
+    };
+    Ok(Reconciled { report, recording })
+}
+
 /// Reads the ledger's money events from `log` and reconciles `report` (a CSV file's bytes,
 /// read through `map`) against them.
-pub async fn run(
+async fn run(
     log: &dyn Log,
     report: &[u8],
     map: &ColumnMap,
     options: &Options,
-) -> Result<Report> {
-    let (lines, errors) = psp::read(report, map).context("reading the provider's report")?;
+) -> Result<Report, ReconcileError> {
+    let (lines, errors) = psp::read(report, map)?;
     let mut collector = Collector::default();
     replay_tool::scan(log, |record| {
         let envelope = codec::decode_event(&record.payload).map_err(|error| {
@@ -175,7 +249,7 @@ pub struct Recording {
 
 /// A run id from the provider's name and the time: `adyen-20261130T091500.123Z`, with anything
 /// outside `A-Z a-z 0-9 . _ -` in the name replaced by `-`.
-pub fn default_run_id(provider: &str, now: DateTime<Utc>) -> String {
+fn default_run_id(provider: &str, now: DateTime<Utc>) -> String {
     let name: String = provider
         .chars()
         .take(40)
@@ -191,33 +265,48 @@ pub fn default_run_id(provider: &str, now: DateTime<Utc>) -> String {
 }
 
 /// Reads `kind:id` (`staff:fin-ann`) as an actor.
-pub fn parse_actor(text: &str) -> Result<Actor> {
+fn parse_actor(text: &str) -> Result<Actor, ReconcileError> {
+    let bad = ReconcileError::BadParameter;
     let (kind, id) = text
         .split_once(':')
         .filter(|(_, id)| !id.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("actor '{text}' is not KIND:ID (e.g. staff:fin-ann)"))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "actor '{text}' is not KIND:ID (e.g. staff:fin-ann)"
+            ))
+        })?;
     let kind = match kind {
         "staff" => ActorKind::Staff,
         "service" => ActorKind::Service,
         "customer" => ActorKind::Customer,
         "system" => ActorKind::System,
-        other => anyhow::bail!("actor kind '{other}' is not staff, service, customer or system"),
+        other => {
+            return Err(bad(format!(
+                "actor kind '{other}' is not staff, service, customer or system"
+            )))
+        }
     };
     Ok(Actor::new(kind, id))
 }
 
+fn check_run_id(run_id: &str) -> Result<(), ReconcileError> {
+    if valid_run_id(run_id) {
+        Ok(())
+    } else {
+        Err(ReconcileError::BadParameter(format!(
+            "run id '{run_id}' is not 1-64 of A-Z a-z 0-9 . _ -"
+        )))
+    }
+}
+
 /// The command that records `report` (of the provider file `file`) as a run.
-pub fn record_command(
+fn record_command(
     report: &Report,
     file: &[u8],
     recording: &Recording,
     now: DateTime<Utc>,
-) -> Result<CommandEnvelope> {
-    anyhow::ensure!(
-        valid_run_id(&recording.run_id),
-        "run id '{}' is not 1-64 of A-Z a-z 0-9 . _ -",
-        recording.run_id
-    );
+) -> Result<CommandEnvelope, ReconcileError> {
+    check_run_id(&recording.run_id)?;
     let mut breaks = std::collections::BTreeMap::new();
     for b in &report.breaks {
         *breaks.entry(b.kind.code().to_owned()).or_insert(0u64) += 1;

@@ -404,66 +404,69 @@ async fn post_reconciliation(
             }
         }
     };
-    let actor = match crate::reconcile::parse_actor(&actor) {
-        Ok(actor) => actor,
-        Err(error) => return bad("bad_parameter", error.to_string()),
+    let request = crate::reconcile::Request {
+        map,
+        period,
+        record: record.then_some(crate::reconcile::RecordAs {
+            provider,
+            run_id,
+            actor,
+        }),
     };
-    match crate::reconcile::run(state.log.as_ref(), &body, &map, &period).await {
-        Ok(report) => {
-            let mut answer = serde_json::to_value(&report).unwrap_or_default();
-            answer["clean"] = json!(report.is_clean());
-            if !record {
-                return (StatusCode::OK, Json(answer)).into_response();
+    let reconciled =
+        match crate::reconcile::reconcile(state.log.as_ref(), &body, &request, state.clock.now())
+            .await
+        {
+            Ok(reconciled) => reconciled,
+            Err(error) => return reconcile_refused(&error),
+        };
+    let mut answer = serde_json::to_value(&reconciled.report).unwrap_or_default();
+    answer["clean"] = json!(reconciled.report.is_clean());
+    let Some((_, command)) = reconciled.recording else {
+        return (StatusCode::OK, Json(answer)).into_response();
+    };
+    let line = json::encode_command_json(&command);
+    let recorded = state
+        .results
+        .submit_json(line.as_bytes(), &command, state.wait)
+        .await;
+    let status = match &recorded {
+        Ok(Some(result)) => {
+            answer["recorded"] = json!(result);
+            if result.is_accepted() {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
             }
-            let now = state.clock.now();
-            let recording = crate::reconcile::Recording {
-                run_id: run_id.unwrap_or_else(|| crate::reconcile::default_run_id(&provider, now)),
-                provider,
-                actor,
-            };
-            let command = match crate::reconcile::record_command(&report, &body, &recording, now) {
-                Ok(command) => command,
-                Err(error) => return bad("bad_parameter", error.to_string()),
-            };
-            let line = json::encode_command_json(&command);
-            let recorded = async {
-                state
-                    .results
-                    .submit_json(line.as_bytes(), &command, state.wait)
-                    .await
-            }
-            .await;
-            let status = match &recorded {
-                Ok(Some(result)) => {
-                    answer["recorded"] = json!(result);
-                    if result.is_accepted() {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::CONFLICT
-                    }
-                }
-                Ok(None) => {
-                    answer["recorded"] = json!({"outcome": "unanswered", "reason": format!("no result within {} s", state.wait.as_secs())});
-                    StatusCode::GATEWAY_TIMEOUT
-                }
-                Err(error) => {
-                    let code = state.publish_failed(error);
-                    answer["recorded"] =
-                        json!({"outcome": "error", "error": code, "reason": error.to_string()});
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            };
-            (status, Json(answer)).into_response()
         }
-        Err(error) => match error.downcast_ref::<finance::psp::PspError>() {
-            Some(psp) => bad("bad_report", psp.to_string()),
-            None => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "reason": format!("{error:#}")})),
-            )
-                .into_response(),
-        },
-    }
+        Ok(None) => {
+            answer["recorded"] = json!({"outcome": "unanswered", "reason": format!("no result within {} s", state.wait.as_secs())});
+            StatusCode::GATEWAY_TIMEOUT
+        }
+        Err(error) => {
+            let code = state.publish_failed(error);
+            answer["recorded"] =
+                json!({"outcome": "error", "error": code, "reason": error.to_string()});
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    (status, Json(answer)).into_response()
+}
+
+/// Why a reconciliation was refused, as HTTP: what the caller sent is a 400, the log a 503.
+fn reconcile_refused(error: &crate::reconcile::ReconcileError) -> axum::response::Response {
+    use crate::reconcile::ReconcileError;
+    let (status, code) = match error {
+        ReconcileError::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
+        ReconcileError::BadReport(_) => (StatusCode::BAD_REQUEST, "bad_report"),
+        ReconcileError::Log(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let reason = match error {
+        // The report's own words, as before: what is wrong in the file.
+        ReconcileError::BadReport(psp) => psp.to_string(),
+        other => other.to_string(),
+    };
+    (status, Json(json!({"error": code, "reason": reason}))).into_response()
 }
 
 /// The HTTP routes over a log.
