@@ -77,28 +77,16 @@ pub async fn reconcile(
     request: &Request,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, ReconcileError> {
-    let recording = match &request.record {
-        Some(record) => Some(Recording {
-            run_id: record
-                .run_id
-                .clone()
-                .unwrap_or_else(|| default_run_id(&record.provider, now)),
-            provider: record.provider.clone(),
-            actor: parse_actor(&record.actor)?,
-        }),
-        None => None,
-    };
-    if let Some(recording) = &recording {
-        check_run_id(&recording.run_id)?;
-    }
+    let recording = request
+        .record
+        .as_ref()
+        .map(|record| recording(record, now))
+        .transpose()?;
     let report = run(log, file, &request.map, &request.period).await?;
-    let recording = match recording {
-        Some(recording) => {
-            let command = record_command(&report, file, &recording, now)?;
-            Some((recording, command))
-        }
-        None => None,
-    };
+    let recording = recording.map(|recording| {
+        let command = record_command(&report, file, &recording, now);
+        (recording, command)
+    });
     Ok(Reconciled { report, recording })
 }
 
@@ -299,14 +287,28 @@ fn check_run_id(run_id: &str) -> Result<(), ReconcileError> {
     }
 }
 
-/// The command that records `report` (of the provider file `file`) as a run.
+/// How a run asked to be recorded as will be: its names, defaults filled in and checked.
+fn recording(record: &RecordAs, now: DateTime<Utc>) -> Result<Recording, ReconcileError> {
+    let run_id = record
+        .run_id
+        .clone()
+        .unwrap_or_else(|| default_run_id(&record.provider, now));
+    check_run_id(&run_id)?;
+    Ok(Recording {
+        run_id,
+        provider: record.provider.clone(),
+        actor: parse_actor(&record.actor)?,
+    })
+}
+
+/// The command that records `report` (of the provider file `file`) as a run (whose names
+/// [`recording`] checked).
 fn record_command(
     report: &Report,
     file: &[u8],
     recording: &Recording,
     now: DateTime<Utc>,
-) -> Result<CommandEnvelope, ReconcileError> {
-    check_run_id(&recording.run_id)?;
+) -> CommandEnvelope {
     let mut breaks = std::collections::BTreeMap::new();
     for b in &report.breaks {
         *breaks.entry(b.kind.code().to_owned()).or_insert(0u64) += 1;
@@ -348,12 +350,12 @@ fn record_command(
         )
         .as_bytes(),
     );
-    Ok(CommandEnvelope {
+    CommandEnvelope {
         command_id,
         correlation_id: command_id,
         causation_id: None,
         actor: recording.actor.clone(),
         issued_at: now,
         command: Command::from(command),
-    })
+    }
 }
