@@ -1,218 +1,277 @@
-//! The `ledger` command line as clap types: every subcommand, its flags and their help. `main.rs`
-//! parses into these and dispatches.
+//! The `ledger` and `replay-tool` command lines as clap types: every subcommand, its flags and
+//! their help. The binaries parse into these and hand each subcommand to [`crate::commands`].
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use order_ledger::config::LedgerConfig;
-use order_ledger::log_admin::LogOptions;
+
+use crate::config::LedgerConfig;
+use crate::log_admin::LogOptions;
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced order ledger")]
-pub(crate) struct Cli {
+pub struct Cli {
     /// A ledger.toml with the deployment's settings (see examples/ledger.toml); flags override it.
     #[arg(long, global = true)]
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub command: Command,
+}
+
+/// `replay-tool`: the auditor's commands of `ledger replay` as a binary of their own, with the
+/// same configuration file and log flags (so both fold with the deployment's settlement rules).
+#[derive(Parser)]
+#[command(
+    name = "replay-tool",
+    version,
+    about = "Verify, export and trace the order ledger's event log"
+)]
+pub struct ReplayToolCli {
+    /// A ledger.toml with the deployment's settings (see examples/ledger.toml); flags override it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum Format {
+pub enum Format {
     Text,
     Json,
 }
 
 #[derive(Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Print every business rule (rejection code) and the order state machine.
-    Rules {
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-    },
+    Rules(RulesArgs),
     /// Decide a file of JSON commands in memory and report each answer.
     ///
     /// Exit status: 0 when every command was accepted or rejected by a business rule (use
     /// --strict to fail on rejections), 1 with --strict and a rejection, 2 when a command
     /// could not be decoded, 3 on a problem with the files themselves.
-    Validate {
-        /// JSON commands, one after another (JSON Lines or pretty-printed); `-` for stdin.
-        file: PathBuf,
-        /// Exported events (JSON Lines) to start from instead of an empty ledger.
-        #[arg(long)]
-        history: Option<PathBuf>,
-        /// Write the accepted events here as JSON Lines (usable as a later --history).
-        #[arg(long)]
-        events: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Exit with status 1 if any command is rejected.
-        #[arg(long)]
-        strict: bool,
-    },
+    Validate(ValidateArgs),
     /// Write the JSON Schema of every command and event into a directory.
-    Schemas {
-        #[arg(long, default_value = "schemas")]
-        out: PathBuf,
-    },
+    Schemas(SchemasArgs),
     /// Create the deployment's topics where missing, check them, and print their end offsets.
-    Topics {
-        #[command(flatten)]
-        log: LogArgs,
-    },
+    Topics(TopicsArgs),
     /// Run the command handler until SIGINT or SIGTERM (then finish the batch and commit).
-    Serve {
-        #[command(flatten)]
-        log: LogArgs,
-        /// This instance's stable name; give each `serve --kafka` instance its own [default: 0].
-        #[arg(long)]
-        instance_id: Option<String>,
-        /// Most commands decided per transaction [default: 500].
-        #[arg(long)]
-        batch_size: Option<usize>,
-        /// HTTP address for POST /v1/commands and GET /metrics [default: 127.0.0.1:0].
-        #[arg(long)]
-        listen: Option<String>,
-    },
+    Serve(ServeArgs),
     /// Publish JSON command lines and print one JSON result per line.
     ///
     /// On an embedded directory no `ledger serve` owns, the commands are processed in this
     /// process. Exit status: 0 all accepted, 1 some rejected, 2 some invalid or unanswered.
-    Submit {
-        #[command(flatten)]
-        log: LogArgs,
-        /// JSON command lines; `-` for stdin.
-        file: PathBuf,
-        /// How long to wait for each command's result.
-        #[arg(long, default_value_t = 30)]
-        wait_secs: u64,
-    },
+    Submit(SubmitArgs),
     /// Query the read models: orders, inventory, balances, reports, exceptions.
     ///
     /// Through the serve that owns the data directory when one runs; otherwise the read
     /// models are caught up with the log in this process first. Prints JSON, or a table
     /// (--table) or CSV (--csv).
-    Query {
-        #[command(flatten)]
-        log: LogArgs,
-        #[command(subcommand)]
-        what: QueryWhat,
-        /// Print a readable table instead of JSON.
-        #[arg(long, global = true, conflicts_with = "csv")]
-        table: bool,
-        /// Print CSV (one row per order, item or account) for spreadsheets.
-        #[arg(long, global = true)]
-        csv: bool,
-        /// Events-topic positions P:O,P:O (from a command result) the answer must include.
-        #[arg(long, global = true)]
-        at_least: Option<String>,
-    },
+    Query(QueryArgs),
     /// Rebuild the read models from the log: a fresh copy beside the live one, then a switch.
     ///
     /// Through the serve that owns the data directory when one runs (it keeps answering
     /// queries from the live copy meanwhile); otherwise in this process.
-    Rebuild {
-        #[command(flatten)]
-        log: LogArgs,
-    },
+    Rebuild(RebuildArgs),
     /// Audit the event log (read-only): verify chains and transitions, export, trace history.
     /// The same commands as the `replay-tool` binary.
-    Replay {
-        #[command(flatten)]
-        log: LogArgs,
-        #[command(subcommand)]
-        command: replay_tool::cli::ReplayCommand,
-    },
+    Replay(ReplayArgs),
     /// Reconcile a payment provider's settlement report (CSV) against the ledger's captures and
     /// refunds. Exit status 1 when unexplained breaks remain, 3 when it could not run.
-    Reconcile {
-        #[command(flatten)]
-        log: LogArgs,
-        /// The provider's report. Default columns: psp_reference, type (capture, refund,
-        /// chargeback, fee, payout), gross, fee, net, currency, date, and optionally order_id
-        /// and payment_id.
-        #[arg(long)]
-        psp: PathBuf,
-        /// Another layout's column for a field, e.g. gross=Amount (repeatable); and
-        /// date_format=%d.%m.%Y for dates not written YYYY-MM-DD.
-        #[arg(long = "map", value_name = "FIELD=COLUMN")]
-        mappings: Vec<String>,
-        /// First day of the period [default: the report's first date].
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        /// Last day of the period [default: the report's last date].
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
-        /// Days a line's date may be from the ledger's for a match by amount alone.
-        #[arg(long, default_value_t = 3)]
-        window_days: u32,
-        #[arg(long, value_enum, default_value = "table")]
-        format: order_ledger::reconcile::ReportFormat,
-        /// The payment provider whose report it is (recorded with the run).
-        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_PROVIDER)]
-        provider: String,
-        /// The run's id [default: <provider>-<UTC time>].
-        #[arg(long)]
-        run_id: Option<String>,
-        /// Who reconciles, as KIND:ID (recorded with the run).
-        #[arg(long, default_value = order_ledger::reconcile::DEFAULT_ACTOR)]
-        actor: String,
-        /// Do not record the run as an event (e.g. on a read-only copy of the log).
-        #[arg(long)]
-        no_record: bool,
-    },
+    Reconcile(ReconcileArgs),
     /// Simulate a shop end to end on the embedded log and print what the read models say.
-    Demo {
-        /// Orders to place.
-        #[arg(long, default_value_t = 3000)]
-        orders: u32,
-        /// Seed of the simulated traffic.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Data directory for the run (cleared first if an earlier demo made it).
-        #[arg(long, default_value = "demo-data")]
-        data: PathBuf,
-    },
+    Demo(DemoArgs),
     /// Measure the front door: the peer's workload (place, wait until awaiting payment,
     /// capture, ship) through HTTP with C clients against a fresh `ledger serve` per run;
     /// prints orders/s, commands/s, CPU per order and p50/p99 per command.
-    Bench {
-        /// Orders per run.
-        #[arg(long, default_value_t = 3000)]
-        orders: usize,
-        /// Client counts, one run each.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
-        clients: Vec<usize>,
-        /// SKUs the orders are spread over.
-        #[arg(long, default_value_t = 100)]
-        skus: usize,
-        /// Where each run's data directory is made (and removed after it).
-        #[arg(long, default_value_os_t = std::env::temp_dir())]
-        scratch: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-    },
+    Bench(BenchArgs),
     /// Print the order id the ledger derives from a channel and external reference.
-    OrderId {
-        #[arg(long)]
-        channel: String,
-        #[arg(long)]
-        reference: String,
-    },
+    OrderId(OrderIdArgs),
     /// Make a new HTTP API token: prints the token (give it to its holder) and the `[auth]`
     /// entry with its SHA-256 (put that in ledger.toml; the token itself is stored nowhere).
-    Token {
-        /// Who will hold it.
-        #[arg(long)]
-        name: String,
-        /// Its roles.
-        #[arg(long = "role", value_enum, required = true)]
-        roles: Vec<order_ledger::auth::Role>,
-    },
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RulesArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// JSON commands, one after another (JSON Lines or pretty-printed); `-` for stdin.
+    pub file: PathBuf,
+    /// Exported events (JSON Lines) to start from instead of an empty ledger.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Write the accepted events here as JSON Lines (usable as a later --history).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit with status 1 if any command is rejected.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SchemasArgs {
+    #[arg(long, default_value = "schemas")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// This instance's stable name; give each `serve --kafka` instance its own [default: 0].
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    /// Most commands decided per transaction [default: 500].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// HTTP address for POST /v1/commands and GET /metrics [default: 127.0.0.1:0].
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// JSON command lines; `-` for stdin.
+    pub file: PathBuf,
+    /// How long to wait for each command's result.
+    #[arg(long, default_value_t = 30)]
+    pub wait_secs: u64,
+}
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub what: QueryWhat,
+    /// Print a readable table instead of JSON.
+    #[arg(long, global = true, conflicts_with = "csv")]
+    pub table: bool,
+    /// Print CSV (one row per order, item or account) for spreadsheets.
+    #[arg(long, global = true)]
+    pub csv: bool,
+    /// Events-topic positions P:O,P:O (from a command result) the answer must include.
+    #[arg(long, global = true)]
+    pub at_least: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: replay_tool::cli::ReplayCommand,
+}
+
+#[derive(clap::Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The provider's report. Default columns: psp_reference, type (capture, refund,
+    /// chargeback, fee, payout), gross, fee, net, currency, date, and optionally order_id
+    /// and payment_id.
+    #[arg(long)]
+    pub psp: PathBuf,
+    /// Another layout's column for a field, e.g. gross=Amount (repeatable); and
+    /// date_format=%d.%m.%Y for dates not written YYYY-MM-DD.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub mappings: Vec<String>,
+    /// First day of the period [default: the report's first date].
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day of the period [default: the report's last date].
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Days a line's date may be from the ledger's for a match by amount alone.
+    #[arg(long, default_value_t = 3)]
+    pub window_days: u32,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::reconcile::ReportFormat,
+    /// The payment provider whose report it is (recorded with the run).
+    #[arg(long, default_value = crate::reconcile::DEFAULT_PROVIDER)]
+    pub provider: String,
+    /// The run's id [default: <provider>-<UTC time>].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Who reconciles, as KIND:ID (recorded with the run).
+    #[arg(long, default_value = crate::reconcile::DEFAULT_ACTOR)]
+    pub actor: String,
+    /// Do not record the run as an event (e.g. on a read-only copy of the log).
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Orders to place.
+    #[arg(long, default_value_t = 3000)]
+    pub orders: u32,
+    /// Seed of the simulated traffic.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Data directory for the run (cleared first if an earlier demo made it).
+    #[arg(long, default_value = "demo-data")]
+    pub data: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Orders per run.
+    #[arg(long, default_value_t = 3000)]
+    pub orders: usize,
+    /// Client counts, one run each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
+    pub clients: Vec<usize>,
+    /// SKUs the orders are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub skus: usize,
+    /// Where each run's data directory is made (and removed after it).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub scratch: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(clap::Args)]
+pub struct OrderIdArgs {
+    #[arg(long)]
+    pub channel: String,
+    #[arg(long)]
+    pub reference: String,
+}
+
+#[derive(clap::Args)]
+pub struct TokenArgs {
+    /// Who will hold it.
+    #[arg(long)]
+    pub name: String,
+    /// Its roles.
+    #[arg(long = "role", value_enum, required = true)]
+    pub roles: Vec<crate::auth::Role>,
 }
 
 #[derive(Subcommand)]
-pub(crate) enum QueryWhat {
+pub enum QueryWhat {
     /// Orders by placement time, filtered and paged.
     Orders {
         #[arg(long)]
@@ -286,8 +345,8 @@ pub(crate) enum QueryWhat {
 }
 
 impl QueryWhat {
-    pub(crate) fn into_query(self, at_least: Option<String>) -> order_ledger::query::CliQuery {
-        use order_ledger::api::Route;
+    pub fn into_query(self, at_least: Option<String>) -> crate::query::CliQuery {
+        use crate::api::Route;
         let mut params: Vec<(String, String)> = Vec::new();
         let mut add = |name: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -357,7 +416,7 @@ impl QueryWhat {
             }
             QueryWhat::Status => (Route::Status, Vec::new()),
         };
-        order_ledger::query::CliQuery {
+        crate::query::CliQuery {
             route,
             path,
             params,
@@ -368,7 +427,7 @@ impl QueryWhat {
 /// Where the log is: an embedded directory (default) or a Kafka cluster. Unset flags come from
 /// the configuration file, then the defaults.
 #[derive(clap::Args)]
-pub(crate) struct LogArgs {
+pub struct LogArgs {
     /// Embedded data directory (ignored with --kafka) [default: ledger-data].
     #[arg(long, global = true)]
     data: Option<PathBuf>,
@@ -394,7 +453,7 @@ pub(crate) struct LogArgs {
 }
 
 impl LogArgs {
-    pub(crate) fn options(self, config: &LedgerConfig) -> LogOptions {
+    pub fn options(self, config: &LedgerConfig) -> LogOptions {
         let section = &config.log;
         // The file's [kafka] properties first, so flags given on the command line win.
         let mut kafka_config: Vec<String> = config

@@ -1,10 +1,13 @@
-//! The `ledger` application: what the binary's subcommands do, as functions over their inputs
-//! and outputs so they can be tested without a process. `main.rs` only parses arguments.
+//! The `ledger` application: what the binaries' subcommands do, as functions over their inputs
+//! and outputs so they can be tested without a process. `main.rs` and `bin/replay-tool.rs` only
+//! parse arguments ([`cli`]) and call [`commands`].
 
 pub mod api;
 pub mod auth;
 pub mod background;
 pub mod bench;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod log_admin;

@@ -48,6 +48,19 @@ pub async fn open_existing(options: &LogOptions) -> Result<Arc<dyn Log>, LogErro
     }
 }
 
+/// Opens the log to read it only (never creating a directory or a topic), through a running
+/// serve when one holds the data directory.
+pub async fn open_reader(options: &LogOptions) -> Result<Arc<dyn Log>, replay_tool::ReplayError> {
+    use replay_tool::source::{self, Source};
+    let source = match options.kafka {
+        Some(_) => Source::Kafka(kafka_settings(options)?),
+        None => Source::Embedded {
+            data: options.data.clone(),
+        },
+    };
+    source::open_reader(&source, &options.prefix).await
+}
+
 /// The Kafka client settings of `options`: bootstrap servers, then the properties file, then
 /// each `--kafka-config` property (later ones win).
 pub fn kafka_settings(options: &LogOptions) -> Result<KafkaSettings, LogError> {

@@ -1312,3 +1312,56 @@ fn bench_runs_the_peer_workload_through_the_front_door_and_cleans_up() {
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 1"));
 }
+
+fn replay_tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replay-tool"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the replay-tool binary runs")
+}
+
+#[test]
+fn both_replay_commands_fold_with_the_deployments_commission_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledger.toml");
+    std::fs::write(
+        &config,
+        "[settlement]\ncommission_rate = \"0.07\"\n\
+         [settlement.merchant_commission_rates]\n\"merchant-1\" = \"0.25\"\n",
+    )
+    .unwrap();
+    let (config, data) = (config.to_str().unwrap(), dir.path().join("demo"));
+    let data = data.to_str().unwrap();
+    let demo = ledger(&["--config", config, "demo", "--orders", "80", "--data", data]);
+    assert!(demo.status.success(), "{demo:?}");
+    let rebuild = |run: fn(&[&str]) -> Output, into: &str, with_config: bool| {
+        let into = dir.path().join(into);
+        let mut args = vec!["--data", data];
+        if with_config {
+            args.extend(["--config", config]);
+        }
+        args.extend(["rebuild", "--into", into.to_str().unwrap()]);
+        let output = run(&args);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        (output.status.code(), report["differences"].clone())
+    };
+    let ledger_replay = |args: &[&str]| ledger(&[&["replay"], args].concat());
+    let configured = serde_json::json!([]);
+    assert_eq!(
+        rebuild(ledger_replay, "by-ledger", true),
+        (Some(0), configured.clone())
+    );
+    assert_eq!(
+        rebuild(replay_tool, "by-replay-tool", true),
+        (Some(0), configured)
+    );
+    // Folded with the default rates, the settlement read model is not the deployment's.
+    let (code, differences) = rebuild(replay_tool, "with-defaults", false);
+    assert_eq!(code, Some(1));
+    let differences = differences.as_array().unwrap();
+    assert!(
+        differences.contains(&"settlement".into()),
+        "{differences:?}"
+    );
+}
