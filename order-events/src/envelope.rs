@@ -102,49 +102,27 @@ impl AggregateRef {
     }
 }
 
-/// Any command the ledger decides.
-// A placement is a few hundred bytes larger than other messages. Messages are built once and
-// moved a handful of times, so boxing it would add noise to every match for no measurable gain.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Command {
-    Order(OrderCommand),
-    Stock(StockCommand),
-    Reconciliation(ReconciliationCommand),
-    Account(AccountCommand),
+crate::message::message_union! {
+    /// Any command the ledger decides.
+    pub enum Command {
+        Order(OrderCommand) in Order,
+        Stock(StockCommand) in StockItem,
+        Reconciliation(ReconciliationCommand) in Reconciliation,
+        Account(AccountCommand) in Account,
+    }
 }
 
-/// Any event the ledger records.
-// A placement is a few hundred bytes larger than other messages. Messages are built once and
-// moved a handful of times, so boxing it would add noise to every match for no measurable gain.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Event {
-    Order(OrderEvent),
-    Stock(StockEvent),
-    Reconciliation(ReconciliationEvent),
-    Account(AccountEvent),
+crate::message::message_union! {
+    /// Any event the ledger records.
+    pub enum Event {
+        Order(OrderEvent) in Order,
+        Stock(StockEvent) in StockItem,
+        Reconciliation(ReconciliationEvent) in Reconciliation,
+        Account(AccountEvent) in Account,
+    }
 }
 
 impl Command {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Command::Order(c) => c.type_name(),
-            Command::Stock(c) => c.type_name(),
-            Command::Reconciliation(c) => c.type_name(),
-            Command::Account(c) => c.type_name(),
-        }
-    }
-
-    pub fn schema_version(&self) -> u16 {
-        match self {
-            Command::Order(c) => c.schema_version(),
-            Command::Stock(c) => c.schema_version(),
-            Command::Reconciliation(c) => c.schema_version(),
-            Command::Account(c) => c.schema_version(),
-        }
-    }
-
     /// The aggregate the command addresses.
     pub fn target(&self) -> AggregateRef {
         match self {
@@ -165,86 +143,6 @@ impl Command {
                 id: c.account_id(),
             },
         }
-    }
-
-    /// Every command type name with its current schema version.
-    pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
-        OrderCommand::TYPES
-            .iter()
-            .chain(StockCommand::TYPES)
-            .chain(ReconciliationCommand::TYPES)
-            .chain(AccountCommand::TYPES)
-            .copied()
-    }
-}
-
-impl Event {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Event::Order(e) => e.type_name(),
-            Event::Stock(e) => e.type_name(),
-            Event::Reconciliation(e) => e.type_name(),
-            Event::Account(e) => e.type_name(),
-        }
-    }
-
-    pub fn schema_version(&self) -> u16 {
-        match self {
-            Event::Order(e) => e.schema_version(),
-            Event::Stock(e) => e.schema_version(),
-            Event::Reconciliation(e) => e.schema_version(),
-            Event::Account(e) => e.schema_version(),
-        }
-    }
-
-    /// The kind of aggregate that records this event.
-    pub fn aggregate_kind(&self) -> AggregateKind {
-        match self {
-            Event::Order(_) => AggregateKind::Order,
-            Event::Stock(_) => AggregateKind::StockItem,
-            Event::Reconciliation(_) => AggregateKind::Reconciliation,
-            Event::Account(_) => AggregateKind::Account,
-        }
-    }
-
-    /// Every event type name with its current schema version.
-    pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
-        OrderEvent::TYPES
-            .iter()
-            .chain(StockEvent::TYPES)
-            .chain(ReconciliationEvent::TYPES)
-            .chain(AccountEvent::TYPES)
-            .copied()
-    }
-}
-
-impl From<OrderEvent> for Event {
-    fn from(event: OrderEvent) -> Event {
-        Event::Order(event)
-    }
-}
-
-impl From<StockEvent> for Event {
-    fn from(event: StockEvent) -> Event {
-        Event::Stock(event)
-    }
-}
-
-impl From<AccountEvent> for Event {
-    fn from(event: AccountEvent) -> Event {
-        Event::Account(event)
-    }
-}
-
-impl From<AccountCommand> for Command {
-    fn from(command: AccountCommand) -> Command {
-        Command::Account(command)
-    }
-}
-
-impl From<ReconciliationEvent> for Event {
-    fn from(event: ReconciliationEvent) -> Event {
-        Event::Reconciliation(event)
     }
 }
 
@@ -270,24 +168,6 @@ command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, Reserve
 command_from!(reconciliation => Reconciliation: RecordReconciliation);
 command_from!(account => Account: RecordPspSettlement, AccrueMerchantEarnings, ChargeMerchantRefund,
     StartReturnWindow, PayoutMerchant, AccrueCarrierFreight, RecordCarrierInvoice, PayCarrier);
-
-impl From<OrderCommand> for Command {
-    fn from(command: OrderCommand) -> Command {
-        Command::Order(command)
-    }
-}
-
-impl From<StockCommand> for Command {
-    fn from(command: StockCommand) -> Command {
-        Command::Stock(command)
-    }
-}
-
-impl From<ReconciliationCommand> for Command {
-    fn from(command: ReconciliationCommand) -> Command {
-        Command::Reconciliation(command)
-    }
-}
 
 /// A command with what travels around it.
 #[derive(Debug, Clone, PartialEq, Eq)]

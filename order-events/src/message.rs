@@ -91,4 +91,98 @@ macro_rules! message_set {
     };
 }
 
-pub(crate) use message_set;
+/// Declares a union of message sets (`Command`, `Event`): one variant per set, each `in` the
+/// aggregate kind its messages belong to, and everything that finds a type name's set, written
+/// once for all sets.
+macro_rules! message_union {
+    ($(#[$meta:meta])* pub enum $union:ident { $($variant:ident($set:ident) in $kind:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        // A placement is a few hundred bytes larger than other messages. Messages are built once
+        // and moved a handful of times, so boxing it would add noise to every match for no
+        // measurable gain.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub enum $union {
+            $($variant($set),)+
+        }
+
+        impl $union {
+            /// The wire type name, e.g. `PlaceOrder`.
+            pub fn type_name(&self) -> &'static str {
+                match self { $($union::$variant(message) => message.type_name(),)+ }
+            }
+
+            /// The schema version this build writes for the message's type.
+            pub fn schema_version(&self) -> u16 {
+                match self { $($union::$variant(message) => message.schema_version(),)+ }
+            }
+
+            /// The kind of aggregate the message belongs to.
+            pub fn aggregate_kind(&self) -> crate::envelope::AggregateKind {
+                match self { $($union::$variant(_) => crate::envelope::AggregateKind::$kind,)+ }
+            }
+
+            /// `(type name, version, aggregate kind, schema maker)` of every type of every set.
+            pub fn payload_schemas() -> Vec<(
+                &'static str,
+                u16,
+                crate::envelope::AggregateKind,
+                crate::schema::SchemaMaker,
+            )> {
+                let mut all = Vec::new();
+                $(all.extend($set::payload_schemas().into_iter().map(|(name, version, maker)| {
+                    (name, version, crate::envelope::AggregateKind::$kind, maker)
+                }));)+
+                all
+            }
+
+            /// Every type name of every set with its current schema version.
+            pub fn types() -> impl Iterator<Item = (&'static str, u16)> {
+                [$($set::TYPES),+].into_iter().flatten().copied()
+            }
+
+            /// The current schema version of a type in any set, or `None` if it is in none.
+            pub fn current_version_of(type_name: &str) -> Option<u16> {
+                Option::<u16>::None $(.or_else(|| $set::current_version_of(type_name)))+
+            }
+
+            pub(crate) fn encode_payload(&self) -> Vec<u8> {
+                match self { $($union::$variant(message) => message.encode_payload(),)+ }
+            }
+
+            pub(crate) fn to_json_payload(&self) -> serde_json::Value {
+                match self { $($union::$variant(message) => message.to_json_payload(),)+ }
+            }
+
+            /// Decodes a payload written at its type's current version, in whichever set the
+            /// type is; `None` for a type in no set.
+            pub(crate) fn decode_current_payload(
+                type_name: &str,
+                bytes: &[u8],
+            ) -> Option<Result<$union, crate::codec::DecodeError>> {
+                Option::<Result<$union, _>>::None $(.or_else(|| {
+                    $set::decode_current_payload(type_name, bytes).map(|r| r.map($union::$variant))
+                }))+
+            }
+
+            /// Parses a JSON payload written at its type's current version, in whichever set
+            /// the type is; `None` for a type in no set.
+            pub(crate) fn decode_current_json(
+                type_name: &str,
+                payload: &str,
+            ) -> Option<Result<$union, crate::codec::json::Located>> {
+                Option::<Result<$union, _>>::None $(.or_else(|| {
+                    $set::decode_current_json(type_name, payload).map(|r| r.map($union::$variant))
+                }))+
+            }
+        }
+
+        $(impl From<$set> for $union {
+            fn from(message: $set) -> $union {
+                $union::$variant(message)
+            }
+        })+
+    };
+}
+
+pub(crate) use {message_set, message_union};

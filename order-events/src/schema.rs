@@ -10,12 +10,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
-use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
-use crate::envelope::{AggregateKind, EventHash};
-use crate::order::{OrderCommand, OrderEvent};
-use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
-use crate::stock::{StockCommand, StockEvent};
+use crate::envelope::{AggregateKind, Command, Event, EventHash};
 
 /// Adds a payload's schema to a generator and returns the reference to it.
 pub type SchemaMaker = fn(&mut SchemaGenerator) -> Schema;
@@ -116,35 +112,14 @@ fn event_schema(
 pub fn all() -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut index = Vec::new();
-    let commands = OrderCommand::payload_schemas()
-        .into_iter()
-        .chain(StockCommand::payload_schemas())
-        .chain(ReconciliationCommand::payload_schemas())
-        .chain(AccountCommand::payload_schemas());
-    for (name, version, payload) in commands {
+    for (name, version, _, payload) in Command::payload_schemas() {
         files.insert(
             format!("commands/{name}.json"),
             command_schema(name, version, payload),
         );
         index.push(json!({"kind": "command", "type": name, "schema_version": version, "file": format!("commands/{name}.json")}));
     }
-    let events = OrderEvent::payload_schemas()
-        .into_iter()
-        .map(|(name, version, payload)| (name, version, AggregateKind::Order, payload))
-        .chain(
-            StockEvent::payload_schemas()
-                .into_iter()
-                .map(|(name, version, payload)| (name, version, AggregateKind::StockItem, payload)),
-        )
-        .chain(ReconciliationEvent::payload_schemas().into_iter().map(
-            |(name, version, payload)| (name, version, AggregateKind::Reconciliation, payload),
-        ))
-        .chain(
-            AccountEvent::payload_schemas()
-                .into_iter()
-                .map(|(name, version, payload)| (name, version, AggregateKind::Account, payload)),
-        );
-    for (name, version, kind, payload) in events {
+    for (name, version, kind, payload) in Event::payload_schemas() {
         files.insert(
             format!("events/{name}.json"),
             event_schema(name, version, kind, payload),

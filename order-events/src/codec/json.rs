@@ -16,16 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{
-    check_size, check_version, current_command_version, current_event_version, wrong_kind,
-    DecodeError, RawEvent,
-};
-use crate::account::{AccountCommand, AccountEvent};
+use super::{check_size, check_version, wrong_kind, DecodeError, RawEvent};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
-use crate::order::{OrderCommand, OrderEvent};
-use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
-use crate::stock::{StockCommand, StockEvent};
 use crate::upcast;
 
 fn first_version() -> u16 {
@@ -221,7 +214,7 @@ pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError>
     let current = check_version(
         type_name,
         input.schema_version,
-        current_command_version(type_name),
+        Command::current_version_of(type_name),
     )?;
     let payload = input.payload.get();
     let command = if input.schema_version < current {
@@ -233,19 +226,7 @@ pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError>
                 current,
             }))?
     } else {
-        OrderCommand::decode_current_json(type_name, payload)
-            .map(|r| r.map(Command::Order))
-            .or_else(|| {
-                StockCommand::decode_current_json(type_name, payload).map(|r| r.map(Command::Stock))
-            })
-            .or_else(|| {
-                ReconciliationCommand::decode_current_json(type_name, payload)
-                    .map(|r| r.map(Command::Reconciliation))
-            })
-            .or_else(|| {
-                AccountCommand::decode_current_json(type_name, payload)
-                    .map(|r| r.map(Command::Account))
-            })
+        Command::decode_current_json(type_name, payload)
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };
@@ -259,15 +240,6 @@ pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError>
     })
 }
 
-fn command_payload_json(command: &Command) -> serde_json::Value {
-    match command {
-        Command::Order(c) => c.to_json_payload(),
-        Command::Stock(c) => c.to_json_payload(),
-        Command::Reconciliation(c) => c.to_json_payload(),
-        Command::Account(c) => c.to_json_payload(),
-    }
-}
-
 /// Encodes a command as JSON text.
 pub fn encode_command_json(envelope: &CommandEnvelope) -> String {
     let out = CommandOut {
@@ -278,19 +250,14 @@ pub fn encode_command_json(envelope: &CommandEnvelope) -> String {
         causation_id: envelope.causation_id,
         actor: &envelope.actor,
         issued_at: envelope.issued_at,
-        payload: command_payload_json(&envelope.command),
+        payload: Command::to_json_payload(&envelope.command),
     };
     serde_json::to_string(&out).expect("commands serialize to JSON")
 }
 
 /// Encodes an event envelope as a JSON value, payload in the current schema.
 pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
-    let payload = match &envelope.event {
-        Event::Order(e) => e.to_json_payload(),
-        Event::Stock(e) => e.to_json_payload(),
-        Event::Reconciliation(e) => e.to_json_payload(),
-        Event::Account(e) => e.to_json_payload(),
-    };
+    let payload = envelope.event.to_json_payload();
     let out = EventJson {
         event_id: envelope.event_id,
         aggregate_kind: envelope.aggregate_kind,
@@ -353,7 +320,7 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
         return Err(error);
     }
     let version = input.schema_version;
-    let current = check_version(type_name, version, current_event_version(type_name))?;
+    let current = check_version(type_name, version, Event::current_version_of(type_name))?;
     let payload = input.payload.get();
     let event = if version < current {
         upcast::decode_legacy_json(type_name, version, payload)
@@ -364,18 +331,7 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
                 current,
             }))?
     } else {
-        OrderEvent::decode_current_json(type_name, payload)
-            .map(|r| r.map(Event::Order))
-            .or_else(|| {
-                StockEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Stock))
-            })
-            .or_else(|| {
-                ReconciliationEvent::decode_current_json(type_name, payload)
-                    .map(|r| r.map(Event::Reconciliation))
-            })
-            .or_else(|| {
-                AccountEvent::decode_current_json(type_name, payload).map(|r| r.map(Event::Account))
-            })
+        Event::decode_current_json(type_name, payload)
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };

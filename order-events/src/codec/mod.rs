@@ -30,14 +30,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::account::{AccountCommand, AccountEvent};
 use crate::context::Actor;
 use crate::envelope::{
     event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
 };
-use crate::order::{OrderCommand, OrderEvent};
-use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
-use crate::stock::{StockCommand, StockEvent};
 use crate::upcast;
 
 /// Format tag of bincode 2.0.1 records (`bincode_v1.rs`).
@@ -380,7 +376,7 @@ pub fn encode_command_bincode(envelope: &CommandEnvelope) -> Vec<u8> {
         issued_at: envelope.issued_at,
         command_type: envelope.command.type_name().to_owned(),
         schema_version: envelope.command.schema_version(),
-        payload: encode_command_payload(&envelope.command),
+        payload: Command::encode_payload(&envelope.command),
     };
     let mut record = vec![FORMAT_BINCODE_V1];
     record.extend_from_slice(&bincode_v1::encode(&body));
@@ -440,12 +436,7 @@ pub fn decode_cache_value<T: serde::de::DeserializeOwned>(
 
 /// The payload bytes of an event at its current schema version.
 pub fn encode_event_payload(event: &Event) -> Vec<u8> {
-    match event {
-        Event::Order(e) => e.encode_payload(),
-        Event::Stock(e) => e.encode_payload(),
-        Event::Reconciliation(e) => e.encode_payload(),
-        Event::Account(e) => e.encode_payload(),
-    }
+    event.encode_payload()
 }
 
 /// A command's content, for telling a retry from another command under the same id: SHA-256
@@ -465,17 +456,8 @@ pub fn command_digest(envelope: &CommandEnvelope) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher.update(encode_command_payload(&envelope.command));
+    hasher.update(Command::encode_payload(&envelope.command));
     hex::encode(hasher.finalize())
-}
-
-fn encode_command_payload(command: &Command) -> Vec<u8> {
-    match command {
-        Command::Order(c) => c.encode_payload(),
-        Command::Stock(c) => c.encode_payload(),
-        Command::Reconciliation(c) => c.encode_payload(),
-        Command::Account(c) => c.encode_payload(),
-    }
 }
 
 /// Checks a message's schema version against what this build reads.
@@ -493,31 +475,17 @@ fn check_version(type_name: &str, version: u16, current: Option<u16>) -> Result<
     Ok(current)
 }
 
-fn current_event_version(type_name: &str) -> Option<u16> {
-    OrderEvent::current_version_of(type_name)
-        .or_else(|| StockEvent::current_version_of(type_name))
-        .or_else(|| ReconciliationEvent::current_version_of(type_name))
-        .or_else(|| AccountEvent::current_version_of(type_name))
-}
-
-fn current_command_version(type_name: &str) -> Option<u16> {
-    OrderCommand::current_version_of(type_name)
-        .or_else(|| StockCommand::current_version_of(type_name))
-        .or_else(|| ReconciliationCommand::current_version_of(type_name))
-        .or_else(|| AccountCommand::current_version_of(type_name))
-}
-
 /// Refuses an event type name where a command was expected, and the reverse, by name.
 fn wrong_kind(type_name: &str, expected_command: bool) -> Option<DecodeError> {
     let (is_other, expected, found) = if expected_command {
         (
-            current_event_version(type_name).is_some(),
+            Event::current_version_of(type_name).is_some(),
             "command",
             "event",
         )
     } else {
         (
-            current_command_version(type_name).is_some(),
+            Command::current_version_of(type_name).is_some(),
             "event",
             "command",
         )
@@ -537,7 +505,7 @@ pub(crate) fn decode_event_payload(
     if let Some(error) = wrong_kind(type_name, false) {
         return Err(error);
     }
-    let current = check_version(type_name, version, current_event_version(type_name))?;
+    let current = check_version(type_name, version, Event::current_version_of(type_name))?;
     if version < current {
         return upcast::decode_legacy_payload(type_name, version, bytes).unwrap_or(Err(
             DecodeError::UnsupportedVersion {
@@ -547,19 +515,8 @@ pub(crate) fn decode_event_payload(
             },
         ));
     }
-    let decoded = OrderEvent::decode_current_payload(type_name, bytes)
-        .map(|r| r.map(Event::Order))
-        .or_else(|| {
-            StockEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Stock))
-        })
-        .or_else(|| {
-            ReconciliationEvent::decode_current_payload(type_name, bytes)
-                .map(|r| r.map(Event::Reconciliation))
-        })
-        .or_else(|| {
-            AccountEvent::decode_current_payload(type_name, bytes).map(|r| r.map(Event::Account))
-        });
-    decoded.expect("a type with a current version decodes in its set")
+    Event::decode_current_payload(type_name, bytes)
+        .expect("a type with a current version decodes in its set")
 }
 
 fn decode_command_payload(
@@ -570,7 +527,7 @@ fn decode_command_payload(
     if let Some(error) = wrong_kind(type_name, true) {
         return Err(error);
     }
-    let current = check_version(type_name, version, current_command_version(type_name))?;
+    let current = check_version(type_name, version, Command::current_version_of(type_name))?;
     if version < current {
         return upcast::decode_legacy_command_payload(type_name, version, bytes).unwrap_or(Err(
             DecodeError::UnsupportedVersion {
@@ -580,18 +537,6 @@ fn decode_command_payload(
             },
         ));
     }
-    let decoded = OrderCommand::decode_current_payload(type_name, bytes)
-        .map(|r| r.map(Command::Order))
-        .or_else(|| {
-            StockCommand::decode_current_payload(type_name, bytes).map(|r| r.map(Command::Stock))
-        })
-        .or_else(|| {
-            ReconciliationCommand::decode_current_payload(type_name, bytes)
-                .map(|r| r.map(Command::Reconciliation))
-        })
-        .or_else(|| {
-            AccountCommand::decode_current_payload(type_name, bytes)
-                .map(|r| r.map(Command::Account))
-        });
-    decoded.expect("a type with a current version decodes in its set")
+    Command::decode_current_payload(type_name, bytes)
+        .expect("a type with a current version decodes in its set")
 }
