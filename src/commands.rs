@@ -141,7 +141,7 @@ pub fn submit(config: &LedgerConfig, args: SubmitArgs, out: &mut impl Write) -> 
         String::from_utf8(read_input(&args.file)?).context("commands must be UTF-8 text")?;
     let options = args.log.options(config);
     let wait = Duration::from_secs(args.wait_secs);
-    let summary = runtime()?.block_on(submit::submit_lines(config, &options, &input, wait, out))?;
+    let summary = runtime()?.block_on(submit_lines(config, &options, &input, wait, out))?;
     Ok(if summary.invalid + summary.unanswered > 0 {
         ExitCode::from(2)
     } else if summary.rejected > 0 {
@@ -257,6 +257,34 @@ pub fn reconcile(
     })
 }
 
+/// Publishes command lines and prints their results: through the serve that owns an embedded
+/// directory when one runs, else with the handler in this process (embedded) or on the
+/// handler group (Kafka).
+async fn submit_lines(
+    config: &LedgerConfig,
+    options: &LogOptions,
+    input: &str,
+    wait: Duration,
+    out: &mut impl Write,
+) -> Result<submit::SubmitSummary> {
+    let log = match log_admin::open(options).await {
+        Ok(log) => log,
+        // A serve owns the directory: go through its HTTP front door.
+        Err(event_log::LogError::InUse { path }) => {
+            let endpoint = running::Endpoint::of(&options.data).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{path} is in use by another process that publishes no serve address"
+                )
+            })?;
+            return submit::submit_via_serve(&endpoint, input, wait, out).await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let handler_config = config.handler_config_for(options);
+    let process_locally = options.kafka.is_none();
+    submit::submit(log, handler_config, input, process_locally, wait, out).await
+}
+
 /// The reconciliation `args` ask for.
 fn reconcile_request(args: &ReconcileArgs) -> Result<reconcile::Request> {
     let mut map = finance::psp::ColumnMap::default();
@@ -289,7 +317,7 @@ async fn record_reconciliation(
     let line = order_events::codec::json::encode_command_json(command);
     let mut results = Vec::new();
     let wait = Duration::from_secs(30);
-    let summary = submit::submit_lines(config, options, &line, wait, &mut results).await?;
+    let summary = submit_lines(config, options, &line, wait, &mut results).await?;
     anyhow::ensure!(
         summary.accepted == 1,
         "the run was reconciled but not recorded: {}",

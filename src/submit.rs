@@ -12,34 +12,6 @@ use serde_json::json;
 
 use crate::background::Background;
 
-/// Publishes command lines and prints their results: through the serve that owns an embedded
-/// directory when one runs, else with the handler in this process (embedded) or on the
-/// handler group (Kafka).
-pub async fn submit_lines(
-    config: &crate::config::LedgerConfig,
-    options: &crate::log_admin::LogOptions,
-    input: &str,
-    wait: Duration,
-    out: &mut impl Write,
-) -> anyhow::Result<SubmitSummary> {
-    let log = match crate::log_admin::open(options).await {
-        Ok(log) => log,
-        // A serve owns the directory: go through its HTTP front door.
-        Err(LogError::InUse { path }) => {
-            let endpoint = crate::running::Endpoint::of(&options.data).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{path} is in use by another process that publishes no serve address"
-                )
-            })?;
-            return submit_via_serve(&endpoint, input, wait, out).await;
-        }
-        Err(other) => return Err(other.into()),
-    };
-    let handler_config = config.handler_config_for(options);
-    let process_locally = options.kafka.is_none();
-    submit(log, handler_config, input, process_locally, wait, out).await
-}
-
 /// Totals over the submitted lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SubmitSummary {

@@ -105,20 +105,20 @@ impl AggregateRef {
 crate::message::message_union! {
     /// Any command the ledger decides.
     pub enum Command {
-        Order(OrderCommand) in Order,
-        Stock(StockCommand) in StockItem,
-        Reconciliation(ReconciliationCommand) in Reconciliation,
-        Account(AccountCommand) in Account,
+        Order(OrderCommand) in AggregateKind::Order,
+        Stock(StockCommand) in AggregateKind::StockItem,
+        Reconciliation(ReconciliationCommand) in AggregateKind::Reconciliation,
+        Account(AccountCommand) in AggregateKind::Account,
     }
 }
 
 crate::message::message_union! {
     /// Any event the ledger records.
     pub enum Event {
-        Order(OrderEvent) in Order,
-        Stock(StockEvent) in StockItem,
-        Reconciliation(ReconciliationEvent) in Reconciliation,
-        Account(AccountEvent) in Account,
+        Order(OrderEvent) in AggregateKind::Order,
+        Stock(StockEvent) in AggregateKind::StockItem,
+        Reconciliation(ReconciliationEvent) in AggregateKind::Reconciliation,
+        Account(AccountEvent) in AggregateKind::Account,
     }
 }
 

@@ -3,6 +3,27 @@
 //! Each message is its own struct; a set is an enum with one variant per struct, named after
 //! it. The variant name is the wire type name (`PlaceOrder`, `OrderPlaced`), and each event type
 //! carries its own schema version, so one type can evolve without touching the others.
+//!
+//! The sets know no codec: a codec (`codec/`, above the aggregates with the envelopes) is a
+//! [`PayloadCodec`], and a set hands it each payload at its own type.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A payload encoding, as the message sets see it.
+pub(crate) trait PayloadCodec {
+    type Encoded;
+    type Error;
+    fn encode<T: Serialize>(&self, message: &T) -> Self::Encoded;
+    fn decode<T: DeserializeOwned>(
+        &self,
+        type_name: &str,
+        payload: &[u8],
+    ) -> Result<T, Self::Error>;
+}
+
+/// Adds a payload type's JSON Schema to a generator's definitions and returns a reference to it.
+pub type SchemaMaker = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
 
 /// Declares a message-set enum. `Name = N` gives the type's current schema version.
 macro_rules! message_set {
@@ -34,51 +55,33 @@ macro_rules! message_set {
                 Self::TYPES.iter().find(|(name, _)| *name == type_name).map(|&(_, v)| v)
             }
 
-            pub(crate) fn encode_payload(&self) -> Vec<u8> {
-                match self { $($set::$variant(message) => crate::codec::encode_payload(message),)+ }
+            pub(crate) fn encode_payload<C: crate::message::PayloadCodec>(&self, codec: &C) -> C::Encoded {
+                match self { $($set::$variant(message) => codec.encode(message),)+ }
             }
 
             /// Decodes a payload written at the type's current version; `None` for a type name
             /// outside this set.
-            pub(crate) fn decode_current_payload(
+            pub(crate) fn decode_current<C: crate::message::PayloadCodec>(
+                codec: &C,
                 type_name: &str,
-                bytes: &[u8],
-            ) -> Option<Result<$set, crate::codec::DecodeError>> {
+                payload: &[u8],
+            ) -> Option<Result<$set, C::Error>> {
                 match type_name {
                     $(stringify!($variant) => Some(
-                        crate::codec::decode_payload::<$variant>(type_name, bytes).map($set::$variant)
+                        codec.decode::<$variant>(type_name, payload).map($set::$variant)
                     ),)+
-                    _ => None,
-                }
-            }
-
-            pub(crate) fn to_json_payload(&self) -> serde_json::Value {
-                let value = match self { $($set::$variant(message) => serde_json::to_value(message),)+ };
-                // Messages are plain data with string map keys: serializing them cannot fail.
-                value.expect("message types serialize to JSON")
-            }
-
-            /// Parses a JSON payload written at the type's current version; `None` for a type
-            /// name outside this set. Parsing from text (not from a `Value`) keeps serde's
-            /// duplicate-field check.
-            pub(crate) fn decode_current_json(
-                type_name: &str,
-                payload: &str,
-            ) -> Option<Result<$set, crate::codec::json::Located>> {
-                match type_name {
-                    $(stringify!($variant) => Some(crate::codec::json::parse::<$variant>(payload.as_bytes()).map($set::$variant)),)+
                     _ => None,
                 }
             }
 
             /// `(type name, version, schema maker)` for every type: the maker adds the payload's
             /// schema to a generator's definitions and returns a reference to it.
-            pub fn payload_schemas() -> Vec<(&'static str, u16, crate::schema::SchemaMaker)> {
+            pub fn payload_schemas() -> Vec<(&'static str, u16, crate::message::SchemaMaker)> {
                 vec![$((
                     stringify!($variant),
                     $version,
                     (|generator: &mut schemars::SchemaGenerator| generator.subschema_for::<$variant>())
-                        as crate::schema::SchemaMaker,
+                        as crate::message::SchemaMaker,
                 ),)+]
             }
         }
@@ -92,10 +95,10 @@ macro_rules! message_set {
 }
 
 /// Declares a union of message sets (`Command`, `Event`): one variant per set, each `in` the
-/// aggregate kind its messages belong to, and everything that finds a type name's set, written
+/// aggregate kind its messages belong to (an `AggregateKind` in scope where it is declared), and everything that finds a type name's set, written
 /// once for all sets.
 macro_rules! message_union {
-    ($(#[$meta:meta])* pub enum $union:ident { $($variant:ident($set:ident) in $kind:ident),+ $(,)? }) => {
+    ($(#[$meta:meta])* pub enum $union:ident { $($variant:ident($set:ident) in $kind:path),+ $(,)? }) => {
         $(#[$meta])*
         // A placement is a few hundred bytes larger than other messages. Messages are built once
         // and moved a handful of times, so boxing it would add noise to every match for no
@@ -118,20 +121,20 @@ macro_rules! message_union {
             }
 
             /// The kind of aggregate the message belongs to.
-            pub fn aggregate_kind(&self) -> crate::envelope::AggregateKind {
-                match self { $($union::$variant(_) => crate::envelope::AggregateKind::$kind,)+ }
+            pub fn aggregate_kind(&self) -> AggregateKind {
+                match self { $($union::$variant(_) => $kind,)+ }
             }
 
             /// `(type name, version, aggregate kind, schema maker)` of every type of every set.
             pub fn payload_schemas() -> Vec<(
                 &'static str,
                 u16,
-                crate::envelope::AggregateKind,
-                crate::schema::SchemaMaker,
+                AggregateKind,
+                crate::message::SchemaMaker,
             )> {
                 let mut all = Vec::new();
                 $(all.extend($set::payload_schemas().into_iter().map(|(name, version, maker)| {
-                    (name, version, crate::envelope::AggregateKind::$kind, maker)
+                    (name, version, $kind, maker)
                 }));)+
                 all
             }
@@ -146,33 +149,19 @@ macro_rules! message_union {
                 Option::<u16>::None $(.or_else(|| $set::current_version_of(type_name)))+
             }
 
-            pub(crate) fn encode_payload(&self) -> Vec<u8> {
-                match self { $($union::$variant(message) => message.encode_payload(),)+ }
-            }
-
-            pub(crate) fn to_json_payload(&self) -> serde_json::Value {
-                match self { $($union::$variant(message) => message.to_json_payload(),)+ }
+            pub(crate) fn encode_payload<C: crate::message::PayloadCodec>(&self, codec: &C) -> C::Encoded {
+                match self { $($union::$variant(message) => message.encode_payload(codec),)+ }
             }
 
             /// Decodes a payload written at its type's current version, in whichever set the
             /// type is; `None` for a type in no set.
-            pub(crate) fn decode_current_payload(
+            pub(crate) fn decode_current<C: crate::message::PayloadCodec>(
+                codec: &C,
                 type_name: &str,
-                bytes: &[u8],
-            ) -> Option<Result<$union, crate::codec::DecodeError>> {
-                Option::<Result<$union, _>>::None $(.or_else(|| {
-                    $set::decode_current_payload(type_name, bytes).map(|r| r.map($union::$variant))
-                }))+
-            }
-
-            /// Parses a JSON payload written at its type's current version, in whichever set
-            /// the type is; `None` for a type in no set.
-            pub(crate) fn decode_current_json(
-                type_name: &str,
-                payload: &str,
-            ) -> Option<Result<$union, crate::codec::json::Located>> {
-                Option::<Result<$union, _>>::None $(.or_else(|| {
-                    $set::decode_current_json(type_name, payload).map(|r| r.map($union::$variant))
+                payload: &[u8],
+            ) -> Option<Result<$union, C::Error>> {
+                Option::<Result<$union, C::Error>>::None $(.or_else(|| {
+                    $set::decode_current(codec, type_name, payload).map(|r| r.map($union::$variant))
                 }))+
             }
         }

@@ -7,14 +7,13 @@
 use std::collections::BTreeMap;
 
 use schemars::generate::SchemaSettings;
-use schemars::{Schema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::{json, Value};
 
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, Event, EventHash};
 
-/// Adds a payload's schema to a generator and returns the reference to it.
-pub type SchemaMaker = fn(&mut SchemaGenerator) -> Schema;
+pub use crate::message::SchemaMaker;
 
 const UUID: fn() -> Value = || json!({"type": "string", "format": "uuid"});
 const OPTIONAL_UUID: fn() -> Value = || json!({"type": ["string", "null"], "format": "uuid"});

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use crate::context::Policy;
 use crate::ids::{Sku, WarehouseId};
 use crate::money::{Amount, Currency};
-use crate::order::LineQuantity;
 use crate::rejection::{ensure, Rejection, Rule};
 
 /// Maximum length of names, codes and references.
@@ -101,29 +100,6 @@ pub fn warehouse(value: &WarehouseId) -> Result<(), Rejection> {
             printable(value.as_str())
         )
     })
-}
-
-/// A list of SKU quantities (shipment, return, shortage): at least one line, each SKU valid and
-/// listed once, each quantity in range.
-pub fn line_quantities(
-    field: &str,
-    lines: &[LineQuantity],
-    policy: &Policy,
-) -> Result<(), Rejection> {
-    ensure(!lines.is_empty(), Rule::LinesRequired, || {
-        format!("{field} is empty")
-    })?;
-    let mut seen = HashSet::new();
-    for line in lines {
-        sku(&line.sku)?;
-        unique_sku(&mut seen, &line.sku, field)?;
-        quantity(
-            &format!("{field} quantity of {}", line.sku),
-            u64::from(line.quantity),
-            policy,
-        )?;
-    }
-    Ok(())
 }
 
 /// Records `sku` in `seen`, rejecting it when it was there already.

@@ -12,6 +12,7 @@
 //! from the text into its type, so every mistake is reported with its line and column.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use super::{check_size, check_version, wrong_kind, DecodeError, RawEvent};
 use crate::context::Actor;
 use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
+use crate::message::PayloadCodec;
 use crate::upcast;
 
 fn first_version() -> u16 {
@@ -96,6 +98,23 @@ impl From<serde_json::Error> for Located {
             path: String::new(),
             error,
         }
+    }
+}
+
+/// Payloads as JSON values.
+pub(crate) struct Json;
+
+impl PayloadCodec for Json {
+    type Encoded = serde_json::Value;
+    type Error = Located;
+
+    fn encode<T: Serialize>(&self, message: &T) -> serde_json::Value {
+        // Messages are plain data with string map keys: serializing them cannot fail.
+        serde_json::to_value(message).expect("message types serialize to JSON")
+    }
+
+    fn decode<T: DeserializeOwned>(&self, _type_name: &str, payload: &[u8]) -> Result<T, Located> {
+        parse(payload)
     }
 }
 
@@ -226,7 +245,7 @@ pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError>
                 current,
             }))?
     } else {
-        Command::decode_current_json(type_name, payload)
+        Command::decode_current(&Json, type_name, payload.as_bytes())
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };
@@ -250,14 +269,14 @@ pub fn encode_command_json(envelope: &CommandEnvelope) -> String {
         causation_id: envelope.causation_id,
         actor: &envelope.actor,
         issued_at: envelope.issued_at,
-        payload: Command::to_json_payload(&envelope.command),
+        payload: envelope.command.encode_payload(&Json),
     };
     serde_json::to_string(&out).expect("commands serialize to JSON")
 }
 
 /// Encodes an event envelope as a JSON value, payload in the current schema.
 pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
-    let payload = envelope.event.to_json_payload();
+    let payload = envelope.event.encode_payload(&Json);
     let out = EventJson {
         event_id: envelope.event_id,
         aggregate_kind: envelope.aggregate_kind,
@@ -331,7 +350,7 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
                 current,
             }))?
     } else {
-        Event::decode_current_json(type_name, payload)
+        Event::decode_current(&Json, type_name, payload.as_bytes())
             .expect("a type with a current version decodes in its set")
             .map_err(|error| payload_error(bytes, payload, error))?
     };

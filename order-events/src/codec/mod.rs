@@ -27,6 +27,7 @@ mod bincode_v1;
 pub mod json;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -34,6 +35,7 @@ use crate::context::Actor;
 use crate::envelope::{
     event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
 };
+use crate::message::PayloadCodec;
 use crate::upcast;
 
 /// Format tag of bincode 2.0.1 records (`bincode_v1.rs`).
@@ -376,7 +378,7 @@ pub fn encode_command_bincode(envelope: &CommandEnvelope) -> Vec<u8> {
         issued_at: envelope.issued_at,
         command_type: envelope.command.type_name().to_owned(),
         schema_version: envelope.command.schema_version(),
-        payload: Command::encode_payload(&envelope.command),
+        payload: envelope.command.encode_payload(&Bincode),
     };
     let mut record = vec![FORMAT_BINCODE_V1];
     record.extend_from_slice(&bincode_v1::encode(&body));
@@ -408,11 +410,31 @@ pub fn decode_command_as(content_type: &str, bytes: &[u8]) -> Result<CommandEnve
     }
 }
 
+/// Payloads in the binary codec (bincode, format tag 0x01).
+pub(crate) struct Bincode;
+
+impl PayloadCodec for Bincode {
+    type Encoded = Vec<u8>;
+    type Error = DecodeError;
+
+    fn encode<T: Serialize>(&self, message: &T) -> Vec<u8> {
+        encode_payload(message)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        type_name: &str,
+        payload: &[u8],
+    ) -> Result<T, DecodeError> {
+        decode_payload(type_name, payload)
+    }
+}
+
 pub(crate) fn encode_payload<T: Serialize>(message: &T) -> Vec<u8> {
     bincode_v1::encode(message)
 }
 
-pub(crate) fn decode_payload<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode_payload<T: DeserializeOwned>(
     type_name: &str,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
@@ -436,7 +458,7 @@ pub fn decode_cache_value<T: serde::de::DeserializeOwned>(
 
 /// The payload bytes of an event at its current schema version.
 pub fn encode_event_payload(event: &Event) -> Vec<u8> {
-    event.encode_payload()
+    event.encode_payload(&Bincode)
 }
 
 /// A command's content, for telling a retry from another command under the same id: SHA-256
@@ -456,7 +478,7 @@ pub fn command_digest(envelope: &CommandEnvelope) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher.update(Command::encode_payload(&envelope.command));
+    hasher.update(envelope.command.encode_payload(&Bincode));
     hex::encode(hasher.finalize())
 }
 
@@ -515,7 +537,7 @@ pub(crate) fn decode_event_payload(
             },
         ));
     }
-    Event::decode_current_payload(type_name, bytes)
+    Event::decode_current(&Bincode, type_name, bytes)
         .expect("a type with a current version decodes in its set")
 }
 
@@ -537,6 +559,6 @@ fn decode_command_payload(
             },
         ));
     }
-    Command::decode_current_payload(type_name, bytes)
+    Command::decode_current(&Bincode, type_name, bytes)
         .expect("a type with a current version decodes in its set")
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::messages::*;
 use super::status::{is_legal, legal_statuses, OrderStatus};
 use super::{Order, OrderLine};
-use crate::context::{ActorKind, Context};
+use crate::context::{ActorKind, Context, Policy};
 use crate::ids::{OrderId, PaymentId, ReturnId, ShipmentId, Sku};
 use crate::money::{Amount, Currency};
 use crate::rejection::{ensure, reject, Rejection, Rule};
@@ -401,7 +401,7 @@ impl Placed<'_> {
     fn mark_stock_short(&self, c: &MarkStockShort) -> Result<Vec<OrderEvent>, Rejection> {
         let policy = &self.context.policy;
         let state = self.state;
-        validate::line_quantities("short_lines", &c.short_lines, policy)?;
+        line_quantities("short_lines", &c.short_lines, policy)?;
         for short in &c.short_lines {
             let line = self.line(&short.sku)?;
             ensure(
@@ -539,7 +539,7 @@ impl Placed<'_> {
         };
         validate::required_text("carrier", carrier.as_str(), 64)?;
         validate::required_text("tracking_number", &c.tracking_number, 64)?;
-        validate::line_quantities("lines", &c.lines, policy)?;
+        line_quantities("lines", &c.lines, policy)?;
         for shipped in &c.lines {
             let line = self.line(&shipped.sku)?;
             let unshipped = line.quantity - line.shipped;
@@ -647,7 +647,7 @@ impl Placed<'_> {
         let state = self.state;
         let context = self.context;
         check_return_request(state, &c.return_id, &c.lines, context)?;
-        validate::line_quantities("replacement", &c.replacement, policy)?;
+        line_quantities("replacement", &c.replacement, policy)?;
         Ok(ExchangeRequested {
             return_id: c.return_id.clone(),
             lines: c.lines.clone(),
@@ -767,7 +767,7 @@ fn check_return_request(
             context.now
         )
     })?;
-    validate::line_quantities("lines", lines, &context.policy)?;
+    line_quantities("lines", lines, &context.policy)?;
     for returned in lines {
         let line = state.line(&returned.sku).ok_or_else(|| {
             Rejection::new(
@@ -785,6 +785,25 @@ fn check_return_request(
                     returned.sku, returned.quantity
                 )
             },
+        )?;
+    }
+    Ok(())
+}
+
+/// A list of SKU quantities (shipment, return, shortage): at least one line, each SKU valid and
+/// listed once, each quantity in range.
+fn line_quantities(field: &str, lines: &[LineQuantity], policy: &Policy) -> Result<(), Rejection> {
+    ensure(!lines.is_empty(), Rule::LinesRequired, || {
+        format!("{field} is empty")
+    })?;
+    let mut seen = HashSet::new();
+    for line in lines {
+        validate::sku(&line.sku)?;
+        validate::unique_sku(&mut seen, &line.sku, field)?;
+        validate::quantity(
+            &format!("{field} quantity of {}", line.sku),
+            u64::from(line.quantity),
+            policy,
         )?;
     }
     Ok(())
