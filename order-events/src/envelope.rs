@@ -276,9 +276,11 @@ impl ChainHead {
     };
 }
 
-/// An event with everything an auditor needs to place and verify it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventEnvelope {
+/// An event as recorded: where it sits in its aggregate's chain, what caused it, who and when,
+/// and the event itself — decoded ([`EventEnvelope`]) or as stored
+/// ([`RawEvent`](crate::codec::RawEvent), whose field order is the binary record's layout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded<E> {
     /// Derived from the aggregate, the command id and the event's index within the command's
     /// result, so a retried command produces the same ids and no two events share one
     /// ([`event_id`]).
@@ -293,12 +295,37 @@ pub struct EventEnvelope {
     pub actor: Actor,
     /// When the ledger decided the command.
     pub recorded_at: DateTime<Utc>,
-    /// The event, in this build's current schema (older stored versions are upcast on read).
-    pub event: Event,
+    pub event: E,
     /// Hash of the aggregate's previous event; [`EventHash::GENESIS`] for the first.
     pub prev_hash: EventHash,
-    /// Hash of this event's stored body, which includes `prev_hash`.
+    /// Hash of this event's stored body, which includes `prev_hash`. Not part of the encoded
+    /// body: the trailing 32 bytes of the record.
+    #[serde(skip)]
     pub hash: EventHash,
+}
+
+/// An event with everything an auditor needs to place and verify it: `event` in this build's
+/// current schema (older stored versions are upcast on read).
+pub type EventEnvelope = Recorded<Event>;
+
+impl<E> Recorded<E> {
+    /// The same record around another form of its event (decoded, or as stored).
+    pub fn with_event<F>(self, event: F) -> Recorded<F> {
+        Recorded {
+            event_id: self.event_id,
+            aggregate_kind: self.aggregate_kind,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            command_id: self.command_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor,
+            recorded_at: self.recorded_at,
+            event,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
 }
 
 impl EventEnvelope {

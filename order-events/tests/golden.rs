@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use order_events::codec::{self, json, RawEvent};
-use order_events::envelope::{AggregateKind, Event, EventEnvelope};
+use order_events::codec::{self, json, RawEvent, StoredEvent};
+use order_events::envelope::{AggregateKind, Event, EventEnvelope, Recorded};
 use order_events::order::OrderEvent;
 use order_events::testkit::{at, samples};
 use order_events::upcast::{self, OrderCancelledV1, ReservationRecordedV1, ReservationsPlannedV1};
@@ -62,29 +62,22 @@ fn raw_header(
         causation_id: (index % 2 == 1).then(|| Uuid::from_u128(0xca05e | index)),
         actor: Actor::new(ActorKind::Service, "golden"),
         recorded_at: at(index as i64),
-        event_type: event_type.to_owned(),
-        schema_version: version,
-        payload,
+        event: StoredEvent {
+            event_type: event_type.to_owned(),
+            schema_version: version,
+            payload,
+        },
         prev_hash: EventHash([index as u8; 32]),
         hash: EventHash::GENESIS,
     }
 }
 
 fn envelope_of(raw: &RawEvent, hash: EventHash, event: Event) -> EventEnvelope {
-    EventEnvelope {
-        event_id: raw.event_id,
-        aggregate_kind: raw.aggregate_kind,
-        aggregate_id: raw.aggregate_id.clone(),
-        sequence: raw.sequence,
-        command_id: raw.command_id,
-        correlation_id: raw.correlation_id,
-        causation_id: raw.causation_id,
-        actor: raw.actor.clone(),
-        recorded_at: raw.recorded_at,
-        event,
-        prev_hash: raw.prev_hash,
+    Recorded {
         hash,
+        ..raw.clone()
     }
+    .with_event(event)
 }
 
 fn fixtures() -> Vec<Fixture> {
@@ -260,7 +253,10 @@ impl Fixture {
 fn the_version_1_cancellation_is_upcast_in_both_formats() {
     let stored = fs::read(golden_dir().join("OrderCancelled.v1.bin")).expect("fixture present");
     let raw = codec::decode_raw_event(&stored).unwrap();
-    assert_eq!(raw.schema_version, 1, "the record really is version 1");
+    assert_eq!(
+        raw.event.schema_version, 1,
+        "the record really is version 1"
+    );
     let decoded = raw.decode().unwrap();
     let Event::Order(OrderEvent::OrderCancelled(cancelled)) = &decoded.event else {
         panic!("decoded {:?}", decoded.event)

@@ -93,7 +93,7 @@ fn decoded(payload: &[u8]) -> EventEnvelope {
 /// recomputing its stored hash.
 fn reencode(payload: &[u8], event: &Event, fix_hash: bool) -> Vec<u8> {
     let mut raw: RawEvent = codec::decode_raw_event(payload).unwrap();
-    raw.payload = codec::encode_event_payload(event);
+    raw.event.payload = codec::encode_event_payload(event);
     let (mut record, _) = codec::encode_raw_event(&raw);
     if !fix_hash {
         let len = record.len();
@@ -296,8 +296,8 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     raw.event_id = uuid::Uuid::from_u128(0xf0_26ed);
     raw.sequence = last.sequence + 1;
     raw.prev_hash = last.hash;
-    raw.event_type = "RefundIssued".into();
-    raw.payload = codec::encode_event_payload(&refund);
+    raw.event.event_type = "RefundIssued".into();
+    raw.event.payload = codec::encode_event_payload(&refund);
     let (forged, _) = codec::encode_raw_event(&raw);
     let appended = tampered(&|copy| copy.push((last.aggregate_id.clone(), forged.clone())));
     let report = verify_in_little_memory(&log_of(&dir, "forged", appended).await)

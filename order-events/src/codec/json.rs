@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{check_size, check_version, wrong_kind, DecodeError, RawEvent};
+use super::{check_size, check_version, wrong_kind, DecodeError, RawEvent, StoredEvent};
 use crate::context::Actor;
-use crate::envelope::{AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash};
+use crate::envelope::{
+    AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash, Recorded,
+};
 use crate::message::PayloadCodec;
 use crate::upcast;
 
@@ -83,6 +85,26 @@ struct EventJson<P> {
     partition: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
+}
+
+impl<P> EventJson<P> {
+    /// The record this document states, around `event` in some form.
+    fn record<E>(&self, event: E) -> Recorded<E> {
+        Recorded {
+            event_id: self.event_id,
+            aggregate_kind: self.aggregate_kind,
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            command_id: self.command_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor.clone(),
+            recorded_at: self.recorded_at,
+            event,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
 }
 
 /// A JSON mistake and where it is: the JSON path of the field (`lines[0].quantity`; empty for
@@ -303,12 +325,13 @@ pub fn encode_event(envelope: &EventEnvelope) -> serde_json::Value {
 /// [`decode_event_verified`]). `raw` is the record `envelope` was decoded from.
 pub fn encode_event_as_stored(raw: &RawEvent, envelope: &EventEnvelope) -> serde_json::Value {
     let mut value = encode_event(envelope);
-    if raw.schema_version < envelope.event.schema_version() {
+    let stored = &raw.event;
+    if stored.schema_version < envelope.event.schema_version() {
         if let Some(payload) =
-            upcast::legacy_json(&raw.event_type, raw.schema_version, &raw.payload)
+            upcast::legacy_json(&stored.event_type, stored.schema_version, &stored.payload)
         {
             value["payload"] = payload;
-            value["schema_version"] = raw.schema_version.into();
+            value["schema_version"] = stored.schema_version.into();
         }
     }
     value
@@ -368,22 +391,11 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
         } else {
             super::encode_event_payload(&event)
         };
-        let raw = RawEvent {
-            event_id: input.event_id,
-            aggregate_kind: input.aggregate_kind,
-            aggregate_id: input.aggregate_id.clone(),
-            sequence: input.sequence,
-            command_id: input.command_id,
-            correlation_id: input.correlation_id,
-            causation_id: input.causation_id,
-            actor: input.actor.clone(),
-            recorded_at: input.recorded_at,
+        let raw = input.record(StoredEvent {
             event_type: type_name.to_owned(),
             schema_version: version,
             payload: stored_payload,
-            prev_hash: input.prev_hash,
-            hash: EventHash::GENESIS,
-        };
+        });
         let (_, computed) = super::encode_raw_event(&raw);
         if computed != input.hash {
             return Err(DecodeError::HashMismatch {
@@ -392,18 +404,5 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
             });
         }
     }
-    Ok(EventEnvelope {
-        event_id: input.event_id,
-        aggregate_kind: input.aggregate_kind,
-        aggregate_id: input.aggregate_id,
-        sequence: input.sequence,
-        command_id: input.command_id,
-        correlation_id: input.correlation_id,
-        causation_id: input.causation_id,
-        actor: input.actor,
-        recorded_at: input.recorded_at,
-        event,
-        prev_hash: input.prev_hash,
-        hash: input.hash,
-    })
+    Ok(input.record(event))
 }

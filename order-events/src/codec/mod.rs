@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::context::Actor;
 use crate::envelope::{
     event_id, AggregateKind, ChainHead, Command, CommandEnvelope, Event, EventEnvelope, EventHash,
+    Recorded,
 };
 use crate::message::PayloadCodec;
 use crate::upcast;
@@ -153,26 +154,16 @@ struct CommandBody {
 /// An event record split into its parts, hash verified, payload not yet decoded. What the
 /// replay tool checks chains on. `decode_event` reads it with the event type and the payload
 /// borrowed from the record (`RawEvent<&str, &[u8]>`: a byte string and a sequence of bytes
-/// encode alike), so the one declaration below is the record's layout.
+/// encode alike), so [`Recorded`] with a [`StoredEvent`] is the record's one layout.
+pub type RawEvent<Text = String, Bytes = Vec<u8>> = Recorded<StoredEvent<Text, Bytes>>;
+
+/// An event as its record stores it: type name, schema version and the payload's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawEvent<Text = String, Bytes = Vec<u8>> {
-    pub event_id: Uuid,
-    pub aggregate_kind: AggregateKind,
-    pub aggregate_id: String,
-    pub sequence: u64,
-    pub command_id: Uuid,
-    pub correlation_id: Uuid,
-    pub causation_id: Option<Uuid>,
-    pub actor: Actor,
-    pub recorded_at: DateTime<Utc>,
+pub struct StoredEvent<Text = String, Bytes = Vec<u8>> {
     pub event_type: Text,
     /// The schema version the payload was written at.
     pub schema_version: u16,
     pub payload: Bytes,
-    pub prev_hash: EventHash,
-    /// Not part of the encoded body: the trailing 32 bytes of the record.
-    #[serde(skip)]
-    pub hash: EventHash,
 }
 
 /// A freshly decided event: its envelope and the exact record bytes to append.
@@ -210,9 +201,11 @@ pub fn seal(
             causation_id: command.causation_id,
             actor: command.actor.clone(),
             recorded_at,
-            event_type: event.type_name().to_owned(),
-            schema_version: event.schema_version(),
-            payload: encode_event_payload(&event),
+            event: StoredEvent {
+                event_type: event.type_name().to_owned(),
+                schema_version: event.schema_version(),
+                payload: encode_event_payload(&event),
+            },
             prev_hash: head.hash,
             hash: EventHash::GENESIS,
         };
@@ -221,7 +214,7 @@ pub fn seal(
             record.len() <= RECORD_BYTES_MAX,
             "validated commands yield events under the record size limit"
         );
-        let envelope = raw.into_envelope(hash, event);
+        let envelope = Recorded { hash, ..raw }.with_event(event);
         head = envelope.head();
         sealed.push(SealedEvent { envelope, record });
     }
@@ -242,29 +235,13 @@ pub fn encode_raw_event(raw: &RawEvent) -> (Vec<u8>, EventHash) {
 }
 
 impl RawEvent<String, Vec<u8>> {
-    fn into_envelope(self, hash: EventHash, event: Event) -> EventEnvelope {
-        EventEnvelope {
-            event_id: self.event_id,
-            aggregate_kind: self.aggregate_kind,
-            aggregate_id: self.aggregate_id,
-            sequence: self.sequence,
-            command_id: self.command_id,
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-            actor: self.actor,
-            recorded_at: self.recorded_at,
-            event,
-            prev_hash: self.prev_hash,
-            hash,
-        }
-    }
-
     /// Decodes the payload (upcasting older schema versions) into a full envelope.
     pub fn decode(self) -> Result<EventEnvelope, DecodeError> {
-        let event = decode_event_payload(&self.event_type, self.schema_version, &self.payload)?;
-        check_kind(&event, &self.event_type, self.aggregate_kind)?;
-        let hash = self.hash;
-        Ok(self.into_envelope(hash, event))
+        let stored = &self.event;
+        let event =
+            decode_event_payload(&stored.event_type, stored.schema_version, &stored.payload)?;
+        check_kind(&event, &stored.event_type, self.aggregate_kind)?;
+        Ok(self.with_event(event))
     }
 }
 
@@ -350,22 +327,10 @@ fn verified_body(bytes: &[u8]) -> Result<(&[u8], EventHash), DecodeError> {
 pub fn decode_event(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     let (body, hash) = verified_body(bytes)?;
     let raw: RawEvent<&str, &[u8]> = bincode_v1::decode_borrowed("event body", body)?;
-    let event = decode_event_payload(raw.event_type, raw.schema_version, raw.payload)?;
-    check_kind(&event, raw.event_type, raw.aggregate_kind)?;
-    Ok(EventEnvelope {
-        event_id: raw.event_id,
-        aggregate_kind: raw.aggregate_kind,
-        aggregate_id: raw.aggregate_id,
-        sequence: raw.sequence,
-        command_id: raw.command_id,
-        correlation_id: raw.correlation_id,
-        causation_id: raw.causation_id,
-        actor: raw.actor,
-        recorded_at: raw.recorded_at,
-        event,
-        prev_hash: raw.prev_hash,
-        hash,
-    })
+    let stored = &raw.event;
+    let event = decode_event_payload(stored.event_type, stored.schema_version, stored.payload)?;
+    check_kind(&event, stored.event_type, raw.aggregate_kind)?;
+    Ok(Recorded { hash, ..raw }.with_event(event))
 }
 
 /// Encodes a command as a binary record.
