@@ -267,7 +267,7 @@ async fn settle(
 }
 
 /// Every command result in the log, by outcome (`accepted` or the rule that refused it).
-async fn outcomes(log: &dyn Log) -> anyhow::Result<BTreeMap<String, u64>> {
+async fn outcomes(log: &dyn event_log::LogReader) -> anyhow::Result<BTreeMap<String, u64>> {
     let topic = log.topics().name(Topic::CommandResults);
     let mut counts = BTreeMap::new();
     for (partition, &end) in log

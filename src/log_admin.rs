@@ -50,7 +50,9 @@ pub async fn open_existing(options: &LogOptions) -> Result<Arc<dyn Log>, LogErro
 
 /// Opens the log to read it only (never creating a directory or a topic), through a running
 /// serve when one holds the data directory.
-pub async fn open_reader(options: &LogOptions) -> Result<Arc<dyn Log>, replay_tool::ReplayError> {
+pub async fn open_reader(
+    options: &LogOptions,
+) -> Result<Arc<dyn event_log::LogReader>, replay_tool::ReplayError> {
     use replay_tool::source::{self, Source};
     let source = match options.kafka {
         Some(_) => Source::Kafka(kafka_settings(options)?),
@@ -81,7 +83,7 @@ pub fn kafka_settings(options: &LogOptions) -> Result<KafkaSettings, LogError> {
 }
 
 /// Prints every topic of the deployment with its partition count and end offsets.
-pub async fn describe(log: &dyn Log, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn describe(log: &dyn event_log::LogReader, out: &mut impl Write) -> anyhow::Result<()> {
     for topic in Topic::ALL {
         let ends = log.end_offsets(topic).await?;
         let total: u64 = ends.iter().sum();

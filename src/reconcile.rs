@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use event_log::Log;
+use event_log::LogReader;
 use finance::ledger::Collector;
 use finance::psp::{self, ColumnMap};
 use finance::reconcile::{self, Options, Report};
@@ -72,7 +72,7 @@ pub struct Reconciled {
 /// read, then the provider's `file` is reconciled against the ledger's money events in `log`,
 /// and the command that records the run is made.
 pub async fn reconcile(
-    log: &dyn Log,
+    log: &dyn LogReader,
     file: &[u8],
     request: &Request,
     now: DateTime<Utc>,
@@ -93,7 +93,7 @@ pub async fn reconcile(
 /// Reads the ledger's money events from `log` and reconciles `report` (a CSV file's bytes,
 /// read through `map`) against them.
 async fn run(
-    log: &dyn Log,
+    log: &dyn LogReader,
     report: &[u8],
     map: &ColumnMap,
     options: &Options,

@@ -33,7 +33,11 @@ pub struct SubmitSummary {
 /// materialises the offsets and the markers of other partitions one after the other). The two
 /// look alike for a moment, so such a state counts only once it has held unchanged for
 /// [`SETTLED_FOR`]; an open transaction commits or aborts well within that.
-pub async fn settle(log: &dyn Log, group: &str, limit: Duration) -> Result<bool, LogError> {
+pub async fn settle(
+    log: &dyn event_log::LogReader,
+    group: &str,
+    limit: Duration,
+) -> Result<bool, LogError> {
     let deadline = tokio::time::Instant::now() + limit;
     let topic = log.topics().name(Topic::Commands);
     // The last caught-up state that relied on a partition with nothing readable before its

@@ -660,7 +660,7 @@ fn the_demo_runs_and_its_read_models_equal_a_fold_of_its_log() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        use event_log::{Log, Topic, TopicPartition};
+        use event_log::{LogReader, Topic, TopicPartition};
         let log = event_log::embedded::EmbeddedLog::open(
             &data,
             event_log::Topics::new("orders", 8).unwrap(),

@@ -25,7 +25,7 @@ use command_handler::client::{await_result, publish};
 use command_handler::{CommandResult, Outcome};
 use event_log::kafka::KafkaLog;
 use event_log::testing::{unique_prefix, TestBroker};
-use event_log::{Log, Topic, TopicPartition, Topics};
+use event_log::{Log, LogReader, Topic, TopicPartition, Topics};
 use order_events::codec;
 use order_events::ids::StockKey;
 use order_events::ledger::MemoryLedger;

@@ -22,8 +22,8 @@ use command_handler::client::{await_result, publish, Submitted};
 use command_handler::{Handler, HandlerConfig, ManualClock};
 use event_log::embedded::EmbeddedLog;
 use event_log::{
-    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, OutgoingRecord, Position,
-    Producer, StoredRecord, Topic, TopicPartition, Topics,
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, LogReader, LogWriter,
+    OutgoingRecord, Position, Producer, StoredRecord, Topic, TopicPartition, Topics,
 };
 use order_events::envelope::{Command, CommandEnvelope};
 use order_events::ids::*;
@@ -142,26 +142,15 @@ impl Consumer for PassConsumer {
 }
 
 #[async_trait]
-impl Log for CrashingLog {
+impl LogReader for CrashingLog {
     fn topics(&self) -> &Topics {
         self.inner.topics()
     }
+
     fn partitions(&self, topic: Topic) -> u32 {
         self.inner.partitions(topic)
     }
-    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
-        Ok(Box::new(PassConsumer(
-            self.inner.consumer(group, topics).await?,
-        )))
-    }
-    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
-        Ok(Box::new(CrashingProducer {
-            inner: self.inner.producer(transactional_id).await?,
-            fuse: Fuse(self.fuse.clone()),
-            fail_every: self.fail_every,
-            commits: 0,
-        }))
-    }
+
     async fn read(
         &self,
         partition: &TopicPartition,
@@ -170,11 +159,31 @@ impl Log for CrashingLog {
     ) -> Result<Vec<StoredRecord>, LogError> {
         self.inner.read(partition, from, max).await
     }
+
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
         self.inner.end_offsets(topic).await
     }
+
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError> {
         self.inner.committed_offsets(group, topic).await
+    }
+}
+
+#[async_trait]
+impl LogWriter for CrashingLog {
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        Ok(Box::new(PassConsumer(
+            self.inner.consumer(group, topics).await?,
+        )))
+    }
+
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        Ok(Box::new(CrashingProducer {
+            inner: self.inner.producer(transactional_id).await?,
+            fuse: Fuse(self.fuse.clone()),
+            fail_every: self.fail_every,
+            commits: 0,
+        }))
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {

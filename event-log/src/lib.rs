@@ -21,7 +21,7 @@ mod topic;
 pub use partition::{murmur2, partition_for};
 pub use port::{
     retry_backoff, transact, ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError,
-    Producer,
+    LogReader, LogWriter, Producer,
 };
 pub use record::{
     Headers, MessageMeta, OutgoingRecord, Position, RecordError, StoredRecord,

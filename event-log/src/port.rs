@@ -1,5 +1,7 @@
 //! The port: what the ledger needs from a log, whichever backend provides it.
 
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +67,7 @@ impl LogError {
     }
 }
 
-/// How long [`Log::wait_for_records`] pauses on a backend without notifications.
+/// How long [`LogReader::wait_for_records`] pauses on a backend without notifications.
 pub const RECORDS_POLL: Duration = Duration::from_millis(5);
 
 /// Whether any partition's end in `ends` lies past the one in `seen`.
@@ -83,33 +85,31 @@ pub fn retry_backoff(attempt: u32) -> std::time::Duration {
 }
 
 /// Identifies a consumer's group membership, for committing offsets inside a transaction.
-/// Opaque: each backend puts what it needs in (Kafka: the KIP-447 group metadata).
+/// Opaque: each backend puts its own membership in (Kafka: the KIP-447 group metadata) and
+/// takes it out again with [`GroupToken::of`], which finds nothing in another backend's token.
 #[derive(Clone)]
-pub struct GroupToken(pub(crate) GroupInner);
+pub struct GroupToken(Arc<dyn Membership>);
 
-#[derive(Clone)]
-pub(crate) enum GroupInner {
-    Kafka(Arc<rdkafka::consumer::ConsumerGroupMetadata>),
-    Embedded {
-        group: String,
-        member: u64,
-        generation: u64,
-    },
+/// What a backend keeps in a [`GroupToken`].
+pub(crate) trait Membership: Any + Send + Sync + fmt::Debug {}
+
+impl<T: Any + Send + Sync + fmt::Debug> Membership for T {}
+
+impl GroupToken {
+    pub(crate) fn new(membership: impl Membership) -> GroupToken {
+        GroupToken(Arc::new(membership))
+    }
+
+    /// The membership in this token, if a backend of membership type `T` made it.
+    pub(crate) fn of<T: Membership>(&self) -> Option<&T> {
+        let any: &dyn Any = self.0.as_ref();
+        any.downcast_ref()
+    }
 }
 
-impl std::fmt::Debug for GroupToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            GroupInner::Kafka(_) => f.write_str("GroupToken(kafka)"),
-            GroupInner::Embedded {
-                group,
-                member,
-                generation,
-            } => write!(
-                f,
-                "GroupToken({group}, member {member}, generation {generation})"
-            ),
-        }
+impl fmt::Debug for GroupToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupToken({:?})", self.0)
     }
 }
 
@@ -195,19 +195,15 @@ pub async fn transact(
     result
 }
 
-/// A deployment's log: makes consumers and producers, and reads ranges.
+/// Reading a deployment's log: ranges of committed records, where each partition ends, how
+/// far a consumer group has come. Nothing here changes the log; the replay tool holds only
+/// this, so that it never writes is a fact of its types.
 #[async_trait]
-pub trait Log: Send + Sync {
+pub trait LogReader: Send + Sync {
     fn topics(&self) -> &Topics;
 
     /// The partition count `topic` really has (an existing topic keeps its own).
     fn partitions(&self, topic: Topic) -> u32;
-
-    /// Joins consumer group `group` on `topics`; partitions are assigned by the group.
-    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError>;
-
-    /// A transactional producer; opening one fences any earlier producer with the same id.
-    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError>;
 
     /// Up to `max_records` committed records of one partition, from `from_offset` on.
     async fn read(
@@ -238,8 +234,19 @@ pub trait Log: Send + Sync {
     }
 
     /// Per partition of `topic`, the next offset consumer group `group` has committed (0
-    /// where it has committed nothing): with [`Log::end_offsets`], how far behind it is.
+    /// where it has committed nothing): with [`LogReader::end_offsets`], how far behind it is.
     async fn committed_offsets(&self, group: &str, topic: Topic) -> Result<Vec<u64>, LogError>;
+}
+
+/// Writing to a deployment's log: consumer group members (they commit offsets), transactional
+/// producers, and plain appends.
+#[async_trait]
+pub trait LogWriter: Send + Sync {
+    /// Joins consumer group `group` on `topics`; partitions are assigned by the group.
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError>;
+
+    /// A transactional producer; opening one fences any earlier producer with the same id.
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError>;
 
     /// Whether a producer knows where each record it sends lands at once, in a transaction no
     /// other writer's records interleave (`Producer::sent_positions` is free, and offsets are
@@ -253,6 +260,12 @@ pub trait Log: Send + Sync {
     /// the way tests plant records. Not transactional with anything else.
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError>;
 }
+
+/// A deployment's log, read and written: what the handler, the projection worker and the
+/// command line's writers hold. Every backend that is both is one.
+pub trait Log: LogReader + LogWriter {}
+
+impl<T: LogReader + LogWriter + ?Sized> Log for T {}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use event_log::kafka::KafkaLog;
 use event_log::{
-    transact, Headers, Log, LogError, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON,
+    transact, Headers, LogError, LogReader, LogWriter, OutgoingRecord, Topic, TopicPartition,
+    CONTENT_TYPE_JSON,
 };
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;

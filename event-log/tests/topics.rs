@@ -4,7 +4,7 @@
 use event_log::embedded::EmbeddedLog;
 use event_log::kafka::KafkaLog;
 use event_log::testing::{unique_prefix, TestBroker};
-use event_log::{Log, LogError, Topic, Topics};
+use event_log::{LogError, LogReader, LogWriter, Topic, Topics};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 

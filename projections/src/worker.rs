@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use event_log::{ConsumerEvent, Log, LogError, Topic, TopicPartition};
+use event_log::{ConsumerEvent, Log, LogError, LogReader, Topic, TopicPartition};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -80,7 +80,7 @@ impl ReadModels {
 
     /// Builds the next generation from offset 0 and switches to it, with nothing else folding
     /// meanwhile (`ledger rebuild` on a directory no serve runs on).
-    pub async fn rebuild_offline(&mut self, log: &dyn Log) -> Result<StepStats, WorkerError> {
+    pub async fn rebuild_offline(&mut self, log: &dyn LogReader) -> Result<StepStats, WorkerError> {
         let fresh = self.create_next()?;
         let stats = catch_up(log, &fresh).await?;
         fresh.flush()?;
@@ -145,7 +145,7 @@ struct Counters {
 #[derive(Clone)]
 pub struct Projections {
     live: Arc<Mutex<ReadModels>>,
-    log: Arc<dyn Log>,
+    log: Arc<dyn LogReader>,
     progress: watch::Receiver<BTreeMap<u32, u64>>,
     counters: Arc<Mutex<Counters>>,
     rebuild: Arc<Mutex<Option<RebuildStatus>>>,
@@ -302,7 +302,10 @@ impl Projections {
 /// Folds every committed record of the events topic the store has not folded yet, reading
 /// the log directly (no consumer group): what `ledger query` does on a directory no serve
 /// runs on, and how a rebuild starts.
-pub async fn catch_up(log: &dyn Log, store: &ProjectionStore) -> Result<StepStats, WorkerError> {
+pub async fn catch_up(
+    log: &dyn LogReader,
+    store: &ProjectionStore,
+) -> Result<StepStats, WorkerError> {
     let topic = log.topics().name(Topic::Events);
     let mut total = StepStats::default();
     let ends = log.end_offsets(Topic::Events).await?;

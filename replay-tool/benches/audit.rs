@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use event_log::embedded::EmbeddedLog;
-use event_log::{Headers, Log, OutgoingRecord, Topic, Topics, CONTENT_TYPE_BINCODE};
+use event_log::{
+    Headers, Log, LogReader, LogWriter, OutgoingRecord, Topic, Topics, CONTENT_TYPE_BINCODE,
+};
 use order_events::codec;
 use order_events::envelope::{ChainHead, CommandEnvelope, Event};
 use order_events::ids::{Channel, CustomerId, MerchantId, OrderId};

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use event_log::Log;
+use event_log::LogReader;
 
 use crate::{AsOf, BreakKind, ExportFormat, ReplayError, Start, TimeRange, VerifyReport};
 
@@ -135,7 +135,7 @@ pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> Result<
 
 /// Runs `command` on `log`; returns the process exit status (0 clean, 1 breaks found).
 pub async fn run(
-    log: &dyn Log,
+    log: &dyn LogReader,
     command: ReplayCommand,
     context: ReplayContext,
     out: &mut impl Write,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use event_log::{Log, StoredRecord};
+use event_log::{LogReader, StoredRecord};
 use order_events::codec::{self, json};
 use order_events::envelope::EventEnvelope;
 use serde::Serialize;
@@ -111,7 +111,7 @@ fn csv_row(record: &StoredRecord, line: Result<&EventEnvelope, &str>) -> Vec<Str
 /// Writes every event from `start` in `range`, one line each, in log order (partition by partition),
 /// streaming: memory stays at one chunk of records whatever the log's length.
 pub async fn export<W: Write>(
-    log: &dyn Log,
+    log: &dyn LogReader,
     format: ExportFormat,
     start: Start,
     range: TimeRange,

@@ -1,7 +1,7 @@
 //! `history`: one aggregate's audit trail, and its state as of a time or an offset.
 
 use chrono::{DateTime, Utc};
-use event_log::{Log, Topic, TopicPartition};
+use event_log::{LogReader, Topic, TopicPartition};
 use order_events::codec::{self, json};
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub struct History {
 
 /// Follows `aggregate_id` (an order id, or `SKU@WAREHOUSE`) through its partition.
 pub async fn history(
-    log: &dyn Log,
+    log: &dyn LogReader,
     aggregate_id: &str,
     as_of: AsOf,
 ) -> Result<History, ReplayError> {

@@ -7,7 +7,7 @@
 //! each record's hash, follow the links to the head, find the head among the heads, and
 //! recompute the digest over them.
 
-use event_log::Log;
+use event_log::LogReader;
 use order_events::codec;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,7 +42,7 @@ pub enum ProofError {
 
 /// Makes the proof for `event_id`: one pass to find the event and follow its aggregate, one
 /// pass (verify) for the heads and the digest.
-pub async fn prove(log: &dyn Log, event_id: Uuid) -> Result<Proof, ProofError> {
+pub async fn prove(log: &dyn LogReader, event_id: Uuid) -> Result<Proof, ProofError> {
     let mut found: Option<(String, u64)> = None;
     let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
     crate::scan(log, |record| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use event_log::{Log, Topic};
+use event_log::{LogReader, Topic};
 use projections::{ProjectionStore, Projector};
 use serde::Serialize;
 
@@ -60,7 +60,7 @@ impl Default for RebuildOptions {
 /// Rebuilds every read model of `log` into a new store at `into` (which must not exist yet),
 /// and compares with `live` if given.
 pub async fn rebuild(
-    log: &dyn Log,
+    log: &dyn LogReader,
     into: &Path,
     projector: Projector,
     live: Option<&ProjectionStore>,

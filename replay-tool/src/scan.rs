@@ -2,7 +2,7 @@
 //! from the beginning, an offset, or a time.
 
 use chrono::{DateTime, Utc};
-use event_log::{Log, StoredRecord, Topic, TopicPartition};
+use event_log::{LogReader, StoredRecord, Topic, TopicPartition};
 use order_events::codec::{self};
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ pub(crate) const READ_CHUNK: usize = 1000;
 /// Calls `visit` with every record of the events topic, partition by partition, each in offset
 /// order, up to the ends the log had when the scan began. Memory stays at one chunk.
 pub async fn scan(
-    log: &dyn Log,
+    log: &dyn LogReader,
     visit: impl FnMut(&StoredRecord) -> Result<(), ReplayError>,
 ) -> Result<(), ReplayError> {
     scan_from(log, Start::Beginning, visit).await
@@ -35,7 +35,7 @@ pub enum Start {
 
 /// [`scan`] from `start`.
 pub async fn scan_from(
-    log: &dyn Log,
+    log: &dyn LogReader,
     start: Start,
     mut visit: impl FnMut(&StoredRecord) -> Result<(), ReplayError>,
 ) -> Result<(), ReplayError> {
@@ -58,7 +58,7 @@ pub async fn scan_from(
 /// early, at the lower bound, so the read starts before the time rather than after it and no
 /// event of the period is left out.
 pub(crate) async fn start_offset(
-    log: &dyn Log,
+    log: &dyn LogReader,
     tp: &TopicPartition,
     end: u64,
     start: Start,
@@ -98,7 +98,7 @@ pub(crate) async fn start_offset(
 }
 
 pub(crate) async fn scan_partition(
-    log: &dyn Log,
+    log: &dyn LogReader,
     tp: &TopicPartition,
     first: u64,
     end: u64,

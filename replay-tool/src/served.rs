@@ -1,16 +1,13 @@
 //! Reading the events topic of a data directory that a running `ledger serve` holds (its
 //! writer's lock keeps readers out of the directory meanwhile): through the serve's read-only
 //! log endpoints,
-//! `GET /v1/log/layout` and `GET /v1/log/events/{partition}`. Everything else of the log port
-//! is refused: the replay tool never writes.
+//! `GET /v1/log/layout` and `GET /v1/log/events/{partition}`. A [`LogReader`] only, as every
+//! log the replay tool holds: it never writes.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use event_log::{
-    Consumer, Log, LogError, OutgoingRecord, Position, Producer, StoredRecord, Topic,
-    TopicPartition, Topics,
-};
+use event_log::{LogError, LogReader, StoredRecord, Topic, TopicPartition, Topics};
 use serde_json::Value;
 
 use crate::running::Endpoint;
@@ -84,30 +81,18 @@ impl ServedLog {
     }
 }
 
-fn read_only(what: &str) -> LogError {
-    LogError::Config(format!("the replay tool reads only; it does not {what}"))
+fn not_served(what: &str) -> LogError {
+    LogError::Config(format!("a serve's log endpoints do not show {what}"))
 }
 
 #[async_trait]
-impl Log for ServedLog {
+impl LogReader for ServedLog {
     fn topics(&self) -> &Topics {
         &self.topics
     }
 
     fn partitions(&self, _topic: Topic) -> u32 {
         self.partitions
-    }
-
-    async fn consumer(
-        &self,
-        _group: &str,
-        _topics: &[Topic],
-    ) -> Result<Box<dyn Consumer>, LogError> {
-        Err(read_only("join consumer groups"))
-    }
-
-    async fn producer(&self, _transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
-        Err(read_only("produce"))
     }
 
     async fn read(
@@ -117,7 +102,7 @@ impl Log for ServedLog {
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
         if partition.topic != self.topics.name(Topic::Events) {
-            return Err(read_only("read topics other than the events"));
+            return Err(not_served("topics other than the events"));
         }
         let limit = max_records.clamp(1, 1000);
         let value = self
@@ -163,7 +148,7 @@ impl Log for ServedLog {
 
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
         if topic != Topic::Events {
-            return Err(read_only("read topics other than the events"));
+            return Err(not_served("topics other than the events"));
         }
         let layout = self.fetch("/v1/log/layout".into()).await?;
         layout["ends"]
@@ -173,10 +158,6 @@ impl Log for ServedLog {
     }
 
     async fn committed_offsets(&self, _group: &str, _topic: Topic) -> Result<Vec<u64>, LogError> {
-        Err(read_only("read consumer groups"))
-    }
-
-    async fn publish(&self, _records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
-        Err(read_only("publish"))
+        Err(not_served("consumer groups"))
     }
 }

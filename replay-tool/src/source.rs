@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use event_log::embedded::EmbeddedLog;
 use event_log::kafka::{KafkaLog, KafkaSettings};
-use event_log::{Log, LogError, Topics};
+use event_log::{LogError, LogReader, Topics};
 
 use crate::running::Endpoint;
 use crate::served::ServedLog;
@@ -25,7 +25,7 @@ pub enum Source {
 /// Opens the log of the deployment with topic `prefix` at `source` for reading. A data
 /// directory that a running `ledger serve` holds is read through that serve's read-only log
 /// endpoints, found through its address file.
-pub async fn open_reader(source: &Source, prefix: &str) -> Result<Arc<dyn Log>, ReplayError> {
+pub async fn open_reader(source: &Source, prefix: &str) -> Result<Arc<dyn LogReader>, ReplayError> {
     let topics = Topics::new(prefix, event_log::DEFAULT_PARTITIONS)?;
     match source {
         Source::Kafka(settings) => Ok(Arc::new(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::follow::{Followed, Followers};
-use event_log::{Log, StoredRecord, Topic, TopicPartition};
+use event_log::{LogReader, StoredRecord, Topic, TopicPartition};
 use order_events::codec::{self, DecodeError};
 use order_events::envelope::{Event, EventEnvelope, EventHash};
 use order_events::money::{Amount, Currency};
@@ -481,14 +481,14 @@ impl DigestBuilder {
 
 /// Reads every event of the log and checks it with the default settlement rules; see
 /// [`Verifier`].
-pub async fn verify(log: &dyn Log) -> Result<VerifyReport, ReplayError> {
+pub async fn verify(log: &dyn LogReader) -> Result<VerifyReport, ReplayError> {
     verify_from(log, &Projector::default(), Start::Beginning).await
 }
 
 /// Reads the events of the log from `start` and checks them with `projector`'s settlement
 /// rules; see [`Verifier`].
 pub async fn verify_from(
-    log: &dyn Log,
+    log: &dyn LogReader,
     projector: &Projector,
     start: Start,
 ) -> Result<VerifyReport, ReplayError> {
@@ -506,7 +506,7 @@ type DecodedChunk = (Vec<StoredRecord>, Vec<Result<EventEnvelope, DecodeError>>)
 /// thread of its own. (Reading and checking on one thread made that thread the bottleneck of
 /// `verify` while decoding waited: BENCHMARKS.md.)
 pub async fn check_all(
-    log: &dyn Log,
+    log: &dyn LogReader,
     start: Start,
     verifier: &mut Verifier,
 ) -> Result<(), ReplayError> {
@@ -545,7 +545,7 @@ const DECODED_MAX: usize = 32;
 /// Reads every event from `start`, has each chunk decoded on a blocking thread
 /// ([`DECODING_MAX`] at a time at most) and sends the decoded chunks, in order, to `checker`.
 async fn feed(
-    log: &dyn Log,
+    log: &dyn LogReader,
     start: Start,
     checker: tokio::sync::mpsc::Sender<DecodedChunk>,
 ) -> Result<(), ReplayError> {

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use event_log::embedded::EmbeddedLog;
-use event_log::{Headers, Log, OutgoingRecord, StoredRecord, Topic, Topics, CONTENT_TYPE_BINCODE};
+use event_log::{
+    Headers, Log, LogReader, LogWriter, OutgoingRecord, StoredRecord, Topic, Topics,
+    CONTENT_TYPE_BINCODE,
+};
 use order_events::codec::{self, RawEvent};
 use order_events::envelope::{Event, EventEnvelope};
 use order_events::ledger::MemoryLedger;

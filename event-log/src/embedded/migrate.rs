@@ -233,7 +233,7 @@ mod tests {
     use super::*;
     use crate::record::Headers;
     use crate::topic::{Topic, Topics};
-    use crate::Log;
+    use crate::LogReader;
 
     /// A log as an older build wrote it: sled trees in `store.rs`'s layout.
     fn write_sled_log(path: &Path) {

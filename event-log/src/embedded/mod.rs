@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::port::{
-    ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, LogError, LogReader, LogWriter, Producer,
 };
 use crate::record::{OutgoingRecord, Position, StoredRecord};
 use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
@@ -249,9 +249,9 @@ impl Shared {
             .collect();
         let offset_writes: Vec<(&str, &TopicPartition, u64)> = offsets
             .iter()
-            .filter_map(|consumed| match &consumed.group.0 {
-                GroupInner::Embedded { group, .. } => Some((group.as_str(), &consumed.offsets)),
-                GroupInner::Kafka(_) => None,
+            .filter_map(|consumed| {
+                let membership = consumed.group.of::<Membership>()?;
+                Some((membership.group.as_str(), &consumed.offsets))
             })
             .flat_map(|(group, list)| list.iter().map(move |(tp, next)| (group, tp, *next)))
             .collect();
@@ -281,46 +281,13 @@ impl Shared {
 }
 
 #[async_trait]
-impl Log for EmbeddedLog {
+impl LogReader for EmbeddedLog {
     fn topics(&self) -> &Topics {
         &self.shared.topics
     }
 
     fn partitions(&self, topic: Topic) -> u32 {
         self.shared.partitions[&self.shared.topics.name(topic)]
-    }
-
-    /// A transaction holds the commit lock from `begin` to `commit`: its offsets are handed
-    /// out at `send`, and nobody else's records come between.
-    fn positions_at_send(&self) -> bool {
-        true
-    }
-
-    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
-        let names: Vec<String> = topics.iter().map(|&t| self.shared.topics.name(t)).collect();
-        let member = lock(&self.shared.groups).join(group, names, &self.shared.partitions);
-        self.shared.changed.notify_waiters();
-        Ok(Box::new(EmbeddedConsumer {
-            shared: self.shared.clone(),
-            group: group.to_owned(),
-            member,
-            generation: 0,
-            assigned: Vec::new(),
-            positions: HashMap::new(),
-            pending: VecDeque::new(),
-        }))
-    }
-
-    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
-        let mut epochs = lock(&self.shared.producer_epochs);
-        let epoch = epochs.entry(transactional_id.to_owned()).or_insert(0);
-        *epoch += 1;
-        Ok(Box::new(EmbeddedProducer {
-            shared: self.shared.clone(),
-            transactional_id: transactional_id.to_owned(),
-            epoch: *epoch,
-            transaction: None,
-        }))
     }
 
     async fn read(
@@ -372,6 +339,42 @@ impl Log for EmbeddedLog {
             .map(|p| TopicPartition::new(name.clone(), p))
             .collect();
         self.shared.journal.committed_all(group, &tps)
+    }
+}
+
+#[async_trait]
+impl LogWriter for EmbeddedLog {
+    /// A transaction holds the commit lock from `begin` to `commit`: its offsets are handed
+    /// out at `send`, and nobody else's records come between.
+    fn positions_at_send(&self) -> bool {
+        true
+    }
+
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        let names: Vec<String> = topics.iter().map(|&t| self.shared.topics.name(t)).collect();
+        let member = lock(&self.shared.groups).join(group, names, &self.shared.partitions);
+        self.shared.changed.notify_waiters();
+        Ok(Box::new(EmbeddedConsumer {
+            shared: self.shared.clone(),
+            group: group.to_owned(),
+            member,
+            generation: 0,
+            assigned: Vec::new(),
+            positions: HashMap::new(),
+            pending: VecDeque::new(),
+        }))
+    }
+
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        let mut epochs = lock(&self.shared.producer_epochs);
+        let epoch = epochs.entry(transactional_id.to_owned()).or_insert(0);
+        *epoch += 1;
+        Ok(Box::new(EmbeddedProducer {
+            shared: self.shared.clone(),
+            transactional_id: transactional_id.to_owned(),
+            epoch: *epoch,
+            transaction: None,
+        }))
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
@@ -484,7 +487,7 @@ impl Consumer for EmbeddedConsumer {
     }
 
     fn group(&self) -> Result<GroupToken, LogError> {
-        Ok(GroupToken(GroupInner::Embedded {
+        Ok(GroupToken::new(Membership {
             group: self.group.clone(),
             member: self.member,
             generation: self.generation,
@@ -508,6 +511,15 @@ impl Drop for EmbeddedConsumer {
         lock(&self.shared.groups).leave(&self.group, self.member, &self.shared.partitions);
         self.shared.changed.notify_waiters();
     }
+}
+
+/// An embedded consumer's group membership, in the [`GroupToken`] a transaction commits its
+/// offsets with: the group, and the member and generation the group's owner check wants.
+#[derive(Debug)]
+struct Membership {
+    group: String,
+    member: u64,
+    generation: u64,
 }
 
 /// A publish waiting to be committed with whatever else is waiting then.
@@ -590,11 +602,11 @@ impl Shared {
         // written before it reads their committed offsets).
         let groups = lock(&self.groups);
         for consumed in offsets {
-            if let GroupInner::Embedded {
+            if let Some(Membership {
                 group,
                 member,
                 generation,
-            } = &consumed.group.0
+            }) = consumed.group.of()
             {
                 let partitions: Vec<&TopicPartition> =
                     consumed.offsets.iter().map(|(tp, _)| tp).collect();
@@ -732,7 +744,7 @@ impl Producer for EmbeddedProducer {
     }
 
     async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
-        if !matches!(offsets.group.0, GroupInner::Embedded { .. }) {
+        if offsets.group.of::<Membership>().is_none() {
             return Err(LogError::Config(
                 "a Kafka consumer's offsets cannot commit to an embedded log".to_owned(),
             ));

@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 pub use settings::KafkaSettings;
 
 use crate::port::{
-    ConsumedOffsets, Consumer, ConsumerEvent, GroupInner, GroupToken, Log, LogError, Producer,
+    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, LogError, LogReader, LogWriter, Producer,
 };
 use crate::record::{Headers, OutgoingRecord, Position, StoredRecord};
 use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
@@ -341,6 +341,17 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// A Kafka consumer's group membership (KIP-447 group metadata), in the [`GroupToken`] a
+/// transaction commits its offsets with.
+#[derive(Clone)]
+struct Membership(Arc<rdkafka::consumer::ConsumerGroupMetadata>);
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("kafka group metadata")
+    }
+}
+
 struct KafkaConsumer {
     consumer: StreamConsumer<GroupContext>,
     events: Arc<Mutex<VecDeque<ConsumerEvent>>>,
@@ -413,7 +424,7 @@ impl Consumer for KafkaConsumer {
                 operation: "group",
                 state: "before the consumer joined its group",
             })?;
-        Ok(GroupToken(GroupInner::Kafka(Arc::new(metadata))))
+        Ok(GroupToken::new(Membership(Arc::new(metadata))))
     }
 
     async fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<(), LogError> {
@@ -542,7 +553,7 @@ impl Producer for KafkaProducer {
     }
 
     async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
-        let GroupInner::Kafka(metadata) = offsets.group.0 else {
+        let Some(Membership(metadata)) = offsets.group.of().cloned() else {
             return Err(LogError::Config(
                 "an embedded consumer's offsets cannot commit to Kafka".to_owned(),
             ));
@@ -630,72 +641,13 @@ fn position(topic: &str, delivered: &rdkafka::producer::future_producer::Deliver
 }
 
 #[async_trait]
-impl Log for KafkaLog {
+impl LogReader for KafkaLog {
     fn topics(&self) -> &Topics {
         &self.inner.topics
     }
 
     fn partitions(&self, topic: Topic) -> u32 {
         self.inner.partitions[&self.inner.topics.name(topic)]
-    }
-
-    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
-        let events = Arc::new(Mutex::new(VecDeque::new()));
-        let mut config = self.inner.settings.client_config();
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("partition.assignment.strategy", "range")
-            .set(
-                "session.timeout.ms",
-                self.inner.settings.session_timeout_ms.to_string(),
-            );
-        self.inner.settings.apply_overrides(&mut config);
-        let consumer: StreamConsumer<GroupContext> = config
-            .create_with_context(GroupContext {
-                events: events.clone(),
-            })
-            .map_err(kafka_error)?;
-        let names: Vec<String> = topics.iter().map(|&t| self.inner.topics.name(t)).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        consumer.subscribe(&names).map_err(kafka_error)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer,
-            events,
-            stash: Vec::new(),
-            deferred: None,
-            operation_timeout: self.inner.settings.operation_timeout,
-        }))
-    }
-
-    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
-        let mut config = self.inner.settings.client_config();
-        config
-            .set("transactional.id", transactional_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .set(
-                "transaction.timeout.ms",
-                self.inner.settings.transaction_timeout_ms.to_string(),
-            );
-        self.inner.settings.apply_overrides(&mut config);
-        let producer: FutureProducer = config.create().map_err(kafka_error)?;
-        let init = producer.clone();
-        let timeout = self.inner.settings.operation_timeout;
-        blocking(move || init.init_transactions(timeout)).await?;
-        Ok(Box::new(KafkaProducer {
-            log: self.clone(),
-            producer,
-            in_transaction: false,
-            abort_pending: false,
-            deliveries: Vec::new(),
-            delivered: Vec::new(),
-        }))
     }
 
     async fn read(
@@ -813,6 +765,68 @@ impl Log for KafkaLog {
                 .collect())
         })
         .await
+    }
+}
+
+#[async_trait]
+impl LogWriter for KafkaLog {
+    async fn consumer(&self, group: &str, topics: &[Topic]) -> Result<Box<dyn Consumer>, LogError> {
+        let events = Arc::new(Mutex::new(VecDeque::new()));
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("partition.assignment.strategy", "range")
+            .set(
+                "session.timeout.ms",
+                self.inner.settings.session_timeout_ms.to_string(),
+            );
+        self.inner.settings.apply_overrides(&mut config);
+        let consumer: StreamConsumer<GroupContext> = config
+            .create_with_context(GroupContext {
+                events: events.clone(),
+            })
+            .map_err(kafka_error)?;
+        let names: Vec<String> = topics.iter().map(|&t| self.inner.topics.name(t)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(kafka_error)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            events,
+            stash: Vec::new(),
+            deferred: None,
+            operation_timeout: self.inner.settings.operation_timeout,
+        }))
+    }
+
+    async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
+        let mut config = self.inner.settings.client_config();
+        config
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set(
+                "transaction.timeout.ms",
+                self.inner.settings.transaction_timeout_ms.to_string(),
+            );
+        self.inner.settings.apply_overrides(&mut config);
+        let producer: FutureProducer = config.create().map_err(kafka_error)?;
+        let init = producer.clone();
+        let timeout = self.inner.settings.operation_timeout;
+        blocking(move || init.init_transactions(timeout)).await?;
+        Ok(Box::new(KafkaProducer {
+            log: self.clone(),
+            producer,
+            in_transaction: false,
+            abort_pending: false,
+            deliveries: Vec::new(),
+            delivered: Vec::new(),
+        }))
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
