@@ -30,8 +30,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::json::{parse, Located};
-use crate::codec::{decode_payload, DecodeError};
+use crate::codec::error::DecodeError;
+use crate::codec::payload::{decode_payload, parse, Located};
 use crate::envelope::{Command, Event};
 use crate::ids::{CarrierId, OrderId, ShipmentId, Sku, StockKey, WarehouseId};
 use crate::money::Amount;
@@ -167,7 +167,7 @@ pub(crate) fn legacy_json(
 /// Encodes a version 1 payload: for the golden fixtures and the upcaster tests, which must
 /// produce what a version 1 build wrote.
 pub fn encode_order_cancelled_v1(old: &OrderCancelledV1) -> Vec<u8> {
-    crate::codec::encode_payload(old)
+    crate::codec::payload::encode_payload(old)
 }
 
 /// `ReservationRecorded` at schema version 1, when reservations were all or nothing. Frozen.
@@ -193,7 +193,7 @@ pub fn reservation_recorded_v1(old: ReservationRecordedV1) -> ReservationRecorde
 
 /// Encodes a version 1 `ReservationRecorded` payload, as a version 1 build wrote it.
 pub fn encode_reservation_recorded_v1(old: &ReservationRecordedV1) -> Vec<u8> {
-    crate::codec::encode_payload(old)
+    crate::codec::payload::encode_payload(old)
 }
 
 /// `ReservationsPlanned` at schema version 1, when every plan was a new one. Frozen.
@@ -213,7 +213,7 @@ pub fn reservations_planned_v1(old: ReservationsPlannedV1) -> ReservationsPlanne
 
 /// Encodes a version 1 `ReservationsPlanned` payload, as a version 1 build wrote it.
 pub fn encode_reservations_planned_v1(old: &ReservationsPlannedV1) -> Vec<u8> {
-    crate::codec::encode_payload(old)
+    crate::codec::payload::encode_payload(old)
 }
 
 /// The `PlanReservations` command at schema version 1: always a new plan. Frozen.
@@ -357,7 +357,7 @@ pub(crate) fn decode_legacy_command_json(
 
 /// Encodes a version 1 `Ship` payload, as a version 1 publisher wrote it (for tests).
 pub fn encode_ship_v1(old: &ShipV1) -> Vec<u8> {
-    crate::codec::encode_payload(old)
+    crate::codec::payload::encode_payload(old)
 }
 
 #[cfg(test)]
@@ -391,7 +391,7 @@ mod tests {
             quantity: 3,
             expires_at: crate::testkit::at(30),
         };
-        let binary = crate::codec::encode_payload(&old);
+        let binary = crate::codec::payload::encode_payload(&old);
         let json = serde_json::to_string(&old).unwrap();
         let expected: Command = StockCommand::ReserveStock(reserve_stock_v1(old)).into();
         let Command::Stock(StockCommand::ReserveStock(upcast)) = &expected else {
@@ -409,7 +409,7 @@ mod tests {
             warehouse: WarehouseId::from(samples::WAREHOUSE),
             reserved: true,
         };
-        let binary = crate::codec::encode_payload(&old);
+        let binary = crate::codec::payload::encode_payload(&old);
         let expected: Command = OrderCommand::RecordReservation(record_reservation_v1(old)).into();
         let from_binary = decode_legacy_command_payload("RecordReservation", 1, &binary);
         assert_eq!(from_binary.unwrap().unwrap(), expected);
@@ -418,7 +418,7 @@ mod tests {
             order_id: samples::order_id(),
             reservations: samples::reservations(),
         };
-        let binary = crate::codec::encode_payload(&old);
+        let binary = crate::codec::payload::encode_payload(&old);
         let expected: Command = OrderCommand::PlanReservations(plan_reservations_v1(old)).into();
         let from_binary = decode_legacy_command_payload("PlanReservations", 1, &binary);
         assert_eq!(from_binary.unwrap().unwrap(), expected);

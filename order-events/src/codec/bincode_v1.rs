@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
 
-use super::{DecodeError, RECORD_BYTES_MAX};
+use super::error::{DecodeError, RECORD_BYTES_MAX};
 
 type Config = Configuration<LittleEndian, Varint, config::Limit<RECORD_BYTES_MAX>>;
 

@@ -12,17 +12,17 @@
 //! from the text into its type, so every mistake is reported with its line and column.
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{check_size, check_version, wrong_kind, DecodeError, RawEvent, StoredEvent};
+use super::binary::{encode_event_payload, encode_raw_event, RawEvent, StoredEvent};
+use super::error::{check_size, DecodeError};
+use super::payload::{check_version, parse, wrong_kind, Json, Located};
 use crate::context::Actor;
 use crate::envelope::{
     AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash, Recorded,
 };
-use crate::message::PayloadCodec;
 use crate::upcast;
 
 fn first_version() -> u16 {
@@ -105,53 +105,6 @@ impl<P> EventJson<P> {
             hash: self.hash,
         }
     }
-}
-
-/// A JSON mistake and where it is: the JSON path of the field (`lines[0].quantity`; empty for
-/// the document itself) and serde_json's error, which has the line and column.
-pub(crate) struct Located {
-    pub path: String,
-    pub error: serde_json::Error,
-}
-
-impl From<serde_json::Error> for Located {
-    fn from(error: serde_json::Error) -> Located {
-        Located {
-            path: String::new(),
-            error,
-        }
-    }
-}
-
-/// Payloads as JSON values.
-pub(crate) struct Json;
-
-impl PayloadCodec for Json {
-    type Encoded = serde_json::Value;
-    type Error = Located;
-
-    fn encode<T: Serialize>(&self, message: &T) -> serde_json::Value {
-        // Messages are plain data with string map keys: serializing them cannot fail.
-        serde_json::to_value(message).expect("message types serialize to JSON")
-    }
-
-    fn decode<T: DeserializeOwned>(&self, _type_name: &str, payload: &[u8]) -> Result<T, Located> {
-        parse(payload)
-    }
-}
-
-/// Parses JSON text as `T`, tracking the path to whatever does not fit.
-pub(crate) fn parse<'de, T: Deserialize<'de>>(text: &'de [u8]) -> Result<T, Located> {
-    let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        Located {
-            path: if path == "." { String::new() } else { path },
-            error: error.into_inner(),
-        }
-    })?;
-    deserializer.end()?;
-    Ok(value)
 }
 
 pub(crate) fn json_error(located: impl Into<Located>) -> DecodeError {
@@ -389,14 +342,14 @@ fn decode_event_with(bytes: &[u8], verify: bool) -> Result<EventEnvelope, Decode
                 .expect("a version that decoded has an upcaster")
                 .map_err(|error| payload_error(bytes, payload, error))?
         } else {
-            super::encode_event_payload(&event)
+            encode_event_payload(&event)
         };
         let raw = input.record(StoredEvent {
             event_type: type_name.to_owned(),
             schema_version: version,
             payload: stored_payload,
         });
-        let (_, computed) = super::encode_raw_event(&raw);
+        let (_, computed) = encode_raw_event(&raw);
         if computed != input.hash {
             return Err(DecodeError::HashMismatch {
                 stored: input.hash.to_hex(),
