@@ -123,7 +123,7 @@ pub async fn await_result(
 /// The results of the commands this process publishes, handed to whoever waits for them.
 ///
 /// One follower task reads the results topic for every waiter in the process, woken by the log
-/// ([`Log::wait_for_records`]) rather than polling, and gives each result to the waiter whose
+/// (`LogReader::wait_for_records`) rather than polling, and gives each result to the waiter whose
 /// command it answers (same id, aggregate and digest). A waiter registers before its command
 /// is published, so its result, appended after the command, cannot pass unseen. While nobody
 /// waits the follower skips what arrives without reading it. Dropping `Results` stops it.

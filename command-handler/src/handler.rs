@@ -49,7 +49,7 @@ pub struct HandlerConfig {
     /// step by hand.
     pub process: bool,
     /// Decide the order process's commands in the transaction that issued them, where the
-    /// log allows it ([`Log::positions_at_send`]); off: each waits for the next poll. Either
+    /// log allows it (`LogWriter::positions_at_send`); off: each waits for the next poll. Either
     /// way every partition is decided in its log order; what changes is how the process's
     /// steps interleave with timers fired meanwhile, so a driver that replays a schedule to
     /// reproduce a log byte for byte (the demo) turns it off.
@@ -283,7 +283,7 @@ impl Handler {
     /// Takes the commands handed to `mailbox`'s inbox into its transactions: each is recorded
     /// on the commands topic and, where this handler owns its partition and has read all of
     /// it, decided in the same transaction (see [`crate::inbox`]). Only for a log that says
-    /// where records land before the commit ([`Log::positions_at_send`]); elsewhere the
+    /// where records land before the commit (`LogWriter::positions_at_send`); elsewhere the
     /// commands are recorded and wait for their poll like published ones.
     pub fn with_inbox(mut self, mailbox: Mailbox) -> Handler {
         self.mailbox = Some(mailbox);
@@ -942,7 +942,7 @@ impl Handler {
 
     /// Decides, in the same transaction, the commands the process issued to partitions this
     /// instance owns — when the log says where they landed before the commit
-    /// ([`Log::positions_at_send`]) and each landed right after everything decided on its
+    /// (`LogWriter::positions_at_send`) and each landed right after everything decided on its
     /// partition, so deciding it now is deciding it in the partition's order. A reaction
     /// that landed after a record not yet read (another publisher's) waits for its turn, and
     /// so does every later one on that partition. Advances `next` past the commands decided

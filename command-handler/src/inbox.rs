@@ -6,7 +6,7 @@
 //! request to its result, where a published command waits for its own commit, then for the
 //! handler's poll, then for the handler's commit. Nothing else changes: the command is on the
 //! topic at its place in the partition's order, deduplicated and replayed like any other.
-//! Only a log that says where records land before the commit (`Log::positions_at_send`, the
+//! Only a log that says where records land before the commit (`LogWriter::positions_at_send`, the
 //! embedded log) can take commands this way; elsewhere the front door publishes.
 
 use event_log::OutgoingRecord;

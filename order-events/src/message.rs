@@ -55,7 +55,10 @@ macro_rules! message_set {
                 Self::TYPES.iter().find(|(name, _)| *name == type_name).map(|&(_, v)| v)
             }
 
-            pub(crate) fn encode_payload<C: crate::message::PayloadCodec>(&self, codec: &C) -> C::Encoded {
+            pub(crate) fn encode_payload<C>(&self, codec: &C) -> C::Encoded
+            where
+                C: crate::message::PayloadCodec,
+            {
                 match self { $($set::$variant(message) => codec.encode(message),)+ }
             }
 
@@ -95,10 +98,13 @@ macro_rules! message_set {
 }
 
 /// Declares a union of message sets (`Command`, `Event`): one variant per set, each `in` the
-/// aggregate kind its messages belong to (an `AggregateKind` in scope where it is declared), and everything that finds a type name's set, written
-/// once for all sets.
+/// aggregate kind its messages belong to (an `AggregateKind` in scope where it is declared),
+/// and everything that finds a type name's set, written once for all sets.
 macro_rules! message_union {
-    ($(#[$meta:meta])* pub enum $union:ident { $($variant:ident($set:ident) in $kind:path),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        pub enum $union:ident { $($variant:ident($set:ident) in $kind:path),+ $(,)? }
+    ) => {
         $(#[$meta])*
         // A placement is a few hundred bytes larger than other messages. Messages are built once
         // and moved a handful of times, so boxing it would add noise to every match for no
@@ -149,7 +155,10 @@ macro_rules! message_union {
                 Option::<u16>::None $(.or_else(|| $set::current_version_of(type_name)))+
             }
 
-            pub(crate) fn encode_payload<C: crate::message::PayloadCodec>(&self, codec: &C) -> C::Encoded {
+            pub(crate) fn encode_payload<C>(&self, codec: &C) -> C::Encoded
+            where
+                C: crate::message::PayloadCodec,
+            {
                 match self { $($union::$variant(message) => message.encode_payload(codec),)+ }
             }
 
