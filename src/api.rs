@@ -461,6 +461,28 @@ async fn post_rebuild(State(context): State<ReadContext>) -> Response {
 }
 
 /// The read routes over `context`, and `/v1/openapi.json`.
+/// Answers a request for a path no route serves, like every other error: JSON
+/// `{error, reason}` (axum's own 404 has an empty body).
+pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let reason = format!(
+        "no route {method} {}; the routes are listed at /v1/openapi.json",
+        uri.path()
+    );
+    let body = json!({"error": "not_found", "reason": reason});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// Answers a method a route does not take: 405 with JSON `{error, reason}` (axum adds the
+/// `Allow` header with the methods it does take).
+pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let reason = format!(
+        "{} does not take {method}; the Allow header lists the methods it takes",
+        uri.path()
+    );
+    let body = json!({"error": "method_not_allowed", "reason": reason});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
 pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) -> Router {
     use crate::auth::Access;
     fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {

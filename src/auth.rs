@@ -299,9 +299,13 @@ impl Auth {
     }
 
     /// Who presents `authorization` (the header's value), if a known token, with the token's
-    /// hash.
+    /// hash. The scheme's name is case-insensitive (RFC 9110, 11.1): `bearer` is `Bearer`.
     fn caller(&self, authorization: Option<&str>) -> Option<([u8; 32], Caller)> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        let (scheme, token) = authorization?.trim_start().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = token.trim();
         let key = digest(token);
         self.by_hash.get(&key).map(|caller| (key, caller.clone()))
     }
@@ -495,6 +499,12 @@ mod tests {
         assert_eq!(roles("secret-4"), None);
         assert_eq!(auth.caller(Some("Basic c2VjcmV0LTE=")), None);
         assert_eq!(auth.caller(None), None);
+        // The scheme's name is case-insensitive; the token is not.
+        for header in ["bearer secret-1", "BEARER secret-1", "Bearer  secret-1 "] {
+            assert_eq!(auth.caller(Some(header)).unwrap().1.name, "checkout");
+        }
+        assert_eq!(auth.caller(Some("Bearer SECRET-1")), None);
+        assert_eq!(auth.caller(Some("Bearersecret-1")), None);
     }
 
     #[test]

@@ -214,6 +214,8 @@ pub fn replay(config: &LedgerConfig, args: ReplayArgs, out: &mut impl Write) -> 
             eprintln!("{}: the log is broken: {error:#}", program());
             Ok(ExitCode::from(1))
         }
+        // `replay export | head`: the reader had what it wanted.
+        Err(replay_tool::ReplayError::OutputClosed) => Ok(ExitCode::SUCCESS),
         Err(error) => Err(error.into()),
     }
 }

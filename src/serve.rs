@@ -647,7 +647,10 @@ pub async fn serve(
         );
     }
     let auth = Arc::new(auth);
-    let app = router(state, &auth).merge(crate::api::router(read, &auth));
+    let app = router(state, &auth)
+        .merge(crate::api::router(read, &auth))
+        .fallback(crate::api::no_route)
+        .method_not_allowed_fallback(crate::api::wrong_method);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(options.listener, app).with_graceful_shutdown(async {
         let _ = http_stopped.await;

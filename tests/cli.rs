@@ -1365,3 +1365,45 @@ fn both_replay_commands_fold_with_the_deployments_commission_rates() {
         "{differences:?}"
     );
 }
+
+#[test]
+fn an_export_whose_reader_stops_early_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 200, 5);
+    for binary in [
+        env!("CARGO_BIN_EXE_ledger"),
+        env!("CARGO_BIN_EXE_replay-tool"),
+    ] {
+        let mut args = vec![
+            "--data",
+            data.to_str().unwrap(),
+            "export",
+            "--format",
+            "jsonl",
+        ];
+        if binary.ends_with("ledger") {
+            args.insert(0, "replay");
+        }
+        let mut child = Command::new(binary)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -1`: one line read, then the pipe closed with megabytes still to come.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with('{'), "{first}");
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{binary}: {:?} {stderr}",
+            output.status
+        );
+        assert!(stderr.is_empty(), "{binary}: {stderr}");
+    }
+}

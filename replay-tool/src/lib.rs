@@ -41,6 +41,9 @@ pub enum ReplayError {
     Log(#[from] LogError),
     #[error("writing the output: {0}")]
     Output(String),
+    /// The reader of the output went away (`replay export | head`): not a failure.
+    #[error("the output was closed by its reader")]
+    OutputClosed,
     #[error("the rebuilt read models: {0}")]
     ReadModels(String),
     #[error("the scratch store for aggregates that do not fit in memory: {0}")]
@@ -74,22 +77,34 @@ impl ReplayError {
     pub fn is_break(&self) -> bool {
         matches!(self, ReplayError::Log(LogError::Corrupt { .. }))
     }
+
+    /// A failed write of the output: [`ReplayError::OutputClosed`] when its reader went away.
+    fn output(kind: Option<std::io::ErrorKind>, error: impl std::fmt::Display) -> ReplayError {
+        match kind {
+            Some(std::io::ErrorKind::BrokenPipe) => ReplayError::OutputClosed,
+            _ => ReplayError::Output(error.to_string()),
+        }
+    }
 }
 
 impl From<std::io::Error> for ReplayError {
     fn from(error: std::io::Error) -> ReplayError {
-        ReplayError::Output(error.to_string())
+        ReplayError::output(Some(error.kind()), error)
     }
 }
 
 impl From<serde_json::Error> for ReplayError {
     fn from(error: serde_json::Error) -> ReplayError {
-        ReplayError::Output(error.to_string())
+        ReplayError::output(error.io_error_kind(), error)
     }
 }
 
 impl From<csv::Error> for ReplayError {
     fn from(error: csv::Error) -> ReplayError {
-        ReplayError::Output(error.to_string())
+        let kind = match error.kind() {
+            csv::ErrorKind::Io(io) => Some(io.kind()),
+            _ => None,
+        };
+        ReplayError::output(kind, error)
     }
 }

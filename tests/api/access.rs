@@ -243,3 +243,52 @@ async fn a_token_over_its_request_rate_gets_429_and_then_its_budget_back() {
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_answer_json_and_the_scheme_is_case_insensitive() {
+    let running = start().await;
+    let address = running.address.clone();
+    tokio::task::spawn_blocking(move || {
+        let agent = running::client(Duration::from_secs(30), None);
+        let url = |path: &str| format!("http://{address}{path}");
+        let admin = format!("bearer {ADMIN_TOKEN}");
+        // The scheme's name in any case (RFC 9110, 11.1).
+        for authorization in [admin.clone(), format!("BEARER {ADMIN_TOKEN}")] {
+            let response = agent
+                .get(url("/v1/trial-balance"))
+                .header("authorization", &authorization)
+                .call()
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{authorization}");
+        }
+        let answer = |request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+            let mut response = request.header("authorization", &admin).call().unwrap();
+            let allow = response.headers().get("allow").cloned();
+            let body: Value = response.body_mut().read_json().unwrap();
+            (response.status().as_u16(), allow, body)
+        };
+        let (status, _, body) = answer(agent.get(url("/v1/no-such-route")));
+        assert_eq!(
+            (status, &body["error"]),
+            (404, &json!("not_found")),
+            "{body}"
+        );
+        assert!(body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/no-such-route"));
+        for (request, allowed) in [
+            (agent.delete(url("/v1/orders")), "GET,HEAD"),
+            (agent.get(url("/v1/commands")), "POST"),
+        ] {
+            let (status, allow, body) = answer(request);
+            assert_eq!(status, 405, "{body}");
+            assert_eq!(body["error"], "method_not_allowed", "{body}");
+            assert_eq!(allow.unwrap(), allowed);
+        }
+    })
+    .await
+    .unwrap();
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}
