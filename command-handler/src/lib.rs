@@ -12,6 +12,7 @@ mod clock;
 mod dead_letter;
 mod handler;
 pub mod inbox;
+pub mod metrics;
 mod partition;
 mod result;
 mod shutdown;

@@ -256,7 +256,7 @@ impl Projector {
                 %aggregate, expected = last + 1, found = envelope.sequence, partition, offset,
                 "sequence gap in the event log: this aggregate's read models stop here"
             );
-            metrics::counter!("ledger_projection_gaps_total").increment(1);
+            metrics::counter!(crate::metrics::GAPS).increment(1);
             let alarm = GapAlarm {
                 aggregate,
                 expected_sequence: last + 1,

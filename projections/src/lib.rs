@@ -9,6 +9,7 @@
 
 pub mod fold;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod query;
 pub mod store;

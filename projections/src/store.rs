@@ -263,7 +263,7 @@ impl ProjectionStore {
                 }
                 Err(error) => {
                     tracing::error!(partition = record.partition, offset = record.offset, %error, "an events record that is no event");
-                    metrics::counter!("ledger_projection_undecodable_total").increment(1);
+                    metrics::counter!(crate::metrics::UNDECODABLE).increment(1);
                     let alarm = UndecodableAlarm {
                         partition: record.partition,
                         offset: record.offset,

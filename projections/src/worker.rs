@@ -580,9 +580,8 @@ impl ProjectionWorker {
                         Ok(stats) => stats,
                         Err(error) => break Err(error),
                     };
-                    metrics::counter!("ledger_projection_events_applied_total")
-                        .increment(stats.applied);
-                    metrics::histogram!("ledger_projection_step_seconds")
+                    metrics::counter!(crate::metrics::EVENTS_APPLIED).increment(stats.applied);
+                    metrics::histogram!(crate::metrics::STEP_SECONDS)
                         .record(started.elapsed().as_secs_f64());
                     tracing::debug!(records = count, applied = stats.applied, "folded");
                     add(&mut lock(&self.counters).steps, stats);
@@ -613,7 +612,7 @@ impl ProjectionWorker {
         };
         for (partition, end) in ends.into_iter().enumerate() {
             let checkpoint = checkpoints.get(&(partition as u32)).copied().unwrap_or(0);
-            metrics::gauge!("ledger_projection_lag", "partition" => partition.to_string())
+            metrics::gauge!(crate::metrics::LAG, "partition" => partition.to_string())
                 .set(end.saturating_sub(checkpoint) as f64);
         }
     }
