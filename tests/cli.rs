@@ -1456,3 +1456,29 @@ fn an_export_whose_reader_stops_early_ends_quietly() {
         assert!(stderr.is_empty(), "{binary}: {stderr}");
     }
 }
+
+#[test]
+fn the_command_schemas_accept_exactly_what_the_ledger_decodes() {
+    use order_events::testkit::samples;
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = dir.path().join("seeds.jsonl");
+    let lines: Vec<String> = samples::one_of_each_command()
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| {
+            let envelope = samples::envelope(command, i as u128);
+            order_events::codec::json::encode_command_json(&envelope)
+        })
+        .collect();
+    std::fs::write(&seeds, lines.join("\n") + "\n").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    check_with_python(
+        "check_command_schemas.py",
+        &[
+            env!("CARGO_BIN_EXE_ledger"),
+            root.join("schemas").to_str().unwrap(),
+            seeds.to_str().unwrap(),
+        ],
+        "",
+    );
+}

@@ -12,11 +12,16 @@ use uuid::Uuid;
 pub const ORDER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_6c65_6467_6572_2d6f_7264);
 
 /// Identifies an order aggregate.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct OrderId(pub Uuid);
+
+/// In JSON, only the hyphenated spelling the schemas' `uuid` format names (`crate::wire`).
+impl<'de> Deserialize<'de> for OrderId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<OrderId, D::Error> {
+        crate::wire::uuid(deserializer).map(OrderId)
+    }
+}
 
 impl OrderId {
     /// The id of the order imported from `channel` under `external_reference`.

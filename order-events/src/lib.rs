@@ -38,6 +38,7 @@ pub mod stock;
 pub mod testkit;
 pub mod upcast;
 mod validate;
+mod wire;
 
 pub use context::{Actor, ActorKind, Context, Policy};
 pub use envelope::{

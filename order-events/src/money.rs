@@ -226,19 +226,40 @@ impl Serialize for Amount {
     }
 }
 
+/// Most digits an amount written as JSON may have: every plain decimal of 28 digits or fewer
+/// is exactly a `Decimal`, and the published schema says so with a pattern
+/// ([`Amount::JSON_PATTERN`]). Stored records are read with `Decimal`'s own limit.
+pub const JSON_DIGITS_MAX: usize = 28;
+
+impl Amount {
+    /// The JSON Schema pattern of an amount: plain decimal notation, at most
+    /// [`JSON_DIGITS_MAX`] digits.
+    pub const JSON_PATTERN: &'static str = "^(?=-?(?:[0-9]\\.?){1,28}$)-?[0-9]+(\\.[0-9]+)?$";
+}
+
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
-        struct Visitor;
+        struct Visitor {
+            json: bool,
+        }
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Amount;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a decimal amount as a string, like \"120.00\"")
             }
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Amount, E> {
+                let digits = value.bytes().filter(u8::is_ascii_digit).count();
+                if self.json && digits > JSON_DIGITS_MAX {
+                    return Err(E::custom(format!(
+                        "'{}' has {digits} digits; an amount has at most {JSON_DIGITS_MAX}",
+                        value.chars().take(64).collect::<String>()
+                    )));
+                }
                 value.parse().map_err(E::custom)
             }
         }
-        deserializer.deserialize_str(Visitor)
+        let json = deserializer.is_human_readable();
+        deserializer.deserialize_str(Visitor { json })
     }
 }
 
@@ -250,8 +271,8 @@ impl JsonSchema for Amount {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^-?[0-9]+(\\.[0-9]+)?$",
-            "description": "A decimal amount of money as a string, in the currency of its order; at most the currency's minor units after the point.",
+            "pattern": Amount::JSON_PATTERN,
+            "description": "A decimal amount of money as a string, in the currency of its order: plain decimal notation, at most 28 digits, and at most the currency's minor units after the point.",
             "examples": ["120.00"]
         })
     }

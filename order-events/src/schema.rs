@@ -25,16 +25,81 @@ fn generator() -> SchemaGenerator {
 
 fn finish(mut generator: SchemaGenerator, mut document: Value) -> String {
     document["$defs"] = Value::Object(generator.take_definitions(true));
+    bound_integers(&mut document);
     let mut text = serde_json::to_string_pretty(&document).expect("schemas serialize");
     text.push('\n');
     text
 }
 
-fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String {
+/// Gives every integer of a fixed width its range (`format` alone, which validators need not
+/// check, says `uint32` but lets 2^32 through; the decoder refuses it).
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let range = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64") => Some((json!(0), json!(u64::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),
+                _ => None,
+            };
+            if let Some((minimum, maximum)) = range {
+                map.insert("minimum".into(), minimum);
+                map.insert("maximum".into(), maximum);
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// What `schema_version` and `payload` may be: the current shape at `version` (which must be
+/// stated), or a shape an older build wrote (`legacy`; a command without `schema_version` is
+/// read at version 1).
+fn versions(
+    generator: &mut SchemaGenerator,
+    version: u16,
+    current: Value,
+    legacy: &[(u16, SchemaMaker)],
+) -> (Value, Value, Option<Value>) {
+    if legacy.is_empty() {
+        return (json!({"const": version}), current, None);
+    }
+    let mut shapes = vec![json!({
+        "required": ["schema_version"],
+        "properties": {"schema_version": {"const": version}, "payload": current},
+    })];
+    for (old, maker) in legacy {
+        shapes.push(json!({
+            "properties": {"schema_version": {"const": old}, "payload": maker(generator)},
+        }));
+    }
+    let all: Vec<u16> = legacy
+        .iter()
+        .map(|(old, _)| *old)
+        .chain([version])
+        .collect();
+    (
+        json!({"enum": all}),
+        json!({"type": "object"}),
+        Some(json!(shapes)),
+    )
+}
+
+fn command_schema(
+    type_name: &str,
+    version: u16,
+    payload: SchemaMaker,
+    legacy: &[(u16, SchemaMaker)],
+) -> String {
     let mut generator = generator();
-    let payload = payload(&mut generator);
+    let current = serde_json::to_value(payload(&mut generator)).expect("schemas serialize");
+    let (schema_version, payload, one_of) = versions(&mut generator, version, current, legacy);
     let actor = generator.subschema_for::<Actor>();
-    let document = json!({
+    let mut document = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": type_name,
         "description": format!("The {type_name} command (schema version {version}) as JSON on the commands topic."),
@@ -44,7 +109,7 @@ fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String
         "properties": {
             "command_id": described(UUID(), COMMAND_ID_SCOPE),
             "type": {"const": type_name},
-            "schema_version": {"const": version},
+            "schema_version": schema_version,
             "correlation_id": OPTIONAL_UUID(),
             "causation_id": OPTIONAL_UUID(),
             "actor": actor,
@@ -52,6 +117,9 @@ fn command_schema(type_name: &str, version: u16, payload: SchemaMaker) -> String
             "payload": payload,
         },
     });
+    if let Some(one_of) = one_of {
+        document["oneOf"] = one_of;
+    }
     finish(generator, document)
 }
 
@@ -111,10 +179,16 @@ fn event_schema(
 pub fn all() -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut index = Vec::new();
+    let legacy = crate::upcast::legacy_command_schemas();
     for (name, version, _, payload) in Command::payload_schemas() {
+        let older: Vec<(u16, SchemaMaker)> = legacy
+            .iter()
+            .filter(|(legacy_name, ..)| *legacy_name == name)
+            .map(|&(_, old, maker)| (old, maker))
+            .collect();
         files.insert(
             format!("commands/{name}.json"),
-            command_schema(name, version, payload),
+            command_schema(name, version, payload, &older),
         );
         index.push(json!({"kind": "command", "type": name, "schema_version": version, "file": format!("commands/{name}.json")}));
     }

@@ -69,6 +69,8 @@ stock_message! {
         pub item: StockKey,
         pub order_id: OrderId,
         pub quantity: u32,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub expires_at: DateTime<Utc>,
         /// Hold fewer than `quantity` when no more is available, but at least this many.
         /// Absent: all of `quantity` or nothing. (The order process asks with `1`: whatever
@@ -118,6 +120,8 @@ stock_message! {
     pub struct StockReserved {
         pub order_id: OrderId,
         pub quantity: u32,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub expires_at: DateTime<Utc>,
     }
 

@@ -217,7 +217,7 @@ pub fn encode_reservations_planned_v1(old: &ReservationsPlannedV1) -> Vec<u8> {
 }
 
 /// The `PlanReservations` command at schema version 1: always a new plan. Frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanReservationsV1 {
     pub order_id: OrderId,
@@ -234,12 +234,14 @@ pub fn plan_reservations_v1(old: PlanReservationsV1) -> PlanReservations {
 }
 
 /// The `ReserveStock` command at schema version 1: all or nothing. Frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveStockV1 {
     pub item: StockKey,
     pub order_id: OrderId,
     pub quantity: u32,
+    #[serde(deserialize_with = "crate::wire::time")]
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -255,7 +257,7 @@ pub fn reserve_stock_v1(old: ReserveStockV1) -> ReserveStock {
 }
 
 /// The `RecordReservation` command at schema version 1: reserved or not, no quantity. Frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordReservationV1 {
     pub order_id: OrderId,
@@ -276,7 +278,7 @@ pub fn record_reservation_v1(old: RecordReservationV1) -> RecordReservation {
 }
 
 /// The `Ship` command at schema version 1. Frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipV1 {
     pub order_id: OrderId,
@@ -300,6 +302,22 @@ pub fn ship_v1(old: ShipV1) -> Ship {
         freight_cost: old.freight_cost,
         weight_grams: old.weight_grams,
     }
+}
+
+/// `(type name, version, schema maker)` of every command shape an older build wrote that this
+/// build still reads: the published schemas accept them, as the decoder does.
+pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::SchemaMaker)> {
+    fn maker<T: schemars::JsonSchema>(
+        generator: &mut schemars::SchemaGenerator,
+    ) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
+    vec![
+        ("PlanReservations", 1, maker::<PlanReservationsV1>),
+        ("ReserveStock", 1, maker::<ReserveStockV1>),
+        ("RecordReservation", 1, maker::<RecordReservationV1>),
+        ("Ship", 1, maker::<ShipV1>),
+    ]
 }
 
 /// Decodes a binary command payload of an older version; `None` when no upcaster handles it.

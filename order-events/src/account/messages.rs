@@ -95,6 +95,8 @@ account_message! {
         pub merchant_id: MerchantId,
         pub currency: Currency,
         pub order_id: OrderId,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub delivered_at: DateTime<Utc>,
     }
 
@@ -102,6 +104,8 @@ account_message! {
         pub merchant_id: MerchantId,
         pub currency: Currency,
         pub order_id: OrderId,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub delivered_at: DateTime<Utc>,
     }
 
@@ -124,6 +128,8 @@ account_message! {
         pub available: Amount,
         /// Orders delivered at or before this time were past their return window at the
         /// payout: their earnings are no longer held back, and the account stops tracking them.
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub windows_closed_through: DateTime<Utc>,
     }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::binary::{encode_event_payload, encode_raw_event, RawEvent, StoredEvent};
 use super::error::{check_size, DecodeError};
-use super::payload::{check_version, parse, wrong_kind, Json, Located};
+use super::payload::{check_version, parse, whole_numbers, wrong_kind, Json, Located};
 use crate::context::Actor;
 use crate::envelope::{
     AggregateKind, Command, CommandEnvelope, Event, EventEnvelope, EventHash, Recorded,
@@ -32,16 +32,18 @@ fn first_version() -> u16 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CommandIn<'a> {
+    #[serde(deserialize_with = "crate::wire::uuid")]
     command_id: Uuid,
     #[serde(rename = "type")]
     command_type: String,
     #[serde(default = "first_version")]
     schema_version: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_uuid")]
     correlation_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_uuid")]
     causation_id: Option<Uuid>,
     actor: Actor,
+    #[serde(deserialize_with = "crate::wire::time")]
     issued_at: DateTime<Utc>,
     #[serde(borrow)]
     payload: &'a RawValue,
@@ -200,6 +202,7 @@ fn expect_object(bytes: &[u8], what: &str) -> Result<(), DecodeError> {
 pub fn decode_command_json(bytes: &[u8]) -> Result<CommandEnvelope, DecodeError> {
     check_size(bytes)?;
     expect_object(bytes, "a command")?;
+    let bytes = &*whole_numbers(bytes);
     let input: CommandIn = parse(bytes).map_err(json_error)?;
     let type_name = input.command_type.as_str();
     if let Some(error) = wrong_kind(type_name, true) {

@@ -58,6 +58,95 @@ impl PayloadCodec for Json {
     }
 }
 
+/// The JSON text with every whole number written as an integer: `25.0`, `2.5e1` and `250e-1`
+/// become `25`, padded with spaces to the token's length, so every byte after keeps its place
+/// (line and column of an error) and the text stays valid JSON. JSON has one kind of number
+/// (RFC 8259), and JSON Schema counts `25.0` as an integer; serde reads integer fields from
+/// integer tokens only. A whole number whose digits do not fit in its token (`1e3`) is left
+/// as written, and so is every number that is not whole.
+pub(crate) fn whole_numbers(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string, mut escaped) = (0, false, false);
+    while i < text.len() {
+        let byte = text[i];
+        if in_string {
+            (in_string, escaped) = match (escaped, byte) {
+                (true, _) => (true, false),
+                (false, b'\\') => (true, true),
+                (false, b'"') => (false, false),
+                _ => (true, false),
+            };
+            i += 1;
+            continue;
+        }
+        if byte == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if byte != b'-' && !byte.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let end = i + text[i..]
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .unwrap_or(text.len() - i);
+        if let Some(whole) = whole_number(&text[i..end]) {
+            let buffer = out.get_or_insert_with(|| text.to_vec());
+            buffer[i..i + whole.len()].copy_from_slice(whole.as_bytes());
+            buffer[i + whole.len()..end].fill(b' ');
+        }
+        i = end;
+    }
+    out.map_or(std::borrow::Cow::Borrowed(text), std::borrow::Cow::Owned)
+}
+
+/// `token` as an integer, when it is a number with a point or an exponent whose value is
+/// whole and whose integer form is no longer than the token.
+fn whole_number(token: &[u8]) -> Option<String> {
+    let token = std::str::from_utf8(token).ok()?;
+    let (negative, unsigned) = match token.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, token),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if integer.is_empty()
+        || !(integer
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    if fraction.is_empty() && exponent == 0 {
+        return None; // Already an integer.
+    }
+    let mut digits = format!("{integer}{fraction}");
+    let shift = exponent.checked_sub(i64::try_from(fraction.len()).ok()?)?;
+    if shift >= 0 {
+        let zeros = usize::try_from(shift).ok().filter(|&z| z <= token.len())?;
+        digits.extend(std::iter::repeat_n('0', zeros));
+    } else {
+        let cut = usize::try_from(-shift).ok()?;
+        if cut > digits.len() || !digits[digits.len() - cut..].bytes().all(|b| b == b'0') {
+            return None;
+        }
+        digits.truncate(digits.len() - cut);
+    }
+    let digits = digits.trim_start_matches('0');
+    let whole = match (digits.is_empty(), negative) {
+        (true, _) => "0".to_owned(),
+        (false, true) => format!("-{digits}"),
+        (false, false) => digits.to_owned(),
+    };
+    (whole.len() <= token.len()).then_some(whole)
+}
+
 /// A JSON mistake and where it is: the JSON path of the field (`lines[0].quantity`; empty for
 /// the document itself) and serde_json's error, which has the line and column.
 pub(crate) struct Located {
@@ -127,4 +216,34 @@ pub(crate) fn wrong_kind(type_name: &str, expected_command: bool) -> Option<Deco
         expected,
         found,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_numbers;
+
+    fn normalized(text: &str) -> String {
+        String::from_utf8(whole_numbers(text.as_bytes()).into_owned()).unwrap()
+    }
+
+    #[test]
+    fn whole_numbers_become_integers_in_place_and_nothing_else_changes() {
+        let cases = [
+            (r#"{"q": 25.0}"#, r#"{"q": 25  }"#),
+            (r#"[2.5e1,250E-1,1E2,-3.00]"#, r#"[25   ,25    ,100,-3   ]"#),
+            (r#"{"q": -0.0}"#, r#"{"q": 0   }"#),
+            // Not whole, or too long to fit: as written.
+            (r#"[1.5, 1e3, 0.25e1, 7]"#, r#"[1.5, 1e3, 0.25e1, 7]"#),
+            // Inside strings, escaped quotes included: as written.
+            (r#"{"a\"25.0": "25.0"}"#, r#"{"a\"25.0": "25.0"}"#),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalized(input), expected, "{input}");
+            assert_eq!(normalized(input).len(), input.len());
+        }
+        assert!(matches!(
+            whole_numbers(br#"{"q": 25}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -452,8 +452,12 @@ value_type! {
         pub shipping_fee: Amount,
         pub discounts: Vec<Discount>,
         pub shipping_address: Address,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub placed_at: DateTime<Utc>,
         /// When the order expires if not paid in full.
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub payment_due_at: DateTime<Utc>,
     }
 
@@ -478,6 +482,8 @@ value_type! {
     }
 
     pub struct OrderExpired {
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub expired_at: DateTime<Utc>,
     }
 
@@ -535,6 +541,8 @@ value_type! {
         pub lines: Vec<LineQuantity>,
         pub freight_cost: Amount,
         pub weight_grams: u32,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub dispatched_at: DateTime<Utc>,
     }
 
@@ -546,12 +554,16 @@ value_type! {
 
     pub struct ShipmentDelivered {
         pub shipment_id: ShipmentId,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub delivered_at: DateTime<Utc>,
     }
 
     pub struct ReceiptConfirmed {
         /// True when the system confirmed after the auto-confirm period.
         pub automatic: bool,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub confirmed_at: DateTime<Utc>,
     }
 

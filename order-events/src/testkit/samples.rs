@@ -795,3 +795,72 @@ pub fn envelope(command: impl Into<Command>, seed: u128) -> CommandEnvelope {
         command: command.into(),
     }
 }
+
+/// One command of every type the ledger decides, each a valid instance of its type.
+pub fn one_of_each_command() -> Vec<Command> {
+    let item = stock_key();
+    let order_id = order_id();
+    let stock: Vec<StockCommand> = vec![
+        ReceiveStock {
+            item: item.clone(),
+            quantity: 40,
+            reference: "PO-1".to_owned(),
+        }
+        .into(),
+        AdjustStock {
+            item: item.clone(),
+            counted_quantity: 38,
+            reason: "cycle count".to_owned(),
+        }
+        .into(),
+        SetSafetyStock {
+            item: item.clone(),
+            quantity: 5,
+        }
+        .into(),
+        ReserveStock {
+            item: item.clone(),
+            order_id,
+            quantity: 2,
+            expires_at: at(30),
+            minimum: Some(1),
+        }
+        .into(),
+        ReleaseReservation {
+            item: item.clone(),
+            order_id,
+            reason: ReleaseReason::OrderCancelled,
+        }
+        .into(),
+        CommitReservation {
+            item: item.clone(),
+            order_id,
+            shipment_id: ShipmentId::from("s-1"),
+            quantity: 2,
+        }
+        .into(),
+        RestockReturn {
+            item,
+            order_id,
+            return_id: ReturnId::from("r-1"),
+            quantity: 1,
+        }
+        .into(),
+    ];
+    let accounts: Vec<Command> = vec![
+        record_psp_settlement().into(),
+        accrue_merchant_earnings().into(),
+        charge_merchant_refund().into(),
+        start_return_window().into(),
+        payout_merchant().into(),
+        accrue_carrier_freight().into(),
+        record_carrier_invoice().into(),
+        pay_carrier().into(),
+    ];
+    let orders = one_of_each_order_command().into_iter().map(Command::from);
+    orders
+        .chain(stock.into_iter().map(Command::from))
+        .chain(accounts)
+        .chain([record_reconciliation().into()])
+        .collect()
+}
