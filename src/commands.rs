@@ -390,6 +390,16 @@ pub fn token(args: TokenArgs, out: &mut impl Write) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `error` is the output's reader going away (`ledger … | head`): the reader had
+/// what it wanted, so the command ends quietly with status 0, as `cat` would.
+pub fn output_closed(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// The name this process was started as, for messages (`ledger` or `replay-tool`).
 fn program() -> String {
     let argv0 = std::env::args_os().next().unwrap_or_default();

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
+        Err(error) if commands::output_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("ledger: {error:#}");
             ExitCode::from(3)

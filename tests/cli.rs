@@ -1416,7 +1416,7 @@ fn both_replay_commands_fold_with_the_deployments_commission_rates() {
 }
 
 #[test]
-fn an_export_whose_reader_stops_early_ends_quietly() {
+fn output_whose_reader_stops_early_ends_quietly() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = demo(&dir, 200, 5);
@@ -1454,7 +1454,28 @@ fn an_export_whose_reader_stops_early_ends_quietly() {
             output.status
         );
         assert!(stderr.is_empty(), "{binary}: {stderr}");
-    }
+    } // Any command whose output is cut short, e.g. `ledger validate … | head -1`.
+    let lifecycle = std::fs::read_to_string("examples/order-lifecycle.jsonl").unwrap();
+    let many = dir.path().join("many.jsonl");
+    std::fs::write(&many, lifecycle.repeat(40)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["validate", "--format", "json", many.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "validate: {:?} {stderr}",
+        output.status
+    );
+    assert!(stderr.is_empty(), "validate: {stderr}");
 }
 
 #[test]

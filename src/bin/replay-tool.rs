@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     let code = commands::config(cli.config.as_deref())
         .and_then(|config| commands::replay(&config, cli.replay, out));
     code.unwrap_or_else(|error| {
+        if commands::output_closed(&error) {
+            return ExitCode::SUCCESS;
+        }
         eprintln!("replay-tool: {error:#}");
         ExitCode::from(3)
     })
