@@ -160,13 +160,25 @@ pub fn query(config: &LedgerConfig, args: QueryArgs, out: &mut impl Write) -> Re
     };
     let request = args.what.into_query(args.at_least);
     let options = args.log.options(config);
+    // CSV carries every row unless a --limit was asked for.
+    let limited = request.params.iter().any(|(name, _)| name == "limit");
+    let every_page = matches!(output, query::Output::Csv) && !limited;
     let answer = match running::endpoint_of(&options) {
-        Some(endpoint) => query::via_serve(&endpoint, &request),
-        None => runtime()?.block_on(query::locally(config, &options, &request)),
+        Some(endpoint) => {
+            query::all_pages(|q| query::via_serve(&endpoint, q), &request, every_page)
+        }
+        None => {
+            let runtime = runtime()?;
+            let ask = |q: &query::CliQuery| runtime.block_on(query::locally(config, &options, q));
+            query::all_pages(ask, &request, every_page)
+        }
     };
     match answer {
         Ok(value) => {
             query::print(&value, output, out)?;
+            if let (query::Output::Csv, Some(next)) = (&output, value["next"].as_str()) {
+                eprintln!("ledger query: stopped at --limit; the next page: --after {next}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

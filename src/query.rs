@@ -3,6 +3,7 @@
 //! in this process and answering locally. Both give the same JSON; `--table` and `--csv` turn
 //! it into a readable table or a CSV file for analysts.
 
+use replay_tool::spreadsheet_safe;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,40 @@ pub struct CliQuery {
     pub route: Route,
     pub path: Vec<String>,
     pub params: Vec<(String, String)>,
+}
+
+/// The answer to `query`, and with `every_page` the rows of every page after it too (a listing
+/// is paged; CSV for a spreadsheet wants all of it): the pages' `items` in one list, `next`
+/// cleared.
+pub fn all_pages(
+    mut ask: impl FnMut(&CliQuery) -> anyhow::Result<Value>,
+    query: &CliQuery,
+    every_page: bool,
+) -> anyhow::Result<Value> {
+    let mut answer = ask(query)?;
+    while every_page {
+        let Some(next) = answer["next"].as_str().map(str::to_owned) else {
+            break;
+        };
+        let mut params: Vec<(String, String)> = query
+            .params
+            .iter()
+            .filter(|(name, _)| name != "after")
+            .cloned()
+            .collect();
+        params.push(("after".to_owned(), next));
+        let page = ask(&CliQuery {
+            route: query.route,
+            path: query.path.clone(),
+            params,
+        })?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if let Some(all) = answer["items"].as_array_mut() {
+            all.extend(items);
+        }
+        answer["next"] = page["next"].clone();
+    }
+    Ok(answer)
 }
 
 /// Answers through the serve listening at `address`.
@@ -297,7 +332,7 @@ pub fn print(value: &Value, output: Output, out: &mut impl Write) -> anyhow::Res
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(&tabular.columns)?;
             for row in &tabular.rows {
-                writer.write_record(row)?;
+                writer.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
             }
             writer.flush()?;
         }

@@ -147,7 +147,7 @@ pub fn write(report: &Report, format: ReportFormat, out: &mut impl Write) -> Res
                 "detail",
             ])?;
             for b in &report.breaks {
-                csv.write_record([
+                let row = [
                     b.kind.code().to_owned(),
                     b.line.map(|l| l.to_string()).unwrap_or_default(),
                     b.psp_reference.clone(),
@@ -157,7 +157,9 @@ pub fn write(report: &Report, format: ReportFormat, out: &mut impl Write) -> Res
                     b.ledger_event.map(|e| e.to_string()).unwrap_or_default(),
                     b.order_id.clone().unwrap_or_default(),
                     b.detail.clone(),
-                ])?;
+                ];
+                let safe = row.iter().map(|cell| replay_tool::spreadsheet_safe(cell));
+                csv.write_record(safe.map(|cell| cell.into_owned()))?;
             }
             csv.flush()?;
         }

@@ -1503,3 +1503,83 @@ fn the_command_schemas_accept_exactly_what_the_ledger_decodes() {
         "",
     );
 }
+
+#[test]
+fn the_csv_export_names_and_times_fields_as_the_jsonl_export_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 20, 3);
+    let export = |format: &str| {
+        let output = ledger(&[
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "export",
+            "--format",
+            format,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        stdout(&output)
+    };
+    let jsonl = export("jsonl");
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    let csv = export("csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    // Every JSON field is a column of the same name (`actor` flattened as pandas'
+    // json_normalize does: actor.kind, actor.id); the CSV adds `error` for undecodable records.
+    let mut fields: Vec<String> = Vec::new();
+    for (key, value) in first.as_object().unwrap() {
+        match value.as_object() {
+            Some(inner) if key == "actor" => {
+                fields.extend(inner.keys().map(|k| format!("{key}.{k}")));
+            }
+            _ => fields.push(key.clone()),
+        }
+    }
+    let mut columns: Vec<String> = header.iter().filter(|c| *c != "error").cloned().collect();
+    fields.sort();
+    columns.sort();
+    assert_eq!(columns, fields);
+    // One timestamp form: RFC 3339 in UTC with `Z`, as in the JSON.
+    let at = header.iter().position(|c| c == "recorded_at").unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(row[at], first["recorded_at"].as_str().unwrap().to_owned());
+    assert!(row[at].ends_with('Z'), "{}", &row[at]);
+}
+
+#[test]
+fn csv_listings_carry_every_row_or_say_where_they_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    // More orders than one page (100) holds.
+    let (data, _) = demo(&dir, 260, 9);
+    let data = data.to_str().unwrap();
+    let json = stdout(&ledger(&[
+        "query", "--data", data, "orders", "--limit", "1000",
+    ]));
+    let all: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let total = all["items"].as_array().unwrap().len();
+    assert!(total > 100, "{total} orders");
+    let csv = ledger(&["query", "--data", data, "orders", "--csv"]);
+    assert!(csv.status.success(), "{csv:?}");
+    assert_eq!(
+        stdout(&csv).lines().count(),
+        1 + total,
+        "a header and every order"
+    );
+    assert!(
+        csv.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    // With a --limit, the page asked for, and where the next one starts on stderr.
+    let limited = ledger(&["query", "--data", data, "orders", "--csv", "--limit", "5"]);
+    assert!(limited.status.success(), "{limited:?}");
+    assert_eq!(stdout(&limited).lines().count(), 1 + 5);
+    let said = String::from_utf8_lossy(&limited.stderr);
+    assert!(said.contains("--after "), "{said}");
+}

@@ -40,14 +40,14 @@ const CSV_COLUMNS: [&str; 18] = [
     "aggregate_kind",
     "aggregate_id",
     "sequence",
-    "event_type",
+    "type",
     "schema_version",
     "recorded_at",
     "command_id",
     "correlation_id",
     "causation_id",
-    "actor_kind",
-    "actor_id",
+    "actor.kind",
+    "actor.id",
     "prev_hash",
     "hash",
     "payload",
@@ -69,6 +69,29 @@ enum Sink<'a, W: Write> {
     Csv(Box<csv::Writer<&'a mut W>>),
 }
 
+/// A CSV cell a spreadsheet shows as text: a cell starting with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return is a formula to Excel, LibreOffice and Google Sheets (OWASP's "CSV
+/// injection"), so it gets a leading `'` — unless it is a plain number (`-12.50`), which a
+/// spreadsheet reads as the number it is.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let number = {
+        let digits = cell.strip_prefix('-').unwrap_or(cell);
+        let (integer, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+        !integer.is_empty()
+            && !fraction.is_empty()
+            && integer
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
+    };
+    if risky && !number {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 fn csv_row(record: &StoredRecord, line: Result<&EventEnvelope, &str>) -> Vec<String> {
     let mut row = vec![record.partition.to_string(), record.offset.to_string()];
     match line {
@@ -85,7 +108,9 @@ fn csv_row(record: &StoredRecord, line: Result<&EventEnvelope, &str>) -> Vec<Str
                 envelope.sequence.to_string(),
                 envelope.event.type_name().to_owned(),
                 envelope.event.schema_version().to_string(),
-                envelope.recorded_at.to_rfc3339(),
+                envelope
+                    .recorded_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 envelope.command_id.to_string(),
                 envelope.correlation_id.to_string(),
                 envelope
@@ -159,7 +184,8 @@ pub async fn export<W: Write>(
             }
             Sink::Csv(writer) => {
                 let line = line.as_ref().map(|(envelope, _)| envelope);
-                writer.write_record(csv_row(record, line.map_err(String::as_str)))?;
+                let row = csv_row(record, line.map_err(String::as_str));
+                writer.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
             }
         }
         Ok(())
@@ -170,4 +196,27 @@ pub async fn export<W: Write>(
         Sink::Csv(mut writer) => writer.flush()?,
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_become_text_and_numbers_stay_numbers() {
+        for (cell, shown) in [
+            ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+            ("+1+1", "'+1+1"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("-12.50", "-12.50"),
+            ("-7", "-7"),
+            ("12.50", "12.50"),
+            ("cust-42", "cust-42"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(cell), shown, "{cell}");
+        }
+    }
 }

@@ -24,7 +24,7 @@ mod scan;
 mod state;
 mod verify;
 
-pub use export::{export, ExportFormat, ExportSummary, TimeRange};
+pub use export::{export, spreadsheet_safe, ExportFormat, ExportSummary, TimeRange};
 pub use history::{history, AsOf, History, HistoryEntry};
 pub use scan::{scan, scan_from, Start};
 pub use verify::{
