@@ -39,10 +39,10 @@ pub fn all_pages(
     every_page: bool,
 ) -> anyhow::Result<Value> {
     let mut answer = ask(query)?;
-    while every_page {
-        let Some(next) = answer["next"].as_str().map(str::to_owned) else {
-            break;
-        };
+    if !every_page {
+        return Ok(answer);
+    }
+    while let Some(next) = answer["next"].as_str().map(str::to_owned) {
         let mut params: Vec<(String, String)> = query
             .params
             .iter()
