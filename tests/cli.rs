@@ -1583,3 +1583,24 @@ fn csv_listings_carry_every_row_or_say_where_they_stopped() {
     let said = String::from_utf8_lossy(&limited.stderr);
     assert!(said.contains("--after "), "{said}");
 }
+
+#[test]
+fn exported_events_are_valid_against_the_published_event_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 200, 4);
+    let export = ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "export",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(export.status.success(), "{export:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    check_with_python(
+        "check_exported_events.py",
+        &[root.join("schemas").to_str().unwrap()],
+        &stdout(&export),
+    );
+}

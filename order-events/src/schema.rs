@@ -170,10 +170,18 @@ fn event_schema(
             "payload": payload,
             "prev_hash": hash,
             "hash": hash,
+            "partition": described(
+                json!({"type": "integer", "format": "uint32"}),
+                TOPIC_PLACE,
+            ),
+            "offset": described(json!({"type": "integer", "format": "uint64"}), TOPIC_PLACE),
         },
     });
     finish(generator, document)
 }
+
+/// What an exported event's `partition` and `offset` are.
+const TOPIC_PLACE: &str = "Where the event is in the events topic, as `replay export` writes it; not part of the event or its hash, and absent elsewhere.";
 
 /// Every schema file by its path under `schemas/`, with its contents.
 pub fn all() -> BTreeMap<String, String> {
