@@ -1415,51 +1415,13 @@ fn both_replay_commands_fold_with_the_deployments_commission_rates() {
     );
 }
 
-#[test]
-fn output_whose_reader_stops_early_ends_quietly() {
+/// Runs `binary` with `args` as `… | head -1` does: reads one line, then closes the pipe with
+/// the rest still to come. Checks the command ended quietly with status 0; returns the line.
+fn first_line_then_close(binary: &str, args: &[&str]) -> String {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let (data, _) = demo(&dir, 200, 5);
-    for binary in [
-        env!("CARGO_BIN_EXE_ledger"),
-        env!("CARGO_BIN_EXE_replay-tool"),
-    ] {
-        let mut args = vec![
-            "--data",
-            data.to_str().unwrap(),
-            "export",
-            "--format",
-            "jsonl",
-        ];
-        if binary.ends_with("ledger") {
-            args.insert(0, "replay");
-        }
-        let mut child = Command::new(binary)
-            .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // `| head -1`: one line read, then the pipe closed with megabytes still to come.
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        assert!(first.starts_with('{'), "{first}");
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{binary}: {:?} {stderr}",
-            output.status
-        );
-        assert!(stderr.is_empty(), "{binary}: {stderr}");
-    } // Any command whose output is cut short, e.g. `ledger validate … | head -1`.
-    let lifecycle = std::fs::read_to_string("examples/order-lifecycle.jsonl").unwrap();
-    let many = dir.path().join("many.jsonl");
-    std::fs::write(&many, lifecycle.repeat(40)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["validate", "--format", "json", many.to_str().unwrap()])
+    let mut child = Command::new(binary)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -1470,12 +1432,31 @@ fn output_whose_reader_stops_early_ends_quietly() {
         .unwrap();
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "validate: {:?} {stderr}",
-        output.status
-    );
-    assert!(stderr.is_empty(), "validate: {stderr}");
+    let what = format!("{binary} {args:?}: {:?} {stderr}", output.status);
+    assert!(output.status.success(), "{what}");
+    assert!(stderr.is_empty(), "{what}");
+    first
+}
+
+#[test]
+fn output_whose_reader_stops_early_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 200, 5);
+    let data = data.to_str().unwrap();
+    let export = ["--data", data, "export", "--format", "jsonl"];
+    let ledger = env!("CARGO_BIN_EXE_ledger");
+    for first in [
+        first_line_then_close(ledger, &[&["replay"], &export[..]].concat()),
+        first_line_then_close(env!("CARGO_BIN_EXE_replay-tool"), &export),
+    ] {
+        assert!(first.starts_with('{'), "{first}");
+    }
+    // Any command whose output is cut short, e.g. `ledger validate … | head -1`.
+    let lifecycle = std::fs::read_to_string("examples/order-lifecycle.jsonl").unwrap();
+    let many = dir.path().join("many.jsonl");
+    std::fs::write(&many, lifecycle.repeat(40)).unwrap();
+    let validate = ["validate", "--format", "json", many.to_str().unwrap()];
+    assert!(first_line_then_close(ledger, &validate).starts_with('{'));
 }
 
 #[test]
