@@ -224,8 +224,6 @@ pub fn replay(config: &LedgerConfig, args: ReplayArgs, out: &mut impl Write) -> 
             eprintln!("{}: the log is broken: {error:#}", program());
             Ok(ExitCode::from(1))
         }
-        // `replay export | head`: the reader had what it wanted.
-        Err(replay_tool::ReplayError::OutputClosed) => Ok(ExitCode::SUCCESS),
         Err(error) => Err(error.into()),
     }
 }
@@ -402,13 +400,16 @@ pub fn token(args: TokenArgs, out: &mut impl Write) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `error` is the output's reader going away (`ledger … | head`): the reader had
+/// Whether `error` is the output's reader going away (`ledger … | head`; a broken pipe, or the
+/// replay tool's `OutputClosed`): the reader had
 /// what it wanted, so the command ends quietly with status 0, as `cat` would.
 pub fn output_closed(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
+        let pipe = cause
             .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe);
+        let replay = cause.downcast_ref::<replay_tool::ReplayError>();
+        pipe || matches!(replay, Some(replay_tool::ReplayError::OutputClosed))
     })
 }
 
