@@ -401,8 +401,8 @@ pub fn token(args: TokenArgs, out: &mut impl Write) -> Result<ExitCode> {
 }
 
 /// Whether `error` is the output's reader going away (`ledger … | head`; a broken pipe, or the
-/// replay tool's `OutputClosed`): the reader had
-/// what it wanted, so the command ends quietly with status 0, as `cat` would.
+/// replay tool's `OutputClosed`): the reader had what it wanted, so the command ends quietly
+/// with status 0, as `cat` would.
 pub fn output_closed(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         let pipe = cause
