@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use chrono::{TimeZone, Utc};
 use command_handler::client::json_record;
 use command_handler::{Clock, Handler, ManualClock};
-use command_handler::{CommandResult, Outcome};
+use command_handler::{CommandResult, Outcome, ResultRecord};
 use event_log::{Log, Topic, TopicPartition};
 use order_events::account::PayoutMerchant;
 use order_events::codec::json;

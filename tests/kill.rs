@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use command_handler::client::{await_result, publish};
-use command_handler::{CommandResult, Outcome};
+use command_handler::{CommandResult, Outcome, ResultRecord};
 use event_log::kafka::KafkaLog;
 use event_log::testing::{unique_prefix, TestBroker};
 use event_log::{Log, LogReader, Topic, TopicPartition, Topics};

@@ -12,7 +12,7 @@ use order_events::{AggregateRef, CommandEnvelope};
 use uuid::Uuid;
 
 use crate::inbox::{Inbox, NotTaken};
-use crate::result::CommandResult;
+use crate::result::{CommandResult, ResultRecord};
 
 /// A published command and where to look for its result.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use crate::dead_letter::dead_letter;
 use crate::inbox::{Mailbox, Submission};
 use crate::metrics as m;
 use crate::partition::{Decided, OwnedStock, PartitionState};
-use crate::result::{CommandResult, EventRef, Outcome};
+use crate::result::{CommandResult, EventRef, Outcome, ResultRecord};
 use crate::shutdown::{Backoff, Shutdown};
 use crate::store::{CommandKey, StateStore, StoreError, Write};
 use order_events::envelope::AggregateRef;

@@ -21,4 +21,6 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dead_letter::{dead_letter, HEADER_REASON, HEADER_REASON_CODE, HEADER_SOURCE};
 pub use handler::{Handler, HandlerConfig, HandlerError, HandlerStats};
-pub use result::{CommandResult, EventRef, Outcome, RESULT_MESSAGE_TYPE, RESULT_SCHEMA_VERSION};
+pub use result::{
+    CommandResult, EventRef, Outcome, ResultRecord, RESULT_MESSAGE_TYPE, RESULT_SCHEMA_VERSION,
+};

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use command_handler::client::{await_result, publish, Submitted};
-use command_handler::{Handler, HandlerConfig, ManualClock};
+use command_handler::{Handler, HandlerConfig, ManualClock, ResultRecord};
 use event_log::embedded::EmbeddedLog;
 use event_log::{
     ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Log, LogError, LogReader, LogWriter,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use command_handler::client::{await_result, publish, Submitted};
 use command_handler::{
-    CommandResult, Handler, HandlerConfig, ManualClock, Outcome, HEADER_REASON_CODE,
+    CommandResult, Handler, HandlerConfig, ManualClock, Outcome, ResultRecord, HEADER_REASON_CODE,
 };
 use event_log::embedded::EmbeddedLog;
 use event_log::kafka::KafkaLog;

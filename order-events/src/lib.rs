@@ -30,6 +30,7 @@ pub mod order;
 pub mod process;
 pub mod reconciliation;
 pub mod rejection;
+pub mod result;
 pub mod schema;
 pub mod settlement;
 pub mod simulation;

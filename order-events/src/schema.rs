@@ -180,6 +180,15 @@ fn event_schema(
     finish(generator, document)
 }
 
+/// The schema of a command result, as the results topic carries it and `POST /v1/commands`
+/// answers it.
+pub fn command_result_schema() -> String {
+    let mut generator = generator();
+    let root = generator.root_schema_for::<crate::result::CommandResult>();
+    let mut document = root.to_value();
+    finish(generator, document)
+}
+
 /// What an exported event's `partition` and `offset` are.
 const TOPIC_PLACE: &str = "Where the event is in the events topic, as `replay export` writes it; not part of the event or its hash, and absent elsewhere.";
 
@@ -207,6 +216,11 @@ pub fn all() -> BTreeMap<String, String> {
         );
         index.push(json!({"kind": "event", "type": name, "schema_version": version, "aggregate_kind": kind.code(), "file": format!("events/{name}.json")}));
     }
+    files.insert(
+        "results/CommandResult.json".to_owned(),
+        command_result_schema(),
+    );
+    index.push(json!({"kind": "result", "type": crate::result::RESULT_MESSAGE_TYPE, "schema_version": crate::result::RESULT_SCHEMA_VERSION, "file": "results/CommandResult.json"}));
     let mut text = serde_json::to_string_pretty(&index).expect("the index serializes");
     text.push('\n');
     files.insert("index.json".to_owned(), text);

@@ -169,3 +169,47 @@ fn the_schemas_refuse_what_the_codec_refuses() {
         );
     }
 }
+
+#[test]
+fn command_results_validate_against_their_schema() {
+    use order_events::result::{CommandResult, EventRef, Outcome};
+    let accepted = CommandResult {
+        command_id: uuid::Uuid::from_u128(1),
+        command_type: "PlaceOrder".to_owned(),
+        aggregate_kind: "order".to_owned(),
+        aggregate_id: samples::order_id().to_string(),
+        outcome: Outcome::Accepted {
+            events: vec![EventRef {
+                event_id: uuid::Uuid::from_u128(2),
+                event_type: "OrderPlaced".to_owned(),
+                sequence: 1,
+                partition: 3,
+                offset: u64::MAX,
+            }],
+        },
+        decided_at: at(0),
+        command_digest: Some("0f".repeat(32)),
+    };
+    let rejected = CommandResult {
+        outcome: Outcome::Rejected {
+            rule: "refund_exceeds_captured".to_owned(),
+            detail: "too much".to_owned(),
+        },
+        command_digest: None,
+        ..accepted.clone()
+    };
+    for result in [&accepted, &rejected] {
+        assert_valid(
+            "results/CommandResult.json",
+            &serde_json::to_value(result).unwrap(),
+        );
+    }
+    let validator = validator("results/CommandResult.json");
+    let mut unknown_outcome = serde_json::to_value(&accepted).unwrap();
+    unknown_outcome["outcome"] = "maybe".into();
+    let mut digest_upper = serde_json::to_value(&accepted).unwrap();
+    digest_upper["command_digest"] = "0F".repeat(32).into();
+    for instance in [unknown_outcome, digest_upper] {
+        assert!(!validator.is_valid(&instance), "schema accepts {instance}");
+    }
+}

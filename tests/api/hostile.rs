@@ -137,7 +137,7 @@ async fn hostile_inputs_over_http_get_a_typed_answer_and_change_nothing_stored()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_records_on_the_commands_topic_are_dead_lettered_or_rejected_and_change_nothing() {
-    use command_handler::{CommandResult, Outcome, HEADER_REASON_CODE};
+    use command_handler::{CommandResult, Outcome, ResultRecord, HEADER_REASON_CODE};
     use event_log::{Headers, OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE};
     let corpus = hostile_corpus();
     let (running, _) = start_after_the_journey().await;
