@@ -185,7 +185,7 @@ fn event_schema(
 pub fn command_result_schema() -> String {
     let mut generator = generator();
     let root = generator.root_schema_for::<crate::result::CommandResult>();
-    let mut document = root.to_value();
+    let document = root.to_value();
     finish(generator, document)
 }
 
