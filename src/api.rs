@@ -87,6 +87,14 @@ pub enum ApiError {
     NotReached(#[from] projections::worker::NotReached),
     #[error("the read models are unavailable: {0}")]
     Unavailable(String),
+    #[error("the events topic has no position {} yet: take positions from a command result's events", positions(.0))]
+    NotWritten(Vec<(u32, u64)>),
+}
+
+/// Positions as `at_least` writes them.
+fn positions(list: &[(u32, u64)]) -> String {
+    let list: Vec<String> = list.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+    list.join(",")
 }
 
 impl ApiError {
@@ -103,6 +111,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotReached(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotWritten(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -112,6 +121,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::NotReached(_) => "not_reached",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::NotWritten(_) => "position_not_written",
         };
         json!({"error": code, "reason": self.to_string()})
     }
@@ -122,7 +132,6 @@ impl From<QueryError> for ApiError {
         match error {
             QueryError::BadCursor(_) => ApiError::bad("bad_cursor", error.to_string()),
             QueryError::BadLimit(_) => ApiError::bad("bad_limit", error.to_string()),
-            QueryError::BadRange { .. } => ApiError::bad("bad_range", error.to_string()),
             QueryError::Store(store) => ApiError::Unavailable(store.to_string()),
         }
     }
@@ -405,6 +414,14 @@ pub async fn run(
     let query = read_query(route, path, &mut params)?;
     params.finish()?;
     if !positions.is_empty() {
+        let unwritten = context
+            .projections
+            .unwritten(&positions)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        if !unwritten.is_empty() {
+            return Err(ApiError::NotWritten(unwritten));
+        }
         context.projections.wait_for(&positions, wait).await?;
     }
     answer(context, &query).await
@@ -470,6 +487,41 @@ pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> Respo
     );
     let body = json!({"error": "not_found", "reason": reason});
     (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// Gives every error answer the JSON `{error, reason}` body: axum's own refusals (a path or
+/// query it cannot parse, a body of the wrong type) are plain text, which clients of an API
+/// whose every other error is JSON would have to special-case.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let code = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
+    let reason = String::from_utf8_lossy(&text).trim().to_owned();
+    let mut answer = (status, Json(json!({"error": code, "reason": reason}))).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().append(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// Answers a method a route does not take: 405 with JSON `{error, reason}` (axum adds the

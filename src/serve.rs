@@ -139,6 +139,7 @@ impl Fatal {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CommandQuery {
     #[serde(default)]
     settle: bool,
@@ -147,9 +148,16 @@ struct CommandQuery {
 async fn post_command(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    Query(query): Query<CommandQuery>,
+    query: Result<Query<CommandQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> axum::response::Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => {
+            let answer = json!({"outcome": "invalid", "error": "bad_parameter", "reason": rejection.body_text()});
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+        }
+    };
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -651,6 +659,7 @@ pub async fn serve(
         .merge(crate::api::router(read, &auth))
         .fallback(crate::api::no_route)
         .method_not_allowed_fallback(crate::api::wrong_method)
+        .layer(axum::middleware::from_fn(crate::api::json_errors))
         .layer(axum::middleware::from_fn(crate::metrics::count_requests));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(options.listener, app).with_graceful_shutdown(async {

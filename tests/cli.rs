@@ -432,27 +432,74 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "serve exited with {status}");
 }
 
+/// A `ledger serve` on an embedded directory, stopped (SIGTERM) when dropped, so a failing
+/// test leaves no serve behind holding its output.
+struct Serving {
+    child: Option<std::process::Child>,
+    address: String,
+}
+
+impl Serving {
+    /// Starts a serve on `data` and waits until it publishes its address.
+    fn on(data: &Path) -> Serving {
+        let child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["serve", "--data", data.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let address = loop {
+            if let Ok(text) = std::fs::read_to_string(data.join("serve.addr")) {
+                break text.trim().to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve published no address"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Serving {
+            child: Some(child),
+            address,
+        }
+    }
+
+    /// Stops the serve as an operator would (SIGTERM), and how it exited.
+    #[allow(unsafe_code)]
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().ok()
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate().expect("the serve runs until stopped")
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
 #[test]
-#[allow(unsafe_code)]
+fn the_openapi_document_is_valid_and_the_serve_keeps_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 20, 11);
+    let serve = Serving::on(&data);
+    let token = std::fs::read_to_string(data.join("serve.token")).unwrap();
+    let base = format!("http://{}", serve.address);
+    check_with_python("check_openapi.py", &[&base, token.trim(), "50"], "");
+    assert!(serve.stop().success());
+}
+
+#[test]
 fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["serve", "--data", data.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    // Wait until the serve has the directory and publishes its address.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let address = loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("serve.addr")) {
-            break text.trim().to_owned();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve published no address"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let serve = Serving::on(&data);
+    let address = serve.address.clone();
     let output = ledger(&[
         "submit",
         "--data",
@@ -556,9 +603,7 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
         serde_json::from_str::<serde_json::Value>(&stdout(&rebuilt)).unwrap()["state"],
         "done"
     );
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
-    let status = serve.wait().unwrap();
+    let status = serve.stop();
     assert!(status.success(), "serve exited with {status}");
     assert!(
         !data.join("serve.addr").exists() && !data.join("serve.token").exists(),

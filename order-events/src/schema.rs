@@ -33,7 +33,7 @@ fn finish(mut generator: SchemaGenerator, mut document: Value) -> String {
 
 /// Gives every integer of a fixed width its range (`format` alone, which validators need not
 /// check, says `uint32` but lets 2^32 through; the decoder refuses it).
-fn bound_integers(schema: &mut Value) {
+pub fn bound_integers(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
             let range = match map.get("format").and_then(Value::as_str) {
@@ -96,8 +96,20 @@ fn command_schema(
     legacy: &[(u16, SchemaMaker)],
 ) -> String {
     let mut generator = generator();
-    let current = serde_json::to_value(payload(&mut generator)).expect("schemas serialize");
-    let (schema_version, payload, one_of) = versions(&mut generator, version, current, legacy);
+    let document = command_document(&mut generator, type_name, version, payload, legacy);
+    finish(generator, document)
+}
+
+/// A command's schema, its definitions left in `generator`.
+fn command_document(
+    generator: &mut SchemaGenerator,
+    type_name: &str,
+    version: u16,
+    payload: SchemaMaker,
+    legacy: &[(u16, SchemaMaker)],
+) -> Value {
+    let current = serde_json::to_value(payload(generator)).expect("schemas serialize");
+    let (schema_version, payload, one_of) = versions(generator, version, current, legacy);
     let actor = generator.subschema_for::<Actor>();
     let mut document = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -120,7 +132,42 @@ fn command_schema(
     if let Some(one_of) = one_of {
         document["oneOf"] = one_of;
     }
-    finish(generator, document)
+    document
+}
+
+/// A command type's name and current version, its payload's schema and its older shapes.
+type CommandType = (&'static str, u16, SchemaMaker, Vec<(u16, SchemaMaker)>);
+
+/// Every command type.
+fn command_types() -> Vec<CommandType> {
+    let legacy = crate::upcast::legacy_command_schemas();
+    Command::payload_schemas()
+        .into_iter()
+        .map(|(name, version, _, payload)| {
+            let older = legacy
+                .iter()
+                .filter(|(legacy_name, ..)| *legacy_name == name)
+                .map(|&(_, old, maker)| (old, maker))
+                .collect();
+            (name, version, payload, older)
+        })
+        .collect()
+}
+
+/// Every command's schema by type name, built in one `generator` so that they share its
+/// definitions (the OpenAPI document's request body). Integers are not yet bounded: run
+/// [`bound_integers`] over the document they end up in.
+pub fn command_documents(generator: &mut SchemaGenerator) -> Vec<(&'static str, Value)> {
+    command_types()
+        .into_iter()
+        .map(|(name, version, payload, older)| {
+            let mut document = command_document(generator, name, version, payload, &older);
+            if let Some(map) = document.as_object_mut() {
+                map.remove("$schema");
+            }
+            (name, document)
+        })
+        .collect()
 }
 
 /// What a command id means, as the schemas say it.
@@ -196,13 +243,7 @@ const TOPIC_PLACE: &str = "Where the event is in the events topic, as `replay ex
 pub fn all() -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut index = Vec::new();
-    let legacy = crate::upcast::legacy_command_schemas();
-    for (name, version, _, payload) in Command::payload_schemas() {
-        let older: Vec<(u16, SchemaMaker)> = legacy
-            .iter()
-            .filter(|(legacy_name, ..)| *legacy_name == name)
-            .map(|&(_, old, maker)| (old, maker))
-            .collect();
+    for (name, version, payload, older) in command_types() {
         files.insert(
             format!("commands/{name}.json"),
             command_schema(name, version, payload, &older),

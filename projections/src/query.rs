@@ -31,12 +31,10 @@ pub const PAGE_LIMIT_DEFAULT: usize = 100;
 /// Why a query cannot be answered as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("cursor '{0}' is not one this API handed out")]
+    #[error("cursor '{0}' is not a cursor (the hex digits of a page's `next`)")]
     BadCursor(String),
     #[error("limit {0} is out of range (1 to {PAGE_LIMIT_MAX})")]
     BadLimit(usize),
-    #[error("the range's start {from} is after its end {to}")]
-    BadRange { from: String, to: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -113,13 +111,16 @@ impl ProjectionStore {
         after: Option<&str>,
     ) -> Result<Page<OrderSummary>, QueryError> {
         check_limit(limit)?;
-        if let (Some(from), Some(to)) = (filter.from, filter.to) {
-            if from > to {
-                return Err(QueryError::BadRange {
-                    from: from.to_rfc3339(),
-                    to: to.to_rfc3339(),
-                });
-            }
+        if filter
+            .from
+            .zip(filter.to)
+            .is_some_and(|(from, to)| from > to)
+        {
+            // A range that ends before it starts holds nothing.
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         }
         let status = filter.status.map(keys::status_code);
         let (index, value) = if let Some(m) = &filter.merchant {
@@ -282,10 +283,16 @@ impl ProjectionStore {
         };
         let start = match after {
             Some(cursor) => {
+                // Any key is a place to go on from: one before this listing starts it from
+                // the top, one past its end gives an empty page.
                 let key = unhex(cursor)
-                    .filter(|k| k.starts_with(&prefix))
+                    .filter(|k| !k.is_empty())
                     .ok_or_else(|| QueryError::BadCursor(cursor.to_owned()))?;
-                Bound::Excluded(key)
+                if key < prefix {
+                    Bound::Included(prefix.clone())
+                } else {
+                    Bound::Excluded(key)
+                }
             }
             None => Bound::Included(prefix.clone()),
         };
@@ -487,21 +494,15 @@ impl ProjectionStore {
         to: Option<NaiveDate>,
         channel: Option<&str>,
     ) -> Result<ReportView, QueryError> {
-        if let (Some(from), Some(to)) = (from, to) {
-            if from > to {
-                return Err(QueryError::BadRange {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                });
-            }
-        }
-        // The rows under `prefix` of the days from `from` to `to`.
+        // The rows under `prefix` of the days from `from` to `to` (none when `to` is before
+        // `from`).
         let days_of = |prefix: u8| {
             let start = from.map_or(vec![prefix], |from| keys::day_prefix(prefix, from));
             let end = match to.and_then(|to| to.succ_opt()) {
                 Some(next) => keys::day_prefix(prefix, next),
                 None => vec![prefix + 1],
             };
+            let end = end.max(start.clone());
             self.tree().range(start..end).map(|entry| {
                 let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
                 let named = key.clone();

@@ -253,6 +253,26 @@ impl Projections {
         }
     }
 
+    /// The positions among `positions` that the events topic does not have yet: a partition
+    /// it lacks, or an offset at or past the partition's end. No command result names one, so
+    /// waiting for it would only run out the wait.
+    pub async fn unwritten(
+        &self,
+        positions: &[(u32, u64)],
+    ) -> Result<Vec<(u32, u64)>, WorkerError> {
+        let ends = self.log.end_offsets(Topic::Events).await?;
+        Ok(positions
+            .iter()
+            .filter(|&&(partition, offset)| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|p| ends.get(p))
+                    .is_none_or(|&end| offset >= end)
+            })
+            .copied()
+            .collect())
+    }
+
     /// Lag per partition, alarms, and the fold rate.
     pub async fn status(&self) -> Result<ProjectionStatus, WorkerError> {
         let ends = self.log.end_offsets(Topic::Events).await?;
