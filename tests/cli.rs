@@ -483,6 +483,42 @@ impl Drop for Serving {
     }
 }
 
+/// `contracts/` holds the documents the ledger generates (regenerate with `LEDGER_BLESS=1`),
+/// and the AsyncAPI one passes the AsyncAPI initiative's own parser.
+#[test]
+fn the_published_api_documents_are_current_and_the_asyncapi_one_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (path, contents) in order_ledger::asyncapi::published() {
+        let file = root.join(path);
+        if std::env::var_os("LEDGER_BLESS").is_some() {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &contents).unwrap();
+        }
+        let stored = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            stored == contents,
+            "{path} is stale: LEDGER_BLESS=1 cargo test --test cli published"
+        );
+    }
+    let node_modules = root.join("scripts/contracts/node_modules");
+    assert!(
+        node_modules.exists(),
+        "{} is missing: run bash scripts/test.sh once, which installs the AsyncAPI parser",
+        node_modules.display()
+    );
+    let checked = Command::new("node")
+        .arg(root.join("scripts/contracts/check_asyncapi.mjs"))
+        .arg(root.join("contracts/asyncapi.json"))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
 #[test]
 fn the_openapi_document_is_valid_and_the_serve_keeps_to_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -123,6 +123,25 @@ crate::message::message_union! {
 }
 
 impl Command {
+    /// How the id of the aggregate a command of `type_name` addresses, which is also its
+    /// record key on the commands topic, is formed from the command's JSON: fields as
+    /// `<payload.FIELD>`. `None` for an unknown type. [`Command::target`] is the rule applied.
+    pub fn key_rule(type_name: &str) -> Option<&'static str> {
+        let kind = Command::payload_schemas()
+            .into_iter()
+            .find(|(name, ..)| *name == type_name)?
+            .2;
+        Some(match kind {
+            AggregateKind::Order if type_name == "PlaceOrder" => {
+                "the order id derived from the import reference: UUIDv5 in namespace 6f726465-722d-6c65-6467-65722d6f7264 of `<payload.channel>` LF `<payload.external_reference>`, lower-case with hyphens (`ledger order-id` prints it)"
+            }
+            AggregateKind::Order => "<payload.order_id>",
+            AggregateKind::StockItem => "<payload.item.sku>@<payload.item.warehouse>",
+            AggregateKind::Reconciliation => "<payload.run_id>",
+            AggregateKind::Account => crate::account::account_id_rule(type_name)?,
+        })
+    }
+
     /// The aggregate the command addresses.
     pub fn target(&self) -> AggregateRef {
         match self {

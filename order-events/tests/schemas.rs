@@ -213,3 +213,33 @@ fn command_results_validate_against_their_schema() {
         assert!(!validator.is_valid(&instance), "schema accepts {instance}");
     }
 }
+
+/// The key rules the AsyncAPI document publishes, applied to the JSON of a command of every
+/// type, give the id the ledger keys and partitions that command by.
+#[test]
+fn every_command_types_key_rule_gives_its_aggregate_id() {
+    for (seed, command) in samples::one_of_each_command().into_iter().enumerate() {
+        let name = command.type_name();
+        let rule = Command::key_rule(name).unwrap_or_else(|| panic!("{name} has no key rule"));
+        let target = command.target().id;
+        let envelope = samples::envelope(command, seed as u128);
+        let json: Value = serde_json::from_str(&json::encode_command_json(&envelope)).unwrap();
+        if name == "PlaceOrder" {
+            assert!(rule.contains(&order_events::ids::ORDER_ID_NAMESPACE.to_string()));
+            continue;
+        }
+        let mut key = rule.to_owned();
+        while let Some(start) = key.find('<') {
+            let end = start + key[start..].find('>').unwrap();
+            let pointer = format!("/{}", key[start + 1..end].replace('.', "/"));
+            let value = json
+                .pointer(&pointer)
+                .unwrap_or_else(|| panic!("{name}: no {pointer}"));
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            key.replace_range(start..=end, &text);
+        }
+        assert_eq!(key, target, "{name}: {rule}");
+    }
+}

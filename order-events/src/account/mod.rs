@@ -49,6 +49,22 @@ impl AccountCommand {
     }
 }
 
+/// How [`AccountCommand::account_id`] forms the id of a command type's account, from its
+/// payload's fields (`<payload.FIELD>`); `None` for a type that is not an account command.
+pub fn account_id_rule(type_name: &str) -> Option<&'static str> {
+    Some(match type_name {
+        "RecordPspSettlement" => "psp:<payload.provider>:<payload.currency>",
+        "AccrueMerchantEarnings"
+        | "ChargeMerchantRefund"
+        | "StartReturnWindow"
+        | "PayoutMerchant" => "merchant:<payload.merchant_id>:<payload.currency>",
+        "AccrueCarrierFreight" | "RecordCarrierInvoice" | "PayCarrier" => {
+            "carrier:<payload.carrier>:<payload.currency>"
+        }
+        _ => return None,
+    })
+}
+
 /// The id of a payment provider's settlement account.
 pub fn psp_account(provider: &str, currency: Currency) -> String {
     format!("psp:{provider}:{currency}")
