@@ -21,6 +21,7 @@ use command_handler::Clock;
 use order_events::ids::OrderId;
 use order_events::money::Currency;
 use order_events::order::OrderStatus;
+use projections::model::InMinorUnits;
 use projections::query::{OrderFilter, QueryError, PAGE_LIMIT_DEFAULT};
 use projections::worker::Projections;
 use serde_json::{json, Value};
@@ -153,7 +154,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("read models serialize to JSON")
 }
 
-/// Answers `query` from the read models.
+/// Answers `query` from the read models, money shown with its currency's minor units.
 pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, ApiError> {
     let store = context.projections.store();
     Ok(match query {
@@ -161,13 +162,17 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
             filter,
             limit,
             after,
-        } => to_json(&store.orders(filter, *limit, after.as_deref())?),
+        } => {
+            let mut page = store.orders(filter, *limit, after.as_deref())?;
+            page.items = page.items.in_minor_units();
+            to_json(&page)
+        }
         ReadQuery::Order(id) => match store.order(*id)? {
-            Some(view) => to_json(&view),
+            Some(view) => to_json(&view.in_minor_units()),
             None => return Err(ApiError::NotFound(format!("no order {id}"))),
         },
         ReadQuery::OrderSettlement(id) => match store.order_balance(*id)? {
-            Some(view) => to_json(&view),
+            Some(view) => to_json(&view.in_minor_units()),
             None if store.order(*id)?.is_some() => {
                 to_json(&projections::model::OrderBalanceView::default())
             }
@@ -190,18 +195,24 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
                 )))
             }
         },
-        ReadQuery::Balances { currency } => to_json(&store.balances(*currency)?),
-        ReadQuery::MerchantBalances { currency, merchant } => to_json(&store.merchant_balances(
-            *currency,
-            merchant.as_deref(),
-            context.clock.now(),
-            &context.policy,
-        )?),
-        ReadQuery::TrialBalance => to_json(&store.trial_balance()?),
-        ReadQuery::Reconciliations => to_json(&store.reconciliations()?),
-        ReadQuery::Reports { from, to, channel } => {
-            to_json(&store.report(*from, *to, channel.as_deref())?)
-        }
+        ReadQuery::Balances { currency } => to_json(&store.balances(*currency)?.in_minor_units()),
+        ReadQuery::MerchantBalances { currency, merchant } => to_json(
+            &store
+                .merchant_balances(
+                    *currency,
+                    merchant.as_deref(),
+                    context.clock.now(),
+                    &context.policy,
+                )?
+                .in_minor_units(),
+        ),
+        ReadQuery::TrialBalance => to_json(&store.trial_balance()?.in_minor_units()),
+        ReadQuery::Reconciliations => to_json(&store.reconciliations()?.in_minor_units()),
+        ReadQuery::Reports { from, to, channel } => to_json(
+            &store
+                .report(*from, *to, channel.as_deref())?
+                .in_minor_units(),
+        ),
         ReadQuery::Status => to_json(
             &context
                 .projections

@@ -241,7 +241,7 @@ fn submit(commands: &[(&'static str, Value)], generator: &mut SchemaGenerator) -
     item
 }
 
-fn reconcile() -> Value {
+fn reconcile(generator: &mut SchemaGenerator) -> Value {
     let params = [
         query(
             "from",
@@ -284,16 +284,34 @@ fn reconcile() -> Value {
             json!({"type": "boolean"}),
         ),
     ];
-    let report = json!({"type": "object", "description": "The report: period, per-currency totals with expected and reported net and variance, auto-match rate, breaks with their kind and line, `unexplained`, `clean`, and under `recorded` the recording command's result."});
+    let report = json!({
+        "description": "The report: period, per-currency totals with expected and reported net and variance, auto-match rate, breaks with their kind and line, `unexplained`; `clean` when no break needs attention; under `recorded` what became of the command recording the run (absent with `record=false`).",
+        "allOf": [generator.subschema_for::<finance::reconcile::Report>()],
+        "required": ["clean"],
+        "properties": {
+            "clean": {"type": "boolean"},
+            "recorded": {"oneOf": [generator.subschema_for::<CommandResult>(), component("CommandRefused")]},
+        },
+    });
+    let with_report = |description: &str| json!({"description": description, "content": {"application/json": {"schema": report}}});
     let mut responses = Map::new();
-    responses.insert("200".into(), ok_json(report.clone()));
+    responses.insert(
+        "200".into(),
+        with_report("Reconciled (and recorded, unless `record=false`)."),
+    );
     responses.insert(
         "400".into(),
         error("The report or a parameter cannot be read."),
     );
-    responses.insert("409".into(), json!({"description": "Reconciled, but the run id was already recorded: the report, with the refusal under `recorded`.", "content": {"application/json": {"schema": report}}}));
+    responses.insert(
+        "409".into(),
+        with_report(
+            "Reconciled, but the run id was already recorded: the refusal is under `recorded`.",
+        ),
+    );
     responses.insert("413".into(), error("The report is larger than 64 MiB."));
-    responses.insert("503".into(), error("The log could not be read."));
+    responses.insert("503".into(), json!({"description": "The log could not be read (an error), or the recording could not be written (the report, the error under `recorded`).", "content": {"application/json": {"schema": {"oneOf": [component("Error"), report]}}}}));
+    responses.insert("504".into(), with_report("Reconciled, but the recording got no result in time (`recorded.outcome` `unanswered`)."));
     json!({
         "summary": "Reconcile a payment provider's settlement report against the ledger's captures and refunds (see `ledger reconcile` in the README for the columns and break kinds), and record the run as an event.",
         "parameters": params.iter().map(Param::to_value).collect::<Vec<_>>(),
@@ -427,7 +445,7 @@ pub fn document() -> Value {
     }
     paths.insert("/v1/commands".into(), submit(&commands, &mut generator));
     let mut runs = paths["/v1/reconciliations"].clone();
-    runs["post"] = reconcile();
+    runs["post"] = reconcile(&mut generator);
     paths.insert("/v1/reconciliations".into(), runs);
     operations(&mut paths);
     let mut components = components(&mut generator, commands);

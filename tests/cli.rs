@@ -1666,3 +1666,119 @@ fn exported_events_are_valid_against_the_published_event_schemas() {
         &stdout(&export),
     );
 }
+
+/// Every amount in `value` (by field name, or an account's balance in a settlement) has exactly
+/// its currency's minor units, the currency being the nearest enclosing `currency` field or
+/// `fallback`. Returns how many amounts it saw and how many of them were zero.
+fn check_minor_units(value: &serde_json::Value, fallback: Option<&str>, seen: &mut (usize, usize)) {
+    const AMOUNTS: [&str; 28] = [
+        "total",
+        "captured",
+        "refunded",
+        "subtotal",
+        "discount_total",
+        "shipping_fee",
+        "unit_price",
+        "freight_cost",
+        "debits",
+        "credits",
+        "balance",
+        "difference",
+        "payable",
+        "held_back",
+        "available",
+        "captures",
+        "commission",
+        "refunds",
+        "commission_reversals",
+        "payouts",
+        "gross_gmv",
+        "net_sales",
+        "average_order_value",
+        "expected_net",
+        "reported_net",
+        "variance",
+        "debit",
+        "credit",
+    ];
+    let digits = |currency: Option<&str>| match currency {
+        Some("JPY" | "KRW") => 0,
+        Some("KWD") => 3,
+        Some(_) => 2,
+        None => panic!("an amount without a currency"),
+    };
+    let check = |name: &str, text: &str, currency: Option<&str>, seen: &mut (usize, usize)| {
+        let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+        assert_eq!(
+            decimals,
+            digits(currency),
+            "{name} = {text:?} in {currency:?}"
+        );
+        seen.0 += 1;
+        seen.1 += usize::from(
+            text.trim_start_matches('-')
+                .trim_matches(['0', '.'])
+                .is_empty(),
+        );
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            let currency = map.get("currency").and_then(|c| c.as_str()).or(fallback);
+            for (name, field) in map {
+                match field {
+                    serde_json::Value::String(text) if AMOUNTS.contains(&name.as_str()) => {
+                        check(name, text, currency, seen)
+                    }
+                    serde_json::Value::Object(accounts) if name == "accounts" => {
+                        for (account, amount) in accounts {
+                            check(account, amount.as_str().unwrap(), currency, seen);
+                        }
+                    }
+                    _ => check_minor_units(field, currency, seen),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|item| check_minor_units(item, fallback, seen)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_amount_a_query_answers_carries_its_currencys_minor_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 40, 5);
+    let data = data.to_str().unwrap();
+    let query = |args: &[&str]| -> serde_json::Value {
+        let output = ledger(&[&["query", "--data", data][..], args].concat());
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let orders = query(&["orders", "--limit", "1000"]);
+    let first = orders["items"][0]["order_id"].as_str().unwrap().to_owned();
+    let settlement = query(&["settlement", &first]);
+    let currency = settlement["entries"][0]["currency"]
+        .as_str()
+        .map(str::to_owned);
+    let mut seen = (0, 0);
+    check_minor_units(&settlement, currency.as_deref(), &mut seen);
+    for args in [
+        &["orders", "--limit", "1000"][..],
+        &["order", &first],
+        &["balances"],
+        &["balances", "--merchants"],
+        &["trial-balance"],
+        &["reports"],
+        &["reconciliations"],
+    ] {
+        check_minor_units(&query(args), None, &mut seen);
+    }
+    assert!(
+        seen.0 > 200 && seen.1 > 20,
+        "amounts seen, of them zero: {seen:?}"
+    );
+    // CSV carries the same text.
+    let csv = stdout(&ledger(&["query", "--data", data, "balances", "--csv"]));
+    assert!(csv.contains(",0.00,") || csv.contains(",0.00\n"), "{csv}");
+}

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use order_events::money::{Amount, Currency};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -40,7 +41,9 @@ impl Default for Options {
 }
 
 /// What kind of break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakKind {
     /// The provider reports a capture or refund the ledger does not have.
@@ -82,7 +85,7 @@ impl BreakKind {
 }
 
 /// One break, with what each side says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Break {
     pub kind: BreakKind,
     /// The report's line, if the break has one.
@@ -97,7 +100,7 @@ pub struct Break {
 }
 
 /// The totals of one currency over the period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CurrencySummary {
     pub currency: Currency,
     pub ledger_captures: Amount,
@@ -113,7 +116,7 @@ pub struct CurrencySummary {
 }
 
 /// A reconciliation's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
@@ -135,6 +138,22 @@ impl Report {
     /// No break needs anyone's attention.
     pub fn is_clean(&self) -> bool {
         self.unexplained == 0
+    }
+}
+
+/// A break's amounts with their currency's minor units (`"0.00"`), except one with more digits
+/// than the currency has, which is shown as the provider wrote it.
+fn show_in_minor_units(line: &mut Break) {
+    let Some(currency) = line.currency else {
+        return;
+    };
+    for amount in [&mut line.provider_amount, &mut line.ledger_amount]
+        .into_iter()
+        .flatten()
+    {
+        if amount.0.scale() <= currency.minor_units() {
+            *amount = amount.in_minor_units(currency);
+        }
     }
 }
 
@@ -369,19 +388,23 @@ pub fn reconcile(
             b.ledger_event,
         ))
     });
+    for line in &mut breaks {
+        show_in_minor_units(line);
+    }
     let unexplained = breaks.iter().filter(|b| !b.kind.explained()).count() as u64;
     let currencies = totals
         .into_iter()
         .map(|(currency, t)| {
             let expected_net = t.captures - t.refunds - t.fees;
+            let shown = |amount: Amount| amount.in_minor_units(currency);
             CurrencySummary {
                 currency,
-                ledger_captures: t.captures,
-                ledger_refunds: t.refunds,
-                fees: t.fees,
-                expected_net,
-                reported_net: t.reported_net,
-                variance: t.reported_net - expected_net,
+                ledger_captures: shown(t.captures),
+                ledger_refunds: shown(t.refunds),
+                fees: shown(t.fees),
+                expected_net: shown(expected_net),
+                reported_net: shown(t.reported_net),
+                variance: shown(t.reported_net - expected_net),
             }
         })
         .collect();

@@ -131,6 +131,18 @@ pub struct Amount(pub Decimal);
 impl Amount {
     pub const ZERO: Amount = Amount(Decimal::ZERO);
 
+    /// The amount written with exactly its currency's minor units, as read models show money:
+    /// `0.00` and `45.70` in EUR, `1200` in JPY. A computed value with more digits (an
+    /// average) is rounded half away from zero.
+    pub fn in_minor_units(self, currency: Currency) -> Amount {
+        let units = currency.minor_units();
+        let mut value = self
+            .0
+            .round_dp_with_strategy(units, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        value.rescale(units);
+        Amount(value)
+    }
+
     /// Largest amount any single field may hold: 10^12 currency units. Far above any real order,
     /// and low enough that sums of many such amounts never approach `Decimal`'s 96-bit limit.
     pub fn maximum() -> Amount {
@@ -281,6 +293,23 @@ impl JsonSchema for Amount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_written_with_their_currencys_minor_units() {
+        let amount = |text: &str| text.parse::<Amount>().unwrap();
+        let cases = [
+            ("0", Currency::EUR, "0.00"),
+            ("45.7", Currency::EUR, "45.70"),
+            ("-3", Currency::EUR, "-3.00"),
+            ("1200", Currency::JPY, "1200"),
+            ("0", Currency::KWD, "0.000"),
+            ("16.665", Currency::EUR, "16.67"),
+            ("-16.665", Currency::EUR, "-16.67"),
+        ];
+        for (value, currency, shown) in cases {
+            assert_eq!(amount(value).in_minor_units(currency).to_string(), shown);
+        }
+    }
 
     #[test]
     fn amounts_keep_their_scale_through_json() {

@@ -700,3 +700,174 @@ pub struct UndecodableAlarm {
     pub offset: u64,
     pub reason: String,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Money as answers show it
+// ---------------------------------------------------------------------------------------------
+
+/// A view whose amounts are shown with their currency's minor units (`"0.00"`, `"45.70"`,
+/// not `"0"`, `"45.7"`), whatever scale the events and sums carried. The store's queries
+/// answer every view through it, so JSON and CSV show money alike.
+pub trait InMinorUnits {
+    fn in_minor_units(self) -> Self;
+}
+
+impl<T: InMinorUnits> InMinorUnits for Vec<T> {
+    fn in_minor_units(self) -> Self {
+        self.into_iter().map(T::in_minor_units).collect()
+    }
+}
+
+impl<T: InMinorUnits> InMinorUnits for Option<T> {
+    fn in_minor_units(self) -> Self {
+        self.map(T::in_minor_units)
+    }
+}
+
+impl InMinorUnits for OrderView {
+    fn in_minor_units(mut self) -> Self {
+        let c = self.currency;
+        for line in &mut self.lines {
+            line.unit_price = line.unit_price.in_minor_units(c);
+        }
+        for payment in &mut self.payments {
+            payment.captured = payment.captured.map(|a| a.in_minor_units(c));
+        }
+        for shipment in &mut self.shipments {
+            shipment.freight_cost = shipment.freight_cost.in_minor_units(c);
+        }
+        for amount in [
+            &mut self.subtotal,
+            &mut self.discount_total,
+            &mut self.shipping_fee,
+            &mut self.total,
+            &mut self.captured,
+            &mut self.refunded,
+        ] {
+            *amount = amount.in_minor_units(c);
+        }
+        self
+    }
+}
+
+impl InMinorUnits for OrderSummary {
+    fn in_minor_units(mut self) -> Self {
+        let c = self.currency;
+        for amount in [&mut self.total, &mut self.captured, &mut self.refunded] {
+            *amount = amount.in_minor_units(c);
+        }
+        self
+    }
+}
+
+impl InMinorUnits for AccountView {
+    fn in_minor_units(mut self) -> Self {
+        let c = self.currency;
+        for amount in [&mut self.debits, &mut self.credits, &mut self.balance] {
+            *amount = amount.in_minor_units(c);
+        }
+        self
+    }
+}
+
+impl InMinorUnits for MerchantBalanceView {
+    fn in_minor_units(mut self) -> Self {
+        let c = self.currency;
+        let t = &mut self.totals;
+        for amount in [
+            &mut t.captures,
+            &mut t.commission,
+            &mut t.refunds,
+            &mut t.commission_reversals,
+            &mut t.payouts,
+            &mut self.payable,
+            &mut self.held_back,
+            &mut self.available,
+        ] {
+            *amount = amount.in_minor_units(c);
+        }
+        self
+    }
+}
+
+impl InMinorUnits for JournalEntry {
+    fn in_minor_units(mut self) -> Self {
+        for posting in &mut self.postings {
+            posting.debit = posting.debit.in_minor_units(self.currency);
+            posting.credit = posting.credit.in_minor_units(self.currency);
+        }
+        self
+    }
+}
+
+impl InMinorUnits for OrderBalanceView {
+    /// An order settles in one currency, its entries'.
+    fn in_minor_units(self) -> Self {
+        let Some(currency) = self.entries.first().map(|e| e.currency) else {
+            return self;
+        };
+        OrderBalanceView {
+            entries: self.entries.in_minor_units(),
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|(account, amount)| (account, amount.in_minor_units(currency)))
+                .collect(),
+        }
+    }
+}
+
+impl InMinorUnits for TrialBalanceView {
+    fn in_minor_units(mut self) -> Self {
+        for total in &mut self.currencies {
+            let c = total.currency;
+            for amount in [&mut total.debits, &mut total.credits, &mut total.difference] {
+                *amount = amount.in_minor_units(c);
+            }
+            total.accounts = std::mem::take(&mut total.accounts).in_minor_units();
+        }
+        self
+    }
+}
+
+impl InMinorUnits for ReportView {
+    fn in_minor_units(mut self) -> Self {
+        for day in &mut self.days {
+            let c = day.currency;
+            for amount in [
+                &mut day.gross_gmv,
+                &mut day.net_sales,
+                &mut day.average_order_value,
+            ] {
+                *amount = amount.in_minor_units(c);
+            }
+        }
+        for total in &mut self.by_currency {
+            let c = total.currency;
+            for amount in [
+                &mut total.gross_gmv,
+                &mut total.net_sales,
+                &mut total.average_order_value,
+            ] {
+                *amount = amount.in_minor_units(c);
+            }
+        }
+        self
+    }
+}
+
+impl InMinorUnits for ReconciliationView {
+    fn in_minor_units(mut self) -> Self {
+        for net in &mut self.outcome.currencies {
+            let c = net.currency;
+            for amount in [
+                &mut net.expected_net,
+                &mut net.reported_net,
+                &mut net.variance,
+            ] {
+                *amount = amount.in_minor_units(c);
+            }
+        }
+        self
+    }
+}

@@ -15,6 +15,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import tempfile
 import urllib.request
 
 from openapi_spec_validator import validate
@@ -35,19 +36,22 @@ def main():
     validate(document)
     print(f"openapi-spec-validator: valid ({len(document['paths'])} paths)")
     st = pathlib.Path(sys.executable).with_name("st")
-    run = subprocess.run(
-        [
-            str(st), "--config-file", str(HERE / "schemathesis.toml"), "--no-color",
-            "run", f"{base}/v1/openapi.json",
-            "--header", f"Authorization: Bearer {token}",
-            "--max-examples", examples,
-            "--seed", "20261203",
-            "--request-timeout", "30",
-            "--report-dir", str(pathlib.Path.cwd() / "schemathesis-report"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as scratch:
+        run = subprocess.run(
+            [
+                str(st), "--config-file", str(HERE / "schemathesis.toml"), "--no-color",
+                "run", f"{base}/v1/openapi.json",
+                "--header", f"Authorization: Bearer {token}",
+                "--max-examples", examples,
+                "--seed", "20261203",
+                "--request-timeout", "30",
+            ],
+            capture_output=True,
+            text=True,
+            # schemathesis keeps a cache of past failures where it runs: a fresh directory makes
+            # every run the same seeded run.
+            cwd=scratch,
+        )
     print(run.stdout[-20000:], run.stderr[-5000:], sep="\n")
     return run.returncode
 

@@ -17,6 +17,7 @@ async fn reconciliations_take_a_csv_body_or_a_multipart_file_and_answer_with_the
     let recorded = "/v1/reconciliations?provider=adyen&run_id=nov-22&actor=staff:fin-ann";
     let (status, answer) = post(recorded, "text/csv", report);
     assert_eq!(status, 200, "{answer}");
+    assert_answers_its_schema("post", "/v1/reconciliations", 200, &answer);
     assert_eq!(answer["clean"], true, "{answer}");
     assert_eq!(answer["recorded"]["outcome"], "accepted", "{answer}");
     assert_eq!(answer["recorded"]["aggregate_id"], "nov-22");

@@ -21,6 +21,26 @@ use order_ledger::running;
 use order_ledger::serve::{self, ReadSide, ServeOptions};
 use serde_json::{json, Value};
 
+/// Fails unless `answer` is valid against the OpenAPI document's schema of `method` `route`'s
+/// answer with `status` (the document's references resolve inside it).
+fn assert_answers_its_schema(method: &str, route: &str, status: u16, answer: &Value) {
+    let escape = |part: &str| part.replace('~', "~0").replace('/', "~1");
+    let mut schema = order_ledger::openapi::document();
+    schema["$ref"] = json!(format!(
+        "#/paths/{}/{method}/responses/{status}/content/application~1json/schema",
+        escape(route)
+    ));
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {route} {status}: {errors:?}\n{answer}"
+    );
+}
+
 /// The token the tests' serve knows, with the admin role.
 const ADMIN_TOKEN: &str = "test-admin-token";
 
