@@ -7,8 +7,7 @@ use serde_json::{json, Map, Value};
 
 use command_handler::{HEADER_REASON, HEADER_REASON_CODE, HEADER_SOURCE};
 use event_log::{
-    CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_MESSAGE_TYPE,
-    HEADER_SCHEMA_VERSION,
+    CONTENT_TYPE_JSON, HEADER_CONTENT_TYPE, HEADER_MESSAGE_TYPE, HEADER_SCHEMA_VERSION,
 };
 use order_events::result::{RESULT_MESSAGE_TYPE, RESULT_SCHEMA_VERSION};
 use order_events::{Command, Event};
@@ -52,13 +51,17 @@ fn event_message(name: &str, version: u16) -> Value {
     json!({
         "name": name,
         "title": name,
-        "contentType": CONTENT_TYPE_BINCODE,
-        "summary": format!("The {name} event as its hash-chained record: format tag 0x01, then bincode 2.0.1 (standard configuration). Its JSON form, as `ledger replay export` and `GET /v1/log/events` readers decode it, is `{SCHEMAS}/events/{name}.json`."),
-        "headers": headers(CONTENT_TYPE_BINCODE, name, version),
-        "payload": {"type": "string", "format": "binary", "description": format!("The record's bytes. JSON form: {SCHEMAS}/events/{name}.json")},
+        "contentType": CONTENT_TYPE_JSON,
+        "summary": format!("The {name} event as a JSON event record (`[log] event_format = \"json\"`)."),
+        "description": EVENT_RECORDS,
+        "headers": headers(CONTENT_TYPE_JSON, name, version),
+        "payload": {"$ref": format!("{SCHEMAS}/events/{name}.json")},
         "bindings": kafka_key("The id of the aggregate it belongs to (the key of the command that recorded it).".to_owned()),
     })
 }
+
+/// What an event record is, in either format, and how its hash is checked.
+const EVENT_RECORDS: &str = "A JSON event record is the event's object in canonical form: keys sorted, no whitespace, only the escapes JSON requires, integers in decimal (what Python's `json.dumps(event, sort_keys=True, separators=(\",\", \":\"), ensure_ascii=False)` writes). Its `hash` is the lower-case hex SHA-256 of the bytes `order-ledger/event-json/v1` and a NUL byte, followed by the canonical form of the object without `hash`. Per aggregate (`aggregate_kind`, `aggregate_id`), `sequence` counts from 1 and `prev_hash` is the hash of the event before (64 zeros for the first). A deployment on the default `[log] event_format = \"bincode\"` writes binary records instead (`content-type: application/x-bincode`; format tag 0x01, then bincode 2.0.1), which only the ledger's codec reads; their JSON form is what `ledger replay export` writes. Readers take both, so a topic may hold both after a deployment switched.";
 
 fn result_message() -> Value {
     json!({

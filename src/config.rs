@@ -77,6 +77,10 @@ pub struct LogSection {
     pub partitions: u32,
     /// Replication factor of topics the ledger creates (Kafka).
     pub replication_factor: u16,
+    /// The format the handler writes event records in: `bincode` (compact, the default) or
+    /// `json` (any language reads them and checks their hashes; see contracts/asyncapi.json).
+    /// Readers take both, so a deployment may switch.
+    pub event_format: order_events::codec::EventFormat,
 }
 
 impl Default for LogSection {
@@ -87,6 +91,7 @@ impl Default for LogSection {
             prefix: event_log::DEFAULT_PREFIX.to_owned(),
             partitions: event_log::DEFAULT_PARTITIONS,
             replication_factor: 1,
+            event_format: order_events::codec::EventFormat::default(),
         }
     }
 }
@@ -233,6 +238,7 @@ impl LedgerConfig {
             cache_aggregates_max: self.handler.cache_aggregates_max,
             state_dir: self.handler.state_dir.clone(),
             snapshot_every_events: self.handler.snapshot_every_events,
+            event_format: self.log.event_format,
         }
     }
 }

@@ -12,7 +12,7 @@ use event_log::{
     ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, Headers, Log, LogError, OutgoingRecord,
     Position, Producer, StoredRecord, Topic, TopicPartition, CONTENT_TYPE_BINCODE,
 };
-use order_events::codec::{self, SealedEvent};
+use order_events::codec::{self, EventFormat, SealedEvent};
 use order_events::ids::OrderId;
 use order_events::ledger::MemoryLedger;
 use order_events::process::ProcessRules;
@@ -67,6 +67,8 @@ pub struct HandlerConfig {
     /// changed since, the decided commands and the checkpoints. A restart folds at most about
     /// this many events of a partition's tail.
     pub snapshot_every_events: usize,
+    /// The format new event records are written in (`[log] event_format`).
+    pub event_format: EventFormat,
 }
 
 impl Default for HandlerConfig {
@@ -84,6 +86,7 @@ impl Default for HandlerConfig {
             cache_aggregates_max: 100_000,
             state_dir: None,
             snapshot_every_events: 1_000,
+            event_format: EventFormat::default(),
         }
     }
 }
@@ -657,7 +660,8 @@ impl Handler {
             .partition(partition)?;
         let (events_from, results_from) = store.checkpoints()?;
         let mut state = PartitionState {
-            ledger: MemoryLedger::with_rules(self.config.policy.clone(), self.config.rules.clone()),
+            ledger: MemoryLedger::with_rules(self.config.policy.clone(), self.config.rules.clone())
+                .writing(self.config.event_format),
             store,
             recent: lru::LruCache::unbounded(),
             committed_next: None,
@@ -909,7 +913,7 @@ impl Handler {
         let first_sent = work.sent;
         for event in &events {
             let headers = Headers::for_message(
-                CONTENT_TYPE_BINCODE,
+                self.config.event_format.content_type(),
                 event.envelope.event.type_name(),
                 event.envelope.event.schema_version(),
             );

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 
 use crate::account::{self, Account, AccountEvent};
-use crate::codec::{self, SealedEvent};
+use crate::codec::{self, EventFormat, SealedEvent};
 use crate::context::{Actor, Context, Policy};
 use crate::envelope::{AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope};
 use crate::ids::{OrderId, Sku, StockKey, WarehouseId};
@@ -71,6 +71,8 @@ pub struct MemoryLedger {
     /// Every order's pending deadline, by time.
     timers: BTreeSet<(DateTime<Utc>, OrderId, TimerKind)>,
     timer_of: HashMap<OrderId, (DateTime<Utc>, TimerKind)>,
+    /// The format new event records are written in.
+    event_format: EventFormat,
 }
 
 /// `decide` on the state of `key` in `states`, or on a new aggregate's if there is none; the
@@ -104,6 +106,12 @@ impl MemoryLedger {
             rules,
             ..MemoryLedger::default()
         }
+    }
+
+    /// This ledger, writing its event records in `format`.
+    pub fn writing(mut self, format: EventFormat) -> MemoryLedger {
+        self.event_format = format;
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -265,7 +273,7 @@ impl MemoryLedger {
             }
         };
         let target = command.command.target();
-        let sealed = codec::seal(command, self.head(&target), events, now);
+        let sealed = codec::seal_as(self.event_format, command, self.head(&target), events, now);
         for event in &sealed {
             self.fold(&command.command, &event.envelope);
         }

@@ -63,6 +63,20 @@ pub fn seal(
     events: Vec<Event>,
     recorded_at: DateTime<Utc>,
 ) -> Vec<SealedEvent> {
+    seal_with(command, head, events, recorded_at, |raw, _| {
+        encode_raw_event(raw)
+    })
+}
+
+/// [`seal`], each record written by `encode` (from its parts, the payload in bincode, and the
+/// event), which also gives the hash the next event chains to.
+pub(crate) fn seal_with(
+    command: &CommandEnvelope,
+    head: ChainHead,
+    events: Vec<Event>,
+    recorded_at: DateTime<Utc>,
+    encode: impl Fn(&RawEvent, &Event) -> (Vec<u8>, EventHash),
+) -> Vec<SealedEvent> {
     let target = command.command.target();
     let mut head = head;
     let mut sealed = Vec::with_capacity(events.len());
@@ -91,7 +105,7 @@ pub fn seal(
             prev_hash: head.hash,
             hash: EventHash::GENESIS,
         };
-        let (record, hash) = encode_raw_event(&raw);
+        let (record, hash) = encode(&raw, &event);
         assert!(
             record.len() <= RECORD_BYTES_MAX,
             "validated commands yield events under the record size limit"

@@ -21,28 +21,37 @@
 //! ## JSON
 //!
 //! Commands from other services may be JSON (`json.rs`); events are exported as JSON for audit
-//! tools. The JSON Schemas in `schemas/` describe both.
+//! tools. The JSON Schemas in `schemas/` describe both. A deployment may also write its event
+//! records as JSON (`json_record.rs`): the event's object in a canonical form, hashed over that
+//! form, so any language reads and checks them; `record.rs` reads either kind of record.
 //!
 //! ## Files, from the bottom up
 //!
 //! `error.rs` (the size limit and [`DecodeError`]), `bincode_v1.rs` (the pinned bincode
 //! configuration), `payload.rs` (payloads at their own type in either codec, and the type-name
 //! and version checks), then the upcasters (`crate::upcast`, older payload shapes), then
-//! `binary.rs` (records, the hash chain, commands, cache values) and `json.rs`; this file
-//! picks a command's codec by content type.
+//! `binary.rs` (records, the hash chain, commands, cache values), `json.rs`, `json_record.rs`
+//! and `record.rs` (either event record format); this file picks a command's codec by content
+//! type.
 
 mod binary;
 mod bincode_v1;
 pub(crate) mod error;
 pub mod json;
+mod json_record;
 pub(crate) mod payload;
+mod record;
 
 pub use binary::{
-    command_digest, decode_cache_value, decode_command_bincode, decode_event, decode_raw_event,
-    encode_cache_value, encode_command_bincode, encode_event_payload, encode_raw_event, seal,
-    split_raw_event_unverified, RawEvent, SealedEvent, StoredEvent, FORMAT_BINCODE_V1,
+    command_digest, decode_cache_value, decode_command_bincode, encode_cache_value,
+    encode_command_bincode, encode_event_payload, encode_raw_event, seal, RawEvent, SealedEvent,
+    StoredEvent, FORMAT_BINCODE_V1,
 };
 pub use error::{DecodeError, RECORD_BYTES_MAX};
+pub use json_record::FORMAT_JSON_V1;
+pub use record::{
+    decode_event, decode_raw_event, seal_as, split_raw_event_unverified, EventFormat,
+};
 
 use crate::envelope::CommandEnvelope;
 
