@@ -425,17 +425,35 @@ pub async fn run(
     let query = read_query(route, path, &mut params)?;
     params.finish()?;
     if !positions.is_empty() {
-        let unwritten = context
-            .projections
-            .unwritten(&positions)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        if !unwritten.is_empty() {
-            return Err(ApiError::NotWritten(unwritten));
-        }
+        check_written(context, &positions).await?;
         context.projections.wait_for(&positions, wait).await?;
     }
     answer(context, &query).await
+}
+
+/// How long a position the events topic does not show yet gets before it is refused: the
+/// log's end is read apart from the result that named the position, so a position written an
+/// instant ago is given a moment rather than a 409.
+const NOT_WRITTEN_GRACE: Duration = Duration::from_millis(50);
+
+/// Refuses positions the events topic does not have (409): no command result names one, and
+/// waiting for them would only run out the wait.
+async fn check_written(context: &ReadContext, positions: &[(u32, u64)]) -> Result<(), ApiError> {
+    let unwritten = || async {
+        context
+            .projections
+            .unwritten(positions)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
+    };
+    if unwritten().await?.is_empty() {
+        return Ok(());
+    }
+    tokio::time::sleep(NOT_WRITTEN_GRACE).await;
+    match unwritten().await? {
+        missing if missing.is_empty() => Ok(()),
+        missing => Err(ApiError::NotWritten(missing)),
+    }
 }
 
 impl Route {

@@ -149,8 +149,9 @@ async fn post_command(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
     query: Result<Query<CommandQuery>, axum::extract::rejection::QueryRejection>,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> axum::response::Response {
+    let body = command_body(request).await;
     let query = match query {
         Ok(Query(query)) => query,
         Err(rejection) => {
@@ -160,12 +161,12 @@ async fn post_command(
     };
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => {
+        Err(why) => {
             let answer = json!({
                 "outcome": "invalid",
                 "error": "too_large",
                 "reason": format!(
-                    "a command is at most {} bytes; the body could not be taken: {rejection}",
+                    "a command is at most {} bytes; the body could not be taken: {why}",
                     order_events::codec::RECORD_BYTES_MAX
                 ),
             });
@@ -212,6 +213,43 @@ async fn post_command(
             let code = state.publish_failed(&error);
             let answer = json!({"outcome": "error", "error": code, "reason": error.to_string()});
             (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response()
+        }
+    }
+}
+
+/// The most a command body may be: twice a record's limit. A body between the two is still
+/// read, and refused by the decoder as too_large with its reason.
+const COMMAND_BODY_MAX: usize = 2 * order_events::codec::RECORD_BYTES_MAX;
+
+/// How much of a body declared over [`COMMAND_BODY_MAX`] is read and dropped before the 413,
+/// so that a client still writing it reads the answer instead of a reset connection.
+const DRAIN_MAX: usize = 64 << 20;
+
+/// A command's body, or why it is not taken. One declared too large is refused without being
+/// kept: read and dropped (up to [`DRAIN_MAX`]) so the answer reaches the client.
+async fn command_body(request: axum::extract::Request) -> Result<axum::body::Bytes, String> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let body = request.into_body();
+    if let Some(length) = declared.filter(|&length| length > COMMAND_BODY_MAX) {
+        drain(body, DRAIN_MAX).await;
+        return Err(format!("its length is {length} bytes"));
+    }
+    axum::body::to_bytes(body, COMMAND_BODY_MAX)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// Reads and drops up to `most` bytes of `body`.
+async fn drain(mut body: axum::body::Body, most: usize) {
+    use http_body_util::BodyExt;
+    let mut read = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |data| data.len());
+        if read > most {
+            break;
         }
     }
 }
@@ -485,13 +523,7 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
     Router::new()
         .route(
             "/v1/commands",
-            post(post_command)
-                // Twice a record's limit: a body between the two is still read and refused by
-                // the decoder as too_large, one beyond is refused unread (413).
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    2 * order_events::codec::RECORD_BYTES_MAX,
-                ))
-                .route_layer(guard(Access::COMMANDS)),
+            post(post_command).route_layer(guard(Access::COMMANDS)),
         )
         .route(
             "/v1/reconciliations",
