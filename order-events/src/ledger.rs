@@ -272,6 +272,18 @@ impl MemoryLedger {
                 })?
             }
         };
+        let order_currency = match &command.command {
+            Command::Order(c) => self
+                .orders
+                .get(&c.order_id())
+                .and_then(|order| order.header.as_ref())
+                .map(|header| header.currency),
+            _ => None,
+        };
+        let events = events
+            .into_iter()
+            .map(|event| crate::minor_units::in_minor_units(event, order_currency))
+            .collect();
         let target = command.command.target();
         let sealed = codec::seal_as(self.event_format, command, self.head(&target), events, now);
         for event in &sealed {

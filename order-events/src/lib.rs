@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod ledger;
 mod message;
+pub mod minor_units;
 pub mod money;
 pub mod order;
 pub mod process;

@@ -81,3 +81,33 @@ fn the_hash_covers_every_byte_of_content_in_canonical_form() {
         sealed.envelope
     );
 }
+
+/// Amounts in new events carry their currency's minor units, whatever digits the command gave
+/// and whatever the decision computed.
+#[test]
+fn new_events_write_amounts_with_their_currencys_minor_units() {
+    use order_events::ledger::MemoryLedger;
+    use order_events::order::{CancelOrder, CancelReason};
+    let mut ledger = MemoryLedger::new(order_events::Policy::default()).writing(EventFormat::Json);
+    let mut place = samples::place_order();
+    place.lines[0].unit_price = samples::amount("20");
+    place.shipping_fee = samples::amount("0");
+    let placed = ledger
+        .submit(&samples::envelope(Command::Order(place.into()), 1), at(0))
+        .unwrap();
+    let document: Value = serde_json::from_slice(&placed[0].record).unwrap();
+    assert_eq!(document["payload"]["lines"][0]["unit_price"], "20.00");
+    assert_eq!(document["payload"]["lines"][1]["unit_price"], "9.50");
+    assert_eq!(document["payload"]["shipping_fee"], "0.00");
+    let cancel = CancelOrder {
+        order_id: samples::order_id(),
+        reason: CancelReason::CustomerRequest,
+        note: String::new(),
+    };
+    let cancelled = ledger
+        .submit(&samples::envelope(Command::Order(cancel.into()), 2), at(1))
+        .unwrap();
+    let document: Value = serde_json::from_slice(&cancelled[0].record).unwrap();
+    assert_eq!(document["type"], "OrderCancelled");
+    assert_eq!(document["payload"]["refund_due"], "0.00");
+}
