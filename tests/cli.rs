@@ -361,7 +361,6 @@ fn submit_processes_the_journey_and_answers_a_resubmission_identically() {
 }
 
 #[test]
-#[allow(unsafe_code)]
 fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
     let broker = event_log::testing::TestBroker::start();
     let prefix = event_log::testing::unique_prefix("serve");
@@ -374,22 +373,10 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         "2",
     ];
     // Its HTTP front door, on a free port, with a service token.
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
     let token = "kafka-serve-test-token";
     let tokens = format!("checkout:{}:service", order_ledger::auth::sha256_hex(token));
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("serve")
-        .args(log_args)
-        .args(["--listen", &listen])
-        .env("LEDGER_AUTH_TOKENS", &tokens)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let serve = Serving::on_kafka(&log_args, Some(&tokens));
+    let listen = serve.address.clone();
     let submitted = ledger(
         &[
             &["submit"][..],
@@ -426,9 +413,7 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
             .collect();
     assert_one_command_per_id(&results, &posted);
 
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
-    let status = serve.wait().unwrap();
+    let status = serve.stop();
     assert!(status.success(), "serve exited with {status}");
 }
 
@@ -459,6 +444,30 @@ impl Serving {
         };
         Serving {
             child: Some(child),
+            address,
+        }
+    }
+
+    /// Starts a serve on Kafka (`log_args`) with its HTTP front door on a free port, admitting
+    /// `tokens` (`LEDGER_AUTH_TOKENS`) when given.
+    fn on_kafka(log_args: &[&str], tokens: Option<&str>) -> Serving {
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
+        command
+            .arg("serve")
+            .args(log_args)
+            .args(["--listen", &address])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped());
+        if let Some(tokens) = tokens {
+            command.env("LEDGER_AUTH_TOKENS", tokens);
+        }
+        Serving {
+            child: Some(command.spawn().unwrap()),
             address,
         }
     }
@@ -1880,22 +1889,7 @@ fn json_event_records_on_kafka_are_read_and_checked_by_a_python_consumer() {
         "2",
     ];
     // A Kafka deployment decides in its serves; this one writes JSON event records.
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
-    let serve = Serving {
-        child: Some(
-            Command::new(env!("CARGO_BIN_EXE_ledger"))
-                .arg("serve")
-                .args(log_args)
-                .args(["--listen", &listen])
-                .spawn()
-                .unwrap(),
-        ),
-        address: listen,
-    };
+    let serve = Serving::on_kafka(&log_args, None);
     let submitted = ledger(
         &[
             &["submit"][..],

@@ -18,23 +18,15 @@ JSON event record (`[log] event_format = "json"`, described in contracts/asyncap
 Exit status 0 when every record passes and there is at least one; otherwise what failed.
 """
 
-import hashlib
 import json
 import sys
 import time
-from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from jsonschema import Draft202012Validator
 
-TAG = b"order-ledger/event-json/v1\0"
+from ledger_events import Schemas, canonical_hash
+
 GENESIS = "0" * 64
-
-
-def canonical_hash(event):
-    body = {name: value for name, value in event.items() if name != "hash"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(TAG + text.encode("utf-8")).hexdigest()
 
 
 def records(bootstrap, topic):
@@ -71,7 +63,7 @@ def records(bootstrap, topic):
     consumer.close()
 
 
-def check(message, validators, schemas, heads):
+def check(message, schemas, heads):
     headers = {name: value.decode() for name, value in (message.headers() or [])}
     event = json.loads(message.value())
     kind = event["type"]
@@ -90,23 +82,19 @@ def check(message, validators, schemas, heads):
     if (event["sequence"], event["prev_hash"]) != (sequence + 1, previous):
         problems.append(f"breaks the chain of {aggregate} after sequence {sequence}")
     heads[aggregate] = (event["sequence"], event["hash"])
-    if kind not in validators:
-        schema = json.loads((Path(schemas) / "events" / f"{kind}.json").read_text())
-        validators[kind] = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    problems += [error.message for error in validators[kind].iter_errors(event)][:1]
-    return problems
+    return problems + schemas.problems(event)[:1]
 
 
 def main(bootstrap, topic, schemas):
-    validators, heads = {}, {}
+    schemas, heads = Schemas(schemas), {}
     count = failed = 0
     for message in records(bootstrap, topic):
         count += 1
-        problems = check(message, validators, schemas, heads)
+        problems = check(message, schemas, heads)
         if problems:
             failed += 1
             print(f"{topic}/{message.partition()}/{message.offset()}: {'; '.join(problems)}")
-    print(f"{count} events of {len(validators)} types on {len(heads)} aggregates read from {topic}; {failed} failed")
+    print(f"{count} events of {len(schemas.validators)} types on {len(heads)} aggregates read from {topic}; {failed} failed")
     return 1 if failed or not count else 0
 
 
