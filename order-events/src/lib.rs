@@ -24,6 +24,7 @@ pub mod envelope;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;
+pub mod merkle;
 mod message;
 pub mod minor_units;
 pub mod money;
