@@ -1949,3 +1949,113 @@ fn a_deployment_that_switches_to_json_event_records_keeps_one_intact_history() {
         "{json_records}"
     );
 }
+
+/// Every record's leaf hash per events partition, read straight from the embedded log.
+fn partition_leaves(data: &Path) -> Vec<Vec<order_events::merkle::Digest>> {
+    use event_log::LogReader;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let log = event_log::embedded::EmbeddedLog::open_existing(
+                data,
+                event_log::Topics::new("orders", 8).unwrap(),
+            )
+            .unwrap();
+            let topic = log.topics().name(event_log::Topic::Events);
+            let mut all = Vec::new();
+            for partition in 0..8 {
+                let tp = event_log::TopicPartition::new(topic.clone(), partition);
+                let mut leaves = Vec::new();
+                loop {
+                    let records = log.read(&tp, leaves.len() as u64, 500).await.unwrap();
+                    if records.is_empty() {
+                        break;
+                    }
+                    leaves.extend(
+                        records
+                            .iter()
+                            .map(|r| order_events::merkle::leaf_hash(&r.payload)),
+                    );
+                }
+                all.push(leaves);
+            }
+            all
+        })
+}
+
+#[test]
+fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it() {
+    use order_events::merkle;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 20, 9);
+    let checkpoint = |data: &Path| -> serde_json::Value {
+        let output = ledger(&["replay", "--data", data.to_str().unwrap(), "checkpoint"]);
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let before = checkpoint(&data);
+    let leaves = partition_leaves(&data);
+    for (partition, leaves) in leaves.iter().enumerate() {
+        let head = &before["partitions"][partition];
+        assert_eq!(head["size"], leaves.len(), "{head}");
+        assert_eq!(head["root"], hex::encode(merkle::root(leaves)), "{head}");
+        // Any record proves its place against the checkpoint in O(log n) hashes.
+        let index = leaves.len() / 2;
+        let proof = merkle::inclusion_proof(leaves, index).unwrap();
+        assert!(proof.len() <= 64 - (leaves.len() as u64).leading_zeros() as usize);
+        let root: merkle::Digest = hex::decode(head["root"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        merkle::verify_inclusion(
+            &leaves[index],
+            index as u64,
+            leaves.len() as u64,
+            &proof,
+            &root,
+        )
+        .unwrap();
+    }
+    // The same log, the same checkpoint; a grown log extends it, partition by partition.
+    assert_eq!(checkpoint(&data), before);
+    let submitted = ledger(&[
+        "submit",
+        "--data",
+        data.to_str().unwrap(),
+        "examples/order-journey.jsonl",
+    ]);
+    assert!(submitted.status.success(), "{submitted:?}");
+    let after = checkpoint(&data);
+    assert_ne!(after["root"], before["root"]);
+    let grown = partition_leaves(&data);
+    let digest = |value: &serde_json::Value| -> merkle::Digest {
+        hex::decode(value.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let mut extended = 0;
+    for (partition, leaves) in grown.iter().enumerate() {
+        let (old, new) = (
+            &before["partitions"][partition],
+            &after["partitions"][partition],
+        );
+        let old_size = old["size"].as_u64().unwrap() as usize;
+        if old_size == 0 {
+            continue;
+        }
+        let proof = merkle::consistency_proof(leaves, old_size).unwrap();
+        merkle::verify_consistency(
+            old_size as u64,
+            leaves.len() as u64,
+            &digest(&old["root"]),
+            &digest(&new["root"]),
+            &proof,
+        )
+        .unwrap();
+        extended += usize::from(leaves.len() > old_size);
+    }
+    assert!(extended > 0, "the journey added to no partition");
+}

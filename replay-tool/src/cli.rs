@@ -72,6 +72,11 @@ pub enum ReplayCommand {
     Proof { event_id: uuid::Uuid },
     /// Check a proof offline (no log needed): exit status 0 when it holds, 1 when not.
     CheckProof { file: std::path::PathBuf },
+    /// Print the log's Merkle tree heads (JSON): per events partition, the number of records
+    /// and the RFC 9162 root over their stored bytes, and the root over those heads. Any
+    /// reader of the same log computes the same; a changed, removed or added record changes
+    /// its partition's root. (Not signed yet.)
+    Checkpoint,
     /// Rebuild every read model from scratch into a new directory, with a progress bar, and
     /// compare them with the live ones (a digest per read model). Exit status 1 on a difference.
     Rebuild {
@@ -256,6 +261,11 @@ pub async fn run(
             Ok(0)
         }
         ReplayCommand::CheckProof { file } => check_proof_file(&file, out),
+        ReplayCommand::Checkpoint => {
+            let checkpoint = crate::checkpoint::checkpoint(log).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&checkpoint)?)?;
+            Ok(0)
+        }
         ReplayCommand::History {
             aggregate_id,
             as_of,

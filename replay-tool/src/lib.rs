@@ -9,6 +9,7 @@
 //! - [`export`]: one line per event (JSON Lines or CSV) with the envelope fields, streaming.
 //! - [`history`]: one aggregate's audit trail, and its state as of a time or an offset.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod follow;
 pub mod proof;
