@@ -207,10 +207,8 @@ pub fn rebuild(config: &LedgerConfig, args: RebuildArgs, out: &mut impl Write) -
 /// `ledger replay` and `replay-tool`: 0 clean, 1 a break (a damaged byte of the stored history
 /// is one, like a broken chain).
 pub fn replay(config: &LedgerConfig, args: ReplayArgs, out: &mut impl Write) -> Result<ExitCode> {
-    if let replay_tool::cli::ReplayCommand::CheckProof { file } = &args.command {
-        return Ok(ExitCode::from(replay_tool::cli::check_proof_file(
-            file, out,
-        )?));
+    if let Some(code) = replay_tool::cli::offline(&args.command, out) {
+        return Ok(ExitCode::from(code?));
     }
     let options = args.log.options(config);
     let code = runtime()?.block_on(async {

@@ -2059,3 +2059,78 @@ fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it(
     }
     assert!(extended > 0, "the journey added to no partition");
 }
+
+#[test]
+fn a_signed_checkpoint_checks_with_its_key_and_is_refused_otherwise() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 10, 3);
+    let make_key = |name: &str| -> (std::path::PathBuf, String) {
+        let path = dir.path().join(name);
+        let made = ledger(&["replay", "checkpoint-key", "--out", path.to_str().unwrap()]);
+        assert!(made.status.success(), "{made:?}");
+        let text = stdout(&made);
+        let public = text
+            .lines()
+            .find_map(|l| l.strip_prefix("public key "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(
+            !text.contains(std::fs::read_to_string(&path).unwrap().trim()),
+            "the seed was printed"
+        );
+        (path, public)
+    };
+    let (key, public) = make_key("ledger.key");
+    let (_, stranger) = make_key("other.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let signed = ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "checkpoint",
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(signed.status.success(), "{signed:?}");
+    let file = dir.path().join("checkpoint.json");
+    std::fs::write(&file, stdout(&signed)).unwrap();
+    let check = |file: &Path, public: &str| {
+        ledger(&[
+            "replay",
+            "check-checkpoint",
+            file.to_str().unwrap(),
+            "--public-key",
+            public,
+        ])
+    };
+    let valid = check(&file, &public);
+    assert!(valid.status.success(), "{valid:?}");
+    assert!(stdout(&valid).starts_with("valid: "), "{}", stdout(&valid));
+    let wrong_key = check(&file, &stranger);
+    assert_eq!(wrong_key.status.code(), Some(1));
+    assert!(
+        stdout(&wrong_key).contains("not the trusted key"),
+        "{}",
+        stdout(&wrong_key)
+    );
+    // A root changed after signing.
+    let mut changed: serde_json::Value = serde_json::from_str(&stdout(&signed)).unwrap();
+    changed["partitions"][0]["size"] =
+        (changed["partitions"][0]["size"].as_u64().unwrap() + 1).into();
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, changed.to_string()).unwrap();
+    let refused = check(&forged, &public);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("signature does not hold"),
+        "{}",
+        stdout(&refused)
+    );
+    // An unsigned checkpoint vouches for nothing.
+    let unsigned = ledger(&["replay", "--data", data.to_str().unwrap(), "checkpoint"]);
+    std::fs::write(&forged, stdout(&unsigned)).unwrap();
+    assert!(stdout(&check(&forged, &public)).contains("not signed"));
+}

@@ -6,10 +6,14 @@
 //! partition.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use event_log::LogReader;
 use order_events::merkle::{self, Digest, Frontier};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::ReplayError;
 
@@ -42,6 +46,34 @@ pub struct Checkpoint {
     pub partitions: Vec<PartitionHead>,
     /// The root of the tree whose leaves are the partition heads, in partition order.
     pub root: String,
+    /// Who vouches for these heads, and when; absent on an unsigned checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<CheckpointSignature>,
+}
+
+/// An Ed25519 signature over a checkpoint's [`Checkpoint::message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointSignature {
+    /// The first 8 bytes of SHA-256 of the public key, hex.
+    pub key_id: String,
+    pub signed_at: DateTime<Utc>,
+    /// 64 bytes, hex.
+    pub signature: String,
+}
+
+/// Why a checkpoint is not one to trust.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("the checkpoint is not signed")]
+    Unsigned,
+    #[error("signed with key {signed_by}, not the trusted key {trusted}")]
+    OtherKey { signed_by: String, trusted: String },
+    #[error("the signature does not hold: the checkpoint was changed after signing, or forged")]
+    BadSignature,
+    #[error("the root is not the root of the partition heads it lists")]
+    RootMismatch,
+    #[error("{0}")]
+    Malformed(String),
 }
 
 impl Checkpoint {
@@ -59,8 +91,110 @@ impl Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),
             root: hex::encode(merkle::root(&leaves)),
             partitions,
+            signature: None,
         }
     }
+
+    /// The bytes a signature covers: the format, the key id, the time (RFC 3339, seconds,
+    /// `Z`), the root and one line per partition head, each line ending in a line feed.
+    pub fn message(&self, key_id: &str, signed_at: DateTime<Utc>) -> Vec<u8> {
+        let mut text = format!(
+            "{}\nkey {key_id}\ntime {}\nroot {}\n",
+            self.format,
+            signed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            self.root
+        );
+        for head in &self.partitions {
+            text.push_str(&format!("{} {} {}\n", head.partition, head.size, head.root));
+        }
+        text.into_bytes()
+    }
+
+    /// This checkpoint signed with `key` at `at` (whole seconds).
+    pub fn signed(mut self, key: &SigningKey, at: DateTime<Utc>) -> Checkpoint {
+        let at = DateTime::from_timestamp(at.timestamp(), 0).expect("a time in range");
+        let key_id = key_id(&key.verifying_key());
+        let signature = key.sign(&self.message(&key_id, at));
+        self.signature = Some(CheckpointSignature {
+            key_id,
+            signed_at: at,
+            signature: hex::encode(signature.to_bytes()),
+        });
+        self
+    }
+
+    /// Checks that `trusted` signed this checkpoint as it is, and that its root is its heads'.
+    pub fn check(&self, trusted: &VerifyingKey) -> Result<(), CheckpointError> {
+        let signed = self.signature.as_ref().ok_or(CheckpointError::Unsigned)?;
+        let trusted_id = key_id(trusted);
+        if signed.key_id != trusted_id {
+            return Err(CheckpointError::OtherKey {
+                signed_by: signed.key_id.clone(),
+                trusted: trusted_id,
+            });
+        }
+        let bytes: [u8; 64] = hex::decode(&signed.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                CheckpointError::Malformed("the signature is not 64 bytes of hex".into())
+            })?;
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        trusted
+            .verify(&self.message(&signed.key_id, signed.signed_at), &signature)
+            .map_err(|_| CheckpointError::BadSignature)?;
+        let mut leaves = Vec::with_capacity(self.partitions.len());
+        for head in &self.partitions {
+            if hex::decode(&head.root).map_or(true, |root| root.len() != 32) {
+                return Err(CheckpointError::Malformed(format!(
+                    "partition {}'s root is not 32 bytes of hex",
+                    head.partition
+                )));
+            }
+            leaves.push(head.leaf());
+        }
+        if hex::encode(merkle::root(&leaves)) != self.root {
+            return Err(CheckpointError::RootMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// A public key's id: the first 8 bytes of its SHA-256, hex.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+}
+
+/// A new signing key from the operating system's random source.
+pub fn new_signing_key() -> Result<SigningKey, String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("the system's random source failed: {e}"))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Reads a signing key file: its 32-byte seed as 64 hex digits.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading the signing key {}: {e}", path.display()))?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            format!(
+                "{} does not hold a signing key (64 hex digits)",
+                path.display()
+            )
+        })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// A public key written as 64 hex digits.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "a public key is 64 hex digits".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
 /// The tree heads of the whole events topic as it is now.

@@ -75,8 +75,26 @@ pub enum ReplayCommand {
     /// Print the log's Merkle tree heads (JSON): per events partition, the number of records
     /// and the RFC 9162 root over their stored bytes, and the root over those heads. Any
     /// reader of the same log computes the same; a changed, removed or added record changes
-    /// its partition's root. (Not signed yet.)
-    Checkpoint,
+    /// its partition's root. With --signing-key, signed (Ed25519) with the time.
+    Checkpoint {
+        /// A key file made with `checkpoint-key`.
+        #[arg(long)]
+        signing_key: Option<std::path::PathBuf>,
+    },
+    /// Make a checkpoint signing key: writes its seed to --out (readable by its owner only)
+    /// and prints the public key and its id, for auditors to trust.
+    CheckpointKey {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Check a signed checkpoint offline against the public key you trust: exit status 0 when
+    /// that key signed it as it is, 1 when not.
+    CheckCheckpoint {
+        file: std::path::PathBuf,
+        /// The trusted public key, 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+    },
     /// Rebuild every read model from scratch into a new directory, with a progress bar, and
     /// compare them with the live ones (a digest per read model). Exit status 1 on a difference.
     Rebuild {
@@ -114,7 +132,7 @@ fn open_live(
 }
 
 /// `check-proof FILE`: prints whether the proof holds; returns the exit status.
-pub fn check_proof_file(file: &std::path::Path, out: &mut impl Write) -> Result<u8, ReplayError> {
+pub fn check_proof_file(file: &std::path::Path, out: &mut dyn Write) -> Result<u8, ReplayError> {
     let unreadable = |reason: String| ReplayError::Proof {
         file: file.display().to_string(),
         reason,
@@ -260,12 +278,22 @@ pub async fn run(
             writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
             Ok(0)
         }
-        ReplayCommand::CheckProof { file } => check_proof_file(&file, out),
-        ReplayCommand::Checkpoint => {
-            let checkpoint = crate::checkpoint::checkpoint(log).await?;
+        ReplayCommand::CheckProof { .. }
+        | ReplayCommand::CheckpointKey { .. }
+        | ReplayCommand::CheckCheckpoint { .. } => {
+            offline(&command, out).expect("an offline command")
+        }
+        ReplayCommand::Checkpoint { signing_key } => {
+            let mut checkpoint = crate::checkpoint::checkpoint(log).await?;
+            if let Some(path) = signing_key {
+                let key =
+                    crate::checkpoint::read_signing_key(&path).map_err(ReplayError::Output)?;
+                checkpoint = checkpoint.signed(&key, std::time::SystemTime::now().into());
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&checkpoint)?)?;
             Ok(0)
         }
+
         ReplayCommand::History {
             aggregate_id,
             as_of,
@@ -285,6 +313,74 @@ pub async fn run(
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?;
             Ok(0)
+        }
+    }
+}
+
+/// Runs a command that needs no log (checking a proof or a checkpoint, making a key); `None`
+/// for one that reads the log.
+pub fn offline(command: &ReplayCommand, out: &mut dyn Write) -> Option<Result<u8, ReplayError>> {
+    Some(match command {
+        ReplayCommand::CheckProof { file } => check_proof_file(file, out),
+        ReplayCommand::CheckpointKey { out: path } => make_checkpoint_key(path, out),
+        ReplayCommand::CheckCheckpoint { file, public_key } => {
+            check_checkpoint_file(file, public_key, out)
+        }
+        _ => return None,
+    })
+}
+
+/// `checkpoint-key`: a new key's seed into `path` (created, mode 0600), its public key out.
+fn make_checkpoint_key(path: &std::path::Path, out: &mut dyn Write) -> Result<u8, ReplayError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = crate::checkpoint::new_signing_key().map_err(ReplayError::Output)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| ReplayError::Output(format!("creating {}: {e}", path.display())))?;
+    writeln!(file, "{}", hex::encode(key.to_bytes()))
+        .map_err(|e| ReplayError::Output(format!("writing {}: {e}", path.display())))?;
+    let public = key.verifying_key();
+    writeln!(out, "public key {}", hex::encode(public.as_bytes()))?;
+    writeln!(out, "key id     {}", crate::checkpoint::key_id(&public))?;
+    Ok(0)
+}
+
+/// `check-checkpoint`: 0 when the trusted key signed the checkpoint in `file` as it is.
+fn check_checkpoint_file(
+    file: &std::path::Path,
+    public_key: &str,
+    out: &mut dyn Write,
+) -> Result<u8, ReplayError> {
+    let trusted = crate::checkpoint::parse_public_key(public_key).map_err(ReplayError::Output)?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ReplayError::Output(format!("reading {}: {e}", file.display())))?;
+    let checkpoint: crate::checkpoint::Checkpoint = match serde_json::from_str(&text) {
+        Ok(checkpoint) => checkpoint,
+        Err(error) => {
+            writeln!(out, "invalid: not a checkpoint: {error}")?;
+            return Ok(1);
+        }
+    };
+    match checkpoint.check(&trusted) {
+        Ok(()) => {
+            let records: u64 = checkpoint.partitions.iter().map(|p| p.size).sum();
+            let signed = checkpoint.signature.as_ref().expect("checked as signed");
+            writeln!(
+                out,
+                "valid: {records} records in {} partitions, root {}, signed by {} at {}",
+                checkpoint.partitions.len(),
+                checkpoint.root,
+                signed.key_id,
+                signed.signed_at
+            )?;
+            Ok(0)
+        }
+        Err(error) => {
+            writeln!(out, "invalid: {error}")?;
+            Ok(1)
         }
     }
 }
