@@ -2020,6 +2020,14 @@ fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it(
     }
     // The same log, the same checkpoint; a grown log extends it, partition by partition.
     assert_eq!(checkpoint(&data), before);
+    let kept = dir.path().join("before.json");
+    std::fs::write(&kept, before.to_string()).unwrap();
+    let copy = dir.path().join("copy");
+    let copied = Command::new("cp")
+        .args(["-r", data.to_str().unwrap(), copy.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let submitted = ledger(&[
         "submit",
         "--data",
@@ -2058,6 +2066,36 @@ fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it(
         extended += usize::from(leaves.len() > old_size);
     }
     assert!(extended > 0, "the journey added to no partition");
+    // verify --checkpoint: the grown log extends the kept checkpoint; the log as it was does
+    // not extend the grown one (records removed), nor does another shop's log of its own.
+    let verify = |data: &Path, kept: &Path| {
+        ledger(&[
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "verify",
+            "--checkpoint",
+            kept.to_str().unwrap(),
+        ])
+    };
+    let extends = verify(&data, &kept);
+    assert!(extends.status.success(), "{extends:?}");
+    let grown_kept = dir.path().join("after.json");
+    std::fs::write(&grown_kept, after.to_string()).unwrap();
+    let shrunk = verify(&copy, &grown_kept);
+    assert_eq!(shrunk.status.code(), Some(1), "{shrunk:?}");
+    assert!(
+        String::from_utf8_lossy(&shrunk.stderr).contains("records were removed"),
+        "{shrunk:?}"
+    );
+    let other_dir = tempfile::tempdir().unwrap();
+    let (other, _) = demo(&other_dir, 20, 10);
+    let rewritten = verify(&other, &kept);
+    assert_eq!(rewritten.status.code(), Some(1), "{rewritten:?}");
+    assert!(
+        String::from_utf8_lossy(&rewritten.stderr).contains("history was rewritten"),
+        "{rewritten:?}"
+    );
 }
 
 #[test]

@@ -211,3 +211,57 @@ pub async fn checkpoint(log: &dyn LogReader) -> Result<Checkpoint, ReplayError> 
     .await?;
     Ok(Checkpoint::of(&frontiers))
 }
+
+/// How the log fails to extend a checkpoint: for each partition the checkpoint covers, its
+/// first `size` records must be the ones the checkpoint's root was made of. Empty when the log
+/// extends it. Catches a rewritten record or chain (a different root at the same size), records
+/// removed from the end (fewer records than the checkpoint covers) and another history of the
+/// same length.
+pub async fn departures(
+    log: &dyn LogReader,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<String>, ReplayError> {
+    let sizes: BTreeMap<u32, u64> = checkpoint
+        .partitions
+        .iter()
+        .map(|head| (head.partition, head.size))
+        .collect();
+    let mut frontiers: BTreeMap<u32, Frontier> = BTreeMap::new();
+    let mut at_size: BTreeMap<u32, Digest> = BTreeMap::new();
+    let empty = Frontier::default().root();
+    crate::scan(log, |record| {
+        let frontier = frontiers.entry(record.partition).or_default();
+        if sizes
+            .get(&record.partition)
+            .is_some_and(|&size| frontier.size() < size)
+        {
+            frontier.push(merkle::leaf_hash(&record.payload));
+            if Some(&frontier.size()) == sizes.get(&record.partition) {
+                at_size.insert(record.partition, frontier.root());
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let mut departures = Vec::new();
+    for head in &checkpoint.partitions {
+        let found = frontiers.get(&head.partition).map_or(0, Frontier::size);
+        let root = if head.size == 0 {
+            Some(empty)
+        } else {
+            at_size.get(&head.partition).copied()
+        };
+        match root {
+            None => departures.push(format!(
+                "partition {} has {found} records; the checkpoint covers {}: records were removed",
+                head.partition, head.size
+            )),
+            Some(root) if hex::encode(root) != head.root => departures.push(format!(
+                "partition {}'s first {} records are not the ones the checkpoint covers: history was rewritten",
+                head.partition, head.size
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(departures)
+}

@@ -41,6 +41,11 @@ pub enum ReplayCommand {
         /// (RFC 3339).
         #[arg(long)]
         since: Option<DateTime<Utc>>,
+        /// Also check that the log extends this checkpoint (one kept from earlier, from
+        /// `checkpoint`): a rewritten history, removed records or another history of the same
+        /// length is a break. Check its signature first with `check-checkpoint`.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
     },
     /// Write every event, one line each with its envelope fields (streaming, constant memory).
     Export {
@@ -199,7 +204,12 @@ pub async fn run(
             format,
             from_offset,
             since,
+            checkpoint,
         } => {
+            let departed = match &checkpoint {
+                Some(file) => extends(log, file).await?,
+                None => false,
+            };
             let start = match (from_offset, since) {
                 (Some(offset), _) => Start::Offset(offset),
                 (None, Some(at)) => Start::Time(at),
@@ -255,7 +265,7 @@ pub async fn run(
                     writeln!(out, "{label} {}", report.digest)?;
                 }
             }
-            Ok(u8::from(!report.is_intact()))
+            Ok(u8::from(!report.is_intact() || departed))
         }
         ReplayCommand::Export {
             format,
@@ -383,4 +393,21 @@ fn check_checkpoint_file(
             Ok(1)
         }
     }
+}
+
+/// `verify --checkpoint`: prints how the log departs from the checkpoint in `file` (to stderr,
+/// so a JSON report stays JSON); whether it does.
+async fn extends(log: &dyn LogReader, file: &std::path::Path) -> Result<bool, ReplayError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ReplayError::Output(format!("reading {}: {e}", file.display())))?;
+    let checkpoint: crate::checkpoint::Checkpoint = serde_json::from_str(&text)
+        .map_err(|e| ReplayError::Output(format!("{} is not a checkpoint: {e}", file.display())))?;
+    let departures = crate::checkpoint::departures(log, &checkpoint).await?;
+    for departure in &departures {
+        eprintln!("BREAK checkpoint: {departure}");
+    }
+    if departures.is_empty() {
+        eprintln!("the log extends the checkpoint (root {})", checkpoint.root);
+    }
+    Ok(!departures.is_empty())
 }
