@@ -19,13 +19,14 @@ pub fn in_minor_units(mut event: Event, order_currency: Option<Currency>) -> Eve
         Event::Reconciliation(ReconciliationEvent::ReconciliationRecorded(run)) => {
             for net in &mut run.outcome.currencies {
                 let c = net.currency;
-                for amount in [
-                    &mut net.expected_net,
-                    &mut net.reported_net,
-                    &mut net.variance,
-                ] {
-                    *amount = amount.in_minor_units(c);
-                }
+                Amount::rescale_all(
+                    c,
+                    [
+                        &mut net.expected_net,
+                        &mut net.reported_net,
+                        &mut net.variance,
+                    ],
+                );
             }
         }
         Event::Stock(_) => {}
@@ -58,9 +59,7 @@ fn order(event: &mut OrderEvent, order_currency: Option<Currency>) {
         RefundIssued(e) => vec![&mut e.amount],
         _ => Vec::new(),
     };
-    for amount in amounts {
-        *amount = amount.in_minor_units(c);
-    }
+    Amount::rescale_all(c, amounts);
 }
 
 fn account(event: &mut AccountEvent) {
@@ -85,7 +84,5 @@ fn account(event: &mut AccountEvent) {
         }
         CarrierPaid(e) => (e.currency, vec![&mut e.amount]),
     };
-    for amount in amounts {
-        *amount = amount.in_minor_units(c);
-    }
+    Amount::rescale_all(c, amounts);
 }

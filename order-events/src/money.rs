@@ -131,6 +131,14 @@ pub struct Amount(pub Decimal);
 impl Amount {
     pub const ZERO: Amount = Amount(Decimal::ZERO);
 
+    /// Writes each of `amounts` with exactly `currency`'s minor units, in place (see
+    /// [`Amount::in_minor_units`]).
+    pub fn rescale_all<'a>(currency: Currency, amounts: impl IntoIterator<Item = &'a mut Amount>) {
+        for amount in amounts {
+            *amount = amount.in_minor_units(currency);
+        }
+    }
+
     /// The amount written with exactly its currency's minor units, as read models show money:
     /// `0.00` and `45.70` in EUR, `1200` in JPY. A computed value with more digits (an
     /// average) is rounded half away from zero.

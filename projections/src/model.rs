@@ -736,16 +736,17 @@ impl InMinorUnits for OrderView {
         for shipment in &mut self.shipments {
             shipment.freight_cost = shipment.freight_cost.in_minor_units(c);
         }
-        for amount in [
-            &mut self.subtotal,
-            &mut self.discount_total,
-            &mut self.shipping_fee,
-            &mut self.total,
-            &mut self.captured,
-            &mut self.refunded,
-        ] {
-            *amount = amount.in_minor_units(c);
-        }
+        Amount::rescale_all(
+            c,
+            [
+                &mut self.subtotal,
+                &mut self.discount_total,
+                &mut self.shipping_fee,
+                &mut self.total,
+                &mut self.captured,
+                &mut self.refunded,
+            ],
+        );
         self
     }
 }
@@ -753,9 +754,7 @@ impl InMinorUnits for OrderView {
 impl InMinorUnits for OrderSummary {
     fn in_minor_units(mut self) -> Self {
         let c = self.currency;
-        for amount in [&mut self.total, &mut self.captured, &mut self.refunded] {
-            *amount = amount.in_minor_units(c);
-        }
+        Amount::rescale_all(c, [&mut self.total, &mut self.captured, &mut self.refunded]);
         self
     }
 }
@@ -763,9 +762,7 @@ impl InMinorUnits for OrderSummary {
 impl InMinorUnits for AccountView {
     fn in_minor_units(mut self) -> Self {
         let c = self.currency;
-        for amount in [&mut self.debits, &mut self.credits, &mut self.balance] {
-            *amount = amount.in_minor_units(c);
-        }
+        Amount::rescale_all(c, [&mut self.debits, &mut self.credits, &mut self.balance]);
         self
     }
 }
@@ -774,18 +771,19 @@ impl InMinorUnits for MerchantBalanceView {
     fn in_minor_units(mut self) -> Self {
         let c = self.currency;
         let t = &mut self.totals;
-        for amount in [
-            &mut t.captures,
-            &mut t.commission,
-            &mut t.refunds,
-            &mut t.commission_reversals,
-            &mut t.payouts,
-            &mut self.payable,
-            &mut self.held_back,
-            &mut self.available,
-        ] {
-            *amount = amount.in_minor_units(c);
-        }
+        Amount::rescale_all(
+            c,
+            [
+                &mut t.captures,
+                &mut t.commission,
+                &mut t.refunds,
+                &mut t.commission_reversals,
+                &mut t.payouts,
+                &mut self.payable,
+                &mut self.held_back,
+                &mut self.available,
+            ],
+        );
         self
     }
 }
@@ -821,9 +819,10 @@ impl InMinorUnits for TrialBalanceView {
     fn in_minor_units(mut self) -> Self {
         for total in &mut self.currencies {
             let c = total.currency;
-            for amount in [&mut total.debits, &mut total.credits, &mut total.difference] {
-                *amount = amount.in_minor_units(c);
-            }
+            Amount::rescale_all(
+                c,
+                [&mut total.debits, &mut total.credits, &mut total.difference],
+            );
             total.accounts = std::mem::take(&mut total.accounts).in_minor_units();
         }
         self
@@ -834,23 +833,25 @@ impl InMinorUnits for ReportView {
     fn in_minor_units(mut self) -> Self {
         for day in &mut self.days {
             let c = day.currency;
-            for amount in [
-                &mut day.gross_gmv,
-                &mut day.net_sales,
-                &mut day.average_order_value,
-            ] {
-                *amount = amount.in_minor_units(c);
-            }
+            Amount::rescale_all(
+                c,
+                [
+                    &mut day.gross_gmv,
+                    &mut day.net_sales,
+                    &mut day.average_order_value,
+                ],
+            );
         }
         for total in &mut self.by_currency {
             let c = total.currency;
-            for amount in [
-                &mut total.gross_gmv,
-                &mut total.net_sales,
-                &mut total.average_order_value,
-            ] {
-                *amount = amount.in_minor_units(c);
-            }
+            Amount::rescale_all(
+                c,
+                [
+                    &mut total.gross_gmv,
+                    &mut total.net_sales,
+                    &mut total.average_order_value,
+                ],
+            );
         }
         self
     }
@@ -860,13 +861,14 @@ impl InMinorUnits for ReconciliationView {
     fn in_minor_units(mut self) -> Self {
         for net in &mut self.outcome.currencies {
             let c = net.currency;
-            for amount in [
-                &mut net.expected_net,
-                &mut net.reported_net,
-                &mut net.variance,
-            ] {
-                *amount = amount.in_minor_units(c);
-            }
+            Amount::rescale_all(
+                c,
+                [
+                    &mut net.expected_net,
+                    &mut net.reported_net,
+                    &mut net.variance,
+                ],
+            );
         }
         self
     }
