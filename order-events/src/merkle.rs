@@ -9,6 +9,8 @@
 //! how a writer maintains it; the proof functions take the leaf hashes, which any reader can
 //! recompute from the log alone.
 
+use std::ops::Range;
+
 use sha2::{Digest as _, Sha256};
 
 /// A node of the tree: a SHA-256 value.
@@ -52,57 +54,135 @@ pub fn root(leaves: &[Digest]) -> Digest {
 /// The inclusion proof of leaf `index` in the tree over `leaves`; `None` when there is no
 /// such leaf.
 pub fn inclusion_proof(leaves: &[Digest], index: usize) -> Option<Vec<Digest>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Some(proof)
-}
-
-/// RFC 9162's PATH(m, D[n]), appended to `proof` from the leaf up.
-fn path(m: usize, leaves: &[Digest], proof: &mut Vec<Digest>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(m, &leaves[..k], proof);
-        proof.push(root(&leaves[k..]));
-    } else {
-        path(m - k, &leaves[k..], proof);
-        proof.push(root(&leaves[..k]));
-    }
+    let ranges = inclusion_ranges(index as u64, leaves.len() as u64)?;
+    Some(roots_of(leaves, &ranges))
 }
 
 /// The consistency proof that the tree over `leaves` extends its first `old_size` leaves;
 /// `None` unless 0 < old_size ≤ leaves.len().
 pub fn consistency_proof(leaves: &[Digest], old_size: usize) -> Option<Vec<Digest>> {
-    if old_size == 0 || old_size > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    subproof(old_size, leaves, true, &mut proof);
-    Some(proof)
+    let ranges = consistency_ranges(old_size as u64, leaves.len() as u64)?;
+    Some(roots_of(leaves, &ranges))
 }
 
-/// RFC 9162's SUBPROOF(m, D[n], b), appended to `proof`.
-fn subproof(m: usize, leaves: &[Digest], whole: bool, proof: &mut Vec<Digest>) {
-    let n = leaves.len();
+fn roots_of(leaves: &[Digest], ranges: &[Range<u64>]) -> Vec<Digest> {
+    ranges
+        .iter()
+        .map(|r| root(&leaves[r.start as usize..r.end as usize]))
+        .collect()
+}
+
+/// The leaf ranges whose subtree roots make the inclusion proof of leaf `index` in a tree of
+/// `size` leaves, in proof order (from the leaf up): RFC 9162's PATH(m, D[n]). They are
+/// disjoint, so one pass over the leaves computes them all ([`RangeRoots`]). `None` when
+/// there is no such leaf.
+pub fn inclusion_ranges(index: u64, size: u64) -> Option<Vec<Range<u64>>> {
+    if index >= size {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    path(index, 0..size, &mut ranges);
+    Some(ranges)
+}
+
+/// PATH(m, D[range]), appended from the leaf up.
+fn path(m: u64, range: Range<u64>, proof: &mut Vec<Range<u64>>) {
+    let n = range.end - range.start;
+    if n <= 1 {
+        return;
+    }
+    let k = split(n as usize) as u64;
+    let middle = range.start + k;
+    if m < k {
+        path(m, range.start..middle, proof);
+        proof.push(middle..range.end);
+    } else {
+        path(m - k, middle..range.end, proof);
+        proof.push(range.start..middle);
+    }
+}
+
+/// The leaf ranges whose subtree roots make the consistency proof between trees of
+/// `old_size` and `new_size` leaves, in proof order: RFC 9162's SUBPROOF(m, D[n], true).
+/// Disjoint, like [`inclusion_ranges`]. `None` unless 0 < old_size ≤ new_size.
+pub fn consistency_ranges(old_size: u64, new_size: u64) -> Option<Vec<Range<u64>>> {
+    if old_size == 0 || old_size > new_size {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    subproof(old_size, 0..new_size, true, &mut ranges);
+    Some(ranges)
+}
+
+/// SUBPROOF(m, D[range], whole), appended.
+fn subproof(m: u64, range: Range<u64>, whole: bool, proof: &mut Vec<Range<u64>>) {
+    let n = range.end - range.start;
     if m == n {
         if !whole {
-            proof.push(root(leaves));
+            proof.push(range);
         }
         return;
     }
-    let k = split(n);
+    let k = split(n as usize) as u64;
+    let middle = range.start + k;
     if m <= k {
-        subproof(m, &leaves[..k], whole, proof);
-        proof.push(root(&leaves[k..]));
+        subproof(m, range.start..middle, whole, proof);
+        proof.push(middle..range.end);
     } else {
-        subproof(m - k, &leaves[k..], false, proof);
-        proof.push(root(&leaves[..k]));
+        subproof(m - k, middle..range.end, false, proof);
+        proof.push(range.start..middle);
+    }
+}
+
+/// The roots of disjoint leaf ranges, computed in one pass over the leaves in order and
+/// O(log n) memory per range: how a proof is made from a log too large to hold its leaves.
+#[derive(Debug, Clone)]
+pub struct RangeRoots {
+    ranges: Vec<Range<u64>>,
+    trees: Vec<Frontier>,
+    /// Indexes into `ranges`, by range start.
+    by_start: Vec<usize>,
+    /// Position in `by_start` of the range the next leaves may fall in.
+    next: usize,
+    seen: u64,
+}
+
+impl RangeRoots {
+    pub fn new(ranges: Vec<Range<u64>>) -> RangeRoots {
+        let mut by_start: Vec<usize> = (0..ranges.len()).collect();
+        by_start.sort_by_key(|&i| ranges[i].start);
+        RangeRoots {
+            trees: vec![Frontier::default(); ranges.len()],
+            ranges,
+            by_start,
+            next: 0,
+            seen: 0,
+        }
+    }
+
+    /// The next leaf (leaves come in order, from index 0).
+    pub fn push(&mut self, leaf: Digest) {
+        let index = self.seen;
+        self.seen += 1;
+        while let Some(&i) = self.by_start.get(self.next) {
+            if index < self.ranges[i].end {
+                if index >= self.ranges[i].start {
+                    self.trees[i].push(leaf);
+                }
+                return;
+            }
+            self.next += 1;
+        }
+    }
+
+    /// The ranges' roots in the order the ranges were given; `None` when the leaves pushed
+    /// did not cover every range.
+    pub fn roots(&self) -> Option<Vec<Digest>> {
+        self.ranges
+            .iter()
+            .zip(&self.trees)
+            .map(|(range, tree)| (tree.size() == range.end - range.start).then(|| tree.root()))
+            .collect()
     }
 }
 
@@ -456,5 +536,45 @@ mod tests {
                 .is_err());
             }
         }
+    }
+
+    #[test]
+    fn proofs_streamed_over_the_leaves_equal_the_proofs_made_in_memory() {
+        let leaves: Vec<Digest> = (0..70u8).map(|i| leaf_hash(&[i])).collect();
+        let streamed = |ranges: Vec<Range<u64>>, size: usize| {
+            let mut roots = RangeRoots::new(ranges);
+            leaves[..size].iter().for_each(|leaf| roots.push(*leaf));
+            roots.roots().expect("every range covered")
+        };
+        for size in 1..=leaves.len() {
+            for index in 0..size {
+                let ranges = inclusion_ranges(index as u64, size as u64).unwrap();
+                let expected = inclusion_proof(&leaves[..size], index).unwrap();
+                assert_eq!(streamed(ranges, size), expected, "leaf {index} of {size}");
+            }
+            for old in 1..=size {
+                let ranges = consistency_ranges(old as u64, size as u64).unwrap();
+                let expected = consistency_proof(&leaves[..size], old).unwrap();
+                assert_eq!(streamed(ranges, size), expected, "{old} of {size}");
+            }
+        }
+        // Too few leaves pushed: no roots rather than wrong ones.
+        let mut short = RangeRoots::new(inclusion_ranges(0, 8).unwrap());
+        leaves[..5].iter().for_each(|leaf| short.push(*leaf));
+        assert_eq!(short.roots(), None);
+    }
+
+    #[test]
+    fn a_proof_among_a_million_leaves_holds_at_most_twenty_hashes() {
+        let size = 1_000_000;
+        for index in [0, 1, 499_999, 999_999] {
+            let ranges = inclusion_ranges(index, size).unwrap();
+            // ⌈log2 n⌉ at most; fewer on the tree's short right edge.
+            let expected = if index == 999_999 { 12 } else { 20 };
+            assert_eq!(ranges.len(), expected, "leaf {index}");
+            let covered: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+            assert_eq!(covered, size - 1, "the ranges cover every other leaf once");
+        }
+        assert!(consistency_ranges(999_000, size).unwrap().len() <= 2 * 20);
     }
 }

@@ -29,13 +29,29 @@ pub struct PartitionHead {
 
 impl PartitionHead {
     /// This head as a leaf of the log's tree: partition and size big-endian, then the root.
-    fn leaf(&self) -> Digest {
+    /// (Call on a head whose root is 32 bytes of hex: [`PartitionHead::checked_root`].)
+    pub fn leaf(&self) -> Digest {
         let mut data = Vec::with_capacity(4 + 8 + 32);
         data.extend_from_slice(&self.partition.to_be_bytes());
         data.extend_from_slice(&self.size.to_be_bytes());
         data.extend_from_slice(&hex::decode(&self.root).expect("roots are written as hex"));
         merkle::leaf_hash(&data)
     }
+
+    /// The root, when it is 32 bytes of hex.
+    pub fn checked_root(&self) -> Result<Digest, CheckpointError> {
+        parse_digest(&self.root).ok_or_else(|| {
+            CheckpointError::Malformed(format!(
+                "partition {}'s root is not 32 bytes of hex",
+                self.partition
+            ))
+        })
+    }
+}
+
+/// 32 bytes written as 64 hex digits.
+pub fn parse_digest(text: &str) -> Option<Digest> {
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// The log's tree heads at one moment.
@@ -95,19 +111,10 @@ impl Checkpoint {
         }
     }
 
-    /// The bytes a signature covers: the format, the key id, the time (RFC 3339, seconds,
-    /// `Z`), the root and one line per partition head, each line ending in a line feed.
+    /// The bytes a signature covers: see [`signed_message`]. The root covers every partition
+    /// head, so a proof can carry the root and the signature without the heads.
     pub fn message(&self, key_id: &str, signed_at: DateTime<Utc>) -> Vec<u8> {
-        let mut text = format!(
-            "{}\nkey {key_id}\ntime {}\nroot {}\n",
-            self.format,
-            signed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            self.root
-        );
-        for head in &self.partitions {
-            text.push_str(&format!("{} {} {}\n", head.partition, head.size, head.root));
-        }
-        text.into_bytes()
+        signed_message(&self.format, &self.root, key_id, signed_at)
     }
 
     /// This checkpoint signed with `key` at `at` (whole seconds).
@@ -126,28 +133,23 @@ impl Checkpoint {
     /// Checks that `trusted` signed this checkpoint as it is, and that its root is its heads'.
     pub fn check(&self, trusted: &VerifyingKey) -> Result<(), CheckpointError> {
         let signed = self.signature.as_ref().ok_or(CheckpointError::Unsigned)?;
-        let trusted_id = key_id(trusted);
-        if signed.key_id != trusted_id {
-            return Err(CheckpointError::OtherKey {
-                signed_by: signed.key_id.clone(),
-                trusted: trusted_id,
-            });
+        check_signature(&self.format, &self.root, signed, trusted)?;
+        self.check_heads()
+    }
+
+    /// Checks that the root is the root of the partition heads listed (signed or not).
+    pub fn check_heads(&self) -> Result<(), CheckpointError> {
+        if self.format != CHECKPOINT_FORMAT {
+            return Err(CheckpointError::Malformed(format!(
+                "not a checkpoint of this format (expected {CHECKPOINT_FORMAT})"
+            )));
         }
-        let bytes: [u8; 64] = hex::decode(&signed.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                CheckpointError::Malformed("the signature is not 64 bytes of hex".into())
-            })?;
-        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        trusted
-            .verify(&self.message(&signed.key_id, signed.signed_at), &signature)
-            .map_err(|_| CheckpointError::BadSignature)?;
         let mut leaves = Vec::with_capacity(self.partitions.len());
-        for head in &self.partitions {
-            if hex::decode(&head.root).map_or(true, |root| root.len() != 32) {
+        for (place, head) in self.partitions.iter().enumerate() {
+            head.checked_root()?;
+            if head.partition as usize != place {
                 return Err(CheckpointError::Malformed(format!(
-                    "partition {}'s root is not 32 bytes of hex",
+                    "the heads are not partitions 0, 1, 2, … in order (partition {} at place {place})",
                     head.partition
                 )));
             }
@@ -158,6 +160,59 @@ impl Checkpoint {
         }
         Ok(())
     }
+
+    /// The inclusion proof of `partition`'s head in the tree of heads (its leaf index is the
+    /// partition).
+    pub fn heads_path(&self, partition: u32) -> Option<Vec<Digest>> {
+        let leaves: Vec<Digest> = self.partitions.iter().map(PartitionHead::leaf).collect();
+        merkle::inclusion_proof(&leaves, partition as usize)
+    }
+
+    /// The head of `partition`, if the checkpoint covers it.
+    pub fn head(&self, partition: u32) -> Option<&PartitionHead> {
+        self.partitions.get(partition as usize)
+    }
+
+    /// How many records the checkpoint covers.
+    pub fn records(&self) -> u64 {
+        self.partitions.iter().map(|head| head.size).sum()
+    }
+}
+
+/// The bytes a checkpoint signature covers, as text, each line ending in a line feed:
+/// the format, `key ` and the key id, `time ` and the time (RFC 3339, whole seconds, `Z`),
+/// `root ` and the root (hex).
+pub fn signed_message(format: &str, root: &str, key_id: &str, signed_at: DateTime<Utc>) -> Vec<u8> {
+    format!(
+        "{format}\nkey {key_id}\ntime {}\nroot {root}\n",
+        signed_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+    .into_bytes()
+}
+
+/// Checks that `trusted` signed `root` (of a checkpoint of `format`) as `signed` says.
+pub fn check_signature(
+    format: &str,
+    root: &str,
+    signed: &CheckpointSignature,
+    trusted: &VerifyingKey,
+) -> Result<(), CheckpointError> {
+    let trusted_id = key_id(trusted);
+    if signed.key_id != trusted_id {
+        return Err(CheckpointError::OtherKey {
+            signed_by: signed.key_id.clone(),
+            trusted: trusted_id,
+        });
+    }
+    let bytes: [u8; 64] = hex::decode(&signed.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| CheckpointError::Malformed("the signature is not 64 bytes of hex".into()))?;
+    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    let message = signed_message(format, root, &signed.key_id, signed.signed_at);
+    trusted
+        .verify(&message, &signature)
+        .map_err(|_| CheckpointError::BadSignature)
 }
 
 /// A public key's id: the first 8 bytes of its SHA-256, hex.
@@ -197,71 +252,149 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
+/// The trees of the events topic's partitions, grown one record at a time as a reader meets
+/// them (each partition's in offset order).
+#[derive(Debug, Clone, Default)]
+pub struct LogTrees {
+    frontiers: BTreeMap<u32, Frontier>,
+}
+
+impl LogTrees {
+    /// Trees for `partitions` partitions, empty so far (a partition without records still
+    /// has a head).
+    pub fn new(partitions: usize) -> LogTrees {
+        LogTrees {
+            frontiers: (0..partitions as u32)
+                .map(|partition| (partition, Frontier::default()))
+                .collect(),
+        }
+    }
+
+    /// Adds the next record of `partition`; returns its leaf index.
+    pub fn push(&mut self, partition: u32, payload: &[u8]) -> u64 {
+        self.push_leaf(partition, merkle::leaf_hash(payload))
+    }
+
+    /// [`LogTrees::push`] of a leaf hash computed elsewhere.
+    pub fn push_leaf(&mut self, partition: u32, leaf: Digest) -> u64 {
+        let frontier = self.frontiers.entry(partition).or_default();
+        frontier.push(leaf);
+        frontier.size() - 1
+    }
+
+    /// The heads of every tree as they are now (unsigned).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::of(&self.frontiers)
+    }
+}
+
 /// The tree heads of the whole events topic as it is now.
 pub async fn checkpoint(log: &dyn LogReader) -> Result<Checkpoint, ReplayError> {
     let ends = log.end_offsets(event_log::Topic::Events).await?;
-    let mut frontiers: BTreeMap<u32, Frontier> = (0..ends.len() as u32)
-        .map(|partition| (partition, Frontier::default()))
-        .collect();
+    let mut trees = LogTrees::new(ends.len());
     crate::scan(log, |record| {
-        let leaf = merkle::leaf_hash(&record.payload);
-        frontiers.entry(record.partition).or_default().push(leaf);
+        trees.push(record.partition, &record.payload);
         Ok(())
     })
     .await?;
-    Ok(Checkpoint::of(&frontiers))
+    Ok(trees.checkpoint())
 }
 
-/// How the log fails to extend a checkpoint: for each partition the checkpoint covers, its
-/// first `size` records must be the ones the checkpoint's root was made of. Empty when the log
-/// extends it. Catches a rewritten record or chain (a different root at the same size), records
-/// removed from the end (fewer records than the checkpoint covers) and another history of the
-/// same length.
-pub async fn departures(
-    log: &dyn LogReader,
-    checkpoint: &Checkpoint,
-) -> Result<Vec<String>, ReplayError> {
-    let sizes: BTreeMap<u32, u64> = checkpoint
-        .partitions
-        .iter()
-        .map(|head| (head.partition, head.size))
-        .collect();
-    let mut frontiers: BTreeMap<u32, Frontier> = BTreeMap::new();
-    let mut at_size: BTreeMap<u32, Digest> = BTreeMap::new();
-    let empty = Frontier::default().root();
-    crate::scan(log, |record| {
-        let frontier = frontiers.entry(record.partition).or_default();
-        if sizes
-            .get(&record.partition)
-            .is_some_and(|&size| frontier.size() < size)
-        {
-            frontier.push(merkle::leaf_hash(&record.payload));
-            if Some(&frontier.size()) == sizes.get(&record.partition) {
-                at_size.insert(record.partition, frontier.root());
+/// How a log fails to extend a kept checkpoint, in one partition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Departure {
+    #[error("partition {partition} has {found} records; the checkpoint covers {covered}: records were removed")]
+    Removed {
+        partition: u32,
+        found: u64,
+        covered: u64,
+    },
+    #[error("partition {partition}'s first {size} records (to offset {offset}) are not the ones the checkpoint covers: history was rewritten")]
+    Rewritten {
+        partition: u32,
+        size: u64,
+        /// The offset of the last record the checkpoint covers.
+        offset: u64,
+    },
+}
+
+/// Whether a log extends a kept checkpoint — for each partition it covers, the first `size`
+/// records must be the ones its root was made of — checked as a reader meets the records.
+/// Catches a rewritten record or chain (another root at the same size), records removed from
+/// the end (fewer records than covered) and another history of the same length.
+#[derive(Debug, Clone)]
+pub struct Extension {
+    kept: Checkpoint,
+    trees: BTreeMap<u32, Frontier>,
+    /// Per partition, the root at the kept size and the offset of its last record.
+    at_size: BTreeMap<u32, (Digest, u64)>,
+}
+
+impl Extension {
+    pub fn new(kept: Checkpoint) -> Extension {
+        Extension {
+            kept,
+            trees: BTreeMap::new(),
+            at_size: BTreeMap::new(),
+        }
+    }
+
+    /// The next record's leaf in `partition`, at `offset`.
+    pub fn push_leaf(&mut self, partition: u32, offset: u64, leaf: Digest) {
+        let Some(size) = self.kept.head(partition).map(|head| head.size) else {
+            return;
+        };
+        let tree = self.trees.entry(partition).or_default();
+        if tree.size() < size {
+            tree.push(leaf);
+            if tree.size() == size {
+                self.at_size.insert(partition, (tree.root(), offset));
             }
         }
+    }
+
+    /// How the log read departs from the checkpoint; empty when it extends it.
+    pub fn departures(&self) -> Vec<Departure> {
+        let empty = Frontier::default().root();
+        let mut departures = Vec::new();
+        for head in &self.kept.partitions {
+            let found = self.trees.get(&head.partition).map_or(0, Frontier::size);
+            let root = if head.size == 0 {
+                Some((empty, 0))
+            } else {
+                self.at_size.get(&head.partition).copied()
+            };
+            match root {
+                None => departures.push(Departure::Removed {
+                    partition: head.partition,
+                    found,
+                    covered: head.size,
+                }),
+                Some((root, offset)) if hex::encode(root) != head.root => {
+                    departures.push(Departure::Rewritten {
+                        partition: head.partition,
+                        size: head.size,
+                        offset,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        departures
+    }
+}
+
+/// [`Extension::departures`] of the whole log from `kept`.
+pub async fn departures(
+    log: &dyn LogReader,
+    kept: &Checkpoint,
+) -> Result<Vec<Departure>, ReplayError> {
+    let mut extension = Extension::new(kept.clone());
+    crate::scan(log, |record| {
+        let leaf = merkle::leaf_hash(&record.payload);
+        extension.push_leaf(record.partition, record.offset, leaf);
         Ok(())
     })
     .await?;
-    let mut departures = Vec::new();
-    for head in &checkpoint.partitions {
-        let found = frontiers.get(&head.partition).map_or(0, Frontier::size);
-        let root = if head.size == 0 {
-            Some(empty)
-        } else {
-            at_size.get(&head.partition).copied()
-        };
-        match root {
-            None => departures.push(format!(
-                "partition {} has {found} records; the checkpoint covers {}: records were removed",
-                head.partition, head.size
-            )),
-            Some(root) if hex::encode(root) != head.root => departures.push(format!(
-                "partition {}'s first {} records are not the ones the checkpoint covers: history was rewritten",
-                head.partition, head.size
-            )),
-            Some(_) => {}
-        }
-    }
-    Ok(departures)
+    Ok(extension.departures())
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use event_log::LogReader;
 
+use crate::checkpoint::Checkpoint;
 use crate::{AsOf, BreakKind, ExportFormat, ReplayError, Start, TimeRange, VerifyReport};
 
 /// Money events whose entries did not balance.
@@ -72,11 +73,48 @@ pub enum ReplayCommand {
         #[arg(long)]
         at_offset: Option<u64>,
     },
-    /// Print the proof that one event is part of the log's digest: its chain up to its
-    /// aggregate's head, and the heads the digest covers (JSON; check it with check-proof).
-    Proof { event_id: uuid::Uuid },
-    /// Check a proof offline (no log needed): exit status 0 when it holds, 1 when not.
-    CheckProof { file: std::path::PathBuf },
+    /// Print the proof (JSON) that one event is in the log: its record, its O(log n) audit
+    /// path to its partition's root and that head's path to the checkpoint's root. Against
+    /// the log as it is now, or against a checkpoint kept earlier (--checkpoint).
+    Proof {
+        event_id: uuid::Uuid,
+        /// Prove against this checkpoint (the one the auditor trusts) instead of a new one.
+        #[arg(long, conflicts_with = "signing_key")]
+        checkpoint: Option<std::path::PathBuf>,
+        /// Sign the new checkpoint the proof is against (a file from `checkpoint-key`).
+        #[arg(long)]
+        signing_key: Option<std::path::PathBuf>,
+    },
+    /// Check a proof offline (no log needed) and print the event it proves: exit status 0
+    /// when it holds against what you trust, 1 when not.
+    CheckProof {
+        file: std::path::PathBuf,
+        /// The checkpoint you trust: the proof must be against it.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The public key you trust (64 hex digits): it must have signed the checkpoint.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Prove (JSON) that the log today extends a checkpoint kept earlier: a new checkpoint and,
+    /// per partition, an RFC 9162 consistency proof. Exit status 1 when the log does not.
+    Consistency {
+        old: std::path::PathBuf,
+        /// Sign the new checkpoint (a file from `checkpoint-key`).
+        #[arg(long)]
+        signing_key: Option<std::path::PathBuf>,
+    },
+    /// Check a consistency proof offline: exit status 0 when its new checkpoint extends the
+    /// old one you kept, 1 when not.
+    CheckConsistency {
+        file: std::path::PathBuf,
+        /// The checkpoint you kept: the proof must start from it.
+        #[arg(long)]
+        old: Option<std::path::PathBuf>,
+        /// The public key you trust: it must have signed the new checkpoint.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// Print the log's Merkle tree heads (JSON): per events partition, the number of records
     /// and the RFC 9162 root over their stored bytes, and the root over those heads. Any
     /// reader of the same log computes the same; a changed, removed or added record changes
@@ -136,21 +174,97 @@ fn open_live(
     projections::ProjectionStore::open(&generation, projector).map_err(|e| e.to_string())
 }
 
-/// `check-proof FILE`: prints whether the proof holds; returns the exit status.
-pub fn check_proof_file(file: &std::path::Path, out: &mut dyn Write) -> Result<u8, ReplayError> {
+/// Reads a JSON document of type `T` (a checkpoint, a proof) from `file`.
+fn read_json<T: serde::de::DeserializeOwned>(
+    file: &std::path::Path,
+    what: &str,
+) -> Result<T, ReplayError> {
     let unreadable = |reason: String| ReplayError::Proof {
         file: file.display().to_string(),
         reason,
     };
     let text = std::fs::read_to_string(file).map_err(|e| unreadable(format!("reading: {e}")))?;
-    let proof: crate::proof::Proof =
-        serde_json::from_str(&text).map_err(|e| unreadable(format!("not a proof: {e}")))?;
-    match crate::proof::check(&proof) {
+    serde_json::from_str(&text).map_err(|e| unreadable(format!("not {what}: {e}")))
+}
+
+fn public_key(text: Option<&String>) -> Result<Option<ed25519_dalek::VerifyingKey>, ReplayError> {
+    text.map(|text| crate::checkpoint::parse_public_key(text).map_err(ReplayError::Output))
+        .transpose()
+}
+
+fn signing_key(
+    file: Option<&std::path::PathBuf>,
+) -> Result<Option<ed25519_dalek::SigningKey>, ReplayError> {
+    file.map(|path| crate::checkpoint::read_signing_key(path).map_err(ReplayError::Output))
+        .transpose()
+}
+
+/// `check-proof FILE`: prints whether the proof holds against what is trusted, and the event;
+/// returns the exit status.
+pub fn check_proof_file(
+    file: &std::path::Path,
+    kept: Option<&std::path::PathBuf>,
+    key: Option<&String>,
+    out: &mut dyn Write,
+) -> Result<u8, ReplayError> {
+    let proof: crate::proof::Proof = read_json(file, "a proof")?;
+    let kept: Option<Checkpoint> = kept.map(|f| read_json(f, "a checkpoint")).transpose()?;
+    let key = public_key(key)?;
+    let trusted = crate::proof::Trusted {
+        checkpoint: kept.as_ref(),
+        key: key.as_ref(),
+    };
+    let event = match crate::proof::check(&proof, &trusted) {
+        Ok(event) => event,
+        Err(reason) => {
+            writeln!(out, "INVALID: {reason}")?;
+            return Ok(1);
+        }
+    };
+    let anchor = match (&kept, &key) {
+        (Some(_), Some(key)) => format!("the trusted checkpoint, signed by {}", crate::checkpoint::key_id(key)),
+        (Some(_), None) => "the trusted checkpoint (its signature not checked: no --public-key)".to_owned(),
+        (None, Some(key)) => format!("a checkpoint signed by {}", crate::checkpoint::key_id(key)),
+        (None, None) => "the checkpoint the proof carries; NOTHING you trust was given (--checkpoint, --public-key)".to_owned(),
+    };
+    writeln!(
+        out,
+        "valid: event {} is record {} of partition {} (offset {}) in the log with root {}, as of {anchor}",
+        proof.event_id, proof.index, proof.partition, proof.offset, proof.root
+    )?;
+    let said = order_events::codec::json::encode_event(&event);
+    writeln!(out, "{}", serde_json::to_string_pretty(&said)?)?;
+    Ok(0)
+}
+
+/// `check-consistency FILE`: whether the proof's new checkpoint extends the old one.
+fn check_consistency_file(
+    file: &std::path::Path,
+    kept: Option<&std::path::PathBuf>,
+    key: Option<&String>,
+    out: &mut dyn Write,
+) -> Result<u8, ReplayError> {
+    let proof: crate::consistency::ConsistencyProof = read_json(file, "a consistency proof")?;
+    let kept: Option<Checkpoint> = kept.map(|f| read_json(f, "a checkpoint")).transpose()?;
+    let key = public_key(key)?;
+    let trusted = crate::consistency::TrustedOld {
+        old: kept.as_ref(),
+        key: key.as_ref(),
+    };
+    match crate::consistency::check(&proof, &trusted) {
         Ok(()) => {
             writeln!(
                 out,
-                "valid: event {} ({}) is part of the log with digest {}",
-                proof.event_id, proof.aggregate, proof.digest
+                "valid: the log with root {} ({} records) extends the one with root {} ({} records){}",
+                proof.new.root,
+                proof.new.records(),
+                proof.old.root,
+                proof.old.records(),
+                match (&kept, &key) {
+                    (Some(_), Some(_)) => "",
+                    (None, _) => "; the old checkpoint is the proof's (no --old given)",
+                    (Some(_), None) => "; the new checkpoint's signature not checked (no --public-key)",
+                }
             )?;
             Ok(0)
         }
@@ -283,21 +397,38 @@ pub async fn run(
             }
             Ok(u8::from(summary.undecodable > 0))
         }
-        ReplayCommand::Proof { event_id } => {
-            let proof = crate::proof::prove(log, event_id).await?;
+        ReplayCommand::Proof {
+            event_id,
+            checkpoint,
+            signing_key: key,
+        } => {
+            let kept: Option<Checkpoint> = checkpoint
+                .map(|f| read_json(&f, "a checkpoint"))
+                .transpose()?;
+            let key = signing_key(key.as_ref())?;
+            let proof = crate::proof::prove(log, event_id, kept, key.as_ref()).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+            Ok(0)
+        }
+        ReplayCommand::Consistency {
+            old,
+            signing_key: key,
+        } => {
+            let old: Checkpoint = read_json(&old, "a checkpoint")?;
+            let key = signing_key(key.as_ref())?;
+            let proof = crate::consistency::prove(log, old, key.as_ref()).await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
             Ok(0)
         }
         ReplayCommand::CheckProof { .. }
+        | ReplayCommand::CheckConsistency { .. }
         | ReplayCommand::CheckpointKey { .. }
         | ReplayCommand::CheckCheckpoint { .. } => {
             offline(&command, out).expect("an offline command")
         }
-        ReplayCommand::Checkpoint { signing_key } => {
+        ReplayCommand::Checkpoint { signing_key: key } => {
             let mut checkpoint = crate::checkpoint::checkpoint(log).await?;
-            if let Some(path) = signing_key {
-                let key =
-                    crate::checkpoint::read_signing_key(&path).map_err(ReplayError::Output)?;
+            if let Some(key) = signing_key(key.as_ref())? {
                 checkpoint = checkpoint.signed(&key, std::time::SystemTime::now().into());
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&checkpoint)?)?;
@@ -331,7 +462,16 @@ pub async fn run(
 /// for one that reads the log.
 pub fn offline(command: &ReplayCommand, out: &mut dyn Write) -> Option<Result<u8, ReplayError>> {
     Some(match command {
-        ReplayCommand::CheckProof { file } => check_proof_file(file, out),
+        ReplayCommand::CheckProof {
+            file,
+            checkpoint,
+            public_key,
+        } => check_proof_file(file, checkpoint.as_ref(), public_key.as_ref(), out),
+        ReplayCommand::CheckConsistency {
+            file,
+            old,
+            public_key,
+        } => check_consistency_file(file, old.as_ref(), public_key.as_ref(), out),
         ReplayCommand::CheckpointKey { out: path } => make_checkpoint_key(path, out),
         ReplayCommand::CheckCheckpoint { file, public_key } => {
             check_checkpoint_file(file, public_key, out)

@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod consistency;
 pub mod follow;
 pub mod proof;
 pub mod rebuild;
@@ -59,6 +60,17 @@ pub enum ReplayError {
     NoHistory { aggregate_id: String },
     #[error(transparent)]
     CannotProve(Box<proof::ProofError>),
+    #[error(transparent)]
+    CannotProveConsistency(Box<consistency::ConsistencyError>),
+}
+
+impl From<consistency::ConsistencyError> for ReplayError {
+    fn from(error: consistency::ConsistencyError) -> ReplayError {
+        match error {
+            consistency::ConsistencyError::Replay(inner) => inner,
+            other => ReplayError::CannotProveConsistency(Box::new(other)),
+        }
+    }
 }
 
 /// A proof that failed for a reason of the log's stays that reason (a corrupt byte is a
@@ -74,9 +86,19 @@ impl From<proof::ProofError> for ReplayError {
 
 impl ReplayError {
     /// Whether the stored history is damaged (a corrupt byte in the log): a break, which the
-    /// replay commands report with exit status 1, not a failure to run (3).
+    /// replay commands report with exit status 1, not a failure to run (3); so is a log that
+    /// does not extend the checkpoint a proof was asked against.
     pub fn is_break(&self) -> bool {
-        matches!(self, ReplayError::Log(LogError::Corrupt { .. }))
+        match self {
+            ReplayError::Log(LogError::Corrupt { .. }) => true,
+            ReplayError::CannotProve(error) => {
+                matches!(**error, proof::ProofError::NotExtended { .. })
+            }
+            ReplayError::CannotProveConsistency(error) => {
+                matches!(**error, consistency::ConsistencyError::NotExtended(_))
+            }
+            _ => false,
+        }
     }
 
     /// A failed write of the output: [`ReplayError::OutputClosed`] when its reader went away.

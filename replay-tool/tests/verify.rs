@@ -442,68 +442,300 @@ async fn history_as_of_a_time_is_the_fold_of_the_events_up_to_it_and_export_stre
     assert_eq!(reader.records().count(), later);
 }
 
+/// A money event of `payloads` (a capture) and the same log with its amount raised and its
+/// hash recomputed: a forgery the record's own hash cannot show.
+fn a_capture_forged(payloads: &[Keyed]) -> (usize, Vec<u8>) {
+    let index = payloads
+        .iter()
+        .position(|(_, bytes)| {
+            matches!(
+                decoded(bytes).event,
+                Event::Order(OrderEvent::PaymentCaptured(_))
+            )
+        })
+        .expect("the shop captures payments");
+    let mut event = decoded(&payloads[index].1).event;
+    if let Event::Order(OrderEvent::PaymentCaptured(e)) = &mut event {
+        e.amount = Amount(e.amount.0 + rust_decimal::Decimal::from(500));
+    }
+    (index, reencode(&payloads[index].1, &event, true))
+}
+
 #[tokio::test]
-async fn a_proof_checks_offline_and_any_change_to_it_is_refused() {
-    use replay_tool::proof::{self, ProofInvalid};
+async fn a_proof_checks_offline_against_what_is_trusted_and_every_forgery_is_named() {
+    use replay_tool::checkpoint;
+    use replay_tool::proof::{self, ProofInvalid, Trusted};
     let dir = tempfile::tempdir().unwrap();
     let payloads = shop_events(0xa0d3, 20);
     let log = log_of(&dir, "log", payloads.clone()).await;
-    let digest = replay_tool::verify(&log).await.unwrap().digest;
-    // An event in the middle of a long chain.
-    let target = decoded(&payloads[payloads.len() / 2].1);
-    let made = proof::prove(&log, target.event_id).await.unwrap();
-    assert_eq!(made.digest, digest);
-    assert!(!made.records.is_empty());
-    proof::check(&made).unwrap();
-    let json = serde_json::to_string(&made).unwrap();
-    assert_eq!(proof::check(&serde_json::from_str(&json).unwrap()), Ok(()));
-
-    let mut changed = made.clone();
-    let record = &mut changed.records[0];
-    let flip = if record.ends_with('0') { "1" } else { "0" };
-    record.replace_range(record.len() - 1.., flip);
-    assert!(matches!(
-        proof::check(&changed),
-        Err(ProofInvalid::Record { index: 0, .. })
-    ));
-
-    if made.records.len() > 2 {
-        let mut gapped = made.clone();
-        gapped.records.remove(1);
-        assert!(matches!(
-            proof::check(&gapped),
-            Err(ProofInvalid::Link { index: 1, .. })
-        ));
-    }
-    let mut cut = made.clone();
-    cut.records.truncate(cut.records.len() - 1);
-    if !cut.records.is_empty() {
-        assert!(matches!(
-            proof::check(&cut),
-            Err(ProofInvalid::NotAHead { .. })
-        ));
-    }
-    let mut heads = made.clone();
-    let other = heads
-        .heads
-        .iter()
-        .position(|h| h.aggregate != made.aggregate)
+    let key = checkpoint::new_signing_key().unwrap();
+    let public = key.verifying_key();
+    let (capture, forged_bytes) = a_capture_forged(&payloads);
+    let target = decoded(&payloads[capture].1);
+    let made = proof::prove(&log, target.event_id, None, Some(&key))
+        .await
         .unwrap();
-    heads.heads[other].sequence += 1;
+    let now = checkpoint::checkpoint(&log).await.unwrap();
+    assert_eq!(made.root, now.root, "against the log as it is");
+    let signed_only = Trusted {
+        checkpoint: None,
+        key: Some(&public),
+    };
+    let event = proof::check(&made, &signed_only).unwrap();
+    assert_eq!(event, target, "the proof shows what the event says");
+    let json = serde_json::to_string(&made).unwrap();
+    let again: proof::Proof = serde_json::from_str(&json).unwrap();
+    assert_eq!(proof::check(&again, &signed_only), Ok(target.clone()));
+    let trusted_now = Trusted {
+        checkpoint: Some(&now),
+        key: None,
+    };
+    assert!(proof::check(&made, &trusted_now).is_ok());
+
+    // The capture's amount raised and its own hash recomputed: not the leaf the path proves.
+    let mut forged = made.clone();
+    forged.record = hex::encode(&forged_bytes);
+    assert!(
+        matches!(
+            proof::check(&forged, &signed_only),
+            Err(ProofInvalid::NotInPartition { .. })
+        ),
+        "{:?}",
+        proof::check(&forged, &signed_only)
+    );
+    // ... and a path recomputed to fit it leads to another root, which the key did not sign.
+    let mut reforged = forged.clone();
+    let leaf = order_events::merkle::leaf_hash(&forged_bytes);
+    reforged.head.root = hex::encode(recomputed_root(&leaf, &made));
+    let other_heads = {
+        let mut heads = now.clone();
+        heads.partitions[made.partition as usize] = reforged.head.clone();
+        heads
+    };
+    reforged.heads_path = other_heads
+        .heads_path(made.partition)
+        .unwrap()
+        .iter()
+        .map(hex::encode)
+        .collect();
+    reforged.root = hex::encode(order_events::merkle::root(
+        &other_heads
+            .partitions
+            .iter()
+            .map(checkpoint::PartitionHead::leaf)
+            .collect::<Vec<_>>(),
+    ));
+    assert_eq!(
+        proof::check(&reforged, &signed_only),
+        Err(ProofInvalid::Checkpoint(
+            checkpoint::CheckpointError::BadSignature
+        ))
+    );
     assert!(matches!(
-        proof::check(&heads),
-        Err(ProofInvalid::Digest { .. })
+        proof::check(&reforged, &trusted_now),
+        Err(ProofInvalid::OtherCheckpoint(_))
+    ));
+    assert!(
+        proof::check(&reforged, &Trusted::default()).is_ok(),
+        "self-consistent, trusted by no one"
+    );
+
+    // A changed hash of the path, another place, another root, another event, another key.
+    let mut path = made.clone();
+    path.path[0] = hex::encode([7u8; 32]);
+    assert!(matches!(
+        proof::check(&path, &Trusted::default()),
+        Err(ProofInvalid::NotInPartition { .. })
+    ));
+    let mut place = made.clone();
+    place.index += 1;
+    assert!(matches!(
+        proof::check(&place, &Trusted::default()),
+        Err(ProofInvalid::NotInPartition { .. })
+    ));
+    let mut root = made.clone();
+    root.root = hex::encode([9u8; 32]);
+    assert!(matches!(
+        proof::check(&root, &Trusted::default()),
+        Err(ProofInvalid::HeadNotInCheckpoint { .. })
     ));
     let mut wrong_event = made.clone();
     wrong_event.event_id = uuid::Uuid::nil();
     assert!(matches!(
-        proof::check(&wrong_event),
+        proof::check(&wrong_event, &Trusted::default()),
         Err(ProofInvalid::WrongEvent { .. })
     ));
+    let stranger = checkpoint::new_signing_key().unwrap().verifying_key();
     assert!(matches!(
-        proof::prove(&log, uuid::Uuid::nil()).await,
+        proof::check(
+            &made,
+            &Trusted {
+                checkpoint: None,
+                key: Some(&stranger)
+            }
+        ),
+        Err(ProofInvalid::Checkpoint(
+            checkpoint::CheckpointError::OtherKey { .. }
+        ))
+    ));
+
+    // A checkpoint of another log is not the one proven against.
+    let other = log_of(&dir, "other", shop_events(0xa0d5, 20)).await;
+    let theirs = checkpoint::checkpoint(&other).await.unwrap();
+    assert!(matches!(
+        proof::check(
+            &made,
+            &Trusted {
+                checkpoint: Some(&theirs),
+                key: None
+            }
+        ),
+        Err(ProofInvalid::OtherCheckpoint(_))
+    ));
+    // Asked against it, the log cannot prove anything: it does not extend it.
+    assert!(matches!(
+        proof::prove(&log, target.event_id, Some(theirs), None).await,
+        Err(proof::ProofError::NotExtended { .. })
+    ));
+    assert!(matches!(
+        proof::prove(&log, uuid::Uuid::nil(), None, None).await,
         Err(proof::ProofError::NotFound(_))
     ));
+}
+
+/// The root a partition's path leads to from `leaf` (a forger's recomputation).
+fn recomputed_root(
+    leaf: &order_events::merkle::Digest,
+    proof: &replay_tool::proof::Proof,
+) -> [u8; 32] {
+    use order_events::merkle::node_hash;
+    let (mut f, mut s) = (proof.index, proof.head.size - 1);
+    let mut r = *leaf;
+    for p in &proof.path {
+        let p: [u8; 32] = hex::decode(p).unwrap().try_into().unwrap();
+        if f & 1 == 1 || f == s {
+            r = node_hash(&p, &r);
+            while f != 0 && f & 1 == 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            r = node_hash(&r, &p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    r
+}
+
+#[tokio::test]
+async fn a_proof_against_a_kept_checkpoint_and_a_consistency_proof_from_it() {
+    use replay_tool::checkpoint;
+    use replay_tool::consistency::{self, ConsistencyInvalid, TrustedOld};
+    use replay_tool::proof::{self, Trusted};
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = shop_events(0xa0d6, 30);
+    let half = payloads.len() / 2;
+    let log = log_of(&dir, "log", payloads[..half].to_vec()).await;
+    let key = checkpoint::new_signing_key().unwrap();
+    let public = key.verifying_key();
+    let yesterday = checkpoint::checkpoint(&log)
+        .await
+        .unwrap()
+        .signed(&key, Utc.with_ymd_and_hms(2026, 12, 2, 23, 0, 0).unwrap());
+    let records: Vec<OutgoingRecord> = payloads[half..]
+        .iter()
+        .cloned()
+        .map(|p| outgoing(&log, p))
+        .collect();
+    log.publish(records).await.unwrap();
+
+    // An event from before yesterday's checkpoint, proven against it today.
+    let early = decoded(&payloads[1].1);
+    let made = proof::prove(&log, early.event_id, Some(yesterday.clone()), None)
+        .await
+        .unwrap();
+    let kept = Trusted {
+        checkpoint: Some(&yesterday),
+        key: Some(&public),
+    };
+    assert_eq!(proof::check(&made, &kept), Ok(early));
+    // One recorded since cannot be.
+    let late = decoded(&payloads[payloads.len() - 1].1);
+    assert!(matches!(
+        proof::prove(&log, late.event_id, Some(yesterday.clone()), None).await,
+        Err(proof::ProofError::AfterCheckpoint { .. })
+    ));
+
+    // Today's log extends yesterday's checkpoint, and proves it.
+    let step = consistency::prove(&log, yesterday.clone(), Some(&key))
+        .await
+        .unwrap();
+    assert!(step.new.records() > yesterday.records());
+    let trusted = TrustedOld {
+        old: Some(&yesterday),
+        key: Some(&public),
+    };
+    assert_eq!(consistency::check(&step, &trusted), Ok(()));
+    let proof_hashes: usize = step.partitions.iter().map(|p| p.path.len()).sum();
+    assert!(
+        proof_hashes > 0 && proof_hashes <= 4 * 2 * 12,
+        "{proof_hashes} hashes"
+    );
+
+    // A changed proof hash, a new checkpoint not signed by the key, another old checkpoint.
+    let mut changed = step.clone();
+    let moved = changed
+        .partitions
+        .iter_mut()
+        .find(|p| !p.path.is_empty())
+        .unwrap();
+    moved.path[0] = hex::encode([3u8; 32]);
+    assert!(matches!(
+        consistency::check(&changed, &trusted),
+        Err(ConsistencyInvalid::Partition { .. })
+    ));
+    let stranger = checkpoint::new_signing_key().unwrap();
+    let mut resigned = step.clone();
+    resigned.new = resigned.new.clone().signed(
+        &stranger,
+        Utc.with_ymd_and_hms(2026, 12, 3, 23, 0, 0).unwrap(),
+    );
+    assert!(matches!(
+        consistency::check(&resigned, &trusted),
+        Err(ConsistencyInvalid::Checkpoint { which: "new", .. })
+    ));
+    let other = log_of(&dir, "other", shop_events(0xa0d7, 10)).await;
+    let theirs = checkpoint::checkpoint(&other).await.unwrap();
+    assert!(matches!(
+        consistency::check(
+            &step,
+            &TrustedOld {
+                old: Some(&theirs),
+                key: Some(&public)
+            }
+        ),
+        Err(ConsistencyInvalid::OtherOldCheckpoint { .. })
+    ));
+    // Records removed from the end, and a rewritten record: no proof can be made.
+    let shorter = log_of(&dir, "shorter", payloads[..half - 1].to_vec()).await;
+    assert!(matches!(
+        consistency::prove(&shorter, yesterday.clone(), None).await,
+        Err(consistency::ConsistencyError::NotExtended(_))
+    ));
+    let (capture, forged) = a_capture_forged(&payloads[..half]);
+    let mut rewritten = payloads.clone();
+    rewritten[capture].1 = forged;
+    let rewritten = log_of(&dir, "rewritten", rewritten).await;
+    match consistency::prove(&rewritten, yesterday, None).await {
+        Err(consistency::ConsistencyError::NotExtended(departures)) => assert!(
+            departures
+                .iter()
+                .all(|d| matches!(d, checkpoint::Departure::Rewritten { .. })),
+            "{departures:?}"
+        ),
+        other => panic!("a rewritten history proved consistent: {other:?}"),
+    }
 }
 
 #[tokio::test]
