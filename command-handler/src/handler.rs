@@ -652,6 +652,24 @@ impl Handler {
     /// Brings a partition's state up to the log's end: the state store's snapshots and
     /// decided commands, plus the events and results written after its checkpoints. Memory
     /// stays within the cache bound however long the tail.
+    /// The latest `recorded_at` among the events just before offset `before` of `events` (a
+    /// few offsets back: Kafka's transaction markers take offsets without records).
+    async fn recorded_before(
+        &self,
+        events: &TopicPartition,
+        before: u64,
+    ) -> Result<Option<DateTime<Utc>>, HandlerError> {
+        const BACK: u64 = 64;
+        let from = before.saturating_sub(BACK);
+        let records = self.log.read(events, from, BACK as usize).await?;
+        Ok(records
+            .iter()
+            .filter(|record| record.offset < before)
+            .filter_map(|record| codec::decode_event(&record.payload).ok())
+            .map(|envelope| envelope.recorded_at)
+            .max())
+    }
+
     async fn catch_up(&mut self, partition: u32) -> Result<PartitionState, HandlerError> {
         let store = self
             .store
@@ -672,9 +690,11 @@ impl Handler {
             pending_events_next: None,
             pending_results_next: None,
             pending_events: 0,
+            recorded_until: None,
         };
         state.warehouses = state.store.warehouses()?;
         let events = TopicPartition::new(self.topic(Topic::Events), partition);
+        state.recorded_until = self.recorded_before(&events, events_from).await?;
         let mut offset = events_from;
         loop {
             let records = self.log.read(&events, offset, 1000).await?;
@@ -692,6 +712,7 @@ impl Handler {
                     kind: envelope.aggregate_kind,
                     id: envelope.aggregate_id.clone(),
                 };
+                state.recorded_until = state.recorded_until.max(Some(envelope.recorded_at));
                 state.load(&aggregate)?;
                 if let Some(key) = aggregate.stock_key() {
                     state.warehouses.insert(key.warehouse);
@@ -856,7 +877,12 @@ impl Handler {
         state.load(&target)?;
         work.touched.entry(partition).or_default().insert(target);
         work.in_chunk.insert(key, work.answers.len());
-        let now = self.clock.now();
+        // Never earlier than the partition's last event: time read from the log then means
+        // the same as order in it, even when the clock steps back.
+        let now = match state.recorded_until {
+            Some(until) => self.clock.now().max(until),
+            None => self.clock.now(),
+        };
         let span = tracing::debug_span!(
             "command",
             id = %envelope.command_id,
@@ -877,6 +903,9 @@ impl Handler {
             );
             decided
         });
+        if !events.is_empty() {
+            state.recorded_until = Some(now);
+        }
         self.stats.decide_us_total += deciding.elapsed().as_micros() as u64;
         metrics::histogram!(m::DECIDE_SECONDS).record(deciding.elapsed().as_secs_f64());
         let reactions = if self.config.process {

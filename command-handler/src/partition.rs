@@ -35,6 +35,9 @@ pub(crate) struct PartitionState {
     pub(crate) pending_events_next: Option<u64>,
     pub(crate) pending_results_next: Option<u64>,
     pub(crate) pending_events: usize,
+    /// The latest `recorded_at` of the partition's events: the earliest time the next one may
+    /// be stamped with.
+    pub(crate) recorded_until: Option<DateTime<Utc>>,
 }
 
 /// The stock items of every partition this instance holds: what the order process plans

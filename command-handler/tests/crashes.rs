@@ -876,3 +876,50 @@ async fn two_hundred_orders_racing_for_fifty_units_oversell_nothing() {
         (50, 50, 0)
     );
 }
+
+/// A clock that steps back (NTP, a moved VM, another instance taking a partition over) does
+/// not make `recorded_at` go back within a partition: events are stamped no earlier than the
+/// partition's last one, by the handler that wrote it and by a new one after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_at_never_goes_back_within_a_partition_when_the_clock_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = workload();
+    let (first, rest) = commands.split_at(commands.len() / 2);
+    let clock = Arc::new(ManualClock::new(start() + chrono::Duration::hours(2)));
+    let run_until_answered = |submitted: Vec<Submitted>, clock: Arc<ManualClock>| {
+        let log = open(dir.path());
+        async move {
+            let done = || all_answered(log.as_ref(), &submitted);
+            let crashed =
+                run_until_done_or_crash(log.clone(), config(), clock, "clock", done).await;
+            assert!(!crashed);
+        }
+    };
+    let submitted = publish_all(open(dir.path()).as_ref(), first).await;
+    run_until_answered(submitted, clock.clone()).await;
+    // A new handler (which catches up from the log), with the clock an hour behind.
+    clock.set(start() + chrono::Duration::hours(1));
+    let submitted = publish_all(open(dir.path()).as_ref(), rest).await;
+    run_until_answered(submitted, clock.clone()).await;
+
+    let log = open(dir.path());
+    let topic = log.topics().name(Topic::Events);
+    for partition in 0..log.partitions(Topic::Events) {
+        let records = log
+            .read(&TopicPartition::new(&topic, partition), 0, 1_000_000)
+            .await
+            .unwrap();
+        let times: Vec<DateTime<Utc>> = records
+            .iter()
+            .map(|r| {
+                order_events::codec::decode_event(&r.payload)
+                    .unwrap()
+                    .recorded_at
+            })
+            .collect();
+        assert!(
+            times.windows(2).all(|pair| pair[0] <= pair[1]),
+            "partition {partition}: {times:?}"
+        );
+    }
+}

@@ -308,6 +308,8 @@ pub enum Departure {
         partition: u32,
         found: u64,
         covered: u64,
+        /// The offset after the partition's last record.
+        end: u64,
     },
     #[error("partition {partition}'s first {size} records (to offset {offset}) are not the ones the checkpoint covers: history was rewritten")]
     Rewritten {
@@ -328,6 +330,8 @@ pub struct Extension {
     trees: BTreeMap<u32, Frontier>,
     /// Per partition, the root at the kept size and the offset of its last record.
     at_size: BTreeMap<u32, (Digest, u64)>,
+    /// Per partition, the offset after the last record read.
+    ends: BTreeMap<u32, u64>,
 }
 
 impl Extension {
@@ -336,6 +340,7 @@ impl Extension {
             kept,
             trees: BTreeMap::new(),
             at_size: BTreeMap::new(),
+            ends: BTreeMap::new(),
         }
     }
 
@@ -344,6 +349,7 @@ impl Extension {
         let Some(size) = self.kept.head(partition).map(|head| head.size) else {
             return;
         };
+        self.ends.insert(partition, offset + 1);
         let tree = self.trees.entry(partition).or_default();
         if tree.size() < size {
             tree.push(leaf);
@@ -369,6 +375,7 @@ impl Extension {
                     partition: head.partition,
                     found,
                     covered: head.size,
+                    end: self.ends.get(&head.partition).copied().unwrap_or(0),
                 }),
                 Some((root, offset)) if hex::encode(root) != head.root => {
                     departures.push(Departure::Rewritten {
@@ -384,17 +391,39 @@ impl Extension {
     }
 }
 
-/// [`Extension::departures`] of the whole log from `kept`.
-pub async fn departures(
-    log: &dyn LogReader,
-    kept: &Checkpoint,
-) -> Result<Vec<Departure>, ReplayError> {
-    let mut extension = Extension::new(kept.clone());
-    crate::scan(log, |record| {
-        let leaf = merkle::leaf_hash(&record.payload);
-        extension.push_leaf(record.partition, record.offset, leaf);
-        Ok(())
-    })
-    .await?;
-    Ok(extension.departures())
+/// What a full read of the log says about its trees: their heads, and how the log departs
+/// from a kept checkpoint when there is one. Fed one leaf at a time (`verify` does, in its
+/// single pass).
+#[derive(Debug, Clone, Default)]
+pub struct Witness {
+    trees: LogTrees,
+    kept: Option<Extension>,
+}
+
+impl Witness {
+    /// A witness of a log of `partitions` partitions, checking it extends `kept` when given.
+    pub fn new(partitions: usize, kept: Option<Checkpoint>) -> Witness {
+        Witness {
+            trees: LogTrees::new(partitions),
+            kept: kept.map(Extension::new),
+        }
+    }
+
+    /// The next record of `partition`, at `offset`, hashed into its leaf.
+    pub fn push_leaf(&mut self, partition: u32, offset: u64, leaf: Digest) {
+        self.trees.push_leaf(partition, leaf);
+        if let Some(kept) = &mut self.kept {
+            kept.push_leaf(partition, offset, leaf);
+        }
+    }
+
+    /// The log's checkpoint (unsigned) and its departures from the kept one.
+    pub fn finish(&self) -> (Checkpoint, Vec<Departure>) {
+        let departures = self
+            .kept
+            .as_ref()
+            .map(Extension::departures)
+            .unwrap_or_default();
+        (self.trees.checkpoint(), departures)
+    }
 }

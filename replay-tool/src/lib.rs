@@ -30,8 +30,8 @@ pub use export::{export, spreadsheet_safe, ExportFormat, ExportSummary, TimeRang
 pub use history::{history, AsOf, History, HistoryEntry};
 pub use scan::{scan, scan_from, Start};
 pub use verify::{
-    check_all, digest_of, verify, verify_from, Break, BreakKind, Head, RunningTrialBalance,
-    Verifier, VerifyReport,
+    check_all, digest_of, verify, verify_against, verify_from, Break, BreakKind, Head,
+    RunningTrialBalance, Verifier, VerifyReport,
 };
 
 use event_log::LogError;

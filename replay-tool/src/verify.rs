@@ -13,9 +13,11 @@ use projections::Projector;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint::{Checkpoint, Departure};
 use crate::scan::{start_offset, Start, READ_CHUNK};
 use crate::state::{aggregate_name, fold_in_place, Misfit, State};
 use crate::{unique, ReplayError};
+use order_events::merkle;
 
 /// What kind of break `verify` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -39,6 +41,13 @@ pub enum BreakKind {
     TrialBalanceBroken,
     /// Two events carry one event id: ids must name one event in the whole log.
     DuplicateEventId,
+    /// An event was recorded before the event ahead of it in its partition: the writer stamps
+    /// `recorded_at` never earlier than the partition's last event, so time read from the log
+    /// (`--since`, `--as-of`) means the same as order in it.
+    RecordedAtWentBack,
+    /// The log does not extend the checkpoint `verify --checkpoint` was given: records it
+    /// covered were removed or rewritten.
+    CheckpointNotExtended,
 }
 
 /// One break, located precisely.
@@ -72,6 +81,11 @@ pub struct VerifyReport {
     /// SHA-256 over every aggregate's chain head in canonical order: the same log always gives
     /// the same digest.
     pub digest: String,
+    /// The root of the log's Merkle trees over every record's stored bytes (what `checkpoint`
+    /// prints): covers content, not only the hashes records state. Only on a read from the
+    /// beginning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 impl VerifyReport {
@@ -149,6 +163,10 @@ pub struct Verifier {
     trial_balance: RunningTrialBalance,
     /// Every decoded event's id and place, to find an id used twice.
     ids: unique::EventIds,
+    /// The latest `recorded_at` in the partition being read.
+    recorded_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The log's trees, on a read from the beginning.
+    witness: Option<crate::checkpoint::Witness>,
 }
 
 impl Verifier {
@@ -158,6 +176,15 @@ impl Verifier {
             projector,
             start,
             ..Verifier::default()
+        }
+    }
+
+    /// The same verifier, also growing the log's Merkle trees (`partitions` of them) and
+    /// checking the log extends `kept`, when given: a read from the beginning only.
+    pub fn witnessing(self, partitions: usize, kept: Option<Checkpoint>) -> Verifier {
+        Verifier {
+            witness: Some(crate::checkpoint::Witness::new(partitions, kept)),
+            ..self
         }
     }
 
@@ -174,21 +201,27 @@ impl Verifier {
     /// Checks one record of the events topic. An error is the tool failing (its scratch
     /// store), not a finding.
     pub fn check(&mut self, record: &StoredRecord) -> Result<(), ReplayError> {
-        self.check_decoded(record, &codec::decode_event(&record.payload))
+        let leaf = merkle::leaf_hash(&record.payload);
+        self.check_decoded(record, &codec::decode_event(&record.payload), &leaf)
     }
 
-    /// [`Verifier::check`] of a record already decoded (`codec::decode_event` of its payload),
-    /// so decoding can run elsewhere ([`check_all`]). Borrowed: an envelope is too large to
-    /// move for nothing.
+    /// [`Verifier::check`] of a record already decoded (`codec::decode_event` of its payload)
+    /// and hashed into its leaf, so that work can run elsewhere ([`check_all`]). Borrowed: an
+    /// envelope is too large to move for nothing.
     pub fn check_decoded(
         &mut self,
         record: &StoredRecord,
         decoded: &Result<EventEnvelope, DecodeError>,
+        leaf: &merkle::Digest,
     ) -> Result<(), ReplayError> {
         self.events += 1;
         if self.partition != Some(record.partition) {
             self.partition = Some(record.partition);
+            self.recorded_until = None;
             self.followers.finish_partition()?;
+        }
+        if let Some(witness) = &mut self.witness {
+            witness.push_leaf(record.partition, record.offset, *leaf);
         }
         let located =
             |kind, aggregate: Option<String>, sequence, expected: String, found: String| Break {
@@ -254,7 +287,30 @@ impl Verifier {
             partition: record.partition,
             offset: record.offset,
         })?;
+        self.check_time(envelope, &located);
         self.follow(envelope, located)
+    }
+
+    /// `recorded_at` never goes back within a partition.
+    fn check_time(
+        &mut self,
+        envelope: &EventEnvelope,
+        located: &impl Fn(BreakKind, Option<String>, Option<u64>, String, String) -> Break,
+    ) {
+        let at = envelope.recorded_at;
+        match self.recorded_until {
+            Some(until) if at < until => self.breaks.push(located(
+                BreakKind::RecordedAtWentBack,
+                Some(aggregate_name(
+                    envelope.aggregate_kind,
+                    &envelope.aggregate_id,
+                )),
+                Some(envelope.sequence),
+                format!("recorded at or after {}", until.to_rfc3339()),
+                format!("recorded at {}", at.to_rfc3339()),
+            )),
+            _ => self.recorded_until = Some(at),
+        }
     }
 
     fn follow(
@@ -409,6 +465,11 @@ impl Verifier {
                 ),
             });
         }
+        let root = self.witness.take().map(|witness| {
+            let (checkpoint, departures) = witness.finish();
+            self.breaks.extend(departures.into_iter().map(departed));
+            checkpoint.root
+        });
         Ok(VerifyReport {
             start: self.start,
             events: self.events,
@@ -417,7 +478,42 @@ impl Verifier {
             money_events: self.money_events,
             breaks: self.breaks,
             digest,
+            root,
         })
+    }
+}
+
+/// A departure from the kept checkpoint, as a break.
+fn departed(departure: Departure) -> Break {
+    let (partition, offset, expected) = match &departure {
+        Departure::Removed {
+            partition,
+            covered,
+            end,
+            ..
+        } => (
+            *partition,
+            *end,
+            format!("at least the {covered} records the checkpoint covers"),
+        ),
+        Departure::Rewritten {
+            partition,
+            size,
+            offset,
+        } => (
+            *partition,
+            *offset,
+            format!("the first {size} records the checkpoint covers"),
+        ),
+    };
+    Break {
+        kind: BreakKind::CheckpointNotExtended,
+        partition,
+        offset,
+        aggregate: None,
+        sequence: None,
+        expected,
+        found: departure.to_string(),
     }
 }
 
@@ -492,13 +588,36 @@ pub async fn verify_from(
     projector: &Projector,
     start: Start,
 ) -> Result<VerifyReport, ReplayError> {
+    verify_against(log, projector, start, None).await
+}
+
+/// [`verify_from`], also checking (on a read from the beginning) that the log extends `kept`:
+/// each way it does not is a [`BreakKind::CheckpointNotExtended`]. One pass.
+pub async fn verify_against(
+    log: &dyn LogReader,
+    projector: &Projector,
+    start: Start,
+    kept: Option<Checkpoint>,
+) -> Result<VerifyReport, ReplayError> {
     let mut verifier = Verifier::new(projector.clone(), start);
+    if start == Start::Beginning {
+        let partitions = log.end_offsets(Topic::Events).await?.len();
+        verifier = verifier.witnessing(partitions, kept);
+    } else if kept.is_some() {
+        return Err(ReplayError::Output(
+            "a checkpoint is checked on a read from the beginning only".into(),
+        ));
+    }
     check_all(log, start, &mut verifier).await?;
     verifier.finish()
 }
 
-/// Records and what each decoded to.
-type DecodedChunk = (Vec<StoredRecord>, Vec<Result<EventEnvelope, DecodeError>>);
+/// Records, what each decoded to, and each one's leaf hash.
+type DecodedChunk = (
+    Vec<StoredRecord>,
+    Vec<Result<EventEnvelope, DecodeError>>,
+    Vec<merkle::Digest>,
+);
 
 /// Checks every event from `start` with `verifier`, as [`scan_from`] would visit them, in a
 /// pipeline over the machine's cores: this task reads chunks, each chunk is decoded (hash
@@ -515,11 +634,10 @@ pub async fn check_all(
     let checker = tokio::task::spawn_blocking(move || {
         let mut checked = Ok(());
         // On an error the receiver is dropped, which stops the reading side.
-        while let Some((records, decoded)) = chunks.blocking_recv() {
-            checked = records
-                .iter()
-                .zip(&decoded)
-                .try_for_each(|(record, decoded)| owned.check_decoded(record, decoded));
+        while let Some((records, decoded, leaves)) = chunks.blocking_recv() {
+            checked = records.iter().zip(&decoded).zip(&leaves).try_for_each(
+                |((record, decoded), leaf)| owned.check_decoded(record, decoded, leaf),
+            );
             if checked.is_err() {
                 break;
             }
@@ -593,5 +711,9 @@ fn decode_chunk(records: Vec<StoredRecord>) -> DecodedChunk {
         .iter()
         .map(|record| codec::decode_event(&record.payload))
         .collect();
-    (records, decoded)
+    let leaves = records
+        .iter()
+        .map(|record| merkle::leaf_hash(&record.payload))
+        .collect();
+    (records, decoded, leaves)
 }

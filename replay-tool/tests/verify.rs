@@ -111,7 +111,10 @@ async fn verify_in_little_memory(
     log: &dyn Log,
 ) -> Result<replay_tool::VerifyReport, replay_tool::ReplayError> {
     let report = replay_tool::verify(log).await?;
-    let mut verifier = replay_tool::Verifier::default().with_memory_limits(1, 1);
+    let partitions = log.partitions(Topic::Events) as usize;
+    let mut verifier = replay_tool::Verifier::default()
+        .with_memory_limits(1, 1)
+        .witnessing(partitions, None);
     replay_tool::scan(log, |record| verifier.check(record)).await?;
     assert_eq!(
         verifier.finish()?,
@@ -832,11 +835,12 @@ fn settlement(reference: &str, net: &str) -> Keyed {
         u128::from(reference.len() as u64),
     );
     let head = order_events::envelope::ChainHead::GENESIS;
+    // After the shop's last event (the writer never stamps a time earlier than that).
     let sealed = codec::seal(
         &command,
         head,
         vec![Event::Account(event.into())],
-        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2027, 1, 30, 9, 0, 0).unwrap(),
     );
     let sealed = sealed.into_iter().next().unwrap();
     (sealed.envelope.aggregate_id, sealed.record)
@@ -978,4 +982,34 @@ async fn verify_from_a_time_starts_at_the_first_event_recorded_since() {
     let after = *times.iter().max().unwrap() + chrono::Duration::seconds(1);
     let empty = verify_window(&log, Start::Time(after)).await;
     assert_eq!((empty.events, empty.aggregates), (0, 0));
+}
+
+#[tokio::test]
+async fn an_event_recorded_before_the_one_ahead_of_it_in_its_partition_is_a_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut payloads = shop_events(0x7d, 10);
+    let (key, record) = settlement("SEPA-2", "985.70");
+    let mut event = decoded(&record);
+    event.recorded_at = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    let command = order_events::testkit::samples::envelope(
+        order_events::testkit::samples::record_psp_settlement(),
+        7,
+    );
+    let early = codec::seal(
+        &command,
+        order_events::envelope::ChainHead::GENESIS,
+        vec![event.event],
+        event.recorded_at,
+    );
+    payloads.push((key, early.into_iter().next().unwrap().record));
+    let log = log_of(&dir, "log", payloads).await;
+    let report = verify_in_little_memory(&log).await.unwrap();
+    let kinds: Vec<BreakKind> = report.breaks.iter().map(|b| b.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![BreakKind::RecordedAtWentBack],
+        "{:?}",
+        report.breaks
+    );
+    assert!(report.breaks[0].found.contains("2026-11-01T09:00:00"));
 }
