@@ -95,6 +95,17 @@ fn dead_letter_message() -> Value {
     })
 }
 
+fn checkpoint_message() -> Value {
+    json!({
+        "name": "Checkpoint",
+        "title": "Checkpoint",
+        "contentType": CONTENT_TYPE_JSON,
+        "summary": "The log's Merkle tree heads at one moment, signed with the deployment's Ed25519 key: what an auditor keeps, checks proofs against, and proves later logs extend (docs/verifiable-history.md). No headers.",
+        "payload": crate::openapi::checkpoint_schema(),
+        "bindings": kafka_key("`checkpoint`.".to_owned()),
+    })
+}
+
 /// A channel of topic `<prefix>.<suffix>` carrying `messages` (component names).
 fn channel(suffix: &str, description: &str, messages: &[String]) -> Value {
     let refs: Map<String, Value> = messages
@@ -137,6 +148,10 @@ pub fn document() -> Value {
     }
     messages.insert(RESULT_MESSAGE_TYPE.to_owned(), result_message());
     messages.insert("DeadLetter".to_owned(), dead_letter_message());
+    messages.insert("Checkpoint".to_owned(), checkpoint_message());
+    let checkpoints = vec!["Checkpoint".to_owned()];
+    let mut checkpoints_channel = channel("checkpoints", "", &checkpoints);
+    checkpoints_channel["description"] = "The signed checkpoints a `ledger serve` publishes, on a schedule (`[checkpoints] interval_secs`) and on request (`POST /v1/checkpoints`), in order: one partition, created by the serve when missing, written outside transactions.".into();
     let results = vec![RESULT_MESSAGE_TYPE.to_owned()];
     let dead = vec!["DeadLetter".to_owned()];
     json!({
@@ -153,12 +168,14 @@ pub fn document() -> Value {
             "events": channel("events", "What the ledger decided, per aggregate in order, each event chained to the one before by SHA-256.", &events),
             "commandResults": channel("command-results", "One result per command, on the command's partition number, keyed by command id.", &results),
             "deadLetter": channel("dead-letter", "Records of the commands topic that are not commands the ledger can decide.", &dead),
+            "checkpoints": checkpoints_channel,
         },
         "operations": {
             "submitCommand": operation("send", "commands", "Publish a command (any service, any language).", &commands),
             "readEvents": operation("receive", "events", "Read the history (projections, auditors).", &events),
             "readResults": operation("receive", "commandResults", "Learn what became of a command.", &results),
             "readDeadLetters": operation("receive", "deadLetter", "Find records that were not commands.", &dead),
+            "readCheckpoints": operation("receive", "checkpoints", "Keep the log's signed checkpoints (auditors, witnesses).", &checkpoints),
         },
         "components": {
             "messages": messages,

@@ -125,6 +125,13 @@ pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Re
             metrics: Some(metrics),
             wait: Duration::from_secs(30),
             auth: config.auth()?,
+            checkpoints: Some(
+                crate::checkpoints::CheckpointOptions::for_deployment(
+                    &config.checkpoints,
+                    &options,
+                )
+                .await?,
+            ),
         };
         let clock = Arc::new(command_handler::SystemClock);
         serve::serve(log, clock, serve_options, shutdown_signal()).await

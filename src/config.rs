@@ -29,6 +29,27 @@ pub struct LedgerConfig {
     pub projections: ProjectionsSection,
     /// Who may use the HTTP API: bearer tokens (hashed) and their roles.
     pub auth: crate::auth::AuthSection,
+    /// The signed checkpoints `ledger serve` publishes.
+    pub checkpoints: CheckpointsSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointsSection {
+    /// Seconds between two checkpoints a serve publishes; 0: only when asked
+    /// (`POST /v1/checkpoints`).
+    pub interval_secs: u64,
+    /// The Ed25519 signing key file (from `ledger replay checkpoint-key`); unset: unsigned.
+    pub signing_key: Option<PathBuf>,
+}
+
+impl Default for CheckpointsSection {
+    fn default() -> CheckpointsSection {
+        CheckpointsSection {
+            interval_secs: 3600,
+            signing_key: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

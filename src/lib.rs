@@ -7,6 +7,7 @@ pub mod asyncapi;
 pub mod auth;
 pub mod background;
 pub mod bench;
+pub mod checkpoints;
 pub mod cli;
 pub mod commands;
 pub mod config;

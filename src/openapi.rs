@@ -360,6 +360,12 @@ fn operations(paths: &mut Map<String, Value>) {
         error("A rebuild is already running (`rebuild_running`)."),
     );
     rebuild.insert("503".into(), error("The read models are unavailable."));
+    let mut checkpoint = Map::new();
+    checkpoint.insert("200".into(), ok_json(checkpoint_schema()));
+    checkpoint.insert(
+        "503".into(),
+        error("No checkpoint could be published (`checkpoint_failed`), or this serve publishes none (`checkpoints_off`)."),
+    );
     let mut document = Map::new();
     document.insert(
         "200".into(),
@@ -372,6 +378,7 @@ fn operations(paths: &mut Map<String, Value>) {
             query("from", "First offset [default: 0].", whole(0, u64::MAX)),
             query("limit", "Most records [default: 1000].", whole(1, 1000)),
         ], events),
+        ("/v1/checkpoints", "post", "Publish a checkpoint of the log as it is now — its Merkle tree heads, signed with the deployment's key (docs/verifiable-history.md) — and answer it (auditor).", vec![], checkpoint),
         ("/metrics", "get", "Prometheus metrics of this process (analyst).", vec![], metrics),
         ("/v1/projections/rebuild", "post", "Rebuild the read models from offset 0 beside the live ones, switching when caught up (admin).", vec![], rebuild),
         ("/v1/openapi.json", "get", "This document (any role).", vec![], document),
@@ -386,6 +393,26 @@ fn operations(paths: &mut Map<String, Value>) {
         "security": [],
         "responses": {"200": {"description": "Up.", "content": {"text/plain": {"schema": {"const": "ok\n"}}}}},
     }}));
+}
+
+/// A checkpoint, as `docs/verifiable-history.md` specifies it (also the AsyncAPI document's
+/// checkpoint message).
+pub fn checkpoint_schema() -> Value {
+    let digest = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
+    json!({"type": "object", "required": ["format", "partitions", "root"], "properties": {
+        "format": {"const": "order-ledger/checkpoint/v1"},
+        "partitions": {"type": "array", "items": {"type": "object", "required": ["partition", "size", "root"], "properties": {
+            "partition": whole(0, u32::MAX as u64),
+            "size": whole(0, u64::MAX),
+            "root": digest,
+        }}},
+        "root": digest,
+        "signature": {"type": "object", "required": ["key_id", "signed_at", "signature"], "properties": {
+            "key_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+            "signed_at": {"type": "string", "format": "date-time"},
+            "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+        }},
+    }})
 }
 
 fn components(generator: &mut SchemaGenerator, commands: Vec<(&'static str, Value)>) -> Value {

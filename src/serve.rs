@@ -65,6 +65,8 @@ struct AppState {
     wait: Duration,
     clock: Arc<dyn Clock>,
     fatal: Fatal,
+    /// Asks the checkpoint publisher for a checkpoint now (none when it is off).
+    checkpoints: Option<tokio::sync::mpsc::Sender<crate::checkpoints::Request>>,
 }
 
 impl AppState {
@@ -292,6 +294,36 @@ async fn get_layout(State(state): State<AppState>) -> impl IntoResponse {
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": "unavailable", "reason": error.to_string()})),
+        ),
+    }
+}
+
+/// `POST /v1/checkpoints`: publishes a checkpoint of the log as it is now (signed with the
+/// deployment's key) and answers it.
+async fn post_checkpoint(State(state): State<AppState>) -> axum::response::Response {
+    let unavailable = |code: &str, reason: String| {
+        let body = json!({"error": code, "reason": reason});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    };
+    let Some(requests) = &state.checkpoints else {
+        return unavailable(
+            "checkpoints_off",
+            "this serve publishes no checkpoints".into(),
+        );
+    };
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    if requests.send(answer).await.is_err() {
+        return unavailable(
+            "checkpoint_failed",
+            "the checkpoint publisher stopped".into(),
+        );
+    }
+    match answered.await {
+        Ok(Ok(checkpoint)) => (StatusCode::OK, Json(checkpoint)).into_response(),
+        Ok(Err(reason)) => unavailable("checkpoint_failed", reason),
+        Err(_) => unavailable(
+            "checkpoint_failed",
+            "the checkpoint publisher stopped".into(),
         ),
     }
 }
@@ -541,6 +573,10 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
             "/v1/log/events/{partition}",
             get(get_events).route_layer(guard(Access::LOG)),
         )
+        .route(
+            "/v1/checkpoints",
+            post(post_checkpoint).route_layer(guard(Access::LOG)),
+        )
         .route("/v1/health", get(|| async { "ok\n" }))
         .route(
             "/metrics",
@@ -565,6 +601,8 @@ pub struct ServeOptions {
     /// Who may use the HTTP API. On an embedded data directory the serve adds an admin token
     /// of its own and writes it beside its address.
     pub auth: Auth,
+    /// Where and how often the log's signed checkpoints are published; `None`: never.
+    pub checkpoints: Option<crate::checkpoints::CheckpointOptions>,
 }
 
 /// Where and how `ledger serve` keeps its read models.
@@ -620,7 +658,22 @@ pub async fn serve(
     if in_place {
         results = results.with_inbox(inbox);
     }
+    let (checkpoints, checkpointer) = match options.checkpoints {
+        Some(publishing) => {
+            let (requests, received) = tokio::sync::mpsc::channel(16);
+            let reader: Arc<dyn event_log::LogReader> = log.clone();
+            let checkpointer =
+                crate::checkpoints::Checkpointer::new(reader, publishing.key, publishing.sink)
+                    .await?;
+            let task = Background::spawn(move |stopped| {
+                crate::checkpoints::run(checkpointer, publishing.interval, received, stopped.wait())
+            });
+            (Some(requests), Some(task))
+        }
+        None => (None, None),
+    };
     let state = AppState {
+        checkpoints,
         log: log.clone(),
         results: Arc::new(results),
         group: options.handler.group.clone(),
@@ -736,6 +789,9 @@ pub async fn serve(
         let _ = std::fs::remove_file(path);
     }
     let _ = stop_http.send(());
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.stop().await?;
+    }
     let (http, folded) = tokio::join!(http, worker.stop());
     http??;
     let folded = folded?;

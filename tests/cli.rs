@@ -432,8 +432,14 @@ struct Serving {
 impl Serving {
     /// Starts a serve on `data` and waits until it publishes its address.
     fn on(data: &Path) -> Serving {
+        Serving::on_with(data, &[])
+    }
+
+    /// [`Serving::on`] with more arguments (`--config FILE`).
+    fn on_with(data: &Path, args: &[&str]) -> Serving {
         let child = Command::new(env!("CARGO_BIN_EXE_ledger"))
             .args(["serve", "--data", data.to_str().unwrap()])
+            .args(args)
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -2363,4 +2369,202 @@ fn an_auditor_checks_proofs_against_a_kept_checkpoint_with_our_tools_and_an_inde
         "",
     );
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+}
+
+/// A checkpoint key in `dir` and a ledger.toml publishing checkpoints every second signed with
+/// it; the key's public half.
+fn checkpointing_config(dir: &Path) -> (std::path::PathBuf, String) {
+    let key = dir.join("checkpoint.key");
+    let made = ledger(&["replay", "checkpoint-key", "--out", key.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+    let public = stdout(&made)
+        .lines()
+        .find_map(|l| l.strip_prefix("public key "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let config = dir.join("ledger.toml");
+    let text = format!(
+        "[checkpoints]\ninterval_secs = 1\nsigning_key = {:?}\n",
+        key.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, public)
+}
+
+/// Waits (up to 30 s) until `ready` holds.
+fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_embedded_serve_publishes_signed_checkpoints_on_a_schedule_and_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 10, 4);
+    let (config, public) = checkpointing_config(dir.path());
+    let serve = Serving::on_with(&data, &["--config", config.to_str().unwrap()]);
+    let published = data.join("checkpoints.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&published)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    eventually("a scheduled checkpoint", || lines() >= 1);
+    // On request (an admin's token here; auditors may too), answered and appended.
+    let token = std::fs::read_to_string(data.join("serve.token")).unwrap();
+    let agent = order_ledger::running::client(
+        std::time::Duration::from_secs(30),
+        Some(token.trim().to_owned()),
+    );
+    let mut response = agent
+        .post(&format!("http://{}/v1/checkpoints", serve.address))
+        .send_empty()
+        .unwrap();
+    let answered: serde_json::Value = response.body_mut().read_json().unwrap();
+    let text = std::fs::read_to_string(&published).unwrap();
+    let appended: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(appended.contains(&answered), "{answered} not in {text}");
+    let refused = ureq::post(&format!("http://{}/v1/checkpoints", serve.address)).send_empty();
+    assert!(
+        matches!(refused, Err(ureq::Error::StatusCode(401))),
+        "{refused:?}"
+    );
+    assert!(serve.stop().success());
+
+    // Each is signed by the deployment's key, and the log extends it.
+    let kept = dir.path().join("kept.json");
+    std::fs::write(&kept, answered.to_string()).unwrap();
+    let checked = ledger(&[
+        "replay",
+        "check-checkpoint",
+        kept.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(checked.status.success(), "{checked:?}");
+    let extends = ledger(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "verify",
+        "--checkpoint",
+        kept.to_str().unwrap(),
+    ]);
+    assert!(extends.status.success(), "{extends:?}");
+    assert!(
+        stdout(&extends).contains(&format!("root {}", answered["root"].as_str().unwrap())),
+        "{extends:?}"
+    );
+    let independent = python_contract(
+        "verify_history.py",
+        &[
+            "checkpoint",
+            kept.to_str().unwrap(),
+            "--public-key",
+            &public,
+        ],
+        "",
+    );
+    assert!(independent.status.success(), "{independent:?}");
+}
+
+#[test]
+fn a_serve_on_kafka_publishes_signed_checkpoints_to_the_checkpoints_topic() {
+    let broker = event_log::testing::TestBroker::start();
+    let prefix = event_log::testing::unique_prefix("checkpoints");
+    let dir = tempfile::tempdir().unwrap();
+    let (config, public) = checkpointing_config(dir.path());
+    let log_args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--kafka",
+        broker.bootstrap(),
+        "--prefix",
+        &prefix,
+        "--partitions",
+        "2",
+    ];
+    let token = "kafka-auditor-token";
+    let tokens = format!("auditor:{}:auditor", order_ledger::auth::sha256_hex(token));
+    let serve = Serving::on_kafka(&log_args, Some(&tokens));
+    let submitted = ledger(
+        &[
+            &["submit"][..],
+            &log_args,
+            &["--wait-secs", "60", "examples/order-journey.jsonl"],
+        ]
+        .concat(),
+    );
+    let results = results_of(&submitted);
+    assert!(
+        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
+        "{results:?}"
+    );
+    let agent =
+        order_ledger::running::client(std::time::Duration::from_secs(30), Some(token.to_owned()));
+    let mut response = agent
+        .post(&format!("http://{}/v1/checkpoints", serve.address))
+        .send_empty()
+        .unwrap();
+    let answered: serde_json::Value = response.body_mut().read_json().unwrap();
+    let records: u64 = answered["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["size"].as_u64().unwrap())
+        .sum();
+    assert!(records >= 14, "{answered}");
+    assert!(serve.stop().success());
+
+    // Read back by a witness in Python; and the Kafka log (leaves are records, not offsets:
+    // transaction markers take offsets) extends the checkpoint by the auditor's own count.
+    let topic = format!("{prefix}.checkpoints");
+    let read = python_contract(
+        "read_checkpoint_topic.py",
+        &[broker.bootstrap(), &topic, &public],
+        "",
+    );
+    assert!(read.status.success(), "{read:?}");
+    let kept = dir.path().join("kept.json");
+    std::fs::write(&kept, answered.to_string()).unwrap();
+    let replay = |args: &[&str]| {
+        ledger(
+            &[
+                &["replay", "--kafka", broker.bootstrap(), "--prefix", &prefix][..],
+                args,
+            ]
+            .concat(),
+        )
+    };
+    let extends = replay(&["verify", "--checkpoint", kept.to_str().unwrap()]);
+    assert!(extends.status.success(), "{extends:?}");
+    let event = results[3]["events"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proof = replay(&["proof", &event, "--checkpoint", kept.to_str().unwrap()]);
+    assert!(proof.status.success(), "{proof:?}");
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, stdout(&proof)).unwrap();
+    let checked = ledger(&[
+        "replay",
+        "check-proof",
+        proof_file.to_str().unwrap(),
+        "--checkpoint",
+        kept.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(checked.status.success(), "{checked:?}");
 }

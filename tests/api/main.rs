@@ -87,6 +87,7 @@ async fn start_with(auth: Auth) -> Running {
             policy: defaults.policy,
         },
         auth,
+        checkpoints: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve::serve(log.clone(), clock.clone(), options, async {

@@ -5,6 +5,7 @@
 //! librdkafka's transactional calls block; they run on tokio's blocking pool.
 
 mod settings;
+mod side;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +23,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
 
 pub use settings::KafkaSettings;
+pub use side::SideTopic;
 
 use crate::port::{
     ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, LogError, LogReader, LogWriter, Producer,
@@ -207,6 +209,22 @@ async fn create_topics(
     topics: &Topics,
     names: &[String],
 ) -> Result<(), LogError> {
+    create_topics_of(
+        settings,
+        topics.partitions,
+        topics.replication_factor,
+        names,
+    )
+    .await
+}
+
+/// Creates the topics `names` (those that exist already are left as they are).
+async fn create_topics_of(
+    settings: &KafkaSettings,
+    partitions: u32,
+    replication_factor: u16,
+    names: &[String],
+) -> Result<(), LogError> {
     let admin: AdminClient<DefaultClientContext> =
         settings.client_config().create().map_err(kafka_error)?;
     let new_topics: Vec<NewTopic> = names
@@ -214,8 +232,8 @@ async fn create_topics(
         .map(|name| {
             NewTopic::new(
                 name,
-                topics.partitions as i32,
-                TopicReplication::Fixed(i32::from(topics.replication_factor)),
+                partitions as i32,
+                TopicReplication::Fixed(i32::from(replication_factor)),
             )
         })
         .collect();

@@ -1,0 +1,196 @@
+//! The checkpoints a serve publishes: the log's Merkle tree heads (`replay_tool::checkpoint`),
+//! maintained incrementally as the log grows — each record is read and hashed once — signed
+//! with the deployment's key, and published on a schedule and on demand: to the
+//! `<prefix>.checkpoints` topic on Kafka, to `<data>/checkpoints.jsonl` on the embedded log.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use event_log::kafka::SideTopic;
+use event_log::{LogReader, Topic, TopicPartition};
+use replay_tool::checkpoint::{Checkpoint, LogTrees};
+use tokio::sync::{mpsc, oneshot};
+
+/// The file beside an embedded log's data that checkpoints are appended to.
+pub const CHECKPOINTS_FILE: &str = "checkpoints.jsonl";
+/// The suffix of the Kafka topic checkpoints are published to.
+pub const CHECKPOINTS_TOPIC: &str = "checkpoints";
+
+/// Where checkpoints go.
+pub enum Sink {
+    /// Appended as a line each, and synced.
+    File(PathBuf),
+    Kafka(SideTopic),
+}
+
+impl Sink {
+    async fn publish(&self, checkpoint: &Checkpoint) -> Result<(), String> {
+        let line = serde_json::to_string(checkpoint).map_err(|e| e.to_string())?;
+        match self {
+            Sink::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || append_line(&path, &line))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Sink::Kafka(topic) => topic
+                .append("checkpoint", line.as_bytes())
+                .await
+                .map_err(|e| format!("publishing to {}: {e}", topic.name())),
+        }
+    }
+}
+
+fn append_line(path: &std::path::Path, line: &str) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    writeln!(file, "{line}")
+        .and_then(|()| file.sync_data())
+        .map_err(|e| format!("appending to {}: {e}", path.display()))
+}
+
+/// The log's trees, grown from where the last checkpoint left them.
+pub struct Checkpointer {
+    log: Arc<dyn LogReader>,
+    trees: LogTrees,
+    /// Per events partition, the next offset to read.
+    next: Vec<u64>,
+    key: Option<SigningKey>,
+    sink: Sink,
+}
+
+impl Checkpointer {
+    pub async fn new(
+        log: Arc<dyn LogReader>,
+        key: Option<SigningKey>,
+        sink: Sink,
+    ) -> Result<Checkpointer, event_log::LogError> {
+        let partitions = log.end_offsets(Topic::Events).await?.len();
+        Ok(Checkpointer {
+            log,
+            trees: LogTrees::new(partitions),
+            next: vec![0; partitions],
+            key,
+            sink,
+        })
+    }
+
+    /// Reads what was committed since the last call into the trees.
+    async fn grow(&mut self) -> Result<(), event_log::LogError> {
+        let topic = self.log.topics().name(Topic::Events);
+        let ends = self.log.end_offsets(Topic::Events).await?;
+        for (partition, &end) in ends.iter().enumerate().take(self.next.len()) {
+            let tp = TopicPartition::new(topic.clone(), partition as u32);
+            while self.next[partition] < end {
+                let records = self.log.read(&tp, self.next[partition], 1000).await?;
+                let Some(last) = records.last() else { break };
+                self.next[partition] = last.next_offset();
+                for record in records.iter().filter(|r| r.offset < end) {
+                    self.trees.push(record.partition, &record.payload);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the trees up to the log's end, signs their heads and publishes them.
+    pub async fn publish(&mut self) -> Result<Checkpoint, String> {
+        self.grow().await.map_err(|e| e.to_string())?;
+        let mut checkpoint = self.trees.checkpoint();
+        if let Some(key) = &self.key {
+            checkpoint = checkpoint.signed(key, std::time::SystemTime::now().into());
+        }
+        self.sink.publish(&checkpoint).await?;
+        metrics::counter!("ledger_checkpoints_published_total").increment(1);
+        metrics::gauge!("ledger_checkpoint_records").set(checkpoint.records() as f64);
+        tracing::info!(root = %checkpoint.root, records = checkpoint.records(), "checkpoint published");
+        Ok(checkpoint)
+    }
+}
+
+/// How a serve publishes checkpoints.
+pub struct CheckpointOptions {
+    /// Between two scheduled checkpoints; `None`: only on request.
+    pub interval: Option<Duration>,
+    pub key: Option<SigningKey>,
+    pub sink: Sink,
+}
+
+impl CheckpointOptions {
+    /// From `[checkpoints]`, publishing where the deployment's log is.
+    pub async fn for_deployment(
+        section: &crate::config::CheckpointsSection,
+        log: &crate::log_admin::LogOptions,
+    ) -> anyhow::Result<CheckpointOptions> {
+        let sink = match &log.kafka {
+            None => Sink::File(log.data.join(CHECKPOINTS_FILE)),
+            Some(_) => {
+                let mut topics = event_log::Topics::new(&log.prefix, log.partitions)?;
+                topics.replication_factor = log.replication_factor;
+                let settings = crate::log_admin::kafka_settings(log)?;
+                Sink::Kafka(SideTopic::open(&settings, &topics, CHECKPOINTS_TOPIC).await?)
+            }
+        };
+        Ok(CheckpointOptions {
+            interval: (section.interval_secs > 0)
+                .then(|| Duration::from_secs(section.interval_secs)),
+            key: signing_key(section.signing_key.as_deref())?,
+            sink,
+        })
+    }
+}
+
+/// A request for a checkpoint now, answered with it (or why none could be published).
+pub type Request = oneshot::Sender<Result<Checkpoint, String>>;
+
+/// Publishes a checkpoint every `interval` (none: only on request) and on every request,
+/// until `stopped`. A failed scheduled checkpoint is logged and tried again at the next tick.
+pub async fn run(
+    mut checkpointer: Checkpointer,
+    interval: Option<Duration>,
+    mut requests: mpsc::Receiver<Request>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    let mut ticks = interval.map(|every| {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    loop {
+        let tick = async {
+            match &mut ticks {
+                Some(ticks) => {
+                    ticks.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tick => {
+                if let Err(error) = checkpointer.publish().await {
+                    tracing::warn!(%error, "publishing a checkpoint failed; trying again at the next tick");
+                }
+            }
+            Some(request) = requests.recv() => {
+                let _ = request.send(checkpointer.publish().await);
+            }
+        }
+    }
+}
+
+/// Reads a signing key file for `[checkpoints] signing_key`.
+pub fn signing_key(path: Option<&std::path::Path>) -> anyhow::Result<Option<SigningKey>> {
+    path.map(|path| {
+        replay_tool::checkpoint::read_signing_key(path)
+            .map_err(|reason| anyhow::anyhow!("[checkpoints] signing_key: {reason}"))
+    })
+    .transpose()
+}
