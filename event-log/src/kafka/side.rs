@@ -26,7 +26,13 @@ impl SideTopic {
     ) -> Result<SideTopic, LogError> {
         let name = format!("{}.{suffix}", topics.prefix());
         if partition_count(settings, &name, std::time::Duration::ZERO).await? == 0 {
-            create_topics_of(settings, 1, topics.replication_factor, &[name.clone()]).await?;
+            create_topics_of(
+                settings,
+                1,
+                topics.replication_factor,
+                std::slice::from_ref(&name),
+            )
+            .await?;
         }
         let mut config = settings.client_config();
         config.set("enable.idempotence", "true").set("acks", "all");
