@@ -730,6 +730,32 @@ async fn a_proof_against_a_kept_checkpoint_and_a_consistency_proof_from_it() {
     let mut rewritten = payloads.clone();
     rewritten[capture].1 = forged;
     let rewritten = log_of(&dir, "rewritten", rewritten).await;
+    let report = replay_tool::verify_against(
+        &rewritten,
+        &projections::Projector::default(),
+        Start::Beginning,
+        Some(yesterday.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report
+            .breaks
+            .iter()
+            .any(|b| b.kind == BreakKind::CheckpointNotExtended && b.found.contains("rewritten")),
+        "{:?}",
+        report.breaks
+    );
+    let today = replay_tool::verify_against(
+        &log,
+        &projections::Projector::default(),
+        Start::Beginning,
+        Some(yesterday.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(today.is_intact(), "{:?}", today.breaks);
+    assert_eq!(today.root, Some(step.new.root.clone()));
     match consistency::prove(&rewritten, yesterday, None).await {
         Err(consistency::ConsistencyError::NotExtended(departures)) => assert!(
             departures
