@@ -143,7 +143,7 @@ async fn write_log(path: &std::path::Path, orders: u64) {
 fn main() {
     event_log::process::disable_transparent_huge_pages();
     let orders: u64 = setting("ORDERS", 500_000);
-    let phases: String = setting("PHASES", "raw,verify,rebuild".to_owned());
+    let phases: String = setting("PHASES", "raw,plain,verify,proof,rebuild".to_owned());
     let states = setting("STATES", replay_tool::follow::STATES_IN_MEMORY);
     let heads = setting("HEADS", replay_tool::follow::HEADS_IN_MEMORY);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -192,7 +192,8 @@ fn main() {
                 .unwrap_or_default()
         };
 
-        if phases.contains("verify") {
+        // `plain`: verify without the Merkle trees (as before issue 21), to see what they cost.
+        if phases.contains("plain") {
             let started = Instant::now();
             let mut verifier = replay_tool::Verifier::default().with_memory_limits(states, heads);
             replay_tool::check_all(&log, replay_tool::Start::Beginning, &mut verifier)
@@ -200,11 +201,61 @@ fn main() {
                 .unwrap();
             let report = verifier.finish().unwrap();
             assert!(report.is_intact());
+            let plain = report.events as f64 / started.elapsed().as_secs_f64();
+            println!(
+                "verify without trees: {plain:.0} events/s{}; peak resident memory during it {}",
+                share(plain),
+                sampler.take()
+            );
+        }
+
+        // `verify`: as `replay verify --checkpoint` runs — the trees grown in the same pass and
+        // checked against a kept checkpoint (the log's own, made first and timed apart).
+        if phases.contains("verify") {
+            let started = Instant::now();
+            let kept = replay_tool::checkpoint::checkpoint(&log).await.unwrap();
+            let made = started.elapsed().as_secs_f64();
+            println!(
+                "checkpoint: {:.0} events/s{}",
+                events as f64 / made,
+                share(events as f64 / made)
+            );
+            let started = Instant::now();
+            let partitions = log.end_offsets(Topic::Events).await.unwrap().len();
+            let mut verifier = replay_tool::Verifier::default()
+                .with_memory_limits(states, heads)
+                .witnessing(partitions, Some(kept.clone()));
+            replay_tool::check_all(&log, replay_tool::Start::Beginning, &mut verifier)
+                .await
+                .unwrap();
+            let report = verifier.finish().unwrap();
+            assert!(report.is_intact(), "{:?}", report.breaks.first());
+            assert_eq!(report.root.as_ref(), Some(&kept.root));
             let verify = report.events as f64 / started.elapsed().as_secs_f64();
             println!(
-                "verify: {verify:.0} events/s{}; peak resident memory during it {}",
+                "verify --checkpoint: {verify:.0} events/s{}; peak resident memory during it {}",
                 share(verify),
                 sampler.take()
+            );
+        }
+
+        // `proof`: one event from the middle of partition 0, proven against the log's
+        // checkpoint: how long it takes and how large it is.
+        if phases.contains("proof") {
+            let tp = event_log::TopicPartition::new(log.topics().name(Topic::Events), 0);
+            let end = log.end_offsets(Topic::Events).await.unwrap()[0];
+            let record = log.read(&tp, end / 2, 1).await.unwrap().remove(0);
+            let event_id = codec::decode_event(&record.payload).unwrap().event_id;
+            let started = Instant::now();
+            let proof = replay_tool::proof::prove(&log, event_id, None, None)
+                .await
+                .unwrap();
+            let took = started.elapsed().as_secs_f64();
+            let size = serde_json::to_string_pretty(&proof).unwrap().len();
+            println!(
+                "proof of one event among {events}: {size} bytes, {} + {} hashes, {took:.1} s",
+                proof.path.len(),
+                proof.heads_path.len()
             );
         }
 
