@@ -94,14 +94,21 @@ pub enum CheckpointError {
 
 impl Checkpoint {
     fn of(frontiers: &BTreeMap<u32, Frontier>) -> Checkpoint {
-        let partitions: Vec<PartitionHead> = frontiers
-            .iter()
-            .map(|(&partition, frontier)| PartitionHead {
-                partition,
-                size: frontier.size(),
-                root: hex::encode(frontier.root()),
-            })
-            .collect();
+        Checkpoint::from_heads(
+            frontiers
+                .iter()
+                .map(|(&partition, frontier)| PartitionHead {
+                    partition,
+                    size: frontier.size(),
+                    root: hex::encode(frontier.root()),
+                })
+                .collect(),
+        )
+    }
+
+    /// The unsigned checkpoint of these heads (partitions 0, 1, 2, … in order; each root 32
+    /// bytes of hex).
+    pub fn from_heads(partitions: Vec<PartitionHead>) -> Checkpoint {
         let leaves: Vec<Digest> = partitions.iter().map(PartitionHead::leaf).collect();
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),

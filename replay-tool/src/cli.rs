@@ -126,9 +126,13 @@ pub enum ReplayCommand {
     },
     /// Make a checkpoint signing key: writes its seed to --out (readable by its owner only)
     /// and prints the public key and its id, for auditors to trust.
+    /// With --of, prints the public key and id of an existing key file instead.
     CheckpointKey {
+        #[arg(long, required_unless_present = "of", conflicts_with = "of")]
+        out: Option<std::path::PathBuf>,
+        /// An existing key file whose public key to print (the seed is never printed).
         #[arg(long)]
-        out: std::path::PathBuf,
+        of: Option<std::path::PathBuf>,
     },
     /// Check a signed checkpoint offline against the public key you trust: exit status 0 when
     /// that key signed it as it is, 1 when not.
@@ -474,7 +478,17 @@ pub fn offline(command: &ReplayCommand, out: &mut dyn Write) -> Option<Result<u8
             old,
             public_key,
         } => check_consistency_file(file, old.as_ref(), public_key.as_ref(), out),
-        ReplayCommand::CheckpointKey { out: path } => make_checkpoint_key(path, out),
+        ReplayCommand::CheckpointKey {
+            out: Some(path), ..
+        } => make_checkpoint_key(path, out),
+        ReplayCommand::CheckpointKey { of: Some(path), .. } => {
+            crate::checkpoint::read_signing_key(path)
+                .map_err(ReplayError::Output)
+                .and_then(|key| print_public_key(&key, out))
+        }
+        ReplayCommand::CheckpointKey { .. } => Err(ReplayError::Output(
+            "checkpoint-key needs --out FILE (a new key) or --of FILE (an existing one)".into(),
+        )),
         ReplayCommand::CheckCheckpoint { file, public_key } => {
             check_checkpoint_file(file, public_key, out)
         }
@@ -494,6 +508,14 @@ fn make_checkpoint_key(path: &std::path::Path, out: &mut dyn Write) -> Result<u8
         .map_err(|e| ReplayError::Output(format!("creating {}: {e}", path.display())))?;
     writeln!(file, "{}", hex::encode(key.to_bytes()))
         .map_err(|e| ReplayError::Output(format!("writing {}: {e}", path.display())))?;
+    print_public_key(&key, out)
+}
+
+/// Prints a signing key's public key and its id (never the seed).
+fn print_public_key(
+    key: &ed25519_dalek::SigningKey,
+    out: &mut dyn Write,
+) -> Result<u8, ReplayError> {
     let public = key.verifying_key();
     writeln!(out, "public key {}", hex::encode(public.as_bytes()))?;
     writeln!(out, "key id     {}", crate::checkpoint::key_id(&public))?;

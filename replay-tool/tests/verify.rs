@@ -1039,3 +1039,55 @@ async fn an_event_recorded_before_the_one_ahead_of_it_in_its_partition_is_a_brea
     );
     assert!(report.breaks[0].found.contains("2026-11-01T09:00:00"));
 }
+
+/// A proof of an event among a million (one partition of a million records, eight partitions)
+/// with the largest record the shop writes and a signature stays under 4 KB: its audit paths
+/// are the RFC 9162 paths of those sizes, the rest is the record.
+#[test]
+fn a_signed_proof_among_a_million_records_is_under_four_kilobytes() {
+    use order_events::merkle;
+    use replay_tool::checkpoint::{self, PartitionHead};
+    let largest = shop_events(0xa0d8, 40)
+        .into_iter()
+        .map(|(_, record)| record)
+        .max_by_key(Vec::len)
+        .unwrap();
+    let size = 1_000_000u64;
+    let index = size / 2 + 1;
+    let hashes = |n: usize| vec![hex::encode([0xabu8; 32]); n];
+    let path = merkle::inclusion_ranges(index, size).unwrap().len();
+    let heads_path = merkle::inclusion_ranges(3, 8).unwrap().len();
+    let key = checkpoint::new_signing_key().unwrap();
+    let signed = checkpoint::Checkpoint::from_heads(vec![PartitionHead {
+        partition: 0,
+        size,
+        root: hex::encode([1u8; 32]),
+    }])
+    .signed(&key, Utc.with_ymd_and_hms(2026, 12, 3, 23, 0, 0).unwrap());
+    let proof = replay_tool::proof::Proof {
+        format: replay_tool::proof::PROOF_FORMAT.to_owned(),
+        event_id: decoded(&largest).event_id,
+        partition: 3,
+        index,
+        offset: index,
+        record: hex::encode(&largest),
+        path: hashes(path),
+        head: PartitionHead {
+            partition: 3,
+            size,
+            root: hex::encode([2u8; 32]),
+        },
+        partitions: 8,
+        heads_path: hashes(heads_path),
+        root: signed.root.clone(),
+        signature: signed.signature,
+    };
+    let text = serde_json::to_string_pretty(&proof).unwrap();
+    assert_eq!((path, heads_path), (20, 3));
+    assert!(
+        text.len() < 4096,
+        "{} bytes with a record of {}",
+        text.len(),
+        largest.len()
+    );
+}
