@@ -2126,19 +2126,7 @@ fn a_signed_checkpoint_checks_with_its_key_and_is_refused_otherwise() {
     let (data, _) = demo(&dir, 10, 3);
     let make_key = |name: &str| -> (std::path::PathBuf, String) {
         let path = dir.path().join(name);
-        let made = ledger(&["replay", "checkpoint-key", "--out", path.to_str().unwrap()]);
-        assert!(made.status.success(), "{made:?}");
-        let text = stdout(&made);
-        let public = text
-            .lines()
-            .find_map(|l| l.strip_prefix("public key "))
-            .unwrap()
-            .trim()
-            .to_owned();
-        assert!(
-            !text.contains(std::fs::read_to_string(&path).unwrap().trim()),
-            "the seed was printed"
-        );
+        let public = checkpoint_key(&path);
         (path, public)
     };
     let (key, public) = make_key("ledger.key");
@@ -2226,13 +2214,7 @@ fn an_auditor_checks_proofs_against_a_kept_checkpoint_with_our_tools_and_an_inde
     let data_arg = data.to_str().unwrap();
     let path = |name: &str| dir.path().join(name);
     let file = |name: &str| path(name).to_str().unwrap().to_owned();
-    let key = ledger(&["replay", "checkpoint-key", "--out", &file("ledger.key")]);
-    let public = stdout(&key)
-        .lines()
-        .find_map(|l| l.strip_prefix("public key "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let public = checkpoint_key(&path("ledger.key"));
     let replay = |args: &[&str]| ledger(&[&["replay", "--data", data_arg][..], args].concat());
     let save = |name: &str, output: &Output| {
         assert!(output.status.success(), "{output:?}");
@@ -2354,13 +2336,7 @@ fn an_auditor_checks_proofs_against_a_kept_checkpoint_with_our_tools_and_an_inde
     );
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     // Another key is not the trusted one.
-    let other = ledger(&["replay", "checkpoint-key", "--out", &file("other.key")]);
-    let stranger = stdout(&other)
-        .lines()
-        .find_map(|l| l.strip_prefix("public key "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let stranger = checkpoint_key(&path("other.key"));
     let refused = ledger(&[
         "replay",
         "check-proof",
@@ -2388,18 +2364,28 @@ fn an_auditor_checks_proofs_against_a_kept_checkpoint_with_our_tools_and_an_inde
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
 }
 
+/// Makes a checkpoint signing key at `path` (`replay checkpoint-key`); its public key, which
+/// the command printed — and not the seed.
+fn checkpoint_key(path: &Path) -> String {
+    let made = ledger(&["replay", "checkpoint-key", "--out", path.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+    let text = stdout(&made);
+    assert!(
+        !text.contains(std::fs::read_to_string(path).unwrap().trim()),
+        "the seed was printed"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("public key "))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 /// A checkpoint key in `dir` and a ledger.toml publishing checkpoints every second signed with
 /// it; the key's public half.
 fn checkpointing_config(dir: &Path) -> (std::path::PathBuf, String) {
     let key = dir.join("checkpoint.key");
-    let made = ledger(&["replay", "checkpoint-key", "--out", key.to_str().unwrap()]);
-    assert!(made.status.success(), "{made:?}");
-    let public = stdout(&made)
-        .lines()
-        .find_map(|l| l.strip_prefix("public key "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let public = checkpoint_key(&key);
     let config = dir.join("ledger.toml");
     let text = format!(
         "[checkpoints]\ninterval_secs = 1\nsigning_key = {:?}\n",
