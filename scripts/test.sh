@@ -62,6 +62,14 @@ if ! command -v strace >/dev/null 2>&1; then
     else sudo apt-get update -qq && sudo apt-get install -y -qq strace; fi
 fi
 
+# The PostgreSQL read store's tests start throwaway clusters with the machine's PostgreSQL
+# (projections::testing), unless LEDGER_TEST_POSTGRES names a server to use.
+if [ -z "${LEDGER_TEST_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "== installing PostgreSQL (Debian package; no cluster is started here)"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+    else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql; fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -7,12 +7,16 @@
 //! - [`query`]: listings, lookups, balances, trial balance, reports, exception queue.
 //! - [`worker`]: the async loop that follows the events topic, with lag and progress.
 
+pub mod backend;
 pub mod fold;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod postgres;
 pub mod query;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod worker;
 
 pub use fold::{CommissionSoFar, MemoryRows, Projector, SettlementRules};

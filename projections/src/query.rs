@@ -160,8 +160,8 @@ impl ProjectionStore {
         let mut items = Vec::new();
         let mut last_suffix = None;
         let mut more = false;
-        for entry in self.tree().range((start, Bound::Excluded(end))) {
-            let (key, _) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+        for entry in self.backend().range(start, Bound::Excluded(end)) {
+            let (key, _) = entry?;
             let suffix = &key[prefix.len()..];
             let id = uuid::Uuid::from_slice(&suffix[8..]).map_err(|_| StoreError::Corrupt {
                 key: format!("{key:?}"),
@@ -231,8 +231,12 @@ impl ProjectionStore {
                 }
                 None => end.extend_from_slice(&[0xff; 25]),
             }
-            for entry in self.tree().range(prefix.clone()..end).take(limit) {
-                let (key, _) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+            for entry in self
+                .backend()
+                .range(Bound::Included(prefix.clone()), Bound::Excluded(end))
+                .take(limit)
+            {
+                let (key, _) = entry?;
                 let id = uuid::Uuid::from_slice(&key[prefix.len() + 8..]).map_err(|_| {
                     StoreError::Corrupt {
                         key: format!("{key:?}"),
@@ -301,8 +305,8 @@ impl ProjectionStore {
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
-        for entry in self.tree().range((start, Bound::Excluded(end))) {
-            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+        for entry in self.backend().range(start, Bound::Excluded(end)) {
+            let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
             }
@@ -333,11 +337,7 @@ impl ProjectionStore {
         key: &[u8],
         what: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self
-            .tree()
-            .get(key)
-            .map_err(|e| StoreError::Storage(e.to_string()))?
-        {
+        match self.backend().get(key)? {
             None => Ok(None),
             Some(value) => order_events::codec::decode_cache_value(what, &value)
                 .map(Some)
@@ -353,10 +353,10 @@ impl ProjectionStore {
         prefix: &[u8],
         what: &str,
     ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
-        self.tree()
+        self.backend()
             .scan_prefix(prefix)
             .map(|entry| {
-                let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+                let (key, value) = entry?;
                 let decoded =
                     order_events::codec::decode_cache_value(what, &value).map_err(|e| {
                         StoreError::Corrupt {
@@ -438,8 +438,11 @@ impl ProjectionStore {
             uuid::Uuid::max(),
         );
         let mut open = Vec::new();
-        for entry in self.tree().range(window_began_after..) {
-            let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
+        for entry in self
+            .backend()
+            .range(Bound::Included(window_began_after), Bound::Unbounded)
+        {
+            let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
             }
@@ -503,17 +506,19 @@ impl ProjectionStore {
                 None => vec![prefix + 1],
             };
             let end = end.max(start.clone());
-            self.tree().range(start..end).map(|entry| {
-                let (key, value) = entry.map_err(|e| StoreError::Storage(e.to_string()))?;
-                let named = key.clone();
-                let corrupt = move |reason: &str| StoreError::Corrupt {
-                    key: format!("{named:?}"),
-                    reason: reason.to_owned(),
-                };
-                let (date, channel, rest) = keys::read_day(&key)
-                    .ok_or_else(|| corrupt("a per-day key without a date and a channel"))?;
-                Ok::<_, StoreError>((date, channel.to_owned(), rest.to_vec(), value, corrupt))
-            })
+            self.backend()
+                .range(Bound::Included(start), Bound::Excluded(end))
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    let named = key.clone();
+                    let corrupt = move |reason: &str| StoreError::Corrupt {
+                        key: format!("{named:?}"),
+                        reason: reason.to_owned(),
+                    };
+                    let (date, channel, rest) = keys::read_day(&key)
+                        .ok_or_else(|| corrupt("a per-day key without a date and a channel"))?;
+                    Ok::<_, StoreError>((date, channel.to_owned(), rest.to_vec(), value, corrupt))
+                })
         };
         let mut days = Vec::new();
         let mut totals: BTreeMap<Currency, (u64, Amount, Amount)> = BTreeMap::new();

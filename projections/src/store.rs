@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use event_log::StoredRecord;
 use order_events::codec;
 
+use crate::backend::{storage, Backend};
 use crate::fold::{self, Decoded, Folded, Projector, Rows};
 use crate::keys;
 use crate::model::UndecodableAlarm;
@@ -23,13 +24,9 @@ use crate::StoreError;
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
 const FORMAT: &[u8] = b"6";
 
-fn storage(error: sled::Error) -> StoreError {
-    StoreError::Storage(error.to_string())
-}
-
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
-    tree: &'a sled::Tree,
+    rows: &'a Backend,
     changes: HashMap<Vec<u8>, Change>,
     /// Rows the step keeps decoded: written to `changes` when the step ends. A row is in one
     /// of the two maps, never both.
@@ -77,7 +74,7 @@ impl Rows for Overlay<'_> {
         match self.changes.get(key) {
             Some(Change::Put { value, .. }) => Ok(Some(value.clone())),
             Some(Change::Remove) => Ok(None),
-            None => Ok(self.tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
+            None => self.rows.get(key),
         }
     }
 
@@ -127,8 +124,7 @@ pub struct StepStats {
 /// The read models of one deployment, in a local directory.
 #[derive(Clone)]
 pub struct ProjectionStore {
-    db: sled::Db,
-    tree: sled::Tree,
+    rows: Arc<Backend>,
     projector: Arc<Projector>,
     /// One fold step at a time: steps read rows other steps write.
     writer: Arc<Mutex<()>>,
@@ -180,23 +176,35 @@ impl ProjectionStore {
             _ => storage(error),
         })?;
         let tree = db.open_tree("read-models").map_err(storage)?;
-        match tree.get(keys::FORMAT).map_err(storage)? {
-            Some(format) if format.as_ref() == FORMAT => {}
+        ProjectionStore::over(Backend::Sled { db, tree }, projector)
+    }
+
+    /// The read models in PostgreSQL at `url`, in `schema` (created when missing).
+    pub fn open_postgres(
+        url: &str,
+        schema: &str,
+        projector: Projector,
+    ) -> Result<ProjectionStore, StoreError> {
+        let rows = crate::postgres::PgRows::open(url, schema)?;
+        ProjectionStore::over(Backend::Postgres(rows), projector)
+    }
+
+    /// A store over `rows`, emptied when they were written by another layout version.
+    fn over(rows: Backend, projector: Projector) -> Result<ProjectionStore, StoreError> {
+        match rows.get(keys::FORMAT)? {
+            Some(format) if format == FORMAT => {}
             Some(other) => {
                 tracing::warn!(
                     found = %String::from_utf8_lossy(&other),
                     "read models of another format: rebuilding from the log"
                 );
-                tree.clear().map_err(storage)?;
-                tree.insert(keys::FORMAT, FORMAT).map_err(storage)?;
+                rows.clear()?;
+                rows.apply(vec![(keys::FORMAT.to_vec(), Some(FORMAT.to_vec()))])?;
             }
-            None => {
-                tree.insert(keys::FORMAT, FORMAT).map_err(storage)?;
-            }
+            None => rows.apply(vec![(keys::FORMAT.to_vec(), Some(FORMAT.to_vec()))])?,
         }
         Ok(ProjectionStore {
-            db,
-            tree,
+            rows: Arc::new(rows),
             projector: Arc::new(projector),
             writer: Arc::new(Mutex::new(())),
         })
@@ -206,21 +214,21 @@ impl ProjectionStore {
         &self.projector
     }
 
-    pub(crate) fn tree(&self) -> &sled::Tree {
-        &self.tree
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.rows
     }
 
     /// The next offset to fold of every events partition folded so far.
     pub fn checkpoints(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
         let mut checkpoints = BTreeMap::new();
-        for entry in self.tree.scan_prefix([keys::CHECKPOINT]) {
-            let (key, value) = entry.map_err(storage)?;
+        for entry in self.rows.scan_prefix(&[keys::CHECKPOINT]) {
+            let (key, value) = entry?;
             let corrupt = || StoreError::Corrupt {
                 key: format!("{key:?}"),
                 reason: "checkpoint is not partition u32 → offset u64".into(),
             };
             let partition = u32::from_be_bytes(key[1..].try_into().map_err(|_| corrupt())?);
-            let offset = u64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt())?);
+            let offset = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt())?);
             checkpoints.insert(partition, offset);
         }
         Ok(checkpoints)
@@ -232,7 +240,7 @@ impl ProjectionStore {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut checkpoints = self.checkpoints()?;
         let mut overlay = Overlay {
-            tree: &self.tree,
+            rows: &self.rows,
             changes: HashMap::new(),
             decoded: HashMap::new(),
         };
@@ -278,38 +286,31 @@ impl ProjectionStore {
                 }
             }
         }
-        let mut batch = sled::Batch::default();
-        for (key, change) in overlay.into_changes() {
-            match change {
-                Change::Put { value, .. } => batch.insert(key, value),
-                Change::Remove => batch.remove(key),
-            }
-        }
-        for partition in advanced {
-            batch.insert(
-                keys::checkpoint(partition),
-                &checkpoints[&partition].to_be_bytes(),
-            );
-        }
-        self.tree.apply_batch(batch).map_err(storage)?;
+        let mut writes: Vec<crate::backend::Write> = overlay
+            .into_changes()
+            .into_iter()
+            .map(|(key, change)| match change {
+                Change::Put { value, .. } => (key, Some(value)),
+                Change::Remove => (key, None),
+            })
+            .collect();
+        writes.extend(advanced.into_iter().map(|partition| {
+            let next = checkpoints[&partition].to_be_bytes().to_vec();
+            (keys::checkpoint(partition), Some(next))
+        }));
+        self.rows.apply(writes)?;
         Ok(stats)
     }
 
     /// Makes everything folded so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(storage)?;
-        Ok(())
+        self.rows.flush()
     }
 
     /// Every row, for comparisons with a reference fold (tests, rebuild digests).
     pub fn rows(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
-        self.tree
-            .iter()
-            .map(|entry| {
-                entry
-                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .map_err(storage)
-            })
+        self.rows
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
             .collect()
     }
 }
@@ -443,8 +444,8 @@ impl ProjectionStore {
             let mut hasher = Sha256::new();
             hasher.update(format!("order-ledger/read-model/{name}/v1\0").as_bytes());
             for prefix in prefixes {
-                for entry in self.tree.scan_prefix([*prefix]) {
-                    let (key, value) = entry.map_err(storage)?;
+                for entry in self.rows.scan_prefix(&[*prefix]) {
+                    let (key, value) = entry?;
                     hasher.update((key.len() as u64).to_be_bytes());
                     hasher.update(&key);
                     hasher.update((value.len() as u64).to_be_bytes());

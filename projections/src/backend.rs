@@ -1,0 +1,116 @@
+//! Where the read models' rows live: a local sled tree (the default), or a table in
+//! PostgreSQL (`postgres.rs`). Both hold the same rows — binary keys in byte order, encoded
+//! values — written one atomic step at a time, checkpoints included, so the fold and the
+//! queries are one code over either, and the two cannot disagree by construction.
+
+use std::ops::Bound;
+
+use crate::postgres::PgRows;
+use crate::StoreError;
+
+/// A row read back: its key and value, or why it could not be read.
+pub type Entry = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
+/// One row's change in an atomic step: `None` removes it.
+pub type Write = (Vec<u8>, Option<Vec<u8>>);
+
+pub(crate) fn storage(error: sled::Error) -> StoreError {
+    StoreError::Storage(error.to_string())
+}
+
+/// The rows of one store.
+pub enum Backend {
+    Sled { db: sled::Db, tree: sled::Tree },
+    Postgres(PgRows),
+}
+
+impl Backend {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Backend::Sled { tree, .. } => Ok(tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
+            Backend::Postgres(rows) => rows.get(key),
+        }
+    }
+
+    /// The rows with keys in `(start, end)`, in key order, read lazily.
+    pub fn range(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Box<dyn Iterator<Item = Entry> + '_> {
+        match self {
+            Backend::Sled { tree, .. } => Box::new(tree.range((start, end)).map(|entry| {
+                entry
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(storage)
+            })),
+            Backend::Postgres(rows) => Box::new(rows.range(start, end)),
+        }
+    }
+
+    /// The rows whose keys start with `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Entry> + '_> {
+        let end = match successor(prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        self.range(Bound::Included(prefix.to_vec()), end)
+    }
+
+    /// Applies `writes` atomically: all of them or, on an error, none.
+    pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        match self {
+            Backend::Sled { tree, .. } => {
+                let mut batch = sled::Batch::default();
+                for (key, value) in writes {
+                    match value {
+                        Some(value) => batch.insert(key, value),
+                        None => batch.remove(key),
+                    }
+                }
+                tree.apply_batch(batch).map_err(storage)
+            }
+            Backend::Postgres(rows) => rows.apply(writes),
+        }
+    }
+
+    /// Removes every row.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Sled { tree, .. } => tree.clear().map_err(storage),
+            Backend::Postgres(rows) => rows.clear(),
+        }
+    }
+
+    /// Makes every applied step durable (PostgreSQL's commits already are).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(storage),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+}
+
+/// The least key greater than every key starting with `prefix`; `None` when there is none
+/// (the prefix is all `0xff`).
+pub fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_successor_of_a_prefix_bounds_every_key_that_starts_with_it() {
+        assert_eq!(super::successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(super::successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(super::successor(&[0xff, 0xff]), None);
+        assert_eq!(super::successor(&[]), None);
+    }
+}

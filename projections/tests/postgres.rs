@@ -1,0 +1,157 @@
+//! The PostgreSQL read store against the sled one: one log folded into both, in the same
+//! steps, holds the same rows and answers every query the same (a real PostgreSQL: found
+//! through `LEDGER_TEST_POSTGRES`, or a throwaway cluster, `projections::testing`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use common::shop_run;
+use event_log::StoredRecord;
+use order_events::order::OrderStatus;
+use projections::query::{OrderFilter, Page};
+use projections::testing::{unique_schema, TestPostgres};
+use projections::{ProjectionStore, Projector};
+use serde_json::{json, Value};
+
+/// Every page of a listing, `limit` at a time, as JSON.
+fn all_pages<T: serde::Serialize>(mut page: impl FnMut(Option<&str>) -> Page<T>) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let got = page(after.as_deref());
+        items.extend(
+            got.items
+                .iter()
+                .map(|item| serde_json::to_value(item).unwrap()),
+        );
+        match got.next {
+            Some(next) => after = Some(next),
+            None => return items,
+        }
+    }
+}
+
+/// What every query of the read API answers from `store`, as JSON.
+fn answers(store: &ProjectionStore) -> BTreeMap<&'static str, Value> {
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let policy = order_events::Policy::default();
+    let orders = all_pages(|after| store.orders(&OrderFilter::default(), 7, after).unwrap());
+    let each_order: Vec<Value> = orders
+        .iter()
+        .map(|summary| {
+            let id: uuid::Uuid = serde_json::from_value(summary["order_id"].clone()).unwrap();
+            let id = order_events::ids::OrderId(id);
+            json!([store.order(id).unwrap(), store.order_balance(id).unwrap()])
+        })
+        .collect();
+    let paid = OrderFilter {
+        status: Some(OrderStatus::Completed),
+        ..OrderFilter::default()
+    };
+    let sla: BTreeMap<OrderStatus, u32> = [(OrderStatus::Placed, 1), (OrderStatus::Paid, 2)].into();
+    BTreeMap::from([
+        ("orders", Value::Array(orders)),
+        ("each order and its balance", Value::Array(each_order)),
+        (
+            "completed orders",
+            Value::Array(all_pages(|after| store.orders(&paid, 5, after).unwrap())),
+        ),
+        (
+            "inventory",
+            Value::Array(all_pages(|after| {
+                store.inventory(None, false, 3, after).unwrap()
+            })),
+        ),
+        (
+            "low stock",
+            Value::Array(all_pages(|after| {
+                store.inventory(None, true, 3, after).unwrap()
+            })),
+        ),
+        (
+            "exceptions",
+            json!(store.exceptions(now, &sla, 50).unwrap()),
+        ),
+        ("balances", json!(store.balances(None).unwrap())),
+        (
+            "merchant balances",
+            json!(store.merchant_balances(None, None, now, &policy).unwrap()),
+        ),
+        ("trial balance", json!(store.trial_balance().unwrap())),
+        ("report", json!(store.report(None, None, None).unwrap())),
+        ("gaps", json!(store.gaps().unwrap())),
+        ("reconciliations", json!(store.reconciliations().unwrap())),
+        ("undecodable", json!(store.undecodable().unwrap())),
+        ("checkpoints", json!(store.checkpoints().unwrap())),
+    ])
+}
+
+fn fold_in_steps(store: &ProjectionStore, records: &[StoredRecord], step: usize) {
+    for chunk in records.chunks(step) {
+        store.fold(chunk).unwrap();
+    }
+}
+
+#[test]
+fn a_log_folded_into_postgres_and_into_sled_answers_every_query_the_same() {
+    let server = TestPostgres::start();
+    let (topic, _) = shop_run(0x9e57, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let sled =
+        ProjectionStore::open(&dir.path().join("read-models"), Projector::default()).unwrap();
+    let schema = unique_schema("conformance");
+    let postgres =
+        ProjectionStore::open_postgres(server.url(), &schema, Projector::default()).unwrap();
+    fold_in_steps(&sled, &topic.records, 97);
+    fold_in_steps(&postgres, &topic.records, 97);
+
+    let rows = sled.rows().unwrap();
+    assert!(
+        rows.len() > 2_000,
+        "{} rows: more than a few pages of PostgreSQL's",
+        rows.len()
+    );
+    assert!(
+        postgres.rows().unwrap() == rows,
+        "the stores hold different rows"
+    );
+    let (expected, found) = (answers(&sled), answers(&postgres));
+    for (query, answer) in &expected {
+        assert_eq!(&found[query], answer, "{query} differs");
+    }
+    assert!(expected["orders"].as_array().unwrap().len() == 300);
+    assert_eq!(sled.digests().unwrap(), postgres.digests().unwrap());
+
+    // Redelivered records change nothing; the store reopened holds what it held.
+    postgres.fold(&topic.records[..500]).unwrap();
+    drop(postgres);
+    let reopened =
+        ProjectionStore::open_postgres(server.url(), &schema, Projector::default()).unwrap();
+    assert!(reopened.rows().unwrap() == rows, "reopened rows differ");
+}
+
+#[test]
+fn a_schema_that_is_no_name_is_refused_and_an_unreachable_server_is_an_error() {
+    let refused = ProjectionStore::open_postgres(
+        "postgres://127.0.0.1:1/x",
+        "Robert'); DROP",
+        Projector::default(),
+    );
+    assert!(
+        matches!(refused, Err(projections::StoreError::Storage(ref m)) if m.contains("schema name")),
+        "{:?}",
+        refused.err()
+    );
+    let unreachable = ProjectionStore::open_postgres(
+        "postgres://postgres@127.0.0.1:1/postgres",
+        "ok",
+        Projector::default(),
+    );
+    assert!(
+        matches!(unreachable, Err(projections::StoreError::Storage(ref m)) if m.contains("PostgreSQL")),
+        "{:?}",
+        unreachable.err()
+    );
+}
