@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 /// The read models' directory inside an embedded data directory.
 pub const READ_MODELS_DIR: &str = "read-models";
+/// The read models' schemas in PostgreSQL are `read_models_g<generation>`, the live one named
+/// in `read_models_live.generation`.
+pub const POSTGRES_SCHEMA_BASE: &str = "read_models";
+/// Overrides `[projections] store` (a URL may carry a password, which may not belong in a file).
+pub const STORE_ENV: &str = "LEDGER_PROJECTIONS_STORE";
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,6 +63,9 @@ pub struct ProjectionsSection {
     /// The read models' store. Unset: `<data>/read-models` on the embedded log, a temporary
     /// directory on Kafka (rebuilt from the log at every start).
     pub store_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`): the read models there, in schemas
+    /// `read_models_g<N>`, instead of `store_dir`. `LEDGER_PROJECTIONS_STORE` overrides it.
+    pub store: Option<String>,
     /// Consumer group prefix of the projection worker; each instance appends its instance id,
     /// because every instance keeps a full copy of the read models.
     pub group: String,
@@ -71,6 +79,7 @@ impl Default for ProjectionsSection {
         use order_events::order::OrderStatus;
         ProjectionsSection {
             store_dir: None,
+            store: None,
             group: "order-ledger-projections".to_owned(),
             sla_hours: [
                 (OrderStatus::Placed, 2),
@@ -233,8 +242,12 @@ impl LedgerConfig {
             .store_dir
             .clone()
             .or_else(|| log.kafka.is_none().then(|| log.data.join(READ_MODELS_DIR)));
+        let postgres = std::env::var(STORE_ENV)
+            .ok()
+            .or_else(|| self.projections.store.clone());
         crate::serve::ReadSide {
             store_dir,
+            postgres,
             group: format!("{}-{instance_id}", self.projections.group),
             settlement: self.settlement.clone(),
             sla_hours: self.projections.sla_hours.clone(),

@@ -121,8 +121,7 @@ pub async fn run(
         |stopped| handler.run(stopped.wait())
     });
     let read_side = config.read_side_for(&log_options, "demo");
-    let read_models =
-        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let read_models = crate::serve::open_read_models(&read_side)?;
     let store = read_models.store().clone();
     let (worker, projections) =
         projections::worker::ProjectionWorker::new(log.clone(), read_models, read_side.group)?;

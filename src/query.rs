@@ -100,8 +100,7 @@ pub async fn locally(
 ) -> anyhow::Result<Value> {
     let log = crate::log_admin::open_existing(options).await?;
     let read_side = config.read_side_for(options, "query");
-    let read_models =
-        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let read_models = crate::serve::open_read_models(&read_side)?;
     projections::worker::catch_up(log.as_ref(), read_models.store()).await?;
     read_models.store().flush()?;
     let (_, projections) =
@@ -158,8 +157,7 @@ pub fn rebuild_via_serve(serve: &Endpoint) -> anyhow::Result<Value> {
 pub async fn rebuild_locally(config: &LedgerConfig, options: &LogOptions) -> anyhow::Result<Value> {
     let log = crate::log_admin::open_existing(options).await?;
     let read_side = config.read_side_for(options, "rebuild");
-    let mut read_models =
-        crate::serve::open_read_models(read_side.store_dir.as_deref(), read_side.settlement)?;
+    let mut read_models = crate::serve::open_read_models(&read_side)?;
     let started = std::time::Instant::now();
     let stats = read_models.rebuild_offline(log.as_ref()).await?;
     Ok(serde_json::json!({

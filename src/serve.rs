@@ -609,6 +609,8 @@ pub struct ServeOptions {
 pub struct ReadSide {
     /// `None`: a temporary store, rebuilt from the log at every start.
     pub store_dir: Option<PathBuf>,
+    /// A PostgreSQL URL: the read models there instead (`store_dir` unused).
+    pub postgres: Option<String>,
     /// This instance's projection consumer group (every instance folds every partition).
     pub group: String,
     pub settlement: projections::SettlementRules,
@@ -617,19 +619,22 @@ pub struct ReadSide {
     pub policy: order_events::Policy,
 }
 
-/// Opens the read models (the live generation in `dir`, or a temporary store), with a clear
-/// error when another process holds them.
-pub fn open_read_models(
-    dir: Option<&Path>,
-    settlement: projections::SettlementRules,
-) -> anyhow::Result<projections::worker::ReadModels> {
+/// Opens the read models (the live generation in PostgreSQL or in the store directory, or a
+/// temporary store), with a clear error when another process holds them.
+pub fn open_read_models(read_side: &ReadSide) -> anyhow::Result<projections::worker::ReadModels> {
+    let settlement = read_side.settlement.clone();
     settlement
         .check()
         .map_err(|reason| anyhow::anyhow!("[settlement]: {reason}"))?;
-    Ok(projections::worker::ReadModels::open(
-        dir,
-        projections::Projector::new(settlement),
-    )?)
+    let projector = projections::Projector::new(settlement);
+    Ok(match &read_side.postgres {
+        Some(url) => projections::worker::ReadModels::open_postgres(
+            url,
+            crate::config::POSTGRES_SCHEMA_BASE,
+            projector,
+        )?,
+        None => projections::worker::ReadModels::open(read_side.store_dir.as_deref(), projector)?,
+    })
 }
 
 /// Runs the handler and the HTTP front door until `shutdown` completes: then the handler
@@ -682,10 +687,7 @@ pub async fn serve(
         clock: clock.clone(),
         fatal: fatal.clone(),
     };
-    let read_models = open_read_models(
-        options.read_side.store_dir.as_deref(),
-        options.read_side.settlement,
-    )?;
+    let read_models = open_read_models(&options.read_side)?;
     let (worker, projections) = projections::worker::ProjectionWorker::new(
         log.clone(),
         read_models,

@@ -2571,3 +2571,81 @@ fn a_serve_on_kafka_publishes_signed_checkpoints_to_the_checkpoints_topic() {
     ]);
     assert!(checked.status.success(), "{checked:?}");
 }
+
+/// `ledger query` and `ledger rebuild` with the read models in PostgreSQL
+/// (`LEDGER_PROJECTIONS_STORE`) answer as they do from the sled store of the same log.
+#[test]
+fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
+    let server = projections::testing::TestPostgres::start();
+    let database = format!("ledger_{}", std::process::id());
+    let created = Command::new("psql")
+        .args([server.url(), "-c", &format!("CREATE DATABASE {database}")])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let (server_part, _) = server.url().rsplit_once('/').unwrap();
+    let url = format!("{server_part}/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(&dir, 40, 12);
+    let data = data.to_str().unwrap();
+    let query = |store: Option<&str>, args: &[&str]| -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
+        command.args([&["query", "--data", data][..], args].concat());
+        if let Some(url) = store {
+            command.env("LEDGER_PROJECTIONS_STORE", url);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        stdout(&output)
+    };
+    let questions: [&[&str]; 7] = [
+        &["orders", "--limit", "1000"],
+        &["inventory", "--limit", "1000"],
+        &["balances"],
+        &["balances", "--merchants"],
+        &["trial-balance"],
+        &["reports"],
+        &["reconciliations"],
+    ];
+    for question in questions {
+        assert_eq!(
+            query(Some(&url), question),
+            query(None, question),
+            "{question:?}"
+        );
+    }
+    // A rebuild fills generation 2 beside generation 1 and switches; the answers stay.
+    let mut rebuild = Command::new(env!("CARGO_BIN_EXE_ledger"));
+    let rebuilt = rebuild
+        .args(["rebuild", "--data", data])
+        .env("LEDGER_PROJECTIONS_STORE", &url)
+        .output()
+        .unwrap();
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let live = Command::new("psql")
+        .args([
+            &url,
+            "-At",
+            "-c",
+            "SELECT live FROM read_models_live.generation",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&live).trim(), "2", "{live:?}");
+    for question in questions {
+        assert_eq!(
+            query(Some(&url), question),
+            query(None, question),
+            "{question:?} after the rebuild"
+        );
+    }
+    let schemas = Command::new("psql")
+        .args([&url, "-At", "-c", "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname LIKE 'read_models%'"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&schemas).trim(),
+        "read_models_g2,read_models_live",
+        "the replaced generation is gone"
+    );
+}

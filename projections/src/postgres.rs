@@ -21,27 +21,25 @@ type Job = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 type Row = (Vec<u8>, Vec<u8>);
 
 fn database(error: postgres::Error) -> StoreError {
-    StoreError::Storage(format!("PostgreSQL: {error}"))
+    // The server's own message says what went wrong; the error's Display only "db error".
+    match error.as_db_error() {
+        Some(db) => StoreError::Storage(format!(
+            "PostgreSQL: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        )),
+        None => StoreError::Storage(format!("PostgreSQL: {error}")),
+    }
 }
 
-/// A schema's rows, through a connection on its own thread.
-pub struct PgRows {
+/// A connection to PostgreSQL on a thread of its own.
+#[derive(Clone)]
+pub struct PgConnection {
     jobs: mpsc::Sender<Job>,
-    table: String,
 }
 
-impl PgRows {
-    /// Connects to `url` and makes sure `schema` and its rows table exist.
-    pub fn open(url: &str, schema: &str) -> Result<PgRows, StoreError> {
-        if schema.is_empty()
-            || !schema
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(StoreError::Storage(format!(
-                "schema name {schema:?}: use a-z, 0-9 and _"
-            )));
-        }
+impl PgConnection {
+    pub fn open(url: &str) -> Result<PgConnection, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::sync_channel(1);
         let url = url.to_owned();
@@ -64,20 +62,11 @@ impl PgRows {
         connected
             .recv()
             .map_err(|_| StoreError::Storage("the PostgreSQL thread ended".into()))??;
-        let rows = PgRows {
-            jobs,
-            table: format!("{schema}.rows"),
-        };
-        let create = format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);"
-        );
-        rows.call(move |client| client.batch_execute(&create).map_err(database))?;
-        Ok(rows)
+        Ok(PgConnection { jobs })
     }
 
     /// Runs `work` on the connection's thread and waits for its answer.
-    fn call<T: Send + 'static>(
+    pub fn call<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -88,6 +77,57 @@ impl PgRows {
         let gone = || StoreError::Storage("the PostgreSQL connection's thread ended".into());
         self.jobs.send(job).map_err(|_| gone())?;
         answered.recv().map_err(|_| gone())?
+    }
+
+    /// Runs SQL statements (no parameters, no rows back).
+    pub fn batch(&self, sql: String) -> Result<(), StoreError> {
+        self.call(move |client| client.batch_execute(&sql).map_err(database))
+    }
+}
+
+/// Checks that `name` is a plain lower-case identifier, safe to write into SQL.
+pub fn check_name(name: &str) -> Result<(), StoreError> {
+    let plain = !name.is_empty()
+        && name.len() <= 48
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        Ok(())
+    } else {
+        Err(StoreError::Storage(format!(
+            "schema name {name:?}: use a-z, 0-9 and _, starting with a letter, at most 48"
+        )))
+    }
+}
+
+/// A schema's rows.
+pub struct PgRows {
+    connection: PgConnection,
+    table: String,
+}
+
+impl PgRows {
+    /// Connects to `url` and makes sure `schema` and its rows table exist.
+    pub fn open(url: &str, schema: &str) -> Result<PgRows, StoreError> {
+        check_name(schema)?;
+        let connection = PgConnection::open(url)?;
+        connection.batch(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);"
+        ))?;
+        Ok(PgRows {
+            connection,
+            table: format!("{schema}.rows"),
+        })
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.connection.call(work)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -214,5 +254,73 @@ impl Iterator for Pages<'_> {
         }
         self.page = page.into_iter();
         self.page.next().map(Ok)
+    }
+}
+
+/// Generations of the read models in one database, as a sled directory keeps them: schema
+/// `<base>_g<n>` each, the live one named in the one-row table `<base>_live.generation`, so a
+/// rebuild fills a fresh schema beside the live one and switches in one statement.
+#[derive(Clone)]
+pub struct PgGenerations {
+    url: String,
+    base: String,
+    connection: PgConnection,
+}
+
+impl PgGenerations {
+    /// Opens the generations under `base` at `url` (creating the pointer at generation 1),
+    /// dropping a rebuild's schema that never became live; returns the live generation.
+    pub fn open(url: &str, base: &str) -> Result<(PgGenerations, u64), StoreError> {
+        check_name(base)?;
+        let connection = PgConnection::open(url)?;
+        let pointer = format!("{base}_live");
+        let live = connection.call(move |client| {
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {pointer};
+                     CREATE TABLE IF NOT EXISTS {pointer}.generation (
+                         one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                         live bigint NOT NULL);
+                     INSERT INTO {pointer}.generation (live) VALUES (1) ON CONFLICT DO NOTHING;"
+                ))
+                .map_err(database)?;
+            let row = client
+                .query_one(&format!("SELECT live FROM {pointer}.generation"), &[])
+                .map_err(database)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })?;
+        let generations = PgGenerations {
+            url: url.to_owned(),
+            base: base.to_owned(),
+            connection,
+        };
+        generations.remove(live + 1)?;
+        Ok((generations, live))
+    }
+
+    /// The schema of `generation`.
+    pub fn schema(&self, generation: u64) -> String {
+        format!("{}_g{generation}", self.base)
+    }
+
+    /// The rows of `generation` (its schema created when missing).
+    pub fn rows(&self, generation: u64) -> Result<PgRows, StoreError> {
+        PgRows::open(&self.url, &self.schema(generation))
+    }
+
+    /// Makes `generation` the live one.
+    pub fn switch(&self, generation: u64) -> Result<(), StoreError> {
+        self.connection.batch(format!(
+            "UPDATE {}_live.generation SET live = {generation}",
+            self.base
+        ))
+    }
+
+    /// Drops `generation`'s schema and everything in it.
+    pub fn remove(&self, generation: u64) -> Result<(), StoreError> {
+        self.connection.batch(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.schema(generation)
+        ))
     }
 }

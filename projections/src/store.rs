@@ -186,6 +186,14 @@ impl ProjectionStore {
         projector: Projector,
     ) -> Result<ProjectionStore, StoreError> {
         let rows = crate::postgres::PgRows::open(url, schema)?;
+        ProjectionStore::in_postgres(rows, projector)
+    }
+
+    /// The read models in PostgreSQL rows opened already.
+    pub fn in_postgres(
+        rows: crate::postgres::PgRows,
+        projector: Projector,
+    ) -> Result<ProjectionStore, StoreError> {
         ProjectionStore::over(Backend::Postgres(rows), projector)
     }
 

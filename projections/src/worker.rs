@@ -19,11 +19,30 @@ use crate::model::{GapAlarm, UndecodableAlarm};
 use crate::store::{ProjectionDir, ProjectionStore, StepStats};
 use crate::{Projector, StoreError};
 
+/// Where the read models' generations live.
+#[derive(Clone)]
+enum Home {
+    /// Temporary stores, rebuilt from the log at every start.
+    Temporary,
+    Dir(ProjectionDir),
+    Postgres(crate::postgres::PgGenerations),
+}
+
+impl Home {
+    /// Removes a replaced generation.
+    fn remove(&self, generation: u64) -> Result<(), StoreError> {
+        match self {
+            Home::Temporary => Ok(()),
+            Home::Dir(dir) => dir.remove(generation),
+            Home::Postgres(generations) => generations.remove(generation),
+        }
+    }
+}
+
 /// The live read models and where a rebuild puts the next generation.
 #[derive(Clone)]
 pub struct ReadModels {
-    /// `None`: temporary stores, rebuilt from the log at every start.
-    dir: Option<ProjectionDir>,
+    home: Home,
     projector: Projector,
     generation: u64,
     store: ProjectionStore,
@@ -35,15 +54,36 @@ impl ReadModels {
         dir: Option<&std::path::Path>,
         projector: Projector,
     ) -> Result<ReadModels, StoreError> {
-        let (dir, generation, store) = match dir {
+        let (home, generation, store) = match dir {
             Some(path) => {
                 let (dir, generation, store) = ProjectionDir::open(path, projector.clone())?;
-                (Some(dir), generation, store)
+                (Home::Dir(dir), generation, store)
             }
-            None => (None, 1, ProjectionStore::open_temporary(projector.clone())?),
+            None => (
+                Home::Temporary,
+                1,
+                ProjectionStore::open_temporary(projector.clone())?,
+            ),
         };
         Ok(ReadModels {
-            dir,
+            home,
+            projector,
+            generation,
+            store,
+        })
+    }
+
+    /// Opens the live generation in PostgreSQL at `url`, under schemas named from `base`
+    /// (see [`crate::postgres::PgGenerations`]).
+    pub fn open_postgres(
+        url: &str,
+        base: &str,
+        projector: Projector,
+    ) -> Result<ReadModels, StoreError> {
+        let (generations, generation) = crate::postgres::PgGenerations::open(url, base)?;
+        let store = ProjectionStore::in_postgres(generations.rows(generation)?, projector.clone())?;
+        Ok(ReadModels {
+            home: Home::Postgres(generations),
             projector,
             generation,
             store,
@@ -60,9 +100,14 @@ impl ReadModels {
 
     /// A fresh, empty store for the next generation, beside the live one.
     fn create_next(&self) -> Result<ProjectionStore, StoreError> {
-        match &self.dir {
-            Some(dir) => dir.create(self.generation + 1, self.projector.clone()),
-            None => ProjectionStore::open_temporary(self.projector.clone()),
+        let next = self.generation + 1;
+        match &self.home {
+            Home::Dir(dir) => dir.create(next, self.projector.clone()),
+            Home::Temporary => ProjectionStore::open_temporary(self.projector.clone()),
+            Home::Postgres(generations) => {
+                generations.remove(next)?;
+                ProjectionStore::in_postgres(generations.rows(next)?, self.projector.clone())
+            }
         }
     }
 
@@ -70,8 +115,10 @@ impl ReadModels {
     /// replaced.
     fn switch(&mut self, store: ProjectionStore) -> Result<u64, StoreError> {
         let replaced = self.generation;
-        if let Some(dir) = &self.dir {
-            dir.switch(replaced + 1)?;
+        match &self.home {
+            Home::Dir(dir) => dir.switch(replaced + 1)?,
+            Home::Postgres(generations) => generations.switch(replaced + 1)?,
+            Home::Temporary => {}
         }
         self.generation = replaced + 1;
         self.store = store;
@@ -85,9 +132,7 @@ impl ReadModels {
         let stats = catch_up(log, &fresh).await?;
         fresh.flush()?;
         let replaced = self.switch(fresh)?;
-        if let Some(dir) = &self.dir {
-            dir.remove(replaced)?;
-        }
+        self.home.remove(replaced)?;
         Ok(stats)
     }
 }
@@ -486,22 +531,22 @@ impl ProjectionWorker {
             let replaced = {
                 let mut live = lock(&self.live);
                 let replaced = live.switch(building.store.clone())?;
-                (replaced, live.dir.clone())
+                (replaced, live.home.clone())
             };
             for tp in assigned {
                 let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
                 consumer.seek(tp, from).await?;
             }
             self.progress.send_replace(checkpoints);
-            if let (generation, Some(dir)) = replaced {
-                // Queries that took the old store finish on it; then its files go.
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(90)).await;
-                    if let Err(error) = dir.remove(generation) {
-                        tracing::warn!(%error, "removing replaced read models");
-                    }
-                });
-            }
+            let (generation, home) = replaced;
+            // Queries that took the old store finish on it; then it goes.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(90)).await;
+                let removed = tokio::task::spawn_blocking(move || home.remove(generation)).await;
+                if let Ok(Err(error)) = removed {
+                    tracing::warn!(%error, "removing replaced read models");
+                }
+            });
             Ok::<_, WorkerError>(stats)
         }
         .await;

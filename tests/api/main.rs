@@ -81,6 +81,7 @@ async fn start_with(auth: Auth) -> Running {
         wait: Duration::from_secs(30),
         read_side: ReadSide {
             store_dir: Some(dir.path().join("read-models")),
+            postgres: None,
             group: "api-projections".into(),
             settlement: defaults.settlement,
             sla_hours: defaults.projections.sla_hours,
