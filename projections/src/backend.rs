@@ -11,7 +11,8 @@ use crate::StoreError;
 /// A row read back: its key and value, or why it could not be read.
 pub type Entry = Result<(Vec<u8>, Vec<u8>), StoreError>;
 
-/// One row's change in an atomic step: `None` removes it.
+/// One row's change in an atomic step: `None` removes it. Also a row as looked up: `None`
+/// when absent.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
 pub(crate) fn storage(error: sled::Error) -> StoreError {
@@ -29,6 +30,15 @@ impl Backend {
         match self {
             Backend::Sled { tree, .. } => Ok(tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
             Backend::Postgres(rows) => rows.get(key),
+        }
+    }
+
+    /// The values of `keys` in one request, when the store is a round trip away (PostgreSQL);
+    /// `None` when single reads cost no more (sled).
+    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Option<Result<Vec<Write>, StoreError>> {
+        match self {
+            Backend::Sled { .. } => None,
+            Backend::Postgres(rows) => Some(rows.get_many(keys)),
         }
     }
 

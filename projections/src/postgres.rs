@@ -139,6 +139,26 @@ impl PgRows {
         })
     }
 
+    /// The values of `keys` (each `None` when absent), in one query.
+    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Write>, StoreError> {
+        let sql = format!("SELECT key, value FROM {} WHERE key = ANY($1)", self.table);
+        self.call(move |client| {
+            let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = client
+                .query(&sql, &[&keys])
+                .map_err(database)?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    let value = found.get(&key).cloned();
+                    (key, value)
+                })
+                .collect())
+        })
+    }
+
     /// The rows in `(start, end)` in key order, a page at a time.
     pub fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Pages<'_> {
         Pages {

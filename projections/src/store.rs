@@ -31,6 +31,10 @@ struct Overlay<'a> {
     /// Rows the step keeps decoded: written to `changes` when the step ends. A row is in one
     /// of the two maps, never both.
     decoded: HashMap<Vec<u8>, Decoded>,
+    /// What the store held when the step read it (only this step writes, so it stays true
+    /// until the step changes the row, which `changes` then answers): a PostgreSQL store is
+    /// asked once per row and step, not at every event.
+    read: std::cell::RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 /// A row's change in this step.
@@ -66,6 +70,27 @@ impl Overlay<'_> {
     }
 }
 
+impl Overlay<'_> {
+    /// Reads the rows the step's events read first in one request, where the store answers
+    /// many keys at once cheaper than one at a time.
+    fn prefetch(
+        &self,
+        decoded: &[Result<order_events::EventEnvelope, codec::DecodeError>],
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<Vec<u8>> = decoded
+            .iter()
+            .flatten()
+            .flat_map(Projector::rows_read)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if let Some(found) = self.rows.get_many(wanted) {
+            self.read.borrow_mut().extend(found?);
+        }
+        Ok(())
+    }
+}
+
 impl Rows for Overlay<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(row) = self.decoded.get(key) {
@@ -74,7 +99,14 @@ impl Rows for Overlay<'_> {
         match self.changes.get(key) {
             Some(Change::Put { value, .. }) => Ok(Some(value.clone())),
             Some(Change::Remove) => Ok(None),
-            None => self.rows.get(key),
+            None => {
+                if let Some(known) = self.read.borrow().get(key) {
+                    return Ok(known.clone());
+                }
+                let value = self.rows.get(key)?;
+                self.read.borrow_mut().insert(key.to_vec(), value.clone());
+                Ok(value)
+            }
         }
     }
 
@@ -251,11 +283,17 @@ impl ProjectionStore {
             rows: &self.rows,
             changes: HashMap::new(),
             decoded: HashMap::new(),
+            read: Default::default(),
         };
+        let decoded: Vec<_> = records
+            .iter()
+            .map(|record| codec::decode_event(&record.payload))
+            .collect();
+        overlay.prefetch(&decoded)?;
         let mut stats = StepStats::default();
         // Only the checkpoints this step moves are written.
         let mut advanced = std::collections::BTreeSet::new();
-        for record in records {
+        for (record, decoded) in records.iter().zip(decoded) {
             let next = checkpoints.entry(record.partition).or_insert(0);
             if record.offset < *next {
                 stats.already_folded += 1;
@@ -263,7 +301,7 @@ impl ProjectionStore {
             }
             *next = record.next_offset();
             advanced.insert(record.partition);
-            match codec::decode_event(&record.payload) {
+            match decoded {
                 Ok(envelope) => {
                     match self.projector.fold(
                         &mut overlay,
