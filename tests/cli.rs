@@ -2614,6 +2614,50 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
             "{question:?}"
         );
     }
+    // The tables for people say what the read API says, and analysts may read them only.
+    let sql = |role: &str, statement: &str| -> Output {
+        Command::new("psql")
+            .args([&url, "-At", "-v", "ON_ERROR_STOP=1", "-c", statement])
+            .env("PGOPTIONS", format!("-c role={role}"))
+            .output()
+            .unwrap()
+    };
+    let orders: serde_json::Value =
+        serde_json::from_str(&query(None, &["orders", "--limit", "1000"])).unwrap();
+    let mut by_status: std::collections::BTreeMap<String, usize> = Default::default();
+    for order in orders["items"].as_array().unwrap() {
+        *by_status
+            .entry(order["status"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let counted = sql(
+        "ledger_analyst",
+        "SELECT status || ' ' || count(*) FROM read_models.orders GROUP BY status ORDER BY status",
+    );
+    assert!(counted.status.success(), "{counted:?}");
+    let expected: Vec<String> = by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    assert_eq!(stdout(&counted).lines().collect::<Vec<_>>(), expected);
+    let unbalanced = sql("ledger_analyst", "SELECT count(*) FROM (SELECT currency FROM read_models.account_balances GROUP BY currency HAVING sum(balance) <> 0) t");
+    assert_eq!(stdout(&unbalanced).trim(), "0", "{unbalanced:?}");
+    let stock: serde_json::Value =
+        serde_json::from_str(&query(None, &["inventory", "--limit", "1000"])).unwrap();
+    let available: u64 = stock["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["available"].as_u64().unwrap())
+        .sum();
+    let summed = sql(
+        "ledger_analyst",
+        "SELECT sum(available) FROM read_models.inventory",
+    );
+    assert_eq!(stdout(&summed).trim(), available.to_string(), "{summed:?}");
+    let denied = sql("ledger_analyst", "SELECT count(*) FROM read_models_g1.rows");
+    assert!(
+        !denied.status.success(),
+        "an analyst read the store's own rows: {denied:?}"
+    );
+
     // A rebuild fills generation 2 beside generation 1 and switches; the answers stay.
     let mut rebuild = Command::new(env!("CARGO_BIN_EXE_ledger"));
     let rebuilt = rebuild
@@ -2645,7 +2689,28 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         .unwrap();
     assert_eq!(
         stdout(&schemas).trim(),
-        "read_models_g2,read_models_live",
+        "read_models,read_models_g2,read_models_live",
         "the replaced generation is gone"
     );
+    let counted_again = sql(
+        "ledger_analyst",
+        "SELECT status || ' ' || count(*) FROM read_models.orders GROUP BY status ORDER BY status",
+    );
+    assert_eq!(
+        stdout(&counted_again).lines().collect::<Vec<_>>(),
+        expected,
+        "the views follow the switch"
+    );
+    // Every example of docs/read-models-sql.md runs as an analyst.
+    let doc = std::fs::read_to_string("docs/read-models-sql.md").unwrap();
+    let examples: Vec<&str> = doc
+        .split("```sql")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .collect();
+    assert!(examples.len() >= 6, "{} examples", examples.len());
+    for example in examples {
+        let ran = sql("ledger_analyst", example);
+        assert!(ran.status.success(), "{example}: {ran:?}");
+    }
 }

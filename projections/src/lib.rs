@@ -15,6 +15,7 @@ pub mod model;
 pub mod postgres;
 pub mod query;
 pub mod store;
+pub mod tables;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod worker;

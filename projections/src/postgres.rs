@@ -12,6 +12,9 @@ use std::sync::mpsc;
 use crate::backend::{Entry, Write};
 use crate::StoreError;
 
+/// The read-only role analysts are granted (`GRANT ledger_analyst TO alice`).
+pub const ANALYST: &str = "ledger_analyst";
+
 /// Rows read per query of a range.
 const PAGE: i64 = 512;
 
@@ -102,9 +105,11 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// A schema's rows.
+/// A schema's rows, and its tables for people (`tables.rs`), written in the same
+/// transactions.
 pub struct PgRows {
     connection: PgConnection,
+    schema: String,
     table: String,
 }
 
@@ -115,10 +120,13 @@ impl PgRows {
         let connection = PgConnection::open(url)?;
         connection.batch(format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);"
+             CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);
+             {}",
+            crate::tables::create(schema)
         ))?;
         Ok(PgRows {
             connection,
+            schema: schema.to_owned(),
             table: format!("{schema}.rows"),
         })
     }
@@ -202,8 +210,9 @@ impl PgRows {
         })
     }
 
-    /// Applies `writes` in one transaction.
+    /// Applies `writes`, and what they do to the tables for people, in one transaction.
     pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let tables = crate::tables::statements(&self.schema, &writes)?;
         let (mut put_keys, mut put_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         for (key, value) in writes {
             match value {
@@ -232,12 +241,26 @@ impl PgRows {
                     .execute(&upsert, &[&put_keys, &put_values])
                     .map_err(database)?;
             }
+            for statement in &tables {
+                let parameters: Vec<&(dyn postgres::types::ToSql + Sync)> = statement
+                    .columns
+                    .iter()
+                    .map(|c| c as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                transaction
+                    .execute(&statement.sql, &parameters)
+                    .map_err(database)?;
+            }
             transaction.commit().map_err(database)
         })
     }
 
     pub fn clear(&self) -> Result<(), StoreError> {
-        let sql = format!("TRUNCATE {}", self.table);
+        let tables: Vec<String> = crate::tables::TABLES
+            .iter()
+            .map(|table| format!("{}.{table}", self.schema))
+            .collect();
+        let sql = format!("TRUNCATE {}, {}", self.table, tables.join(", "));
         self.call(move |client| client.batch_execute(&sql).map_err(database))
     }
 }
@@ -315,6 +338,8 @@ impl PgGenerations {
             connection,
         };
         generations.remove(live + 1)?;
+        generations.rows(live)?;
+        generations.show(live)?;
         Ok((generations, live))
     }
 
@@ -328,12 +353,45 @@ impl PgGenerations {
         PgRows::open(&self.url, &self.schema(generation))
     }
 
-    /// Makes `generation` the live one.
+    /// Makes `generation` the live one: the pointer, and the views analysts query, in one
+    /// transaction.
     pub fn switch(&self, generation: u64) -> Result<(), StoreError> {
         self.connection.batch(format!(
-            "UPDATE {}_live.generation SET live = {generation}",
-            self.base
+            "BEGIN; UPDATE {}_live.generation SET live = {generation}; {} COMMIT;",
+            self.base,
+            self.views(generation)
         ))
+    }
+
+    /// `<base>.<table>` for every table for people: a view of the live generation's, what
+    /// analysts query (and the read-only role `ledger_analyst` may).
+    fn views(&self, generation: u64) -> String {
+        let schema = self.schema(generation);
+        let base = &self.base;
+        let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {base};");
+        for table in crate::tables::TABLES {
+            sql.push_str(&format!(
+                " CREATE OR REPLACE VIEW {base}.{table} AS SELECT * FROM {schema}.{table};"
+            ));
+        }
+        sql
+    }
+
+    /// The views of `generation`, and the analysts' read-only role with its grants (when this
+    /// user may create roles; otherwise a warning says what to run).
+    fn show(&self, generation: u64) -> Result<(), StoreError> {
+        self.connection.batch(self.views(generation))?;
+        let base = &self.base;
+        let grants = format!(
+            "DO $$ BEGIN CREATE ROLE {ANALYST} NOLOGIN;
+                 EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT USAGE ON SCHEMA {base} TO {ANALYST};
+             GRANT SELECT ON ALL TABLES IN SCHEMA {base} TO {ANALYST};"
+        );
+        if let Err(error) = self.connection.batch(grants.clone()) {
+            tracing::warn!(%error, sql = %grants, "the analysts' read-only role was not set up; run this as a superuser");
+        }
+        Ok(())
     }
 
     /// Drops `generation`'s schema and everything in it.

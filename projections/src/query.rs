@@ -659,7 +659,7 @@ pub fn quantile_minutes(histogram: &BTreeMap<u32, u64>, q: f64) -> Option<u32> {
     histogram.keys().next_back().copied()
 }
 
-fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
+pub(crate) fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
     let corrupt = || StoreError::Corrupt {
         key: format!("{key:?}"),
         reason: "key is not currency + name".into(),
