@@ -155,3 +155,49 @@ fn a_schema_that_is_no_name_is_refused_and_an_unreachable_server_is_an_error() {
         unreachable.err()
     );
 }
+
+/// A step's rows, tables and checkpoints are one transaction: a step that fails part way (here
+/// the orders table refuses its rows) leaves nothing of itself, and folding on afterwards gives
+/// what an unbroken fold gives.
+#[test]
+fn a_step_that_fails_part_way_leaves_nothing_and_the_fold_goes_on_from_its_checkpoint() {
+    let server = TestPostgres::start();
+    let (topic, _) = shop_run(0x9e58, 60);
+    let schema = unique_schema("atomic");
+    let store =
+        ProjectionStore::open_postgres(server.url(), &schema, Projector::default()).unwrap();
+    let (first, rest) = topic.records.split_at(topic.records.len() / 2);
+    fold_in_steps(&store, first, 50);
+    let before = (store.rows().unwrap(), store.checkpoints().unwrap());
+    let admin = |sql: &str| {
+        let output = std::process::Command::new("psql")
+            .args([server.url(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{sql}: {output:?}");
+    };
+    admin(&format!(
+        "ALTER TABLE {schema}.orders ADD CONSTRAINT refuse CHECK (false) NOT VALID"
+    ));
+    let failed = store.fold(rest);
+    assert!(
+        matches!(failed, Err(projections::StoreError::Storage(ref m)) if m.contains("refuse")),
+        "{:?}",
+        failed.err()
+    );
+    assert!(
+        (store.rows().unwrap(), store.checkpoints().unwrap()) == before,
+        "a failed step left rows or checkpoints behind"
+    );
+    admin(&format!(
+        "ALTER TABLE {schema}.orders DROP CONSTRAINT refuse"
+    ));
+    fold_in_steps(&store, rest, 50);
+
+    let reference = ProjectionStore::open_temporary(Projector::default()).unwrap();
+    fold_in_steps(&reference, &topic.records, 50);
+    assert!(
+        store.rows().unwrap() == reference.rows().unwrap(),
+        "not the unbroken fold's rows"
+    );
+}
