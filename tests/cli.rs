@@ -2658,6 +2658,26 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         "an analyst read the store's own rows: {denied:?}"
     );
 
+    // One process folds them at a time: a second one is told who holds them.
+    let holder = projections::worker::ReadModels::open_postgres(
+        &url,
+        "read_models",
+        projections::Projector::default(),
+    )
+    .unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["query", "--data", data, "orders"])
+        .env("LEDGER_PROJECTIONS_STORE", &url)
+        .output()
+        .unwrap();
+    assert!(!second.status.success(), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("PostgreSQL (read_models) is in use by another process"),
+        "{second:?}"
+    );
+    drop(holder);
+
     // A rebuild fills generation 2 beside generation 1 and switches; the answers stay.
     let mut rebuild = Command::new(env!("CARGO_BIN_EXE_ledger"));
     let rebuilt = rebuild

@@ -316,6 +316,16 @@ impl PgGenerations {
     pub fn open(url: &str, base: &str) -> Result<(PgGenerations, u64), StoreError> {
         check_name(base)?;
         let connection = PgConnection::open(url)?;
+        // One process folds these read models at a time, as one holds a sled directory: two
+        // folding every event into the same rows would lose updates to each other. The lock
+        // lives as long as this connection.
+        let lock = format!("SELECT pg_try_advisory_lock(hashtext('order-ledger/{base}'))");
+        if !connection.call(move |client| {
+            let row = client.query_one(&lock, &[]).map_err(database)?;
+            Ok(row.get::<_, bool>(0))
+        })? {
+            return Err(StoreError::InUse(format!("PostgreSQL ({base})")));
+        }
         let pointer = format!("{base}_live");
         let live = connection.call(move |client| {
             client
