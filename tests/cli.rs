@@ -2652,6 +2652,42 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         "SELECT sum(available) FROM read_models.inventory",
     );
     assert_eq!(stdout(&summed).trim(), available.to_string(), "{summed:?}");
+    // One order's lines and timeline, and the daily reports' order count.
+    let first = orders["items"][0]["order_id"].as_str().unwrap().to_owned();
+    let order: serde_json::Value = serde_json::from_str(&query(None, &["order", &first])).unwrap();
+    let lines_expected: Vec<String> = order["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{} {}", l["sku"].as_str().unwrap(), l["quantity"]))
+        .collect();
+    let lines = sql("ledger_analyst", &format!("SELECT sku || ' ' || quantity FROM read_models.order_lines WHERE order_id = '{first}' ORDER BY line"));
+    assert_eq!(
+        stdout(&lines).lines().collect::<Vec<_>>(),
+        lines_expected,
+        "{lines:?}"
+    );
+    let steps_expected: Vec<String> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["status"].as_str().unwrap().to_owned())
+        .collect();
+    let steps = sql("ledger_analyst", &format!("SELECT status FROM read_models.order_timeline WHERE order_id = '{first}' ORDER BY step"));
+    assert_eq!(
+        stdout(&steps).lines().collect::<Vec<_>>(),
+        steps_expected,
+        "{steps:?}"
+    );
+    let reported = sql(
+        "ledger_analyst",
+        "SELECT sum(orders) FROM read_models.daily_reports",
+    );
+    assert_eq!(
+        stdout(&reported).trim(),
+        orders["items"].as_array().unwrap().len().to_string(),
+        "{reported:?}"
+    );
     let denied = sql("ledger_analyst", "SELECT count(*) FROM read_models_g1.rows");
     assert!(
         !denied.status.success(),

@@ -1,12 +1,13 @@
 //! The read models as tables for people (issue 22's "schema for people"), beside the rows the
-//! fold and the queries use: in PostgreSQL, every fold step also writes `orders`, `inventory`
-//! and `account_balances` in the same transaction — typed columns (`numeric` money,
+//! fold and the queries use: in PostgreSQL, every fold step also writes `orders`,
+//! `order_lines`, `order_timeline`, `inventory`, `account_balances` and `daily_reports` in the
+//! same transaction — typed columns (`numeric` money,
 //! `timestamptz` times, `uuid` ids) decoded from the very rows it writes, so they say what the
 //! read API says. `docs/read-models-sql.md` documents them, with example SQL.
 
 use crate::keys;
 use crate::model::{
-    AccountBalance, AccountView, InventoryView, OrderRow, OrderSummary, OrderView, StockRow,
+    AccountBalance, AccountView, DayRow, InventoryView, OrderRow, OrderSummary, OrderView, StockRow,
 };
 use crate::StoreError;
 
@@ -34,12 +35,32 @@ pub fn create(schema: &str) -> String {
          CREATE TABLE IF NOT EXISTS {schema}.account_balances (
              currency char(3) NOT NULL, account text NOT NULL, debits numeric NOT NULL,
              credits numeric NOT NULL, balance numeric NOT NULL,
-             PRIMARY KEY (currency, account));"
+             PRIMARY KEY (currency, account));
+         CREATE TABLE IF NOT EXISTS {schema}.order_lines (
+             order_id uuid NOT NULL, line integer NOT NULL, sku text NOT NULL,
+             quantity integer NOT NULL, unit_price numeric NOT NULL, warehouse text,
+             shipped integer NOT NULL, returned integer NOT NULL,
+             PRIMARY KEY (order_id, line));
+         CREATE TABLE IF NOT EXISTS {schema}.order_timeline (
+             order_id uuid NOT NULL, step integer NOT NULL, status text NOT NULL,
+             at timestamptz NOT NULL, PRIMARY KEY (order_id, step));
+         CREATE TABLE IF NOT EXISTS {schema}.daily_reports (
+             day date NOT NULL, channel text NOT NULL, currency char(3) NOT NULL,
+             orders bigint NOT NULL, gross_gmv numeric NOT NULL, net_sales numeric NOT NULL,
+             cancelled bigint NOT NULL, expired bigint NOT NULL, returned bigint NOT NULL,
+             defective bigint NOT NULL, PRIMARY KEY (day, channel, currency));"
     )
 }
 
 /// The tables, for views and grants.
-pub const TABLES: [&str; 3] = ["orders", "inventory", "account_balances"];
+pub const TABLES: [&str; 6] = [
+    "orders",
+    "order_lines",
+    "order_timeline",
+    "inventory",
+    "account_balances",
+    "daily_reports",
+];
 
 /// Rows of one table changed by a step: the upserted rows' columns, and the removed keys.
 struct Changes {
@@ -66,6 +87,67 @@ impl Changes {
             column.push(value);
         }
     }
+}
+
+/// Rows of a table of an order's parts (lines, timeline): every changed order's rows are
+/// replaced.
+struct Children {
+    orders: Vec<Option<String>>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+impl Children {
+    fn new(columns: usize) -> Children {
+        Children {
+            orders: Vec::new(),
+            rows: vec![Vec::new(); columns],
+        }
+    }
+
+    fn replace(&mut self, order: &Option<String>, rows: Vec<Vec<Option<String>>>) {
+        self.orders.push(order.clone());
+        for row in rows {
+            for (column, value) in self.rows.iter_mut().zip(row) {
+                column.push(value);
+            }
+        }
+    }
+
+    /// The delete of the changed orders' rows and the insert of their new ones.
+    fn statements(self, schema: &str, table: &str, columns: &[&str]) -> Vec<Statement> {
+        if self.orders.is_empty() {
+            return Vec::new();
+        }
+        let names: Vec<&str> = columns
+            .iter()
+            .map(|c| c.split("::").next().unwrap_or(c))
+            .collect();
+        let arrays: Vec<String> = (1..=columns.len())
+            .map(|i| format!("${i}::text[]"))
+            .collect();
+        vec![
+            Statement {
+                sql: format!(
+                    "DELETE FROM {schema}.{table} WHERE order_id = ANY($1::text[]::uuid[])"
+                ),
+                columns: vec![self.orders],
+            },
+            Statement {
+                sql: format!(
+                    "INSERT INTO {schema}.{table} ({}) SELECT {} FROM unnest({}) AS t({})",
+                    names.join(", "),
+                    columns.join(", "),
+                    arrays.join(", "),
+                    names.join(", ")
+                ),
+                columns: self.rows,
+            },
+        ]
+    }
+}
+
+fn optional(value: Option<impl ToString>) -> Option<String> {
+    value.map(|v| v.to_string())
 }
 
 fn text(value: impl ToString) -> Option<String> {
@@ -104,6 +186,40 @@ fn order_columns(summary: &OrderSummary) -> Vec<Option<String>> {
     ]
 }
 
+fn line_rows(order: &Option<String>, view: &OrderView) -> Vec<Vec<Option<String>>> {
+    view.lines
+        .iter()
+        .enumerate()
+        .map(|(line, l)| {
+            vec![
+                order.clone(),
+                text(line + 1),
+                text(&l.sku),
+                text(l.quantity),
+                text(l.unit_price.0),
+                optional(l.warehouse.as_ref()),
+                text(l.shipped),
+                text(l.returned),
+            ]
+        })
+        .collect()
+}
+
+fn timeline_rows(order: &Option<String>, view: &OrderView) -> Vec<Vec<Option<String>>> {
+    view.timeline
+        .iter()
+        .enumerate()
+        .map(|(step, change)| {
+            vec![
+                order.clone(),
+                text(step + 1),
+                text(change.status),
+                text(change.at.to_rfc3339()),
+            ]
+        })
+        .collect()
+}
+
 fn inventory_columns(view: &InventoryView) -> Vec<Option<String>> {
     vec![
         text(&view.sku),
@@ -135,17 +251,43 @@ pub fn statements(
     let mut orders = Changes::new(12, 1);
     let mut inventory = Changes::new(8, 2);
     let mut accounts = Changes::new(5, 2);
+    let mut days = Changes::new(10, 3);
+    let mut lines = Children::new(8);
+    let mut timeline = Children::new(4);
     for (key, value) in writes {
         match (key.first().copied(), value) {
             (Some(keys::ORDER), Some(value)) => {
                 let row: OrderRow = decode(key, "order row", value)?;
                 if let Some(view) = OrderView::of(&row) {
+                    let id = text(view.order_id.0);
                     orders.upsert(order_columns(&OrderSummary::from(&view)));
+                    lines.replace(&id, line_rows(&id, &view));
+                    timeline.replace(&id, timeline_rows(&id, &view));
                 }
             }
             (Some(keys::ORDER), None) => {
                 let id = uuid::Uuid::from_slice(&key[1..]).map_err(|e| corrupt(key, e))?;
                 orders.remove(vec![text(id)]);
+                lines.replace(&text(id), Vec::new());
+                timeline.replace(&text(id), Vec::new());
+            }
+            (Some(keys::DAY), Some(value)) => {
+                let row: DayRow = decode(key, "day report", value)?;
+                let (date, channel, rest) =
+                    keys::read_day(key).ok_or_else(|| corrupt(key, "a day key without a date"))?;
+                let currency = std::str::from_utf8(rest).map_err(|e| corrupt(key, e))?;
+                days.upsert(vec![
+                    text(date),
+                    text(channel),
+                    text(currency),
+                    text(row.orders),
+                    text(row.gmv.0),
+                    text(row.net_sales.0),
+                    text(row.cancelled),
+                    text(row.expired),
+                    text(row.returned),
+                    text(row.defective),
+                ]);
             }
             (Some(keys::STOCK), Some(value)) => {
                 let row: StockRow = decode(key, "stock row", value)?;
@@ -161,6 +303,23 @@ pub fn statements(
                     credits: balance.credits,
                     balance: balance.balance(),
                 }));
+            }
+            (Some(keys::DAY), None) => {
+                let (date, channel, rest) =
+                    keys::read_day(key).ok_or_else(|| corrupt(key, "a day key without a date"))?;
+                let currency = std::str::from_utf8(rest).map_err(|e| corrupt(key, e))?;
+                days.remove(vec![text(date), text(channel), text(currency)]);
+            }
+            (Some(keys::STOCK), None) => {
+                let (sku, rest) =
+                    keys::read_str(&key[1..]).ok_or_else(|| corrupt(key, "no SKU"))?;
+                let (warehouse, _) =
+                    keys::read_str(rest).ok_or_else(|| corrupt(key, "no warehouse"))?;
+                inventory.remove(vec![text(sku), text(warehouse)]);
+            }
+            (Some(keys::ACCOUNT), None) => {
+                let (currency, account) = crate::query::currency_and_name(key)?;
+                accounts.remove(vec![text(currency), text(account)]);
             }
             _ => {}
         }
@@ -218,6 +377,44 @@ pub fn statements(
         2,
         accounts,
     );
+    let day_columns = [
+        "day::date",
+        "channel",
+        "currency",
+        "orders::bigint",
+        "gross_gmv::numeric",
+        "net_sales::numeric",
+        "cancelled::bigint",
+        "expired::bigint",
+        "returned::bigint",
+        "defective::bigint",
+    ];
+    push(
+        &mut statements,
+        schema,
+        "daily_reports",
+        &day_columns,
+        3,
+        days,
+    );
+    let line_columns = [
+        "order_id::uuid",
+        "line::integer",
+        "sku",
+        "quantity::integer",
+        "unit_price::numeric",
+        "warehouse",
+        "shipped::integer",
+        "returned::integer",
+    ];
+    statements.extend(lines.statements(schema, "order_lines", &line_columns));
+    let timeline_columns = [
+        "order_id::uuid",
+        "step::integer",
+        "status",
+        "at::timestamptz",
+    ];
+    statements.extend(timeline.statements(schema, "order_timeline", &timeline_columns));
     Ok(statements)
 }
 
