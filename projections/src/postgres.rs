@@ -114,16 +114,44 @@ pub struct PgRows {
 }
 
 impl PgRows {
-    /// Connects to `url` and makes sure `schema` and its rows table exist.
+    /// Connects to `url` and makes sure `schema`, its rows and its tables exist, the tables at
+    /// this build's [`crate::tables::VERSION`]. Tables of another version are dropped and made
+    /// anew and the rows emptied, so the read models are folded again from the log: they are
+    /// derived data, and a refold is the migration that cannot go wrong.
     pub fn open(url: &str, schema: &str) -> Result<PgRows, StoreError> {
         check_name(schema)?;
         let connection = PgConnection::open(url)?;
         connection.batch(format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);
-             {}",
-            crate::tables::create(schema)
+             CREATE TABLE IF NOT EXISTS {schema}.tables_version (
+                 one boolean PRIMARY KEY DEFAULT true CHECK (one), version integer NOT NULL);"
         ))?;
+        let version_sql = format!("SELECT version FROM {schema}.tables_version");
+        let found = connection.call(move |client| {
+            let row = client.query_opt(&version_sql, &[]).map_err(database)?;
+            Ok(row.map(|row| row.get::<_, i32>(0)))
+        })?;
+        let current = crate::tables::VERSION;
+        let mut setup = String::new();
+        if let Some(found) = found.filter(|&found| found != current) {
+            tracing::warn!(
+                schema,
+                found,
+                current,
+                "read-model tables of another version: made anew, folded again from the log"
+            );
+            for table in crate::tables::TABLES {
+                setup.push_str(&format!("DROP TABLE IF EXISTS {schema}.{table} CASCADE; "));
+            }
+            setup.push_str(&format!("TRUNCATE {schema}.rows; "));
+        }
+        setup.push_str(&crate::tables::create(schema));
+        setup.push_str(&format!(
+            " INSERT INTO {schema}.tables_version (version) VALUES ({current})
+              ON CONFLICT (one) DO UPDATE SET version = excluded.version;"
+        ));
+        connection.batch(format!("BEGIN; {setup} COMMIT;"))?;
         Ok(PgRows {
             connection,
             schema: schema.to_owned(),

@@ -11,6 +11,11 @@ use crate::model::{
 };
 use crate::StoreError;
 
+/// The version of the tables' layout: bump it with any change to [`create`] or to what
+/// [`statements`] writes. A store whose tables are of another version makes them anew and is
+/// folded again from the log.
+pub const VERSION: i32 = 1;
+
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
     pub sql: String,

@@ -201,3 +201,54 @@ fn a_step_that_fails_part_way_leaves_nothing_and_the_fold_goes_on_from_its_check
         "not the unbroken fold's rows"
     );
 }
+
+/// Tables of another layout version are made anew at open and the rows emptied, so the store
+/// is folded again from the log to what it held.
+#[test]
+fn tables_of_another_version_are_made_anew_and_folded_again() {
+    let server = TestPostgres::start();
+    let (topic, _) = shop_run(0x9e59, 40);
+    let schema = unique_schema("migrate");
+    let store =
+        ProjectionStore::open_postgres(server.url(), &schema, Projector::default()).unwrap();
+    fold_in_steps(&store, &topic.records, 100);
+    let folded = store.rows().unwrap();
+    drop(store);
+    let psql = |sql: &str| {
+        let output = std::process::Command::new("psql")
+            .args([server.url(), "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{sql}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    psql(&format!("UPDATE {schema}.tables_version SET version = 0"));
+    psql(&format!(
+        "ALTER TABLE {schema}.orders ADD COLUMN left_over text"
+    ));
+    let reopened =
+        ProjectionStore::open_postgres(server.url(), &schema, Projector::default()).unwrap();
+    assert!(
+        reopened.checkpoints().unwrap().is_empty(),
+        "the rows were not emptied"
+    );
+    assert_eq!(
+        psql(&format!("SELECT count(*) FROM {schema}.orders")).trim(),
+        "0"
+    );
+    let columns = psql(&format!(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{schema}' AND column_name = 'left_over'"
+    ));
+    assert_eq!(columns.trim(), "0", "the old table was kept");
+    let version = psql(&format!("SELECT version FROM {schema}.tables_version"));
+    assert_eq!(version.trim(), projections::tables::VERSION.to_string());
+    fold_in_steps(&reopened, &topic.records, 100);
+    assert!(
+        reopened.rows().unwrap() == folded,
+        "folded again, not the same rows"
+    );
+    assert_eq!(
+        psql(&format!("SELECT count(*) FROM {schema}.orders")).trim(),
+        "40"
+    );
+}
