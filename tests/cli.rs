@@ -2770,3 +2770,60 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         assert!(ran.status.success(), "{example}: {ran:?}");
     }
 }
+
+/// A `ledger serve` with its read models in PostgreSQL: its projection worker folds what the
+/// handler decides into the database, and its read API answers from there.
+#[test]
+fn a_serve_folds_into_postgres_and_answers_its_read_api_from_there() {
+    let server = projections::testing::TestPostgres::start();
+    let database = format!("serve_{}", std::process::id());
+    let created = Command::new("psql")
+        .args([server.url(), "-c", &format!("CREATE DATABASE {database}")])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let (server_part, _) = server.url().rsplit_once('/').unwrap();
+    let url = format!("{server_part}/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", "--data", data.to_str().unwrap()])
+        .env("LEDGER_PROJECTIONS_STORE", &url)
+        .spawn()
+        .unwrap();
+    let address_file = data.join("serve.addr");
+    eventually("the serve's address", || address_file.exists());
+    let serve = Serving {
+        child: Some(child),
+        address: std::fs::read_to_string(&address_file)
+            .unwrap()
+            .trim()
+            .to_owned(),
+    };
+    let data_arg = data.to_str().unwrap();
+    let submitted = ledger(&["submit", "--data", data_arg, "examples/order-journey.jsonl"]);
+    assert!(submitted.status.success(), "{submitted:?}");
+    // Through the serve: its read API, from PostgreSQL.
+    let orders = ledger(&["query", "--data", data_arg, "orders"]);
+    assert!(orders.status.success(), "{orders:?}");
+    let orders: serde_json::Value = serde_json::from_str(&stdout(&orders)).unwrap();
+    let listed = orders["items"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{orders}");
+    let tables = Command::new("psql")
+        .args([
+            &url,
+            "-At",
+            "-c",
+            "SELECT order_id || ' ' || status FROM read_models.orders",
+        ])
+        .output()
+        .unwrap();
+    let expected = format!(
+        "{} {}",
+        listed[0]["order_id"].as_str().unwrap(),
+        listed[0]["status"].as_str().unwrap()
+    );
+    assert_eq!(stdout(&tables).trim(), expected, "{tables:?}");
+    assert!(serve.stop().success());
+}
