@@ -60,6 +60,11 @@ async fn start() -> Running {
 }
 
 async fn start_with(auth: Auth) -> Running {
+    start_with_store(auth, None).await
+}
+
+/// [`start_with`], the read models in PostgreSQL at `postgres` when given.
+async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn Log> = Arc::new(
         EmbeddedLog::open(&dir.path().join("log"), Topics::new("api", 4).unwrap()).unwrap(),
@@ -81,7 +86,7 @@ async fn start_with(auth: Auth) -> Running {
         wait: Duration::from_secs(30),
         read_side: ReadSide {
             store_dir: Some(dir.path().join("read-models")),
-            postgres: None,
+            postgres,
             group: "api-projections".into(),
             settlement: defaults.settlement,
             sla_hours: defaults.projections.sla_hours,
@@ -117,7 +122,16 @@ fn example_journey() -> String {
 /// A serve that has taken the example order journey (every command accepted), and the last
 /// command's result.
 async fn start_after_the_journey() -> (Running, Value) {
-    let running = start().await;
+    journey_on(start().await).await
+}
+
+/// A serve whose read models are in PostgreSQL at `url`, after the example journey.
+async fn start_on_postgres_after_the_journey(url: &str) -> (Running, Value) {
+    let auth = Auth::closed().with_token(ADMIN_TOKEN, "test-admin", &[Role::Admin]);
+    journey_on(start_with_store(auth, Some(url.to_owned())).await).await
+}
+
+async fn journey_on(running: Running) -> (Running, Value) {
     let journey = example_journey();
     let mut last = Value::Null;
     for result in running.post_all(&journey).await {

@@ -5,6 +5,18 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_route_answers_and_bad_parameters_get_a_clear_4xx() {
     let (running, last) = start_after_the_journey().await;
+    every_read_route(running, last).await;
+}
+
+/// The same, every answer and the rebuild, with the read models in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_route_answers_the_same_from_postgres() {
+    let server = tokio::task::block_in_place(projections::testing::TestPostgres::start);
+    let (running, last) = start_on_postgres_after_the_journey(server.url()).await;
+    every_read_route(running, last).await;
+}
+
+async fn every_read_route(running: Running, last: Value) {
     // Read-your-writes: the positions of the last command's events.
     let positions: Vec<String> = last["events"]
         .as_array()
