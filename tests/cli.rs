@@ -2804,10 +2804,15 @@ fn a_serve_folds_into_postgres_and_answers_its_read_api_from_there() {
     let data_arg = data.to_str().unwrap();
     let submitted = ledger(&["submit", "--data", data_arg, "examples/order-journey.jsonl"]);
     assert!(submitted.status.success(), "{submitted:?}");
-    // Through the serve: its read API, from PostgreSQL.
-    let orders = ledger(&["query", "--data", data_arg, "orders"]);
-    assert!(orders.status.success(), "{orders:?}");
-    let orders: serde_json::Value = serde_json::from_str(&stdout(&orders)).unwrap();
+    // Through the serve: its read API, from PostgreSQL, once the worker has folded the
+    // journey's last event (the order ends partially returned).
+    let mut orders = serde_json::Value::Null;
+    eventually("the journey folded", || {
+        let output = ledger(&["query", "--data", data_arg, "orders"]);
+        assert!(output.status.success(), "{output:?}");
+        orders = serde_json::from_str(&stdout(&output)).unwrap();
+        orders["items"][0]["status"] == "partially_returned"
+    });
     let listed = orders["items"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{orders}");
     let tables = Command::new("psql")
