@@ -2516,11 +2516,25 @@ fn a_serve_on_kafka_publishes_signed_checkpoints_to_the_checkpoints_topic() {
     );
     let agent =
         order_ledger::running::client(std::time::Duration::from_secs(30), Some(token.to_owned()));
-    let mut response = agent
-        .post(&format!("http://{}/v1/checkpoints", serve.address))
-        .send_empty()
-        .unwrap();
-    let answered: serde_json::Value = response.body_mut().read_json().unwrap();
+    let checkpoint = || -> serde_json::Value {
+        let mut response = agent
+            .post(&format!("http://{}/v1/checkpoints", serve.address))
+            .send_empty()
+            .unwrap();
+        response.body_mut().read_json().unwrap()
+    };
+    // Once the log is quiet (the order process's reactions written): tansu, unlike Apache
+    // Kafka, can show a read_committed reader a later transaction's records before an earlier
+    // one's commit, so a checkpoint taken while transactions are open may not be a prefix of
+    // the log that follows (see the closing note of the thirteenth session).
+    let mut answered = checkpoint();
+    eventually("two checkpoints a second apart alike", || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let again = checkpoint();
+        let quiet = again["root"] == answered["root"];
+        answered = again;
+        quiet
+    });
     let records: u64 = answered["partitions"]
         .as_array()
         .unwrap()
