@@ -122,30 +122,6 @@ pub struct CheckpointOptions {
     pub sink: Sink,
 }
 
-impl CheckpointOptions {
-    /// From `[checkpoints]`, publishing where the deployment's log is.
-    pub async fn for_deployment(
-        section: &crate::config::CheckpointsSection,
-        log: &crate::log_admin::LogOptions,
-    ) -> anyhow::Result<CheckpointOptions> {
-        let sink = match &log.kafka {
-            None => Sink::File(log.data.join(CHECKPOINTS_FILE)),
-            Some(_) => {
-                let mut topics = event_log::Topics::new(&log.prefix, log.partitions)?;
-                topics.replication_factor = log.replication_factor;
-                let settings = crate::log_admin::kafka_settings(log)?;
-                Sink::Kafka(SideTopic::open(&settings, &topics, CHECKPOINTS_TOPIC).await?)
-            }
-        };
-        Ok(CheckpointOptions {
-            interval: (section.interval_secs > 0)
-                .then(|| Duration::from_secs(section.interval_secs)),
-            key: signing_key(section.signing_key.as_deref())?,
-            sink,
-        })
-    }
-}
-
 /// A request for a checkpoint now, answered with it (or why none could be published).
 pub type Request = oneshot::Sender<Result<Checkpoint, String>>;
 

@@ -125,19 +125,37 @@ pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Re
             metrics: Some(metrics),
             wait: Duration::from_secs(30),
             auth: config.auth()?,
-            checkpoints: Some(
-                crate::checkpoints::CheckpointOptions::for_deployment(
-                    &config.checkpoints,
-                    &options,
-                )
-                .await?,
-            ),
+            checkpoints: Some(checkpoint_options(&config.checkpoints, &options).await?),
         };
         let clock = Arc::new(command_handler::SystemClock);
         serve::serve(log, clock, serve_options, shutdown_signal()).await
     })?;
     writeln!(out, "stopped: {stats:?}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a serve publishes checkpoints, from `[checkpoints]`: where the deployment's log is.
+async fn checkpoint_options(
+    section: &crate::config::CheckpointsSection,
+    log: &LogOptions,
+) -> Result<crate::checkpoints::CheckpointOptions> {
+    use crate::checkpoints::{Sink, CHECKPOINTS_FILE, CHECKPOINTS_TOPIC};
+    let sink = match &log.kafka {
+        None => Sink::File(log.data.join(CHECKPOINTS_FILE)),
+        Some(_) => {
+            let mut topics = event_log::Topics::new(&log.prefix, log.partitions)?;
+            topics.replication_factor = log.replication_factor;
+            let settings = log_admin::kafka_settings(log)?;
+            let topic =
+                event_log::kafka::SideTopic::open(&settings, &topics, CHECKPOINTS_TOPIC).await?;
+            Sink::Kafka(topic)
+        }
+    };
+    Ok(crate::checkpoints::CheckpointOptions {
+        interval: (section.interval_secs > 0).then(|| Duration::from_secs(section.interval_secs)),
+        key: crate::checkpoints::signing_key(section.signing_key.as_deref())?,
+        sink,
+    })
 }
 
 /// `ledger submit`: 0 all accepted, 1 some rejected, 2 some invalid or unanswered.

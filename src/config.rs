@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 
 /// The read models' directory inside an embedded data directory.
 pub const READ_MODELS_DIR: &str = "read-models";
-/// The read models' schemas in PostgreSQL are `read_models_g<generation>`, the live one named
-/// in `read_models_live.generation`.
-pub const POSTGRES_SCHEMA_BASE: &str = "read_models";
 /// Overrides `[projections] store` (a URL may carry a password, which may not belong in a file).
 pub const STORE_ENV: &str = "LEDGER_PROJECTIONS_STORE";
 

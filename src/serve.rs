@@ -630,7 +630,7 @@ pub fn open_read_models(read_side: &ReadSide) -> anyhow::Result<projections::wor
     Ok(match &read_side.postgres {
         Some(url) => projections::worker::ReadModels::open_postgres(
             url,
-            crate::config::POSTGRES_SCHEMA_BASE,
+            projections::postgres::SCHEMA_BASE,
             projector,
         )?,
         None => projections::worker::ReadModels::open(read_side.store_dir.as_deref(), projector)?,

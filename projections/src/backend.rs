@@ -6,14 +6,8 @@
 use std::ops::Bound;
 
 use crate::postgres::PgRows;
+pub use crate::row::{Entry, Write};
 use crate::StoreError;
-
-/// A row read back: its key and value, or why it could not be read.
-pub type Entry = Result<(Vec<u8>, Vec<u8>), StoreError>;
-
-/// One row's change in an atomic step: `None` removes it. Also a row as looked up: `None`
-/// when absent.
-pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
 pub(crate) fn storage(error: sled::Error) -> StoreError {
     StoreError::Storage(error.to_string())

@@ -28,6 +28,7 @@
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
 //! are milliseconds with the sign bit flipped, so byte order is time order.
 
+use crate::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use order_events::money::Currency;
 use order_events::order::OrderStatus;
@@ -236,6 +237,20 @@ pub fn read_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
     let len = usize::from(u16::from_be_bytes(bytes.get(..2)?.try_into().ok()?));
     let value = std::str::from_utf8(bytes.get(2..2 + len)?).ok()?;
     Some((value, &bytes[2 + len..]))
+}
+
+/// The currency and the name of a per-currency key (`ACCOUNT`, `MERCHANT`).
+pub fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: format!("{key:?}"),
+        reason: "key is not currency + name".into(),
+    };
+    let currency: Currency = std::str::from_utf8(key.get(1..4).ok_or_else(corrupt)?)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(corrupt)?;
+    let (name, _) = read_str(&key[4..]).ok_or_else(corrupt)?;
+    Ok((currency, name.to_owned()))
 }
 
 #[cfg(test)]

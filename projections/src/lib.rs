@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod postgres;
 pub mod query;
+pub mod row;
 pub mod store;
 pub mod tables;
 #[cfg(feature = "test-support")]

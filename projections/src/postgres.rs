@@ -9,8 +9,12 @@
 use std::ops::Bound;
 use std::sync::mpsc;
 
-use crate::backend::{Entry, Write};
+use crate::row::{Entry, Write};
 use crate::StoreError;
+
+/// The name the read models' schemas are made from: `read_models_g<N>`, `read_models_live`,
+/// and the views in `read_models`.
+pub const SCHEMA_BASE: &str = "read_models";
 
 /// The read-only role analysts are granted (`GRANT ledger_analyst TO alice`).
 pub const ANALYST: &str = "ledger_analyst";

@@ -377,7 +377,7 @@ impl ProjectionStore {
         };
         let mut views = Vec::new();
         for (key, balance) in self.scan::<AccountBalance>(&prefix, "account")? {
-            let (currency, account) = currency_and_name(&key)?;
+            let (currency, account) = keys::currency_and_name(&key)?;
             views.push(AccountView {
                 currency,
                 account,
@@ -404,7 +404,7 @@ impl ProjectionStore {
         };
         let mut views = Vec::new();
         for (key, totals) in self.scan::<MerchantTotals>(&prefix, "merchant totals")? {
-            let (currency, merchant_id) = currency_and_name(&key)?;
+            let (currency, merchant_id) = keys::currency_and_name(&key)?;
             if merchant.is_some_and(|m| m != merchant_id) {
                 continue;
             }
@@ -657,19 +657,6 @@ pub fn quantile_minutes(histogram: &BTreeMap<u32, u64>, q: f64) -> Option<u32> {
         }
     }
     histogram.keys().next_back().copied()
-}
-
-pub(crate) fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
-    let corrupt = || StoreError::Corrupt {
-        key: format!("{key:?}"),
-        reason: "key is not currency + name".into(),
-    };
-    let currency: Currency = std::str::from_utf8(key.get(1..4).ok_or_else(corrupt)?)
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(corrupt)?;
-    let (name, _) = keys::read_str(&key[4..]).ok_or_else(corrupt)?;
-    Ok((currency, name.to_owned()))
 }
 
 #[cfg(test)]

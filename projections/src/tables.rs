@@ -300,7 +300,7 @@ pub fn statements(
             }
             (Some(keys::ACCOUNT), Some(value)) => {
                 let balance: AccountBalance = decode(key, "account", value)?;
-                let (currency, account) = crate::query::currency_and_name(key)?;
+                let (currency, account) = keys::currency_and_name(key)?;
                 accounts.upsert(account_columns(&AccountView {
                     currency,
                     account,
@@ -323,7 +323,7 @@ pub fn statements(
                 inventory.remove(vec![text(sku), text(warehouse)]);
             }
             (Some(keys::ACCOUNT), None) => {
-                let (currency, account) = crate::query::currency_and_name(key)?;
+                let (currency, account) = keys::currency_and_name(key)?;
                 accounts.remove(vec![text(currency), text(account)]);
             }
             _ => {}
