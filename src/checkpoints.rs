@@ -120,6 +120,11 @@ pub struct CheckpointOptions {
     pub interval: Option<Duration>,
     pub key: Option<SigningKey>,
     pub sink: Sink,
+    /// A reader of the log of the publisher's own; `None`: the serve's log. On Kafka the
+    /// publisher reads through a connection no other part of the serve reads through: the
+    /// serve's shared reader can hand a read records another read prefetched (see the
+    /// thirteenth session's closing note), and a tree must see every record, in order.
+    pub reader: Option<Arc<dyn LogReader>>,
 }
 
 /// A request for a checkpoint now, answered with it (or why none could be published).

@@ -140,21 +140,23 @@ async fn checkpoint_options(
     log: &LogOptions,
 ) -> Result<crate::checkpoints::CheckpointOptions> {
     use crate::checkpoints::{Sink, CHECKPOINTS_FILE, CHECKPOINTS_TOPIC};
-    let sink = match &log.kafka {
-        None => Sink::File(log.data.join(CHECKPOINTS_FILE)),
+    let (sink, reader) = match &log.kafka {
+        None => (Sink::File(log.data.join(CHECKPOINTS_FILE)), None),
         Some(_) => {
             let mut topics = event_log::Topics::new(&log.prefix, log.partitions)?;
             topics.replication_factor = log.replication_factor;
             let settings = log_admin::kafka_settings(log)?;
             let topic =
                 event_log::kafka::SideTopic::open(&settings, &topics, CHECKPOINTS_TOPIC).await?;
-            Sink::Kafka(topic)
+            let reader: Arc<dyn event_log::LogReader> = log_admin::open_existing(log).await?;
+            (Sink::Kafka(topic), Some(reader))
         }
     };
     Ok(crate::checkpoints::CheckpointOptions {
         interval: (section.interval_secs > 0).then(|| Duration::from_secs(section.interval_secs)),
         key: crate::checkpoints::signing_key(section.signing_key.as_deref())?,
         sink,
+        reader,
     })
 }
 

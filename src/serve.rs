@@ -666,7 +666,10 @@ pub async fn serve(
     let (checkpoints, checkpointer) = match options.checkpoints {
         Some(publishing) => {
             let (requests, received) = tokio::sync::mpsc::channel(16);
-            let reader: Arc<dyn event_log::LogReader> = log.clone();
+            let reader: Arc<dyn event_log::LogReader> = match publishing.reader {
+                Some(own) => own,
+                None => log.clone(),
+            };
             let checkpointer =
                 crate::checkpoints::Checkpointer::new(reader, publishing.key, publishing.sink)
                     .await?;
