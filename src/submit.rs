@@ -83,12 +83,8 @@ pub async fn settle(
     }
 }
 
-/// How long a caught-up state with unreadable offsets before a partition's end must hold. At
-/// 100 ms, `submit` on a loaded machine (the test suite's brokers and PostgreSQL clusters on
-/// two cores) took a still-open transaction for a settled one and sent the next line before
-/// the order process's reaction was decided; 500 ms costs at most that per line, and only
-/// when a partition sits behind its end.
-const SETTLED_FOR: Duration = Duration::from_millis(500);
+/// How long a caught-up state with unreadable offsets before a partition's end must hold.
+const SETTLED_FOR: Duration = Duration::from_millis(100);
 
 /// Publishes each non-blank line of `input` as a command and prints one JSON object per line:
 /// the command's result, or why the line is not a command. After each result it lets the

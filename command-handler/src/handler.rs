@@ -660,6 +660,9 @@ impl Handler {
         before: u64,
     ) -> Result<Option<DateTime<Utc>>, HandlerError> {
         const BACK: u64 = 64;
+        if before == 0 {
+            return Ok(None);
+        }
         let from = before.saturating_sub(BACK);
         let records = self.log.read(events, from, BACK as usize).await?;
         Ok(records
