@@ -27,12 +27,12 @@ impl Backend {
         }
     }
 
-    /// The values of `keys` in one request, when the store is a round trip away (PostgreSQL);
-    /// `None` when single reads cost no more (sled).
-    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Option<Result<Vec<Write>, StoreError>> {
+    /// The PostgreSQL rows, when the store is a round trip away and reads of many keys are
+    /// worth making in one request; `None` for sled, whose single reads cost no more.
+    pub fn bulk_reader(&self) -> Option<&PgRows> {
         match self {
             Backend::Sled { .. } => None,
-            Backend::Postgres(rows) => Some(rows.get_many(keys)),
+            Backend::Postgres(rows) => Some(rows),
         }
     }
 

@@ -77,6 +77,10 @@ impl Overlay<'_> {
         &self,
         decoded: &[Result<order_events::EventEnvelope, codec::DecodeError>],
     ) -> Result<(), StoreError> {
+        // Only where it saves round trips: on sled the keys would be built for nothing.
+        let Some(bulk) = self.rows.bulk_reader() else {
+            return Ok(());
+        };
         let mut wanted: Vec<Vec<u8>> = decoded
             .iter()
             .flatten()
@@ -84,9 +88,7 @@ impl Overlay<'_> {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        if let Some(found) = self.rows.get_many(wanted) {
-            self.read.borrow_mut().extend(found?);
-        }
+        self.read.borrow_mut().extend(bulk.get_many(wanted)?);
         Ok(())
     }
 }
