@@ -81,7 +81,10 @@ impl Checkpointer {
         })
     }
 
-    /// Reads what was committed since the last call into the trees.
+    /// Reads what was committed since the last call, up to the ends asked for first, into the
+    /// trees. A read may return records committed after the ends were asked for; they are
+    /// left for the next call, and `next` stays on the first of them — a record read past
+    /// and not hashed would be missing from the trees for good.
     async fn grow(&mut self) -> Result<(), event_log::LogError> {
         let topic = self.log.topics().name(Topic::Events);
         let ends = self.log.end_offsets(Topic::Events).await?;
@@ -89,9 +92,10 @@ impl Checkpointer {
             let tp = TopicPartition::new(topic.clone(), partition as u32);
             while self.next[partition] < end {
                 let records = self.log.read(&tp, self.next[partition], 1000).await?;
-                let Some(last) = records.last() else { break };
+                let within: Vec<_> = records.iter().take_while(|r| r.offset < end).collect();
+                let Some(last) = within.last() else { break };
                 self.next[partition] = last.next_offset();
-                for record in records.iter().filter(|r| r.offset < end) {
+                for record in within {
                     self.trees.push(record.partition, &record.payload);
                 }
             }
@@ -121,9 +125,9 @@ pub struct CheckpointOptions {
     pub key: Option<SigningKey>,
     pub sink: Sink,
     /// A reader of the log of the publisher's own; `None`: the serve's log. On Kafka the
-    /// publisher reads through a connection no other part of the serve reads through: the
-    /// serve's shared reader can hand a read records another read prefetched (see the
-    /// thirteenth session's closing note), and a tree must see every record, in order.
+    /// serve's reader is one consumer behind a lock, which the handler's catch-up also reads
+    /// through; the publisher's reads of whole partitions get a connection of their own so
+    /// neither waits on the other.
     pub reader: Option<Arc<dyn LogReader>>,
 }
 
@@ -174,4 +178,103 @@ pub fn signing_key(path: Option<&std::path::Path>) -> anyhow::Result<Option<Sign
             .map_err(|reason| anyhow::anyhow!("[checkpoints] signing_key: {reason}"))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use event_log::{Headers, LogError, StoredRecord, Topics};
+
+    use super::*;
+
+    /// One partition of ten records; the first `end_offsets` answer says 5, as if the last five
+    /// were committed between that call and the read that returns them.
+    struct LaggingEnd {
+        topics: Topics,
+        records: Vec<StoredRecord>,
+        lagged: AtomicBool,
+    }
+
+    impl LaggingEnd {
+        fn new() -> LaggingEnd {
+            let topics = Topics::new("lag", 1).unwrap();
+            let records = (0..10)
+                .map(|offset| StoredRecord {
+                    topic: topics.name(Topic::Events),
+                    partition: 0,
+                    offset,
+                    key: None,
+                    headers: Headers::default(),
+                    payload: format!("record {offset}").into_bytes(),
+                    timestamp_ms: 0,
+                })
+                .collect();
+            LaggingEnd {
+                topics,
+                records,
+                lagged: AtomicBool::new(false),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl LogReader for LaggingEnd {
+        fn topics(&self) -> &Topics {
+            &self.topics
+        }
+
+        fn partitions(&self, _: Topic) -> u32 {
+            1
+        }
+
+        async fn read(
+            &self,
+            _: &TopicPartition,
+            from: u64,
+            max: usize,
+        ) -> Result<Vec<StoredRecord>, LogError> {
+            Ok(self
+                .records
+                .iter()
+                .skip(from as usize)
+                .take(max)
+                .cloned()
+                .collect())
+        }
+
+        async fn end_offsets(&self, _: Topic) -> Result<Vec<u64>, LogError> {
+            let lagged = self.lagged.swap(true, Ordering::SeqCst);
+            Ok(vec![if lagged { 10 } else { 5 }])
+        }
+
+        async fn committed_offsets(&self, _: &str, _: Topic) -> Result<Vec<u64>, LogError> {
+            Ok(vec![0])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_committed_while_the_trees_grow_is_hashed_at_the_next_checkpoint() {
+        let log = Arc::new(LaggingEnd::new());
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::File(dir.path().join(CHECKPOINTS_FILE));
+        let mut checkpointer = Checkpointer::new(log.clone(), None, sink).await.unwrap();
+        // Checkpointer::new asked for the ends once; the first grow sees the lagging 5.
+        log.lagged.store(false, Ordering::SeqCst);
+        let first = checkpointer.publish().await.unwrap();
+        let second = checkpointer.publish().await.unwrap();
+        let whole = replay_tool::checkpoint::checkpoint(log.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(
+            first.records(),
+            5,
+            "the first checkpoint covers the end it was given"
+        );
+        assert_eq!(second.records(), 10);
+        assert_eq!(
+            second.root, whole.root,
+            "the trees are the log's, record for record"
+        );
+    }
 }
