@@ -242,10 +242,16 @@ impl LedgerConfig {
         let postgres = std::env::var(STORE_ENV)
             .ok()
             .or_else(|| self.projections.store.clone());
+        // On PostgreSQL the instances share the read models, so their workers share the
+        // partitions: one group. Elsewhere every instance keeps a copy: a group each.
+        let group = match postgres {
+            Some(_) => self.projections.group.clone(),
+            None => format!("{}-{instance_id}", self.projections.group),
+        };
         crate::serve::ReadSide {
             store_dir,
             postgres,
-            group: format!("{}-{instance_id}", self.projections.group),
+            group,
             settlement: self.settlement.clone(),
             sla_hours: self.projections.sla_hours.clone(),
             policy: self.policy.clone(),

@@ -611,7 +611,9 @@ pub struct ReadSide {
     pub store_dir: Option<PathBuf>,
     /// A PostgreSQL URL: the read models there instead (`store_dir` unused).
     pub postgres: Option<String>,
-    /// This instance's projection consumer group (every instance folds every partition).
+    /// The projection consumer group: this instance's own (it folds every partition into its
+    /// copy), or on PostgreSQL the one all instances share (each folds the partitions it is
+    /// assigned).
     pub group: String,
     pub settlement: projections::SettlementRules,
     pub sla_hours: std::collections::BTreeMap<order_events::order::OrderStatus, u32>,

@@ -2717,23 +2717,27 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         "an analyst read the store's own rows: {denied:?}"
     );
 
-    // One process folds them at a time: a second one is told who holds them.
-    let holder = projections::worker::ReadModels::open_postgres(
-        &url,
-        "read_models",
-        projections::Projector::default(),
-    )
-    .unwrap();
-    let second = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["query", "--data", data, "orders"])
+    // Any number of processes hold the read models at once (each folds its partitions in
+    // transactions of its own); a rebuild runs in one of them at a time.
+    let (holder, _) = projections::postgres::PgGenerations::open(&url, "read_models").unwrap();
+    for question in &questions {
+        assert_eq!(
+            query(Some(&url), question),
+            query(None, question),
+            "{question:?} while another process holds the read models"
+        );
+    }
+    assert!(holder.lock_rebuild().unwrap());
+    let refused = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["rebuild", "--data", data])
         .env("LEDGER_PROJECTIONS_STORE", &url)
         .output()
         .unwrap();
-    assert!(!second.status.success(), "{second:?}");
+    assert!(!refused.status.success(), "{refused:?}");
     assert!(
-        String::from_utf8_lossy(&second.stderr)
-            .contains("PostgreSQL (read_models) is in use by another process"),
-        "{second:?}"
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("a rebuild of these read models runs in another process"),
+        "{refused:?}"
     );
     drop(holder);
 

@@ -5,8 +5,8 @@
 
 use std::ops::Bound;
 
-use crate::postgres::PgRows;
-pub use crate::row::{Entry, Write};
+use crate::postgres::{PgRows, PgStep};
+pub use crate::row::{Entry, Row, Write};
 use crate::StoreError;
 
 pub(crate) fn storage(error: sled::Error) -> StoreError {
@@ -27,13 +27,13 @@ impl Backend {
         }
     }
 
-    /// The PostgreSQL rows, when the store is a round trip away and reads of many keys are
-    /// worth making in one request; `None` for sled, whose single reads cost no more.
-    pub fn bulk_reader(&self) -> Option<&PgRows> {
-        match self {
-            Backend::Sled { .. } => None,
-            Backend::Postgres(rows) => Some(rows),
-        }
+    /// Begins a fold step: what it reads goes through this, and its writes are committed by
+    /// [`Step::commit`] as one atomic change.
+    pub fn begin_step(&self) -> Result<Step<'_>, StoreError> {
+        Ok(match self {
+            Backend::Sled { tree, .. } => Step::Sled(tree),
+            Backend::Postgres(rows) => Step::Postgres(rows.begin_step()?),
+        })
     }
 
     /// The rows with keys in `(start, end)`, in key order, read lazily.
@@ -63,19 +63,7 @@ impl Backend {
 
     /// Applies `writes` atomically: all of them or, on an error, none.
     pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        match self {
-            Backend::Sled { tree, .. } => {
-                let mut batch = sled::Batch::default();
-                for (key, value) in writes {
-                    match value {
-                        Some(value) => batch.insert(key, value),
-                        None => batch.remove(key),
-                    }
-                }
-                tree.apply_batch(batch).map_err(storage)
-            }
-            Backend::Postgres(rows) => rows.apply(writes),
-        }
+        self.begin_step()?.commit(writes)
     }
 
     /// Removes every row.
@@ -91,6 +79,64 @@ impl Backend {
         match self {
             Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(storage),
             Backend::Postgres(_) => Ok(()),
+        }
+    }
+}
+
+/// One fold step's view of the rows. On sled, steps are one at a time in one process and
+/// read the tree itself; on PostgreSQL, a step is a SERIALIZABLE transaction
+/// ([`PgRows::begin_step`]), since workers of other processes fold into the same rows.
+pub enum Step<'a> {
+    Sled(&'a sled::Tree),
+    Postgres(PgStep<'a>),
+}
+
+impl Step<'_> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Step::Sled(tree) => Ok(tree.get(key).map_err(storage)?.map(|v| v.to_vec())),
+            Step::Postgres(step) => step.get(key),
+        }
+    }
+
+    /// The step's transaction, when the store is a round trip away and reads of many keys are
+    /// worth making in one request; `None` for sled, whose single reads cost no more.
+    pub fn bulk_reader(&self) -> Option<&PgStep<'_>> {
+        match self {
+            Step::Sled(_) => None,
+            Step::Postgres(step) => Some(step),
+        }
+    }
+
+    /// The rows whose keys start with `prefix`, in key order, all at once (few rows only).
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Step::Sled(tree) => tree
+                .scan_prefix(prefix)
+                .map(|entry| {
+                    entry
+                        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                        .map_err(storage)
+                })
+                .collect(),
+            Step::Postgres(step) => step.scan_prefix(prefix),
+        }
+    }
+
+    /// Writes `writes` as one atomic change: all of them or, on an error, none.
+    pub fn commit(self, writes: Vec<Write>) -> Result<(), StoreError> {
+        match self {
+            Step::Sled(tree) => {
+                let mut batch = sled::Batch::default();
+                for (key, value) in writes {
+                    match value {
+                        Some(value) => batch.insert(key, value),
+                        None => batch.remove(key),
+                    }
+                }
+                tree.apply_batch(batch).map_err(storage)
+            }
+            Step::Postgres(step) => step.commit(writes),
         }
     }
 }

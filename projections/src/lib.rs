@@ -31,6 +31,10 @@ pub enum StoreError {
     Storage(String),
     #[error("the read-model store in {0} is in use by another process")]
     InUse(String),
+    /// A step's transaction met another's over the same rows (PostgreSQL's serialization
+    /// failure or deadlock): nothing of it was written, and it is tried again.
+    #[error("read-model step conflicted with another: {0}")]
+    Conflict(String),
     #[error("corrupt read-model row {key}: {reason}")]
     Corrupt { key: String, reason: String },
 }

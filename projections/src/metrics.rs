@@ -8,6 +8,7 @@ pub const STEP_SECONDS: &str = "ledger_projection_step_seconds";
 pub const GAPS: &str = "ledger_projection_gaps_total";
 pub const UNDECODABLE: &str = "ledger_projection_undecodable_total";
 pub const LAG: &str = "ledger_projection_lag";
+pub const CONFLICTS: &str = "ledger_projection_step_conflicts_total";
 
 /// Registers every family's description and unit with the installed recorder.
 pub fn describe() {
@@ -23,6 +24,10 @@ pub fn describe() {
         "Events that arrived after a gap in their aggregate's sequence (the aggregate's read models freeze)"
     );
     describe_counter!(UNDECODABLE, "Records of the events topic that are no event");
+    describe_counter!(
+        CONFLICTS,
+        "Fold steps folded again after meeting another process's over the same rows (PostgreSQL)"
+    );
     describe_gauge!(
         LAG,
         Unit::Count,

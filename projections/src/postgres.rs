@@ -9,7 +9,7 @@
 use std::ops::Bound;
 use std::sync::mpsc;
 
-use crate::row::{Entry, Write};
+use crate::row::{Entry, Row, Write};
 use crate::StoreError;
 
 /// The name the read models' schemas are made from: `read_models_g<N>`, `read_models_live`,
@@ -24,17 +24,27 @@ const PAGE: i64 = 512;
 
 type Job = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 
-/// Rows as read: key and value.
-type Row = (Vec<u8>, Vec<u8>);
-
 fn database(error: postgres::Error) -> StoreError {
+    use postgres::error::SqlState;
     // The server's own message says what went wrong; the error's Display only "db error".
     match error.as_db_error() {
-        Some(db) => StoreError::Storage(format!(
-            "PostgreSQL: {} (SQLSTATE {})",
-            db.message(),
-            db.code().code()
-        )),
+        Some(db) => {
+            let message = format!(
+                "PostgreSQL: {} (SQLSTATE {})",
+                db.message(),
+                db.code().code()
+            );
+            if [
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+            ]
+            .contains(db.code())
+            {
+                StoreError::Conflict(message)
+            } else {
+                StoreError::Storage(message)
+            }
+        }
         None => StoreError::Storage(format!("PostgreSQL: {error}")),
     }
 }
@@ -112,7 +122,10 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
 /// A schema's rows, and its tables for people (`tables.rs`), written in the same
 /// transactions.
 pub struct PgRows {
+    /// Queries: each statement on its own, seeing what is committed.
     connection: PgConnection,
+    /// Fold steps, one transaction each ([`PgStep`]); the caller runs one step at a time.
+    writer: PgConnection,
     schema: String,
     table: String,
 }
@@ -158,6 +171,7 @@ impl PgRows {
         connection.batch(format!("BEGIN; {setup} COMMIT;"))?;
         Ok(PgRows {
             connection,
+            writer: PgConnection::open(url)?,
             schema: schema.to_owned(),
             table: format!("{schema}.rows"),
         })
@@ -171,18 +185,60 @@ impl PgRows {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let sql = format!("SELECT value FROM {} WHERE key = $1", self.table);
-        let key = key.to_vec();
-        self.call(move |client| {
-            let row = client.query_opt(&sql, &[&key]).map_err(database)?;
-            Ok(row.map(|row| row.get(0)))
+        get(&self.connection, &self.table, key)
+    }
+
+    /// Begins a fold step: one SERIALIZABLE transaction on the writer connection, which its
+    /// reads and its writes go through. Steps of other processes folding into the same rows
+    /// (projection workers of other instances, each on its partitions) then cannot lose each
+    /// other's updates to a row they share — a balance, a day — nor both fold one record: the
+    /// step reads and writes the checkpoints of its partitions, so of two steps over the same
+    /// records one commits and the other fails with [`StoreError::Conflict`], to be retried
+    /// from the checkpoints it then reads.
+    pub fn begin_step(&self) -> Result<PgStep<'_>, StoreError> {
+        self.writer
+            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned())?;
+        Ok(PgStep {
+            rows: self,
+            open: true,
         })
+    }
+
+    /// Applies `writes`, and what they do to the tables for people, in one transaction.
+    pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let step = self.begin_step()?;
+        step.commit(writes)
+    }
+}
+
+fn get(connection: &PgConnection, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let sql = format!("SELECT value FROM {table} WHERE key = $1");
+    let key = key.to_vec();
+    connection.call(move |client| {
+        let row = client.query_opt(&sql, &[&key]).map_err(database)?;
+        Ok(row.map(|row| row.get(0)))
+    })
+}
+
+/// A fold step's transaction (see [`PgRows::begin_step`]): rolled back when dropped
+/// uncommitted.
+pub struct PgStep<'a> {
+    rows: &'a PgRows,
+    open: bool,
+}
+
+impl PgStep<'_> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        get(&self.rows.writer, &self.rows.table, key)
     }
 
     /// The values of `keys` (each `None` when absent), in one query.
     pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Write>, StoreError> {
-        let sql = format!("SELECT key, value FROM {} WHERE key = ANY($1)", self.table);
-        self.call(move |client| {
+        let sql = format!(
+            "SELECT key, value FROM {} WHERE key = ANY($1)",
+            self.rows.table
+        );
+        self.rows.writer.call(move |client| {
             let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = client
                 .query(&sql, &[&keys])
                 .map_err(database)?
@@ -199,6 +255,78 @@ impl PgRows {
         })
     }
 
+    /// The rows whose keys start with `prefix`, all in one query: for the few rows a step
+    /// reads by prefix (its checkpoints).
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Row>, StoreError> {
+        let end = crate::backend::successor(prefix).unwrap_or_default();
+        let sql = format!(
+            "SELECT key, value FROM {} WHERE key >= $1 AND ($2 = ''::bytea OR key < $2) ORDER BY key",
+            self.rows.table
+        );
+        let start = prefix.to_vec();
+        self.rows.writer.call(move |client| {
+            let rows = client.query(&sql, &[&start, &end]).map_err(database)?;
+            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        })
+    }
+
+    /// Writes `writes`, what they do to the tables for people, and commits.
+    pub fn commit(mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let tables = crate::tables::statements(&self.rows.schema, &writes)?;
+        let (mut put_keys, mut put_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, value) in writes {
+            match value {
+                Some(value) => {
+                    put_keys.push(key);
+                    put_values.push(value);
+                }
+                None => removed.push(key),
+            }
+        }
+        let remove = format!("DELETE FROM {} WHERE key = ANY($1)", self.rows.table);
+        let upsert = format!(
+            "INSERT INTO {} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            self.rows.table
+        );
+        let committed = self.rows.writer.call(move |client| {
+            if !removed.is_empty() {
+                client.execute(&remove, &[&removed]).map_err(database)?;
+            }
+            if !put_keys.is_empty() {
+                client
+                    .execute(&upsert, &[&put_keys, &put_values])
+                    .map_err(database)?;
+            }
+            for statement in &tables {
+                let parameters: Vec<&(dyn postgres::types::ToSql + Sync)> = statement
+                    .columns
+                    .iter()
+                    .map(|c| c as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                client
+                    .execute(&statement.sql, &parameters)
+                    .map_err(database)?;
+            }
+            client.batch_execute("COMMIT").map_err(database)
+        });
+        // A failed COMMIT ends the transaction too; the drop's ROLLBACK is then a no-op.
+        self.open = committed.is_err();
+        committed
+    }
+}
+
+impl Drop for PgStep<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Ahead of the next step's BEGIN in the connection's queue; if it fails, the
+            // connection is gone and so is the transaction.
+            let _ = self.rows.writer.batch("ROLLBACK".to_owned());
+        }
+    }
+}
+
+impl PgRows {
     /// The rows in `(start, end)` in key order, a page at a time.
     pub fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Pages<'_> {
         Pages {
@@ -239,51 +367,6 @@ impl PgRows {
                 .collect();
             let rows = client.query(&sql, &parameters).map_err(database)?;
             Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-        })
-    }
-
-    /// Applies `writes`, and what they do to the tables for people, in one transaction.
-    pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let tables = crate::tables::statements(&self.schema, &writes)?;
-        let (mut put_keys, mut put_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-        for (key, value) in writes {
-            match value {
-                Some(value) => {
-                    put_keys.push(key);
-                    put_values.push(value);
-                }
-                None => removed.push(key),
-            }
-        }
-        let remove = format!("DELETE FROM {} WHERE key = ANY($1)", self.table);
-        let upsert = format!(
-            "INSERT INTO {} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            self.table
-        );
-        self.call(move |client| {
-            let mut transaction = client.transaction().map_err(database)?;
-            if !removed.is_empty() {
-                transaction
-                    .execute(&remove, &[&removed])
-                    .map_err(database)?;
-            }
-            if !put_keys.is_empty() {
-                transaction
-                    .execute(&upsert, &[&put_keys, &put_values])
-                    .map_err(database)?;
-            }
-            for statement in &tables {
-                let parameters: Vec<&(dyn postgres::types::ToSql + Sync)> = statement
-                    .columns
-                    .iter()
-                    .map(|c| c as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                transaction
-                    .execute(&statement.sql, &parameters)
-                    .map_err(database)?;
-            }
-            transaction.commit().map_err(database)
         })
     }
 
@@ -344,20 +427,12 @@ pub struct PgGenerations {
 
 impl PgGenerations {
     /// Opens the generations under `base` at `url` (creating the pointer at generation 1),
-    /// dropping a rebuild's schema that never became live; returns the live generation.
+    /// dropping a rebuild's schema that never became live (unless a rebuild is running in
+    /// another process); returns the live generation. Any number of processes may hold the
+    /// generations open and fold into the live one at once (see [`PgRows::begin_step`]).
     pub fn open(url: &str, base: &str) -> Result<(PgGenerations, u64), StoreError> {
         check_name(base)?;
         let connection = PgConnection::open(url)?;
-        // One process folds these read models at a time, as one holds a sled directory: two
-        // folding every event into the same rows would lose updates to each other. The lock
-        // lives as long as this connection.
-        let lock = format!("SELECT pg_try_advisory_lock(hashtext('order-ledger/{base}'))");
-        if !connection.call(move |client| {
-            let row = client.query_one(&lock, &[]).map_err(database)?;
-            Ok(row.get::<_, bool>(0))
-        })? {
-            return Err(StoreError::InUse(format!("PostgreSQL ({base})")));
-        }
         let pointer = format!("{base}_live");
         let live = connection.call(move |client| {
             client
@@ -379,10 +454,44 @@ impl PgGenerations {
             base: base.to_owned(),
             connection,
         };
-        generations.remove(live + 1)?;
+        if generations.lock_rebuild()? {
+            generations.remove(live + 1)?;
+            generations.unlock_rebuild()?;
+        }
         generations.rows(live)?;
         generations.show(live)?;
         Ok((generations, live))
+    }
+
+    /// Takes the lock one rebuild at a time holds (a session lock of this connection):
+    /// `false` when a rebuild is running, in this process or another.
+    pub fn lock_rebuild(&self) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT pg_try_advisory_lock(hashtext('order-ledger/{}/rebuild'))",
+            self.base
+        );
+        self.connection.call(move |client| {
+            let row = client.query_one(&sql, &[]).map_err(database)?;
+            Ok(row.get::<_, bool>(0))
+        })
+    }
+
+    /// Releases the lock [`PgGenerations::lock_rebuild`] took.
+    pub fn unlock_rebuild(&self) -> Result<(), StoreError> {
+        self.connection.batch(format!(
+            "SELECT pg_advisory_unlock(hashtext('order-ledger/{}/rebuild'))",
+            self.base
+        ))
+    }
+
+    /// The live generation, as the pointer says now (another process's rebuild may have
+    /// switched it).
+    pub fn live(&self) -> Result<u64, StoreError> {
+        let sql = format!("SELECT live FROM {}_live.generation", self.base);
+        self.connection.call(move |client| {
+            let row = client.query_one(&sql, &[]).map_err(database)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
     }
 
     /// The schema of `generation`.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use event_log::StoredRecord;
 use order_events::codec;
 
-use crate::backend::{storage, Backend};
+use crate::backend::{storage, Backend, Step};
 use crate::fold::{self, Decoded, Folded, Projector, Rows};
 use crate::keys;
 use crate::model::UndecodableAlarm;
@@ -26,14 +26,15 @@ const FORMAT: &[u8] = b"6";
 
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
-    rows: &'a Backend,
+    rows: &'a Step<'a>,
     changes: HashMap<Vec<u8>, Change>,
     /// Rows the step keeps decoded: written to `changes` when the step ends. A row is in one
     /// of the two maps, never both.
     decoded: HashMap<Vec<u8>, Decoded>,
-    /// What the store held when the step read it (only this step writes, so it stays true
-    /// until the step changes the row, which `changes` then answers): a PostgreSQL store is
-    /// asked once per row and step, not at every event.
+    /// What the store held when the step read it (it stays true for the step: no other
+    /// writes in between on sled, a SERIALIZABLE transaction on PostgreSQL, until the step
+    /// changes the row, which `changes` then answers): a PostgreSQL store is asked once per
+    /// row and step, not at every event.
     read: std::cell::RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
@@ -143,6 +144,30 @@ impl Rows for Overlay<'_> {
     }
 }
 
+/// How many times a conflicting step is folded again before the conflict is an error.
+pub const CONFLICT_RETRIES: u32 = 50;
+
+/// A pause before folding a conflicting step again, growing with the conflicts and jittered
+/// (from the clock's nanoseconds) so two workers that keep meeting fall out of step.
+fn conflict_pause(conflicts: u32) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos() % 1_000);
+    let millis = u64::from(conflicts.min(8)) * 2;
+    std::time::Duration::from_micros(millis * 1_000 + u64::from(jitter) * millis)
+}
+
+/// A checkpoint row: partition u32 → next offset u64.
+fn checkpoint(key: &[u8], value: &[u8]) -> Result<(u32, u64), StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: format!("{key:?}"),
+        reason: "checkpoint is not partition u32 → offset u64".into(),
+    };
+    let partition = u32::from_be_bytes(key[1..].try_into().map_err(|_| corrupt())?);
+    let offset = u64::from_be_bytes(value.try_into().map_err(|_| corrupt())?);
+    Ok((partition, offset))
+}
+
 /// What one fold step did, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepStats {
@@ -153,6 +178,8 @@ pub struct StepStats {
     pub undecodable: u64,
     /// Records below the checkpoint (redelivered after a restart or rebalance): skipped.
     pub already_folded: u64,
+    /// Times the step met another process's over the same rows and was folded again.
+    pub conflicts: u32,
 }
 
 /// The read models of one deployment, in a local directory.
@@ -252,6 +279,12 @@ impl ProjectionStore {
         })
     }
 
+    /// Whether other processes may fold into these rows too (PostgreSQL): then this
+    /// process's own progress is not the store's.
+    pub fn is_shared(&self) -> bool {
+        matches!(*self.rows, Backend::Postgres(_))
+    }
+
     pub fn projector(&self) -> &Projector {
         &self.projector
     }
@@ -262,27 +295,45 @@ impl ProjectionStore {
 
     /// The next offset to fold of every events partition folded so far.
     pub fn checkpoints(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
-        let mut checkpoints = BTreeMap::new();
-        for entry in self.rows.scan_prefix(&[keys::CHECKPOINT]) {
-            let (key, value) = entry?;
-            let corrupt = || StoreError::Corrupt {
-                key: format!("{key:?}"),
-                reason: "checkpoint is not partition u32 → offset u64".into(),
-            };
-            let partition = u32::from_be_bytes(key[1..].try_into().map_err(|_| corrupt())?);
-            let offset = u64::from_be_bytes(value.as_slice().try_into().map_err(|_| corrupt())?);
-            checkpoints.insert(partition, offset);
-        }
-        Ok(checkpoints)
+        self.rows
+            .scan_prefix(&[keys::CHECKPOINT])
+            .map(|entry| entry.and_then(|(key, value)| checkpoint(&key, &value)))
+            .collect()
     }
 
     /// Folds records of the events topic, in their order, as one atomic step. Records below a
-    /// partition's checkpoint were folded before and are skipped.
+    /// partition's checkpoint were folded before and are skipped. A step that conflicts with
+    /// another process's over the same rows (PostgreSQL; see [`Step`]) is folded again from
+    /// what is committed then, up to [`CONFLICT_RETRIES`] times.
     pub fn fold(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut checkpoints = self.checkpoints()?;
+        let mut conflicts = 0;
+        loop {
+            match self.fold_once(records) {
+                Err(StoreError::Conflict(reason)) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    metrics::counter!(crate::metrics::CONFLICTS).increment(1);
+                    tracing::debug!(%reason, conflicts, "fold step conflicted; folding it again");
+                    std::thread::sleep(conflict_pause(conflicts));
+                }
+                Ok(mut stats) => {
+                    stats.conflicts = conflicts;
+                    return Ok(stats);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn fold_once(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
+        let step = self.rows.begin_step()?;
+        let mut checkpoints = step
+            .scan_prefix(&[keys::CHECKPOINT])?
+            .iter()
+            .map(|(key, value)| checkpoint(key, value))
+            .collect::<Result<BTreeMap<u32, u64>, StoreError>>()?;
         let mut overlay = Overlay {
-            rows: &self.rows,
+            rows: &step,
             changes: HashMap::new(),
             decoded: HashMap::new(),
             read: Default::default(),
@@ -346,7 +397,7 @@ impl ProjectionStore {
             let next = checkpoints[&partition].to_be_bytes().to_vec();
             (keys::checkpoint(partition), Some(next))
         }));
-        self.rows.apply(writes)?;
+        step.commit(writes)?;
         Ok(stats)
     }
 

@@ -29,6 +29,15 @@ enum Home {
 }
 
 impl Home {
+    /// Ends a rebuild (done or failed): on PostgreSQL, releases the lock that keeps one
+    /// rebuild at a time across processes.
+    fn end_rebuild(&self) -> Result<(), StoreError> {
+        match self {
+            Home::Postgres(generations) => generations.unlock_rebuild(),
+            Home::Temporary | Home::Dir(_) => Ok(()),
+        }
+    }
+
     /// Removes a replaced generation.
     fn remove(&self, generation: u64) -> Result<(), StoreError> {
         match self {
@@ -98,17 +107,53 @@ impl ReadModels {
         self.generation
     }
 
-    /// A fresh, empty store for the next generation, beside the live one.
+    /// A fresh, empty store for the next generation, beside the live one. On PostgreSQL it
+    /// takes the rebuild lock ([`Home::end_rebuild`] releases it): other processes hold the
+    /// same generations, and one rebuild at a time may fill the next.
     fn create_next(&self) -> Result<ProjectionStore, StoreError> {
         let next = self.generation + 1;
         match &self.home {
             Home::Dir(dir) => dir.create(next, self.projector.clone()),
             Home::Temporary => ProjectionStore::open_temporary(self.projector.clone()),
             Home::Postgres(generations) => {
-                generations.remove(next)?;
-                ProjectionStore::in_postgres(generations.rows(next)?, self.projector.clone())
+                if !generations.lock_rebuild()? {
+                    return Err(StoreError::InUse(
+                        "PostgreSQL: a rebuild of these read models runs in another process".into(),
+                    ));
+                }
+                let created = generations
+                    .remove(next)
+                    .and_then(|()| generations.rows(next));
+                match created {
+                    Ok(rows) => ProjectionStore::in_postgres(rows, self.projector.clone()),
+                    Err(error) => {
+                        generations.unlock_rebuild()?;
+                        Err(error)
+                    }
+                }
             }
         }
+    }
+
+    /// Moves to the live generation when another process's rebuild switched to a newer one;
+    /// `true` when it did. Only PostgreSQL's generations are shared.
+    fn follow_switch(&mut self) -> Result<bool, StoreError> {
+        let Home::Postgres(generations) = &self.home else {
+            return Ok(false);
+        };
+        let live = generations.live()?;
+        if live == self.generation {
+            return Ok(false);
+        }
+        let store = ProjectionStore::in_postgres(generations.rows(live)?, self.projector.clone())?;
+        tracing::info!(
+            from = self.generation,
+            to = live,
+            "another instance switched the read models; following"
+        );
+        self.generation = live;
+        self.store = store;
+        Ok(true)
     }
 
     /// Makes `store` (from [`ReadModels::create_next`]) live; returns the generation it
@@ -129,11 +174,16 @@ impl ReadModels {
     /// meanwhile (`ledger rebuild` on a directory no serve runs on).
     pub async fn rebuild_offline(&mut self, log: &dyn LogReader) -> Result<StepStats, WorkerError> {
         let fresh = self.create_next()?;
-        let stats = catch_up(log, &fresh).await?;
-        fresh.flush()?;
-        let replaced = self.switch(fresh)?;
-        self.home.remove(replaced)?;
-        Ok(stats)
+        let built = async {
+            let stats = catch_up(log, &fresh).await?;
+            fresh.flush()?;
+            let replaced = self.switch(fresh)?;
+            self.home.remove(replaced)?;
+            Ok(stats)
+        }
+        .await;
+        self.home.end_rebuild()?;
+        built
     }
 }
 
@@ -265,12 +315,13 @@ impl Projections {
     }
 
     /// Waits until every `(partition, offset)` of the events topic is folded, at most `wait`.
+    /// On a store other instances fold into too (PostgreSQL), what counts is the checkpoints
+    /// in the store, read every [`SHARED_POLL`]; otherwise this instance's worker's progress.
     pub async fn wait_for(
         &self,
         positions: &[(u32, u64)],
         wait: Duration,
     ) -> Result<(), NotReached> {
-        let mut progress = self.progress.clone();
         let missing = |checkpoints: &BTreeMap<u32, u64>| -> Vec<(u32, u64)> {
             positions
                 .iter()
@@ -278,23 +329,38 @@ impl Projections {
                 .copied()
                 .collect()
         };
-        let reached = tokio::time::timeout(wait, async {
-            loop {
-                if missing(&progress.borrow_and_update()).is_empty() {
-                    return;
+        let mut progress = self.progress.clone();
+        let store = self.store();
+        let mut seen = progress.borrow_and_update().clone();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if store.is_shared() && !missing(&seen).is_empty() {
+                let store = store.clone();
+                if let Ok(Ok(checkpoints)) =
+                    tokio::task::spawn_blocking(move || store.checkpoints()).await
+                {
+                    seen = checkpoints;
                 }
-                if progress.changed().await.is_err() {
+            }
+            if missing(&seen).is_empty() {
+                return Ok(());
+            }
+            let changed = async {
+                if store.is_shared() {
+                    tokio::time::sleep(SHARED_POLL).await;
+                } else if progress.changed().await.is_err() {
                     // The worker stopped; nothing more will be folded.
                     std::future::pending::<()>().await;
                 }
+            };
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(NotReached {
+                    missing: missing(&seen),
+                });
             }
-        })
-        .await;
-        match reached {
-            Ok(()) => Ok(()),
-            Err(_) => Err(NotReached {
-                missing: missing(&self.progress.borrow()),
-            }),
+            if !store.is_shared() {
+                seen = progress.borrow_and_update().clone();
+            }
         }
     }
 
@@ -399,6 +465,7 @@ fn add(total: &mut StepStats, step: StepStats) {
     total.gaps += step.gaps;
     total.undecodable += step.undecodable;
     total.already_folded += step.already_folded;
+    total.conflicts += step.conflicts;
 }
 
 async fn fold_blocking(
@@ -426,6 +493,10 @@ pub struct ProjectionWorker {
     /// is done at most once per [`LAG_EVERY`], not on every poll.
     lag_recorded: Option<Instant>,
 }
+
+/// How often a read waiting for positions on a shared store (PostgreSQL) reads its
+/// checkpoints.
+const SHARED_POLL: Duration = Duration::from_millis(20);
 
 /// How often the worker measures its lag while it is busy folding.
 const LAG_EVERY: Duration = Duration::from_secs(1);
@@ -550,6 +621,10 @@ impl ProjectionWorker {
             Ok::<_, WorkerError>(stats)
         }
         .await;
+        let home = lock(&self.live).home.clone();
+        if let Err(error) = home.end_rebuild() {
+            tracing::warn!(%error, "releasing the rebuild lock");
+        }
         let seconds = building.started.elapsed().as_secs_f64();
         let mut status = lock(&self.rebuild);
         *status = Some(match &outcome {
@@ -651,11 +726,13 @@ impl ProjectionWorker {
                     tracing::debug!(records = count, applied = stats.applied, "folded");
                     add(&mut lock(&self.counters).steps, stats);
                     self.progress.send_replace(store.checkpoints()?);
-                    self.record_lag().await;
                 }
                 ConsumerEvent::Revoked(_) => assigned.clear(),
-                ConsumerEvent::Idle => self.record_lag().await,
+                ConsumerEvent::Idle => {}
             }
+            let rebuilding = building.is_some();
+            self.every_second(consumer.as_mut(), &assigned, rebuilding)
+                .await;
         };
         if let Some(building) = building {
             building.task.abort();
@@ -664,10 +741,48 @@ impl ProjectionWorker {
         outcome
     }
 
-    async fn record_lag(&mut self) {
+    /// Follows a generation switch made by another instance (PostgreSQL): queries move to
+    /// the new live store and the assigned partitions continue from its checkpoints.
+    async fn follow_switch(
+        &self,
+        consumer: &mut dyn event_log::Consumer,
+        assigned: &[TopicPartition],
+    ) -> Result<(), WorkerError> {
+        let live = self.live.clone();
+        let switched = tokio::task::spawn_blocking(move || lock(&live).follow_switch())
+            .await
+            .map_err(|e| WorkerError::Task(e.to_string()))??;
+        if switched {
+            let checkpoints = self.store().checkpoints()?;
+            for tp in assigned {
+                let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
+                consumer.seek(tp, from).await?;
+            }
+            self.progress.send_replace(checkpoints);
+        }
+        Ok(())
+    }
+
+    /// Once per [`LAG_EVERY`]: the lag gauges, and a switch another instance made.
+    async fn every_second(
+        &mut self,
+        consumer: &mut dyn event_log::Consumer,
+        assigned: &[TopicPartition],
+        building: bool,
+    ) {
         if self.lag_recorded.is_some_and(|at| at.elapsed() < LAG_EVERY) {
             return;
         }
+        if !building {
+            // Tried again a second later; the live store answers meanwhile.
+            if let Err(error) = self.follow_switch(consumer, assigned).await {
+                tracing::warn!(%error, "checking for a switch of the read models");
+            }
+        }
+        self.record_lag().await;
+    }
+
+    async fn record_lag(&mut self) {
         self.lag_recorded = Some(Instant::now());
         let Ok(ends) = self.log.end_offsets(Topic::Events).await else {
             return;
@@ -697,11 +812,13 @@ mod tests {
             gaps: 1,
             undecodable: 1,
             already_folded: 4,
+            conflicts: 2,
         };
         add(&mut total, step);
         add(&mut total, step);
         assert_eq!(total.applied, 6);
         assert_eq!(total.already_folded, 8);
         assert_eq!(total.gaps, 2);
+        assert_eq!(total.conflicts, 4);
     }
 }

@@ -252,3 +252,78 @@ fn tables_of_another_version_are_made_anew_and_folded_again() {
         "40"
     );
 }
+
+/// The records of `partitions`, in log order.
+fn of_partitions(records: &[StoredRecord], partitions: &[u32]) -> Vec<StoredRecord> {
+    records
+        .iter()
+        .filter(|record| partitions.contains(&record.partition))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_and_double_nothing() {
+    let server = TestPostgres::start();
+    let (topic, _) = shop_run(0x5a7e, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let sled =
+        ProjectionStore::open(&dir.path().join("read-models"), Projector::default()).unwrap();
+    let reference: u64 = topic
+        .records
+        .chunks(97)
+        .map(|chunk| sled.fold(chunk).unwrap().applied)
+        .sum();
+
+    // Stores on one schema as three processes hold it: two workers own half the partitions
+    // each, and a third lost partition 0 to the first without being told and folds it again
+    // from the start, racing its successor. They share rows (balances, days, a merchant's
+    // totals), and the third shares the first's records and checkpoint.
+    let schema = unique_schema("shared");
+    let open = || ProjectionStore::open_postgres(server.url(), &schema, Projector::default());
+    let stores = [open().unwrap(), open().unwrap(), open().unwrap()];
+    let partitions: Vec<u32> = (0..common::PARTITIONS).collect();
+    let (first, second) = partitions.split_at(partitions.len() / 2);
+    let work = [
+        (of_partitions(&topic.records, first), 23),
+        (of_partitions(&topic.records, second), 19),
+        (of_partitions(&topic.records, &[0]), 31),
+    ];
+    let steps: Vec<projections::StepStats> = std::thread::scope(|scope| {
+        let workers: Vec<_> = stores
+            .iter()
+            .zip(&work)
+            .map(|(store, (records, step))| {
+                scope.spawn(move || {
+                    let mut total = projections::StepStats::default();
+                    for chunk in records.chunks(*step) {
+                        let stats = store.fold(chunk).unwrap();
+                        total.applied += stats.applied;
+                        total.already_folded += stats.already_folded;
+                        total.conflicts += stats.conflicts;
+                    }
+                    total
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+
+    let applied: u64 = steps.iter().map(|s| s.applied).sum();
+    let conflicts: u32 = steps.iter().map(|s| s.conflicts).sum();
+    eprintln!("steps folded again after a conflict: {conflicts}; per worker {steps:?}");
+    assert_eq!(applied, reference, "every event applied exactly once");
+    assert!(
+        conflicts > 0,
+        "the workers never met: the test shows nothing"
+    );
+    let rows = sled.rows().unwrap();
+    assert!(
+        stores[0].rows().unwrap() == rows,
+        "the shared schema holds other rows than one worker's fold"
+    );
+    let (expected, found) = (answers(&sled), answers(&stores[1]));
+    for (query, answer) in &expected {
+        assert_eq!(&found[query], answer, "{query} differs");
+    }
+}
