@@ -2590,24 +2590,12 @@ fn a_serve_on_kafka_publishes_signed_checkpoints_to_the_checkpoints_topic() {
     assert!(checked.status.success(), "{checked:?}");
 }
 
-/// A database of its own on `server` for one test (`<name>_<pid>`); its URL.
-fn new_database(server: &projections::testing::TestPostgres, name: &str) -> String {
-    let database = format!("{name}_{}", std::process::id());
-    let created = Command::new("psql")
-        .args([server.url(), "-c", &format!("CREATE DATABASE {database}")])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let (server_part, _) = server.url().rsplit_once('/').unwrap();
-    format!("{server_part}/{database}")
-}
-
 /// `ledger query` and `ledger rebuild` with the read models in PostgreSQL
 /// (`LEDGER_PROJECTIONS_STORE`) answer as they do from the sled store of the same log.
 #[test]
 fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
     let server = projections::testing::TestPostgres::start();
-    let url = new_database(&server, "ledger");
+    let url = server.new_database("ledger");
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = demo(&dir, 40, 12);
     let data = data.to_str().unwrap();
@@ -2803,7 +2791,7 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
 #[test]
 fn a_serve_folds_into_postgres_and_answers_its_read_api_from_there() {
     let server = projections::testing::TestPostgres::start();
-    let url = new_database(&server, "serve");
+    let url = server.new_database("serve");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();

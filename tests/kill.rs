@@ -17,6 +17,7 @@
 //! in RELIABILITY.md); `LEDGER_KILL_SEED` repeats a run's kill moments.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,8 @@ use order_events::ids::StockKey;
 use order_events::ledger::MemoryLedger;
 use order_events::stock::ReceiveStock;
 use order_events::{Actor, ActorKind, CommandEnvelope, Policy};
+use order_ledger::api::Route;
+use order_ledger::query::CliQuery;
 use uuid::Uuid;
 
 fn serve(bootstrap: &str, prefix: &str) -> Child {
@@ -534,4 +537,287 @@ fn embedded_serve_killed_mid_load_loses_and_doubles_nothing_and_verifies() {
         assert_eq!(row["on_hand"], received, "seed {seed}: {row}");
         assert_eq!(row["reserved"], ordered, "seed {seed}: {row}");
     }
+}
+
+/// The analyst token the shared-read-models test reads with.
+const ANALYST_TOKEN: &str = "shared-read-analyst";
+
+/// A `ledger serve` on Kafka whose read models live in PostgreSQL at `store`: instance
+/// `instance`, listening on [`instance_address`]; killed when dropped, so no serve outlives a
+/// failed test.
+struct SharedServe(Child);
+
+impl SharedServe {
+    /// Its log goes to `log` (appended: a restarted serve continues the file).
+    fn start(
+        bootstrap: &str,
+        prefix: &str,
+        store: &str,
+        instance: &str,
+        log: &Path,
+    ) -> SharedServe {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let tokens = format!(
+            "analyst:{}:analyst",
+            order_ledger::auth::sha256_hex(ANALYST_TOKEN)
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["serve", "--kafka", bootstrap, "--prefix", prefix])
+            .args([
+                "--partitions",
+                "4",
+                "--kafka-config",
+                "session.timeout.ms=6000",
+            ])
+            .args([
+                "--instance-id",
+                instance,
+                "--listen",
+                &instance_address(instance),
+            ])
+            .env("LEDGER_PROJECTIONS_STORE", store)
+            .env("LEDGER_AUTH_TOKENS", tokens)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the ledger binary runs");
+        SharedServe(child)
+    }
+}
+
+impl Drop for SharedServe {
+    fn drop(&mut self) {
+        kill(&mut self.0);
+    }
+}
+
+/// Where instance `instance` ("a" or "b") of the shared-read-models test listens: a port of
+/// its own per test process, the same after a restart.
+fn instance_address(instance: &str) -> String {
+    static PORTS: std::sync::OnceLock<[u16; 2]> = std::sync::OnceLock::new();
+    let ports = PORTS.get_or_init(|| {
+        let free = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        [free(), free()]
+    });
+    let port = if instance == "a" { ports[0] } else { ports[1] };
+    format!("127.0.0.1:{port}")
+}
+
+/// A read route's JSON from the serve at `address`; `None` while it does not answer 200.
+fn get_json(address: &str, path: &str) -> Option<serde_json::Value> {
+    let agent =
+        order_ledger::running::client(Duration::from_secs(10), Some(ANALYST_TOKEN.to_owned()));
+    let mut response = agent.get(&format!("http://{address}{path}")).call().ok()?;
+    (response.status() == 200).then(|| response.body_mut().read_json().ok())?
+}
+
+/// Events the serve at `address` has folded since it started (0 while it does not answer).
+fn folded(address: &str) -> u64 {
+    get_json(address, "/v1/projections/status")
+        .and_then(|status| status["events_applied"].as_u64())
+        .unwrap_or(0)
+}
+
+/// How the serve at `address` answers `path` otherwise than `expected`, if it does.
+fn difference(address: &str, path: &str, expected: &serde_json::Value) -> Option<String> {
+    match get_json(address, path) {
+        Some(answer) if &answer == expected => None,
+        Some(answer) => Some(format!("{address}{path}: {answer} instead of {expected}")),
+        None => Some(format!("{address}{path}: no answer")),
+    }
+}
+
+/// The read routes whose answers do not depend on the time they are asked at, with their
+/// parameters: every listing, the books, the reports — and then each order and its settlement.
+fn read_routes(orders: &[String]) -> Vec<CliQuery> {
+    let query = |route, path: &[&String], params: &[(&str, &str)]| CliQuery {
+        route,
+        path: path.iter().map(|p| p.to_string()).collect(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let all = [("limit", "1000")];
+    let mut routes = vec![
+        query(Route::Orders, &[], &all),
+        query(Route::Inventory, &[], &all),
+        query(Route::Balances, &[], &[]),
+        query(Route::MerchantBalances, &[], &[]),
+        query(Route::TrialBalance, &[], &[]),
+        query(Route::Reports, &[], &[]),
+        query(Route::Reconciliations, &[], &[]),
+    ];
+    for id in orders {
+        routes.push(query(Route::Order, &[id], &[]));
+        routes.push(query(Route::OrderSettlement, &[id], &[]));
+    }
+    routes
+}
+
+/// What a sled store folding the whole log from its start answers to each of `routes`, through
+/// the read API's own code: the reference the instances are held to.
+async fn sled_answers(log: Arc<dyn Log>, routes: &[CliQuery]) -> Vec<serde_json::Value> {
+    let config = order_ledger::config::LedgerConfig::default();
+    let projector = projections::Projector::new(config.settlement.clone());
+    let read_models = projections::worker::ReadModels::open(None, projector).unwrap();
+    projections::worker::catch_up(log.as_ref(), read_models.store())
+        .await
+        .unwrap();
+    let (_, projections) =
+        projections::worker::ProjectionWorker::new(log, read_models, "reference").unwrap();
+    let context = order_ledger::api::ReadContext {
+        projections,
+        clock: Arc::new(command_handler::SystemClock),
+        sla_hours: config.projections.sla_hours.clone(),
+        policy: config.policy.clone(),
+    };
+    let mut answers = Vec::new();
+    for query in routes {
+        let answer =
+            order_ledger::api::run(&context, query.route, &query.path, query.params.clone());
+        answers.push(answer.await.unwrap());
+    }
+    answers
+}
+
+/// The HTTP path and query of a read route.
+fn url(query: &CliQuery) -> String {
+    let pairs: Vec<String> = query
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    match pairs.is_empty() {
+        true => query.route.url_path(&query.path),
+        false => format!("{}?{}", query.route.url_path(&query.path), pairs.join("&")),
+    }
+}
+
+/// Two `ledger serve` instances on one Kafka log share read models in one PostgreSQL: their
+/// projection workers form one group, each folding its partitions. One is killed with SIGKILL
+/// while it folds the load and started again. Then both answer every read route — and every
+/// order and its settlement — as a sled store folding the same log from its start does: no
+/// event lost or folded twice across the kill and the rebalances.
+#[test]
+fn two_serves_sharing_read_models_in_postgres_answer_as_sled_after_a_kill_mid_fold() {
+    let broker = TestBroker::start();
+    let prefix = unique_prefix("shared-read");
+    let postgres = projections::testing::TestPostgres::start();
+    let store = postgres.new_database("shared_read");
+    let (first, second) = (instance_address("a"), instance_address("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let (first_log, second_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let killed = SharedServe::start(broker.bootstrap(), &prefix, &store, "a", &first_log);
+    let mut other = SharedServe::start(broker.bootstrap(), &prefix, &store, "b", &second_log);
+    let logs = || {
+        for log in [&first_log, &second_log] {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!("{}:\n{}", log.display(), tail.join("\n"));
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let log: Arc<dyn Log> = runtime.block_on(async {
+        let topics = Topics::new(&prefix, 4).unwrap();
+        Arc::new(KafkaLog::connect(broker.settings(), topics).await.unwrap())
+    });
+    // The load on the commands topic, as services publish it; the first instance killed half
+    // way through, once its worker is folding (and more is coming), then started again.
+    let mut killed = Some(killed);
+    let mut restarted = None;
+    let mut submitted = Vec::new();
+    for i in 0..200 {
+        let line = load_line(i, "2026-12-04T10:00:00Z");
+        let envelope = order_events::codec::json::decode_command_json(line.as_bytes()).unwrap();
+        submitted.push(runtime.block_on(publish(log.as_ref(), &envelope)).unwrap());
+        if i == 100 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(90);
+            while folded(&first) < 30 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "instance a folds nothing"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            eprintln!(
+                "killing instance a after command {i}, {} events folded",
+                folded(&first)
+            );
+            drop(killed.take());
+            restarted = Some(SharedServe::start(
+                broker.bootstrap(),
+                &prefix,
+                &store,
+                "a",
+                &first_log,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = std::time::Instant::now();
+    for s in &submitted {
+        let result = runtime
+            .block_on(await_result(log.as_ref(), s, Duration::from_secs(120)))
+            .unwrap();
+        assert!(result.is_some(), "no result for {}", s.command_id);
+    }
+    eprintln!(
+        "every command answered {:?} after the last",
+        started.elapsed()
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let listed = runtime.block_on(sled_answers(log.clone(), &read_routes(&[])));
+        let orders: Vec<String> = listed[0]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|order| order["order_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(orders.len(), (0..200).filter(|&i| is_order(i)).count());
+        let routes = read_routes(&orders);
+        let expected = runtime.block_on(sled_answers(log.clone(), &routes));
+        let differences: Vec<String> = routes
+            .iter()
+            .zip(&expected)
+            .flat_map(|(query, expected)| {
+                let url = url(query);
+                [&first, &second]
+                    .into_iter()
+                    .filter_map(move |address| difference(address, &url, expected))
+            })
+            .collect();
+        eprintln!(
+            "{:?} after the load: {} of {} answers differ",
+            started.elapsed(),
+            differences.len(),
+            2 * routes.len()
+        );
+        if differences.is_empty() {
+            break;
+        }
+        let restarted = restarted.as_mut().expect("instance a was restarted");
+        for serve in [restarted, &mut other] {
+            if let Some(status) = serve.0.try_wait().unwrap() {
+                logs();
+                panic!("a serve stopped ({status}): {differences:?}");
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            logs();
+            panic!("the instances answer otherwise than a sled fold of the log: {differences:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop((restarted, other));
 }

@@ -19,6 +19,9 @@ pub const SCHEMA_BASE: &str = "read_models";
 /// The read-only role analysts are granted (`GRANT ledger_analyst TO alice`).
 pub const ANALYST: &str = "ledger_analyst";
 
+/// The advisory lock [`PgConnection::ddl`] holds: one schema change at a time.
+const DDL_LOCK: &str = "hashtext('order-ledger/schema-changes')";
+
 /// Rows read per query of a range.
 const PAGE: i64 = 512;
 
@@ -100,6 +103,20 @@ impl PgConnection {
     pub fn batch(&self, sql: String) -> Result<(), StoreError> {
         self.call(move |client| client.batch_execute(&sql).map_err(database))
     }
+
+    /// Runs statements that create, replace or drop schemas, tables and views: in one
+    /// transaction (rolled back on an error), one session at a time across processes.
+    /// `IF NOT EXISTS` is no guard against another session creating the same thing at the same
+    /// moment: two instances starting together otherwise fail on a duplicate schema name.
+    pub fn ddl(&self, sql: String) -> Result<(), StoreError> {
+        self.call(move |client| {
+            let mut transaction = client.transaction().map_err(database)?;
+            transaction
+                .batch_execute(&format!("SELECT pg_advisory_xact_lock({DDL_LOCK}); {sql}"))
+                .map_err(database)?;
+            transaction.commit().map_err(database)
+        })
+    }
 }
 
 /// Checks that `name` is a plain lower-case identifier, safe to write into SQL.
@@ -138,7 +155,7 @@ impl PgRows {
     pub fn open(url: &str, schema: &str) -> Result<PgRows, StoreError> {
         check_name(schema)?;
         let connection = PgConnection::open(url)?;
-        connection.batch(format!(
+        connection.ddl(format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {schema}.rows (key bytea PRIMARY KEY, value bytea NOT NULL);
              CREATE TABLE IF NOT EXISTS {schema}.tables_version (
@@ -168,7 +185,7 @@ impl PgRows {
             " INSERT INTO {schema}.tables_version (version) VALUES ({current})
               ON CONFLICT (one) DO UPDATE SET version = excluded.version;"
         ));
-        connection.batch(format!("BEGIN; {setup} COMMIT;"))?;
+        connection.ddl(setup)?;
         Ok(PgRows {
             connection,
             writer: PgConnection::open(url)?,
@@ -434,16 +451,14 @@ impl PgGenerations {
         check_name(base)?;
         let connection = PgConnection::open(url)?;
         let pointer = format!("{base}_live");
+        connection.ddl(format!(
+            "CREATE SCHEMA IF NOT EXISTS {pointer};
+             CREATE TABLE IF NOT EXISTS {pointer}.generation (
+                 one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                 live bigint NOT NULL);
+             INSERT INTO {pointer}.generation (live) VALUES (1) ON CONFLICT DO NOTHING;"
+        ))?;
         let live = connection.call(move |client| {
-            client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {pointer};
-                     CREATE TABLE IF NOT EXISTS {pointer}.generation (
-                         one boolean PRIMARY KEY DEFAULT true CHECK (one),
-                         live bigint NOT NULL);
-                     INSERT INTO {pointer}.generation (live) VALUES (1) ON CONFLICT DO NOTHING;"
-                ))
-                .map_err(database)?;
             let row = client
                 .query_one(&format!("SELECT live FROM {pointer}.generation"), &[])
                 .map_err(database)?;
@@ -507,8 +522,8 @@ impl PgGenerations {
     /// Makes `generation` the live one: the pointer, and the views analysts query, in one
     /// transaction.
     pub fn switch(&self, generation: u64) -> Result<(), StoreError> {
-        self.connection.batch(format!(
-            "BEGIN; UPDATE {}_live.generation SET live = {generation}; {} COMMIT;",
+        self.connection.ddl(format!(
+            "UPDATE {}_live.generation SET live = {generation}; {}",
             self.base,
             self.views(generation)
         ))
@@ -531,7 +546,7 @@ impl PgGenerations {
     /// The views of `generation`, and the analysts' read-only role with its grants (when this
     /// user may create roles; otherwise a warning says what to run).
     fn show(&self, generation: u64) -> Result<(), StoreError> {
-        self.connection.batch(self.views(generation))?;
+        self.connection.ddl(self.views(generation))?;
         let base = &self.base;
         let grants = format!(
             "DO $$ BEGIN CREATE ROLE {ANALYST} NOLOGIN;
@@ -539,7 +554,7 @@ impl PgGenerations {
              GRANT USAGE ON SCHEMA {base} TO {ANALYST};
              GRANT SELECT ON ALL TABLES IN SCHEMA {base} TO {ANALYST};"
         );
-        if let Err(error) = self.connection.batch(grants.clone()) {
+        if let Err(error) = self.connection.ddl(grants.clone()) {
             tracing::warn!(%error, sql = %grants, "the analysts' read-only role was not set up; run this as a superuser");
         }
         Ok(())
@@ -547,7 +562,7 @@ impl PgGenerations {
 
     /// Drops `generation`'s schema and everything in it.
     pub fn remove(&self, generation: u64) -> Result<(), StoreError> {
-        self.connection.batch(format!(
+        self.connection.ddl(format!(
             "DROP SCHEMA IF EXISTS {} CASCADE",
             self.schema(generation)
         ))

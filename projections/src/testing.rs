@@ -117,6 +117,32 @@ impl TestPostgres {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Creates a database of its own for a test on this server (with `psql`), and returns its
+    /// URL: the read models' schemas have fixed names, so tests that share a server must not
+    /// share a database.
+    pub fn new_database(&self, name: &str) -> String {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let database = format!(
+            "{name}_{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let created = Command::new("psql")
+            .args([
+                self.url.as_str(),
+                "-c",
+                &format!("CREATE DATABASE {database}"),
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(created.status.success(), "{created:?}");
+        let (server, _) = self
+            .url
+            .rsplit_once('/')
+            .expect("a URL ending in /database");
+        format!("{server}/{database}")
+    }
 }
 
 fn chown_to_postgres(dir: &std::path::Path) -> Result<(), String> {
