@@ -2598,6 +2598,26 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
     let url = server.new_database("ledger");
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = demo(&dir, 40, 12);
+    // A reconciliation run recorded (a provider's report with no lines: every capture a break).
+    let report = dir.path().join("empty-report.csv");
+    std::fs::write(&report, "psp_reference,type,gross,fee,net,currency,date\n").unwrap();
+    let recorded = ledger(&[
+        "reconcile",
+        "--data",
+        data.to_str().unwrap(),
+        "--psp",
+        report.to_str().unwrap(),
+        "--run-id",
+        "rec-empty",
+        "--actor",
+        "staff:fin-ann",
+        "--provider",
+        "adyen",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&recorded.stderr).contains("recorded as reconciliation run"),
+        "{recorded:?}"
+    );
     let data = data.to_str().unwrap();
     let query = |store: Option<&str>, args: &[&str]| -> String {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
@@ -2698,6 +2718,74 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         stdout(&reported).trim(),
         orders["items"].as_array().unwrap().len().to_string(),
         "{reported:?}"
+    );
+    // Merchant payables, the orders' journal and the reconciliation runs say what the read
+    // API says.
+    let merchants: serde_json::Value =
+        serde_json::from_str(&query(None, &["balances", "--merchants"])).unwrap();
+    let payables_expected: Vec<String> = merchants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap().to_owned();
+            format!(
+                "{} {} {}",
+                field("merchant_id"),
+                field("captures"),
+                field("payable")
+            )
+        })
+        .collect();
+    let payables = sql(
+        "ledger_analyst",
+        "SELECT merchant_id || ' ' || captures || ' ' || payable FROM read_models.merchant_balances ORDER BY currency, merchant_id",
+    );
+    assert_eq!(
+        stdout(&payables).lines().collect::<Vec<_>>(),
+        payables_expected,
+        "{payables:?}"
+    );
+    let settlement: serde_json::Value =
+        serde_json::from_str(&query(None, &["settlement", &first])).unwrap();
+    let postings_expected: Vec<String> = settlement["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|entry| {
+            let kind = entry["kind"].as_str().unwrap().to_owned();
+            entry["postings"].as_array().unwrap().iter().map(move |p| {
+                let field = |name: &str| p[name].as_str().unwrap().to_owned();
+                format!(
+                    "{kind} {} {} {}",
+                    field("account"),
+                    field("debit"),
+                    field("credit")
+                )
+            })
+        })
+        .collect();
+    assert!(postings_expected.len() >= 4, "{settlement}");
+    let postings = sql("ledger_analyst", &format!("SELECT kind || ' ' || account || ' ' || debit || ' ' || credit FROM read_models.journal_entries WHERE order_id = '{first}' ORDER BY entry, posting"));
+    assert_eq!(
+        stdout(&postings).lines().collect::<Vec<_>>(),
+        postings_expected,
+        "{postings:?}"
+    );
+    let runs: serde_json::Value = serde_json::from_str(&query(None, &["reconciliations"])).unwrap();
+    let run = &runs.as_array().unwrap()[0];
+    let runs_expected = format!(
+        "rec-empty adyen {} {}",
+        run["outcome"]["transaction_lines"], run["outcome"]["unexplained"]
+    );
+    let recorded_runs = sql(
+        "ledger_analyst",
+        "SELECT run_id || ' ' || provider || ' ' || transaction_lines || ' ' || unexplained FROM read_models.reconciliations",
+    );
+    assert_eq!(
+        stdout(&recorded_runs).trim(),
+        runs_expected,
+        "{recorded_runs:?}"
     );
     let denied = sql("ledger_analyst", "SELECT count(*) FROM read_models_g1.rows");
     assert!(

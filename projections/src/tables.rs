@@ -1,20 +1,22 @@
 //! The read models as tables for people (issue 22's "schema for people"), beside the rows the
 //! fold and the queries use: in PostgreSQL, every fold step also writes `orders`,
-//! `order_lines`, `order_timeline`, `inventory`, `account_balances` and `daily_reports` in the
-//! same transaction — typed columns (`numeric` money,
+//! `order_lines`, `order_timeline`, `inventory`, `account_balances`, `daily_reports`,
+//! `journal_entries`, `merchant_balances` and `reconciliations` in the same transaction — typed columns (`numeric` money,
 //! `timestamptz` times, `uuid` ids) decoded from the very rows it writes, so they say what the
 //! read API says. `docs/read-models-sql.md` documents them, with example SQL.
 
 use crate::keys;
 use crate::model::{
-    AccountBalance, AccountView, DayRow, InventoryView, OrderRow, OrderSummary, OrderView, StockRow,
+    AccountBalance, AccountView, DayRow, InventoryView, MerchantTotals, OrderBalanceView, OrderRow,
+    OrderSummary, OrderView, ReconciliationView, StockRow,
 };
 use crate::StoreError;
+use order_events::money::{Amount, Currency};
 
 /// The version of the tables' layout: bump it with any change to [`create`] or to what
 /// [`statements`] writes. A store whose tables are of another version makes them anew and is
 /// folded again from the log.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
@@ -53,18 +55,38 @@ pub fn create(schema: &str) -> String {
              day date NOT NULL, channel text NOT NULL, currency char(3) NOT NULL,
              orders bigint NOT NULL, gross_gmv numeric NOT NULL, net_sales numeric NOT NULL,
              cancelled bigint NOT NULL, expired bigint NOT NULL, returned bigint NOT NULL,
-             defective bigint NOT NULL, PRIMARY KEY (day, channel, currency));"
+             defective bigint NOT NULL, PRIMARY KEY (day, channel, currency));
+         CREATE TABLE IF NOT EXISTS {schema}.journal_entries (
+             order_id uuid NOT NULL, entry integer NOT NULL, posting integer NOT NULL,
+             kind text NOT NULL, event_id uuid NOT NULL, currency char(3) NOT NULL,
+             at timestamptz NOT NULL, account text NOT NULL, debit numeric NOT NULL,
+             credit numeric NOT NULL, PRIMARY KEY (order_id, entry, posting));
+         CREATE INDEX IF NOT EXISTS journal_entries_at ON {schema}.journal_entries (at);
+         CREATE TABLE IF NOT EXISTS {schema}.merchant_balances (
+             currency char(3) NOT NULL, merchant_id text NOT NULL, captures numeric NOT NULL,
+             commission numeric NOT NULL, refunds numeric NOT NULL,
+             commission_reversals numeric NOT NULL, payouts numeric NOT NULL,
+             payable numeric NOT NULL, PRIMARY KEY (currency, merchant_id));
+         CREATE TABLE IF NOT EXISTS {schema}.reconciliations (
+             run_id text PRIMARY KEY, recorded_at timestamptz NOT NULL, actor_kind text NOT NULL,
+             actor_id text NOT NULL, provider text NOT NULL, report_sha256 text NOT NULL,
+             period_from date, period_to date, transaction_lines bigint NOT NULL,
+             auto_matched bigint NOT NULL, unexplained bigint NOT NULL, breaks jsonb NOT NULL,
+             currencies jsonb NOT NULL);"
     )
 }
 
 /// The tables, for views and grants.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 9] = [
     "orders",
     "order_lines",
     "order_timeline",
     "inventory",
     "account_balances",
     "daily_reports",
+    "journal_entries",
+    "merchant_balances",
+    "reconciliations",
 ];
 
 /// Rows of one table changed by a step: the upserted rows' columns, and the removed keys.
@@ -151,6 +173,11 @@ impl Children {
     }
 }
 
+/// An amount as the read API shows it: with exactly its currency's minor units (`0.00`).
+fn money(amount: Amount, currency: Currency) -> Option<String> {
+    text(amount.in_minor_units(currency).0)
+}
+
 fn optional(value: Option<impl ToString>) -> Option<String> {
     value.map(|v| v.to_string())
 }
@@ -183,9 +210,9 @@ fn order_columns(summary: &OrderSummary) -> Vec<Option<String>> {
         text(&summary.merchant_id),
         text(&summary.customer_id),
         text(summary.currency),
-        text(summary.total.0),
-        text(summary.captured.0),
-        text(summary.refunded.0),
+        money(summary.total, summary.currency),
+        money(summary.captured, summary.currency),
+        money(summary.refunded, summary.currency),
         text(summary.placed_at.to_rfc3339()),
         text(summary.updated_at.to_rfc3339()),
     ]
@@ -201,7 +228,7 @@ fn line_rows(order: &Option<String>, view: &OrderView) -> Vec<Vec<Option<String>
                 text(line + 1),
                 text(&l.sku),
                 text(l.quantity),
-                text(l.unit_price.0),
+                money(l.unit_price, view.currency),
                 optional(l.warehouse.as_ref()),
                 text(l.shipped),
                 text(l.returned),
@@ -238,13 +265,78 @@ fn inventory_columns(view: &InventoryView) -> Vec<Option<String>> {
     ]
 }
 
+/// An order's journal entries, a row per posting.
+fn journal_rows(order: &Option<String>, view: &OrderBalanceView) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    for (entry_number, entry) in view.entries.iter().enumerate() {
+        let kind = serde_json::to_value(entry.kind).ok();
+        let kind = kind.as_ref().and_then(|k| k.as_str()).map(str::to_owned);
+        for (posting_number, posting) in entry.postings.iter().enumerate() {
+            rows.push(vec![
+                order.clone(),
+                text(entry_number + 1),
+                text(posting_number + 1),
+                kind.clone(),
+                text(entry.event_id),
+                text(entry.currency),
+                text(entry.at.to_rfc3339()),
+                text(&posting.account),
+                money(posting.debit, entry.currency),
+                money(posting.credit, entry.currency),
+            ]);
+        }
+    }
+    rows
+}
+
+fn merchant_columns(
+    key: &[u8],
+    totals: &MerchantTotals,
+) -> Result<Vec<Option<String>>, StoreError> {
+    let (currency, merchant) = keys::currency_and_name(key)?;
+    Ok(vec![
+        text(currency),
+        text(merchant),
+        money(totals.captures, currency),
+        money(totals.commission, currency),
+        money(totals.refunds, currency),
+        money(totals.commission_reversals, currency),
+        money(totals.payouts, currency),
+        money(totals.payable(), currency),
+    ])
+}
+
+fn reconciliation_columns(view: &ReconciliationView) -> Vec<Option<String>> {
+    let json = |value: serde_json::Result<serde_json::Value>| value.ok().map(|v| v.to_string());
+    let actor_kind = serde_json::to_value(view.actor.kind).ok();
+    let outcome = &view.outcome;
+    vec![
+        text(&view.run_id),
+        text(view.recorded_at.to_rfc3339()),
+        actor_kind
+            .as_ref()
+            .and_then(|k| k.as_str())
+            .map(str::to_owned),
+        text(&view.actor.id),
+        text(&outcome.provider),
+        text(&outcome.report_sha256),
+        optional(outcome.period_from),
+        optional(outcome.period_to),
+        text(outcome.transaction_lines),
+        text(outcome.auto_matched),
+        text(outcome.unexplained),
+        json(serde_json::to_value(&outcome.breaks)),
+        json(serde_json::to_value(&outcome.currencies)),
+    ]
+}
+
 fn account_columns(view: &AccountView) -> Vec<Option<String>> {
     vec![
         text(view.currency),
         text(&view.account),
-        text(view.debits.0),
-        text(view.credits.0),
-        text(view.balance.0),
+        money(view.debits, view.currency),
+        money(view.credits, view.currency),
+        money(view.balance, view.currency),
     ]
 }
 
@@ -259,8 +351,34 @@ pub fn statements(
     let mut days = Changes::new(10, 3);
     let mut lines = Children::new(8);
     let mut timeline = Children::new(4);
+    let mut journal = Children::new(10);
+    let mut merchants = Changes::new(8, 2);
+    let mut reconciliations = Changes::new(13, 1);
     for (key, value) in writes {
         match (key.first().copied(), value) {
+            (Some(keys::ORDER_BALANCE), value) => {
+                let id = uuid::Uuid::from_slice(&key[1..]).map_err(|e| corrupt(key, e))?;
+                let rows = match value {
+                    Some(value) => {
+                        let view: OrderBalanceView = decode(key, "order balance", value)?;
+                        journal_rows(&text(id), &view)
+                    }
+                    None => Vec::new(),
+                };
+                journal.replace(&text(id), rows);
+            }
+            (Some(keys::MERCHANT), Some(value)) => {
+                let totals: MerchantTotals = decode(key, "merchant totals", value)?;
+                merchants.upsert(merchant_columns(key, &totals)?);
+            }
+            (Some(keys::MERCHANT), None) => {
+                let (currency, merchant) = keys::currency_and_name(key)?;
+                merchants.remove(vec![text(currency), text(merchant)]);
+            }
+            (Some(keys::RECONCILIATION), Some(value)) => {
+                let view: ReconciliationView = decode(key, "reconciliation", value)?;
+                reconciliations.upsert(reconciliation_columns(&view));
+            }
             (Some(keys::ORDER), Some(value)) => {
                 let row: OrderRow = decode(key, "order row", value)?;
                 if let Some(view) = OrderView::of(&row) {
@@ -280,14 +398,17 @@ pub fn statements(
                 let row: DayRow = decode(key, "day report", value)?;
                 let (date, channel, rest) =
                     keys::read_day(key).ok_or_else(|| corrupt(key, "a day key without a date"))?;
-                let currency = std::str::from_utf8(rest).map_err(|e| corrupt(key, e))?;
+                let currency: Currency = std::str::from_utf8(rest)
+                    .map_err(|e| corrupt(key, e))?
+                    .parse()
+                    .map_err(|e| corrupt(key, e))?;
                 days.upsert(vec![
                     text(date),
                     text(channel),
                     text(currency),
                     text(row.orders),
-                    text(row.gmv.0),
-                    text(row.net_sales.0),
+                    money(row.gmv, currency),
+                    money(row.net_sales, currency),
                     text(row.cancelled),
                     text(row.expired),
                     text(row.returned),
@@ -420,6 +541,60 @@ pub fn statements(
         "at::timestamptz",
     ];
     statements.extend(timeline.statements(schema, "order_timeline", &timeline_columns));
+    let journal_columns = [
+        "order_id::uuid",
+        "entry::integer",
+        "posting::integer",
+        "kind",
+        "event_id::uuid",
+        "currency",
+        "at::timestamptz",
+        "account",
+        "debit::numeric",
+        "credit::numeric",
+    ];
+    statements.extend(journal.statements(schema, "journal_entries", &journal_columns));
+    let merchant_columns = [
+        "currency",
+        "merchant_id",
+        "captures::numeric",
+        "commission::numeric",
+        "refunds::numeric",
+        "commission_reversals::numeric",
+        "payouts::numeric",
+        "payable::numeric",
+    ];
+    push(
+        &mut statements,
+        schema,
+        "merchant_balances",
+        &merchant_columns,
+        2,
+        merchants,
+    );
+    let reconciliation_columns = [
+        "run_id",
+        "recorded_at::timestamptz",
+        "actor_kind",
+        "actor_id",
+        "provider",
+        "report_sha256",
+        "period_from::date",
+        "period_to::date",
+        "transaction_lines::bigint",
+        "auto_matched::bigint",
+        "unexplained::bigint",
+        "breaks::jsonb",
+        "currencies::jsonb",
+    ];
+    push(
+        &mut statements,
+        schema,
+        "reconciliations",
+        &reconciliation_columns,
+        1,
+        reconciliations,
+    );
     Ok(statements)
 }
 
