@@ -103,43 +103,119 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// The records of `orders` orders, in steps of `chunk` orders as the worker folds polls.
+fn all_steps(orders: u64, chunk: u64) -> Vec<Vec<StoredRecord>> {
+    let mut next = vec![0u64; PARTITIONS as usize];
+    let mut steps = Vec::new();
+    let mut n = 0;
+    while n < orders {
+        let count = chunk.min(orders - n);
+        steps.push(records(n, count, &mut next));
+        n += count;
+    }
+    steps
+}
+
+/// Folds `steps` into `stores` as that many workers of one consumer group would: worker `w`
+/// folds the records of the partitions `p % stores.len() == w`, each on a thread of its own,
+/// in steps of about the same size. Returns the wall-clock time and the steps folded again
+/// after a conflict.
+fn fold_with_workers(stores: &[ProjectionStore], steps: &[Vec<StoredRecord>]) -> (Duration, u32) {
+    let workers = stores.len() as u32;
+    let shares: Vec<Vec<Vec<StoredRecord>>> = (0..workers)
+        .map(|w| {
+            let mine: Vec<StoredRecord> = steps
+                .iter()
+                .flatten()
+                .filter(|r| r.partition % workers == w)
+                .cloned()
+                .collect();
+            let size = steps.first().map_or(1, Vec::len).max(1);
+            mine.chunks(size).map(<[StoredRecord]>::to_vec).collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let conflicts = std::thread::scope(|scope| {
+        let threads: Vec<_> = stores
+            .iter()
+            .zip(&shares)
+            .map(|(store, share)| {
+                scope.spawn(move || {
+                    share
+                        .iter()
+                        .map(|step| store.fold(step).unwrap().conflicts)
+                        .sum::<u32>()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    (started.elapsed(), conflicts)
+}
+
 fn main() {
     event_log::process::disable_transparent_huge_pages();
     let orders: u64 = std::env::var("LEDGER_BENCH_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let steps = all_steps(orders, 70);
+    let events: u64 = steps.iter().map(|s| s.len() as u64).sum();
     let dir = tempfile::tempdir().unwrap();
     let store =
         ProjectionStore::open(&dir.path().join("read-models"), Projector::default()).unwrap();
-    let mut next = vec![0u64; PARTITIONS as usize];
     let mut folding = Duration::ZERO;
-    let mut events = 0u64;
-    let chunk = 70;
-    let mut n = 0;
-    while n < orders {
-        let count = chunk.min(orders - n);
-        let batch = records(n, count, &mut next);
-        events += batch.len() as u64;
+    for (i, step) in steps.iter().enumerate() {
         let started = Instant::now();
-        let stats = store.fold(&batch).unwrap();
+        let stats = store.fold(step).unwrap();
         folding += started.elapsed();
-        assert_eq!(stats.applied as usize, batch.len());
-        n += count;
-        if n % 100_000 < chunk {
+        assert_eq!(stats.applied as usize, step.len());
+        if (i + 1) % 1_430 == 0 {
             eprintln!(
-                "{n} orders, {events} events, {:.0} events/s so far",
-                events as f64 / folding.as_secs_f64()
+                "{} orders, {:.0} events/s so far",
+                (i + 1) * 70,
+                steps[..=i].iter().map(Vec::len).sum::<usize>() as f64 / folding.as_secs_f64()
             );
         }
     }
     store.flush().unwrap();
     println!(
-        "fold: {orders} orders, {events} events in {:.1} s: {:.0} events/s",
+        "fold into sled: {orders} orders, {events} events in {:.1} s: {:.0} events/s",
         folding.as_secs_f64(),
         events as f64 / folding.as_secs_f64()
     );
+    queries("sled", &store, orders);
 
+    // PostgreSQL (LEDGER_BENCH_POSTGRES=1): a throwaway cluster, or LEDGER_TEST_POSTGRES.
+    if std::env::var("LEDGER_BENCH_POSTGRES").is_ok() {
+        let server = projections::testing::TestPostgres::start();
+        let mut first = None;
+        for workers in [1, 2] {
+            let schema = projections::testing::unique_schema(&format!("bench{workers}"));
+            let stores: Vec<ProjectionStore> = (0..workers)
+                .map(|_| {
+                    ProjectionStore::open_postgres(server.url(), &schema, Projector::default())
+                        .unwrap()
+                })
+                .collect();
+            let (took, conflicts) = fold_with_workers(&stores, &steps);
+            println!(
+                "fold into PostgreSQL, {workers} worker(s): {events} events in {:.1} s: {:.0} events/s, {conflicts} steps folded again after a conflict",
+                took.as_secs_f64(),
+                events as f64 / took.as_secs_f64()
+            );
+            assert_eq!(stores[0].digests().unwrap(), store.digests().unwrap());
+            first.get_or_insert(stores);
+        }
+        if let Some(stores) = first {
+            queries("PostgreSQL", &stores[0], orders);
+        }
+    }
+}
+
+/// Times each query on `store`, which holds `orders` orders.
+fn queries(name: &str, store: &ProjectionStore, orders: u64) {
+    println!("queries on {name}:");
     let mut rng = SplitMix64::new(7);
     let mut time = |name: &str, runs: usize, query: &mut dyn FnMut(&mut SplitMix64)| {
         let mut samples = Vec::with_capacity(runs);

@@ -205,6 +205,11 @@ impl PgRows {
         get(&self.connection, &self.table, key)
     }
 
+    /// The values of `keys` (each `None` when absent), in one query.
+    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Write>, StoreError> {
+        get_many(&self.connection, &self.table, keys)
+    }
+
     /// Begins a fold step: one SERIALIZABLE transaction on the writer connection, which its
     /// reads and its writes go through. Steps of other processes folding into the same rows
     /// (projection workers of other instances, each on its partitions) then cannot lose each
@@ -237,6 +242,30 @@ fn get(connection: &PgConnection, table: &str, key: &[u8]) -> Result<Option<Vec<
     })
 }
 
+/// The values of `keys` in `table` (each `None` when absent), in one query.
+fn get_many(
+    connection: &PgConnection,
+    table: &str,
+    keys: Vec<Vec<u8>>,
+) -> Result<Vec<Write>, StoreError> {
+    let sql = format!("SELECT key, value FROM {table} WHERE key = ANY($1)");
+    connection.call(move |client| {
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = client
+            .query(&sql, &[&keys])
+            .map_err(database)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let value = found.get(&key).cloned();
+                (key, value)
+            })
+            .collect())
+    })
+}
+
 /// A fold step's transaction (see [`PgRows::begin_step`]): rolled back when dropped
 /// uncommitted.
 pub struct PgStep<'a> {
@@ -251,25 +280,7 @@ impl PgStep<'_> {
 
     /// The values of `keys` (each `None` when absent), in one query.
     pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Write>, StoreError> {
-        let sql = format!(
-            "SELECT key, value FROM {} WHERE key = ANY($1)",
-            self.rows.table
-        );
-        self.rows.writer.call(move |client| {
-            let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = client
-                .query(&sql, &[&keys])
-                .map_err(database)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect();
-            Ok(keys
-                .into_iter()
-                .map(|key| {
-                    let value = found.get(&key).cloned();
-                    (key, value)
-                })
-                .collect())
-        })
+        get_many(&self.rows.writer, &self.rows.table, keys)
     }
 
     /// The rows whose keys start with `prefix`, all in one query: for the few rows a step

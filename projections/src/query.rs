@@ -52,6 +52,51 @@ pub struct OrderFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl OrderFilter {
+    /// Whether `view` passes every part of the filter (a listing reads one index and checks
+    /// the rest on each order).
+    fn matches(&self, view: &OrderView) -> bool {
+        self.status.is_none_or(|s| view.status == s)
+            && self
+                .merchant
+                .as_ref()
+                .is_none_or(|m| view.merchant_id.as_str() == m)
+            && self
+                .customer
+                .as_ref()
+                .is_none_or(|c| view.customer_id.as_str() == c)
+            && self
+                .channel
+                .as_ref()
+                .is_none_or(|c| view.channel.as_str() == c)
+            && self.from.is_none_or(|from| view.placed_at >= from)
+            && self.to.is_none_or(|to| view.placed_at < to)
+    }
+}
+
+/// Up to `size` entries of an order index (`prefix_len` bytes of prefix, then placement time
+/// and order id): each entry's suffix (a page cursor) and its order's id.
+fn index_batch(
+    entries: &mut dyn Iterator<Item = crate::row::Entry>,
+    prefix_len: usize,
+    size: usize,
+) -> Result<Vec<(Vec<u8>, OrderId)>, StoreError> {
+    let mut batch = Vec::with_capacity(size);
+    for entry in entries.take(size) {
+        let (key, _) = entry?;
+        let suffix = key[prefix_len..].to_vec();
+        let id = suffix
+            .get(8..)
+            .and_then(|id| uuid::Uuid::from_slice(id).ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: "index entry without an order id".into(),
+            })?;
+        batch.push((suffix, OrderId(id)));
+    }
+    Ok(batch)
+}
+
 /// One page of a listing, and where the next starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Page<T> {
@@ -89,6 +134,27 @@ fn round_to(currency: Currency, value: Decimal) -> Amount {
 }
 
 impl ProjectionStore {
+    /// The orders of `ids`, in their order (`None` for an unknown id), read in one request.
+    fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Option<OrderView>>, StoreError> {
+        let keys: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| keys::order(keys::ORDER, id.0))
+            .collect();
+        let values = self.backend().get_many(keys.clone())?;
+        keys.iter()
+            .zip(values)
+            .map(|(key, value)| {
+                let Some(value) = value else { return Ok(None) };
+                let row: OrderRow = order_events::codec::decode_cache_value("order row", &value)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: format!("{key:?}"),
+                        reason: e.to_string(),
+                    })?;
+                Ok(OrderView::of(&row))
+            })
+            .collect()
+    }
+
     pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StoreError> {
         let row: Option<OrderRow> = self.read(&keys::order(keys::ORDER, id.0), "order row")?;
         Ok(row.as_ref().and_then(OrderView::of))
@@ -160,40 +226,26 @@ impl ProjectionStore {
         let mut items = Vec::new();
         let mut last_suffix = None;
         let mut more = false;
-        for entry in self.backend().range(start, Bound::Excluded(end)) {
-            let (key, _) = entry?;
-            let suffix = &key[prefix.len()..];
-            let id = uuid::Uuid::from_slice(&suffix[8..]).map_err(|_| StoreError::Corrupt {
-                key: format!("{key:?}"),
-                reason: "index entry without an order id".into(),
-            })?;
-            let Some(view) = self.order(OrderId(id))? else {
-                continue;
-            };
-            let matches = filter.status.is_none_or(|s| view.status == s)
-                && filter
-                    .merchant
-                    .as_ref()
-                    .is_none_or(|m| view.merchant_id.as_str() == m)
-                && filter
-                    .customer
-                    .as_ref()
-                    .is_none_or(|c| view.customer_id.as_str() == c)
-                && filter
-                    .channel
-                    .as_ref()
-                    .is_none_or(|c| view.channel.as_str() == c)
-                && filter.from.is_none_or(|from| view.placed_at >= from)
-                && filter.to.is_none_or(|to| view.placed_at < to);
-            if !matches {
-                continue;
-            }
-            if items.len() == limit {
-                more = true;
+        let mut entries = self.backend().range(start, Bound::Excluded(end));
+        'pages: loop {
+            // The orders of a batch of index entries in one read (a round trip on PostgreSQL).
+            let batch = index_batch(&mut entries, prefix.len(), (limit + 1).clamp(16, 256))?;
+            if batch.is_empty() {
                 break;
             }
-            items.push(OrderSummary::from(&view));
-            last_suffix = Some(suffix.to_vec());
+            let ids: Vec<OrderId> = batch.iter().map(|(_, id)| *id).collect();
+            for ((suffix, _), view) in batch.into_iter().zip(self.orders_by_id(&ids)?) {
+                let Some(view) = view else { continue };
+                if !filter.matches(&view) {
+                    continue;
+                }
+                if items.len() == limit {
+                    more = true;
+                    break 'pages;
+                }
+                items.push(OrderSummary::from(&view));
+                last_suffix = Some(suffix);
+            }
         }
         Ok(Page {
             items,
