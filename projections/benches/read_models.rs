@@ -187,10 +187,17 @@ fn main() {
     queries("sled", &store, orders);
 
     // PostgreSQL (LEDGER_BENCH_POSTGRES=1): a throwaway cluster, or LEDGER_TEST_POSTGRES.
+    // Each worker count folds into a fresh schema; the queries run on the first.
     if std::env::var("LEDGER_BENCH_POSTGRES").is_ok() {
         let server = projections::testing::TestPostgres::start();
         let mut first = None;
-        for workers in [1, 2] {
+        // LEDGER_BENCH_WORKERS: the worker counts to run, e.g. "1,2" (the default) or "2".
+        let counts: Vec<usize> = std::env::var("LEDGER_BENCH_WORKERS")
+            .unwrap_or_else(|_| "1,2".to_owned())
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        for workers in counts {
             let schema = projections::testing::unique_schema(&format!("bench{workers}"));
             let stores: Vec<ProjectionStore> = (0..workers)
                 .map(|_| {

@@ -41,11 +41,12 @@ impl Backend {
     }
 
     /// Begins a fold step: what it reads goes through this, and its writes are committed by
-    /// [`Step::commit`] as one atomic change.
-    pub fn begin_step(&self) -> Result<Step<'_>, StoreError> {
+    /// [`Step::commit`] as one atomic change. `alone`: no other process's step runs meanwhile
+    /// (PostgreSQL; see [`PgRows::begin_step`]).
+    pub fn begin_step(&self, alone: bool) -> Result<Step<'_>, StoreError> {
         Ok(match self {
             Backend::Sled { tree, .. } => Step::Sled(tree),
-            Backend::Postgres(rows) => Step::Postgres(rows.begin_step()?),
+            Backend::Postgres(rows) => Step::Postgres(rows.begin_step(alone)?),
         })
     }
 
@@ -76,7 +77,7 @@ impl Backend {
 
     /// Applies `writes` atomically: all of them or, on an error, none.
     pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.begin_step()?.commit(writes)
+        self.begin_step(false)?.commit(writes)
     }
 
     /// Removes every row.

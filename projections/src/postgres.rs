@@ -217,9 +217,29 @@ impl PgRows {
     /// step reads and writes the checkpoints of its partitions, so of two steps over the same
     /// records one commits and the other fails with [`StoreError::Conflict`], to be retried
     /// from the checkpoints it then reads.
-    pub fn begin_step(&self) -> Result<PgStep<'_>, StoreError> {
-        self.writer
-            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned())?;
+    ///
+    /// So that a step that keeps losing to others (a long step against short ones over the
+    /// same hot rows) still gets through, every step first takes the schema's step lock — a
+    /// session advisory lock, taken before BEGIN so the transaction's snapshot is taken after
+    /// any wait — shared, and `alone` takes it exclusively: it waits for the steps running
+    /// and keeps new ones out until it ends, so it meets no other step.
+    pub fn begin_step(&self, alone: bool) -> Result<PgStep<'_>, StoreError> {
+        let lock = if alone {
+            "pg_advisory_lock"
+        } else {
+            "pg_advisory_lock_shared"
+        };
+        self.writer.batch(format!(
+            "SELECT {lock}(hashtext('order-ledger/steps/{}'))",
+            self.schema
+        ))?;
+        let begun = self
+            .writer
+            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned());
+        if let Err(error) = begun {
+            let _ = self.writer.batch(UNLOCK_STEPS.to_owned());
+            return Err(error);
+        }
         Ok(PgStep {
             rows: self,
             open: true,
@@ -228,7 +248,7 @@ impl PgRows {
 
     /// Applies `writes`, and what they do to the tables for people, in one transaction.
     pub fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let step = self.begin_step()?;
+        let step = self.begin_step(false)?;
         step.commit(writes)
     }
 }
@@ -299,7 +319,12 @@ impl PgStep<'_> {
     }
 
     /// Writes `writes`, what they do to the tables for people, and commits.
-    pub fn commit(mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+    pub fn commit(mut self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        // In key order, so that every step locks the rows it writes in the same order: two
+        // steps writing shared rows in different orders deadlock, which PostgreSQL breaks only
+        // after `deadlock_timeout` (a second) — in the bench's two-worker fold, most of the
+        // time went there.
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let tables = crate::tables::statements(&self.rows.schema, &writes)?;
         let (mut put_keys, mut put_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         for (key, value) in writes {
@@ -340,16 +365,23 @@ impl PgStep<'_> {
         });
         // A failed COMMIT ends the transaction too; the drop's ROLLBACK is then a no-op.
         self.open = committed.is_err();
+        if committed.is_ok() {
+            self.rows.writer.batch(UNLOCK_STEPS.to_owned())?;
+        }
         committed
     }
 }
 
+/// Releases the step lock [`PgRows::begin_step`] took (the writer connection holds no other
+/// advisory lock).
+const UNLOCK_STEPS: &str = "SELECT pg_advisory_unlock_all()";
+
 impl Drop for PgStep<'_> {
     fn drop(&mut self) {
         if self.open {
-            // Ahead of the next step's BEGIN in the connection's queue; if it fails, the
-            // connection is gone and so is the transaction.
-            let _ = self.rows.writer.batch("ROLLBACK".to_owned());
+            // Ahead of the next step's lock and BEGIN in the connection's queue; if it fails,
+            // the connection is gone and so are the transaction and the lock.
+            let _ = self.rows.writer.batch(format!("ROLLBACK; {UNLOCK_STEPS}"));
         }
     }
 }

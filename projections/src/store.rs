@@ -144,8 +144,12 @@ impl Rows for Overlay<'_> {
     }
 }
 
-/// How many times a conflicting step is folded again before the conflict is an error.
+/// How many times a conflicting step is folded again before the conflict is an error (a
+/// step that runs alone meets no other, so this is a safety net, not a limit met in use).
 pub const CONFLICT_RETRIES: u32 = 50;
+
+/// Conflicts after which a step is folded again with no other process's step running.
+const ALONE_AFTER: u32 = 3;
 
 /// A pause before folding a conflicting step again, growing with the conflicts and jittered
 /// (from the clock's nanoseconds) so two workers that keep meeting fall out of step.
@@ -304,17 +308,20 @@ impl ProjectionStore {
     /// Folds records of the events topic, in their order, as one atomic step. Records below a
     /// partition's checkpoint were folded before and are skipped. A step that conflicts with
     /// another process's over the same rows (PostgreSQL; see [`Step`]) is folded again from
-    /// what is committed then, up to [`CONFLICT_RETRIES`] times.
+    /// what is committed then; after [`ALONE_AFTER`] conflicts with no other step running.
     pub fn fold(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conflicts = 0;
         loop {
-            match self.fold_once(records) {
+            match self.fold_once(records, conflicts >= ALONE_AFTER) {
                 Err(StoreError::Conflict(reason)) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     metrics::counter!(crate::metrics::CONFLICTS).increment(1);
                     tracing::debug!(%reason, conflicts, "fold step conflicted; folding it again");
-                    std::thread::sleep(conflict_pause(conflicts));
+                    // A step about to run alone waits on the step lock instead.
+                    if conflicts > ALONE_AFTER {
+                        std::thread::sleep(conflict_pause(conflicts));
+                    }
                 }
                 Ok(mut stats) => {
                     stats.conflicts = conflicts;
@@ -325,8 +332,8 @@ impl ProjectionStore {
         }
     }
 
-    fn fold_once(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
-        let step = self.rows.begin_step()?;
+    fn fold_once(&self, records: &[StoredRecord], alone: bool) -> Result<StepStats, StoreError> {
+        let step = self.rows.begin_step(alone)?;
         let mut checkpoints = step
             .scan_prefix(&[keys::CHECKPOINT])?
             .iter()
