@@ -68,7 +68,7 @@ impl Backend {
 
     /// The rows whose keys start with `prefix`, in key order.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Entry> + '_> {
-        let end = match successor(prefix) {
+        let end = match crate::keys::successor(prefix) {
             Some(end) => Bound::Excluded(end),
             None => Bound::Unbounded,
         };
@@ -152,29 +152,5 @@ impl Step<'_> {
             }
             Step::Postgres(step) => step.commit(writes),
         }
-    }
-}
-
-/// The least key greater than every key starting with `prefix`; `None` when there is none
-/// (the prefix is all `0xff`).
-pub fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_successor_of_a_prefix_bounds_every_key_that_starts_with_it() {
-        assert_eq!(super::successor(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(super::successor(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(super::successor(&[0xff, 0xff]), None);
-        assert_eq!(super::successor(&[]), None);
     }
 }

@@ -253,6 +253,19 @@ pub fn currency_and_name(key: &[u8]) -> Result<(Currency, String), StoreError> {
     Ok((currency, name.to_owned()))
 }
 
+/// The least key greater than every key starting with `prefix`; `None` when there is none
+/// (the prefix is all `0xff`).
+pub fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +301,13 @@ mod tests {
         assert!(key >= day_prefix(PROCESSING, date));
         assert!(key < day_prefix(PROCESSING, date.succ_opt().unwrap()));
         assert_eq!(read_day(&[PROCESSING, b'2']), None);
+    }
+
+    #[test]
+    fn the_successor_of_a_prefix_bounds_every_key_that_starts_with_it() {
+        assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(successor(&[0xff, 0xff]), None);
+        assert_eq!(successor(&[]), None);
     }
 }

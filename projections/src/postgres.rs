@@ -306,7 +306,7 @@ impl PgStep<'_> {
     /// The rows whose keys start with `prefix`, all in one query: for the few rows a step
     /// reads by prefix (its checkpoints).
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Row>, StoreError> {
-        let end = crate::backend::successor(prefix).unwrap_or_default();
+        let end = crate::keys::successor(prefix).unwrap_or_default();
         let sql = format!(
             "SELECT key, value FROM {} WHERE key >= $1 AND ($2 = ''::bytea OR key < $2) ORDER BY key",
             self.rows.table
