@@ -283,31 +283,24 @@ impl ProjectionStore {
                 }
                 None => end.extend_from_slice(&[0xff; 25]),
             }
-            for entry in self
+            // The status's first `limit` entries, and their orders in one read.
+            let mut entries = self
                 .backend()
-                .range(Bound::Included(prefix.clone()), Bound::Excluded(end))
-                .take(limit)
-            {
-                let (key, _) = entry?;
-                let id = uuid::Uuid::from_slice(&key[prefix.len() + 8..]).map_err(|_| {
-                    StoreError::Corrupt {
-                        key: format!("{key:?}"),
-                        reason: "index entry without an order id".into(),
-                    }
-                })?;
-                if let Some(view) = self.order(OrderId(id))? {
-                    found.push(ExceptionView {
-                        kind: if status == OrderStatus::OnHold {
-                            ExceptionKind::OnHold
-                        } else {
-                            ExceptionKind::SlaBreached
-                        },
-                        hold: view.hold,
-                        hours_in_status: (now - view.status_since).num_hours(),
-                        sla_hours: sla,
-                        order: OrderSummary::from(&view),
-                    });
-                }
+                .range(Bound::Included(prefix.clone()), Bound::Excluded(end));
+            let batch = index_batch(&mut entries, prefix.len(), limit)?;
+            let ids: Vec<OrderId> = batch.iter().map(|(_, id)| *id).collect();
+            for view in self.orders_by_id(&ids)?.into_iter().flatten() {
+                found.push(ExceptionView {
+                    kind: if status == OrderStatus::OnHold {
+                        ExceptionKind::OnHold
+                    } else {
+                        ExceptionKind::SlaBreached
+                    },
+                    hold: view.hold,
+                    hours_in_status: (now - view.status_since).num_hours(),
+                    sla_hours: sla,
+                    order: OrderSummary::from(&view),
+                });
             }
         }
         found.sort_by_key(|e| (e.order.status_since, e.order.order_id));
