@@ -99,21 +99,29 @@ pub async fn locally(
     query: &CliQuery,
 ) -> anyhow::Result<Value> {
     let log = crate::log_admin::open_existing(options).await?;
-    let read_side = config.read_side_for(options, "query");
+    let context = caught_up_context(log, config.read_side_for(options, "query")).await?;
+    api::run(&context, query.route, &query.path, query.params.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// The read API's context over the read models `read_side` names, folded up to `log`'s end
+/// first: what answers a query with no serve running.
+pub async fn caught_up_context(
+    log: Arc<dyn event_log::Log>,
+    read_side: crate::serve::ReadSide,
+) -> anyhow::Result<ReadContext> {
     let read_models = crate::serve::open_read_models(&read_side)?;
     projections::worker::catch_up(log.as_ref(), read_models.store()).await?;
     read_models.store().flush()?;
     let (_, projections) =
         projections::worker::ProjectionWorker::new(log, read_models, read_side.group)?;
-    let context = ReadContext {
+    Ok(ReadContext {
         projections,
         clock: Arc::new(command_handler::SystemClock),
         sla_hours: read_side.sla_hours,
         policy: read_side.policy,
-    };
-    api::run(&context, query.route, &query.path, query.params.clone())
-        .await
-        .map_err(|error| anyhow::anyhow!("{error}"))
+    })
 }
 
 /// `ledger rebuild` through a serve: starts the rebuild and waits until it is done.

@@ -666,19 +666,17 @@ fn read_routes(orders: &[String]) -> Vec<CliQuery> {
 /// the read API's own code: the reference the instances are held to.
 async fn sled_answers(log: Arc<dyn Log>, routes: &[CliQuery]) -> Vec<serde_json::Value> {
     let config = order_ledger::config::LedgerConfig::default();
-    let projector = projections::Projector::new(config.settlement.clone());
-    let read_models = projections::worker::ReadModels::open(None, projector).unwrap();
-    projections::worker::catch_up(log.as_ref(), read_models.store())
-        .await
-        .unwrap();
-    let (_, projections) =
-        projections::worker::ProjectionWorker::new(log, read_models, "reference").unwrap();
-    let context = order_ledger::api::ReadContext {
-        projections,
-        clock: Arc::new(command_handler::SystemClock),
+    let read_side = order_ledger::serve::ReadSide {
+        store_dir: None,
+        postgres: None,
+        group: "reference".to_owned(),
+        settlement: config.settlement.clone(),
         sla_hours: config.projections.sla_hours.clone(),
         policy: config.policy.clone(),
     };
+    let context = order_ledger::query::caught_up_context(log, read_side)
+        .await
+        .unwrap();
     let mut answers = Vec::new();
     for query in routes {
         let answer =
