@@ -98,7 +98,7 @@ impl Backend {
 }
 
 /// One fold step's view of the rows. On sled, steps are one at a time in one process and
-/// read the tree itself; on PostgreSQL, a step is a SERIALIZABLE transaction
+/// read the tree itself; on PostgreSQL, a step is a REPEATABLE READ transaction
 /// ([`PgRows::begin_step`]), since workers of other processes fold into the same rows.
 pub enum Step<'a> {
     Sled(&'a sled::Tree),

@@ -303,15 +303,15 @@ impl Projector {
                         reason: "an order event on an aggregate id that is not a UUID".into(),
                     }
                 })?;
-                self.fold_order(rows, order_id, envelope, event)?;
+                self.fold_order(rows, partition, order_id, envelope, event)?;
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
                 fold_stock(rows, envelope, event)?;
             }
             (Event::Account(event), AggregateKind::Account) => {
                 let entries = Projector::account_entries(envelope, event);
-                post_entries(rows, &entries)?;
-                fold_merchant_account(rows, event)?;
+                post_entries(rows, partition, &entries)?;
+                fold_merchant_account(rows, partition, event)?;
             }
             (Event::Reconciliation(event), AggregateKind::Reconciliation) => {
                 let ReconciliationEvent::ReconciliationRecorded(run) = event;
@@ -337,9 +337,12 @@ impl Projector {
         Ok(Folded::Applied)
     }
 
+    /// Folds an order's event; `part` is its partition, the [part](keys#parts) of the shared
+    /// rows it adds to.
     fn fold_order(
         &self,
         rows: &mut dyn Rows,
+        part: u32,
         order_id: OrderId,
         envelope: &EventEnvelope,
         event: &OrderEvent,
@@ -403,8 +406,8 @@ impl Projector {
             }
             _ => {}
         }
-        self.count_in_reports(rows, &mut row, event, total_before, at)?;
-        self.settle(rows, &mut row, envelope, event)?;
+        self.count_in_reports(rows, part, &mut row, event, total_before, at)?;
+        self.settle(rows, part, &mut row, envelope, event)?;
         update_indexes(rows, &indexed_before, &row);
         keep(rows, row_key, row);
         Ok(())
@@ -413,6 +416,7 @@ impl Projector {
     fn count_in_reports(
         &self,
         rows: &mut dyn Rows,
+        part: u32,
         row: &mut OrderRow,
         event: &OrderEvent,
         total_before: Amount,
@@ -427,6 +431,7 @@ impl Projector {
             header.placed_at.date_naive(),
             header.channel.as_str(),
             header.currency,
+            part,
         );
         let mut day: DayRow = take(rows, &key, "day report")?.unwrap_or_default();
         if matches!(event, OrderEvent::OrderPlaced(_)) {
@@ -466,6 +471,7 @@ impl Projector {
                 header.channel.as_str(),
                 header.currency,
                 u32::try_from(minutes).unwrap_or(u32::MAX),
+                part,
             );
             let shipped = get::<u64>(rows, &key, "processing time")?.unwrap_or(0);
             put(rows, key, &(shipped + 1));
@@ -478,6 +484,7 @@ impl Projector {
     fn settle(
         &self,
         rows: &mut dyn Rows,
+        part: u32,
         row: &mut OrderRow,
         envelope: &EventEnvelope,
         event: &OrderEvent,
@@ -500,8 +507,8 @@ impl Projector {
             (header.currency, header.order_id, header.merchant_id.clone());
         row.commission_charged = commission.charged;
         row.commission_reversed = commission.reversed;
-        post(rows, order_id, &entries)?;
-        let key = keys::merchant(currency, merchant.as_str());
+        post(rows, part, order_id, &entries)?;
+        let key = keys::merchant(currency, merchant.as_str(), part);
         let mut merchant_totals: MerchantTotals =
             take(rows, &key, "merchant totals")?.unwrap_or_default();
         merchant_totals.captures += totals.captures;
@@ -668,7 +675,11 @@ impl Projector {
 
 /// What a merchant account's event changes besides the books: payouts in the merchant's
 /// totals, and the per-order earnings a payout holds back while return windows are open.
-fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<(), StoreError> {
+fn fold_merchant_account(
+    rows: &mut dyn Rows,
+    part: u32,
+    event: &AccountEvent,
+) -> Result<(), StoreError> {
     // Moves (or creates) an order's hold row to sit under `delivered_at`, changed by `change`.
     let mut update = |currency: Currency,
                       merchant: &str,
@@ -715,7 +726,7 @@ fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<()
             &|hold| hold.delivered_at = Some(e.delivered_at),
         ),
         AccountEvent::MerchantPaidOut(e) => {
-            let key = keys::merchant(e.currency, e.merchant_id.as_str());
+            let key = keys::merchant(e.currency, e.merchant_id.as_str(), part);
             let mut totals: MerchantTotals =
                 take(rows, &key, "merchant totals")?.unwrap_or_default();
             totals.payouts += e.amount;
@@ -729,8 +740,12 @@ fn fold_merchant_account(rows: &mut dyn Rows, event: &AccountEvent) -> Result<()
     }
 }
 
-/// Writes balanced entries to the account balances.
-fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), StoreError> {
+/// Writes balanced entries to partition `part`'s part of the account balances.
+fn post_entries(
+    rows: &mut dyn Rows,
+    part: u32,
+    entries: &[JournalEntry],
+) -> Result<(), StoreError> {
     for entry in entries {
         let (debits, credits) = entry.totals();
         assert_eq!(
@@ -738,7 +753,7 @@ fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), Sto
             "a journal entry must balance: {entry:?} (trial balance invariant)"
         );
         for posting in &entry.postings {
-            let key = keys::account(entry.currency, &posting.account);
+            let key = keys::account(entry.currency, &posting.account, part);
             let mut balance: AccountBalance = take(rows, &key, "account")?.unwrap_or_default();
             balance.debits += posting.debit;
             balance.credits += posting.credit;
@@ -751,10 +766,11 @@ fn post_entries(rows: &mut dyn Rows, entries: &[JournalEntry]) -> Result<(), Sto
 /// Writes balanced entries to the account balances and the order's settlement.
 fn post(
     rows: &mut dyn Rows,
+    part: u32,
     order_id: OrderId,
     entries: &[JournalEntry],
 ) -> Result<(), StoreError> {
-    post_entries(rows, entries)?;
+    post_entries(rows, part, entries)?;
     let order_key = keys::order(keys::ORDER_BALANCE, order_id.0);
     let mut order_balance: OrderBalanceView =
         take(rows, &order_key, "order balance")?.unwrap_or_default();

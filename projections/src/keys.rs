@@ -11,12 +11,13 @@
 //! x s <status><placed><id>, x m <merchant>…, x u <customer>…, x h <channel>…
 //! x w <status><status since><id>                     -> ()   exception queue (time in status)
 //! i <sku><warehouse>                                 -> StockRow
-//! a <currency 3><account>                            -> AccountBalance
-//! m <currency 3><merchant>                           -> MerchantTotals
+//! a <currency 3><account><part u32>                 -> AccountBalance
+//! m <currency 3><merchant><part u32>                -> MerchantTotals
 //! b <order id 16>                                    -> OrderBalanceView
-//! r <date YYYY-MM-DD><channel><currency 3>           -> DayRow
-//! p <date YYYY-MM-DD><channel><currency 3><minutes u32> -> orders shipped that many minutes
-//!                                                       after placement on that day (u64)
+//! r <date YYYY-MM-DD><channel><currency 3><part u32> -> DayRow
+//! p <date YYYY-MM-DD><channel><currency 3><minutes u32><part u32> -> orders shipped that
+//!                                                       many minutes after placement on that
+//!                                                       day (u64)
 //! z <recorded at><run id>                            -> ReconciliationView
 //! h <currency 3><merchant><delivered at | max><order id 16> -> OpenOrder (merchant's earnings
 //!                                                       on one order, by when its return
@@ -27,6 +28,13 @@
 //!
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
 //! are milliseconds with the sign bit flipped, so byte order is time order.
+//!
+//! **Parts.** The rows events of many aggregates add to — accounts, merchant totals, days and
+//! their processing times — are kept as one *part* per events partition (the `part` at the
+//! end of their key), and queries add a row's parts up ([`whole`]). So the events of one
+//! partition only ever write that partition's rows: workers folding different partitions
+//! into one store (PostgreSQL) never write the same row, and never conflict. The parts of one
+//! row are adjacent in key order.
 
 use crate::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -154,16 +162,32 @@ pub fn currency_prefix(prefix: u8, currency: Currency) -> Vec<u8> {
     key
 }
 
-pub fn account(currency: Currency, account: &str) -> Vec<u8> {
-    let mut key = currency_prefix(ACCOUNT, currency);
-    push_str(&mut key, account);
+/// The bytes a [part](self#parts) adds at the end of a key.
+pub const PART: usize = 4;
+
+fn with_part(mut key: Vec<u8>, part: u32) -> Vec<u8> {
+    key.extend_from_slice(&part.to_be_bytes());
     key
 }
 
-pub fn merchant(currency: Currency, merchant: &str) -> Vec<u8> {
+/// The key of the whole row a [part](self#parts)'s key belongs to (the part's key without its
+/// part); `None` for a key too short to have one.
+pub fn whole(key: &[u8]) -> Option<&[u8]> {
+    key.len().checked_sub(PART).map(|end| &key[..end])
+}
+
+/// Partition `part`'s part of an account's balance.
+pub fn account(currency: Currency, account: &str, part: u32) -> Vec<u8> {
+    let mut key = currency_prefix(ACCOUNT, currency);
+    push_str(&mut key, account);
+    with_part(key, part)
+}
+
+/// Partition `part`'s part of a merchant's totals.
+pub fn merchant(currency: Currency, merchant: &str, part: u32) -> Vec<u8> {
     let mut key = currency_prefix(MERCHANT, currency);
     push_str(&mut key, merchant);
-    key
+    with_part(key, part)
 }
 
 /// The [`HOLD`] rows of one merchant: prefix of [`hold`].
@@ -202,27 +226,44 @@ pub fn day_prefix(prefix: u8, date: NaiveDate) -> Vec<u8> {
     key
 }
 
-pub fn day(date: NaiveDate, channel: &str, currency: Currency) -> Vec<u8> {
-    let mut key = day_prefix(DAY, date);
+fn day_of(prefix: u8, date: NaiveDate, channel: &str, currency: Currency) -> Vec<u8> {
+    let mut key = day_prefix(prefix, date);
     push_str(&mut key, channel);
     key.extend_from_slice(currency.code().as_bytes());
     key
 }
 
-pub fn processing(date: NaiveDate, channel: &str, currency: Currency, minutes: u32) -> Vec<u8> {
-    let mut key = day(date, channel, currency);
-    key[0] = PROCESSING;
-    key.extend_from_slice(&minutes.to_be_bytes());
-    key
+/// Partition `part`'s part of a day's report.
+pub fn day(date: NaiveDate, channel: &str, currency: Currency, part: u32) -> Vec<u8> {
+    with_part(day_of(DAY, date, channel, currency), part)
 }
 
-/// The date, channel and what follows them in a [`day`] or [`processing`] key; `None` for a
-/// key of another shape.
+/// Partition `part`'s part of a day's orders shipped `minutes` after placement.
+pub fn processing(
+    date: NaiveDate,
+    channel: &str,
+    currency: Currency,
+    minutes: u32,
+    part: u32,
+) -> Vec<u8> {
+    let mut key = day_of(PROCESSING, date, channel, currency);
+    key.extend_from_slice(&minutes.to_be_bytes());
+    with_part(key, part)
+}
+
+/// The date, channel and what follows them in a [`day`] or [`processing`] key, or in a
+/// [`whole`] one; `None` for a key of another shape.
 pub fn read_day(key: &[u8]) -> Option<(NaiveDate, &str, &[u8])> {
     let date = std::str::from_utf8(key.get(1..11)?).ok()?;
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
     let (channel, rest) = read_str(&key[11..])?;
     Some((date, channel, rest))
+}
+
+/// The part at the end of a [part](self#parts)'s key.
+pub fn part(key: &[u8]) -> Option<u32> {
+    let start = key.len().checked_sub(PART)?;
+    Some(u32::from_be_bytes(key[start..].try_into().ok()?))
 }
 
 pub fn reconciliation(at: DateTime<Utc>, run_id: &str) -> Vec<u8> {
@@ -293,14 +334,35 @@ mod tests {
     #[test]
     fn processing_keys_sort_by_day_then_channel_and_read_back() {
         let date = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        let key = processing(date, "web", Currency::EUR, 90);
+        let key = processing(date, "web", Currency::EUR, 90, 7);
         assert_eq!(key[0], PROCESSING);
-        let (day, channel, rest) = read_day(&key).unwrap();
+        assert_eq!(part(&key), Some(7));
+        let (day, channel, rest) = read_day(whole(&key).unwrap()).unwrap();
         assert_eq!((day, channel), (date, "web"));
         assert_eq!(rest, [b"EUR".as_slice(), &90u32.to_be_bytes()].concat());
         assert!(key >= day_prefix(PROCESSING, date));
         assert!(key < day_prefix(PROCESSING, date.succ_opt().unwrap()));
         assert_eq!(read_day(&[PROCESSING, b'2']), None);
+    }
+
+    #[test]
+    fn the_parts_of_a_row_are_adjacent_and_share_its_whole_key() {
+        let mut keys = vec![
+            account(Currency::EUR, "platform_cash", 3),
+            account(Currency::EUR, "platform", 0),
+            account(Currency::EUR, "platform_cash", 0),
+            account(Currency::EUR, "platform", 9),
+        ];
+        keys.sort();
+        let wholes: Vec<_> = keys.iter().map(|k| whole(k).unwrap().to_vec()).collect();
+        assert_eq!(wholes[0], wholes[1]);
+        assert_eq!(wholes[2], wholes[3]);
+        assert_ne!(wholes[1], wholes[2]);
+        assert_eq!(
+            currency_and_name(&wholes[2]).unwrap(),
+            (Currency::EUR, "platform_cash".to_owned())
+        );
+        assert_eq!(whole(&[1, 2]), None);
     }
 
     #[test]

@@ -498,6 +498,41 @@ impl AccountBalance {
     }
 }
 
+/// A row kept in [parts](crate::keys#parts), one per events partition: the whole row is the
+/// sum of its parts.
+pub trait Part {
+    fn add(&mut self, part: &Self);
+}
+
+impl Part for AccountBalance {
+    fn add(&mut self, part: &Self) {
+        self.debits += part.debits;
+        self.credits += part.credits;
+    }
+}
+
+impl Part for MerchantTotals {
+    fn add(&mut self, part: &Self) {
+        self.captures += part.captures;
+        self.commission += part.commission;
+        self.refunds += part.refunds;
+        self.commission_reversals += part.commission_reversals;
+        self.payouts += part.payouts;
+    }
+}
+
+impl Part for DayRow {
+    fn add(&mut self, part: &Self) {
+        self.orders += part.orders;
+        self.gmv += part.gmv;
+        self.net_sales += part.net_sales;
+        self.cancelled += part.cancelled;
+        self.expired += part.expired;
+        self.returned += part.returned;
+        self.defective += part.defective;
+    }
+}
+
 /// An account's balance as a query answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountView {

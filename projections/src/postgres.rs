@@ -120,6 +120,23 @@ impl PgConnection {
 }
 
 /// Checks that `name` is a plain lower-case identifier, safe to write into SQL.
+/// Drops every table and view of `schema` but its rows and their version: whatever shape an
+/// older version's tables had.
+fn drop_tables(schema: &str) -> String {
+    format!(
+        "DO $$ DECLARE r record; BEGIN
+             FOR r IN SELECT c.relname, c.relkind FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'v')
+                   AND c.relname NOT IN ('rows', 'tables_version')
+             LOOP
+                 EXECUTE format(CASE r.relkind WHEN 'v' THEN 'DROP VIEW IF EXISTS %I.%I CASCADE'
+                     ELSE 'DROP TABLE IF EXISTS %I.%I CASCADE' END, '{schema}', r.relname);
+             END LOOP;
+         END $$; "
+    )
+}
+
 pub fn check_name(name: &str) -> Result<(), StoreError> {
     let plain = !name.is_empty()
         && name.len() <= 48
@@ -175,9 +192,7 @@ impl PgRows {
                 current,
                 "read-model tables of another version: made anew, folded again from the log"
             );
-            for table in crate::tables::TABLES {
-                setup.push_str(&format!("DROP TABLE IF EXISTS {schema}.{table} CASCADE; "));
-            }
+            setup.push_str(&drop_tables(schema));
             setup.push_str(&format!("TRUNCATE {schema}.rows; "));
         }
         setup.push_str(&crate::tables::create(schema));
@@ -210,13 +225,21 @@ impl PgRows {
         get_many(&self.connection, &self.table, keys)
     }
 
-    /// Begins a fold step: one SERIALIZABLE transaction on the writer connection, which its
-    /// reads and its writes go through. Steps of other processes folding into the same rows
-    /// (projection workers of other instances, each on its partitions) then cannot lose each
-    /// other's updates to a row they share — a balance, a day — nor both fold one record: the
-    /// step reads and writes the checkpoints of its partitions, so of two steps over the same
-    /// records one commits and the other fails with [`StoreError::Conflict`], to be retried
-    /// from the checkpoints it then reads.
+    /// Begins a fold step: one REPEATABLE READ transaction on the writer connection, which its
+    /// reads and its writes go through. Workers of other processes fold other partitions into
+    /// the same rows at the same time, and that is safe at this level because of what a step
+    /// touches:
+    /// - every row it *reads* is a row of an aggregate whose events it folds, a
+    ///   [part](crate::keys#parts) of its partitions, or its partitions' checkpoints;
+    /// - and it *writes* each of those aggregates' sequence rows and those checkpoints.
+    ///
+    /// So two steps that share any row both write a row in common, and PostgreSQL lets only
+    /// one of them commit ("could not serialize access due to concurrent update"): the other
+    /// fails with [`StoreError::Conflict`] and is retried from the checkpoints it then reads.
+    /// That is how a worker that lost its partition cannot fold over its successor. No write
+    /// skew is left for SERIALIZABLE to catch — which, on the many rows a step reads, took
+    /// page and relation predicate locks and failed steps of different partitions that shared
+    /// nothing.
     ///
     /// So that a step that keeps losing to others (a long step against short ones over the
     /// same hot rows) still gets through, every step first takes the schema's step lock — a
@@ -235,7 +258,7 @@ impl PgRows {
         ))?;
         let begun = self
             .writer
-            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned());
+            .batch("BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned());
         if let Err(error) = begun {
             let _ = self.writer.batch(UNLOCK_STEPS.to_owned());
             return Err(error);
@@ -431,7 +454,7 @@ impl PgRows {
     }
 
     pub fn clear(&self) -> Result<(), StoreError> {
-        let tables: Vec<String> = crate::tables::TABLES
+        let tables: Vec<String> = crate::tables::STORED
             .iter()
             .map(|table| format!("{}.{table}", self.schema))
             .collect();

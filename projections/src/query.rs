@@ -17,8 +17,8 @@ use crate::keys::{self, OrderIndex};
 use crate::model::{
     AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DayReport, DayRow,
     ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView, MerchantTotals,
-    OrderBalanceView, OrderRow, OrderSummary, OrderView, ReconciliationView, ReportView, StockRow,
-    TrialBalanceView, UndecodableAlarm,
+    OrderBalanceView, OrderRow, OrderSummary, OrderView, Part, ReconciliationView, ReportView,
+    StockRow, TrialBalanceView, UndecodableAlarm,
 };
 use crate::store::ProjectionStore;
 use crate::StoreError;
@@ -124,6 +124,31 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+/// Rows kept in [parts](keys#parts), in key order, added up: each whole row's key and sum.
+fn wholes<T: Part>(parts: Vec<(Vec<u8>, T)>) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    let mut wholes: Vec<(Vec<u8>, T)> = Vec::new();
+    for (key, part) in parts {
+        let whole = keys::whole(&key).ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "a part's key without its part".into(),
+        })?;
+        match wholes.last_mut() {
+            Some((last, sum)) if last.as_slice() == whole => sum.add(&part),
+            _ => wholes.push((whole.to_vec(), part)),
+        }
+    }
+    Ok(wholes)
+}
+
+/// The average order value of `orders` orders totalling `gmv`.
+fn average(currency: Currency, gmv: Amount, orders: u64) -> Amount {
+    if orders == 0 {
+        Amount::ZERO
+    } else {
+        round_to(currency, gmv.0 / Decimal::from(orders))
+    }
 }
 
 fn round_to(currency: Currency, value: Decimal) -> Amount {
@@ -421,7 +446,7 @@ impl ProjectionStore {
             None => vec![keys::ACCOUNT],
         };
         let mut views = Vec::new();
-        for (key, balance) in self.scan::<AccountBalance>(&prefix, "account")? {
+        for (key, balance) in wholes(self.scan::<AccountBalance>(&prefix, "account")?)? {
             let (currency, account) = keys::currency_and_name(&key)?;
             views.push(AccountView {
                 currency,
@@ -448,7 +473,7 @@ impl ProjectionStore {
             None => vec![keys::MERCHANT],
         };
         let mut views = Vec::new();
-        for (key, totals) in self.scan::<MerchantTotals>(&prefix, "merchant totals")? {
+        for (key, totals) in wholes(self.scan::<MerchantTotals>(&prefix, "merchant totals")?)? {
             let (currency, merchant_id) = keys::currency_and_name(&key)?;
             if merchant.is_some_and(|m| m != merchant_id) {
                 continue;
@@ -542,101 +567,33 @@ impl ProjectionStore {
         to: Option<NaiveDate>,
         channel: Option<&str>,
     ) -> Result<ReportView, QueryError> {
-        // The rows under `prefix` of the days from `from` to `to` (none when `to` is before
-        // `from`).
-        let days_of = |prefix: u8| {
-            let start = from.map_or(vec![prefix], |from| keys::day_prefix(prefix, from));
-            let end = match to.and_then(|to| to.succ_opt()) {
-                Some(next) => keys::day_prefix(prefix, next),
-                None => vec![prefix + 1],
-            };
-            let end = end.max(start.clone());
-            self.backend()
-                .range(Bound::Included(start), Bound::Excluded(end))
-                .map(|entry| {
-                    let (key, value) = entry?;
-                    let named = key.clone();
-                    let corrupt = move |reason: &str| StoreError::Corrupt {
-                        key: format!("{named:?}"),
-                        reason: reason.to_owned(),
-                    };
-                    let (date, channel, rest) = keys::read_day(&key)
-                        .ok_or_else(|| corrupt("a per-day key without a date and a channel"))?;
-                    Ok::<_, StoreError>((date, channel.to_owned(), rest.to_vec(), value, corrupt))
-                })
-        };
-        let mut days = Vec::new();
+        let days = self.day_reports(from, to, channel)?;
+        let processing = self.processing_minutes(from, to, channel)?;
         let mut totals: BTreeMap<Currency, (u64, Amount, Amount)> = BTreeMap::new();
-        let mut orders = 0;
-        let (mut cancelled, mut returned, mut defective) = (0, 0, 0);
-        let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
-        for entry in days_of(keys::DAY) {
-            let (date, day_channel, rest, value, corrupt) = entry?;
-            let currency: Currency = std::str::from_utf8(&rest)
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| corrupt("report key without a currency"))?;
-            if channel.is_some_and(|c| c != day_channel) {
-                continue;
-            }
-            let row: DayRow = order_events::codec::decode_cache_value("day report", &value)
-                .map_err(|e| corrupt(&e.to_string()))?;
-            let average = if row.orders == 0 {
-                Amount::ZERO
-            } else {
-                round_to(currency, row.gmv.0 / Decimal::from(row.orders))
-            };
+        for day in &days {
             let total = totals
-                .entry(currency)
+                .entry(day.currency)
                 .or_insert((0, Amount::ZERO, Amount::ZERO));
-            total.0 += row.orders;
-            total.1 += row.gmv;
-            total.2 += row.net_sales;
-            orders += row.orders;
-            cancelled += row.cancelled;
-            returned += row.returned;
-            defective += row.defective;
-            days.push(DayReport {
-                date,
-                channel: day_channel.as_str().into(),
-                currency,
-                orders: row.orders,
-                gross_gmv: row.gmv,
-                net_sales: row.net_sales,
-                average_order_value: average,
-                cancelled: row.cancelled,
-                expired: row.expired,
-                returned: row.returned,
-                defective: row.defective,
-            });
+            total.0 += day.orders;
+            total.1 += day.gross_gmv;
+            total.2 += day.net_sales;
         }
-        for entry in days_of(keys::PROCESSING) {
-            let (_, day_channel, rest, value, corrupt) = entry?;
-            if channel.is_some_and(|c| c != day_channel) {
-                continue;
-            }
-            let minutes = rest
-                .get(3..)
-                .and_then(|m| m.try_into().ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| corrupt("processing-time key without minutes"))?;
-            let count: u64 = order_events::codec::decode_cache_value("processing time", &value)
-                .map_err(|e| corrupt(&e.to_string()))?;
-            *processing.entry(minutes).or_default() += count;
-        }
-        let rate = |count: u64| {
+        let orders: u64 = days.iter().map(|d| d.orders).sum();
+        let rate = |count: fn(&DayReport) -> u64| {
             if orders == 0 {
                 0.0
             } else {
-                count as f64 / orders as f64
+                days.iter().map(count).sum::<u64>() as f64 / orders as f64
             }
         };
         Ok(ReportView {
             from,
             to,
             channel: channel.map(Into::into),
-            days,
             orders,
+            cancellation_rate: rate(|d| d.cancelled),
+            return_rate: rate(|d| d.returned),
+            order_defect_rate: rate(|d| d.defective),
             by_currency: totals
                 .into_iter()
                 .map(|(currency, (orders, gmv, net_sales))| CurrencyTotals {
@@ -644,19 +601,119 @@ impl ProjectionStore {
                     orders,
                     gross_gmv: gmv,
                     net_sales,
-                    average_order_value: if orders == 0 {
-                        Amount::ZERO
-                    } else {
-                        round_to(currency, gmv.0 / Decimal::from(orders))
-                    },
+                    average_order_value: average(currency, gmv, orders),
                 })
                 .collect(),
-            cancellation_rate: rate(cancelled),
-            return_rate: rate(returned),
-            order_defect_rate: rate(defective),
+            days,
             processing_hours_p50: quantile_minutes(&processing, 0.50).map(|m| m as f64 / 60.0),
             processing_hours_p95: quantile_minutes(&processing, 0.95).map(|m| m as f64 / 60.0),
         })
+    }
+
+    /// The report of each day, channel and currency from `from` to `to`: its parts added up.
+    fn day_reports(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        channel: Option<&str>,
+    ) -> Result<Vec<DayReport>, StoreError> {
+        let mut rows: Vec<(NaiveDate, String, Vec<u8>, DayRow)> = Vec::new();
+        for (date, day_channel, rest, part) in
+            self.per_day::<DayRow>(keys::DAY, "day report", from, to, channel)?
+        {
+            match rows.last_mut() {
+                Some((d, c, r, row)) if (*d, c.as_str(), r.as_slice()) == (date, &day_channel, &rest) => {
+                    row.add(&part)
+                }
+                _ => rows.push((date, day_channel, rest, part)),
+            }
+        }
+        rows.into_iter()
+            .map(|(date, channel, rest, row)| {
+                let currency: Currency = std::str::from_utf8(&rest)
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: format!("{date}/{channel}"),
+                        reason: "report key without a currency".into(),
+                    })?;
+                Ok(DayReport {
+                    date,
+                    channel: channel.as_str().into(),
+                    currency,
+                    orders: row.orders,
+                    gross_gmv: row.gmv,
+                    net_sales: row.net_sales,
+                    average_order_value: average(currency, row.gmv, row.orders),
+                    cancelled: row.cancelled,
+                    expired: row.expired,
+                    returned: row.returned,
+                    defective: row.defective,
+                })
+            })
+            .collect()
+    }
+
+    /// How many orders placed from `from` to `to` shipped how many minutes after placement.
+    fn processing_minutes(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        channel: Option<&str>,
+    ) -> Result<BTreeMap<u32, u64>, StoreError> {
+        let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+        for (date, channel, rest, count) in
+            self.per_day::<u64>(keys::PROCESSING, "processing time", from, to, channel)?
+        {
+            let minutes = rest
+                .get(3..)
+                .and_then(|m| m.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{date}/{channel}"),
+                    reason: "processing-time key without minutes".into(),
+                })?;
+            *histogram.entry(minutes).or_default() += count;
+        }
+        Ok(histogram)
+    }
+
+    /// The [parts](keys#parts) under `prefix` (`DAY` or `PROCESSING`) of the days from `from`
+    /// to `to` (none when `to` is before `from`) and of `channel` (any when `None`), in key
+    /// order: each with its whole row's date, channel and what follows them in its key.
+    #[allow(clippy::type_complexity)]
+    fn per_day<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: u8,
+        what: &str,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        channel: Option<&str>,
+    ) -> Result<Vec<(NaiveDate, String, Vec<u8>, T)>, StoreError> {
+        let start = from.map_or(vec![prefix], |from| keys::day_prefix(prefix, from));
+        let end = match to.and_then(|to| to.succ_opt()) {
+            Some(next) => keys::day_prefix(prefix, next),
+            None => vec![prefix + 1],
+        };
+        let end = end.max(start.clone());
+        let mut parts = Vec::new();
+        for entry in self.backend().range(Bound::Included(start), Bound::Excluded(end)) {
+            let (key, value) = entry?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason,
+            };
+            let (date, day_channel, rest) = keys::whole(&key)
+                .and_then(keys::read_day)
+                .ok_or_else(|| corrupt("a per-day key without a date and a channel".into()))?;
+            if channel.is_some_and(|c| c != day_channel) {
+                continue;
+            }
+            let part: T = order_events::codec::decode_cache_value(what, &value)
+                .map_err(|e| corrupt(e.to_string()))?;
+            parts.push((date, day_channel.to_owned(), rest.to_vec(), part));
+        }
+        Ok(parts)
     }
 
     /// Aggregates whose events arrived with a sequence gap.

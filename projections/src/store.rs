@@ -22,7 +22,7 @@ use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
-const FORMAT: &[u8] = b"6";
+const FORMAT: &[u8] = b"7";
 
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
@@ -32,7 +32,7 @@ struct Overlay<'a> {
     /// of the two maps, never both.
     decoded: HashMap<Vec<u8>, Decoded>,
     /// What the store held when the step read it (it stays true for the step: no other
-    /// writes in between on sled, a SERIALIZABLE transaction on PostgreSQL, until the step
+    /// writes in between on sled, a REPEATABLE READ transaction on PostgreSQL, until the step
     /// changes the row, which `changes` then answers): a PostgreSQL store is asked once per
     /// row and step, not at every event.
     read: std::cell::RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,

@@ -4,6 +4,11 @@
 //! `journal_entries`, `merchant_balances` and `reconciliations` in the same transaction — typed columns (`numeric` money,
 //! `timestamptz` times, `uuid` ids) decoded from the very rows it writes, so they say what the
 //! read API says. `docs/read-models-sql.md` documents them, with example SQL.
+//!
+//! `account_balances`, `daily_reports` and `merchant_balances` are views adding up the rows'
+//! [parts](crate::keys#parts), one per events partition, which the steps write to
+//! `account_balance_parts`, `daily_report_parts` and `merchant_balance_parts`: so workers
+//! folding different partitions never update the same row of a table either.
 
 use crate::keys;
 use crate::model::{
@@ -16,7 +21,7 @@ use order_events::money::{Amount, Currency};
 /// The version of the tables' layout: bump it with any change to [`create`] or to what
 /// [`statements`] writes. A store whose tables are of another version makes them anew and is
 /// folded again from the log.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
@@ -39,10 +44,14 @@ pub fn create(schema: &str) -> String {
              reserved bigint NOT NULL, available bigint NOT NULL, safety_stock bigint NOT NULL,
              low_stock boolean NOT NULL, updated_at timestamptz NOT NULL,
              PRIMARY KEY (sku, warehouse));
-         CREATE TABLE IF NOT EXISTS {schema}.account_balances (
-             currency char(3) NOT NULL, account text NOT NULL, debits numeric NOT NULL,
-             credits numeric NOT NULL, balance numeric NOT NULL,
-             PRIMARY KEY (currency, account));
+         CREATE TABLE IF NOT EXISTS {schema}.account_balance_parts (
+             currency char(3) NOT NULL, account text NOT NULL, part integer NOT NULL,
+             debits numeric NOT NULL, credits numeric NOT NULL, balance numeric NOT NULL,
+             PRIMARY KEY (currency, account, part));
+         CREATE OR REPLACE VIEW {schema}.account_balances AS
+             SELECT currency, account, sum(debits) AS debits, sum(credits) AS credits,
+                    sum(balance) AS balance
+             FROM {schema}.account_balance_parts GROUP BY currency, account;
          CREATE TABLE IF NOT EXISTS {schema}.order_lines (
              order_id uuid NOT NULL, line integer NOT NULL, sku text NOT NULL,
              quantity integer NOT NULL, unit_price numeric NOT NULL, warehouse text,
@@ -51,22 +60,35 @@ pub fn create(schema: &str) -> String {
          CREATE TABLE IF NOT EXISTS {schema}.order_timeline (
              order_id uuid NOT NULL, step integer NOT NULL, status text NOT NULL,
              at timestamptz NOT NULL, PRIMARY KEY (order_id, step));
-         CREATE TABLE IF NOT EXISTS {schema}.daily_reports (
+         CREATE TABLE IF NOT EXISTS {schema}.daily_report_parts (
              day date NOT NULL, channel text NOT NULL, currency char(3) NOT NULL,
-             orders bigint NOT NULL, gross_gmv numeric NOT NULL, net_sales numeric NOT NULL,
-             cancelled bigint NOT NULL, expired bigint NOT NULL, returned bigint NOT NULL,
-             defective bigint NOT NULL, PRIMARY KEY (day, channel, currency));
+             part integer NOT NULL, orders bigint NOT NULL, gross_gmv numeric NOT NULL,
+             net_sales numeric NOT NULL, cancelled bigint NOT NULL, expired bigint NOT NULL,
+             returned bigint NOT NULL, defective bigint NOT NULL,
+             PRIMARY KEY (day, channel, currency, part));
+         CREATE OR REPLACE VIEW {schema}.daily_reports AS
+             SELECT day, channel, currency, sum(orders)::bigint AS orders,
+                    sum(gross_gmv) AS gross_gmv, sum(net_sales) AS net_sales,
+                    sum(cancelled)::bigint AS cancelled, sum(expired)::bigint AS expired,
+                    sum(returned)::bigint AS returned, sum(defective)::bigint AS defective
+             FROM {schema}.daily_report_parts GROUP BY day, channel, currency;
          CREATE TABLE IF NOT EXISTS {schema}.journal_entries (
              order_id uuid NOT NULL, entry integer NOT NULL, posting integer NOT NULL,
              kind text NOT NULL, event_id uuid NOT NULL, currency char(3) NOT NULL,
              at timestamptz NOT NULL, account text NOT NULL, debit numeric NOT NULL,
              credit numeric NOT NULL, PRIMARY KEY (order_id, entry, posting));
          CREATE INDEX IF NOT EXISTS journal_entries_at ON {schema}.journal_entries (at);
-         CREATE TABLE IF NOT EXISTS {schema}.merchant_balances (
-             currency char(3) NOT NULL, merchant_id text NOT NULL, captures numeric NOT NULL,
-             commission numeric NOT NULL, refunds numeric NOT NULL,
+         CREATE TABLE IF NOT EXISTS {schema}.merchant_balance_parts (
+             currency char(3) NOT NULL, merchant_id text NOT NULL, part integer NOT NULL,
+             captures numeric NOT NULL, commission numeric NOT NULL, refunds numeric NOT NULL,
              commission_reversals numeric NOT NULL, payouts numeric NOT NULL,
-             payable numeric NOT NULL, PRIMARY KEY (currency, merchant_id));
+             payable numeric NOT NULL, PRIMARY KEY (currency, merchant_id, part));
+         CREATE OR REPLACE VIEW {schema}.merchant_balances AS
+             SELECT currency, merchant_id, sum(captures) AS captures,
+                    sum(commission) AS commission, sum(refunds) AS refunds,
+                    sum(commission_reversals) AS commission_reversals,
+                    sum(payouts) AS payouts, sum(payable) AS payable
+             FROM {schema}.merchant_balance_parts GROUP BY currency, merchant_id;
          CREATE TABLE IF NOT EXISTS {schema}.reconciliations (
              run_id text PRIMARY KEY, recorded_at timestamptz NOT NULL, actor_kind text NOT NULL,
              actor_id text NOT NULL, provider text NOT NULL, report_sha256 text NOT NULL,
@@ -76,7 +98,7 @@ pub fn create(schema: &str) -> String {
     )
 }
 
-/// The tables, for views and grants.
+/// The tables for people (three of them views of [`STORED`] ones), for views and grants.
 pub const TABLES: [&str; 9] = [
     "orders",
     "order_lines",
@@ -86,6 +108,19 @@ pub const TABLES: [&str; 9] = [
     "daily_reports",
     "journal_entries",
     "merchant_balances",
+    "reconciliations",
+];
+
+/// The tables the steps write.
+pub const STORED: [&str; 9] = [
+    "orders",
+    "order_lines",
+    "order_timeline",
+    "inventory",
+    "account_balance_parts",
+    "daily_report_parts",
+    "journal_entries",
+    "merchant_balance_parts",
     "reconciliations",
 ];
 
@@ -184,6 +219,18 @@ fn optional(value: Option<impl ToString>) -> Option<String> {
 
 fn text(value: impl ToString) -> Option<String> {
     Some(value.to_string())
+}
+
+/// The part at the end of a [part](keys#parts)'s key.
+fn part_of(key: &[u8]) -> Result<u32, StoreError> {
+    keys::part(key).ok_or_else(|| corrupt(key, "a part's key without its part"))
+}
+
+/// The date, channel and currency of a day's part.
+fn read_day(key: &[u8]) -> Result<(chrono::NaiveDate, &str, &[u8]), StoreError> {
+    keys::whole(key)
+        .and_then(keys::read_day)
+        .ok_or_else(|| corrupt(key, "a day key without a date"))
 }
 
 fn corrupt(key: &[u8], reason: impl ToString) -> StoreError {
@@ -297,6 +344,7 @@ fn merchant_columns(
     Ok(vec![
         text(currency),
         text(merchant),
+        text(part_of(key)?),
         money(totals.captures, currency),
         money(totals.commission, currency),
         money(totals.refunds, currency),
@@ -330,10 +378,11 @@ fn reconciliation_columns(view: &ReconciliationView) -> Vec<Option<String>> {
     ]
 }
 
-fn account_columns(view: &AccountView) -> Vec<Option<String>> {
+fn account_columns(view: &AccountView, part: u32) -> Vec<Option<String>> {
     vec![
         text(view.currency),
         text(&view.account),
+        text(part),
         money(view.debits, view.currency),
         money(view.credits, view.currency),
         money(view.balance, view.currency),
@@ -347,12 +396,12 @@ pub fn statements(
 ) -> Result<Vec<Statement>, StoreError> {
     let mut orders = Changes::new(12, 1);
     let mut inventory = Changes::new(8, 2);
-    let mut accounts = Changes::new(5, 2);
-    let mut days = Changes::new(10, 3);
+    let mut accounts = Changes::new(6, 3);
+    let mut days = Changes::new(11, 4);
     let mut lines = Children::new(8);
     let mut timeline = Children::new(4);
     let mut journal = Children::new(10);
-    let mut merchants = Changes::new(8, 2);
+    let mut merchants = Changes::new(9, 3);
     let mut reconciliations = Changes::new(13, 1);
     for (key, value) in writes {
         match (key.first().copied(), value) {
@@ -373,7 +422,7 @@ pub fn statements(
             }
             (Some(keys::MERCHANT), None) => {
                 let (currency, merchant) = keys::currency_and_name(key)?;
-                merchants.remove(vec![text(currency), text(merchant)]);
+                merchants.remove(vec![text(currency), text(merchant), text(part_of(key)?)]);
             }
             (Some(keys::RECONCILIATION), Some(value)) => {
                 let view: ReconciliationView = decode(key, "reconciliation", value)?;
@@ -396,8 +445,7 @@ pub fn statements(
             }
             (Some(keys::DAY), Some(value)) => {
                 let row: DayRow = decode(key, "day report", value)?;
-                let (date, channel, rest) =
-                    keys::read_day(key).ok_or_else(|| corrupt(key, "a day key without a date"))?;
+                let (date, channel, rest) = read_day(key)?;
                 let currency: Currency = std::str::from_utf8(rest)
                     .map_err(|e| corrupt(key, e))?
                     .parse()
@@ -406,6 +454,7 @@ pub fn statements(
                     text(date),
                     text(channel),
                     text(currency),
+                    text(part_of(key)?),
                     text(row.orders),
                     money(row.gmv, currency),
                     money(row.net_sales, currency),
@@ -422,19 +471,19 @@ pub fn statements(
             (Some(keys::ACCOUNT), Some(value)) => {
                 let balance: AccountBalance = decode(key, "account", value)?;
                 let (currency, account) = keys::currency_and_name(key)?;
-                accounts.upsert(account_columns(&AccountView {
+                let view = AccountView {
                     currency,
                     account,
                     debits: balance.debits,
                     credits: balance.credits,
                     balance: balance.balance(),
-                }));
+                };
+                accounts.upsert(account_columns(&view, part_of(key)?));
             }
             (Some(keys::DAY), None) => {
-                let (date, channel, rest) =
-                    keys::read_day(key).ok_or_else(|| corrupt(key, "a day key without a date"))?;
+                let (date, channel, rest) = read_day(key)?;
                 let currency = std::str::from_utf8(rest).map_err(|e| corrupt(key, e))?;
-                days.remove(vec![text(date), text(channel), text(currency)]);
+                days.remove(vec![text(date), text(channel), text(currency), text(part_of(key)?)]);
             }
             (Some(keys::STOCK), None) => {
                 let (sku, rest) =
@@ -445,7 +494,7 @@ pub fn statements(
             }
             (Some(keys::ACCOUNT), None) => {
                 let (currency, account) = keys::currency_and_name(key)?;
-                accounts.remove(vec![text(currency), text(account)]);
+                accounts.remove(vec![text(currency), text(account), text(part_of(key)?)]);
             }
             _ => {}
         }
@@ -492,21 +541,23 @@ pub fn statements(
     push(
         &mut statements,
         schema,
-        "account_balances",
+        "account_balance_parts",
         &[
             "currency",
             "account",
+            "part::integer",
             "debits::numeric",
             "credits::numeric",
             "balance::numeric",
         ],
-        2,
+        3,
         accounts,
     );
     let day_columns = [
         "day::date",
         "channel",
         "currency",
+        "part::integer",
         "orders::bigint",
         "gross_gmv::numeric",
         "net_sales::numeric",
@@ -518,9 +569,9 @@ pub fn statements(
     push(
         &mut statements,
         schema,
-        "daily_reports",
+        "daily_report_parts",
         &day_columns,
-        3,
+        4,
         days,
     );
     let line_columns = [
@@ -557,6 +608,7 @@ pub fn statements(
     let merchant_columns = [
         "currency",
         "merchant_id",
+        "part::integer",
         "captures::numeric",
         "commission::numeric",
         "refunds::numeric",
@@ -567,9 +619,9 @@ pub fn statements(
     push(
         &mut statements,
         schema,
-        "merchant_balances",
+        "merchant_balance_parts",
         &merchant_columns,
-        2,
+        3,
         merchants,
     );
     let reconciliation_columns = [

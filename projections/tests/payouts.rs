@@ -23,7 +23,7 @@ use order_events::order::{Order, OrderEvent};
 use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::simulation::{Shop, ShopConfig};
 use order_events::{Actor, ActorKind, Policy, Rule};
-use projections::model::MerchantTotals;
+use projections::model::{MerchantTotals, Part};
 use projections::{keys, MemoryRows, ProjectionStore, Projector};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
@@ -104,12 +104,19 @@ impl Finance {
         self.folded = self.topic.records.len();
     }
 
+    /// The merchant's totals: the sum of their parts, one per partition.
     fn merchant_totals(&self, merchant: &MerchantId, currency: Currency) -> MerchantTotals {
-        self.rows
-            .0
-            .get(&keys::merchant(currency, merchant.as_str()))
-            .map(|value| decode_cache_value("merchant totals", value).unwrap())
-            .unwrap_or_default()
+        let whole = keys::whole(&keys::merchant(currency, merchant.as_str(), 0))
+            .unwrap()
+            .to_vec();
+        let mut totals = MerchantTotals::default();
+        for (key, value) in self.rows.0.range(whole.clone()..) {
+            if !key.starts_with(&whole) {
+                break;
+            }
+            totals.add(&decode_cache_value::<MerchantTotals>("merchant totals", value).unwrap());
+        }
+        totals
     }
 
     /// Available, worked out without the account: the books' payable less the policy's share

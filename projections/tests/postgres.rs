@@ -277,8 +277,9 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
 
     // Stores on one schema as three processes hold it: two workers own half the partitions
     // each, and a third lost partition 0 to the first without being told and folds it again
-    // from the start, racing its successor. They share rows (balances, days, a merchant's
-    // totals), and the third shares the first's records and checkpoint.
+    // from the start, racing its successor. The first two add to the same balances, days and
+    // merchants' totals, each in its partitions' parts; the third shares the first's records
+    // and checkpoint.
     let schema = unique_schema("shared");
     let open = || ProjectionStore::open_postgres(server.url(), &schema, Projector::default());
     let stores = [open().unwrap(), open().unwrap(), open().unwrap()];
@@ -315,7 +316,11 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
     assert_eq!(applied, reference, "every event applied exactly once");
     assert!(
         conflicts > 0,
-        "the workers never met: the test shows nothing"
+        "the stale worker never met its successor: the test shows nothing"
+    );
+    assert_eq!(
+        steps[1].conflicts, 0,
+        "a worker whose partitions nobody else folds met another's writes"
     );
     let rows = sled.rows().unwrap();
     assert!(
