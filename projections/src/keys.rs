@@ -162,6 +162,14 @@ pub fn currency_prefix(prefix: u8, currency: Currency) -> Vec<u8> {
     key
 }
 
+/// The rows kept in [parts](self#parts), by prefix.
+pub const PARTS: [u8; 4] = [ACCOUNT, MERCHANT, DAY, PROCESSING];
+
+/// Whether `key` is a [part](self#parts)'s.
+pub fn is_part(key: &[u8]) -> bool {
+    key.first().is_some_and(|prefix| PARTS.contains(prefix))
+}
+
 /// The bytes a [part](self#parts) adds at the end of a key.
 pub const PART: usize = 4;
 

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod fold;
 pub mod keys;
+mod known;
 pub mod metrics;
 pub mod model;
 pub mod postgres;

@@ -507,15 +507,13 @@ impl ProjectionStore {
             Some(now - policy.return_window()),
             uuid::Uuid::max(),
         );
+        let end = keys::successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
         let mut open = Vec::new();
         for entry in self
             .backend()
-            .range(Bound::Included(window_began_after), Bound::Unbounded)
+            .range(Bound::Included(window_began_after), end)
         {
             let (key, value) = entry?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
             let hold: OpenOrder =
                 order_events::codec::decode_cache_value("hold", &value).map_err(|e| {
                     StoreError::Corrupt {

@@ -18,6 +18,7 @@ use order_events::codec;
 use crate::backend::{storage, Backend, Step};
 use crate::fold::{self, Decoded, Folded, Projector, Rows};
 use crate::keys;
+use crate::known::KnownParts;
 use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
@@ -27,6 +28,8 @@ const FORMAT: &[u8] = b"7";
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
     rows: &'a Step<'a>,
+    /// The parts this store knows to be committed as they were (PostgreSQL).
+    known: &'a KnownParts,
     changes: HashMap<Vec<u8>, Change>,
     /// Rows the step keeps decoded: written to `changes` when the step ends. A row is in one
     /// of the two maps, never both.
@@ -104,6 +107,9 @@ impl Rows for Overlay<'_> {
             Some(Change::Remove) => Ok(None),
             None => {
                 if let Some(known) = self.read.borrow().get(key) {
+                    return Ok(known.clone());
+                }
+                if let Some(known) = self.known.get(key) {
                     return Ok(known.clone());
                 }
                 let value = self.rows.get(key)?;
@@ -191,8 +197,9 @@ pub struct StepStats {
 pub struct ProjectionStore {
     rows: Arc<Backend>,
     projector: Arc<Projector>,
-    /// One fold step at a time: steps read rows other steps write.
-    writer: Arc<Mutex<()>>,
+    /// One fold step at a time (steps read rows other steps write), and what the steps
+    /// know of the parts they wrote.
+    writer: Arc<Mutex<KnownParts>>,
 }
 
 impl ProjectionStore {
@@ -279,7 +286,7 @@ impl ProjectionStore {
         Ok(ProjectionStore {
             rows: Arc::new(rows),
             projector: Arc::new(projector),
-            writer: Arc::new(Mutex::new(())),
+            writer: Arc::new(Mutex::new(KnownParts::default())),
         })
     }
 
@@ -310,10 +317,10 @@ impl ProjectionStore {
     /// another process's over the same rows (PostgreSQL; see [`Step`]) is folded again from
     /// what is committed then; after [`ALONE_AFTER`] conflicts with no other step running.
     pub fn fold(&self, records: &[StoredRecord]) -> Result<StepStats, StoreError> {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conflicts = 0;
         loop {
-            match self.fold_once(records, conflicts >= ALONE_AFTER) {
+            match self.fold_once(records, conflicts >= ALONE_AFTER, &mut known) {
                 Err(StoreError::Conflict(reason)) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     metrics::counter!(crate::metrics::CONFLICTS).increment(1);
@@ -332,15 +339,23 @@ impl ProjectionStore {
         }
     }
 
-    fn fold_once(&self, records: &[StoredRecord], alone: bool) -> Result<StepStats, StoreError> {
+    fn fold_once(
+        &self,
+        records: &[StoredRecord],
+        alone: bool,
+        known: &mut KnownParts,
+    ) -> Result<StepStats, StoreError> {
         let step = self.rows.begin_step(alone)?;
         let mut checkpoints = step
             .scan_prefix(&[keys::CHECKPOINT])?
             .iter()
             .map(|(key, value)| checkpoint(key, value))
             .collect::<Result<BTreeMap<u32, u64>, StoreError>>()?;
+        let began = checkpoints.clone();
+        known.keep_true(&began);
         let mut overlay = Overlay {
             rows: &step,
+            known,
             changes: HashMap::new(),
             decoded: HashMap::new(),
             read: Default::default(),
@@ -392,6 +407,7 @@ impl ProjectionStore {
                 }
             }
         }
+        let read = overlay.read.take();
         let mut writes: Vec<crate::backend::Write> = overlay
             .into_changes()
             .into_iter()
@@ -404,7 +420,17 @@ impl ProjectionStore {
             let next = checkpoints[&partition].to_be_bytes().to_vec();
             (keys::checkpoint(partition), Some(next))
         }));
+        // What a step writes of the parts, known for the next ones (where reads cost a round
+        // trip: sled's cost no more than the lookup).
+        let remember = step.bulk_reader().is_some();
+        let parts: Vec<_> = match remember {
+            true => writes.iter().filter(|(key, _)| keys::is_part(key)).cloned().collect(),
+            false => Vec::new(),
+        };
         step.commit(writes)?;
+        if remember {
+            known.learn(&began, &checkpoints, read, &parts);
+        }
         Ok(stats)
     }
 

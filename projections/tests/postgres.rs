@@ -332,3 +332,36 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
         assert_eq!(&found[query], answer, "{query} differs");
     }
 }
+
+#[test]
+fn a_store_folding_a_partition_another_process_moved_on_reads_that_partitions_totals_again() {
+    // Each store keeps what it last committed of its partitions' totals (balances, days,
+    // merchants) to spare round trips; that must be forgotten once another process folds
+    // the partition on. Two stores take turns on the same records, a few steps each.
+    let server = TestPostgres::start();
+    let (topic, _) = shop_run(0x7a11, 120);
+    let dir = tempfile::tempdir().unwrap();
+    let sled =
+        ProjectionStore::open(&dir.path().join("read-models"), Projector::default()).unwrap();
+    sled.fold(&topic.records).unwrap();
+
+    let schema = unique_schema("turns");
+    let open = || ProjectionStore::open_postgres(server.url(), &schema, Projector::default());
+    let stores = [open().unwrap(), open().unwrap()];
+    let mut applied = 0;
+    for (turn, chunk) in topic.records.chunks(40).enumerate() {
+        // Two steps of one store, then the other's: each finds the other moved every
+        // partition on since its last step.
+        let store = &stores[(turn / 2) % 2];
+        applied += store.fold(chunk).unwrap().applied;
+    }
+    assert_eq!(applied as usize, topic.records.len());
+    assert!(
+        stores[0].rows().unwrap() == sled.rows().unwrap(),
+        "the stores' turns hold other rows than one sled fold"
+    );
+    let (expected, found) = (answers(&sled), answers(&stores[1]));
+    for (query, answer) in &expected {
+        assert_eq!(&found[query], answer, "{query} differs");
+    }
+}
