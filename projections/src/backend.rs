@@ -40,6 +40,26 @@ impl Backend {
         }
     }
 
+    /// The rows of each range `[start, end)`, in key order: one request on PostgreSQL for
+    /// all of them. For ranges of few rows (a whole range is read at once).
+    pub fn ranges(&self, ranges: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Vec<Row>>, StoreError> {
+        match self {
+            Backend::Sled { tree, .. } => ranges
+                .into_iter()
+                .map(|(start, end)| {
+                    tree.range(start..end)
+                        .map(|entry| {
+                            entry
+                                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                                .map_err(storage)
+                        })
+                        .collect()
+                })
+                .collect(),
+            Backend::Postgres(rows) => rows.ranges(ranges),
+        }
+    }
+
     /// Begins a fold step: what it reads goes through this, and its writes are committed by
     /// [`Step::commit`] as one atomic change. `alone`: no other process's step runs meanwhile
     /// (PostgreSQL; see [`PgRows::begin_step`]).

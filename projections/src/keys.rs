@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_parts_of_a_row_are_adjacent_and_share_its_whole_key() {
-        let mut keys = vec![
+        let mut keys = [
             account(Currency::EUR, "platform_cash", 3),
             account(Currency::EUR, "platform", 0),
             account(Currency::EUR, "platform_cash", 0),

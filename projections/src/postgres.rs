@@ -421,6 +421,28 @@ impl PgRows {
         }
     }
 
+    /// The rows of each range `[start, end)`, in key order, in one query.
+    pub fn ranges(&self, ranges: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let count = ranges.len();
+        let (starts, ends): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.into_iter().unzip();
+        let sql = format!(
+            "SELECT r.i, t.key, t.value
+             FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS r(s, e, i)
+             JOIN {} t ON t.key >= r.s AND t.key < r.e ORDER BY r.i, t.key",
+            self.table
+        );
+        self.call(move |client| {
+            let mut found = vec![Vec::new(); count];
+            for row in client.query(&sql, &[&starts, &ends]).map_err(database)? {
+                let range = usize::try_from(row.get::<_, i64>(0) - 1).unwrap_or(usize::MAX);
+                if let Some(rows) = found.get_mut(range) {
+                    rows.push((row.get(1), row.get(2)));
+                }
+            }
+            Ok(found)
+        })
+    }
+
     /// One page of at most [`PAGE`] rows from `start` up to `end`.
     fn page(&self, start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> Result<Vec<Row>, StoreError> {
         let mut conditions = Vec::new();

@@ -126,6 +126,26 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The hold rows a payout at `now` may hold back of a merchant's earnings: the orders
+/// delivered within the return window, or not yet (a range, `[start, end)`).
+fn open_holds(
+    currency: Currency,
+    merchant: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> (Vec<u8>, Vec<u8>) {
+    let prefix = keys::hold_prefix(currency, merchant);
+    let window_began_after = keys::hold(
+        currency,
+        merchant,
+        Some(now - policy.return_window()),
+        uuid::Uuid::max(),
+    );
+    // A hold prefix ends in a name's bytes, never all 0xff: it has a successor.
+    let end = keys::successor(&prefix).unwrap_or_default();
+    (window_began_after, end)
+}
+
 /// Rows kept in [parts](keys#parts), in key order, added up: each whole row's key and sum.
 fn wholes<T: Part>(parts: Vec<(Vec<u8>, T)>) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
     let mut wholes: Vec<(Vec<u8>, T)> = Vec::new();
@@ -472,60 +492,44 @@ impl ProjectionStore {
             Some(c) => keys::currency_prefix(keys::MERCHANT, c),
             None => vec![keys::MERCHANT],
         };
-        let mut views = Vec::new();
+        let mut merchants = Vec::new();
         for (key, totals) in wholes(self.scan::<MerchantTotals>(&prefix, "merchant totals")?)? {
             let (currency, merchant_id) = keys::currency_and_name(&key)?;
-            if merchant.is_some_and(|m| m != merchant_id) {
-                continue;
+            if merchant.is_none_or(|m| m == merchant_id) {
+                merchants.push((currency, merchant_id, totals));
             }
-            let held_back = self.held_back(currency, &merchant_id, now, policy)?;
-            views.push(MerchantBalanceView {
-                currency,
-                payable: totals.payable(),
-                held_back,
-                available: totals.payable() - held_back,
-                merchant_id: order_events::ids::MerchantId::new(merchant_id),
-                totals,
-            });
         }
-        Ok(views)
-    }
-
-    /// What a payout holds back of a merchant's earnings at `now`: only the orders delivered
-    /// within the return window, or not yet, are read (a range of the hold rows).
-    fn held_back(
-        &self,
-        currency: Currency,
-        merchant: &str,
-        now: DateTime<Utc>,
-        policy: &Policy,
-    ) -> Result<Amount, StoreError> {
-        let prefix = keys::hold_prefix(currency, merchant);
-        let window_began_after = keys::hold(
-            currency,
-            merchant,
-            Some(now - policy.return_window()),
-            uuid::Uuid::max(),
-        );
-        let end = keys::successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        let mut open = Vec::new();
-        for entry in self
-            .backend()
-            .range(Bound::Included(window_began_after), end)
-        {
-            let (key, value) = entry?;
-            let hold: OpenOrder =
-                order_events::codec::decode_cache_value("hold", &value).map_err(|e| {
-                    StoreError::Corrupt {
-                        key: format!("{key:?}"),
-                        reason: e.to_string(),
+        let ranges = merchants
+            .iter()
+            .map(|(currency, merchant, _)| open_holds(*currency, merchant, now, policy))
+            .collect();
+        let holds = self.backend().ranges(ranges)?;
+        merchants
+            .into_iter()
+            .zip(holds)
+            .map(|((currency, merchant_id, totals), rows)| {
+                let mut open = Vec::new();
+                for (key, value) in rows {
+                    let hold: OpenOrder = order_events::codec::decode_cache_value("hold", &value)
+                        .map_err(|e| StoreError::Corrupt {
+                            key: format!("{key:?}"),
+                            reason: e.to_string(),
+                        })?;
+                    if hold.window_open(now, policy) {
+                        open.push(hold);
                     }
-                })?;
-            if hold.window_open(now, policy) {
-                open.push(hold);
-            }
-        }
-        Ok(held_back(&open, policy, currency))
+                }
+                let held_back = held_back(&open, policy, currency);
+                Ok(MerchantBalanceView {
+                    currency,
+                    payable: totals.payable(),
+                    held_back,
+                    available: totals.payable() - held_back,
+                    merchant_id: order_events::ids::MerchantId::new(merchant_id),
+                    totals,
+                })
+            })
+            .collect()
     }
 
     pub fn order_balance(&self, id: OrderId) -> Result<Option<OrderBalanceView>, StoreError> {
