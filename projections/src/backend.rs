@@ -41,7 +41,7 @@ impl Backend {
     }
 
     /// The rows of each range `[start, end)`, in key order: one request on PostgreSQL for
-    /// all of them. For ranges of few rows (a whole range is read at once).
+    /// all of them. Each range is read whole: for ranges that fit in memory.
     pub fn ranges(&self, ranges: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Vec<Row>>, StoreError> {
         match self {
             Backend::Sled { tree, .. } => ranges

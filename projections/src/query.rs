@@ -699,8 +699,10 @@ impl ProjectionStore {
         };
         let end = end.max(start.clone());
         let mut parts = Vec::new();
-        for entry in self.backend().range(Bound::Included(start), Bound::Excluded(end)) {
-            let (key, value) = entry?;
+        // All at once: a year has tens of thousands of parts, a page at a time a round trip
+        // each on PostgreSQL.
+        let rows = self.backend().ranges(vec![(start, end)])?;
+        for (key, value) in rows.into_iter().flatten() {
             let corrupt = |reason: String| StoreError::Corrupt {
                 key: format!("{key:?}"),
                 reason,
