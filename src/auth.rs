@@ -130,6 +130,30 @@ impl Caller {
     pub fn may(&self, role: Role) -> bool {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
     }
+
+    /// Whether this caller passes a route's `access`.
+    pub fn passes(&self, access: Access) -> bool {
+        access.0.iter().any(|&role| self.may(role)) || self.may(Role::Admin)
+    }
+}
+
+/// `GET /v1/whoami`: the caller's token name, roles, and which kinds of route it may use — so
+/// a client (the console) shows only what the token may see.
+pub async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Response {
+    let roles: Vec<&str> = caller.roles.iter().map(|role| role.code()).collect();
+    Json(json!({
+        "token": caller.name,
+        "roles": roles,
+        "access": {
+            "read": caller.passes(Access::READ),
+            "finance": caller.passes(Access::FINANCE),
+            "log": caller.passes(Access::LOG),
+            "commands": caller.passes(Access::COMMANDS),
+            "metrics": caller.passes(Access::METRICS),
+            "admin": caller.passes(Access::ADMIN),
+        },
+    }))
+    .into_response()
 }
 
 /// The token table of a serve, with each token's request budget.
@@ -380,7 +404,7 @@ pub async fn authorize(
         };
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized", reason.to_owned());
     };
-    if !access.0.iter().any(|&role| caller.may(role)) && !caller.may(Role::Admin) {
+    if !caller.passes(access) {
         let wanted: Vec<String> = access
             .0
             .iter()

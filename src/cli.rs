@@ -232,6 +232,10 @@ pub struct DemoArgs {
     /// Data directory for the run (cleared first if an earlier demo made it).
     #[arg(long, default_value = "demo-data")]
     pub data: PathBuf,
+    /// Then keep the shop up: serve its log (API and console) on this address until Ctrl-C,
+    /// printing the console's address and an admin token to sign in with.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub serve: Option<String>,
 }
 
 #[derive(clap::Args)]

@@ -102,21 +102,56 @@ pub fn topics(config: &LedgerConfig, args: TopicsArgs, out: &mut impl Write) -> 
 
 /// `ledger serve`: runs until SIGINT or SIGTERM.
 pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
+    let listen = args.listen.unwrap_or_else(|| config.serve.listen.clone());
+    let how = ServeHow {
+        instance_id: args.instance_id,
+        batch_size: args.batch_size,
+        listen,
+        extra_admin: None,
+    };
+    serve_log(config, args.log.options(config), how, out)
+}
+
+/// What a serve is started with besides its log.
+struct ServeHow {
+    instance_id: Option<String>,
+    batch_size: Option<usize>,
+    listen: String,
+    /// An admin token of this run, announced on `out` (`ledger demo --serve`).
+    extra_admin: Option<String>,
+}
+
+/// Runs a serve on the log of `options` until SIGINT/SIGTERM.
+fn serve_log(
+    config: &LedgerConfig,
+    options: LogOptions,
+    how: ServeHow,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
     let metrics = crate::metrics::install().context("installing the metrics recorder")?;
     let stats = runtime()?.block_on(async {
-        let options = args.log.options(config);
         let log = log_admin::open(&options).await?;
         let mut handler = config.handler_config_for(&options);
-        if let Some(instance_id) = args.instance_id {
+        if let Some(instance_id) = how.instance_id {
             handler.instance_id = instance_id;
         }
-        if let Some(batch_size) = args.batch_size {
+        if let Some(batch_size) = how.batch_size {
             handler.batch_size_max = batch_size;
         }
-        let listen = args.listen.unwrap_or_else(|| config.serve.listen.clone());
-        let listener = tokio::net::TcpListener::bind(&listen)
+        let listener = tokio::net::TcpListener::bind(&how.listen)
             .await
-            .with_context(|| format!("listening on {listen}"))?;
+            .with_context(|| format!("listening on {}", how.listen))?;
+        let mut auth = config.auth()?;
+        if let Some(token) = &how.extra_admin {
+            auth = auth.with_token(token, "demo-admin", &[crate::auth::Role::Admin]);
+            let address = listener.local_addr()?;
+            writeln!(
+                out,
+                "console: http://{address}/ — sign in with this admin token: {token}"
+            )?;
+            writeln!(out, "(Ctrl-C stops the serve)")?;
+            out.flush()?;
+        }
         let serve_options = serve::ServeOptions {
             read_side: config.read_side_for(&options, &handler.instance_id),
             handler,
@@ -124,7 +159,7 @@ pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Re
             data: options.kafka.is_none().then(|| options.data.clone()),
             metrics: Some(metrics),
             wait: Duration::from_secs(30),
-            auth: config.auth()?,
+            auth,
             checkpoints: Some(checkpoint_options(&config.checkpoints, &options).await?),
         };
         let clock = Arc::new(command_handler::SystemClock);
@@ -369,12 +404,31 @@ pub fn demo(config: &LedgerConfig, args: DemoArgs, out: &mut impl Write) -> Resu
         data: args.data,
         progress: io::IsTerminal::is_terminal(&io::stderr()),
     };
+    let data = options.data.clone();
     let summary = runtime()?.block_on(demo::run(config, &options, out))?;
-    Ok(if summary.balanced {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if !summary.balanced {
+        return Ok(ExitCode::from(1));
+    }
+    let Some(listen) = args.serve else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The demo's shop stays up: a serve of its log, on the real clock from here on.
+    let log = LogOptions {
+        data,
+        kafka: None,
+        kafka_config: Vec::new(),
+        kafka_config_file: None,
+        prefix: config.log.prefix.clone(),
+        partitions: config.log.partitions,
+        replication_factor: 1,
+    };
+    let how = ServeHow {
+        instance_id: None,
+        batch_size: None,
+        listen,
+        extra_admin: Some(crate::auth::new_token()?),
+    };
+    serve_log(config, log, how, out)
 }
 
 /// `ledger bench`: 0 when no request of any run failed. `config` is the file given to `ledger`,

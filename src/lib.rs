@@ -11,6 +11,7 @@ pub mod checkpoints;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod log_admin;
 pub mod metrics;

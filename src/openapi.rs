@@ -366,6 +366,16 @@ fn operations(paths: &mut Map<String, Value>) {
         "503".into(),
         error("No checkpoint could be published (`checkpoint_failed`), or this serve publishes none (`checkpoints_off`)."),
     );
+    let mut whoami = Map::new();
+    let flag = json!({"type": "boolean"});
+    whoami.insert("200".into(), ok_json(json!({"type": "object", "required": ["token", "roles", "access"], "properties": {
+        "token": {"type": "string", "description": "The token's name (`anonymous` when the serve admits every request)."},
+        "roles": {"type": "array", "items": {"enum": ["service", "analyst", "auditor", "finance", "admin"]}},
+        "access": {"type": "object", "description": "Which kinds of route the token passes: `read` the read API, `finance` reconciliations, `log` the log routes and checkpoints, `commands` POST /v1/commands, `metrics` /metrics, `admin` rebuilds.",
+            "required": ["read", "finance", "log", "commands", "metrics", "admin"], "properties": {
+            "read": flag, "finance": flag, "log": flag, "commands": flag, "metrics": flag, "admin": flag,
+        }, "additionalProperties": false},
+    }, "additionalProperties": false})));
     let mut document = Map::new();
     document.insert(
         "200".into(),
@@ -381,6 +391,7 @@ fn operations(paths: &mut Map<String, Value>) {
         ("/v1/checkpoints", "post", "Publish a checkpoint of the log as it is now — its Merkle tree heads, signed with the deployment's key (docs/verifiable-history.md) — and answer it (auditor).", vec![], checkpoint),
         ("/metrics", "get", "Prometheus metrics of this process (analyst).", vec![], metrics),
         ("/v1/projections/rebuild", "post", "Rebuild the read models from offset 0 beside the live ones, switching when caught up (admin).", vec![], rebuild),
+        ("/v1/whoami", "get", "Who the token is: its name, its roles, and which kinds of route it may use (any role) — what a client such as the console shows or hides.", vec![], whoami),
         ("/v1/openapi.json", "get", "This document (any role).", vec![], document),
     ];
     for (route, method, summary, params, responses) in items {

@@ -577,6 +577,10 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
             "/v1/checkpoints",
             post(post_checkpoint).route_layer(guard(Access::LOG)),
         )
+        .route(
+            "/v1/whoami",
+            get(crate::auth::whoami).route_layer(guard(Access::ANY)),
+        )
         .route("/v1/health", get(|| async { "ok\n" }))
         .route(
             "/metrics",
@@ -749,6 +753,7 @@ pub async fn serve(
     let auth = Arc::new(auth);
     let app = router(state, &auth)
         .merge(crate::api::router(read, &auth))
+        .merge(crate::console::routes())
         .fallback(crate::api::no_route)
         .method_not_allowed_fallback(crate::api::wrong_method)
         .layer(axum::middleware::from_fn(crate::api::json_errors))

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, OrderIndex};
 use crate::model::{
-    AccountBalance, CarrierExceptionView, DayRow, EntryKind, GapAlarm, JournalEntry,
+    AccountBalance, CarrierExceptionView, DayRow, EntryKind, EventRef, GapAlarm, JournalEntry,
     MerchantTotals, OrderBalanceView, OrderRow, Posting, ReconciliationView, ReturnTimes,
     StatusChange, StockRow,
 };
@@ -232,6 +232,7 @@ impl Projector {
             if let Ok(id) = envelope.aggregate_id.parse::<uuid::Uuid>() {
                 read.push(keys::order(keys::ORDER, id));
                 read.push(keys::order(keys::ORDER_BALANCE, id));
+                read.push(keys::order(keys::ORDER_EVENTS, id));
             }
         }
         if envelope.aggregate_kind == AggregateKind::StockItem {
@@ -303,7 +304,7 @@ impl Projector {
                         reason: "an order event on an aggregate id that is not a UUID".into(),
                     }
                 })?;
-                self.fold_order(rows, partition, order_id, envelope, event)?;
+                self.fold_order(rows, (partition, offset), order_id, envelope, event)?;
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
                 fold_stock(rows, envelope, event)?;
@@ -337,12 +338,12 @@ impl Projector {
         Ok(Folded::Applied)
     }
 
-    /// Folds an order's event; `part` is its partition, the [part](keys#parts) of the shared
-    /// rows it adds to.
+    /// Folds an order's event, read at `position` (partition, offset): the partition is the
+    /// [part](keys#parts) of the shared rows it adds to.
     fn fold_order(
         &self,
         rows: &mut dyn Rows,
-        part: u32,
+        position: (u32, u64),
         order_id: OrderId,
         envelope: &EventEnvelope,
         event: &OrderEvent,
@@ -372,6 +373,21 @@ impl Projector {
         let status_before = row.state.status;
         order::apply(&mut row.state, event);
         row.updated_at = at;
+        let (part, offset) = position;
+        let events_key = keys::order(keys::ORDER_EVENTS, order_id.0);
+        let mut events: Vec<EventRef> =
+            take(rows, &events_key, "order events")?.unwrap_or_default();
+        events.push(EventRef {
+            sequence: envelope.sequence,
+            event_type: event.type_name().to_owned(),
+            event_id: envelope.event_id,
+            recorded_at: at,
+            actor: envelope.actor.clone(),
+            partition: part,
+            offset,
+            hash: envelope.hash.to_hex(),
+        });
+        keep(rows, events_key, events);
         if row.state.status != status_before {
             row.timeline.push(StatusChange {
                 status: row.state.status,
@@ -406,22 +422,26 @@ impl Projector {
             }
             _ => {}
         }
-        self.count_in_reports(rows, part, &mut row, event, total_before, at)?;
+        let before = (total_before, status_before);
+        self.count_in_reports(rows, part, &mut row, event, before, at)?;
         self.settle(rows, part, &mut row, envelope, event)?;
         update_indexes(rows, &indexed_before, &row);
         keep(rows, row_key, row);
         Ok(())
     }
 
+    /// Counts an order's event in its placement day's report; `before`: the order's total and
+    /// status before the event.
     fn count_in_reports(
         &self,
         rows: &mut dyn Rows,
         part: u32,
         row: &mut OrderRow,
         event: &OrderEvent,
-        total_before: Amount,
+        before: (Amount, OrderStatus),
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (total_before, status_before) = before;
         let header = row
             .state
             .header
@@ -441,6 +461,13 @@ impl Projector {
         // shortages move it; cancellations do not (they count in the cancellation rate).
         day.gmv += row.state.total() - total_before;
         let status = row.state.status;
+        if status != status_before {
+            if let Some(n) = day.by_status.get_mut(&status_before) {
+                *n = n.saturating_sub(1);
+            }
+            day.by_status.retain(|_, n| *n > 0);
+            *day.by_status.entry(status).or_default() += 1;
+        }
         let counted = &mut row.counted;
         if status == OrderStatus::Cancelled && !counted.cancelled {
             counted.cancelled = true;

@@ -14,6 +14,7 @@
 //! a <currency 3><account><part u32>                 -> AccountBalance
 //! m <currency 3><merchant><part u32>                -> MerchantTotals
 //! b <order id 16>                                    -> OrderBalanceView
+//! v <order id 16>                                    -> Vec<EventRef> (the order's events)
 //! r <date YYYY-MM-DD><channel><currency 3><part u32> -> DayRow
 //! p <date YYYY-MM-DD><channel><currency 3><minutes u32><part u32> -> orders shipped that
 //!                                                       many minutes after placement on that
@@ -52,6 +53,8 @@ pub const STOCK: u8 = b'i';
 pub const ACCOUNT: u8 = b'a';
 pub const MERCHANT: u8 = b'm';
 pub const ORDER_BALANCE: u8 = b'b';
+/// An order's events: what each was, where it is in the log, its hash.
+pub const ORDER_EVENTS: u8 = b'v';
 pub const DAY: u8 = b'r';
 /// The processing-time histogram of a day: one row per distinct number of minutes, so shipping
 /// an order touches one small row however many distinct times the day has seen.

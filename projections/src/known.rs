@@ -68,7 +68,9 @@ impl KnownParts {
             }
             known.checkpoint = *checkpoint;
         }
-        let written = writes.iter().map(|(key, value)| (key.clone(), value.clone()));
+        let written = writes
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()));
         for (key, value) in read.into_iter().chain(written) {
             let Some(known) = keys::part(&key)
                 .filter(|_| keys::is_part(&key))
@@ -127,7 +129,12 @@ mod tests {
         let read = HashMap::from([(account(0), None), (bank.clone(), None)]);
         known.learn(&BTreeMap::new(), &at_10, read, &[]);
         known.keep_true(&at_10);
-        known.learn(&at_10, &at_12, HashMap::new(), &[(account(0), Some(vec![7]))]);
+        known.learn(
+            &at_10,
+            &at_12,
+            HashMap::new(),
+            &[(account(0), Some(vec![7]))],
+        );
         known.keep_true(&at_12);
         assert_eq!(known.get(&account(0)), Some(&Some(vec![7])));
         // Read before and not written since: still true.

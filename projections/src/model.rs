@@ -76,6 +76,23 @@ pub struct OrderRow {
     pub commission_reversed: Amount,
 }
 
+/// One event of an aggregate: what it was, who recorded it when, where it is in the log and
+/// its hash in the aggregate's chain — what an auditor asks a proof of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventRef {
+    pub sequence: u64,
+    /// The event's type, as in the log's JSON (`OrderPlaced`, …).
+    pub event_type: String,
+    pub event_id: uuid::Uuid,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: order_events::Actor,
+    /// The events topic's partition and offset of its record.
+    pub partition: u32,
+    pub offset: u64,
+    /// SHA-256 of the event and the hash before it (hex).
+    pub hash: String,
+}
+
 impl OrderRow {
     pub fn status(&self) -> OrderStatus {
         self.state.status
@@ -210,6 +227,9 @@ pub struct OrderView {
     /// Why the order is on hold; `null` when it is not.
     pub hold: Option<HoldReason>,
     pub feedback: Option<FeedbackView>,
+    /// Every event of the order, in sequence order, with where it is in the log and its hash
+    /// (only on the order's own route: listings leave it empty).
+    pub events: Vec<EventRef>,
 }
 
 impl OrderView {
@@ -300,6 +320,7 @@ impl OrderView {
                 })
                 .collect(),
             hold: state.hold.map(|hold| hold.reason),
+            events: Vec::new(),
             feedback: state.feedback.as_ref().map(|f| FeedbackView {
                 rating: f.rating,
                 comment: f.comment.clone(),
@@ -498,6 +519,14 @@ impl AccountBalance {
     }
 }
 
+/// Adds `part`'s counts to `sum`'s, dropping keys that come to zero.
+pub fn add_counts<K: Ord + Clone>(sum: &mut BTreeMap<K, u64>, part: &BTreeMap<K, u64>) {
+    for (key, n) in part {
+        *sum.entry(key.clone()).or_default() += n;
+    }
+    sum.retain(|_, n| *n > 0);
+}
+
 /// A row kept in [parts](crate::keys#parts), one per events partition: the whole row is the
 /// sum of its parts.
 pub trait Part {
@@ -530,6 +559,7 @@ impl Part for DayRow {
         self.expired += part.expired;
         self.returned += part.returned;
         self.defective += part.defective;
+        add_counts(&mut self.by_status, &part.by_status);
     }
 }
 
@@ -620,6 +650,8 @@ pub struct DayRow {
     pub returned: u64,
     /// Orders with a defect (see [`is_defect`]).
     pub defective: u64,
+    /// The day's orders by the status they are in now.
+    pub by_status: BTreeMap<OrderStatus, u64>,
 }
 
 /// Whether an order event is a defect, a negative outcome of the order that the shop is
@@ -665,6 +697,18 @@ pub struct DayReport {
     pub expired: u64,
     pub returned: u64,
     pub defective: u64,
+    /// The day's orders by the status they are in now (statuses none is in are left out).
+    pub by_status: BTreeMap<OrderStatus, u64>,
+}
+
+/// One placement day of a report, over its channels and currencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DateSummary {
+    pub date: NaiveDate,
+    pub orders: u64,
+    /// Placement to fully shipped, over that day's orders that shipped; `null` when none did.
+    pub processing_hours_p50: Option<f64>,
+    pub processing_hours_p95: Option<f64>,
 }
 
 /// Gross GMV, net sales and average order value of one currency over a report's range.
@@ -686,7 +730,11 @@ pub struct ReportView {
     pub to: Option<NaiveDate>,
     pub channel: Option<Channel>,
     pub days: Vec<DayReport>,
+    /// Each placement day over every channel and currency (what a chart per day shows).
+    pub dates: Vec<DateSummary>,
     pub orders: u64,
+    /// The range's orders by the status they are in now.
+    pub by_status: BTreeMap<OrderStatus, u64>,
     pub by_currency: Vec<CurrencyTotals>,
     /// Cancelled / placed orders (0 to 1).
     pub cancellation_rate: f64,

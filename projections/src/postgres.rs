@@ -74,19 +74,17 @@ impl PgConnection {
         let url = url.to_owned();
         std::thread::Builder::new()
             .name("read-models-postgres".into())
-            .spawn(
-                move || match connect(&url) {
-                    Ok(mut client) => {
-                        let _ = ready.send(Ok(()));
-                        while let Ok(job) = queue.recv() {
-                            job(&mut client);
-                        }
+            .spawn(move || match connect(&url) {
+                Ok(mut client) => {
+                    let _ = ready.send(Ok(()));
+                    while let Ok(job) = queue.recv() {
+                        job(&mut client);
                     }
-                    Err(error) => {
-                        let _ = ready.send(Err(database(error)));
-                    }
-                },
-            )
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(database(error)));
+                }
+            })
             .map_err(|e| StoreError::Storage(format!("starting the PostgreSQL thread: {e}")))?;
         connected
             .recv()

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, OrderIndex};
 use crate::model::{
-    AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DayReport, DayRow,
-    ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView, MerchantTotals,
-    OrderBalanceView, OrderRow, OrderSummary, OrderView, Part, ReconciliationView, ReportView,
-    StockRow, TrialBalanceView, UndecodableAlarm,
+    add_counts, AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DateSummary,
+    DayReport, DayRow, ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView,
+    MerchantTotals, OrderBalanceView, OrderRow, OrderSummary, OrderView, Part, ReconciliationView,
+    ReportView, StockRow, TrialBalanceView, UndecodableAlarm,
 };
 use crate::store::ProjectionStore;
 use crate::StoreError;
@@ -200,9 +200,16 @@ impl ProjectionStore {
             .collect()
     }
 
+    /// An order, with its events.
     pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StoreError> {
         let row: Option<OrderRow> = self.read(&keys::order(keys::ORDER, id.0), "order row")?;
-        Ok(row.as_ref().and_then(OrderView::of))
+        let Some(mut view) = row.as_ref().and_then(OrderView::of) else {
+            return Ok(None);
+        };
+        view.events = self
+            .read(&keys::order(keys::ORDER_EVENTS, id.0), "order events")?
+            .unwrap_or_default();
+        Ok(Some(view))
     }
 
     /// The domain's folded state of an order (what the shop simulation looks at).
@@ -512,9 +519,9 @@ impl ProjectionStore {
                 for (key, value) in rows {
                     let hold: OpenOrder = order_events::codec::decode_cache_value("hold", &value)
                         .map_err(|e| StoreError::Corrupt {
-                            key: format!("{key:?}"),
-                            reason: e.to_string(),
-                        })?;
+                        key: format!("{key:?}"),
+                        reason: e.to_string(),
+                    })?;
                     if hold.window_open(now, policy) {
                         open.push(hold);
                     }
@@ -570,7 +577,33 @@ impl ProjectionStore {
         channel: Option<&str>,
     ) -> Result<ReportView, QueryError> {
         let days = self.day_reports(from, to, channel)?;
-        let processing = self.processing_minutes(from, to, channel)?;
+        let by_date = self.processing_minutes(from, to, channel)?;
+        let mut processing: BTreeMap<u32, u64> = BTreeMap::new();
+        for histogram in by_date.values() {
+            add_counts(&mut processing, histogram);
+        }
+        let mut by_status = BTreeMap::new();
+        let mut dates: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        for day in &days {
+            add_counts(&mut by_status, &day.by_status);
+            *dates.entry(day.date).or_default() += day.orders;
+        }
+        let hours = |histogram: &BTreeMap<u32, u64>, q| {
+            quantile_minutes(histogram, q).map(|m| m as f64 / 60.0)
+        };
+        let empty = BTreeMap::new();
+        let dates = dates
+            .into_iter()
+            .map(|(date, orders)| {
+                let histogram = by_date.get(&date).unwrap_or(&empty);
+                DateSummary {
+                    date,
+                    orders,
+                    processing_hours_p50: hours(histogram, 0.50),
+                    processing_hours_p95: hours(histogram, 0.95),
+                }
+            })
+            .collect();
         let mut totals: BTreeMap<Currency, (u64, Amount, Amount)> = BTreeMap::new();
         for day in &days {
             let total = totals
@@ -596,6 +629,7 @@ impl ProjectionStore {
             cancellation_rate: rate(|d| d.cancelled),
             return_rate: rate(|d| d.returned),
             order_defect_rate: rate(|d| d.defective),
+            by_status,
             by_currency: totals
                 .into_iter()
                 .map(|(currency, (orders, gmv, net_sales))| CurrencyTotals {
@@ -607,8 +641,9 @@ impl ProjectionStore {
                 })
                 .collect(),
             days,
-            processing_hours_p50: quantile_minutes(&processing, 0.50).map(|m| m as f64 / 60.0),
-            processing_hours_p95: quantile_minutes(&processing, 0.95).map(|m| m as f64 / 60.0),
+            dates,
+            processing_hours_p50: hours(&processing, 0.50),
+            processing_hours_p95: hours(&processing, 0.95),
         })
     }
 
@@ -624,7 +659,9 @@ impl ProjectionStore {
             self.per_day::<DayRow>(keys::DAY, "day report", from, to, channel)?
         {
             match rows.last_mut() {
-                Some((d, c, r, row)) if (*d, c.as_str(), r.as_slice()) == (date, &day_channel, &rest) => {
+                Some((d, c, r, row))
+                    if (*d, c.as_str(), r.as_slice()) == (date, &day_channel, &rest) =>
+                {
                     row.add(&part)
                 }
                 _ => rows.push((date, day_channel, rest, part)),
@@ -651,19 +688,21 @@ impl ProjectionStore {
                     expired: row.expired,
                     returned: row.returned,
                     defective: row.defective,
+                    by_status: row.by_status,
                 })
             })
             .collect()
     }
 
-    /// How many orders placed from `from` to `to` shipped how many minutes after placement.
+    /// How many orders placed on each day from `from` to `to` shipped how many minutes after
+    /// placement.
     fn processing_minutes(
         &self,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
         channel: Option<&str>,
-    ) -> Result<BTreeMap<u32, u64>, StoreError> {
-        let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+    ) -> Result<BTreeMap<NaiveDate, BTreeMap<u32, u64>>, StoreError> {
+        let mut histograms: BTreeMap<NaiveDate, BTreeMap<u32, u64>> = BTreeMap::new();
         for (date, channel, rest, count) in
             self.per_day::<u64>(keys::PROCESSING, "processing time", from, to, channel)?
         {
@@ -675,9 +714,13 @@ impl ProjectionStore {
                     key: format!("{date}/{channel}"),
                     reason: "processing-time key without minutes".into(),
                 })?;
-            *histogram.entry(minutes).or_default() += count;
+            *histograms
+                .entry(date)
+                .or_default()
+                .entry(minutes)
+                .or_default() += count;
         }
-        Ok(histogram)
+        Ok(histograms)
     }
 
     /// The [parts](keys#parts) under `prefix` (`DAY` or `PROCESSING`) of the days from `from`

@@ -23,7 +23,7 @@ use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
-const FORMAT: &[u8] = b"7";
+const FORMAT: &[u8] = b"8";
 
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {
@@ -424,7 +424,11 @@ impl ProjectionStore {
         // trip: sled's cost no more than the lookup).
         let remember = step.bulk_reader().is_some();
         let parts: Vec<_> = match remember {
-            true => writes.iter().filter(|(key, _)| keys::is_part(key)).cloned().collect(),
+            true => writes
+                .iter()
+                .filter(|(key, _)| keys::is_part(key))
+                .cloned()
+                .collect(),
             false => Vec::new(),
         };
         step.commit(writes)?;
@@ -553,7 +557,10 @@ impl ProjectionDir {
 
 /// The read models a store holds, by the key prefixes of their rows (see `keys.rs`).
 pub const READ_MODELS: [(&str, &[u8]); 7] = [
-    ("order_status", &[keys::ORDER, keys::INDEX]),
+    (
+        "order_status",
+        &[keys::ORDER, keys::INDEX, keys::ORDER_EVENTS],
+    ),
     ("inventory", &[keys::STOCK]),
     (
         "settlement",

@@ -12,8 +12,8 @@
 
 use crate::keys;
 use crate::model::{
-    AccountBalance, AccountView, DayRow, InventoryView, MerchantTotals, OrderBalanceView, OrderRow,
-    OrderSummary, OrderView, ReconciliationView, StockRow,
+    AccountBalance, AccountView, DayRow, EventRef, InventoryView, MerchantTotals, OrderBalanceView,
+    OrderRow, OrderSummary, OrderView, ReconciliationView, StockRow,
 };
 use crate::StoreError;
 use order_events::money::{Amount, Currency};
@@ -21,7 +21,7 @@ use order_events::money::{Amount, Currency};
 /// The version of the tables' layout: bump it with any change to [`create`] or to what
 /// [`statements`] writes. A store whose tables are of another version makes them anew and is
 /// folded again from the log.
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
@@ -57,6 +57,11 @@ pub fn create(schema: &str) -> String {
              quantity integer NOT NULL, unit_price numeric NOT NULL, warehouse text,
              shipped integer NOT NULL, returned integer NOT NULL,
              PRIMARY KEY (order_id, line));
+         CREATE TABLE IF NOT EXISTS {schema}.order_events (
+             order_id uuid NOT NULL, sequence bigint NOT NULL, event_type text NOT NULL,
+             event_id uuid NOT NULL, recorded_at timestamptz NOT NULL, actor_kind text NOT NULL,
+             actor_id text NOT NULL, log_partition integer NOT NULL, log_offset bigint NOT NULL,
+             hash char(64) NOT NULL, PRIMARY KEY (order_id, sequence));
          CREATE TABLE IF NOT EXISTS {schema}.order_timeline (
              order_id uuid NOT NULL, step integer NOT NULL, status text NOT NULL,
              at timestamptz NOT NULL, PRIMARY KEY (order_id, step));
@@ -99,10 +104,11 @@ pub fn create(schema: &str) -> String {
 }
 
 /// The tables for people (three of them views of [`STORED`] ones), for views and grants.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "orders",
     "order_lines",
     "order_timeline",
+    "order_events",
     "inventory",
     "account_balances",
     "daily_reports",
@@ -112,10 +118,11 @@ pub const TABLES: [&str; 9] = [
 ];
 
 /// The tables the steps write.
-pub const STORED: [&str; 9] = [
+pub const STORED: [&str; 10] = [
     "orders",
     "order_lines",
     "order_timeline",
+    "order_events",
     "inventory",
     "account_balance_parts",
     "daily_report_parts",
@@ -299,6 +306,29 @@ fn timeline_rows(order: &Option<String>, view: &OrderView) -> Vec<Vec<Option<Str
         .collect()
 }
 
+fn event_rows(order: &Option<String>, refs: &[EventRef]) -> Vec<Vec<Option<String>>> {
+    refs.iter()
+        .map(|e| {
+            let actor_kind = serde_json::to_value(e.actor.kind).ok();
+            vec![
+                order.clone(),
+                text(e.sequence),
+                text(&e.event_type),
+                text(e.event_id),
+                text(e.recorded_at.to_rfc3339()),
+                actor_kind
+                    .as_ref()
+                    .and_then(|k| k.as_str())
+                    .map(str::to_owned),
+                text(&e.actor.id),
+                text(e.partition),
+                text(e.offset),
+                text(&e.hash),
+            ]
+        })
+        .collect()
+}
+
 fn inventory_columns(view: &InventoryView) -> Vec<Option<String>> {
     vec![
         text(&view.sku),
@@ -401,6 +431,7 @@ pub fn statements(
     let mut lines = Children::new(8);
     let mut timeline = Children::new(4);
     let mut journal = Children::new(10);
+    let mut events = Children::new(10);
     let mut merchants = Changes::new(9, 3);
     let mut reconciliations = Changes::new(13, 1);
     for (key, value) in writes {
@@ -415,6 +446,17 @@ pub fn statements(
                     None => Vec::new(),
                 };
                 journal.replace(&text(id), rows);
+            }
+            (Some(keys::ORDER_EVENTS), value) => {
+                let id = uuid::Uuid::from_slice(&key[1..]).map_err(|e| corrupt(key, e))?;
+                let rows = match value {
+                    Some(value) => {
+                        let refs: Vec<EventRef> = decode(key, "order events", value)?;
+                        event_rows(&text(id), &refs)
+                    }
+                    None => Vec::new(),
+                };
+                events.replace(&text(id), rows);
             }
             (Some(keys::MERCHANT), Some(value)) => {
                 let totals: MerchantTotals = decode(key, "merchant totals", value)?;
@@ -483,7 +525,12 @@ pub fn statements(
             (Some(keys::DAY), None) => {
                 let (date, channel, rest) = read_day(key)?;
                 let currency = std::str::from_utf8(rest).map_err(|e| corrupt(key, e))?;
-                days.remove(vec![text(date), text(channel), text(currency), text(part_of(key)?)]);
+                days.remove(vec![
+                    text(date),
+                    text(channel),
+                    text(currency),
+                    text(part_of(key)?),
+                ]);
             }
             (Some(keys::STOCK), None) => {
                 let (sku, rest) =
@@ -592,6 +639,19 @@ pub fn statements(
         "at::timestamptz",
     ];
     statements.extend(timeline.statements(schema, "order_timeline", &timeline_columns));
+    let event_columns = [
+        "order_id::uuid",
+        "sequence::bigint",
+        "event_type",
+        "event_id::uuid",
+        "recorded_at::timestamptz",
+        "actor_kind",
+        "actor_id",
+        "log_partition::integer",
+        "log_offset::bigint",
+        "hash",
+    ];
+    statements.extend(events.statements(schema, "order_events", &event_columns));
     let journal_columns = [
         "order_id::uuid",
         "entry::integer",

@@ -374,6 +374,31 @@ fn the_journey_reads_as_expected() {
     let report = store.report(None, None, None).unwrap();
     assert_eq!(report.orders, 1);
     assert_eq!(report.return_rate, 1.0);
+    assert_eq!(
+        report.by_status,
+        [(view.status, 1)].into(),
+        "the order counts once, in the status it is in now"
+    );
+    // The order's events, in sequence order, where the log has them, with their hashes.
+    let positions: Vec<(u32, u64, String)> = topic
+        .records
+        .iter()
+        .filter_map(|r| {
+            let e = decode_event(&r.payload).unwrap();
+            (e.aggregate_id == id.to_string()).then(|| (r.partition, r.offset, e.hash.to_hex()))
+        })
+        .collect();
+    let refs: Vec<(u32, u64, String)> = view
+        .events
+        .iter()
+        .map(|e| (e.partition, e.offset, e.hash.clone()))
+        .collect();
+    assert_eq!(refs, positions);
+    assert!(view
+        .events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.sequence == i as u64 + 1));
     assert!(report.processing_hours_p50.is_some());
 }
 
@@ -722,6 +747,29 @@ fn processing_times_in_the_report_match_the_log_by_channel_and_day() {
     }
     let days: std::collections::BTreeSet<NaiveDate> = shipped.iter().map(|(_, d, _)| *d).collect();
     assert_eq!(days.len(), 4);
+    // Each placement day of the whole report carries that day's quantiles (over its channels).
+    let whole = store.report(None, None, None).unwrap();
+    let dates: Vec<NaiveDate> = whole.dates.iter().map(|d| d.date).collect();
+    assert_eq!(dates, days.iter().copied().collect::<Vec<_>>());
+    // Orders by status: every order once, in the status the orders listing shows it in.
+    assert_eq!(whole.by_status.values().sum::<u64>(), whole.orders);
+    for (status, count) in &whole.by_status {
+        let filter = projections::query::OrderFilter {
+            status: Some(*status),
+            ..Default::default()
+        };
+        let listed = store.orders(&filter, 1000, None).unwrap();
+        assert!(listed.next.is_none());
+        assert_eq!(listed.items.len() as u64, *count, "{status:?}");
+    }
+    for date in &whole.dates {
+        assert_eq!(
+            (date.processing_hours_p50, date.processing_hours_p95),
+            expect(None, Some(date.date)),
+            "the report's dates[{}]",
+            date.date
+        );
+    }
     for day in days {
         assert_eq!(
             quantiles(store.report(Some(day), Some(day), None).unwrap()),

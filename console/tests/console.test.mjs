@@ -1,0 +1,215 @@
+// The console in a real browser (Debian's Chromium, headless, through playwright-core) against
+// a `ledger serve` of the demo's shop: what a person signing in sees, page by page. Saves a
+// screenshot of each page under docs/console/ (shown in the README).
+//
+// Needs LEDGER_BIN (a built `ledger`); CHROMIUM (default /usr/bin/chromium).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const LEDGER = process.env.LEDGER_BIN ?? resolve("../target/debug/ledger");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = resolve("../docs/console");
+// The demo's default size: its orders span several days, so the charts have lines to draw.
+const ORDERS = process.env.CONSOLE_DEMO_ORDERS ?? "3000";
+
+const dir = mkdtempSync(join(tmpdir(), "ledger-console-"));
+const data = join(dir, "data");
+const tokens = {};
+let serve;
+let base;
+let browser;
+
+/** A token of `role`, its SHA-256 in the serve's config. */
+function token(name, role) {
+  const value = `${name}-${randomBytes(16).toString("hex")}`;
+  tokens[name] = value;
+  const sha = createHash("sha256").update(value).digest("hex");
+  return `[[auth.tokens]]\nname = "${name}"\nsha256 = "${sha}"\nroles = ["${role}"]\n`;
+}
+
+async function until(what, check, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+before(async () => {
+  const demo = spawnSync(LEDGER, ["demo", "--orders", ORDERS, "--data", data], { encoding: "utf8" });
+  assert.equal(demo.status, 0, `ledger demo failed:\n${demo.stderr}`);
+  const config = join(dir, "ledger.toml");
+  writeFileSync(
+    config,
+    ["[auth]", token("ana", "analyst"), token("fin", "finance"), token("aud", "auditor"), "[checkpoints]", "interval_secs = 0", ""].join("\n"),
+  );
+  serve = spawn(LEDGER, ["--config", config, "serve", "--data", data, "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  serve.stderr.on("data", (chunk) => (stderr += chunk));
+  const address = await until("the serve's address", () => {
+    if (serve.exitCode !== null) throw new Error(`serve exited ${serve.exitCode}:\n${stderr}`);
+    const file = join(data, "serve.addr");
+    return existsSync(file) && readFileSync(file, "utf8").trim();
+  });
+  base = address.startsWith("http") ? address : `http://${address}`;
+  // The read models caught up with the demo's log before the pages are looked at.
+  await until("the read models", async () => {
+    const answer = await fetch(`${base}/v1/projections/status`, { headers: { Authorization: `Bearer ${tokens.ana}` } });
+    return answer.ok && (await answer.json()).lag_total === 0;
+  });
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  serve?.kill("SIGTERM");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh tab signed in as `name` (or with `wrong` text as the token). */
+async function signedIn(name, { wrong } = {}) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const failures = [];
+  page.on("pageerror", (error) => failures.push(error.message));
+  page.on("requestfailed", (request) => failures.push(`${request.url()} ${request.failure()?.errorText}`));
+  page.failures = failures;
+  await page.goto(`${base}/`);
+  await page.fill("#token", wrong ?? tokens[name]);
+  await page.click("button[type=submit]");
+  if (!wrong) await page.waitForSelector("[data-testid=who]");
+  return page;
+}
+
+async function shot(page, name) {
+  // A full-page capture scrolls: the sticky header would be drawn where the scroll left it.
+  await page.addStyleTag({ content: "header { position: static !important; }" });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Whether a canvas under `selector` has any drawn (non-transparent) pixel. */
+async function drawn(page, selector) {
+  return page.$eval(selector, (figure) => {
+    const canvas = figure.querySelector("canvas");
+    if (!canvas) return false;
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) return true;
+    return false;
+  });
+}
+
+test("a wrong token is refused with the API's reason, and nothing else shows", async () => {
+  const page = await signedIn(null, { wrong: "not-a-token" });
+  const alert = await page.waitForSelector("[role=alert]");
+  assert.match(await alert.textContent(), /not one this serve knows/);
+  assert.equal(await page.$("[data-testid=who]"), null);
+  await shot(page, "sign-in");
+  await page.close();
+});
+
+test("the overview shows the demo's figures and draws its charts", async () => {
+  const page = await signedIn("ana");
+  await page.waitForSelector("[data-testid=orders] .value");
+  const orders = Number((await page.textContent("[data-testid=orders] .value")).replace(/,/g, ""));
+  assert.ok(orders >= Number(ORDERS) * 0.9, `orders placed: ${orders}`);
+  await page.waitForSelector("figure.chart canvas");
+  const charts = await page.$$eval("figure.chart", (figures) => figures.map((f) => f.dataset.chart));
+  assert.ok(charts.some((c) => c.startsWith("GMV")) && charts.some((c) => c.startsWith("Placed")), String(charts));
+  for (const chart of charts) assert.ok(await drawn(page, `figure[data-chart="${chart}"]`), `${chart} is drawn`);
+  const statuses = await page.$$eval("[data-testid=by-status] tr", (rows) => rows.length);
+  assert.ok(statuses >= 3, `statuses shown: ${statuses}`);
+  assert.match(await page.textContent("[data-testid=lag] .value"), /^\d/);
+  await shot(page, "overview");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
+test("a filter narrows the orders list, and an order's page shows its timeline and events", async () => {
+  const page = await signedIn("ana");
+  await page.click("a[href='#/orders']");
+  await page.waitForSelector("[data-testid=orders] tbody tr");
+  const all = await page.$$eval("[data-testid=orders] tbody tr", (rows) => rows.length);
+  await page.selectOption("select[name=status]", "completed");
+  await page.click("[data-testid=order-filters] button");
+  await page.waitForFunction(() => location.hash.includes("status=completed"));
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll("[data-testid=orders] tbody tr .status")].every((s) => s.textContent === "completed"),
+  );
+  const completed = await page.$$eval("[data-testid=orders] tbody tr", (rows) => rows.length);
+  assert.ok(completed > 0 && completed <= all, `${completed} completed of ${all}`);
+  await shot(page, "orders");
+
+  await page.click("[data-testid=orders] tbody tr:first-child a");
+  await page.waitForSelector("[data-testid=timeline] li");
+  const steps = await page.$$eval("[data-testid=timeline] li", (items) => items.map((i) => i.textContent));
+  assert.ok(steps[0].startsWith("placed") && steps.at(-1).startsWith("completed"), String(steps));
+  const events = await page.$$eval("[data-testid=events] tbody tr", (rows) => rows.map((r) => r.cells[0].textContent));
+  assert.deepEqual(events, events.map((_, i) => String(i + 1)), "events in sequence order from 1");
+  await page.waitForSelector("[data-testid=settlement] tbody tr");
+  await shot(page, "order");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
+test("the exception queue and the inventory render", async () => {
+  const page = await signedIn("ana");
+  await page.click("a[href='#/exceptions']");
+  await page.waitForSelector("[data-testid=exceptions], main p.muted");
+  await shot(page, "exceptions");
+  await page.click("a[href='#/inventory']");
+  await page.waitForSelector("[data-testid=inventory] tbody tr");
+  const rows = await page.$$eval("[data-testid=inventory] tbody tr", (r) => r.length);
+  assert.ok(rows > 0);
+  await shot(page, "inventory");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
+test("finance reconciles a provider's report and sees its breaks; an analyst cannot", async () => {
+  const analyst = await signedIn("ana");
+  await analyst.click("a[href='#/finance']");
+  await analyst.waitForSelector("[data-testid=trial-balance]");
+  assert.ok(await analyst.$("[data-testid=no-finance-actions]"));
+  assert.equal(await analyst.$("[data-testid=reconcile]"), null);
+  await analyst.close();
+
+  const page = await signedIn("fin");
+  await page.click("a[href='#/finance']");
+  await page.waitForSelector("[data-testid=merchants] tbody tr");
+  assert.match(await page.textContent("[data-testid=trial-balance]"), /^Balanced/);
+  const report = join(dir, "provider.csv");
+  writeFileSync(report, "psp_reference,type,gross,fee,net,currency,date\npsp-stranger,capture,10.00,0.00,10.00,EUR,2020-01-02\n");
+  await page.setInputFiles("[data-testid=reconcile] input[type=file]", report);
+  await page.click("[data-testid=reconcile] button");
+  await page.waitForSelector("[data-testid=reconciliation-result]");
+  assert.match(await page.textContent("[data-testid=break-kinds]"), /missing in ledger: 1/);
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=runs] tbody tr").length > 0);
+  await shot(page, "finance");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
+test("an auditor sees the log and takes a checkpoint", async () => {
+  const page = await signedIn("aud");
+  await page.click("a[href='#/audit']");
+  await page.waitForSelector("[data-testid=health]");
+  await page.click("text=Take a checkpoint of the log now");
+  await page.waitForSelector("[data-testid=checkpoint]");
+  assert.match(await page.textContent("[data-testid=checkpoint]"), /Root [0-9a-f]{64}/);
+  await shot(page, "audit");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});

@@ -1,0 +1,16 @@
+// The console is built into dist/ and embedded in the ledger binary (src/console.rs), which
+// serves it at `/` beside the API it is a client of. Nothing is fetched at run time from
+// anywhere else, so the build inlines nothing remote and names no CDN.
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  base: "/",
+  oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    assetsDir: "assets",
+    sourcemap: false,
+    target: "es2022",
+  },
+});
