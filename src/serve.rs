@@ -547,6 +547,20 @@ fn reconcile_refused(error: &crate::reconcile::ReconcileError) -> axum::response
     (status, Json(json!({"error": code, "reason": reason}))).into_response()
 }
 
+/// What a serve says when it starts: where its API and console are, and — on an address other
+/// machines can reach — that it speaks plain HTTP, so tokens and money cross the network
+/// unencrypted unless something in front of it speaks TLS.
+fn start_up_line(address: std::net::SocketAddr) -> String {
+    let mut line = format!("ledger serve: http://{address}/ (the console; the API under /v1)");
+    if !address.ip().is_loopback() {
+        line.push_str(
+            " — plain HTTP on an address other machines can reach: tokens and money cross the \
+             network unencrypted; put a TLS-terminating proxy in front of it",
+        );
+    }
+    line
+}
+
 /// The HTTP routes over a log.
 fn router(state: AppState, auth: &Arc<Auth>) -> Router {
     let guard = |access| {
@@ -768,6 +782,7 @@ pub async fn serve(
         std::fs::write(path, format!("{address}\n"))?;
     }
     tracing::info!(%address, "serving");
+    eprintln!("{}", start_up_line(address));
     let state_dir = options.handler.state_dir.clone();
     let mut handler = Handler::new(log, options.handler, clock);
     if in_place {
@@ -812,4 +827,24 @@ pub async fn serve(
     }
     folded?;
     Ok(stats?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_up_line;
+
+    #[test]
+    fn the_start_up_line_warns_of_plain_http_only_where_other_machines_can_connect() {
+        let local = start_up_line("127.0.0.1:8080".parse().unwrap());
+        assert!(
+            local.starts_with("ledger serve: http://127.0.0.1:8080/"),
+            "{local}"
+        );
+        assert!(!local.contains("plain HTTP"), "{local}");
+        for open in ["0.0.0.0:8080", "10.1.2.3:443", "[::]:8080"] {
+            let line = start_up_line(open.parse().unwrap());
+            assert!(line.contains("plain HTTP"), "{open}: {line}");
+        }
+        assert!(!start_up_line("[::1]:8080".parse().unwrap()).contains("plain HTTP"));
+    }
 }

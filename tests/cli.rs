@@ -2772,6 +2772,30 @@ fn read_models_in_postgres_answer_every_query_as_the_sled_store_does() {
         postings_expected,
         "{postings:?}"
     );
+    // The order's events, as its page in the API lists them.
+    let order: serde_json::Value = serde_json::from_str(&query(None, &["order", &first])).unwrap();
+    let events_expected: Vec<String> = order["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}:{} {}",
+                e["sequence"],
+                e["event_type"].as_str().unwrap(),
+                e["partition"],
+                e["offset"],
+                e["hash"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(events_expected.len() >= 3, "{order}");
+    let events = sql("ledger_analyst", &format!("SELECT sequence || ' ' || event_type || ' ' || log_partition || ':' || log_offset || ' ' || hash FROM read_models.order_events WHERE order_id = '{first}' ORDER BY sequence"));
+    assert_eq!(
+        stdout(&events).lines().collect::<Vec<_>>(),
+        events_expected,
+        "{events:?}"
+    );
     let runs: serde_json::Value = serde_json::from_str(&query(None, &["reconciliations"])).unwrap();
     let run = &runs.as_array().unwrap()[0];
     let runs_expected = format!(

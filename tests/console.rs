@@ -99,3 +99,47 @@ fn the_console_in_a_real_browser_shows_every_page_to_the_roles_that_may_see_it()
         "the browser tests did not all run:\n{output}"
     );
 }
+
+#[test]
+fn demo_serve_keeps_the_shop_up_with_the_console_and_an_admin_token_to_sign_in_with() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["demo", "--orders", "60", "--serve", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let announced = lines
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("console: "));
+    // console: http://127.0.0.1:PORT/ — sign in with this admin token: TOKEN
+    // (the port is bound before it is announced, so requests wait for the serve to start)
+    let asked = announced.as_ref().map(|line| {
+        let url = line["console: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        let token = line.rsplit(' ').next().unwrap().to_owned();
+        let page = ureq::get(&url)
+            .call()
+            .map(|r| r.into_body().read_to_string());
+        let whoami = ureq::get(&format!("{url}v1/whoami"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map(|r| r.into_body().read_to_string());
+        (page, whoami)
+    });
+    let _ = demo.kill();
+    let _ = demo.wait();
+    let (page, whoami) = asked.expect("the demo announces its console and a token");
+    let page = page.expect("the console's page").unwrap();
+    assert!(page.contains("<div id=\"app\">"), "{page}");
+    let whoami = whoami.expect("whoami with the announced token").unwrap();
+    let whoami: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+    assert_eq!(whoami["roles"], serde_json::json!(["admin"]), "{whoami}");
+    assert_eq!(whoami["access"]["finance"], true, "{whoami}");
+}
