@@ -158,8 +158,8 @@ impl Changes {
     }
 }
 
-/// Rows of a table of an order's parts (lines, timeline): every changed order's rows are
-/// replaced.
+/// Rows of a table of an order's parts (lines, timeline, events): every changed order's rows
+/// are replaced, or (events, which only grow) the new ones added.
 struct Children {
     orders: Vec<Option<String>>,
     rows: Vec<Vec<Option<String>>>,
@@ -182,11 +182,19 @@ impl Children {
         }
     }
 
-    /// The delete of the changed orders' rows and the insert of their new ones.
-    fn statements(self, schema: &str, table: &str, columns: &[&str]) -> Vec<Statement> {
-        if self.orders.is_empty() {
-            return Vec::new();
+    /// Adds an order's rows that are not there yet (its rows only ever grow, and the ones
+    /// there stay as they are): no delete, and an insert that skips the rows already there.
+    fn append(&mut self, rows: Vec<Vec<Option<String>>>) {
+        for row in rows {
+            for (column, value) in self.rows.iter_mut().zip(row) {
+                column.push(value);
+            }
         }
+    }
+
+    /// The delete of the replaced orders' rows and the insert of their new ones.
+    fn statements(self, schema: &str, table: &str, columns: &[&str]) -> Vec<Statement> {
+        let mut statements = Vec::new();
         let names: Vec<&str> = columns
             .iter()
             .map(|c| c.split("::").next().unwrap_or(c))
@@ -194,24 +202,28 @@ impl Children {
         let arrays: Vec<String> = (1..=columns.len())
             .map(|i| format!("${i}::text[]"))
             .collect();
-        vec![
-            Statement {
+        if !self.orders.is_empty() {
+            statements.push(Statement {
                 sql: format!(
                     "DELETE FROM {schema}.{table} WHERE order_id = ANY($1::text[]::uuid[])"
                 ),
                 columns: vec![self.orders],
-            },
-            Statement {
+            });
+        }
+        if self.rows.first().is_some_and(|column| !column.is_empty()) {
+            statements.push(Statement {
                 sql: format!(
-                    "INSERT INTO {schema}.{table} ({}) SELECT {} FROM unnest({}) AS t({})",
+                    "INSERT INTO {schema}.{table} ({}) SELECT {} FROM unnest({}) AS t({})
+                     ON CONFLICT DO NOTHING",
                     names.join(", "),
                     columns.join(", "),
                     arrays.join(", "),
                     names.join(", ")
                 ),
                 columns: self.rows,
-            },
-        ]
+            });
+        }
+        statements
     }
 }
 
@@ -449,14 +461,13 @@ pub fn statements(
             }
             (Some(keys::ORDER_EVENTS), value) => {
                 let id = uuid::Uuid::from_slice(&key[1..]).map_err(|e| corrupt(key, e))?;
-                let rows = match value {
+                match value {
                     Some(value) => {
                         let refs: Vec<EventRef> = decode(key, "order events", value)?;
-                        event_rows(&text(id), &refs)
+                        events.append(event_rows(&text(id), &refs));
                     }
-                    None => Vec::new(),
-                };
-                events.replace(&text(id), rows);
+                    None => events.replace(&text(id), Vec::new()),
+                }
             }
             (Some(keys::MERCHANT), Some(value)) => {
                 let totals: MerchantTotals = decode(key, "merchant totals", value)?;
