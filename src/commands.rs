@@ -413,15 +413,7 @@ pub fn demo(config: &LedgerConfig, args: DemoArgs, out: &mut impl Write) -> Resu
         return Ok(ExitCode::SUCCESS);
     };
     // The demo's shop stays up: a serve of its log, on the real clock from here on.
-    let log = LogOptions {
-        data,
-        kafka: None,
-        kafka_config: Vec::new(),
-        kafka_config_file: None,
-        prefix: config.log.prefix.clone(),
-        partitions: config.log.partitions,
-        replication_factor: 1,
-    };
+    let log = demo::log_options(config, &data);
     let how = ServeHow {
         instance_id: None,
         batch_size: None,

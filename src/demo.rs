@@ -74,21 +74,26 @@ fn prepare(data: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs the demo and prints its summary to `out`.
-pub async fn run(
-    config: &LedgerConfig,
-    options: &DemoOptions,
-    out: &mut impl Write,
-) -> anyhow::Result<DemoSummary> {
-    prepare(&options.data)?;
-    let log_options = LogOptions {
-        data: options.data.clone(),
+/// The demo's log: embedded in `data`, with the configuration's topic layout.
+pub fn log_options(config: &LedgerConfig, data: &std::path::Path) -> LogOptions {
+    LogOptions {
+        data: data.to_owned(),
         kafka: None,
         kafka_config: Vec::new(),
         kafka_config_file: None,
         prefix: config.log.prefix.clone(),
         partitions: config.log.partitions,
         replication_factor: 1,
-    };
+    }
+}
+
+pub async fn run(
+    config: &LedgerConfig,
+    options: &DemoOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<DemoSummary> {
+    prepare(&options.data)?;
+    let log_options = log_options(config, &options.data);
     let log = log_admin::open(&log_options).await?;
     let start = Utc
         .with_ymd_and_hms(2026, 11, 2, 8, 0, 0)
