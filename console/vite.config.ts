@@ -6,6 +6,9 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  // `npx vite` for development: the API of a serve (LEDGER_URL, default `ledger demo --serve`'s
+  // address) behind the dev server's own origin, as the embedded console has it.
+  server: { proxy: { "/v1": process.env.LEDGER_URL ?? "http://127.0.0.1:8080" } },
   build: {
     outDir: "dist",
     emptyOutDir: true,
