@@ -147,9 +147,9 @@ fn serve_log(
             let address = listener.local_addr()?;
             writeln!(
                 out,
-                "console: http://{address}/ — sign in with this admin token: {token}"
+                "console: http://{address}/ — sign in with this admin token: {token}\n\
+                 (Ctrl-C stops the serve)"
             )?;
-            writeln!(out, "(Ctrl-C stops the serve)")?;
             out.flush()?;
         }
         let serve_options = serve::ServeOptions {

@@ -104,15 +104,19 @@ fn the_console_in_a_real_browser_shows_every_page_to_the_roles_that_may_see_it()
 fn demo_serve_keeps_the_shop_up_with_the_console_and_an_admin_token_to_sign_in_with() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_ledger"))
         .args(["demo", "--orders", "60", "--serve", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
+        .env("LEDGER_LOG", "info")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    // Read on, and kept open while the serve runs: a reader gone would fail its next write.
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     let announced = lines
+        .by_ref()
         .map_while(Result::ok)
         .find(|line| line.starts_with("console: "));
     // console: http://127.0.0.1:PORT/ — sign in with this admin token: TOKEN
@@ -135,8 +139,12 @@ fn demo_serve_keeps_the_shop_up_with_the_console_and_an_admin_token_to_sign_in_w
     });
     let _ = demo.kill();
     let _ = demo.wait();
+    drop(lines);
     let (page, whoami) = asked.expect("the demo announces its console and a token");
-    let page = page.expect("the console's page").unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    let page = page
+        .unwrap_or_else(|e| panic!("the console's page: {e}\n{stderr}"))
+        .unwrap();
     assert!(page.contains("<div id=\"app\">"), "{page}");
     let whoami = whoami.expect("whoami with the announced token").unwrap();
     let whoami: serde_json::Value = serde_json::from_str(&whoami).unwrap();

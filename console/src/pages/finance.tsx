@@ -158,7 +158,13 @@ function Reconcile(props: { onRecorded: () => void }) {
   const upload = async (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.target as HTMLFormElement);
-    const params = { provider: String(form.get("provider") ?? "") || undefined, record: form.get("record") ? "true" : "false" };
+    const text = (name: string) => String(form.get(name) ?? "") || undefined;
+    const params = {
+      provider: text("provider"),
+      from: text("from"),
+      to: text("to"),
+      record: form.get("record") ? "true" : "false",
+    };
     const body = new FormData();
     body.set("file", form.get("file") as File);
     setBusy(true);
@@ -182,6 +188,12 @@ function Reconcile(props: { onRecorded: () => void }) {
         </label>
         <label>
           Provider <input name="provider" placeholder="psp" />
+        </label>
+        <label>
+          Period from <input type="date" name="from" />
+        </label>
+        <label>
+          to <input type="date" name="to" />
         </label>
         <label>
           <input type="checkbox" name="record" checked /> record the run

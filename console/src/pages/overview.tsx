@@ -89,14 +89,18 @@ function ByStatus(props: { report: Report }) {
   );
 }
 
+/** How many exceptions the overview asks for: more shows as "1,000+". */
+const EXCEPTIONS_ASKED = 1000;
+
 function Watch(props: { exceptions: ExceptionItem[] | undefined; status: ProjectionStatus | undefined }) {
+  const shown = props.exceptions?.length;
   const lag = props.status?.lag_total as number | undefined;
   const healthy = props.status?.healthy as boolean | undefined;
   return (
     <section class="figures">
       <Figure
         label={<a href={href("exceptions")}>exceptions</a>}
-        value={count(props.exceptions?.length)}
+        value={shown === undefined ? "—" : shown >= EXCEPTIONS_ASKED ? `${count(EXCEPTIONS_ASKED)}+` : count(shown)}
         warn={(props.exceptions?.length ?? 0) > 0}
         testid="exceptions"
       />
@@ -111,7 +115,7 @@ export function Overview(props: { params: URLSearchParams }) {
   const to = props.params.get("to") ?? undefined;
   const channel = props.params.get("channel") ?? undefined;
   const report = useLoad(() => get<Report>("/v1/reports", { from, to, channel }), [from, to, channel], true);
-  const exceptions = useLoad(() => get<ExceptionItem[]>("/v1/exceptions", { limit: 1000 }), [], true);
+  const exceptions = useLoad(() => get<ExceptionItem[]>("/v1/exceptions", { limit: EXCEPTIONS_ASKED }), [], true);
   const status = useLoad(() => get<ProjectionStatus>("/v1/projections/status"), [], true);
   return (
     <>
