@@ -162,6 +162,22 @@ fn wholes<T: Part>(parts: Vec<(Vec<u8>, T)>) -> Result<Vec<(Vec<u8>, T)>, StoreE
     Ok(wholes)
 }
 
+/// A stored value decoded (`None` when absent); a value that does not decode is corrupt.
+fn decoded<T: serde::de::DeserializeOwned>(
+    key: &[u8],
+    value: Option<Vec<u8>>,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    value
+        .map(|value| {
+            order_events::codec::decode_cache_value(what, &value).map_err(|e| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
 /// The average order value of `orders` orders totalling `gmv`.
 fn average(currency: Currency, gmv: Amount, orders: u64) -> Amount {
     if orders == 0 {
@@ -202,13 +218,21 @@ impl ProjectionStore {
 
     /// An order, with its events.
     pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StoreError> {
-        let row: Option<OrderRow> = self.read(&keys::order(keys::ORDER, id.0), "order row")?;
+        // Both rows in one request (one round trip on PostgreSQL).
+        let (row_key, events_key) = (
+            keys::order(keys::ORDER, id.0),
+            keys::order(keys::ORDER_EVENTS, id.0),
+        );
+        let mut values = self
+            .backend()
+            .get_many(vec![row_key.clone(), events_key.clone()])?
+            .into_iter();
+        let row: Option<OrderRow> = decoded(&row_key, values.next().flatten(), "order row")?;
         let Some(mut view) = row.as_ref().and_then(OrderView::of) else {
             return Ok(None);
         };
-        view.events = self
-            .read(&keys::order(keys::ORDER_EVENTS, id.0), "order events")?
-            .unwrap_or_default();
+        view.events =
+            decoded(&events_key, values.next().flatten(), "order events")?.unwrap_or_default();
         Ok(Some(view))
     }
 
@@ -434,15 +458,7 @@ impl ProjectionStore {
         key: &[u8],
         what: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.backend().get(key)? {
-            None => Ok(None),
-            Some(value) => order_events::codec::decode_cache_value(what, &value)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    key: format!("{key:?}"),
-                    reason: e.to_string(),
-                }),
-        }
+        decoded(key, self.backend().get(key)?, what)
     }
 
     fn scan<T: serde::de::DeserializeOwned>(

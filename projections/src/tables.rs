@@ -175,11 +175,7 @@ impl Children {
 
     fn replace(&mut self, order: &Option<String>, rows: Vec<Vec<Option<String>>>) {
         self.orders.push(order.clone());
-        for row in rows {
-            for (column, value) in self.rows.iter_mut().zip(row) {
-                column.push(value);
-            }
-        }
+        self.append(rows);
     }
 
     /// Adds an order's rows that are not there yet (its rows only ever grow, and the ones
