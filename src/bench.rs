@@ -440,7 +440,8 @@ impl Http {
 
     /// Posts a command; its result when accepted.
     fn command(&self, body: &str) -> anyhow::Result<Value> {
-        let answer = crate::running::post_command_line(&self.agent, &self.address, body, false)?;
+        let base = format!("http://{}", self.address);
+        let answer = crate::running::post_command_line(&self.agent, &base, body, false)?;
         if answer["outcome"] != "accepted" {
             bail!("a command was not accepted: {answer}");
         }

@@ -139,6 +139,13 @@ pub struct ServeArgs {
     /// HTTP address for POST /v1/commands and GET /metrics [default: 127.0.0.1:0].
     #[arg(long)]
     pub listen: Option<String>,
+    /// Speak HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key [default: [serve] tls_cert].
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key [default: [serve] tls_key].
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

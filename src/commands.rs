@@ -107,6 +107,7 @@ pub fn serve(config: &LedgerConfig, args: ServeArgs, out: &mut impl Write) -> Re
         instance_id: args.instance_id,
         batch_size: args.batch_size,
         listen,
+        tls: config.serve.tls((args.tls_cert, args.tls_key))?,
         extra_admin: None,
     };
     serve_log(config, args.log.options(config), how, out)
@@ -117,6 +118,8 @@ struct ServeHow {
     instance_id: Option<String>,
     batch_size: Option<usize>,
     listen: String,
+    /// HTTPS with this certificate and key; plain HTTP without.
+    tls: Option<crate::tls::TlsFiles>,
     /// An admin token of this run, announced on `out` (`ledger demo --serve`).
     extra_admin: Option<String>,
 }
@@ -138,16 +141,17 @@ fn serve_log(
         if let Some(batch_size) = how.batch_size {
             handler.batch_size_max = batch_size;
         }
+        let tls = how.tls.as_ref().map(crate::tls::load).transpose()?;
         let listener = tokio::net::TcpListener::bind(&how.listen)
             .await
             .with_context(|| format!("listening on {}", how.listen))?;
         let mut auth = config.auth()?;
         if let Some(token) = &how.extra_admin {
             auth = auth.with_token(token, "demo-admin", &[crate::auth::Role::Admin]);
-            let address = listener.local_addr()?;
+            let url = crate::tls::base_url(listener.local_addr()?, tls.as_ref());
             writeln!(
                 out,
-                "console: http://{address}/ — sign in with this admin token: {token}\n\
+                "console: {url}/ — sign in with this admin token: {token}\n\
                  (Ctrl-C stops the serve)"
             )?;
             out.flush()?;
@@ -156,6 +160,7 @@ fn serve_log(
             read_side: config.read_side_for(&options, &handler.instance_id),
             handler,
             listener,
+            tls,
             data: options.kafka.is_none().then(|| options.data.clone()),
             metrics: Some(metrics),
             wait: Duration::from_secs(30),
@@ -405,6 +410,8 @@ pub fn demo(config: &LedgerConfig, args: DemoArgs, out: &mut impl Write) -> Resu
         progress: io::IsTerminal::is_terminal(&io::stderr()),
     };
     let data = options.data.clone();
+    // Checked before the demo runs rather than after: a `[serve]` TLS key missing its pair.
+    let tls = config.serve.tls((None, None))?;
     let summary = runtime()?.block_on(demo::run(config, &options, out))?;
     if !summary.balanced {
         return Ok(ExitCode::from(1));
@@ -418,6 +425,7 @@ pub fn demo(config: &LedgerConfig, args: DemoArgs, out: &mut impl Write) -> Resu
         instance_id: None,
         batch_size: None,
         listen,
+        tls,
         extra_admin: Some(crate::auth::new_token()?),
     };
     serve_log(config, log, how, out)

@@ -154,12 +154,40 @@ pub struct ServeSection {
     /// Where `ledger serve` listens for HTTP (`POST /v1/commands`, `/metrics`); port 0 picks
     /// a free one, which an embedded serve writes to `<data>/serve.addr` for `ledger submit`.
     pub listen: String,
+    /// A PEM certificate chain (the server's certificate first) and its private key: with
+    /// both, the serve speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServeSection {
     fn default() -> ServeSection {
         ServeSection {
             listen: "127.0.0.1:0".to_owned(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl ServeSection {
+    /// The certificate and key to serve HTTPS with, if both are given (`cli` wins over this
+    /// section); one without the other is an error.
+    pub fn tls(
+        &self,
+        cli: (Option<PathBuf>, Option<PathBuf>),
+    ) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+        let cert = cli.0.or_else(|| self.tls_cert.clone());
+        let key = cli.1.or_else(|| self.tls_key.clone());
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => {
+                anyhow::bail!("a TLS certificate without its key: give tls_key (--tls-key) too")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("a TLS key without its certificate: give tls_cert (--tls-cert) too")
+            }
         }
     }
 }

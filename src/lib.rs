@@ -22,4 +22,5 @@ pub mod rules;
 pub mod running;
 pub mod serve;
 pub mod submit;
+pub mod tls;
 pub mod validate;

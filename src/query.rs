@@ -66,16 +66,16 @@ pub fn all_pages(
 
 /// Answers through the serve listening at `address`.
 pub fn via_serve(serve: &Endpoint, query: &CliQuery) -> anyhow::Result<Value> {
-    let address = &serve.address;
+    let base = &serve.url;
     let agent = serve.client(Duration::from_secs(80));
-    let url = format!("http://{address}{}", query.route.url_path(&query.path));
+    let url = format!("{base}{}", query.route.url_path(&query.path));
     let mut request = agent.get(&url);
     for (name, value) in &query.params {
         request = request.query(name, value);
     }
     let mut response = request
         .call()
-        .map_err(|e| anyhow::anyhow!("asking the serve at {address}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("asking the serve at {base}: {e}"))?;
     let status = response.status();
     let value: Value = response
         .body_mut()
@@ -126,12 +126,12 @@ pub async fn caught_up_context(
 
 /// `ledger rebuild` through a serve: starts the rebuild and waits until it is done.
 pub fn rebuild_via_serve(serve: &Endpoint) -> anyhow::Result<Value> {
-    let address = &serve.address;
+    let base = &serve.url;
     let agent = serve.client(Duration::from_secs(50));
     let mut response = agent
-        .post(&format!("http://{address}/v1/projections/rebuild"))
+        .post(&format!("{base}/v1/projections/rebuild"))
         .send_empty()
-        .map_err(|e| anyhow::anyhow!("asking the serve at {address}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("asking the serve at {base}: {e}"))?;
     let answer: Value = response.body_mut().read_json()?;
     anyhow::ensure!(
         response.status().is_success(),

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-pub use replay_tool::running::{Endpoint, ADDRESS_FILE, LOCK_FILE, TOKEN_ENV, TOKEN_FILE};
+pub use replay_tool::running::{
+    address_file_text, Endpoint, ADDRESS_FILE, CERTIFICATE_FILE, LOCK_FILE, TOKEN_ENV, TOKEN_FILE,
+};
 
 use crate::log_admin::LogOptions;
 
@@ -44,23 +46,19 @@ fn retry_after(response: &mut ureq::http::Response<ureq::Body>) -> Duration {
 
 /// `ledger submit` through a running serve: posts one JSON command line and returns the JSON
 /// answer (a result, or why the line is not a command), once the order process has reacted.
-pub fn post_line(
-    agent: &ureq::Agent,
-    address: &str,
-    line: &str,
-) -> anyhow::Result<serde_json::Value> {
-    post_command_line(agent, address, line, true)
+pub fn post_line(agent: &ureq::Agent, base: &str, line: &str) -> anyhow::Result<serde_json::Value> {
+    post_command_line(agent, base, line, true)
 }
 
-/// Posts one JSON command line to a running serve and returns the JSON answer; with `settle`,
+/// Posts one JSON command line to a running serve (at base URL `base`) and returns the JSON answer; with `settle`,
 /// the answer comes once the order process has reacted to the command.
 pub fn post_command_line(
     agent: &ureq::Agent,
-    address: &str,
+    base: &str,
     line: &str,
     settle: bool,
 ) -> anyhow::Result<serde_json::Value> {
-    let url = format!("http://{address}/v1/commands?settle={settle}");
+    let url = format!("{base}/v1/commands?settle={settle}");
     // Over the token's request rate the serve answers 429: wait as long as it says, and post
     // again (for at most a minute), rather than report a line refused for its pace.
     let patience = std::time::Instant::now() + Duration::from_secs(60);
@@ -69,7 +67,7 @@ pub fn post_command_line(
             .post(&url)
             .header("content-type", "application/json")
             .send(line)
-            .map_err(|e| anyhow::anyhow!("posting to the serve at {address}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("posting to the serve at {base}: {e}"))?;
         if response.status() != StatusCode::TOO_MANY_REQUESTS
             || std::time::Instant::now() >= patience
         {

@@ -547,18 +547,69 @@ fn reconcile_refused(error: &crate::reconcile::ReconcileError) -> axum::response
     (status, Json(json!({"error": code, "reason": reason}))).into_response()
 }
 
-/// What a serve says when it starts: where its API and console are, and — on an address other
-/// machines can reach — that it speaks plain HTTP, so tokens and money cross the network
-/// unencrypted unless something in front of it speaks TLS.
-fn start_up_line(address: std::net::SocketAddr) -> String {
-    let mut line = format!("ledger serve: http://{address}/ (the console; the API under /v1)");
-    if !address.ip().is_loopback() {
-        line.push_str(
+/// What a serve says when it starts: where its API and console are (`url`), and — on an
+/// address other machines can reach — that it speaks plain HTTP, so tokens and money cross
+/// the network unencrypted unless something in front of it speaks TLS.
+fn start_up_line(
+    url: &str,
+    address: std::net::SocketAddr,
+    tls: Option<&crate::tls::ServeTls>,
+) -> String {
+    let mut line = format!("ledger serve: {url}/ (the console; the API under /v1)");
+    match tls {
+        None if !address.ip().is_loopback() => line.push_str(
             " — plain HTTP on an address other machines can reach: tokens and money cross the \
-             network unencrypted; put a TLS-terminating proxy in front of it",
-        );
+             network unencrypted; give it a certificate (--tls-cert, --tls-key) or put a \
+             TLS-terminating proxy in front of it",
+        ),
+        Some(tls) => {
+            line.push_str(&format!(", HTTPS on {address}"));
+            if let Some(why) = tls.unverifiable {
+                line.push_str(&format!(
+                    " — local tools (ledger query, submit, replay-tool) cannot verify it: {why}"
+                ));
+            }
+        }
+        None => {}
     }
     line
+}
+
+/// Runs the HTTP front door on `listener` until `stopped`, then lets requests under way end.
+fn spawn_http<L>(
+    listener: L,
+    app: Router,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stopped.await;
+    });
+    tokio::spawn(async move { server.await })
+}
+
+/// Tells local tools where the serve is: its address file, and with HTTPS its certificate
+/// chain. The files written, to remove when the serve stops.
+fn publish_address(
+    dir: &Path,
+    url: &str,
+    address: std::net::SocketAddr,
+    tls: Option<&crate::tls::ServeTls>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    if let Some(tls) = tls {
+        let path = dir.join(crate::running::CERTIFICATE_FILE);
+        std::fs::write(&path, &tls.chain_pem)?;
+        written.push(path);
+    }
+    let path = dir.join(ADDRESS_FILE);
+    let socket = crate::tls::local_socket(address);
+    std::fs::write(&path, crate::running::address_file_text(url, socket))?;
+    written.push(path);
+    Ok(written)
 }
 
 /// The HTTP routes over a log.
@@ -608,6 +659,8 @@ pub struct ServeOptions {
     pub handler: HandlerConfig,
     /// Where the HTTP front door listens (already bound, so port 0 works).
     pub listener: tokio::net::TcpListener,
+    /// HTTPS on that listener; plain HTTP when `None`.
+    pub tls: Option<crate::tls::ServeTls>,
     /// The embedded data directory, to publish the address in; `None` on Kafka.
     pub data: Option<PathBuf>,
     /// The process's metrics recorder, for `/metrics`.
@@ -672,6 +725,7 @@ pub async fn serve(
     if let Some(dir) = &options.data {
         let _ = std::fs::remove_file(dir.join(ADDRESS_FILE));
         let _ = std::fs::remove_file(dir.join(TOKEN_FILE));
+        let _ = std::fs::remove_file(dir.join(crate::running::CERTIFICATE_FILE));
     }
     let address = options.listener.local_addr()?;
     let fatal = Fatal::new();
@@ -773,16 +827,21 @@ pub async fn serve(
         .layer(axum::middleware::from_fn(crate::api::json_errors))
         .layer(axum::middleware::from_fn(crate::metrics::count_requests));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(options.listener, app).with_graceful_shutdown(async {
-        let _ = http_stopped.await;
-    });
-    let http = tokio::spawn(async move { server.await });
-    let address_file = options.data.as_ref().map(|dir| dir.join(ADDRESS_FILE));
-    if let Some(path) = &address_file {
-        std::fs::write(path, format!("{address}\n"))?;
-    }
+    let url = crate::tls::base_url(address, options.tls.as_ref());
+    let http = match &options.tls {
+        None => spawn_http(options.listener, app, http_stopped),
+        Some(tls) => spawn_http(
+            crate::tls::TlsListener::new(options.listener, tls)?,
+            app,
+            http_stopped,
+        ),
+    };
+    let published = match &options.data {
+        Some(dir) => publish_address(dir, &url, address, options.tls.as_ref())?,
+        None => Vec::new(),
+    };
     tracing::info!(%address, "serving");
-    eprintln!("{}", start_up_line(address));
+    eprintln!("{}", start_up_line(&url, address, options.tls.as_ref()));
     let state_dir = options.handler.state_dir.clone();
     let mut handler = Handler::new(log, options.handler, clock);
     if in_place {
@@ -812,7 +871,7 @@ pub async fn serve(
         };
         fatal.raise(code, reason);
     }
-    for path in address_file.iter().chain(&token_file) {
+    for path in published.iter().chain(&token_file) {
         let _ = std::fs::remove_file(path);
     }
     let _ = stop_http.send(());
@@ -835,16 +894,20 @@ mod tests {
 
     #[test]
     fn the_start_up_line_warns_of_plain_http_only_where_other_machines_can_connect() {
-        let local = start_up_line("127.0.0.1:8080".parse().unwrap());
+        let line = |address: &str| {
+            let address = address.parse().unwrap();
+            start_up_line(&crate::tls::base_url(address, None), address, None)
+        };
+        let local = line("127.0.0.1:8080");
         assert!(
             local.starts_with("ledger serve: http://127.0.0.1:8080/"),
             "{local}"
         );
         assert!(!local.contains("plain HTTP"), "{local}");
         for open in ["0.0.0.0:8080", "10.1.2.3:443", "[::]:8080"] {
-            let line = start_up_line(open.parse().unwrap());
-            assert!(line.contains("plain HTTP"), "{open}: {line}");
+            let said = line(open);
+            assert!(said.contains("plain HTTP"), "{open}: {said}");
         }
-        assert!(!start_up_line("[::1]:8080".parse().unwrap()).contains("plain HTTP"));
+        assert!(!line("[::1]:8080").contains("plain HTTP"));
     }
 }

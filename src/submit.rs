@@ -155,7 +155,7 @@ pub async fn submit(
     Ok(summary)
 }
 
-/// [`submit`] through the `ledger serve` that owns the data directory, listening at `address`:
+/// [`submit`] through the `ledger serve` that owns the data directory, reached at `serve`:
 /// each line is posted to its `POST /v1/commands` and the answer printed the same way.
 pub async fn submit_via_serve(
     serve: &crate::running::Endpoint,
@@ -163,7 +163,7 @@ pub async fn submit_via_serve(
     wait: Duration,
     out: &mut impl Write,
 ) -> anyhow::Result<SubmitSummary> {
-    let address = serve.address.as_str();
+    let base = serve.url.as_str();
     let mut summary = SubmitSummary::default();
     let agent = serve.client(wait);
     for (index, line) in input.lines().enumerate() {
@@ -171,9 +171,9 @@ pub async fn submit_via_serve(
         if line.trim().is_empty() {
             continue;
         }
-        let (agent, address, line) = (agent.clone(), address.to_owned(), line.to_owned());
+        let (agent, base, line) = (agent.clone(), base.to_owned(), line.to_owned());
         let mut value =
-            tokio::task::spawn_blocking(move || crate::running::post_line(&agent, &address, &line))
+            tokio::task::spawn_blocking(move || crate::running::post_line(&agent, &base, &line))
                 .await??;
         match value["outcome"].as_str() {
             Some("accepted") => summary.accepted += 1,

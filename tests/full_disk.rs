@@ -105,7 +105,7 @@ fn a_disk_full_mid_load_stops_the_serve_cleanly_and_a_restart_goes_on() {
         };
         let mut response = endpoint
             .client(Duration::from_secs(30))
-            .post(&format!("http://{}/v1/commands", endpoint.address))
+            .post(&format!("{}/v1/commands", endpoint.url))
             .header("content-type", "application/json")
             .send(line(answered.len() as u64))
             .unwrap();

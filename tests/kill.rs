@@ -333,7 +333,7 @@ fn post_until_answered(data: &std::path::Path, line: &str) -> (serde_json::Value
         attempts += 1;
         let agent = endpoint.client(Duration::from_secs(10));
         let answer = agent
-            .post(&format!("http://{}/v1/commands", endpoint.address))
+            .post(&format!("{}/v1/commands", endpoint.url))
             .header("content-type", "application/json")
             .send(line);
         match answer {
@@ -409,10 +409,7 @@ fn embedded_serve_killed_mid_load_loses_and_doubles_nothing_and_verifies() {
         let reserved = order_ledger::running::Endpoint::of(&data).and_then(|endpoint| {
             let mut response = endpoint
                 .client(Duration::from_secs(10))
-                .get(&format!(
-                    "http://{}/v1/inventory?limit=100",
-                    endpoint.address
-                ))
+                .get(&format!("{}/v1/inventory?limit=100", endpoint.url))
                 .call()
                 .ok()?;
             let page: serde_json::Value = response.body_mut().read_json().ok()?;

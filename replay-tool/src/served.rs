@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::running::Endpoint;
 
 pub struct ServedLog {
-    address: String,
+    url: String,
     agent: ureq::Agent,
     topics: Topics,
     partitions: u32,
@@ -49,8 +49,7 @@ impl ServedLog {
     /// Connects to `serve` (the auditor role reads the log).
     pub async fn connect(serve: &Endpoint) -> Result<ServedLog, LogError> {
         let agent = serve.client(Duration::from_secs(60));
-        let address = serve.address.clone();
-        let url = format!("http://{address}/v1/log/layout");
+        let url = format!("{}/v1/log/layout", serve.url);
         let layout = {
             let agent = agent.clone();
             tokio::task::spawn_blocking(move || get(&agent, &url))
@@ -65,7 +64,7 @@ impl ServedLog {
             .ok_or_else(|| broker("the serve's layout names no partition count".into()))?
             as u32;
         Ok(ServedLog {
-            address,
+            url: serve.url.clone(),
             agent,
             topics: Topics::new(prefix, partitions)?,
             partitions,
@@ -74,7 +73,7 @@ impl ServedLog {
 
     async fn fetch(&self, path: String) -> Result<Value, LogError> {
         let agent = self.agent.clone();
-        let url = format!("http://{}{path}", self.address);
+        let url = format!("{}{path}", self.url);
         tokio::task::spawn_blocking(move || get(&agent, &url))
             .await
             .map_err(|e| broker(e.to_string()))?

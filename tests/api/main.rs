@@ -81,6 +81,7 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
             ..HandlerConfig::default()
         },
         listener,
+        tls: None,
         data: None,
         metrics: None,
         wait: Duration::from_secs(30),
