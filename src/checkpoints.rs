@@ -12,7 +12,10 @@ use ed25519_dalek::SigningKey;
 use event_log::kafka::SideTopic;
 use event_log::{LogReader, Topic, TopicPartition};
 use replay_tool::checkpoint::{Checkpoint, LogTrees};
-use tokio::sync::{mpsc, oneshot};
+use replay_tool::proof::{self, Proof, ProofError};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::background::Background;
 
 /// The file beside an embedded log's data that checkpoints are appended to.
 pub const CHECKPOINTS_FILE: &str = "checkpoints.jsonl";
@@ -132,16 +135,92 @@ pub struct CheckpointOptions {
 }
 
 /// A request for a checkpoint now, answered with it (or why none could be published).
-pub type Request = oneshot::Sender<Result<Checkpoint, String>>;
+type Request = oneshot::Sender<Result<Checkpoint, String>>;
+
+/// A serve's handle on its checkpoint publisher: a checkpoint now, or the last one published.
+#[derive(Clone)]
+pub struct Publisher {
+    requests: mpsc::Sender<Request>,
+    latest: watch::Receiver<Option<Checkpoint>>,
+}
+
+impl Publisher {
+    /// Publishes a checkpoint of the log as it is now, and answers it.
+    pub async fn publish_now(&self) -> Result<Checkpoint, String> {
+        let stopped = || "the checkpoint publisher stopped".to_owned();
+        let (answer, answered) = oneshot::channel();
+        self.requests.send(answer).await.map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+
+    /// The last checkpoint this serve published, if it published one yet.
+    pub fn latest(&self) -> Option<Checkpoint> {
+        self.latest.borrow().clone()
+    }
+}
+
+/// Why a served proof could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    #[error("no checkpoint to prove against could be published: {0}")]
+    Publish(String),
+}
+
+/// The inclusion proof of `event_id` (`replay_tool::proof`) against the last checkpoint this
+/// serve published, or a new one when the event came after it or none was published yet: so
+/// every proof a serve hands out is anchored in a checkpoint it published (signed when it has
+/// a key). Without a publisher, against the log as it is now, unsigned. Reads the whole log.
+pub async fn prove(
+    log: &dyn LogReader,
+    publisher: Option<&Publisher>,
+    event_id: uuid::Uuid,
+) -> Result<Proof, ProveError> {
+    let Some(publisher) = publisher else {
+        return Ok(proof::prove(log, event_id, None, None).await?);
+    };
+    if let Some(latest) = publisher.latest() {
+        match proof::prove(log, event_id, Some(latest), None).await {
+            Err(ProofError::AfterCheckpoint { .. }) => {}
+            done => return Ok(done?),
+        }
+    }
+    let fresh = publisher.publish_now().await.map_err(ProveError::Publish)?;
+    Ok(proof::prove(log, event_id, Some(fresh), None).await?)
+}
+
+/// Starts publishing checkpoints every `interval` (none: only on request): the handle to ask
+/// with, and the task to stop.
+pub fn start(
+    checkpointer: Checkpointer,
+    interval: Option<Duration>,
+) -> (Publisher, Background<()>) {
+    let (requests, received) = mpsc::channel(16);
+    let (published, latest) = watch::channel(None);
+    let task = Background::spawn(move |stopped| {
+        run(checkpointer, interval, received, published, stopped.wait())
+    });
+    (Publisher { requests, latest }, task)
+}
 
 /// Publishes a checkpoint every `interval` (none: only on request) and on every request,
-/// until `stopped`. A failed scheduled checkpoint is logged and tried again at the next tick.
-pub async fn run(
+/// until `stopped`; each one published is also `published`. A failed scheduled checkpoint is
+/// logged and tried again at the next tick.
+async fn run(
     mut checkpointer: Checkpointer,
     interval: Option<Duration>,
     mut requests: mpsc::Receiver<Request>,
+    published: watch::Sender<Option<Checkpoint>>,
     stopped: impl std::future::Future<Output = ()>,
 ) {
+    let mut publish = async || {
+        let checkpoint = checkpointer.publish().await;
+        if let Ok(checkpoint) = &checkpoint {
+            published.send_replace(Some(checkpoint.clone()));
+        }
+        checkpoint
+    };
     tokio::pin!(stopped);
     let mut ticks = interval.map(|every| {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -160,12 +239,12 @@ pub async fn run(
         tokio::select! {
             () = &mut stopped => return,
             () = tick => {
-                if let Err(error) = checkpointer.publish().await {
+                if let Err(error) = publish().await {
                     tracing::warn!(%error, "publishing a checkpoint failed; trying again at the next tick");
                 }
             }
             Some(request) = requests.recv() => {
-                let _ = request.send(checkpointer.publish().await);
+                let _ = request.send(publish().await);
             }
         }
     }

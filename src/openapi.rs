@@ -366,6 +366,18 @@ fn operations(paths: &mut Map<String, Value>) {
         "503".into(),
         error("No checkpoint could be published (`checkpoint_failed`), or this serve publishes none (`checkpoints_off`)."),
     );
+    let mut proof = Map::new();
+    proof.insert("200".into(), ok_json(proof_schema()));
+    proof.insert(
+        "400".into(),
+        error("The event id is not a UUID (`bad_parameter`)."),
+    );
+    proof.insert(
+        "404".into(),
+        error("No such event in the log (`unknown_event`)."),
+    );
+    proof.insert("409".into(), error("The log does not extend the checkpoint proved against (`not_extended`): run `ledger replay verify --checkpoint`."));
+    proof.insert("503".into(), error("The log could not be read (`unavailable`), or no checkpoint could be published (`proof_failed`)."));
     let mut whoami = Map::new();
     let flag = json!({"type": "boolean"});
     whoami.insert("200".into(), ok_json(json!({"type": "object", "required": ["token", "roles", "access"], "properties": {
@@ -388,6 +400,9 @@ fn operations(paths: &mut Map<String, Value>) {
             query("from", "First offset [default: 0].", whole(0, u64::MAX)),
             query("limit", "Most records [default: 1000].", whole(1, 1000)),
         ], events),
+        ("/v1/log/proofs/{event_id}", "get", "The inclusion proof of one event (docs/verifiable-history.md §3), against the last checkpoint this serve published, or a new one when the event came after it; checked offline with `ledger replay check-proof`. Reads the whole log (auditor).", vec![
+            path("event_id", "The event's id.", json!({"type": "string", "format": "uuid"})),
+        ], proof),
         ("/v1/checkpoints", "post", "Publish a checkpoint of the log as it is now — its Merkle tree heads, signed with the deployment's key (docs/verifiable-history.md) — and answer it (auditor).", vec![], checkpoint),
         ("/metrics", "get", "Prometheus metrics of this process (analyst).", vec![], metrics),
         ("/v1/projections/rebuild", "post", "Rebuild the read models from offset 0 beside the live ones, switching when caught up (admin).", vec![], rebuild),
@@ -423,6 +438,29 @@ pub fn checkpoint_schema() -> Value {
             "signed_at": {"type": "string", "format": "date-time"},
             "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
         }},
+    }})
+}
+
+/// An inclusion proof, as `docs/verifiable-history.md` §3 specifies it.
+fn proof_schema() -> Value {
+    let digest = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
+    let path = json!({"type": "array", "items": digest, "description": "RFC 9162 inclusion proof, hex hashes from the leaf up."});
+    let mut schema = checkpoint_schema();
+    let signature = schema["properties"]["signature"].take();
+    let head = schema["properties"]["partitions"]["items"].take();
+    json!({"type": "object", "required": ["format", "event_id", "partition", "index", "offset", "record", "path", "head", "partitions", "heads_path", "root"], "properties": {
+        "format": {"const": "order-ledger/proof/v2"},
+        "event_id": {"type": "string", "format": "uuid"},
+        "partition": whole(0, u32::MAX as u64),
+        "index": {"allOf": [whole(0, u64::MAX)], "description": "The record's leaf index in its partition's tree."},
+        "offset": {"allOf": [whole(0, u64::MAX)], "description": "Where the record is in the log (not proven)."},
+        "record": {"type": "string", "pattern": "^([0-9a-f]{2})+$", "description": "The record's bytes as stored, hex."},
+        "path": path,
+        "head": head,
+        "partitions": {"allOf": [whole(1, u64::MAX)], "description": "How many heads the checkpoint has."},
+        "heads_path": path,
+        "root": digest,
+        "signature": signature,
     }})
 }
 

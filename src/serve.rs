@@ -65,8 +65,8 @@ struct AppState {
     wait: Duration,
     clock: Arc<dyn Clock>,
     fatal: Fatal,
-    /// Asks the checkpoint publisher for a checkpoint now (none when it is off).
-    checkpoints: Option<tokio::sync::mpsc::Sender<crate::checkpoints::Request>>,
+    /// Publishes checkpoints on request, and knows the last one (none when it is off).
+    checkpoints: Option<crate::checkpoints::Publisher>,
 }
 
 impl AppState {
@@ -305,26 +305,54 @@ async fn post_checkpoint(State(state): State<AppState>) -> axum::response::Respo
         let body = json!({"error": code, "reason": reason});
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     };
-    let Some(requests) = &state.checkpoints else {
+    let Some(publisher) = &state.checkpoints else {
         return unavailable(
             "checkpoints_off",
             "this serve publishes no checkpoints".into(),
         );
     };
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    if requests.send(answer).await.is_err() {
-        return unavailable(
-            "checkpoint_failed",
-            "the checkpoint publisher stopped".into(),
-        );
+    match publisher.publish_now().await {
+        Ok(checkpoint) => (StatusCode::OK, Json(checkpoint)).into_response(),
+        Err(reason) => unavailable("checkpoint_failed", reason),
     }
-    match answered.await {
-        Ok(Ok(checkpoint)) => (StatusCode::OK, Json(checkpoint)).into_response(),
-        Ok(Err(reason)) => unavailable("checkpoint_failed", reason),
-        Err(_) => unavailable(
-            "checkpoint_failed",
-            "the checkpoint publisher stopped".into(),
-        ),
+}
+
+/// `GET /v1/log/proofs/{event_id}`: the inclusion proof of one event
+/// (`docs/verifiable-history.md` §3), anchored in a checkpoint this serve published.
+async fn get_proof(
+    State(state): State<AppState>,
+    axum::extract::Path(event_id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use crate::checkpoints::ProveError;
+    use replay_tool::proof::ProofError;
+    let refused = |status: StatusCode, code: &str, reason: String| {
+        (status, Json(json!({"error": code, "reason": reason}))).into_response()
+    };
+    let Ok(event_id) = uuid::Uuid::parse_str(&event_id) else {
+        let reason = format!("{event_id:?} is not an event id (a UUID)");
+        return refused(StatusCode::BAD_REQUEST, "bad_parameter", reason);
+    };
+    let log: &dyn event_log::LogReader = state.log.as_ref();
+    match crate::checkpoints::prove(log, state.checkpoints.as_ref(), event_id).await {
+        Ok(proof) => (StatusCode::OK, Json(proof)).into_response(),
+        Err(error) => {
+            let (status, code) = match &error {
+                ProveError::Proof(ProofError::NotFound(_)) => {
+                    (StatusCode::NOT_FOUND, "unknown_event")
+                }
+                ProveError::Proof(ProofError::NotExtended { .. }) => {
+                    (StatusCode::CONFLICT, "not_extended")
+                }
+                ProveError::Proof(ProofError::Replay(_)) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                }
+                _ => (StatusCode::SERVICE_UNAVAILABLE, "proof_failed"),
+            };
+            if status != StatusCode::NOT_FOUND {
+                tracing::warn!(%error, %event_id, "no proof");
+            }
+            refused(status, code, error.to_string())
+        }
     }
 }
 
@@ -639,6 +667,10 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
             get(get_events).route_layer(guard(Access::LOG)),
         )
         .route(
+            "/v1/log/proofs/{event_id}",
+            get(get_proof).route_layer(guard(Access::LOG)),
+        )
+        .route(
             "/v1/checkpoints",
             post(post_checkpoint).route_layer(guard(Access::LOG)),
         )
@@ -739,7 +771,6 @@ pub async fn serve(
     }
     let (checkpoints, checkpointer) = match options.checkpoints {
         Some(publishing) => {
-            let (requests, received) = tokio::sync::mpsc::channel(16);
             let reader: Arc<dyn event_log::LogReader> = match publishing.reader {
                 Some(own) => own,
                 None => log.clone(),
@@ -747,10 +778,8 @@ pub async fn serve(
             let checkpointer =
                 crate::checkpoints::Checkpointer::new(reader, publishing.key, publishing.sink)
                     .await?;
-            let task = Background::spawn(move |stopped| {
-                crate::checkpoints::run(checkpointer, publishing.interval, received, stopped.wait())
-            });
-            (Some(requests), Some(task))
+            let (publisher, task) = crate::checkpoints::start(checkpointer, publishing.interval);
+            (Some(publisher), Some(task))
         }
         None => (None, None),
     };

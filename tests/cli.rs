@@ -414,7 +414,9 @@ fn serve_on_kafka_answers_submit_and_stops_cleanly_on_sigterm() {
         std::fs::read_to_string(reusing_the_place_order_id(dir.path()))
             .unwrap()
             .lines()
-            .map(|line| order_ledger::running::post_line(&agent, &listen, line).unwrap())
+            .map(|line| {
+                order_ledger::running::post_line(&agent, &format!("http://{listen}"), line).unwrap()
+            })
             .collect();
     assert_one_command_per_id(&results, &posted);
 
@@ -2407,6 +2409,55 @@ fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// `GET /v1/log/proofs/{id}` of the first event of the first order the serve at `address`
+/// lists, checked against the order's event list; also that an unknown event is a 404 and a
+/// malformed id a 400.
+fn served_proof(agent: &ureq::Agent, address: &str) -> serde_json::Value {
+    let get = |path: &str| {
+        let mut response = agent
+            .get(&format!("http://{address}{path}"))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response
+                .body_mut()
+                .read_json::<serde_json::Value>()
+                .unwrap(),
+        )
+    };
+    let (_, orders) = get("/v1/orders?limit=1");
+    let order_id = orders["items"][0]["order_id"].as_str().unwrap().to_owned();
+    let (_, order) = get(&format!("/v1/orders/{order_id}"));
+    let event = &order["events"][0];
+    let (status, proof) = get(&format!(
+        "/v1/log/proofs/{}",
+        event["event_id"].as_str().unwrap()
+    ));
+    assert_eq!(status, 200, "{proof}");
+    assert_eq!(proof["format"], "order-ledger/proof/v2");
+    assert_eq!(proof["event_id"], event["event_id"]);
+    assert_eq!(
+        (&proof["partition"], &proof["offset"]),
+        (&event["partition"], &event["offset"])
+    );
+    assert!(proof["signature"].is_object(), "{proof}");
+    let (status, unknown) = get(&format!("/v1/log/proofs/{}", uuid::Uuid::nil()));
+    assert_eq!(
+        (status, unknown["error"].as_str()),
+        (404, Some("unknown_event")),
+        "{unknown}"
+    );
+    let (status, malformed) = get("/v1/log/proofs/not-a-uuid");
+    assert_eq!(
+        (status, malformed["error"].as_str()),
+        (400, Some("bad_parameter")),
+        "{malformed}"
+    );
+    proof
+}
+
 #[test]
 fn an_embedded_serve_publishes_signed_checkpoints_on_a_schedule_and_on_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -2443,7 +2494,76 @@ fn an_embedded_serve_publishes_signed_checkpoints_on_a_schedule_and_on_request()
         matches!(refused, Err(ureq::Error::StatusCode(401))),
         "{refused:?}"
     );
+    let proof = served_proof(&agent, &serve.address);
+    // An event recorded after the last checkpoint is proved against a newer one.
+    let stock = r#"{"type":"ReceiveStock","command_id":"6e0c7d4e-1d7a-4f4b-9a57-3c1f00000002","issued_at":"2026-12-04T08:00:00Z","actor":{"kind":"service","id":"wms"},"payload":{"item":{"sku":"SKU-NEW","warehouse":"BER-1"},"quantity":7,"reference":"PO-NEW"}}"#;
+    let mut response = agent
+        .post(&format!("http://{}/v1/commands?settle=true", serve.address))
+        .header("content-type", "application/json")
+        .send(stock)
+        .unwrap();
+    let result: serde_json::Value = response.body_mut().read_json().unwrap();
+    let event_id = result["events"][0]["event_id"].as_str().unwrap().to_owned();
+    let mut response = agent
+        .get(&format!(
+            "http://{}/v1/log/proofs/{event_id}",
+            serve.address
+        ))
+        .call()
+        .unwrap();
+    let later: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert_eq!(
+        later["event_id"].as_str(),
+        Some(event_id.as_str()),
+        "{later}"
+    );
+    assert_ne!(later["root"], proof["root"], "{later}");
     assert!(serve.stop().success());
+
+    // Each proof is anchored in a checkpoint the serve published, and holds for the ledger's
+    // checker and for an independent one.
+    let roots: Vec<String> = std::fs::read_to_string(&published)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["root"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for proof in [&proof, &later] {
+        assert!(
+            roots.iter().any(|root| proof["root"] == root.as_str()),
+            "{proof}"
+        );
+        let file = dir.path().join("later.json");
+        std::fs::write(&file, proof.to_string()).unwrap();
+        let holds = ledger(&[
+            "replay",
+            "check-proof",
+            file.to_str().unwrap(),
+            "--public-key",
+            &public,
+        ]);
+        assert!(holds.status.success(), "{holds:?}");
+    }
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, proof.to_string()).unwrap();
+    let proof_file = proof_file.to_str().unwrap();
+    let holds = ledger(&["replay", "check-proof", proof_file, "--public-key", &public]);
+    assert!(holds.status.success(), "{holds:?}");
+    let independent = python_contract(
+        "verify_history.py",
+        &["proof", proof_file, "--public-key", &public],
+        "",
+    );
+    assert!(independent.status.success(), "{independent:?}");
+    let mut forged = proof.clone();
+    forged["record"] = format!("{}00", proof["record"].as_str().unwrap()).into();
+    std::fs::write(proof_file, forged.to_string()).unwrap();
+    let refused = ledger(&["replay", "check-proof", proof_file, "--public-key", &public]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
 
     // Each is signed by the deployment's key, and the log extends it.
     let kept = dir.path().join("kept.json");
@@ -2465,8 +2585,9 @@ fn an_embedded_serve_publishes_signed_checkpoints_on_a_schedule_and_on_request()
         kept.to_str().unwrap(),
     ]);
     assert!(extends.status.success(), "{extends:?}");
+    // The log as it is now is the one the later event's proof was made against.
     assert!(
-        stdout(&extends).contains(&format!("root {}", answered["root"].as_str().unwrap())),
+        stdout(&extends).contains(&format!("root {}", later["root"].as_str().unwrap())),
         "{extends:?}"
     );
     let independent = python_contract(

@@ -137,6 +137,7 @@ export interface OrderLine {
 export interface EventRef {
   sequence: number;
   event_type: string;
+  event_id: string;
   recorded_at: string;
   partition: number;
   offset: number;

@@ -88,7 +88,7 @@ function Page(props: { who: WhoAmI }) {
     case "orders":
       return <Orders params={place.params} />;
     case "order":
-      return <Order id={rest[0]} />;
+      return <Order id={rest[0]} access={props.who.access} />;
     case "exceptions":
       return <Exceptions />;
     case "inventory":
@@ -96,7 +96,7 @@ function Page(props: { who: WhoAmI }) {
     case "finance":
       return <Finance access={props.who.access} />;
     default:
-      return <Audit access={props.who.access} />;
+      return <Audit access={props.who.access} params={place.params} />;
   }
 }
 

@@ -33,6 +33,16 @@ export function Figure(props: { label: ComponentChildren; value: string; warn?: 
   );
 }
 
+/** Saves `value` as a JSON file named `name` (a download the browser asks about or keeps). */
+export function downloadJson(name: string, value: unknown) {
+  const blob = new Blob([JSON.stringify(value, null, 2)], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
 export function Status(props: { status: string }) {
   return <span class={`status status-${props.status}`}>{props.status.replace(/_/g, " ")}</span>;
 }

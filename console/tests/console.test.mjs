@@ -24,6 +24,8 @@ const tokens = {};
 let serve;
 let base;
 let browser;
+/** The public half of the key the serve signs its checkpoints with. */
+let publicKey;
 
 /** A token of `role`, its SHA-256 in the serve's config. */
 function token(name, role) {
@@ -46,10 +48,15 @@ async function until(what, check, ms = 60_000) {
 before(async () => {
   const demo = spawnSync(LEDGER, ["demo", "--orders", ORDERS, "--data", data], { encoding: "utf8" });
   assert.equal(demo.status, 0, `ledger demo failed:\n${demo.stderr}`);
+  const key = join(dir, "checkpoint.key");
+  const made = spawnSync(LEDGER, ["replay", "checkpoint-key", "--out", key], { encoding: "utf8" });
+  publicKey = made.stdout.match(/public key ([0-9a-f]{64})/)?.[1];
+  assert.ok(publicKey, `checkpoint-key said:\n${made.stdout}${made.stderr}`);
   const config = join(dir, "ledger.toml");
+  const checkpoints = ["[checkpoints]", "interval_secs = 0", `signing_key = ${JSON.stringify(key)}`];
   writeFileSync(
     config,
-    ["[auth]", token("ana", "analyst"), token("fin", "finance"), token("aud", "auditor"), "[checkpoints]", "interval_secs = 0", ""].join("\n"),
+    ["[auth]", token("ana", "analyst"), token("fin", "finance"), token("aud", "auditor"), ...checkpoints, ""].join("\n"),
   );
   serve = spawn(LEDGER, ["--config", config, "serve", "--data", data, "--listen", "127.0.0.1:0"], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -210,6 +217,34 @@ test("an auditor sees the log and takes a checkpoint", async () => {
   await page.waitForSelector("[data-testid=checkpoint]");
   assert.match(await page.textContent("[data-testid=checkpoint]"), /Root [0-9a-f]{64}/);
   await shot(page, "audit");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
+test("an auditor downloads an event's proof from its order's page, and it checks offline", async () => {
+  const page = await signedIn("aud");
+  await page.click("a[href='#/orders']");
+  await page.click("[data-testid=orders] tbody tr:first-child a");
+  const link = await page.waitForSelector("[data-testid=events] tbody tr:first-child a[href^='#/audit?event=']");
+  const eventId = (await link.getAttribute("href")).split("event=")[1];
+  await link.click();
+  await page.waitForSelector("[data-testid=proof]");
+  assert.match(await page.textContent("[data-testid=proof]"), new RegExp(`Event ${eventId} is record`));
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("text=Download the proof")]);
+  assert.equal(download.suggestedFilename(), `proof-${eventId}.json`);
+  const file = join(dir, download.suggestedFilename());
+  await download.saveAs(file);
+  const proof = JSON.parse(readFileSync(file, "utf8"));
+  assert.equal(proof.format, "order-ledger/proof/v2");
+  assert.equal(proof.event_id, eventId);
+  const checked = spawnSync(LEDGER, ["replay", "check-proof", file, "--public-key", publicKey], { encoding: "utf8" });
+  assert.equal(checked.status, 0, `check-proof said:\n${checked.stdout}${checked.stderr}`);
+  await shot(page, "audit-proof");
+
+  // A malformed id is refused in the page, before any request.
+  await page.fill("input[name=event]", "not-an-id");
+  await page.click("text=Prove");
+  assert.match(await (await page.waitForSelector("[role=alert]")).textContent(), /is not an event id/);
   assert.deepEqual(page.failures, []);
   await page.close();
 });

@@ -77,6 +77,12 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
             admits: &[Auditor],
         },
         Probe {
+            method: "GET",
+            path: format!("/v1/log/proofs/{}", uuid::Uuid::nil()),
+            body: None,
+            admits: &[Auditor],
+        },
+        Probe {
             method: "POST",
             path: "/v1/reconciliations?record=false".into(),
             body: Some(("text/csv", csv)),
@@ -195,8 +201,8 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
     })
     .await
     .unwrap();
-    // 21 requests, each without a token, with an unknown one and as each of the 5 roles.
-    assert_eq!(checked, 21 * 7);
+    // 22 requests, each without a token, with an unknown one and as each of the 5 roles.
+    assert_eq!(checked, 22 * 7);
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }

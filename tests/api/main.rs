@@ -160,18 +160,18 @@ impl Running {
     }
 
     fn post(&self, line: &str) -> Value {
-        running::post_line(&self.agent, &self.address, line).unwrap()
+        running::post_line(&self.agent, &format!("http://{}", self.address), line).unwrap()
     }
 
     /// Posts every command line of `text`, in order; their results.
     async fn post_all(&self, text: &str) -> Vec<Value> {
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let address = self.address.clone();
+        let base = format!("http://{}", self.address);
         let agent = self.agent.clone();
         tokio::task::spawn_blocking(move || {
             lines
                 .iter()
-                .map(|line| running::post_line(&agent, &address, line).unwrap())
+                .map(|line| running::post_line(&agent, &base, line).unwrap())
                 .collect()
         })
         .await

@@ -1,11 +1,12 @@
 // For auditors: the log's layout, the read models' health (sequence gaps, undecodable
-// records), and a signed checkpoint of the log as it is now — kept to check later that the
-// history was only ever appended to (`ledger replay verify --checkpoint`).
-import { useState } from "preact/hooks";
+// records), a signed checkpoint of the log as it is now — kept to check later that the
+// history was only ever appended to (`ledger replay verify --checkpoint`) — and an event's
+// inclusion proof, checked offline with `ledger replay check-proof`.
+import { useEffect, useState } from "preact/hooks";
 import { get, post, type Access, type ProjectionStatus } from "../api";
 import { count, time } from "../format";
 import { useLoad } from "../hooks";
-import { Failure, Figure, Show } from "../ui";
+import { downloadJson, Failure, Figure, Show } from "../ui";
 
 interface Layout {
   prefix: string;
@@ -13,11 +14,40 @@ interface Layout {
   ends: number[];
 }
 
+interface Head {
+  partition: number;
+  size: number;
+  root: string;
+}
+
+interface Signature {
+  key_id: string;
+  signed_at: string;
+  signature: string;
+}
+
 interface Checkpoint {
   format: string;
-  partitions: { partition: number; size: number; root: string }[];
+  partitions: Head[];
   root: string;
-  signature?: { key_id: string; signed_at: string; signature: string };
+  signature?: Signature;
+}
+
+/** An inclusion proof (docs/verifiable-history.md §3): the parts the page shows. */
+interface Proof {
+  event_id: string;
+  partition: number;
+  index: number;
+  offset: number;
+  path: string[];
+  head: Head;
+  heads_path: string[];
+  root: string;
+  signature?: Signature;
+}
+
+function signed(signature: Signature | undefined): string {
+  return signature ? ` · signed by key ${signature.key_id} at ${time(signature.signed_at)}` : " · unsigned";
 }
 
 function Health(props: { status: ProjectionStatus }) {
@@ -49,14 +79,7 @@ function TakeCheckpoint() {
       setError(failure instanceof Error ? failure : new Error(String(failure)));
     }
   };
-  const download = () => {
-    const blob = new Blob([JSON.stringify(checkpoint, null, 2)], { type: "application/json" });
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = `checkpoint-${checkpoint!.root.slice(0, 12)}.json`;
-    link.click();
-    URL.revokeObjectURL(link.href);
-  };
+  const download = () => downloadJson(`checkpoint-${checkpoint!.root.slice(0, 12)}.json`, checkpoint);
   return (
     <section>
       <h2>Signed checkpoint</h2>
@@ -68,9 +91,7 @@ function TakeCheckpoint() {
         <div data-testid="checkpoint">
           <p>
             Root <span class="mono">{checkpoint.root}</span>
-            {checkpoint.signature
-              ? ` · signed by key ${checkpoint.signature.key_id} at ${time(checkpoint.signature.signed_at)}`
-              : " · unsigned"}
+            {signed(checkpoint.signature)}
           </p>
           <table class="list">
             <thead>
@@ -99,7 +120,75 @@ function TakeCheckpoint() {
   );
 }
 
-export function Audit(props: { access: Access }) {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An event's proof: asked for by id (or arriving with one from an order's events). */
+function ProveEvent(props: { event: string | null }) {
+  const [id, setId] = useState(props.event ?? "");
+  const [proof, setProof] = useState<Proof | undefined>(undefined);
+  const [error, setError] = useState<Error | undefined>(undefined);
+  const [proving, setProving] = useState(false);
+  const prove = async (eventId: string) => {
+    setError(undefined);
+    setProof(undefined);
+    if (!UUID.test(eventId.trim())) {
+      setError(new Error(`"${eventId}" is not an event id (a UUID such as an order page's events show)`));
+      return;
+    }
+    setProving(true);
+    try {
+      setProof(await get<Proof>(`/v1/log/proofs/${eventId.trim()}`));
+    } catch (failure) {
+      setError(failure instanceof Error ? failure : new Error(String(failure)));
+    } finally {
+      setProving(false);
+    }
+  };
+  useEffect(() => {
+    if (props.event) {
+      setId(props.event);
+      void prove(props.event);
+    }
+  }, [props.event]);
+  return (
+    <section>
+      <h2>An event's proof</h2>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void prove(id);
+        }}
+      >
+        <label>
+          Event id <input name="event" value={id} size={38} onInput={(e) => setId(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={proving}>
+          {proving ? "Proving…" : "Prove"}
+        </button>
+      </form>
+      {error && <Failure error={error} />}
+      {proof && (
+        <div data-testid="proof">
+          <p>
+            Event <span class="mono">{proof.event_id}</span> is record {count(proof.index)} of partition{" "}
+            {proof.partition}'s {count(proof.head.size)} (offset {proof.offset}): {proof.path.length} +{" "}
+            {proof.heads_path.length} hashes up to the checkpoint root <span class="mono">{proof.root}</span>
+            {signed(proof.signature)}.
+          </p>
+          <button type="button" onClick={() => downloadJson(`proof-${proof.event_id}.json`, proof)}>
+            Download the proof
+          </button>{" "}
+          <span class="muted">
+            Check it offline: <code>ledger replay check-proof proof-{proof.event_id}.json --public-key KEY</code>
+          </span>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function Audit(props: { access: Access; params: URLSearchParams }) {
   const status = useLoad(() => get<ProjectionStatus>("/v1/projections/status"), [], true);
   const layout = useLoad(() => get<Layout>("/v1/log/layout"), [], props.access.log);
   return (
@@ -120,6 +209,7 @@ export function Audit(props: { access: Access }) {
             )}
           </Show>
           <TakeCheckpoint />
+          <ProveEvent event={props.params.get("event")} />
         </>
       ) : (
         <p class="muted">The event log and its checkpoints need an auditor token.</p>

@@ -1,6 +1,6 @@
 // One order: its lines and the warehouse of each, its timeline, the events that made it (with
 // their sequence and hash), and its settlement's journal entries.
-import { get, type OrderBalance, type OrderView } from "../api";
+import { get, type Access, type OrderBalance, type OrderView } from "../api";
 import { money, time, words } from "../format";
 import { href, useLoad } from "../hooks";
 import { Show, Status } from "../ui";
@@ -68,7 +68,7 @@ function Timeline(props: { order: OrderView }) {
   );
 }
 
-function Events(props: { order: OrderView }) {
+function Events(props: { order: OrderView; access: Access }) {
   return (
     <section>
       <h2>Events</h2>
@@ -81,6 +81,7 @@ function Events(props: { order: OrderView }) {
             <th>By</th>
             <th>Position</th>
             <th>Hash</th>
+            {props.access.log && <th>Proof</th>}
           </tr>
         </thead>
         <tbody>
@@ -98,6 +99,11 @@ function Events(props: { order: OrderView }) {
               <td class="mono" title={e.hash}>
                 {e.hash.slice(0, 16)}…
               </td>
+              {props.access.log && (
+                <td>
+                  <a href={href("audit", { event: e.event_id })}>proof</a>
+                </td>
+              )}
             </tr>
           ))}
         </tbody>
@@ -147,7 +153,7 @@ function Settlement(props: { id: string; currency: string }) {
   );
 }
 
-export function Order(props: { id: string }) {
+export function Order(props: { id: string; access: Access }) {
   const order = useLoad(() => get<OrderView>(`/v1/orders/${props.id}`), [props.id], true);
   return (
     <Show loaded={order}>
@@ -170,7 +176,7 @@ export function Order(props: { id: string }) {
             <Timeline order={o} />
             <Settlement id={o.order_id} currency={o.currency} />
           </div>
-          <Events order={o} />
+          <Events order={o} access={props.access} />
         </>
       )}
     </Show>
