@@ -72,7 +72,8 @@ pub struct ReadContext {
     pub projections: Projections,
     /// The time the exception queue measures against (the serve's clock).
     pub clock: Arc<dyn Clock>,
-    pub sla_hours: BTreeMap<OrderStatus, u32>,
+    /// When orders are exceptions: hours per status, hours a claim may stay open.
+    pub slas: projections::model::Slas,
     /// The shop's policy, for what merchant payouts hold back (return window, holdback share).
     pub policy: order_events::Policy,
 }
@@ -179,7 +180,7 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
             None => return Err(ApiError::NotFound(format!("no order {id}"))),
         },
         ReadQuery::Exceptions { limit } => {
-            to_json(&store.exceptions(context.clock.now(), &context.sla_hours, *limit)?)
+            to_json(&store.exceptions(context.clock.now(), &context.slas, *limit)?)
         }
         ReadQuery::Inventory {
             sku,

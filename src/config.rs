@@ -69,6 +69,8 @@ pub struct ProjectionsSection {
     /// Hours an order may stay in a status before the exception queue lists it, by status.
     /// Orders on hold are always listed.
     pub sla_hours: BTreeMap<order_events::order::OrderStatus, u32>,
+    /// Hours a customer's claim may stay open before the exception queue lists its order.
+    pub claim_sla_hours: u32,
 }
 
 impl Default for ProjectionsSection {
@@ -87,6 +89,7 @@ impl Default for ProjectionsSection {
                 (OrderStatus::ReturnRequested, 240),
             ]
             .into(),
+            claim_sla_hours: 48,
         }
     }
 }
@@ -281,7 +284,10 @@ impl LedgerConfig {
             postgres,
             group,
             settlement: self.settlement.clone(),
-            sla_hours: self.projections.sla_hours.clone(),
+            slas: projections::model::Slas {
+                statuses: self.projections.sla_hours.clone(),
+                claim_hours: self.projections.claim_sla_hours,
+            },
             policy: self.policy.clone(),
         }
     }

@@ -187,7 +187,7 @@ pub async fn run(
         &store,
         options,
         elapsed,
-        &read_side.sla_hours,
+        &read_side.slas,
         (end, &policy),
         out,
     )
@@ -307,7 +307,7 @@ async fn summarize(
     store: &projections::ProjectionStore,
     options: &DemoOptions,
     elapsed: Duration,
-    sla_hours: &BTreeMap<OrderStatus, u32>,
+    slas: &projections::model::Slas,
     (now, policy): (chrono::DateTime<Utc>, &order_events::Policy),
     out: &mut impl Write,
 ) -> anyhow::Result<DemoSummary> {
@@ -342,7 +342,7 @@ async fn summarize(
         writeln!(out, "  {:<20} {count:>7}", status.to_string())?;
     }
 
-    let exceptions = store.exceptions(now, sla_hours, 1000)?;
+    let exceptions = store.exceptions(now, slas, 1000)?;
     writeln!(out)?;
     writeln!(
         out,

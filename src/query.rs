@@ -119,7 +119,7 @@ pub async fn caught_up_context(
     Ok(ReadContext {
         projections,
         clock: Arc::new(command_handler::SystemClock),
-        sla_hours: read_side.sla_hours,
+        slas: read_side.slas,
         policy: read_side.policy,
     })
 }

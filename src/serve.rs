@@ -719,7 +719,8 @@ pub struct ReadSide {
     /// assigned).
     pub group: String,
     pub settlement: projections::SettlementRules,
-    pub sla_hours: std::collections::BTreeMap<order_events::order::OrderStatus, u32>,
+    /// When orders are exceptions: hours per status, hours a claim may stay open.
+    pub slas: projections::model::Slas,
     /// The shop's policy: merchant balances show what a payout may take under it.
     pub policy: order_events::Policy,
 }
@@ -826,7 +827,7 @@ pub async fn serve(
     let read = crate::api::ReadContext {
         projections,
         clock: clock.clone(),
-        sla_hours: options.read_side.sla_hours,
+        slas: options.read_side.slas,
         policy: options.read_side.policy,
     };
     let mut auth = options.auth;

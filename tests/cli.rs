@@ -634,7 +634,7 @@ fn submit_goes_through_the_serve_that_owns_the_directory_and_metrics_count_it() 
     ]);
     assert!(order.status.success(), "{order:?}");
     let order: serde_json::Value = serde_json::from_str(&stdout(&order)).unwrap();
-    assert_eq!(order["feedback"]["rating"], 5, "{order}");
+    assert_eq!(order["review"]["rating"], 5, "{order}");
     let metrics = ureq::get(&format!("http://{address}/metrics"))
         .header("authorization", &format!("Bearer {token}"))
         .call()

@@ -668,7 +668,10 @@ async fn sled_answers(log: Arc<dyn Log>, routes: &[CliQuery]) -> Vec<serde_json:
         postgres: None,
         group: "reference".to_owned(),
         settlement: config.settlement.clone(),
-        sla_hours: config.projections.sla_hours.clone(),
+        slas: projections::model::Slas {
+            statuses: config.projections.sla_hours.clone(),
+            claim_hours: config.projections.claim_sla_hours,
+        },
         policy: config.policy.clone(),
     };
     let context = order_ledger::query::caught_up_context(log, read_side)

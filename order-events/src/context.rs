@@ -72,6 +72,14 @@ pub struct Policy {
     pub return_window_days: u32,
     /// Days after delivery after which the receipt is confirmed automatically.
     pub auto_confirm_days: u32,
+    /// Days after their first review within which a customer may revise it.
+    pub review_revision_days: u32,
+    /// Days after dispatch by which a parcel is expected: a claim that it was not received
+    /// can be opened from then.
+    pub expected_delivery_days: u32,
+    /// Days after delivery (or, undelivered, after the expected delivery) within which a claim
+    /// can be opened.
+    pub claim_window_days: u32,
     /// Minutes between a backordered order's tries to reserve its stock again (0: never; it
     /// then waits for its payment deadline).
     pub backorder_retry_minutes: u32,
@@ -95,6 +103,9 @@ impl Default for Policy {
             payment_window_minutes: 30,
             return_window_days: 14,
             auto_confirm_days: 7,
+            review_revision_days: 30,
+            expected_delivery_days: 7,
+            claim_window_days: 90,
             backorder_retry_minutes: 15,
             lines_per_order_max: 100,
             quantity_per_line_max: 10_000,
@@ -148,6 +159,18 @@ impl Policy {
 
     pub fn auto_confirm_after(&self) -> Duration {
         Duration::days(i64::from(self.auto_confirm_days))
+    }
+
+    pub fn review_revision_window(&self) -> Duration {
+        Duration::days(i64::from(self.review_revision_days))
+    }
+
+    pub fn expected_delivery(&self) -> Duration {
+        Duration::days(i64::from(self.expected_delivery_days))
+    }
+
+    pub fn claim_window(&self) -> Duration {
+        Duration::days(i64::from(self.claim_window_days))
     }
 }
 

@@ -115,6 +115,10 @@ string_id!(
     /// A refund, unique within its order.
     RefundId
 );
+string_id!(
+    /// A customer's claim (A-to-Z style complaint), unique within its order.
+    ClaimId
+);
 
 impl Sku {
     /// Whether the code has the documented SKU format.

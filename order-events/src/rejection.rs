@@ -93,7 +93,21 @@ rules! {
     RefundAlreadyRecorded => "refund_already_recorded", "A refund id is issued at most once per order.";
     RefundExceedsCaptured => "refund_exceeds_captured", "Refunds add up to at most what was captured.";
     RatingOutOfRange => "rating_out_of_range", "Ratings are 1 to 5.";
-    FeedbackAlreadyRecorded => "feedback_already_recorded", "An order gets one feedback record.";
+    FeedbackAlreadyRecorded => "feedback_already_recorded", "Retired with RecordFeedback (an order got one feedback record); kept so results recorded before still read.";
+    CommandRetired => "command_retired", "A retired command type is refused; its reason names the commands that replaced it.";
+    // Reviews and claims.
+    NotTheOrdersCustomer => "not_the_orders_customer", "Only the order's customer reviews it (a customer actor whose id is the order's customer id).";
+    ReviewAlreadyRecorded => "review_already_recorded", "An order gets one review; its customer changes it with ReviseReview.";
+    ReviewNotFound => "review_not_found", "Only a review that was recorded can be revised.";
+    ReviewRevisionWindowClosed => "review_revision_window_closed", "A review is revised within the policy's days of the first review.";
+    ClaimTooEarly => "claim_too_early", "A claim is opened after delivery, or for a parcel not received once its expected delivery has passed.";
+    ClaimWindowClosed => "claim_window_closed", "A claim is opened within the policy's days after delivery or expected delivery.";
+    ClaimAlreadyRecorded => "claim_already_recorded", "A claim id is opened at most once per order.";
+    ClaimAlreadyOpen => "claim_already_open", "An order has one open claim at a time.";
+    ClaimNotFound => "claim_not_found", "The claim named was not opened on this order.";
+    ClaimAlreadyResolved => "claim_already_resolved", "A claim is resolved once.";
+    ClaimResolverNotStaff => "claim_resolver_not_staff", "Claims are resolved by staff.";
+    ReplacementNotDelivered => "replacement_not_delivered", "A replacement exchanges delivered goods; a parcel not received is refunded instead.";
     // Stock items.
     StockInsufficient => "stock_insufficient", "A reservation never takes more than is available (on hand minus reserved).";
     ReservationConflict => "reservation_conflict", "An order holds one reservation per stock item; a repeat must ask for a range that holds what it already has.";

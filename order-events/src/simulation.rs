@@ -6,7 +6,7 @@
 //!
 //! Orders are placed in waves; each order draws its fate at placement (pays at once or in two
 //! parts, fails payment, never pays, is cancelled, ships in one or two parcels, is delayed or
-//! lost in transit, is returned or exchanged, leaves feedback) and then moves one step each time
+//! lost in transit, is returned or exchanged, reviews it, opens a claim) and then moves one step each time
 //! the shop is stepped at or after its next action time. Stock arrives at the start and in
 //! restocks, some SKUs are scarce so stock-outs happen.
 
@@ -17,16 +17,17 @@ use uuid::Uuid;
 use crate::context::{Actor, ActorKind};
 use crate::envelope::{Command, CommandEnvelope};
 use crate::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
-    Sku, StockKey,
+    CarrierId, Channel, ClaimId, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
+    ShipmentId, Sku, StockKey,
 };
 use crate::money::{Amount, Currency};
 use crate::order::{
     Address, ApplyDiscount, CancelOrder, CancelReason, CapturePayment, CarrierExceptionKind,
-    ClaimKind, ConfirmReceipt, Discount, FailPayment, HoldReason, LineItem, LineQuantity,
-    ModifyPrice, Order, OrderCommand, OrderStatus, PaymentMethod, PlaceOrder, ReceiveReturn,
-    RecordCarrierException, RecordDelivery, RecordFeedback, Refund, RefundReason, ReleaseHold,
-    RequestExchange, RequestReturn, ReturnDisposition, ReturnReason, ServiceLevel, Ship,
+    ClaimKind, ClaimRefund, ClaimRejection, ClaimReplacement, ClaimResolution, ConfirmReceipt,
+    Discount, FailPayment, HoldReason, LineItem, LineQuantity, ModifyPrice, OpenClaim, Order,
+    OrderCommand, OrderStatus, PaymentMethod, PlaceOrder, ReceiveReturn, RecordCarrierException,
+    RecordDelivery, Refund, RefundReason, ReleaseHold, RequestExchange, RequestReturn,
+    ResolveClaim, ReturnDisposition, ReturnReason, ReviewOrder, ReviseReview, ServiceLevel, Ship,
 };
 use crate::stock::{ReceiveStock, SetSafetyStock, StockCommand};
 
@@ -129,7 +130,13 @@ struct SimOrder {
     returned: bool,
     delayed: bool,
     lost: bool,
-    feedback_given: bool,
+    /// The rating the customer gave, once they reviewed.
+    rating: Option<u8>,
+    revised: bool,
+    /// The claim the customer opens after a poor review, and how far it got.
+    claim: Option<ClaimKind>,
+    claim_opened: bool,
+    claim_resolved: bool,
 }
 
 /// The simulated shop. Step it with the current time and a way to see each order's state.
@@ -363,7 +370,11 @@ impl Shop {
             returned: false,
             delayed: false,
             lost: false,
-            feedback_given: false,
+            rating: None,
+            revised: false,
+            claim: None,
+            claim_opened: false,
+            claim_resolved: false,
         });
         let command = OrderCommand::from(PlaceOrder {
             channel: Channel::new(channel),
@@ -606,30 +617,8 @@ impl Shop {
         let id = sim.id;
         let n = sim.steps;
         let customer = sim.customer.clone();
-        if sim.fate.feedback && !sim.feedback_given {
-            sim.feedback_given = true;
-            // Mostly happy customers: 5 half the time, 1 or 2 one time in ten.
-            let rating = match self.rng.below(20) {
-                0 => 1,
-                1 => 2,
-                2 | 3 => 3,
-                4..=9 => 4,
-                _ => 5,
-            };
-            let claim = (rating == 1 && self.rng.chance(50)).then_some(ClaimKind::NotAsDescribed);
-            return self.send(
-                now,
-                ActorKind::Customer,
-                &customer,
-                RecordFeedback {
-                    order_id: id,
-                    rating,
-                    comment: String::new(),
-                    claim,
-                }
-                .into(),
-                Some(6 * 60),
-            );
+        if let Some(step) = self.review_and_claim(sim, state, now) {
+            return step;
         }
         if (sim.fate.ret || sim.fate.exchange) && !sim.returned {
             sim.returned = true;
@@ -676,6 +665,129 @@ impl Shop {
         }
         // Left to the auto-confirm timer (or already completed).
         (None, None)
+    }
+
+    /// A delivered order's review, its revision, and a claim after a poor one, one step each:
+    /// `None` once there is nothing (more) to do.
+    fn review_and_claim(
+        &mut self,
+        sim: &mut SimOrder,
+        state: &Order,
+        now: DateTime<Utc>,
+    ) -> Option<Step> {
+        let (id, customer) = (sim.id, sim.customer.clone());
+        let Some(rating) = sim.rating else {
+            if !sim.fate.feedback {
+                return None;
+            }
+            // Mostly happy customers: 5 half the time, 1 or 2 one time in ten.
+            let rating = match self.rng.below(20) {
+                0 => 1,
+                1 => 2,
+                2 | 3 => 3,
+                4..=9 => 4,
+                _ => 5,
+            };
+            sim.rating = Some(rating);
+            let kinds = [
+                ClaimKind::NotAsDescribed,
+                ClaimKind::Defective,
+                ClaimKind::Damaged,
+            ];
+            sim.claim =
+                (rating == 1 && self.rng.chance(60)).then(|| kinds[self.rng.below(3) as usize]);
+            let review = ReviewOrder {
+                order_id: id,
+                rating,
+                text: String::new(),
+            };
+            return Some(self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                review.into(),
+                Some(6 * 60),
+            ));
+        };
+        if rating == 2 && !sim.revised && self.rng.chance(30) {
+            // Support called; the customer thinks better of it.
+            sim.revised = true;
+            let revised = ReviseReview {
+                order_id: id,
+                rating: 3,
+                text: "support sorted it out".into(),
+            };
+            return Some(self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                revised.into(),
+                Some(6 * 60),
+            ));
+        }
+        let kind = sim.claim?;
+        let claim_id = ClaimId::new(format!("claim-{}", id.0.simple()));
+        if !sim.claim_opened {
+            sim.claim_opened = true;
+            let text = "not what the listing showed".into();
+            let claim = OpenClaim {
+                order_id: id,
+                claim_id,
+                kind,
+                text,
+            };
+            return Some(self.send(
+                now,
+                ActorKind::Customer,
+                &customer,
+                claim.into(),
+                Some(24 * 60),
+            ));
+        }
+        if sim.claim_resolved {
+            return None;
+        }
+        sim.claim_resolved = true;
+        let resolution = self.claim_resolution(sim, state);
+        let resolve = ResolveClaim {
+            order_id: id,
+            claim_id,
+            resolution,
+        };
+        Some(self.send(
+            now,
+            ActorKind::Staff,
+            "cs-agent",
+            resolve.into(),
+            Some(6 * 60),
+        ))
+    }
+
+    /// Customer service's answer to a claim: half the time the first line's price back, a
+    /// third of the time a replacement of one unit, otherwise a rejection.
+    fn claim_resolution(&mut self, sim: &SimOrder, state: &Order) -> ClaimResolution {
+        let n = sim.steps;
+        let line = &state.lines[0];
+        let refundable = state.captured() - state.refunded();
+        match self.rng.below(6) {
+            0..=2 if refundable.is_positive() => ClaimResolution::Refund(ClaimRefund {
+                refund_id: RefundId::new(format!("rf-claim-{n}")),
+                amount: line.unit_price.min(refundable),
+                psp_reference: format!("psp-c-{}-{n}", sim.id.0.simple()),
+            }),
+            3 | 4 if line.shipped > state.return_requested(&line.sku) => {
+                ClaimResolution::Replacement(ClaimReplacement {
+                    return_id: ReturnId::new(format!("claim-ret-{n}")),
+                    lines: vec![LineQuantity {
+                        sku: line.sku.clone(),
+                        quantity: 1,
+                    }],
+                })
+            }
+            _ => ClaimResolution::Rejected(ClaimRejection {
+                reason: "the photos show the item as listed".into(),
+            }),
+        }
     }
 
     /// A requested return arrives at the warehouse.

@@ -565,13 +565,14 @@ impl World {
                 })
                 .into()
             }
-            Op::Feedback { order, rating } => OrderCommand::from(RecordFeedback {
-                order_id: order_id(order),
-                rating,
-                comment: String::new(),
-                claim: None,
-            })
-            .into(),
+            Op::Feedback { order, rating } => {
+                let review = OrderCommand::from(ReviewOrder {
+                    order_id: order_id(order),
+                    rating,
+                    text: String::new(),
+                });
+                return Some((review.into(), Actor::new(ActorKind::Customer, "cust-42")));
+            }
             Op::Receive { sku, quantity } => StockCommand::from(ReceiveStock {
                 item: key(sku),
                 quantity,

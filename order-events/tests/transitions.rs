@@ -4,16 +4,22 @@
 //! [`expected_after`]; an illegal pair must be refused as `illegal_transition` (or, before
 //! placement and for a second placement, `order_not_found` / `order_already_placed`).
 
+use order_events::ids::ClaimId;
 use order_events::order::status::{legal_statuses, TRANSITIONS};
-use order_events::order::{Order, OrderCommand, OrderStatus, ReservationsPlanned};
-use order_events::testkit::given;
+use order_events::order::{
+    ClaimKind, ClaimOpened, Order, OrderCommand, OrderStatus, ReservationsPlanned, ReviewRecorded,
+};
 use order_events::testkit::samples::{self, history_to, one_of_each_order_command};
-use order_events::Rule;
+use order_events::testkit::{at, given};
+use order_events::{Actor, ActorKind, Rule};
 
 use OrderStatus::*;
 
 /// Decisions happen two days in: after the payment deadline, within the return window.
 const MINUTE: i64 = 2 * 1440;
+/// Claims are opened eight days in: the sample parcel, dispatched at minute 120, is overdue
+/// after the policy's seven days.
+const CLAIM_MINUTE: i64 = 8 * 1440;
 
 /// The status a legal command leads to from `from`, with the sample commands.
 fn expected_after(from: OrderStatus, command: &str) -> OrderStatus {
@@ -58,6 +64,33 @@ fn every_status_and_command_pair_follows_the_table() {
         for command in one_of_each_order_command() {
             let name = command.type_name();
             let mut history = history.clone();
+            let by = match name {
+                "ReviewOrder" | "ReviseReview" | "OpenClaim" => {
+                    Actor::new(ActorKind::Customer, "cust-42")
+                }
+                "ResolveClaim" => Actor::new(ActorKind::Staff, "cs-agent"),
+                _ => Actor::new(ActorKind::Service, "test"),
+            };
+            match name {
+                "ReviseReview" => history.push(
+                    ReviewRecorded {
+                        rating: 2,
+                        text: String::new(),
+                        reviewed_at: at(MINUTE - 60),
+                    }
+                    .into(),
+                ),
+                "ResolveClaim" => history.push(
+                    ClaimOpened {
+                        claim_id: ClaimId::from("C1"),
+                        kind: ClaimKind::Damaged,
+                        text: String::new(),
+                        opened_at: at(MINUTE - 60),
+                    }
+                    .into(),
+                ),
+                _ => {}
+            }
             if name == "RecordReservation" {
                 // An outcome answers a plan: give every status one to answer.
                 history.push(
@@ -68,8 +101,15 @@ fn every_status_and_command_pair_follows_the_table() {
                     .into(),
                 );
             }
+            // A claim that a parcel was not received opens once it is overdue.
+            let minute = if name == "OpenClaim" {
+                CLAIM_MINUTE
+            } else {
+                MINUTE
+            };
             let then = given::<Order>(history)
-                .at_minute(MINUTE)
+                .at_minute(minute)
+                .by(by)
                 .when(command.clone());
             if legal_statuses(name).contains(&status) {
                 let after = then.then_accepts();
@@ -81,6 +121,7 @@ fn every_status_and_command_pair_follows_the_table() {
                 legal += 1;
             } else {
                 let expected_rule = match (status, &command) {
+                    (_, OrderCommand::RecordFeedback(_)) => Rule::CommandRetired,
                     (Initial, _) => Rule::OrderNotFound,
                     (_, OrderCommand::PlaceOrder(_)) => Rule::OrderAlreadyPlaced,
                     _ => Rule::IllegalTransition,

@@ -263,7 +263,10 @@ fn queries(name: &str, store: &ProjectionStore, orders: u64) {
         store.orders(&filter, 100, None).unwrap();
     });
     time("exception queue (first 100)", 100, &mut |_| {
-        let sla = [(OrderStatus::Paid, 48)].into();
+        let sla = projections::model::Slas {
+            statuses: [(OrderStatus::Paid, 48)].into(),
+            claim_hours: 48,
+        };
         store
             .exceptions(
                 Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),

@@ -454,9 +454,17 @@ impl Projector {
             part,
         );
         let mut day: DayRow = take(rows, &key, "day report")?.unwrap_or_default();
+        let merchant = day
+            .by_merchant
+            .entry(header.merchant_id.clone())
+            .or_default();
         if matches!(event, OrderEvent::OrderPlaced(_)) {
             day.orders += 1;
+            merchant.orders += 1;
         }
+        let defects = row.counted.defects(event);
+        merchant.defects += defects;
+        day.defects += defects;
         // GMV is the current total of the day's orders: price changes, discounts and split
         // shortages move it; cancellations do not (they count in the cancellation rate).
         day.gmv += row.state.total() - total_before;
@@ -485,10 +493,6 @@ impl Projector {
             OrderEvent::PaymentCaptured(e) => day.net_sales += e.amount,
             OrderEvent::RefundIssued(e) => day.net_sales -= e.amount,
             _ => {}
-        }
-        if crate::model::is_defect(event) && !counted.defective {
-            counted.defective = true;
-            day.defective += 1;
         }
         if status == OrderStatus::Shipped && !counted.shipped {
             counted.shipped = true;
@@ -821,6 +825,13 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
     let id = header.order_id.0;
     let placed = header.placed_at;
     let status = keys::status_code(row.state.status);
+    let open_claim = row
+        .state
+        .claims
+        .iter()
+        .find(|claim| claim.is_open())
+        .and_then(|claim| claim.opened_at);
+    let claim_entry = open_claim.map(|at| keys::index_entry(OrderIndex::OpenClaim, None, at, id));
     let indexed: [(OrderIndex, Option<&str>, DateTime<Utc>); 6] = [
         (OrderIndex::Time, None, placed),
         (OrderIndex::Status, Some(&status), placed),
@@ -840,6 +851,7 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
     indexed
         .into_iter()
         .map(|(index, value, at)| keys::index_entry(index, value, at, id))
+        .chain(claim_entry)
         .collect()
 }
 

@@ -78,6 +78,8 @@ pub enum OrderIndex {
     Channel,
     /// By status, then time of entering it: the exception queue.
     InStatus,
+    /// Orders with an open claim, by the time it was opened.
+    OpenClaim,
 }
 
 impl OrderIndex {
@@ -89,6 +91,7 @@ impl OrderIndex {
             OrderIndex::Customer => b'u',
             OrderIndex::Channel => b'h',
             OrderIndex::InStatus => b'w',
+            OrderIndex::OpenClaim => b'c',
         }
     }
 }

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use order_events::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, ReturnId, ShipmentId, Sku,
-    WarehouseId,
+    CarrierId, Channel, ClaimId, CustomerId, MerchantId, OrderId, PaymentId, ReturnId, ShipmentId,
+    Sku, WarehouseId,
 };
 use order_events::money::{Amount, Currency};
 use order_events::order::{
-    CarrierExceptionKind, ClaimKind, Discount, HoldReason, LineQuantity, Order, OrderStatus,
-    ReturnDisposition, ReturnReason,
+    CarrierExceptionKind, ClaimKind, ClaimResolution, Discount, HoldReason, LineQuantity, Order,
+    OrderStatus, ReturnDisposition, ReturnReason,
 };
 use order_events::stock::StockItem;
 use schemars::JsonSchema;
@@ -58,6 +58,33 @@ pub struct Counted {
     pub returned: bool,
     pub defective: bool,
     pub shipped: bool,
+    pub negative_review: bool,
+    pub claim: bool,
+    pub defective_return: bool,
+}
+
+impl Counted {
+    /// Counts the defect parts `event` brings that the order has not counted yet: what to add
+    /// to its day's and its merchant's defects (each 0 or 1).
+    pub fn defects(&mut self, event: &order_events::order::OrderEvent) -> Defects {
+        let parts = defect_parts(event);
+        let first = |brings: bool, counted: &mut bool| {
+            let new = brings && !*counted;
+            *counted |= brings;
+            u64::from(new)
+        };
+        let added = Defects {
+            defective: 0,
+            negative_reviews: first(parts.negative_review, &mut self.negative_review),
+            claims: first(parts.claim, &mut self.claim),
+            defective_returns: first(parts.defective_return, &mut self.defective_return),
+        };
+        let any = parts.negative_review || parts.claim || parts.defective_return;
+        Defects {
+            defective: first(any, &mut self.defective),
+            ..added
+        }
+    }
 }
 
 /// One order as stored: the domain's folded state plus the read side's own bookkeeping.
@@ -185,12 +212,26 @@ pub struct ReturnView {
     pub received_at: Option<DateTime<Utc>>,
 }
 
+/// The customer's review of the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct FeedbackView {
-    /// 1 (worst) to 5 (best).
+pub struct ReviewView {
+    /// 1 (worst) to 5 (best); 1 and 2 count toward the order defect rate.
     pub rating: u8,
-    pub comment: String,
-    pub claim: Option<ClaimKind>,
+    pub text: String,
+    /// `null` for a rating recorded by the retired `RecordFeedback`, which had no date.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub revised_at: Option<DateTime<Utc>>,
+}
+
+/// A claim about the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClaimView {
+    /// `null` for a claim recorded by the retired `RecordFeedback`.
+    pub claim_id: Option<ClaimId>,
+    pub kind: ClaimKind,
+    pub opened_at: Option<DateTime<Utc>>,
+    /// How staff resolved it; `null` while it is open.
+    pub resolution: Option<ClaimResolution>,
 }
 
 /// Everything the read side knows about one order.
@@ -226,7 +267,8 @@ pub struct OrderView {
     pub returns: Vec<ReturnView>,
     /// Why the order is on hold; `null` when it is not.
     pub hold: Option<HoldReason>,
-    pub feedback: Option<FeedbackView>,
+    pub review: Option<ReviewView>,
+    pub claims: Vec<ClaimView>,
     /// Every event of the order, in sequence order, with where it is in the log and its hash
     /// (only on the order's own route: listings leave it empty).
     pub events: Vec<EventRef>,
@@ -321,11 +363,22 @@ impl OrderView {
                 .collect(),
             hold: state.hold.map(|hold| hold.reason),
             events: Vec::new(),
-            feedback: state.feedback.as_ref().map(|f| FeedbackView {
-                rating: f.rating,
-                comment: f.comment.clone(),
-                claim: f.claim,
+            review: state.review.as_ref().map(|review| ReviewView {
+                rating: review.rating,
+                text: review.text.clone(),
+                reviewed_at: review.reviewed_at,
+                revised_at: review.revised_at,
             }),
+            claims: state
+                .claims
+                .iter()
+                .map(|claim| ClaimView {
+                    claim_id: claim.claim_id.clone(),
+                    kind: claim.kind,
+                    opened_at: claim.opened_at,
+                    resolution: claim.resolution.clone(),
+                })
+                .collect(),
         })
     }
 }
@@ -370,13 +423,26 @@ impl From<&OrderView> for OrderSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ExceptionView {
     pub order: OrderSummary,
-    /// `on_hold` (with the hold reason in `hold`) or `sla_breached`.
+    /// `on_hold` (with the hold reason in `hold`), `sla_breached`, or `claim_open` (a claim
+    /// open longer than its SLA, in `claim`).
     pub kind: ExceptionKind,
     pub hold: Option<HoldReason>,
     /// Hours the order has been in its status, at the time of the query.
     pub hours_in_status: i64,
-    /// The status's SLA in hours, when it has one.
+    /// The SLA in hours of the status (or of claims), when it has one.
     pub sla_hours: Option<u32>,
+    /// The open claim of a `claim_open` exception.
+    pub claim: Option<ClaimView>,
+    /// Hours the claim has been open.
+    pub claim_hours_open: Option<i64>,
+}
+
+/// When the exception queue lists an order: hours in a status, by status, and hours a claim
+/// may stay open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Slas {
+    pub statuses: BTreeMap<OrderStatus, u32>,
+    pub claim_hours: u32,
 }
 
 #[derive(
@@ -386,6 +452,7 @@ pub struct ExceptionView {
 pub enum ExceptionKind {
     OnHold,
     SlaBreached,
+    ClaimOpen,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,8 +625,13 @@ impl Part for DayRow {
         self.cancelled += part.cancelled;
         self.expired += part.expired;
         self.returned += part.returned;
-        self.defective += part.defective;
+        self.defects += part.defects;
         add_counts(&mut self.by_status, &part.by_status);
+        for (merchant, day) in &part.by_merchant {
+            let mine = self.by_merchant.entry(merchant.clone()).or_default();
+            mine.orders += day.orders;
+            mine.defects += day.defects;
+        }
     }
 }
 
@@ -648,18 +720,59 @@ pub struct DayRow {
     pub expired: u64,
     /// Orders with at least one return received.
     pub returned: u64,
-    /// Orders with a defect (see [`is_defect`]).
-    pub defective: u64,
+    /// Orders with a defect, and with each kind of defect (see [`defect_parts`]).
+    pub defects: Defects,
     /// The day's orders by the status they are in now.
     pub by_status: BTreeMap<OrderStatus, u64>,
+    /// The day's orders and their defects, per merchant.
+    pub by_merchant: BTreeMap<MerchantId, MerchantDay>,
 }
 
-/// Whether an order event is a defect, a negative outcome of the order that the shop is
-/// answerable for: feedback rated 1 or 2 or with a claim; a parcel lost or damaged by the
-/// carrier; a return or exchange for goods that were defective, not as described, the wrong
-/// item, or damaged in transit (a change of mind or "other" is no defect). An order counts once.
-pub fn is_defect(event: &order_events::order::OrderEvent) -> bool {
-    use order_events::order::{CarrierExceptionKind, OrderEvent, ReturnReason};
+/// One merchant's orders of a day and their defects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MerchantDay {
+    pub orders: u64,
+    pub defects: Defects,
+}
+
+/// Orders with a defect — counted once however many it has — and orders with each kind: the
+/// order defect rate and its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Defects {
+    pub defective: u64,
+    /// Orders whose customer reviewed them with 1 or 2 stars.
+    pub negative_reviews: u64,
+    /// Orders with a claim (whatever became of it).
+    pub claims: u64,
+    /// Orders with a return or exchange for goods defective, not as described, the wrong item
+    /// or damaged in transit.
+    pub defective_returns: u64,
+}
+
+impl std::ops::AddAssign for Defects {
+    fn add_assign(&mut self, other: Defects) {
+        self.defective += other.defective;
+        self.negative_reviews += other.negative_reviews;
+        self.claims += other.claims;
+        self.defective_returns += other.defective_returns;
+    }
+}
+
+/// Which parts of the order defect rate an order event brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DefectParts {
+    pub negative_review: bool,
+    pub claim: bool,
+    pub defective_return: bool,
+}
+
+/// The defects an order event brings, negative outcomes the merchant is answerable for: a
+/// review rated 1 or 2 (when recorded or revised: a review revised upward keeps the order
+/// counted); a claim; a return or exchange for goods that were defective, not as described,
+/// the wrong item, or damaged in transit (a change of mind or "other" is no defect). A parcel
+/// the carrier lost or damaged counts once its customer claims.
+pub fn defect_parts(event: &order_events::order::OrderEvent) -> DefectParts {
+    use order_events::order::{OrderEvent, ReturnReason};
     let defective_reason = |reason: ReturnReason| {
         matches!(
             reason,
@@ -669,15 +782,34 @@ pub fn is_defect(event: &order_events::order::OrderEvent) -> bool {
                 | ReturnReason::DamagedInTransit
         )
     };
+    let none = DefectParts::default();
     match event {
-        OrderEvent::FeedbackRecorded(e) => e.rating <= 2 || e.claim.is_some(),
-        OrderEvent::CarrierExceptionRecorded(e) => matches!(
-            e.kind,
-            CarrierExceptionKind::Lost | CarrierExceptionKind::Damaged
-        ),
-        OrderEvent::ReturnRequested(e) => defective_reason(e.reason),
-        OrderEvent::ExchangeRequested(e) => defective_reason(e.reason),
-        _ => false,
+        OrderEvent::FeedbackRecorded(e) => DefectParts {
+            negative_review: e.rating <= 2,
+            claim: e.claim.is_some(),
+            ..none
+        },
+        OrderEvent::ReviewRecorded(e) => DefectParts {
+            negative_review: e.rating <= 2,
+            ..none
+        },
+        OrderEvent::ReviewRevised(e) => DefectParts {
+            negative_review: e.rating <= 2,
+            ..none
+        },
+        OrderEvent::ClaimOpened(_) => DefectParts {
+            claim: true,
+            ..none
+        },
+        OrderEvent::ReturnRequested(e) => DefectParts {
+            defective_return: defective_reason(e.reason),
+            ..none
+        },
+        OrderEvent::ExchangeRequested(e) => DefectParts {
+            defective_return: defective_reason(e.reason),
+            ..none
+        },
+        _ => none,
     }
 }
 
@@ -696,9 +828,24 @@ pub struct DayReport {
     pub cancelled: u64,
     pub expired: u64,
     pub returned: u64,
-    pub defective: u64,
+    /// Orders with a defect, and with each kind (see [`defect_parts`]).
+    #[serde(flatten)]
+    pub defects: Defects,
     /// The day's orders by the status they are in now (statuses none is in are left out).
     pub by_status: BTreeMap<OrderStatus, u64>,
+    /// The day's orders and their defects per merchant.
+    pub by_merchant: BTreeMap<MerchantId, MerchantDay>,
+}
+
+/// One merchant's orders over a report's range, their defects and its order defect rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MerchantDefects {
+    pub merchant_id: MerchantId,
+    pub orders: u64,
+    #[serde(flatten)]
+    pub defects: Defects,
+    /// Defective / orders (0 to 1).
+    pub order_defect_rate: f64,
 }
 
 /// One placement day of a report, over its channels and currencies.
@@ -740,10 +887,14 @@ pub struct ReportView {
     pub cancellation_rate: f64,
     /// Orders with a return received / placed orders.
     pub return_rate: f64,
-    /// Orders with a defect / placed orders. A defect: feedback rated 1 or 2 or with a claim;
-    /// a parcel lost or damaged; a return or exchange for goods defective, not as described,
-    /// the wrong item or damaged in transit.
+    /// Orders with a defect / placed orders. A defect: a review rated 1 or 2; a claim; a
+    /// return or exchange for goods defective, not as described, the wrong item or damaged in
+    /// transit.
     pub order_defect_rate: f64,
+    /// The range's orders with a defect, and with each kind.
+    pub defects: Defects,
+    /// Per merchant, worst order defect rate first.
+    pub by_merchant: Vec<MerchantDefects>,
     /// Placement to fully shipped, over the orders that shipped; `null` when none did.
     pub processing_hours_p50: Option<f64>,
     pub processing_hours_p95: Option<f64>,

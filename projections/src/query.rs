@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{self, OrderIndex};
 use crate::model::{
     add_counts, AccountBalance, AccountView, CurrencyTotals, CurrencyTrialBalance, DateSummary,
-    DayReport, DayRow, ExceptionKind, ExceptionView, GapAlarm, InventoryView, MerchantBalanceView,
-    MerchantTotals, OrderBalanceView, OrderRow, OrderSummary, OrderView, Part, ReconciliationView,
-    ReportView, StockRow, TrialBalanceView, UndecodableAlarm,
+    DayReport, DayRow, Defects, ExceptionKind, ExceptionView, GapAlarm, InventoryView,
+    MerchantBalanceView, MerchantDay, MerchantDefects, MerchantTotals, OrderBalanceView, OrderRow,
+    OrderSummary, OrderView, Part, ReconciliationView, ReportView, Slas, StockRow,
+    TrialBalanceView, UndecodableAlarm,
 };
 use crate::store::ProjectionStore;
 use crate::StoreError;
@@ -179,6 +180,31 @@ fn decoded<T: serde::de::DeserializeOwned>(
 }
 
 /// The average order value of `orders` orders totalling `gmv`.
+/// Each merchant's orders and defects over a report's range, worst order defect rate first.
+fn merchant_defects(
+    by_merchant: BTreeMap<order_events::ids::MerchantId, MerchantDay>,
+) -> Vec<MerchantDefects> {
+    let mut merchants: Vec<MerchantDefects> = by_merchant
+        .into_iter()
+        .map(|(merchant_id, day)| MerchantDefects {
+            merchant_id,
+            orders: day.orders,
+            defects: day.defects,
+            order_defect_rate: if day.orders == 0 {
+                0.0
+            } else {
+                day.defects.defective as f64 / day.orders as f64
+            },
+        })
+        .collect();
+    merchants.sort_by(|a, b| {
+        b.order_defect_rate
+            .total_cmp(&a.order_defect_rate)
+            .then_with(|| a.merchant_id.cmp(&b.merchant_id))
+    });
+    merchants
+}
+
 fn average(currency: Currency, gmv: Amount, orders: u64) -> Amount {
     if orders == 0 {
         Amount::ZERO
@@ -333,39 +359,27 @@ impl ProjectionStore {
         })
     }
 
-    /// Orders on hold, and orders longer in their status than its SLA (`sla_hours`), oldest
-    /// first, at most `limit`.
+    /// Orders on hold, orders longer in their status than its SLA, and orders with a claim
+    /// open longer than the claims' SLA (`slas`); longest waiting first, at most `limit`.
     pub fn exceptions(
         &self,
         now: DateTime<Utc>,
-        sla_hours: &BTreeMap<OrderStatus, u32>,
+        slas: &Slas,
         limit: usize,
     ) -> Result<Vec<ExceptionView>, QueryError> {
         check_limit(limit)?;
         let mut found = Vec::new();
         let mut statuses: Vec<(OrderStatus, Option<u32>)> = vec![(OrderStatus::OnHold, None)];
         statuses.extend(
-            sla_hours
+            slas.statuses
                 .iter()
                 .filter(|(s, _)| **s != OrderStatus::OnHold)
                 .map(|(s, h)| (*s, Some(*h))),
         );
         for (status, sla) in statuses {
-            let prefix = keys::index_prefix(OrderIndex::InStatus, Some(&keys::status_code(status)));
-            let mut end = prefix.clone();
-            match sla {
-                Some(hours) => {
-                    end.extend_from_slice(&keys::time(now - chrono::Duration::hours(hours.into())))
-                }
-                None => end.extend_from_slice(&[0xff; 25]),
-            }
-            // The status's first `limit` entries, and their orders in one read.
-            let mut entries = self
-                .backend()
-                .range(Bound::Included(prefix.clone()), Bound::Excluded(end));
-            let batch = index_batch(&mut entries, prefix.len(), limit)?;
-            let ids: Vec<OrderId> = batch.iter().map(|(_, id)| *id).collect();
-            for view in self.orders_by_id(&ids)?.into_iter().flatten() {
+            let code = keys::status_code(status);
+            let due = sla.map(|hours| now - chrono::Duration::hours(hours.into()));
+            for view in self.indexed_before(OrderIndex::InStatus, Some(&code), due, limit)? {
                 found.push(ExceptionView {
                     kind: if status == OrderStatus::OnHold {
                         ExceptionKind::OnHold
@@ -375,13 +389,59 @@ impl ProjectionStore {
                     hold: view.hold,
                     hours_in_status: (now - view.status_since).num_hours(),
                     sla_hours: sla,
+                    claim: None,
+                    claim_hours_open: None,
                     order: OrderSummary::from(&view),
                 });
             }
         }
-        found.sort_by_key(|e| (e.order.status_since, e.order.order_id));
+        let due = now - chrono::Duration::hours(slas.claim_hours.into());
+        for view in self.indexed_before(OrderIndex::OpenClaim, None, Some(due), limit)? {
+            let claim = view
+                .claims
+                .iter()
+                .find(|c| c.claim_id.is_some() && c.resolution.is_none());
+            found.push(ExceptionView {
+                kind: ExceptionKind::ClaimOpen,
+                hold: view.hold,
+                hours_in_status: (now - view.status_since).num_hours(),
+                sla_hours: Some(slas.claim_hours),
+                claim_hours_open: claim
+                    .and_then(|c| c.opened_at)
+                    .map(|at| (now - at).num_hours()),
+                claim: claim.cloned(),
+                order: OrderSummary::from(&view),
+            });
+        }
+        found.sort_by_key(|e| {
+            let since = e.claim.as_ref().and_then(|c| c.opened_at);
+            (since.unwrap_or(e.order.status_since), e.order.order_id)
+        });
         found.truncate(limit);
         Ok(found)
+    }
+
+    /// The first `limit` orders of an index under `value` whose time is before `due` (all of
+    /// them when `None`), read in one request.
+    fn indexed_before(
+        &self,
+        index: OrderIndex,
+        value: Option<&str>,
+        due: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<OrderView>, QueryError> {
+        let prefix = keys::index_prefix(index, value);
+        let mut end = prefix.clone();
+        match due {
+            Some(due) => end.extend_from_slice(&keys::time(due)),
+            None => end.extend_from_slice(&[0xff; 25]),
+        }
+        let mut entries = self
+            .backend()
+            .range(Bound::Included(prefix.clone()), Bound::Excluded(end));
+        let batch = index_batch(&mut entries, prefix.len(), limit)?;
+        let ids: Vec<OrderId> = batch.iter().map(|(_, id)| *id).collect();
+        Ok(self.orders_by_id(&ids)?.into_iter().flatten().collect())
     }
 
     pub fn stock_item(
@@ -600,9 +660,16 @@ impl ProjectionStore {
         }
         let mut by_status = BTreeMap::new();
         let mut dates: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let (mut defects, mut by_merchant) = (Defects::default(), BTreeMap::new());
         for day in &days {
             add_counts(&mut by_status, &day.by_status);
             *dates.entry(day.date).or_default() += day.orders;
+            defects += day.defects;
+            for (merchant, of_day) in &day.by_merchant {
+                let total: &mut MerchantDay = by_merchant.entry(merchant.clone()).or_default();
+                total.orders += of_day.orders;
+                total.defects += of_day.defects;
+            }
         }
         let hours = |histogram: &BTreeMap<u32, u64>, q| {
             quantile_minutes(histogram, q).map(|m| m as f64 / 60.0)
@@ -644,7 +711,9 @@ impl ProjectionStore {
             orders,
             cancellation_rate: rate(|d| d.cancelled),
             return_rate: rate(|d| d.returned),
-            order_defect_rate: rate(|d| d.defective),
+            order_defect_rate: rate(|d| d.defects.defective),
+            defects,
+            by_merchant: merchant_defects(by_merchant),
             by_status,
             by_currency: totals
                 .into_iter()
@@ -703,8 +772,9 @@ impl ProjectionStore {
                     cancelled: row.cancelled,
                     expired: row.expired,
                     returned: row.returned,
-                    defective: row.defective,
+                    defects: row.defects,
                     by_status: row.by_status,
+                    by_merchant: row.by_merchant,
                 })
             })
             .collect()

@@ -21,7 +21,7 @@ use order_events::money::{Amount, Currency};
 /// The version of the tables' layout: bump it with any change to [`create`] or to what
 /// [`statements`] writes. A store whose tables are of another version makes them anew and is
 /// folded again from the log.
-pub const VERSION: i32 = 4;
+pub const VERSION: i32 = 5;
 
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
@@ -70,12 +70,16 @@ pub fn create(schema: &str) -> String {
              part integer NOT NULL, orders bigint NOT NULL, gross_gmv numeric NOT NULL,
              net_sales numeric NOT NULL, cancelled bigint NOT NULL, expired bigint NOT NULL,
              returned bigint NOT NULL, defective bigint NOT NULL,
-             PRIMARY KEY (day, channel, currency, part));
+             negative_reviews bigint NOT NULL, claims bigint NOT NULL,
+             defective_returns bigint NOT NULL, PRIMARY KEY (day, channel, currency, part));
          CREATE OR REPLACE VIEW {schema}.daily_reports AS
              SELECT day, channel, currency, sum(orders)::bigint AS orders,
                     sum(gross_gmv) AS gross_gmv, sum(net_sales) AS net_sales,
                     sum(cancelled)::bigint AS cancelled, sum(expired)::bigint AS expired,
-                    sum(returned)::bigint AS returned, sum(defective)::bigint AS defective
+                    sum(returned)::bigint AS returned, sum(defective)::bigint AS defective,
+                    sum(negative_reviews)::bigint AS negative_reviews,
+                    sum(claims)::bigint AS claims,
+                    sum(defective_returns)::bigint AS defective_returns
              FROM {schema}.daily_report_parts GROUP BY day, channel, currency;
          CREATE TABLE IF NOT EXISTS {schema}.journal_entries (
              order_id uuid NOT NULL, entry integer NOT NULL, posting integer NOT NULL,
@@ -435,7 +439,7 @@ pub fn statements(
     let mut orders = Changes::new(12, 1);
     let mut inventory = Changes::new(8, 2);
     let mut accounts = Changes::new(6, 3);
-    let mut days = Changes::new(11, 4);
+    let mut days = Changes::new(14, 4);
     let mut lines = Children::new(8);
     let mut timeline = Children::new(4);
     let mut journal = Children::new(10);
@@ -510,7 +514,10 @@ pub fn statements(
                     text(row.cancelled),
                     text(row.expired),
                     text(row.returned),
-                    text(row.defective),
+                    text(row.defects.defective),
+                    text(row.defects.negative_reviews),
+                    text(row.defects.claims),
+                    text(row.defects.defective_returns),
                 ]);
             }
             (Some(keys::STOCK), Some(value)) => {
@@ -619,6 +626,9 @@ pub fn statements(
         "expired::bigint",
         "returned::bigint",
         "defective::bigint",
+        "negative_reviews::bigint",
+        "claims::bigint",
+        "defective_returns::bigint",
     ];
     push(
         &mut statements,

@@ -50,7 +50,10 @@ fn answers(store: &ProjectionStore) -> BTreeMap<&'static str, Value> {
         status: Some(OrderStatus::Completed),
         ..OrderFilter::default()
     };
-    let sla: BTreeMap<OrderStatus, u32> = [(OrderStatus::Placed, 1), (OrderStatus::Paid, 2)].into();
+    let sla = projections::model::Slas {
+        statuses: [(OrderStatus::Placed, 1), (OrderStatus::Paid, 2)].into(),
+        claim_hours: 1,
+    };
     BTreeMap::from([
         ("orders", Value::Array(orders)),
         ("each order and its balance", Value::Array(each_order)),

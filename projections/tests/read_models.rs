@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::{journey, shop_run};
@@ -84,6 +84,24 @@ struct Reference {
     captured: Decimal,
     refunded: Decimal,
     freight: Decimal,
+    /// merchant → the orders with a poor review, with a claim, with a defective return.
+    defects: BTreeMap<String, [BTreeSet<OrderId>; 3]>,
+    /// merchant → its orders.
+    merchant_orders: BTreeMap<String, BTreeSet<OrderId>>,
+}
+
+/// Which defect an order event is, by this test's own reading of the definition: 0 a review
+/// of 1 or 2 stars, 1 a claim, 2 a return or exchange for a fault of the goods.
+fn defect_of(event: &OrderEvent) -> Option<usize> {
+    use order::ReturnReason::{ChangedMind, Other};
+    match event {
+        OrderEvent::ReviewRecorded(e) if e.rating <= 2 => Some(0),
+        OrderEvent::ReviewRevised(e) if e.rating <= 2 => Some(0),
+        OrderEvent::ClaimOpened(_) => Some(1),
+        OrderEvent::ReturnRequested(e) if !matches!(e.reason, ChangedMind | Other) => Some(2),
+        OrderEvent::ExchangeRequested(e) if !matches!(e.reason, ChangedMind | Other) => Some(2),
+        _ => None,
+    }
 }
 
 fn round2(value: Decimal) -> Decimal {
@@ -102,6 +120,15 @@ impl Reference {
                     order::apply(order, &event);
                     let header = order.header.clone().unwrap();
                     let key = (header.currency, header.merchant_id.0.clone());
+                    let merchant = header.merchant_id.0.clone();
+                    reference
+                        .merchant_orders
+                        .entry(merchant.clone())
+                        .or_default()
+                        .insert(id);
+                    if let Some(part) = defect_of(&event) {
+                        reference.defects.entry(merchant).or_default()[part].insert(id);
+                    }
                     let totals = reference.merchants.entry(key).or_default();
                     match &event {
                         OrderEvent::PaymentCaptured(e) => {
@@ -139,7 +166,9 @@ impl Reference {
     }
 }
 
-fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) {
+/// Checks every read model against the reference; the defect totals (defective, poor reviews,
+/// claims, defective returns).
+fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) -> [u64; 4] {
     let rate = SettlementRules::default().commission_rate;
     let reference = Reference::fold(records, rate);
     assert!(!reference.orders.is_empty());
@@ -238,6 +267,54 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) {
     assert_eq!(balance_of(accounts::FREIGHT), reference.freight);
     let trial = store.trial_balance().unwrap();
     assert!(trial.balanced, "{trial:?}");
+    check_defects(store, &reference)
+}
+
+/// The report's order defect rate and its parts, per merchant and in total, against the
+/// reference's sets of orders.
+fn check_defects(store: &ProjectionStore, reference: &Reference) -> [u64; 4] {
+    let report = store.report(None, None, None).unwrap();
+    let mut total = [0u64; 4];
+    for merchant in &report.by_merchant {
+        let name = merchant.merchant_id.0.as_str();
+        let sets = reference.defects.get(name).cloned().unwrap_or_default();
+        let defective: BTreeSet<OrderId> = sets.iter().flatten().copied().collect();
+        let counts = [
+            defective.len() as u64,
+            sets[0].len() as u64,
+            sets[1].len() as u64,
+            sets[2].len() as u64,
+        ];
+        let d = merchant.defects;
+        let got = [
+            d.defective,
+            d.negative_reviews,
+            d.claims,
+            d.defective_returns,
+        ];
+        assert_eq!(got, counts, "defects of {name}");
+        assert_eq!(
+            merchant.orders,
+            reference.merchant_orders[name].len() as u64
+        );
+        for (sum, count) in total.iter_mut().zip(counts) {
+            *sum += count;
+        }
+    }
+    assert_eq!(report.by_merchant.len(), reference.merchant_orders.len());
+    let d = report.defects;
+    assert_eq!(
+        [
+            d.defective,
+            d.negative_reviews,
+            d.claims,
+            d.defective_returns
+        ],
+        total
+    );
+    let rate = total[0] as f64 / report.orders.max(1) as f64;
+    assert!((report.order_defect_rate - rate).abs() < 1e-12);
+    total
 }
 
 #[test]
@@ -248,7 +325,11 @@ fn a_seeded_shop_run_folds_to_the_reference_in_any_chunking() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     fold_interleaved(&store, &topic.records, seed);
-    check_against_reference(&store, &topic.records);
+    let defects = check_against_reference(&store, &topic.records);
+    assert!(
+        defects[1..].iter().all(|&n| n > 0),
+        "the shop run has every kind of defect: {defects:?}"
+    );
 
     // The sled store holds exactly what a fold into memory in one pass holds.
     let mut memory = MemoryRows::default();
@@ -783,4 +864,81 @@ fn processing_times_in_the_report_match_the_log_by_channel_and_day() {
             (None, None)
         );
     }
+}
+
+/// `line` (a JSON command) submitted to the journey's ledger at its `issued_at`.
+fn submit(
+    topic: &mut common::EventsTopic,
+    ledger: &mut order_events::ledger::MemoryLedger,
+    line: &str,
+) {
+    let command = order_events::codec::json::decode_command_json(line.as_bytes()).unwrap();
+    let steps = ledger.submit_with_process(&command, command.issued_at);
+    assert!(
+        steps.iter().all(|(_, outcome)| outcome.is_ok()),
+        "{line}: {steps:?}"
+    );
+    topic.append(steps);
+}
+
+#[test]
+fn an_open_claim_past_its_sla_is_an_exception_until_it_is_resolved() {
+    let (mut topic, mut ledger) = journey();
+    let order = "a9e4826c-e1fa-5275-b07b-412038fc6c3a";
+    submit(
+        &mut topic,
+        &mut ledger,
+        &format!(
+            r#"{{"command_id":"00000000-0000-4000-a000-0000000000c1","type":"OpenClaim","actor":{{"kind":"customer","id":"cust-77"}},"issued_at":"2026-11-23T10:00:00Z","payload":{{"order_id":"{order}","claim_id":"c-1","kind":"damaged","text":"seam torn"}}}}"#
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.fold(&topic.records).unwrap();
+    let slas = projections::model::Slas {
+        statuses: BTreeMap::new(),
+        claim_hours: 48,
+    };
+    let opened = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+    let queue = |hours| {
+        store
+            .exceptions(opened + Duration::hours(hours), &slas, 10)
+            .unwrap()
+    };
+    assert!(queue(47).is_empty(), "{:?}", queue(47));
+    let late = queue(49);
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].kind, projections::model::ExceptionKind::ClaimOpen);
+    assert_eq!(late[0].claim_hours_open, Some(49));
+    assert_eq!(
+        late[0]
+            .claim
+            .as_ref()
+            .and_then(|c| c.claim_id.as_ref())
+            .map(|id| id.as_str()),
+        Some("c-1")
+    );
+    let report = store.report(None, None, None).unwrap();
+    assert_eq!(report.defects.claims, 1);
+
+    submit(
+        &mut topic,
+        &mut ledger,
+        &format!(
+            r#"{{"command_id":"00000000-0000-4000-a000-0000000000c2","type":"ResolveClaim","actor":{{"kind":"staff","id":"cs-mia"}},"issued_at":"2026-11-26T10:00:00Z","payload":{{"order_id":"{order}","claim_id":"c-1","resolution":{{"rejected":{{"reason":"wear, not a fault"}}}}}}}}"#
+        ),
+    );
+    let store = open(&tempfile::tempdir().unwrap());
+    store.fold(&topic.records).unwrap();
+    assert!(store
+        .exceptions(opened + Duration::hours(200), &slas, 10)
+        .unwrap()
+        .is_empty());
+    let view = store
+        .order(OrderId(order.parse().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert!(view.claims[0].resolution.is_some(), "{:?}", view.claims);
+    // A claim counts toward the defect rate however it was resolved.
+    assert_eq!(store.report(None, None, None).unwrap().defects.claims, 1);
 }

@@ -90,7 +90,10 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
             postgres,
             group: "api-projections".into(),
             settlement: defaults.settlement,
-            sla_hours: defaults.projections.sla_hours,
+            slas: projections::model::Slas {
+                statuses: defaults.projections.sla_hours,
+                claim_hours: defaults.projections.claim_sla_hours,
+            },
             policy: defaults.policy,
         },
         auth,

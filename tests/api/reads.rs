@@ -33,7 +33,7 @@ async fn every_read_route(running: Running, last: Value) {
     let order = get(format!(
         "/v1/orders/{ORDER}?at_least={at_least}&wait_ms=10000"
     ));
-    assert_eq!(order["feedback"]["rating"], 5, "{order}");
+    assert_eq!(order["review"]["rating"], 5, "{order}");
     assert_eq!(order["captured"], "93.80");
     assert_eq!(order["shipments"].as_array().unwrap().len(), 2);
 

@@ -6,7 +6,7 @@ use super::messages::*;
 use super::status::{is_legal, legal_statuses, OrderStatus};
 use super::{Order, OrderLine};
 use crate::context::{ActorKind, Context, Policy};
-use crate::ids::{OrderId, PaymentId, ReturnId, ShipmentId, Sku};
+use crate::ids::{ClaimId, OrderId, PaymentId, ReturnId, ShipmentId, Sku};
 use crate::money::{Amount, Currency};
 use crate::rejection::{ensure, reject, Rejection, Rule};
 use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
@@ -18,6 +18,13 @@ pub fn decide(
     command: &OrderCommand,
     context: &Context,
 ) -> Result<Vec<OrderEvent>, Rejection> {
+    if let OrderCommand::RecordFeedback(_) = command {
+        return reject(
+            Rule::CommandRetired,
+            "RecordFeedback is retired: the order's customer reviews it with ReviewOrder, and \
+             claims are opened with OpenClaim",
+        );
+    }
     let is_placement = matches!(command, OrderCommand::PlaceOrder(_));
     if state.status == OrderStatus::Initial && !is_placement {
         return reject(
@@ -180,7 +187,11 @@ fn decide_placed(
         OrderCommand::RequestExchange(c) => placed.request_exchange(c)?.into(),
         OrderCommand::ReceiveReturn(c) => placed.receive_return(c)?.into(),
         OrderCommand::Refund(c) => placed.refund(c)?.into(),
-        OrderCommand::RecordFeedback(c) => placed.record_feedback(c)?.into(),
+        OrderCommand::RecordFeedback(_) => unreachable!("retired: refused by decide"),
+        OrderCommand::ReviewOrder(c) => placed.review_order(c)?.into(),
+        OrderCommand::ReviseReview(c) => placed.revise_review(c)?.into(),
+        OrderCommand::OpenClaim(c) => placed.open_claim(c)?.into(),
+        OrderCommand::ResolveClaim(c) => return placed.resolve_claim(c),
     };
     Ok(vec![event])
 }
@@ -704,21 +715,206 @@ impl Placed<'_> {
         })
     }
 
-    fn record_feedback(&self, c: &RecordFeedback) -> Result<FeedbackRecorded, Rejection> {
+    /// Whether the command comes from the order's own customer.
+    fn check_the_customer(&self) -> Result<(), Rejection> {
+        let actor = &self.context.actor;
+        let customer = self
+            .state
+            .header
+            .as_ref()
+            .map(|header| header.customer_id.as_str());
+        ensure(
+            actor.kind == ActorKind::Customer && Some(actor.id.as_str()) == customer,
+            Rule::NotTheOrdersCustomer,
+            || format!("{} is not this order's customer", actor.label()),
+        )
+    }
+
+    fn review(&self, rating: u8, text: &str) -> Result<(), Rejection> {
+        self.check_the_customer()?;
+        ensure((1..=5).contains(&rating), Rule::RatingOutOfRange, || {
+            format!("rating is {rating}")
+        })?;
+        validate::optional_text("text", text, NOTE_MAX)
+    }
+
+    fn review_order(&self, c: &ReviewOrder) -> Result<ReviewRecorded, Rejection> {
+        self.review(c.rating, &c.text)?;
+        ensure(
+            self.state.review.is_none(),
+            Rule::ReviewAlreadyRecorded,
+            || "the order was reviewed already; revise the review with ReviseReview".to_owned(),
+        )?;
+        Ok(ReviewRecorded {
+            rating: c.rating,
+            text: c.text.clone(),
+            reviewed_at: self.context.now,
+        })
+    }
+
+    fn revise_review(&self, c: &ReviseReview) -> Result<ReviewRevised, Rejection> {
+        self.review(c.rating, &c.text)?;
+        let review = self.state.review.as_ref().ok_or_else(|| {
+            Rejection::new(Rule::ReviewNotFound, "the order has no review to revise")
+        })?;
+        let closes = review
+            .reviewed_at
+            .map(|first| first + self.context.policy.review_revision_window());
+        ensure(
+            closes.is_some_and(|closes| self.context.now <= closes),
+            Rule::ReviewRevisionWindowClosed,
+            || match closes {
+                Some(closes) => format!("revisions closed at {closes}; it is {}", self.context.now),
+                None => "the review was recorded as feedback, without a date".to_owned(),
+            },
+        )?;
+        Ok(ReviewRevised {
+            rating: c.rating,
+            text: c.text.clone(),
+            revised_at: self.context.now,
+        })
+    }
+
+    fn open_claim(&self, c: &OpenClaim) -> Result<ClaimOpened, Rejection> {
         let state = self.state;
-        ensure((1..=5).contains(&c.rating), Rule::RatingOutOfRange, || {
-            format!("rating is {}", c.rating)
+        if self.context.actor.kind != ActorKind::Staff
+            && self.context.actor.kind != ActorKind::Service
+        {
+            self.check_the_customer()?;
+        }
+        validate::required_text("claim_id", c.claim_id.as_str(), SHORT_TEXT_MAX)?;
+        validate::optional_text("text", &c.text, NOTE_MAX)?;
+        ensure(
+            state.claim(&c.claim_id).is_none(),
+            Rule::ClaimAlreadyRecorded,
+            || format!("claim {} was opened already", c.claim_id),
+        )?;
+        let open = state.claims.iter().find(|claim| claim.is_open());
+        ensure(open.is_none(), Rule::ClaimAlreadyOpen, || {
+            let id = open.and_then(|claim| claim.claim_id.as_ref());
+            format!("claim {} is open", id.map(ClaimId::as_str).unwrap_or("?"))
+        })?;
+        self.check_claim_window(c.kind)?;
+        Ok(ClaimOpened {
+            claim_id: c.claim_id.clone(),
+            kind: c.kind,
+            text: c.text.clone(),
+            opened_at: self.context.now,
+        })
+    }
+
+    /// A claim's window opens at delivery — for a parcel not received, once the last parcel's
+    /// expected delivery has passed — and stays open for the policy's claim days.
+    fn check_claim_window(&self, kind: ClaimKind) -> Result<(), Rejection> {
+        let (state, policy, now) = (self.state, &self.context.policy, self.context.now);
+        let expected = state
+            .shipments
+            .iter()
+            .filter_map(|shipment| shipment.dispatched_at)
+            .max()
+            .map(|dispatched| dispatched + policy.expected_delivery());
+        let opens = match (state.delivered_at, kind) {
+            (Some(delivered), _) => delivered,
+            (None, ClaimKind::NotReceived) => expected
+                .ok_or_else(|| Rejection::new(Rule::ClaimTooEarly, "nothing was dispatched yet"))?,
+            (None, _) => return reject(
+                Rule::ClaimTooEarly,
+                "the order was not delivered: only a claim that it was not received can be opened",
+            ),
+        };
+        ensure(now >= opens, Rule::ClaimTooEarly, || {
+            format!(
+                "the parcel is expected by {opens}; a claim that it was not received opens then"
+            )
+        })?;
+        let closes = opens + policy.claim_window();
+        ensure(now <= closes, Rule::ClaimWindowClosed, || {
+            format!("claims closed at {closes}; it is {now}")
+        })
+    }
+
+    fn resolve_claim(&self, c: &ResolveClaim) -> Result<Vec<OrderEvent>, Rejection> {
+        let actor = &self.context.actor;
+        ensure(
+            actor.kind == ActorKind::Staff,
+            Rule::ClaimResolverNotStaff,
+            || format!("{} is not staff", actor.label()),
+        )?;
+        let claim = self.state.claim(&c.claim_id).ok_or_else(|| {
+            let id = validate::printable(c.claim_id.as_str());
+            Rejection::new(Rule::ClaimNotFound, format!("no claim {id} on this order"))
         })?;
         ensure(
-            state.feedback.is_none(),
-            Rule::FeedbackAlreadyRecorded,
-            || "feedback was recorded already".to_owned(),
+            claim.resolution.is_none(),
+            Rule::ClaimAlreadyResolved,
+            || format!("claim {} was resolved already", c.claim_id),
         )?;
-        validate::optional_text("comment", &c.comment, NOTE_MAX)?;
-        Ok(FeedbackRecorded {
-            rating: c.rating,
-            comment: c.comment.clone(),
-            claim: c.claim,
+        let consequence: Option<OrderEvent> = match &c.resolution {
+            ClaimResolution::Refund(refund) => Some(self.claim_refund(c.order_id, refund)?.into()),
+            ClaimResolution::Replacement(replacement) => {
+                Some(self.claim_replacement(claim.kind, replacement)?.into())
+            }
+            ClaimResolution::Rejected(rejection) => {
+                validate::required_text("resolution.rejected.reason", &rejection.reason, NOTE_MAX)?;
+                None
+            }
+        };
+        let resolved = ClaimResolved {
+            claim_id: c.claim_id.clone(),
+            resolution: c.resolution.clone(),
+            resolved_at: self.context.now,
+        };
+        Ok([resolved.into()].into_iter().chain(consequence).collect())
+    }
+
+    /// A claim's refund goes through the order's refunds: the same checks, the same event.
+    fn claim_refund(
+        &self,
+        order_id: OrderId,
+        refund: &ClaimRefund,
+    ) -> Result<RefundIssued, Rejection> {
+        self.refund(&Refund {
+            order_id,
+            refund_id: refund.refund_id.clone(),
+            amount: refund.amount,
+            reason: RefundReason::Claim,
+            psp_reference: refund.psp_reference.clone(),
+        })
+    }
+
+    /// A claim's replacement is an exchange of the claimed lines for the same again; delivered
+    /// goods only, and not bound by the return window (the claim's own window was checked
+    /// when it was opened).
+    fn claim_replacement(
+        &self,
+        kind: ClaimKind,
+        replacement: &ClaimReplacement,
+    ) -> Result<ExchangeRequested, Rejection> {
+        let reason = match (self.state.delivered_at, kind) {
+            (Some(_), ClaimKind::Defective) => ReturnReason::Defective,
+            (Some(_), ClaimKind::Damaged) => ReturnReason::DamagedInTransit,
+            (Some(_), ClaimKind::NotAsDescribed | ClaimKind::Counterfeit) => {
+                ReturnReason::NotAsDescribed
+            }
+            _ => {
+                return reject(
+                    Rule::ReplacementNotDelivered,
+                    "goods not received are not exchanged: refund them",
+                )
+            }
+        };
+        check_return_lines(
+            self.state,
+            &replacement.return_id,
+            &replacement.lines,
+            self.context,
+        )?;
+        line_quantities("replacement", &replacement.lines, &self.context.policy)?;
+        Ok(ExchangeRequested {
+            return_id: replacement.return_id.clone(),
+            lines: replacement.lines.clone(),
+            replacement: replacement.lines.clone(),
+            reason,
         })
     }
 }
@@ -751,12 +947,6 @@ fn check_return_request(
     lines: &[LineQuantity],
     context: &Context,
 ) -> Result<(), Rejection> {
-    validate::required_text("return_id", return_id.as_str(), SHORT_TEXT_MAX)?;
-    ensure(
-        state.return_case(return_id).is_none(),
-        Rule::ReturnAlreadyRecorded,
-        || format!("return {return_id} was requested already"),
-    )?;
     let delivered = state
         .delivered_at
         .expect("orders after delivery have a delivery time");
@@ -767,6 +957,22 @@ fn check_return_request(
             context.now
         )
     })?;
+    check_return_lines(state, return_id, lines, context)
+}
+
+/// A new return case's id and lines: each a line of the order, shipped and not yet returned.
+fn check_return_lines(
+    state: &Order,
+    return_id: &ReturnId,
+    lines: &[LineQuantity],
+    context: &Context,
+) -> Result<(), Rejection> {
+    validate::required_text("return_id", return_id.as_str(), SHORT_TEXT_MAX)?;
+    ensure(
+        state.return_case(return_id).is_none(),
+        Rule::ReturnAlreadyRecorded,
+        || format!("return {return_id} was requested already"),
+    )?;
     line_quantities("lines", lines, &context.policy)?;
     for returned in lines {
         let line = state.line(&returned.sku).ok_or_else(|| {

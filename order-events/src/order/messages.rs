@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
-    Sku, WarehouseId,
+    CarrierId, Channel, ClaimId, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
+    ShipmentId, Sku, WarehouseId,
 };
 use crate::message::message_set;
 use crate::money::{Amount, Currency};
@@ -81,6 +81,34 @@ value_type! {
         pub sku: Sku,
         pub warehouse: WarehouseId,
     }
+
+    /// A claim resolved with money back, through the order's refunds.
+    pub struct ClaimRefund {
+        pub refund_id: RefundId,
+        pub amount: Amount,
+        pub psp_reference: String,
+    }
+
+    /// A claim resolved with the goods replaced: an exchange, the claimed lines sent back and
+    /// the same sent again.
+    pub struct ClaimReplacement {
+        pub return_id: ReturnId,
+        pub lines: Vec<LineQuantity>,
+    }
+
+    /// A claim turned down, and why (told to the customer).
+    pub struct ClaimRejection {
+        pub reason: String,
+    }
+}
+
+/// How staff resolve a claim: exactly one of a refund, a replacement, or a rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimResolution {
+    Refund(ClaimRefund),
+    Replacement(ClaimReplacement),
+    Rejected(ClaimRejection),
 }
 
 vocabulary! {
@@ -141,14 +169,18 @@ vocabulary! {
         PriceAdjustment,
         Goodwill,
         Other,
+        /// Resolving a customer's claim (`ResolveClaim`).
+        Claim,
     }
 
-    /// A complaint attached to feedback; claims count toward the order defect rate.
+    /// What a customer's claim says went wrong; every claim counts toward the order defect
+    /// rate.
     pub enum ClaimKind {
         NotReceived,
         Defective,
         NotAsDescribed,
         Counterfeit,
+        Damaged,
     }
 
     /// How fast a parcel should travel; carrier rules may depend on it.
@@ -364,7 +396,9 @@ value_type! {
         pub psp_reference: String,
     }
 
-    /// Record the customer's rating and any claim.
+    /// Retired: record a rating and any claim in one, by any actor. Refused since reviews and
+    /// claims became commands of their own (`ReviewOrder`, `OpenClaim`); kept so that older
+    /// commands still decode and are answered with what to send instead.
     pub struct RecordFeedback {
         pub order_id: OrderId,
         /// 1 (worst) to 5 (best).
@@ -373,6 +407,42 @@ value_type! {
         pub comment: String,
         #[serde(default)]
         pub claim: Option<ClaimKind>,
+    }
+
+    /// The order's customer reviews it, once, after delivery.
+    pub struct ReviewOrder {
+        pub order_id: OrderId,
+        /// 1 (worst) to 5 (best); 1 and 2 count toward the order defect rate.
+        pub rating: u8,
+        #[serde(default)]
+        pub text: String,
+    }
+
+    /// The order's customer changes their review, within `[policy] review_revision_days` of
+    /// the first one.
+    pub struct ReviseReview {
+        pub order_id: OrderId,
+        pub rating: u8,
+        #[serde(default)]
+        pub text: String,
+    }
+
+    /// A claim about the order (by its customer, or staff on their behalf): after delivery —
+    /// or, for a parcel not received, once its expected delivery has passed — and within
+    /// `[policy] claim_window_days` of that.
+    pub struct OpenClaim {
+        pub order_id: OrderId,
+        pub claim_id: ClaimId,
+        pub kind: ClaimKind,
+        #[serde(default)]
+        pub text: String,
+    }
+
+    /// Staff resolve an open claim: a refund, a replacement, or a rejection.
+    pub struct ResolveClaim {
+        pub order_id: OrderId,
+        pub claim_id: ClaimId,
+        pub resolution: ClaimResolution,
     }
 }
 
@@ -401,6 +471,10 @@ message_set! {
         ReceiveReturn = 1,
         Refund = 1,
         RecordFeedback = 1,
+        ReviewOrder = 1,
+        ReviseReview = 1,
+        OpenClaim = 1,
+        ResolveClaim = 1,
     }
 }
 
@@ -432,6 +506,10 @@ impl OrderCommand {
             OrderCommand::ReceiveReturn(c) => c.order_id,
             OrderCommand::Refund(c) => c.order_id,
             OrderCommand::RecordFeedback(c) => c.order_id,
+            OrderCommand::ReviewOrder(c) => c.order_id,
+            OrderCommand::ReviseReview(c) => c.order_id,
+            OrderCommand::OpenClaim(c) => c.order_id,
+            OrderCommand::ResolveClaim(c) => c.order_id,
         }
     }
 }
@@ -594,10 +672,40 @@ value_type! {
         pub psp_reference: String,
     }
 
+    /// Recorded by the retired `RecordFeedback`; logs written before reviews and claims keep
+    /// it. Read as the order's review (which cannot be revised: it has no date) and, with a
+    /// claim, a claim that was never resolved through `ResolveClaim`.
     pub struct FeedbackRecorded {
         pub rating: u8,
         pub comment: String,
         pub claim: Option<ClaimKind>,
+    }
+
+    pub struct ReviewRecorded {
+        pub rating: u8,
+        pub text: String,
+        pub reviewed_at: DateTime<Utc>,
+    }
+
+    pub struct ReviewRevised {
+        pub rating: u8,
+        pub text: String,
+        pub revised_at: DateTime<Utc>,
+    }
+
+    pub struct ClaimOpened {
+        pub claim_id: ClaimId,
+        pub kind: ClaimKind,
+        pub text: String,
+        pub opened_at: DateTime<Utc>,
+    }
+
+    /// A claim resolved; a refund's `RefundIssued`, or a replacement's `ExchangeRequested`,
+    /// is recorded with it.
+    pub struct ClaimResolved {
+        pub claim_id: ClaimId,
+        pub resolution: ClaimResolution,
+        pub resolved_at: DateTime<Utc>,
     }
 }
 
@@ -626,5 +734,9 @@ message_set! {
         ReturnReceived = 1,
         RefundIssued = 1,
         FeedbackRecorded = 1,
+        ReviewRecorded = 1,
+        ReviewRevised = 1,
+        ClaimOpened = 1,
+        ClaimResolved = 1,
     }
 }

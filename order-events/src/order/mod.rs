@@ -13,8 +13,8 @@ pub use status::OrderStatus;
 
 use crate::fits;
 use crate::ids::{
-    CarrierId, Channel, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId, ShipmentId,
-    Sku, WarehouseId,
+    CarrierId, Channel, ClaimId, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
+    ShipmentId, Sku, WarehouseId,
 };
 use crate::money::{Amount, Currency};
 
@@ -68,6 +68,9 @@ pub struct Shipment {
     pub freight_cost: Amount,
     pub delivered_at: Option<DateTime<Utc>>,
     pub exceptions: Vec<CarrierExceptionKind>,
+    /// When it was dispatched (claims that it was not received open after its expected
+    /// delivery).
+    pub dispatched_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +121,38 @@ pub struct Order {
     pub hold: Option<Hold>,
     /// When the last parcel was delivered: starts the return window and auto-confirm timer.
     pub delivered_at: Option<DateTime<Utc>>,
-    pub feedback: Option<FeedbackRecorded>,
+    /// The customer's review (or a retired feedback record's rating).
+    pub review: Option<Review>,
+    pub claims: Vec<Claim>,
+}
+
+/// The order's review as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub rating: u8,
+    pub text: String,
+    /// When it was first recorded; `None` for a retired `FeedbackRecorded`, which had no date
+    /// and cannot be revised.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub revised_at: Option<DateTime<Utc>>,
+}
+
+impl Claim {
+    /// Opened with `OpenClaim` and not resolved yet.
+    pub fn is_open(&self) -> bool {
+        self.claim_id.is_some() && self.resolution.is_none()
+    }
+}
+
+/// A claim about the order and, once resolved, how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// `None` for the claim of a retired `FeedbackRecorded` (it had no id and is never
+    /// resolved through `ResolveClaim`).
+    pub claim_id: Option<ClaimId>,
+    pub kind: ClaimKind,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub resolution: Option<ClaimResolution>,
 }
 
 impl Order {
@@ -153,6 +187,12 @@ impl Order {
     fn line_mut(&mut self, sku: &Sku) -> Result<&mut OrderLine, String> {
         let line = self.lines.iter_mut().find(|line| &line.sku == sku);
         line.ok_or_else(|| format!("event names SKU {sku}, which is not a line of the order"))
+    }
+
+    pub fn claim(&self, claim_id: &ClaimId) -> Option<&Claim> {
+        self.claims
+            .iter()
+            .find(|claim| claim.claim_id.as_ref() == Some(claim_id))
     }
 
     pub fn shipment(&self, shipment_id: &ShipmentId) -> Option<&Shipment> {
@@ -408,6 +448,7 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 freight_cost: e.freight_cost,
                 delivered_at: None,
                 exceptions: Vec::new(),
+                dispatched_at: Some(e.dispatched_at),
             });
             state.status = if state.fully_shipped() {
                 OrderStatus::Shipped
@@ -482,9 +523,59 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 state.status = OrderStatus::Refunded;
             }
         }
-        OrderEvent::FeedbackRecorded(e) => state.feedback = Some(e.clone()),
+        OrderEvent::FeedbackRecorded(e) => apply_feedback(state, e),
+        OrderEvent::ReviewRecorded(e) => {
+            state.review = Some(Review {
+                rating: e.rating,
+                text: e.text.clone(),
+                reviewed_at: Some(e.reviewed_at),
+                revised_at: None,
+            });
+        }
+        OrderEvent::ReviewRevised(e) => {
+            let review = state
+                .review
+                .as_mut()
+                .ok_or("review revised before one was recorded")?;
+            review.rating = e.rating;
+            review.text = e.text.clone();
+            review.revised_at = Some(e.revised_at);
+        }
+        OrderEvent::ClaimOpened(e) => state.claims.push(Claim {
+            claim_id: Some(e.claim_id.clone()),
+            kind: e.kind,
+            opened_at: Some(e.opened_at),
+            resolution: None,
+        }),
+        OrderEvent::ClaimResolved(e) => {
+            let claim = state
+                .claims
+                .iter_mut()
+                .find(|claim| claim.claim_id.as_ref() == Some(&e.claim_id))
+                .ok_or_else(|| format!("event resolves unknown claim {}", e.claim_id))?;
+            fits(claim.resolution.is_none(), || "claim resolved twice".into())?;
+            claim.resolution = Some(e.resolution.clone());
+        }
     }
     Ok(())
+}
+
+/// A retired feedback record: the order's review, undated, and its claim if it named one.
+fn apply_feedback(state: &mut Order, e: &FeedbackRecorded) {
+    state.review = Some(Review {
+        rating: e.rating,
+        text: e.comment.clone(),
+        reviewed_at: None,
+        revised_at: None,
+    });
+    if let Some(kind) = e.claim {
+        state.claims.push(Claim {
+            claim_id: None,
+            kind,
+            opened_at: None,
+            resolution: None,
+        });
+    }
 }
 
 fn put_on_hold(state: &mut Order, reason: HoldReason) -> Result<(), String> {

@@ -191,17 +191,34 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
             Cancelled,
         ],
     ),
-    (
-        "RecordFeedback",
-        &[
-            Delivered,
-            Completed,
-            ReturnRequested,
-            PartiallyReturned,
-            Returned,
-            Refunded,
-        ],
-    ),
+    // Retired (refused as `command_retired` in every status): ReviewOrder and OpenClaim.
+    ("RecordFeedback", &[]),
+    ("ReviewOrder", DELIVERED_EVER),
+    ("ReviseReview", DELIVERED_EVER),
+    ("OpenClaim", AFTER_DISPATCH),
+    ("ResolveClaim", AFTER_DISPATCH),
+];
+
+/// Once the order was delivered, whatever came after: reviews.
+const DELIVERED_EVER: &[OrderStatus] = &[
+    Delivered,
+    Completed,
+    ReturnRequested,
+    PartiallyReturned,
+    Returned,
+    Refunded,
+];
+
+/// Once a parcel left: claims (a parcel may never arrive).
+const AFTER_DISPATCH: &[OrderStatus] = &[
+    PartiallyShipped,
+    Shipped,
+    Delivered,
+    Completed,
+    ReturnRequested,
+    PartiallyReturned,
+    Returned,
+    Refunded,
 ];
 
 /// The statuses in which commands of `type_name` are legal.

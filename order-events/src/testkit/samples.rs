@@ -417,6 +417,33 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
             claim: None,
         }
         .into(),
+        ReviewOrder {
+            order_id,
+            rating: 2,
+            text: "mug arrived chipped".to_owned(),
+        }
+        .into(),
+        ReviseReview {
+            order_id,
+            rating: 4,
+            text: "support replaced it quickly".to_owned(),
+        }
+        .into(),
+        OpenClaim {
+            order_id,
+            claim_id: ClaimId::from("C1"),
+            kind: ClaimKind::NotReceived,
+            text: "the parcel never came".to_owned(),
+        }
+        .into(),
+        ResolveClaim {
+            order_id,
+            claim_id: ClaimId::from("C1"),
+            resolution: ClaimResolution::Rejected(ClaimRejection {
+                reason: "the photos show the item as listed".to_owned(),
+            }),
+        }
+        .into(),
     ]
 }
 
@@ -551,7 +578,42 @@ pub fn one_of_each_event() -> Vec<Event> {
         .chain([Event::Reconciliation(reconciliation_recorded().into())])
         .chain([Event::Account(psp_settlement_recorded().into())])
         .chain(account_events().into_iter().map(Event::Account))
+        .chain(reviews_and_claims().into_iter().map(Event::Order))
         .collect()
+}
+
+/// The events of reviews and claims (added after every type before them, so last).
+fn reviews_and_claims() -> Vec<OrderEvent> {
+    vec![
+        ReviewRecorded {
+            rating: 2,
+            text: "mug arrived chipped".to_owned(),
+            reviewed_at: at(3000),
+        }
+        .into(),
+        ReviewRevised {
+            rating: 4,
+            text: "support replaced it quickly".to_owned(),
+            revised_at: at(4000),
+        }
+        .into(),
+        ClaimOpened {
+            claim_id: ClaimId::from("C1"),
+            kind: ClaimKind::Damaged,
+            text: "the handle broke off in transit".to_owned(),
+            opened_at: at(3100),
+        }
+        .into(),
+        ClaimResolved {
+            claim_id: ClaimId::from("C1"),
+            resolution: ClaimResolution::Replacement(ClaimReplacement {
+                return_id: ReturnId::from("X-C1"),
+                lines: vec![line_quantity(MUG, 1)],
+            }),
+            resolved_at: at(3200),
+        }
+        .into(),
+    ]
 }
 
 /// A payment provider's settlement batch: 1 000.00 captured, 14.30 fees, 985.70 to the bank.
