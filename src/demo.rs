@@ -270,10 +270,48 @@ async fn settle(
     Ok(())
 }
 
-/// Every command result in the log, by outcome (`accepted` or the rule that refused it).
-async fn outcomes(log: &dyn event_log::LogReader) -> anyhow::Result<BTreeMap<String, u64>> {
+/// The command results in the log: by outcome (`accepted` or the rule that refused it), the
+/// accepted ones by command type, and how claims were resolved.
+#[derive(Default)]
+struct Tally {
+    outcomes: BTreeMap<String, u64>,
+    accepted: BTreeMap<String, u64>,
+    resolutions: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    fn count(&mut self, result: Option<CommandResult>) {
+        let key = match result {
+            Some(result) => match result.outcome {
+                Outcome::Accepted { events } => {
+                    if result.command_type == "ResolveClaim" {
+                        let with = |kind: &str| events.iter().any(|e| e.event_type == kind);
+                        let how = match (with("RefundIssued"), with("ExchangeRequested")) {
+                            (true, _) => "refunded",
+                            (_, true) => "replaced",
+                            _ => "rejected",
+                        };
+                        *self.resolutions.entry(how).or_default() += 1;
+                    }
+                    *self.accepted.entry(result.command_type).or_default() += 1;
+                    "accepted".to_owned()
+                }
+                Outcome::Rejected { rule, .. } => rule,
+            },
+            None => "unreadable result".to_owned(),
+        };
+        *self.outcomes.entry(key).or_default() += 1;
+    }
+
+    fn accepted(&self, command_type: &str) -> u64 {
+        self.accepted.get(command_type).copied().unwrap_or(0)
+    }
+}
+
+/// Every command result in the log, tallied.
+async fn tally(log: &dyn event_log::LogReader) -> anyhow::Result<Tally> {
     let topic = log.topics().name(Topic::CommandResults);
-    let mut counts = BTreeMap::new();
+    let mut tally = Tally::default();
     for (partition, &end) in log
         .end_offsets(Topic::CommandResults)
         .await?
@@ -287,18 +325,48 @@ async fn outcomes(log: &dyn event_log::LogReader) -> anyhow::Result<BTreeMap<Str
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
             for record in &records {
-                let key = match CommandResult::from_record(record) {
-                    Some(result) => match result.outcome {
-                        Outcome::Accepted { .. } => "accepted".to_owned(),
-                        Outcome::Rejected { rule, .. } => rule,
-                    },
-                    None => "unreadable result".to_owned(),
-                };
-                *counts.entry(key).or_default() += 1;
+                tally.count(CommandResult::from_record(record));
             }
         }
     }
-    Ok(counts)
+    Ok(tally)
+}
+
+/// Reviews, claims and the order defect rate's parts, with the merchants that rate worst.
+fn write_reviews_and_claims(
+    tally: &Tally,
+    report: &projections::model::ReportView,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let resolved = |how| tally.resolutions.get(how).copied().unwrap_or(0);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Reviews and claims: {} reviews ({} revised), {} claims ({} refunded, {} replaced, {} rejected)",
+        tally.accepted("ReviewOrder"),
+        tally.accepted("ReviseReview"),
+        tally.accepted("OpenClaim"),
+        resolved("refunded"),
+        resolved("replaced"),
+        resolved("rejected"),
+    )?;
+    let d = report.defects;
+    writeln!(
+        out,
+        "  defective orders {}: {} with a 1-2 star review, {} with a claim, {} with a defective return",
+        d.defective, d.negative_reviews, d.claims, d.defective_returns
+    )?;
+    for merchant in report.by_merchant.iter().take(3) {
+        writeln!(
+            out,
+            "  {:<14} order defect rate {:>5.2} %  ({} of {} orders)",
+            merchant.merchant_id.as_str(),
+            100.0 * merchant.order_defect_rate,
+            merchant.defects.defective,
+            merchant.orders
+        )?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,7 +391,8 @@ async fn summarize(
             None => break,
         }
     }
-    let outcomes = outcomes(log).await?;
+    let tally = tally(log).await?;
+    let outcomes = &tally.outcomes;
     let commands: u64 = outcomes.values().sum();
     let rejected = commands - outcomes.get("accepted").copied().unwrap_or(0);
     let events: u64 = log.end_offsets(Topic::Events).await?.iter().sum();
@@ -480,6 +549,7 @@ async fn summarize(
         100.0 * report.return_rate,
         100.0 * report.order_defect_rate
     )?;
+    write_reviews_and_claims(&tally, &report, out)?;
 
     writeln!(out)?;
     writeln!(

@@ -164,6 +164,42 @@ export interface OrderView extends OrderSummary {
   shipments: Shipment[];
   events: EventRef[];
   hold: string | null;
+  review: Review | null;
+  claims: Claim[];
+}
+
+export interface Review {
+  rating: number;
+  text: string;
+  reviewed_at: string | null;
+  revised_at: string | null;
+}
+
+/** How staff resolved a claim: exactly one key. */
+export type ClaimResolution =
+  | { refund: { refund_id: string; amount: Money; psp_reference: string } }
+  | { replacement: { return_id: string; lines: { sku: string; quantity: number }[] } }
+  | { rejected: { reason: string } };
+
+export interface Claim {
+  claim_id: string | null;
+  kind: string;
+  opened_at: string | null;
+  resolution: ClaimResolution | null;
+}
+
+/** Orders with a defect, and with each kind of defect. */
+export interface Defects {
+  defective: number;
+  negative_reviews: number;
+  claims: number;
+  defective_returns: number;
+}
+
+export interface MerchantDefects extends Defects {
+  merchant_id: string;
+  orders: number;
+  order_defect_rate: number;
 }
 
 export interface Posting {
@@ -197,6 +233,9 @@ export interface DayReport {
   expired: number;
   returned: number;
   defective: number;
+  negative_reviews: number;
+  claims: number;
+  defective_returns: number;
   by_status: Record<string, number>;
 }
 
@@ -220,6 +259,8 @@ export interface Report {
   cancellation_rate: number;
   return_rate: number;
   order_defect_rate: number;
+  defects: Defects;
+  by_merchant: MerchantDefects[];
   processing_hours_p50: number | null;
   processing_hours_p95: number | null;
 }
@@ -230,6 +271,8 @@ export interface ExceptionItem {
   hold: string | null;
   hours_in_status: number;
   sla_hours: number | null;
+  claim: Claim | null;
+  claim_hours_open: number | null;
 }
 
 export interface InventoryItem {

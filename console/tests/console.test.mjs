@@ -171,6 +171,44 @@ test("a filter narrows the orders list, and an order's page shows its timeline a
   await page.close();
 });
 
+/** GET `path` from the serve as `name`. */
+async function api(name, path) {
+  const answer = await fetch(`${base}${path}`, { headers: { Authorization: `Bearer ${tokens[name]}` } });
+  assert.ok(answer.ok, `${path}: ${answer.status}`);
+  return answer.json();
+}
+
+test("the overview shows the order defect rate's parts by merchant, and an order its review and claim", async () => {
+  const page = await signedIn("ana");
+  await page.waitForSelector("[data-testid=merchant-defects] tbody tr");
+  const report = await api("ana", "/v1/reports");
+  const rows = await page.$$eval("[data-testid=merchant-defects] tbody tr", (r) => r.map((row) => row.cells[0].textContent));
+  assert.deepEqual(rows, report.by_merchant.slice(0, 10).map((m) => m.merchant_id), "worst merchants first");
+  assert.match(await page.textContent("[data-testid=defects]"), new RegExp(`${report.defects.claims} with a claim`));
+
+  // The demo's first order with a claim, found through the API.
+  let claimed;
+  for (let after; !claimed; ) {
+    const listing = await api("ana", `/v1/orders?limit=200${after ? `&after=${after}` : ""}`);
+    for (const item of listing.items) {
+      const order = await api("ana", `/v1/orders/${item.order_id}`);
+      if (order.claims.length > 0 && order.review) {
+        claimed = order;
+        break;
+      }
+    }
+    assert.ok(claimed || listing.next, "the demo has an order with a review and a claim");
+    after = listing.next;
+  }
+  await page.goto(`${base}/#/orders/${claimed.order_id}`);
+  const aftercare = await (await page.waitForSelector("[data-testid=aftercare]")).textContent();
+  assert.ok(aftercare.includes("★".repeat(claimed.review.rating)), aftercare);
+  assert.match(aftercare, /refunded|replaced|rejected|open/);
+  await shot(page, "order-claim");
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
 test("the exception queue and the inventory render", async () => {
   const page = await signedIn("ana");
   await page.click("a[href='#/exceptions']");

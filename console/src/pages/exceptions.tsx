@@ -1,5 +1,5 @@
-// The exception queue: orders on hold, and orders in a status longer than its SLA — oldest
-// first, with what to do next for each.
+// The exception queue: orders on hold, orders in a status longer than its SLA, and claims open
+// longer than theirs — longest waiting first, with what to do next for each.
 import { get, type ExceptionItem } from "../api";
 import { money, time, words } from "../format";
 import { href, useLoad } from "../hooks";
@@ -7,6 +7,11 @@ import { Show, Status } from "../ui";
 
 /** What the people who run the shop do next, by why the order is in the queue. */
 function nextStep(item: ExceptionItem): string {
+  if (item.claim) {
+    return item.claim.kind === "not_received"
+      ? "Trace the parcel with the carrier; refund it with ResolveClaim if it is lost."
+      : "Look at the customer's evidence; ResolveClaim with a refund, a replacement, or a rejection and its reason.";
+  }
   switch (item.hold) {
     case "payment_failed":
       return "Ask the customer to pay again, then ReleaseHold; or CancelOrder (stock is released).";
@@ -50,7 +55,7 @@ export function Exceptions() {
                   <th>Order</th>
                   <th>Why</th>
                   <th>Status</th>
-                  <th class="number">Hours in status</th>
+                  <th class="number">Hours waiting</th>
                   <th class="number">SLA</th>
                   <th class="number">Total</th>
                   <th>Next step</th>
@@ -58,7 +63,8 @@ export function Exceptions() {
               </thead>
               <tbody>
                 {items.map((item) => {
-                  const late = item.sla_hours !== null && item.hours_in_status > item.sla_hours;
+                  const waiting = item.claim_hours_open ?? item.hours_in_status;
+                  const late = item.sla_hours !== null && waiting > item.sla_hours;
                   return (
                     <tr class={late ? "late" : ""}>
                       <td>
@@ -66,11 +72,17 @@ export function Exceptions() {
                           {item.order.order_id.slice(0, 8)}
                         </a>
                       </td>
-                      <td>{item.hold ? words(item.hold) : words(item.kind)}</td>
+                      <td>
+                        {item.claim
+                          ? `${words(item.kind)}: ${words(item.claim.kind)}`
+                          : item.hold
+                            ? words(item.hold)
+                            : words(item.kind)}
+                      </td>
                       <td>
                         <Status status={item.order.status} /> since {time(item.order.status_since)}
                       </td>
-                      <td class="number">{item.hours_in_status}</td>
+                      <td class="number">{waiting}</td>
                       <td class="number">{item.sla_hours === null ? "—" : `${item.sla_hours} h`}</td>
                       <td class="number">{money(item.order.total, item.order.currency)}</td>
                       <td>{nextStep(item)}</td>

@@ -1,6 +1,6 @@
 // One order: its lines and the warehouse of each, its timeline, the events that made it (with
 // their sequence and hash), and its settlement's journal entries.
-import { get, type Access, type OrderBalance, type OrderView } from "../api";
+import { get, type Access, type Claim, type OrderBalance, type OrderView } from "../api";
 import { money, time, words } from "../format";
 import { href, useLoad } from "../hooks";
 import { Show, Status } from "../ui";
@@ -43,6 +43,45 @@ function Lines(props: { order: OrderView }) {
         {money(o.shipping_fee, o.currency)} · <strong>total {money(o.total, o.currency)}</strong> · captured{" "}
         {money(o.captured, o.currency)} · refunded {money(o.refunded, o.currency)}
       </p>
+    </section>
+  );
+}
+
+/** How a claim ended, in words. */
+function resolution(claim: Claim, currency: string): string {
+  const r = claim.resolution;
+  if (r === null) return claim.claim_id === null ? "recorded with feedback" : "open";
+  if ("refund" in r) return `refunded ${money(r.refund.amount, currency)} (${r.refund.refund_id})`;
+  if ("replacement" in r) return `replaced (exchange ${r.replacement.return_id})`;
+  return `rejected: ${r.rejected.reason}`;
+}
+
+/** The customer's review and claims, when there are any. */
+function Aftercare(props: { order: OrderView }) {
+  const { review, claims, currency } = props.order;
+  if (review === null && claims.length === 0) return null;
+  return (
+    <section data-testid="aftercare">
+      <h2>Review and claims</h2>
+      {review && (
+        <p>
+          <span class={review.rating <= 2 ? "status status-on_hold" : "status"}>{"★".repeat(review.rating)}</span>{" "}
+          {review.text && `“${review.text}”`}
+          {review.reviewed_at && ` · ${time(review.reviewed_at)}`}
+          {review.revised_at && ` · revised ${time(review.revised_at)}`}
+        </p>
+      )}
+      {claims.length > 0 && (
+        <ul>
+          {claims.map((c) => (
+            <li>
+              {words(c.kind)}
+              {c.claim_id && <span class="mono"> {c.claim_id}</span>}
+              {c.opened_at && `, opened ${time(c.opened_at)}`}: {resolution(c, currency)}
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
 }
@@ -176,6 +215,7 @@ export function Order(props: { id: string; access: Access }) {
             <Timeline order={o} />
             <Settlement id={o.order_id} currency={o.currency} />
           </div>
+          <Aftercare order={o} />
           <Events order={o} access={props.access} />
         </>
       )}

@@ -64,6 +64,49 @@ function Figures(props: { report: Report }) {
   );
 }
 
+/** The order defect rate's parts, and the merchants it is worst for. */
+function Defects(props: { report: Report }) {
+  const d = props.report.defects;
+  const worst = props.report.by_merchant.slice(0, 10);
+  return (
+    <section data-testid="defects">
+      <h2>Order defects</h2>
+      <p>
+        {count(d.defective)} defective orders: {count(d.negative_reviews)} with a 1–2 star review,{" "}
+        {count(d.claims)} with a claim, {count(d.defective_returns)} with a return for a fault of the goods.
+      </p>
+      <table class="list" data-testid="merchant-defects">
+        <thead>
+          <tr>
+            <th>Merchant</th>
+            <th class="number">Orders</th>
+            <th class="number">Defective</th>
+            <th class="number">Poor reviews</th>
+            <th class="number">Claims</th>
+            <th class="number">Defective returns</th>
+            <th class="number">Order defect rate</th>
+          </tr>
+        </thead>
+        <tbody>
+          {worst.map((m) => (
+            <tr class={m.order_defect_rate > 0.01 ? "late" : ""}>
+              <td>
+                <a href={href("orders", { merchant: m.merchant_id })}>{m.merchant_id}</a>
+              </td>
+              <td class="number">{count(m.orders)}</td>
+              <td class="number">{count(m.defective)}</td>
+              <td class="number">{count(m.negative_reviews)}</td>
+              <td class="number">{count(m.claims)}</td>
+              <td class="number">{count(m.defective_returns)}</td>
+              <td class="number">{percent(m.order_defect_rate)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 function ByStatus(props: { report: Report }) {
   const entries = Object.entries(props.report.by_status).sort((a, b) => b[1] - a[1]);
   const most = Math.max(1, ...entries.map(([, n]) => n));
@@ -152,6 +195,7 @@ export function Overview(props: { params: URLSearchParams }) {
               />
             </div>
             <ByStatus report={r} />
+            <Defects report={r} />
           </>
         )}
       </Show>
