@@ -27,6 +27,15 @@
 //! or nothing, so it held the planned quantity or none. `PlanReservations` and
 //! `ReservationsPlanned` version 2 may continue a plan (`continues`); version 1 always made a
 //! new one.
+//!
+//! Not every change is a new version. Reviews and claims replaced `RecordFeedback` with
+//! commands and events of their own (`ReviewOrder`, `ReviseReview`, `OpenClaim`,
+//! `ResolveClaim`; `ReviewRecorded`, `ReviewRevised`, `ClaimOpened`, `ClaimResolved`, all
+//! version 1). One event cannot be upcast into two, and the old one lacked what the new ones
+//! carry (a date, a claim id), so `FeedbackRecorded` stays a type of its own that still
+//! decodes and folds: as the order's review, undated and so not revisable, and with its claim
+//! as a claim that counts toward the defect rate and is never resolved. The command is
+//! refused as `command_retired`, naming its replacements.
 
 use serde::{Deserialize, Serialize};
 
