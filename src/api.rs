@@ -63,6 +63,10 @@ pub enum ReadQuery {
         to: Option<NaiveDate>,
         channel: Option<String>,
     },
+    Notifications {
+        after: projections::query::NotificationCursor,
+        limit: usize,
+    },
     Status,
 }
 
@@ -214,6 +218,7 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
                 .report(*from, *to, channel.as_deref())?
                 .in_minor_units(),
         ),
+        ReadQuery::Notifications { after, limit } => to_json(&store.notifications(after, *limit)?),
         ReadQuery::Status => to_json(
             &context
                 .projections
@@ -392,6 +397,13 @@ fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<Read
             to: params.date("to")?,
             channel: params.text("channel")?,
         },
+        Route::Notifications => ReadQuery::Notifications {
+            after: match params.text("after")? {
+                Some(text) => projections::query::notification_cursor(&text)?,
+                None => Default::default(),
+            },
+            limit: params.limit()?,
+        },
         Route::Status => ReadQuery::Status,
     })
 }
@@ -410,6 +422,7 @@ pub enum Route {
     TrialBalance,
     Reconciliations,
     Reports,
+    Notifications,
     Status,
 }
 
@@ -472,6 +485,7 @@ impl Route {
             Route::TrialBalance => "/v1/trial-balance".into(),
             Route::Reconciliations => "/v1/reconciliations".into(),
             Route::Reports => "/v1/reports".into(),
+            Route::Notifications => "/v1/notifications".into(),
             Route::Status => "/v1/projections/status".into(),
         }
     }
@@ -608,6 +622,7 @@ pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) ->
         .route("/v1/trial-balance", route0(Route::TrialBalance))
         .route("/v1/reconciliations", route0(Route::Reconciliations))
         .route("/v1/reports", route0(Route::Reports))
+        .route("/v1/notifications", route0(Route::Notifications))
         .route("/v1/projections/status", route0(Route::Status))
         .route_layer(guard(Access::READ));
     read_routes

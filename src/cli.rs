@@ -335,6 +335,14 @@ pub enum QueryWhat {
     TrialBalance,
     /// Recorded reconciliation runs: who reconciled which provider report, when, what came out.
     Reconciliations,
+    /// What customers were told (the notifications outbox), in the order it was recorded.
+    Notifications {
+        #[arg(long)]
+        limit: Option<String>,
+        /// The `next` cursor of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Orders, GMV, average order value, processing time and rates per day and channel.
     Reports {
         /// First day (YYYY-MM-DD).
@@ -415,6 +423,11 @@ impl QueryWhat {
             }
             QueryWhat::TrialBalance => (Route::TrialBalance, Vec::new()),
             QueryWhat::Reconciliations => (Route::Reconciliations, Vec::new()),
+            QueryWhat::Notifications { limit, after } => {
+                add("limit", limit);
+                add("after", after);
+                (Route::Notifications, Vec::new())
+            }
             QueryWhat::Reports { from, to, channel } => {
                 add("from", from);
                 add("to", to);

@@ -189,6 +189,10 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
             query("to", "Last day.", date()),
             query("channel", "Sales channel.", text()),
         ])),
+        ("/v1/notifications", read::<projections::query::NotificationPage>(generator, "The notifications outbox: what customers are told (order confirmed, a shortage and its choices, shipped, a delivery exception, delivered, receipt confirmed automatically, return approved, refund issued), derived from the events, each with an id derived from its event's. Read on with `next` as `after`: no notification is missed or read twice.", vec![
+            query("after", "The `next` of the previous page (`partition:offset,...`); none: from the start.", json!({"type": "string", "pattern": "^([0-9]{1,9}:[0-9]{1,19}(,[0-9]{1,9}:[0-9]{1,19})*)?$"})),
+            query("limit", "Most notifications [default: 100].", whole(1, 1000)),
+        ])),
         ("/v1/projections/status", read::<ProjectionStatus>(generator, "Lag per partition, gaps and undecodable records, apply rate.", vec![])),
         ("/v1/reconciliations", read::<Vec<ReconciliationView>>(generator, "Recorded reconciliation runs, oldest first: run id, who recorded it and when, the provider, the report's SHA-256, the period, matched lines, breaks by kind and per-currency nets.", vec![])),
     ];

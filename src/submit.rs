@@ -305,7 +305,9 @@ mod tests {
     #[tokio::test]
     async fn on_kafka_settle_waits_for_reactions_published_after_the_offsets_showed() {
         let log = committing(false);
-        assert!(settle(&log, "handler", Duration::from_secs(5)).await.unwrap());
+        assert!(settle(&log, "handler", Duration::from_secs(5))
+            .await
+            .unwrap());
         assert!(
             log.after(log.decided),
             "settled at {:?}, before the reactions were decided",
@@ -317,7 +319,9 @@ mod tests {
     async fn on_a_log_with_exact_ends_a_caught_up_group_is_settled_at_once() {
         // What the embedded log promises; the same look on Kafka is the race above.
         let log = committing(true);
-        assert!(settle(&log, "handler", Duration::from_secs(5)).await.unwrap());
+        assert!(settle(&log, "handler", Duration::from_secs(5))
+            .await
+            .unwrap());
         assert!(!log.after(log.visible), "{:?}", log.start.elapsed());
     }
 }

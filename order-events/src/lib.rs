@@ -28,6 +28,7 @@ pub mod merkle;
 mod message;
 pub mod minor_units;
 pub mod money;
+pub mod notification;
 pub mod order;
 pub mod process;
 pub mod reconciliation;

@@ -374,6 +374,15 @@ impl Projector {
         order::apply(&mut row.state, event);
         row.updated_at = at;
         let (part, offset) = position;
+        let told =
+            order_events::notification::notification(&row.state, event, envelope.event_id, at);
+        if let Some(notification) = told {
+            let json = serde_json::to_vec(&notification).map_err(|e| StoreError::Corrupt {
+                key: order_id.to_string(),
+                reason: format!("a notification does not encode: {e}"),
+            })?;
+            rows.put_new(keys::notification(part, offset), json);
+        }
         let events_key = keys::order(keys::ORDER_EVENTS, order_id.0);
         let mut events: Vec<EventRef> =
             take(rows, &events_key, "order events")?.unwrap_or_default();

@@ -65,6 +65,8 @@ pub const RECONCILIATION: u8 = b'z';
 pub const HOLD: u8 = b'h';
 /// Where a merchant's order sits among the [`HOLD`] rows.
 pub const HOLD_AT: u8 = b'e';
+/// The outbox: per events partition and offset, the notification that event made (JSON).
+pub const NOTIFICATION: u8 = b'n';
 /// The store's layout version.
 pub const FORMAT: &[u8] = b"_format";
 
@@ -100,6 +102,18 @@ pub fn push_str(key: &mut Vec<u8>, value: &str) {
     let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
     key.extend_from_slice(&len.to_be_bytes());
     key.extend_from_slice(&value.as_bytes()[..usize::from(len)]);
+}
+
+pub fn notification(partition: u32, offset: u64) -> Vec<u8> {
+    let mut key = notification_prefix(partition);
+    key.extend_from_slice(&offset.to_be_bytes());
+    key
+}
+
+pub fn notification_prefix(partition: u32) -> Vec<u8> {
+    let mut key = vec![NOTIFICATION];
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
 }
 
 pub fn time(at: DateTime<Utc>) -> [u8; 8] {

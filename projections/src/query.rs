@@ -915,3 +915,102 @@ mod tests {
         assert_eq!(unhex("é1"), None);
     }
 }
+
+/// A page of the notifications outbox and where to read on from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct NotificationPage {
+    pub items: Vec<order_events::notification::Notification>,
+    /// Pass as `after` to read on: per events partition, the offset of the last notification
+    /// read (`partition:offset,...`). New notifications come after it in every partition, so a
+    /// reader that keeps passing it misses none.
+    pub next: String,
+}
+
+/// A notifications cursor: per events partition, the offset of the last notification read.
+pub type NotificationCursor = BTreeMap<u32, u64>;
+
+/// Reads a cursor as `NotificationPage::next` writes it (`""` is the start).
+pub fn notification_cursor(text: &str) -> Result<NotificationCursor, QueryError> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (p, o) = pair.split_once(':')?;
+            Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
+        })
+        .collect::<Option<NotificationCursor>>()
+        .ok_or_else(|| QueryError::BadCursor(text.to_owned()))
+}
+
+fn write_cursor(cursor: &NotificationCursor) -> String {
+    let pairs: Vec<String> = cursor.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+    pairs.join(",")
+}
+
+impl ProjectionStore {
+    /// The notifications after `after`, at most `limit`, partition by partition in the order
+    /// their events were folded.
+    pub fn notifications(
+        &self,
+        after: &NotificationCursor,
+        limit: usize,
+    ) -> Result<NotificationPage, QueryError> {
+        check_limit(limit)?;
+        let mut items = Vec::new();
+        let mut next = after.clone();
+        let mut partition = Some(0u32);
+        while let Some(p) = partition.filter(|_| items.len() < limit) {
+            // The first partition at or after `p` that holds a notification.
+            let Some(p) = self.next_notification_partition(p)? else {
+                break;
+            };
+            let from = match after.get(&p) {
+                Some(&offset) => keys::notification(p, offset.saturating_add(1)),
+                None => keys::notification_prefix(p),
+            };
+            let end = Bound::Excluded(keys::notification(p, u64::MAX));
+            for entry in self.backend().range(Bound::Included(from), end) {
+                let (key, value) = entry?;
+                let offset = notification_offset(&key)?;
+                let notification =
+                    serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                        key: format!("notification {p}:{offset}"),
+                        reason: e.to_string(),
+                    })?;
+                items.push(notification);
+                next.insert(p, offset);
+                if items.len() >= limit {
+                    break;
+                }
+            }
+            partition = p.checked_add(1);
+        }
+        Ok(NotificationPage {
+            items,
+            next: write_cursor(&next),
+        })
+    }
+
+    fn next_notification_partition(&self, from: u32) -> Result<Option<u32>, StoreError> {
+        let start = Bound::Included(keys::notification_prefix(from));
+        let end = Bound::Excluded(vec![keys::NOTIFICATION + 1]);
+        match self.backend().range(start, end).next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, _) = entry?;
+                Ok(key
+                    .get(1..5)
+                    .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes"))))
+            }
+        }
+    }
+}
+
+fn notification_offset(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(5..13)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "a notification key without an offset".into(),
+        })
+}

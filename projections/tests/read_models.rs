@@ -942,3 +942,95 @@ fn an_open_claim_past_its_sla_is_an_exception_until_it_is_resolved() {
     // A claim counts toward the defect rate however it was resolved.
     assert_eq!(store.report(None, None, None).unwrap().defects.claims, 1);
 }
+
+/// Every notification of the outbox from `after` on, read `limit` at a time; the cursor after.
+fn read_notifications(
+    store: &ProjectionStore,
+    mut after: projections::query::NotificationCursor,
+    limit: usize,
+) -> (
+    Vec<order_events::notification::Notification>,
+    projections::query::NotificationCursor,
+) {
+    let mut all = Vec::new();
+    loop {
+        let page = store.notifications(&after, limit).unwrap();
+        let read = page.items.len();
+        all.extend(page.items);
+        after = projections::query::notification_cursor(&page.next).unwrap();
+        if read < limit {
+            return (all, after);
+        }
+    }
+}
+
+#[test]
+fn the_outbox_holds_one_notification_per_customer_facing_event_and_a_reader_misses_none() {
+    use order_events::notification::Notice;
+    let seed = 0x5eed_0002;
+    let (topic, _) = shop_run(seed, 200);
+    // Folded in two halves, partitions interleaved; a reader reads between them and on.
+    let half = topic.records.len() / 2;
+    let store = open(&tempfile::tempdir().unwrap());
+    fold_interleaved(&store, &topic.records[..half], seed);
+    let (first, cursor) = read_notifications(&store, Default::default(), 7);
+    fold_interleaved(&store, &topic.records[half..], seed + 1);
+    let (rest, _) = read_notifications(&store, cursor, 7);
+    let read: Vec<_> = first.into_iter().chain(rest).collect();
+    let ids: std::collections::BTreeSet<_> = read.iter().map(|n| n.notification_id).collect();
+    assert_eq!(ids.len(), read.len(), "no notification read twice");
+    let (everything, _) = read_notifications(&store, Default::default(), 1000);
+    assert_eq!(
+        everything.len(),
+        read.len(),
+        "the paging reader missed none"
+    );
+
+    // Counted against the events by this test's own reading of what customers are told.
+    let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut orders: HashMap<OrderId, Order> = HashMap::new();
+    for record in &topic.records {
+        let envelope = decode_event(&record.payload).unwrap();
+        let Event::Order(event) = envelope.event else {
+            continue;
+        };
+        let order = orders
+            .entry(OrderId(envelope.aggregate_id.parse().unwrap()))
+            .or_default();
+        order::apply(order, &event);
+        let kind = match &event {
+            OrderEvent::PaymentCaptured(_) if order.status == OrderStatus::Paid => {
+                "order_confirmed"
+            }
+            OrderEvent::StockShortRecorded(_) => "shortage",
+            OrderEvent::ShipmentDispatched(_) => "shipped",
+            OrderEvent::CarrierExceptionRecorded(_) => "delivery_exception",
+            OrderEvent::ShipmentDelivered(_) => "delivered",
+            OrderEvent::ReceiptConfirmed(e) if e.automatic => "receipt_confirmed",
+            OrderEvent::ReturnRequested(_) | OrderEvent::ExchangeRequested(_) => "return_approved",
+            OrderEvent::RefundIssued(_) => "refund_issued",
+            _ => continue,
+        };
+        *expected.entry(kind).or_default() += 1;
+    }
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    for notification in &everything {
+        *found.entry(notification.notice.kind()).or_default() += 1;
+        let order = &orders[&notification.order_id];
+        assert_eq!(
+            notification.customer_id,
+            order.header.as_ref().unwrap().customer_id
+        );
+        if let Notice::Shipped {
+            tracking_number, ..
+        } = &notification.notice
+        {
+            assert!(!tracking_number.is_empty());
+        }
+    }
+    assert_eq!(found, expected);
+    assert!(
+        expected.len() >= 7,
+        "the shop run tells of most kinds: {expected:?}"
+    );
+}

@@ -36,6 +36,7 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
         "/v1/trial-balance",
         "/v1/reconciliations",
         "/v1/reports",
+        "/v1/notifications",
         "/v1/projections/status",
     ]
     .into_iter()
@@ -201,8 +202,8 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
     })
     .await
     .unwrap();
-    // 22 requests, each without a token, with an unknown one and as each of the 5 roles.
-    assert_eq!(checked, 22 * 7);
+    // 23 requests, each without a token, with an unknown one and as each of the 5 roles.
+    assert_eq!(checked, 23 * 7);
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }

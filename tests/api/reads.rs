@@ -74,6 +74,33 @@ async fn every_read_route(running: Running, last: Value) {
     assert_eq!(accounts["customer_payments_clearing"], "79.30");
     let merchants = get("/v1/balances/merchants?merchant=merchant-7".into());
     assert_eq!(merchants[0]["payable"], "71.37");
+    // The journey's customer was told: confirmed, shipped twice, delivered twice, the return,
+    // the refund — read two at a time, each once.
+    let mut told = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = get(format!("/v1/notifications?limit=2&after={after}"));
+        let items = page["items"].as_array().unwrap().clone();
+        after = page["next"].as_str().unwrap().to_owned();
+        told.extend(items.iter().map(|n| n["kind"].as_str().unwrap().to_owned()));
+        if items.len() < 2 {
+            break;
+        }
+    }
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "delivered",
+            "delivered",
+            "order_confirmed",
+            "refund_issued",
+            "return_approved",
+            "shipped",
+            "shipped"
+        ],
+        "{told:?}"
+    );
     let trial = get("/v1/trial-balance".into());
     assert_eq!(trial["balanced"], true);
     assert_eq!(trial["currencies"][0]["difference"], "0.00");
