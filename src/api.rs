@@ -67,6 +67,7 @@ pub enum ReadQuery {
         after: projections::query::NotificationCursor,
         limit: usize,
     },
+    FailedNotifications,
     Status,
 }
 
@@ -80,6 +81,8 @@ pub struct ReadContext {
     pub slas: projections::model::Slas,
     /// The shop's policy, for what merchant payouts hold back (return window, holdback share).
     pub policy: order_events::Policy,
+    /// The webhook deliveries, for the failed ones.
+    pub deliveries: crate::notify::Deliveries,
 }
 
 /// Why a query got no answer.
@@ -219,6 +222,16 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
                 .in_minor_units(),
         ),
         ReadQuery::Notifications { after, limit } => to_json(&store.notifications(after, *limit)?),
+        ReadQuery::FailedNotifications => {
+            match context.deliveries.failed() {
+                Ok(Some(failed)) => to_json(&failed),
+                Ok(None) => return Err(ApiError::NotFound(
+                    "no webhook is configured ([[notifications.webhooks]]): nothing is delivered"
+                        .into(),
+                )),
+                Err(error) => return Err(ApiError::Unavailable(format!("{error:#}"))),
+            }
+        }
         ReadQuery::Status => to_json(
             &context
                 .projections
@@ -404,6 +417,7 @@ fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<Read
             },
             limit: params.limit()?,
         },
+        Route::FailedNotifications => ReadQuery::FailedNotifications,
         Route::Status => ReadQuery::Status,
     })
 }
@@ -423,6 +437,7 @@ pub enum Route {
     Reconciliations,
     Reports,
     Notifications,
+    FailedNotifications,
     Status,
 }
 
@@ -486,6 +501,7 @@ impl Route {
             Route::Reconciliations => "/v1/reconciliations".into(),
             Route::Reports => "/v1/reports".into(),
             Route::Notifications => "/v1/notifications".into(),
+            Route::FailedNotifications => "/v1/notifications/failed".into(),
             Route::Status => "/v1/projections/status".into(),
         }
     }
@@ -623,6 +639,10 @@ pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) ->
         .route("/v1/reconciliations", route0(Route::Reconciliations))
         .route("/v1/reports", route0(Route::Reports))
         .route("/v1/notifications", route0(Route::Notifications))
+        .route(
+            "/v1/notifications/failed",
+            route0(Route::FailedNotifications),
+        )
         .route("/v1/projections/status", route0(Route::Status))
         .route_layer(guard(Access::READ));
     read_routes

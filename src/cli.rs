@@ -337,6 +337,9 @@ pub enum QueryWhat {
     Reconciliations,
     /// What customers were told (the notifications outbox), in the order it was recorded.
     Notifications {
+        /// The webhook deliveries parked after their last attempt failed, instead.
+        #[arg(long, conflicts_with_all = ["limit", "after"])]
+        failed: bool,
         #[arg(long)]
         limit: Option<String>,
         /// The `next` cursor of the previous page.
@@ -423,7 +426,10 @@ impl QueryWhat {
             }
             QueryWhat::TrialBalance => (Route::TrialBalance, Vec::new()),
             QueryWhat::Reconciliations => (Route::Reconciliations, Vec::new()),
-            QueryWhat::Notifications { limit, after } => {
+            QueryWhat::Notifications { failed: true, .. } => {
+                (Route::FailedNotifications, Vec::new())
+            }
+            QueryWhat::Notifications { limit, after, .. } => {
                 add("limit", limit);
                 add("after", after);
                 (Route::Notifications, Vec::new())

@@ -166,12 +166,33 @@ fn serve_log(
             wait: Duration::from_secs(30),
             auth,
             checkpoints: Some(checkpoint_options(&config.checkpoints, &options).await?),
+            notifications: notification_options(&config.notifications, &options)?,
         };
         let clock = Arc::new(command_handler::SystemClock);
         serve::serve(log, clock, serve_options, shutdown_signal()).await
     })?;
     writeln!(out, "stopped: {stats:?}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a serve keeps its webhook deliveries' journal, from `[notifications]`; `None` when
+/// no webhook is configured.
+fn notification_options(
+    section: &crate::notify::NotificationsSection,
+    log: &LogOptions,
+) -> Result<Option<(std::path::PathBuf, crate::notify::NotificationsSection)>> {
+    if section.webhooks.is_empty() {
+        return Ok(None);
+    }
+    section.check().map_err(|why| anyhow::anyhow!(why))?;
+    let dir = match (&section.state_dir, &log.kafka) {
+        (Some(dir), _) => dir.clone(),
+        (None, None) => log.data.join(crate::notify::STATE_DIR),
+        (None, Some(_)) => anyhow::bail!(
+            "[notifications] state_dir is needed on Kafka: where this serve keeps its deliveries"
+        ),
+    };
+    Ok(Some((dir, section.clone())))
 }
 
 /// How a serve publishes checkpoints, from `[checkpoints]`: where the deployment's log is.

@@ -33,6 +33,8 @@ pub struct LedgerConfig {
     pub auth: crate::auth::AuthSection,
     /// The signed checkpoints `ledger serve` publishes.
     pub checkpoints: CheckpointsSection,
+    /// Webhooks the notifications outbox is delivered to.
+    pub notifications: crate::notify::NotificationsSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod console;
 pub mod demo;
 pub mod log_admin;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod query;
 pub mod reconcile;

@@ -193,6 +193,11 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
             query("after", "The `next` of the previous page (`partition:offset,...`); none: from the start.", json!({"type": "string", "pattern": "^([0-9]{1,9}:[0-9]{1,19}(,[0-9]{1,9}:[0-9]{1,19})*)?$"})),
             query("limit", "Most notifications [default: 100].", whole(1, 1000)),
         ])),
+        ("/v1/notifications/failed", {
+            let mut item = read::<Vec<crate::notify::FailedDelivery>>(generator, "The webhook deliveries parked after their last attempt failed (`[notifications] max_attempts`), with the last error; `POST /v1/notifications/{id}/retry` sends one again.", vec![]);
+            item["get"]["responses"]["404"] = error("No webhook is configured: nothing is delivered (`not_found`).");
+            item
+        }),
         ("/v1/projections/status", read::<ProjectionStatus>(generator, "Lag per partition, gaps and undecodable records, apply rate.", vec![])),
         ("/v1/reconciliations", read::<Vec<ReconciliationView>>(generator, "Recorded reconciliation runs, oldest first: run id, who recorded it and when, the provider, the report's SHA-256, the period, matched lines, breaks by kind and per-currency nets.", vec![])),
     ];
@@ -382,6 +387,17 @@ fn operations(paths: &mut Map<String, Value>) {
     );
     proof.insert("409".into(), error("The log does not extend the checkpoint proved against (`not_extended`): run `ledger replay verify --checkpoint`."));
     proof.insert("503".into(), error("The log could not be read (`unavailable`), or no checkpoint could be published (`proof_failed`)."));
+    let mut retry = Map::new();
+    retry.insert("200".into(), ok_json(json!({"type": "object", "required": ["retried"], "properties": {"retried": {"allOf": [whole(1, u32::MAX as u64)], "description": "How many webhooks' parked deliveries of the notification were queued again."}}})));
+    retry.insert(
+        "400".into(),
+        error("The id is not a UUID (`bad_parameter`)."),
+    );
+    retry.insert("404".into(), error("No delivery of this notification is parked (`nothing_parked`), or no webhook is configured (`webhooks_off`)."));
+    retry.insert(
+        "503".into(),
+        error("The delivery journal cannot be written (`unavailable`)."),
+    );
     let mut whoami = Map::new();
     let flag = json!({"type": "boolean"});
     whoami.insert("200".into(), ok_json(json!({"type": "object", "required": ["token", "roles", "access"], "properties": {
@@ -407,6 +423,9 @@ fn operations(paths: &mut Map<String, Value>) {
         ("/v1/log/proofs/{event_id}", "get", "The inclusion proof of one event (docs/verifiable-history.md §3), against the last checkpoint this serve published, or a new one when the event came after it; checked offline with `ledger replay check-proof`. Reads the whole log (auditor).", vec![
             path("event_id", "The event's id.", json!({"type": "string", "format": "uuid"})),
         ], proof),
+        ("/v1/notifications/{id}/retry", "post", "Send a notification's parked webhook deliveries again, with a fresh budget of attempts (admin).", vec![
+            path("id", "The notification's id.", json!({"type": "string", "format": "uuid"})),
+        ], retry),
         ("/v1/checkpoints", "post", "Publish a checkpoint of the log as it is now — its Merkle tree heads, signed with the deployment's key (docs/verifiable-history.md) — and answer it (auditor).", vec![], checkpoint),
         ("/metrics", "get", "Prometheus metrics of this process (analyst).", vec![], metrics),
         ("/v1/projections/rebuild", "post", "Rebuild the read models from offset 0 beside the live ones, switching when caught up (admin).", vec![], rebuild),

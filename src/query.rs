@@ -99,7 +99,16 @@ pub async fn locally(
     query: &CliQuery,
 ) -> anyhow::Result<Value> {
     let log = crate::log_admin::open_existing(options).await?;
-    let context = caught_up_context(log, config.read_side_for(options, "query")).await?;
+    let mut context = caught_up_context(log, config.read_side_for(options, "query")).await?;
+    // The webhook deliveries' journal, where a serve of this deployment keeps it.
+    let section = &config.notifications;
+    let dir = section.state_dir.clone().or_else(|| {
+        let embedded = options.kafka.is_none();
+        embedded.then(|| options.data.join(crate::notify::STATE_DIR))
+    });
+    if let (Some(dir), false) = (dir, section.webhooks.is_empty()) {
+        context.deliveries = crate::notify::Deliveries::Journal(dir, section.clone());
+    }
     api::run(&context, query.route, &query.path, query.params.clone())
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))
@@ -121,6 +130,7 @@ pub async fn caught_up_context(
         clock: Arc::new(command_handler::SystemClock),
         slas: read_side.slas,
         policy: read_side.policy,
+        deliveries: crate::notify::Deliveries::None,
     })
 }
 

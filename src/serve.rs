@@ -67,6 +67,8 @@ struct AppState {
     fatal: Fatal,
     /// Publishes checkpoints on request, and knows the last one (none when it is off).
     checkpoints: Option<crate::checkpoints::Publisher>,
+    /// Delivers notifications to webhooks (none when no webhook is configured).
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl AppState {
@@ -314,6 +316,39 @@ async fn post_checkpoint(State(state): State<AppState>) -> axum::response::Respo
     match publisher.publish_now().await {
         Ok(checkpoint) => (StatusCode::OK, Json(checkpoint)).into_response(),
         Err(reason) => unavailable("checkpoint_failed", reason),
+    }
+}
+
+/// The answer of the notification routes on a serve that delivers no webhooks.
+fn webhooks_off() -> axum::response::Response {
+    let reason = "this serve delivers notifications to no webhook ([[notifications.webhooks]])";
+    let body = json!({"error": "webhooks_off", "reason": reason});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// `POST /v1/notifications/{id}/retry`: sends a notification's parked deliveries again.
+async fn post_notification_retry(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let Some(notifier) = &state.notifier else {
+        return webhooks_off();
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        let reason = format!("{id:?} is not a notification id (a UUID)");
+        let body = json!({"error": "bad_parameter", "reason": reason});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    match notifier.retry(id) {
+        Ok(retried) => (StatusCode::OK, Json(json!({"retried": retried}))).into_response(),
+        Err(error @ crate::notify::RetryError::NothingParked(_)) => {
+            let body = json!({"error": "nothing_parked", "reason": error.to_string()});
+            (StatusCode::NOT_FOUND, Json(body)).into_response()
+        }
+        Err(error) => {
+            let body = json!({"error": "unavailable", "reason": error.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
 }
 
@@ -675,6 +710,10 @@ fn router(state: AppState, auth: &Arc<Auth>) -> Router {
             post(post_checkpoint).route_layer(guard(Access::LOG)),
         )
         .route(
+            "/v1/notifications/{id}/retry",
+            post(post_notification_retry).route_layer(guard(Access::ADMIN)),
+        )
+        .route(
             "/v1/whoami",
             get(crate::auth::whoami).route_layer(guard(Access::ANY)),
         )
@@ -706,6 +745,8 @@ pub struct ServeOptions {
     pub auth: Auth,
     /// Where and how often the log's signed checkpoints are published; `None`: never.
     pub checkpoints: Option<crate::checkpoints::CheckpointOptions>,
+    /// Webhooks to deliver notifications to, and the directory of their journal; `None`: none.
+    pub notifications: Option<(PathBuf, crate::notify::NotificationsSection)>,
 }
 
 /// Where and how `ledger serve` keeps its read models.
@@ -784,8 +825,13 @@ pub async fn serve(
         }
         None => (None, None),
     };
+    let notifier = match &options.notifications {
+        Some((dir, section)) => Some(crate::notify::Notifier::open(dir, section)?),
+        None => None,
+    };
     let state = AppState {
         checkpoints,
+        notifier: notifier.clone(),
         log: log.clone(),
         results: Arc::new(results),
         group: options.handler.group.clone(),
@@ -824,11 +870,20 @@ pub async fn serve(
             folded
         })
     };
+    let deliveries = match &notifier {
+        Some(notifier) => crate::notify::Deliveries::Serving(notifier.clone()),
+        None => crate::notify::Deliveries::None,
+    };
+    let delivering = notifier.map(|notifier| {
+        let projections = projections.clone();
+        Background::spawn(move |stopped| notifier.run(projections, stopped.wait()))
+    });
     let read = crate::api::ReadContext {
         projections,
         clock: clock.clone(),
         slas: options.read_side.slas,
         policy: options.read_side.policy,
+        deliveries,
     };
     let mut auth = options.auth;
     let token_file = match &options.data {
@@ -907,6 +962,9 @@ pub async fn serve(
     let _ = stop_http.send(());
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await?;
+    }
+    if let Some(delivering) = delivering {
+        delivering.stop().await?;
     }
     let (http, folded) = tokio::join!(http, worker.stop());
     http??;

@@ -37,6 +37,7 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
         "/v1/reconciliations",
         "/v1/reports",
         "/v1/notifications",
+        "/v1/notifications/failed",
         "/v1/projections/status",
     ]
     .into_iter()
@@ -92,6 +93,12 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
         Probe {
             method: "POST",
             path: "/v1/projections/rebuild".into(),
+            body: None,
+            admits: &[],
+        },
+        Probe {
+            method: "POST",
+            path: format!("/v1/notifications/{}/retry", uuid::Uuid::nil()),
             body: None,
             admits: &[],
         },
@@ -202,8 +209,8 @@ async fn every_route_admits_exactly_its_roles_and_refuses_the_rest() {
     })
     .await
     .unwrap();
-    // 23 requests, each without a token, with an unknown one and as each of the 5 roles.
-    assert_eq!(checked, 23 * 7);
+    // 25 requests, each without a token, with an unknown one and as each of the 5 roles.
+    assert_eq!(checked, 25 * 7);
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
 }

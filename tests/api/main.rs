@@ -98,6 +98,7 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
         },
         auth,
         checkpoints: None,
+        notifications: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve::serve(log.clone(), clock.clone(), options, async {
