@@ -106,6 +106,17 @@ fn checkpoint_message() -> Value {
     })
 }
 
+fn notification_message() -> Value {
+    json!({
+        "name": "Notification",
+        "title": "Notification",
+        "contentType": CONTENT_TYPE_JSON,
+        "summary": "What a customer is told about their order (order confirmed, a shortage and its choices, shipped, a delivery exception, delivered, receipt confirmed automatically, return approved, refund issued), derived from one event. At least once: deduplicate by `notification_id`. No headers.",
+        "payload": {"$ref": format!("{SCHEMAS}/notifications/Notification.json")},
+        "bindings": kafka_key("The notification's id.".to_owned()),
+    })
+}
+
 /// A channel of topic `<prefix>.<suffix>` carrying `messages` (component names).
 fn channel(suffix: &str, description: &str, messages: &[String]) -> Value {
     let refs: Map<String, Value> = messages
@@ -149,6 +160,10 @@ pub fn document() -> Value {
     messages.insert(RESULT_MESSAGE_TYPE.to_owned(), result_message());
     messages.insert("DeadLetter".to_owned(), dead_letter_message());
     messages.insert("Checkpoint".to_owned(), checkpoint_message());
+    messages.insert("Notification".to_owned(), notification_message());
+    let notifications = vec!["Notification".to_owned()];
+    let mut notifications_channel = channel("notifications", "", &notifications);
+    notifications_channel["description"] = "The notifications outbox, published by the `ledger serve` that delivers notifications (`[notifications] state_dir` set on Kafka): one partition, written outside transactions, in the order the read models folded the events they come from; a restart may publish a notification again.".into();
     let checkpoints = vec!["Checkpoint".to_owned()];
     let mut checkpoints_channel = channel("checkpoints", "", &checkpoints);
     checkpoints_channel["description"] = "The signed checkpoints a `ledger serve` publishes, on a schedule (`[checkpoints] interval_secs`) and on request (`POST /v1/checkpoints`), in order: one partition, created by the serve when missing, written outside transactions.".into();
@@ -169,6 +184,7 @@ pub fn document() -> Value {
             "commandResults": channel("command-results", "One result per command, on the command's partition number, keyed by command id.", &results),
             "deadLetter": channel("dead-letter", "Records of the commands topic that are not commands the ledger can decide.", &dead),
             "checkpoints": checkpoints_channel,
+            "notifications": notifications_channel,
         },
         "operations": {
             "submitCommand": operation("send", "commands", "Publish a command (any service, any language).", &commands),
@@ -176,6 +192,7 @@ pub fn document() -> Value {
             "readResults": operation("receive", "commandResults", "Learn what became of a command.", &results),
             "readDeadLetters": operation("receive", "deadLetter", "Find records that were not commands.", &dead),
             "readCheckpoints": operation("receive", "checkpoints", "Keep the log's signed checkpoints (auditors, witnesses).", &checkpoints),
+            "readNotifications": operation("receive", "notifications", "Tell customers what happens to their orders (mail, SMS, push).", &notifications),
         },
         "components": {
             "messages": messages,

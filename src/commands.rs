@@ -166,7 +166,7 @@ fn serve_log(
             wait: Duration::from_secs(30),
             auth,
             checkpoints: Some(checkpoint_options(&config.checkpoints, &options).await?),
-            notifications: notification_options(&config.notifications, &options)?,
+            notifications: notification_options(&config.notifications, &options).await?,
         };
         let clock = Arc::new(command_handler::SystemClock);
         serve::serve(log, clock, serve_options, shutdown_signal()).await
@@ -175,24 +175,40 @@ fn serve_log(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where a serve keeps its webhook deliveries' journal, from `[notifications]`; `None` when
-/// no webhook is configured.
-fn notification_options(
+/// Where a serve delivers notifications, from `[notifications]`: to its webhooks, and on Kafka
+/// to `<prefix>.notifications` when `state_dir` names where this serve keeps its journal (one
+/// serve of a deployment delivers). `None`: nowhere.
+async fn notification_options(
     section: &crate::notify::NotificationsSection,
     log: &LogOptions,
-) -> Result<Option<(std::path::PathBuf, crate::notify::NotificationsSection)>> {
-    if section.webhooks.is_empty() {
-        return Ok(None);
-    }
+) -> Result<Option<crate::notify::Delivering>> {
     section.check().map_err(|why| anyhow::anyhow!(why))?;
-    let dir = match (&section.state_dir, &log.kafka) {
-        (Some(dir), _) => dir.clone(),
-        (None, None) => log.data.join(crate::notify::STATE_DIR),
+    let (dir, topic) = match (&section.state_dir, &log.kafka) {
+        (None, None) if section.webhooks.is_empty() => return Ok(None),
+        (None, Some(_)) if section.webhooks.is_empty() => return Ok(None),
         (None, Some(_)) => anyhow::bail!(
             "[notifications] state_dir is needed on Kafka: where this serve keeps its deliveries"
         ),
+        (None, None) => (log.data.join(crate::notify::STATE_DIR), None),
+        (Some(dir), None) => (dir.clone(), None),
+        (Some(dir), Some(_)) => {
+            let mut topics = event_log::Topics::new(&log.prefix, log.partitions)?;
+            topics.replication_factor = log.replication_factor;
+            let settings = log_admin::kafka_settings(log)?;
+            let topic = event_log::kafka::SideTopic::open(
+                &settings,
+                &topics,
+                crate::notify::NOTIFICATIONS_TOPIC,
+            )
+            .await?;
+            (dir.clone(), Some(topic))
+        }
     };
-    Ok(Some((dir, section.clone())))
+    Ok(Some(crate::notify::Delivering {
+        dir,
+        section: section.clone(),
+        topic,
+    }))
 }
 
 /// How a serve publishes checkpoints, from `[checkpoints]`: where the deployment's log is.

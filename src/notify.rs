@@ -364,6 +364,9 @@ fn whole_lines(path: &Path) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", path.display()))
 }
 
+/// The suffix of the Kafka topic notifications are published to.
+pub const NOTIFICATIONS_TOPIC: &str = "notifications";
+
 /// The state directory's name in an embedded data directory.
 pub const STATE_DIR: &str = "notifications";
 
@@ -401,6 +404,15 @@ fn rules_of(section: &NotificationsSection) -> Rules {
     }
 }
 
+/// What a serve's deliverer is started with.
+pub struct Delivering {
+    /// The journal's directory.
+    pub dir: PathBuf,
+    pub section: NotificationsSection,
+    /// `<prefix>.notifications`, on Kafka.
+    pub topic: Option<event_log::kafka::SideTopic>,
+}
+
 /// Where the read API finds the webhook deliveries: a serve's deliverer, a journal on disk
 /// (`ledger query` with no serve), or nowhere (no webhook configured).
 #[derive(Clone, Default)]
@@ -426,6 +438,8 @@ impl Deliveries {
 #[derive(Clone)]
 pub struct Notifier {
     inner: Arc<Mutex<(Journal, Book)>>,
+    /// `<prefix>.notifications` on Kafka: every notification is published there first.
+    topic: Option<Arc<event_log::kafka::SideTopic>>,
     webhooks: Arc<Vec<(Webhook, String)>>,
     rules: Rules,
     wake: Arc<tokio::sync::Notify>,
@@ -441,8 +455,13 @@ pub enum RetryError {
 }
 
 impl Notifier {
-    /// Opens the journal in `dir` (finishing attempts a stop interrupted).
-    pub fn open(dir: &Path, section: &NotificationsSection) -> anyhow::Result<Notifier> {
+    /// Opens the journal in `dir` (finishing attempts a stop interrupted); publishes to `topic`
+    /// too when given.
+    pub fn open(
+        dir: &Path,
+        section: &NotificationsSection,
+        topic: Option<event_log::kafka::SideTopic>,
+    ) -> anyhow::Result<Notifier> {
         section.check().map_err(|why| anyhow::anyhow!(why))?;
         let rules = rules_of(section);
         let (mut journal, mut book) = Journal::open(dir, &rules)?;
@@ -477,6 +496,7 @@ impl Notifier {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Notifier {
             inner: Arc::new(Mutex::new((journal, book))),
+            topic: topic.map(Arc::new),
             webhooks: Arc::new(webhooks),
             rules,
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -521,8 +541,9 @@ impl Notifier {
         Ok(())
     }
 
-    /// Queues what the outbox holds after the cursor for the webhooks that want it.
-    fn queue_new(&self, store: &projections::ProjectionStore) -> anyhow::Result<()> {
+    /// Publishes what the outbox holds after the cursor (on Kafka) and queues it for the
+    /// webhooks that want it.
+    async fn queue_new(&self, store: &projections::ProjectionStore) -> anyhow::Result<()> {
         let cursor = self.inner.lock().expect("the book").1.cursor.clone();
         let page = store.notifications(&cursor, 200)?;
         if page.items.is_empty() {
@@ -531,6 +552,10 @@ impl Notifier {
         for notification in &page.items {
             let kind = notification.notice.kind();
             let body = serde_json::to_string(notification)?;
+            if let Some(topic) = &self.topic {
+                let key = notification.notification_id.to_string();
+                topic.append(&key, body.as_bytes()).await?;
+            }
             for (hook, _) in self.webhooks.iter().filter(|(hook, _)| hook.wants(kind)) {
                 self.record(Record::Queued {
                     id: notification.notification_id,
@@ -576,7 +601,7 @@ impl Notifier {
         let mut busy = std::collections::BTreeSet::new();
         loop {
             // The live generation's store, read anew each time: a rebuild switches it.
-            if let Err(error) = self.queue_new(&projections.store()) {
+            if let Err(error) = self.queue_new(&projections.store()).await {
                 tracing::warn!(%error, "reading the notifications outbox");
             }
             for (webhook, id, attempt, body) in self.due(now(), &busy) {

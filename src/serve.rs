@@ -745,8 +745,9 @@ pub struct ServeOptions {
     pub auth: Auth,
     /// Where and how often the log's signed checkpoints are published; `None`: never.
     pub checkpoints: Option<crate::checkpoints::CheckpointOptions>,
-    /// Webhooks to deliver notifications to, and the directory of their journal; `None`: none.
-    pub notifications: Option<(PathBuf, crate::notify::NotificationsSection)>,
+    /// Where notifications go (webhooks, the Kafka topic) and the directory of their
+    /// journal; `None`: nowhere.
+    pub notifications: Option<crate::notify::Delivering>,
 }
 
 /// Where and how `ledger serve` keeps its read models.
@@ -825,8 +826,12 @@ pub async fn serve(
         }
         None => (None, None),
     };
-    let notifier = match &options.notifications {
-        Some((dir, section)) => Some(crate::notify::Notifier::open(dir, section)?),
+    let notifier = match options.notifications {
+        Some(how) => Some(crate::notify::Notifier::open(
+            &how.dir,
+            &how.section,
+            how.topic,
+        )?),
         None => None,
     };
     let state = AppState {

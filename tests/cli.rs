@@ -3073,3 +3073,66 @@ fn a_serve_folds_into_postgres_and_answers_its_read_api_from_there() {
     assert_eq!(stdout(&tables).trim(), expected, "{tables:?}");
     assert!(serve.stop().success());
 }
+
+#[test]
+fn a_serve_on_kafka_publishes_notifications_a_python_consumer_reads_and_checks() {
+    let broker = event_log::testing::TestBroker::start();
+    let prefix = event_log::testing::unique_prefix("notifications");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ledger.toml");
+    let state = dir.path().join("deliveries");
+    let text = format!(
+        "[notifications]\nstate_dir = {:?}\n",
+        state.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    let log_args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--kafka",
+        broker.bootstrap(),
+        "--prefix",
+        &prefix,
+        "--partitions",
+        "2",
+    ];
+    let serve = Serving::on_kafka(&log_args, None);
+    let submitted = ledger(
+        &[
+            &["submit"][..],
+            &log_args,
+            &["--wait-secs", "60", "examples/order-journey.jsonl"],
+        ]
+        .concat(),
+    );
+    let results = results_of(&submitted);
+    assert!(
+        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
+        "{results:?}"
+    );
+    let topic = format!("{prefix}.notifications");
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/notifications/Notification.json");
+    let expected = [
+        "delivered",
+        "delivered",
+        "order_confirmed",
+        "refund_issued",
+        "return_approved",
+        "shipped",
+        "shipped",
+    ];
+    let mut kinds = Vec::new();
+    eventually("seven notifications on the topic", || {
+        let read = python_contract(
+            "read_notification_topic.py",
+            &[broker.bootstrap(), &topic, schema.to_str().unwrap()],
+            "",
+        );
+        assert!(read.status.success(), "{read:?}");
+        kinds = serde_json::from_slice::<Vec<String>>(&read.stdout).unwrap();
+        kinds.len() >= expected.len()
+    });
+    assert_eq!(kinds, expected);
+    assert!(serve.stop().success());
+}

@@ -236,6 +236,14 @@ pub fn command_result_schema() -> String {
     finish(generator, document)
 }
 
+/// The schema of a notification, as `<prefix>.notifications` carries it, webhooks receive it
+/// and `GET /v1/notifications` lists it.
+pub fn notification_schema() -> String {
+    let mut generator = generator();
+    let root = generator.root_schema_for::<crate::notification::Notification>();
+    finish(generator, root.to_value())
+}
+
 /// What an exported event's `partition` and `offset` are.
 const TOPIC_PLACE: &str = "Where the event is in the events topic, as `replay export` writes it; not part of the event or its hash, and absent elsewhere.";
 
@@ -262,6 +270,11 @@ pub fn all() -> BTreeMap<String, String> {
         command_result_schema(),
     );
     index.push(json!({"kind": "result", "type": crate::result::RESULT_MESSAGE_TYPE, "schema_version": crate::result::RESULT_SCHEMA_VERSION, "file": "results/CommandResult.json"}));
+    files.insert(
+        "notifications/Notification.json".to_owned(),
+        notification_schema(),
+    );
+    index.push(json!({"kind": "notification", "type": "Notification", "schema_version": 1, "file": "notifications/Notification.json"}));
     let mut text = serde_json::to_string_pretty(&index).expect("the index serializes");
     text.push('\n');
     files.insert("index.json".to_owned(), text);
