@@ -332,6 +332,29 @@ async fn tally(log: &dyn event_log::LogReader) -> anyhow::Result<Tally> {
     Ok(tally)
 }
 
+/// What customers were told: the notifications outbox by kind.
+fn write_notifications(
+    store: &projections::ProjectionStore,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut cursor = projections::query::NotificationCursor::new();
+    loop {
+        let page = store.notifications(&cursor, 1000)?;
+        for notification in &page.items {
+            *by_kind.entry(notification.notice.kind()).or_default() += 1;
+        }
+        if page.items.len() < 1000 {
+            break;
+        }
+        cursor = projections::query::notification_cursor(&page.next)?;
+    }
+    let total: u64 = by_kind.values().sum();
+    let kinds: Vec<String> = by_kind.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+    writeln!(out, "Notifications to customers: {total} ({})", kinds.join(", "))?;
+    Ok(())
+}
+
 /// Reviews, claims and the order defect rate's parts, with the merchants that rate worst.
 fn write_reviews_and_claims(
     tally: &Tally,
@@ -550,6 +573,7 @@ async fn summarize(
         100.0 * report.order_defect_rate
     )?;
     write_reviews_and_claims(&tally, &report, out)?;
+    write_notifications(store, out)?;
 
     writeln!(out)?;
     writeln!(
