@@ -350,8 +350,15 @@ fn write_notifications(
         cursor = projections::query::notification_cursor(&page.next)?;
     }
     let total: u64 = by_kind.values().sum();
-    let kinds: Vec<String> = by_kind.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
-    writeln!(out, "Notifications to customers: {total} ({})", kinds.join(", "))?;
+    let kinds: Vec<String> = by_kind
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "Notifications to customers: {total} ({})",
+        kinds.join(", ")
+    )?;
     Ok(())
 }
 

@@ -177,12 +177,11 @@ pub enum Outcome {
     },
 }
 
-/// Where one delivery stands.
+/// Where a delivery not yet made stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     Pending,
-    Delivered,
     Parked,
 }
 
@@ -260,12 +259,17 @@ impl Book {
                 at,
                 outcome,
             } => {
-                if let Some(d) = self.deliveries.get_mut(&(webhook.clone(), *id)) {
-                    d.started = None;
-                    match outcome {
-                        Outcome::Delivered { .. } => d.standing = Standing::Delivered,
-                        Outcome::Failed { error } => {
+                let key = (webhook.clone(), *id);
+                match outcome {
+                    // Forgotten: it was queued from before the cursor, so nothing queues it
+                    // again, and the book holds only what is still to deliver.
+                    Outcome::Delivered { .. } => {
+                        self.deliveries.remove(&key);
+                    }
+                    Outcome::Failed { error } => {
+                        if let Some(d) = self.deliveries.get_mut(&key) {
                             let spent = attempt.saturating_sub(d.retried_after);
+                            d.started = None;
                             d.last_error = Some(error.clone());
                             d.next_at = *at + rules.backoff(spent);
                             if spent >= rules.max_attempts {
@@ -577,8 +581,10 @@ impl Notifier {
     ) -> Vec<(String, Uuid, u32, String)> {
         let guard = self.inner.lock().expect("the book");
         let mut picked: BTreeMap<String, (Uuid, u32, String)> = BTreeMap::new();
+        // A webhook no longer configured keeps its deliveries in the journal until it is again.
+        let configured = |name: &str| self.webhooks.iter().any(|(hook, _)| hook.name == name);
         for ((webhook, id), d) in &guard.1.deliveries {
-            let ready = d.standing == Standing::Pending && d.next_at <= now;
+            let ready = d.standing == Standing::Pending && d.next_at <= now && configured(webhook);
             if ready && !busy.contains(webhook) && !picked.contains_key(webhook) {
                 picked.insert(webhook.clone(), (*id, d.attempts + 1, d.body.clone()));
             }
