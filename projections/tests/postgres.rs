@@ -278,20 +278,42 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
         .map(|chunk| sled.fold(chunk).unwrap().applied)
         .sum();
 
-    // Stores on one schema as three processes hold it: two workers own half the partitions
-    // each, and a third lost partition 0 to the first without being told and folds it again
-    // from the start, racing its successor. The first two add to the same balances, days and
-    // merchants' totals, each in its partitions' parts; the third shares the first's records
-    // and checkpoint.
+    // The race needs the stale worker to run while its successor does; on a loaded machine the
+    // threads may happen not to overlap. Every try must be right; one must have raced.
+    let mut raced = false;
+    for _ in 0..3 {
+        raced = three_workers_on_one_schema(&server, &topic.records, reference, &sled);
+        if raced {
+            break;
+        }
+    }
+    assert!(
+        raced,
+        "in three tries the stale worker never met its successor: the test shows nothing"
+    );
+}
+
+/// Three stores on one schema, as three processes hold it: two workers own half the
+/// partitions each, and a third lost partition 0 to the first without being told and folds it
+/// again from the start, racing its successor. The first two add to the same balances, days
+/// and merchants' totals, each in its partitions' parts; the third shares the first's records
+/// and checkpoint. Checks that nothing was lost or doubled; whether the stale worker met its
+/// successor (a conflict).
+fn three_workers_on_one_schema(
+    server: &TestPostgres,
+    records: &[StoredRecord],
+    reference: u64,
+    sled: &ProjectionStore,
+) -> bool {
     let schema = unique_schema("shared");
     let open = || ProjectionStore::open_postgres(server.url(), &schema, Projector::default());
     let stores = [open().unwrap(), open().unwrap(), open().unwrap()];
     let partitions: Vec<u32> = (0..common::PARTITIONS).collect();
     let (first, second) = partitions.split_at(partitions.len() / 2);
     let work = [
-        (of_partitions(&topic.records, first), 23),
-        (of_partitions(&topic.records, second), 19),
-        (of_partitions(&topic.records, &[0]), 31),
+        (of_partitions(records, first), 23),
+        (of_partitions(records, second), 19),
+        (of_partitions(records, &[0]), 31),
     ];
     let steps: Vec<projections::StepStats> = std::thread::scope(|scope| {
         let workers: Vec<_> = stores
@@ -317,10 +339,6 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
     let conflicts: u32 = steps.iter().map(|s| s.conflicts).sum();
     eprintln!("steps folded again after a conflict: {conflicts}; per worker {steps:?}");
     assert_eq!(applied, reference, "every event applied exactly once");
-    assert!(
-        conflicts > 0,
-        "the stale worker never met its successor: the test shows nothing"
-    );
     assert_eq!(
         steps[1].conflicts, 0,
         "a worker whose partitions nobody else folds met another's writes"
@@ -330,10 +348,11 @@ fn workers_of_several_processes_folding_their_partitions_into_one_schema_lose_an
         stores[0].rows().unwrap() == rows,
         "the shared schema holds other rows than one worker's fold"
     );
-    let (expected, found) = (answers(&sled), answers(&stores[1]));
+    let (expected, found) = (answers(sled), answers(&stores[1]));
     for (query, answer) in &expected {
         assert_eq!(&found[query], answer, "{query} differs");
     }
+    conflicts > 0
 }
 
 #[test]
