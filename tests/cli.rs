@@ -269,6 +269,18 @@ fn results_of(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Submits the 14 commands of `journey` to the Kafka deployment of `log_args` (waiting up to a
+/// minute for each result), checks every one was accepted, and returns the results.
+fn submit_journey_on_kafka(log_args: &[&str], journey: &str) -> Vec<serde_json::Value> {
+    let submitted = ledger(&[&["submit"][..], log_args, &["--wait-secs", "60", journey]].concat());
+    let results = results_of(&submitted);
+    assert!(
+        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
+        "{results:?}"
+    );
+    results
+}
+
 /// Commands reusing the journey's `PlaceOrder` id, in a file in `dir`: the same command with
 /// a new `issued_at`, the same order for another customer, and another order.
 fn reusing_the_place_order_id(dir: &Path) -> std::path::PathBuf {
@@ -1910,19 +1922,7 @@ fn json_event_records_on_kafka_are_read_and_checked_by_a_python_consumer() {
     ];
     // A Kafka deployment decides in its serves; this one writes JSON event records.
     let serve = Serving::on_kafka(&log_args, None);
-    let submitted = ledger(
-        &[
-            &["submit"][..],
-            &log_args,
-            &["--wait-secs", "60", journey.to_str().unwrap()],
-        ]
-        .concat(),
-    );
-    let results = results_of(&submitted);
-    assert!(
-        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
-        "{results:?}"
-    );
+    submit_journey_on_kafka(&log_args, journey.to_str().unwrap());
     assert!(serve.stop().success());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let schemas = root.join("schemas");
@@ -2622,19 +2622,7 @@ fn a_serve_on_kafka_publishes_signed_checkpoints_to_the_checkpoints_topic() {
     let token = "kafka-auditor-token";
     let tokens = format!("auditor:{}:auditor", order_ledger::auth::sha256_hex(token));
     let serve = Serving::on_kafka(&log_args, Some(&tokens));
-    let submitted = ledger(
-        &[
-            &["submit"][..],
-            &log_args,
-            &["--wait-secs", "60", "examples/order-journey.jsonl"],
-        ]
-        .concat(),
-    );
-    let results = results_of(&submitted);
-    assert!(
-        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
-        "{results:?}"
-    );
+    let results = submit_journey_on_kafka(&log_args, "examples/order-journey.jsonl");
     let agent =
         order_ledger::running::client(std::time::Duration::from_secs(30), Some(token.to_owned()));
     let checkpoint = || -> serde_json::Value {
@@ -3097,19 +3085,7 @@ fn a_serve_on_kafka_publishes_notifications_a_python_consumer_reads_and_checks()
         "2",
     ];
     let serve = Serving::on_kafka(&log_args, None);
-    let submitted = ledger(
-        &[
-            &["submit"][..],
-            &log_args,
-            &["--wait-secs", "60", "examples/order-journey.jsonl"],
-        ]
-        .concat(),
-    );
-    let results = results_of(&submitted);
-    assert!(
-        results.len() == 14 && results.iter().all(|r| r["outcome"] == "accepted"),
-        "{results:?}"
-    );
+    submit_journey_on_kafka(&log_args, "examples/order-journey.jsonl");
     let topic = format!("{prefix}.notifications");
     let schema =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/notifications/Notification.json");

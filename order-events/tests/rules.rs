@@ -139,6 +139,16 @@ fn claim_opened(claim_id: &str, kind: ClaimKind) -> OrderEvent {
     .into()
 }
 
+/// Claim C1 opened and rejected.
+fn resolved_claim() -> Vec<OrderEvent> {
+    let resolved = ClaimResolved {
+        claim_id: ClaimId::from("C1"),
+        resolution: rejected(),
+        resolved_at: at(2100),
+    };
+    vec![claim_opened("C1", ClaimKind::Defective), resolved.into()]
+}
+
 fn rejected() -> ClaimResolution {
     ClaimResolution::Rejected(ClaimRejection {
         reason: "as listed".to_owned(),
@@ -199,18 +209,10 @@ fn review_and_claim_cases() -> Vec<Case> {
                 .when(open_claim("C1", ClaimKind::Defective))
         }),
         order_case(Rule::ClaimAlreadyRecorded, || {
-            let resolved = ClaimResolved {
-                claim_id: ClaimId::from("C1"),
-                resolution: rejected(),
-                resolved_at: at(2100),
-            };
-            delivered_with(vec![
-                claim_opened("C1", ClaimKind::Defective),
-                resolved.into(),
-            ])
-            .by(customer())
-            .at_minute(2200)
-            .when(open_claim("C1", ClaimKind::Defective))
+            delivered_with(resolved_claim())
+                .by(customer())
+                .at_minute(2200)
+                .when(open_claim("C1", ClaimKind::Defective))
         }),
         order_case(Rule::ClaimAlreadyOpen, || {
             delivered_with(vec![claim_opened("C1", ClaimKind::Defective)])
@@ -224,17 +226,9 @@ fn review_and_claim_cases() -> Vec<Case> {
                 .when(resolve("C9", rejected()))
         }),
         order_case(Rule::ClaimAlreadyResolved, || {
-            let resolved = ClaimResolved {
-                claim_id: ClaimId::from("C1"),
-                resolution: rejected(),
-                resolved_at: at(2100),
-            };
-            delivered_with(vec![
-                claim_opened("C1", ClaimKind::Defective),
-                resolved.into(),
-            ])
-            .by(staff())
-            .when(resolve("C1", rejected()))
+            delivered_with(resolved_claim())
+                .by(staff())
+                .when(resolve("C1", rejected()))
         }),
         order_case(Rule::ClaimResolverNotStaff, || {
             delivered_with(vec![claim_opened("C1", ClaimKind::Defective)])
