@@ -162,6 +162,18 @@ enum Record {
         webhook: String,
         at: DateTime<Utc>,
     },
+    /// A delivery as it stood when the journal was compacted.
+    Snapshot {
+        id: Uuid,
+        webhook: String,
+        kind: String,
+        body: String,
+        attempts: u32,
+        retried_after: u32,
+        parked: bool,
+        last_error: Option<String>,
+        next_at: DateTime<Utc>,
+    },
 }
 
 /// How an attempt ended.
@@ -279,6 +291,34 @@ impl Book {
                     }
                 }
             }
+            Record::Snapshot {
+                id,
+                webhook,
+                kind,
+                body,
+                attempts,
+                retried_after,
+                parked,
+                last_error,
+                next_at,
+            } => {
+                let standing = if *parked {
+                    Standing::Parked
+                } else {
+                    Standing::Pending
+                };
+                let delivery = Delivery {
+                    kind: kind.clone(),
+                    body: body.clone(),
+                    attempts: *attempts,
+                    retried_after: *retried_after,
+                    started: None,
+                    next_at: *next_at,
+                    standing,
+                    last_error: last_error.clone(),
+                };
+                self.deliveries.insert((webhook.clone(), *id), delivery);
+            }
             Record::Retried { id, webhook, at } => {
                 if let Some(d) = self.deliveries.get_mut(&(webhook.clone(), *id)) {
                     d.standing = Standing::Pending;
@@ -312,6 +352,8 @@ impl Rules {
 /// The journal file: replayed at start, appended to and synced after.
 struct Journal {
     file: std::fs::File,
+    /// Records in the file.
+    records: usize,
 }
 
 impl Journal {
@@ -320,6 +362,7 @@ impl Journal {
         let path = dir.join(JOURNAL_FILE);
         let text = whole_lines(&path)?;
         let mut book = Book::default();
+        let mut records = 0;
         for (n, line) in text
             .lines()
             .enumerate()
@@ -328,12 +371,55 @@ impl Journal {
             let record: Record = serde_json::from_str(line)
                 .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
             book.apply(&record, rules);
+            records += 1;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)?;
-        Ok((Journal { file }, book))
+        Ok((Journal { file, records }, book))
+    }
+
+    /// Whether the file holds many more records than the deliveries still to make need.
+    fn worth_compacting(&self, book: &Book) -> bool {
+        self.records > COMPACT_AFTER && self.records > 4 * (book.deliveries.len() + 1)
+    }
+
+    /// Rewrites the journal as the cursor and a snapshot of each delivery still to make: a new
+    /// file, synced, renamed over the old one (a crash leaves one or the other, whole).
+    fn compact(&mut self, dir: &Path, book: &Book) -> std::io::Result<()> {
+        let cursor = projections::query::notification_cursor_text(&book.cursor);
+        let records: Vec<Record> = std::iter::once(Record::Read { cursor })
+            .chain(
+                book.deliveries
+                    .iter()
+                    .map(|((webhook, id), d)| Record::Snapshot {
+                        id: *id,
+                        webhook: webhook.clone(),
+                        kind: d.kind.clone(),
+                        body: d.body.clone(),
+                        attempts: d.attempts,
+                        retried_after: d.retried_after,
+                        parked: d.standing == Standing::Parked,
+                        last_error: d.last_error.clone(),
+                        next_at: d.next_at,
+                    }),
+            )
+            .collect();
+        let mut text = String::new();
+        for record in &records {
+            text.push_str(&serde_json::to_string(record).expect("journal records serialize"));
+            text.push('\n');
+        }
+        let (path, fresh) = (dir.join(JOURNAL_FILE), dir.join(COMPACTING_FILE));
+        let mut file = std::fs::File::create(&fresh)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&fresh, &path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        self.file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        self.records = records.len();
+        Ok(())
     }
 
     /// One record, as one write of one line, synced.
@@ -341,6 +427,7 @@ impl Journal {
         let mut line = serde_json::to_string(record).expect("journal records serialize");
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
+        self.records += 1;
         self.file.sync_data()
     }
 }
@@ -373,6 +460,11 @@ pub const NOTIFICATIONS_TOPIC: &str = "notifications";
 
 /// The state directory's name in an embedded data directory.
 pub const STATE_DIR: &str = "notifications";
+
+/// Records past which a journal mostly of finished deliveries is compacted at start.
+const COMPACT_AFTER: usize = 10_000;
+/// The compacted journal while it is written.
+const COMPACTING_FILE: &str = "deliveries.jsonl.compacting";
 
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "deliveries.jsonl";
@@ -487,6 +579,9 @@ impl Notifier {
         for record in interrupted {
             journal.append(&record)?;
             book.apply(&record, &rules);
+        }
+        if journal.worth_compacting(&book) {
+            journal.compact(dir, &book)?;
         }
         let webhooks = section
             .webhooks
@@ -745,6 +840,92 @@ mod tests {
         );
         let (_, book) = Journal::open(dir.path(), &rules).unwrap();
         assert_eq!(book.cursor, [(0, 3)].into());
+    }
+
+    #[test]
+    fn a_journal_of_mostly_finished_deliveries_is_compacted_at_start_to_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let section = NotificationsSection {
+            max_attempts: 2,
+            ..NotificationsSection::default()
+        };
+        let rules = rules_of(&section);
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let mut lines = Vec::new();
+        let mut add = |record: Record| lines.push(serde_json::to_string(&record).unwrap());
+        for n in 0..(COMPACT_AFTER as u128 / 3 + 1) {
+            let (id, webhook) = (Uuid::from_u128(n), "crm".to_owned());
+            let body = "{}".to_owned();
+            let kind = "shipped".to_owned();
+            add(Record::Queued {
+                id,
+                webhook: webhook.clone(),
+                kind,
+                body,
+            });
+            add(Record::Started {
+                id,
+                webhook: webhook.clone(),
+                attempt: 1,
+                at: at(0),
+            });
+            let outcome = if n < 2 {
+                Outcome::Failed {
+                    error: "answered 503".into(),
+                }
+            } else {
+                Outcome::Delivered { status: 200 }
+            };
+            add(Record::Ended {
+                id,
+                webhook,
+                attempt: 1,
+                at: at(1),
+                outcome,
+            });
+        }
+        // The first delivery fails again and is parked; the second waits for its retry.
+        let webhook = "crm".to_owned();
+        let id = Uuid::from_u128(0);
+        add(Record::Started {
+            id,
+            webhook: webhook.clone(),
+            attempt: 2,
+            at: at(2),
+        });
+        let outcome = Outcome::Failed {
+            error: "answered 503".into(),
+        };
+        add(Record::Ended {
+            id,
+            webhook,
+            attempt: 2,
+            at: at(3),
+            outcome,
+        });
+        add(Record::Read {
+            cursor: "0:41,3:7".into(),
+        });
+        let path = dir.path().join(JOURNAL_FILE);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let (_, before) = Journal::open(dir.path(), &rules).unwrap();
+
+        let mut journal = Journal::open(dir.path(), &rules).unwrap().0;
+        assert!(journal.worth_compacting(&before));
+        journal.compact(dir.path(), &before).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            3,
+            "the cursor and the two deliveries left"
+        );
+        let (_, after) = Journal::open(dir.path(), &rules).unwrap();
+        assert_eq!(after.cursor, before.cursor);
+        assert_eq!(failed(&after), failed(&before));
+        assert_eq!(failed(&after).len(), 1);
+        let waiting = &after.deliveries[&("crm".to_owned(), Uuid::from_u128(1))];
+        assert_eq!((waiting.attempts, waiting.standing), (1, Standing::Pending));
+        assert_eq!(waiting.next_at, at(1) + rules.backoff(1));
     }
 
     #[test]

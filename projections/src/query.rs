@@ -941,7 +941,8 @@ pub fn notification_cursor(text: &str) -> Result<NotificationCursor, QueryError>
         .ok_or_else(|| QueryError::BadCursor(text.to_owned()))
 }
 
-fn write_cursor(cursor: &NotificationCursor) -> String {
+/// A cursor as `NotificationPage::next` writes it.
+pub fn notification_cursor_text(cursor: &NotificationCursor) -> String {
     let pairs: Vec<String> = cursor.iter().map(|(p, o)| format!("{p}:{o}")).collect();
     pairs.join(",")
 }
@@ -986,7 +987,7 @@ impl ProjectionStore {
         }
         Ok(NotificationPage {
             items,
-            next: write_cursor(&next),
+            next: notification_cursor_text(&next),
         })
     }
 
