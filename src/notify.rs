@@ -360,19 +360,16 @@ impl Journal {
     fn open(dir: &Path, rules: &Rules) -> anyhow::Result<(Journal, Book)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(JOURNAL_FILE);
-        let text = whole_lines(&path)?;
-        let mut book = Book::default();
-        let mut records = 0;
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let record: Record = serde_json::from_str(line)
-                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
-            book.apply(&record, rules);
-            records += 1;
+        let (whole, torn) = whole_lines(&path)?;
+        if torn {
+            // A record whose write a crash cut short never took effect (an attempt is sent only
+            // once its start is written): cut off before anything more is appended.
+            tracing::warn!(path = %path.display(), "cutting a journal record a crash left half written");
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            file.set_len(whole.len() as u64)?;
+            file.sync_all()?;
         }
+        let (book, records) = replay(&path, &whole, rules)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -432,27 +429,38 @@ impl Journal {
     }
 }
 
-/// The journal's complete lines. A last line with no end is a record whose write a crash cut
-/// short: it never took effect (an attempt is sent only once its start is written), so it is
-/// cut off the file before anything more is appended.
-fn whole_lines(path: &Path) -> anyhow::Result<String> {
+/// The journal's complete lines (none when there is no journal), and whether a last line with
+/// no end follows them.
+fn whole_lines(path: &Path) -> anyhow::Result<(String, bool)> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), false)),
         Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
     };
     let whole = bytes
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |at| at + 1);
-    if whole < bytes.len() {
-        tracing::warn!(path = %path.display(), "cutting a journal record a crash left half written");
-        let file = std::fs::OpenOptions::new().write(true).open(path)?;
-        file.set_len(whole as u64)?;
-        file.sync_all()?;
+    let text = String::from_utf8(bytes[..whole].to_vec())
+        .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", path.display()))?;
+    Ok((text, whole < bytes.len()))
+}
+
+/// The book the journal's `text` (from `path`) makes, and how many records it holds.
+fn replay(path: &Path, text: &str, rules: &Rules) -> anyhow::Result<(Book, usize)> {
+    let mut book = Book::default();
+    let mut records = 0;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let record: Record = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
+        book.apply(&record, rules);
+        records += 1;
     }
-    String::from_utf8(bytes[..whole].to_vec())
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", path.display()))
+    Ok((book, records))
 }
 
 /// The suffix of the Kafka topic notifications are published to.
@@ -474,7 +482,10 @@ pub fn failed_in(
     dir: &Path,
     section: &NotificationsSection,
 ) -> anyhow::Result<Vec<FailedDelivery>> {
-    let (_, book) = Journal::open(dir, &rules_of(section))?;
+    // Read only: a torn last line is left for the serve to cut.
+    let path = dir.join(JOURNAL_FILE);
+    let (text, _) = whole_lines(&path)?;
+    let (book, _) = replay(&path, &text, &rules_of(section))?;
     Ok(failed(&book))
 }
 
@@ -840,6 +851,11 @@ mod tests {
         );
         let (_, book) = Journal::open(dir.path(), &rules).unwrap();
         assert_eq!(book.cursor, [(0, 3)].into());
+        // Reading the failed deliveries writes nothing, not even an empty journal.
+        let nowhere = dir.path().join("nothing-here");
+        let section = NotificationsSection::default();
+        assert!(failed_in(&nowhere, &section).unwrap().is_empty());
+        assert!(!nowhere.exists());
     }
 
     #[test]
