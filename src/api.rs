@@ -328,10 +328,7 @@ impl Params {
                 "a list of events-topic positions partition:offset,partition:offset",
                 |text| {
                     text.split(',')
-                        .map(|pair| {
-                            let (p, o) = pair.split_once(':')?;
-                            Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
-                        })
+                        .map(projections::query::position)
                         .collect::<Option<Vec<(u32, u64)>>>()
                 },
             )?

@@ -929,14 +929,17 @@ pub struct NotificationPage {
 /// A notifications cursor: per events partition, the offset of the last notification read.
 pub type NotificationCursor = BTreeMap<u32, u64>;
 
+/// An events-topic position as the API writes one: `partition:offset`.
+pub fn position(text: &str) -> Option<(u32, u64)> {
+    let (partition, offset) = text.split_once(':')?;
+    Some((partition.trim().parse().ok()?, offset.trim().parse().ok()?))
+}
+
 /// Reads a cursor as `NotificationPage::next` writes it (`""` is the start).
 pub fn notification_cursor(text: &str) -> Result<NotificationCursor, QueryError> {
     text.split(',')
         .filter(|pair| !pair.trim().is_empty())
-        .map(|pair| {
-            let (p, o) = pair.split_once(':')?;
-            Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
-        })
+        .map(position)
         .collect::<Option<NotificationCursor>>()
         .ok_or_else(|| QueryError::BadCursor(text.to_owned()))
 }
