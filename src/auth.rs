@@ -463,14 +463,17 @@ pub fn finance_only(command: &Command) -> bool {
             A::RecordPspSettlement(_)
             | A::PayoutMerchant(_)
             | A::RecordCarrierInvoice(_)
-            | A::PayCarrier(_),
+            | A::PayCarrier(_)
+            | A::RecordCodRemittance(_),
         )
         | Command::Reconciliation(_) => true,
         Command::Account(
             A::AccrueMerchantEarnings(_)
             | A::ChargeMerchantRefund(_)
             | A::StartReturnWindow(_)
-            | A::AccrueCarrierFreight(_),
+            | A::AccrueCarrierFreight(_)
+            | A::AccrueCarrierCod(_)
+            | A::ChargeMerchantFreight(_),
         )
         | Command::Order(_)
         | Command::Stock(_) => false,

@@ -86,6 +86,7 @@ impl Default for ProjectionsSection {
                 (OrderStatus::Placed, 2),
                 (OrderStatus::Backordered, 72),
                 (OrderStatus::Paid, 48),
+                (OrderStatus::ReadyToShip, 48),
                 (OrderStatus::PartiallyShipped, 72),
                 (OrderStatus::Shipped, 240),
                 (OrderStatus::ReturnRequested, 240),

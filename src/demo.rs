@@ -119,6 +119,17 @@ pub async fn run(
             service_levels: Vec::new(),
         }];
     }
+    // Its shop offers cash on delivery up to 150.00 on every channel, unless the
+    // configuration says where it is offered.
+    let cod_max: order_events::Amount = "150.00".parse().expect("a valid amount");
+    if handler_config.policy.cash_on_delivery.is_empty() {
+        handler_config.policy.cash_on_delivery = vec![order_events::CashOnDeliveryOffer {
+            channel: None,
+            merchant: None,
+            currency: order_events::Currency::EUR,
+            max_order_value: cod_max,
+        }];
+    }
     let group = handler_config.group.clone();
     let policy = handler_config.policy.clone();
     let handler = Background::spawn({
@@ -135,6 +146,7 @@ pub async fn run(
     let shop_config = ShopConfig {
         orders: options.orders,
         carrier_rules: true,
+        cash_on_delivery_max: Some(cod_max),
         ..ShopConfig::default()
     };
     let mut shop = Shop::new(options.seed, shop_config, start);
@@ -173,7 +185,11 @@ pub async fn run(
     clock.set(end);
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(log.as_ref(), &group, &projections).await?;
-    // Month end: finance pays every merchant what is available.
+    // Month end: the carriers remit the cash they collected, and finance pays every merchant
+    // what is available.
+    let remittances = shop.cod_remittances(end, &|id| store.order_state(id).ok().flatten());
+    publish(log.as_ref(), &remittances).await?;
+    settle(log.as_ref(), &group, &projections).await?;
     let payouts = payouts(&store, end, &policy)?;
     publish(log.as_ref(), &payouts).await?;
     settle(log.as_ref(), &group, &projections).await?;
@@ -330,6 +346,35 @@ async fn tally(log: &dyn event_log::LogReader) -> anyhow::Result<Tally> {
         }
     }
     Ok(tally)
+}
+
+/// Cash on delivery: what the carriers collected and remitted, and the parcels refused at the
+/// door.
+fn write_cash_on_delivery(
+    tally: &Tally,
+    store: &projections::ProjectionStore,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Cash on delivery: {} collected at the door, {} remittances; {} parcels refused at the door",
+        tally.accepted("CollectCashOnDelivery"),
+        tally.accepted("RecordCodRemittance"),
+        tally.accepted("RefuseDelivery"),
+    )?;
+    for account in store.balances(None)? {
+        if let Some(carrier) = account.account.strip_prefix("carrier_cod_receivable:") {
+            writeln!(
+                out,
+                "  {carrier:<10} collected {} {c}  remitted {} {c}  still owed {} {c}",
+                account.debits,
+                account.credits,
+                account.balance,
+                c = account.currency
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// What customers were told: the notifications outbox by kind.
@@ -580,6 +625,7 @@ async fn summarize(
         100.0 * report.order_defect_rate
     )?;
     write_reviews_and_claims(&tally, &report, out)?;
+    write_cash_on_delivery(&tally, store, out)?;
     write_notifications(store, out)?;
 
     writeln!(out)?;

@@ -151,11 +151,13 @@ export interface Shipment {
   tracking_number: string;
   dispatched_at: string;
   delivered_at: string | null;
+  refused_at: string | null;
   freight_cost: Money;
 }
 
 export interface OrderView extends OrderSummary {
   external_reference: string;
+  payment_terms: "prepaid" | "cash_on_delivery";
   timeline: StatusChange[];
   lines: OrderLine[];
   subtotal: Money;

@@ -6,6 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::money::{Amount, Currency};
+use crate::order::{FreightPayer, RefusalRefund};
+
 /// The kind of party behind a command.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -95,6 +98,38 @@ pub struct Policy {
     /// settlements, merchant payouts, carrier invoices and payments, recorded reconciliations
     /// — however the command arrives (HTTP or Kafka). Empty: any staff or service actor.
     pub finance_actors: Vec<String>,
+    /// Where cash on delivery is offered: an order may ask for it when one offer matches its
+    /// channel, merchant and currency and its total is at most the offer's maximum. None:
+    /// every order is prepaid.
+    pub cash_on_delivery: Vec<CashOnDeliveryOffer>,
+    /// How much of a prepaid order refused at the door is due back to the customer.
+    pub refused_delivery_refund: RefusalRefund,
+    /// Who bears the freight of a parcel refused at the door.
+    pub refused_delivery_freight: FreightPayer,
+}
+
+/// One offer of cash on delivery: to the orders of a channel, of a merchant, or both (an
+/// absent criterion matches every order), in one currency, up to a total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashOnDeliveryOffer {
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub merchant: Option<String>,
+    pub currency: Currency,
+    /// The largest order total the carrier collects, in `currency`.
+    pub max_order_value: Amount,
+}
+
+impl CashOnDeliveryOffer {
+    /// Whether the offer covers an order of `channel`, `merchant` and `currency` (its total
+    /// not considered).
+    pub fn covers(&self, channel: &str, merchant: &str, currency: Currency) -> bool {
+        self.currency == currency
+            && self.channel.as_deref().is_none_or(|c| c == channel)
+            && self.merchant.as_deref().is_none_or(|m| m == merchant)
+    }
 }
 
 impl Default for Policy {
@@ -111,6 +146,9 @@ impl Default for Policy {
             quantity_per_line_max: 10_000,
             payout_holdback_percent: 100,
             finance_actors: Vec::new(),
+            cash_on_delivery: Vec::new(),
+            refused_delivery_refund: RefusalRefund::Full,
+            refused_delivery_freight: FreightPayer::Merchant,
         }
     }
 }
@@ -133,6 +171,16 @@ impl Policy {
             if !valid {
                 return Err(format!(
                     "finance_actors: '{actor}' is not staff:<id> or service:<id>"
+                ));
+            }
+        }
+        for offer in &self.cash_on_delivery {
+            if offer.max_order_value.is_negative()
+                || offer.max_order_value.0.scale() > offer.currency.minor_units()
+            {
+                return Err(format!(
+                    "cash_on_delivery: max_order_value {} is not an amount in {}",
+                    offer.max_order_value, offer.currency
                 ));
             }
         }

@@ -186,7 +186,8 @@ command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, Reserve
     ReleaseReservation, CommitReservation, RestockReturn);
 command_from!(reconciliation => Reconciliation: RecordReconciliation);
 command_from!(account => Account: RecordPspSettlement, AccrueMerchantEarnings, ChargeMerchantRefund,
-    StartReturnWindow, PayoutMerchant, AccrueCarrierFreight, RecordCarrierInvoice, PayCarrier);
+    StartReturnWindow, PayoutMerchant, AccrueCarrierFreight, RecordCarrierInvoice, PayCarrier,
+    AccrueCarrierCod, RecordCodRemittance, ChargeMerchantFreight);
 
 /// A command with what travels around it.
 #[derive(Debug, Clone, PartialEq, Eq)]

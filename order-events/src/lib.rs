@@ -44,7 +44,7 @@ pub mod upcast;
 mod validate;
 mod wire;
 
-pub use context::{Actor, ActorKind, Context, Policy};
+pub use context::{Actor, ActorKind, CashOnDeliveryOffer, Context, Policy};
 pub use envelope::{
     AggregateKind, AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope,
     EventHash,

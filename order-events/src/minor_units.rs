@@ -57,6 +57,8 @@ fn order(event: &mut OrderEvent, order_currency: Option<Currency>) {
         PaymentCaptured(e) => vec![&mut e.amount],
         ShipmentDispatched(e) => vec![&mut e.freight_cost],
         RefundIssued(e) => vec![&mut e.amount],
+        CashCollected(e) => vec![&mut e.amount],
+        DeliveryRefused(e) => vec![&mut e.freight],
         _ => Vec::new(),
     };
     Amount::rescale_all(c, amounts);
@@ -83,6 +85,17 @@ fn account(event: &mut AccountEvent) {
             (c, vec![&mut e.charged, &mut e.invoiced])
         }
         CarrierPaid(e) => (e.currency, vec![&mut e.amount]),
+        CarrierCodAccrued(e) => (e.currency, vec![&mut e.amount]),
+        CodRemitted(e) => {
+            let c = e.currency;
+            for parcel in &mut e.parcels {
+                parcel.amount = parcel.amount.in_minor_units(c);
+            }
+            let netted = e.netted.as_mut().map(|n| &mut n.amount);
+            let amounts = [&mut e.gross, &mut e.fees, &mut e.net].into_iter();
+            (c, amounts.chain(netted).collect())
+        }
+        MerchantFreightCharged(e) => (e.currency, vec![&mut e.freight]),
     };
     Amount::rescale_all(c, amounts);
 }

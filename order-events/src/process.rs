@@ -21,11 +21,14 @@
 //!   policy's [`ShortResolution`]: split (drop the short quantities, confirm the rest),
 //!   backorder or cancel (release what was reserved, then `MarkStockShort`).
 //! - an outcome arriving after the order was cancelled or expired → release it.
-//! - `OrderCancelled`/`OrderExpired` → release every reservation of the order.
+//! - `OrderCancelled`/`OrderExpired` → release every reservation of the order (not when it
+//!   was refused at the door: its stock left with the parcels and is restocked on return).
 //! - `ShipmentDispatched` → `CommitReservation` for the shipped units.
 //! - `ReturnReceived` with restock → `RestockReturn` at the warehouse that shipped.
 //! - money, to the finance accounts (see [`crate::account`]): `PaymentCaptured` →
 //!   `AccrueMerchantEarnings` (the capture less the settlement rules' commission);
+//!   `CashCollected` → the same, and `AccrueCarrierCod` (the carrier owes the cash);
+//!   `DeliveryRefused` with the freight on the merchant → `ChargeMerchantFreight`;
 //!   `RefundIssued` → `ChargeMerchantRefund`; the last parcel's `ShipmentDelivered` →
 //!   `StartReturnWindow` (the merchant's earnings on the order are held back until it closes);
 //!   `ShipmentDispatched` with freight → `AccrueCarrierFreight`, which the carrier's invoice
@@ -44,16 +47,17 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::account::{
-    AccountCommand, AccrueCarrierFreight, AccrueMerchantEarnings, ChargeMerchantRefund,
-    StartReturnWindow,
+    AccountCommand, AccrueCarrierCod, AccrueCarrierFreight, AccrueMerchantEarnings,
+    ChargeMerchantFreight, ChargeMerchantRefund, StartReturnWindow,
 };
 use crate::context::Policy;
 use crate::envelope::Command;
-use crate::ids::{CarrierId, OrderId, Sku, StockKey, WarehouseId};
+use crate::ids::{CarrierId, OrderId, PaymentId, Sku, StockKey, WarehouseId};
+use crate::money::Amount;
 use crate::order::{
-    ConfirmReceipt, ConfirmStockReserved, ExpireOrder, LineQuantity, MarkStockShort, Order,
-    OrderCommand, OrderEvent, OrderStatus, PlanReservations, RecordReservation, ReservedLine,
-    ReturnDisposition, ServiceLevel, ShortResolution,
+    ConfirmReceipt, ConfirmStockReserved, ExpireOrder, FreightPayer, LineQuantity, MarkStockShort,
+    Order, OrderCommand, OrderEvent, OrderHeader, OrderStatus, PlanReservations, RecordReservation,
+    ReservedLine, ReturnDisposition, ServiceLevel, ShortResolution,
 };
 use crate::settlement::{share, SettlementRules};
 use crate::stock::{
@@ -440,6 +444,25 @@ impl Reactions {
         });
     }
 
+    /// A capture's or collection's earnings to the merchant's account, less the commission.
+    fn accrue_earnings(
+        &mut self,
+        header: &OrderHeader,
+        rules: &ProcessRules,
+        payment_id: &PaymentId,
+        amount: Amount,
+    ) {
+        let rate = rules.settlement.rate_of(&header.merchant_id);
+        self.push(account_command(AccrueMerchantEarnings {
+            merchant_id: header.merchant_id.clone(),
+            currency: header.currency,
+            order_id: header.order_id,
+            payment_id: payment_id.clone(),
+            captured: amount,
+            commission: share(amount, rate, header.currency),
+        }));
+    }
+
     fn release_all<'a>(
         &mut self,
         order_id: OrderId,
@@ -541,6 +564,9 @@ pub fn react_to_order_event(
             }
             _ => {}
         },
+        // Refused at the door: the stock left with the parcels (committed at dispatch) and
+        // comes back with the return case's `ReturnReceived`.
+        OrderEvent::OrderCancelled(_) if !order.shipments.is_empty() => {}
         OrderEvent::OrderCancelled(_) | OrderEvent::OrderExpired(_) => {
             let reason = if matches!(event, OrderEvent::OrderExpired(_)) {
                 ReleaseReason::Expired
@@ -588,14 +614,27 @@ pub fn react_to_order_event(
             }
         }
         OrderEvent::PaymentCaptured(captured) => {
-            let rate = rules.settlement.rate_of(&header.merchant_id);
-            reactions.push(account_command(AccrueMerchantEarnings {
+            reactions.accrue_earnings(header, rules, &captured.payment_id, captured.amount);
+        }
+        OrderEvent::CashCollected(collected) => {
+            reactions.accrue_earnings(header, rules, &collected.payment_id, collected.amount);
+            reactions.push(account_command(AccrueCarrierCod {
+                carrier: collected.carrier.clone(),
+                currency: header.currency,
+                order_id,
+                tracking_number: collected.tracking_number.clone(),
+                amount: collected.amount,
+            }));
+        }
+        OrderEvent::DeliveryRefused(refused)
+            if refused.freight_payer == FreightPayer::Merchant && refused.freight.is_positive() =>
+        {
+            reactions.push(account_command(ChargeMerchantFreight {
                 merchant_id: header.merchant_id.clone(),
                 currency: header.currency,
                 order_id,
-                payment_id: captured.payment_id.clone(),
-                captured: captured.amount,
-                commission: share(captured.amount, rate, header.currency),
+                shipment_id: refused.shipment_id.clone(),
+                freight: refused.freight,
             }));
         }
         OrderEvent::RefundIssued(refunded) => {

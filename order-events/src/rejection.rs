@@ -108,6 +108,14 @@ rules! {
     ClaimAlreadyResolved => "claim_already_resolved", "A claim is resolved once.";
     ClaimResolverNotStaff => "claim_resolver_not_staff", "Claims are resolved by staff.";
     ReplacementNotDelivered => "replacement_not_delivered", "A replacement exchanges delivered goods; a parcel not received is refunded instead.";
+    // Cash on delivery and refusal at the door.
+    CashOnDeliveryNotOffered => "cash_on_delivery_not_offered", "An order asks for cash on delivery only where the policy offers it: an offer for its channel, merchant and currency.";
+    CashOnDeliveryLimitExceeded => "cash_on_delivery_limit_exceeded", "A cash-on-delivery order's total stays at most its offer's maximum order value.";
+    CashOnDeliveryShipsWhole => "cash_on_delivery_ships_whole", "A cash-on-delivery order ships in one parcel: everything at once.";
+    NotCashOnDelivery => "not_cash_on_delivery", "Only a cash-on-delivery order has its cash collected at the door.";
+    CollectionNotOutstanding => "collection_not_outstanding", "The cash collected at the door is the order's outstanding total, in its currency.";
+    CashNotCollected => "cash_not_collected", "A cash-on-delivery parcel is handed over only against the cash: record CollectCashOnDelivery, not RecordDelivery.";
+    RefusalAfterDelivery => "refusal_after_delivery", "An order is refused at the door only while none of its parcels was delivered; afterwards it is a return.";
     // Stock items.
     StockInsufficient => "stock_insufficient", "A reservation never takes more than is available (on hand minus reserved).";
     ReservationConflict => "reservation_conflict", "An order holds one reservation per stock item; a repeat must ask for a range that holds what it already has.";
@@ -131,6 +139,9 @@ rules! {
     InvoiceParcelNotOpen => "invoice_parcel_not_open", "Each line of a carrier invoice names, once, a parcel whose freight was charged to that carrier and is not yet invoiced.";
     CarrierInvoiceNotFound => "carrier_invoice_not_found", "A carrier payment pays an invoice recorded on that carrier's account.";
     CarrierPaymentExceedsInvoice => "carrier_payment_exceeds_invoice", "Payments of a carrier invoice add up to at most what it invoiced.";
+    CodParcelNotOpen => "cod_parcel_not_open", "Each parcel of a COD remittance names, once, a parcel whose cash that carrier collected and has not remitted yet.";
+    CodRemittanceAlreadyRecorded => "cod_remittance_already_recorded", "A COD remittance (reference) is recorded once per carrier account.";
+    CodRemittanceNegative => "cod_remittance_negative", "A COD remittance's fees and netted invoice add up to at most the cash it remits.";
     ReconciliationInconsistent => "reconciliation_inconsistent", "A reconciliation's figures agree with each other: matched lines at most the lines, unexplained breaks at most the breaks, variance = reported − expected, a SHA-256 of the report, a period that does not end before it starts.";
 }
 

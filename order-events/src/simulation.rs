@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::account::RecordCodRemittance;
 use crate::context::{Actor, ActorKind};
 use crate::envelope::{Command, CommandEnvelope};
 use crate::ids::{
@@ -23,11 +24,12 @@ use crate::ids::{
 use crate::money::{Amount, Currency};
 use crate::order::{
     Address, ApplyDiscount, CancelOrder, CancelReason, CapturePayment, CarrierExceptionKind,
-    ClaimKind, ClaimRefund, ClaimRejection, ClaimReplacement, ClaimResolution, ConfirmReceipt,
-    Discount, FailPayment, HoldReason, LineItem, LineQuantity, ModifyPrice, OpenClaim, Order,
-    OrderCommand, OrderStatus, PaymentMethod, PlaceOrder, ReceiveReturn, RecordCarrierException,
-    RecordDelivery, Refund, RefundReason, ReleaseHold, RequestExchange, RequestReturn,
-    ResolveClaim, ReturnDisposition, ReturnReason, ReviewOrder, ReviseReview, ServiceLevel, Ship,
+    ClaimKind, ClaimRefund, ClaimRejection, ClaimReplacement, ClaimResolution,
+    CollectCashOnDelivery, ConfirmReceipt, Discount, FailPayment, HoldReason, LineItem,
+    LineQuantity, ModifyPrice, OpenClaim, Order, OrderCommand, OrderStatus, PaymentMethod,
+    PaymentTerms, PlaceOrder, ReceiveReturn, RecordCarrierException, RecordDelivery, Refund,
+    RefundReason, RefuseDelivery, ReleaseHold, RequestExchange, RequestReturn, ResolveClaim,
+    ReturnDisposition, ReturnReason, ReviewOrder, ReviseReview, ServiceLevel, Ship,
 };
 use crate::stock::{ReceiveStock, SetSafetyStock, StockCommand};
 
@@ -79,6 +81,10 @@ pub struct ShopConfig {
     pub currency: Currency,
     /// The deployment has carrier rules, so half the parcels leave the carrier to them.
     pub carrier_rules: bool,
+    /// The deployment offers cash on delivery on every channel up to this order total (its
+    /// policy must say so too): some orders under it ask for it, and some of those, and a
+    /// few prepaid ones, are refused at the door.
+    pub cash_on_delivery_max: Option<Amount>,
 }
 
 impl Default for ShopConfig {
@@ -93,6 +99,7 @@ impl Default for ShopConfig {
             channels: vec!["web".into(), "app".into(), "marketplace".into()],
             currency: Currency::EUR,
             carrier_rules: false,
+            cash_on_delivery_max: None,
         }
     }
 }
@@ -115,6 +122,10 @@ struct Fate {
     feedback: bool,
     exchange: bool,
     ret: bool,
+    /// Pays cash on delivery.
+    cod: bool,
+    /// Refuses the parcel at the door.
+    refuse: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +161,9 @@ pub struct Shop {
     active: Vec<SimOrder>,
     commands: u64,
     seed: u64,
+    /// Cash-on-delivery collections sent, not yet remitted: (order, payment id, carrier,
+    /// tracking number).
+    collections: Vec<(OrderId, PaymentId, CarrierId, String)>,
 }
 
 const STEP: i64 = 15;
@@ -178,6 +192,7 @@ impl Shop {
             next_wave_at: start,
             active: Vec::new(),
             commands: 0,
+            collections: Vec::new(),
             seed,
         }
     }
@@ -333,7 +348,7 @@ impl Shop {
                 skus.push(sku);
             }
         }
-        let lines = skus
+        let lines: Vec<LineItem> = skus
             .iter()
             .map(|&sku| LineItem {
                 sku: self.sku(sku),
@@ -341,7 +356,19 @@ impl Shop {
                 unit_price: self.price(sku),
             })
             .collect();
+        let shipping_fee = Amount(Decimal::new(490, 2));
+        let total = lines
+            .iter()
+            .map(|l| l.unit_price.times(l.quantity))
+            .sum::<Amount>()
+            + shipping_fee;
+        let cod_offered = self
+            .config
+            .cash_on_delivery_max
+            .is_some_and(|max| total <= max);
         let r = &mut self.rng;
+        let cod = cod_offered && r.chance(20);
+        let refuse = r.chance(if cod { 15 } else { 2 });
         let fate = Fate {
             change_price: r.chance(4),
             discount: r.chance(8),
@@ -350,7 +377,8 @@ impl Shop {
             recover_payment: r.chance(60),
             abandon: r.chance(4),
             cancel: r.chance(3),
-            partial_shipment: r.chance(25),
+            // A cash-on-delivery order ships in one parcel; a refused one too.
+            partial_shipment: r.chance(25) && !cod && !refuse,
             named_carrier: r.chance(50),
             delay: r.chance(10),
             lose: r.chance(2),
@@ -358,6 +386,8 @@ impl Shop {
             feedback: r.chance(50),
             exchange: r.chance(3),
             ret: r.chance(10),
+            cod,
+            refuse,
         };
         self.active.push(SimOrder {
             id,
@@ -383,7 +413,7 @@ impl Shop {
             merchant_id: MerchantId::new(merchant),
             currency: self.config.currency,
             lines,
-            shipping_fee: Amount(Decimal::new(490, 2)),
+            shipping_fee,
             discounts: Vec::new(),
             shipping_address: Address {
                 recipient: format!("Customer {customer}"),
@@ -392,6 +422,11 @@ impl Shop {
                 city: "Berlin".into(),
                 postal_code: "10178".into(),
                 country: "DE".into(),
+            },
+            payment_terms: if fate.cod {
+                PaymentTerms::CashOnDelivery
+            } else {
+                PaymentTerms::Prepaid
             },
         });
         self.envelope(ActorKind::Customer, &customer, now, command.into())
@@ -412,12 +447,18 @@ impl Shop {
                 self.paying(sim, state, now)
             }
             OrderStatus::OnHold => self.on_hold(sim, state, now),
-            OrderStatus::Paid | OrderStatus::PartiallyShipped => self.shipping(sim, state, now),
+            OrderStatus::Paid | OrderStatus::ReadyToShip | OrderStatus::PartiallyShipped => {
+                self.shipping(sim, state, now)
+            }
             OrderStatus::Shipped => self.deliver(sim, state, now),
             OrderStatus::Delivered | OrderStatus::Completed => self.after_delivery(sim, state, now),
             OrderStatus::ReturnRequested => self.receiving_return(sim, state, now),
             OrderStatus::PartiallyReturned | OrderStatus::Returned => {
                 self.refunding_return(sim, state, now)
+            }
+            // Refused at the door: the parcel comes back, then the money.
+            OrderStatus::Cancelled if state.returns.iter().any(|r| r.disposition.is_none()) => {
+                self.receiving_return(sim, state, now)
             }
             OrderStatus::Cancelled if refundable.is_positive() => {
                 self.refunding_cancellation(sim, state, now)
@@ -895,7 +936,18 @@ impl Shop {
         let shipment_id = parcel.shipment_id.clone();
         let carrier = parcel.carrier.to_string();
         let id = sim.id;
-        let (command, wait): (OrderCommand, i64) = if sim.fate.lose && !sim.lost {
+        let at_the_door = state.status == OrderStatus::Shipped && state.delivered_at.is_none();
+        let (command, wait): (OrderCommand, i64) = if sim.fate.refuse && at_the_door {
+            (
+                RefuseDelivery {
+                    order_id: id,
+                    shipment_id,
+                    note: "customer refused the parcel".into(),
+                }
+                .into(),
+                2 * 24 * 60,
+            )
+        } else if sim.fate.lose && !sim.lost {
             sim.lost = true;
             (
                 RecordCarrierException {
@@ -919,6 +971,23 @@ impl Shop {
                 .into(),
                 2 * 24 * 60,
             )
+        } else if state.is_cash_on_delivery() {
+            let payment_id = PaymentId::new(format!("cod-{}", sim.steps));
+            let tracking = parcel.tracking_number.clone();
+            let carrier = parcel.carrier.clone();
+            self.collections
+                .push((id, payment_id.clone(), carrier, tracking));
+            (
+                CollectCashOnDelivery {
+                    order_id: id,
+                    shipment_id,
+                    payment_id,
+                    amount: state.outstanding(),
+                    currency: self.config.currency,
+                }
+                .into(),
+                6 * 60,
+            )
         } else {
             (
                 RecordDelivery {
@@ -936,6 +1005,44 @@ impl Shop {
             command.into(),
         );
         (Some(envelope), Some(wait))
+    }
+
+    /// Finance records each carrier's remittance of the cash it collected (the collections the
+    /// orders' states show), less a collection fee of 0.50 a parcel: one per carrier, at `now`.
+    pub fn cod_remittances(
+        &mut self,
+        now: DateTime<Utc>,
+        order_of: &dyn Fn(OrderId) -> Option<Order>,
+    ) -> Vec<CommandEnvelope> {
+        let mut by_carrier: std::collections::BTreeMap<CarrierId, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for (order_id, payment_id, carrier, tracking) in std::mem::take(&mut self.collections) {
+            let collected = order_of(order_id).is_some_and(|order| {
+                let payment = order.payments.iter().find(|p| p.payment_id == payment_id);
+                payment.is_some_and(|p| p.captured.is_some())
+            });
+            if collected {
+                by_carrier.entry(carrier).or_default().push(tracking);
+            }
+        }
+        let currency = self.config.currency;
+        by_carrier
+            .into_iter()
+            .map(|(carrier, parcels)| {
+                let fee = Amount(Decimal::new(50, 2)).times(parcels.len() as u32);
+                let remittance = RecordCodRemittance {
+                    remittance_reference: format!("COD-{carrier}-{}", now.format("%Y%m%d")),
+                    carrier,
+                    currency,
+                    received_on: now.date_naive(),
+                    parcels,
+                    fees: fee,
+                    netted: None,
+                };
+                let command = Command::Account(remittance.into());
+                self.envelope(ActorKind::Staff, "finance", now, command)
+            })
+            .collect()
     }
 
     /// The orders still moving and when they next act (for diagnosing a run that never ends).

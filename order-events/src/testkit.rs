@@ -73,6 +73,12 @@ where
         self
     }
 
+    /// Decides under `policy`.
+    pub fn with_policy(mut self, policy: crate::Policy) -> Given<A> {
+        self.context.policy = policy;
+        self
+    }
+
     /// Decides at `minutes` past the test epoch.
     pub fn at_minute(mut self, minutes: i64) -> Given<A> {
         self.context.now = at(minutes);
@@ -109,6 +115,11 @@ impl<A: Aggregate> Then<A>
 where
     A::Event: PartialEq + std::fmt::Debug,
 {
+    /// What the decision came to, for a test to look into.
+    pub fn outcome(&self) -> &Result<Vec<A::Event>, Rejection> {
+        &self.outcome
+    }
+
     /// Asserts exactly these events.
     pub fn then_events(self, expected: impl IntoIterator<Item = A::Event>) -> A {
         let expected: Vec<A::Event> = expected.into_iter().collect();

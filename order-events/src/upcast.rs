@@ -28,6 +28,9 @@
 //! `ReservationsPlanned` version 2 may continue a plan (`continues`); version 1 always made a
 //! new one.
 //!
+//! Cash on delivery added payment terms: `OrderPlaced` version 2 records `payment_terms`, and
+//! the `PlaceOrder` command version 2 may ask for them; every version 1 order was prepaid.
+//!
 //! Not every change is a new version. Reviews and claims replaced `RecordFeedback` with
 //! commands and events of their own (`ReviewOrder`, `ReviseReview`, `OpenClaim`,
 //! `ResolveClaim`; `ReviewRecorded`, `ReviewRevised`, `ClaimOpened`, `ClaimResolved`, all
@@ -42,11 +45,14 @@ use serde::{Deserialize, Serialize};
 use crate::codec::error::DecodeError;
 use crate::codec::payload::{decode_payload, parse, Located};
 use crate::envelope::{Command, Event};
-use crate::ids::{CarrierId, OrderId, ShipmentId, Sku, StockKey, WarehouseId};
-use crate::money::Amount;
+use crate::ids::{
+    CarrierId, Channel, CustomerId, MerchantId, OrderId, ShipmentId, Sku, StockKey, WarehouseId,
+};
+use crate::money::{Amount, Currency};
 use crate::order::{
-    CancelReason, LineQuantity, OrderCancelled, OrderCommand, OrderEvent, PlanReservations,
-    RecordReservation, ReservationRecorded, ReservationsPlanned, ReservedLine, ServiceLevel, Ship,
+    Address, CancelReason, Discount, LineItem, LineQuantity, OrderCancelled, OrderCommand,
+    OrderEvent, OrderPlaced, PaymentTerms, PlaceOrder, PlanReservations, RecordReservation,
+    ReservationRecorded, ReservationsPlanned, ReservedLine, ServiceLevel, Ship,
 };
 use crate::stock::{ReserveStock, StockCommand};
 
@@ -100,6 +106,10 @@ pub(crate) fn decode_legacy_payload(
             decode_payload::<ReservationsPlannedV1>("ReservationsPlanned v1 payload", bytes)
                 .map(|old| OrderEvent::ReservationsPlanned(reservations_planned_v1(old)).into()),
         ),
+        ("OrderPlaced", 1) => Some(
+            decode_payload::<OrderPlacedV1>("OrderPlaced v1 payload", bytes)
+                .map(|old| OrderEvent::OrderPlaced(order_placed_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -122,6 +132,10 @@ pub(crate) fn decode_legacy_json(
         ("ReservationsPlanned", 1) => Some(
             parse::<ReservationsPlannedV1>(payload.as_bytes())
                 .map(|old| OrderEvent::ReservationsPlanned(reservations_planned_v1(old)).into()),
+        ),
+        ("OrderPlaced", 1) => Some(
+            parse::<OrderPlacedV1>(payload.as_bytes())
+                .map(|old| OrderEvent::OrderPlaced(order_placed_v1(old)).into()),
         ),
         _ => None,
     }
@@ -148,6 +162,9 @@ pub(crate) fn encode_legacy_json(
             parse::<ReservationsPlannedV1>(payload.as_bytes())
                 .map(|old| encode_reservations_planned_v1(&old)),
         ),
+        ("OrderPlaced", 1) => {
+            Some(parse::<OrderPlacedV1>(payload.as_bytes()).map(|old| encode_order_placed_v1(&old)))
+        }
         _ => None,
     }
 }
@@ -167,6 +184,9 @@ pub(crate) fn legacy_json(
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         ("ReservationsPlanned", 1) => decode_payload::<ReservationsPlannedV1>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
+        ("OrderPlaced", 1) => decode_payload::<OrderPlacedV1>(type_name, payload)
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         _ => None,
@@ -313,6 +333,82 @@ pub fn ship_v1(old: ShipV1) -> Ship {
     }
 }
 
+/// `OrderPlaced` at schema version 1, before payment terms: every order was prepaid. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPlacedV1 {
+    pub order_id: OrderId,
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub lines: Vec<LineItem>,
+    pub shipping_fee: Amount,
+    pub discounts: Vec<Discount>,
+    pub shipping_address: Address,
+    #[serde(deserialize_with = "crate::wire::time")]
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+    #[serde(deserialize_with = "crate::wire::time")]
+    pub payment_due_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A version 1 order was prepaid.
+pub fn order_placed_v1(old: OrderPlacedV1) -> OrderPlaced {
+    OrderPlaced {
+        order_id: old.order_id,
+        channel: old.channel,
+        external_reference: old.external_reference,
+        customer_id: old.customer_id,
+        merchant_id: old.merchant_id,
+        currency: old.currency,
+        lines: old.lines,
+        shipping_fee: old.shipping_fee,
+        discounts: old.discounts,
+        shipping_address: old.shipping_address,
+        placed_at: old.placed_at,
+        payment_due_at: old.payment_due_at,
+        payment_terms: PaymentTerms::Prepaid,
+    }
+}
+
+/// Encodes a version 1 `OrderPlaced` payload, as a version 1 build wrote it.
+pub fn encode_order_placed_v1(old: &OrderPlacedV1) -> Vec<u8> {
+    crate::codec::payload::encode_payload(old)
+}
+
+/// The `PlaceOrder` command at schema version 1, before payment terms. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderV1 {
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub lines: Vec<LineItem>,
+    pub shipping_fee: Amount,
+    #[serde(default)]
+    pub discounts: Vec<Discount>,
+    pub shipping_address: Address,
+}
+
+/// A version 1 placement asked for a prepaid order.
+pub fn place_order_v1(old: PlaceOrderV1) -> PlaceOrder {
+    PlaceOrder {
+        channel: old.channel,
+        external_reference: old.external_reference,
+        customer_id: old.customer_id,
+        merchant_id: old.merchant_id,
+        currency: old.currency,
+        lines: old.lines,
+        shipping_fee: old.shipping_fee,
+        discounts: old.discounts,
+        shipping_address: old.shipping_address,
+        payment_terms: PaymentTerms::Prepaid,
+    }
+}
+
 /// `(type name, version, schema maker)` of every command shape an older build wrote that this
 /// build still reads: the published schemas accept them, as the decoder does.
 pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::SchemaMaker)> {
@@ -326,6 +422,7 @@ pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::Schem
         ("ReserveStock", 1, maker::<ReserveStockV1>),
         ("RecordReservation", 1, maker::<RecordReservationV1>),
         ("Ship", 1, maker::<ShipV1>),
+        ("PlaceOrder", 1, maker::<PlaceOrderV1>),
     ]
 }
 
@@ -352,6 +449,10 @@ pub(crate) fn decode_legacy_command_payload(
             decode_payload::<PlanReservationsV1>("PlanReservations v1 payload", bytes)
                 .map(|old| OrderCommand::PlanReservations(plan_reservations_v1(old)).into()),
         ),
+        ("PlaceOrder", 1) => Some(
+            decode_payload::<PlaceOrderV1>("PlaceOrder v1 payload", bytes)
+                .map(|old| OrderCommand::PlaceOrder(place_order_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -377,6 +478,10 @@ pub(crate) fn decode_legacy_command_json(
         ("PlanReservations", 1) => Some(
             parse::<PlanReservationsV1>(payload.as_bytes())
                 .map(|old| OrderCommand::PlanReservations(plan_reservations_v1(old)).into()),
+        ),
+        ("PlaceOrder", 1) => Some(
+            parse::<PlaceOrderV1>(payload.as_bytes())
+                .map(|old| OrderCommand::PlaceOrder(place_order_v1(old)).into()),
         ),
         _ => None,
     }

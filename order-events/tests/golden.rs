@@ -14,7 +14,9 @@ use order_events::codec::{self, json, RawEvent, StoredEvent};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope, Recorded};
 use order_events::order::OrderEvent;
 use order_events::testkit::{at, samples};
-use order_events::upcast::{self, OrderCancelledV1, ReservationRecordedV1, ReservationsPlannedV1};
+use order_events::upcast::{
+    self, OrderCancelledV1, OrderPlacedV1, ReservationRecordedV1, ReservationsPlannedV1,
+};
 use order_events::{Actor, ActorKind, EventHash};
 use uuid::Uuid;
 
@@ -148,6 +150,29 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
             let upcast =
                 OrderEvent::ReservationsPlanned(upcast::reservations_planned_v1(old.clone()));
             let payload = upcast::encode_reservations_planned_v1(&old);
+            (index, payload, serde_json::to_value(&old).unwrap(), upcast)
+        }
+        "OrderPlaced" => {
+            // Written at its own index while version 1 was current.
+            let OrderEvent::OrderPlaced(placed) = samples::order_placed() else {
+                unreachable!("the sample placement")
+            };
+            let old = OrderPlacedV1 {
+                order_id: placed.order_id,
+                channel: placed.channel,
+                external_reference: placed.external_reference,
+                customer_id: placed.customer_id,
+                merchant_id: placed.merchant_id,
+                currency: placed.currency,
+                lines: placed.lines,
+                shipping_fee: placed.shipping_fee,
+                discounts: placed.discounts,
+                shipping_address: placed.shipping_address,
+                placed_at: placed.placed_at,
+                payment_due_at: placed.payment_due_at,
+            };
+            let upcast = OrderEvent::OrderPlaced(upcast::order_placed_v1(old.clone()));
+            let payload = upcast::encode_order_placed_v1(&old);
             (index, payload, serde_json::to_value(&old).unwrap(), upcast)
         }
         other => panic!("{other} is past version 1: add its version 1 sample here"),

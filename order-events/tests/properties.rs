@@ -15,7 +15,7 @@ use order_events::ids::*;
 use order_events::order::{self, *};
 use order_events::stock::{self, *};
 use order_events::testkit::{at, samples};
-use order_events::{Actor, ActorKind, Aggregate, Amount, Context, Currency, Policy};
+use order_events::{Actor, ActorKind, Aggregate, Amount, Context, Currency};
 
 const SKUS: [&str; 2] = [samples::TSHIRT, samples::MUG];
 const REFERENCES: [&str; 2] = ["A-1", "B-2"];
@@ -39,6 +39,17 @@ enum Op {
         prices: [i64; 2],
         shipping: i64,
         discount: i64,
+        cod: bool,
+    },
+    /// The carrier collects `percent` of what is outstanding at the door.
+    CollectCod {
+        order: usize,
+        shipment: u8,
+        percent: u8,
+    },
+    Refuse {
+        order: usize,
+        shipment: u8,
     },
     ModifyPrice {
         order: usize,
@@ -187,11 +198,15 @@ fn op() -> impl Strategy<Value = Op> {
         [-100..5000i64, 0..5000i64],
         0..800i64,
         0..1000i64,
+        proptest::bool::weighted(0.3),
     );
     prop_oneof![
-        3 => place.prop_map(|(order, quantities, prices, shipping, discount)| {
-            Op::Place { order, quantities, prices, shipping, discount }
+        3 => place.prop_map(|(order, quantities, prices, shipping, discount, cod)| {
+            Op::Place { order, quantities, prices, shipping, discount, cod }
         }),
+        1 => (o(), 0..3u8, percent())
+            .prop_map(|(order, shipment, percent)| Op::CollectCod { order, shipment, percent }),
+        1 => (o(), 0..3u8).prop_map(|(order, shipment)| Op::Refuse { order, shipment }),
         1 => (o(), line(), -10..5000i64)
             .prop_map(|(order, line, price)| Op::ModifyPrice { order, line, price }),
         1 => (o(), 0..3u8, 0..3000i64)
@@ -274,6 +289,18 @@ impl World {
             .unwrap_or_else(|| Sku::from(SKUS[line]))
     }
 
+    /// Shipment 0 stands for the order's first parcel not yet delivered, if any.
+    fn parcel(&self, order: usize, shipment: u8) -> ShipmentId {
+        self.order(order)
+            .shipments
+            .iter()
+            .find(|parcel| shipment == 0 && parcel.delivered_at.is_none())
+            .map_or_else(
+                || ShipmentId(format!("S{shipment}")),
+                |parcel| parcel.shipment_id.clone(),
+            )
+    }
+
     /// `quantity`, or for [`REST`] what `left` says the line has left.
     fn rest_or(
         &self,
@@ -303,8 +330,12 @@ impl World {
                 prices,
                 shipping,
                 discount,
+                cod,
             } => {
                 let mut place = samples::place_order();
+                if cod {
+                    place.payment_terms = PaymentTerms::CashOnDelivery;
+                }
                 place.external_reference = REFERENCES[order].to_owned();
                 place.lines = (0..2)
                     .filter(|&i| quantities[i] > 0 || i == 0)
@@ -457,18 +488,30 @@ impl World {
                 note: String::new(),
             })
             .into(),
+            Op::CollectCod {
+                order,
+                shipment,
+                percent,
+            } => {
+                let state = self.order(order);
+                OrderCommand::from(CollectCashOnDelivery {
+                    order_id: order_id(order),
+                    shipment_id: self.parcel(order, shipment),
+                    payment_id: PaymentId::from(format!("COD{shipment}").as_str()),
+                    amount: share(state.outstanding(), percent),
+                    currency: Currency::EUR,
+                })
+                .into()
+            }
+            Op::Refuse { order, shipment } => OrderCommand::from(RefuseDelivery {
+                order_id: order_id(order),
+                shipment_id: self.parcel(order, shipment),
+                note: String::new(),
+            })
+            .into(),
             Op::Deliver { order, shipment } => OrderCommand::from(RecordDelivery {
                 order_id: order_id(order),
-                // Shipment 0 stands for the order's first parcel not yet delivered, if any.
-                shipment_id: self
-                    .order(order)
-                    .shipments
-                    .iter()
-                    .find(|parcel| shipment == 0 && parcel.delivered_at.is_none())
-                    .map_or_else(
-                        || ShipmentId(format!("S{shipment}")),
-                        |parcel| parcel.shipment_id.clone(),
-                    ),
+                shipment_id: self.parcel(order, shipment),
             })
             .into(),
             Op::ConfirmReceipt { order, system } => {
@@ -670,7 +713,8 @@ impl World {
         let context = Context {
             now: at(self.minute),
             actor,
-            policy: Policy::default(),
+            // Cash on delivery is offered up to 100.00, so some asks are refused.
+            policy: samples::cod_policy(),
         };
         let target = envelope.command.target();
         let decided: Result<Vec<Event>, _> = match &envelope.command {

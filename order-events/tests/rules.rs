@@ -552,7 +552,75 @@ fn order_cases() -> Vec<Case> {
     ]
     .into_iter()
     .chain(review_and_claim_cases())
+    .chain(cash_on_delivery_cases())
     .collect()
+}
+
+fn collect(value: &str) -> CollectCashOnDelivery {
+    CollectCashOnDelivery {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from("S1"),
+        payment_id: PaymentId::from("COD-1"),
+        amount: amount(value),
+        currency: Currency::EUR,
+    }
+}
+
+fn cash_on_delivery_cases() -> Vec<Case> {
+    use OrderStatus::*;
+    vec![
+        order_case(Rule::CashOnDeliveryNotOffered, || {
+            given([]).when(samples::place_cod_order())
+        }),
+        order_case(Rule::CashOnDeliveryLimitExceeded, || {
+            let mut policy = samples::cod_policy();
+            policy.cash_on_delivery[0].max_order_value = amount("50.00");
+            given([])
+                .with_policy(policy)
+                .when(samples::place_cod_order())
+        }),
+        order_case(Rule::CashOnDeliveryShipsWhole, || {
+            in_status(ReadyToShip).when(ship("S1", vec![line_quantity(MUG, 1)], 500))
+        }),
+        order_case(Rule::NotCashOnDelivery, || {
+            in_status(Shipped).when(collect(samples::TOTAL))
+        }),
+        order_case(Rule::CollectionNotOutstanding, || {
+            given(samples::cod_shipped()).when(collect("50.00"))
+        }),
+        order_case(Rule::CashNotCollected, || {
+            given(samples::cod_shipped()).when(RecordDelivery {
+                order_id: order_id(),
+                shipment_id: ShipmentId::from("S1"),
+            })
+        }),
+        order_case(Rule::RefusalAfterDelivery, || {
+            let mut history = history_to(PartiallyShipped);
+            history.push(samples::shipment_dispatched(
+                "S2",
+                vec![line_quantity(MUG, 1)],
+            ));
+            history.push(samples::shipment_delivered("S1"));
+            given(history).when(RefuseDelivery {
+                order_id: order_id(),
+                shipment_id: ShipmentId::from("S2"),
+                note: String::new(),
+            })
+        }),
+    ]
+}
+
+/// The sample COD parcel's cash, owed by its carrier.
+fn cod_accrued() -> AccountEvent {
+    let c = samples::accrue_carrier_cod();
+    CarrierCodAccrued {
+        carrier: c.carrier,
+        currency: c.currency,
+        order_id: c.order_id,
+        tracking_number: c.tracking_number,
+        amount: c.amount,
+    }
+    .into()
 }
 
 fn stock_cases() -> Vec<StockCase> {
@@ -781,7 +849,50 @@ fn account_cases() -> Vec<AccountCase> {
                 })
             }),
         ),
+        (
+            Rule::CodParcelNotOpen,
+            Box::new(|| given([]).when(samples::record_cod_remittance())),
+        ),
+        (
+            Rule::CodRemittanceAlreadyRecorded,
+            Box::new(|| {
+                let mut history = vec![cod_accrued(), account_event(4), account_event(5)];
+                history.push(cod_remitted());
+                given(history).when(samples::record_cod_remittance())
+            }),
+        ),
+        (
+            Rule::CodRemittanceNegative,
+            Box::new(|| {
+                given([cod_accrued(), account_event(4), account_event(5)]).when(
+                    RecordCodRemittance {
+                        fees: amount("50.00"),
+                        ..samples::record_cod_remittance()
+                    },
+                )
+            }),
+        ),
     ]
+}
+
+/// The sample remittance, recorded.
+fn cod_remitted() -> AccountEvent {
+    let c = samples::record_cod_remittance();
+    CodRemitted {
+        carrier: c.carrier,
+        currency: c.currency,
+        remittance_reference: c.remittance_reference,
+        received_on: c.received_on,
+        parcels: vec![RemittedParcel {
+            tracking_number: "TRK-S1".to_owned(),
+            amount: amount(samples::TOTAL),
+        }],
+        gross: amount(samples::TOTAL),
+        fees: c.fees,
+        netted: c.netted,
+        net: amount("48.33"),
+    }
+    .into()
 }
 
 const DAY: i64 = 1440;

@@ -8,6 +8,7 @@ use order_events::ids::ClaimId;
 use order_events::order::status::{legal_statuses, TRANSITIONS};
 use order_events::order::{
     ClaimKind, ClaimOpened, Order, OrderCommand, OrderStatus, ReservationsPlanned, ReviewRecorded,
+    Ship,
 };
 use order_events::testkit::samples::{self, history_to, one_of_each_order_command};
 use order_events::testkit::{at, given};
@@ -41,6 +42,11 @@ fn expected_after(from: OrderStatus, command: &str) -> OrderStatus {
         // Delivering the only parcel of a fully shipped order delivers the order.
         ("RecordDelivery", Shipped) => Delivered,
         ("ConfirmReceipt", Delivered) => Completed,
+        // The carrier collects at the door and hands the only parcel over.
+        ("CollectCashOnDelivery", Shipped) => Delivered,
+        ("RefuseDelivery", Shipped) => Cancelled,
+        // A cash-on-delivery order ships whole.
+        ("Ship", ReadyToShip) => Shipped,
         ("RequestReturn" | "RequestExchange", _) => ReturnRequested,
         // The open sample case R1 holds the mug only.
         ("ReceiveReturn", ReturnRequested) => PartiallyReturned,
@@ -91,6 +97,21 @@ fn every_status_and_command_pair_follows_the_table() {
                 ),
                 _ => {}
             }
+            // Cash is collected on a cash-on-delivery order, which ships in one parcel.
+            if name == "CollectCashOnDelivery" && status == Shipped {
+                history = samples::cod_shipped();
+            }
+            // A cancelled order receives goods back only when refused at the door.
+            if name == "ReceiveReturn" && status == Cancelled {
+                history = samples::cod_refused("R1");
+            }
+            let command = match (&command, status) {
+                (OrderCommand::Ship(ship), ReadyToShip) => OrderCommand::Ship(Ship {
+                    lines: samples::everything(),
+                    ..ship.clone()
+                }),
+                _ => command,
+            };
             if name == "RecordReservation" {
                 // An outcome answers a plan: give every status one to answer.
                 history.push(

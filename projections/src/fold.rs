@@ -10,7 +10,7 @@ use order_events::codec::{decode_cache_value, encode_cache_value};
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::OrderId;
 use order_events::money::{Amount, Currency};
-use order_events::order::{self, OrderEvent, OrderHeader, OrderStatus};
+use order_events::order::{self, FreightPayer, OrderEvent, OrderHeader, OrderStatus, PaymentTerms};
 use order_events::reconciliation::ReconciliationEvent;
 pub use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::stock::{self, StockEvent, StockItem};
@@ -181,6 +181,14 @@ pub mod accounts {
     pub fn carrier_payable(carrier: &str) -> String {
         format!("carrier_payable:{carrier}")
     }
+
+    /// Cash a carrier collected on delivery and has not remitted yet.
+    pub fn carrier_cod_receivable(carrier: &str) -> String {
+        format!("carrier_cod_receivable:{carrier}")
+    }
+
+    /// What carriers charge for collecting cash on delivery.
+    pub const COD_FEES: &str = "cod_fee_expense";
 }
 
 /// What happened to one event.
@@ -556,6 +564,7 @@ impl Projector {
         merchant_totals.refunds += totals.refunds;
         merchant_totals.commission_reversals += totals.commission_reversals;
         merchant_totals.payouts += totals.payouts;
+        merchant_totals.freight_charges += totals.freight_charges;
         keep(rows, key, merchant_totals);
         Ok(())
     }
@@ -619,10 +628,25 @@ impl Projector {
                     credit(accounts::BANK, e.amount),
                 ],
             )],
+            AccountEvent::CodRemitted(e) => {
+                let mut postings = vec![debit(accounts::BANK, e.net)];
+                if e.fees.is_positive() {
+                    postings.push(debit(accounts::COD_FEES, e.fees));
+                }
+                if e.netted_amount().is_positive() {
+                    let payable = accounts::carrier_payable(e.carrier.as_str());
+                    postings.push(debit(payable, e.netted_amount()));
+                }
+                let receivable = accounts::carrier_cod_receivable(e.carrier.as_str());
+                postings.push(credit(receivable, e.gross));
+                vec![entry(EntryKind::CodRemittance, e.currency, postings)]
+            }
             AccountEvent::MerchantEarningsAccrued(_)
             | AccountEvent::MerchantRefundCharged(_)
             | AccountEvent::ReturnWindowStarted(_)
-            | AccountEvent::CarrierFreightAccrued(_) => Vec::new(),
+            | AccountEvent::CarrierFreightAccrued(_)
+            | AccountEvent::CarrierCodAccrued(_)
+            | AccountEvent::MerchantFreightCharged(_) => Vec::new(),
         }
     }
 
@@ -650,6 +674,27 @@ impl Projector {
         };
         let mut entries = Vec::new();
         let mut totals = MerchantTotals::default();
+        // Cash on delivery never passes the payment provider: it is owed by the carrier, and
+        // refunds of it leave from the bank.
+        let cash_on_delivery = header.payment_terms == PaymentTerms::CashOnDelivery;
+        let paid_from = if cash_on_delivery {
+            accounts::BANK
+        } else {
+            accounts::CLEARING
+        };
+        let mut charge_commission = |entries: &mut Vec<JournalEntry>, amount: Amount| {
+            let charged = commission.charge(amount, rate, currency);
+            if charged.is_positive() {
+                entries.push(entry(
+                    EntryKind::Commission,
+                    vec![
+                        debit(&payable, charged),
+                        credit(accounts::COMMISSION, charged),
+                    ],
+                ));
+            }
+            charged
+        };
         match event {
             OrderEvent::PaymentCaptured(e) => {
                 entries.push(entry(
@@ -660,24 +705,35 @@ impl Projector {
                     ],
                 ));
                 totals.captures = e.amount;
-                let charged = commission.charge(e.amount, rate, currency);
-                if charged.is_positive() {
-                    entries.push(entry(
-                        EntryKind::Commission,
-                        vec![
-                            debit(&payable, charged),
-                            credit(accounts::COMMISSION, charged),
-                        ],
-                    ));
-                    totals.commission = charged;
-                }
+                totals.commission = charge_commission(&mut entries, e.amount);
+            }
+            OrderEvent::CashCollected(e) => {
+                let receivable = accounts::carrier_cod_receivable(e.carrier.as_str());
+                entries.push(entry(
+                    EntryKind::CashOnDelivery,
+                    vec![debit(receivable, e.amount), credit(&payable, e.amount)],
+                ));
+                totals.captures = e.amount;
+                totals.commission = charge_commission(&mut entries, e.amount);
+            }
+            OrderEvent::DeliveryRefused(e)
+                if e.freight_payer == FreightPayer::Merchant && e.freight.is_positive() =>
+            {
+                entries.push(entry(
+                    EntryKind::FreightRecharge,
+                    vec![
+                        debit(&payable, e.freight),
+                        credit(accounts::FREIGHT, e.freight),
+                    ],
+                ));
+                totals.freight_charges = e.freight;
             }
             OrderEvent::RefundIssued(e) => {
                 entries.push(entry(
                     EntryKind::Refund,
                     vec![
                         debit(accounts::REFUNDS, e.amount),
-                        credit(accounts::CLEARING, e.amount),
+                        credit(paid_from, e.amount),
                         debit(&payable, e.amount),
                         credit(accounts::REFUNDS, e.amount),
                     ],
@@ -776,7 +832,11 @@ fn fold_merchant_account(
         AccountEvent::PspSettlementRecorded(_)
         | AccountEvent::CarrierFreightAccrued(_)
         | AccountEvent::CarrierInvoiceRecorded(_)
-        | AccountEvent::CarrierPaid(_) => Ok(()),
+        | AccountEvent::CarrierPaid(_)
+        | AccountEvent::CarrierCodAccrued(_)
+        | AccountEvent::CodRemitted(_)
+        // The order's `DeliveryRefused` posted the charge and added it to the totals.
+        | AccountEvent::MerchantFreightCharged(_) => Ok(()),
     }
 }
 

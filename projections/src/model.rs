@@ -14,7 +14,7 @@ use order_events::ids::{
 use order_events::money::{Amount, Currency};
 use order_events::order::{
     CarrierExceptionKind, ClaimKind, ClaimResolution, Discount, HoldReason, LineQuantity, Order,
-    OrderStatus, ReturnDisposition, ReturnReason,
+    OrderStatus, PaymentTerms, ReturnDisposition, ReturnReason,
 };
 use order_events::stock::StockItem;
 use schemars::JsonSchema;
@@ -197,6 +197,8 @@ pub struct ShipmentView {
     pub dispatched_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub exceptions: Vec<CarrierExceptionKind>,
+    /// When it was refused at the door (it then travels back to the sender).
+    pub refused_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -248,6 +250,8 @@ pub struct OrderView {
     pub currency: Currency,
     pub placed_at: DateTime<Utc>,
     pub payment_due_at: DateTime<Utc>,
+    /// Prepaid, or cash on delivery (the carrier collects the total at the door).
+    pub payment_terms: PaymentTerms,
     /// Time of the last event folded into this view.
     pub updated_at: DateTime<Utc>,
     /// Every status the order entered, in order, starting with `placed`.
@@ -291,6 +295,7 @@ impl OrderView {
             currency: header.currency,
             placed_at: header.placed_at,
             payment_due_at: header.payment_due_at,
+            payment_terms: header.payment_terms,
             updated_at: row.updated_at,
             timeline: row.timeline.clone(),
             lines: state
@@ -344,6 +349,7 @@ impl OrderView {
                     dispatched_at,
                     delivered_at: s.delivered_at,
                     exceptions: s.exceptions.clone(),
+                    refused_at: s.refused_at,
                 })
                 .collect(),
             carrier_exceptions: row.carrier_exceptions.clone(),
@@ -549,6 +555,13 @@ pub enum EntryKind {
     FreightVariance,
     /// A carrier invoice paid from the bank.
     CarrierPayment,
+    /// Cash a carrier collected at the door: owed by the carrier, payable to the merchant.
+    CashOnDelivery,
+    /// A carrier's remittance of cash collected: to the bank, less its fees and any invoice
+    /// it nets.
+    CodRemittance,
+    /// Freight of a delivery refused at the door, charged to the merchant.
+    FreightRecharge,
 }
 
 /// Balanced postings for one money movement: debits equal credits.
@@ -614,6 +627,7 @@ impl Part for MerchantTotals {
         self.refunds += part.refunds;
         self.commission_reversals += part.commission_reversals;
         self.payouts += part.payouts;
+        self.freight_charges += part.freight_charges;
     }
 }
 
@@ -654,12 +668,17 @@ pub struct MerchantTotals {
     pub refunds: Amount,
     pub commission_reversals: Amount,
     pub payouts: Amount,
+    /// Freight of deliveries refused at the door, charged to the merchant by the policy.
+    #[serde(default)]
+    pub freight_charges: Amount,
 }
 
 impl MerchantTotals {
-    /// Captures − commission − refunds + commission reversals − payouts.
+    /// Captures − commission − refunds + commission reversals − freight charges − payouts.
     pub fn payable(&self) -> Amount {
-        self.captures - self.commission - self.refunds + self.commission_reversals - self.payouts
+        self.captures - self.commission - self.refunds + self.commission_reversals
+            - self.freight_charges
+            - self.payouts
     }
 }
 
@@ -669,7 +688,7 @@ pub struct MerchantBalanceView {
     pub merchant_id: MerchantId,
     #[serde(flatten)]
     pub totals: MerchantTotals,
-    /// Captures − commission − refunds + commission reversals − payouts.
+    /// Captures − commission − refunds + commission reversals − freight charges − payouts.
     pub payable: Amount,
     /// What a payout holds back now: the policy's share of the earnings of orders whose return
     /// window is open or not yet begun.

@@ -21,7 +21,7 @@ use order_events::money::{Amount, Currency};
 /// The version of the tables' layout: bump it with any change to [`create`] or to what
 /// [`statements`] writes. A store whose tables are of another version makes them anew and is
 /// folded again from the log.
-pub const VERSION: i32 = 5;
+pub const VERSION: i32 = 6;
 
 /// One statement of a step: SQL over text arrays (`$1::text[]`, …), one array per column.
 pub struct Statement {
@@ -91,12 +91,14 @@ pub fn create(schema: &str) -> String {
              currency char(3) NOT NULL, merchant_id text NOT NULL, part integer NOT NULL,
              captures numeric NOT NULL, commission numeric NOT NULL, refunds numeric NOT NULL,
              commission_reversals numeric NOT NULL, payouts numeric NOT NULL,
+             freight_charges numeric NOT NULL,
              payable numeric NOT NULL, PRIMARY KEY (currency, merchant_id, part));
          CREATE OR REPLACE VIEW {schema}.merchant_balances AS
              SELECT currency, merchant_id, sum(captures) AS captures,
                     sum(commission) AS commission, sum(refunds) AS refunds,
                     sum(commission_reversals) AS commission_reversals,
-                    sum(payouts) AS payouts, sum(payable) AS payable
+                    sum(payouts) AS payouts, sum(freight_charges) AS freight_charges,
+                    sum(payable) AS payable
              FROM {schema}.merchant_balance_parts GROUP BY currency, merchant_id;
          CREATE TABLE IF NOT EXISTS {schema}.reconciliations (
              run_id text PRIMARY KEY, recorded_at timestamptz NOT NULL, actor_kind text NOT NULL,
@@ -392,6 +394,7 @@ fn merchant_columns(
         money(totals.refunds, currency),
         money(totals.commission_reversals, currency),
         money(totals.payouts, currency),
+        money(totals.freight_charges, currency),
         money(totals.payable(), currency),
     ])
 }
@@ -691,6 +694,7 @@ pub fn statements(
         "refunds::numeric",
         "commission_reversals::numeric",
         "payouts::numeric",
+        "freight_charges::numeric",
         "payable::numeric",
     ];
     push(

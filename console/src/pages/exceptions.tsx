@@ -28,6 +28,7 @@ function nextStep(item: ExceptionItem): string {
     case "partially_paid":
       return "Remind the customer; the payment deadline expires the order on its own.";
     case "paid":
+    case "ready_to_ship":
       return "Not yet shipped: check the warehouse's pick and pack for this order.";
     case "partially_shipped":
     case "shipped":

@@ -42,6 +42,7 @@ function Lines(props: { order: OrderView }) {
         Subtotal {money(o.subtotal, o.currency)} · discounts {money(o.discount_total, o.currency)} · shipping{" "}
         {money(o.shipping_fee, o.currency)} · <strong>total {money(o.total, o.currency)}</strong> · captured{" "}
         {money(o.captured, o.currency)} · refunded {money(o.refunded, o.currency)}
+        {o.payment_terms === "cash_on_delivery" ? " · cash on delivery" : ""}
       </p>
     </section>
   );
@@ -101,6 +102,7 @@ function Timeline(props: { order: OrderView }) {
         <p>
           Shipment {s.shipment_id}: {s.carrier} <span class="mono">{s.tracking_number}</span>, dispatched {time(s.dispatched_at)}
           {s.delivered_at ? `, delivered ${time(s.delivered_at)}` : ""}
+          {s.refused_at ? `, refused at the door ${time(s.refused_at)}` : ""}
         </p>
       ))}
     </section>

@@ -12,6 +12,7 @@ export const STATUSES = [
   "awaiting_payment",
   "partially_paid",
   "paid",
+  "ready_to_ship",
   "partially_shipped",
   "shipped",
   "delivered",

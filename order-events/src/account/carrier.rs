@@ -4,14 +4,20 @@
 //! An invoice names parcels by tracking number. Each must be a parcel of this carrier whose
 //! freight was charged and not yet invoiced; the invoice's variance (billed minus charged) is
 //! posted by the settlement read model to its own account, `freight_variance`.
+//!
+//! Cash on delivery runs the other way: the carrier collects an order's total at the door and
+//! owes it to the platform (`carrier_cod_receivable:<carrier>` on the books) until it remits
+//! it. A remittance names the parcels it covers, each collected and not yet remitted, and may
+//! keep the carrier's fees and part of one of its invoices (netting); the rest reaches the bank.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountEvent, AccrueCarrierFreight, CarrierFreightAccrued, CarrierInvoiceRecorded, CarrierPaid,
-    InvoicedParcel, PayCarrier, RecordCarrierInvoice,
+    AccountEvent, AccrueCarrierCod, AccrueCarrierFreight, CarrierCodAccrued, CarrierFreightAccrued,
+    CarrierInvoiceRecorded, CarrierPaid, CodRemitted, InvoicedParcel, PayCarrier,
+    RecordCarrierInvoice, RecordCodRemittance, RemittedParcel,
 };
 use crate::fits;
 use crate::money::Amount;
@@ -28,6 +34,12 @@ pub struct CarrierFreight {
     pub payments: BTreeMap<String, (String, Amount)>,
     /// Freight charged for every parcel so far.
     pub charged: Amount,
+    /// Cash collected on delivery and not yet remitted, by tracking number.
+    #[serde(default)]
+    pub cod_open: BTreeMap<String, Amount>,
+    /// Remittances recorded, by reference.
+    #[serde(default)]
+    pub remittances: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -177,6 +189,127 @@ pub(super) fn pay(state: &CarrierFreight, c: &PayCarrier) -> Result<Vec<AccountE
     .into()])
 }
 
+pub(super) fn accrue_cod(
+    state: &CarrierFreight,
+    c: &AccrueCarrierCod,
+) -> Result<Vec<AccountEvent>, Rejection> {
+    validate::required_text("tracking_number", &c.tracking_number, SHORT_TEXT_MAX)?;
+    validate::amount("amount", c.amount, c.currency, true)?;
+    ensure(
+        !state.cod_open.contains_key(&c.tracking_number),
+        Rule::AccrualAlreadyRecorded,
+        || format!("cash for parcel {} is already accrued", c.tracking_number),
+    )?;
+    Ok(vec![CarrierCodAccrued {
+        carrier: c.carrier.clone(),
+        currency: c.currency,
+        order_id: c.order_id,
+        tracking_number: c.tracking_number.clone(),
+        amount: c.amount,
+    }
+    .into()])
+}
+
+pub(super) fn record_remittance(
+    state: &CarrierFreight,
+    c: &RecordCodRemittance,
+) -> Result<Vec<AccountEvent>, Rejection> {
+    validate::required_text(
+        "remittance_reference",
+        &c.remittance_reference,
+        SHORT_TEXT_MAX,
+    )?;
+    ensure(
+        !state.remittances.contains(&c.remittance_reference),
+        Rule::CodRemittanceAlreadyRecorded,
+        || format!("remittance {} is already recorded", c.remittance_reference),
+    )?;
+    ensure(!c.parcels.is_empty(), Rule::LinesRequired, || {
+        "a remittance covers at least one parcel".to_owned()
+    })?;
+    let mut parcels: Vec<RemittedParcel> = Vec::with_capacity(c.parcels.len());
+    for tracking_number in &c.parcels {
+        validate::required_text("parcels", tracking_number, SHORT_TEXT_MAX)?;
+        let repeated = parcels
+            .iter()
+            .any(|p| &p.tracking_number == tracking_number);
+        let Some(&amount) = state.cod_open.get(tracking_number).filter(|_| !repeated) else {
+            return reject(
+                Rule::CodParcelNotOpen,
+                format!(
+                    "parcel {} is {} on {}'s account",
+                    validate::printable(tracking_number),
+                    if repeated {
+                        "listed twice"
+                    } else {
+                        "not awaiting remittance"
+                    },
+                    c.carrier
+                ),
+            );
+        };
+        parcels.push(RemittedParcel {
+            tracking_number: tracking_number.clone(),
+            amount,
+        });
+    }
+    validate::amount("fees", c.fees, c.currency, false)?;
+    if let Some(netted) = &c.netted {
+        check_netting(state, c, netted)?;
+    }
+    let gross: Amount = parcels.iter().map(|p| p.amount).sum();
+    let netted = c.netted.as_ref().map_or(Amount::ZERO, |n| n.amount);
+    let net = gross - c.fees - netted;
+    ensure(!net.is_negative(), Rule::CodRemittanceNegative, || {
+        format!(
+            "fees {} and netted {netted} exceed the {gross} collected",
+            c.fees
+        )
+    })?;
+    Ok(vec![CodRemitted {
+        carrier: c.carrier.clone(),
+        currency: c.currency,
+        remittance_reference: c.remittance_reference.clone(),
+        received_on: c.received_on,
+        parcels,
+        gross,
+        fees: c.fees,
+        netted: c.netted.clone(),
+        net,
+    }
+    .into()])
+}
+
+/// A netted invoice is the carrier's, and the netting at most what is left to pay of it.
+fn check_netting(
+    state: &CarrierFreight,
+    c: &RecordCodRemittance,
+    netted: &super::NettedInvoice,
+) -> Result<(), Rejection> {
+    validate::amount("netted.amount", netted.amount, c.currency, true)?;
+    let Some(invoice) = state.invoices.get(&netted.invoice_reference) else {
+        return reject(
+            Rule::CarrierInvoiceNotFound,
+            format!(
+                "no invoice {} on {}'s account",
+                validate::printable(&netted.invoice_reference),
+                c.carrier
+            ),
+        );
+    };
+    let outstanding = invoice.invoiced - invoice.paid;
+    ensure(
+        netted.amount <= outstanding,
+        Rule::CarrierPaymentExceedsInvoice,
+        || {
+            format!(
+                "netting {} exceeds the {outstanding} outstanding on invoice {}",
+                netted.amount, netted.invoice_reference
+            )
+        },
+    )
+}
+
 pub(super) fn try_apply(state: &mut CarrierFreight, event: &AccountEvent) -> Result<(), String> {
     match event {
         AccountEvent::CarrierFreightAccrued(e) => {
@@ -210,6 +343,25 @@ pub(super) fn try_apply(state: &mut CarrierFreight, event: &AccountEvent) -> Res
                 e.payment_reference.clone(),
                 (e.invoice_reference.clone(), e.amount),
             );
+        }
+        AccountEvent::CarrierCodAccrued(e) => {
+            state.cod_open.insert(e.tracking_number.clone(), e.amount);
+        }
+        AccountEvent::CodRemitted(e) => {
+            for parcel in &e.parcels {
+                let open = state.cod_open.remove(&parcel.tracking_number);
+                fits(open.is_some(), || {
+                    "a remittance names a parcel awaiting remittance (decide checks it)".into()
+                })?;
+            }
+            if let Some(netted) = &e.netted {
+                let invoice = state
+                    .invoices
+                    .get_mut(&netted.invoice_reference)
+                    .ok_or("a remittance nets a recorded invoice (decide checks it)")?;
+                invoice.paid += netted.amount;
+            }
+            state.remittances.insert(e.remittance_reference.clone());
         }
         _ => unreachable!("account::apply routes only carrier events here"),
     }

@@ -19,8 +19,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountEvent, AccrueMerchantEarnings, ChargeMerchantRefund, MerchantEarningsAccrued,
-    MerchantPaidOut, MerchantRefundCharged, PayoutMerchant,
+    AccountEvent, AccrueMerchantEarnings, ChargeMerchantFreight, ChargeMerchantRefund,
+    MerchantEarningsAccrued, MerchantFreightCharged, MerchantPaidOut, MerchantRefundCharged,
+    PayoutMerchant,
 };
 use crate::context::{Context, Policy};
 use crate::ids::{OrderId, PaymentId, RefundId};
@@ -31,7 +32,8 @@ use crate::validate::{self, SHORT_TEXT_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MerchantEarnings {
-    /// Captures − commission − refunds + commission reversals, over the account's life.
+    /// Captures − commission − refunds + commission reversals − freight of refused deliveries
+    /// charged to the merchant, over the account's life.
     pub earned: Amount,
     /// Every payout so far.
     pub paid_out: Amount,
@@ -214,6 +216,25 @@ pub(super) fn charge_refund(
     .into()])
 }
 
+/// The freight of a delivery refused at the door, when the policy puts it on the merchant: it
+/// comes off the earnings (not off any order's, so no order stays tracked for it). A repeat of
+/// the process's command has the same command id and is decided once.
+pub(super) fn charge_freight(
+    _state: &MerchantEarnings,
+    c: &ChargeMerchantFreight,
+) -> Result<Vec<AccountEvent>, Rejection> {
+    validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
+    validate::amount("freight", c.freight, c.currency, true)?;
+    Ok(vec![MerchantFreightCharged {
+        merchant_id: c.merchant_id.clone(),
+        currency: c.currency,
+        order_id: c.order_id,
+        shipment_id: c.shipment_id.clone(),
+        freight: c.freight,
+    }
+    .into()])
+}
+
 pub(super) fn payout(
     state: &MerchantEarnings,
     c: &PayoutMerchant,
@@ -293,6 +314,7 @@ pub(super) fn apply(state: &mut MerchantEarnings, event: &AccountEvent) {
                     .is_none_or(|delivered| delivered > e.windows_closed_through)
             });
         }
+        AccountEvent::MerchantFreightCharged(e) => state.earned -= e.freight,
         _ => unreachable!("account::apply routes only merchant events here"),
     }
 }

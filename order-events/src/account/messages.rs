@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CarrierId, MerchantId, OrderId, PaymentId, RefundId};
+use crate::ids::{CarrierId, MerchantId, OrderId, PaymentId, RefundId, ShipmentId};
 use crate::message::message_set;
 use crate::money::{Amount, Currency};
 
@@ -206,6 +206,93 @@ account_message! {
         pub amount: Amount,
         pub payment_reference: String,
     }
+
+    /// The order process records the cash a carrier collected at the door (from the order's
+    /// `CashCollected`): the carrier owes it until it remits it.
+    pub struct AccrueCarrierCod {
+        pub carrier: CarrierId,
+        pub currency: Currency,
+        pub order_id: OrderId,
+        pub tracking_number: String,
+        pub amount: Amount,
+    }
+
+    pub struct CarrierCodAccrued {
+        pub carrier: CarrierId,
+        pub currency: Currency,
+        pub order_id: OrderId,
+        pub tracking_number: String,
+        pub amount: Amount,
+    }
+
+    /// Finance records a carrier's remittance of cash collected on delivery: the parcels it
+    /// covers, the carrier's fees, and any invoice of the carrier's it nets (the carrier keeps
+    /// that much against the invoice). What reaches the bank is the cash less both.
+    pub struct RecordCodRemittance {
+        pub carrier: CarrierId,
+        pub currency: Currency,
+        /// The bank transfer's reference: recorded once.
+        pub remittance_reference: String,
+        pub received_on: NaiveDate,
+        /// The parcels' tracking numbers, each collected and not yet remitted.
+        pub parcels: Vec<String>,
+        /// What the carrier charges for collecting.
+        #[serde(default)]
+        pub fees: Amount,
+        #[serde(default)]
+        pub netted: Option<NettedInvoice>,
+    }
+
+    /// A carrier invoice paid by keeping part of a COD remittance.
+    pub struct NettedInvoice {
+        pub invoice_reference: String,
+        pub amount: Amount,
+    }
+
+    pub struct CodRemitted {
+        pub carrier: CarrierId,
+        pub currency: Currency,
+        pub remittance_reference: String,
+        pub received_on: NaiveDate,
+        pub parcels: Vec<RemittedParcel>,
+        /// The cash the parcels' collections add up to.
+        pub gross: Amount,
+        pub fees: Amount,
+        pub netted: Option<NettedInvoice>,
+        /// What reached the bank: gross − fees − netted.
+        pub net: Amount,
+    }
+
+    /// One parcel of a remittance and the cash collected for it.
+    pub struct RemittedParcel {
+        pub tracking_number: String,
+        pub amount: Amount,
+    }
+
+    /// The order process charges a merchant the freight of a delivery refused at the door,
+    /// when the policy puts it on the merchant.
+    pub struct ChargeMerchantFreight {
+        pub merchant_id: MerchantId,
+        pub currency: Currency,
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub freight: Amount,
+    }
+
+    pub struct MerchantFreightCharged {
+        pub merchant_id: MerchantId,
+        pub currency: Currency,
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        pub freight: Amount,
+    }
+}
+
+impl CodRemitted {
+    /// The part of the remittance kept against an invoice.
+    pub fn netted_amount(&self) -> Amount {
+        self.netted.as_ref().map_or(Amount::ZERO, |n| n.amount)
+    }
 }
 
 impl CarrierInvoiceRecorded {
@@ -226,6 +313,9 @@ message_set! {
         AccrueCarrierFreight = 1,
         RecordCarrierInvoice = 1,
         PayCarrier = 1,
+        AccrueCarrierCod = 1,
+        RecordCodRemittance = 1,
+        ChargeMerchantFreight = 1,
     }
 }
 
@@ -240,5 +330,8 @@ message_set! {
         CarrierFreightAccrued = 1,
         CarrierInvoiceRecorded = 1,
         CarrierPaid = 1,
+        CarrierCodAccrued = 1,
+        CodRemitted = 1,
+        MerchantFreightCharged = 1,
     }
 }

@@ -10,7 +10,9 @@
 //!   every capture, refund and delivery of the merchant's orders) and what was paid out; a
 //!   payout never exceeds what is available. See [`merchant`].
 //! - `carrier:<carrier>:<currency>` — freight charged for each parcel (fed by the order process
-//!   at dispatch), the carrier's invoices against it, and their payment. See [`carrier`].
+//!   at dispatch), the carrier's invoices against it, and their payment; and the cash it
+//!   collected on delivery (fed by the order process), until it remits it — less its fees,
+//!   less any invoice it nets. See [`carrier`].
 //!
 //! The accounts hold no journal: the settlement read model posts the double entries of the
 //! same events, so the trial balance is a projection, and this aggregate only decides.
@@ -45,6 +47,9 @@ impl AccountCommand {
             AccrueCarrierFreight(c) => carrier_account(c.carrier.as_str(), c.currency),
             RecordCarrierInvoice(c) => carrier_account(c.carrier.as_str(), c.currency),
             PayCarrier(c) => carrier_account(c.carrier.as_str(), c.currency),
+            AccrueCarrierCod(c) => carrier_account(c.carrier.as_str(), c.currency),
+            RecordCodRemittance(c) => carrier_account(c.carrier.as_str(), c.currency),
+            ChargeMerchantFreight(c) => merchant_account(c.merchant_id.as_str(), c.currency),
         }
     }
 }
@@ -57,10 +62,13 @@ pub fn account_id_rule(type_name: &str) -> Option<&'static str> {
         "AccrueMerchantEarnings"
         | "ChargeMerchantRefund"
         | "StartReturnWindow"
-        | "PayoutMerchant" => "merchant:<payload.merchant_id>:<payload.currency>",
-        "AccrueCarrierFreight" | "RecordCarrierInvoice" | "PayCarrier" => {
-            "carrier:<payload.carrier>:<payload.currency>"
-        }
+        | "PayoutMerchant"
+        | "ChargeMerchantFreight" => "merchant:<payload.merchant_id>:<payload.currency>",
+        "AccrueCarrierFreight"
+        | "RecordCarrierInvoice"
+        | "PayCarrier"
+        | "AccrueCarrierCod"
+        | "RecordCodRemittance" => "carrier:<payload.carrier>:<payload.currency>",
         _ => return None,
     })
 }
@@ -134,6 +142,18 @@ pub fn decide(
             finance_only(context, "pay a carrier")?;
             carrier::pay(&state.carrier, c)
         }
+        AccrueCarrierCod(c) => {
+            by_system(context, "AccrueCarrierCod")?;
+            carrier::accrue_cod(&state.carrier, c)
+        }
+        RecordCodRemittance(c) => {
+            finance_only(context, "record a COD remittance")?;
+            carrier::record_remittance(&state.carrier, c)
+        }
+        ChargeMerchantFreight(c) => {
+            by_system(context, "ChargeMerchantFreight")?;
+            merchant::charge_freight(&state.merchant, c)
+        }
     }
 }
 
@@ -187,10 +207,13 @@ pub fn try_apply(state: &mut Account, event: &AccountEvent) -> Result<(), String
         MerchantEarningsAccrued(_)
         | MerchantRefundCharged(_)
         | ReturnWindowStarted(_)
-        | MerchantPaidOut(_) => merchant::apply(&mut state.merchant, event),
-        CarrierFreightAccrued(_) | CarrierInvoiceRecorded(_) | CarrierPaid(_) => {
-            return carrier::try_apply(&mut state.carrier, event)
-        }
+        | MerchantPaidOut(_)
+        | MerchantFreightCharged(_) => merchant::apply(&mut state.merchant, event),
+        CarrierFreightAccrued(_)
+        | CarrierInvoiceRecorded(_)
+        | CarrierPaid(_)
+        | CarrierCodAccrued(_)
+        | CodRemitted(_) => return carrier::try_apply(&mut state.carrier, event),
     }
     Ok(())
 }

@@ -105,6 +105,11 @@ fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejecti
     let subtotal: Amount = c.lines.iter().map(|l| l.unit_price.times(l.quantity)).sum();
     let discounts: Amount = c.discounts.iter().map(|d| d.amount).sum();
     check_total(subtotal + c.shipping_fee, discounts)?;
+    if c.payment_terms == PaymentTerms::CashOnDelivery {
+        let total = subtotal + c.shipping_fee - discounts;
+        let order = (c.channel.as_str(), c.merchant_id.as_str(), c.currency);
+        check_cash_on_delivery(policy, order, total)?;
+    }
 
     let address = &c.shipping_address;
     validate::required_text(
@@ -131,6 +136,36 @@ fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejecti
         shipping_address: c.shipping_address.clone(),
         placed_at: context.now,
         payment_due_at: context.now + policy.payment_window(),
+        payment_terms: c.payment_terms,
+    })
+}
+
+/// Whether the policy offers cash on delivery to an order of (channel, merchant, currency)
+/// with `total`: an offer covers it, and one of those that do allows the total.
+fn check_cash_on_delivery(
+    policy: &Policy,
+    (channel, merchant, currency): (&str, &str, Currency),
+    total: Amount,
+) -> Result<(), Rejection> {
+    let offers = policy
+        .cash_on_delivery
+        .iter()
+        .filter(|offer| offer.covers(channel, merchant, currency));
+    let largest = offers.map(|offer| offer.max_order_value).max();
+    let Some(largest) = largest else {
+        return reject(
+            Rule::CashOnDeliveryNotOffered,
+            format!(
+                "no cash-on-delivery offer covers channel {}, merchant {} in {currency}",
+                validate::printable(channel),
+                validate::printable(merchant)
+            ),
+        );
+    };
+    ensure(total <= largest, Rule::CashOnDeliveryLimitExceeded, || {
+        format!(
+            "the order's total {total} {currency} is above the {largest} cash on delivery allows"
+        )
     })
 }
 
@@ -182,6 +217,8 @@ fn decide_placed(
         OrderCommand::Ship(c) => placed.ship(c)?.into(),
         OrderCommand::RecordCarrierException(c) => placed.record_carrier_exception(c)?.into(),
         OrderCommand::RecordDelivery(c) => placed.record_delivery(c)?.into(),
+        OrderCommand::CollectCashOnDelivery(c) => return placed.collect_cash_on_delivery(c),
+        OrderCommand::RefuseDelivery(c) => return placed.refuse_delivery(c),
         OrderCommand::ConfirmReceipt(_) => placed.confirm_receipt()?.into(),
         OrderCommand::RequestReturn(c) => placed.request_return(c)?.into(),
         OrderCommand::RequestExchange(c) => placed.request_exchange(c)?.into(),
@@ -229,12 +266,32 @@ impl Placed<'_> {
         let new_subtotal = state.subtotal() - line.unit_price.times(line.quantity)
             + c.unit_price.times(line.quantity);
         check_total(new_subtotal + state.shipping_fee, state.discount_total())?;
+        self.check_still_cash_on_delivery(
+            new_subtotal + state.shipping_fee - state.discount_total(),
+        )?;
         Ok(PriceModified {
             sku: c.sku.clone(),
             previous_unit_price: line.unit_price,
             unit_price: c.unit_price,
             reason: c.reason.clone(),
         })
+    }
+
+    /// A cash-on-delivery order's total, raised, stays within what the policy offers it now
+    /// (lowering it is always fine).
+    fn check_still_cash_on_delivery(&self, total: Amount) -> Result<(), Rejection> {
+        let Some(header) = &self.state.header else {
+            return Ok(());
+        };
+        if header.payment_terms != PaymentTerms::CashOnDelivery || total <= self.state.total() {
+            return Ok(());
+        }
+        let order = (
+            header.channel.as_str(),
+            header.merchant_id.as_str(),
+            header.currency,
+        );
+        check_cash_on_delivery(&self.context.policy, order, total)
     }
 
     fn apply_discount(&self, c: &ApplyDiscount) -> Result<DiscountApplied, Rejection> {
@@ -565,6 +622,15 @@ impl Placed<'_> {
                 },
             )?;
         }
+        if state.is_cash_on_delivery() {
+            let whole = state.lines.iter().all(|line| {
+                let shipped = c.lines.iter().find(|l| l.sku == line.sku);
+                shipped.map_or(0, |l| l.quantity) == line.quantity
+            });
+            ensure(whole, Rule::CashOnDeliveryShipsWhole, || {
+                "a cash-on-delivery order ships every unit in one parcel".to_owned()
+            })?;
+        }
         validate::amount("freight_cost", c.freight_cost, currency, false)?;
         ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
             "weight_grams is 0".to_owned()
@@ -596,17 +662,110 @@ impl Placed<'_> {
 
     fn record_delivery(&self, c: &RecordDelivery) -> Result<ShipmentDelivered, Rejection> {
         let state = self.state;
-        let context = self.context;
-        let shipment = shipment_of(state, &c.shipment_id)?;
+        let delivered = self.deliver(&c.shipment_id)?;
+        ensure(
+            !state.is_cash_on_delivery() || state.outstanding().0.is_zero(),
+            Rule::CashNotCollected,
+            || {
+                format!(
+                    "{} is outstanding on this cash-on-delivery order: record CollectCashOnDelivery",
+                    state.outstanding()
+                )
+            },
+        )?;
+        Ok(delivered)
+    }
+
+    /// A parcel of the order, not delivered yet, delivered now.
+    fn deliver(&self, shipment_id: &ShipmentId) -> Result<ShipmentDelivered, Rejection> {
+        let shipment = shipment_of(self.state, shipment_id)?;
         ensure(
             shipment.delivered_at.is_none(),
             Rule::ShipmentAlreadyDelivered,
-            || format!("shipment {} was delivered already", c.shipment_id),
+            || format!("shipment {shipment_id} was delivered already"),
         )?;
         Ok(ShipmentDelivered {
-            shipment_id: c.shipment_id.clone(),
-            delivered_at: context.now,
+            shipment_id: shipment_id.clone(),
+            delivered_at: self.context.now,
         })
+    }
+
+    /// The carrier's collection at the door: the outstanding total, with the parcel's delivery.
+    fn collect_cash_on_delivery(
+        &self,
+        c: &CollectCashOnDelivery,
+    ) -> Result<Vec<OrderEvent>, Rejection> {
+        let (state, currency) = (self.state, self.currency);
+        ensure(state.is_cash_on_delivery(), Rule::NotCashOnDelivery, || {
+            "the order is prepaid; its payments are captured with CapturePayment".to_owned()
+        })?;
+        validate::required_text("payment_id", c.payment_id.as_str(), SHORT_TEXT_MAX)?;
+        check_new_payment(state, &c.payment_id)?;
+        let delivered = self.deliver(&c.shipment_id)?;
+        validate::amount("amount", c.amount, c.currency, true)?;
+        let outstanding = state.outstanding();
+        ensure(
+            c.currency == currency && c.amount == outstanding,
+            Rule::CollectionNotOutstanding,
+            || {
+                format!(
+                    "collected {} {}; outstanding {outstanding} {currency}",
+                    c.amount, c.currency
+                )
+            },
+        )?;
+        let shipment = shipment_of(state, &c.shipment_id)?;
+        let collected = CashCollected {
+            payment_id: c.payment_id.clone(),
+            shipment_id: c.shipment_id.clone(),
+            carrier: shipment.carrier.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            amount: c.amount,
+            collected_at: self.context.now,
+        };
+        Ok(vec![collected.into(), delivered.into()])
+    }
+
+    /// Refusal at the door: every parcel goes back to the sender and the order is cancelled,
+    /// with the policy's refund due and the failed delivery's freight on its payer.
+    fn refuse_delivery(&self, c: &RefuseDelivery) -> Result<Vec<OrderEvent>, Rejection> {
+        let (state, policy) = (self.state, &self.context.policy);
+        shipment_of(state, &c.shipment_id)?;
+        validate::optional_text("note", &c.note, NOTE_MAX)?;
+        let delivered = state.shipments.iter().find(|s| s.delivered_at.is_some());
+        ensure(delivered.is_none(), Rule::RefusalAfterDelivery, || {
+            let id = delivered.map(|s| s.shipment_id.as_str()).unwrap_or("?");
+            format!("parcel {id} was delivered; what comes back now is a return")
+        })?;
+        let lines = state
+            .lines
+            .iter()
+            .filter(|line| line.shipped > 0)
+            .map(|line| LineQuantity {
+                sku: line.sku.clone(),
+                quantity: line.shipped,
+            })
+            .collect();
+        let refundable = state.captured() - state.refunded();
+        let refund_due = match policy.refused_delivery_refund {
+            RefusalRefund::Full => refundable,
+            RefusalRefund::GoodsOnly => (refundable - state.shipping_fee).max(Amount::ZERO),
+        };
+        let refused = DeliveryRefused {
+            shipment_id: c.shipment_id.clone(),
+            return_id: ReturnId::new(format!("rts-{}", c.shipment_id)),
+            lines,
+            note: c.note.clone(),
+            freight: state.shipments.iter().map(|s| s.freight_cost).sum(),
+            freight_payer: policy.refused_delivery_freight,
+            refused_at: self.context.now,
+        };
+        let cancelled = OrderCancelled {
+            reason: CancelReason::DeliveryRefused,
+            note: c.note.clone(),
+            refund_due,
+        };
+        Ok(vec![refused.into(), cancelled.into()])
     }
 
     fn confirm_receipt(&self) -> Result<ReceiptConfirmed, Rejection> {

@@ -129,6 +129,8 @@ vocabulary! {
         PaymentFailed,
         SuspectedFraud,
         Other,
+        /// The parcel was refused at the door (`RefuseDelivery`).
+        DeliveryRefused,
     }
 
     pub enum PaymentMethod {
@@ -183,6 +185,38 @@ vocabulary! {
         Damaged,
     }
 
+    /// How the customer pays: before shipping (the default), or cash to the carrier at the door.
+    #[derive(Default)]
+    pub enum PaymentTerms {
+        /// Paid before shipping: the order waits for its captures (`awaiting_payment`).
+        #[default]
+        Prepaid,
+        /// Ships unpaid; the carrier collects the outstanding total at delivery
+        /// (`CollectCashOnDelivery`) and remits it later.
+        CashOnDelivery,
+    }
+
+    /// Who bears the freight of a parcel refused at the door.
+    #[derive(Default)]
+    pub enum FreightPayer {
+        /// Charged to the merchant: their payable is debited, the platform's freight expense
+        /// recovered.
+        #[default]
+        Merchant,
+        /// The platform keeps the expense.
+        Platform,
+    }
+
+    /// How much of a prepaid order refused at the door is due back to the customer.
+    #[derive(Default)]
+    pub enum RefusalRefund {
+        /// Everything captured and not yet refunded.
+        #[default]
+        Full,
+        /// The goods only: the shipping fee charged to the customer is kept.
+        GoodsOnly,
+    }
+
     /// How fast a parcel should travel; carrier rules may depend on it.
     #[derive(Default)]
     pub enum ServiceLevel {
@@ -208,6 +242,9 @@ value_type! {
     /// Place an order imported from a sales channel. The order id is derived from the channel and
     /// external reference ([`OrderId::for_external_reference`]), so importing the same order twice
     /// is refused (`order_already_placed`).
+    ///
+    /// Schema version 2: `payment_terms` may ask for cash on delivery, where the policy offers
+    /// it; version 1 orders were all prepaid.
     pub struct PlaceOrder {
         pub channel: Channel,
         /// The order's reference in its channel (web checkout id, marketplace order number).
@@ -221,6 +258,9 @@ value_type! {
         #[serde(default)]
         pub discounts: Vec<Discount>,
         pub shipping_address: Address,
+        /// Prepaid unless cash on delivery is asked for (and offered: `[[policy.cash_on_delivery]]`).
+        #[serde(default)]
+        pub payment_terms: PaymentTerms,
     }
 
     /// Change a line's unit price. Only before any payment.
@@ -356,6 +396,31 @@ value_type! {
         pub shipment_id: ShipmentId,
     }
 
+    /// The carrier collected a cash-on-delivery order's outstanding total at the door and
+    /// handed the parcel over: the collection and the delivery, recorded together.
+    pub struct CollectCashOnDelivery {
+        pub order_id: OrderId,
+        pub shipment_id: ShipmentId,
+        /// The collection's id, as payments are named (one per payment).
+        pub payment_id: PaymentId,
+        /// Must be the order's outstanding total.
+        pub amount: Amount,
+        pub currency: Currency,
+    }
+
+    /// The customer refused the parcel at the door. Nothing of the order was delivered; every
+    /// parcel goes back to the sender (a return case, received with `ReceiveReturn`, which
+    /// restocks it), and the order is cancelled: nothing to refund on cash on delivery, the
+    /// policy's refund on a prepaid order. The failed delivery's freight goes to whom the
+    /// policy says.
+    pub struct RefuseDelivery {
+        pub order_id: OrderId,
+        /// The parcel at the door.
+        pub shipment_id: ShipmentId,
+        #[serde(default)]
+        pub note: String,
+    }
+
     /// Confirm receipt: by the customer, by staff, or by the system once the auto-confirm period
     /// after delivery has passed.
     pub struct ConfirmReceipt {
@@ -449,7 +514,7 @@ value_type! {
 message_set! {
     /// Every command the order aggregate decides.
     pub enum OrderCommand {
-        PlaceOrder = 1,
+        PlaceOrder = 2,
         ModifyPrice = 1,
         ApplyDiscount = 1,
         CancelOrder = 1,
@@ -465,6 +530,8 @@ message_set! {
         Ship = 2,
         RecordCarrierException = 1,
         RecordDelivery = 1,
+        CollectCashOnDelivery = 1,
+        RefuseDelivery = 1,
         ConfirmReceipt = 1,
         RequestReturn = 1,
         RequestExchange = 1,
@@ -500,6 +567,8 @@ impl OrderCommand {
             OrderCommand::Ship(c) => c.order_id,
             OrderCommand::RecordCarrierException(c) => c.order_id,
             OrderCommand::RecordDelivery(c) => c.order_id,
+            OrderCommand::CollectCashOnDelivery(c) => c.order_id,
+            OrderCommand::RefuseDelivery(c) => c.order_id,
             OrderCommand::ConfirmReceipt(c) => c.order_id,
             OrderCommand::RequestReturn(c) => c.order_id,
             OrderCommand::RequestExchange(c) => c.order_id,
@@ -519,6 +588,7 @@ impl OrderCommand {
 // ---------------------------------------------------------------------------------------------
 
 value_type! {
+    /// Schema version 2 adds `payment_terms`; version 1 orders were prepaid (`upcast.rs`).
     pub struct OrderPlaced {
         pub order_id: OrderId,
         pub channel: Channel,
@@ -533,10 +603,12 @@ value_type! {
         #[serde(deserialize_with = "crate::wire::time")]
         #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub placed_at: DateTime<Utc>,
-        /// When the order expires if not paid in full.
+        /// When the order expires if not paid in full (a cash-on-delivery order: if its stock
+        /// is not reserved by then).
         #[serde(deserialize_with = "crate::wire::time")]
         #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub payment_due_at: DateTime<Utc>,
+        pub payment_terms: PaymentTerms,
     }
 
     pub struct PriceModified {
@@ -637,6 +709,38 @@ value_type! {
         pub delivered_at: DateTime<Utc>,
     }
 
+    /// The carrier collected a cash-on-delivery order's total at the door; the parcel's
+    /// `ShipmentDelivered` is recorded with it. The carrier owes the cash until it remits it.
+    pub struct CashCollected {
+        pub payment_id: PaymentId,
+        pub shipment_id: ShipmentId,
+        pub carrier: CarrierId,
+        pub tracking_number: String,
+        pub amount: Amount,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
+        pub collected_at: DateTime<Utc>,
+    }
+
+    /// The order's parcels were refused at the door and go back to the sender as the return
+    /// case `return_id`; the `OrderCancelled` recorded with it says what is due back.
+    pub struct DeliveryRefused {
+        /// The parcel at the door.
+        pub shipment_id: ShipmentId,
+        /// The return-to-sender case (`rts-<shipment_id>`); `ReceiveReturn` records its arrival.
+        pub return_id: ReturnId,
+        /// Every unit shipped, all coming back.
+        pub lines: Vec<LineQuantity>,
+        pub note: String,
+        /// Freight of the failed delivery: what the refused parcels were charged at dispatch.
+        pub freight: Amount,
+        /// Who bears it, per the policy.
+        pub freight_payer: FreightPayer,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
+        pub refused_at: DateTime<Utc>,
+    }
+
     pub struct ReceiptConfirmed {
         /// True when the system confirmed after the auto-confirm period.
         pub automatic: bool,
@@ -712,7 +816,7 @@ value_type! {
 message_set! {
     /// Every event of the order aggregate, with its current schema version.
     pub enum OrderEvent {
-        OrderPlaced = 1,
+        OrderPlaced = 2,
         PriceModified = 1,
         DiscountApplied = 1,
         OrderCancelled = 2,
@@ -738,5 +842,7 @@ message_set! {
         ReviewRevised = 1,
         ClaimOpened = 1,
         ClaimResolved = 1,
+        CashCollected = 1,
+        DeliveryRefused = 1,
     }
 }

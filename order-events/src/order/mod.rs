@@ -30,6 +30,7 @@ pub struct OrderHeader {
     pub shipping_address: Address,
     pub placed_at: DateTime<Utc>,
     pub payment_due_at: DateTime<Utc>,
+    pub payment_terms: PaymentTerms,
 }
 
 /// One line of the order with its fulfilment progress.
@@ -71,6 +72,8 @@ pub struct Shipment {
     /// When it was dispatched (claims that it was not received open after its expected
     /// delivery).
     pub dispatched_at: Option<DateTime<Utc>>,
+    /// When it was refused at the door (it then travels back to the sender).
+    pub refused_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +173,18 @@ impl Order {
     /// What the customer pays: lines plus shipping minus discounts.
     pub fn total(&self) -> Amount {
         self.subtotal() + self.shipping_fee - self.discount_total()
+    }
+
+    /// Whether the carrier collects the total at the door.
+    pub fn is_cash_on_delivery(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|header| header.payment_terms == PaymentTerms::CashOnDelivery)
+    }
+
+    /// What is still to be paid: the total less every capture and collection.
+    pub fn outstanding(&self) -> Amount {
+        self.total() - self.captured()
     }
 
     pub fn captured(&self) -> Amount {
@@ -310,6 +325,7 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 shipping_address: e.shipping_address.clone(),
                 placed_at: e.placed_at,
                 payment_due_at: e.payment_due_at,
+                payment_terms: e.payment_terms,
             });
             state.lines = e
                 .lines
@@ -371,9 +387,11 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
         OrderEvent::StockReservationConfirmed(e) => {
             state.reservation_plan.clear();
             state.reservations = e.reservations.clone();
-            // An order discounted to zero has nothing to pay.
+            // An order discounted to zero has nothing to pay; cash on delivery pays at the door.
             state.status = if state.total().0.is_zero() {
                 OrderStatus::Paid
+            } else if state.is_cash_on_delivery() {
+                OrderStatus::ReadyToShip
             } else {
                 OrderStatus::AwaitingPayment
             };
@@ -449,6 +467,7 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 delivered_at: None,
                 exceptions: Vec::new(),
                 dispatched_at: Some(e.dispatched_at),
+                refused_at: None,
             });
             state.status = if state.fully_shipped() {
                 OrderStatus::Shipped
@@ -476,6 +495,36 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 state.status = OrderStatus::Delivered;
             }
         }
+        OrderEvent::CashCollected(e) => {
+            fits(state.is_cash_on_delivery(), || {
+                "cash collected on a prepaid order".into()
+            })?;
+            state.payments.push(PaymentRecord {
+                payment_id: e.payment_id.clone(),
+                captured: Some(e.amount),
+            });
+            fits(state.outstanding().0.is_zero(), || {
+                "a collection that is not the outstanding total".into()
+            })?;
+        }
+        OrderEvent::DeliveryRefused(e) => {
+            fits(state.delivered_at.is_none(), || {
+                "a delivered order refused at the door".into()
+            })?;
+            for shipment in &mut state.shipments {
+                fits(shipment.delivered_at.is_none(), || {
+                    "a refusal after a parcel was delivered".into()
+                })?;
+                shipment.refused_at = Some(e.refused_at);
+            }
+            state.returns.push(ReturnCase {
+                return_id: e.return_id.clone(),
+                lines: e.lines.clone(),
+                exchange: false,
+                disposition: None,
+            });
+            // The `OrderCancelled` recorded with it moves the status.
+        }
         OrderEvent::ReceiptConfirmed(_) => state.status = OrderStatus::Completed,
         OrderEvent::ReturnRequested(e) => {
             open_return_case(state, &e.return_id, &e.lines, false);
@@ -500,9 +549,11 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
             }
             let open_case = state.returns.iter().any(|case| case.disposition.is_none());
             let all_returned = state.lines.iter().all(|line| line.returned == line.shipped);
-            state.status = if state.status == OrderStatus::Refunded {
-                // Refunded on request: the money is settled, the goods arriving changes nothing.
-                OrderStatus::Refunded
+            state.status = if matches!(state.status, OrderStatus::Refunded | OrderStatus::Cancelled)
+            {
+                // Refunded on request, or refused at the door and cancelled: the money is
+                // settled, the goods arriving changes nothing.
+                state.status
             } else if open_case {
                 OrderStatus::ReturnRequested
             } else if all_returned {

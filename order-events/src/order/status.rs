@@ -42,6 +42,9 @@ pub enum OrderStatus {
     PartiallyPaid,
     /// The total captured.
     Paid,
+    /// Stock reserved for a cash-on-delivery order: it ships unpaid, and the carrier collects
+    /// the total at the door.
+    ReadyToShip,
     /// Some lines shipped.
     PartiallyShipped,
     /// Everything shipped.
@@ -60,20 +63,21 @@ pub enum OrderStatus {
     Returned,
     /// Everything captured was refunded.
     Refunded,
-    /// Cancelled before shipment.
+    /// Cancelled before shipment, or refused at the door.
     Cancelled,
     /// Not paid before the payment deadline.
     Expired,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 17] = [
+    pub const ALL: [OrderStatus; 18] = [
         OrderStatus::Initial,
         OrderStatus::Placed,
         OrderStatus::Backordered,
         OrderStatus::AwaitingPayment,
         OrderStatus::PartiallyPaid,
         OrderStatus::Paid,
+        OrderStatus::ReadyToShip,
         OrderStatus::PartiallyShipped,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
@@ -95,6 +99,7 @@ impl OrderStatus {
             OrderStatus::AwaitingPayment => "awaiting_payment",
             OrderStatus::PartiallyPaid => "partially_paid",
             OrderStatus::Paid => "paid",
+            OrderStatus::ReadyToShip => "ready_to_ship",
             OrderStatus::PartiallyShipped => "partially_shipped",
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
@@ -119,6 +124,7 @@ impl OrderStatus {
                 | OrderStatus::AwaitingPayment
                 | OrderStatus::PartiallyPaid
                 | OrderStatus::Paid
+                | OrderStatus::ReadyToShip
                 | OrderStatus::Cancelled
                 | OrderStatus::Expired
         )
@@ -139,8 +145,14 @@ const AFTER_DELIVERY: &[OrderStatus] = &[Delivered, Completed, ReturnRequested, 
 /// For each command type, the statuses it is legal in. The one place the state machine lives.
 pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
     ("PlaceOrder", &[Initial]),
-    ("ModifyPrice", &[Placed, Backordered, AwaitingPayment]),
-    ("ApplyDiscount", &[Placed, Backordered, AwaitingPayment]),
+    (
+        "ModifyPrice",
+        &[Placed, Backordered, AwaitingPayment, ReadyToShip],
+    ),
+    (
+        "ApplyDiscount",
+        &[Placed, Backordered, AwaitingPayment, ReadyToShip],
+    ),
     // On hold is allowed; `decide` refuses it too when the held order had already shipped.
     (
         "CancelOrder",
@@ -150,6 +162,7 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
             AwaitingPayment,
             PartiallyPaid,
             Paid,
+            ReadyToShip,
             OnHold,
         ],
     ),
@@ -165,18 +178,26 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
     ("CapturePayment", &[AwaitingPayment, PartiallyPaid]),
     ("FailPayment", &[AwaitingPayment, PartiallyPaid]),
     ("ReleaseHold", &[OnHold]),
-    ("AllocateWarehouse", &[AwaitingPayment, PartiallyPaid, Paid]),
-    ("Ship", &[Paid, PartiallyShipped]),
+    (
+        "AllocateWarehouse",
+        &[AwaitingPayment, PartiallyPaid, Paid, ReadyToShip],
+    ),
+    ("Ship", &[Paid, ReadyToShip, PartiallyShipped]),
     (
         "RecordCarrierException",
         &[PartiallyShipped, Shipped, Delivered],
     ),
     ("RecordDelivery", &[PartiallyShipped, Shipped]),
+    // A cash-on-delivery order ships in one parcel, so it is shipped in full at the door.
+    ("CollectCashOnDelivery", &[Shipped]),
+    // Refusal refuses the order: every unit shipped, none delivered.
+    ("RefuseDelivery", &[Shipped]),
     ("ConfirmReceipt", &[Delivered]),
     ("RequestReturn", AFTER_DELIVERY),
     ("RequestExchange", AFTER_DELIVERY),
-    // Shops that refund on request still receive the goods afterwards.
-    ("ReceiveReturn", &[ReturnRequested, Refunded]),
+    // Shops that refund on request still receive the goods afterwards; a refused parcel
+    // arrives back at an order cancelled at the door.
+    ("ReceiveReturn", &[ReturnRequested, Refunded, Cancelled]),
     (
         "Refund",
         &[

@@ -72,7 +72,74 @@ pub fn place_order() -> PlaceOrder {
         shipping_fee: amount("4.90"),
         discounts: Vec::new(),
         shipping_address: address(),
+        payment_terms: PaymentTerms::Prepaid,
     }
+}
+
+/// The sample order, paid cash on delivery (the policy must offer it: [`cod_policy`]).
+pub fn place_cod_order() -> PlaceOrder {
+    PlaceOrder {
+        payment_terms: PaymentTerms::CashOnDelivery,
+        ..place_order()
+    }
+}
+
+/// The default policy, offering cash on delivery in EUR up to 100.00 on every channel.
+pub fn cod_policy() -> crate::Policy {
+    crate::Policy {
+        cash_on_delivery: vec![crate::context::CashOnDeliveryOffer {
+            channel: None,
+            merchant: None,
+            currency: Currency::EUR,
+            max_order_value: amount("100.00"),
+        }],
+        ..crate::Policy::default()
+    }
+}
+
+/// `OrderPlaced` of [`place_cod_order`], decided at minute 0.
+pub fn cod_order_placed() -> OrderEvent {
+    let OrderEvent::OrderPlaced(placed) = order_placed() else {
+        unreachable!("order_placed places")
+    };
+    OrderPlaced {
+        payment_terms: PaymentTerms::CashOnDelivery,
+        ..placed
+    }
+    .into()
+}
+
+/// The cash-on-delivery sample order refused at the door, its parcel on the way back as return
+/// case `return_id`.
+pub fn cod_refused(return_id: &str) -> Vec<OrderEvent> {
+    let refused: Vec<OrderEvent> = vec![
+        DeliveryRefused {
+            shipment_id: ShipmentId::from("S1"),
+            return_id: ReturnId::from(return_id),
+            lines: everything(),
+            note: String::new(),
+            freight: amount("3.20"),
+            freight_payer: FreightPayer::Merchant,
+            refused_at: at(1440),
+        }
+        .into(),
+        OrderCancelled {
+            reason: CancelReason::DeliveryRefused,
+            note: String::new(),
+            refund_due: amount("0.00"),
+        }
+        .into(),
+    ];
+    [cod_shipped(), refused].concat()
+}
+
+/// The cash-on-delivery sample order, everything shipped in parcel S1 and not yet delivered.
+pub fn cod_shipped() -> Vec<OrderEvent> {
+    vec![
+        cod_order_placed(),
+        stock_reserved(),
+        shipment_dispatched("S1", everything()),
+    ]
 }
 
 /// A card capture of `value` (in the sample order's currency) under `payment_id`.
@@ -103,6 +170,7 @@ pub fn order_placed() -> OrderEvent {
         shipping_address: c.shipping_address,
         placed_at: at(0),
         payment_due_at: at(30),
+        payment_terms: PaymentTerms::Prepaid,
     }
     .into()
 }
@@ -213,7 +281,7 @@ pub fn cancelled(refund_due: &str) -> OrderEvent {
     .into()
 }
 
-fn everything() -> Vec<LineQuantity> {
+pub fn everything() -> Vec<LineQuantity> {
     vec![line_quantity(TSHIRT, 2), line_quantity(MUG, 1)]
 }
 
@@ -234,6 +302,7 @@ pub fn history_to(status: OrderStatus) -> Vec<OrderEvent> {
         AwaitingPayment => awaiting,
         PartiallyPaid => [awaiting, vec![payment_captured("P1", "20.00")]].concat(),
         Paid => paid,
+        ReadyToShip => vec![cod_order_placed(), stock_reserved()],
         PartiallyShipped => [
             paid,
             vec![shipment_dispatched("S1", vec![line_quantity(TSHIRT, 2)])],
@@ -378,6 +447,20 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
         RecordDelivery {
             order_id,
             shipment_id: ShipmentId::from("S1"),
+        }
+        .into(),
+        CollectCashOnDelivery {
+            order_id,
+            shipment_id: ShipmentId::from("S1"),
+            payment_id: PaymentId::from("COD-1"),
+            amount: amount(TOTAL),
+            currency: Currency::EUR,
+        }
+        .into(),
+        RefuseDelivery {
+            order_id,
+            shipment_id: ShipmentId::from("S1"),
+            note: "not at home, neighbour refused".to_owned(),
         }
         .into(),
         ConfirmReceipt { order_id }.into(),
@@ -579,7 +662,113 @@ pub fn one_of_each_event() -> Vec<Event> {
         .chain([Event::Account(psp_settlement_recorded().into())])
         .chain(account_events().into_iter().map(Event::Account))
         .chain(reviews_and_claims().into_iter().map(Event::Order))
+        .chain(cash_on_delivery_events())
         .collect()
+}
+
+/// The events of cash on delivery and refusal at the door (added after every type before
+/// them, so last).
+fn cash_on_delivery_events() -> Vec<Event> {
+    let remit = record_cod_remittance();
+    let freight = charge_merchant_freight();
+    let order: Vec<OrderEvent> = vec![
+        CashCollected {
+            payment_id: PaymentId::from("COD-1"),
+            shipment_id: ShipmentId::from("S1"),
+            carrier: CarrierId::from("dhl"),
+            tracking_number: "TRK-S1".to_owned(),
+            amount: amount(TOTAL),
+            collected_at: at(3000),
+        }
+        .into(),
+        DeliveryRefused {
+            shipment_id: ShipmentId::from("S1"),
+            return_id: ReturnId::from("rts-S1"),
+            lines: everything(),
+            note: "not at home, neighbour refused".to_owned(),
+            freight: amount("3.20"),
+            freight_payer: FreightPayer::Merchant,
+            refused_at: at(3000),
+        }
+        .into(),
+    ];
+    let accrue = accrue_carrier_cod();
+    let account: Vec<AccountEvent> = vec![
+        CarrierCodAccrued {
+            carrier: accrue.carrier,
+            currency: accrue.currency,
+            order_id: accrue.order_id,
+            tracking_number: accrue.tracking_number,
+            amount: accrue.amount,
+        }
+        .into(),
+        CodRemitted {
+            carrier: remit.carrier,
+            currency: remit.currency,
+            remittance_reference: remit.remittance_reference,
+            received_on: remit.received_on,
+            parcels: vec![RemittedParcel {
+                tracking_number: "TRK-S1".to_owned(),
+                amount: amount(TOTAL),
+            }],
+            gross: amount(TOTAL),
+            fees: remit.fees,
+            netted: remit.netted,
+            net: amount("48.33"),
+        }
+        .into(),
+        MerchantFreightCharged {
+            merchant_id: freight.merchant_id,
+            currency: freight.currency,
+            order_id: freight.order_id,
+            shipment_id: freight.shipment_id,
+            freight: freight.freight,
+        }
+        .into(),
+    ];
+    let order = order.into_iter().map(Event::Order);
+    order
+        .chain(account.into_iter().map(Event::Account))
+        .collect()
+}
+
+/// The order process's record of the sample COD parcel's cash at its carrier.
+pub fn accrue_carrier_cod() -> AccrueCarrierCod {
+    AccrueCarrierCod {
+        carrier: CarrierId::from("dhl"),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        tracking_number: "TRK-S1".to_owned(),
+        amount: amount(TOTAL),
+    }
+}
+
+/// The carrier remits the sample parcel's 54.38 less 0.90 fees, netting all 5.15 of invoice
+/// DHL-INV-77: 48.33 to the bank.
+pub fn record_cod_remittance() -> RecordCodRemittance {
+    RecordCodRemittance {
+        carrier: CarrierId::from("dhl"),
+        currency: Currency::EUR,
+        remittance_reference: "DHL-COD-2026-11".to_owned(),
+        received_on: NaiveDate::from_ymd_opt(2026, 11, 30).expect("a date"),
+        parcels: vec!["TRK-S1".to_owned()],
+        fees: amount("0.90"),
+        netted: Some(NettedInvoice {
+            invoice_reference: "DHL-INV-77".to_owned(),
+            amount: amount("5.15"),
+        }),
+    }
+}
+
+/// The freight of the sample parcel refused at the door, charged to the merchant.
+pub fn charge_merchant_freight() -> ChargeMerchantFreight {
+    ChargeMerchantFreight {
+        merchant_id: MerchantId::from(MERCHANT),
+        currency: Currency::EUR,
+        order_id: order_id(),
+        shipment_id: ShipmentId::from("S1"),
+        freight: amount("3.20"),
+    }
 }
 
 /// The events of reviews and claims (added after every type before them, so last).
@@ -918,6 +1107,9 @@ pub fn one_of_each_command() -> Vec<Command> {
         accrue_carrier_freight().into(),
         record_carrier_invoice().into(),
         pay_carrier().into(),
+        accrue_carrier_cod().into(),
+        record_cod_remittance().into(),
+        charge_merchant_freight().into(),
     ];
     let orders = one_of_each_order_command().into_iter().map(Command::from);
     orders
