@@ -217,6 +217,12 @@ pub struct ReconcileArgs {
     /// The payment provider whose report it is (recorded with the run).
     #[arg(long, default_value = crate::reconcile::DEFAULT_PROVIDER)]
     pub provider: String,
+    /// The report is this carrier's cash-on-delivery report instead: `cod` lines (the
+    /// parcel's tracking number as the reference; gross collected, the carrier's fee, net)
+    /// and `payout` lines (remittances), reconciled against the cash the carrier collected
+    /// and remitted. The run is recorded under the carrier's name.
+    #[arg(long, conflicts_with = "provider")]
+    pub carrier: Option<String>,
     /// The run's id [default: <provider>-<UTC time>].
     #[arg(long)]
     pub run_id: Option<String>,

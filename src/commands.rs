@@ -407,9 +407,13 @@ fn reconcile_request(args: &ReconcileArgs) -> Result<reconcile::Request> {
         from: args.from,
         to: args.to,
         window_days: args.window_days,
+        carrier: args.carrier.clone(),
     };
     let record = (!args.no_record).then(|| reconcile::RecordAs {
-        provider: args.provider.clone(),
+        provider: args
+            .carrier
+            .clone()
+            .unwrap_or_else(|| args.provider.clone()),
         run_id: args.run_id.clone(),
         actor: args.actor.clone(),
     });

@@ -278,6 +278,11 @@ fn reconcile(generator: &mut SchemaGenerator) -> Value {
             text(),
         ),
         query(
+            "carrier",
+            "The report is this carrier's cash-on-delivery report (cod and payout lines), reconciled against the cash it collected and remitted; recorded under its name.",
+            text(),
+        ),
+        query(
             "run_id",
             "The run's id [default: <provider>-<time>].",
             json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}),

@@ -478,6 +478,11 @@ async fn post_reconciliation(
                 provider = value.clone();
                 Ok(())
             }
+            "carrier" => {
+                period.carrier = Some(value.clone());
+                provider = value.clone();
+                Ok(())
+            }
             "run_id" => {
                 run_id = Some(value.clone());
                 Ok(())
@@ -491,7 +496,7 @@ async fn post_reconciliation(
                 .map(|r| record = r)
                 .map_err(|_| format!("record '{value}' is not true or false")),
             _ => Err(format!(
-                "unknown parameter '{name}' (from, to, window_days, map, provider, run_id, actor, record)"
+                "unknown parameter '{name}' (from, to, window_days, map, provider, carrier, run_id, actor, record)"
             )),
         };
         if let Err(reason) = parsed {

@@ -36,6 +36,9 @@ pub enum LineKind {
     Fee,
     /// The provider paying its balance out to the platform's bank account.
     Payout,
+    /// Cash a carrier collected on delivery (a carrier's report; the reference is the
+    /// parcel's tracking number).
+    CashOnDelivery,
 }
 
 impl LineKind {
@@ -46,6 +49,7 @@ impl LineKind {
             "chargeback" => Some(LineKind::Chargeback),
             "fee" => Some(LineKind::Fee),
             "payout" => Some(LineKind::Payout),
+            "cod" | "cash_on_delivery" => Some(LineKind::CashOnDelivery),
             _ => None,
         }
     }
@@ -71,7 +75,7 @@ impl PspLine {
     /// Whether `net` is what `gross` and `fee` make for this kind of line.
     pub fn fee_adds_up(&self) -> bool {
         let expected = match self.kind {
-            LineKind::Capture => self.gross - self.fee,
+            LineKind::Capture | LineKind::CashOnDelivery => self.gross - self.fee,
             LineKind::Refund | LineKind::Chargeback => self.gross + self.fee,
             LineKind::Fee => self.fee,
             LineKind::Payout => self.gross,
@@ -82,7 +86,7 @@ impl PspLine {
     /// What the line moved on the provider's balance, signed: money in is positive.
     pub fn signed_net(&self) -> Amount {
         match self.kind {
-            LineKind::Capture => self.net,
+            LineKind::Capture | LineKind::CashOnDelivery => self.net,
             LineKind::Refund | LineKind::Chargeback | LineKind::Fee | LineKind::Payout => {
                 Amount::ZERO - self.net
             }

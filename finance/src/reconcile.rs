@@ -28,6 +28,10 @@ pub struct Options {
     /// Last day of the period (inclusive) [default: the report's last date].
     pub to: Option<NaiveDate>,
     pub window_days: u32,
+    /// A carrier's cash-on-delivery report (its collections, `cod` lines, and remittances,
+    /// `payout` lines) is reconciled against that carrier's money; `None`: a payment
+    /// provider's report, against the rest.
+    pub carrier: Option<String>,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
             from: None,
             to: None,
             window_days: 3,
+            carrier: None,
         }
     }
 }
@@ -162,6 +167,7 @@ fn money_kind(kind: LineKind) -> Option<MoneyKind> {
         LineKind::Capture => Some(MoneyKind::Capture),
         LineKind::Refund => Some(MoneyKind::Refund),
         LineKind::Payout => Some(MoneyKind::Payout),
+        LineKind::CashOnDelivery => Some(MoneyKind::CashOnDelivery),
         LineKind::Chargeback | LineKind::Fee => None,
     }
 }
@@ -181,6 +187,12 @@ pub fn reconcile(
     errors: &[RowError],
     options: &Options,
 ) -> Report {
+    let ledger: Vec<LedgerMoney> = ledger
+        .iter()
+        .filter(|money| money.carrier == options.carrier)
+        .cloned()
+        .collect();
+    let ledger = &ledger[..];
     let from = options.from.or_else(|| lines.iter().map(|l| l.date).min());
     let to = options.to.or_else(|| lines.iter().map(|l| l.date).max());
     let in_period =
@@ -350,7 +362,7 @@ pub fn reconcile(
         }
         let total = totals.entry(money.currency).or_default();
         match money.kind {
-            MoneyKind::Capture => total.captures += money.amount,
+            MoneyKind::Capture | MoneyKind::CashOnDelivery => total.captures += money.amount,
             MoneyKind::Refund => total.refunds += money.amount,
             MoneyKind::Payout => {}
         }

@@ -19,15 +19,30 @@ fn start() -> DateTime<Utc> {
 
 /// A month of a seeded shop (ten orders a day) through the in-memory ledger; its money events.
 fn month_of_activity(seed: u64) -> Vec<LedgerMoney> {
+    month_of(seed, false)
+}
+
+/// The same, with cash on delivery offered up to 150.00 (`cod`), and the carriers' remittances
+/// at the month's end.
+fn month_of(seed: u64, cod: bool) -> Vec<LedgerMoney> {
+    let cod_max: Amount = "150.00".parse().unwrap();
     let config = ShopConfig {
         orders: 300,
         wave_size: 10,
         wave_minutes: 24 * 60,
+        cash_on_delivery_max: cod.then_some(cod_max),
         ..ShopConfig::default()
     };
     let mut shop = Shop::new(seed, config, start());
+    let offers = vec![order_events::CashOnDeliveryOffer {
+        channel: None,
+        merchant: None,
+        currency: order_events::Currency::EUR,
+        max_order_value: cod_max,
+    }];
     let mut ledger = MemoryLedger::new(Policy {
         payment_window_minutes: 120,
+        cash_on_delivery: if cod { offers } else { Vec::new() },
         ..Policy::default()
     });
     let mut collector = Collector::default();
@@ -49,7 +64,11 @@ fn month_of_activity(seed: u64) -> Vec<LedgerMoney> {
             collect(ledger.submit_with_process(&command, now));
         }
     }
-    collect(ledger.fire_timers(now + Duration::days(30)));
+    let end = now + Duration::days(30);
+    collect(ledger.fire_timers(end));
+    for command in shop.cod_remittances(end, &|id| ledger.order(&id).cloned()) {
+        collect(ledger.submit_with_process(&command, end));
+    }
     assert_eq!(collector.without_currency, 0);
     collector.finish()
 }
@@ -61,6 +80,8 @@ fn fee_of(money: &LedgerMoney) -> Amount {
             (money.amount.0 * Decimal::new(14, 3) + Decimal::new(25, 2))
                 .round_dp(money.currency.minor_units()),
         ),
+        // What the simulated carriers keep for collecting.
+        MoneyKind::CashOnDelivery => Amount(Decimal::new(50, 2)),
         MoneyKind::Refund | MoneyKind::Payout => Amount::ZERO,
     }
 }
@@ -85,6 +106,7 @@ impl Row {
             MoneyKind::Capture => ("capture", money.amount - fee),
             MoneyKind::Refund => ("refund", money.amount + fee),
             MoneyKind::Payout => ("payout", money.amount),
+            MoneyKind::CashOnDelivery => ("cod", money.amount - fee),
         };
         Row {
             reference: money.psp_reference.clone(),
@@ -141,6 +163,56 @@ fn october() -> Options {
         from: NaiveDate::from_ymd_opt(2026, 10, 1),
         to: NaiveDate::from_ymd_opt(2026, 10, 31),
         window_days: 3,
+        carrier: None,
+    }
+}
+
+#[test]
+fn cash_on_delivery_is_reconciled_against_the_carriers_report_not_the_providers() {
+    let ledger = month_of(0xf1_0002, true);
+    let carriers: BTreeSet<String> = ledger.iter().filter_map(|m| m.carrier.clone()).collect();
+    assert!(!carriers.is_empty(), "the shop collected cash on delivery");
+    // The provider's report holds none of it, and misses none of it.
+    let provider: Vec<Row> = ledger
+        .iter()
+        .filter(|m| m.carrier.is_none())
+        .map(Row::of)
+        .collect();
+    let everything = Options {
+        to: NaiveDate::from_ymd_opt(2026, 12, 31),
+        ..october()
+    };
+    let report = run(&ledger, &file_of(&provider, &[]), &everything);
+    assert!(report.is_clean(), "{:#?}", report.breaks);
+    for carrier in &carriers {
+        let theirs: Vec<&LedgerMoney> = ledger
+            .iter()
+            .filter(|m| m.carrier.as_ref() == Some(carrier))
+            .collect();
+        let collected = theirs
+            .iter()
+            .filter(|m| m.kind == MoneyKind::CashOnDelivery)
+            .count();
+        let remitted = theirs
+            .iter()
+            .filter(|m| m.kind == MoneyKind::Payout)
+            .count();
+        assert!(
+            collected > 0 && remitted == 1,
+            "{carrier}: {collected} {remitted}"
+        );
+        let options = Options {
+            carrier: Some(carrier.clone()),
+            ..everything.clone()
+        };
+        let rows: Vec<Row> = theirs.iter().map(|m| Row::of(m)).collect();
+        let report = run(&ledger, &file_of(&rows, &[]), &options);
+        assert!(report.is_clean(), "{carrier}: {:#?}", report.breaks);
+        assert_eq!(report.transaction_lines, theirs.len() as u64);
+        // A collection the carrier does not report is missing at the carrier.
+        let report = run(&ledger, &file_of(&rows[1..], &[]), &options);
+        let kinds: Vec<BreakKind> = report.breaks.iter().map(|b| b.kind).collect();
+        assert_eq!(kinds, [BreakKind::MissingAtProvider], "{carrier}");
     }
 }
 
@@ -361,6 +433,7 @@ fn payout_lines_match_recorded_settlement_batches_by_bank_reference() {
         amount: net.parse().unwrap(),
         currency: order_events::money::Currency::EUR,
         at: Utc.with_ymd_and_hms(2026, 10, day, 9, 0, 0).unwrap(),
+        carrier: None,
     };
     let ledger = [
         batch("SEPA-10", "985.70", 10),
