@@ -268,6 +268,7 @@ const REPORT_DAY_COLUMNS: &[&str] = &[
     "expired",
     "returned",
     "defective",
+    "refused",
 ];
 
 /// Rows to print, with their columns, and lines to print after a table.
@@ -295,6 +296,7 @@ fn tabular(value: &Value) -> Tabular {
             ("cancellation rate", "cancellation_rate"),
             ("return rate", "return_rate"),
             ("order defect rate", "order_defect_rate"),
+            ("refusal rate", "refusal_rate"),
         ] {
             if let Some(rate) = value[key].as_f64() {
                 notes.push(format!("{name}: {:.1} %", rate * 100.0));

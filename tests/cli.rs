@@ -941,13 +941,13 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
             })
             .await
             .unwrap();
+            // The provider's money; cash on delivery is the carriers' (`--carrier`).
             collector.finish()
         });
+    let (cash, money): (Vec<_>, Vec<_>) = money.into_iter().partition(|m| m.carrier.is_some());
     assert!(money.len() > 40, "{} money events", money.len());
     let mut report = String::from("psp_reference,type,gross,fee,net,currency,date\n");
-    // The provider's report: cash collected on delivery is the carriers' (reconciled with
-    // --carrier), not the provider's.
-    for m in money.iter().filter(|m| m.carrier.is_none()) {
+    for m in &money {
         let kind = match m.kind {
             finance::ledger::MoneyKind::Capture => "capture",
             finance::ledger::MoneyKind::Refund => "refund",
@@ -1064,6 +1064,50 @@ fn reconcile_matches_a_provider_report_against_the_demo_and_exits_by_its_breaks(
     assert!(dry.status.success(), "{dry:?}");
     let after = verify();
     assert_eq!(before, after);
+
+    // A carrier's cash-on-delivery report: its collections (less its 0.50 fee each) and its
+    // remittance, against what it collected and remitted; the run is recorded under its name.
+    assert!(
+        cash.len() > 1,
+        "the demo's carriers collected and remitted: {cash:?}"
+    );
+    let mut carrier = String::from("psp_reference,type,gross,fee,net,currency,date\n");
+    for m in &cash {
+        let (kind, fee) = match m.kind {
+            finance::ledger::MoneyKind::CashOnDelivery => ("cod", "0.50"),
+            _ => ("payout", "0.00"),
+        };
+        let net = m.amount - fee.parse().unwrap();
+        let net = if kind == "payout" { m.amount } else { net };
+        let (gross, date) = (m.amount, m.at.date_naive());
+        carrier.push_str(&format!(
+            "{},{kind},{gross},{fee},{net},{},{date}\n",
+            m.psp_reference, m.currency
+        ));
+    }
+    let dhl = dir.path().join("dhl.csv");
+    std::fs::write(&dhl, &carrier).unwrap();
+    let output = reconcile(
+        dhl.to_str().unwrap(),
+        &[
+            "--carrier",
+            "dhl",
+            "--format",
+            "json",
+            "--actor",
+            "staff:fin-ann",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["breaks"], serde_json::json!([]), "{json}");
+    assert_eq!(json["transaction_lines"], cash.len() as u64);
+    // The provider's clean report read as the carrier's: every line is a stranger to it.
+    let output = reconcile(
+        clean.to_str().unwrap(),
+        &["--carrier", "dhl", "--no-record"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
 
     // What keeps it from running at all: exit status 3 and a reason.
     let output = reconcile("no-such.csv", &[]);

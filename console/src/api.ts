@@ -261,6 +261,9 @@ export interface Report {
   cancellation_rate: number;
   return_rate: number;
   order_defect_rate: number;
+  cash_on_delivery: number;
+  refused: number;
+  refusal_rate: number;
   defects: Defects;
   by_merchant: MerchantDefects[];
   processing_hours_p50: number | null;

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::ids::{CarrierId, CustomerId, MerchantId, OrderId, RefundId, ReturnId, ShipmentId};
 use crate::money::{Amount, Currency};
 use crate::order::{
-    CarrierExceptionKind, LineQuantity, Order, OrderEvent, OrderStatus, ShortResolution,
+    CancelReason, CarrierExceptionKind, LineQuantity, Order, OrderEvent, OrderStatus, PaymentTerms,
+    ShortResolution,
 };
 
 /// One customer-facing moment of an order.
@@ -33,10 +34,12 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notice {
-    /// Paid in full: the order is confirmed.
+    /// Paid in full — or, cash on delivery, its stock reserved — the order is confirmed.
     OrderConfirmed {
         total: Amount,
         currency: Currency,
+        /// `cash_on_delivery`: the total is to be paid to the carrier at the door.
+        payment_terms: PaymentTerms,
     },
     /// Some lines could not be reserved: what is short, what the shop did (`resolution`), and
     /// what the customer may choose instead.
@@ -71,6 +74,12 @@ pub enum Notice {
         amount: Amount,
         currency: Currency,
     },
+    /// The parcel was refused at the door: the order is cancelled, and `refund_due` (nothing
+    /// for cash on delivery) comes back.
+    DeliveryRefused {
+        refund_due: Amount,
+        currency: Currency,
+    },
 }
 
 impl Notice {
@@ -85,11 +94,12 @@ impl Notice {
             Notice::ReceiptConfirmed => "receipt_confirmed",
             Notice::ReturnApproved { .. } => "return_approved",
             Notice::RefundIssued { .. } => "refund_issued",
+            Notice::DeliveryRefused { .. } => "delivery_refused",
         }
     }
 
     /// Every kind, as configuration names them.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 9] = [
         "order_confirmed",
         "shortage",
         "shipped",
@@ -98,6 +108,7 @@ impl Notice {
         "receipt_confirmed",
         "return_approved",
         "refund_issued",
+        "delivery_refused",
     ];
 }
 
@@ -130,6 +141,20 @@ fn notice(order: &Order, event: &OrderEvent, currency: Currency) -> Option<Notic
         OrderEvent::PaymentCaptured(_) if order.status == OrderStatus::Paid => {
             Notice::OrderConfirmed {
                 total: order.total(),
+                currency,
+                payment_terms: PaymentTerms::Prepaid,
+            }
+        }
+        OrderEvent::StockReservationConfirmed(_) if order.status == OrderStatus::ReadyToShip => {
+            Notice::OrderConfirmed {
+                total: order.total(),
+                currency,
+                payment_terms: PaymentTerms::CashOnDelivery,
+            }
+        }
+        OrderEvent::OrderCancelled(e) if e.reason == CancelReason::DeliveryRefused => {
+            Notice::DeliveryRefused {
+                refund_due: e.refund_due,
                 currency,
             }
         }
@@ -218,5 +243,17 @@ mod tests {
         let json = serde_json::to_value(confirmed).unwrap();
         assert_eq!(json["kind"], "order_confirmed");
         assert_eq!(json["total"], samples::TOTAL);
+        assert_eq!(json["payment_terms"], "prepaid");
+    }
+
+    #[test]
+    fn cash_on_delivery_is_confirmed_when_reserved_and_a_refusal_is_told() {
+        let refused = derived(&samples::cod_refused("rts-S1"));
+        let kinds: Vec<&str> = refused.iter().map(|n| n.notice.kind()).collect();
+        assert_eq!(kinds, ["order_confirmed", "shipped", "delivery_refused"]);
+        let json = serde_json::to_value(&refused[0]).unwrap();
+        assert_eq!(json["payment_terms"], "cash_on_delivery");
+        let json = serde_json::to_value(&refused[2]).unwrap();
+        assert_eq!(json["refund_due"], "0.00");
     }
 }

@@ -2,28 +2,18 @@
 //! with them.
 
 use order_events::account::AccountCommand;
-use order_events::ids::{PaymentId, ReturnId, ShipmentId, Sku, WarehouseId};
+use order_events::ids::{ReturnId, ShipmentId, Sku, WarehouseId};
 use order_events::order::*;
 use order_events::process::{react_to_order_event, ProcessRules, StockView};
 use order_events::testkit::samples::{self, amount, order_id};
 use order_events::testkit::{at, given};
-use order_events::{Aggregate, Command, Currency, Policy};
+use order_events::{Aggregate, Command, Policy};
 
 struct NoStock;
 
 impl StockView for NoStock {
     fn stocked(&self, _: &Sku) -> Vec<(WarehouseId, u64)> {
         Vec::new()
-    }
-}
-
-fn collect(value: &str) -> CollectCashOnDelivery {
-    CollectCashOnDelivery {
-        order_id: order_id(),
-        shipment_id: ShipmentId::from("S1"),
-        payment_id: PaymentId::from("COD-1"),
-        amount: amount(value),
-        currency: Currency::EUR,
     }
 }
 
@@ -75,17 +65,9 @@ fn a_cash_on_delivery_order_ships_unpaid_and_is_paid_at_the_door() {
 
     let delivered = given::<Order>(samples::cod_shipped())
         .at_minute(2000)
-        .when(collect(samples::TOTAL))
+        .when(samples::collect_cash(samples::TOTAL))
         .then_events([
-            CashCollected {
-                payment_id: PaymentId::from("COD-1"),
-                shipment_id: ShipmentId::from("S1"),
-                carrier: "dhl".into(),
-                tracking_number: "TRK-S1".to_owned(),
-                amount: amount(samples::TOTAL),
-                collected_at: at(2000),
-            }
-            .into(),
+            samples::cash_collected(2000),
             ShipmentDelivered {
                 shipment_id: ShipmentId::from("S1"),
                 delivered_at: at(2000),
@@ -97,14 +79,7 @@ fn a_cash_on_delivery_order_ships_unpaid_and_is_paid_at_the_door() {
     // Refunds after delivery (a return) work as on any paid order.
     let mut history = samples::cod_shipped();
     history.extend([
-        OrderEvent::from(CashCollected {
-            payment_id: PaymentId::from("COD-1"),
-            shipment_id: ShipmentId::from("S1"),
-            carrier: "dhl".into(),
-            tracking_number: "TRK-S1".to_owned(),
-            amount: amount(samples::TOTAL),
-            collected_at: at(2000),
-        }),
+        samples::cash_collected(2000),
         samples::shipment_delivered("S1"),
     ]);
     given::<Order>(history)
@@ -213,7 +188,10 @@ fn a_refused_prepaid_order_is_due_the_policys_refund() {
 
 #[test]
 fn the_process_accrues_collected_cash_and_charges_refused_freight() {
-    let collected = reactions(samples::cod_shipped(), collect(samples::TOTAL));
+    let collected = reactions(
+        samples::cod_shipped(),
+        samples::collect_cash(samples::TOTAL),
+    );
     let names: Vec<&str> = collected.iter().map(Command::type_name).collect();
     assert_eq!(
         names,

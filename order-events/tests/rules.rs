@@ -556,16 +556,6 @@ fn order_cases() -> Vec<Case> {
     .collect()
 }
 
-fn collect(value: &str) -> CollectCashOnDelivery {
-    CollectCashOnDelivery {
-        order_id: order_id(),
-        shipment_id: ShipmentId::from("S1"),
-        payment_id: PaymentId::from("COD-1"),
-        amount: amount(value),
-        currency: Currency::EUR,
-    }
-}
-
 fn cash_on_delivery_cases() -> Vec<Case> {
     use OrderStatus::*;
     vec![
@@ -583,10 +573,10 @@ fn cash_on_delivery_cases() -> Vec<Case> {
             in_status(ReadyToShip).when(ship("S1", vec![line_quantity(MUG, 1)], 500))
         }),
         order_case(Rule::NotCashOnDelivery, || {
-            in_status(Shipped).when(collect(samples::TOTAL))
+            in_status(Shipped).when(samples::collect_cash(samples::TOTAL))
         }),
         order_case(Rule::CollectionNotOutstanding, || {
-            given(samples::cod_shipped()).when(collect("50.00"))
+            given(samples::cod_shipped()).when(samples::collect_cash("50.00"))
         }),
         order_case(Rule::CashNotCollected, || {
             given(samples::cod_shipped()).when(RecordDelivery {

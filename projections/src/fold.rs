@@ -432,6 +432,12 @@ impl Projector {
                 requested_at: at,
                 received_at: None,
             }),
+            OrderEvent::DeliveryRefused(e) => row.returns.push(ReturnTimes {
+                return_id: e.return_id.clone(),
+                reason: order::ReturnReason::DeliveryRefused,
+                requested_at: at,
+                received_at: None,
+            }),
             OrderEvent::ReturnReceived(e) => {
                 if let Some(times) = row.returns.iter_mut().find(|t| t.return_id == e.return_id) {
                     times.received_at = Some(at);
@@ -475,9 +481,17 @@ impl Projector {
             .by_merchant
             .entry(header.merchant_id.clone())
             .or_default();
-        if matches!(event, OrderEvent::OrderPlaced(_)) {
-            day.orders += 1;
-            merchant.orders += 1;
+        match event {
+            OrderEvent::OrderPlaced(placed) => {
+                day.orders += 1;
+                merchant.orders += 1;
+                if placed.payment_terms == PaymentTerms::CashOnDelivery {
+                    day.cash_on_delivery += 1;
+                }
+            }
+            // Once per order: a refusal cancels it.
+            OrderEvent::DeliveryRefused(_) => day.refused += 1,
+            _ => {}
         }
         let defects = row.counted.defects(event);
         merchant.defects += defects;

@@ -639,6 +639,8 @@ impl Part for DayRow {
         self.cancelled += part.cancelled;
         self.expired += part.expired;
         self.returned += part.returned;
+        self.cash_on_delivery += part.cash_on_delivery;
+        self.refused += part.refused;
         self.defects += part.defects;
         add_counts(&mut self.by_status, &part.by_status);
         for (merchant, day) in &part.by_merchant {
@@ -739,6 +741,12 @@ pub struct DayRow {
     pub expired: u64,
     /// Orders with at least one return received.
     pub returned: u64,
+    /// Orders placed cash on delivery.
+    #[serde(default)]
+    pub cash_on_delivery: u64,
+    /// Orders refused at the door.
+    #[serde(default)]
+    pub refused: u64,
     /// Orders with a defect, and with each kind of defect (see [`defect_parts`]).
     pub defects: Defects,
     /// The day's orders by the status they are in now.
@@ -847,6 +855,10 @@ pub struct DayReport {
     pub cancelled: u64,
     pub expired: u64,
     pub returned: u64,
+    /// Orders placed cash on delivery.
+    pub cash_on_delivery: u64,
+    /// Orders refused at the door.
+    pub refused: u64,
     /// Orders with a defect, and with each kind (see [`defect_parts`]).
     #[serde(flatten)]
     pub defects: Defects,
@@ -906,6 +918,12 @@ pub struct ReportView {
     pub cancellation_rate: f64,
     /// Orders with a return received / placed orders.
     pub return_rate: f64,
+    /// Orders placed cash on delivery.
+    pub cash_on_delivery: u64,
+    /// Orders refused at the door, cash on delivery or prepaid.
+    pub refused: u64,
+    /// Refused / placed orders (0 to 1).
+    pub refusal_rate: f64,
     /// Orders with a defect / placed orders. A defect: a review rated 1 or 2; a claim; a
     /// return or exchange for goods defective, not as described, the wrong item or damaged in
     /// transit.

@@ -71,7 +71,8 @@ pub fn create(schema: &str) -> String {
              net_sales numeric NOT NULL, cancelled bigint NOT NULL, expired bigint NOT NULL,
              returned bigint NOT NULL, defective bigint NOT NULL,
              negative_reviews bigint NOT NULL, claims bigint NOT NULL,
-             defective_returns bigint NOT NULL, PRIMARY KEY (day, channel, currency, part));
+             defective_returns bigint NOT NULL, cash_on_delivery bigint NOT NULL,
+             refused bigint NOT NULL, PRIMARY KEY (day, channel, currency, part));
          CREATE OR REPLACE VIEW {schema}.daily_reports AS
              SELECT day, channel, currency, sum(orders)::bigint AS orders,
                     sum(gross_gmv) AS gross_gmv, sum(net_sales) AS net_sales,
@@ -79,7 +80,9 @@ pub fn create(schema: &str) -> String {
                     sum(returned)::bigint AS returned, sum(defective)::bigint AS defective,
                     sum(negative_reviews)::bigint AS negative_reviews,
                     sum(claims)::bigint AS claims,
-                    sum(defective_returns)::bigint AS defective_returns
+                    sum(defective_returns)::bigint AS defective_returns,
+                    sum(cash_on_delivery)::bigint AS cash_on_delivery,
+                    sum(refused)::bigint AS refused
              FROM {schema}.daily_report_parts GROUP BY day, channel, currency;
          CREATE TABLE IF NOT EXISTS {schema}.journal_entries (
              order_id uuid NOT NULL, entry integer NOT NULL, posting integer NOT NULL,
@@ -442,12 +445,12 @@ pub fn statements(
     let mut orders = Changes::new(12, 1);
     let mut inventory = Changes::new(8, 2);
     let mut accounts = Changes::new(6, 3);
-    let mut days = Changes::new(14, 4);
+    let mut days = Changes::new(16, 4);
     let mut lines = Children::new(8);
     let mut timeline = Children::new(4);
     let mut journal = Children::new(10);
     let mut events = Children::new(10);
-    let mut merchants = Changes::new(9, 3);
+    let mut merchants = Changes::new(10, 3);
     let mut reconciliations = Changes::new(13, 1);
     for (key, value) in writes {
         match (key.first().copied(), value) {
@@ -521,6 +524,8 @@ pub fn statements(
                     text(row.defects.negative_reviews),
                     text(row.defects.claims),
                     text(row.defects.defective_returns),
+                    text(row.cash_on_delivery),
+                    text(row.refused),
                 ]);
             }
             (Some(keys::STOCK), Some(value)) => {
@@ -632,6 +637,8 @@ pub fn statements(
         "negative_reviews::bigint",
         "claims::bigint",
         "defective_returns::bigint",
+        "cash_on_delivery::bigint",
+        "refused::bigint",
     ];
     push(
         &mut statements,

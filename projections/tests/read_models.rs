@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::{journey, shop_run};
 
 use event_log::StoredRecord;
+use order_events::account::AccountEvent;
 use order_events::codec::decode_event;
 use order_events::envelope::Event;
 use order_events::ids::{OrderId, StockKey};
@@ -78,12 +79,16 @@ fn fold_interleaved(store: &ProjectionStore, records: &[StoredRecord], seed: u64
 struct Reference {
     orders: HashMap<OrderId, Order>,
     stock: HashMap<StockKey, StockItem>,
-    /// (currency, merchant) → captures, commission, refunds, reversals.
-    merchants: BTreeMap<(Currency, String), [Decimal; 4]>,
+    /// (currency, merchant) → captures, commission, refunds, reversals, freight charges.
+    merchants: BTreeMap<(Currency, String), [Decimal; 5]>,
     commission_left: HashMap<OrderId, Decimal>,
+    /// Through the payment provider's clearing account.
     captured: Decimal,
     refunded: Decimal,
     freight: Decimal,
+    /// Collected on delivery, and remitted, by carrier.
+    collected: BTreeMap<String, Decimal>,
+    remitted: BTreeMap<String, Decimal>,
     /// merchant → the orders with a poor review, with a claim, with a defective return.
     defects: BTreeMap<String, [BTreeSet<OrderId>; 3]>,
     /// merchant → its orders.
@@ -130,13 +135,22 @@ impl Reference {
                         reference.defects.entry(merchant).or_default()[part].insert(id);
                     }
                     let totals = reference.merchants.entry(key).or_default();
+                    let cod = header.payment_terms == order::PaymentTerms::CashOnDelivery;
+                    let mut earn = |amount: Decimal| {
+                        let commission = round2(amount * rate);
+                        totals[0] += amount;
+                        totals[1] += commission;
+                        *reference.commission_left.entry(id).or_default() += commission;
+                    };
                     match &event {
                         OrderEvent::PaymentCaptured(e) => {
-                            let commission = round2(e.amount.0 * rate);
-                            totals[0] += e.amount.0;
-                            totals[1] += commission;
-                            *reference.commission_left.entry(id).or_default() += commission;
+                            earn(e.amount.0);
                             reference.captured += e.amount.0;
+                        }
+                        OrderEvent::CashCollected(e) => {
+                            earn(e.amount.0);
+                            *reference.collected.entry(e.carrier.0.clone()).or_default() +=
+                                e.amount.0;
                         }
                         OrderEvent::RefundIssued(e) => {
                             let left = reference.commission_left.entry(id).or_default();
@@ -144,9 +158,17 @@ impl Reference {
                             *left -= reversal;
                             totals[2] += e.amount.0;
                             totals[3] += reversal;
-                            reference.refunded += e.amount.0;
+                            // Refunds of cash on delivery leave from the bank.
+                            if !cod {
+                                reference.refunded += e.amount.0;
+                            }
                         }
                         OrderEvent::ShipmentDispatched(e) => reference.freight += e.freight_cost.0,
+                        // The shop's policy puts a refused delivery's freight on the merchant.
+                        OrderEvent::DeliveryRefused(e) => {
+                            totals[4] += e.freight.0;
+                            reference.freight -= e.freight.0;
+                        }
                         _ => {}
                     }
                 }
@@ -157,6 +179,9 @@ impl Reference {
                         .entry(StockKey::new(sku, warehouse))
                         .or_default();
                     stock::apply(item, &event);
+                }
+                Event::Account(AccountEvent::CodRemitted(e)) => {
+                    *reference.remitted.entry(e.carrier.0.clone()).or_default() += e.gross.0;
                 }
                 // The shop records no reconciliation runs; their read model has a test of its own.
                 Event::Reconciliation(_) | Event::Account(_) => {}
@@ -230,15 +255,16 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
         .unwrap();
     assert_eq!(merchants.len(), reference.merchants.len());
     for view in &merchants {
-        let [captures, commission, refunds, reversals] =
+        let [captures, commission, refunds, reversals, freight] =
             reference.merchants[&(view.currency, view.merchant_id.0.clone())];
         assert_eq!(view.totals.captures.0, captures, "{}", view.merchant_id);
         assert_eq!(view.totals.commission.0, commission, "{}", view.merchant_id);
         assert_eq!(view.totals.refunds.0, refunds, "{}", view.merchant_id);
         assert_eq!(view.totals.commission_reversals.0, reversals);
+        assert_eq!(view.totals.freight_charges.0, freight);
         assert_eq!(
             view.payable.0,
-            captures - commission - refunds + reversals,
+            captures - commission - refunds + reversals - freight,
             "payable of {}",
             view.merchant_id
         );
@@ -265,6 +291,14 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
         reference.captured - reference.refunded
     );
     assert_eq!(balance_of(accounts::FREIGHT), reference.freight);
+    for (carrier, collected) in &reference.collected {
+        let remitted = reference.remitted.get(carrier).copied().unwrap_or_default();
+        assert_eq!(
+            balance_of(&accounts::carrier_cod_receivable(carrier)),
+            collected - remitted,
+            "{carrier} owes what it collected and did not remit"
+        );
+    }
     let trial = store.trial_balance().unwrap();
     assert!(trial.balanced, "{trial:?}");
     check_defects(store, &reference)
@@ -330,6 +364,19 @@ fn a_seeded_shop_run_folds_to_the_reference_in_any_chunking() {
         defects[1..].iter().all(|&n| n > 0),
         "the shop run has every kind of defect: {defects:?}"
     );
+    let report = store.report(None, None, None).unwrap();
+    assert!(
+        report.cash_on_delivery > 0 && report.refused > 0,
+        "the shop sold cash on delivery and had parcels refused: {} {}",
+        report.cash_on_delivery,
+        report.refused
+    );
+    let cod = |e: &OrderEvent| matches!(e, OrderEvent::CashCollected(_));
+    let collected = topic
+        .records
+        .iter()
+        .any(|r| matches!(decode_event(&r.payload).unwrap().event, Event::Order(ref e) if cod(e)));
+    assert!(collected, "carriers collected cash on delivery");
 
     // The sled store holds exactly what a fold into memory in one pass holds.
     let mut memory = MemoryRows::default();
@@ -1001,6 +1048,14 @@ fn the_outbox_holds_one_notification_per_customer_facing_event_and_a_reader_miss
         let kind = match &event {
             OrderEvent::PaymentCaptured(_) if order.status == OrderStatus::Paid => {
                 "order_confirmed"
+            }
+            OrderEvent::StockReservationConfirmed(_)
+                if order.status == OrderStatus::ReadyToShip =>
+            {
+                "order_confirmed"
+            }
+            OrderEvent::OrderCancelled(e) if e.reason == order::CancelReason::DeliveryRefused => {
+                "delivery_refused"
             }
             OrderEvent::StockShortRecorded(_) => "shortage",
             OrderEvent::ShipmentDispatched(_) => "shipped",

@@ -58,6 +58,8 @@ function Figures(props: { report: Report }) {
       <Figure label="cancellation rate" value={percent(r.cancellation_rate)} />
       <Figure label="return rate" value={percent(r.return_rate)} />
       <Figure label="order defect rate" value={percent(r.order_defect_rate)} warn={r.order_defect_rate > 0.01} />
+      <Figure label="cash on delivery" value={count(r.cash_on_delivery)} />
+      <Figure label="refused at the door" value={percent(r.refusal_rate)} />
       <Figure label="placed → shipped p50" value={hours(r.processing_hours_p50)} />
       <Figure label="placed → shipped p95" value={hours(r.processing_hours_p95)} />
     </section>

@@ -155,6 +155,9 @@ vocabulary! {
         DamagedInTransit,
         ChangedMind,
         Other,
+        /// The parcel was refused at the door and goes back to the sender (the return case
+        /// `RefuseDelivery` opens).
+        DeliveryRefused,
     }
 
     /// What the warehouse does with returned goods.

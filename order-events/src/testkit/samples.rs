@@ -133,6 +133,30 @@ pub fn cod_refused(return_id: &str) -> Vec<OrderEvent> {
     [cod_shipped(), refused].concat()
 }
 
+/// The carrier collects `value` at the door for parcel S1 (payment COD-1).
+pub fn collect_cash(value: &str) -> CollectCashOnDelivery {
+    CollectCashOnDelivery {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from("S1"),
+        payment_id: PaymentId::from("COD-1"),
+        amount: amount(value),
+        currency: Currency::EUR,
+    }
+}
+
+/// What [`collect_cash`] of the whole total records first, at `minute`.
+pub fn cash_collected(minute: i64) -> OrderEvent {
+    CashCollected {
+        payment_id: PaymentId::from("COD-1"),
+        shipment_id: ShipmentId::from("S1"),
+        carrier: CarrierId::from("dhl"),
+        tracking_number: "TRK-S1".to_owned(),
+        amount: amount(TOTAL),
+        collected_at: at(minute),
+    }
+    .into()
+}
+
 /// The cash-on-delivery sample order, everything shipped in parcel S1 and not yet delivered.
 pub fn cod_shipped() -> Vec<OrderEvent> {
     vec![

@@ -72,6 +72,7 @@ pub fn shop_run(seed: u64, orders: u32) -> (EventsTopic, MemoryLedger) {
     let config = ShopConfig {
         orders,
         wave_size: 40,
+        cash_on_delivery_max: Some(cod_max()),
         ..ShopConfig::default()
     };
     let mut shop = Shop::new(seed, config, start());
@@ -101,15 +102,30 @@ pub fn shop_run(seed: u64, orders: u32) -> (EventsTopic, MemoryLedger) {
         }
     }
     eprintln!("seed {seed:#x}: rejections {:?}", topic.rejections);
-    // Let every pending timer (auto-confirm, expiry) fire.
-    topic.append(ledger.fire_timers(now + chrono::Duration::days(30)));
+    // Let every pending timer (auto-confirm, expiry) fire; the carriers remit their cash.
+    let end = now + chrono::Duration::days(30);
+    topic.append(ledger.fire_timers(end));
+    for command in shop.cod_remittances(end, &|id| ledger.order(&id).cloned()) {
+        topic.append(ledger.submit_with_process(&command, end));
+    }
     (topic, ledger)
+}
+
+/// The largest order the shop's carriers collect cash for.
+pub fn cod_max() -> order_events::Amount {
+    "150.00".parse().expect("an amount")
 }
 
 /// The shop's customers pay within two hours (the default window is 30 minutes).
 pub fn shop_policy() -> Policy {
     Policy {
         payment_window_minutes: 120,
+        cash_on_delivery: vec![order_events::CashOnDeliveryOffer {
+            channel: None,
+            merchant: None,
+            currency: order_events::Currency::EUR,
+            max_order_value: cod_max(),
+        }],
         ..Policy::default()
     }
 }
