@@ -158,6 +158,7 @@ export interface Shipment {
 export interface OrderView extends OrderSummary {
   external_reference: string;
   payment_terms: "prepaid" | "cash_on_delivery";
+  refund_owed: Money;
   timeline: StatusChange[];
   lines: OrderLine[];
   subtotal: Money;

@@ -214,4 +214,16 @@ fn the_process_accrues_collected_cash_and_charges_refused_freight() {
     let refused = reactions(samples::cod_shipped(), refuse());
     let names: Vec<&str> = refused.iter().map(Command::type_name).collect();
     assert_eq!(names, ["ChargeMerchantFreight"]);
+
+    // The parcel arrives back: its units go back on the shelf they left.
+    let arrived = reactions(
+        samples::cod_refused("rts-S1"),
+        ReceiveReturn {
+            order_id: order_id(),
+            return_id: ReturnId::from("rts-S1"),
+            disposition: ReturnDisposition::Restock,
+        },
+    );
+    let names: Vec<&str> = arrived.iter().map(Command::type_name).collect();
+    assert_eq!(names, ["RestockReturn", "RestockReturn"]);
 }

@@ -915,6 +915,9 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
         .find(|claim| claim.is_open())
         .and_then(|claim| claim.opened_at);
     let claim_entry = open_claim.map(|at| keys::index_entry(OrderIndex::OpenClaim, None, at, id));
+    let owed = row.state.status == OrderStatus::Cancelled && row.state.refund_owed.is_positive();
+    let owed_entry =
+        owed.then(|| keys::index_entry(OrderIndex::RefundOwed, None, row.status_since(), id));
     let indexed: [(OrderIndex, Option<&str>, DateTime<Utc>); 6] = [
         (OrderIndex::Time, None, placed),
         (OrderIndex::Status, Some(&status), placed),
@@ -935,6 +938,7 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
         .into_iter()
         .map(|(index, value, at)| keys::index_entry(index, value, at, id))
         .chain(claim_entry)
+        .chain(owed_entry)
         .collect()
 }
 

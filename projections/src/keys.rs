@@ -82,6 +82,9 @@ pub enum OrderIndex {
     InStatus,
     /// Orders with an open claim, by the time it was opened.
     OpenClaim,
+    /// Cancelled orders (refused at the door too) with money still owed back, by the time
+    /// they were cancelled.
+    RefundOwed,
 }
 
 impl OrderIndex {
@@ -94,6 +97,7 @@ impl OrderIndex {
             OrderIndex::Channel => b'h',
             OrderIndex::InStatus => b'w',
             OrderIndex::OpenClaim => b'c',
+            OrderIndex::RefundOwed => b'f',
         }
     }
 }

@@ -265,6 +265,9 @@ pub struct OrderView {
     pub total: Amount,
     pub captured: Amount,
     pub refunded: Amount,
+    /// What a cancellation or a refusal at the door left due back to the customer and no
+    /// refund has paid yet.
+    pub refund_owed: Amount,
     pub payments: Vec<PaymentView>,
     pub shipments: Vec<ShipmentView>,
     pub carrier_exceptions: Vec<CarrierExceptionView>,
@@ -328,6 +331,7 @@ impl OrderView {
             total: state.total(),
             captured: state.captured(),
             refunded: state.refunded(),
+            refund_owed: state.refund_owed,
             payments: state
                 .payments
                 .iter()
@@ -459,6 +463,8 @@ pub enum ExceptionKind {
     OnHold,
     SlaBreached,
     ClaimOpen,
+    /// A cancelled order (or one refused at the door) with money still owed back: refund it.
+    RefundDue,
 }
 
 // ---------------------------------------------------------------------------------------------

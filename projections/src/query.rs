@@ -359,8 +359,9 @@ impl ProjectionStore {
         })
     }
 
-    /// Orders on hold, orders longer in their status than its SLA, and orders with a claim
-    /// open longer than the claims' SLA (`slas`); longest waiting first, at most `limit`.
+    /// Orders on hold, orders longer in their status than its SLA, orders with a claim open
+    /// longer than the claims' SLA (`slas`), and cancelled orders with a refund still owed;
+    /// longest waiting first, at most `limit`.
     pub fn exceptions(
         &self,
         now: DateTime<Utc>,
@@ -410,6 +411,17 @@ impl ProjectionStore {
                     .and_then(|c| c.opened_at)
                     .map(|at| (now - at).num_hours()),
                 claim: claim.cloned(),
+                order: OrderSummary::from(&view),
+            });
+        }
+        for view in self.indexed_before(OrderIndex::RefundOwed, None, None, limit)? {
+            found.push(ExceptionView {
+                kind: ExceptionKind::RefundDue,
+                hold: view.hold,
+                hours_in_status: (now - view.status_since).num_hours(),
+                sla_hours: None,
+                claim: None,
+                claim_hours_open: None,
                 order: OrderSummary::from(&view),
             });
         }

@@ -458,6 +458,22 @@ pub async fn catch_up(
     Ok(total)
 }
 
+/// Positions the consumer on `tp` at `from`, unless a rebalance this member has not polled yet
+/// took the partition away: the member it went to positions it, from the same checkpoints.
+async fn seek_if_still_assigned(
+    consumer: &mut dyn event_log::Consumer,
+    tp: &TopicPartition,
+    from: u64,
+) -> Result<(), LogError> {
+    match consumer.seek(tp, from).await {
+        Err(LogError::Rebalanced(reason)) => {
+            tracing::info!(%tp, %reason, "partition revoked before its seek; left to its new owner");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 fn add(total: &mut StepStats, step: StepStats) {
     total.applied += step.applied;
     total.duplicates += step.duplicates;
@@ -606,7 +622,7 @@ impl ProjectionWorker {
             };
             for tp in assigned {
                 let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                consumer.seek(tp, from).await?;
+                seek_if_still_assigned(consumer, tp, from).await?;
             }
             self.progress.send_replace(checkpoints);
             let (generation, home) = replaced;
@@ -708,7 +724,7 @@ impl ProjectionWorker {
                     let checkpoints = self.store().checkpoints()?;
                     for tp in partitions.iter().filter(|tp| tp.topic == events) {
                         let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                        consumer.seek(tp, from).await?;
+                        seek_if_still_assigned(consumer.as_mut(), tp, from).await?;
                     }
                     assigned = partitions;
                 }
@@ -756,7 +772,7 @@ impl ProjectionWorker {
             let checkpoints = self.store().checkpoints()?;
             for tp in assigned {
                 let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                consumer.seek(tp, from).await?;
+                seek_if_still_assigned(consumer, tp, from).await?;
             }
             self.progress.send_replace(checkpoints);
         }

@@ -913,6 +913,92 @@ fn processing_times_in_the_report_match_the_log_by_channel_and_day() {
     }
 }
 
+/// The sample order's `events`, recorded at `at` in one chain, as the events topic holds them.
+fn sample_records(events: Vec<OrderEvent>, at: chrono::DateTime<Utc>) -> Vec<StoredRecord> {
+    use order_events::envelope::{ChainHead, CommandEnvelope};
+    let order_id = order_events::testkit::samples::order_id();
+    let command = CommandEnvelope {
+        command_id: uuid::Uuid::from_u64_pair(0x5113, 1),
+        correlation_id: uuid::Uuid::from_u64_pair(0x5113, 1),
+        causation_id: None,
+        actor: order_events::Actor::new(order_events::ActorKind::Service, "test"),
+        issued_at: at,
+        command: order::OrderCommand::from(order::ExpireOrder { order_id }).into(),
+    };
+    let events = events.into_iter().map(Event::Order).collect();
+    let sealed = order_events::codec::seal(&command, ChainHead::GENESIS, events, at);
+    sealed
+        .into_iter()
+        .enumerate()
+        .map(|(offset, sealed)| StoredRecord {
+            topic: "test.events".into(),
+            partition: 0,
+            offset: offset as u64,
+            key: Some(sealed.envelope.aggregate_id.clone().into_bytes()),
+            headers: event_log::Headers::for_message(
+                event_log::CONTENT_TYPE_BINCODE,
+                sealed.envelope.event.type_name(),
+                sealed.envelope.event.schema_version(),
+            ),
+            payload: sealed.record,
+            timestamp_ms: at.timestamp_millis(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_refund_owed_after_a_refusal_is_an_exception_until_it_is_paid() {
+    use order_events::testkit::samples;
+    let mut history = samples::history_to(OrderStatus::Shipped);
+    history.extend([
+        order::DeliveryRefused {
+            shipment_id: "S1".into(),
+            return_id: "rts-S1".into(),
+            lines: samples::everything(),
+            note: String::new(),
+            freight: samples::amount("3.20"),
+            freight_payer: order::FreightPayer::Merchant,
+            refused_at: common::start(),
+        }
+        .into(),
+        order::OrderCancelled {
+            reason: order::CancelReason::DeliveryRefused,
+            note: String::new(),
+            refund_due: samples::amount(samples::TOTAL),
+        }
+        .into(),
+    ]);
+    let at = common::start();
+    let slas = projections::model::Slas::default();
+    let store = open(&tempfile::tempdir().unwrap());
+    store.fold(&sample_records(history.clone(), at)).unwrap();
+    let queue = store.exceptions(at, &slas, 10).unwrap();
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    assert_eq!(queue[0].kind, projections::model::ExceptionKind::RefundDue);
+    let view = store.order(samples::order_id()).unwrap().unwrap();
+    assert_eq!(view.refund_owed, samples::amount(samples::TOTAL));
+    assert_eq!(
+        view.returns.len(),
+        1,
+        "the parcel travels back as a return case"
+    );
+    let report = store.report(None, None, None).unwrap();
+    assert_eq!((report.refused, report.cash_on_delivery), (1, 0));
+
+    // Part of it refunded: still owed; all of it: off the queue.
+    history.push(samples::refund_issued("RF1", "50.00"));
+    let store = open(&tempfile::tempdir().unwrap());
+    store.fold(&sample_records(history.clone(), at)).unwrap();
+    assert_eq!(store.exceptions(at, &slas, 10).unwrap().len(), 1);
+    history.push(samples::refund_issued("RF2", "4.38"));
+    let store = open(&tempfile::tempdir().unwrap());
+    store.fold(&sample_records(history, at)).unwrap();
+    assert!(store.exceptions(at, &slas, 10).unwrap().is_empty());
+    let view = store.order(samples::order_id()).unwrap().unwrap();
+    assert_eq!(view.refund_owed, Amount::ZERO);
+    assert_eq!(view.status, OrderStatus::Refunded);
+}
+
 /// `line` (a JSON command) submitted to the journey's ledger at its `issued_at`.
 fn submit(
     topic: &mut common::EventsTopic,

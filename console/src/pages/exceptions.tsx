@@ -1,5 +1,6 @@
-// The exception queue: orders on hold, orders in a status longer than its SLA, and claims open
-// longer than theirs — longest waiting first, with what to do next for each.
+// The exception queue: orders on hold, orders in a status longer than its SLA, claims open
+// longer than theirs, and refunds owed on cancelled orders — longest waiting first, with what
+// to do next for each.
 import { get, type ExceptionItem } from "../api";
 import { money, time, words } from "../format";
 import { href, useLoad } from "../hooks";
@@ -7,6 +8,9 @@ import { Show, Status } from "../ui";
 
 /** What the people who run the shop do next, by why the order is in the queue. */
 function nextStep(item: ExceptionItem): string {
+  if (item.kind === "refund_due") {
+    return "Cancelled (or refused at the door) after it was paid: Refund what is owed.";
+  }
   if (item.claim) {
     return item.claim.kind === "not_received"
       ? "Trace the parcel with the carrier; refund it with ResolveClaim if it is lost."

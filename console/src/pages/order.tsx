@@ -43,6 +43,7 @@ function Lines(props: { order: OrderView }) {
         {money(o.shipping_fee, o.currency)} · <strong>total {money(o.total, o.currency)}</strong> · captured{" "}
         {money(o.captured, o.currency)} · refunded {money(o.refunded, o.currency)}
         {o.payment_terms === "cash_on_delivery" ? " · cash on delivery" : ""}
+        {parseFloat(o.refund_owed) > 0 ? ` · refund owed ${money(o.refund_owed, o.currency)}` : ""}
       </p>
     </section>
   );

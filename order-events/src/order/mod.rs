@@ -127,6 +127,9 @@ pub struct Order {
     /// The customer's review (or a retired feedback record's rating).
     pub review: Option<Review>,
     pub claims: Vec<Claim>,
+    /// What a cancellation (or a refusal at the door) said is due back to the customer, less
+    /// the refunds issued since.
+    pub refund_owed: Amount,
 }
 
 /// The order's review as it stands.
@@ -345,9 +348,10 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
         }
         OrderEvent::PriceModified(e) => state.line_mut(&e.sku)?.unit_price = e.unit_price,
         OrderEvent::DiscountApplied(e) => state.discounts.push(e.discount.clone()),
-        OrderEvent::OrderCancelled(_) => {
+        OrderEvent::OrderCancelled(e) => {
             state.hold = None;
             state.status = OrderStatus::Cancelled;
+            state.refund_owed = e.refund_due;
         }
         OrderEvent::OrderExpired(_) => state.status = OrderStatus::Expired,
         OrderEvent::ReservationsPlanned(e) => {
@@ -567,6 +571,7 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 refund_id: e.refund_id.clone(),
                 amount: e.amount,
             });
+            state.refund_owed = (state.refund_owed - e.amount).max(Amount::ZERO);
             fits(state.refunded() <= state.captured(), || {
                 "refunds above captures".into()
             })?;
