@@ -813,21 +813,10 @@ fn orders_shipped_after(count: u64) -> (Vec<StoredRecord>, Vec<(String, NaiveDat
         let events = events.into_iter().map(Event::Order).collect();
         let recorded_at = placed_at + Duration::minutes(minutes);
         for sealed in order_events::codec::seal(&command, ChainHead::GENESIS, events, recorded_at) {
-            let key = sealed.envelope.aggregate_id.clone().into_bytes();
-            let partition = event_log::partition_for(&key, 8);
-            records.push(StoredRecord {
-                topic: "test.events".into(),
-                partition,
-                offset: next_offset[partition as usize],
-                key: Some(key),
-                headers: event_log::Headers::for_message(
-                    event_log::CONTENT_TYPE_BINCODE,
-                    sealed.envelope.event.type_name(),
-                    sealed.envelope.event.schema_version(),
-                ),
-                payload: sealed.record,
-                timestamp_ms: recorded_at.timestamp_millis(),
-            });
+            let key = sealed.envelope.aggregate_id.as_bytes();
+            let partition = event_log::partition_for(key, 8);
+            let offset = next_offset[partition as usize];
+            records.push(stored(sealed, partition, offset, recorded_at));
             next_offset[partition as usize] += 1;
         }
     }
@@ -930,20 +919,30 @@ fn sample_records(events: Vec<OrderEvent>, at: chrono::DateTime<Utc>) -> Vec<Sto
     sealed
         .into_iter()
         .enumerate()
-        .map(|(offset, sealed)| StoredRecord {
-            topic: "test.events".into(),
-            partition: 0,
-            offset: offset as u64,
-            key: Some(sealed.envelope.aggregate_id.clone().into_bytes()),
-            headers: event_log::Headers::for_message(
-                event_log::CONTENT_TYPE_BINCODE,
-                sealed.envelope.event.type_name(),
-                sealed.envelope.event.schema_version(),
-            ),
-            payload: sealed.record,
-            timestamp_ms: at.timestamp_millis(),
-        })
+        .map(|(offset, sealed)| stored(sealed, 0, offset as u64, at))
         .collect()
+}
+
+/// A sealed event as the events topic holds it at `partition`/`offset`, written at `at`.
+fn stored(
+    sealed: order_events::codec::SealedEvent,
+    partition: u32,
+    offset: u64,
+    at: chrono::DateTime<Utc>,
+) -> StoredRecord {
+    StoredRecord {
+        topic: "test.events".into(),
+        partition,
+        offset,
+        key: Some(sealed.envelope.aggregate_id.clone().into_bytes()),
+        headers: event_log::Headers::for_message(
+            event_log::CONTENT_TYPE_BINCODE,
+            sealed.envelope.event.type_name(),
+            sealed.envelope.event.schema_version(),
+        ),
+        payload: sealed.record,
+        timestamp_ms: at.timestamp_millis(),
+    }
 }
 
 #[test]
@@ -951,16 +950,7 @@ fn a_refund_owed_after_a_refusal_is_an_exception_until_it_is_paid() {
     use order_events::testkit::samples;
     let mut history = samples::history_to(OrderStatus::Shipped);
     history.extend([
-        order::DeliveryRefused {
-            shipment_id: "S1".into(),
-            return_id: "rts-S1".into(),
-            lines: samples::everything(),
-            note: String::new(),
-            freight: samples::amount("3.20"),
-            freight_payer: order::FreightPayer::Merchant,
-            refused_at: common::start(),
-        }
-        .into(),
+        samples::delivery_refused("rts-S1", "", 3000),
         order::OrderCancelled {
             reason: order::CancelReason::DeliveryRefused,
             note: String::new(),

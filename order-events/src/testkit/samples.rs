@@ -113,16 +113,7 @@ pub fn cod_order_placed() -> OrderEvent {
 /// case `return_id`.
 pub fn cod_refused(return_id: &str) -> Vec<OrderEvent> {
     let refused: Vec<OrderEvent> = vec![
-        DeliveryRefused {
-            shipment_id: ShipmentId::from("S1"),
-            return_id: ReturnId::from(return_id),
-            lines: everything(),
-            note: String::new(),
-            freight: amount("3.20"),
-            freight_payer: FreightPayer::Merchant,
-            refused_at: at(1440),
-        }
-        .into(),
+        delivery_refused(return_id, "", 1440),
         OrderCancelled {
             reason: CancelReason::DeliveryRefused,
             note: String::new(),
@@ -153,6 +144,21 @@ pub fn cash_collected(minute: i64) -> OrderEvent {
         tracking_number: "TRK-S1".to_owned(),
         amount: amount(TOTAL),
         collected_at: at(minute),
+    }
+    .into()
+}
+
+/// Parcel S1 refused at the door at `minute`, saying `note`, back as case `return_id`; its
+/// 3.20 freight on the merchant.
+pub fn delivery_refused(return_id: &str, note: &str, minute: i64) -> OrderEvent {
+    DeliveryRefused {
+        shipment_id: ShipmentId::from("S1"),
+        return_id: ReturnId::from(return_id),
+        lines: everything(),
+        note: note.to_owned(),
+        freight: amount("3.20"),
+        freight_payer: FreightPayer::Merchant,
+        refused_at: at(minute),
     }
     .into()
 }
@@ -705,16 +711,7 @@ fn cash_on_delivery_events() -> Vec<Event> {
             collected_at: at(3000),
         }
         .into(),
-        DeliveryRefused {
-            shipment_id: ShipmentId::from("S1"),
-            return_id: ReturnId::from("rts-S1"),
-            lines: everything(),
-            note: "not at home, neighbour refused".to_owned(),
-            freight: amount("3.20"),
-            freight_payer: FreightPayer::Merchant,
-            refused_at: at(3000),
-        }
-        .into(),
+        delivery_refused("rts-S1", "not at home, neighbour refused", 3000),
     ];
     let accrue = accrue_carrier_cod();
     let account: Vec<AccountEvent> = vec![
