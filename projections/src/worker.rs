@@ -458,19 +458,25 @@ pub async fn catch_up(
     Ok(total)
 }
 
-/// Positions the consumer on `tp` at `from`, unless a rebalance this member has not polled yet
-/// took the partition away: the member it went to positions it, from the same checkpoints.
-async fn seek_if_still_assigned(
+/// Positions the consumer on `tp` at `from`. librdkafka refuses a seek of a partition whose
+/// assignment it has not applied yet ("Erroneous state", a retriable error): the seek is tried
+/// again for up to two seconds before the error stops the worker.
+async fn seek_when_assigned(
     consumer: &mut dyn event_log::Consumer,
     tp: &TopicPartition,
     from: u64,
 ) -> Result<(), LogError> {
-    match consumer.seek(tp, from).await {
-        Err(LogError::Rebalanced(reason)) => {
-            tracing::info!(%tp, %reason, "partition revoked before its seek; left to its new owner");
-            Ok(())
+    const TRIES: u32 = 40;
+    let mut tries = 0;
+    loop {
+        match consumer.seek(tp, from).await {
+            Err(error) if error.is_retriable() && tries < TRIES => {
+                tries += 1;
+                tracing::debug!(%tp, %error, tries, "seek refused; trying again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
         }
-        other => other,
     }
 }
 
@@ -622,7 +628,7 @@ impl ProjectionWorker {
             };
             for tp in assigned {
                 let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                seek_if_still_assigned(consumer, tp, from).await?;
+                seek_when_assigned(consumer, tp, from).await?;
             }
             self.progress.send_replace(checkpoints);
             let (generation, home) = replaced;
@@ -724,7 +730,7 @@ impl ProjectionWorker {
                     let checkpoints = self.store().checkpoints()?;
                     for tp in partitions.iter().filter(|tp| tp.topic == events) {
                         let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                        seek_if_still_assigned(consumer.as_mut(), tp, from).await?;
+                        seek_when_assigned(consumer.as_mut(), tp, from).await?;
                     }
                     assigned = partitions;
                 }
@@ -772,7 +778,7 @@ impl ProjectionWorker {
             let checkpoints = self.store().checkpoints()?;
             for tp in assigned {
                 let from = checkpoints.get(&tp.partition).copied().unwrap_or(0);
-                seek_if_still_assigned(consumer, tp, from).await?;
+                seek_when_assigned(consumer, tp, from).await?;
             }
             self.progress.send_replace(checkpoints);
         }

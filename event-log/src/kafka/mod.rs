@@ -454,14 +454,7 @@ impl Consumer for KafkaConsumer {
                 Offset::Offset(offset as i64),
                 self.operation_timeout,
             )
-            .map_err(|error| match error.rdkafka_error_code() {
-                // The partition was revoked by a rebalance this member has not polled yet:
-                // it is no longer this member's to position.
-                Some(RDKafkaErrorCode::State) => LogError::Rebalanced(format!(
-                    "seek of {partition} after it was revoked: {error}"
-                )),
-                _ => kafka_error(error),
-            })
+            .map_err(kafka_error)
     }
 }
 
