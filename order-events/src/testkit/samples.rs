@@ -702,15 +702,7 @@ fn cash_on_delivery_events() -> Vec<Event> {
     let remit = record_cod_remittance();
     let freight = charge_merchant_freight();
     let order: Vec<OrderEvent> = vec![
-        CashCollected {
-            payment_id: PaymentId::from("COD-1"),
-            shipment_id: ShipmentId::from("S1"),
-            carrier: CarrierId::from("dhl"),
-            tracking_number: "TRK-S1".to_owned(),
-            amount: amount(TOTAL),
-            collected_at: at(3000),
-        }
-        .into(),
+        cash_collected(3000),
         delivery_refused("rts-S1", "not at home, neighbour refused", 3000),
     ];
     let accrue = accrue_carrier_cod();
