@@ -476,7 +476,8 @@ pub fn finance_only(command: &Command) -> bool {
             | A::ChargeMerchantFreight(_),
         )
         | Command::Order(_)
-        | Command::Stock(_) => false,
+        | Command::Stock(_)
+        | Command::Wave(_) => false,
     }
 }
 

@@ -117,6 +117,8 @@ pub async fn run(
             countries: Vec::new(),
             weight_grams_max: None,
             service_levels: Vec::new(),
+            handling: None,
+            rates: Vec::new(),
         }];
     }
     // Its shop offers cash on delivery up to 150.00 on every channel, unless the

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use order_events::codec;
 
 /// Bumped when the layout changes; a store in another format is cleared and rebuilt.
-const FORMAT: &[u8] = b"8";
+const FORMAT: &[u8] = b"9";
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]
@@ -100,6 +100,7 @@ fn kind_code(kind: AggregateKind) -> &'static str {
         AggregateKind::StockItem => "s",
         AggregateKind::Reconciliation => "r",
         AggregateKind::Account => "f",
+        AggregateKind::Wave => "w",
     }
 }
 
@@ -309,7 +310,8 @@ impl PartitionStore {
                 }
                 AggregateState::StockItem(_)
                 | AggregateState::Reconciliation(_)
-                | AggregateState::Account(_) => {}
+                | AggregateState::Account(_)
+                | AggregateState::Wave(_) => {}
             }
             if let Some(old) = previous.flatten() {
                 if Some(&old) != timer.as_ref() {

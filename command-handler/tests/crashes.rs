@@ -279,8 +279,8 @@ fn workload() -> Vec<CommandEnvelope> {
                     samples::line_quantity(samples::TSHIRT, 2),
                     samples::line_quantity(samples::MUG, 1),
                 ],
-                freight_cost: samples::amount("3.00"),
-                weight_grams: 900,
+                freight_cost: Some(samples::amount("3.00")),
+                weight_grams: Some(900),
             })
             .into(),
         );

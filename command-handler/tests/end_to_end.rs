@@ -133,8 +133,8 @@ fn journey() -> Vec<Step> {
         service_level: ServiceLevel::Standard,
         tracking_number: format!("JJD-{id}"),
         lines: vec![line_quantity(sku, quantity)],
-        freight_cost: amount("2.50"),
-        weight_grams: 500,
+        freight_cost: Some(amount("2.50")),
+        weight_grams: Some(500),
     };
     let c = |m: i64, command: Command| Step::Submit(m, command, service());
     let day = 24 * 60;

@@ -2,12 +2,15 @@
 //! the shop's policy. The domain never reads a clock or a random source; the caller passes
 //! them in here, so the same inputs always give the same events.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Currency};
 use crate::order::{FreightPayer, RefusalRefund};
+use crate::shipping::Shipping;
 
 /// The kind of party behind a command.
 #[derive(
@@ -106,6 +109,32 @@ pub struct Policy {
     pub refused_delivery_refund: RefusalRefund,
     /// Who bears the freight of a parcel refused at the door.
     pub refused_delivery_freight: FreightPayer,
+    /// Whether `Ship` takes only parcels packed and verified through `PackParcel`. Off: a
+    /// warehouse that does not pack through the ledger ships lines directly, as before.
+    pub ship_packed_only: bool,
+    /// How far a packed parcel's measured weight may be from its expected weight (from the
+    /// catalog's SKU weights), in percent of the expected weight, before the order is listed
+    /// as a `weight_mismatch`.
+    pub pack_weight_tolerance_percent: u32,
+    /// What a parcel heavier than any allowed service takes is: an `overweight` exception
+    /// (packed, listed, for someone to arrange), or refused so it is split into parcels.
+    pub overweight: OverweightHandling,
+    /// The catalog and the carrier table (configured in `[catalog]` and `[process]`; the
+    /// ledger puts them here), which parcels are weighed, labelled, routed and priced by.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub shipping: Arc<Shipping>,
+}
+
+/// What becomes of a parcel heavier than any service allowed for it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverweightHandling {
+    /// Packed and flagged: the order is listed as `overweight` for someone to arrange.
+    #[default]
+    Exception,
+    /// Refused (`parcel_overweight`): the packer splits the goods into lighter parcels.
+    Split,
 }
 
 /// One offer of cash on delivery: to the orders of a channel, of a merchant, or both (an
@@ -149,6 +178,10 @@ impl Default for Policy {
             cash_on_delivery: Vec::new(),
             refused_delivery_refund: RefusalRefund::Full,
             refused_delivery_freight: FreightPayer::Merchant,
+            ship_packed_only: false,
+            pack_weight_tolerance_percent: 10,
+            overweight: OverweightHandling::Exception,
+            shipping: Arc::default(),
         }
     }
 }
@@ -183,6 +216,12 @@ impl Policy {
                     offer.max_order_value, offer.currency
                 ));
             }
+        }
+        if self.pack_weight_tolerance_percent > 100 {
+            return Err(format!(
+                "pack_weight_tolerance_percent is {}; at most 100",
+                self.pack_weight_tolerance_percent
+            ));
         }
         if self.payout_holdback_percent > 100 {
             return Err(format!(

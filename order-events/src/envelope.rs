@@ -15,6 +15,7 @@ use crate::ids::{OrderId, StockKey};
 use crate::order::{OrderCommand, OrderEvent};
 use crate::reconciliation::{ReconciliationCommand, ReconciliationEvent};
 use crate::stock::{StockCommand, StockEvent};
+use crate::wave::{WaveCommand, WaveEvent};
 
 /// The kinds of aggregate in the ledger.
 #[derive(
@@ -28,14 +29,17 @@ pub enum AggregateKind {
     Reconciliation,
     /// A finance account (a payment provider's settlement account).
     Account,
+    /// A pick wave in a warehouse.
+    Wave,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 4] = [
+    pub const ALL: [AggregateKind; 5] = [
         AggregateKind::Order,
         AggregateKind::StockItem,
         AggregateKind::Reconciliation,
         AggregateKind::Account,
+        AggregateKind::Wave,
     ];
 
     /// The kind whose [`AggregateKind::code`] is `code`.
@@ -51,6 +55,7 @@ impl AggregateKind {
             AggregateKind::StockItem => "stock_item",
             AggregateKind::Reconciliation => "reconciliation",
             AggregateKind::Account => "account",
+            AggregateKind::Wave => "wave",
         }
     }
 }
@@ -109,6 +114,7 @@ crate::message::message_union! {
         Stock(StockCommand) in AggregateKind::StockItem,
         Reconciliation(ReconciliationCommand) in AggregateKind::Reconciliation,
         Account(AccountCommand) in AggregateKind::Account,
+        Wave(WaveCommand) in AggregateKind::Wave,
     }
 }
 
@@ -119,6 +125,7 @@ crate::message::message_union! {
         Stock(StockEvent) in AggregateKind::StockItem,
         Reconciliation(ReconciliationEvent) in AggregateKind::Reconciliation,
         Account(AccountEvent) in AggregateKind::Account,
+        Wave(WaveEvent) in AggregateKind::Wave,
     }
 }
 
@@ -139,6 +146,7 @@ impl Command {
             AggregateKind::StockItem => "<payload.item.sku>@<payload.item.warehouse>",
             AggregateKind::Reconciliation => "<payload.run_id>",
             AggregateKind::Account => crate::account::account_id_rule(type_name)?,
+            AggregateKind::Wave => "<payload.wave_id>",
         })
     }
 
@@ -161,6 +169,10 @@ impl Command {
                 kind: AggregateKind::Account,
                 id: c.account_id(),
             },
+            Command::Wave(c) => AggregateRef {
+                kind: AggregateKind::Wave,
+                id: c.wave_id().to_string(),
+            },
         }
     }
 }
@@ -181,9 +193,12 @@ macro_rules! command_from {
 command_from!(order => Order: PlaceOrder, ModifyPrice, ApplyDiscount, CancelOrder, ExpireOrder,
     PlanReservations, RecordReservation, ConfirmStockReserved, MarkStockShort, CapturePayment,
     FailPayment, ReleaseHold, AllocateWarehouse, Ship, RecordCarrierException, RecordDelivery,
-    ConfirmReceipt, RequestReturn, RequestExchange, ReceiveReturn, Refund, RecordFeedback);
+    ConfirmReceipt, RequestReturn, RequestExchange, ReceiveReturn, Refund, RecordFeedback,
+    RecordPicks, PackParcel);
 command_from!(stock => Stock: ReceiveStock, AdjustStock, SetSafetyStock, ReserveStock,
-    ReleaseReservation, CommitReservation, RestockReturn);
+    ReleaseReservation, CommitReservation, RestockReturn, SetBinLocation, CountStock, StartPicks,
+    FinishPicks);
+command_from!(wave => Wave: PlanWave, RecordPick);
 command_from!(reconciliation => Reconciliation: RecordReconciliation);
 command_from!(account => Account: RecordPspSettlement, AccrueMerchantEarnings, ChargeMerchantRefund,
     StartReturnWindow, PayoutMerchant, AccrueCarrierFreight, RecordCarrierInvoice, PayCarrier,

@@ -196,3 +196,7 @@ mod tests {
         }
     }
 }
+string_id!(
+    /// A pick wave: 1-64 of `A-Z a-z 0-9 . _ -`; the wave aggregate's id.
+    WaveId
+);

@@ -13,11 +13,12 @@ use crate::codec::{self, EventFormat, SealedEvent};
 use crate::context::{Actor, Context, Policy};
 use crate::envelope::{AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope};
 use crate::ids::{OrderId, Sku, StockKey, WarehouseId};
-use crate::order::{self, Order, OrderCommand};
+use crate::order::{self, Order};
 use crate::process::{self, ProcessRules, StockView, TimerKind};
 use crate::reconciliation::{self, ReconciliationEvent, ReconciliationRun};
 use crate::rejection::Rejection;
 use crate::stock::{self, StockCommand, StockItem};
+use crate::wave::{self, Wave, WaveEvent};
 
 /// Why an event cannot be folded onto the history held so far.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +53,7 @@ pub enum AggregateState {
     StockItem(StockItem),
     Reconciliation(ReconciliationRun),
     Account(Account),
+    Wave(Wave),
 }
 
 /// What one command did, when the process runs: the command and its events or rejection.
@@ -63,6 +65,7 @@ pub struct MemoryLedger {
     stock: HashMap<StockKey, StockItem>,
     reconciliations: HashMap<String, ReconciliationRun>,
     accounts: HashMap<String, Account>,
+    waves: HashMap<String, Wave>,
     heads: HashMap<AggregateRef, ChainHead>,
     policy: Policy,
     rules: ProcessRules,
@@ -100,7 +103,13 @@ impl MemoryLedger {
         MemoryLedger::with_rules(policy, ProcessRules::default())
     }
 
-    pub fn with_rules(policy: Policy, rules: ProcessRules) -> MemoryLedger {
+    /// A ledger deciding with `policy` and running the process with `rules`, whose catalog and
+    /// carrier table the decisions see as the policy's `shipping`.
+    pub fn with_rules(mut policy: Policy, rules: ProcessRules) -> MemoryLedger {
+        policy.shipping = std::sync::Arc::new(crate::shipping::Shipping {
+            catalog: rules.catalog.clone(),
+            carriers: rules.carriers.clone(),
+        });
         MemoryLedger {
             policy,
             rules,
@@ -144,6 +153,9 @@ impl MemoryLedger {
             crate::AggregateKind::Account => {
                 AggregateState::Account(self.accounts.get(&aggregate.id)?.clone())
             }
+            crate::AggregateKind::Wave => {
+                AggregateState::Wave(self.waves.get(&aggregate.id)?.clone())
+            }
         };
         Some((state, head))
     }
@@ -175,6 +187,9 @@ impl MemoryLedger {
             }
             AggregateState::Account(account) => {
                 self.accounts.insert(aggregate.id.clone(), account);
+            }
+            AggregateState::Wave(state) => {
+                self.waves.insert(aggregate.id.clone(), state);
             }
         }
         self.heads.insert(aggregate.clone(), head);
@@ -208,6 +223,9 @@ impl MemoryLedger {
             }
             crate::AggregateKind::Account => {
                 self.accounts.remove(&aggregate.id);
+            }
+            crate::AggregateKind::Wave => {
+                self.waves.remove(&aggregate.id);
             }
         }
     }
@@ -249,8 +267,6 @@ impl MemoryLedger {
             actor: command.actor.clone(),
             policy: self.policy.clone(),
         };
-        let resolved = self.resolve_carrier(command);
-        let command = resolved.as_ref().unwrap_or(command);
         // Decided against the state in place: an aggregate's state can be large (a merchant's
         // account holds every order whose return window is open), so it is never copied.
         let events: Vec<Event> = match &command.command {
@@ -269,6 +285,11 @@ impl MemoryLedger {
             Command::Account(c) => {
                 decide_on(&self.accounts, &c.account_id(), Event::Account, |state| {
                     account::decide(state, c, &context)
+                })?
+            }
+            Command::Wave(c) => {
+                decide_on(&self.waves, c.wave_id().as_str(), Event::Wave, |state| {
+                    wave::decide(state, c, &context)
                 })?
             }
         };
@@ -300,6 +321,7 @@ impl MemoryLedger {
                 self.fold_reconciliation(c.run_id(), e)
             }
             (Command::Account(c), Event::Account(e)) => self.fold_account(&c.account_id(), e),
+            (Command::Wave(c), Event::Wave(e)) => self.fold_wave(c.wave_id().as_str(), e),
             _ => unreachable!("seal asserts events belong to the command's aggregate"),
         }
         let target = command.target();
@@ -309,6 +331,11 @@ impl MemoryLedger {
     fn fold_account(&mut self, account_id: &str, event: &AccountEvent) {
         let state = self.accounts.entry(account_id.to_owned()).or_default();
         account::apply(state, event);
+    }
+
+    fn fold_wave(&mut self, wave_id: &str, event: &WaveEvent) {
+        let state = self.waves.entry(wave_id.to_owned()).or_default();
+        wave::apply(state, event);
     }
 
     fn fold_reconciliation(&mut self, run_id: &str, event: &ReconciliationEvent) {
@@ -354,31 +381,6 @@ impl MemoryLedger {
                 .or_default()
                 .insert(key.warehouse.clone());
         }
-    }
-
-    /// A `Ship` that names no carrier gets one from the carrier rules, looked up before the
-    /// command is decided (the decision itself knows no rule tables). `None`: nothing to fill.
-    fn resolve_carrier(&self, envelope: &CommandEnvelope) -> Option<CommandEnvelope> {
-        let Command::Order(OrderCommand::Ship(ship)) = &envelope.command else {
-            return None;
-        };
-        if ship.carrier.is_some() {
-            return None;
-        }
-        let country = &self
-            .orders
-            .get(&ship.order_id)?
-            .header
-            .as_ref()?
-            .shipping_address
-            .country;
-        let carrier =
-            process::choose_carrier(&self.rules, country, ship.weight_grams, ship.service_level)?;
-        let mut resolved = envelope.clone();
-        if let Command::Order(OrderCommand::Ship(ship)) = &mut resolved.command {
-            ship.carrier = Some(carrier);
-        }
-        Some(resolved)
     }
 
     /// The commands the order process issues after `command` was decided with `outcome`
@@ -444,6 +446,21 @@ impl MemoryLedger {
                             e,
                             &self.rules,
                             view,
+                        ));
+                    }
+                }
+            }
+            (Command::Wave(c), Ok(events)) => {
+                let Some(wave) = self.waves.get(c.wave_id().as_str()) else {
+                    return Vec::new();
+                };
+                for event in events {
+                    if let Event::Wave(e) = &event.envelope.event {
+                        reactions.extend(process::react_to_wave_event(
+                            c.wave_id(),
+                            wave,
+                            event.envelope.event_id,
+                            e,
                         ));
                     }
                 }
@@ -579,6 +596,12 @@ impl MemoryLedger {
                     return Err(wrong("account"));
                 }
                 self.fold_account(&aggregate.id, e);
+            }
+            Event::Wave(e) => {
+                if aggregate.kind != crate::AggregateKind::Wave {
+                    return Err(wrong("wave"));
+                }
+                self.fold_wave(&aggregate.id, e);
             }
         }
         self.heads.insert(aggregate, envelope.head());

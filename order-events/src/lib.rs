@@ -7,8 +7,9 @@
 //! apply(&mut state, &event)                       // infallible
 //! ```
 //!
-//! Four aggregates: [`order::Order`] (key: order id), [`stock::StockItem`] (key: SKU and
-//! warehouse), and finance's [`account::Account`] (key: `psp:<provider>:<currency>`) and
+//! Five aggregates: [`order::Order`] (key: order id), [`stock::StockItem`] (key: SKU and
+//! warehouse), the warehouse's [`wave::Wave`] (key: wave id), and finance's
+//! [`account::Account`] (key: `<kind>:<name>:<currency>`) and
 //! [`reconciliation::ReconciliationRun`] (key: run id). [`envelope`] wraps commands and events with ids, actor, time, sequence and the
 //! hash chain; [`codec`] is the persistent binary and JSON format; [`schema`] publishes JSON
 //! Schemas; [`upcast`] reads older event versions.
@@ -36,15 +37,17 @@ pub mod rejection;
 pub mod result;
 pub mod schema;
 pub mod settlement;
+pub mod shipping;
 pub mod simulation;
 pub mod stock;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod upcast;
 mod validate;
+pub mod wave;
 mod wire;
 
-pub use context::{Actor, ActorKind, CashOnDeliveryOffer, Context, Policy};
+pub use context::{Actor, ActorKind, CashOnDeliveryOffer, Context, OverweightHandling, Policy};
 pub use envelope::{
     AggregateKind, AggregateRef, ChainHead, Command, CommandEnvelope, Event, EventEnvelope,
     EventHash,

@@ -29,7 +29,7 @@ pub fn in_minor_units(mut event: Event, order_currency: Option<Currency>) -> Eve
                 );
             }
         }
-        Event::Stock(_) => {}
+        Event::Stock(_) | Event::Wave(_) => {}
     }
     event
 }

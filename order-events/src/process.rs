@@ -52,17 +52,20 @@ use crate::account::{
 };
 use crate::context::Policy;
 use crate::envelope::Command;
-use crate::ids::{CarrierId, OrderId, PaymentId, Sku, StockKey, WarehouseId};
+use crate::ids::{OrderId, PaymentId, Sku, StockKey, WarehouseId, WaveId};
 use crate::money::Amount;
 use crate::order::{
     ConfirmReceipt, ConfirmStockReserved, ExpireOrder, FreightPayer, LineQuantity, MarkStockShort,
-    Order, OrderCommand, OrderEvent, OrderHeader, OrderStatus, PlanReservations, RecordReservation,
-    ReservedLine, ReturnDisposition, ServiceLevel, ShortResolution,
+    Order, OrderCommand, OrderEvent, OrderHeader, OrderStatus, PlanReservations, RecordPicks,
+    RecordReservation, ReservedLine, ReturnDisposition, ShortResolution,
 };
 use crate::settlement::{share, SettlementRules};
+use crate::shipping::Catalog;
 use crate::stock::{
-    CommitReservation, ReleaseReason, ReleaseReservation, ReserveStock, RestockReturn, StockCommand,
+    CommitReservation, FinishPicks, ReleaseReason, ReleaseReservation, ReserveStock, RestockReturn,
+    StartPicks, StockCommand,
 };
+use crate::wave::{Wave, WaveEvent};
 
 /// One row of the warehouse table: which warehouse may ship to which countries, and in which
 /// order warehouses are tried.
@@ -78,21 +81,7 @@ pub struct WarehouseRule {
     pub priority: u32,
 }
 
-/// One row of the carrier table; the first row that matches a shipment gives its carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CarrierRule {
-    pub carrier: CarrierId,
-    /// Destination countries served; empty: all.
-    #[serde(default)]
-    pub countries: Vec<String>,
-    /// Heaviest parcel taken, in grams; absent: no limit.
-    #[serde(default)]
-    pub weight_grams_max: Option<u32>,
-    /// Service levels offered; empty: all.
-    #[serde(default)]
-    pub service_levels: Vec<ServiceLevel>,
-}
+pub use crate::shipping::CarrierRule;
 
 /// The shop's rule tables for the order process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -111,6 +100,9 @@ pub struct ProcessRules {
     /// (the settlement read model posts with the same rates), so not read from this one.
     #[serde(skip)]
     pub settlement: SettlementRules,
+    /// The SKUs' weights and handling, for parcels. Configured in the `[catalog]` section.
+    #[serde(skip)]
+    pub catalog: Catalog,
 }
 
 impl Default for ProcessRules {
@@ -120,6 +112,7 @@ impl Default for ProcessRules {
             warehouses: Vec::new(),
             carriers: Vec::new(),
             settlement: SettlementRules::default(),
+            catalog: Catalog::new(),
         }
     }
 }
@@ -322,24 +315,6 @@ fn plan_excluding(
         }
     }
     planned
-}
-
-/// The carrier for a shipment that names none: the first matching row of the table.
-pub fn choose_carrier(
-    rules: &ProcessRules,
-    country: &str,
-    weight_grams: u32,
-    service_level: ServiceLevel,
-) -> Option<CarrierId> {
-    rules
-        .carriers
-        .iter()
-        .find(|rule| {
-            serves(&rule.countries, country)
-                && rule.weight_grams_max.is_none_or(|max| weight_grams <= max)
-                && (rule.service_levels.is_empty() || rule.service_levels.contains(&service_level))
-        })
-        .map(|rule| rule.carrier.clone())
 }
 
 /// The deadline the order waits for, if any. A backordered order tries again every
@@ -754,6 +729,57 @@ pub fn react_to_reservation(
     reactions.out.remove(0)
 }
 
+/// The process's answer to a wave event. `wave` is the state after the command that recorded
+/// `event`: each stock item of the wave learns it is being picked, and when its lines are
+/// done; each order learns what was picked for it once all its lines are.
+pub fn react_to_wave_event(
+    wave_id: &WaveId,
+    wave: &Wave,
+    event_id: Uuid,
+    event: &WaveEvent,
+) -> Vec<Reaction> {
+    let mut reactions = Reactions::new(event_id);
+    let Some(warehouse) = &wave.warehouse else {
+        return Vec::new();
+    };
+    let item = |sku: &Sku| StockKey {
+        sku: sku.clone(),
+        warehouse: warehouse.clone(),
+    };
+    match event {
+        WaveEvent::WavePlanned(planned) => {
+            let mut units: BTreeMap<&Sku, u64> = BTreeMap::new();
+            for line in &planned.pick_list {
+                *units.entry(&line.sku).or_default() += u64::from(line.quantity);
+            }
+            for (sku, quantity) in units {
+                reactions.push(stock_command(StartPicks {
+                    item: item(sku),
+                    wave_id: wave_id.clone(),
+                    quantity,
+                }));
+            }
+        }
+        WaveEvent::WaveSkuPicked(done) => reactions.push(stock_command(FinishPicks {
+            item: item(&done.sku),
+            wave_id: wave_id.clone(),
+            picked_quantity: done.picked_quantity,
+        })),
+        WaveEvent::WaveOrderPicked(picked) if !picked.lines.is_empty() => {
+            reactions.push(order_command(RecordPicks {
+                order_id: picked.order_id,
+                wave_id: wave_id.clone(),
+                warehouse: warehouse.clone(),
+                lines: picked.lines.clone(),
+            }))
+        }
+        WaveEvent::WaveOrderPicked(_)
+        | WaveEvent::PickRecorded(_)
+        | WaveEvent::WaveCompleted(_) => {}
+    }
+    reactions.out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,48 +892,5 @@ mod tests {
             owned(&[("MUG", "HAM", 4), ("MUG", "BER", 2)])
         );
         assert!(plan(&[(Sku::from("NONE"), 1)], "DE", &rules, &shelf).is_empty());
-    }
-
-    #[test]
-    fn the_first_matching_carrier_row_wins() {
-        let row = |carrier: &str, countries: &[&str], max: Option<u32>, levels: &[ServiceLevel]| {
-            CarrierRule {
-                carrier: CarrierId::from(carrier),
-                countries: countries.iter().map(|c| c.to_string()).collect(),
-                weight_grams_max: max,
-                service_levels: levels.to_vec(),
-            }
-        };
-        let rules = ProcessRules {
-            carriers: vec![
-                row("dhl-express", &["DE"], None, &[ServiceLevel::Express]),
-                row("dhl", &["DE", "AT"], Some(31_500), &[]),
-                row("freight-co", &[], None, &[]),
-            ],
-            ..ProcessRules::default()
-        };
-        let pick = |country, grams, level| {
-            choose_carrier(&rules, country, grams, level).map(|c| c.to_string())
-        };
-        assert_eq!(
-            pick("DE", 500, ServiceLevel::Express).as_deref(),
-            Some("dhl-express")
-        );
-        assert_eq!(
-            pick("DE", 500, ServiceLevel::Standard).as_deref(),
-            Some("dhl")
-        );
-        assert_eq!(
-            pick("AT", 40_000, ServiceLevel::Standard).as_deref(),
-            Some("freight-co")
-        );
-        assert_eq!(
-            pick("US", 1, ServiceLevel::Economy).as_deref(),
-            Some("freight-co")
-        );
-        assert_eq!(
-            choose_carrier(&ProcessRules::default(), "DE", 1, ServiceLevel::Standard),
-            None
-        );
     }
 }

@@ -125,6 +125,26 @@ rules! {
     ReservationNotExpired => "reservation_not_expired", "A reservation is released for expiry only once its expiry has passed.";
     CommitExceedsReservation => "commit_exceeds_reservation", "A shipment commits at most the quantity the order reserved.";
     AdjustmentBelowReserved => "adjustment_below_reserved", "A counted quantity is never below what is reserved.";
+    // The warehouse: waves, picks, packing, counts.
+    WaveIdInvalid => "wave_id_invalid", "Wave ids are 1-64 of A-Z a-z 0-9 . _ -.";
+    WaveAlreadyPlanned => "wave_already_planned", "A wave is planned once.";
+    WaveNotFound => "wave_not_found", "Picks are recorded on a wave that was planned.";
+    WaveOrdersInvalid => "wave_orders_invalid", "A wave lists 1 to 1000 orders, each once, each with at least one line, each SKU once per order.";
+    PickNotInWave => "pick_not_in_wave", "A pick names an order and SKU on the wave's pick list.";
+    PickAlreadyRecorded => "pick_already_recorded", "Each line of a pick list is picked once; a repeat with the same quantity changes nothing.";
+    PickExceedsLine => "pick_exceeds_line", "A pick takes at most the quantity its line asks for.";
+    PicksExceedUnshipped => "picks_exceed_unshipped", "Units picked for an order, with those picked or packed before and not shipped, are at most its unshipped units.";
+    PicksInProgress => "picks_in_progress", "A stock item is counted only when no wave is picking it.";
+    ParcelAlreadyPacked => "parcel_already_packed", "A parcel id is packed once, and never one an order's shipment already has.";
+    PackSkuNotPicked => "pack_sku_not_picked", "A parcel holds only SKUs picked for the order.";
+    PackExceedsPicked => "pack_exceeds_picked", "A parcel holds at most the units picked for the order and not yet packed.";
+    PackIncomplete => "pack_incomplete", "A parcel holds every unit picked and not yet packed, unless adding one would make it heavier than the heaviest allowed service takes.";
+    ParcelOverweight => "parcel_overweight", "Where the policy splits overweight orders, a parcel is no heavier than the heaviest allowed service takes.";
+    ParcelNotPacked => "parcel_not_packed", "Where the policy ships packed parcels only, a shipment is a parcel packed through PackParcel.";
+    ShipmentDiffersFromParcel => "shipment_differs_from_parcel", "A shipment of a packed parcel ships what was packed in it.";
+    WeightRequired => "weight_required", "A shipment that is no packed parcel names its weight.";
+    CarrierRefusesParcel => "carrier_refuses_parcel", "A carrier the carrier table names takes only parcels one of its rows takes: destination, weight, service level and handling.";
+    FreightRateUnknown => "freight_rate_unknown", "A shipment that names no freight cost is priced by a rate of its carrier's in the order's currency.";
     // Finance.
     RunIdInvalid => "run_id_invalid", "Reconciliation run ids are 1-64 of A-Z a-z 0-9 . _ -.";
     ReconciliationAlreadyRecorded => "reconciliation_already_recorded", "A reconciliation run is recorded once.";

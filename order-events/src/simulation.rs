@@ -637,8 +637,8 @@ impl Shop {
             service_level: ServiceLevel::Standard,
             tracking_number: format!("TRK{}{n}", &id.0.simple().to_string()[..10]),
             lines,
-            freight_cost: Amount(Decimal::new(390 + i64::from(n % 3) * 100, 2)),
-            weight_grams: weight,
+            freight_cost: Some(Amount(Decimal::new(390 + i64::from(n % 3) * 100, 2))),
+            weight_grams: Some(weight),
         };
         self.send(
             now,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::fits;
-use crate::ids::{OrderId, ReturnId, ShipmentId, StockKey};
+use crate::ids::{OrderId, ReturnId, ShipmentId, StockKey, WaveId};
 use crate::message::message_set;
 use crate::rejection::{ensure, Rejection, Rule};
 use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
@@ -102,6 +102,62 @@ stock_message! {
         pub quantity: u32,
     }
 
+    /// Where the item is kept in its warehouse: the bin a picker goes to. Pick lists are
+    /// sorted by it.
+    pub struct SetBinLocation {
+        pub item: StockKey,
+        /// The bin's code, e.g. `A-03-12` (aisle, rack, shelf): 1-32 printable characters.
+        pub bin: String,
+    }
+
+    /// A cycle count: what is in the bin, counted, against the book. The difference is posted
+    /// as an adjustment with the reason. Refused while a wave is picking the item.
+    pub struct CountStock {
+        pub item: StockKey,
+        pub counted_quantity: u64,
+        pub reason: String,
+    }
+
+    /// A wave is picking units of the item (issued by the order process when the wave is
+    /// planned).
+    pub struct StartPicks {
+        pub item: StockKey,
+        pub wave_id: WaveId,
+        pub quantity: u64,
+    }
+
+    /// A wave picked every line of the item (issued by the order process).
+    pub struct FinishPicks {
+        pub item: StockKey,
+        pub wave_id: WaveId,
+        /// Units actually picked (fewer than started: short picks).
+        pub picked_quantity: u64,
+    }
+
+    pub struct BinLocationSet {
+        pub bin: String,
+    }
+
+    pub struct StockCounted {
+        /// On hand by the book when counted.
+        pub book_quantity: u64,
+        pub counted_quantity: u64,
+        /// Counted minus book: the adjustment posted.
+        pub difference: i64,
+        pub reason: String,
+    }
+
+    pub struct PicksStarted {
+        pub wave_id: WaveId,
+        pub quantity: u64,
+    }
+
+    pub struct PicksFinished {
+        pub wave_id: WaveId,
+        pub quantity: u64,
+        pub picked_quantity: u64,
+    }
+
     pub struct StockReceived {
         pub quantity: u32,
         pub reference: String,
@@ -154,6 +210,10 @@ message_set! {
         ReleaseReservation = 1,
         CommitReservation = 1,
         RestockReturn = 1,
+        SetBinLocation = 1,
+        CountStock = 1,
+        StartPicks = 1,
+        FinishPicks = 1,
     }
 }
 
@@ -167,6 +227,10 @@ message_set! {
         ReservationReleased = 1,
         ReservationCommitted = 1,
         StockRestocked = 1,
+        BinLocationSet = 1,
+        StockCounted = 1,
+        PicksStarted = 1,
+        PicksFinished = 1,
     }
 }
 
@@ -181,6 +245,10 @@ impl StockCommand {
             StockCommand::ReleaseReservation(c) => &c.item,
             StockCommand::CommitReservation(c) => &c.item,
             StockCommand::RestockReturn(c) => &c.item,
+            StockCommand::SetBinLocation(c) => &c.item,
+            StockCommand::CountStock(c) => &c.item,
+            StockCommand::StartPicks(c) => &c.item,
+            StockCommand::FinishPicks(c) => &c.item,
         }
     }
 }
@@ -201,6 +269,10 @@ pub struct StockItem {
     pub safety_stock: u64,
     /// Active reservations by order.
     pub reservations: BTreeMap<OrderId, Reservation>,
+    /// Where it is kept in the warehouse, once set.
+    pub bin: Option<String>,
+    /// Units waves are picking, by wave, until each has picked all its lines of the item.
+    pub picking: BTreeMap<WaveId, u64>,
 }
 
 impl StockItem {
@@ -411,8 +483,82 @@ pub fn decide(
             }
             .into()
         }
+        StockCommand::SetBinLocation(c) => {
+            validate::required_text("bin", &c.bin, 32)?;
+            BinLocationSet { bin: c.bin.clone() }.into()
+        }
+        StockCommand::CountStock(c) => count_stock(state, c)?.into(),
+        StockCommand::StartPicks(c) => {
+            by_system(context, "StartPicks")?;
+            ensure(
+                !state.picking.contains_key(&c.wave_id),
+                Rule::WaveAlreadyPlanned,
+                || format!("wave {} is picking this item already", c.wave_id),
+            )?;
+            PicksStarted {
+                wave_id: c.wave_id.clone(),
+                quantity: c.quantity,
+            }
+            .into()
+        }
+        StockCommand::FinishPicks(c) => {
+            by_system(context, "FinishPicks")?;
+            let Some(&quantity) = state.picking.get(&c.wave_id) else {
+                return Err(Rejection::new(
+                    Rule::WaveNotFound,
+                    format!("wave {} is not picking this item", c.wave_id),
+                ));
+            };
+            PicksFinished {
+                wave_id: c.wave_id.clone(),
+                quantity,
+                picked_quantity: c.picked_quantity,
+            }
+            .into()
+        }
     };
     Ok(vec![event])
+}
+
+/// The order process's own commands.
+fn by_system(context: &Context, command: &str) -> Result<(), Rejection> {
+    ensure(
+        context.actor.kind == crate::ActorKind::System,
+        Rule::ActorNotPermitted,
+        || format!("{command} is issued by the order process from a wave"),
+    )
+}
+
+fn count_stock(state: &StockItem, c: &CountStock) -> Result<StockCounted, Rejection> {
+    validate::required_text("reason", &c.reason, NOTE_MAX)?;
+    ensure(state.picking.is_empty(), Rule::PicksInProgress, || {
+        let waves: Vec<&str> = state.picking.keys().map(WaveId::as_str).collect();
+        format!("waves {} are picking this item", waves.join(", "))
+    })?;
+    ensure(
+        c.counted_quantity <= ON_HAND_MAX,
+        Rule::QuantityExceedsMaximum,
+        || format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity),
+    )?;
+    let reserved = state.reserved();
+    ensure(
+        c.counted_quantity >= reserved,
+        Rule::AdjustmentBelowReserved,
+        || {
+            format!(
+                "counted {}, but {reserved} are reserved",
+                c.counted_quantity
+            )
+        },
+    )?;
+    let difference = i64::try_from(c.counted_quantity).expect("bounded by ON_HAND_MAX")
+        - i64::try_from(state.on_hand).expect("bounded by ON_HAND_MAX");
+    Ok(StockCounted {
+        book_quantity: state.on_hand,
+        counted_quantity: c.counted_quantity,
+        difference,
+        reason: c.reason.clone(),
+    })
 }
 
 /// Folds one event into the state. Infallible; an event that breaks an invariant is a bug.
@@ -476,6 +622,32 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
         }
         StockEvent::StockRestocked(e) => {
             state.on_hand = state.on_hand.saturating_add(u64::from(e.quantity));
+        }
+        StockEvent::BinLocationSet(e) => state.bin = Some(e.bin.clone()),
+        StockEvent::StockCounted(e) => {
+            fits(state.picking.is_empty(), || "counted while picking".into())?;
+            fits(e.book_quantity == state.on_hand, || {
+                format!(
+                    "counted against {} on hand, the book has {}",
+                    e.book_quantity, state.on_hand
+                )
+            })?;
+            fits(e.counted_quantity >= state.reserved(), || {
+                "counted below reserved".into()
+            })?;
+            state.on_hand = e.counted_quantity;
+        }
+        StockEvent::PicksStarted(e) => {
+            let previous = state.picking.insert(e.wave_id.clone(), e.quantity);
+            fits(previous.is_none(), || {
+                format!("wave {} started twice", e.wave_id)
+            })?;
+        }
+        StockEvent::PicksFinished(e) => {
+            let started = state.picking.remove(&e.wave_id);
+            fits(started.is_some(), || {
+                format!("wave {} finished unstarted", e.wave_id)
+            })?;
         }
     }
     Ok(())

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod samples;
+pub mod warehouse;
 
 use chrono::{DateTime, TimeZone, Utc};
 

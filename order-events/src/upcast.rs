@@ -20,7 +20,9 @@
 //!
 //! The upcasters so far: `OrderCancelled` version 1 had a free-text `reason`; version 2 has
 //! a [`CancelReason`] code and keeps the text as `note`. The `Ship` command version 1 required
-//! a carrier; version 2 may leave it to the carrier rules and names a service level.
+//! a carrier; version 2 may leave it to the carrier rules and names a service level; version 3
+//! ships a packed parcel with its packed lines and weight, and may leave the freight to the
+//! carrier table's rates.
 //! Reservations became graded: `ReserveStock` version 2 may name a `minimum` (hold what is
 //! there, at least that many), `RecordReservation` version 2 says how many units were held,
 //! and `ReservationRecorded` version 2 records them as `reserved_quantity` — version 1 was all
@@ -321,7 +323,7 @@ pub struct ShipV1 {
 
 /// A version 1 shipment always named its carrier, at the standard service level.
 pub fn ship_v1(old: ShipV1) -> Ship {
-    Ship {
+    ship_v2(ShipV2 {
         order_id: old.order_id,
         shipment_id: old.shipment_id,
         carrier: Some(old.carrier),
@@ -330,6 +332,36 @@ pub fn ship_v1(old: ShipV1) -> Ship {
         lines: old.lines,
         freight_cost: old.freight_cost,
         weight_grams: old.weight_grams,
+    })
+}
+
+/// The `Ship` command at schema version 2, before packed parcels and freight rates. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipV2 {
+    pub order_id: OrderId,
+    pub shipment_id: ShipmentId,
+    #[serde(default)]
+    pub carrier: Option<CarrierId>,
+    #[serde(default)]
+    pub service_level: ServiceLevel,
+    pub tracking_number: String,
+    pub lines: Vec<LineQuantity>,
+    pub freight_cost: Amount,
+    pub weight_grams: u32,
+}
+
+/// A version 2 shipment named its lines, weight and freight.
+pub fn ship_v2(old: ShipV2) -> Ship {
+    Ship {
+        order_id: old.order_id,
+        shipment_id: old.shipment_id,
+        carrier: old.carrier,
+        service_level: old.service_level,
+        tracking_number: old.tracking_number,
+        lines: old.lines,
+        freight_cost: Some(old.freight_cost),
+        weight_grams: Some(old.weight_grams),
     }
 }
 
@@ -422,6 +454,7 @@ pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::Schem
         ("ReserveStock", 1, maker::<ReserveStockV1>),
         ("RecordReservation", 1, maker::<RecordReservationV1>),
         ("Ship", 1, maker::<ShipV1>),
+        ("Ship", 2, maker::<ShipV2>),
         ("PlaceOrder", 1, maker::<PlaceOrderV1>),
     ]
 }
@@ -436,6 +469,10 @@ pub(crate) fn decode_legacy_command_payload(
         ("Ship", 1) => Some(
             decode_payload::<ShipV1>("Ship v1 payload", bytes)
                 .map(|old| OrderCommand::Ship(ship_v1(old)).into()),
+        ),
+        ("Ship", 2) => Some(
+            decode_payload::<ShipV2>("Ship v2 payload", bytes)
+                .map(|old| OrderCommand::Ship(ship_v2(old)).into()),
         ),
         ("ReserveStock", 1) => Some(
             decode_payload::<ReserveStockV1>("ReserveStock v1 payload", bytes)
@@ -466,6 +503,9 @@ pub(crate) fn decode_legacy_command_json(
     match (type_name, version) {
         ("Ship", 1) => Some(
             parse::<ShipV1>(payload.as_bytes()).map(|old| OrderCommand::Ship(ship_v1(old)).into()),
+        ),
+        ("Ship", 2) => Some(
+            parse::<ShipV2>(payload.as_bytes()).map(|old| OrderCommand::Ship(ship_v2(old)).into()),
         ),
         ("ReserveStock", 1) => Some(
             parse::<ReserveStockV1>(payload.as_bytes())

@@ -112,3 +112,12 @@ fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
         .ok()
         .map(|time| time.with_timezone(&Utc))
 }
+
+/// An optional [`time`]: `null` or absent is `None`.
+pub fn optional_time<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Strict(#[serde(deserialize_with = "time")] DateTime<Utc>);
+    Ok(Option::<Strict>::deserialize(deserializer)?.map(|Strict(at)| at))
+}

@@ -51,6 +51,7 @@ fn raw_header(
         AggregateKind::StockItem => samples::stock_key().to_string(),
         AggregateKind::Reconciliation => samples::RUN_ID.to_owned(),
         AggregateKind::Account => "psp:adyen:EUR".to_owned(),
+        AggregateKind::Wave => order_events::testkit::warehouse::WAVE.to_owned(),
     };
     RawEvent {
         // The derivation these fixtures were written with (command id and index only); ids

@@ -127,8 +127,8 @@ fn partial_shipments_then_deliveries_deliver_the_order() {
             service_level: ServiceLevel::Standard,
             tracking_number: "1Z1".to_owned(),
             lines: vec![line_quantity(MUG, 1)],
-            freight_cost: amount("2.00"),
-            weight_grams: 300,
+            freight_cost: Some(amount("2.00")),
+            weight_grams: Some(300),
         })
         .then_accepts();
     assert_eq!(state.status, OrderStatus::Shipped);

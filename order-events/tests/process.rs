@@ -32,8 +32,11 @@ fn rules(resolution: ShortResolution) -> ProcessRules {
             countries: vec!["DE".to_owned()],
             weight_grams_max: Some(31_500),
             service_levels: Vec::new(),
+            handling: None,
+            rates: Vec::new(),
         }],
         settlement: Default::default(),
+        catalog: Default::default(),
     }
 }
 
@@ -112,8 +115,8 @@ fn ship(shipment_id: &str, lines: Vec<LineQuantity>) -> Ship {
         service_level: ServiceLevel::Standard,
         tracking_number: format!("T-{shipment_id}"),
         lines,
-        freight_cost: amount("3.20"),
-        weight_grams: 800,
+        freight_cost: Some(amount("3.20")),
+        weight_grams: Some(800),
     }
 }
 
@@ -351,7 +354,7 @@ fn a_shipment_without_a_matching_carrier_rule_is_refused() {
     shop.run(samples::place_order());
     shop.run(samples::capture("P1", "54.38"));
     let mut heavy = ship("S1", vec![line_quantity(MUG, 1)]);
-    heavy.weight_grams = 40_000;
+    heavy.weight_grams = Some(40_000);
     let steps = shop.run(heavy);
     assert_eq!(
         rejection(&steps, "Ship").map(|r| r.rule),

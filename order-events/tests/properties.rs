@@ -468,8 +468,8 @@ impl World {
                         sku: self.sku_of(order, line),
                         quantity,
                     }],
-                    freight_cost: cents(320),
-                    weight_grams: weight,
+                    freight_cost: Some(cents(320)),
+                    weight_grams: Some(weight),
                 })
                 .into()
             }
@@ -738,7 +738,7 @@ impl World {
                 );
                 first.map(|events| events.into_iter().map(Event::Stock).collect())
             }
-            Command::Reconciliation(_) | Command::Account(_) => {
+            Command::Reconciliation(_) | Command::Account(_) | Command::Wave(_) => {
                 unreachable!("the generated operations are order and stock commands")
             }
         };
@@ -821,7 +821,8 @@ impl World {
                     prop_assert_eq!(&StockItem::replay(&folded), &self.stock[key]);
                 }
                 order_events::AggregateKind::Reconciliation
-                | order_events::AggregateKind::Account => {
+                | order_events::AggregateKind::Account
+                | order_events::AggregateKind::Wave => {
                     unreachable!("the generated operations are order and stock commands")
                 }
             }

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeSet;
 
+#[path = "rules/warehouse.rs"]
+mod warehouse;
+
 use order_events::account::*;
 use order_events::ids::*;
 use order_events::order::*;
@@ -53,8 +56,8 @@ fn ship(shipment_id: &str, lines: Vec<LineQuantity>, weight_grams: u32) -> Ship 
         service_level: ServiceLevel::Standard,
         tracking_number: "TRK".to_owned(),
         lines,
-        freight_cost: amount("3.00"),
-        weight_grams,
+        freight_cost: Some(amount("3.00")),
+        weight_grams: Some(weight_grams),
     }
 }
 
@@ -553,6 +556,7 @@ fn order_cases() -> Vec<Case> {
     .into_iter()
     .chain(review_and_claim_cases())
     .chain(cash_on_delivery_cases())
+    .chain(warehouse::order_cases())
     .collect()
 }
 
@@ -693,6 +697,9 @@ fn stock_cases() -> Vec<StockCase> {
             })
         }),
     ]
+    .into_iter()
+    .chain(warehouse::stock_cases())
+    .collect()
 }
 
 type ReconciliationCase = (Rule, Box<dyn Fn() -> Then<ReconciliationRun>>);
@@ -1005,6 +1012,7 @@ fn every_rule_has_a_case() {
         .chain(stock_cases().iter().map(|(rule, _)| *rule))
         .chain(reconciliation_cases().iter().map(|(rule, _)| *rule))
         .chain(account_cases().iter().map(|(rule, _)| *rule))
+        .chain(warehouse::wave_cases().iter().map(|(rule, _)| *rule))
         .chain(idempotency_cases())
         .collect();
     // Rules of retired commands, which nothing can break any more.

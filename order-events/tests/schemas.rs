@@ -9,7 +9,7 @@ use order_events::codec::json;
 use order_events::envelope::ChainHead;
 use order_events::order::OrderCommand;
 use order_events::stock::{ReceiveStock, StockCommand};
-use order_events::testkit::{at, samples};
+use order_events::testkit::{at, samples, warehouse};
 use order_events::{codec, schema, Command};
 use serde_json::Value;
 
@@ -88,6 +88,7 @@ fn all_commands() -> Vec<Command> {
             Command::from(samples::record_reconciliation()),
             Command::from(samples::record_psp_settlement()),
         ])
+        .chain(warehouse::commands())
         .collect()
 }
 
@@ -118,6 +119,7 @@ fn what_the_codec_writes_validates_against_the_schemas() {
                 Command::from(samples::record_reconciliation())
             }
             order_events::Event::Account(_) => Command::from(samples::record_psp_settlement()),
+            order_events::Event::Wave(_) => Command::from(warehouse::plan_wave()),
         };
         let envelope = samples::envelope(command, index as u128);
         let sealed = codec::seal(&envelope, ChainHead::GENESIS, vec![event], at(0));

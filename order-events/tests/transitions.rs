@@ -7,10 +7,11 @@
 use order_events::ids::ClaimId;
 use order_events::order::status::{legal_statuses, TRANSITIONS};
 use order_events::order::{
-    ClaimKind, ClaimOpened, Order, OrderCommand, OrderStatus, ReservationsPlanned, ReviewRecorded,
-    Ship,
+    ClaimKind, ClaimOpened, Order, OrderCommand, OrderStatus, PackParcel, ReservationsPlanned,
+    ReviewRecorded, Ship,
 };
 use order_events::testkit::samples::{self, history_to, one_of_each_order_command};
+use order_events::testkit::warehouse;
 use order_events::testkit::{at, given};
 use order_events::{Actor, ActorKind, Rule};
 
@@ -75,6 +76,7 @@ fn every_status_and_command_pair_follows_the_table() {
                     Actor::new(ActorKind::Customer, "cust-42")
                 }
                 "ResolveClaim" => Actor::new(ActorKind::Staff, "cs-agent"),
+                "RecordPicks" => Actor::system(),
                 _ => Actor::new(ActorKind::Service, "test"),
             };
             match name {
@@ -105,11 +107,26 @@ fn every_status_and_command_pair_follows_the_table() {
             if name == "ReceiveReturn" && status == Cancelled {
                 history = samples::cod_refused("R1");
             }
+            // A parcel is packed from what was picked.
+            if name == "PackParcel" {
+                let picked = if status == ReadyToShip {
+                    samples::everything()
+                } else {
+                    vec![samples::line_quantity(samples::MUG, 1)]
+                };
+                history.push(warehouse::picks_recorded(picked));
+            }
             let command = match (&command, status) {
                 (OrderCommand::Ship(ship), ReadyToShip) => OrderCommand::Ship(Ship {
                     lines: samples::everything(),
                     ..ship.clone()
                 }),
+                (OrderCommand::PackParcel(pack), ReadyToShip) => {
+                    OrderCommand::PackParcel(PackParcel {
+                        lines: samples::everything(),
+                        ..pack.clone()
+                    })
+                }
                 _ => command,
             };
             if name == "RecordReservation" {

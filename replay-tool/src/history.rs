@@ -97,6 +97,7 @@ fn state_json(state: &State) -> serde_json::Value {
         State::Stock(item) => serde_json::to_value(item),
         State::Reconciliation(run) => serde_json::to_value(run),
         State::Account(account) => serde_json::to_value(account),
+        State::Wave(wave) => serde_json::to_value(wave),
     }
     .expect("domain state serializes to JSON")
 }

@@ -6,6 +6,7 @@ use order_events::envelope::{AggregateKind, Event};
 use order_events::order::{self, Order};
 use order_events::reconciliation::{self, ReconciliationRun};
 use order_events::stock::{self, StockItem};
+use order_events::wave::{self, Wave};
 use serde::Serialize;
 
 /// An aggregate's state as `verify` folds it.
@@ -15,6 +16,7 @@ pub(crate) enum State {
     Stock(StockItem),
     Reconciliation(ReconciliationRun),
     Account(Account),
+    Wave(Wave),
 }
 
 impl State {
@@ -25,6 +27,7 @@ impl State {
             AggregateKind::StockItem => State::Stock(StockItem::default()),
             AggregateKind::Reconciliation => State::Reconciliation(ReconciliationRun::default()),
             AggregateKind::Account => State::Account(Account::default()),
+            AggregateKind::Wave => State::Wave(Wave::default()),
         }
     }
 }
@@ -68,6 +71,7 @@ pub(crate) fn fold_in_place(next: &mut State, event: &Event) -> Result<(), Misfi
             Ok(())
         }
         (State::Account(account), Event::Account(e)) => account::try_apply(account, e),
+        (State::Wave(state), Event::Wave(e)) => wave::try_apply(state, e),
         _ => Err("an event of another aggregate kind".to_owned()),
     };
     folded.map_err(Misfit::Illegal)?;
@@ -76,6 +80,7 @@ pub(crate) fn fold_in_place(next: &mut State, event: &Event) -> Result<(), Misfi
         State::Stock(item) => item.check_invariants(),
         State::Reconciliation(_) => Ok(()),
         State::Account(account) => order_events::Aggregate::check_invariants(account),
+        State::Wave(state) => order_events::Aggregate::check_invariants(state),
     };
     invariants.map_err(Misfit::Invariant)
 }

@@ -1,12 +1,14 @@
 //! The order's rules: given the state and a command, the events that follow or the rule broken.
 
+mod warehouse;
+
 use std::collections::{BTreeMap, HashSet};
 
 use super::messages::*;
 use super::status::{is_legal, legal_statuses, OrderStatus};
 use super::{Order, OrderLine};
 use crate::context::{ActorKind, Context, Policy};
-use crate::ids::{ClaimId, OrderId, PaymentId, ReturnId, ShipmentId, Sku};
+use crate::ids::{CarrierId, ClaimId, OrderId, PaymentId, ReturnId, ShipmentId, Sku};
 use crate::money::{Amount, Currency};
 use crate::rejection::{ensure, reject, Rejection, Rule};
 use crate::validate::{self, NOTE_MAX, SHORT_TEXT_MAX};
@@ -229,6 +231,8 @@ fn decide_placed(
         OrderCommand::ReviseReview(c) => placed.revise_review(c)?.into(),
         OrderCommand::OpenClaim(c) => placed.open_claim(c)?.into(),
         OrderCommand::ResolveClaim(c) => return placed.resolve_claim(c),
+        OrderCommand::RecordPicks(c) => placed.record_picks(c)?.into(),
+        OrderCommand::PackParcel(c) => placed.pack_parcel(c)?.into(),
     };
     Ok(vec![event])
 }
@@ -585,64 +589,6 @@ impl Placed<'_> {
         }
         Ok(WarehouseAllocated {
             allocations: c.allocations.clone(),
-        })
-    }
-
-    fn ship(&self, c: &Ship) -> Result<ShipmentDispatched, Rejection> {
-        let policy = &self.context.policy;
-        let state = self.state;
-        let currency = self.currency;
-        let context = self.context;
-        validate::required_text("shipment_id", c.shipment_id.as_str(), SHORT_TEXT_MAX)?;
-        ensure(
-            state.shipment(&c.shipment_id).is_none(),
-            Rule::ShipmentAlreadyRecorded,
-            || format!("shipment {} was dispatched already", c.shipment_id),
-        )?;
-        let Some(carrier) = &c.carrier else {
-            return reject(
-                Rule::CarrierRequired,
-                "no carrier named, and no carrier rule matches the shipment",
-            );
-        };
-        validate::required_text("carrier", carrier.as_str(), 64)?;
-        validate::required_text("tracking_number", &c.tracking_number, 64)?;
-        line_quantities("lines", &c.lines, policy)?;
-        for shipped in &c.lines {
-            let line = self.line(&shipped.sku)?;
-            let unshipped = line.quantity - line.shipped;
-            ensure(
-                shipped.quantity <= unshipped,
-                Rule::ShipmentExceedsUnshipped,
-                || {
-                    format!(
-                        "{} ships {}, {unshipped} unshipped",
-                        shipped.sku, shipped.quantity
-                    )
-                },
-            )?;
-        }
-        if state.is_cash_on_delivery() {
-            let whole = state.lines.iter().all(|line| {
-                let shipped = c.lines.iter().find(|l| l.sku == line.sku);
-                shipped.map_or(0, |l| l.quantity) == line.quantity
-            });
-            ensure(whole, Rule::CashOnDeliveryShipsWhole, || {
-                "a cash-on-delivery order ships every unit in one parcel".to_owned()
-            })?;
-        }
-        validate::amount("freight_cost", c.freight_cost, currency, false)?;
-        ensure(c.weight_grams > 0, Rule::WeightMustBePositive, || {
-            "weight_grams is 0".to_owned()
-        })?;
-        Ok(ShipmentDispatched {
-            shipment_id: c.shipment_id.clone(),
-            carrier: carrier.clone(),
-            tracking_number: c.tracking_number.clone(),
-            lines: c.lines.clone(),
-            freight_cost: c.freight_cost,
-            weight_grams: c.weight_grams,
-            dispatched_at: context.now,
         })
     }
 

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     CarrierId, Channel, ClaimId, CustomerId, MerchantId, OrderId, PaymentId, RefundId, ReturnId,
-    ShipmentId, Sku, WarehouseId,
+    ShipmentId, Sku, WarehouseId, WaveId,
 };
 use crate::message::message_set;
 use crate::money::{Amount, Currency};
+use crate::shipping::Handling;
 
 /// Derives shared by every message and value type: comparable, printable, serde, JSON Schema.
 macro_rules! value_type {
@@ -366,21 +367,52 @@ value_type! {
 
     /// Dispatch a parcel with a carrier. Partial shipments are allowed.
     ///
-    /// Schema version 2: `carrier` may be left out, and the ledger then picks one from its
-    /// carrier rules (destination country, weight, service level); version 1 required it.
+    /// Schema version 3: a parcel packed through `PackParcel` (`shipment_id` = its
+    /// `parcel_id`) ships with its packed lines and weight, so `lines` and `weight_grams` may
+    /// be left out; `freight_cost` may be left out for the carrier table's rate. Version 2
+    /// required all three; version 1 also required the carrier (`upcast.rs`).
     pub struct Ship {
         pub order_id: OrderId,
         pub shipment_id: ShipmentId,
-        /// The carrier; when absent, chosen by the carrier rules before the command is decided.
+        /// The carrier; when absent, the first row of the carrier table that takes the parcel
+        /// (destination, weight, service level, handling).
         #[serde(default)]
         pub carrier: Option<CarrierId>,
         #[serde(default)]
         pub service_level: ServiceLevel,
         pub tracking_number: String,
+        /// The units in the parcel; empty: the packed parcel's.
+        #[serde(default)]
         pub lines: Vec<LineQuantity>,
-        /// Freight the carrier charges for the parcel, in the order's currency.
-        pub freight_cost: Amount,
-        /// Parcel weight in grams.
+        /// Freight the carrier charges for the parcel, in the order's currency; absent: the
+        /// carrier table's rate for its weight.
+        #[serde(default)]
+        pub freight_cost: Option<Amount>,
+        /// Parcel weight in grams; absent: the packed parcel's measured weight.
+        #[serde(default)]
+        pub weight_grams: Option<u32>,
+    }
+
+    /// The units a pick wave picked for the order, issued by the order process once the wave
+    /// has recorded every line of the order: what the pack station may pack.
+    pub struct RecordPicks {
+        pub order_id: OrderId,
+        pub wave_id: WaveId,
+        pub warehouse: WarehouseId,
+        /// Units picked per SKU (a short pick has fewer than the wave asked; 0 is left out).
+        pub lines: Vec<LineQuantity>,
+    }
+
+    /// A parcel packed at the pack station: the SKUs and quantities scanned into it and its
+    /// measured weight. The contents must be what was picked for the order; a weight outside
+    /// the expected weight (from the catalog) by more than the policy's tolerance lists the
+    /// order as a `weight_mismatch`.
+    pub struct PackParcel {
+        pub order_id: OrderId,
+        /// The parcel's id; `Ship` ships it under the same `shipment_id`.
+        pub parcel_id: ShipmentId,
+        pub lines: Vec<LineQuantity>,
+        /// The measured weight in grams.
         pub weight_grams: u32,
     }
 
@@ -530,7 +562,7 @@ message_set! {
         FailPayment = 1,
         ReleaseHold = 1,
         AllocateWarehouse = 1,
-        Ship = 2,
+        Ship = 3,
         RecordCarrierException = 1,
         RecordDelivery = 1,
         CollectCashOnDelivery = 1,
@@ -545,6 +577,8 @@ message_set! {
         ReviseReview = 1,
         OpenClaim = 1,
         ResolveClaim = 1,
+        RecordPicks = 1,
+        PackParcel = 1,
     }
 }
 
@@ -582,6 +616,8 @@ impl OrderCommand {
             OrderCommand::ReviseReview(c) => c.order_id,
             OrderCommand::OpenClaim(c) => c.order_id,
             OrderCommand::ResolveClaim(c) => c.order_id,
+            OrderCommand::RecordPicks(c) => c.order_id,
+            OrderCommand::PackParcel(c) => c.order_id,
         }
     }
 }
@@ -685,6 +721,35 @@ value_type! {
 
     pub struct WarehouseAllocated {
         pub allocations: Vec<Allocation>,
+    }
+
+    /// Units a pick wave picked for the order.
+    pub struct PicksRecorded {
+        pub wave_id: WaveId,
+        pub warehouse: WarehouseId,
+        pub lines: Vec<LineQuantity>,
+    }
+
+    /// A parcel packed and weighed, its contents verified against the picks.
+    pub struct ParcelPacked {
+        pub parcel_id: ShipmentId,
+        pub lines: Vec<LineQuantity>,
+        /// The measured weight in grams.
+        pub weight_grams: u32,
+        /// The contents' weight by the catalog, in grams; absent when a SKU has none.
+        pub expected_weight_grams: Option<u32>,
+        /// The heaviest parcel any carrier allowed for it takes, in grams; absent: no limit
+        /// known.
+        pub weight_limit_grams: Option<u32>,
+        /// Special handling its contents need, printed on its label.
+        pub handling: Vec<Handling>,
+        /// The measured weight is off the expected one by more than the tolerance.
+        pub weight_mismatch: bool,
+        /// Heavier than `weight_limit_grams`: no allowed service takes it as it is.
+        pub overweight: bool,
+        #[serde(deserialize_with = "crate::wire::time")]
+        #[schemars(with = "chrono::DateTime<chrono::Utc>")]
+        pub packed_at: DateTime<Utc>,
     }
 
     pub struct ShipmentDispatched {
@@ -847,5 +912,7 @@ message_set! {
         ClaimResolved = 1,
         CashCollected = 1,
         DeliveryRefused = 1,
+        PicksRecorded = 1,
+        ParcelPacked = 1,
     }
 }

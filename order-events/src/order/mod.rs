@@ -130,6 +130,10 @@ pub struct Order {
     /// What a cancellation (or a refusal at the door) said is due back to the customer, less
     /// the refunds issued since.
     pub refund_owed: Amount,
+    /// Units picked for the order by pick waves and not yet packed or shipped, by SKU.
+    pub picked: Vec<LineQuantity>,
+    /// Parcels packed and not yet shipped.
+    pub parcels: Vec<ParcelPacked>,
 }
 
 /// The order's review as it stands.
@@ -213,6 +217,26 @@ impl Order {
             .find(|claim| claim.claim_id.as_ref() == Some(claim_id))
     }
 
+    /// A packed parcel not yet shipped.
+    pub fn parcel(&self, parcel_id: &ShipmentId) -> Option<&ParcelPacked> {
+        self.parcels
+            .iter()
+            .find(|parcel| &parcel.parcel_id == parcel_id)
+    }
+
+    /// Units of `sku` picked and not yet packed or shipped.
+    pub fn picked_units(&self, sku: &Sku) -> u32 {
+        units_of(&self.picked, sku)
+    }
+
+    /// Units of `sku` in parcels packed and not yet shipped.
+    pub fn packed_units(&self, sku: &Sku) -> u32 {
+        self.parcels
+            .iter()
+            .map(|parcel| units_of(&parcel.lines, sku))
+            .sum()
+    }
+
     pub fn shipment(&self, shipment_id: &ShipmentId) -> Option<&Shipment> {
         self.shipments
             .iter()
@@ -288,6 +312,15 @@ impl Order {
                     line.sku, line.quantity, line.shipped, line.returned
                 ));
             }
+            let waiting =
+                u64::from(self.picked_units(&line.sku)) + u64::from(self.packed_units(&line.sku));
+            if waiting > u64::from(line.quantity - line.shipped) {
+                return fail(format!(
+                    "line {}: {waiting} picked or packed, {} unshipped",
+                    line.sku,
+                    line.quantity - line.shipped
+                ));
+            }
             if self.return_requested(&line.sku) > line.shipped {
                 return fail(format!(
                     "line {}: more return requested than shipped",
@@ -300,6 +333,48 @@ impl Order {
         }
         Ok(())
     }
+}
+
+/// Units of `sku` in `lines`.
+fn units_of(lines: &[LineQuantity], sku: &Sku) -> u32 {
+    lines
+        .iter()
+        .filter(|line| &line.sku == sku)
+        .map(|line| line.quantity)
+        .sum()
+}
+
+fn add_units(units: &mut Vec<LineQuantity>, lines: &[LineQuantity]) {
+    for line in lines {
+        match units.iter_mut().find(|unit| unit.sku == line.sku) {
+            Some(unit) => unit.quantity = unit.quantity.saturating_add(line.quantity),
+            None => units.push(line.clone()),
+        }
+    }
+}
+
+/// Takes `lines` out of `units`: all of them when `exact` (a parcel packs only what was
+/// picked), else as many as there are (goods shipped without packing may not have been
+/// picked through a wave).
+fn take_units(
+    units: &mut Vec<LineQuantity>,
+    lines: &[LineQuantity],
+    exact: bool,
+) -> Result<(), String> {
+    for line in lines {
+        let Some(unit) = units.iter_mut().find(|unit| unit.sku == line.sku) else {
+            fits(!exact, || {
+                format!("packed {}, which was not picked", line.sku)
+            })?;
+            continue;
+        };
+        fits(!exact || line.quantity <= unit.quantity, || {
+            format!("packed more {} than picked", line.sku)
+        })?;
+        unit.quantity = unit.quantity.saturating_sub(line.quantity);
+    }
+    units.retain(|unit| unit.quantity > 0);
+    Ok(())
 }
 
 /// Folds one event into the state. Infallible: `decide` only emits events that fit the state,
@@ -349,6 +424,9 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
         OrderEvent::PriceModified(e) => state.line_mut(&e.sku)?.unit_price = e.unit_price,
         OrderEvent::DiscountApplied(e) => state.discounts.push(e.discount.clone()),
         OrderEvent::OrderCancelled(e) => {
+            // Picked and packed goods of a cancelled order go back to their bins.
+            state.picked.clear();
+            state.parcels.clear();
             state.hold = None;
             state.status = OrderStatus::Cancelled;
             state.refund_owed = e.refund_due;
@@ -455,6 +533,17 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
             }
         }
         OrderEvent::ShipmentDispatched(e) => {
+            // A packed parcel leaves as it was packed; goods shipped unpacked leave the picks.
+            match state
+                .parcels
+                .iter()
+                .position(|p| p.parcel_id == e.shipment_id)
+            {
+                Some(index) => {
+                    state.parcels.remove(index);
+                }
+                None => take_units(&mut state.picked, &e.lines, false)?,
+            }
             for shipped in &e.lines {
                 let line = state.line_mut(&shipped.sku)?;
                 line.shipped = line.shipped.saturating_add(shipped.quantity);
@@ -478,6 +567,11 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
             } else {
                 OrderStatus::PartiallyShipped
             };
+        }
+        OrderEvent::PicksRecorded(e) => add_units(&mut state.picked, &e.lines),
+        OrderEvent::ParcelPacked(e) => {
+            take_units(&mut state.picked, &e.lines, true)?;
+            state.parcels.push(e.clone());
         }
         OrderEvent::CarrierExceptionRecorded(e) => {
             shipment_mut(state, &e.shipment_id)?.exceptions.push(e.kind);

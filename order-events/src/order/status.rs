@@ -183,6 +183,12 @@ pub const TRANSITIONS: &[(&str, &[OrderStatus])] = &[
         &[AwaitingPayment, PartiallyPaid, Paid, ReadyToShip],
     ),
     ("Ship", &[Paid, ReadyToShip, PartiallyShipped]),
+    // A wave's picks may arrive while a partly shipped order is held for a lost parcel.
+    (
+        "RecordPicks",
+        &[Paid, ReadyToShip, PartiallyShipped, OnHold],
+    ),
+    ("PackParcel", &[Paid, ReadyToShip, PartiallyShipped]),
     (
         "RecordCarrierException",
         &[PartiallyShipped, Shipped, Delivered],

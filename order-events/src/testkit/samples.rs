@@ -463,8 +463,8 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
             service_level: ServiceLevel::Standard,
             tracking_number: "1Z999".to_owned(),
             lines: vec![line_quantity(MUG, 1)],
-            freight_cost: amount("2.10"),
-            weight_grams: 400,
+            freight_cost: Some(amount("2.10")),
+            weight_grams: Some(400),
         }
         .into(),
         RecordCarrierException {
@@ -557,6 +557,8 @@ pub fn one_of_each_order_command() -> Vec<OrderCommand> {
             }),
         }
         .into(),
+        super::warehouse::record_picks(vec![line_quantity(MUG, 1)]).into(),
+        super::warehouse::pack_parcel("P9", vec![line_quantity(MUG, 1)], 420).into(),
     ]
 }
 
@@ -693,6 +695,7 @@ pub fn one_of_each_event() -> Vec<Event> {
         .chain(account_events().into_iter().map(Event::Account))
         .chain(reviews_and_claims().into_iter().map(Event::Order))
         .chain(cash_on_delivery_events())
+        .chain(super::warehouse::events())
         .collect()
 }
 
@@ -1129,5 +1132,6 @@ pub fn one_of_each_command() -> Vec<Command> {
         .chain(stock.into_iter().map(Command::from))
         .chain(accounts)
         .chain([record_reconciliation().into()])
+        .chain(super::warehouse::commands())
         .collect()
 }
