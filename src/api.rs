@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use command_handler::Clock;
-use order_events::ids::OrderId;
+use order_events::ids::{OrderId, Sku, WarehouseId};
 use order_events::money::Currency;
 use order_events::order::OrderStatus;
 use projections::model::InMinorUnits;
@@ -69,6 +69,19 @@ pub enum ReadQuery {
     },
     FailedNotifications,
     Status,
+    Waves {
+        warehouse: Option<String>,
+        open: bool,
+    },
+    Wave(String),
+    PickList(String),
+    NextWave(projections::warehouse::WavePlanRequest),
+    Replenishment {
+        params: projections::warehouse::ReplenishmentParams,
+        warehouse: Option<String>,
+        sku: Option<String>,
+        reorder_only: bool,
+    },
 }
 
 /// What answering needs besides the query.
@@ -79,8 +92,11 @@ pub struct ReadContext {
     pub clock: Arc<dyn Clock>,
     /// When orders are exceptions: hours per status, hours a claim may stay open.
     pub slas: projections::model::Slas,
-    /// The shop's policy, for what merchant payouts hold back (return window, holdback share).
+    /// The shop's policy, for what merchant payouts hold back (return window, holdback share),
+    /// and its carrier table, which the wave planner routes orders with.
     pub policy: order_events::Policy,
+    /// Configured bins by warehouse and SKU, for the wave planner.
+    pub bins: Arc<BTreeMap<WarehouseId, BTreeMap<Sku, String>>>,
     /// The webhook deliveries, for the failed ones.
     pub deliveries: crate::notify::Deliveries,
 }
@@ -239,7 +255,50 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?,
         ),
+        ReadQuery::Waves { warehouse, open } => to_json(&store.waves(warehouse.as_deref(), *open)?),
+        ReadQuery::Wave(id) => to_json(&wave(&store, id)?),
+        ReadQuery::PickList(id) => to_json(&projections::warehouse::PickListView::from(wave(
+            &store, id,
+        )?)),
+        ReadQuery::NextWave(request) => {
+            let bins = context
+                .bins
+                .get(&request.warehouse)
+                .cloned()
+                .unwrap_or_default();
+            match store.propose_wave(request, &context.policy.shipping, &bins)? {
+                Some(plan) => to_json(&plan),
+                None => {
+                    return Err(ApiError::NotFound(format!(
+                        "no order is ready for a wave at {}",
+                        request.warehouse
+                    )))
+                }
+            }
+        }
+        ReadQuery::Replenishment {
+            params,
+            warehouse,
+            sku,
+            reorder_only,
+        } => to_json(&projections::warehouse::ReplenishmentPage {
+            items: store.replenishment(
+                params,
+                warehouse.as_deref(),
+                sku.as_deref(),
+                *reorder_only,
+            )?,
+        }),
     })
+}
+
+fn wave(
+    store: &projections::ProjectionStore,
+    id: &str,
+) -> Result<projections::warehouse::WaveView, ApiError> {
+    store
+        .wave(id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no wave {id}")))
 }
 
 /// Query-string parameters, taken one by one; whatever is left is refused by name.
@@ -364,7 +423,12 @@ fn order_id(text: &str) -> Result<OrderId, ApiError> {
 }
 
 /// Builds the query of a route from its path and parameters.
-fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<ReadQuery, ApiError> {
+fn read_query(
+    route: Route,
+    path: &[String],
+    params: &mut Params,
+    now: DateTime<Utc>,
+) -> Result<ReadQuery, ApiError> {
     Ok(match route {
         Route::Orders => ReadQuery::Orders {
             filter: OrderFilter {
@@ -416,6 +480,72 @@ fn read_query(route: Route, path: &[String], params: &mut Params) -> Result<Read
         },
         Route::FailedNotifications => ReadQuery::FailedNotifications,
         Route::Status => ReadQuery::Status,
+        Route::Waves => ReadQuery::Waves {
+            warehouse: params.text("warehouse")?,
+            open: params.flag("open")?,
+        },
+        Route::Wave => ReadQuery::Wave(path[0].clone()),
+        Route::PickList => ReadQuery::PickList(path[0].clone()),
+        Route::NextWave => ReadQuery::NextWave(next_wave(&path[0], params)?),
+        Route::Replenishment => replenishment(params, now)?,
+    })
+}
+
+/// The planner's request: `wave_id` (required), `orders_max` (default 50), `carrier`,
+/// `service_level`, `cutoff_at`.
+fn next_wave(
+    warehouse: &str,
+    params: &mut Params,
+) -> Result<projections::warehouse::WavePlanRequest, ApiError> {
+    let wave_id = params.text("wave_id")?.ok_or_else(|| {
+        ApiError::bad(
+            "missing_parameter",
+            "parameter 'wave_id' names the wave to plan",
+        )
+    })?;
+    let service_level = params.take_with("service_level", "standard, express or economy", |t| {
+        serde_json::from_value(Value::String(t.to_owned())).ok()
+    })?;
+    Ok(projections::warehouse::WavePlanRequest {
+        wave_id: wave_id.as_str().into(),
+        warehouse: warehouse.into(),
+        orders_max: params.number("orders_max")?.unwrap_or(50),
+        carrier: params.text("carrier")?.map(|c| c.as_str().into()),
+        service_level,
+        cutoff_at: params.time("cutoff_at")?,
+    })
+}
+
+/// Replenishment's parameters: `window_days`, `lead_time_days`, `cover_days` (each at most
+/// 365), `warehouse`, `sku`, `reorder`.
+fn replenishment(params: &mut Params, now: DateTime<Utc>) -> Result<ReadQuery, ApiError> {
+    use projections::warehouse::ReplenishmentParams as P;
+    let mut days = |name: &str, default: u32, least: u32| -> Result<u32, ApiError> {
+        let value = params.number::<u32>(name)?.unwrap_or(default);
+        if value < least || value > P::DAYS_MAX {
+            return Err(ApiError::bad(
+                "bad_parameter",
+                format!(
+                    "parameter '{name}' = {value} is not {least} to {}",
+                    P::DAYS_MAX
+                ),
+            ));
+        }
+        Ok(value)
+    };
+    let window_days = days("window_days", P::WINDOW_DAYS_DEFAULT, 1)?;
+    let lead_time_days = days("lead_time_days", P::LEAD_TIME_DAYS_DEFAULT, 0)?;
+    let cover_days = days("cover_days", P::COVER_DAYS_DEFAULT, 0)?;
+    Ok(ReadQuery::Replenishment {
+        params: P {
+            window_days,
+            lead_time_days,
+            cover_days,
+            as_of: now.date_naive(),
+        },
+        warehouse: params.text("warehouse")?,
+        sku: params.text("sku")?,
+        reorder_only: params.flag("reorder")?,
     })
 }
 
@@ -436,6 +566,11 @@ pub enum Route {
     Notifications,
     FailedNotifications,
     Status,
+    Waves,
+    Wave,
+    PickList,
+    NextWave,
+    Replenishment,
 }
 
 /// Answers a route with its path segments and query parameters: what the HTTP handlers and
@@ -448,7 +583,7 @@ pub async fn run(
 ) -> Result<Value, ApiError> {
     let mut params = Params::new(pairs)?;
     let (positions, wait) = params.read_your_writes()?;
-    let query = read_query(route, path, &mut params)?;
+    let query = read_query(route, path, &mut params, context.clock.now())?;
     params.finish()?;
     if !positions.is_empty() {
         check_written(context, &positions).await?;
@@ -500,6 +635,11 @@ impl Route {
             Route::Notifications => "/v1/notifications".into(),
             Route::FailedNotifications => "/v1/notifications/failed".into(),
             Route::Status => "/v1/projections/status".into(),
+            Route::Waves => "/v1/waves".into(),
+            Route::Wave => format!("/v1/waves/{}", path[0]),
+            Route::PickList => format!("/v1/waves/{}/pick-list", path[0]),
+            Route::NextWave => format!("/v1/warehouses/{}/next-wave", path[0]),
+            Route::Replenishment => "/v1/inventory/replenishment".into(),
         }
     }
 }
@@ -580,6 +720,54 @@ pub async fn json_errors(
     answer
 }
 
+/// Answers a read with CSV instead of JSON when the request asks for `text/csv` (and not for
+/// JSON first): the answer's rows under a header of its columns, as `ledger query --csv`
+/// prints them. Errors stay JSON.
+pub async fn csv_when_asked(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let wants_csv = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(prefers_csv);
+    let response = next.run(request).await;
+    if !wants_csv || response.status() != StatusCode::OK {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 256 << 20)
+        .await
+        .unwrap_or_default();
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => return ApiError::Unavailable(error.to_string()).into_response(),
+    };
+    let mut csv = Vec::new();
+    if let Err(error) = crate::tabular::write_csv(&value, &mut csv) {
+        return ApiError::Unavailable(error.to_string()).into_response();
+    }
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        csv,
+    )
+        .into_response()
+}
+
+/// Whether an `Accept` header lists `text/csv` before any JSON type.
+fn prefers_csv(accept: &str) -> bool {
+    for media in accept.split(',') {
+        let media = media.split(';').next().unwrap_or("").trim();
+        match media {
+            "text/csv" => return true,
+            "application/json" | "application/*" | "*/*" => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Answers a method a route does not take: 405 with JSON `{error, reason}` (axum adds the
 /// `Allow` header with the methods it does take).
 pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
@@ -596,6 +784,13 @@ pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) ->
     use crate::auth::Access;
     fn route0(route: Route) -> axum::routing::MethodRouter<ReadContext> {
         get(move |State(c): State<ReadContext>, Query(q): Pairs| handle(c, route, Vec::new(), q))
+    }
+    fn route1(route: Route) -> axum::routing::MethodRouter<ReadContext> {
+        get(
+            move |State(c): State<ReadContext>, Path(id): Path<String>, Query(q): Pairs| {
+                handle(c, route, vec![id], q)
+            },
+        )
     }
     let guard = |access| {
         axum::middleware::from_fn_with_state((auth.clone(), access), crate::auth::authorize)
@@ -641,6 +836,15 @@ pub fn router(context: ReadContext, auth: &std::sync::Arc<crate::auth::Auth>) ->
             route0(Route::FailedNotifications),
         )
         .route("/v1/projections/status", route0(Route::Status))
+        .route("/v1/waves", route0(Route::Waves))
+        .route("/v1/waves/{id}", route1(Route::Wave))
+        .route("/v1/waves/{id}/pick-list", route1(Route::PickList))
+        .route(
+            "/v1/warehouses/{warehouse}/next-wave",
+            route1(Route::NextWave),
+        )
+        .route("/v1/inventory/replenishment", route0(Route::Replenishment))
+        .route_layer(axum::middleware::from_fn(csv_when_asked))
         .route_layer(guard(Access::READ));
     read_routes
         .route(

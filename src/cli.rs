@@ -370,6 +370,58 @@ pub enum QueryWhat {
     },
     /// Projection lag, gaps and undecodable records.
     Status,
+    /// Pick waves, newest first, with their pick lists and progress.
+    Waves {
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// Only waves still picking.
+        #[arg(long)]
+        open: bool,
+    },
+    /// One pick wave.
+    Wave { id: String },
+    /// A wave's pick list in walking order (with --csv: the file for a handheld scanner).
+    PickList { id: String },
+    /// The next wave the planner proposes for a warehouse: its ready orders, express first,
+    /// then longest waiting, as a PlanWave command to submit.
+    NextWave {
+        warehouse: String,
+        /// The id to give the wave.
+        #[arg(long)]
+        wave_id: String,
+        /// Most orders in it [default: 50].
+        #[arg(long)]
+        orders_max: Option<String>,
+        /// Only orders the carrier table routes to this carrier.
+        #[arg(long)]
+        carrier: Option<String>,
+        /// Only orders of this service level (standard, express, economy).
+        #[arg(long)]
+        service_level: Option<String>,
+        /// The carrier's cut-off the wave is for (RFC 3339).
+        #[arg(long)]
+        cutoff_at: Option<String>,
+    },
+    /// Replenishment per SKU and warehouse: sales velocity, days of cover, reorder point and
+    /// the quantity to order.
+    Replenishment {
+        #[arg(long)]
+        warehouse: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+        /// Days of sales the velocity is measured over [default: 28].
+        #[arg(long)]
+        window_days: Option<String>,
+        /// Days from ordering to stock on the shelf [default: 7].
+        #[arg(long)]
+        lead_time_days: Option<String>,
+        /// Days of sales an order should cover after it arrives [default: 14].
+        #[arg(long)]
+        cover_days: Option<String>,
+        /// Only items at or below their reorder point.
+        #[arg(long)]
+        reorder: bool,
+    },
 }
 
 impl QueryWhat {
@@ -451,6 +503,44 @@ impl QueryWhat {
                 (Route::Exceptions, Vec::new())
             }
             QueryWhat::Status => (Route::Status, Vec::new()),
+            QueryWhat::Waves { warehouse, open } => {
+                add("warehouse", warehouse);
+                add("open", open.then(|| "true".to_owned()));
+                (Route::Waves, Vec::new())
+            }
+            QueryWhat::Wave { id } => (Route::Wave, vec![id]),
+            QueryWhat::PickList { id } => (Route::PickList, vec![id]),
+            QueryWhat::NextWave {
+                warehouse,
+                wave_id,
+                orders_max,
+                carrier,
+                service_level,
+                cutoff_at,
+            } => {
+                add("wave_id", Some(wave_id));
+                add("orders_max", orders_max);
+                add("carrier", carrier);
+                add("service_level", service_level);
+                add("cutoff_at", cutoff_at);
+                (Route::NextWave, vec![warehouse])
+            }
+            QueryWhat::Replenishment {
+                warehouse,
+                sku,
+                window_days,
+                lead_time_days,
+                cover_days,
+                reorder,
+            } => {
+                add("warehouse", warehouse);
+                add("sku", sku);
+                add("window_days", window_days);
+                add("lead_time_days", lead_time_days);
+                add("cover_days", cover_days);
+                add("reorder", reorder.then(|| "true".to_owned()));
+                (Route::Replenishment, Vec::new())
+            }
         };
         crate::query::CliQuery {
             route,

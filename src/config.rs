@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use order_events::ids::{Sku, WarehouseId};
 use order_events::process::ProcessRules;
+use order_events::shipping::{Catalog, Shipping};
 use order_events::Policy;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,20 @@ pub struct LedgerConfig {
     pub checkpoints: CheckpointsSection,
     /// Webhooks the notifications outbox is delivered to.
     pub notifications: crate::notify::NotificationsSection,
+    /// The SKUs' physical attributes (`[catalog."SKU"]`): weight, dimensions, handling. Parcels
+    /// are weighed against them and labelled, routed and priced by them.
+    pub catalog: Catalog,
+    /// Per warehouse code, where each SKU is kept (`[warehouses."HAM-1".bins]`): the bin a
+    /// pick list sends a picker to, unless a `SetBinLocation` set the item's own.
+    pub warehouses: BTreeMap<WarehouseId, WarehouseSection>,
+}
+
+/// One warehouse's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarehouseSection {
+    /// Bin codes by SKU.
+    pub bins: BTreeMap<Sku, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,9 +260,59 @@ impl LedgerConfig {
         self.settlement
             .check()
             .map_err(|reason| format!("[settlement]: {reason}"))?;
+        self.check_shipping()?;
         crate::auth::Auth::from_config(&self.auth, None)
             .map(|_| ())
             .map_err(|reason| format!("[auth]: {reason}"))
+    }
+
+    /// The catalog's weights are positive, bins are short, and freight rates are amounts of
+    /// their currency.
+    fn check_shipping(&self) -> Result<(), String> {
+        for (sku, attributes) in &self.catalog {
+            if attributes.weight_grams == 0 {
+                return Err(format!("[catalog.\"{sku}\"]: weight_grams is 0"));
+            }
+        }
+        for (code, warehouse) in &self.warehouses {
+            for (sku, bin) in &warehouse.bins {
+                if bin.is_empty() || bin.chars().count() > 32 {
+                    return Err(format!(
+                        "[warehouses.\"{code}\".bins]: the bin of {sku} is not 1-32 characters"
+                    ));
+                }
+            }
+        }
+        for rule in &self.process.carriers {
+            for rate in &rule.rates {
+                if rate.price.is_negative() || rate.price.0.scale() > rate.currency.minor_units() {
+                    return Err(format!(
+                        "[[process.carriers]] {}: rate {} is not an amount in {}",
+                        rule.carrier, rate.price, rate.currency
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy decisions see: `[policy]` with the catalog and the carrier table.
+    pub fn decision_policy(&self) -> Policy {
+        Policy {
+            shipping: std::sync::Arc::new(Shipping {
+                catalog: self.catalog.clone(),
+                carriers: self.process.carriers.clone(),
+            }),
+            ..self.policy.clone()
+        }
+    }
+
+    /// Bins by warehouse, then SKU, as configured.
+    pub fn bins(&self) -> BTreeMap<WarehouseId, BTreeMap<Sku, String>> {
+        self.warehouses
+            .iter()
+            .map(|(code, section)| (code.clone(), section.bins.clone()))
+            .collect()
     }
 
     /// The handler's settings for a log opened with `log`: without a configured state
@@ -291,7 +357,8 @@ impl LedgerConfig {
                 statuses: self.projections.sla_hours.clone(),
                 claim_hours: self.projections.claim_sla_hours,
             },
-            policy: self.policy.clone(),
+            policy: self.decision_policy(),
+            bins: self.bins(),
         }
     }
 
@@ -307,6 +374,7 @@ impl LedgerConfig {
             decide_in_place: true,
             rules: ProcessRules {
                 settlement: self.settlement.clone(),
+                catalog: self.catalog.clone(),
                 ..self.process.clone()
             },
             cache_aggregates_max: self.handler.cache_aggregates_max,
@@ -396,5 +464,37 @@ mod tests {
         );
         assert_eq!(handler.rules.warehouses[0].countries, ["DE", "AT"]);
         assert_eq!(handler.rules.carriers[0].weight_grams_max, Some(31_500));
+    }
+
+    #[test]
+    fn the_catalog_bins_and_rates_read_from_the_file_and_reach_the_decisions() {
+        let text = r#"
+            [catalog."MUG-01"]
+            weight_grams = 400
+            fragile = true
+            [warehouses."HAM-1".bins]
+            "MUG-01" = "A-01-03"
+            [[process.carriers]]
+            carrier = "dhl"
+            handling = ["fragile"]
+            rates = [{ currency = "EUR", weight_grams_max = 2000, price = "4.90" }]
+        "#;
+        let config: LedgerConfig = toml::from_str(text).unwrap();
+        config.check().unwrap();
+        let policy = config.decision_policy();
+        let mug = Sku::from("MUG-01");
+        assert_eq!(policy.shipping.catalog[&mug].weight_grams, 400);
+        assert_eq!(
+            policy.shipping.carriers[0].rates[0].price,
+            "4.90".parse().unwrap()
+        );
+        assert_eq!(config.bins()[&WarehouseId::from("HAM-1")][&mug], "A-01-03");
+        assert_eq!(config.handler_config().rules.catalog, config.catalog);
+        let error =
+            toml::from_str::<LedgerConfig>("[catalog.\"MUG-01\"]\nweight = 4\n").unwrap_err();
+        assert!(error.to_string().contains("weight"), "{error}");
+        let zero: LedgerConfig =
+            toml::from_str("[catalog.\"MUG-01\"]\nweight_grams = 0\n").unwrap();
+        assert!(zero.check().unwrap_err().contains("weight_grams is 0"));
     }
 }

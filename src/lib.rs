@@ -23,5 +23,6 @@ pub mod rules;
 pub mod running;
 pub mod serve;
 pub mod submit;
+pub mod tabular;
 pub mod tls;
 pub mod validate;

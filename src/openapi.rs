@@ -15,6 +15,7 @@ use projections::model::{
     OrderView, ReconciliationView, ReportView, TrialBalanceView,
 };
 use projections::query::{Page, PAGE_LIMIT_MAX};
+use projections::warehouse::{PickListView, ReplenishmentPage, WaveView};
 use projections::worker::ProjectionStatus;
 
 /// One parameter of an operation.
@@ -125,10 +126,9 @@ fn read<T: JsonSchema>(
         .map(Param::to_value)
         .collect();
     let mut responses = Map::new();
-    responses.insert(
-        "200".into(),
-        ok_json(generator.subschema_for::<T>().to_value()),
-    );
+    let mut ok = ok_json(generator.subschema_for::<T>().to_value());
+    ok["content"]["text/csv"] = json!({"schema": {"type": "string", "description": "With `Accept: text/csv`: the answer's rows (a listing's items, a list, or the one object) under a header of their columns, nested values as compact JSON."}});
+    responses.insert("200".into(), ok);
     responses.insert("400".into(), error("A parameter is malformed, unknown or given twice: `error` names the problem, `reason` the parameter."));
     if params.iter().any(|p| p.location == "path") {
         responses.insert("404".into(), error("Nothing under that id."));
@@ -199,6 +199,32 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
             item
         }),
         ("/v1/projections/status", read::<ProjectionStatus>(generator, "Lag per partition, gaps and undecodable records, apply rate.", vec![])),
+        ("/v1/waves", read::<Vec<WaveView>>(generator, "Pick waves, newest planned first: warehouse, carrier and cut-off, the pick list in walking order (by bin) with each line's pick, and progress (lines and units picked, short picks).", vec![
+            query("warehouse", "Only this warehouse's.", text()),
+            query("open", "Only waves still picking.", json!({"type": "boolean"})),
+        ])),
+        ("/v1/waves/{id}", read::<WaveView>(generator, "One pick wave.", vec![path("id", "Wave id.", text())])),
+        ("/v1/waves/{id}/pick-list", read::<PickListView>(generator, "A wave's pick list in walking order: with `Accept: text/csv` the file for a handheld scanner (sequence, order, SKU, bin, quantity, picked).", vec![path("id", "Wave id.", text())])),
+        ("/v1/warehouses/{warehouse}/next-wave", {
+            let mut item = read::<order_events::wave::PlanWave>(generator, "The wave planner's proposal for a warehouse: its orders that are paid (or cash on delivery, ready to ship) with stock reserved there not yet picked, packed or in an open wave — express first, then longest waiting, up to `orders_max` — each with its lines and their bins (the stock item's, else `[warehouses.<code>.bins]`): the `PlanWave` payload to submit.", vec![
+                path("warehouse", "Warehouse code.", text()),
+                query("wave_id", "The id to give the wave (required).", json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})),
+                query("orders_max", "Most orders [default: 50].", whole(1, 1000)),
+                query("carrier", "Only orders the carrier table routes to this carrier (by their expected weight, destination, service level and handling).", text()),
+                query("service_level", "Only orders of this service level.", json!({"type": "string", "enum": ["standard", "express", "economy"]})),
+                query("cutoff_at", "The carrier's cut-off the wave is for, recorded with it.", time()),
+            ]);
+            item["get"]["responses"]["404"] = error("No order is ready for a wave at that warehouse (`not_found`).");
+            item
+        }),
+        ("/v1/inventory/replenishment", read::<ReplenishmentPage>(generator, "Replenishment per stock item: units shipped over the window, velocity per day, days of cover, reorder point = velocity × lead time (rounded up) + safety stock, and the quantity to order (enough for the lead time and `cover_days` after it, plus safety stock, less what is available) when available is at or below it.", vec![
+            query("warehouse", "Only this warehouse.", text()),
+            query("sku", "Only this SKU.", text()),
+            query("window_days", "Days of sales the velocity is measured over, ending today [default: 28].", whole(1, 365)),
+            query("lead_time_days", "Days from ordering to stock on the shelf [default: 7].", whole(0, 365)),
+            query("cover_days", "Days of sales an order should cover after it arrives [default: 14].", whole(0, 365)),
+            query("reorder", "Only items at or below their reorder point.", json!({"type": "boolean"})),
+        ])),
         ("/v1/reconciliations", read::<Vec<ReconciliationView>>(generator, "Recorded reconciliation runs, oldest first: run id, who recorded it and when, the provider, the report's SHA-256, the period, matched lines, breaks by kind and per-currency nets.", vec![])),
     ];
     for (route, item) in routes {

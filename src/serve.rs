@@ -768,8 +768,14 @@ pub struct ReadSide {
     pub settlement: projections::SettlementRules,
     /// When orders are exceptions: hours per status, hours a claim may stay open.
     pub slas: projections::model::Slas,
-    /// The shop's policy: merchant balances show what a payout may take under it.
+    /// The shop's policy: merchant balances show what a payout may take under it; the wave
+    /// planner routes orders with its carrier table.
     pub policy: order_events::Policy,
+    /// Configured bins by warehouse and SKU, for the wave planner.
+    pub bins: std::collections::BTreeMap<
+        order_events::ids::WarehouseId,
+        std::collections::BTreeMap<order_events::ids::Sku, String>,
+    >,
 }
 
 /// Opens the read models (the live generation in PostgreSQL or in the store directory, or a
@@ -893,6 +899,7 @@ pub async fn serve(
         clock: clock.clone(),
         slas: options.read_side.slas,
         policy: options.read_side.policy,
+        bins: Arc::new(options.read_side.bins),
         deliveries,
     };
     let mut auth = options.auth;

@@ -673,6 +673,7 @@ async fn sled_answers(log: Arc<dyn Log>, routes: &[CliQuery]) -> Vec<serde_json:
             claim_hours: config.projections.claim_sla_hours,
         },
         policy: config.policy.clone(),
+        bins: Default::default(),
     };
     let context = order_ledger::query::caught_up_context(log, read_side)
         .await

@@ -126,6 +126,8 @@ struct Fate {
     cod: bool,
     /// Refuses the parcel at the door.
     refuse: bool,
+    /// Chose express delivery: picked first.
+    express: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +390,7 @@ impl Shop {
             ret: r.chance(10),
             cod,
             refuse,
+            express: r.chance(15),
         };
         self.active.push(SimOrder {
             id,
@@ -427,6 +430,11 @@ impl Shop {
                 PaymentTerms::CashOnDelivery
             } else {
                 PaymentTerms::Prepaid
+            },
+            service_level: if fate.express {
+                ServiceLevel::Express
+            } else {
+                ServiceLevel::Standard
             },
         });
         self.envelope(ActorKind::Customer, &customer, now, command.into())

@@ -32,6 +32,8 @@
 //!
 //! Cash on delivery added payment terms: `OrderPlaced` version 2 records `payment_terms`, and
 //! the `PlaceOrder` command version 2 may ask for them; every version 1 order was prepaid.
+//! Pick waves added the order's service level (express orders are picked first): `PlaceOrder`
+//! and `OrderPlaced` version 3 carry `service_level`; every earlier order was standard.
 //!
 //! Not every change is a new version. Reviews and claims replaced `RecordFeedback` with
 //! commands and events of their own (`ReviewOrder`, `ReviseReview`, `OpenClaim`,
@@ -112,6 +114,10 @@ pub(crate) fn decode_legacy_payload(
             decode_payload::<OrderPlacedV1>("OrderPlaced v1 payload", bytes)
                 .map(|old| OrderEvent::OrderPlaced(order_placed_v1(old)).into()),
         ),
+        ("OrderPlaced", 2) => Some(
+            decode_payload::<OrderPlacedV2>("OrderPlaced v2 payload", bytes)
+                .map(|old| OrderEvent::OrderPlaced(order_placed_v2(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -138,6 +144,10 @@ pub(crate) fn decode_legacy_json(
         ("OrderPlaced", 1) => Some(
             parse::<OrderPlacedV1>(payload.as_bytes())
                 .map(|old| OrderEvent::OrderPlaced(order_placed_v1(old)).into()),
+        ),
+        ("OrderPlaced", 2) => Some(
+            parse::<OrderPlacedV2>(payload.as_bytes())
+                .map(|old| OrderEvent::OrderPlaced(order_placed_v2(old)).into()),
         ),
         _ => None,
     }
@@ -167,6 +177,9 @@ pub(crate) fn encode_legacy_json(
         ("OrderPlaced", 1) => {
             Some(parse::<OrderPlacedV1>(payload.as_bytes()).map(|old| encode_order_placed_v1(&old)))
         }
+        ("OrderPlaced", 2) => {
+            Some(parse::<OrderPlacedV2>(payload.as_bytes()).map(|old| encode_order_placed_v2(&old)))
+        }
         _ => None,
     }
 }
@@ -189,6 +202,9 @@ pub(crate) fn legacy_json(
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         ("OrderPlaced", 1) => decode_payload::<OrderPlacedV1>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
+        ("OrderPlaced", 2) => decode_payload::<OrderPlacedV2>(type_name, payload)
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         _ => None,
@@ -387,7 +403,7 @@ pub struct OrderPlacedV1 {
 
 /// A version 1 order was prepaid.
 pub fn order_placed_v1(old: OrderPlacedV1) -> OrderPlaced {
-    OrderPlaced {
+    order_placed_v2(OrderPlacedV2 {
         order_id: old.order_id,
         channel: old.channel,
         external_reference: old.external_reference,
@@ -401,7 +417,53 @@ pub fn order_placed_v1(old: OrderPlacedV1) -> OrderPlaced {
         placed_at: old.placed_at,
         payment_due_at: old.payment_due_at,
         payment_terms: PaymentTerms::Prepaid,
+    })
+}
+
+/// `OrderPlaced` at schema version 2, before the order's service level. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPlacedV2 {
+    pub order_id: OrderId,
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub lines: Vec<LineItem>,
+    pub shipping_fee: Amount,
+    pub discounts: Vec<Discount>,
+    pub shipping_address: Address,
+    #[serde(deserialize_with = "crate::wire::time")]
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+    #[serde(deserialize_with = "crate::wire::time")]
+    pub payment_due_at: chrono::DateTime<chrono::Utc>,
+    pub payment_terms: PaymentTerms,
+}
+
+/// A version 2 order shipped at the standard service level.
+pub fn order_placed_v2(old: OrderPlacedV2) -> OrderPlaced {
+    OrderPlaced {
+        order_id: old.order_id,
+        channel: old.channel,
+        external_reference: old.external_reference,
+        customer_id: old.customer_id,
+        merchant_id: old.merchant_id,
+        currency: old.currency,
+        lines: old.lines,
+        shipping_fee: old.shipping_fee,
+        discounts: old.discounts,
+        shipping_address: old.shipping_address,
+        placed_at: old.placed_at,
+        payment_due_at: old.payment_due_at,
+        payment_terms: old.payment_terms,
+        service_level: ServiceLevel::Standard,
     }
+}
+
+/// Encodes a version 2 `OrderPlaced` payload, as a version 2 build wrote it.
+pub fn encode_order_placed_v2(old: &OrderPlacedV2) -> Vec<u8> {
+    crate::codec::payload::encode_payload(old)
 }
 
 /// Encodes a version 1 `OrderPlaced` payload, as a version 1 build wrote it.
@@ -427,7 +489,7 @@ pub struct PlaceOrderV1 {
 
 /// A version 1 placement asked for a prepaid order.
 pub fn place_order_v1(old: PlaceOrderV1) -> PlaceOrder {
-    PlaceOrder {
+    place_order_v2(PlaceOrderV2 {
         channel: old.channel,
         external_reference: old.external_reference,
         customer_id: old.customer_id,
@@ -438,6 +500,41 @@ pub fn place_order_v1(old: PlaceOrderV1) -> PlaceOrder {
         discounts: old.discounts,
         shipping_address: old.shipping_address,
         payment_terms: PaymentTerms::Prepaid,
+    })
+}
+
+/// The `PlaceOrder` command at schema version 2, before the service level. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderV2 {
+    pub channel: Channel,
+    pub external_reference: String,
+    pub customer_id: CustomerId,
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub lines: Vec<LineItem>,
+    pub shipping_fee: Amount,
+    #[serde(default)]
+    pub discounts: Vec<Discount>,
+    pub shipping_address: Address,
+    #[serde(default)]
+    pub payment_terms: PaymentTerms,
+}
+
+/// A version 2 placement shipped at the standard service level.
+pub fn place_order_v2(old: PlaceOrderV2) -> PlaceOrder {
+    PlaceOrder {
+        channel: old.channel,
+        external_reference: old.external_reference,
+        customer_id: old.customer_id,
+        merchant_id: old.merchant_id,
+        currency: old.currency,
+        lines: old.lines,
+        shipping_fee: old.shipping_fee,
+        discounts: old.discounts,
+        shipping_address: old.shipping_address,
+        payment_terms: old.payment_terms,
+        service_level: ServiceLevel::Standard,
     }
 }
 
@@ -456,6 +553,7 @@ pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::Schem
         ("Ship", 1, maker::<ShipV1>),
         ("Ship", 2, maker::<ShipV2>),
         ("PlaceOrder", 1, maker::<PlaceOrderV1>),
+        ("PlaceOrder", 2, maker::<PlaceOrderV2>),
     ]
 }
 
@@ -490,6 +588,10 @@ pub(crate) fn decode_legacy_command_payload(
             decode_payload::<PlaceOrderV1>("PlaceOrder v1 payload", bytes)
                 .map(|old| OrderCommand::PlaceOrder(place_order_v1(old)).into()),
         ),
+        ("PlaceOrder", 2) => Some(
+            decode_payload::<PlaceOrderV2>("PlaceOrder v2 payload", bytes)
+                .map(|old| OrderCommand::PlaceOrder(place_order_v2(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -522,6 +624,10 @@ pub(crate) fn decode_legacy_command_json(
         ("PlaceOrder", 1) => Some(
             parse::<PlaceOrderV1>(payload.as_bytes())
                 .map(|old| OrderCommand::PlaceOrder(place_order_v1(old)).into()),
+        ),
+        ("PlaceOrder", 2) => Some(
+            parse::<PlaceOrderV2>(payload.as_bytes())
+                .map(|old| OrderCommand::PlaceOrder(place_order_v2(old)).into()),
         ),
         _ => None,
     }

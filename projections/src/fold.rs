@@ -112,7 +112,7 @@ impl Rows for MemoryRows {
 
 /// A row to change and write back with [`keep`]: decoded from the rows unless the step kept
 /// it decoded.
-fn take<T: DeserializeOwned + 'static>(
+pub(crate) fn take<T: DeserializeOwned + 'static>(
     rows: &mut dyn Rows,
     key: &[u8],
     what: &str,
@@ -129,7 +129,7 @@ fn take<T: DeserializeOwned + 'static>(
     }
 }
 
-fn keep<T: Serialize + Send + 'static>(rows: &mut dyn Rows, key: Vec<u8>, row: T) {
+pub(crate) fn keep<T: Serialize + Send + 'static>(rows: &mut dyn Rows, key: Vec<u8>, row: T) {
     rows.keep_decoded(key, Decoded::new(row));
 }
 
@@ -248,6 +248,9 @@ impl Projector {
                 read.push(keys::stock(sku, warehouse));
             }
         }
+        if envelope.aggregate_kind == AggregateKind::Wave {
+            read.push(crate::warehouse::wave_key(&envelope.aggregate_id));
+        }
         read
     }
 
@@ -316,6 +319,9 @@ impl Projector {
             }
             (Event::Stock(event), AggregateKind::StockItem) => {
                 fold_stock(rows, envelope, event)?;
+            }
+            (Event::Wave(event), AggregateKind::Wave) => {
+                crate::warehouse::fold_wave(rows, envelope, event)?;
             }
             (Event::Account(event), AggregateKind::Account) => {
                 let entries = Projector::account_entries(envelope, event);
@@ -918,6 +924,12 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
     let owed = row.state.status == OrderStatus::Cancelled && row.state.refund_owed.is_positive();
     let owed_entry =
         owed.then(|| keys::index_entry(OrderIndex::RefundOwed, None, row.status_since(), id));
+    let parcel_entry = |index, flagged: fn(&order_events::order::ParcelPacked) -> bool| {
+        let packed_at = row.state.parcels.iter().find(|p| flagged(p))?.packed_at;
+        Some(keys::index_entry(index, None, packed_at, id))
+    };
+    let mismatch_entry = parcel_entry(OrderIndex::WeightMismatch, |p| p.weight_mismatch);
+    let overweight_entry = parcel_entry(OrderIndex::Overweight, |p| p.overweight);
     let indexed: [(OrderIndex, Option<&str>, DateTime<Utc>); 6] = [
         (OrderIndex::Time, None, placed),
         (OrderIndex::Status, Some(&status), placed),
@@ -939,6 +951,8 @@ fn index_entries(row: &OrderRow) -> BTreeSet<Vec<u8>> {
         .map(|(index, value, at)| keys::index_entry(index, value, at, id))
         .chain(claim_entry)
         .chain(owed_entry)
+        .chain(mismatch_entry)
+        .chain(overweight_entry)
         .collect()
 }
 
@@ -972,9 +986,19 @@ fn fold_stock(
         warehouse: warehouse.into(),
         state: StockItem::default(),
         updated_at: envelope.recorded_at,
+        last_count: None,
     });
     stock::apply(&mut row.state, event);
     row.updated_at = envelope.recorded_at;
+    if let StockEvent::StockCounted(counted) = event {
+        row.last_count = Some(crate::model::CountView {
+            counted_at: envelope.recorded_at,
+            book_quantity: counted.book_quantity,
+            counted_quantity: counted.counted_quantity,
+            difference: counted.difference,
+            reason: counted.reason.clone(),
+        });
+    }
     keep(rows, key, row);
-    Ok(())
+    crate::warehouse::count_sales(rows, (sku, warehouse), envelope, event)
 }

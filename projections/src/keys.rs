@@ -25,6 +25,8 @@
 //!                                                       window began; max: not delivered)
 //! e <currency 3><merchant><order id 16>              -> Option<delivered at> (where the
 //!                                                       order's `h` row is)
+//! W <wave id>                                        -> WaveView (a pick wave)
+//! k <sku><warehouse><date YYYY-MM-DD>                -> units the item shipped that day (u64)
 //! ```
 //!
 //! Strings inside keys are length-prefixed (u16), so no id can run into the next field; times
@@ -67,6 +69,10 @@ pub const HOLD: u8 = b'h';
 pub const HOLD_AT: u8 = b'e';
 /// The outbox: per events partition and offset, the notification that event made (JSON).
 pub const NOTIFICATION: u8 = b'n';
+/// Pick waves, by id (`crate::warehouse`).
+pub const WAVE: u8 = b'W';
+/// A stock item's units shipped per day (`crate::warehouse`).
+pub const SALES: u8 = b'k';
 /// The store's layout version.
 pub const FORMAT: &[u8] = b"_format";
 
@@ -85,6 +91,12 @@ pub enum OrderIndex {
     /// Cancelled orders (refused at the door too) with money still owed back, by the time
     /// they were cancelled.
     RefundOwed,
+    /// Orders with an unshipped parcel whose weight is off its contents', by when it was
+    /// packed.
+    WeightMismatch,
+    /// Orders with an unshipped parcel heavier than any allowed service takes, by when it was
+    /// packed.
+    Overweight,
 }
 
 impl OrderIndex {
@@ -98,6 +110,8 @@ impl OrderIndex {
             OrderIndex::InStatus => b'w',
             OrderIndex::OpenClaim => b'c',
             OrderIndex::RefundOwed => b'f',
+            OrderIndex::WeightMismatch => b'k',
+            OrderIndex::Overweight => b'v',
         }
     }
 }
@@ -167,6 +181,17 @@ pub fn index_entry(index: OrderIndex, value: Option<&str>, at: DateTime<Utc>, id
     key.extend_from_slice(&time(at));
     key.extend_from_slice(id.as_bytes());
     key
+}
+
+/// The order id at the end of an index entry.
+pub fn id_at_end(key: &[u8]) -> Result<Uuid, StoreError> {
+    key.len()
+        .checked_sub(16)
+        .and_then(|start| Uuid::from_slice(&key[start..]).ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "an index entry without an order id at its end".into(),
+        })
 }
 
 pub fn status_code(status: OrderStatus) -> String {

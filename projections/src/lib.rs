@@ -5,6 +5,7 @@
 //! - [`fold`]: what one event does to the read models, over any [`fold::Rows`].
 //! - [`store`]: the sled store; one atomic batch per fold step, checkpoints included.
 //! - [`query`]: listings, lookups, balances, trial balance, reports, exception queue.
+//! - [`warehouse`]: pick waves, sales by day and replenishment, the wave planner.
 //! - [`worker`]: the async loop that follows the events topic, with lag and progress.
 
 pub mod backend;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod tables;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod warehouse;
 pub mod worker;
 
 pub use fold::{CommissionSoFar, MemoryRows, Projector, SettlementRules};

@@ -14,8 +14,9 @@ use order_events::ids::{
 use order_events::money::{Amount, Currency};
 use order_events::order::{
     CarrierExceptionKind, ClaimKind, ClaimResolution, Discount, HoldReason, LineQuantity, Order,
-    OrderStatus, PaymentTerms, ReturnDisposition, ReturnReason,
+    OrderStatus, ParcelPacked, PaymentTerms, ReturnDisposition, ReturnReason, ServiceLevel,
 };
+use order_events::shipping::Handling;
 use order_events::stock::StockItem;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -236,6 +237,40 @@ pub struct ClaimView {
     pub resolution: Option<ClaimResolution>,
 }
 
+/// A parcel packed and weighed, not yet shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ParcelView {
+    pub parcel_id: ShipmentId,
+    pub lines: Vec<LineQuantity>,
+    /// The measured weight in grams.
+    pub weight_grams: u32,
+    /// The contents' weight by the catalog; absent when a SKU has none.
+    pub expected_weight_grams: Option<u32>,
+    /// The heaviest parcel an allowed service takes; absent: no limit known.
+    pub weight_limit_grams: Option<u32>,
+    /// Handling labels: what its contents need.
+    pub handling: Vec<Handling>,
+    pub weight_mismatch: bool,
+    pub overweight: bool,
+    pub packed_at: DateTime<Utc>,
+}
+
+impl From<&ParcelPacked> for ParcelView {
+    fn from(p: &ParcelPacked) -> ParcelView {
+        ParcelView {
+            parcel_id: p.parcel_id.clone(),
+            lines: p.lines.clone(),
+            weight_grams: p.weight_grams,
+            expected_weight_grams: p.expected_weight_grams,
+            weight_limit_grams: p.weight_limit_grams,
+            handling: p.handling.clone(),
+            weight_mismatch: p.weight_mismatch,
+            overweight: p.overweight,
+            packed_at: p.packed_at,
+        }
+    }
+}
+
 /// Everything the read side knows about one order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderView {
@@ -252,6 +287,8 @@ pub struct OrderView {
     pub payment_due_at: DateTime<Utc>,
     /// Prepaid, or cash on delivery (the carrier collects the total at the door).
     pub payment_terms: PaymentTerms,
+    /// The delivery service the customer chose.
+    pub service_level: ServiceLevel,
     /// Time of the last event folded into this view.
     pub updated_at: DateTime<Utc>,
     /// Every status the order entered, in order, starting with `placed`.
@@ -276,6 +313,10 @@ pub struct OrderView {
     pub hold: Option<HoldReason>,
     pub review: Option<ReviewView>,
     pub claims: Vec<ClaimView>,
+    /// Units picked by pick waves and not yet packed or shipped.
+    pub picked: Vec<LineQuantity>,
+    /// Parcels packed and not yet shipped.
+    pub parcels: Vec<ParcelView>,
     /// Every event of the order, in sequence order, with where it is in the log and its hash
     /// (only on the order's own route: listings leave it empty).
     pub events: Vec<EventRef>,
@@ -299,6 +340,7 @@ impl OrderView {
             placed_at: header.placed_at,
             payment_due_at: header.payment_due_at,
             payment_terms: header.payment_terms,
+            service_level: header.service_level,
             updated_at: row.updated_at,
             timeline: row.timeline.clone(),
             lines: state
@@ -389,6 +431,8 @@ impl OrderView {
                     resolution: claim.resolution.clone(),
                 })
                 .collect(),
+            picked: state.picked.clone(),
+            parcels: state.parcels.iter().map(ParcelView::from).collect(),
         })
     }
 }
@@ -445,6 +489,8 @@ pub struct ExceptionView {
     pub claim: Option<ClaimView>,
     /// Hours the claim has been open.
     pub claim_hours_open: Option<i64>,
+    /// The parcel of a `weight_mismatch` or `overweight` exception.
+    pub parcel: Option<ParcelView>,
 }
 
 /// When the exception queue lists an order: hours in a status, by status, and hours a claim
@@ -465,6 +511,11 @@ pub enum ExceptionKind {
     ClaimOpen,
     /// A cancelled order (or one refused at the door) with money still owed back: refund it.
     RefundDue,
+    /// A packed parcel weighs more or less than its contents should, beyond the tolerance:
+    /// check what is in it.
+    WeightMismatch,
+    /// A packed parcel is heavier than any allowed service takes: arrange its transport.
+    Overweight,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,6 +529,19 @@ pub struct StockRow {
     pub warehouse: WarehouseId,
     pub state: StockItem,
     pub updated_at: DateTime<Utc>,
+    /// The last cycle count, if any.
+    pub last_count: Option<CountView>,
+}
+
+/// A cycle count: the book against what was counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CountView {
+    pub counted_at: DateTime<Utc>,
+    pub book_quantity: u64,
+    pub counted_quantity: u64,
+    /// Counted minus book: the adjustment posted.
+    pub difference: i64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -502,6 +566,12 @@ pub struct InventoryView {
     /// Available below the safety stock.
     pub low_stock: bool,
     pub reservations: Vec<ReservationView>,
+    /// Where the item is kept in the warehouse, once set.
+    pub bin: Option<String>,
+    /// Units pick waves are picking (no cycle count until they are done).
+    pub picking: u64,
+    /// The last cycle count.
+    pub last_count: Option<CountView>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -525,6 +595,9 @@ impl From<&StockRow> for InventoryView {
                     expires_at: r.expires_at,
                 })
                 .collect(),
+            bin: row.state.bin.clone(),
+            picking: row.state.picking.values().sum(),
+            last_count: row.last_count.clone(),
             updated_at: row.updated_at,
         }
     }

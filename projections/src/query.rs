@@ -164,7 +164,7 @@ fn wholes<T: Part>(parts: Vec<(Vec<u8>, T)>) -> Result<Vec<(Vec<u8>, T)>, StoreE
 }
 
 /// A stored value decoded (`None` when absent); a value that does not decode is corrupt.
-fn decoded<T: serde::de::DeserializeOwned>(
+pub(crate) fn decoded<T: serde::de::DeserializeOwned>(
     key: &[u8],
     value: Option<Vec<u8>>,
     what: &str,
@@ -392,6 +392,7 @@ impl ProjectionStore {
                     sla_hours: sla,
                     claim: None,
                     claim_hours_open: None,
+                    parcel: None,
                     order: OrderSummary::from(&view),
                 });
             }
@@ -411,19 +412,37 @@ impl ProjectionStore {
                     .and_then(|c| c.opened_at)
                     .map(|at| (now - at).num_hours()),
                 claim: claim.cloned(),
+                parcel: None,
                 order: OrderSummary::from(&view),
             });
         }
-        for view in self.indexed_before(OrderIndex::RefundOwed, None, None, limit)? {
-            found.push(ExceptionView {
-                kind: ExceptionKind::RefundDue,
-                hold: view.hold,
-                hours_in_status: (now - view.status_since).num_hours(),
-                sla_hours: None,
-                claim: None,
-                claim_hours_open: None,
-                order: OrderSummary::from(&view),
-            });
+        let listed = [
+            (OrderIndex::RefundOwed, ExceptionKind::RefundDue),
+            (OrderIndex::WeightMismatch, ExceptionKind::WeightMismatch),
+            (OrderIndex::Overweight, ExceptionKind::Overweight),
+        ];
+        for (index, kind) in listed {
+            for view in self.indexed_before(index, None, None, limit)? {
+                let parcel = view
+                    .parcels
+                    .iter()
+                    .find(|p| match kind {
+                        ExceptionKind::WeightMismatch => p.weight_mismatch,
+                        ExceptionKind::Overweight => p.overweight,
+                        _ => false,
+                    })
+                    .cloned();
+                found.push(ExceptionView {
+                    kind,
+                    hold: view.hold,
+                    hours_in_status: (now - view.status_since).num_hours(),
+                    sla_hours: None,
+                    claim: None,
+                    claim_hours_open: None,
+                    parcel,
+                    order: OrderSummary::from(&view),
+                });
+            }
         }
         found.sort_by_key(|e| {
             let since = e.claim.as_ref().and_then(|c| c.opened_at);
@@ -525,7 +544,7 @@ impl ProjectionStore {
         })
     }
 
-    fn read<T: serde::de::DeserializeOwned>(
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(
         &self,
         key: &[u8],
         what: &str,
@@ -533,7 +552,7 @@ impl ProjectionStore {
         decoded(key, self.backend().get(key)?, what)
     }
 
-    fn scan<T: serde::de::DeserializeOwned>(
+    pub(crate) fn scan<T: serde::de::DeserializeOwned>(
         &self,
         prefix: &[u8],
         what: &str,

@@ -93,6 +93,8 @@ struct Reference {
     defects: BTreeMap<String, [BTreeSet<OrderId>; 3]>,
     /// merchant → its orders.
     merchant_orders: BTreeMap<String, BTreeSet<OrderId>>,
+    /// Pick waves by id.
+    waves: BTreeMap<String, order_events::wave::Wave>,
 }
 
 /// Which defect an order event is, by this test's own reading of the definition: 0 a review
@@ -185,6 +187,10 @@ impl Reference {
                 }
                 // The shop records no reconciliation runs; their read model has a test of its own.
                 Event::Reconciliation(_) | Event::Account(_) => {}
+                Event::Wave(event) => {
+                    let wave = reference.waves.entry(envelope.aggregate_id.clone()).or_default();
+                    order_events::wave::apply(wave, &event);
+                }
             }
         }
         reference

@@ -95,6 +95,7 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
                 claim_hours: defaults.projections.claim_sla_hours,
             },
             policy: defaults.policy,
+            bins: Default::default(),
         },
         auth,
         checkpoints: None,

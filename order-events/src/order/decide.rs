@@ -139,6 +139,7 @@ fn place_order(c: &PlaceOrder, context: &Context) -> Result<OrderPlaced, Rejecti
         placed_at: context.now,
         payment_due_at: context.now + policy.payment_window(),
         payment_terms: c.payment_terms,
+        service_level: c.service_level,
     })
 }
 

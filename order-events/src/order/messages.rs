@@ -265,6 +265,9 @@ value_type! {
         /// Prepaid unless cash on delivery is asked for (and offered: `[[policy.cash_on_delivery]]`).
         #[serde(default)]
         pub payment_terms: PaymentTerms,
+        /// The delivery service the customer chose: express orders are picked first.
+        #[serde(default)]
+        pub service_level: ServiceLevel,
     }
 
     /// Change a line's unit price. Only before any payment.
@@ -549,7 +552,7 @@ value_type! {
 message_set! {
     /// Every command the order aggregate decides.
     pub enum OrderCommand {
-        PlaceOrder = 2,
+        PlaceOrder = 3,
         ModifyPrice = 1,
         ApplyDiscount = 1,
         CancelOrder = 1,
@@ -627,7 +630,8 @@ impl OrderCommand {
 // ---------------------------------------------------------------------------------------------
 
 value_type! {
-    /// Schema version 2 adds `payment_terms`; version 1 orders were prepaid (`upcast.rs`).
+    /// Schema version 2 adds `payment_terms`; version 1 orders were prepaid. Version 3 adds
+    /// `service_level`; earlier orders were standard (`upcast.rs`).
     pub struct OrderPlaced {
         pub order_id: OrderId,
         pub channel: Channel,
@@ -648,6 +652,7 @@ value_type! {
         #[schemars(with = "chrono::DateTime<chrono::Utc>")]
         pub payment_due_at: DateTime<Utc>,
         pub payment_terms: PaymentTerms,
+        pub service_level: ServiceLevel,
     }
 
     pub struct PriceModified {
@@ -884,7 +889,7 @@ value_type! {
 message_set! {
     /// Every event of the order aggregate, with its current schema version.
     pub enum OrderEvent {
-        OrderPlaced = 2,
+        OrderPlaced = 3,
         PriceModified = 1,
         DiscountApplied = 1,
         OrderCancelled = 2,

@@ -31,6 +31,8 @@ pub struct OrderHeader {
     pub placed_at: DateTime<Utc>,
     pub payment_due_at: DateTime<Utc>,
     pub payment_terms: PaymentTerms,
+    /// The delivery service the customer chose.
+    pub service_level: ServiceLevel,
 }
 
 /// One line of the order with its fulfilment progress.
@@ -404,6 +406,7 @@ pub fn try_apply(state: &mut Order, event: &OrderEvent) -> Result<(), String> {
                 placed_at: e.placed_at,
                 payment_due_at: e.payment_due_at,
                 payment_terms: e.payment_terms,
+                service_level: e.service_level,
             });
             state.lines = e
                 .lines

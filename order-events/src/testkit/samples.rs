@@ -73,6 +73,7 @@ pub fn place_order() -> PlaceOrder {
         discounts: Vec::new(),
         shipping_address: address(),
         payment_terms: PaymentTerms::Prepaid,
+        service_level: ServiceLevel::Standard,
     }
 }
 
@@ -201,6 +202,7 @@ pub fn order_placed() -> OrderEvent {
         placed_at: at(0),
         payment_due_at: at(30),
         payment_terms: PaymentTerms::Prepaid,
+        service_level: c.service_level,
     }
     .into()
 }

@@ -1,0 +1,542 @@
+//! The warehouse's read models: pick waves with their pick lists and progress, each stock
+//! item's units shipped per day (the sales velocity replenishment is computed from), and the
+//! wave planner, which proposes the next wave of a warehouse from the orders ready for it.
+//!
+//! ```text
+//! W <wave id>                          -> WaveRow
+//! k <sku><warehouse><date YYYY-MM-DD>  -> units of the item shipped that day (u64)
+//! ```
+//!
+//! Both are rows of one aggregate each (a wave, a stock item), so only its partition writes
+//! them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use order_events::envelope::EventEnvelope;
+use order_events::ids::{CarrierId, OrderId, Sku, WarehouseId, WaveId};
+use order_events::order::{Order, OrderStatus, ServiceLevel};
+use order_events::shipping::{Parcel, Shipping};
+use order_events::stock::StockEvent;
+use order_events::wave::{PlanWave, WaveEvent, WaveLine, WaveOrder, WAVE_ORDERS_MAX};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::fold::{get, keep, put, take, Rows};
+use crate::keys::{self, push_str};
+use crate::model::{OrderRow, StockRow};
+use crate::query::QueryError;
+use crate::{ProjectionStore, StoreError};
+
+/// One line of a wave's pick list and how it was picked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PickLineView {
+    /// The line's place in the walk, from 1.
+    pub sequence: u32,
+    pub bin: Option<String>,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub order_id: OrderId,
+    pub service_level: ServiceLevel,
+    /// Units picked; absent until the line is picked.
+    pub picked_quantity: Option<u32>,
+}
+
+/// A wave's pick list on its own: what a handheld scanner loads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PickListView {
+    pub wave_id: WaveId,
+    pub warehouse: WarehouseId,
+    /// The lines in walking order.
+    pub items: Vec<PickLineView>,
+}
+
+impl From<WaveView> for PickListView {
+    fn from(wave: WaveView) -> PickListView {
+        PickListView {
+            wave_id: wave.wave_id,
+            warehouse: wave.warehouse,
+            items: wave.pick_list,
+        }
+    }
+}
+
+/// Every stock item's replenishment figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplenishmentPage {
+    pub items: Vec<ReplenishmentView>,
+}
+
+/// Whether a wave's picking is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveStatus {
+    Picking,
+    Completed,
+}
+
+/// A pick wave as stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaveView {
+    pub wave_id: WaveId,
+    pub warehouse: WarehouseId,
+    pub status: WaveStatus,
+    pub carrier: Option<CarrierId>,
+    pub service_level: Option<ServiceLevel>,
+    pub cutoff_at: Option<DateTime<Utc>>,
+    pub planned_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Orders in the wave.
+    pub orders: u32,
+    pub lines: u32,
+    pub lines_picked: u32,
+    /// Lines picked with fewer units than asked.
+    pub short_lines: u32,
+    pub units: u64,
+    pub units_picked: u64,
+    /// The pick list, in walking order.
+    pub pick_list: Vec<PickLineView>,
+}
+
+impl WaveView {
+    fn planned(wave_id: &str, e: &order_events::wave::WavePlanned) -> WaveView {
+        let pick_list: Vec<PickLineView> = e
+            .pick_list
+            .iter()
+            .zip(1..)
+            .map(|(line, sequence)| PickLineView {
+                sequence,
+                bin: line.bin.clone(),
+                sku: line.sku.clone(),
+                quantity: line.quantity,
+                order_id: line.order_id,
+                service_level: line.service_level,
+                picked_quantity: None,
+            })
+            .collect();
+        let orders: BTreeSet<OrderId> = pick_list.iter().map(|line| line.order_id).collect();
+        WaveView {
+            wave_id: WaveId::from(wave_id),
+            warehouse: e.warehouse.clone(),
+            status: WaveStatus::Picking,
+            carrier: e.carrier.clone(),
+            service_level: e.service_level,
+            cutoff_at: e.cutoff_at,
+            planned_at: e.planned_at,
+            completed_at: None,
+            orders: count(orders.len()),
+            lines: count(pick_list.len()),
+            lines_picked: 0,
+            short_lines: 0,
+            units: pick_list.iter().map(|line| u64::from(line.quantity)).sum(),
+            units_picked: 0,
+            pick_list,
+        }
+    }
+
+    fn picked(&mut self, order_id: OrderId, sku: &Sku, picked_quantity: u32) {
+        let Some(line) = self
+            .pick_list
+            .iter_mut()
+            .find(|line| line.order_id == order_id && &line.sku == sku)
+        else {
+            return;
+        };
+        line.picked_quantity = Some(picked_quantity);
+        self.lines_picked += 1;
+        self.units_picked += u64::from(picked_quantity);
+        if picked_quantity < line.quantity {
+            self.short_lines += 1;
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+pub fn wave_key(wave_id: &str) -> Vec<u8> {
+    keys::with_str(keys::WAVE, wave_id)
+}
+
+/// The key of an item's units shipped on `date`.
+fn sales_key(sku: &str, warehouse: &str, date: NaiveDate) -> Vec<u8> {
+    let mut key = sales_prefix(sku, warehouse);
+    key.extend_from_slice(date.format("%Y-%m-%d").to_string().as_bytes());
+    key
+}
+
+fn sales_prefix(sku: &str, warehouse: &str) -> Vec<u8> {
+    let mut key = vec![keys::SALES];
+    push_str(&mut key, sku);
+    push_str(&mut key, warehouse);
+    key
+}
+
+/// Folds a wave's event into its row.
+pub fn fold_wave(
+    rows: &mut dyn Rows,
+    envelope: &EventEnvelope,
+    event: &WaveEvent,
+) -> Result<(), StoreError> {
+    let key = wave_key(&envelope.aggregate_id);
+    if let WaveEvent::WavePlanned(planned) = event {
+        keep(
+            rows,
+            key,
+            WaveView::planned(&envelope.aggregate_id, planned),
+        );
+        return Ok(());
+    }
+    let Some(mut wave): Option<WaveView> = take(rows, &key, "wave row")? else {
+        return Err(StoreError::Corrupt {
+            key: envelope.aggregate_id.clone(),
+            reason: "a wave event before the wave was planned".into(),
+        });
+    };
+    match event {
+        WaveEvent::PickRecorded(e) => wave.picked(e.order_id, &e.sku, e.picked_quantity),
+        WaveEvent::WaveCompleted(e) => {
+            wave.status = WaveStatus::Completed;
+            wave.completed_at = Some(e.completed_at);
+        }
+        WaveEvent::WavePlanned(_) | WaveEvent::WaveOrderPicked(_) | WaveEvent::WaveSkuPicked(_) => {
+        }
+    }
+    keep(rows, key, wave);
+    Ok(())
+}
+
+/// Counts the units a stock item ships by day: what replenishment measures velocity by.
+pub fn count_sales(
+    rows: &mut dyn Rows,
+    (sku, warehouse): (&str, &str),
+    envelope: &EventEnvelope,
+    event: &StockEvent,
+) -> Result<(), StoreError> {
+    let StockEvent::ReservationCommitted(committed) = event else {
+        return Ok(());
+    };
+    let key = sales_key(sku, warehouse, envelope.recorded_at.date_naive());
+    let sold: u64 = get(rows, &key, "sales row")?.unwrap_or(0);
+    put(rows, key, &(sold + u64::from(committed.quantity)));
+    Ok(())
+}
+
+/// What replenishment is computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplenishmentParams {
+    /// The days of sales velocity is measured over, ending with `as_of`'s day.
+    pub window_days: u32,
+    /// Days from ordering stock to having it on the shelf.
+    pub lead_time_days: u32,
+    /// Days of sales a purchase should cover once it arrives.
+    pub cover_days: u32,
+    pub as_of: NaiveDate,
+}
+
+impl ReplenishmentParams {
+    pub const WINDOW_DAYS_DEFAULT: u32 = 28;
+    pub const LEAD_TIME_DAYS_DEFAULT: u32 = 7;
+    pub const COVER_DAYS_DEFAULT: u32 = 14;
+    pub const DAYS_MAX: u32 = 365;
+}
+
+/// A stock item's replenishment figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplenishmentView {
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    pub on_hand: u64,
+    pub available: u64,
+    pub safety_stock: u64,
+    /// Units shipped in the window.
+    pub units_sold: u64,
+    pub window_days: u32,
+    /// Units shipped per day over the window.
+    pub velocity_per_day: f64,
+    /// Days the available units last at that velocity; absent when nothing sold.
+    pub days_of_cover: Option<f64>,
+    pub lead_time_days: u32,
+    /// velocity × lead time (rounded up) + safety stock: order when available falls to it.
+    pub reorder_point: u64,
+    /// Available is at or below the reorder point.
+    pub reorder: bool,
+    /// What to order now: enough for the lead time and `cover_days` after it, plus safety
+    /// stock, less what is available (rounded up; 0 above the reorder point).
+    pub suggested_order_quantity: u64,
+}
+
+fn ceil_div(numerator: u64, denominator: u64) -> u64 {
+    numerator.div_ceil(denominator.max(1))
+}
+
+/// The figures of one item that sold `units_sold` in the window.
+pub fn replenishment(
+    row: &StockRow,
+    units_sold: u64,
+    params: &ReplenishmentParams,
+) -> ReplenishmentView {
+    let window = u64::from(params.window_days.max(1));
+    let available = row.state.available();
+    let safety = row.state.safety_stock;
+    let reorder_point = ceil_div(units_sold * u64::from(params.lead_time_days), window) + safety;
+    let reorder = units_sold > 0 && available <= reorder_point || available < safety;
+    let target = ceil_div(
+        units_sold * u64::from(params.lead_time_days + params.cover_days),
+        window,
+    ) + safety;
+    let velocity = units_sold as f64 / window as f64;
+    ReplenishmentView {
+        sku: row.sku.clone(),
+        warehouse: row.warehouse.clone(),
+        on_hand: row.state.on_hand,
+        available,
+        safety_stock: safety,
+        units_sold,
+        window_days: params.window_days,
+        velocity_per_day: (velocity * 100.0).round() / 100.0,
+        days_of_cover: (units_sold > 0)
+            .then(|| (available as f64 / velocity * 10.0).round() / 10.0),
+        lead_time_days: params.lead_time_days,
+        reorder_point,
+        reorder,
+        suggested_order_quantity: if reorder {
+            target.saturating_sub(available)
+        } else {
+            0
+        },
+    }
+}
+
+/// What the wave planner selects orders by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WavePlanRequest {
+    pub wave_id: WaveId,
+    pub warehouse: WarehouseId,
+    pub orders_max: usize,
+    /// Only orders the carrier table routes to this carrier.
+    pub carrier: Option<CarrierId>,
+    /// Only orders of this service level.
+    pub service_level: Option<ServiceLevel>,
+    pub cutoff_at: Option<DateTime<Utc>>,
+}
+
+impl ProjectionStore {
+    /// Waves, newest planned first; `open_only` keeps those still picking.
+    pub fn waves(
+        &self,
+        warehouse: Option<&str>,
+        open_only: bool,
+    ) -> Result<Vec<WaveView>, StoreError> {
+        let mut waves: Vec<WaveView> = self
+            .scan::<WaveView>(&[keys::WAVE], "wave row")?
+            .into_iter()
+            .map(|(_, wave)| wave)
+            .filter(|w| warehouse.is_none_or(|code| w.warehouse.as_str() == code))
+            .filter(|w| !open_only || w.status == WaveStatus::Picking)
+            .collect();
+        waves.sort_by(|a, b| (b.planned_at, &b.wave_id).cmp(&(a.planned_at, &a.wave_id)));
+        Ok(waves)
+    }
+
+    pub fn wave(&self, wave_id: &str) -> Result<Option<WaveView>, StoreError> {
+        self.read(&wave_key(wave_id), "wave row")
+    }
+
+    /// Replenishment figures of every stock item (of one warehouse or SKU), by SKU then
+    /// warehouse; `reorder_only` keeps those at or below their reorder point.
+    pub fn replenishment(
+        &self,
+        params: &ReplenishmentParams,
+        warehouse: Option<&str>,
+        sku: Option<&str>,
+        reorder_only: bool,
+    ) -> Result<Vec<ReplenishmentView>, StoreError> {
+        let prefix = match sku {
+            Some(sku) => keys::with_str(keys::STOCK, sku),
+            None => vec![keys::STOCK],
+        };
+        let first = params.as_of - Duration::days(i64::from(params.window_days) - 1);
+        let mut views = Vec::new();
+        for (_, row) in self.scan::<StockRow>(&prefix, "stock row")? {
+            if warehouse.is_some_and(|code| row.warehouse.as_str() != code) {
+                continue;
+            }
+            let (sku, code) = (row.sku.as_str(), row.warehouse.as_str());
+            let mut end = sales_key(sku, code, params.as_of);
+            end.push(0xff);
+            let sold: u64 = self
+                .backend()
+                .range(
+                    std::ops::Bound::Included(sales_key(sku, code, first)),
+                    std::ops::Bound::Excluded(end),
+                )
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    crate::query::decoded::<u64>(&key, Some(value.to_vec()), "sales row")
+                        .map(Option::unwrap_or_default)
+                })
+                .sum::<Result<u64, StoreError>>()?;
+            let view = replenishment(&row, sold, params);
+            if !reorder_only || view.reorder {
+                views.push(view);
+            }
+        }
+        Ok(views)
+    }
+
+    /// The next wave of a warehouse: its ready orders — paid (or cash on delivery, ready to
+    /// ship) with stock reserved there that is not picked, packed or in an open wave yet —
+    /// express first, then longest waiting, up to the request's size; each with its lines
+    /// at that warehouse and their bins (the stock item's, else `bins`).
+    pub fn propose_wave(
+        &self,
+        request: &WavePlanRequest,
+        shipping: &Shipping,
+        bins: &BTreeMap<Sku, String>,
+    ) -> Result<Option<PlanWave>, QueryError> {
+        if request.orders_max == 0 || request.orders_max > WAVE_ORDERS_MAX {
+            return Err(QueryError::BadLimit(request.orders_max));
+        }
+        let waved = self.orders_in_open_waves(&request.warehouse)?;
+        let mut candidates: Vec<(bool, DateTime<Utc>, WaveOrder)> = Vec::new();
+        for status in [
+            OrderStatus::Paid,
+            OrderStatus::ReadyToShip,
+            OrderStatus::PartiallyShipped,
+        ] {
+            let prefix =
+                keys::index_prefix(keys::OrderIndex::Status, Some(&keys::status_code(status)));
+            for entry in self.backend().scan_prefix(&prefix) {
+                let (key, _) = entry?;
+                let id = OrderId(keys::id_at_end(&key)?);
+                if waved.contains(&id) {
+                    continue;
+                }
+                let Some(row): Option<OrderRow> =
+                    self.read(&keys::order(keys::ORDER, id.0), "order row")?
+                else {
+                    continue;
+                };
+                if let Some(order) = self.wave_order(&row.state, request, shipping, bins)? {
+                    let express = order.service_level == ServiceLevel::Express;
+                    candidates.push((!express, row.status_since(), order));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        candidates.sort_by_key(|(later, since, order)| (*later, *since, order.order_id));
+        candidates.truncate(request.orders_max);
+        Ok(Some(PlanWave {
+            wave_id: request.wave_id.clone(),
+            warehouse: request.warehouse.clone(),
+            carrier: request.carrier.clone(),
+            service_level: request.service_level,
+            cutoff_at: request.cutoff_at,
+            orders: candidates.into_iter().map(|(_, _, order)| order).collect(),
+        }))
+    }
+
+    fn orders_in_open_waves(
+        &self,
+        warehouse: &WarehouseId,
+    ) -> Result<BTreeSet<OrderId>, StoreError> {
+        Ok(self
+            .waves(Some(warehouse.as_str()), true)?
+            .into_iter()
+            .flat_map(|wave| wave.pick_list.into_iter().map(|line| line.order_id))
+            .collect())
+    }
+
+    /// The order's lines to pick at the request's warehouse, if it is ready and matches.
+    fn wave_order(
+        &self,
+        order: &Order,
+        request: &WavePlanRequest,
+        shipping: &Shipping,
+        bins: &BTreeMap<Sku, String>,
+    ) -> Result<Option<WaveOrder>, StoreError> {
+        let Some(header) = &order.header else {
+            return Ok(None);
+        };
+        if order.hold.is_some() {
+            return Ok(None);
+        }
+        let level = header.service_level;
+        if request.service_level.is_some_and(|wanted| wanted != level) {
+            return Ok(None);
+        }
+        let mut lines = Vec::new();
+        for reserved in order
+            .reservations
+            .iter()
+            .filter(|r| r.warehouse == request.warehouse)
+        {
+            let Some(line) = order.line(&reserved.sku) else {
+                continue;
+            };
+            let waiting = order.picked_units(&line.sku) + order.packed_units(&line.sku);
+            let quantity = reserved
+                .quantity
+                .min(line.quantity - line.shipped)
+                .saturating_sub(waiting);
+            if quantity == 0 {
+                continue;
+            }
+            let stock: Option<StockRow> = self.read(
+                &keys::stock(line.sku.as_str(), request.warehouse.as_str()),
+                "stock row",
+            )?;
+            let bin = stock
+                .and_then(|row| row.state.bin)
+                .or_else(|| bins.get(&line.sku).cloned());
+            lines.push(WaveLine {
+                sku: line.sku.clone(),
+                quantity,
+                bin,
+            });
+        }
+        if lines.is_empty() || !routed_to(order, &lines, request, shipping) {
+            return Ok(None);
+        }
+        Ok(Some(WaveOrder {
+            order_id: header.order_id,
+            service_level: level,
+            lines,
+        }))
+    }
+}
+
+/// Whether the carrier table would send the order's parcel with the request's carrier (any
+/// order when the request names none, or the parcel's weight is unknown).
+fn routed_to(
+    order: &Order,
+    lines: &[WaveLine],
+    request: &WavePlanRequest,
+    shipping: &Shipping,
+) -> bool {
+    let (Some(carrier), Some(header)) = (&request.carrier, &order.header) else {
+        return true;
+    };
+    let quantities: Vec<order_events::order::LineQuantity> = lines
+        .iter()
+        .map(|line| order_events::order::LineQuantity {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+        })
+        .collect();
+    let Some(weight_grams) = shipping.expected_weight(&quantities) else {
+        return true;
+    };
+    let handling = shipping.handling(&quantities);
+    let parcel = Parcel {
+        country: &header.shipping_address.country,
+        weight_grams,
+        service_level: header.service_level,
+        handling: &handling,
+    };
+    shipping.choose_carrier(parcel).as_ref() == Some(carrier)
+}
