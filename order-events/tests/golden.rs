@@ -15,7 +15,7 @@ use order_events::envelope::{AggregateKind, Event, EventEnvelope, Recorded};
 use order_events::order::OrderEvent;
 use order_events::testkit::{at, samples};
 use order_events::upcast::{
-    self, OrderCancelledV1, OrderPlacedV1, ReservationRecordedV1, ReservationsPlannedV1,
+    self, OrderCancelledV1, OrderPlacedV1, OrderPlacedV2, ReservationRecordedV1, ReservationsPlannedV1,
 };
 use order_events::{Actor, ActorKind, EventHash};
 use uuid::Uuid;
@@ -107,6 +107,9 @@ fn fixtures() -> Vec<Fixture> {
         if version > 1 {
             fixtures.push(version_1_fixture(index, name));
         }
+        if name == "OrderPlaced" && version > 2 {
+            fixtures.push(order_placed_v2_fixture(index));
+        }
     }
     fixtures
 }
@@ -186,6 +189,43 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
     json["payload"] = old;
     Fixture {
         stem: format!("{name}.v1"),
+        record,
+        json,
+        expected,
+    }
+}
+
+/// `OrderPlaced` version 2 (payment terms, no service level), as a version 2 build wrote it at
+/// the type's own index.
+fn order_placed_v2_fixture(index: u128) -> Fixture {
+    let OrderEvent::OrderPlaced(placed) = samples::order_placed() else {
+        unreachable!("the sample placement")
+    };
+    let old = OrderPlacedV2 {
+        order_id: placed.order_id,
+        channel: placed.channel,
+        external_reference: placed.external_reference,
+        customer_id: placed.customer_id,
+        merchant_id: placed.merchant_id,
+        currency: placed.currency,
+        lines: placed.lines,
+        shipping_fee: placed.shipping_fee,
+        discounts: placed.discounts,
+        shipping_address: placed.shipping_address,
+        placed_at: placed.placed_at,
+        payment_due_at: placed.payment_due_at,
+        payment_terms: placed.payment_terms,
+    };
+    let upcast = OrderEvent::OrderPlaced(upcast::order_placed_v2(old.clone()));
+    let payload = upcast::encode_order_placed_v2(&old);
+    let raw = raw_header(index, "OrderPlaced", 2, AggregateKind::Order, payload);
+    let (record, hash) = codec::encode_raw_event(&raw);
+    let expected = envelope_of(&raw, hash, Event::Order(upcast));
+    let mut json = json::encode_event(&expected);
+    json["schema_version"] = 2.into();
+    json["payload"] = serde_json::to_value(&old).unwrap();
+    Fixture {
+        stem: "OrderPlaced.v2".to_owned(),
         record,
         json,
         expected,
