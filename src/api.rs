@@ -72,6 +72,7 @@ pub enum ReadQuery {
     Waves {
         warehouse: Option<String>,
         open: bool,
+        limit: usize,
     },
     Wave(String),
     PickList(String),
@@ -255,7 +256,11 @@ pub async fn answer(context: &ReadContext, query: &ReadQuery) -> Result<Value, A
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?,
         ),
-        ReadQuery::Waves { warehouse, open } => to_json(&store.waves(warehouse.as_deref(), *open)?),
+        ReadQuery::Waves {
+            warehouse,
+            open,
+            limit,
+        } => to_json(&store.waves(warehouse.as_deref(), *open, *limit)?),
         ReadQuery::Wave(id) => to_json(&wave(&store, id)?),
         ReadQuery::PickList(id) => to_json(&projections::warehouse::PickListView::from(wave(
             &store, id,
@@ -483,6 +488,7 @@ fn read_query(
         Route::Waves => ReadQuery::Waves {
             warehouse: params.text("warehouse")?,
             open: params.flag("open")?,
+            limit: params.limit()?,
         },
         Route::Wave => ReadQuery::Wave(path[0].clone()),
         Route::PickList => ReadQuery::PickList(path[0].clone()),
@@ -517,7 +523,7 @@ fn next_wave(
 }
 
 /// Replenishment's parameters: `window_days`, `lead_time_days`, `cover_days` (each at most
-/// 365), `warehouse`, `sku`, `reorder`.
+/// 365), `as_of` (the window's last day; default today), `warehouse`, `sku`, `reorder`.
 fn replenishment(params: &mut Params, now: DateTime<Utc>) -> Result<ReadQuery, ApiError> {
     use projections::warehouse::ReplenishmentParams as P;
     let mut days = |name: &str, default: u32, least: u32| -> Result<u32, ApiError> {
@@ -541,7 +547,7 @@ fn replenishment(params: &mut Params, now: DateTime<Utc>) -> Result<ReadQuery, A
             window_days,
             lead_time_days,
             cover_days,
-            as_of: now.date_naive(),
+            as_of: params.date("as_of")?.unwrap_or(now.date_naive()),
         },
         warehouse: params.text("warehouse")?,
         sku: params.text("sku")?,

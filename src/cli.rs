@@ -370,13 +370,15 @@ pub enum QueryWhat {
     },
     /// Projection lag, gaps and undecodable records.
     Status,
-    /// Pick waves, newest first, with their pick lists and progress.
+    /// Pick waves, newest first, and their progress.
     Waves {
         #[arg(long)]
         warehouse: Option<String>,
         /// Only waves still picking.
         #[arg(long)]
         open: bool,
+        #[arg(long)]
+        limit: Option<String>,
     },
     /// One pick wave.
     Wave { id: String },
@@ -421,6 +423,9 @@ pub enum QueryWhat {
         /// Only items at or below their reorder point.
         #[arg(long)]
         reorder: bool,
+        /// The window's last day (YYYY-MM-DD) [default: today].
+        #[arg(long)]
+        as_of: Option<String>,
     },
 }
 
@@ -503,9 +508,14 @@ impl QueryWhat {
                 (Route::Exceptions, Vec::new())
             }
             QueryWhat::Status => (Route::Status, Vec::new()),
-            QueryWhat::Waves { warehouse, open } => {
+            QueryWhat::Waves {
+                warehouse,
+                open,
+                limit,
+            } => {
                 add("warehouse", warehouse);
                 add("open", open.then(|| "true".to_owned()));
+                add("limit", limit);
                 (Route::Waves, Vec::new())
             }
             QueryWhat::Wave { id } => (Route::Wave, vec![id]),
@@ -532,7 +542,9 @@ impl QueryWhat {
                 lead_time_days,
                 cover_days,
                 reorder,
+                as_of,
             } => {
+                add("as_of", as_of);
                 add("warehouse", warehouse);
                 add("sku", sku);
                 add("window_days", window_days);

@@ -4,6 +4,8 @@
 //! worker folds the events, and the shop reads each order's state back from the read models
 //! to decide its next step. Then it prints what the read models say.
 
+mod warehouse;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,14 +114,7 @@ pub async fn run(
     handler_config.policy.payment_window_minutes =
         handler_config.policy.payment_window_minutes.max(120);
     if handler_config.rules.carriers.is_empty() {
-        handler_config.rules.carriers = vec![CarrierRule {
-            carrier: order_events::ids::CarrierId::new("dhl"),
-            countries: Vec::new(),
-            weight_grams_max: None,
-            service_levels: Vec::new(),
-            handling: None,
-            rates: Vec::new(),
-        }];
+        handler_config.rules.carriers = demo_carriers();
     }
     // Its shop offers cash on delivery up to 150.00 on every channel, unless the
     // configuration says where it is offered.
@@ -131,6 +126,19 @@ pub async fn run(
             currency: order_events::Currency::EUR,
             max_order_value: cod_max,
         }];
+    }
+    let shop_config = ShopConfig {
+        orders: options.orders,
+        carrier_rules: true,
+        cash_on_delivery_max: Some(cod_max),
+        warehouse_flow: true,
+        ..ShopConfig::default()
+    };
+    let mut shop = Shop::new(options.seed, shop_config, start);
+    // Its parcels are weighed against the shop's own catalog, unless the configuration has
+    // one.
+    if handler_config.rules.catalog.is_empty() {
+        handler_config.rules.catalog = shop.catalog();
     }
     let group = handler_config.group.clone();
     let policy = handler_config.policy.clone();
@@ -145,13 +153,6 @@ pub async fn run(
         projections::worker::ProjectionWorker::new(log.clone(), read_models, read_side.group)?;
     let worker = Background::spawn(|stopped| worker.run(stopped.wait()));
 
-    let shop_config = ShopConfig {
-        orders: options.orders,
-        carrier_rules: true,
-        cash_on_delivery_max: Some(cod_max),
-        ..ShopConfig::default()
-    };
-    let mut shop = Shop::new(options.seed, shop_config, start);
     let bar = if options.progress {
         indicatif::ProgressBar::new(u64::from(options.orders))
     } else {
@@ -170,7 +171,11 @@ pub async fn run(
     settle(log.as_ref(), &group, &projections).await?;
     while let Some(now) = shop.next_time() {
         clock.set(now);
-        let commands = shop.step(now, &|id| store.order_state(id).ok().flatten());
+        let order_of = |id| store.order_state(id).ok().flatten();
+        let mut commands = shop.step(now, &order_of);
+        commands.extend(
+            shop.warehouse_step(now, &order_of, &|key| store.stock_state(key).ok().flatten()),
+        );
         publish(log.as_ref(), &commands).await?;
         settle(log.as_ref(), &group, &projections).await?;
         bar.set_position(u64::from(shop.placed()));
@@ -183,6 +188,7 @@ pub async fn run(
         ));
     }
     // Let the last timers (auto-confirmation, expiry) fire.
+    let last_sale = clock.now().date_naive();
     let end = clock.now() + chrono::Duration::days(30);
     clock.set(end);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -206,12 +212,48 @@ pub async fn run(
         options,
         elapsed,
         &read_side.slas,
-        (end, &policy),
+        (end, &policy, last_sale),
         out,
     )
     .await?;
     tracing::info!(?handler_stats, "demo done");
     Ok(summary)
+}
+
+/// The demo's carrier table when the configuration has none: dhl (fragile and liquid goods
+/// too) and ups to parcels of up to 31.5 kg, priced by weight; the first that takes a parcel
+/// is chosen when a shipment names none.
+fn demo_carriers() -> Vec<CarrierRule> {
+    let rates = |prices: [&str; 3]| {
+        [Some(2_000), Some(10_000), None]
+            .into_iter()
+            .zip(prices)
+            .map(
+                |(weight_grams_max, price)| order_events::shipping::FreightRate {
+                    currency: order_events::Currency::EUR,
+                    weight_grams_max,
+                    price: price.parse().expect("a valid amount"),
+                },
+            )
+            .collect()
+    };
+    let row = |carrier: &str, handling, prices| CarrierRule {
+        carrier: order_events::ids::CarrierId::new(carrier),
+        countries: Vec::new(),
+        weight_grams_max: Some(31_500),
+        service_levels: Vec::new(),
+        handling,
+        rates: rates(prices),
+    };
+    use order_events::shipping::Handling;
+    vec![
+        row(
+            "dhl",
+            Some(vec![Handling::Fragile, Handling::Liquid]),
+            ["4.90", "6.90", "12.90"],
+        ),
+        row("ups", None, ["5.40", "7.40", "13.40"]),
+    ]
 }
 
 /// A `PayoutMerchant` of what is available for every merchant with something available, by
@@ -453,7 +495,11 @@ async fn summarize(
     options: &DemoOptions,
     elapsed: Duration,
     slas: &projections::model::Slas,
-    (now, policy): (chrono::DateTime<Utc>, &order_events::Policy),
+    (now, policy, last_sale): (
+        chrono::DateTime<Utc>,
+        &order_events::Policy,
+        chrono::NaiveDate,
+    ),
     out: &mut impl Write,
 ) -> anyhow::Result<DemoSummary> {
     let mut statuses: BTreeMap<OrderStatus, u64> = BTreeMap::new();
@@ -628,6 +674,17 @@ async fn summarize(
     )?;
     write_reviews_and_claims(&tally, &report, out)?;
     write_cash_on_delivery(&tally, store, out)?;
+    let mis_packs = tally
+        .outcomes
+        .get("pack_sku_not_picked")
+        .copied()
+        .unwrap_or(0)
+        + tally
+            .outcomes
+            .get("pack_exceeds_picked")
+            .copied()
+            .unwrap_or(0);
+    warehouse::write(log, store, mis_packs, last_sale, out).await?;
     write_notifications(store, out)?;
 
     writeln!(out)?;

@@ -15,7 +15,7 @@ use projections::model::{
     OrderView, ReconciliationView, ReportView, TrialBalanceView,
 };
 use projections::query::{Page, PAGE_LIMIT_MAX};
-use projections::warehouse::{PickListView, ReplenishmentPage, WaveView};
+use projections::warehouse::{PickListView, ReplenishmentPage, WaveSummary, WaveView};
 use projections::worker::ProjectionStatus;
 
 /// One parameter of an operation.
@@ -199,11 +199,12 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
             item
         }),
         ("/v1/projections/status", read::<ProjectionStatus>(generator, "Lag per partition, gaps and undecodable records, apply rate.", vec![])),
-        ("/v1/waves", read::<Vec<WaveView>>(generator, "Pick waves, newest planned first: warehouse, carrier and cut-off, the pick list in walking order (by bin) with each line's pick, and progress (lines and units picked, short picks).", vec![
+        ("/v1/waves", read::<Vec<WaveSummary>>(generator, "Pick waves, newest planned first: warehouse, carrier and cut-off, and progress (orders, lines and units, picked, short picks); `/v1/waves/{id}` has the pick list.", vec![
             query("warehouse", "Only this warehouse's.", text()),
             query("open", "Only waves still picking.", json!({"type": "boolean"})),
+            limit(),
         ])),
-        ("/v1/waves/{id}", read::<WaveView>(generator, "One pick wave.", vec![path("id", "Wave id.", text())])),
+        ("/v1/waves/{id}", read::<WaveView>(generator, "One pick wave, with its pick list in walking order (by bin, unknown bins last; express first within a bin) and each line's pick.", vec![path("id", "Wave id.", text())])),
         ("/v1/waves/{id}/pick-list", read::<PickListView>(generator, "A wave's pick list in walking order: with `Accept: text/csv` the file for a handheld scanner (sequence, order, SKU, bin, quantity, picked).", vec![path("id", "Wave id.", text())])),
         ("/v1/warehouses/{warehouse}/next-wave", {
             let mut item = read::<order_events::wave::PlanWave>(generator, "The wave planner's proposal for a warehouse: its orders that are paid (or cash on delivery, ready to ship) with stock reserved there not yet picked, packed or in an open wave — express first, then longest waiting, up to `orders_max` — each with its lines and their bins (the stock item's, else `[warehouses.<code>.bins]`): the `PlanWave` payload to submit.", vec![
@@ -224,6 +225,7 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
             query("lead_time_days", "Days from ordering to stock on the shelf [default: 7].", whole(0, 365)),
             query("cover_days", "Days of sales an order should cover after it arrives [default: 14].", whole(0, 365)),
             query("reorder", "Only items at or below their reorder point.", json!({"type": "boolean"})),
+            query("as_of", "The window's last day (UTC) [default: today].", date()),
         ])),
         ("/v1/reconciliations", read::<Vec<ReconciliationView>>(generator, "Recorded reconciliation runs, oldest first: run id, who recorded it and when, the provider, the report's SHA-256, the period, matched lines, breaks by kind and per-currency nets.", vec![])),
     ];

@@ -10,6 +10,8 @@
 //! the shop is stepped at or after its next action time. Stock arrives at the start and in
 //! restocks, some SKUs are scarce so stock-outs happen.
 
+mod warehouse;
+
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -85,6 +87,10 @@ pub struct ShopConfig {
     /// policy must say so too): some orders under it ask for it, and some of those, and a
     /// few prepaid ones, are refused at the door.
     pub cash_on_delivery_max: Option<Amount>,
+    /// Paid orders go through the warehouse floor: pick waves, packing and weighing through
+    /// the ledger (`Shop::warehouse_step` must be called too, with the catalog of
+    /// `Shop::catalog` configured). Off: parcels ship straight from the order's lines.
+    pub warehouse_flow: bool,
 }
 
 impl Default for ShopConfig {
@@ -100,6 +106,7 @@ impl Default for ShopConfig {
             currency: Currency::EUR,
             carrier_rules: false,
             cash_on_delivery_max: None,
+            warehouse_flow: false,
         }
     }
 }
@@ -150,6 +157,8 @@ struct SimOrder {
     claim: Option<ClaimKind>,
     claim_opened: bool,
     claim_resolved: bool,
+    /// Packed once with a wrong SKU (refused), on the floor.
+    mispacked: bool,
 }
 
 /// The simulated shop. Step it with the current time and a way to see each order's state.
@@ -166,6 +175,8 @@ pub struct Shop {
     /// Cash-on-delivery collections sent, not yet remitted: (order, payment id, carrier,
     /// tracking number).
     collections: Vec<(OrderId, PaymentId, CarrierId, String)>,
+    /// The warehouse floor, with `warehouse_flow`.
+    floor: Option<warehouse::Floor>,
 }
 
 const STEP: i64 = 15;
@@ -187,7 +198,6 @@ impl Shop {
     pub fn new(seed: u64, config: ShopConfig, start: DateTime<Utc>) -> Shop {
         let start = on_grid(start);
         Shop {
-            config,
             rng: SplitMix64::new(seed),
             start,
             placed: 0,
@@ -195,7 +205,9 @@ impl Shop {
             active: Vec::new(),
             commands: 0,
             collections: Vec::new(),
+            floor: config.warehouse_flow.then(|| warehouse::Floor::new(start)),
             seed,
+            config,
         }
     }
 
@@ -216,10 +228,15 @@ impl Shop {
     pub fn next_time(&self) -> Option<DateTime<Utc>> {
         let wave = (self.placed < self.config.orders).then_some(self.next_wave_at);
         let order = self.active.iter().map(|o| o.next_at).min();
-        match (wave, order) {
+        let next = match (wave, order) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        }?;
+        // The floor works while orders move.
+        Some(match &self.floor {
+            Some(floor) => next.min(floor.next_time()),
+            None => next,
+        })
     }
 
     fn envelope(
@@ -271,6 +288,9 @@ impl Shop {
                 let safety = StockCommand::from(SetSafetyStock { item, quantity: 10 });
                 commands.push(self.envelope(ActorKind::Staff, "planner", now, safety.into()));
             }
+        }
+        if self.floor.is_some() {
+            commands.extend(self.bin_locations(now));
         }
         commands
     }
@@ -408,6 +428,7 @@ impl Shop {
             claim: None,
             claim_opened: false,
             claim_resolved: false,
+            mispacked: false,
         });
         let command = OrderCommand::from(PlaceOrder {
             channel: Channel::new(channel),
@@ -614,6 +635,9 @@ impl Shop {
     /// A paid order ships its unshipped lines (in two parcels for a partial shipment), then
     /// delivers.
     fn shipping(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
+        if self.floor.is_some() && state.lines.iter().any(|l| l.shipped < l.quantity) {
+            return self.shipping_from_floor(sim, state, now);
+        }
         let id = sim.id;
         let n = sim.steps;
         let unshipped: Vec<LineQuantity> = state

@@ -15,7 +15,8 @@ use order_events::envelope::{AggregateKind, Event, EventEnvelope, Recorded};
 use order_events::order::OrderEvent;
 use order_events::testkit::{at, samples};
 use order_events::upcast::{
-    self, OrderCancelledV1, OrderPlacedV1, OrderPlacedV2, ReservationRecordedV1, ReservationsPlannedV1,
+    self, OrderCancelledV1, OrderPlacedV1, OrderPlacedV2, ReservationRecordedV1,
+    ReservationsPlannedV1,
 };
 use order_events::{Actor, ActorKind, EventHash};
 use uuid::Uuid;

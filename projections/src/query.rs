@@ -484,6 +484,18 @@ impl ProjectionStore {
         Ok(row.as_ref().map(InventoryView::from))
     }
 
+    /// A stock item's state as the domain folds it (what the simulated shop decides from).
+    pub fn stock_state(
+        &self,
+        key: &order_events::ids::StockKey,
+    ) -> Result<Option<order_events::stock::StockItem>, StoreError> {
+        let row: Option<StockRow> = self.read(
+            &keys::stock(key.sku.as_str(), key.warehouse.as_str()),
+            "stock row",
+        )?;
+        Ok(row.map(|row| row.state))
+    }
+
     /// Stock items by SKU then warehouse; `low_only` keeps those below their safety stock.
     pub fn inventory(
         &self,

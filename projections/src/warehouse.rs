@@ -42,6 +42,46 @@ pub struct PickLineView {
     pub picked_quantity: Option<u32>,
 }
 
+/// A wave in a listing: everything but its pick list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaveSummary {
+    pub wave_id: WaveId,
+    pub warehouse: WarehouseId,
+    pub status: WaveStatus,
+    pub carrier: Option<CarrierId>,
+    pub service_level: Option<ServiceLevel>,
+    pub cutoff_at: Option<DateTime<Utc>>,
+    pub planned_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub orders: u32,
+    pub lines: u32,
+    pub lines_picked: u32,
+    pub short_lines: u32,
+    pub units: u64,
+    pub units_picked: u64,
+}
+
+impl From<WaveView> for WaveSummary {
+    fn from(w: WaveView) -> WaveSummary {
+        WaveSummary {
+            wave_id: w.wave_id,
+            warehouse: w.warehouse,
+            status: w.status,
+            carrier: w.carrier,
+            service_level: w.service_level,
+            cutoff_at: w.cutoff_at,
+            planned_at: w.planned_at,
+            completed_at: w.completed_at,
+            orders: w.orders,
+            lines: w.lines,
+            lines_picked: w.lines_picked,
+            short_lines: w.short_lines,
+            units: w.units,
+            units_picked: w.units_picked,
+        }
+    }
+}
+
 /// A wave's pick list on its own: what a handheld scanner loads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PickListView {
@@ -323,8 +363,24 @@ pub struct WavePlanRequest {
 }
 
 impl ProjectionStore {
-    /// Waves, newest planned first; `open_only` keeps those still picking.
+    /// Up to `limit` waves, newest planned first, without their pick lists; `open_only` keeps
+    /// those still picking.
     pub fn waves(
+        &self,
+        warehouse: Option<&str>,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<WaveSummary>, QueryError> {
+        if limit == 0 || limit > crate::query::PAGE_LIMIT_MAX {
+            return Err(QueryError::BadLimit(limit));
+        }
+        let mut waves = self.wave_rows(warehouse, open_only)?;
+        waves.truncate(limit);
+        Ok(waves.into_iter().map(WaveSummary::from).collect())
+    }
+
+    /// Every wave (of a warehouse; still picking), newest planned first.
+    fn wave_rows(
         &self,
         warehouse: Option<&str>,
         open_only: bool,
@@ -445,7 +501,7 @@ impl ProjectionStore {
         warehouse: &WarehouseId,
     ) -> Result<BTreeSet<OrderId>, StoreError> {
         Ok(self
-            .waves(Some(warehouse.as_str()), true)?
+            .wave_rows(Some(warehouse.as_str()), true)?
             .into_iter()
             .flat_map(|wave| wave.pick_list.into_iter().map(|line| line.order_id))
             .collect())

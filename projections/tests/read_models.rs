@@ -188,7 +188,10 @@ impl Reference {
                 // The shop records no reconciliation runs; their read model has a test of its own.
                 Event::Reconciliation(_) | Event::Account(_) => {}
                 Event::Wave(event) => {
-                    let wave = reference.waves.entry(envelope.aggregate_id.clone()).or_default();
+                    let wave = reference
+                        .waves
+                        .entry(envelope.aggregate_id.clone())
+                        .or_default();
                     order_events::wave::apply(wave, &event);
                 }
             }
