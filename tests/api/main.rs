@@ -6,6 +6,7 @@ mod commands;
 mod finance;
 mod hostile;
 mod reads;
+mod warehouse;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +25,13 @@ use serde_json::{json, Value};
 /// Fails unless `answer` is valid against the OpenAPI document's schema of `method` `route`'s
 /// answer with `status` (the document's references resolve inside it).
 fn assert_answers_its_schema(method: &str, route: &str, status: u16, answer: &Value) {
-    let escape = |part: &str| part.replace('~', "~0").replace('/', "~1");
+    // A JSON pointer in a URI fragment: `~` and `/` escaped, and braces percent-encoded.
+    let escape = |part: &str| {
+        part.replace('~', "~0")
+            .replace('/', "~1")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+    };
     let mut schema = order_ledger::openapi::document();
     schema["$ref"] = json!(format!(
         "#/paths/{}/{method}/responses/{status}/content/application~1json/schema",
@@ -65,6 +72,11 @@ async fn start_with(auth: Auth) -> Running {
 
 /// [`start_with`], the read models in PostgreSQL at `postgres` when given.
 async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
+    start_configured(auth, postgres, &LedgerConfig::default()).await
+}
+
+/// A serve deciding with `config`'s policy and rule tables (catalog, carriers, bins).
+async fn start_configured(auth: Auth, postgres: Option<String>, config: &LedgerConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn Log> = Arc::new(
         EmbeddedLog::open(&dir.path().join("log"), Topics::new("api", 4).unwrap()).unwrap(),
@@ -74,10 +86,12 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let defaults = LedgerConfig::default();
+    let defaults = config.clone();
     let options = ServeOptions {
         handler: HandlerConfig {
             state_dir: Some(dir.path().join("state")),
+            rules: defaults.handler_config().rules,
+            policy: defaults.policy.clone(),
             ..HandlerConfig::default()
         },
         listener,
@@ -89,13 +103,13 @@ async fn start_with_store(auth: Auth, postgres: Option<String>) -> Running {
             store_dir: Some(dir.path().join("read-models")),
             postgres,
             group: "api-projections".into(),
-            settlement: defaults.settlement,
+            settlement: defaults.settlement.clone(),
             slas: projections::model::Slas {
-                statuses: defaults.projections.sla_hours,
+                statuses: defaults.projections.sla_hours.clone(),
                 claim_hours: defaults.projections.claim_sla_hours,
             },
-            policy: defaults.policy,
-            bins: Default::default(),
+            policy: defaults.decision_policy(),
+            bins: defaults.bins(),
         },
         auth,
         checkpoints: None,
