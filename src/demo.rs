@@ -21,7 +21,6 @@ use event_log::{Log, Topic, TopicPartition};
 use order_events::account::PayoutMerchant;
 use order_events::codec::json;
 use order_events::order::OrderStatus;
-use order_events::process::CarrierRule;
 use order_events::simulation::{Shop, ShopConfig};
 use projections::query::OrderFilter;
 
@@ -113,8 +112,10 @@ pub async fn run(
     // parcels leave the carrier to the rules half of the time.
     handler_config.policy.payment_window_minutes =
         handler_config.policy.payment_window_minutes.max(120);
+    // Its parcels are weighed against the shop's own catalog and carrier table, unless the
+    // configuration has them.
     if handler_config.rules.carriers.is_empty() {
-        handler_config.rules.carriers = demo_carriers();
+        handler_config.rules.carriers = Shop::carriers();
     }
     // Its shop offers cash on delivery up to 150.00 on every channel, unless the
     // configuration says where it is offered.
@@ -135,8 +136,6 @@ pub async fn run(
         ..ShopConfig::default()
     };
     let mut shop = Shop::new(options.seed, shop_config, start);
-    // Its parcels are weighed against the shop's own catalog, unless the configuration has
-    // one.
     if handler_config.rules.catalog.is_empty() {
         handler_config.rules.catalog = shop.catalog();
     }
@@ -218,42 +217,6 @@ pub async fn run(
     .await?;
     tracing::info!(?handler_stats, "demo done");
     Ok(summary)
-}
-
-/// The demo's carrier table when the configuration has none: dhl (fragile and liquid goods
-/// too) and ups to parcels of up to 31.5 kg, priced by weight; the first that takes a parcel
-/// is chosen when a shipment names none.
-fn demo_carriers() -> Vec<CarrierRule> {
-    let rates = |prices: [&str; 3]| {
-        [Some(2_000), Some(10_000), None]
-            .into_iter()
-            .zip(prices)
-            .map(
-                |(weight_grams_max, price)| order_events::shipping::FreightRate {
-                    currency: order_events::Currency::EUR,
-                    weight_grams_max,
-                    price: price.parse().expect("a valid amount"),
-                },
-            )
-            .collect()
-    };
-    let row = |carrier: &str, handling, prices| CarrierRule {
-        carrier: order_events::ids::CarrierId::new(carrier),
-        countries: Vec::new(),
-        weight_grams_max: Some(31_500),
-        service_levels: Vec::new(),
-        handling,
-        rates: rates(prices),
-    };
-    use order_events::shipping::Handling;
-    vec![
-        row(
-            "dhl",
-            Some(vec![Handling::Fragile, Handling::Liquid]),
-            ["4.90", "6.90", "12.90"],
-        ),
-        row("ups", None, ["5.40", "7.40", "13.40"]),
-    ]
 }
 
 /// A `PayoutMerchant` of what is available for every merchant with something available, by

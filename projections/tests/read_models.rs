@@ -256,6 +256,40 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
             "stock of {key}"
         );
         assert_eq!(view.low_stock, item.available() < item.safety_stock);
+        assert_eq!(view.bin, item.bin, "bin of {key}");
+        assert_eq!(view.picking, item.picking.values().sum::<u64>(), "{key}");
+    }
+    // Waves: every line of every pick list, and what was picked, as the waves folded them.
+    for (id, wave) in &reference.waves {
+        let view = store.wave(id).unwrap().expect("a wave row");
+        let lines: Vec<_> = wave
+            .lines
+            .iter()
+            .map(|s| {
+                (
+                    s.line.order_id,
+                    s.line.sku.clone(),
+                    s.line.quantity,
+                    s.picked,
+                )
+            })
+            .collect();
+        let view_lines: Vec<_> = view
+            .pick_list
+            .iter()
+            .map(|l| (l.order_id, l.sku.clone(), l.quantity, l.picked_quantity))
+            .collect();
+        assert_eq!(view_lines, lines, "pick list of {id}");
+        assert_eq!(
+            view.status == projections::warehouse::WaveStatus::Completed,
+            wave.completed
+        );
+        let short = wave
+            .lines
+            .iter()
+            .filter(|s| s.picked.is_some_and(|p| p < s.line.quantity))
+            .count();
+        assert_eq!(view.short_lines as usize, short, "short lines of {id}");
     }
     // Money: per merchant, payable = captures − commission − refunds + reversals − payouts.
     let a_year_on = common::start() + Duration::days(365);
@@ -372,6 +406,13 @@ fn a_seeded_shop_run_folds_to_the_reference_in_any_chunking() {
     assert!(
         defects[1..].iter().all(|&n| n > 0),
         "the shop run has every kind of defect: {defects:?}"
+    );
+    let waves = store.waves(None, false, 1000).unwrap();
+    let short: u32 = waves.iter().map(|w| w.short_lines).sum();
+    assert!(
+        waves.len() > 5 && short > 0,
+        "the shop picks in waves, some lines short: {} waves, {short} short",
+        waves.len()
     );
     let report = store.report(None, None, None).unwrap();
     assert!(

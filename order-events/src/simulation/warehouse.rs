@@ -15,8 +15,9 @@ use crate::context::ActorKind;
 use crate::envelope::CommandEnvelope;
 use crate::ids::{CarrierId, OrderId, ShipmentId, Sku, StockKey, WarehouseId, WaveId};
 use crate::money::Amount;
+use crate::money::Currency;
 use crate::order::{LineQuantity, Order, PackParcel, ServiceLevel, Ship};
-use crate::shipping::{Catalog, SkuAttributes};
+use crate::shipping::{CarrierRule, Catalog, FreightRate, Handling, SkuAttributes};
 use crate::stock::{CountStock, SetBinLocation, StockCommand, StockItem};
 use crate::wave::{PlanWave, RecordPick, WaveCommand, WaveLine, WaveOrder};
 
@@ -97,6 +98,39 @@ fn units(lines: &[LineQuantity], sku: &Sku) -> u32 {
 }
 
 impl Shop {
+    /// The shop's carrier table: dhl (fragile and liquid goods too) and ups to parcels of up
+    /// to 31.5 kg, priced by weight in EUR; the first that takes a parcel is chosen when a
+    /// shipment names none.
+    pub fn carriers() -> Vec<CarrierRule> {
+        let rates = |prices: [&str; 3]| {
+            [Some(2_000), Some(10_000), None]
+                .into_iter()
+                .zip(prices)
+                .map(|(weight_grams_max, price)| FreightRate {
+                    currency: Currency::EUR,
+                    weight_grams_max,
+                    price: price.parse().expect("a valid amount"),
+                })
+                .collect()
+        };
+        let row = |carrier: &str, handling, prices| CarrierRule {
+            carrier: CarrierId::new(carrier),
+            countries: Vec::new(),
+            weight_grams_max: Some(31_500),
+            service_levels: Vec::new(),
+            handling,
+            rates: rates(prices),
+        };
+        vec![
+            row(
+                "dhl",
+                Some(vec![Handling::Fragile, Handling::Liquid]),
+                ["4.90", "6.90", "12.90"],
+            ),
+            row("ups", None, ["5.40", "7.40", "13.40"]),
+        ]
+    }
+
     /// The shop's catalog: every SKU's weight (150 g to 1 kg; the last SKU, a garden bench,
     /// 12 kg), every fifth fragile, some liquid.
     pub fn catalog(&self) -> Catalog {

@@ -73,10 +73,16 @@ pub fn shop_run(seed: u64, orders: u32) -> (EventsTopic, MemoryLedger) {
         orders,
         wave_size: 40,
         cash_on_delivery_max: Some(cod_max()),
+        warehouse_flow: true,
         ..ShopConfig::default()
     };
     let mut shop = Shop::new(seed, config, start());
-    let mut ledger = MemoryLedger::new(shop_policy());
+    let rules = order_events::process::ProcessRules {
+        catalog: shop.catalog(),
+        carriers: Shop::carriers(),
+        ..Default::default()
+    };
+    let mut ledger = MemoryLedger::with_rules(shop_policy(), rules);
     let mut topic = EventsTopic::default();
     let mut now = shop.start();
     for command in shop.opening_stock(now) {
@@ -86,7 +92,12 @@ pub fn shop_run(seed: u64, orders: u32) -> (EventsTopic, MemoryLedger) {
     while let Some(next) = shop.next_time() {
         now = next;
         topic.append(ledger.fire_timers(now));
-        let commands = shop.step(now, &|id| ledger.order(&id).cloned());
+        let mut commands = shop.step(now, &|id| ledger.order(&id).cloned());
+        commands.extend(
+            shop.warehouse_step(now, &|id| ledger.order(&id).cloned(), &|key| {
+                ledger.stock_item(key).cloned()
+            }),
+        );
         for command in commands {
             topic.append(ledger.submit_with_process(&command, now));
         }
