@@ -45,10 +45,13 @@ pub fn validate(
         Some(path) => {
             let text =
                 fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            validate::load_history(&text, config.policy.clone())
+            validate::load_history(&text, config.policy.clone(), config.handler_config().rules)
                 .with_context(|| format!("loading {}", path.display()))?
         }
-        None => order_events::ledger::MemoryLedger::new(config.policy.clone()),
+        None => order_events::ledger::MemoryLedger::with_rules(
+            config.policy.clone(),
+            config.handler_config().rules,
+        ),
     };
     let lines = validate::run(&mut ledger, &input);
     match args.format {

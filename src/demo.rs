@@ -668,7 +668,7 @@ async fn summarize(
         events as f64 / seconds
     )?;
     writeln!(out)?;
-    writeln!(out, "Explore: ledger query --data {} orders --table   (also: inventory --low, balances, trial-balance, reports, exceptions)", options.data.display())?;
+    writeln!(out, "Explore: ledger query --data {} orders --table   (also: inventory --low, balances, trial-balance, reports, exceptions, waves, replenishment)", options.data.display())?;
     writeln!(out, "Or see it in the console: ledger demo --serve (keeps the shop up at http://127.0.0.1:8080/)")?;
     Ok(DemoSummary {
         orders: options.orders,

@@ -81,9 +81,14 @@ pub enum HistoryError {
 }
 
 /// Builds a ledger from exported events (one JSON event per line, as `replay export --format
-/// jsonl` writes them), checking every event's hash against its content and every chain.
-pub fn load_history(text: &str, policy: Policy) -> Result<MemoryLedger, HistoryError> {
-    let mut ledger = MemoryLedger::new(policy);
+/// jsonl` writes them), checking every event's hash against its content and every chain; it
+/// decides with `policy` and the rule tables of `rules` (the catalog and carrier table).
+pub fn load_history(
+    text: &str,
+    policy: Policy,
+    rules: order_events::process::ProcessRules,
+) -> Result<MemoryLedger, HistoryError> {
+    let mut ledger = MemoryLedger::with_rules(policy, rules);
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;

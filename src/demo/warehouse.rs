@@ -97,7 +97,7 @@ pub(super) async fn write(
         as_of,
     };
     let mut reorder = store.replenishment(&params, None, None, true)?;
-    reorder.sort_by(|a, b| b.suggested_order_quantity.cmp(&a.suggested_order_quantity));
+    reorder.sort_by_key(|item| std::cmp::Reverse(item.suggested_order_quantity));
     writeln!(
         out,
         "Replenishment as of {as_of} ({}-day window, {} days lead time): {} items to reorder",

@@ -446,7 +446,10 @@ fn wave_order(state: &Order, warehouse: &WarehouseId, partial: bool) -> Option<W
     if partial {
         lines.truncate(1);
     }
-    (!lines.is_empty()).then(|| WaveOrder {
+    if lines.is_empty() {
+        return None;
+    }
+    Some(WaveOrder {
         order_id: header.order_id,
         service_level: header.service_level,
         lines,
