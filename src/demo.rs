@@ -333,26 +333,32 @@ impl Tally {
 
 /// Every command result in the log, tallied.
 async fn tally(log: &dyn event_log::LogReader) -> anyhow::Result<Tally> {
-    let topic = log.topics().name(Topic::CommandResults);
     let mut tally = Tally::default();
-    for (partition, &end) in log
-        .end_offsets(Topic::CommandResults)
-        .await?
-        .iter()
-        .enumerate()
-    {
-        let tp = TopicPartition::new(topic.clone(), partition as u32);
+    each_record(log, Topic::CommandResults, |record| {
+        tally.count(CommandResult::from_record(record))
+    })
+    .await?;
+    Ok(tally)
+}
+
+/// Hands `f` every record of `topic`, partition by partition.
+async fn each_record(
+    log: &dyn event_log::LogReader,
+    topic: Topic,
+    mut f: impl FnMut(&event_log::StoredRecord),
+) -> anyhow::Result<()> {
+    let name = log.topics().name(topic);
+    for (partition, &end) in log.end_offsets(topic).await?.iter().enumerate() {
+        let tp = TopicPartition::new(name.clone(), partition as u32);
         let mut offset = 0;
         while offset < end {
             let records = log.read(&tp, offset, 1000).await?;
             let Some(last) = records.last() else { break };
             offset = last.next_offset();
-            for record in &records {
-                tally.count(CommandResult::from_record(record));
-            }
+            records.iter().for_each(&mut f);
         }
     }
-    Ok(tally)
+    Ok(())
 }
 
 /// Cash on delivery: what the carriers collected and remitted, and the parcels refused at the

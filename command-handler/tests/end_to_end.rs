@@ -108,6 +108,8 @@ fn rules() -> ProcessRules {
             countries: vec!["DE".to_owned()],
             weight_grams_max: Some(31_500),
             service_levels: Vec::new(),
+            handling: None,
+            rates: Vec::new(),
         }],
         ..ProcessRules::default()
     }

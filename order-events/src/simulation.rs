@@ -640,15 +640,7 @@ impl Shop {
         }
         let id = sim.id;
         let n = sim.steps;
-        let unshipped: Vec<LineQuantity> = state
-            .lines
-            .iter()
-            .filter(|l| l.shipped < l.quantity)
-            .map(|l| LineQuantity {
-                sku: l.sku.clone(),
-                quantity: l.quantity - l.shipped,
-            })
-            .collect();
+        let unshipped = state.unshipped();
         if unshipped.is_empty() {
             return self.deliver(sim, state, now);
         }

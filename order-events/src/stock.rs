@@ -354,22 +354,7 @@ pub fn decide(
         }
         StockCommand::AdjustStock(c) => {
             validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            ensure(
-                c.counted_quantity <= ON_HAND_MAX,
-                Rule::QuantityExceedsMaximum,
-                || format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity),
-            )?;
-            let reserved = state.reserved();
-            ensure(
-                c.counted_quantity >= reserved,
-                Rule::AdjustmentBelowReserved,
-                || {
-                    format!(
-                        "counted {}, but {reserved} are reserved",
-                        c.counted_quantity
-                    )
-                },
-            )?;
+            check_counted(state, c.counted_quantity)?;
             StockAdjusted {
                 previous_on_hand: state.on_hand,
                 counted_quantity: c.counted_quantity,
@@ -529,28 +514,24 @@ fn by_system(context: &Context, command: &str) -> Result<(), Rejection> {
     )
 }
 
+/// A counted quantity the item can hold, and no fewer than its reservations hold.
+fn check_counted(state: &StockItem, counted: u64) -> Result<(), Rejection> {
+    ensure(counted <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
+        format!("counted {counted} exceeds {ON_HAND_MAX}")
+    })?;
+    let reserved = state.reserved();
+    ensure(counted >= reserved, Rule::AdjustmentBelowReserved, || {
+        format!("counted {counted}, but {reserved} are reserved")
+    })
+}
+
 fn count_stock(state: &StockItem, c: &CountStock) -> Result<StockCounted, Rejection> {
     validate::required_text("reason", &c.reason, NOTE_MAX)?;
     ensure(state.picking.is_empty(), Rule::PicksInProgress, || {
         let waves: Vec<&str> = state.picking.keys().map(WaveId::as_str).collect();
         format!("waves {} are picking this item", waves.join(", "))
     })?;
-    ensure(
-        c.counted_quantity <= ON_HAND_MAX,
-        Rule::QuantityExceedsMaximum,
-        || format!("counted {} exceeds {ON_HAND_MAX}", c.counted_quantity),
-    )?;
-    let reserved = state.reserved();
-    ensure(
-        c.counted_quantity >= reserved,
-        Rule::AdjustmentBelowReserved,
-        || {
-            format!(
-                "counted {}, but {reserved} are reserved",
-                c.counted_quantity
-            )
-        },
-    )?;
+    check_counted(state, c.counted_quantity)?;
     let difference = i64::try_from(c.counted_quantity).expect("bounded by ON_HAND_MAX")
         - i64::try_from(state.on_hand).expect("bounded by ON_HAND_MAX");
     Ok(StockCounted {

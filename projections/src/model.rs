@@ -16,7 +16,6 @@ use order_events::order::{
     CarrierExceptionKind, ClaimKind, ClaimResolution, Discount, HoldReason, LineQuantity, Order,
     OrderStatus, ParcelPacked, PaymentTerms, ReturnDisposition, ReturnReason, ServiceLevel,
 };
-use order_events::shipping::Handling;
 use order_events::stock::StockItem;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -237,40 +236,6 @@ pub struct ClaimView {
     pub resolution: Option<ClaimResolution>,
 }
 
-/// A parcel packed and weighed, not yet shipped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ParcelView {
-    pub parcel_id: ShipmentId,
-    pub lines: Vec<LineQuantity>,
-    /// The measured weight in grams.
-    pub weight_grams: u32,
-    /// The contents' weight by the catalog; absent when a SKU has none.
-    pub expected_weight_grams: Option<u32>,
-    /// The heaviest parcel an allowed service takes; absent: no limit known.
-    pub weight_limit_grams: Option<u32>,
-    /// Handling labels: what its contents need.
-    pub handling: Vec<Handling>,
-    pub weight_mismatch: bool,
-    pub overweight: bool,
-    pub packed_at: DateTime<Utc>,
-}
-
-impl From<&ParcelPacked> for ParcelView {
-    fn from(p: &ParcelPacked) -> ParcelView {
-        ParcelView {
-            parcel_id: p.parcel_id.clone(),
-            lines: p.lines.clone(),
-            weight_grams: p.weight_grams,
-            expected_weight_grams: p.expected_weight_grams,
-            weight_limit_grams: p.weight_limit_grams,
-            handling: p.handling.clone(),
-            weight_mismatch: p.weight_mismatch,
-            overweight: p.overweight,
-            packed_at: p.packed_at,
-        }
-    }
-}
-
 /// Everything the read side knows about one order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderView {
@@ -315,8 +280,9 @@ pub struct OrderView {
     pub claims: Vec<ClaimView>,
     /// Units picked by pick waves and not yet packed or shipped.
     pub picked: Vec<LineQuantity>,
-    /// Parcels packed and not yet shipped.
-    pub parcels: Vec<ParcelView>,
+    /// Parcels packed and weighed, not yet shipped: contents, measured and expected weight,
+    /// the weight limit, handling labels, and whether the weight is off or too heavy.
+    pub parcels: Vec<ParcelPacked>,
     /// Every event of the order, in sequence order, with where it is in the log and its hash
     /// (only on the order's own route: listings leave it empty).
     pub events: Vec<EventRef>,
@@ -432,7 +398,7 @@ impl OrderView {
                 })
                 .collect(),
             picked: state.picked.clone(),
-            parcels: state.parcels.iter().map(ParcelView::from).collect(),
+            parcels: state.parcels.clone(),
         })
     }
 }
@@ -490,7 +456,7 @@ pub struct ExceptionView {
     /// Hours the claim has been open.
     pub claim_hours_open: Option<i64>,
     /// The parcel of a `weight_mismatch` or `overweight` exception.
-    pub parcel: Option<ParcelView>,
+    pub parcel: Option<ParcelPacked>,
 }
 
 /// When the exception queue lists an order: hours in a status, by status, and hours a claim

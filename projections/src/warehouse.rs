@@ -53,33 +53,14 @@ pub struct WaveSummary {
     pub cutoff_at: Option<DateTime<Utc>>,
     pub planned_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Orders in the wave.
     pub orders: u32,
     pub lines: u32,
     pub lines_picked: u32,
+    /// Lines picked with fewer units than asked.
     pub short_lines: u32,
     pub units: u64,
     pub units_picked: u64,
-}
-
-impl From<WaveView> for WaveSummary {
-    fn from(w: WaveView) -> WaveSummary {
-        WaveSummary {
-            wave_id: w.wave_id,
-            warehouse: w.warehouse,
-            status: w.status,
-            carrier: w.carrier,
-            service_level: w.service_level,
-            cutoff_at: w.cutoff_at,
-            planned_at: w.planned_at,
-            completed_at: w.completed_at,
-            orders: w.orders,
-            lines: w.lines,
-            lines_picked: w.lines_picked,
-            short_lines: w.short_lines,
-            units: w.units,
-            units_picked: w.units_picked,
-        }
-    }
 }
 
 /// A wave's pick list on its own: what a handheld scanner loads.
@@ -94,8 +75,8 @@ pub struct PickListView {
 impl From<WaveView> for PickListView {
     fn from(wave: WaveView) -> PickListView {
         PickListView {
-            wave_id: wave.wave_id,
-            warehouse: wave.warehouse,
+            wave_id: wave.summary.wave_id,
+            warehouse: wave.summary.warehouse,
             items: wave.pick_list,
         }
     }
@@ -115,31 +96,33 @@ pub enum WaveStatus {
     Completed,
 }
 
-/// A pick wave as stored and shown.
+/// A pick wave as shown: its summary and its pick list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WaveView {
-    pub wave_id: WaveId,
-    pub warehouse: WarehouseId,
-    pub status: WaveStatus,
-    pub carrier: Option<CarrierId>,
-    pub service_level: Option<ServiceLevel>,
-    pub cutoff_at: Option<DateTime<Utc>>,
-    pub planned_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Orders in the wave.
-    pub orders: u32,
-    pub lines: u32,
-    pub lines_picked: u32,
-    /// Lines picked with fewer units than asked.
-    pub short_lines: u32,
-    pub units: u64,
-    pub units_picked: u64,
+    #[serde(flatten)]
+    pub summary: WaveSummary,
     /// The pick list, in walking order.
     pub pick_list: Vec<PickLineView>,
 }
 
-impl WaveView {
-    fn planned(wave_id: &str, e: &order_events::wave::WavePlanned) -> WaveView {
+/// A pick wave as stored (bincode has no flattening: the view is made from it when read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveRow {
+    pub summary: WaveSummary,
+    pub pick_list: Vec<PickLineView>,
+}
+
+impl From<WaveRow> for WaveView {
+    fn from(row: WaveRow) -> WaveView {
+        WaveView {
+            summary: row.summary,
+            pick_list: row.pick_list,
+        }
+    }
+}
+
+impl WaveRow {
+    fn planned(wave_id: &str, e: &order_events::wave::WavePlanned) -> WaveRow {
         let pick_list: Vec<PickLineView> = e
             .pick_list
             .iter()
@@ -155,21 +138,23 @@ impl WaveView {
             })
             .collect();
         let orders: BTreeSet<OrderId> = pick_list.iter().map(|line| line.order_id).collect();
-        WaveView {
-            wave_id: WaveId::from(wave_id),
-            warehouse: e.warehouse.clone(),
-            status: WaveStatus::Picking,
-            carrier: e.carrier.clone(),
-            service_level: e.service_level,
-            cutoff_at: e.cutoff_at,
-            planned_at: e.planned_at,
-            completed_at: None,
-            orders: count(orders.len()),
-            lines: count(pick_list.len()),
-            lines_picked: 0,
-            short_lines: 0,
-            units: pick_list.iter().map(|line| u64::from(line.quantity)).sum(),
-            units_picked: 0,
+        WaveRow {
+            summary: WaveSummary {
+                wave_id: WaveId::from(wave_id),
+                warehouse: e.warehouse.clone(),
+                status: WaveStatus::Picking,
+                carrier: e.carrier.clone(),
+                service_level: e.service_level,
+                cutoff_at: e.cutoff_at,
+                planned_at: e.planned_at,
+                completed_at: None,
+                orders: count(orders.len()),
+                lines: count(pick_list.len()),
+                lines_picked: 0,
+                short_lines: 0,
+                units: pick_list.iter().map(|line| u64::from(line.quantity)).sum(),
+                units_picked: 0,
+            },
             pick_list,
         }
     }
@@ -183,10 +168,11 @@ impl WaveView {
             return;
         };
         line.picked_quantity = Some(picked_quantity);
-        self.lines_picked += 1;
-        self.units_picked += u64::from(picked_quantity);
+        let summary = &mut self.summary;
+        summary.lines_picked += 1;
+        summary.units_picked += u64::from(picked_quantity);
         if picked_quantity < line.quantity {
-            self.short_lines += 1;
+            summary.short_lines += 1;
         }
     }
 }
@@ -221,14 +207,10 @@ pub fn fold_wave(
 ) -> Result<(), StoreError> {
     let key = wave_key(&envelope.aggregate_id);
     if let WaveEvent::WavePlanned(planned) = event {
-        keep(
-            rows,
-            key,
-            WaveView::planned(&envelope.aggregate_id, planned),
-        );
+        keep(rows, key, WaveRow::planned(&envelope.aggregate_id, planned));
         return Ok(());
     }
-    let Some(mut wave): Option<WaveView> = take(rows, &key, "wave row")? else {
+    let Some(mut wave): Option<WaveRow> = take(rows, &key, "wave row")? else {
         return Err(StoreError::Corrupt {
             key: envelope.aggregate_id.clone(),
             reason: "a wave event before the wave was planned".into(),
@@ -237,8 +219,8 @@ pub fn fold_wave(
     match event {
         WaveEvent::PickRecorded(e) => wave.picked(e.order_id, &e.sku, e.picked_quantity),
         WaveEvent::WaveCompleted(e) => {
-            wave.status = WaveStatus::Completed;
-            wave.completed_at = Some(e.completed_at);
+            wave.summary.status = WaveStatus::Completed;
+            wave.summary.completed_at = Some(e.completed_at);
         }
         WaveEvent::WavePlanned(_) | WaveEvent::WaveOrderPicked(_) | WaveEvent::WaveSkuPicked(_) => {
         }
@@ -376,7 +358,7 @@ impl ProjectionStore {
         }
         let mut waves = self.wave_rows(warehouse, open_only)?;
         waves.truncate(limit);
-        Ok(waves.into_iter().map(WaveSummary::from).collect())
+        Ok(waves.into_iter().map(|wave| wave.summary).collect())
     }
 
     /// Every wave (of a warehouse; still picking), newest planned first.
@@ -384,20 +366,24 @@ impl ProjectionStore {
         &self,
         warehouse: Option<&str>,
         open_only: bool,
-    ) -> Result<Vec<WaveView>, StoreError> {
-        let mut waves: Vec<WaveView> = self
-            .scan::<WaveView>(&[keys::WAVE], "wave row")?
+    ) -> Result<Vec<WaveRow>, StoreError> {
+        let mut waves: Vec<WaveRow> = self
+            .scan::<WaveRow>(&[keys::WAVE], "wave row")?
             .into_iter()
             .map(|(_, wave)| wave)
-            .filter(|w| warehouse.is_none_or(|code| w.warehouse.as_str() == code))
-            .filter(|w| !open_only || w.status == WaveStatus::Picking)
+            .filter(|w| warehouse.is_none_or(|code| w.summary.warehouse.as_str() == code))
+            .filter(|w| !open_only || w.summary.status == WaveStatus::Picking)
             .collect();
-        waves.sort_by(|a, b| (b.planned_at, &b.wave_id).cmp(&(a.planned_at, &a.wave_id)));
+        waves.sort_by(|a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            (b.planned_at, &b.wave_id).cmp(&(a.planned_at, &a.wave_id))
+        });
         Ok(waves)
     }
 
     pub fn wave(&self, wave_id: &str) -> Result<Option<WaveView>, StoreError> {
-        self.read(&wave_key(wave_id), "wave row")
+        let row: Option<WaveRow> = self.read(&wave_key(wave_id), "wave row")?;
+        Ok(row.map(WaveView::from))
     }
 
     /// Replenishment figures of every stock item (of one warehouse or SKU), by SKU then

@@ -281,7 +281,7 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
             .collect();
         assert_eq!(view_lines, lines, "pick list of {id}");
         assert_eq!(
-            view.status == projections::warehouse::WaveStatus::Completed,
+            view.summary.status == projections::warehouse::WaveStatus::Completed,
             wave.completed
         );
         let short = wave
@@ -289,7 +289,10 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
             .iter()
             .filter(|s| s.picked.is_some_and(|p| p < s.line.quantity))
             .count();
-        assert_eq!(view.short_lines as usize, short, "short lines of {id}");
+        assert_eq!(
+            view.summary.short_lines as usize, short,
+            "short lines of {id}"
+        );
     }
     // Money: per merchant, payable = captures − commission − refunds + reversals − payouts.
     let a_year_on = common::start() + Duration::days(365);

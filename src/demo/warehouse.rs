@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use event_log::{Log, Topic, TopicPartition};
+use event_log::{Log, Topic};
 use order_events::codec::decode_event;
 use order_events::order::OrderEvent;
 use order_events::stock::StockEvent;
@@ -40,22 +40,13 @@ impl Floor {
 }
 
 async fn floor(log: &dyn Log) -> anyhow::Result<Floor> {
-    let topic = log.topics().name(Topic::Events);
     let mut floor = Floor::default();
-    for (partition, &end) in log.end_offsets(Topic::Events).await?.iter().enumerate() {
-        let tp = TopicPartition::new(topic.clone(), partition as u32);
-        let mut offset = 0;
-        while offset < end {
-            let records = log.read(&tp, offset, 1000).await?;
-            let Some(last) = records.last() else { break };
-            offset = last.next_offset();
-            for record in &records {
-                if let Ok(envelope) = decode_event(&record.payload) {
-                    floor.count(&envelope.event);
-                }
-            }
+    super::each_record(log, Topic::Events, |record| {
+        if let Ok(envelope) = decode_event(&record.payload) {
+            floor.count(&envelope.event);
         }
-    }
+    })
+    .await?;
     Ok(floor)
 }
 

@@ -219,6 +219,18 @@ impl Order {
             .find(|claim| claim.claim_id.as_ref() == Some(claim_id))
     }
 
+    /// The units of each line not yet shipped (lines shipped in full left out).
+    pub fn unshipped(&self) -> Vec<LineQuantity> {
+        self.lines
+            .iter()
+            .filter(|l| l.shipped < l.quantity)
+            .map(|l| LineQuantity {
+                sku: l.sku.clone(),
+                quantity: l.quantity - l.shipped,
+            })
+            .collect()
+    }
+
     /// A packed parcel not yet shipped.
     pub fn parcel(&self, parcel_id: &ShipmentId) -> Option<&ParcelPacked> {
         self.parcels

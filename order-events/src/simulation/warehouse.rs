@@ -16,7 +16,7 @@ use crate::envelope::CommandEnvelope;
 use crate::ids::{CarrierId, OrderId, ShipmentId, Sku, StockKey, WarehouseId, WaveId};
 use crate::money::Amount;
 use crate::money::Currency;
-use crate::order::{LineQuantity, Order, PackParcel, ServiceLevel, Ship};
+use crate::order::{Order, PackParcel, ServiceLevel, Ship};
 use crate::shipping::{CarrierRule, Catalog, FreightRate, Handling, SkuAttributes};
 use crate::stock::{CountStock, SetBinLocation, StockCommand, StockItem};
 use crate::wave::{PlanWave, RecordPick, WaveCommand, WaveLine, WaveOrder};
@@ -86,15 +86,6 @@ impl Floor {
 fn bin_of(n: u32) -> String {
     let aisle = char::from(b'A' + (n % 6) as u8);
     format!("{aisle}-{:02}-{}", n / 6 + 1, n % 4 + 1)
-}
-
-/// Units of `sku` among `lines`.
-fn units(lines: &[LineQuantity], sku: &Sku) -> u32 {
-    lines
-        .iter()
-        .filter(|l| &l.sku == sku)
-        .map(|l| l.quantity)
-        .sum()
 }
 
 impl Shop {
@@ -315,24 +306,16 @@ impl Shop {
         }
         let floor = self.floor.as_ref().expect("on the floor");
         let in_wave = floor.in_pending_wave(sim.id);
-        let unshipped: Vec<LineQuantity> = state
-            .lines
-            .iter()
-            .filter(|l| l.shipped < l.quantity)
-            .map(|l| LineQuantity {
-                sku: l.sku.clone(),
-                quantity: l.quantity - l.shipped,
-            })
-            .collect();
+        let unshipped = state.unshipped();
         let all_picked = unshipped
             .iter()
-            .all(|l| units(&state.picked, &l.sku) == l.quantity);
+            .all(|l| state.picked_units(&l.sku) == l.quantity);
         if !state.picked.is_empty() && !in_wave && (all_picked || !sim.fate.cod) {
             return self.pack(sim, state, now);
         }
         let waiting_for_more = unshipped
             .iter()
-            .any(|l| units(&state.picked, &l.sku) < l.quantity);
+            .any(|l| state.picked_units(&l.sku) < l.quantity);
         if !in_wave && waiting_for_more {
             let floor = self.floor.as_mut().expect("on the floor");
             floor.waiting.insert(sim.id);
@@ -355,7 +338,7 @@ impl Shop {
             sim.mispacked = true;
             let wrong = (0..self.config.skus)
                 .map(|k| self.sku(k))
-                .find(|sku| units(&state.picked, sku) == 0)
+                .find(|sku| state.picked_units(sku) == 0)
                 .unwrap_or_else(|| self.sku(0));
             lines[0].sku = wrong;
         }
