@@ -76,7 +76,7 @@ pub enum ReadQuery {
     },
     Wave(String),
     PickList(String),
-    NextWave(projections::warehouse::WavePlanRequest),
+    NextWave(projections::warehouse_queries::WavePlanRequest),
     Replenishment {
         params: projections::warehouse::ReplenishmentParams,
         warehouse: Option<String>,
@@ -502,7 +502,7 @@ fn read_query(
 fn next_wave(
     warehouse: &str,
     params: &mut Params,
-) -> Result<projections::warehouse::WavePlanRequest, ApiError> {
+) -> Result<projections::warehouse_queries::WavePlanRequest, ApiError> {
     let wave_id = params.text("wave_id")?.ok_or_else(|| {
         ApiError::bad(
             "missing_parameter",
@@ -512,7 +512,7 @@ fn next_wave(
     let service_level = params.take_with("service_level", "standard, express or economy", |t| {
         serde_json::from_value(Value::String(t.to_owned())).ok()
     })?;
-    Ok(projections::warehouse::WavePlanRequest {
+    Ok(projections::warehouse_queries::WavePlanRequest {
         wave_id: wave_id.as_str().into(),
         warehouse: warehouse.into(),
         orders_max: params.number("orders_max")?.unwrap_or(50),

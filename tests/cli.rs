@@ -1633,7 +1633,7 @@ fn the_command_schemas_accept_exactly_what_the_ledger_decodes() {
     use order_events::testkit::samples;
     let dir = tempfile::tempdir().unwrap();
     let seeds = dir.path().join("seeds.jsonl");
-    let lines: Vec<String> = samples::one_of_each_command()
+    let lines: Vec<String> = order_events::testkit::every::one_of_each_command()
         .into_iter()
         .enumerate()
         .map(|(i, command)| {

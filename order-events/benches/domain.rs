@@ -27,7 +27,7 @@ fn decide_and_apply(c: &mut Criterion) {
     });
 
     let paid = Order::replay(&samples::history_to(OrderStatus::AwaitingPayment));
-    let capture = samples::one_of_each_order_command()
+    let capture = order_events::testkit::every::one_of_each_order_command()
         .into_iter()
         .find(|c| c.type_name() == "CapturePayment")
         .unwrap();

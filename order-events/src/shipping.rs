@@ -16,7 +16,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CarrierId, Sku};
 use crate::money::{Amount, Currency};
-use crate::order::{LineQuantity, ServiceLevel};
+
+/// How fast a parcel should travel; carrier rules may depend on it, and express orders are
+/// picked first.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceLevel {
+    #[default]
+    Standard,
+    Express,
+    Economy,
+}
+
+/// Units of SKUs, as a parcel, a pick or an order line holds them.
+pub type Units<'a> = &'a [(&'a Sku, u32)];
 
 /// Special handling a parcel needs because of what is in it; printed on its label.
 #[derive(
@@ -151,21 +177,21 @@ pub struct Shipping {
 }
 
 impl Shipping {
-    /// The expected weight of `lines` in grams; `None` when a SKU has no catalog weight.
-    pub fn expected_weight(&self, lines: &[LineQuantity]) -> Option<u32> {
+    /// The expected weight of `units` in grams; `None` when a SKU has no catalog weight.
+    pub fn expected_weight(&self, units: Units<'_>) -> Option<u32> {
         let mut total = 0u64;
-        for line in lines {
-            let unit = self.catalog.get(&line.sku)?.weight_grams;
-            total += u64::from(unit) * u64::from(line.quantity);
+        for (sku, quantity) in units {
+            let unit = self.catalog.get(*sku)?.weight_grams;
+            total += u64::from(unit) * u64::from(*quantity);
         }
         u32::try_from(total).ok()
     }
 
-    /// The handling `lines` need, each kind once, in order.
-    pub fn handling(&self, lines: &[LineQuantity]) -> Vec<Handling> {
-        let mut handling: Vec<Handling> = lines
+    /// The handling `units` need, each kind once, in order.
+    pub fn handling(&self, units: Units<'_>) -> Vec<Handling> {
+        let mut handling: Vec<Handling> = units
             .iter()
-            .filter_map(|line| self.catalog.get(&line.sku))
+            .filter_map(|(sku, _)| self.catalog.get(*sku))
             .flat_map(SkuAttributes::handling)
             .collect();
         handling.sort();
@@ -307,13 +333,14 @@ mod tests {
         }
     }
 
-    fn lines(rows: &[(&str, u32)]) -> Vec<LineQuantity> {
+    fn skus(rows: &[(&str, u32)]) -> Vec<(Sku, u32)> {
         rows.iter()
-            .map(|(sku, quantity)| LineQuantity {
-                sku: Sku::from(*sku),
-                quantity: *quantity,
-            })
+            .map(|(sku, quantity)| (Sku::from(*sku), *quantity))
             .collect()
+    }
+
+    fn units(skus: &[(Sku, u32)]) -> Vec<(&Sku, u32)> {
+        skus.iter().map(|(sku, n)| (sku, *n)).collect()
     }
 
     fn parcel<'a>(weight_grams: u32, handling: &'a [Handling]) -> Parcel<'a> {
@@ -328,13 +355,14 @@ mod tests {
     #[test]
     fn weight_and_handling_follow_the_catalog() {
         let shipping = shipping();
-        let both = lines(&[("MUG", 3), ("LAMP-OIL", 2)]);
-        assert_eq!(shipping.expected_weight(&both), Some(3_200));
+        let both = skus(&[("MUG", 3), ("LAMP-OIL", 2)]);
+        assert_eq!(shipping.expected_weight(&units(&both)), Some(3_200));
         assert_eq!(
-            shipping.handling(&both),
+            shipping.handling(&units(&both)),
             vec![Handling::Fragile, Handling::Hazardous]
         );
-        assert_eq!(shipping.expected_weight(&lines(&[("UNKNOWN", 1)])), None);
+        let unknown = skus(&[("UNKNOWN", 1)]);
+        assert_eq!(shipping.expected_weight(&units(&unknown)), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!     .then_accepts();
 //! ```
 
+pub mod every;
 pub mod samples;
 pub mod warehouse;
 

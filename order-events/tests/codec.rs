@@ -89,7 +89,10 @@ fn trailing_bytes_unknown_tags_and_oversized_records_are_named() {
 
 #[test]
 fn commands_round_trip_in_both_encodings() {
-    for (seed, command) in samples::one_of_each_order_command().into_iter().enumerate() {
+    for (seed, command) in order_events::testkit::every::one_of_each_order_command()
+        .into_iter()
+        .enumerate()
+    {
         let envelope = samples::envelope(command, seed as u128);
         assert_eq!(
             codec::decode_command_bincode(&codec::encode_command_bincode(&envelope)).unwrap(),

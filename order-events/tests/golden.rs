@@ -86,7 +86,10 @@ fn envelope_of(raw: &RawEvent, hash: EventHash, event: Event) -> EventEnvelope {
 
 fn fixtures() -> Vec<Fixture> {
     let mut fixtures = Vec::new();
-    for (index, event) in samples::one_of_each_event().into_iter().enumerate() {
+    for (index, event) in order_events::testkit::every::one_of_each_event()
+        .into_iter()
+        .enumerate()
+    {
         let index = index as u128;
         let name = event.type_name();
         let version = event.schema_version();

@@ -9,7 +9,7 @@ use order_events::Command;
 use serde_json::Value;
 
 fn sealed_order_events(format: EventFormat) -> Vec<codec::SealedEvent> {
-    let order_events: Vec<_> = samples::one_of_each_event()
+    let order_events: Vec<_> = order_events::testkit::every::one_of_each_event()
         .into_iter()
         .filter(|e| matches!(e, order_events::Event::Order(_)))
         .collect();

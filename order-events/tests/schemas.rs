@@ -80,7 +80,7 @@ fn all_commands() -> Vec<Command> {
         quantity: 5,
         reference: "PO-1".to_owned(),
     });
-    samples::one_of_each_order_command()
+    order_events::testkit::every::one_of_each_order_command()
         .into_iter()
         .map(Command::Order)
         .chain([
@@ -103,7 +103,10 @@ fn what_the_codec_writes_validates_against_the_schemas() {
             &serde_json::from_str(&text).unwrap(),
         );
     }
-    for (index, event) in samples::one_of_each_event().into_iter().enumerate() {
+    for (index, event) in order_events::testkit::every::one_of_each_event()
+        .into_iter()
+        .enumerate()
+    {
         let name = event.type_name();
         // Any command of the event's aggregate kind will do as the sealing context.
         let command = match event {
@@ -220,7 +223,10 @@ fn command_results_validate_against_their_schema() {
 /// type, give the id the ledger keys and partitions that command by.
 #[test]
 fn every_command_types_key_rule_gives_its_aggregate_id() {
-    for (seed, command) in samples::one_of_each_command().into_iter().enumerate() {
+    for (seed, command) in order_events::testkit::every::one_of_each_command()
+        .into_iter()
+        .enumerate()
+    {
         let name = command.type_name();
         let rule = Command::key_rule(name).unwrap_or_else(|| panic!("{name} has no key rule"));
         let target = command.target().id;

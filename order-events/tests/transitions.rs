@@ -10,7 +10,8 @@ use order_events::order::{
     ClaimKind, ClaimOpened, Order, OrderCommand, OrderStatus, PackParcel, ReservationsPlanned,
     ReviewRecorded, Ship,
 };
-use order_events::testkit::samples::{self, history_to, one_of_each_order_command};
+use order_events::testkit::every::one_of_each_order_command;
+use order_events::testkit::samples::{self, history_to};
 use order_events::testkit::warehouse;
 use order_events::testkit::{at, given};
 use order_events::{Actor, ActorKind, Rule};

@@ -1,12 +1,12 @@
 //! Folding one event into every read model. Pure apart from the rows it reads and writes, which
 //! come through [`Rows`]: the sled store in production, a `BTreeMap` in tests and references.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use order_events::account::merchant::OpenOrder;
 use order_events::account::AccountEvent;
-use order_events::codec::{decode_cache_value, encode_cache_value};
+use order_events::codec::encode_cache_value;
 use order_events::envelope::{AggregateKind, Event, EventEnvelope};
 use order_events::ids::OrderId;
 use order_events::money::{Amount, Currency};
@@ -14,7 +14,6 @@ use order_events::order::{self, FreightPayer, OrderEvent, OrderHeader, OrderStat
 use order_events::reconciliation::ReconciliationEvent;
 pub use order_events::settlement::{CommissionSoFar, SettlementRules};
 use order_events::stock::{self, StockEvent, StockItem};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, OrderIndex};
@@ -23,50 +22,9 @@ use crate::model::{
     MerchantTotals, OrderBalanceView, OrderRow, Posting, ReconciliationView, ReturnTimes,
     StatusChange, StockRow,
 };
+use crate::row::{get, keep, put, take};
+pub use crate::row::{Decoded, MemoryRows, Rows};
 use crate::StoreError;
-
-/// Read and write access to the store's rows during a fold step.
-pub trait Rows {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
-    /// [`put`](Self::put) of a key the caller knows the rows did not hold when the step
-    /// began, unless the step removed it since: an index entry or a moved row. A store may
-    /// then drop the key's write altogether when the same step removes it again, as an order
-    /// that passes through several statuses in one step does with its status entries.
-    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>);
-    fn remove(&mut self, key: Vec<u8>);
-    /// The decoded row [`keep_decoded`](Self::keep_decoded) left at `key` in this step, taken
-    /// out to change; `None` when there is none (then the caller decodes what `get` reads).
-    fn take_decoded(&mut self, key: &[u8]) -> Option<Decoded>;
-    /// Writes `row` kept decoded, so the next event of the step that changes it does not decode
-    /// it again; a store may encode it only when the step ends.
-    fn keep_decoded(&mut self, key: Vec<u8>, row: Decoded);
-}
-
-/// A row kept decoded through a fold step, with how to encode it.
-pub struct Decoded {
-    pub row: Box<dyn std::any::Any + Send>,
-    pub encode: fn(&dyn std::any::Any) -> Vec<u8>,
-}
-
-impl Decoded {
-    fn new<T: Serialize + Send + 'static>(row: T) -> Decoded {
-        fn encode<T: Serialize + 'static>(row: &dyn std::any::Any) -> Vec<u8> {
-            let row = row
-                .downcast_ref::<T>()
-                .expect("a kept row encodes as its own type");
-            encode_cache_value(row)
-        }
-        Decoded {
-            row: Box::new(row),
-            encode: encode::<T>,
-        }
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        (self.encode)(self.row.as_ref())
-    }
-}
 
 /// An aggregate's progress through the read models: the last sequence folded, and whether a
 /// gap stopped it there (its alarm row then says where). One row read per event answers both
@@ -75,84 +33,6 @@ impl Decoded {
 struct Progress {
     last: u64,
     gapped: bool,
-}
-
-/// Rows in memory: the reference the sled store is tested against.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemoryRows(pub BTreeMap<Vec<u8>, Vec<u8>>);
-
-impl Rows for MemoryRows {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.0.get(key).cloned())
-    }
-
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.0.insert(key, value);
-    }
-
-    /// Checks the caller's promise: the reference holds no such key (it has no steps, so the
-    /// promise is about its rows now).
-    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        let before = self.0.insert(key, value);
-        assert!(before.is_none(), "put_new of a key the rows hold already");
-    }
-
-    fn remove(&mut self, key: Vec<u8>) {
-        self.0.remove(&key);
-    }
-
-    fn take_decoded(&mut self, _key: &[u8]) -> Option<Decoded> {
-        None
-    }
-
-    fn keep_decoded(&mut self, key: Vec<u8>, row: Decoded) {
-        self.0.insert(key, row.encode());
-    }
-}
-
-/// A row to change and write back with [`keep`]: decoded from the rows unless the step kept
-/// it decoded.
-pub(crate) fn take<T: DeserializeOwned + 'static>(
-    rows: &mut dyn Rows,
-    key: &[u8],
-    what: &str,
-) -> Result<Option<T>, StoreError> {
-    match rows.take_decoded(key) {
-        Some(decoded) => match decoded.row.downcast::<T>() {
-            Ok(row) => Ok(Some(*row)),
-            Err(_) => Err(StoreError::Corrupt {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: format!("read as {what}, kept as another kind of row"),
-            }),
-        },
-        None => get(rows, key, what),
-    }
-}
-
-pub(crate) fn keep<T: Serialize + Send + 'static>(rows: &mut dyn Rows, key: Vec<u8>, row: T) {
-    rows.keep_decoded(key, Decoded::new(row));
-}
-
-pub(crate) fn get<T: DeserializeOwned>(
-    rows: &dyn Rows,
-    key: &[u8],
-    what: &str,
-) -> Result<Option<T>, StoreError> {
-    match rows.get(key)? {
-        None => Ok(None),
-        Some(bytes) => {
-            decode_cache_value(what, &bytes)
-                .map(Some)
-                .map_err(|error| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    reason: error.to_string(),
-                })
-        }
-    }
-}
-
-pub(crate) fn put<T: Serialize>(rows: &mut dyn Rows, key: Vec<u8>, value: &T) {
-    rows.put(key, encode_cache_value(value));
 }
 
 /// The accounts of the settlement ledger (one ledger per currency).

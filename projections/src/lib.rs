@@ -5,7 +5,8 @@
 //! - [`fold`]: what one event does to the read models, over any [`fold::Rows`].
 //! - [`store`]: the sled store; one atomic batch per fold step, checkpoints included.
 //! - [`query`]: listings, lookups, balances, trial balance, reports, exception queue.
-//! - [`warehouse`]: pick waves, sales by day and replenishment, the wave planner.
+//! - [`warehouse`]: pick waves and sales by day as rows, replenishment's figures;
+//!   [`warehouse_queries`]: waves, replenishment and the wave planner as queries.
 //! - [`worker`]: the async loop that follows the events topic, with lag and progress.
 
 pub mod backend;
@@ -22,6 +23,7 @@ pub mod tables;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod warehouse;
+pub mod warehouse_queries;
 pub mod worker;
 
 pub use fold::{CommissionSoFar, MemoryRows, Projector, SettlementRules};

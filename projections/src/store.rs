@@ -16,7 +16,7 @@ use event_log::StoredRecord;
 use order_events::codec;
 
 use crate::backend::{storage, Backend, Step};
-use crate::fold::{self, Decoded, Folded, Projector, Rows};
+use crate::fold::{Decoded, Folded, Projector, Rows};
 use crate::keys;
 use crate::known::KnownParts;
 use crate::model::UndecodableAlarm;
@@ -398,7 +398,7 @@ impl ProjectionStore {
                         offset: record.offset,
                         reason: error.to_string(),
                     };
-                    fold::put(
+                    crate::row::put(
                         &mut overlay,
                         keys::undecodable(record.partition, record.offset),
                         &alarm,

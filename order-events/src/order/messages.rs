@@ -11,6 +11,7 @@ use crate::ids::{
 use crate::message::message_set;
 use crate::money::{Amount, Currency};
 use crate::shipping::Handling;
+pub use crate::shipping::ServiceLevel;
 
 /// Derives shared by every message and value type: comparable, printable, serde, JSON Schema.
 macro_rules! value_type {
@@ -219,15 +220,6 @@ vocabulary! {
         Full,
         /// The goods only: the shipping fee charged to the customer is kept.
         GoodsOnly,
-    }
-
-    /// How fast a parcel should travel; carrier rules may depend on it.
-    #[derive(Default)]
-    pub enum ServiceLevel {
-        #[default]
-        Standard,
-        Express,
-        Economy,
     }
 
     /// Why an order is on hold (in exception).
@@ -582,6 +574,16 @@ message_set! {
         ResolveClaim = 1,
         RecordPicks = 1,
         PackParcel = 1,
+    }
+}
+
+impl LineQuantity {
+    /// `lines` as the carrier table and the catalog read them: (SKU, units).
+    pub fn units(lines: &[LineQuantity]) -> Vec<(&Sku, u32)> {
+        lines
+            .iter()
+            .map(|line| (&line.sku, line.quantity))
+            .collect()
     }
 }
 

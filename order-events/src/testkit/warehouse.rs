@@ -134,7 +134,7 @@ pub fn parcel_packed() -> ParcelPacked {
 }
 
 /// One command of each warehouse type that is no order's (those are in
-/// [`super::samples::one_of_each_order_command`]).
+/// [`super::every::one_of_each_order_command`]).
 pub fn commands() -> Vec<Command> {
     let item = stock_key();
     vec![

@@ -54,7 +54,8 @@ impl Placed<'_> {
             "weight_grams is 0".to_owned()
         })?;
         let shipping = &policy.shipping;
-        let handling = shipping.handling(&c.lines);
+        let units = LineQuantity::units(&c.lines);
+        let handling = shipping.handling(&units);
         let limit = shipping.weight_limit(self.country(), &handling);
         let overweight = limit.is_some_and(|limit| c.weight_grams > limit);
         ensure(
@@ -69,7 +70,7 @@ impl Placed<'_> {
             },
         )?;
         self.check_complete(&c.lines, c.weight_grams, limit)?;
-        let expected = shipping.expected_weight(&c.lines);
+        let expected = shipping.expected_weight(&units);
         let tolerance = policy.pack_weight_tolerance_percent;
         Ok(ParcelPacked {
             parcel_id: c.parcel_id.clone(),
@@ -194,7 +195,7 @@ impl Placed<'_> {
         ensure(weight_grams > 0, Rule::WeightMustBePositive, || {
             "weight_grams is 0".to_owned()
         })?;
-        let handling = policy.shipping.handling(&lines);
+        let handling = policy.shipping.handling(&LineQuantity::units(&lines));
         let parcel = Parcel {
             country: self.country(),
             weight_grams,
