@@ -509,6 +509,12 @@ fn next_wave(
             "parameter 'wave_id' names the wave to plan",
         )
     })?;
+    if !order_events::wave::valid_wave_id(&wave_id) {
+        return Err(ApiError::bad(
+            "bad_parameter",
+            format!("parameter 'wave_id' = '{wave_id}' is not 1-64 of A-Z a-z 0-9 . _ -"),
+        ));
+    }
     let service_level = params.take_with("service_level", "standard, express or economy", |t| {
         serde_json::from_value(Value::String(t.to_owned())).ok()
     })?;

@@ -24,6 +24,8 @@ struct Param {
     location: &'static str,
     description: &'static str,
     schema: Value,
+    /// A query parameter the route cannot answer without (path parameters always are).
+    required: bool,
 }
 
 fn query(name: &'static str, description: &'static str, schema: Value) -> Param {
@@ -32,6 +34,14 @@ fn query(name: &'static str, description: &'static str, schema: Value) -> Param 
         location: "query",
         description,
         schema,
+        required: false,
+    }
+}
+
+fn required_query(name: &'static str, description: &'static str, schema: Value) -> Param {
+    Param {
+        required: true,
+        ..query(name, description, schema)
     }
 }
 
@@ -47,7 +57,7 @@ impl Param {
         json!({
             "name": self.name,
             "in": self.location,
-            "required": self.location == "path",
+            "required": self.required || self.location == "path",
             "description": self.description,
             "schema": self.schema,
         })
@@ -209,7 +219,7 @@ fn read_routes(generator: &mut SchemaGenerator, paths: &mut Map<String, Value>) 
         ("/v1/warehouses/{warehouse}/next-wave", {
             let mut item = read::<order_events::wave::PlanWave>(generator, "The wave planner's proposal for a warehouse: its orders that are paid (or cash on delivery, ready to ship) with stock reserved there not yet picked, packed or in an open wave — express first, then longest waiting, up to `orders_max` — each with its lines and their bins (the stock item's, else `[warehouses.<code>.bins]`): the `PlanWave` payload to submit.", vec![
                 path("warehouse", "Warehouse code.", text()),
-                query("wave_id", "The id to give the wave (required).", json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})),
+                required_query("wave_id", "The id to give the wave.", json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})),
                 query("orders_max", "Most orders [default: 50].", whole(1, 1000)),
                 query("carrier", "Only orders the carrier table routes to this carrier (by their expected weight, destination, service level and handling).", text()),
                 query("service_level", "Only orders of this service level.", json!({"type": "string", "enum": ["standard", "express", "economy"]})),

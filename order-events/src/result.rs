@@ -49,7 +49,7 @@ pub struct CommandResult {
     #[serde(rename = "type")]
     pub command_type: String,
     /// The kind of aggregate the command addressed.
-    #[schemars(extend("enum" = ["order", "stock_item", "reconciliation", "account"]))]
+    #[schemars(extend("enum" = ["order", "stock_item", "reconciliation", "account", "wave"]))]
     pub aggregate_kind: String,
     pub aggregate_id: String,
     #[serde(flatten)]
@@ -111,5 +111,18 @@ impl CommandResult {
             digest: self.command_digest.clone(),
             decided_at: self.decided_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_lists_every_aggregate_kind() {
+        let schema = schemars::schema_for!(CommandResult).to_value();
+        let listed = &schema["properties"]["aggregate_kind"]["enum"];
+        let kinds: Vec<&str> = crate::AggregateKind::ALL.iter().map(|k| k.code()).collect();
+        assert_eq!(listed, &serde_json::json!(kinds));
     }
 }

@@ -73,9 +73,15 @@ fn versions(
         "properties": {"schema_version": {"const": version}, "payload": current},
     })];
     for (old, maker) in legacy {
-        shapes.push(json!({
+        let mut shape = json!({
             "properties": {"schema_version": {"const": old}, "payload": maker(generator)},
-        }));
+        });
+        // A command without `schema_version` is read at version 1, so only version 1's shape
+        // may leave it out.
+        if *old != 1 {
+            shape["required"] = json!(["schema_version"]);
+        }
+        shapes.push(shape);
     }
     let all: Vec<u16> = legacy
         .iter()

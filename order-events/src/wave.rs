@@ -199,6 +199,11 @@ impl Wave {
     }
 }
 
+/// Whether `id` is a wave id: 1-64 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_wave_id(id: &str) -> bool {
+    validate::identifier(id)
+}
+
 /// Decides a command against the wave's state.
 pub fn decide(
     state: &Wave,

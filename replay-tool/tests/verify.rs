@@ -302,6 +302,12 @@ async fn the_untouched_log_passes_and_every_tampering_is_named() {
     raw.event_id = uuid::Uuid::from_u128(0xf0_26ed);
     raw.sequence = last.sequence + 1;
     raw.prev_hash = last.hash;
+    // Stamped after every event of the log, so only its content breaks a rule.
+    raw.recorded_at = records
+        .iter()
+        .map(|record| decoded(&record.payload).recorded_at)
+        .max()
+        .expect("a log with events");
     raw.event.event_type = "RefundIssued".into();
     raw.event.payload = codec::encode_event_payload(&refund);
     let (forged, _) = codec::encode_raw_event(&raw);

@@ -237,6 +237,11 @@ async fn a_wave_is_planned_picked_packed_weighed_shipped_and_counted_over_http()
     for (path, status, code) in [
         ("/v1/warehouses/HAM-1/next-wave", 400, "missing_parameter"),
         (
+            "/v1/warehouses/HAM-1/next-wave?wave_id=a%20b",
+            400,
+            "bad_parameter",
+        ),
+        (
             "/v1/warehouses/HAM-1/next-wave?wave_id=W-2&orders_max=0",
             400,
             "bad_limit",
