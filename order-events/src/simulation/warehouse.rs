@@ -82,6 +82,14 @@ impl Floor {
     }
 }
 
+/// The number of one of the shop's SKUs (`SKU-007` is 7).
+fn sku_number(sku: &Sku) -> u32 {
+    sku.as_str()
+        .strip_prefix("SKU-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The SKU's bin: aisle by SKU number, then rack and shelf.
 fn bin_of(n: u32) -> String {
     let aisle = char::from(b'A' + (n % 6) as u8);
@@ -127,13 +135,8 @@ impl Shop {
     pub fn catalog(&self) -> Catalog {
         (0..self.config.skus)
             .map(|n| {
-                let heavy = n + 1 == self.config.skus;
                 let attributes = SkuAttributes {
-                    weight_grams: if heavy {
-                        12_000
-                    } else {
-                        150 + (n * 53 % 18) * 50
-                    },
+                    weight_grams: self.weight_of(n),
                     length_mm: None,
                     width_mm: None,
                     height_mm: None,
@@ -144,6 +147,15 @@ impl Shop {
                 (self.sku(n), attributes)
             })
             .collect()
+    }
+
+    /// One unit of SKU number `n`, in grams.
+    fn weight_of(&self, n: u32) -> u32 {
+        if n + 1 == self.config.skus {
+            12_000
+        } else {
+            150 + (n * 53 % 18) * 50
+        }
     }
 
     /// The bins of every SKU in every warehouse, set at the start.
@@ -327,11 +339,10 @@ impl Shop {
     /// and then the scale reads far off.
     fn pack(&mut self, sim: &mut SimOrder, state: &Order, now: DateTime<Utc>) -> Step {
         let n = sim.steps;
-        let catalog = self.catalog();
         let expected: u32 = state
             .picked
             .iter()
-            .map(|l| catalog.get(&l.sku).map_or(500, |a| a.weight_grams) * l.quantity)
+            .map(|l| self.weight_of(sku_number(&l.sku)) * l.quantity)
             .sum();
         let mut lines = state.picked.clone();
         if !sim.mispacked && self.rng.chance(2) {
@@ -419,11 +430,10 @@ fn wave_order(state: &Order, warehouse: &WarehouseId, partial: bool) -> Option<W
         if quantity == 0 || seen.insert(line.sku.clone(), ()).is_some() {
             continue;
         }
-        let n: u32 = line.sku.as_str()[4..].parse().unwrap_or(0);
         lines.push(WaveLine {
             sku: line.sku.clone(),
             quantity,
-            bin: Some(bin_of(n)),
+            bin: Some(bin_of(sku_number(&line.sku))),
         });
     }
     if partial {
