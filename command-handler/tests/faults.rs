@@ -1,6 +1,7 @@
 //! The handler under broker faults, on librdkafka's mock cluster, while commands stream in: a
 //! broker down and back, injected errors on produce, fetch, offset commit and transaction end,
-//! slow round trips. The handler retries or restarts its transaction; at the end every command
+//! slow round trips, the group coordinator down for longer than a transaction call may
+//! take. The handler retries or restarts its transaction; at the end every command
 //! has one answer, and every accepted command's events are on the committed path exactly once
 //! (read at the positions its result names: the mock cluster, like tansu, does not hide
 //! aborted records, so the topic as a whole is not the committed path).
@@ -12,13 +13,14 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use command_handler::client::{await_result, publish};
 use command_handler::{CommandResult, Handler, HandlerConfig, ManualClock, Outcome};
-use event_log::{Log, Topic, TopicPartition};
+use event_log::kafka::{KafkaLog, KafkaSettings};
+use event_log::{Log, LogReader as _, Topic, TopicPartition};
 use order_events::codec;
 use order_events::ids::StockKey;
 use order_events::ledger::MemoryLedger;
 use order_events::stock::ReceiveStock;
 use order_events::{Actor, ActorKind, CommandEnvelope, Policy};
-use rdkafka::mocking::MockCluster;
+use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use uuid::Uuid;
@@ -26,8 +28,33 @@ use uuid::Uuid;
 const PARTITIONS: u32 = 4;
 const ITEMS: u64 = 12;
 
+/// The broker the handler's consumer group is coordinated by; the fault of the last fifth
+/// takes it down for longer than a transaction call may take.
+const GROUP_COORDINATOR: i32 = 3;
+
+/// A log on `cluster` whose calls time out after 5 s, so that a transaction call stuck past
+/// its deadline is given up within the test's time.
 async fn log_on(cluster: &MockCluster<'static, DefaultProducerContext>) -> Arc<dyn Log> {
-    Arc::new(event_log::testing::log_on_mock_cluster(cluster, "handler-faults", PARTITIONS).await)
+    let config = HandlerConfig::default();
+    cluster
+        .coordinator(
+            MockCoordinator::Group(config.group.clone()),
+            GROUP_COORDINATOR,
+        )
+        .unwrap();
+    let transactional_id = format!("{}-{}", config.group, config.instance_id);
+    cluster
+        .coordinator(MockCoordinator::Transaction(transactional_id), 1)
+        .unwrap();
+    let log = event_log::testing::log_on_mock_cluster(cluster, "handler-faults", PARTITIONS).await;
+    let mut settings = KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(5);
+    settings.session_timeout_ms = 6000;
+    Arc::new(
+        KafkaLog::connect(settings, log.topics().clone())
+            .await
+            .unwrap(),
+    )
 }
 
 fn receive(i: u64) -> CommandEnvelope {
@@ -99,6 +126,14 @@ async fn broker_faults_under_load_lose_and_double_nothing() {
                     &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_COORDINATOR],
                 );
             }
+            180 => {
+                // Offsets sent to a group coordinator that is down wait for it past their
+                // timeout inside librdkafka (confluentinc/librdkafka#5456); the producer
+                // gives the call up at its deadline (5 s + 5 s) and a new client goes on.
+                cluster.broker_down(GROUP_COORDINATOR).unwrap();
+                tokio::time::sleep(Duration::from_secs(12)).await;
+                cluster.broker_up(GROUP_COORDINATOR).unwrap();
+            }
             200 | 230 => {
                 // Slow round trips for a stretch of the load, then back to normal.
                 let rtt = Duration::from_millis(if i == 200 { 100 } else { 0 });
@@ -116,17 +151,29 @@ async fn broker_faults_under_load_lose_and_double_nothing() {
         panic!("the handler stopped under the faults: {:?}", handler.await);
     }
     let mut results: BTreeMap<Uuid, CommandResult> = BTreeMap::new();
+    // Generous (a run takes about 50 s): under the fault mix librdkafka retries for a while
+    // before answers flow. One deadline for all, so a stalled handler fails the test in
+    // minutes instead of holding CI up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     for s in &submitted {
-        // Generous: under the fault mix librdkafka retries for a while before answers flow.
-        let result = await_result(log.as_ref(), s, Duration::from_secs(180))
-            .await
-            .unwrap();
-        let result = result.unwrap_or_else(|| panic!("no result for {}", s.command_id));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let result = await_result(log.as_ref(), s, left).await.unwrap();
+        let result = result.unwrap_or_else(|| {
+            panic!(
+                "no result for {} within 240 s of the load ({} of {total} answered)",
+                s.command_id,
+                results.len()
+            )
+        });
         results.insert(result.command_id, result);
     }
     println!("answered in {:?}", started.elapsed());
     let _ = stop.send(());
-    let stats = handler.await.unwrap().unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(60), handler)
+        .await
+        .expect("the handler did not stop within 60 s of its shutdown")
+        .unwrap()
+        .unwrap();
     assert_eq!(results.len(), total as usize);
 
     // The events the results name, at the positions they name: each stock item's chain from

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use event_log::kafka::KafkaLog;
 use event_log::{
-    transact, Headers, LogError, LogReader, LogWriter, OutgoingRecord, Topic, TopicPartition,
-    CONTENT_TYPE_JSON,
+    transact, ConsumedOffsets, ConsumerEvent, Headers, LogError, LogReader, LogWriter,
+    OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON,
 };
-use rdkafka::mocking::MockCluster;
+use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
@@ -175,4 +175,79 @@ async fn an_abort_that_times_out_is_finished_by_the_next_begin() {
     // The mock cluster shows aborted records to read_committed readers (see above).
     counts.retain(|payload, _| !payload.starts_with("99/"));
     assert_exactly_once(&counts, 2);
+}
+
+/// librdkafka 2.12 does not enforce the timeout of `send_offsets_to_transaction` while it waits
+/// for the group coordinator (confluentinc/librdkafka#5456, unfixed upstream): with that broker
+/// down the call never returns, and the handler stalled on it (the CI run of 2026-12-04). The
+/// producer gives the call its deadline itself, replaces the stuck client with a new one (which
+/// fences the old and aborts its transaction) and reports a retriable error; the offsets then
+/// go with a transaction of the new client. (The mock cluster answers a transactional offset
+/// commit without storing it, so the committed offsets cannot be read back here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_sent_with_the_group_coordinator_down_give_up_at_the_deadline() {
+    let cluster = MockCluster::new(3).unwrap();
+    let (group, transactional_id) = ("stuck-offsets", "faulty-5");
+    cluster
+        .coordinator(MockCoordinator::Group(group.to_owned()), 2)
+        .unwrap();
+    cluster
+        .coordinator(MockCoordinator::Transaction(transactional_id.to_owned()), 1)
+        .unwrap();
+    let log = log_on(&cluster).await;
+    let mut settings = event_log::kafka::KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(2);
+    let impatient = KafkaLog::connect(settings, log.topics().clone())
+        .await
+        .unwrap();
+    let events = log.topics().name(Topic::Events);
+    let commands = log.topics().name(Topic::Commands);
+    let mut to_consume = batch(&commands, 0);
+    to_consume.iter_mut().for_each(|r| r.partition = Some(0));
+    log.publish(to_consume).await.unwrap();
+    let mut consumer = impatient.consumer(group, &[Topic::Commands]).await.unwrap();
+    while !matches!(
+        consumer.poll(Duration::from_millis(200)).await.unwrap(),
+        ConsumerEvent::Assigned(_)
+    ) {}
+    let offsets = |next: u64| ConsumedOffsets {
+        group: consumer.group().unwrap(),
+        offsets: vec![(TopicPartition::new(&commands, 0), next)],
+    };
+    let mut producer = impatient.producer(transactional_id).await.unwrap();
+    producer.begin().await.unwrap();
+    for record in batch(&events, 99) {
+        producer.send(record).await.unwrap();
+    }
+    producer.sent_positions().await.unwrap();
+    cluster.broker_down(2).unwrap();
+    let started = std::time::Instant::now();
+    let sent = tokio::time::timeout(Duration::from_secs(60), producer.send_offsets(offsets(7)))
+        .await
+        .expect("send_offsets did not return within 60 s of its 2 s timeout");
+    assert!(
+        sent.as_ref().is_err_and(LogError::is_retriable),
+        "offsets with no group coordinator: {sent:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = producer.abort().await;
+    cluster.broker_up(2).unwrap();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match transact(&mut *producer, batch(&events, 1), Some(offsets(7))).await {
+            Ok(_) => break,
+            Err(error) if error.is_retriable() && attempts < 20 => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => panic!("attempt {attempts}: {error}"),
+        }
+    }
+    let mut counts = committed_counts(&log).await;
+    counts.retain(|payload, _| !payload.starts_with("99/"));
+    assert_exactly_once(&counts, 1);
 }

@@ -6,6 +6,7 @@
 
 mod settings;
 mod side;
+mod transactional;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +18,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message as _, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
@@ -25,9 +26,7 @@ use tokio::sync::OnceCell;
 pub use settings::KafkaSettings;
 pub use side::SideTopic;
 
-use crate::port::{
-    ConsumedOffsets, Consumer, ConsumerEvent, GroupToken, LogError, LogReader, LogWriter, Producer,
-};
+use crate::port::{Consumer, ConsumerEvent, GroupToken, LogError, LogReader, LogWriter, Producer};
 use crate::record::{Headers, OutgoingRecord, Position, StoredRecord};
 use crate::topic::{check_partition_counts, Topic, TopicPartition, Topics};
 
@@ -458,172 +457,6 @@ impl Consumer for KafkaConsumer {
     }
 }
 
-struct KafkaProducer {
-    log: KafkaLog,
-    producer: FutureProducer,
-    in_transaction: bool,
-    /// An abort that failed (a coordinator unreachable past the timeout): librdkafka still
-    /// holds the transaction, so the next `begin` finishes the abort first.
-    abort_pending: bool,
-    /// Each sent record's topic and delivery report, in send order, until awaited.
-    deliveries: Vec<(String, DeliveryFuture)>,
-    /// Positions of the records of this transaction acknowledged so far, in send order.
-    delivered: Vec<Position>,
-}
-
-impl KafkaProducer {
-    fn timeout(&self) -> Duration {
-        self.log.inner.settings.operation_timeout
-    }
-
-    /// Waits for the acknowledgement of every record sent so far.
-    async fn await_deliveries(&mut self) -> Result<(), LogError> {
-        for (topic, delivery) in std::mem::take(&mut self.deliveries) {
-            match delivery.await {
-                Ok(Ok(delivered)) => self.delivered.push(position(&topic, &delivered)),
-                Ok(Err((error, _))) => return Err(self.classify(kafka_error(error))),
-                Err(_) => {
-                    return Err(LogError::Broker {
-                        message: "delivery report lost".to_owned(),
-                        retriable: true,
-                    })
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Aborts the transaction librdkafka holds; until that succeeds, `abort_pending` stays
-    /// set and the next `begin` tries again (librdkafka documents a timed-out abort as
-    /// retriable by calling it again).
-    async fn finish_abort(&mut self) -> Result<(), LogError> {
-        self.transaction_call(|producer, timeout| producer.abort_transaction(timeout))
-            .await?;
-        self.abort_pending = false;
-        Ok(())
-    }
-
-    /// One of librdkafka's blocking transaction calls, off the async threads, with the
-    /// operation timeout; its error classified.
-    async fn transaction_call(
-        &self,
-        call: impl FnOnce(&FutureProducer, Duration) -> Result<(), KafkaError> + Send + 'static,
-    ) -> Result<(), LogError> {
-        let producer = self.producer.clone();
-        let timeout = self.timeout();
-        blocking(move || call(&producer, timeout))
-            .await
-            .map_err(|error| self.classify(error))
-    }
-
-    /// Maps an error, looking behind it at the producer's fatal state: a fenced producer's
-    /// queued records fail as "purged", and only the fatal error says it was fenced.
-    fn classify(&self, error: LogError) -> LogError {
-        match self.producer.client().fatal_error() {
-            Some((code, reason)) => match code {
-                RDKafkaErrorCode::Fenced
-                | RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch => LogError::Fenced(reason),
-                _ => LogError::Broker {
-                    message: format!("{reason} (fatal; the producer must be recreated)"),
-                    retriable: false,
-                },
-            },
-            None => error,
-        }
-    }
-}
-
-#[async_trait]
-impl Producer for KafkaProducer {
-    async fn begin(&mut self) -> Result<(), LogError> {
-        if self.in_transaction {
-            return Err(LogError::InvalidState {
-                operation: "begin",
-                state: "while a transaction is open",
-            });
-        }
-        if self.abort_pending {
-            self.finish_abort().await?;
-        }
-        self.producer
-            .begin_transaction()
-            .map_err(|error| self.classify(kafka_error(error)))?;
-        self.in_transaction = true;
-        self.deliveries.clear();
-        self.delivered.clear();
-        Ok(())
-    }
-
-    async fn send(&mut self, record: OutgoingRecord) -> Result<(), LogError> {
-        if !self.in_transaction {
-            return Err(LogError::InvalidState {
-                operation: "send",
-                state: "outside a transaction",
-            });
-        }
-        let partition = self.log.partition_of(&record)?;
-        let delivery = send(&self.producer, &record, partition, self.timeout())
-            .await
-            .map_err(|error| self.classify(error))?;
-        self.deliveries.push((record.topic, delivery));
-        Ok(())
-    }
-
-    async fn send_offsets(&mut self, offsets: ConsumedOffsets) -> Result<(), LogError> {
-        let Some(Membership(metadata)) = offsets.group.of().cloned() else {
-            return Err(LogError::Config(
-                "an embedded consumer's offsets cannot commit to Kafka".to_owned(),
-            ));
-        };
-        let mut list = TopicPartitionList::new();
-        for (tp, next) in &offsets.offsets {
-            list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*next as i64))
-                .map_err(kafka_error)?;
-        }
-        self.transaction_call(move |producer, timeout| {
-            producer.send_offsets_to_transaction(&list, &metadata, timeout)
-        })
-        .await
-    }
-
-    async fn commit(&mut self) -> Result<Vec<Position>, LogError> {
-        if !self.in_transaction {
-            return Err(LogError::InvalidState {
-                operation: "commit",
-                state: "outside a transaction",
-            });
-        }
-        self.await_deliveries().await?;
-        self.transaction_call(|producer, timeout| producer.commit_transaction(timeout))
-            .await?;
-        self.in_transaction = false;
-        Ok(std::mem::take(&mut self.delivered))
-    }
-
-    async fn sent_positions(&mut self) -> Result<Vec<Position>, LogError> {
-        if !self.in_transaction {
-            return Err(LogError::InvalidState {
-                operation: "sent_positions",
-                state: "outside a transaction",
-            });
-        }
-        self.await_deliveries().await?;
-        Ok(self.delivered.clone())
-    }
-
-    async fn abort(&mut self) -> Result<(), LogError> {
-        self.deliveries.clear();
-        self.delivered.clear();
-        if !self.in_transaction && !self.abort_pending {
-            return Ok(());
-        }
-        self.in_transaction = false;
-        self.abort_pending = true;
-        self.finish_abort().await
-    }
-}
-
 /// Hands a record to the producer's queue, waiting while the queue is full.
 async fn send(
     producer: &FutureProducer,
@@ -822,29 +655,9 @@ impl LogWriter for KafkaLog {
     }
 
     async fn producer(&self, transactional_id: &str) -> Result<Box<dyn Producer>, LogError> {
-        let mut config = self.inner.settings.client_config();
-        config
-            .set("transactional.id", transactional_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .set(
-                "transaction.timeout.ms",
-                self.inner.settings.transaction_timeout_ms.to_string(),
-            );
-        self.inner.settings.apply_overrides(&mut config);
-        let producer: FutureProducer = config.create().map_err(kafka_error)?;
-        let init = producer.clone();
-        let timeout = self.inner.settings.operation_timeout;
-        blocking(move || init.init_transactions(timeout)).await?;
-        Ok(Box::new(KafkaProducer {
-            log: self.clone(),
-            producer,
-            in_transaction: false,
-            abort_pending: false,
-            deliveries: Vec::new(),
-            delivered: Vec::new(),
-        }))
+        Ok(Box::new(
+            transactional::KafkaProducer::open(self, transactional_id).await?,
+        ))
     }
 
     async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Position>, LogError> {
