@@ -44,8 +44,9 @@ function url(path: string, params: Params = {}): string {
   return text ? `${path}?${text}` : path;
 }
 
-async function send<T>(method: string, path: string, params: Params, body?: BodyInit, type?: string): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+/** The answer to a request, or the ApiError it was refused with. */
+async function request(method: string, path: string, params: Params, accept: string, body?: BodyInit, type?: string) {
+  const headers: Record<string, string> = { Accept: accept };
   const bearer = token();
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (type) headers["Content-Type"] = type;
@@ -63,15 +64,20 @@ async function send<T>(method: string, path: string, params: Params, body?: Body
     if (response.status === 401) signedOut.forEach((listener) => listener());
     throw new ApiError(response.status, code, reason);
   }
-  return (await response.json()) as T;
+  return response;
 }
 
-export function get<T>(path: string, params: Params = {}): Promise<T> {
-  return send<T>("GET", path, params);
+export async function get<T>(path: string, params: Params = {}): Promise<T> {
+  return (await (await request("GET", path, params, "application/json")).json()) as T;
 }
 
-export function post<T>(path: string, body: BodyInit, type: string, params: Params = {}): Promise<T> {
-  return send<T>("POST", path, params, body, type);
+/** A read route's answer as CSV (every read route answers `Accept: text/csv`). */
+export async function getCsv(path: string, params: Params = {}): Promise<string> {
+  return (await request("GET", path, params, "text/csv")).text();
+}
+
+export async function post<T>(path: string, body: BodyInit, type: string, params: Params = {}): Promise<T> {
+  return (await (await request("POST", path, params, "application/json", body, type)).json()) as T;
 }
 
 // ---- What the routes answer (the OpenAPI document's schemas, the parts the console shows).
@@ -271,6 +277,19 @@ export interface Report {
   processing_hours_p95: number | null;
 }
 
+/** A parcel as packed and weighed at the pack station. */
+export interface ParcelPacked {
+  parcel_id: string;
+  lines: { sku: string; quantity: number }[];
+  weight_grams: number;
+  expected_weight_grams: number | null;
+  weight_limit_grams: number | null;
+  weight_mismatch: boolean;
+  overweight: boolean;
+  handling: string[];
+  packed_at: string;
+}
+
 export interface ExceptionItem {
   order: OrderSummary;
   kind: string;
@@ -279,6 +298,8 @@ export interface ExceptionItem {
   sla_hours: number | null;
   claim: Claim | null;
   claim_hours_open: number | null;
+  /** The parcel of a `weight_mismatch` or `overweight` exception. */
+  parcel?: ParcelPacked | null;
 }
 
 export interface InventoryItem {
@@ -289,8 +310,59 @@ export interface InventoryItem {
   available: number;
   safety_stock: number;
   low_stock: boolean;
+  bin: string | null;
+  /** Units a pick wave is picking now. */
+  picking: number;
+  last_count: { counted_at: string; book_quantity: number; counted_quantity: number; difference: number; reason: string } | null;
   reservations: { order_id: string; quantity: number; expires_at: string }[];
   updated_at: string;
+}
+
+export interface WaveSummary {
+  wave_id: string;
+  warehouse: string;
+  status: "picking" | "completed";
+  carrier: string | null;
+  service_level: string | null;
+  cutoff_at: string | null;
+  planned_at: string;
+  completed_at: string | null;
+  orders: number;
+  lines: number;
+  lines_picked: number;
+  short_lines: number;
+  units: number;
+  units_picked: number;
+}
+
+export interface PickLine {
+  sequence: number;
+  bin: string | null;
+  sku: string;
+  quantity: number;
+  order_id: string;
+  service_level: string;
+  picked_quantity: number | null;
+}
+
+export interface WaveView extends WaveSummary {
+  pick_list: PickLine[];
+}
+
+export interface Replenishment {
+  sku: string;
+  warehouse: string;
+  on_hand: number;
+  available: number;
+  safety_stock: number;
+  units_sold: number;
+  window_days: number;
+  velocity_per_day: number;
+  days_of_cover: number | null;
+  lead_time_days: number;
+  reorder_point: number;
+  reorder: boolean;
+  suggested_order_quantity: number;
 }
 
 export interface AccountBalance {

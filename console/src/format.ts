@@ -28,7 +28,18 @@ export function count(value: number | undefined): string {
   return value === undefined ? "—" : value.toLocaleString("en");
 }
 
+/** A difference with its sign: +3, −2, ±0. */
+export function signed(value: number): string {
+  return value > 0 ? `+${count(value)}` : value < 0 ? `−${count(-value)}` : "±0";
+}
+
 /** A status or kind code as words: `awaiting_payment` → "awaiting payment". */
 export function words(code: string): string {
   return code.replace(/_/g, " ");
+}
+
+/** A weight in grams as people read it: 850 g, 1.25 kg. */
+export function grams(value: number | null | undefined): string {
+  if (value === null || value === undefined) return "—";
+  return value < 1000 ? `${value} g` : `${(value / 1000).toLocaleString("en", { maximumFractionDigits: 2 })} kg`;
 }

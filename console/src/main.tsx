@@ -10,6 +10,7 @@ import { Orders } from "./pages/orders";
 import { Order } from "./pages/order";
 import { Exceptions } from "./pages/exceptions";
 import { Inventory } from "./pages/inventory";
+import { Warehouse } from "./pages/warehouse";
 import { Finance } from "./pages/finance";
 import { Audit } from "./pages/audit";
 import "./style.css";
@@ -26,6 +27,7 @@ const PAGES: PageEntry[] = [
   { path: "orders", title: "Orders", may: (a) => a.read },
   { path: "exceptions", title: "Exceptions", may: (a) => a.read },
   { path: "inventory", title: "Inventory", may: (a) => a.read },
+  { path: "warehouse", title: "Warehouse", may: (a) => a.read },
   { path: "finance", title: "Finance", may: (a) => a.read },
   { path: "audit", title: "Audit", may: (a) => a.read || a.log },
 ];
@@ -93,6 +95,8 @@ function Page(props: { who: WhoAmI }) {
       return <Exceptions />;
     case "inventory":
       return <Inventory params={place.params} />;
+    case "warehouse":
+      return <Warehouse params={place.params} />;
     case "finance":
       return <Finance access={props.who.access} />;
     default:

@@ -35,7 +35,12 @@ export function Figure(props: { label: ComponentChildren; value: string; warn?: 
 
 /** Saves `value` as a JSON file named `name` (a download the browser asks about or keeps). */
 export function downloadJson(name: string, value: unknown) {
-  const blob = new Blob([JSON.stringify(value, null, 2)], { type: "application/json" });
+  download(name, JSON.stringify(value, null, 2), "application/json");
+}
+
+/** Saves `text` as a file named `name` of media type `type`. */
+export function download(name: string, text: string, type: string) {
+  const blob = new Blob([text], { type });
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
   link.download = name;

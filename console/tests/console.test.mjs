@@ -223,6 +223,63 @@ test("the exception queue and the inventory render", async () => {
   await page.close();
 });
 
+test("the inventory shows bins and counts, and the warehouse its waves, a pick list for the scanner and what to reorder", async () => {
+  const page = await signedIn("ana");
+  await page.click("a[href='#/inventory']");
+  await page.waitForSelector("[data-testid=inventory] tbody tr");
+  const bins = await page.$$eval("[data-testid=inventory] tbody tr td:nth-child(7)", (cells) =>
+    cells.map((c) => c.textContent).filter((t) => t !== "—"),
+  );
+  assert.ok(bins.length > 0, "the demo's stock items have bins");
+
+  await page.click("a[href='#/warehouse']");
+  await page.waitForSelector("[data-testid=waves] tbody tr");
+  const waves = await api("ana", "/v1/waves?limit=50");
+  assert.equal(waves.length, 50, "the demo plans more than 50 waves");
+  const listed = () => page.$$eval("[data-testid=waves] tbody tr", (r) => r.map((row) => row.cells[0].textContent));
+  assert.deepEqual(await listed(), waves.slice(0, 25).map((w) => w.wave_id), "the newest 25 first");
+  await page.click("text=More waves");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=waves] tbody tr").length === 50);
+  assert.deepEqual(await listed(), waves.map((w) => w.wave_id));
+  // A wave with a short pick, if the newest fifty have one; else the newest.
+  const wave = waves.find((w) => w.short_lines > 0) ?? waves[0];
+  await page.click(`[data-testid=waves] a:text-is("${wave.wave_id}")`);
+  await page.waitForSelector("[data-testid=pick-list] tbody tr");
+  const lines = await page.$$eval("[data-testid=pick-list] tbody tr", (r) => r.length);
+  assert.equal(lines, wave.lines);
+  const short = await page.$$eval("[data-testid=pick-list] tr[data-short]", (r) => r.length);
+  assert.equal(short, wave.short_lines);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("text=CSV for the scanner")]);
+  assert.equal(download.suggestedFilename(), `pick-list-${wave.wave_id}.csv`);
+  const file = join(dir, download.suggestedFilename());
+  await download.saveAs(file);
+  const csv = readFileSync(file, "utf8").trim().split("\n");
+  const header = csv[0].split(",");
+  assert.equal(header[0], "sequence");
+  for (const column of ["bin", "sku", "quantity", "picked_quantity", "order_id"]) assert.ok(header.includes(column), csv[0]);
+  assert.equal(csv.length, wave.lines + 1, "a header and a row per line");
+
+  // Replenishment as of the newest wave's day, the API's figures row for row.
+  await page.waitForSelector("[data-testid=replenishment] tbody tr");
+  const asOf = waves[0].planned_at.slice(0, 10);
+  assert.equal(await page.inputValue("input[name=as_of]"), asOf);
+  const figures = await api("ana", `/v1/inventory/replenishment?as_of=${asOf}`);
+  const shown = await page.$$eval("[data-testid=replenishment] tbody tr", (r) => r.length);
+  assert.equal(shown, figures.items.length);
+  const reorder = figures.items.filter((item) => item.reorder).length;
+  assert.ok(reorder > 0, "the demo's shop has items to reorder");
+  assert.equal(await page.$$eval("[data-testid=replenishment] tr[data-reorder]", (r) => r.length), reorder);
+  await shot(page, "warehouse");
+  await page.check("input[name=reorder]");
+  await page.click("form:has(input[name=reorder]) button[type=submit]");
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("[data-testid=replenishment] tbody tr").length === n,
+    reorder,
+  );
+  assert.deepEqual(page.failures, []);
+  await page.close();
+});
+
 test("finance reconciles a provider's report and sees its breaks; an analyst cannot", async () => {
   const analyst = await signedIn("ana");
   await analyst.click("a[href='#/finance']");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use event_log::kafka::KafkaLog;
 use event_log::{
     transact, ConsumedOffsets, ConsumerEvent, Headers, LogError, LogReader, LogWriter,
-    OutgoingRecord, Topic, TopicPartition, CONTENT_TYPE_JSON,
+    OutgoingRecord, Producer, Topic, TopicPartition, CONTENT_TYPE_JSON,
 };
 use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
@@ -51,6 +51,24 @@ async fn committed_counts(log: &KafkaLog) -> BTreeMap<String, usize> {
         }
     }
     counts
+}
+
+/// Commits `records` (with `offsets`) once the client has its connections back: until then a
+/// transaction fails as retriable, as the handler expects, and is tried again each second.
+async fn transact_once_back(
+    producer: &mut dyn Producer,
+    records: Vec<OutgoingRecord>,
+    offsets: Option<ConsumedOffsets>,
+) {
+    for attempt in 1.. {
+        match transact(producer, records.clone(), offsets.clone()).await {
+            Ok(_) => return,
+            Err(error) if error.is_retriable() && attempt < 20 => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => panic!("attempt {attempt}: {error}"),
+        }
+    }
 }
 
 fn assert_exactly_once(counts: &BTreeMap<String, usize>, rounds: u32) {
@@ -158,19 +176,8 @@ async fn an_abort_that_times_out_is_finished_by_the_next_begin() {
     for broker in 1..=3 {
         cluster.broker_up(broker).unwrap();
     }
-    // The next transaction finishes the abort first, then goes through — once the client
-    // has its connections back; until then it fails as retriable, as the handler expects.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match transact(&mut *producer, batch(&events, 1), None).await {
-            Ok(_) => break,
-            Err(error) if error.is_retriable() && attempts < 15 => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(error) => panic!("attempt {attempts}: {error}"),
-        }
-    }
+    // The next transaction finishes the abort first, then goes through.
+    transact_once_back(&mut *producer, batch(&events, 1), None).await;
     let mut counts = committed_counts(&log).await;
     // The mock cluster shows aborted records to read_committed readers (see above).
     counts.retain(|payload, _| !payload.starts_with("99/"));
@@ -236,17 +243,7 @@ async fn offsets_sent_with_the_group_coordinator_down_give_up_at_the_deadline() 
     );
     let _ = producer.abort().await;
     cluster.broker_up(2).unwrap();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match transact(&mut *producer, batch(&events, 1), Some(offsets(7))).await {
-            Ok(_) => break,
-            Err(error) if error.is_retriable() && attempts < 20 => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(error) => panic!("attempt {attempts}: {error}"),
-        }
-    }
+    transact_once_back(&mut *producer, batch(&events, 1), Some(offsets(7))).await;
     let mut counts = committed_counts(&log).await;
     counts.retain(|payload, _| !payload.starts_with("99/"));
     assert_exactly_once(&counts, 1);

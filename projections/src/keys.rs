@@ -71,6 +71,12 @@ pub const HOLD_AT: u8 = b'e';
 pub const NOTIFICATION: u8 = b'n';
 /// Pick waves, by id (`crate::warehouse`).
 pub const WAVE: u8 = b'W';
+/// The waves still picking, by warehouse then wave id (no value): the planner and the open
+/// listing read these instead of every wave there ever was.
+pub const OPEN_WAVE: u8 = b'w';
+/// Every wave by when it was planned, newest first (the time inverted), then wave id; the
+/// value is its warehouse.
+pub const WAVE_TIME: u8 = b'y';
 /// A stock item's units shipped per day (`crate::warehouse`).
 pub const SALES: u8 = b'k';
 /// The store's layout version.

@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use order_events::codec::encode_cache_value;
 use order_events::envelope::EventEnvelope;
 use order_events::ids::{CarrierId, OrderId, Sku, WarehouseId, WaveId};
 use order_events::order::ServiceLevel;
@@ -183,6 +184,45 @@ pub fn wave_key(wave_id: &str) -> Vec<u8> {
     keys::with_str(keys::WAVE, wave_id)
 }
 
+/// The prefix of the open waves of `warehouse`, or of every warehouse.
+pub(crate) fn open_wave_prefix(warehouse: Option<&str>) -> Vec<u8> {
+    match warehouse {
+        Some(code) => keys::with_str(keys::OPEN_WAVE, code),
+        None => vec![keys::OPEN_WAVE],
+    }
+}
+
+/// The wave id ends the key as it is, so waves of one warehouse (or planned at one time) are
+/// in wave id order.
+fn open_wave_key(warehouse: &str, wave_id: &str) -> Vec<u8> {
+    let mut key = open_wave_prefix(Some(warehouse));
+    key.extend_from_slice(wave_id.as_bytes());
+    key
+}
+
+/// The time inverted, so that the index reads newest first.
+fn wave_time_key(planned_at: DateTime<Utc>, wave_id: &str) -> Vec<u8> {
+    let mut key = vec![keys::WAVE_TIME];
+    key.extend(keys::time(planned_at).map(|byte| !byte));
+    key.extend_from_slice(wave_id.as_bytes());
+    key
+}
+
+/// The wave id at the end of an [`keys::OPEN_WAVE`] or [`keys::WAVE_TIME`] key.
+pub(crate) fn wave_id_of(key: &[u8]) -> Result<&str, StoreError> {
+    let id = match key.first() {
+        Some(&keys::OPEN_WAVE) => keys::read_str(&key[1..]).map(|(_, id)| id),
+        Some(&keys::WAVE_TIME) => key.get(9..),
+        _ => None,
+    };
+    id.and_then(|id| std::str::from_utf8(id).ok())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "not a wave index key".into(),
+        })
+}
+
 /// The key of an item's units shipped on `date`.
 pub(crate) fn sales_key(sku: &str, warehouse: &str, date: NaiveDate) -> Vec<u8> {
     let mut key = sales_prefix(sku, warehouse);
@@ -203,9 +243,14 @@ pub fn fold_wave(
     envelope: &EventEnvelope,
     event: &WaveEvent,
 ) -> Result<(), StoreError> {
-    let key = wave_key(&envelope.aggregate_id);
+    let wave_id = envelope.aggregate_id.as_str();
+    let key = wave_key(wave_id);
     if let WaveEvent::WavePlanned(planned) = event {
-        keep(rows, key, WaveRow::planned(&envelope.aggregate_id, planned));
+        let warehouse = planned.warehouse.as_str();
+        rows.put_new(open_wave_key(warehouse, wave_id), Vec::new());
+        let time_key = wave_time_key(planned.planned_at, wave_id);
+        rows.put_new(time_key, encode_cache_value(&warehouse));
+        keep(rows, key, WaveRow::planned(wave_id, planned));
         return Ok(());
     }
     let Some(mut wave): Option<WaveRow> = take(rows, &key, "wave row")? else {
@@ -219,6 +264,7 @@ pub fn fold_wave(
         WaveEvent::WaveCompleted(e) => {
             wave.summary.status = WaveStatus::Completed;
             wave.summary.completed_at = Some(e.completed_at);
+            rows.remove(open_wave_key(wave.summary.warehouse.as_str(), wave_id));
         }
         WaveEvent::WavePlanned(_) | WaveEvent::WaveOrderPicked(_) | WaveEvent::WaveSkuPicked(_) => {
         }

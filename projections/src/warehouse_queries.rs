@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
+use order_events::codec::decode_cache_value;
 use order_events::ids::{CarrierId, OrderId, Sku, WarehouseId, WaveId};
 use order_events::order::{Order, OrderStatus, ServiceLevel};
 use order_events::shipping::{Parcel, Shipping};
@@ -14,8 +15,8 @@ use crate::keys;
 use crate::model::{OrderRow, StockRow};
 use crate::query::QueryError;
 use crate::warehouse::{
-    replenishment, sales_key, wave_key, ReplenishmentParams, ReplenishmentView, WaveRow,
-    WaveStatus, WaveSummary, WaveView,
+    open_wave_prefix, replenishment, sales_key, wave_id_of, wave_key, ReplenishmentParams,
+    ReplenishmentView, WaveRow, WaveSummary, WaveView,
 };
 use crate::{ProjectionStore, StoreError};
 
@@ -33,8 +34,10 @@ pub struct WavePlanRequest {
 }
 
 impl ProjectionStore {
-    /// Up to `limit` waves, newest planned first, without their pick lists; `open_only` keeps
-    /// those still picking.
+    /// Up to `limit` waves, newest planned first (then by wave id), without their pick lists;
+    /// `open_only` keeps those still picking. Reads the rows of the waves it lists only: the
+    /// open waves from their index, the others by walking the planning-time index from its
+    /// newest end.
     pub fn waves(
         &self,
         warehouse: Option<&str>,
@@ -44,29 +47,63 @@ impl ProjectionStore {
         if limit == 0 || limit > crate::query::PAGE_LIMIT_MAX {
             return Err(QueryError::BadLimit(limit));
         }
-        let mut waves = self.wave_rows(warehouse, open_only)?;
-        waves.truncate(limit);
+        let waves = if open_only {
+            let mut open = self.open_waves(warehouse)?;
+            open.truncate(limit);
+            open
+        } else {
+            self.newest_waves(warehouse, limit)?
+        };
         Ok(waves.into_iter().map(|wave| wave.summary).collect())
     }
 
-    /// Every wave (of a warehouse; still picking), newest planned first.
-    fn wave_rows(
-        &self,
-        warehouse: Option<&str>,
-        open_only: bool,
-    ) -> Result<Vec<WaveRow>, StoreError> {
-        let mut waves: Vec<WaveRow> = self
-            .scan::<WaveRow>(&[keys::WAVE], "wave row")?
-            .into_iter()
-            .map(|(_, wave)| wave)
-            .filter(|w| warehouse.is_none_or(|code| w.summary.warehouse.as_str() == code))
-            .filter(|w| !open_only || w.summary.status == WaveStatus::Picking)
-            .collect();
+    /// The waves still picking (of a warehouse), newest planned first, then by wave id.
+    fn open_waves(&self, warehouse: Option<&str>) -> Result<Vec<WaveRow>, StoreError> {
+        let mut waves = Vec::new();
+        for entry in self.backend().scan_prefix(&open_wave_prefix(warehouse)) {
+            let (key, _) = entry?;
+            waves.push(self.wave_row(wave_id_of(&key)?)?);
+        }
         waves.sort_by(|a, b| {
             let (a, b) = (&a.summary, &b.summary);
-            (b.planned_at, &b.wave_id).cmp(&(a.planned_at, &a.wave_id))
+            b.planned_at
+                .cmp(&a.planned_at)
+                .then_with(|| a.wave_id.cmp(&b.wave_id))
         });
         Ok(waves)
+    }
+
+    /// The `limit` newest waves (of a warehouse), newest planned first.
+    fn newest_waves(
+        &self,
+        warehouse: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WaveRow>, StoreError> {
+        let mut waves = Vec::new();
+        for entry in self.backend().scan_prefix(&[keys::WAVE_TIME]) {
+            if waves.len() == limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let code: String =
+                decode_cache_value("wave time", &value).map_err(|e| StoreError::Corrupt {
+                    key: format!("{key:?}"),
+                    reason: e.to_string(),
+                })?;
+            if warehouse.is_none_or(|wanted| wanted == code) {
+                waves.push(self.wave_row(wave_id_of(&key)?)?);
+            }
+        }
+        Ok(waves)
+    }
+
+    /// The row of a wave an index names.
+    fn wave_row(&self, wave_id: &str) -> Result<WaveRow, StoreError> {
+        self.read(&wave_key(wave_id), "wave row")?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: wave_id.to_owned(),
+                reason: "a wave index names a wave with no row".into(),
+            })
     }
 
     pub fn wave(&self, wave_id: &str) -> Result<Option<WaveView>, StoreError> {
@@ -175,7 +212,7 @@ impl ProjectionStore {
         warehouse: &WarehouseId,
     ) -> Result<BTreeSet<OrderId>, StoreError> {
         Ok(self
-            .wave_rows(Some(warehouse.as_str()), true)?
+            .open_waves(Some(warehouse.as_str()))?
             .into_iter()
             .flat_map(|wave| wave.pick_list.into_iter().map(|line| line.order_id))
             .collect())

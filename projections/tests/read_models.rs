@@ -294,6 +294,44 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
             "short lines of {id}"
         );
     }
+    // The listings (read through the open-wave and planning-time indexes): per warehouse and
+    // in all, every wave newest first, and the open ones, as the reference has them.
+    let mut warehouses: BTreeSet<Option<&str>> = BTreeSet::from([None]);
+    warehouses.extend(
+        reference
+            .waves
+            .values()
+            .filter_map(|w| w.warehouse.as_ref().map(|c| Some(c.as_str()))),
+    );
+    for warehouse in warehouses {
+        let listed = |open| {
+            store
+                .waves(warehouse, open, projections::query::PAGE_LIMIT_MAX)
+                .unwrap()
+                .into_iter()
+                .map(|w| (w.planned_at, w.wave_id.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let expected = |open_only: bool| {
+            let mut waves: Vec<_> = reference
+                .waves
+                .iter()
+                .filter(|(_, w)| {
+                    warehouse.is_none_or(|c| w.warehouse.as_ref().is_some_and(|h| h.as_str() == c))
+                })
+                .filter(|(_, w)| !open_only || !w.completed)
+                .map(|(id, _)| {
+                    let view = store.wave(id).unwrap().unwrap();
+                    (view.summary.planned_at, id.clone())
+                })
+                .collect();
+            waves.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            waves.truncate(projections::query::PAGE_LIMIT_MAX);
+            waves
+        };
+        assert_eq!(listed(false), expected(false), "waves of {warehouse:?}");
+        assert_eq!(listed(true), expected(true), "open waves of {warehouse:?}");
+    }
     // Money: per merchant, payable = captures − commission − refunds + reversals − payouts.
     let a_year_on = common::start() + Duration::days(365);
     let merchants = store

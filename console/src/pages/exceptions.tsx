@@ -2,7 +2,7 @@
 // longer than theirs, and refunds owed on cancelled orders — longest waiting first, with what
 // to do next for each.
 import { get, type ExceptionItem } from "../api";
-import { money, time, words } from "../format";
+import { grams, money, time, words } from "../format";
 import { href, useLoad } from "../hooks";
 import { Show, Status } from "../ui";
 
@@ -10,6 +10,19 @@ import { Show, Status } from "../ui";
 function nextStep(item: ExceptionItem): string {
   if (item.kind === "refund_due") {
     return "Cancelled (or refused at the door) after it was paid: Refund what is owed.";
+  }
+  const parcel = item.parcel;
+  if (item.kind === "weight_mismatch" && parcel) {
+    return (
+      `Parcel ${parcel.parcel_id} weighed ${grams(parcel.weight_grams)} against ${grams(parcel.expected_weight_grams)} ` +
+      "expected: open it, check its contents against the pick, and pack it again (or ship it as it is)."
+    );
+  }
+  if (item.kind === "overweight" && parcel) {
+    return (
+      `Parcel ${parcel.parcel_id} weighs ${grams(parcel.weight_grams)}, over the ${grams(parcel.weight_limit_grams)} ` +
+      "any allowed service takes: split it into parcels, or ship it with a freight carrier."
+    );
   }
   if (item.claim) {
     return item.claim.kind === "not_received"

@@ -1,7 +1,8 @@
 // Stock per SKU and warehouse: on hand, reserved, available against the safety stock (low
-// stock highlighted), and the reservations holding it.
+// stock highlighted), its bin, the units a pick wave is picking, the last cycle count, and the
+// reservations holding it.
 import { get, type InventoryItem, type Page } from "../api";
-import { count, time } from "../format";
+import { count, signed, time } from "../format";
 import { href, useLoad } from "../hooks";
 import { Show } from "../ui";
 
@@ -46,6 +47,9 @@ export function Inventory(props: { params: URLSearchParams }) {
                   <th class="number">Reserved</th>
                   <th class="number">Available</th>
                   <th class="number">Safety stock</th>
+                  <th>Bin</th>
+                  <th class="number">Picking</th>
+                  <th>Last count</th>
                   <th>Reservations</th>
                   <th>Updated</th>
                 </tr>
@@ -59,6 +63,17 @@ export function Inventory(props: { params: URLSearchParams }) {
                     <td class="number">{count(item.reserved)}</td>
                     <td class="number">{count(item.available)}</td>
                     <td class="number">{count(item.safety_stock)}</td>
+                    <td class="mono">{item.bin ?? "—"}</td>
+                    <td class="number">{item.picking > 0 ? count(item.picking) : "—"}</td>
+                    <td>
+                      {item.last_count ? (
+                        <span title={`${item.last_count.reason}: counted ${item.last_count.counted_quantity} against ${item.last_count.book_quantity}`}>
+                          {time(item.last_count.counted_at)} ({signed(item.last_count.difference)})
+                        </span>
+                      ) : (
+                        "—"
+                      )}
+                    </td>
                     <td>
                       {item.reservations.slice(0, 3).map((r) => (
                         <a class="mono reservation" href={href(`orders/${r.order_id}`)} title={`until ${time(r.expires_at)}`}>
