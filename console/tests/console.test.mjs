@@ -56,7 +56,18 @@ before(async () => {
   const checkpoints = ["[checkpoints]", "interval_secs = 0", `signing_key = ${JSON.stringify(key)}`];
   writeFileSync(
     config,
-    ["[auth]", token("ana", "analyst"), token("fin", "finance"), token("aud", "auditor"), ...checkpoints, ""].join("\n"),
+    [
+      "[auth]",
+      token("ana", "analyst"),
+      token("fin", "finance"),
+      token("aud", "auditor"),
+      token("wms", "service"),
+      ...checkpoints,
+      // A SKU the warehouse test packs: the catalog gives its expected weight.
+      '[catalog."CONSOLE-MUG"]',
+      "weight_grams = 400",
+      "",
+    ].join("\n"),
   );
   serve = spawn(LEDGER, ["--config", config, "serve", "--data", data, "--listen", "127.0.0.1:0"], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -209,10 +220,78 @@ test("the overview shows the order defect rate's parts by merchant, and an order
   await page.close();
 });
 
-test("the exception queue and the inventory render", async () => {
+/** Posts a command as the warehouse service's token (its result once the process reacted). */
+async function command(type, payload, actor = "service:wms", schemaVersion = undefined) {
+  const answer = await fetch(`${base}/v1/commands?settle=true`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${tokens.wms}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      command_id: crypto.randomUUID(),
+      type,
+      ...(schemaVersion && { schema_version: schemaVersion }),
+      actor: { kind: actor.split(":")[0], id: actor.split(":")[1] },
+      issued_at: new Date().toISOString(),
+      payload,
+    }),
+  });
+  const result = await answer.json();
+  assert.equal(result.outcome, "accepted", `${type}: ${JSON.stringify(result)}`);
+  return result;
+}
+
+/** An order of two CONSOLE-MUGs, paid, planned in a wave, picked, and packed at 1.3 kg (800 g
+ * expected): a weight mismatch in the exception queue. */
+async function mispackedOrder() {
+  const item = { sku: "CONSOLE-MUG", warehouse: "HAM-1" };
+  await command("ReceiveStock", { item, quantity: 5, reference: "PO-console" });
+  const placed = await command(
+    "PlaceOrder",
+    {
+      channel: "web",
+      external_reference: `console-${randomBytes(4).toString("hex")}`,
+      customer_id: "cust-console",
+      merchant_id: "merchant-1",
+      currency: "EUR",
+      shipping_fee: "4.90",
+      service_level: "standard",
+      lines: [{ sku: "CONSOLE-MUG", quantity: 2, unit_price: "9.50" }],
+      shipping_address: {
+        recipient: "Erika Mustermann",
+        phone: "+49 30 1234567",
+        street: "Unter den Linden 1",
+        city: "Berlin",
+        postal_code: "10117",
+        country: "DE",
+      },
+    },
+    "service:checkout",
+    3,
+  );
+  const orderId = placed.aggregate_id;
+  await command("CapturePayment", {
+    order_id: orderId,
+    payment_id: "p-console",
+    method: "card",
+    amount: "23.90",
+    currency: "EUR",
+    psp_reference: `psp-${orderId}`,
+  });
+  const lines = [{ sku: "CONSOLE-MUG", quantity: 2 }];
+  const wave = "W-CONSOLE-1";
+  await command("PlanWave", { wave_id: wave, warehouse: "HAM-1", orders: [{ order_id: orderId, lines }] });
+  await command("RecordPick", { wave_id: wave, order_id: orderId, sku: "CONSOLE-MUG", picked_quantity: 2 }, "staff:picker");
+  await command("PackParcel", { order_id: orderId, parcel_id: "P-CONSOLE", weight_grams: 1300, lines }, "staff:packer");
+  return orderId;
+}
+
+test("the exception queue shows a parcel weighed off its expected weight, and the inventory renders", async () => {
+  const orderId = await mispackedOrder();
   const page = await signedIn("ana");
   await page.click("a[href='#/exceptions']");
-  await page.waitForSelector("[data-testid=exceptions], main p.muted");
+  const row = await page.waitForSelector(`[data-testid=exceptions] tr:has(a[href='#/orders/${orderId}'])`, { timeout: 20_000 });
+  const text = await row.textContent();
+  assert.match(text, /weight mismatch/);
+  assert.match(text, /Parcel P-CONSOLE weighed 1\.3 kg against 800 g expected/);
   await shot(page, "exceptions");
   await page.click("a[href='#/inventory']");
   await page.waitForSelector("[data-testid=inventory] tbody tr");

@@ -447,7 +447,8 @@ pub struct ExceptionView {
     /// open longer than its SLA, in `claim`).
     pub kind: ExceptionKind,
     pub hold: Option<HoldReason>,
-    /// Hours the order has been in its status, at the time of the query.
+    /// Hours the order has been in its status, at the time of the query (0 when its status was
+    /// recorded by a clock ahead of the query's).
     pub hours_in_status: i64,
     /// The SLA in hours of the status (or of claims), when it has one.
     pub sla_hours: Option<u32>,

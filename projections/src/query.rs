@@ -388,7 +388,7 @@ impl ProjectionStore {
                         ExceptionKind::SlaBreached
                     },
                     hold: view.hold,
-                    hours_in_status: (now - view.status_since).num_hours(),
+                    hours_in_status: hours_since(now, view.status_since),
                     sla_hours: sla,
                     claim: None,
                     claim_hours_open: None,
@@ -406,11 +406,11 @@ impl ProjectionStore {
             found.push(ExceptionView {
                 kind: ExceptionKind::ClaimOpen,
                 hold: view.hold,
-                hours_in_status: (now - view.status_since).num_hours(),
+                hours_in_status: hours_since(now, view.status_since),
                 sla_hours: Some(slas.claim_hours),
                 claim_hours_open: claim
                     .and_then(|c| c.opened_at)
-                    .map(|at| (now - at).num_hours()),
+                    .map(|at| hours_since(now, at)),
                 claim: claim.cloned(),
                 parcel: None,
                 order: OrderSummary::from(&view),
@@ -435,7 +435,7 @@ impl ProjectionStore {
                 found.push(ExceptionView {
                     kind,
                     hold: view.hold,
-                    hours_in_status: (now - view.status_since).num_hours(),
+                    hours_in_status: hours_since(now, view.status_since),
                     sla_hours: None,
                     claim: None,
                     claim_hours_open: None,
@@ -940,6 +940,12 @@ pub fn quantile_minutes(histogram: &BTreeMap<u32, u64>, q: f64) -> Option<u32> {
         }
     }
     histogram.keys().next_back().copied()
+}
+
+/// Whole hours from `at` to `now`; 0 when `at` is later, as when the log was written by a clock
+/// ahead of the reader's (a demo's simulated days run past today): nobody has waited yet.
+fn hours_since(now: DateTime<Utc>, at: DateTime<Utc>) -> i64 {
+    (now - at).num_hours().max(0)
 }
 
 #[cfg(test)]

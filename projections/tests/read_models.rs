@@ -1056,6 +1056,9 @@ fn a_refund_owed_after_a_refusal_is_an_exception_until_it_is_paid() {
     let queue = store.exceptions(at, &slas, 10).unwrap();
     assert_eq!(queue.len(), 1, "{queue:?}");
     assert_eq!(queue[0].kind, projections::model::ExceptionKind::RefundDue);
+    // Asked a day before it was recorded (a clock behind the log's): waiting 0 hours, not -24.
+    let early = store.exceptions(at - Duration::days(1), &slas, 10).unwrap();
+    assert_eq!(early[0].hours_in_status, 0);
     let view = store.order(samples::order_id()).unwrap().unwrap();
     assert_eq!(view.refund_owed, samples::amount(samples::TOTAL));
     assert_eq!(
