@@ -33,7 +33,7 @@ use uuid::Uuid;
 use order_events::codec;
 
 /// Bumped when the layout changes; a store in another format is cleared and rebuilt.
-const FORMAT: &[u8] = b"9";
+const FORMAT: &[u8] = b"10";
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store: {0}")]

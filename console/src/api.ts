@@ -313,6 +313,8 @@ export interface InventoryItem {
   bin: string | null;
   /** Units a pick wave is picking now. */
   picking: number;
+  /** Units picked for orders and waiting at the pack station (out of the bin). */
+  staged: number;
   last_count: { counted_at: string; book_quantity: number; counted_quantity: number; difference: number; reason: string } | null;
   reservations: { order_id: string; quantity: number; expires_at: string }[];
   updated_at: string;

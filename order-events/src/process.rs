@@ -62,8 +62,8 @@ use crate::order::{
 use crate::settlement::{share, SettlementRules};
 use crate::shipping::Catalog;
 use crate::stock::{
-    CommitReservation, FinishPicks, ReleaseReason, ReleaseReservation, ReserveStock, RestockReturn,
-    StartPicks, StockCommand,
+    CommitReservation, FinishPicks, OrderUnits, ReleaseReason, ReleaseReservation, ReserveStock,
+    RestockReturn, StartPicks, StockCommand,
 };
 use crate::wave::{Wave, WaveEvent};
 
@@ -764,6 +764,7 @@ pub fn react_to_wave_event(
             item: item(&done.sku),
             wave_id: wave_id.clone(),
             picked_quantity: done.picked_quantity,
+            orders: picked_by_order(wave, &done.sku),
         })),
         WaveEvent::WaveOrderPicked(picked) if !picked.lines.is_empty() => {
             reactions.push(order_command(RecordPicks {
@@ -778,6 +779,21 @@ pub fn react_to_wave_event(
         | WaveEvent::WaveCompleted(_) => {}
     }
     reactions.out
+}
+
+/// The units of `sku` the wave picked, by order (lines picked short to nothing left out).
+fn picked_by_order(wave: &Wave, sku: &Sku) -> Vec<OrderUnits> {
+    wave.lines
+        .iter()
+        .filter(|state| &state.line.sku == sku)
+        .filter_map(|state| {
+            let picked = state.picked.filter(|&units| units > 0)?;
+            Some(OrderUnits {
+                order_id: state.line.order_id,
+                quantity: u64::from(picked),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -110,8 +110,10 @@ stock_message! {
         pub bin: String,
     }
 
-    /// A cycle count: what is in the bin, counted, against the book. The difference is posted
-    /// as an adjustment with the reason. Refused while a wave is picking the item.
+    /// A cycle count: what is in the bin, counted, against the book's units in the bin (on
+    /// hand less the units picked for orders and not yet shipped, at the pack station). The
+    /// difference is posted as an adjustment with the reason. Refused while a wave is picking
+    /// the item.
     pub struct CountStock {
         pub item: StockKey,
         pub counted_quantity: u64,
@@ -132,6 +134,9 @@ stock_message! {
         pub wave_id: WaveId,
         /// Units actually picked (fewer than started: short picks).
         pub picked_quantity: u64,
+        /// The units picked, by order: they leave the bin for the pack station until the
+        /// order ships (or is cancelled and they go back).
+        pub orders: Vec<OrderUnits>,
     }
 
     pub struct BinLocationSet {
@@ -139,7 +144,8 @@ stock_message! {
     }
 
     pub struct StockCounted {
-        /// On hand by the book when counted.
+        /// Units in the bin by the book when counted: on hand less the units at the pack
+        /// station.
         pub book_quantity: u64,
         pub counted_quantity: u64,
         /// Counted minus book: the adjustment posted.
@@ -156,6 +162,10 @@ stock_message! {
         pub wave_id: WaveId,
         pub quantity: u64,
         pub picked_quantity: u64,
+        /// The units now at the pack station, by order: what each order picked, at most what
+        /// it holds reserved (an order cancelled meanwhile holds nothing: its units go back
+        /// to the bin).
+        pub staged: Vec<OrderUnits>,
     }
 
     pub struct StockReceived {
@@ -213,7 +223,7 @@ message_set! {
         SetBinLocation = 1,
         CountStock = 1,
         StartPicks = 1,
-        FinishPicks = 1,
+        FinishPicks = 2,
     }
 }
 
@@ -230,7 +240,7 @@ message_set! {
         BinLocationSet = 1,
         StockCounted = 1,
         PicksStarted = 1,
-        PicksFinished = 1,
+        PicksFinished = 2,
     }
 }
 
@@ -253,6 +263,14 @@ impl StockCommand {
     }
 }
 
+/// Units of the item for one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderUnits {
+    pub order_id: OrderId,
+    pub quantity: u64,
+}
+
 /// Units held for one order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
@@ -273,6 +291,9 @@ pub struct StockItem {
     pub bin: Option<String>,
     /// Units waves are picking, by wave, until each has picked all its lines of the item.
     pub picking: BTreeMap<WaveId, u64>,
+    /// Units picked for an order and not yet shipped, by order: at the pack station, out of
+    /// the bin, still on hand and reserved. Never more than the order's reservation.
+    pub staged: BTreeMap<OrderId, u64>,
 }
 
 impl StockItem {
@@ -282,6 +303,31 @@ impl StockItem {
             .values()
             .map(|r| u64::from(r.quantity))
             .sum()
+    }
+
+    /// Units at the pack station (picked, not yet shipped).
+    pub fn staged_total(&self) -> u64 {
+        self.staged.values().sum()
+    }
+
+    /// Units in the bin by the book: on hand less those at the pack station.
+    pub fn in_bin(&self) -> u64 {
+        self.on_hand.saturating_sub(self.staged_total())
+    }
+
+    /// Keeps the order's staged units within its reservation (a commit or release lowers it).
+    fn settle_staged(&mut self, order_id: &OrderId) {
+        let held = self
+            .reservations
+            .get(order_id)
+            .map_or(0, |r| u64::from(r.quantity));
+        match self.staged.get_mut(order_id) {
+            Some(units) if *units > held => *units = held,
+            _ => {}
+        }
+        if self.staged.get(order_id) == Some(&0) {
+            self.staged.remove(order_id);
+        }
     }
 
     /// Units free to reserve.
@@ -306,6 +352,15 @@ impl StockItem {
         }
         if self.reservations.values().any(|r| r.quantity == 0) {
             return Err("an empty reservation is kept".to_owned());
+        }
+        for (order_id, units) in &self.staged {
+            let held = self
+                .reservations
+                .get(order_id)
+                .map_or(0, |r| u64::from(r.quantity));
+            if *units == 0 || *units > held {
+                return Err(format!("{units} staged for {order_id}, {held} reserved"));
+            }
         }
         Ok(())
     }
@@ -354,7 +409,7 @@ pub fn decide(
         }
         StockCommand::AdjustStock(c) => {
             validate::required_text("reason", &c.reason, NOTE_MAX)?;
-            check_counted(state, c.counted_quantity)?;
+            check_counted(state, c.counted_quantity, 0)?;
             StockAdjusted {
                 previous_on_hand: state.on_hand,
                 counted_quantity: c.counted_quantity,
@@ -498,6 +553,7 @@ pub fn decide(
                 wave_id: c.wave_id.clone(),
                 quantity,
                 picked_quantity: c.picked_quantity,
+                staged: staged_picks(state, &c.orders),
             }
             .into()
         }
@@ -514,28 +570,64 @@ fn by_system(context: &Context, command: &str) -> Result<(), Rejection> {
     )
 }
 
-/// A counted quantity the item can hold, and no fewer than its reservations hold.
-fn check_counted(state: &StockItem, counted: u64) -> Result<(), Rejection> {
+/// The units a wave's picks put at the pack station: each order's picks (merged), at most
+/// what it holds reserved less what it has there already.
+fn staged_picks(state: &StockItem, orders: &[OrderUnits]) -> Vec<OrderUnits> {
+    let mut picked: BTreeMap<OrderId, u64> = BTreeMap::new();
+    for units in orders {
+        let sum = picked.entry(units.order_id).or_default();
+        *sum = sum.saturating_add(units.quantity);
+    }
+    picked
+        .into_iter()
+        .filter_map(|(order_id, units)| {
+            let held = state
+                .reservations
+                .get(&order_id)
+                .map_or(0, |r| u64::from(r.quantity));
+            let there = state.staged.get(&order_id).copied().unwrap_or(0);
+            let quantity = units.min(held.saturating_sub(there));
+            (quantity > 0).then_some(OrderUnits { order_id, quantity })
+        })
+        .collect()
+}
+
+/// A counted quantity the item can hold, and no fewer than its reservations hold — less the
+/// reserved units `elsewhere` (at the pack station, for a count of the bin).
+fn check_counted(state: &StockItem, counted: u64, elsewhere: u64) -> Result<(), Rejection> {
     ensure(counted <= ON_HAND_MAX, Rule::QuantityExceedsMaximum, || {
         format!("counted {counted} exceeds {ON_HAND_MAX}")
     })?;
-    let reserved = state.reserved();
+    let reserved = state.reserved() - elsewhere;
     ensure(counted >= reserved, Rule::AdjustmentBelowReserved, || {
         format!("counted {counted}, but {reserved} are reserved")
     })
 }
 
+/// A count of the bin: against the book's units in the bin, the pack station's left aside.
 fn count_stock(state: &StockItem, c: &CountStock) -> Result<StockCounted, Rejection> {
     validate::required_text("reason", &c.reason, NOTE_MAX)?;
     ensure(state.picking.is_empty(), Rule::PicksInProgress, || {
         let waves: Vec<&str> = state.picking.keys().map(WaveId::as_str).collect();
         format!("waves {} are picking this item", waves.join(", "))
     })?;
-    check_counted(state, c.counted_quantity)?;
+    let staged = state.staged_total();
+    check_counted(state, c.counted_quantity, staged)?;
+    ensure(
+        c.counted_quantity + staged <= ON_HAND_MAX,
+        Rule::QuantityExceedsMaximum,
+        || {
+            format!(
+                "counted {} and {staged} staged exceed {ON_HAND_MAX}",
+                c.counted_quantity
+            )
+        },
+    )?;
+    let book = state.in_bin();
     let difference = i64::try_from(c.counted_quantity).expect("bounded by ON_HAND_MAX")
-        - i64::try_from(state.on_hand).expect("bounded by ON_HAND_MAX");
+        - i64::try_from(book).expect("bounded by ON_HAND_MAX");
     Ok(StockCounted {
-        book_quantity: state.on_hand,
+        book_quantity: book,
         counted_quantity: c.counted_quantity,
         difference,
         reason: c.reason.clone(),
@@ -583,6 +675,8 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
             fits(released.is_some(), || {
                 "released a reservation that does not exist".into()
             })?;
+            // Its picked units go back to the bin.
+            state.settle_staged(&e.order_id);
         }
         StockEvent::ReservationCommitted(e) => {
             let reservation = state
@@ -596,6 +690,11 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
             if reservation.quantity == 0 {
                 state.reservations.remove(&e.order_id);
             }
+            // Shipped: picked units leave the pack station first.
+            if let Some(units) = state.staged.get_mut(&e.order_id) {
+                *units = units.saturating_sub(u64::from(e.quantity));
+            }
+            state.settle_staged(&e.order_id);
             state.on_hand = state
                 .on_hand
                 .checked_sub(u64::from(e.quantity))
@@ -607,16 +706,18 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
         StockEvent::BinLocationSet(e) => state.bin = Some(e.bin.clone()),
         StockEvent::StockCounted(e) => {
             fits(state.picking.is_empty(), || "counted while picking".into())?;
-            fits(e.book_quantity == state.on_hand, || {
+            fits(e.book_quantity == state.in_bin(), || {
                 format!(
-                    "counted against {} on hand, the book has {}",
-                    e.book_quantity, state.on_hand
+                    "counted against {} in the bin, the book has {}",
+                    e.book_quantity,
+                    state.in_bin()
                 )
             })?;
-            fits(e.counted_quantity >= state.reserved(), || {
+            let on_hand = e.counted_quantity.saturating_add(state.staged_total());
+            fits(on_hand >= state.reserved(), || {
                 "counted below reserved".into()
             })?;
-            state.on_hand = e.counted_quantity;
+            state.on_hand = on_hand;
         }
         StockEvent::PicksStarted(e) => {
             let previous = state.picking.insert(e.wave_id.clone(), e.quantity);
@@ -629,6 +730,20 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
             fits(started.is_some(), || {
                 format!("wave {} finished unstarted", e.wave_id)
             })?;
+            for units in &e.staged {
+                let staged = state.staged.entry(units.order_id).or_default();
+                *staged += units.quantity;
+                let held = state
+                    .reservations
+                    .get(&units.order_id)
+                    .map_or(0, |r| u64::from(r.quantity));
+                fits(*staged <= held, || {
+                    format!(
+                        "{} staged for {}, {held} reserved",
+                        units.quantity, units.order_id
+                    )
+                })?;
+            }
         }
     }
     Ok(())

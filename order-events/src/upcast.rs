@@ -34,6 +34,10 @@
 //! the `PlaceOrder` command version 2 may ask for them; every version 1 order was prepaid.
 //! Pick waves added the order's service level (express orders are picked first): `PlaceOrder`
 //! and `OrderPlaced` version 3 carry `service_level`; every earlier order was standard.
+//! Picked units wait at the pack station until their order ships, out of the bin a cycle count
+//! counts: `FinishPicks` and `PicksFinished` version 2 carry them by order (`orders`,
+//! `staged`); version 1 staged nothing, as counts then took the pack station's units for the
+//! bin's.
 //!
 //! Not every change is a new version. Reviews and claims replaced `RecordFeedback` with
 //! commands and events of their own (`ReviewOrder`, `ReviseReview`, `OpenClaim`,
@@ -51,6 +55,7 @@ use crate::codec::payload::{decode_payload, parse, Located};
 use crate::envelope::{Command, Event};
 use crate::ids::{
     CarrierId, Channel, CustomerId, MerchantId, OrderId, ShipmentId, Sku, StockKey, WarehouseId,
+    WaveId,
 };
 use crate::money::{Amount, Currency};
 use crate::order::{
@@ -58,7 +63,7 @@ use crate::order::{
     OrderEvent, OrderPlaced, PaymentTerms, PlaceOrder, PlanReservations, RecordReservation,
     ReservationRecorded, ReservationsPlanned, ReservedLine, ServiceLevel, Ship,
 };
-use crate::stock::{ReserveStock, StockCommand};
+use crate::stock::{FinishPicks, PicksFinished, ReserveStock, StockCommand, StockEvent};
 
 /// `OrderCancelled` at schema version 1. Frozen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +123,10 @@ pub(crate) fn decode_legacy_payload(
             decode_payload::<OrderPlacedV2>("OrderPlaced v2 payload", bytes)
                 .map(|old| OrderEvent::OrderPlaced(order_placed_v2(old)).into()),
         ),
+        ("PicksFinished", 1) => Some(
+            decode_payload::<PicksFinishedV1>("PicksFinished v1 payload", bytes)
+                .map(|old| StockEvent::PicksFinished(picks_finished_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -148,6 +157,10 @@ pub(crate) fn decode_legacy_json(
         ("OrderPlaced", 2) => Some(
             parse::<OrderPlacedV2>(payload.as_bytes())
                 .map(|old| OrderEvent::OrderPlaced(order_placed_v2(old)).into()),
+        ),
+        ("PicksFinished", 1) => Some(
+            parse::<PicksFinishedV1>(payload.as_bytes())
+                .map(|old| StockEvent::PicksFinished(picks_finished_v1(old)).into()),
         ),
         _ => None,
     }
@@ -180,6 +193,9 @@ pub(crate) fn encode_legacy_json(
         ("OrderPlaced", 2) => {
             Some(parse::<OrderPlacedV2>(payload.as_bytes()).map(|old| encode_order_placed_v2(&old)))
         }
+        ("PicksFinished", 1) => Some(
+            parse::<PicksFinishedV1>(payload.as_bytes()).map(|old| encode_picks_finished_v1(&old)),
+        ),
         _ => None,
     }
 }
@@ -205,6 +221,9 @@ pub(crate) fn legacy_json(
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         ("OrderPlaced", 2) => decode_payload::<OrderPlacedV2>(type_name, payload)
+            .ok()
+            .and_then(|old| serde_json::to_value(old).ok()),
+        ("PicksFinished", 1) => decode_payload::<PicksFinishedV1>(type_name, payload)
             .ok()
             .and_then(|old| serde_json::to_value(old).ok()),
         _ => None,
@@ -554,6 +573,7 @@ pub fn legacy_command_schemas() -> Vec<(&'static str, u16, crate::message::Schem
         ("Ship", 2, maker::<ShipV2>),
         ("PlaceOrder", 1, maker::<PlaceOrderV1>),
         ("PlaceOrder", 2, maker::<PlaceOrderV2>),
+        ("FinishPicks", 1, maker::<FinishPicksV1>),
     ]
 }
 
@@ -592,6 +612,10 @@ pub(crate) fn decode_legacy_command_payload(
             decode_payload::<PlaceOrderV2>("PlaceOrder v2 payload", bytes)
                 .map(|old| OrderCommand::PlaceOrder(place_order_v2(old)).into()),
         ),
+        ("FinishPicks", 1) => Some(
+            decode_payload::<FinishPicksV1>("FinishPicks v1 payload", bytes)
+                .map(|old| StockCommand::FinishPicks(finish_picks_v1(old)).into()),
+        ),
         _ => None,
     }
 }
@@ -629,7 +653,54 @@ pub(crate) fn decode_legacy_command_json(
             parse::<PlaceOrderV2>(payload.as_bytes())
                 .map(|old| OrderCommand::PlaceOrder(place_order_v2(old)).into()),
         ),
+        ("FinishPicks", 1) => Some(
+            parse::<FinishPicksV1>(payload.as_bytes())
+                .map(|old| StockCommand::FinishPicks(finish_picks_v1(old)).into()),
+        ),
         _ => None,
+    }
+}
+
+/// `PicksFinished` at schema version 1, before picked units were staged by order. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PicksFinishedV1 {
+    pub wave_id: WaveId,
+    pub quantity: u64,
+    pub picked_quantity: u64,
+}
+
+/// A version 1 finish staged nothing: its units stayed in the bin by the book.
+pub fn picks_finished_v1(old: PicksFinishedV1) -> PicksFinished {
+    PicksFinished {
+        wave_id: old.wave_id,
+        quantity: old.quantity,
+        picked_quantity: old.picked_quantity,
+        staged: Vec::new(),
+    }
+}
+
+/// Encodes a version 1 `PicksFinished` payload, as a version 1 build wrote it.
+pub fn encode_picks_finished_v1(old: &PicksFinishedV1) -> Vec<u8> {
+    crate::codec::payload::encode_payload(old)
+}
+
+/// The `FinishPicks` command at schema version 1: the units picked, not by order. Frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishPicksV1 {
+    pub item: StockKey,
+    pub wave_id: WaveId,
+    pub picked_quantity: u64,
+}
+
+/// A version 1 finish names no orders: nothing is staged.
+pub fn finish_picks_v1(old: FinishPicksV1) -> FinishPicks {
+    FinishPicks {
+        item: old.item,
+        wave_id: old.wave_id,
+        picked_quantity: old.picked_quantity,
+        orders: Vec::new(),
     }
 }
 

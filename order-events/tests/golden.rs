@@ -128,7 +128,9 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
                 reason: "Customer request".to_owned(),
                 refund_due: samples::amount("54.38"),
             };
-            let upcast = OrderEvent::OrderCancelled(upcast::order_cancelled_v1(old.clone()));
+            let upcast = Event::Order(OrderEvent::OrderCancelled(upcast::order_cancelled_v1(
+                old.clone(),
+            )));
             let payload = upcast::encode_order_cancelled_v1(&old);
             (
                 index + 100,
@@ -145,8 +147,9 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
                 quantity: 1,
                 reserved: true,
             };
-            let upcast =
-                OrderEvent::ReservationRecorded(upcast::reservation_recorded_v1(old.clone()));
+            let upcast = Event::Order(OrderEvent::ReservationRecorded(
+                upcast::reservation_recorded_v1(old.clone()),
+            ));
             let payload = upcast::encode_reservation_recorded_v1(&old);
             (index, payload, serde_json::to_value(&old).unwrap(), upcast)
         }
@@ -155,8 +158,9 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
             let old = ReservationsPlannedV1 {
                 reservations: samples::reservations(),
             };
-            let upcast =
-                OrderEvent::ReservationsPlanned(upcast::reservations_planned_v1(old.clone()));
+            let upcast = Event::Order(OrderEvent::ReservationsPlanned(
+                upcast::reservations_planned_v1(old.clone()),
+            ));
             let payload = upcast::encode_reservations_planned_v1(&old);
             (index, payload, serde_json::to_value(&old).unwrap(), upcast)
         }
@@ -179,15 +183,30 @@ fn version_1_fixture(index: u128, name: &str) -> Fixture {
                 placed_at: placed.placed_at,
                 payment_due_at: placed.payment_due_at,
             };
-            let upcast = OrderEvent::OrderPlaced(upcast::order_placed_v1(old.clone()));
+            let upcast = Event::Order(OrderEvent::OrderPlaced(upcast::order_placed_v1(
+                old.clone(),
+            )));
             let payload = upcast::encode_order_placed_v1(&old);
+            (index, payload, serde_json::to_value(&old).unwrap(), upcast)
+        }
+        "PicksFinished" => {
+            // Written at its own index while version 1 was current.
+            let old = upcast::PicksFinishedV1 {
+                wave_id: order_events::ids::WaveId::from(order_events::testkit::warehouse::WAVE),
+                quantity: 1,
+                picked_quantity: 1,
+            };
+            let upcast = Event::Stock(order_events::stock::StockEvent::PicksFinished(
+                upcast::picks_finished_v1(old.clone()),
+            ));
+            let payload = upcast::encode_picks_finished_v1(&old);
             (index, payload, serde_json::to_value(&old).unwrap(), upcast)
         }
         other => panic!("{other} is past version 1: add its version 1 sample here"),
     };
-    let raw = raw_header(index, name, 1, AggregateKind::Order, payload);
+    let raw = raw_header(index, name, 1, upcast.aggregate_kind(), payload);
     let (record, hash) = codec::encode_raw_event(&raw);
-    let expected = envelope_of(&raw, hash, Event::Order(upcast));
+    let expected = envelope_of(&raw, hash, upcast);
     let mut json = json::encode_event(&expected);
     json["schema_version"] = 1.into();
     json["payload"] = old;

@@ -91,6 +91,20 @@ impl Warehouse {
     }
 }
 
+/// Ships the packed parcel as packed, carrier and freight from the table.
+fn ship_as_packed(parcel_id: &str) -> Ship {
+    Ship {
+        order_id: order_id(),
+        shipment_id: ShipmentId::from(parcel_id),
+        carrier: None,
+        service_level: ServiceLevel::Standard,
+        tracking_number: "TRK-1".to_owned(),
+        lines: Vec::new(),
+        freight_cost: None,
+        weight_grams: None,
+    }
+}
+
 fn count(sku: &str, counted_quantity: u64) -> CountStock {
     CountStock {
         item: StockKey::new(sku, samples::WAREHOUSE),
@@ -219,20 +233,53 @@ fn a_wave_holds_counts_off_its_items_until_they_are_picked_and_the_order_takes_t
 
     shop.accept(record_pick(TSHIRT, 2));
     assert_eq!(shop.order().picked, everything_by_sku());
-    let counted = shop.accept(count(MUG, 9));
+    // The picked mug is at the pack station: on hand and reserved, not in the bin.
+    let mug = shop.item(MUG);
+    assert_eq!((mug.on_hand, mug.staged_total(), mug.in_bin()), (10, 1, 9));
+    let counted = shop.accept(count(MUG, 8));
     assert_eq!(
         counted,
         [Event::Stock(
             StockCounted {
-                book_quantity: 10,
-                counted_quantity: 9,
+                book_quantity: 9,
+                counted_quantity: 8,
                 difference: -1,
                 reason: "cycle count".to_owned(),
             }
             .into()
         )]
     );
-    assert_eq!(shop.item(MUG).on_hand, 9);
+    assert_eq!(
+        shop.item(MUG).on_hand,
+        9,
+        "8 in the bin, 1 at the pack station"
+    );
+    // Packed and shipped, the mug leaves the pack station once: 8 left, all in the bin.
+    shop.accept(pack_parcel("S1", everything(), 800));
+    shop.accept(ship_as_packed("S1"));
+    let mug = shop.item(MUG);
+    assert_eq!((mug.on_hand, mug.staged_total(), mug.in_bin()), (8, 0, 8));
+}
+
+/// A count of the bin between the picks and the shipment: before picked units were staged,
+/// the book still held the units at the pack station, the count posted them as missing, and
+/// the shipment took them off on hand a second time.
+#[test]
+fn a_count_while_picks_wait_at_the_pack_station_takes_nothing_off_twice() {
+    let mut shop = Warehouse::with_paid_order(Policy::default());
+    shop.pick_all();
+    let counted = shop.accept(count(TSHIRT, 8));
+    let Event::Stock(StockEvent::StockCounted(counted)) = &counted[0] else {
+        panic!("a count: {counted:?}");
+    };
+    assert_eq!(
+        (counted.book_quantity, counted.difference),
+        (8, 0),
+        "nothing is missing"
+    );
+    shop.accept(pack_parcel("S1", everything(), 800));
+    shop.accept(ship_as_packed("S1"));
+    assert_eq!(shop.item(TSHIRT).on_hand, 8, "10 received, 2 shipped");
 }
 
 /// The sample order's units as the wave picked them: the mug's bin comes first.
@@ -414,4 +461,10 @@ fn a_cancelled_order_drops_its_picks_and_refuses_late_ones() {
         .iter()
         .any(|(command, outcome)| command.command.type_name() == "FinishPicks" && outcome.is_ok()));
     assert!(shop.order().picked.is_empty());
+    // Cancelled, the order holds nothing: its picked units go back to the bin.
+    for sku in [MUG, TSHIRT] {
+        let item = shop.item(sku);
+        assert_eq!(item.staged_total(), 0, "{sku}");
+        assert_eq!(item.in_bin(), item.on_hand, "{sku}");
+    }
 }

@@ -537,6 +537,9 @@ pub struct InventoryView {
     pub bin: Option<String>,
     /// Units pick waves are picking (no cycle count until they are done).
     pub picking: u64,
+    /// Units picked for orders and not yet shipped: at the pack station, out of the bin (a
+    /// cycle count counts the bin against on hand less these).
+    pub staged: u64,
     /// The last cycle count.
     pub last_count: Option<CountView>,
     pub updated_at: DateTime<Utc>,
@@ -564,6 +567,7 @@ impl From<&StockRow> for InventoryView {
                 .collect(),
             bin: row.state.bin.clone(),
             picking: row.state.picking.values().sum(),
+            staged: row.state.staged_total(),
             last_count: row.last_count.clone(),
             updated_at: row.updated_at,
         }

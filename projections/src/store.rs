@@ -23,7 +23,7 @@ use crate::model::UndecodableAlarm;
 use crate::StoreError;
 
 /// Bumped when the layout of rows changes; a store of another format is rebuilt from the log.
-const FORMAT: &[u8] = b"12";
+const FORMAT: &[u8] = b"13";
 
 /// Rows of one fold step: writes kept aside until the batch is applied.
 struct Overlay<'a> {

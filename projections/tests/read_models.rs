@@ -258,6 +258,11 @@ fn check_against_reference(store: &ProjectionStore, records: &[StoredRecord]) ->
         assert_eq!(view.low_stock, item.available() < item.safety_stock);
         assert_eq!(view.bin, item.bin, "bin of {key}");
         assert_eq!(view.picking, item.picking.values().sum::<u64>(), "{key}");
+        assert_eq!(
+            view.staged,
+            item.staged_total(),
+            "units at the pack station of {key}"
+        );
     }
     // Waves: every line of every pick list, and what was picked, as the waves folded them.
     for (id, wave) in &reference.waves {

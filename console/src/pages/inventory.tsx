@@ -1,6 +1,6 @@
 // Stock per SKU and warehouse: on hand, reserved, available against the safety stock (low
-// stock highlighted), its bin, the units a pick wave is picking, the last cycle count, and the
-// reservations holding it.
+// stock highlighted), its bin, the units a pick wave is picking and those picked and waiting at
+// the pack station, the last cycle count, and the reservations holding it.
 import { get, type InventoryItem, type Page } from "../api";
 import { count, signed, time } from "../format";
 import { href, useLoad } from "../hooks";
@@ -49,6 +49,7 @@ export function Inventory(props: { params: URLSearchParams }) {
                   <th class="number">Safety stock</th>
                   <th>Bin</th>
                   <th class="number">Picking</th>
+                  <th class="number">At pack station</th>
                   <th>Last count</th>
                   <th>Reservations</th>
                   <th>Updated</th>
@@ -65,6 +66,7 @@ export function Inventory(props: { params: URLSearchParams }) {
                     <td class="number">{count(item.safety_stock)}</td>
                     <td class="mono">{item.bin ?? "—"}</td>
                     <td class="number">{item.picking > 0 ? count(item.picking) : "—"}</td>
+                    <td class="number">{item.staged > 0 ? count(item.staged) : "—"}</td>
                     <td>
                       {item.last_count ? (
                         <span title={`${item.last_count.reason}: counted ${item.last_count.counted_quantity} against ${item.last_count.book_quantity}`}>

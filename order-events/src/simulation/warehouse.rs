@@ -273,7 +273,9 @@ impl Shop {
         self.active.iter().find(|sim| sim.id == id)
     }
 
-    /// One stock item counted, in turn: one or two units fewer than the book now and then.
+    /// One stock item counted, in turn — every other time one whose picked units wait at the
+    /// pack station, if any does (the count must leave them out of the bin's book): one or two
+    /// units fewer than the book now and then.
     fn count(
         &mut self,
         floor: &mut Floor,
@@ -283,19 +285,33 @@ impl Shop {
         let warehouses = self.config.warehouses.len() as u32;
         let n = floor.counted;
         floor.counted += 1;
-        let sku = self.sku(n / warehouses % self.config.skus);
-        let warehouse = self.config.warehouses[(n % warehouses) as usize].clone();
-        let item = StockKey::new(sku.0, warehouse);
+        let in_turn = |n: u32| {
+            let sku = self.sku(n / warehouses % self.config.skus);
+            StockKey::new(
+                sku.0,
+                self.config.warehouses[(n % warehouses) as usize].clone(),
+            )
+        };
+        let staged = || {
+            (0..self.config.skus * warehouses).map(in_turn).find(|key| {
+                stock_of(key).is_some_and(|s| s.staged_total() > 0 && s.picking.is_empty())
+            })
+        };
+        let item = match n % 2 {
+            1 => staged().unwrap_or_else(|| in_turn(n)),
+            _ => in_turn(n),
+        };
         let Some(state) = stock_of(&item) else {
             return Vec::new();
         };
         if !state.picking.is_empty() {
             return Vec::new();
         }
+        // The counter counts the bin: the units at the pack station are not in it.
         let missing = self.rng.below(3).min(state.available());
         let count = StockCommand::from(CountStock {
             item,
-            counted_quantity: state.on_hand - missing,
+            counted_quantity: state.in_bin() - missing,
             reason: if missing > 0 {
                 "cycle count: units missing from the bin".into()
             } else {

@@ -161,6 +161,10 @@ pub fn commands() -> Vec<Command> {
             item,
             wave_id: WaveId::from(WAVE),
             picked_quantity: 1,
+            orders: vec![OrderUnits {
+                order_id: order_id(),
+                quantity: 1,
+            }],
         }
         .into(),
     ]
@@ -221,6 +225,10 @@ pub fn events() -> Vec<Event> {
             wave_id: WaveId::from(WAVE),
             quantity: 1,
             picked_quantity: 1,
+            staged: vec![OrderUnits {
+                order_id: order_id(),
+                quantity: 1,
+            }],
         }
         .into(),
     ];
