@@ -774,6 +774,26 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_finish_of_picks_stages_nothing_in_both_formats() {
+        let old = FinishPicksV1 {
+            item: samples::stock_key(),
+            wave_id: WaveId::from("W-1"),
+            picked_quantity: 3,
+        };
+        let binary = crate::codec::payload::encode_payload(&old);
+        let json = serde_json::to_string(&old).unwrap();
+        let expected: Command = StockCommand::FinishPicks(finish_picks_v1(old)).into();
+        let Command::Stock(StockCommand::FinishPicks(upcast)) = &expected else {
+            unreachable!()
+        };
+        assert!(upcast.orders.is_empty(), "version 1 named no orders");
+        let from_binary = decode_legacy_command_payload("FinishPicks", 1, &binary);
+        assert_eq!(from_binary.unwrap().unwrap(), expected);
+        let from_json = decode_legacy_command_json("FinishPicks", 1, &json);
+        assert_eq!(from_json.unwrap().ok(), Some(expected));
+    }
+
+    #[test]
     fn a_version_1_outcome_held_the_planned_quantity_or_none() {
         let outcome = |reserved| ReservationRecordedV1 {
             sku: Sku::from(samples::MUG),
