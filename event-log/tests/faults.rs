@@ -23,6 +23,19 @@ async fn log_on(cluster: &MockCluster<'static, DefaultProducerContext>) -> Kafka
     event_log::testing::log_on_mock_cluster(cluster, "faults", PARTITIONS).await
 }
 
+/// `log`'s topics on `cluster`, with 2 s operation timeouts: a call that waits for a broker
+/// gives up within the test's time.
+async fn impatient_log_on(
+    cluster: &MockCluster<'static, DefaultProducerContext>,
+    log: &KafkaLog,
+) -> KafkaLog {
+    let mut settings = event_log::kafka::KafkaSettings::new(&cluster.bootstrap_servers());
+    settings.operation_timeout = Duration::from_secs(2);
+    KafkaLog::connect(settings, log.topics().clone())
+        .await
+        .unwrap()
+}
+
 fn batch(topic: &str, round: u32) -> Vec<OutgoingRecord> {
     (0..25)
         .map(|i| OutgoingRecord {
@@ -149,11 +162,7 @@ async fn an_abort_that_times_out_is_finished_by_the_next_begin() {
     let cluster = MockCluster::new(3).unwrap();
     let log = log_on(&cluster).await;
     // A short operation timeout, so the abort gives up while the cluster is down.
-    let mut settings = event_log::kafka::KafkaSettings::new(&cluster.bootstrap_servers());
-    settings.operation_timeout = Duration::from_secs(2);
-    let impatient = KafkaLog::connect(settings, log.topics().clone())
-        .await
-        .unwrap();
+    let impatient = impatient_log_on(&cluster, &log).await;
     let events = log.topics().name(Topic::Events);
     let mut producer = impatient.producer("faulty-4").await.unwrap();
     transact(&mut *producer, batch(&events, 0), None)
@@ -202,11 +211,7 @@ async fn offsets_sent_with_the_group_coordinator_down_give_up_at_the_deadline() 
         .coordinator(MockCoordinator::Transaction(transactional_id.to_owned()), 1)
         .unwrap();
     let log = log_on(&cluster).await;
-    let mut settings = event_log::kafka::KafkaSettings::new(&cluster.bootstrap_servers());
-    settings.operation_timeout = Duration::from_secs(2);
-    let impatient = KafkaLog::connect(settings, log.topics().clone())
-        .await
-        .unwrap();
+    let impatient = impatient_log_on(&cluster, &log).await;
     let events = log.topics().name(Topic::Events);
     let commands = log.topics().name(Topic::Commands);
     let mut to_consume = batch(&commands, 0);

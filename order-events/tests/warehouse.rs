@@ -302,16 +302,7 @@ fn a_packed_parcel_is_verified_weighed_labelled_and_shipped_as_packed() {
     assert!(!parcel.overweight);
     assert!(shop.order().picked.is_empty());
 
-    let shipped = shop.accept(Ship {
-        order_id: order_id(),
-        shipment_id: ShipmentId::from("S1"),
-        carrier: None,
-        service_level: ServiceLevel::Standard,
-        tracking_number: "TRK-1".to_owned(),
-        lines: Vec::new(),
-        freight_cost: None,
-        weight_grams: None,
-    });
+    let shipped = shop.accept(ship_as_packed("S1"));
     let Event::Order(OrderEvent::ShipmentDispatched(dispatched)) = &shipped[0] else {
         panic!("a dispatch: {shipped:?}");
     };
