@@ -315,18 +315,23 @@ impl StockItem {
         self.on_hand.saturating_sub(self.staged_total())
     }
 
+    /// Units the order holds reserved here (0 without a reservation).
+    fn held(&self, order_id: &OrderId) -> u64 {
+        self.reservations
+            .get(order_id)
+            .map_or(0, |r| u64::from(r.quantity))
+    }
+
     /// Keeps the order's staged units within its reservation (a commit or release lowers it).
     fn settle_staged(&mut self, order_id: &OrderId) {
-        let held = self
-            .reservations
+        let units = self
+            .staged
             .get(order_id)
-            .map_or(0, |r| u64::from(r.quantity));
-        match self.staged.get_mut(order_id) {
-            Some(units) if *units > held => *units = held,
-            _ => {}
-        }
-        if self.staged.get(order_id) == Some(&0) {
+            .map_or(0, |&units| units.min(self.held(order_id)));
+        if units == 0 {
             self.staged.remove(order_id);
+        } else {
+            self.staged.insert(*order_id, units);
         }
     }
 
@@ -354,10 +359,7 @@ impl StockItem {
             return Err("an empty reservation is kept".to_owned());
         }
         for (order_id, units) in &self.staged {
-            let held = self
-                .reservations
-                .get(order_id)
-                .map_or(0, |r| u64::from(r.quantity));
+            let held = self.held(order_id);
             if *units == 0 || *units > held {
                 return Err(format!("{units} staged for {order_id}, {held} reserved"));
             }
@@ -581,10 +583,7 @@ fn staged_picks(state: &StockItem, orders: &[OrderUnits]) -> Vec<OrderUnits> {
     picked
         .into_iter()
         .filter_map(|(order_id, units)| {
-            let held = state
-                .reservations
-                .get(&order_id)
-                .map_or(0, |r| u64::from(r.quantity));
+            let held = state.held(&order_id);
             let there = state.staged.get(&order_id).copied().unwrap_or(0);
             let quantity = units.min(held.saturating_sub(there));
             (quantity > 0).then_some(OrderUnits { order_id, quantity })
@@ -733,11 +732,9 @@ pub fn try_apply(state: &mut StockItem, event: &StockEvent) -> Result<(), String
             for units in &e.staged {
                 let staged = state.staged.entry(units.order_id).or_default();
                 *staged += units.quantity;
-                let held = state
-                    .reservations
-                    .get(&units.order_id)
-                    .map_or(0, |r| u64::from(r.quantity));
-                fits(*staged <= held, || {
+                let staged = *staged;
+                let held = state.held(&units.order_id);
+                fits(staged <= held, || {
                     format!(
                         "{} staged for {}, {held} reserved",
                         units.quantity, units.order_id
