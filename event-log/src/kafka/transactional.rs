@@ -40,8 +40,15 @@ pub(super) struct KafkaProducer {
     delivered: Vec<Position>,
 }
 
-/// A call of librdkafka's that did not return by its deadline; it goes on on its own thread.
-struct Overrun;
+/// How a bounded call of librdkafka's ended.
+enum Called<T> {
+    /// It returned by its deadline, with librdkafka's answer.
+    Returned(Result<T, KafkaError>),
+    /// It did not return by its deadline; it goes on on its own thread.
+    Overran,
+    /// It could not be run or lost its answer.
+    Failed(LogError),
+}
 
 /// Runs one of librdkafka's blocking transaction calls on a thread of its own and waits for
 /// it until `timeout` and some slack. librdkafka should return by `timeout` but does not
@@ -53,26 +60,26 @@ struct Overrun;
 async fn bounded<T: Send + 'static>(
     timeout: Duration,
     call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
-) -> Result<Result<T, KafkaError>, Result<Overrun, LogError>> {
+) -> Called<T> {
     let (answer, answered) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("kafka-transaction".to_owned())
         .spawn(move || {
             let _ = answer.send(call());
-        })
-        .map_err(|error| {
-            Err(LogError::Broker {
-                message: format!("no thread for a transaction call: {error}"),
-                retriable: false,
-            })
-        })?;
+        });
+    if let Err(error) = spawned {
+        return Called::Failed(LogError::Broker {
+            message: format!("no thread for a transaction call: {error}"),
+            retriable: false,
+        });
+    }
     match tokio::time::timeout(timeout + DEADLINE_SLACK, answered).await {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(_)) => Err(Err(LogError::Broker {
+        Ok(Ok(result)) => Called::Returned(result),
+        Ok(Err(_)) => Called::Failed(LogError::Broker {
             message: "a transaction call's thread ended without an answer".to_owned(),
             retriable: false,
-        })),
-        Err(_) => Err(Ok(Overrun)),
+        }),
+        Err(_) => Called::Overran,
     }
 }
 
@@ -96,11 +103,10 @@ async fn new_client(log: &KafkaLog, transactional_id: &str) -> Result<FutureProd
     let init = producer.clone();
     let timeout = settings.operation_timeout;
     match bounded(timeout, move || init.init_transactions(timeout)).await {
-        Ok(result) => result.map_err(kafka_error)?,
-        Err(Ok(Overrun)) => return Err(overran("init_transactions", timeout)),
-        Err(Err(error)) => return Err(error),
+        Called::Returned(result) => result.map_err(kafka_error).map(|()| producer),
+        Called::Overran => Err(overran("init_transactions", timeout)),
+        Called::Failed(error) => Err(error),
     }
-    Ok(producer)
 }
 
 fn overran(call: &str, timeout: Duration) -> LogError {
@@ -185,8 +191,8 @@ impl KafkaProducer {
         let producer = self.producer.clone();
         let timeout = self.timeout();
         match bounded(timeout, move || call(&producer, timeout)).await {
-            Ok(result) => result.map_err(|error| self.classify(kafka_error(error))),
-            Err(Ok(Overrun)) => {
+            Called::Returned(result) => result.map_err(|error| self.classify(kafka_error(error))),
+            Called::Overran => {
                 tracing::warn!(
                     call = name,
                     transactional_id = %self.transactional_id,
@@ -196,7 +202,7 @@ impl KafkaProducer {
                 self.recovery = Recovery::Replace;
                 Err(overran(name, timeout))
             }
-            Err(Err(error)) => Err(error),
+            Called::Failed(error) => Err(error),
         }
     }
 
