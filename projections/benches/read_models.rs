@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use event_log::{partition_for, Headers, StoredRecord, CONTENT_TYPE_BINCODE};
+use event_log::{partition_for, StoredRecord};
 use order_events::codec;
 use order_events::envelope::{ChainHead, CommandEnvelope, Event};
 use order_events::ids::{Channel, CustomerId, MerchantId, OrderId};
@@ -20,6 +20,8 @@ use order_events::simulation::SplitMix64;
 use order_events::testkit::samples;
 use projections::query::OrderFilter;
 use projections::{ProjectionStore, Projector};
+
+mod common;
 
 const PARTITIONS: u32 = 8;
 
@@ -77,19 +79,7 @@ fn records(first: u64, count: u64, next: &mut [u64]) -> Vec<StoredRecord> {
             let partition = partition_for(&key, PARTITIONS);
             let offset = next[partition as usize];
             next[partition as usize] += 1;
-            out.push(StoredRecord {
-                topic: "bench.events".into(),
-                partition,
-                offset,
-                key: Some(key),
-                headers: Headers::for_message(
-                    CONTENT_TYPE_BINCODE,
-                    sealed.envelope.event.type_name(),
-                    sealed.envelope.event.schema_version(),
-                ),
-                payload: sealed.record,
-                timestamp_ms: 0,
-            });
+            out.push(common::stored(sealed, partition, offset, key));
         }
     }
     out

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use event_log::{partition_for, Headers, StoredRecord, CONTENT_TYPE_BINCODE};
+use event_log::{partition_for, StoredRecord};
 use order_events::codec;
 use order_events::envelope::{ChainHead, CommandEnvelope, Event};
 use order_events::ids::{OrderId, Sku, WarehouseId, WaveId};
@@ -22,6 +22,8 @@ use order_events::wave::{
 };
 use projections::warehouse_queries::WavePlanRequest;
 use projections::{ProjectionStore, Projector};
+
+mod common;
 
 const PARTITIONS: u32 = 8;
 const WAREHOUSES: [&str; 4] = ["BER-1", "HAM-1", "MUC-1", "CGN-1"];
@@ -108,19 +110,7 @@ fn steps(waves: u64) -> Vec<Vec<StoredRecord>> {
             for sealed in codec::seal(&command, ChainHead::GENESIS, events, planned_at(n)) {
                 let offset = next[partition as usize];
                 next[partition as usize] += 1;
-                step.push(StoredRecord {
-                    topic: "bench.events".into(),
-                    partition,
-                    offset,
-                    key: Some(key.clone()),
-                    headers: Headers::for_message(
-                        CONTENT_TYPE_BINCODE,
-                        sealed.envelope.event.type_name(),
-                        sealed.envelope.event.schema_version(),
-                    ),
-                    payload: sealed.record,
-                    timestamp_ms: 0,
-                });
+                step.push(common::stored(sealed, partition, offset, key.clone()));
             }
         }
         steps.push(step);
