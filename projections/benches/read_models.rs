@@ -19,9 +19,8 @@ use order_events::order::{OrderCommand, OrderEvent, OrderStatus};
 use order_events::simulation::SplitMix64;
 use order_events::testkit::samples;
 use projections::query::OrderFilter;
+use projections::testing::stored_event;
 use projections::{ProjectionStore, Projector};
-
-mod common;
 
 const PARTITIONS: u32 = 8;
 
@@ -79,7 +78,7 @@ fn records(first: u64, count: u64, next: &mut [u64]) -> Vec<StoredRecord> {
             let partition = partition_for(&key, PARTITIONS);
             let offset = next[partition as usize];
             next[partition as usize] += 1;
-            out.push(common::stored(sealed, partition, offset, key));
+            out.push(stored_event("bench.events", sealed, partition, offset));
         }
     }
     out

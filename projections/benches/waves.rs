@@ -20,10 +20,9 @@ use order_events::shipping::Shipping;
 use order_events::wave::{
     PickListLine, PickRecorded, PlanWave, WaveCommand, WaveCompleted, WaveEvent, WavePlanned,
 };
+use projections::testing::stored_event;
 use projections::warehouse_queries::WavePlanRequest;
 use projections::{ProjectionStore, Projector};
-
-mod common;
 
 const PARTITIONS: u32 = 8;
 const WAREHOUSES: [&str; 4] = ["BER-1", "HAM-1", "MUC-1", "CGN-1"];
@@ -110,7 +109,7 @@ fn steps(waves: u64) -> Vec<Vec<StoredRecord>> {
             for sealed in codec::seal(&command, ChainHead::GENESIS, events, planned_at(n)) {
                 let offset = next[partition as usize];
                 next[partition as usize] += 1;
-                step.push(common::stored(sealed, partition, offset, key.clone()));
+                step.push(stored_event("bench.events", sealed, partition, offset));
             }
         }
         steps.push(step);

@@ -202,3 +202,27 @@ impl Drop for TestPostgres {
         }
     }
 }
+
+/// A sealed event as an events topic named `topic` holds it at `partition`/`offset`: keyed by
+/// its aggregate, stamped with the time it was recorded. For the tests and benches that fold
+/// made-up logs.
+pub fn stored_event(
+    topic: &str,
+    sealed: order_events::codec::SealedEvent,
+    partition: u32,
+    offset: u64,
+) -> event_log::StoredRecord {
+    event_log::StoredRecord {
+        topic: topic.to_owned(),
+        partition,
+        offset,
+        key: Some(sealed.envelope.aggregate_id.clone().into_bytes()),
+        headers: event_log::Headers::for_message(
+            event_log::CONTENT_TYPE_BINCODE,
+            sealed.envelope.event.type_name(),
+            sealed.envelope.event.schema_version(),
+        ),
+        timestamp_ms: sealed.envelope.recorded_at.timestamp_millis(),
+        payload: sealed.record,
+    }
+}

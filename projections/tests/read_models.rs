@@ -1026,19 +1026,9 @@ fn stored(
     offset: u64,
     at: chrono::DateTime<Utc>,
 ) -> StoredRecord {
-    StoredRecord {
-        topic: "test.events".into(),
-        partition,
-        offset,
-        key: Some(sealed.envelope.aggregate_id.clone().into_bytes()),
-        headers: event_log::Headers::for_message(
-            event_log::CONTENT_TYPE_BINCODE,
-            sealed.envelope.event.type_name(),
-            sealed.envelope.event.schema_version(),
-        ),
-        payload: sealed.record,
-        timestamp_ms: at.timestamp_millis(),
-    }
+    let mut record = projections::testing::stored_event("test.events", sealed, partition, offset);
+    record.timestamp_ms = at.timestamp_millis();
+    record
 }
 
 #[test]

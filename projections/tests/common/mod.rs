@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use event_log::{partition_for, Headers, StoredRecord, CONTENT_TYPE_BINCODE};
+use event_log::{partition_for, StoredRecord};
 use order_events::codec::json;
 use order_events::envelope::CommandEnvelope;
 use order_events::ledger::{MemoryLedger, Step};
@@ -45,19 +45,12 @@ impl EventsTopic {
                 let partition = partition_for(&key, PARTITIONS);
                 let offset = self.next[partition as usize];
                 self.next[partition as usize] += 1;
-                self.records.push(StoredRecord {
-                    topic: "test.events".into(),
+                self.records.push(projections::testing::stored_event(
+                    "test.events",
+                    sealed,
                     partition,
                     offset,
-                    key: Some(key),
-                    headers: Headers::for_message(
-                        CONTENT_TYPE_BINCODE,
-                        sealed.envelope.event.type_name(),
-                        sealed.envelope.event.schema_version(),
-                    ),
-                    payload: sealed.record,
-                    timestamp_ms: sealed.envelope.recorded_at.timestamp_millis(),
-                });
+                ));
             }
         }
     }
