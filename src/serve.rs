@@ -670,14 +670,26 @@ fn publish_address(
     let mut written = Vec::new();
     if let Some(tls) = tls {
         let path = dir.join(crate::running::CERTIFICATE_FILE);
-        std::fs::write(&path, &tls.chain_pem)?;
+        write_whole(&path, tls.chain_pem.as_ref())?;
         written.push(path);
     }
     let path = dir.join(ADDRESS_FILE);
     let socket = crate::tls::local_socket(address);
-    std::fs::write(&path, crate::running::address_file_text(url, socket))?;
+    write_whole(
+        &path,
+        crate::running::address_file_text(url, socket).as_bytes(),
+    )?;
     written.push(path);
     Ok(written)
+}
+
+/// Writes `bytes` to `path` whole or not at all (beside it, then renamed over it): a client
+/// that polls for the address file, as `ledger submit` does, never reads it half written.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
 }
 
 /// The HTTP routes over a log.
